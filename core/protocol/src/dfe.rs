@@ -1,0 +1,167 @@
+//! What the PC application uploads from a digital front end (DFE): its software version, the
+//! operating environment, print settings, and job information only if the user allows it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::common::{OperatingEnvironment, Settings, SoftwareVersion};
+use crate::consent::Purpose;
+use crate::limits::{RECORDS_PER_UPLOAD, SHORT_TEXT};
+use crate::{Validate, Validator};
+
+/// `POST /api/v1/uploads/dfe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DfeUpload {
+    pub schema_version: u32,
+    pub records: Vec<DfeRecord>,
+}
+
+/// One capture of a DFE's state at the operator's workstation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DfeRecord {
+    pub record_id: Uuid,
+    pub captured_at: DateTime<Utc>,
+    /// The printer (as registered on the server) this DFE drives.
+    pub device_id: Uuid,
+    /// The DFE software and its version.
+    pub software: SoftwareVersion,
+    pub environment: OperatingEnvironment,
+    pub print_settings: PrintSettings,
+    /// Consent-gated (`job_info`): present only if the user granted it before capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobInformation>,
+}
+
+impl DfeRecord {
+    /// The consent purposes this record needs granted at its capture time.
+    pub fn gated_purposes(&self) -> Vec<Purpose> {
+        if self.job.is_some() {
+            vec![Purpose::JobInfo]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RenderingIntent {
+    Perceptual,
+    RelativeColorimetric,
+    Saturation,
+    AbsoluteColorimetric,
+}
+
+/// A DFE's print settings: the common ones typed, the vendor's own in `values`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PrintSettings {
+    /// The DFE's name for this settings set (queue, preset, hot folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_name: Option<String>,
+    /// Horizontal and vertical resolution in dots per inch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_dpi: Option<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendering_intent: Option<RenderingIntent>,
+    /// Vendor-specific settings, as the DFE names them.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub values: Settings,
+}
+
+/// Information about one print job. Consent-gated: job names can identify people and clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobInformation {
+    /// The DFE's job identifier.
+    pub job_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printed_at: Option<DateTime<Utc>>,
+    /// e.g. `completed`, `held`, `cancelled`, `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_name: Option<String>,
+    /// Printed width and height in millimetres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_mm: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ink_used_ml: Option<f64>,
+}
+
+impl Validate for DfeUpload {
+    fn validate_into(&self, v: &mut Validator) {
+        crate::upload::check_schema_version(v, self.schema_version);
+        v.each("records", &self.records, 1, RECORDS_PER_UPLOAD);
+        crate::upload::unique_record_ids(v, self.records.iter().map(|r| r.record_id));
+    }
+}
+
+impl Validate for DfeRecord {
+    fn validate_into(&self, v: &mut Validator) {
+        v.past_time("captured_at", self.captured_at);
+        v.nested("software", |v| self.software.validate_into(v));
+        v.nested("environment", |v| self.environment.validate_into(v));
+        v.nested("print_settings", |v| self.print_settings.validate_into(v));
+        if let Some(job) = &self.job {
+            v.nested("job", |v| job.validate_into(v));
+        }
+    }
+}
+
+impl Validate for PrintSettings {
+    fn validate_into(&self, v: &mut Validator) {
+        v.opt_text("preset_name", self.preset_name.as_deref(), SHORT_TEXT);
+        v.opt_text("media_name", self.media_name.as_deref(), SHORT_TEXT);
+        if let Some([x, y]) = self.resolution_dpi {
+            if !(50..=9600).contains(&x) || !(50..=9600).contains(&y) {
+                v.error("resolution_dpi", "each resolution must be between 50 and 9600 dpi");
+            }
+        }
+        v.opt_text("output_profile", self.output_profile.as_deref(), SHORT_TEXT);
+        v.settings("values", &self.values);
+    }
+}
+
+impl Validate for JobInformation {
+    fn validate_into(&self, v: &mut Validator) {
+        v.text("job_id", &self.job_id, SHORT_TEXT);
+        v.opt_text("job_name", self.job_name.as_deref(), SHORT_TEXT);
+        if let Some(t) = self.submitted_at {
+            v.past_time("submitted_at", t);
+        }
+        if let Some(t) = self.printed_at {
+            v.past_time("printed_at", t);
+        }
+        v.opt_text("status", self.status.as_deref(), 64);
+        v.opt_text("media_name", self.media_name.as_deref(), SHORT_TEXT);
+        if let Some([w, h]) = self.size_mm {
+            v.range("size_mm[0]", w, 0.0, 100_000.0);
+            v.range("size_mm[1]", h, 0.0, 1_000_000.0);
+        }
+        if let Some(ml) = self.ink_used_ml {
+            v.range("ink_used_ml", ml, 0.0, 1e6);
+        }
+    }
+}
