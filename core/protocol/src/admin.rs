@@ -52,8 +52,16 @@ impl Validate for NewUser {
                 );
             }
         }
-        v.opt_text("partner_information", self.partner_information.as_deref(), SHORT_TEXT);
-        v.opt_text("client_information", self.client_information.as_deref(), SHORT_TEXT);
+        v.opt_text(
+            "partner_information",
+            self.partner_information.as_deref(),
+            SHORT_TEXT,
+        );
+        v.opt_text(
+            "client_information",
+            self.client_information.as_deref(),
+            SHORT_TEXT,
+        );
     }
 }
 
@@ -227,4 +235,12 @@ pub struct AuditEntry {
     /// The object acted on, e.g. `device:<uuid>`; empty for none.
     pub object: String,
     pub outcome: Outcome,
+}
+
+impl Validate for UserUpdate {
+    fn validate_into(&self, v: &mut Validator) {
+        if self.role.is_none() && self.disabled.is_none() {
+            v.error("", "give `role`, `disabled`, or both");
+        }
+    }
 }

@@ -234,7 +234,11 @@ impl Validate for AgentInfo {
         v.opt_text("pc_hostname", self.pc_hostname.as_deref(), 255);
         v.opt_text("os", self.os.as_deref(), SHORT_TEXT);
         v.opt_text("os_version", self.os_version.as_deref(), SHORT_TEXT);
-        v.opt_text("os_product_type", self.os_product_type.as_deref(), SHORT_TEXT);
+        v.opt_text(
+            "os_product_type",
+            self.os_product_type.as_deref(),
+            SHORT_TEXT,
+        );
     }
 }
 
@@ -253,21 +257,37 @@ impl Validate for DeviceData {
         v.opt_text("region_code", self.region_code.as_deref(), 16);
         if let Some(cc) = &self.country_code {
             if cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_uppercase()) {
-                v.error("country_code", "must be an ISO 3166-1 alpha-2 code such as `JP`");
+                v.error(
+                    "country_code",
+                    "must be an ISO 3166-1 alpha-2 code such as `JP`",
+                );
             }
         }
         v.text("firmware_version", &self.firmware_version, SHORT_TEXT);
         v.opt_text("printer_status", self.printer_status.as_deref(), 64);
         v.each("error_codes", &self.error_codes, 0, LIST_ENTRIES);
         v.each("status_history", &self.status_history, 0, LIST_ENTRIES);
-        opt_settings(v, "operation_panel_settings", self.operation_panel_settings.as_ref());
+        opt_settings(
+            v,
+            "operation_panel_settings",
+            self.operation_panel_settings.as_ref(),
+        );
         opt_settings(v, "printer_settings", self.printer_settings.as_ref());
-        opt_settings(v, "maintenance_settings", self.maintenance_settings.as_ref());
+        opt_settings(
+            v,
+            "maintenance_settings",
+            self.maintenance_settings.as_ref(),
+        );
         opt_settings(v, "media_settings", self.media_settings.as_ref());
         opt_settings(v, "network_settings", self.network_settings.as_ref());
         v.each("consumables", &self.consumables, 0, LIST_ENTRIES);
         v.each("cleaning_history", &self.cleaning_history, 0, LIST_ENTRIES);
-        v.each("maintenance_history", &self.maintenance_history, 0, LIST_ENTRIES);
+        v.each(
+            "maintenance_history",
+            &self.maintenance_history,
+            0,
+            LIST_ENTRIES,
+        );
         v.each("cumulative_ink_usage", &self.cumulative_ink_usage, 0, 64);
         if let Some(a) = self.cumulative_printing_area_m2 {
             v.range("cumulative_printing_area_m2", a, 0.0, 1e9);

@@ -105,3 +105,29 @@ pub struct WhoAmI {
     pub name: String,
     pub email: String,
 }
+
+impl crate::Validate for LoginRequest {
+    fn validate_into(&self, v: &mut crate::Validator) {
+        if self.email.trim().is_empty() || self.email.len() > 254 {
+            v.error(
+                "email",
+                "must be an e-mail address of at most 254 characters",
+            );
+        }
+        // Bounded so that a huge password cannot make hashing expensive.
+        if self.password.is_empty() || self.password.chars().count() > 256 {
+            v.error("password", "must be 1 to 256 characters");
+        }
+    }
+}
+
+impl crate::Validate for RefreshRequest {
+    fn validate_into(&self, v: &mut crate::Validator) {
+        if self.refresh_token.is_empty() || self.refresh_token.len() > 256 {
+            v.error(
+                "refresh_token",
+                "must be a refresh token as issued at sign-in",
+            );
+        }
+    }
+}

@@ -89,4 +89,3 @@ pub(crate) fn opt_settings(v: &mut Validator, name: &str, s: Option<&Settings>) 
         v.settings(name, s);
     }
 }
-

@@ -136,7 +136,10 @@ impl Validate for PrintSettings {
         v.opt_text("media_name", self.media_name.as_deref(), SHORT_TEXT);
         if let Some([x, y]) = self.resolution_dpi {
             if !(50..=9600).contains(&x) || !(50..=9600).contains(&y) {
-                v.error("resolution_dpi", "each resolution must be between 50 and 9600 dpi");
+                v.error(
+                    "resolution_dpi",
+                    "each resolution must be between 50 and 9600 dpi",
+                );
             }
         }
         v.opt_text("output_profile", self.output_profile.as_deref(), SHORT_TEXT);

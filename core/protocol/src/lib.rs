@@ -14,6 +14,8 @@
 //! * [`Validate`] checks ranges, lengths and cross-field rules and reports every fault with the
 //!   JSON path of the field at fault.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod admin;
 pub mod agent;
 pub mod auth;

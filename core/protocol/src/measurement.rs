@@ -380,7 +380,10 @@ impl Validate for Spectrum {
         if self.values.len() < 3 {
             v.error("values", "must hold at least 3 bands");
         } else if self.values.len() > SPECTRAL_BANDS {
-            v.error("values", format!("must hold at most {SPECTRAL_BANDS} bands"));
+            v.error(
+                "values",
+                format!("must hold at most {SPECTRAL_BANDS} bands"),
+            );
         } else if self.end_nm() > 830 {
             v.error(
                 "values",
@@ -391,7 +394,10 @@ impl Validate for Spectrum {
             if !r.is_finite() {
                 v.error(&format!("values[{i}]"), "must be a finite number");
             } else if *r < 0.0 {
-                v.error(&format!("values[{i}]"), "a reflectance factor must not be negative");
+                v.error(
+                    &format!("values[{i}]"),
+                    "a reflectance factor must not be negative",
+                );
             } else if *r > 2.0 {
                 v.error(
                     &format!("values[{i}]"),
@@ -429,7 +435,10 @@ impl Validate for Photo {
         v.opt_text("caption", self.caption.as_deref(), SHORT_TEXT);
         // Cheap bound before decoding: base64 is 4 characters per 3 bytes.
         if self.data_base64.len() > PHOTO_BYTES / 3 * 4 + 4 {
-            v.error("data_base64", format!("a photo must be at most {PHOTO_BYTES} bytes"));
+            v.error(
+                "data_base64",
+                format!("a photo must be at most {PHOTO_BYTES} bytes"),
+            );
             return;
         }
         match self.decode() {
@@ -440,7 +449,10 @@ impl Validate for Photo {
                     PhotoMediaType::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
                 };
                 if !ok {
-                    v.error("data_base64", "the image content does not match `media_type`");
+                    v.error(
+                        "data_base64",
+                        "the image content does not match `media_type`",
+                    );
                 }
             }
         }

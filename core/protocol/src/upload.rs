@@ -57,3 +57,51 @@ pub(crate) fn unique_record_ids(v: &mut Validator, ids: impl Iterator<Item = Uui
         }
     }
 }
+
+/// The three kinds of uploaded record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// From a DC or ES agent.
+    DeviceData,
+    /// From the PC application.
+    Dfe,
+    /// From the mobile application.
+    Measurement,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::DeviceData => "device_data",
+            RecordKind::Dfe => "dfe",
+            RecordKind::Measurement => "measurement",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RecordKind::DeviceData,
+            RecordKind::Dfe,
+            RecordKind::Measurement,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A stored record as the portal shows it: the record as uploaded, plus where and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RecordView {
+    pub record_id: Uuid,
+    pub kind: RecordKind,
+    pub device_id: Uuid,
+    pub captured_at: DateTime<Utc>,
+    pub stored_at: DateTime<Utc>,
+    /// The record exactly as uploaded (a `DeviceDataRecord`, `DfeRecord` or `MeasurementRecord`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub record: serde_json::Value,
+}

@@ -82,7 +82,12 @@ impl Validator {
 
     fn path_with(&self, leaf: &str) -> String {
         let mut out = String::new();
-        for seg in self.path.iter().map(String::as_str).chain(std::iter::once(leaf)) {
+        for seg in self
+            .path
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(leaf))
+        {
             if seg.is_empty() {
                 continue;
             }
@@ -116,7 +121,10 @@ impl Validator {
             self.error(name, format!("must hold at least {min} item(s)"));
         }
         if items.len() > max {
-            self.error(name, format!("must hold at most {max} items, got {}", items.len()));
+            self.error(
+                name,
+                format!("must hold at most {max} items, got {}", items.len()),
+            );
             return;
         }
         for (i, item) in items.iter().enumerate() {
@@ -144,16 +152,25 @@ impl Validator {
     fn text_len(&mut self, name: &str, value: &str, max_chars: usize) {
         let n = value.chars().count();
         if n > max_chars {
-            self.error(name, format!("must be at most {max_chars} characters, got {n}"));
+            self.error(
+                name,
+                format!("must be at most {max_chars} characters, got {n}"),
+            );
         }
-        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
             self.error(name, "must not contain control characters");
         }
     }
 
     pub fn text_list(&mut self, name: &str, values: &[String], max_items: usize, max_chars: usize) {
         if values.len() > max_items {
-            self.error(name, format!("must hold at most {max_items} items, got {}", values.len()));
+            self.error(
+                name,
+                format!("must hold at most {max_items} items, got {}", values.len()),
+            );
             return;
         }
         for (i, value) in values.iter().enumerate() {
@@ -165,7 +182,10 @@ impl Validator {
         if !value.is_finite() {
             self.error(name, "must be a finite number");
         } else if value < min || value > max {
-            self.error(name, format!("must be between {min} and {max}, got {value}"));
+            self.error(
+                name,
+                format!("must be between {min} and {max}, got {value}"),
+            );
         }
     }
 
@@ -244,7 +264,9 @@ mod tests {
     #[test]
     fn paths_join_fields_and_indices() {
         let mut v = Validator::new(Utc::now());
-        v.nested("records[2]", |v| v.nested("device", |v| v.error("serial", "bad")));
+        v.nested("records[2]", |v| {
+            v.nested("device", |v| v.error("serial", "bad"))
+        });
         v.error("", "root");
         let errs = v.finish().unwrap_err().0;
         assert_eq!(errs[0].field, "records[2].device.serial");

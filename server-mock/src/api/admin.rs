@@ -1,0 +1,326 @@
+//! Organisation administration: users, their device rights, devices, agents and the audit log.
+//! Admin role only; everything is confined to the admin's own organisation.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use ecsp_protocol::admin::{
+    Actor, AgentCredentials, AuditEntry, CreatedUser, DeviceView, NewAgent, NewDevice, NewUser,
+    UserUpdate, UserView,
+};
+use ecsp_protocol::auth::Role;
+use ecsp_protocol::problem::Problem;
+use serde::Deserialize;
+
+use super::AppState;
+use super::devices::path_uuid;
+use super::extract::{RequestBody, User, ValidJson};
+use crate::crypto::{hash_password, new_password};
+use crate::error::ApiError;
+use crate::store::accounts::{self, UserPrincipal};
+use crate::store::{audit, devices};
+
+impl RequestBody for NewUser {}
+impl RequestBody for UserUpdate {}
+impl RequestBody for NewDevice {}
+impl RequestBody for NewAgent {}
+
+/// Refuses (and audits) a caller who is not an admin, or a body that did not validate.
+async fn admin_gate<T>(
+    state: &AppState,
+    who: &UserPrincipal,
+    action: &'static str,
+    object: &str,
+    body: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let err = if who.role != Role::Admin {
+        ApiError::Forbidden("this needs the admin role")
+    } else {
+        match body {
+            Ok(b) => return Ok(b),
+            Err(e) => e,
+        }
+    };
+    Err(state
+        .audit_refusal(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            action,
+            object.to_owned(),
+            err,
+        )
+        .await)
+}
+
+fn no_body() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("user_token" = [])),
+    responses((status = 200, body = Vec<UserView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    User(who): User,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    admin_gate(&state, &who, "admin.user.list", "", no_body()).await?;
+    let (key, org) = (state.key.clone(), who.org_id);
+    let users = state
+        .audited_read(
+            Some(org),
+            Actor::User(who.public_id),
+            "admin.user.list",
+            String::new(),
+            move |c| accounts::list_users(c, &key, org),
+        )
+        .await?;
+    Ok(Json(users))
+}
+
+/// Creates a user. Without a password in the request, one is generated and returned once.
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", security(("user_token" = [])),
+    request_body = NewUser,
+    responses((status = 201, body = CreatedUser), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    User(who): User,
+    body: Result<ValidJson<NewUser>, ApiError>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+    let ValidJson(new) = admin_gate(&state, &who, "admin.user.create", "", body).await?;
+    let generated = new.password.is_none().then(new_password);
+    let password = new
+        .password
+        .clone()
+        .or_else(|| generated.clone())
+        .unwrap_or_default();
+    let phc = state.hash_work(move || hash_password(&password)).await?;
+    let (key, org) = (state.key.clone(), who.org_id);
+    let user = state
+        .audited_write(
+            Some(org),
+            Actor::User(who.public_id),
+            "admin.user.create",
+            String::new(),
+            move |c| accounts::create_user(c, &key, org, &new, &phc),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser {
+            user,
+            generated_password: generated,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/users/{user_id}", tag = "admin", security(("user_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    User(who): User,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let object = format!("user:{user_id}");
+    admin_gate(&state, &who, "admin.user.read", &object, no_body()).await?;
+    let (key, org) = (state.key.clone(), who.org_id);
+    let user = state
+        .audited_read(
+            Some(org),
+            Actor::User(who.public_id),
+            "admin.user.read",
+            object,
+            move |c| accounts::get_user(c, &key, org, path_uuid(&user_id, "user")?),
+        )
+        .await?;
+    Ok(Json(user))
+}
+
+/// Changes a user's role, or disables them (which ends all their sessions at once).
+#[utoipa::path(patch, path = "/api/v1/admin/users/{user_id}", tag = "admin", security(("user_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), request_body = UserUpdate,
+    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    User(who): User,
+    Path(user_id): Path<String>,
+    body: Result<ValidJson<UserUpdate>, ApiError>,
+) -> Result<Json<UserView>, ApiError> {
+    let object = format!("user:{user_id}");
+    let ValidJson(update) = admin_gate(&state, &who, "admin.user.update", &object, body).await?;
+    let key = state.key.clone();
+    let admin = who.clone();
+    let user = state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "admin.user.update",
+            object,
+            move |c| accounts::update_user(c, &key, &admin, path_uuid(&user_id, "user")?, &update),
+        )
+        .await?;
+    Ok(Json(user))
+}
+
+/// Grants a user the right to see and upload for a device.
+#[utoipa::path(put, path = "/api/v1/admin/users/{user_id}/devices/{device_id}", tag = "admin",
+    security(("user_token" = [])),
+    params(("user_id" = uuid::Uuid, Path), ("device_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn grant_device(
+    State(state): State<AppState>,
+    User(who): User,
+    Path((user_id, device_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let object = format!("user:{user_id}:device:{device_id}");
+    admin_gate(&state, &who, "admin.grant", &object, no_body()).await?;
+    let admin = who.clone();
+    state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "admin.grant",
+            object,
+            move |c| {
+                devices::grant(
+                    c,
+                    &admin,
+                    path_uuid(&user_id, "user")?,
+                    path_uuid(&device_id, "device")?,
+                )
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a user's right to a device away.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{user_id}/devices/{device_id}", tag = "admin",
+    security(("user_token" = [])),
+    params(("user_id" = uuid::Uuid, Path), ("device_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    User(who): User,
+    Path((user_id, device_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let object = format!("user:{user_id}:device:{device_id}");
+    admin_gate(&state, &who, "admin.revoke", &object, no_body()).await?;
+    let admin = who.clone();
+    state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "admin.revoke",
+            object,
+            move |c| {
+                devices::revoke_grant(
+                    c,
+                    &admin,
+                    path_uuid(&user_id, "user")?,
+                    path_uuid(&device_id, "device")?,
+                )
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Registers a printer of the organisation, optionally designating the agent that reports it.
+#[utoipa::path(post, path = "/api/v1/admin/devices", tag = "admin", security(("user_token" = [])),
+    request_body = NewDevice,
+    responses((status = 201, body = DeviceView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_device(
+    State(state): State<AppState>,
+    User(who): User,
+    body: Result<ValidJson<NewDevice>, ApiError>,
+) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
+    let ValidJson(new) = admin_gate(&state, &who, "device.register", "", body).await?;
+    let org = who.org_id;
+    let device = state
+        .audited_write(
+            Some(org),
+            Actor::User(who.public_id),
+            "device.register",
+            String::new(),
+            move |c| devices::register(c, org, &new),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(device)))
+}
+
+/// Creates an agent and returns its secret, once.
+#[utoipa::path(post, path = "/api/v1/admin/agents", tag = "admin", security(("user_token" = [])),
+    request_body = NewAgent,
+    responses((status = 201, body = AgentCredentials), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn create_agent(
+    State(state): State<AppState>,
+    User(who): User,
+    body: Result<ValidJson<NewAgent>, ApiError>,
+) -> Result<(StatusCode, Json<AgentCredentials>), ApiError> {
+    let ValidJson(new) = admin_gate(&state, &who, "admin.agent.create", "", body).await?;
+    let org = who.org_id;
+    let creds = state
+        .audited_write(
+            Some(org),
+            Actor::User(who.public_id),
+            "admin.agent.create",
+            String::new(),
+            move |c| devices::create_agent(c, org, &new),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(creds)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only rows after this sequence number (for paging forward).
+    after: Option<i64>,
+    /// At most this many (1 to 1000, default 100).
+    limit: Option<u32>,
+}
+
+/// The organisation's audit log, oldest first.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("user_token" = [])),
+    params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    User(who): User,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let query = query.map_err(|e| ApiError::field("query", e.body_text()));
+    let Query(query) = admin_gate(&state, &who, "audit.read", "", query).await?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        let err = ApiError::field("limit", "must be between 1 and 1000");
+        return Err(state
+            .audit_refusal(
+                Some(who.org_id),
+                Actor::User(who.public_id),
+                "audit.read",
+                String::new(),
+                err,
+            )
+            .await);
+    }
+    let org = who.org_id;
+    let after = query.after.unwrap_or(0);
+    let rows = state
+        .audited_read(
+            Some(org),
+            Actor::User(who.public_id),
+            "audit.read",
+            String::new(),
+            move |c| audit::page(c, org, after, limit),
+        )
+        .await?;
+    Ok(Json(rows))
+}

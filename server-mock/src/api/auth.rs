@@ -1,0 +1,181 @@
+//! Sign-in, token refresh and sign-out.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ecsp_protocol::admin::{Actor, Outcome};
+use ecsp_protocol::auth::{LoginRequest, RefreshRequest, TokenPair};
+use ecsp_protocol::problem::Problem;
+
+use super::AppState;
+use super::extract::{RequestBody, User, ValidJson};
+use crate::crypto::{verify_against_dummy, verify_password};
+use crate::error::ApiError;
+use crate::store::accounts::{self, Refreshed};
+use crate::store::audit::{self, Event};
+
+impl RequestBody for LoginRequest {}
+impl RequestBody for RefreshRequest {}
+
+/// Signs in with e-mail and password. Unknown accounts, wrong passwords and disabled accounts get
+/// the same answer. Past the per-account attempt limit: 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair),
+              (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ValidJson(req): ValidJson<LoginRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let account = state.key.email_index(&req.email);
+    if let Err(wait) = state.limiter.try_acquire(account) {
+        let err = ApiError::TooManyAttempts(wait.as_secs());
+        return Err(state
+            .audit_refusal(None, Actor::Anonymous, "auth.login", String::new(), err)
+            .await);
+    }
+    let row = state
+        .db
+        .read(move |c| accounts::find_login(c, &account))
+        .await?;
+    let password = req.password;
+    let (row, ok) = state
+        .hash_work(move || {
+            let ok = match &row {
+                Some(r) => verify_password(&r.password_hash, &password) && !r.disabled,
+                None => {
+                    verify_against_dummy(&password);
+                    false
+                }
+            };
+            (row, ok)
+        })
+        .await?;
+    match row {
+        Some(row) if ok => {
+            state.limiter.succeeded(account);
+            let policy = state.tokens;
+            let tokens = state
+                .db
+                .write(move |c| {
+                    let (tokens, _) = accounts::issue_tokens(c, row.id, None, policy)?;
+                    audit::append(
+                        c,
+                        &Event::new(
+                            Some(row.org_id),
+                            Actor::User(row.public_id),
+                            "auth.login",
+                            format!("user:{}", row.public_id),
+                            Outcome::Success,
+                        ),
+                    )?;
+                    Ok::<_, ApiError>(tokens)
+                })
+                .await?;
+            Ok(Json(tokens))
+        }
+        Some(row) => Err(state
+            .audit_refusal(
+                Some(row.org_id),
+                Actor::User(row.public_id),
+                "auth.login",
+                format!("user:{}", row.public_id),
+                ApiError::InvalidCredentials,
+            )
+            .await),
+        None => Err(state
+            .audit_refusal(
+                None,
+                Actor::Anonymous,
+                "auth.login",
+                String::new(),
+                ApiError::InvalidCredentials,
+            )
+            .await),
+    }
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a used
+/// one again ends the whole session (it was copied).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ValidJson(req): ValidJson<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let policy = state.tokens;
+    let outcome = state
+        .db
+        .write(move |c| {
+            let outcome = accounts::refresh(c, &req.refresh_token, policy)?;
+            let event = match &outcome {
+                Refreshed::Issued {
+                    user_public_id,
+                    org_id,
+                    ..
+                } => Event::new(
+                    Some(*org_id),
+                    Actor::User(*user_public_id),
+                    "auth.refresh",
+                    format!("user:{user_public_id}"),
+                    Outcome::Success,
+                ),
+                Refreshed::Reused {
+                    user_public_id,
+                    org_id,
+                } => Event::new(
+                    Some(*org_id),
+                    Actor::User(*user_public_id),
+                    "auth.refresh_reused",
+                    format!("user:{user_public_id}"),
+                    Outcome::Denied,
+                ),
+                Refreshed::Refused => Event::new(
+                    None,
+                    Actor::Anonymous,
+                    "auth.refresh",
+                    String::new(),
+                    Outcome::Failed,
+                ),
+            };
+            audit::append(c, &event)?;
+            Ok::<_, ApiError>(outcome)
+        })
+        .await?;
+    match outcome {
+        Refreshed::Issued { tokens, .. } => Ok(Json(tokens)),
+        Refreshed::Reused { .. } => Err(ApiError::Unauthenticated(
+            "this refresh token was already used; the session has been ended, sign in again",
+        )),
+        Refreshed::Refused => Err(ApiError::Unauthenticated(
+            "the refresh token is not valid or has expired; sign in again",
+        )),
+    }
+}
+
+/// Ends the session the access token belongs to: its access and refresh tokens stop working.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("user_token" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    User(who): User,
+) -> Result<StatusCode, ApiError> {
+    state
+        .db
+        .write(move |c| {
+            accounts::revoke_family(c, &who.session_family)?;
+            audit::append(
+                c,
+                &Event::new(
+                    Some(who.org_id),
+                    Actor::User(who.public_id),
+                    "auth.logout",
+                    format!("user:{}", who.public_id),
+                    Outcome::Success,
+                ),
+            )?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,173 @@
+//! Request extractors: who is calling (a user or an agent, by bearer token) and a JSON body that
+//! is size-limited, parsed with the path of any type error, and validated.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use ecsp_protocol::Validate;
+use ecsp_protocol::admin::{Actor, Outcome};
+use http_body_util::LengthLimitError;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::store::accounts::{self, UserPrincipal};
+use crate::store::audit::Event;
+use crate::store::devices::{self, AgentPrincipal};
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Records a refused credential in the audit log, then refuses.
+async fn refuse(state: &AppState, action: &'static str, err: ApiError) -> ApiError {
+    if !matches!(err, ApiError::Store(_)) {
+        let event = Event::new(
+            None,
+            Actor::Anonymous,
+            action,
+            String::new(),
+            Outcome::Failed,
+        );
+        if let Err(e) = state.audit(event).await {
+            return e;
+        }
+    }
+    err
+}
+
+/// A signed-in user (bearer access token).
+#[derive(Debug, Clone)]
+pub struct User(pub UserPrincipal);
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(parts).map(str::to_owned) else {
+            return Err(refuse(
+                state,
+                "auth.token",
+                ApiError::Unauthenticated("sign in first: no bearer token"),
+            )
+            .await);
+        };
+        match state
+            .db
+            .read(move |c| accounts::authenticate_access(c, &token))
+            .await
+        {
+            Ok(p) => Ok(User(p)),
+            Err(e) => Err(refuse(state, "auth.token", e).await),
+        }
+    }
+}
+
+/// An authenticated agent (bearer agent secret).
+#[derive(Debug, Clone)]
+pub struct Agent(pub AgentPrincipal);
+
+impl FromRequestParts<AppState> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(secret) = bearer(parts).map(str::to_owned) else {
+            return Err(refuse(
+                state,
+                "auth.agent",
+                ApiError::Unauthenticated("no agent credential"),
+            )
+            .await);
+        };
+        match state
+            .db
+            .read(move |c| devices::authenticate_agent(c, &secret))
+            .await
+        {
+            Ok(p) => Ok(Agent(p)),
+            Err(e) => Err(refuse(state, "auth.agent", e).await),
+        }
+    }
+}
+
+/// A request body type and its size limit.
+pub trait RequestBody: DeserializeOwned + Validate + Send + 'static {
+    const MAX_BYTES: usize = ecsp_protocol::limits::BODY_BYTES;
+}
+
+/// A JSON body that parsed and validated.
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+impl<T: RequestBody> FromRequest<AppState> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > T::MAX_BYTES) {
+            return Err(ApiError::TooLarge(T::MAX_BYTES));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), T::MAX_BYTES)
+            .await
+            .map_err(|e| {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<LengthLimitError>())
+                    || e.to_string().contains("length limit");
+                if too_large {
+                    ApiError::TooLarge(T::MAX_BYTES)
+                } else {
+                    ApiError::Malformed(format!("the body could not be read: {e}"))
+                }
+            })?;
+        let value = parse::<T>(&bytes)?;
+        value.validate(chrono::Utc::now())?;
+        Ok(ValidJson(value))
+    }
+}
+
+/// Parses JSON, telling a syntax error (400) from a value of the wrong shape (422, with its path).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { String::new() } else { path };
+                // serde's message names the expected type or the unknown field; the position
+                // is dropped because the field path says more.
+                let message = inner.to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_owned();
+                ApiError::field(field, message)
+            }
+            _ => ApiError::Malformed(inner.to_string()),
+        }
+    })?;
+    de.end().map_err(|e| ApiError::Malformed(e.to_string()))?;
+    Ok(value)
+}

@@ -1,0 +1,219 @@
+//! The HTTP API: routes, the shared state, and the OpenAPI document generated from the handlers'
+//! annotations (`GET /openapi.json`).
+
+mod account;
+mod admin;
+mod auth;
+mod devices;
+pub mod extract;
+mod meta;
+mod uploads;
+
+use std::sync::Arc;
+
+use axum::Router;
+use ecsp_protocol::admin::{Actor, Outcome};
+use tokio::sync::Semaphore;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::crypto::DataKey;
+use crate::db::Database;
+use crate::error::ApiError;
+use crate::ratelimit::LoginLimiter;
+use crate::store::accounts::TokenPolicy;
+use crate::store::audit::{self, Event};
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Database,
+    pub key: Arc<DataKey>,
+    pub limiter: Arc<LoginLimiter>,
+    pub tokens: TokenPolicy,
+    /// Bounds concurrent Argon2 work (19 MiB each) so a burst of sign-ins cannot exhaust memory.
+    pub hashing: Arc<Semaphore>,
+    pub ca_pem: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// Appends one audit row on its own (for events outside a write transaction).
+    pub async fn audit(&self, event: Event) -> Result<(), ApiError> {
+        self.db
+            .write(move |c| audit::append(c, &event).map_err(ApiError::from))
+            .await
+    }
+
+    /// Audits a refusal, unless it is the server's own failure (logged instead).
+    pub async fn audit_refusal(
+        &self,
+        org_id: Option<i64>,
+        actor: Actor,
+        action: &'static str,
+        object: String,
+        err: ApiError,
+    ) -> ApiError {
+        let outcome = match err {
+            ApiError::Store(_) => return err,
+            ApiError::Forbidden(_) | ApiError::NotFound(_) | ApiError::UnknownReference(_) => {
+                Outcome::Denied
+            }
+            _ => Outcome::Failed,
+        };
+        match self
+            .audit(Event::new(org_id, actor, action, object, outcome))
+            .await
+        {
+            Ok(()) => err,
+            Err(e) => e,
+        }
+    }
+
+    /// Reads customer data and records the access (or its refusal) as one audit row.
+    pub async fn audited_read<T: Send + 'static>(
+        &self,
+        org_id: Option<i64>,
+        actor: Actor,
+        action: &'static str,
+        object: String,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        match self.db.read(f).await {
+            Ok(value) => {
+                self.audit(Event::new(org_id, actor, action, object, Outcome::Success))
+                    .await?;
+                Ok(value)
+            }
+            Err(e) => Err(self.audit_refusal(org_id, actor, action, object, e).await),
+        }
+    }
+
+    /// Writes customer data and records it in the same transaction; a refusal is audited alone.
+    pub async fn audited_write<T: Send + 'static>(
+        &self,
+        org_id: Option<i64>,
+        actor: Actor,
+        action: &'static str,
+        object: String,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let event = Event::new(
+            org_id,
+            actor.clone(),
+            action,
+            object.clone(),
+            Outcome::Success,
+        );
+        let result = self
+            .db
+            .write(move |c| {
+                let value = f(c)?;
+                audit::append(c, &event)?;
+                Ok(value)
+            })
+            .await;
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.audit_refusal(org_id, actor, action, object, e).await),
+        }
+    }
+
+    /// Runs a hashing job on the blocking pool, at most a few at a time.
+    pub async fn hash_work<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Store(crate::db::StoreError::WriterStopped))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::Store(crate::db::StoreError::Task(e.to_string())))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ECSP reference server",
+        description = "Accounts, device rights, ingestion from agents, the PC application and the mobile application, consent and audit. Every error is application/problem+json.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "meta", description = "Health, CA certificate, API description"),
+        (name = "auth", description = "Sign-in and tokens"),
+        (name = "account", description = "The signed-in user and their consent"),
+        (name = "devices", description = "Devices and their stored records"),
+        (name = "uploads", description = "Ingestion"),
+        (name = "admin", description = "Organisation administration (admin role)")
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "user_token",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Access token from /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "agent_secret",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Agent secret issued by /api/v1/admin/agents"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document and the router it describes.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::ca_certificate))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(account::whoami))
+        .routes(routes!(account::consents, account::record_consent))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::get_device))
+        .routes(routes!(devices::list_records))
+        .routes(routes!(devices::get_record))
+        .routes(routes!(uploads::upload_dfe))
+        .routes(routes!(uploads::upload_measurements))
+        .routes(routes!(uploads::upload_device_data))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::get_user, admin::update_user))
+        .routes(routes!(admin::grant_device, admin::revoke_device))
+        .routes(routes!(admin::register_device))
+        .routes(routes!(admin::create_agent))
+        .routes(routes!(admin::audit_log))
+        .split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
+        .fallback(meta::not_found)
+        .with_state(state)
+}

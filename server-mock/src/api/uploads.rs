@@ -1,0 +1,325 @@
+//! Ingestion from the PC application, the mobile application and the agents.
+//!
+//! An upload is all or nothing, decided inside one write: every record must name a device the
+//! uploader may use, every consent-gated part must have had consent granted at its capture time,
+//! and no record may conflict with a stored one; then all are stored (or found already stored)
+//! with one audit row each. Any refusal stores nothing and is audited once.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use ecsp_protocol::FieldError;
+use ecsp_protocol::admin::{Actor, Outcome};
+use ecsp_protocol::agent::DeviceDataUpload;
+use ecsp_protocol::consent::Purpose;
+use ecsp_protocol::dfe::DfeUpload;
+use ecsp_protocol::limits::MEASUREMENT_BODY_BYTES;
+use ecsp_protocol::measurement::MeasurementUpload;
+use ecsp_protocol::problem::Problem;
+use ecsp_protocol::upload::{RecordKind, RecordStatus, UploadReceipt};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::{Agent, RequestBody, User, ValidJson};
+use crate::error::ApiError;
+use crate::store::accounts::UserPrincipal;
+use crate::store::audit::{self, Event};
+use crate::store::records::{self, Incoming, Uploader};
+use crate::store::{consent, devices, to_ms};
+
+impl RequestBody for DfeUpload {}
+impl RequestBody for DeviceDataUpload {}
+impl RequestBody for MeasurementUpload {
+    const MAX_BYTES: usize = MEASUREMENT_BODY_BYTES;
+}
+
+/// A record as the ingestion step needs it, whatever its kind.
+struct Prepared {
+    record_id: Uuid,
+    device: Uuid,
+    captured_at: DateTime<Utc>,
+    gated: Vec<Purpose>,
+    canonical_json: Vec<u8>,
+}
+
+fn canonical(record: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(record)
+        .map_err(|e| ApiError::Store(crate::db::StoreError::Task(e.to_string())))
+}
+
+/// The part of a record a consent purpose gates, for error paths.
+fn gated_field(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::JobInfo => "job",
+        Purpose::Gps => "gps",
+        Purpose::Photos => "photos",
+    }
+}
+
+fn answer(receipt: UploadReceipt) -> (StatusCode, Json<UploadReceipt>) {
+    let created = receipt
+        .records
+        .iter()
+        .any(|r| r.status == RecordStatus::Created);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(receipt))
+}
+
+async fn ingest_for_user(
+    state: AppState,
+    who: UserPrincipal,
+    kind: RecordKind,
+    action: &'static str,
+    prepared: Vec<Prepared>,
+) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
+    let key = state.key.clone();
+    let me = who.clone();
+    let result = state
+        .db
+        .write(move |c| {
+            let mut unknown = Vec::new();
+            let mut no_consent = Vec::new();
+            let mut device_ids = Vec::with_capacity(prepared.len());
+            for (i, p) in prepared.iter().enumerate() {
+                match devices::visible(c, &me, p.device) {
+                    Ok((id, _)) => device_ids.push(id),
+                    Err(ApiError::NotFound(_)) => {
+                        unknown.push(FieldError {
+                            field: format!("records[{i}].device_id"),
+                            message: "no device with this id that you have rights to".into(),
+                        });
+                        device_ids.push(0);
+                    }
+                    Err(e) => return Err(e),
+                }
+                for purpose in &p.gated {
+                    if !consent::granted_at(c, me.id, *purpose, to_ms(p.captured_at))? {
+                        no_consent.push(FieldError {
+                            field: format!("records[{i}].{}", gated_field(*purpose)),
+                            message: format!(
+                                "consent for `{purpose}` was not granted when this record was captured; \
+                                 send the record without this part"
+                            ),
+                        });
+                    }
+                }
+            }
+            if !unknown.is_empty() {
+                return Err(ApiError::UnknownReference(unknown));
+            }
+            if !no_consent.is_empty() {
+                return Err(ApiError::ConsentRequired(no_consent));
+            }
+            let mut receipts = Vec::with_capacity(prepared.len());
+            for (i, (p, device_id)) in prepared.into_iter().zip(device_ids).enumerate() {
+                let incoming = Incoming {
+                    record_id: p.record_id,
+                    kind,
+                    device_id,
+                    captured_at: p.captured_at,
+                    canonical_json: p.canonical_json,
+                };
+                let receipt = records::store(c, &key, me.org_id, Uploader::User(me.id), &incoming, i)?;
+                audit::append(
+                    c,
+                    &Event::new(
+                        Some(me.org_id),
+                        Actor::User(me.public_id),
+                        action,
+                        format!("record:{}", p.record_id),
+                        Outcome::Success,
+                    ),
+                )?;
+                receipts.push(receipt);
+            }
+            Ok(UploadReceipt { records: receipts })
+        })
+        .await;
+    match result {
+        Ok(receipt) => Ok(answer(receipt)),
+        Err(e) => Err(state
+            .audit_refusal(
+                Some(who.org_id),
+                Actor::User(who.public_id),
+                action,
+                String::new(),
+                e,
+            )
+            .await),
+    }
+}
+
+/// Unwraps a parsed body, auditing a refused one.
+async fn body_or_audit<T>(
+    state: &AppState,
+    who: &UserPrincipal,
+    action: &'static str,
+    body: Result<ValidJson<T>, ApiError>,
+) -> Result<T, ApiError> {
+    match body {
+        Ok(ValidJson(b)) => Ok(b),
+        Err(e) => Err(state
+            .audit_refusal(
+                Some(who.org_id),
+                Actor::User(who.public_id),
+                action,
+                String::new(),
+                e,
+            )
+            .await),
+    }
+}
+
+/// PC application: DFE software version, environment, print settings, and job information
+/// (only with `job_info` consent granted at capture time).
+#[utoipa::path(post, path = "/api/v1/uploads/dfe", tag = "uploads", security(("user_token" = [])),
+    request_body = DfeUpload,
+    responses((status = 201, body = UploadReceipt, description = "At least one record stored"),
+              (status = 200, body = UploadReceipt, description = "Every record was already stored"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn upload_dfe(
+    State(state): State<AppState>,
+    User(who): User,
+    body: Result<ValidJson<DfeUpload>, ApiError>,
+) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
+    let body = body_or_audit(&state, &who, "upload.dfe", body).await?;
+    let prepared = body
+        .records
+        .iter()
+        .map(|r| {
+            Ok(Prepared {
+                record_id: r.record_id,
+                device: r.device_id,
+                captured_at: r.captured_at,
+                gated: r.gated_purposes(),
+                canonical_json: canonical(r)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    ingest_for_user(state, who, RecordKind::Dfe, "upload.dfe", prepared).await
+}
+
+/// Mobile application: spectrometer measurements, with GPS and photos only with `gps` and
+/// `photos` consent granted at capture time.
+#[utoipa::path(post, path = "/api/v1/uploads/measurements", tag = "uploads", security(("user_token" = [])),
+    request_body = MeasurementUpload,
+    responses((status = 201, body = UploadReceipt, description = "At least one record stored"),
+              (status = 200, body = UploadReceipt, description = "Every record was already stored"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn upload_measurements(
+    State(state): State<AppState>,
+    User(who): User,
+    body: Result<ValidJson<MeasurementUpload>, ApiError>,
+) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
+    let body = body_or_audit(&state, &who, "upload.measurement", body).await?;
+    let prepared = body
+        .records
+        .iter()
+        .map(|r| {
+            Ok(Prepared {
+                record_id: r.record_id,
+                device: r.device_id,
+                captured_at: r.captured_at,
+                gated: r.gated_purposes(),
+                canonical_json: canonical(r)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    ingest_for_user(
+        state,
+        who,
+        RecordKind::Measurement,
+        "upload.measurement",
+        prepared,
+    )
+    .await
+}
+
+/// DC/ES agents: device data for the devices the agent was designated.
+#[utoipa::path(post, path = "/api/v1/agent/device-data", tag = "uploads", security(("agent_secret" = [])),
+    request_body = DeviceDataUpload,
+    responses((status = 201, body = UploadReceipt, description = "At least one record stored"),
+              (status = 200, body = UploadReceipt, description = "Every record was already stored"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn upload_device_data(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    body: Result<ValidJson<DeviceDataUpload>, ApiError>,
+) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
+    const ACTION: &str = "upload.device_data";
+    let actor = Actor::Agent(agent.public_id);
+    let body = match body {
+        Ok(ValidJson(b)) => b,
+        Err(e) => {
+            return Err(state
+                .audit_refusal(Some(agent.org_id), actor, ACTION, String::new(), e)
+                .await);
+        }
+    };
+    if body.agent.agent_id != agent.public_id {
+        let err = ApiError::Forbidden("`agent.agent_id` does not match the agent credential used");
+        return Err(state
+            .audit_refusal(Some(agent.org_id), actor, ACTION, String::new(), err)
+            .await);
+    }
+    let key = state.key.clone();
+    let me = agent.clone();
+    let result = state
+        .db
+        .write(move |c| {
+            let mut unknown = Vec::new();
+            let mut incoming = Vec::with_capacity(body.records.len());
+            for (i, r) in body.records.iter().enumerate() {
+                let d = &r.device;
+                match devices::designated(c, &me, &d.manufacturer, &d.model, &d.serial_number)? {
+                    Some((device_id, _)) => incoming.push(Incoming {
+                        record_id: r.record_id,
+                        kind: RecordKind::DeviceData,
+                        device_id,
+                        captured_at: r.captured_at,
+                        canonical_json: canonical(r)?,
+                    }),
+                    None => unknown.push(FieldError {
+                        field: format!("records[{i}].device"),
+                        message: "this device (manufacturer, model, serial number) is not designated to this agent"
+                            .into(),
+                    }),
+                }
+            }
+            if !unknown.is_empty() {
+                return Err(ApiError::UnknownReference(unknown));
+            }
+            let mut receipts = Vec::with_capacity(incoming.len());
+            for (i, rec) in incoming.iter().enumerate() {
+                receipts.push(records::store(c, &key, me.org_id, Uploader::Agent(me.id), rec, i)?);
+                audit::append(
+                    c,
+                    &Event::new(
+                        Some(me.org_id),
+                        Actor::Agent(me.public_id),
+                        ACTION,
+                        format!("record:{}", rec.record_id),
+                        Outcome::Success,
+                    ),
+                )?;
+            }
+            Ok(UploadReceipt { records: receipts })
+        })
+        .await;
+    match result {
+        Ok(receipt) => Ok(answer(receipt)),
+        Err(e) => Err(state
+            .audit_refusal(Some(agent.org_id), actor, ACTION, String::new(), e)
+            .await),
+    }
+}

@@ -1,0 +1,164 @@
+//! The one error type of the HTTP API, rendered as `application/problem+json`.
+//!
+//! Internal failures are logged with their cause and answered with a generic message, so no
+//! database detail, key material or personal data reaches a client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ecsp_protocol::FieldError;
+use ecsp_protocol::problem::{CONTENT_TYPE, Problem, codes};
+
+use crate::db::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid")]
+    Validation(Vec<FieldError>),
+    #[error("the request body is not well-formed JSON: {0}")]
+    Malformed(String),
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the request body must be `application/json`")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("the access token has expired; refresh it")]
+    TokenExpired,
+    #[error("the e-mail address or password is wrong")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the request names something that does not exist or that you have no rights to")]
+    UnknownReference(Vec<FieldError>),
+    #[error("consent is required for a part of this upload")]
+    ConsentRequired(Vec<FieldError>),
+    #[error("a record with this id was already stored with different content")]
+    RecordConflict(Vec<FieldError>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many failed sign-in attempts; try again in {0} s")]
+    TooManyAttempts(u64),
+    #[error("internal error")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// One field at fault, as a validation error.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::ConsentRequired(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthenticated(_)
+            | ApiError::TokenExpired
+            | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::UnknownReference(_) => StatusCode::NOT_FOUND,
+            ApiError::RecordConflict(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Store(StoreError::WriterStopped) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::Validation(_) => (codes::VALIDATION_FAILED, "Invalid request"),
+            ApiError::Malformed(_) => (codes::MALFORMED_BODY, "Malformed request body"),
+            ApiError::TooLarge(_) => (codes::BODY_TOO_LARGE, "Request body too large"),
+            ApiError::UnsupportedMediaType => {
+                (codes::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
+            }
+            ApiError::Unauthenticated(_) => (codes::UNAUTHENTICATED, "Not signed in"),
+            ApiError::TokenExpired => (codes::TOKEN_EXPIRED, "Access token expired"),
+            ApiError::InvalidCredentials => (codes::INVALID_CREDENTIALS, "Sign-in failed"),
+            ApiError::Forbidden(_) => (codes::FORBIDDEN, "Forbidden"),
+            ApiError::NotFound(_) | ApiError::UnknownReference(_) => {
+                (codes::NOT_FOUND, "Not found")
+            }
+            ApiError::ConsentRequired(_) => (codes::CONSENT_REQUIRED, "Consent required"),
+            ApiError::RecordConflict(_) => (codes::RECORD_CONFLICT, "Record conflict"),
+            ApiError::Conflict(_) => (codes::CONFLICT, "Conflict"),
+            ApiError::TooManyAttempts(_) => (codes::TOO_MANY_ATTEMPTS, "Too many attempts"),
+            ApiError::Store(StoreError::WriterStopped) => {
+                (codes::UNAVAILABLE, "Service unavailable")
+            }
+            ApiError::Store(_) => (codes::INTERNAL, "Internal error"),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (code, title) = self.code_and_title();
+        let errors = match self {
+            ApiError::Validation(e)
+            | ApiError::ConsentRequired(e)
+            | ApiError::RecordConflict(e)
+            | ApiError::UnknownReference(e) => e.clone(),
+            _ => Vec::new(),
+        };
+        let detail = match self {
+            ApiError::Validation(e)
+            | ApiError::ConsentRequired(e)
+            | ApiError::RecordConflict(e)
+            | ApiError::UnknownReference(e)
+                if !e.is_empty() =>
+            {
+                format!("{self}: {}", ecsp_protocol::ValidationErrors(e.clone()))
+            }
+            _ => self.to_string(),
+        };
+        Problem::new(self.status().as_u16(), code, title, detail).with_errors(errors)
+    }
+}
+
+impl From<ecsp_protocol::ValidationErrors> for ApiError {
+    fn from(e: ecsp_protocol::ValidationErrors) -> Self {
+        ApiError::Validation(e.0)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::Store(StoreError::Sqlite(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Store(e) = &self {
+            tracing::error!(error = %e, "request failed on storage");
+        }
+        let status = self.status();
+        let problem = self.to_problem();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        match &self {
+            ApiError::TooManyAttempts(secs) => {
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    headers.insert(header::RETRY_AFTER, v);
+                }
+            }
+            ApiError::Unauthenticated(_)
+            | ApiError::TokenExpired
+            | ApiError::InvalidCredentials => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,168 @@
+//! The reference ECSP server: accounts, roles, device rights, ingestion from agents and the PC
+//! and mobile applications, consent, and an append-only audit log, over HTTPS only.
+//!
+//! `ecsp-server` (see `main.rs`) is a thin shell over [`start`]; tests and benchmarks start the
+//! same server in-process on a loopback port.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod api;
+pub mod crypto;
+pub mod db;
+pub mod error;
+mod fsutil;
+pub mod ratelimit;
+pub mod schema;
+pub mod seed;
+pub mod store;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::Semaphore;
+
+use crate::api::AppState;
+use crate::crypto::DataKey;
+use crate::db::Database;
+use crate::store::accounts::TokenPolicy;
+
+/// Name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "ecsp.sqlite3";
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Operator-supplied certificate chain and key; without them a local CA is used.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Extra host names or addresses for the local CA's server certificate.
+    pub tls_hosts: Vec<String>,
+    /// Where the data key lives when `ECSP_DATA_KEY` is not set.
+    pub data_key_file: Option<PathBuf>,
+    /// Seed a demo organisation into an empty database.
+    pub seed_demo: bool,
+    pub tokens: TokenPolicy,
+}
+
+impl Config {
+    /// The embedded defaults: loopback, `./ecsp-data`, local CA, demo organisation.
+    pub fn with_defaults(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir,
+            tls_cert: None,
+            tls_key: None,
+            tls_hosts: Vec::new(),
+            data_key_file: None,
+            seed_demo: true,
+            tokens: TokenPolicy::default(),
+        }
+    }
+
+    pub fn data_key_path(&self) -> PathBuf {
+        self.data_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("data.key"))
+    }
+}
+
+/// Opens the data directory's database and data key (creating both on first use).
+pub fn open_storage(config: &Config) -> anyhow::Result<(Database, Arc<DataKey>)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let key = DataKey::load_or_create(&config.data_key_path())?;
+    let db = Database::open(&config.data_dir.join(DATABASE_FILE))
+        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    Ok((db, Arc::new(key)))
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    pub addr: SocketAddr,
+    /// The local CA certificate (PEM) clients should trust, if the server made one.
+    pub ca_pem: Option<String>,
+    pub ca_fingerprint: Option<String>,
+    /// Demo accounts created by this start (first start of a data directory only).
+    pub demo: Option<seed::DemoAccounts>,
+    pub db: Database,
+    pub key: Arc<DataKey>,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), and waits.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        self.task.await??;
+        Ok(())
+    }
+
+    /// Waits until the server stops (for the binary).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await??;
+        Ok(())
+    }
+
+    pub fn handle(&self) -> axum_server::Handle<SocketAddr> {
+        self.handle.clone()
+    }
+}
+
+/// Starts the server and returns once it is listening.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let (db, key) = open_storage(&config)?;
+    let material = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(k)) => tls::from_files(cert, k)?,
+        (None, None) => tls::local_ca(
+            &tls::tls_dir(&config.data_dir),
+            &tls::default_hosts(&config.tls_hosts),
+        )?,
+        _ => anyhow::bail!("give both --tls-cert and --tls-key, or neither"),
+    };
+    let demo = if config.seed_demo {
+        seed::seed_demo_if_empty(&db, &key).await?
+    } else {
+        None
+    };
+    let ca_fingerprint = material.ca_fingerprint();
+    let state = AppState {
+        db: db.clone(),
+        key: key.clone(),
+        limiter: Arc::default(),
+        tokens: config.tokens,
+        hashing: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
+        ca_pem: material.ca_pem.clone().map(Arc::from),
+    };
+    let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(material.config.clone());
+    let server = axum_server::from_tcp_rustls(listener, rustls_config)?
+        .handle(handle.clone())
+        .serve(app.into_make_service());
+    let task = tokio::spawn(server);
+    Ok(Server {
+        addr,
+        ca_pem: material.ca_pem,
+        ca_fingerprint,
+        demo,
+        db,
+        key,
+        handle,
+        task,
+    })
+}

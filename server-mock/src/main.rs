@@ -1,0 +1,133 @@
+//! `ecsp-server`: the reference ECSP server. With no arguments it serves HTTPS on loopback from
+//! `./ecsp-data`, creating a local CA, the database and a demo organisation on first start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ecsp_server_mock::{Config, seed};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecsp-server",
+    version,
+    about = "The reference ECSP server (HTTPS only)"
+)]
+struct Cli {
+    /// Address and port to listen on.
+    #[arg(long, env = "ECSP_LISTEN", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Directory for the database, the local CA and (by default) the data key.
+    #[arg(long, env = "ECSP_DATA_DIR", default_value = "ecsp-data")]
+    data_dir: PathBuf,
+    /// PEM certificate chain to serve instead of the local CA's (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Extra host name or address for the local CA's server certificate (repeatable).
+    #[arg(long = "tls-host")]
+    tls_hosts: Vec<String>,
+    /// Data key file (base64 of 32 bytes), kept apart from the database. `ECSP_DATA_KEY`
+    /// overrides it. Default: DATA_DIR/keys/data.key, created on first start.
+    #[arg(long)]
+    data_key_file: Option<PathBuf>,
+    /// Do not create the demo organisation in an empty database.
+    #[arg(long)]
+    no_demo: bool,
+    /// Access-token lifetime in seconds.
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    access_token_ttl: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add an organisation (customer) with its first admin, print the admin's password, and exit.
+    AddOrganization {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long)]
+        admin_name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::with_defaults(cli.data_dir);
+    config.listen = cli.listen;
+    config.tls_cert = cli.tls_cert;
+    config.tls_key = cli.tls_key;
+    config.tls_hosts = cli.tls_hosts;
+    config.data_key_file = cli.data_key_file;
+    config.seed_demo = !cli.no_demo;
+    config.tokens.access_ttl_secs = cli.access_token_ttl;
+
+    if let Some(Command::AddOrganization {
+        name,
+        admin_email,
+        admin_name,
+    }) = cli.command
+    {
+        let (db, key) = ecsp_server_mock::open_storage(&config)?;
+        let (org, password) =
+            seed::add_organization(&db, &key, &name, &admin_email, &admin_name).await?;
+        println!("organisation {org} created");
+        println!("admin {admin_email} password (shown once): {password}");
+        return Ok(());
+    }
+
+    let server = ecsp_server_mock::start(config.clone()).await?;
+    println!("ECSP reference server listening on https://{}", server.addr);
+    println!("  data directory: {}", config.data_dir.display());
+    if let Some(fp) = &server.ca_fingerprint {
+        println!("  local CA certificate: https://{}/ca.pem", server.addr);
+        println!(
+            "    also at {}",
+            ecsp_server_mock::tls::tls_dir(&config.data_dir)
+                .join("ca.pem")
+                .display()
+        );
+        println!("    SHA-256 fingerprint: {fp}");
+    }
+    println!("  API description: https://{}/openapi.json", server.addr);
+    match &server.demo {
+        Some(demo) => {
+            println!(
+                "\nDemo organisation \"{}\" created. Passwords are shown this once:",
+                demo.organization_name
+            );
+            for u in &demo.users {
+                println!("  {:<32} {:<16} {}", u.email, u.role.as_str(), u.password);
+            }
+            println!(
+                "  agent {}  secret {}",
+                demo.agent.agent_id, demo.agent.secret
+            );
+            println!(
+                "\nSign in: POST https://{}/api/v1/auth/login {{\"email\": …, \"password\": …}}",
+                server.addr
+            );
+        }
+        None => println!("\nExisting data directory: sign in with the accounts created earlier."),
+    }
+    let handle = server.handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    server.wait().await
+}

@@ -1,0 +1,161 @@
+//! The database schema and its migrations, keyed on `PRAGMA user_version`.
+//!
+//! Each migration runs in its own transaction; the version is bumped in the same transaction,
+//! so a crash mid-migration leaves the previous version intact. Times are Unix milliseconds
+//! (UTC). Personal data of users is stored only as AEAD ciphertext (see `crypto`).
+
+use rusqlite::Connection;
+
+/// Migrations in order; index + 1 is the schema version after applying it.
+const MIGRATIONS: &[&str] = &[
+    // v1: accounts, devices, records, consent, audit.
+    r#"
+    CREATE TABLE organizations (
+        id          INTEGER PRIMARY KEY,
+        public_id   TEXT NOT NULL UNIQUE,
+        name        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+
+    CREATE TABLE users (
+        id             INTEGER PRIMARY KEY,
+        public_id      TEXT NOT NULL UNIQUE,
+        org_id         INTEGER NOT NULL REFERENCES organizations(id),
+        role           TEXT NOT NULL CHECK (role IN ('user', 'service_support', 'admin')),
+        -- keyed blind index of the normalised e-mail address, for sign-in look-up
+        email_index    BLOB NOT NULL UNIQUE,
+        email_enc      BLOB NOT NULL,
+        name_enc       BLOB NOT NULL,
+        partner_enc    BLOB,
+        client_enc     BLOB,
+        password_hash  TEXT NOT NULL,
+        disabled       INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+        created_at     INTEGER NOT NULL
+    );
+    CREATE INDEX users_org ON users(org_id);
+
+    -- One row per issued token pair; a sign-in starts a family, each refresh adds a row.
+    CREATE TABLE sessions (
+        id                  INTEGER PRIMARY KEY,
+        family              TEXT NOT NULL,
+        user_id             INTEGER NOT NULL REFERENCES users(id),
+        access_hash         BLOB NOT NULL UNIQUE,
+        access_expires_at   INTEGER NOT NULL,
+        refresh_hash        BLOB NOT NULL UNIQUE,
+        refresh_expires_at  INTEGER NOT NULL,
+        created_at          INTEGER NOT NULL,
+        rotated_at          INTEGER,
+        revoked_at          INTEGER
+    );
+    CREATE INDEX sessions_family ON sessions(family);
+    CREATE INDEX sessions_user ON sessions(user_id);
+
+    CREATE TABLE agents (
+        id           INTEGER PRIMARY KEY,
+        public_id    TEXT NOT NULL UNIQUE,
+        org_id       INTEGER NOT NULL REFERENCES organizations(id),
+        label        TEXT NOT NULL,
+        agent_type   TEXT NOT NULL CHECK (agent_type IN ('dc_agent', 'es_agent')),
+        secret_hash  BLOB NOT NULL UNIQUE,
+        disabled     INTEGER NOT NULL DEFAULT 0,
+        created_at   INTEGER NOT NULL
+    );
+
+    CREATE TABLE devices (
+        id             INTEGER PRIMARY KEY,
+        public_id      TEXT NOT NULL UNIQUE,
+        org_id         INTEGER NOT NULL REFERENCES organizations(id),
+        manufacturer   TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        serial_number  TEXT NOT NULL,
+        agent_id       INTEGER REFERENCES agents(id),
+        registered_at  INTEGER NOT NULL,
+        UNIQUE (org_id, manufacturer, model, serial_number)
+    );
+    CREATE INDEX devices_agent ON devices(agent_id, serial_number);
+
+    CREATE TABLE device_access (
+        user_id     INTEGER NOT NULL REFERENCES users(id),
+        device_id   INTEGER NOT NULL REFERENCES devices(id),
+        granted_by  INTEGER NOT NULL REFERENCES users(id),
+        granted_at  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, device_id)
+    ) WITHOUT ROWID;
+
+    -- Every uploaded record, stored once ever. The body is AEAD ciphertext of its canonical JSON.
+    CREATE TABLE records (
+        id             INTEGER PRIMARY KEY,
+        record_id      TEXT NOT NULL UNIQUE,
+        kind           TEXT NOT NULL CHECK (kind IN ('device_data', 'dfe', 'measurement')),
+        org_id         INTEGER NOT NULL REFERENCES organizations(id),
+        device_id      INTEGER NOT NULL REFERENCES devices(id),
+        uploader_kind  TEXT NOT NULL CHECK (uploader_kind IN ('user', 'agent')),
+        uploader_id    INTEGER NOT NULL,
+        captured_at    INTEGER NOT NULL,
+        stored_at      INTEGER NOT NULL,
+        body_sha256    BLOB NOT NULL,
+        body_enc       BLOB NOT NULL
+    );
+    CREATE INDEX records_device ON records(device_id, kind, captured_at);
+
+    -- Append-only consent history.
+    CREATE TABLE consents (
+        id              INTEGER PRIMARY KEY,
+        user_id         INTEGER NOT NULL REFERENCES users(id),
+        purpose         TEXT NOT NULL CHECK (purpose IN ('job_info', 'gps', 'photos')),
+        decision        TEXT NOT NULL CHECK (decision IN ('granted', 'refused', 'withdrawn')),
+        notice_version  TEXT NOT NULL,
+        decided_at      INTEGER NOT NULL,
+        recorded_at     INTEGER NOT NULL
+    );
+    CREATE INDEX consents_user ON consents(user_id, purpose, decided_at);
+    CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents
+        BEGIN SELECT RAISE(ABORT, 'consent history is append-only'); END;
+    CREATE TRIGGER consents_no_delete BEFORE DELETE ON consents
+        BEGIN SELECT RAISE(ABORT, 'consent history is append-only'); END;
+
+    -- Append-only audit log.
+    CREATE TABLE audit_log (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          INTEGER NOT NULL,
+        org_id      INTEGER,
+        actor_kind  TEXT NOT NULL CHECK (actor_kind IN ('user', 'agent', 'anonymous', 'system')),
+        actor_id    TEXT,
+        action      TEXT NOT NULL,
+        object      TEXT NOT NULL,
+        outcome     TEXT NOT NULL CHECK (outcome IN ('success', 'denied', 'failed'))
+    );
+    CREATE INDEX audit_org ON audit_log(org_id, seq);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+
+    -- Facts about this data directory (demo seed done, etc.).
+    CREATE TABLE server_meta (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: usize = MIGRATIONS.len();
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    if version > CURRENT_VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {version} is newer than this server ({CURRENT_VERSION}); upgrade the server"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database migrated");
+    }
+    Ok(())
+}

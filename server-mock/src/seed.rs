@@ -1,0 +1,225 @@
+//! First-start demo data and the operator's "add an organisation" step.
+//!
+//! The demo organisation gets one user per role, an agent and a few printers, with passwords
+//! generated at random for each data directory (never fixed in code) and shown once.
+
+use ecsp_protocol::admin::{
+    Actor, AgentCredentials, DeviceView, NewAgent, NewDevice, NewUser, Outcome,
+};
+use ecsp_protocol::agent::AgentType;
+use ecsp_protocol::auth::Role;
+use rusqlite::OptionalExtension;
+use uuid::Uuid;
+
+use crate::crypto::{DataKey, hash_password, new_password};
+use crate::db::{Database, StoreError};
+use crate::error::ApiError;
+use crate::store::audit::{self, Event};
+use crate::store::{accounts, devices};
+
+/// A generated account, shown once. Debug output hides the password.
+#[derive(Clone)]
+pub struct DemoUser {
+    pub email: String,
+    pub role: Role,
+    pub password: String,
+}
+
+impl std::fmt::Debug for DemoUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoUser")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoAccounts {
+    pub organization_name: String,
+    pub users: Vec<DemoUser>,
+    pub agent: AgentCredentials,
+    pub devices: Vec<DeviceView>,
+}
+
+pub const DEMO_ORG: &str = "Demo Print Shop";
+
+const DEMO_USERS: [(&str, &str, Role); 4] = [
+    ("admin@demo.ecsp.example", "Demo Admin", Role::Admin),
+    (
+        "support@demo.ecsp.example",
+        "Demo Service Support",
+        Role::ServiceSupport,
+    ),
+    (
+        "operator@demo.ecsp.example",
+        "Demo Print Operator",
+        Role::User,
+    ),
+    (
+        "technician@demo.ecsp.example",
+        "Demo Field Technician",
+        Role::User,
+    ),
+];
+
+const DEMO_DEVICES: [(&str, &str, &str); 3] = [
+    ("Epson", "SureColor SC-P9500", "X4DEMO0001"),
+    ("Epson", "SureColor SC-F10000", "X4DEMO0002"),
+    ("Epson", "SureColor SC-S80600", "X4DEMO0003"),
+];
+
+/// Seeds the demo organisation into a database that has no organisation yet.
+pub async fn seed_demo_if_empty(
+    db: &Database,
+    key: &std::sync::Arc<DataKey>,
+) -> Result<Option<DemoAccounts>, ApiError> {
+    let seeded = db
+        .read(|c| {
+            c.query_row("SELECT 1 FROM organizations LIMIT 1", [], |_| Ok(()))
+                .optional()
+                .map_err(StoreError::from)
+        })
+        .await?;
+    if seeded.is_some() {
+        return Ok(None);
+    }
+    let passwords: Vec<String> = DEMO_USERS.iter().map(|_| new_password()).collect();
+    let to_hash = passwords.clone();
+    let hashes = tokio::task::spawn_blocking(move || {
+        to_hash.iter().map(|p| hash_password(p)).collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?;
+    let key = key.clone();
+    let accounts = db
+        .write(move |c| {
+            let (org_id, _) = accounts::create_org(c, DEMO_ORG)?;
+            let mut user_ids = Vec::new();
+            let mut users = Vec::new();
+            for ((email, name, role), (password, phc)) in
+                DEMO_USERS.iter().zip(passwords.into_iter().zip(hashes))
+            {
+                let new = NewUser {
+                    email: (*email).into(),
+                    name: (*name).into(),
+                    role: *role,
+                    password: None,
+                    partner_information: None,
+                    client_information: None,
+                };
+                let view = accounts::create_user(c, &key, org_id, &new, &phc)?;
+                user_ids.push(view.user_id);
+                users.push(DemoUser {
+                    email: (*email).into(),
+                    role: *role,
+                    password,
+                });
+            }
+            let agent = devices::create_agent(
+                c,
+                org_id,
+                &NewAgent {
+                    label: "Demo DC Agent".into(),
+                    agent_type: AgentType::DcAgent,
+                },
+            )?;
+            let mut device_views = Vec::new();
+            for (manufacturer, model, serial) in DEMO_DEVICES {
+                device_views.push(devices::register(
+                    c,
+                    org_id,
+                    &NewDevice {
+                        manufacturer: manufacturer.into(),
+                        model: model.into(),
+                        serial_number: serial.into(),
+                        agent_id: Some(agent.agent_id),
+                    },
+                )?);
+            }
+            // Rights: support manages every printer; the operator two; the technician two.
+            let admin_id = accounts::find_login(c, &key.email_index(DEMO_USERS[0].0))?
+                .ok_or_else(|| StoreError::Corrupt("demo admin missing".into()))?;
+            let admin = accounts::UserPrincipal {
+                id: admin_id.id,
+                public_id: admin_id.public_id,
+                org_id,
+                role: Role::Admin,
+                session_family: String::new(),
+            };
+            let grants: [(usize, &[usize]); 3] = [(1, &[0, 1, 2]), (2, &[0, 1]), (3, &[0, 2])];
+            for (user, devs) in grants {
+                for d in devs {
+                    devices::grant(c, &admin, user_ids[user], device_views[*d].device_id)?;
+                }
+            }
+            audit::append(
+                c,
+                &Event::new(
+                    Some(org_id),
+                    Actor::System,
+                    "seed.demo",
+                    String::new(),
+                    Outcome::Success,
+                ),
+            )?;
+            Ok::<_, ApiError>(DemoAccounts {
+                organization_name: DEMO_ORG.into(),
+                users,
+                agent,
+                devices: device_views,
+            })
+        })
+        .await?;
+    Ok(Some(accounts))
+}
+
+/// Adds an organisation with its first admin; returns the organisation id and the admin's
+/// generated password (shown once).
+pub async fn add_organization(
+    db: &Database,
+    key: &std::sync::Arc<DataKey>,
+    name: &str,
+    admin_email: &str,
+    admin_name: &str,
+) -> Result<(Uuid, String), ApiError> {
+    let mut v = ecsp_protocol::Validator::new(chrono::Utc::now());
+    v.text("name", name, ecsp_protocol::limits::SHORT_TEXT);
+    ecsp_protocol::admin::validate_email(&mut v, "admin_email", admin_email);
+    v.text("admin_name", admin_name, ecsp_protocol::limits::SHORT_TEXT);
+    v.finish()?;
+    let password = new_password();
+    let to_hash = password.clone();
+    let phc = tokio::task::spawn_blocking(move || hash_password(&to_hash))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+    let key = key.clone();
+    let (name, new) = (
+        name.trim().to_owned(),
+        NewUser {
+            email: admin_email.trim().into(),
+            name: admin_name.trim().into(),
+            role: Role::Admin,
+            password: None,
+            partner_information: None,
+            client_information: None,
+        },
+    );
+    let org = db
+        .write(move |c| {
+            let (org_id, org_public) = accounts::create_org(c, &name)?;
+            accounts::create_user(c, &key, org_id, &new, &phc)?;
+            audit::append(
+                c,
+                &Event::new(
+                    Some(org_id),
+                    Actor::System,
+                    "organization.create",
+                    format!("organization:{org_public}"),
+                    Outcome::Success,
+                ),
+            )?;
+            Ok::<_, ApiError>(org_public)
+        })
+        .await?;
+    Ok((org, password))
+}

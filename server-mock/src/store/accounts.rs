@@ -1,0 +1,478 @@
+//! Organisations, users (personal fields sealed, e-mail found by blind index) and sessions
+//! (opaque access and refresh tokens, stored only as hashes; refresh tokens rotate, and a reused
+//! one revokes its whole family).
+
+use ecsp_protocol::admin::{NewUser, UserUpdate, UserView};
+use ecsp_protocol::auth::{Role, TokenPair, WhoAmI};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{from_ms, now_ms, parse_uuid};
+use crate::crypto::{DataKey, new_token, token_hash};
+use crate::db::StoreError;
+use crate::error::ApiError;
+
+pub const ACCESS_TOKEN_PREFIX: &str = "ecsp_at_";
+pub const REFRESH_TOKEN_PREFIX: &str = "ecsp_rt_";
+
+/// A signed-in user, as every authorisation check sees them.
+#[derive(Debug, Clone)]
+pub struct UserPrincipal {
+    pub id: i64,
+    pub public_id: Uuid,
+    pub org_id: i64,
+    pub role: Role,
+    pub session_family: String,
+}
+
+/// Token lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenPolicy {
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+pub fn create_org(conn: &Connection, name: &str) -> rusqlite::Result<(i64, Uuid)> {
+    let public_id = Uuid::new_v4();
+    conn.execute(
+        "INSERT INTO organizations (public_id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![public_id.to_string(), name, now_ms()],
+    )?;
+    Ok((conn.last_insert_rowid(), public_id))
+}
+
+fn ctx(field: &str, user: Uuid) -> String {
+    format!("users.{field}:{user}")
+}
+
+/// Inserts a user; the password must already be hashed (hashing is slow, keep it off the writer).
+pub fn create_user(
+    conn: &Connection,
+    key: &DataKey,
+    org_id: i64,
+    new: &NewUser,
+    password_hash: &str,
+) -> Result<UserView, ApiError> {
+    let public_id = Uuid::new_v4();
+    let created = now_ms();
+    let seal_opt = |field: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| key.seal_str(&ctx(field, public_id), s))
+    };
+    let inserted = conn.execute(
+        "INSERT INTO users (public_id, org_id, role, email_index, email_enc, name_enc, partner_enc,
+                            client_enc, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            public_id.to_string(),
+            org_id,
+            new.role.as_str(),
+            key.email_index(&new.email).as_slice(),
+            key.seal_str(&ctx("email", public_id), new.email.trim()),
+            key.seal_str(&ctx("name", public_id), new.name.trim()),
+            seal_opt("partner", &new.partner_information),
+            seal_opt("client", &new.client_information),
+            password_hash,
+            created
+        ],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(ApiError::Conflict(
+                "a user with this e-mail address already exists".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(UserView {
+        user_id: public_id,
+        email: new.email.trim().to_owned(),
+        name: new.name.trim().to_owned(),
+        role: new.role,
+        disabled: false,
+        created_at: from_ms(created),
+        partner_information: new.partner_information.clone(),
+        client_information: new.client_information.clone(),
+    })
+}
+
+/// What sign-in needs to know about an account.
+#[derive(Debug)]
+pub struct LoginRow {
+    pub id: i64,
+    pub public_id: Uuid,
+    pub org_id: i64,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+pub fn find_login(conn: &Connection, email_index: &[u8; 32]) -> Result<Option<LoginRow>, ApiError> {
+    let row = conn
+        .prepare_cached("SELECT id, public_id, org_id, password_hash, disabled FROM users WHERE email_index = ?1")?
+        .query_row([email_index.as_slice()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get::<_, bool>(4)?))
+        })
+        .optional()?;
+    row.map(|(id, public_id, org_id, password_hash, disabled)| {
+        Ok(LoginRow {
+            id,
+            public_id: parse_uuid(&public_id)?,
+            org_id,
+            password_hash,
+            disabled,
+        })
+    })
+    .transpose()
+}
+
+/// Issues a token pair, starting a new session family unless `family` continues one.
+pub fn issue_tokens(
+    conn: &Connection,
+    user_id: i64,
+    family: Option<&str>,
+    policy: TokenPolicy,
+) -> rusqlite::Result<(TokenPair, String)> {
+    let family = family.map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
+    let access = new_token(ACCESS_TOKEN_PREFIX);
+    let refresh = new_token(REFRESH_TOKEN_PREFIX);
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO sessions (family, user_id, access_hash, access_expires_at, refresh_hash,
+                               refresh_expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        family,
+        user_id,
+        token_hash(&access).as_slice(),
+        now + (policy.access_ttl_secs as i64) * 1000,
+        token_hash(&refresh).as_slice(),
+        now + (policy.refresh_ttl_secs as i64) * 1000,
+        now
+    ])?;
+    Ok((
+        TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer".into(),
+            expires_in: policy.access_ttl_secs,
+            refresh_expires_in: policy.refresh_ttl_secs,
+        },
+        family,
+    ))
+}
+
+/// Resolves an access token to its user; every refusal is a 401 that says why in general terms.
+pub fn authenticate_access(conn: &Connection, token: &str) -> Result<UserPrincipal, ApiError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT u.id, u.public_id, u.org_id, u.role, u.disabled, s.family, s.access_expires_at, s.revoked_at
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.access_hash = ?1",
+        )?
+        .query_row([token_hash(token).as_slice()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, public_id, org_id, role, disabled, family, expires, revoked)) = row else {
+        return Err(ApiError::Unauthenticated("the access token is not valid"));
+    };
+    if revoked.is_some() || disabled {
+        return Err(ApiError::Unauthenticated(
+            "the session has ended; sign in again",
+        ));
+    }
+    if expires <= now_ms() {
+        return Err(ApiError::TokenExpired);
+    }
+    Ok(UserPrincipal {
+        id,
+        public_id: parse_uuid(&public_id)?,
+        org_id,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role `{role}`")))?,
+        session_family: family,
+    })
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub enum Refreshed {
+    Issued {
+        tokens: TokenPair,
+        user_public_id: Uuid,
+        org_id: i64,
+    },
+    /// Unknown, expired, or for a disabled user.
+    Refused,
+    /// A token that was already exchanged: stolen or replayed. The family is now revoked.
+    Reused { user_public_id: Uuid, org_id: i64 },
+}
+
+pub fn refresh(
+    conn: &Connection,
+    refresh_token: &str,
+    policy: TokenPolicy,
+) -> Result<Refreshed, ApiError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT s.id, s.family, s.user_id, s.refresh_expires_at, s.rotated_at, s.revoked_at,
+                    u.public_id, u.org_id, u.disabled
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.refresh_hash = ?1",
+        )?
+        .query_row([token_hash(refresh_token).as_slice()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, bool>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((session_id, family, user_id, expires, rotated, revoked, public_id, org_id, disabled)) =
+        row
+    else {
+        return Ok(Refreshed::Refused);
+    };
+    let user_public_id = parse_uuid(&public_id)?;
+    if rotated.is_some() && revoked.is_none() {
+        revoke_family(conn, &family)?;
+        return Ok(Refreshed::Reused {
+            user_public_id,
+            org_id,
+        });
+    }
+    if revoked.is_some() || disabled || expires <= now_ms() {
+        return Ok(Refreshed::Refused);
+    }
+    conn.execute(
+        "UPDATE sessions SET rotated_at = ?1 WHERE id = ?2",
+        params![now_ms(), session_id],
+    )?;
+    let (tokens, _) = issue_tokens(conn, user_id, Some(&family), policy)?;
+    Ok(Refreshed::Issued {
+        tokens,
+        user_public_id,
+        org_id,
+    })
+}
+
+pub fn revoke_family(conn: &Connection, family: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE sessions SET revoked_at = ?1 WHERE family = ?2 AND revoked_at IS NULL",
+        params![now_ms(), family],
+    )
+}
+
+pub fn revoke_user(conn: &Connection, user_id: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+        params![now_ms(), user_id],
+    )
+}
+
+struct UserRow {
+    public_id: Uuid,
+    role: String,
+    email: Vec<u8>,
+    name: Vec<u8>,
+    partner: Option<Vec<u8>>,
+    client: Option<Vec<u8>>,
+    disabled: bool,
+    created_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, public_id, role, email_enc, name_enc, partner_enc, client_enc, disabled, created_at";
+
+/// The columns of [`USER_COLUMNS`], as read.
+type UserTuple = (
+    i64,
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    bool,
+    i64,
+);
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserTuple> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn to_user_row(t: UserTuple) -> Result<UserRow, StoreError> {
+    Ok(UserRow {
+        public_id: parse_uuid(&t.1)?,
+        role: t.2,
+        email: t.3,
+        name: t.4,
+        partner: t.5,
+        client: t.6,
+        disabled: t.7,
+        created_at: t.8,
+    })
+}
+
+fn to_view(key: &DataKey, row: &UserRow) -> Result<UserView, StoreError> {
+    let open = |field: &str, sealed: &[u8]| {
+        key.open_str(&ctx(field, row.public_id), sealed)
+            .ok_or(StoreError::Decrypt)
+    };
+    Ok(UserView {
+        user_id: row.public_id,
+        email: open("email", &row.email)?,
+        name: open("name", &row.name)?,
+        role: Role::parse(&row.role)
+            .ok_or_else(|| StoreError::Corrupt(format!("role `{}`", row.role)))?,
+        disabled: row.disabled,
+        created_at: from_ms(row.created_at),
+        partner_information: row
+            .partner
+            .as_deref()
+            .map(|s| open("partner", s))
+            .transpose()?,
+        client_information: row
+            .client
+            .as_deref()
+            .map(|s| open("client", s))
+            .transpose()?,
+    })
+}
+
+pub fn whoami(conn: &Connection, key: &DataKey, who: &UserPrincipal) -> Result<WhoAmI, ApiError> {
+    let view = get_user(conn, key, who.org_id, who.public_id)?;
+    let org_name: String = conn
+        .prepare_cached("SELECT name FROM organizations WHERE id = ?1")?
+        .query_row([who.org_id], |r| r.get(0))?;
+    let org_public: String = conn
+        .prepare_cached("SELECT public_id FROM organizations WHERE id = ?1")?
+        .query_row([who.org_id], |r| r.get(0))?;
+    Ok(WhoAmI {
+        user_id: view.user_id,
+        organization_id: parse_uuid(&org_public)?,
+        organization_name: org_name,
+        role: view.role,
+        name: view.name,
+        email: view.email,
+    })
+}
+
+pub fn list_users(
+    conn: &Connection,
+    key: &DataKey,
+    org_id: i64,
+) -> Result<Vec<UserView>, ApiError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([org_id], user_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(to_view(key, &to_user_row(row?)?)?);
+    }
+    Ok(out)
+}
+
+/// The internal id of a user of `org_id`; another organisation's user is "not found".
+pub fn user_id_in_org(conn: &Connection, org_id: i64, user: Uuid) -> Result<i64, ApiError> {
+    conn.prepare_cached("SELECT id FROM users WHERE public_id = ?1 AND org_id = ?2")?
+        .query_row(params![user.to_string(), org_id], |r| r.get(0))
+        .optional()?
+        .ok_or(ApiError::NotFound("user"))
+}
+
+pub fn get_user(
+    conn: &Connection,
+    key: &DataKey,
+    org_id: i64,
+    user: Uuid,
+) -> Result<UserView, ApiError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE public_id = ?1 AND org_id = ?2"
+        ))?
+        .query_row(params![user.to_string(), org_id], user_row)
+        .optional()?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(to_view(key, &to_user_row(row)?)?)
+}
+
+/// Changes a user's role or disables them; disabling revokes every session at once.
+pub fn update_user(
+    conn: &Connection,
+    key: &DataKey,
+    admin: &UserPrincipal,
+    user: Uuid,
+    update: &UserUpdate,
+) -> Result<UserView, ApiError> {
+    let id = user_id_in_org(conn, admin.org_id, user)?;
+    if id == admin.id
+        && (update.disabled == Some(true) || update.role.is_some_and(|r| r != Role::Admin))
+    {
+        return Err(ApiError::Conflict(
+            "an admin cannot disable or demote themselves; ask another admin".into(),
+        ));
+    }
+    if let Some(role) = update.role {
+        conn.execute(
+            "UPDATE users SET role = ?1 WHERE id = ?2",
+            params![role.as_str(), id],
+        )?;
+    }
+    if let Some(disabled) = update.disabled {
+        conn.execute(
+            "UPDATE users SET disabled = ?1 WHERE id = ?2",
+            params![disabled, id],
+        )?;
+        if disabled {
+            revoke_user(conn, id)?;
+        }
+    }
+    get_user(conn, key, admin.org_id, user)
+}
+
+/// Replaces a user's password hash and ends their sessions (used by the operator command).
+pub fn set_password_hash(conn: &Connection, user_id: i64, phc: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+        params![phc, user_id],
+    )?;
+    revoke_user(conn, user_id)?;
+    Ok(())
+}

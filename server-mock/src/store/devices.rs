@@ -1,0 +1,262 @@
+//! Devices (printers), the rights users hold on them, and the agents designated to report them.
+//!
+//! The one rule: a user sees a device only if it belongs to their organisation and either they
+//! are its admin or they were granted a right to it. Anything else is "not found", so another
+//! organisation's ids reveal nothing.
+
+use ecsp_protocol::admin::{AgentCredentials, DeviceView, NewAgent, NewDevice};
+use ecsp_protocol::agent::AgentType;
+use ecsp_protocol::auth::Role;
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::accounts::{UserPrincipal, user_id_in_org};
+use super::{from_ms, now_ms, parse_uuid};
+use crate::crypto::{new_token, token_hash};
+use crate::error::ApiError;
+
+pub const AGENT_SECRET_PREFIX: &str = "ecsp_ag_";
+
+/// An authenticated agent.
+#[derive(Debug, Clone)]
+pub struct AgentPrincipal {
+    pub id: i64,
+    pub public_id: Uuid,
+    pub org_id: i64,
+}
+
+const DEVICE_COLUMNS: &str =
+    "d.id, d.public_id, d.manufacturer, d.model, d.serial_number, a.public_id, d.registered_at";
+
+/// The columns of [`DEVICE_COLUMNS`], as read.
+type DeviceTuple = (i64, String, String, String, String, Option<String>, i64);
+
+fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceTuple> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn to_view(t: DeviceTuple) -> Result<(i64, DeviceView), ApiError> {
+    Ok((
+        t.0,
+        DeviceView {
+            device_id: parse_uuid(&t.1)?,
+            manufacturer: t.2,
+            model: t.3,
+            serial_number: t.4,
+            agent_id: t.5.as_deref().map(parse_uuid).transpose()?,
+            registered_at: from_ms(t.6),
+        },
+    ))
+}
+
+/// The SQL condition under which `?1` (user id), `?2` (org id), `?3` (is admin) sees device `d`.
+pub(crate) const VISIBLE: &str = "d.org_id = ?2 AND (?3 OR EXISTS (SELECT 1 FROM device_access g WHERE g.user_id = ?1 AND g.device_id = d.id))";
+
+pub fn list_visible(conn: &Connection, who: &UserPrincipal) -> Result<Vec<DeviceView>, ApiError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices d LEFT JOIN agents a ON a.id = d.agent_id WHERE {VISIBLE} ORDER BY d.id"
+    ))?;
+    let rows = stmt.query_map(
+        params![who.id, who.org_id, who.role == Role::Admin],
+        device_row,
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(to_view(row?)?.1);
+    }
+    Ok(out)
+}
+
+/// The device with public id `device`, if `who` may see it; else "not found".
+pub fn visible(
+    conn: &Connection,
+    who: &UserPrincipal,
+    device: Uuid,
+) -> Result<(i64, DeviceView), ApiError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d LEFT JOIN agents a ON a.id = d.agent_id
+             WHERE d.public_id = ?4 AND {VISIBLE}"
+        ))?
+        .query_row(
+            params![
+                who.id,
+                who.org_id,
+                who.role == Role::Admin,
+                device.to_string()
+            ],
+            device_row,
+        )
+        .optional()?
+        .ok_or(ApiError::NotFound("device"))?;
+    to_view(row)
+}
+
+/// The internal id of a device of `org_id`, regardless of rights (for admins' grants).
+pub fn device_id_in_org(conn: &Connection, org_id: i64, device: Uuid) -> Result<i64, ApiError> {
+    conn.prepare_cached("SELECT id FROM devices WHERE public_id = ?1 AND org_id = ?2")?
+        .query_row(params![device.to_string(), org_id], |r| r.get(0))
+        .optional()?
+        .ok_or(ApiError::NotFound("device"))
+}
+
+pub fn register(conn: &Connection, org_id: i64, new: &NewDevice) -> Result<DeviceView, ApiError> {
+    let agent = match new.agent_id {
+        Some(agent) => Some(
+            conn.prepare_cached("SELECT id FROM agents WHERE public_id = ?1 AND org_id = ?2")?
+                .query_row(params![agent.to_string(), org_id], |r| r.get::<_, i64>(0))
+                .optional()?
+                .ok_or_else(|| {
+                    ApiError::field("agent_id", "no agent with this id in your organisation")
+                })?,
+        ),
+        None => None,
+    };
+    let public_id = Uuid::new_v4();
+    let now = now_ms();
+    let inserted = conn.execute(
+        "INSERT INTO devices (public_id, org_id, manufacturer, model, serial_number, agent_id, registered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            public_id.to_string(),
+            org_id,
+            new.manufacturer.trim(),
+            new.model.trim(),
+            new.serial_number.trim(),
+            agent,
+            now
+        ],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(ApiError::Conflict(
+                "this device is already registered".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(DeviceView {
+        device_id: public_id,
+        manufacturer: new.manufacturer.trim().to_owned(),
+        model: new.model.trim().to_owned(),
+        serial_number: new.serial_number.trim().to_owned(),
+        agent_id: new.agent_id,
+        registered_at: from_ms(now),
+    })
+}
+
+/// Grants `user` a right to `device`; both must belong to the admin's organisation.
+pub fn grant(
+    conn: &Connection,
+    admin: &UserPrincipal,
+    user: Uuid,
+    device: Uuid,
+) -> Result<(), ApiError> {
+    let user_id = user_id_in_org(conn, admin.org_id, user)?;
+    let device_id = device_id_in_org(conn, admin.org_id, device)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO device_access (user_id, device_id, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4)",
+        params![user_id, device_id, admin.id, now_ms()],
+    )?;
+    Ok(())
+}
+
+pub fn revoke_grant(
+    conn: &Connection,
+    admin: &UserPrincipal,
+    user: Uuid,
+    device: Uuid,
+) -> Result<(), ApiError> {
+    let user_id = user_id_in_org(conn, admin.org_id, user)?;
+    let device_id = device_id_in_org(conn, admin.org_id, device)?;
+    conn.execute(
+        "DELETE FROM device_access WHERE user_id = ?1 AND device_id = ?2",
+        params![user_id, device_id],
+    )?;
+    Ok(())
+}
+
+pub fn create_agent(
+    conn: &Connection,
+    org_id: i64,
+    new: &NewAgent,
+) -> Result<AgentCredentials, ApiError> {
+    let public_id = Uuid::new_v4();
+    let secret = new_token(AGENT_SECRET_PREFIX);
+    let agent_type = match new.agent_type {
+        AgentType::DcAgent => "dc_agent",
+        AgentType::EsAgent => "es_agent",
+    };
+    conn.execute(
+        "INSERT INTO agents (public_id, org_id, label, agent_type, secret_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            public_id.to_string(),
+            org_id,
+            new.label.trim(),
+            agent_type,
+            token_hash(&secret).as_slice(),
+            now_ms()
+        ],
+    )?;
+    Ok(AgentCredentials {
+        agent_id: public_id,
+        secret,
+    })
+}
+
+pub fn authenticate_agent(conn: &Connection, secret: &str) -> Result<AgentPrincipal, ApiError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT id, public_id, org_id FROM agents WHERE secret_hash = ?1 AND disabled = 0",
+        )?
+        .query_row([token_hash(secret).as_slice()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?
+        .ok_or(ApiError::Unauthenticated(
+            "the agent credential is not valid",
+        ))?;
+    Ok(AgentPrincipal {
+        id: row.0,
+        public_id: parse_uuid(&row.1)?,
+        org_id: row.2,
+    })
+}
+
+/// The device an agent was designated to report, matched by manufacturer, model and serial.
+pub fn designated(
+    conn: &Connection,
+    agent: &AgentPrincipal,
+    manufacturer: &str,
+    model: &str,
+    serial: &str,
+) -> Result<Option<(i64, Uuid)>, ApiError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT id, public_id FROM devices
+             WHERE agent_id = ?1 AND org_id = ?2 AND manufacturer = ?3 AND model = ?4 AND serial_number = ?5",
+        )?
+        .query_row(
+            params![agent.id, agent.org_id, manufacturer.trim(), model.trim(), serial.trim()],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?;
+    row.map(|(id, public)| Ok((id, parse_uuid(&public)?)))
+        .transpose()
+}

@@ -1,0 +1,28 @@
+//! Synchronous SQL for each domain, called inside [`Database::read`](crate::db::Database::read)
+//! or [`Database::write`](crate::db::Database::write) closures. No HTTP types here but `ApiError`,
+//! which is what a refused operation becomes.
+
+pub mod accounts;
+pub mod audit;
+pub mod consent;
+pub mod devices;
+pub mod records;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Parses a UUID stored by this server; a damaged one is a storage error, not a panic.
+pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, crate::db::StoreError> {
+    uuid::Uuid::parse_str(s).map_err(|_| crate::db::StoreError::Corrupt(format!("bad uuid `{s}`")))
+}

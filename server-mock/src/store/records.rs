@@ -1,0 +1,209 @@
+//! Uploaded records: stored once ever under their client-generated UUID, body sealed at rest.
+//!
+//! Idempotency: the fingerprint is the SHA-256 of the record's canonical JSON (as re-serialised
+//! from the typed record, so whitespace and key order in the request do not matter). The same
+//! UUID with the same fingerprint, kind and organisation answers "already stored"; anything else
+//! under a known UUID is a conflict.
+
+use chrono::{DateTime, Utc};
+use ecsp_protocol::FieldError;
+use ecsp_protocol::upload::{RecordKind, RecordReceipt, RecordStatus, RecordView};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::accounts::UserPrincipal;
+use super::devices::VISIBLE;
+use super::{from_ms, now_ms, parse_uuid, to_ms};
+use crate::crypto::{DataKey, body_fingerprint};
+use crate::db::StoreError;
+use crate::error::ApiError;
+
+/// Who uploaded a record.
+#[derive(Debug, Clone, Copy)]
+pub enum Uploader {
+    User(i64),
+    Agent(i64),
+}
+
+/// A validated record, ready to store.
+#[derive(Debug)]
+pub struct Incoming {
+    pub record_id: Uuid,
+    pub kind: RecordKind,
+    pub device_id: i64,
+    pub captured_at: DateTime<Utc>,
+    pub canonical_json: Vec<u8>,
+}
+
+fn body_context(record_id: Uuid) -> String {
+    format!("records.body:{record_id}")
+}
+
+/// Stores `rec` unless already stored; `index` is its position in the request, for errors.
+pub fn store(
+    conn: &Connection,
+    key: &DataKey,
+    org_id: i64,
+    uploader: Uploader,
+    rec: &Incoming,
+    index: usize,
+) -> Result<RecordReceipt, ApiError> {
+    let fingerprint = body_fingerprint(&rec.canonical_json);
+    let existing = conn
+        .prepare_cached(
+            "SELECT kind, org_id, body_sha256, stored_at FROM records WHERE record_id = ?1",
+        )?
+        .query_row([rec.record_id.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    if let Some((kind, org, stored_fingerprint, stored_at)) = existing {
+        if kind == rec.kind.as_str() && org == org_id && stored_fingerprint == fingerprint {
+            return Ok(RecordReceipt {
+                record_id: rec.record_id,
+                status: RecordStatus::AlreadyStored,
+                stored_at: from_ms(stored_at),
+            });
+        }
+        return Err(ApiError::RecordConflict(vec![FieldError {
+            field: format!("records[{index}].record_id"),
+            message: format!(
+                "record {} was already stored with different content; a record never changes once captured",
+                rec.record_id
+            ),
+        }]));
+    }
+    let (uploader_kind, uploader_id) = match uploader {
+        Uploader::User(id) => ("user", id),
+        Uploader::Agent(id) => ("agent", id),
+    };
+    let stored_at = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO records (record_id, kind, org_id, device_id, uploader_kind, uploader_id, captured_at,
+                              stored_at, body_sha256, body_enc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        rec.record_id.to_string(),
+        rec.kind.as_str(),
+        org_id,
+        rec.device_id,
+        uploader_kind,
+        uploader_id,
+        to_ms(rec.captured_at),
+        stored_at,
+        fingerprint.as_slice(),
+        key.seal(&body_context(rec.record_id), &rec.canonical_json),
+    ])?;
+    Ok(RecordReceipt {
+        record_id: rec.record_id,
+        status: RecordStatus::Created,
+        stored_at: from_ms(stored_at),
+    })
+}
+
+fn to_view(
+    key: &DataKey,
+    record_id: &str,
+    kind: &str,
+    device: Uuid,
+    captured_at: i64,
+    stored_at: i64,
+    sealed: &[u8],
+) -> Result<RecordView, StoreError> {
+    let record_id = parse_uuid(record_id)?;
+    let json = key
+        .open(&body_context(record_id), sealed)
+        .ok_or(StoreError::Decrypt)?;
+    Ok(RecordView {
+        record_id,
+        kind: RecordKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("record kind `{kind}`")))?,
+        device_id: device,
+        captured_at: from_ms(captured_at),
+        stored_at: from_ms(stored_at),
+        record: serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}
+
+/// A device's records, newest capture first, optionally of one kind and before a time.
+pub fn list_for_device(
+    conn: &Connection,
+    key: &DataKey,
+    device_id: i64,
+    device: Uuid,
+    kind: Option<RecordKind>,
+    before: Option<DateTime<Utc>>,
+    limit: u32,
+) -> Result<Vec<RecordView>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
+         WHERE device_id = ?1 AND (?2 IS NULL OR kind = ?2) AND captured_at < ?3
+         ORDER BY captured_at DESC, id DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            device_id,
+            kind.map(RecordKind::as_str),
+            before.map_or(i64::MAX, to_ms),
+            limit
+        ],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, kind, captured, stored, sealed) = row?;
+        out.push(to_view(key, &id, &kind, device, captured, stored, &sealed)?);
+    }
+    Ok(out)
+}
+
+/// One record, if `who` may see its device; else "not found".
+pub fn get_visible(
+    conn: &Connection,
+    key: &DataKey,
+    who: &UserPrincipal,
+    record: Uuid,
+) -> Result<RecordView, ApiError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT r.record_id, r.kind, d.public_id, r.captured_at, r.stored_at, r.body_enc
+             FROM records r JOIN devices d ON d.id = r.device_id
+             WHERE r.record_id = ?4 AND {VISIBLE}"
+        ))?
+        .query_row(
+            params![
+                who.id,
+                who.org_id,
+                who.role == ecsp_protocol::auth::Role::Admin,
+                record.to_string()
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                ))
+            },
+        )
+        .optional()?
+        .ok_or(ApiError::NotFound("record"))?;
+    let device = parse_uuid(&row.2)?;
+    Ok(to_view(key, &row.0, &row.1, device, row.3, row.4, &row.5)?)
+}
