@@ -1,1 +1,12 @@
+//! Integration tests of the reference server over real HTTPS on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+mod access;
+mod audit;
+mod auth;
+mod bad_input;
+mod ingest;
+mod storage;
+mod tls;

@@ -1,0 +1,219 @@
+//! Sign-in, tokens, revocation and the sign-in attempt limit.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn logout_revokes_access_and_refresh_tokens() {
+    let ts = TestServer::start().await;
+    let tokens = ts.tokens("operator").await;
+    assert_eq!(
+        ts.get(&tokens.access_token, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+    let res = ts
+        .call(
+            reqwest::Method::POST,
+            Some(&tokens.access_token),
+            "/api/v1/auth/logout",
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    expect_problem(
+        ts.get(&tokens.access_token, "/api/v1/me").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let res = ts
+        .client
+        .post(ts.url("/api/v1/auth/refresh"))
+        .json(&json!({"refresh_token": tokens.refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_reused_refresh_token_ends_the_session() {
+    let ts = TestServer::start().await;
+    let first = ts.tokens("operator").await;
+    let refresh = |token: String| {
+        let ts = &ts;
+        async move {
+            ts.client
+                .post(ts.url("/api/v1/auth/refresh"))
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = refresh(first.refresh_token.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let second: ecsp_protocol::auth::TokenPair = res.json().await.unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_eq!(
+        ts.get(&second.access_token, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+    // Replaying the first refresh token: refused, and the whole family is revoked.
+    expect_problem(
+        refresh(first.refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    expect_problem(
+        ts.get(&second.access_token, "/api/v1/me").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    expect_problem(
+        refresh(second.refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    // Other sessions of the same user are untouched.
+    let other = ts.tokens("operator").await;
+    assert_eq!(
+        ts.get(&other.access_token, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn expired_access_token_says_so_and_refresh_recovers() {
+    let ts = TestServer::start_with(|c| c.tokens.access_ttl_secs = 1).await;
+    let tokens = ts.tokens("operator").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    expect_problem(
+        ts.get(&tokens.access_token, "/api/v1/me").await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
+    let res = ts
+        .client
+        .post(ts.url("/api/v1/auth/refresh"))
+        .json(&json!({"refresh_token": tokens.refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    let fresh: ecsp_protocol::auth::TokenPair = res.json().await.unwrap();
+    assert_eq!(
+        ts.get(&fresh.access_token, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_revokes_their_sessions_and_sign_in() {
+    let ts = TestServer::start().await;
+    let admin = ts.token("admin").await;
+    let tech = ts.tokens("technician").await;
+    let me: Value = ts
+        .get(&tech.access_token, "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "user");
+    assert_eq!(me["email"], "technician@demo.ecsp.example");
+    let res = ts
+        .call(
+            reqwest::Method::PATCH,
+            Some(&admin),
+            &format!("/api/v1/admin/users/{}", me["user_id"].as_str().unwrap()),
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    expect_problem(
+        ts.get(&tech.access_token, "/api/v1/me").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let (email, password) = ts.password("technician");
+    expect_problem(
+        ts.login(&email, &password).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    // An admin cannot lock themselves out.
+    let admin_me: Value = ts.get(&admin, "/api/v1/me").await.json().await.unwrap();
+    let res = ts
+        .call(
+            reqwest::Method::PATCH,
+            Some(&admin),
+            &format!(
+                "/api/v1/admin/users/{}",
+                admin_me["user_id"].as_str().unwrap()
+            ),
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+}
+
+#[tokio::test]
+async fn unknown_and_known_accounts_get_the_same_answer() {
+    let ts = TestServer::start().await;
+    let (email, _) = ts.password("operator");
+    let known = ts.login(&email, "wrong password 123").await;
+    let unknown = ts
+        .login("nobody@demo.ecsp.example", "wrong password 123")
+        .await;
+    assert_eq!(known.status(), unknown.status());
+    let (a, b): (Value, Value) = (known.json().await.unwrap(), unknown.json().await.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(a["code"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn too_many_failures_answer_429_with_retry_after_without_checking_the_password() {
+    let ts = TestServer::start().await;
+    let (email, password) = ts.password("operator");
+    let burst = ecsp_server_mock::ratelimit::BURST as usize;
+    for _ in 0..burst {
+        assert_eq!(
+            ts.login(&email, "wrong password 123").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let res = ts.login(&email, &password).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=ecsp_server_mock::ratelimit::REFILL_SECS).contains(&retry),
+        "{retry}"
+    );
+    expect_problem(res, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // Unknown accounts are limited the same way, so the limit reveals nothing.
+    for _ in 0..burst {
+        ts.login("nobody@demo.ecsp.example", "x").await;
+    }
+    assert_eq!(
+        ts.login("nobody@demo.ecsp.example", "x").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another account is unaffected.
+    let (other, other_pw) = ts.password("technician");
+    assert_eq!(ts.login(&other, &other_pw).await.status(), StatusCode::OK);
+}

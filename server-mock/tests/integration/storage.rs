@@ -1,0 +1,202 @@
+//! What is on disk: no personal data in clear, Argon2id hashes, an append-only audit log, and
+//! a data directory that survives a restart.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn the_database_file_holds_no_personal_data_in_clear() {
+    let ts = TestServer::start().await;
+    let admin = ts.token("admin").await;
+    let res = ts
+        .post(
+            &admin,
+            "/api/v1/admin/users",
+            &json!({"email": "Hanako.Yamada@customer.example", "name": "Hanako Yamada", "role": "user",
+                    "password": "a long enough password", "partner_information": "Partner Kabushiki Kaisha",
+                    "client_information": "Client Insatsu Ltd"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let operator = ts.token("operator").await;
+    grant_consent(&ts, &operator, "job_info", "granted").await;
+    let job = json!({"job_id": "J-7", "job_name": "Confidential quarterly report.pdf"});
+    let res = ts
+        .post(
+            &operator,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![dfe_record(ts.device(0), Some(job))]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // The admin can read it back, decrypted.
+    let users: Vec<serde_json::Value> = ts
+        .get(&admin, "/api/v1/admin/users")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        users.iter().any(|u| u["name"] == "Hanako Yamada"
+            && u["partner_information"] == "Partner Kabushiki Kaisha")
+    );
+
+    let dir = ts.dir.path().join("data");
+    ts.server.shutdown().await.unwrap();
+    let mut raw = Vec::new();
+    for name in [ecsp_server_mock::DATABASE_FILE, "ecsp.sqlite3-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            raw.extend(bytes);
+        }
+    }
+    assert!(raw.len() > 10_000, "read the database");
+    let haystack = String::from_utf8_lossy(&raw).to_lowercase();
+    for needle in [
+        "hanako",
+        "yamada",
+        "customer.example",
+        "partner kabushiki",
+        "client insatsu",
+        "operator@demo.ecsp.example",
+        "demo print operator",
+        "demo admin",
+        "confidential quarterly",
+    ] {
+        assert!(
+            !haystack.contains(needle),
+            "`{needle}` is readable in the database file"
+        );
+    }
+}
+
+#[tokio::test]
+async fn passwords_are_argon2id_at_owasp_parameters_and_tokens_are_only_hashed() {
+    let ts = TestServer::start().await;
+    let tokens = ts.tokens("operator").await;
+    let db = ts.db_path();
+    let (hashes, sessions): (Vec<String>, Vec<Vec<u8>>) = tokio::task::spawn_blocking(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let hashes = c
+            .prepare("SELECT password_hash FROM users")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let sessions = c
+            .prepare("SELECT access_hash FROM sessions")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (hashes, sessions)
+    })
+    .await
+    .unwrap();
+    assert_eq!(hashes.len(), 4);
+    for h in &hashes {
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+    }
+    let unique: std::collections::HashSet<_> = hashes.iter().collect();
+    assert_eq!(unique.len(), hashes.len(), "salted");
+    assert!(sessions.iter().all(|s| s.len() == 32));
+    let raw = std::fs::read(ts.db_path()).unwrap();
+    let wal = std::fs::read(ts.db_path().with_extension("sqlite3-wal")).unwrap_or_default();
+    let all = [raw, wal].concat();
+    let token_bytes = tokens.access_token.as_bytes();
+    assert!(
+        !all.windows(token_bytes.len()).any(|w| w == token_bytes),
+        "access token stored in clear"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_cannot_be_changed_or_deleted() {
+    let ts = TestServer::start().await;
+    ts.token("operator").await;
+    let db = ts.db_path();
+    tokio::task::spawn_blocking(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+            .unwrap();
+        assert!(n > 0);
+        let update = c.execute("UPDATE audit_log SET outcome = 'success'", []);
+        assert!(update.unwrap_err().to_string().contains("append-only"));
+        let delete = c.execute("DELETE FROM audit_log", []);
+        assert!(delete.unwrap_err().to_string().contains("append-only"));
+        let delete = c.execute("DELETE FROM consents", []);
+        assert!(delete.is_ok(), "no consent rows yet, so nothing to refuse");
+        let after: i64 = c
+            .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(after, n);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_keeps_accounts_data_and_certificates() {
+    let ts = TestServer::start().await;
+    let (email, password) = ts.password("operator");
+    let token = ts.token("operator").await;
+    let rec = dfe_record(ts.device(0), None);
+    assert_eq!(
+        ts.post(
+            &token,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![rec.clone()])
+        )
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
+    let ca_before = ts.server.ca_pem.clone().unwrap();
+    let data_dir = ts.dir.path().join("data");
+    let TestServer {
+        server,
+        dir,
+        client,
+        ..
+    } = ts;
+    server.shutdown().await.unwrap();
+
+    let mut config = ecsp_server_mock::Config::with_defaults(data_dir);
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = ecsp_server_mock::start(config).await.unwrap();
+    assert!(server.demo.is_none(), "no second demo seed");
+    assert_eq!(
+        server.ca_pem.as_deref(),
+        Some(ca_before.as_str()),
+        "same CA"
+    );
+    let url = |p: &str| format!("https://localhost:{}{p}", server.addr.port());
+    let res = client
+        .post(url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res
+        .json::<ecsp_protocol::auth::TokenPair>()
+        .await
+        .unwrap()
+        .access_token;
+    let res = client
+        .get(url(&format!(
+            "/api/v1/records/{}",
+            rec["record_id"].as_str().unwrap()
+        )))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    server.shutdown().await.unwrap();
+    drop(dir);
+}
