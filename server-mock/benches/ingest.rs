@@ -1,1 +1,221 @@
-fn main() {}
+//! Durable ingestion throughput over HTTPS.
+//!
+//! Starts the reference server (its own runtime) on loopback with a fresh data directory, then
+//! drives it from 64 concurrent keep-alive clients (each its own connection): first the health
+//! endpoint (the baseline: TLS + HTTP + routing, no storage), then agent device-data uploads
+//! (validation, idempotency check, sealed body, audit row, durable group commit). Prints both
+//! rates and their ratio, and checks every acknowledged upload is in the database.
+//!
+//! `cargo bench -p ecsp-server-mock --bench ingest`; `ECSP_BENCH_SECS` (default 5) and
+//! `ECSP_BENCH_CLIENTS` (default 64) adjust it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::json;
+use uuid::Uuid;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn client(ca_pem: &str) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap()
+}
+
+fn upload_body(agent: Uuid, (model, serial): &(String, String)) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schema_version": 1,
+        "agent": {"agent_id": agent, "agent_type": "dc_agent", "agent_version": "5.2.0", "collection_type": "scheduled",
+                  "sent_at": chrono::Utc::now(), "pc_hostname": "PRINTROOM-PC", "os": "Windows", "os_version": "11"},
+        "records": [{
+            "record_id": Uuid::new_v4(),
+            "captured_at": chrono::Utc::now(),
+            "device": {
+                "manufacturer": "Epson", "model": model, "serial_number": serial,
+                "firmware_version": "AB12C3", "printer_status": "printing", "country_code": "JP",
+                "consumables": [
+                    {"kind": "ink_cartridge", "color": "cyan", "remaining_percent": 62.0},
+                    {"kind": "ink_cartridge", "color": "magenta", "remaining_percent": 48.5},
+                    {"kind": "maintenance_box", "remaining_percent": 80.0}
+                ],
+                "cumulative_ink_usage": [{"color": "cyan", "millilitres": 1520.5}, {"color": "magenta", "millilitres": 1730.2}],
+                "cumulative_printing_time_s": 8_640_000u64,
+                "cumulative_printing_area_m2": 12_345.6,
+                "printer_settings": {"print_quality": "high", "bidirectional": true}
+            }
+        }]
+    }))
+    .unwrap()
+}
+
+/// Runs `clients` loops for `secs` seconds; returns successful requests per second.
+async fn drive<F, Fut>(clients: Vec<reqwest::Client>, secs: u64, request: F) -> (f64, u64, u64)
+where
+    F: Fn(reqwest::Client) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let request = Arc::new(request);
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for c in clients {
+        let (request, ok, failed) = (request.clone(), ok.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                if request(c.clone()).await {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let ok = ok.load(Ordering::Relaxed);
+    (ok as f64 / elapsed, ok, failed.load(Ordering::Relaxed))
+}
+
+fn main() {
+    let secs = env_or("ECSP_BENCH_SECS", 5);
+    let n_clients = env_or("ECSP_BENCH_CLIENTS", 64) as usize;
+    let dir = tempfile::tempdir().unwrap();
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = server_rt.block_on(ecsp_server_mock::start(config)).unwrap();
+    let demo = server.demo.clone().unwrap();
+    let ca = server.ca_pem.clone().unwrap();
+    let base = format!("https://localhost:{}", server.addr.port());
+
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (health_rate, uploads_rate, uploads_ok) = client_rt.block_on(async {
+        let clients: Vec<_> = (0..n_clients).map(|_| client(&ca)).collect();
+        let health_url = format!("{base}/health");
+        let url = health_url.clone();
+        // Warm up every connection (TLS handshakes are not what is measured).
+        drive(clients.clone(), 1, move |c| {
+            let url = url.clone();
+            async move {
+                c.get(url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        let url = health_url.clone();
+        let (health_rate, _, health_failed) = drive(clients.clone(), secs, move |c| {
+            let url = url.clone();
+            async move {
+                c.get(url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        assert_eq!(health_failed, 0, "health requests failed");
+
+        let upload_url = format!("{base}/api/v1/agent/device-data");
+        let secret = demo.agent.secret.clone();
+        let agent = demo.agent.agent_id;
+        let devices: Vec<(String, String)> = demo
+            .devices
+            .iter()
+            .map(|d| (d.model.clone(), d.serial_number.clone()))
+            .collect();
+        let counter = Arc::new(AtomicU64::new(0));
+        let (uploads_rate, uploads_ok, uploads_failed) = drive(clients, secs, move |c| {
+            let (url, secret) = (upload_url.clone(), secret.clone());
+            let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
+            let body = upload_body(agent, &devices[n % devices.len()]);
+            async move {
+                c.post(url)
+                    .bearer_auth(secret)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| eprintln!("upload failed: {e}"))
+                    .is_ok_and(|r| {
+                        let created = r.status() == reqwest::StatusCode::CREATED;
+                        if !created {
+                            eprintln!("upload answered {}", r.status());
+                        }
+                        created
+                    })
+            }
+        })
+        .await;
+        assert_eq!(uploads_failed, 0, "uploads failed");
+        (health_rate, uploads_rate, uploads_ok)
+    });
+
+    let db_path = dir
+        .path()
+        .join("data")
+        .join(ecsp_server_mock::DATABASE_FILE);
+    let stored: i64 = rusqlite::Connection::open(db_path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        stored as u64, uploads_ok,
+        "every acknowledged upload is stored"
+    );
+
+    println!(
+        "ingest benchmark: {n_clients} concurrent HTTPS keep-alive clients, {secs} s each phase"
+    );
+    println!("  baseline  GET /health                    {health_rate:>10.0} req/s");
+    println!(
+        "  durable   POST /api/v1/agent/device-data {uploads_rate:>10.0} uploads/s  ({uploads_ok} stored, synchronous=FULL)"
+    );
+    println!(
+        "  ratio uploads/health                     {:>10.2}",
+        uploads_rate / health_rate
+    );
+    println!(
+        "  target ≥ 5000 uploads/s on 2 cores: {}",
+        if uploads_rate >= 5000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    server_rt.block_on(server.shutdown()).unwrap();
+}
