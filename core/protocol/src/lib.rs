@@ -59,3 +59,6 @@ pub mod limits {
     /// Largest request body for measurement uploads (which may carry photos), in bytes.
     pub const MEASUREMENT_BODY_BYTES: usize = 24 * 1024 * 1024;
 }
+
+#[cfg(test)]
+mod tests;
