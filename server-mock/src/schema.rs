@@ -137,6 +137,12 @@ const MIGRATIONS: &[&str] = &[
         value  TEXT NOT NULL
     );
     "#,
+    // v2: consent decisions carry their client-generated id, so a retried upload of the same
+    // decision is recorded once.
+    r#"
+    ALTER TABLE consents ADD COLUMN decision_id TEXT;
+    CREATE UNIQUE INDEX consents_decision ON consents(decision_id);
+    "#,
 ];
 
 /// The schema version this build writes.

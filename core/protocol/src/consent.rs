@@ -77,6 +77,8 @@ impl Decision {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConsentDecision {
+    /// Client-generated when the user decided; the idempotency key of this decision.
+    pub decision_id: uuid::Uuid,
     pub purpose: Purpose,
     pub decision: Decision,
     /// Version of the notice the user was shown, e.g. `2026-10`.

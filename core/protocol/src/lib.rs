@@ -38,8 +38,9 @@ pub mod limits {
     pub const SHORT_TEXT: usize = 256;
     /// Longest long free-text field (descriptions, histories) in characters.
     pub const LONG_TEXT: usize = 4096;
-    /// Most records in one upload request.
-    pub const RECORDS_PER_UPLOAD: usize = 500;
+    /// Most records in one upload request: a long offline day flushes in a few requests. The
+    /// body-size limits bound the bytes; this bounds the work of one all-or-nothing write.
+    pub const RECORDS_PER_UPLOAD: usize = 10_000;
     /// Most entries in an open settings object, counted over all nesting levels.
     pub const SETTINGS_ENTRIES: usize = 2000;
     /// Deepest nesting of an open settings object.

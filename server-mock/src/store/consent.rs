@@ -34,8 +34,8 @@ pub fn record(
 ) -> Result<ConsentRecord, ApiError> {
     let recorded_at = now_ms();
     conn.prepare_cached(
-        "INSERT INTO consents (user_id, purpose, decision, notice_version, decided_at, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO consents (user_id, purpose, decision, notice_version, decided_at, recorded_at, decision_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         user_id,
@@ -43,7 +43,8 @@ pub fn record(
         decision_str(d.decision),
         d.notice_version.trim(),
         to_ms(d.decided_at),
-        recorded_at
+        recorded_at,
+        d.decision_id.to_string()
     ])?;
     Ok(ConsentRecord {
         purpose: d.purpose,

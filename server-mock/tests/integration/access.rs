@@ -134,7 +134,7 @@ async fn authorisation_matrix() {
             path: "/api/v1/consents".into(),
             body: |_| {
                 Some(
-                    json!({"purpose": "gps", "decision": "refused", "notice_version": "1", "decided_at": chrono::Utc::now()}),
+                    json!({"decision_id": uuid::Uuid::new_v4(), "purpose": "gps", "decision": "refused", "notice_version": "1", "decided_at": chrono::Utc::now()}),
                 )
             },
             allowed: everyone_signed_in,

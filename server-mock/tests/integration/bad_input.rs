@@ -130,7 +130,7 @@ async fn each_kind_of_bad_body_gets_its_own_answer() {
     expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
     let res = ts
-        .post(&token, "/api/v1/consents", &json!({"purpose": "location", "decision": "granted", "notice_version": "1", "decided_at": chrono::Utc::now()}))
+        .post(&token, "/api/v1/consents", &json!({"decision_id": uuid::Uuid::new_v4(), "purpose": "location", "decision": "granted", "notice_version": "1", "decided_at": chrono::Utc::now()}))
         .await;
     let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(p["errors"][0]["field"], "purpose");

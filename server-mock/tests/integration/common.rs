@@ -249,7 +249,7 @@ pub async fn grant_consent(ts: &TestServer, token: &str, purpose: &str, decision
         .post(
             token,
             "/api/v1/consents",
-            &json!({"purpose": purpose, "decision": decision, "notice_version": "2026-11", "decided_at": chrono::Utc::now()}),
+            &json!({"decision_id": uuid::Uuid::new_v4(), "purpose": purpose, "decision": decision, "notice_version": "2026-11", "decided_at": chrono::Utc::now()}),
         )
         .await;
     assert_eq!(

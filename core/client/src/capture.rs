@@ -1,0 +1,213 @@
+//! Capturing a record: fixing its UUID and capture time, leaving out every consent-gated part the
+//! user has not granted (it is not even written down), validating it, and writing it to the
+//! outbox in one transaction.
+
+use chrono::{DateTime, Utc};
+use ecsp_protocol::Validate;
+use ecsp_protocol::common::{OperatingEnvironment, SoftwareVersion};
+use ecsp_protocol::consent::Purpose;
+use ecsp_protocol::dfe::{DfeRecord, DfeUpload, JobInformation, PrintSettings};
+use ecsp_protocol::measurement::{
+    ColorSample, GpsFix, InstrumentAttributes, InstrumentMaintenance, MeasurementRecord,
+    MeasurementSettings, MeasurementUpload, Photo,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::EcspClient;
+use crate::error::{ClientError, Result};
+use crate::outbox::NewEntry;
+
+/// A DFE's state as the PC application read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DfeCapture {
+    pub device_id: Uuid,
+    pub software: SoftwareVersion,
+    /// Leave out to describe the machine this runs on.
+    #[serde(default)]
+    pub environment: Option<OperatingEnvironment>,
+    pub print_settings: PrintSettings,
+    /// Kept only if the user granted `job_info`.
+    #[serde(default)]
+    pub job: Option<JobInformation>,
+}
+
+/// A spectrometer measurement as the mobile application read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementCapture {
+    pub device_id: Uuid,
+    pub software: SoftwareVersion,
+    #[serde(default)]
+    pub environment: Option<OperatingEnvironment>,
+    pub instrument: InstrumentAttributes,
+    #[serde(default)]
+    pub maintenance: Option<InstrumentMaintenance>,
+    pub settings: MeasurementSettings,
+    pub samples: Vec<ColorSample>,
+    /// Kept only if the user granted `gps`.
+    #[serde(default)]
+    pub gps: Option<GpsFix>,
+    /// Kept only if the user granted `photos`.
+    #[serde(default)]
+    pub photos: Vec<Photo>,
+}
+
+/// What capture did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Captured {
+    pub record_id: Uuid,
+    pub captured_at: DateTime<Utc>,
+    /// Parts left out for lack of consent.
+    pub withheld: Vec<Purpose>,
+}
+
+/// The operating environment of this machine, for records that do not say.
+pub fn this_environment() -> OperatingEnvironment {
+    let os_name = match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "macOS",
+        "windows" => "Windows",
+        "android" => "Android",
+        "ios" => "iOS",
+        other => other,
+    };
+    let os_version = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    OperatingEnvironment {
+        os_name: os_name.into(),
+        os_version,
+        architecture: Some(std::env::consts::ARCH.into()),
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        device_model: None,
+        locale: None,
+    }
+}
+
+/// Validation errors of a single record, with paths relative to the record.
+fn strip_record_prefix(e: ecsp_protocol::ValidationErrors) -> ClientError {
+    let errors =
+        e.0.into_iter()
+            .map(|mut f| {
+                f.field = f
+                    .field
+                    .strip_prefix("records[0].")
+                    .unwrap_or(&f.field)
+                    .to_owned();
+                f
+            })
+            .collect();
+    ClientError::Invalid(ecsp_protocol::ValidationErrors(errors))
+}
+
+impl EcspClient {
+    pub fn capture_dfe(&self, input: DfeCapture) -> Result<Captured> {
+        let user = self.current_user()?;
+        let mut withheld = Vec::new();
+        let mut gated = Vec::new();
+        let mut record = DfeRecord {
+            record_id: Uuid::new_v4(),
+            captured_at: Utc::now(),
+            device_id: input.device_id,
+            software: input.software,
+            environment: input.environment.unwrap_or_else(this_environment),
+            print_settings: input.print_settings,
+            job: input.job,
+        };
+        if record.job.is_some() && !self.is_granted(Purpose::JobInfo)? {
+            record.job = None;
+            withheld.push(Purpose::JobInfo);
+        }
+        DfeUpload {
+            schema_version: ecsp_protocol::PROTOCOL_VERSION,
+            records: vec![record.clone()],
+        }
+        .validate(Utc::now())
+        .map_err(strip_record_prefix)?;
+        if let Some(job) = record.job.take() {
+            gated.push((Purpose::JobInfo, to_value(&job)?));
+        }
+        let body = to_value(&record)?;
+        let entry = NewEntry {
+            user,
+            kind: "dfe",
+            record_id: record.record_id,
+            device_id: record.device_id,
+            captured_at: record.captured_at,
+        };
+        self.enqueue(entry, &body, gated)?;
+        Ok(Captured {
+            record_id: record.record_id,
+            captured_at: record.captured_at,
+            withheld,
+        })
+    }
+
+    pub fn capture_measurement(&self, input: MeasurementCapture) -> Result<Captured> {
+        let user = self.current_user()?;
+        let mut withheld = Vec::new();
+        let mut record = MeasurementRecord {
+            record_id: Uuid::new_v4(),
+            captured_at: Utc::now(),
+            device_id: input.device_id,
+            software: input.software,
+            environment: input.environment.unwrap_or_else(this_environment),
+            instrument: input.instrument,
+            maintenance: input.maintenance,
+            settings: input.settings,
+            samples: input.samples,
+            gps: input.gps,
+            photos: input.photos,
+        };
+        if record.gps.is_some() && !self.is_granted(Purpose::Gps)? {
+            record.gps = None;
+            withheld.push(Purpose::Gps);
+        }
+        if !record.photos.is_empty() && !self.is_granted(Purpose::Photos)? {
+            record.photos.clear();
+            withheld.push(Purpose::Photos);
+        }
+        MeasurementUpload {
+            schema_version: ecsp_protocol::PROTOCOL_VERSION,
+            records: vec![record.clone()],
+        }
+        .validate(Utc::now())
+        .map_err(strip_record_prefix)?;
+        let mut gated = Vec::new();
+        if let Some(gps) = record.gps.take() {
+            gated.push((Purpose::Gps, to_value(&gps)?));
+        }
+        if !record.photos.is_empty() {
+            gated.push((
+                Purpose::Photos,
+                to_value(&std::mem::take(&mut record.photos))?,
+            ));
+        }
+        let body = to_value(&record)?;
+        let entry = NewEntry {
+            user,
+            kind: "measurement",
+            record_id: record.record_id,
+            device_id: record.device_id,
+            captured_at: record.captured_at,
+        };
+        self.enqueue(entry, &body, gated)?;
+        Ok(Captured {
+            record_id: record.record_id,
+            captured_at: record.captured_at,
+            withheld,
+        })
+    }
+}
+
+fn to_value(v: &impl Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| ClientError::Corrupt(e.to_string()))
+}
