@@ -2,7 +2,8 @@
 //! `Debug` output.
 //!
 //! Three implementations of [`SecretStore`]: the OS keyring ([`KeyringSecretStore`], through
-//! `keyring-core`: kernel keyutils on Linux, Keychain on macOS, Credential Manager on Windows),
+//! `keyring-core`: the Secret Service or kernel keyutils on Linux, Keychain on macOS, Credential
+//! Manager on Windows),
 //! a store the host application supplies ([`HostSecretStore`] over [`HostKeystore`], for phone
 //! apps whose keystore the platform owns), and [`MemorySecretStore`] for unit tests.
 
@@ -159,12 +160,19 @@ mod os {
     }
 
     impl KeyringSecretStore {
-        /// The platform's keyring: kernel keyutils on Linux (works without a desktop session;
-        /// entries last until reboot), Keychain on macOS, Credential Manager on Windows.
+        /// The platform's keyring. On Linux: the Secret Service (GNOME Keyring, KWallet) when the
+        /// session bus offers one, else kernel keyutils (no desktop needed; entries last until
+        /// reboot). Keychain on macOS, Credential Manager on Windows.
         pub fn new(service: &str) -> Result<Self> {
             #[cfg(target_os = "linux")]
-            let store: Arc<CredentialStore> =
-                linux_keyutils_keyring_store::Store::new().map_err(|e| describe(&e))?;
+            let store: Arc<CredentialStore> = match dbus_secret_service_keyring_store::Store::new()
+            {
+                Ok(store) => store,
+                Err(e) => {
+                    tracing::debug!(error = %describe(&e), "no Secret Service; using kernel keyutils");
+                    linux_keyutils_keyring_store::Store::new().map_err(|e| describe(&e))?
+                }
+            };
             #[cfg(target_os = "macos")]
             let store: Arc<CredentialStore> =
                 apple_native_keyring_store::keychain::Store::new().map_err(|e| describe(&e))?;
@@ -175,6 +183,11 @@ mod os {
                 store,
                 service: service.to_owned(),
             })
+        }
+
+        /// Which keyring is in use, e.g. for diagnostics.
+        pub fn backend(&self) -> String {
+            self.store.vendor()
         }
 
         fn entry(&self, key: &str) -> Result<keyring_core::Entry> {
