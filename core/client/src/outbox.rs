@@ -342,8 +342,9 @@ pub(crate) struct Claimed {
     pub body: String,
 }
 
-/// Claims up to `max` due records of one kind for `user`, keeping capture order per device: a
-/// device whose earlier record is not due (backing off) sends nothing later either.
+/// Claims up to `max` due records of one kind for `user`, keeping capture order per device and
+/// kind: a device whose earlier record of that kind is not due (backing off) sends nothing later
+/// of that kind either. (Kinds go to different endpoints and are independent of each other.)
 pub(crate) fn claim(
     conn: &mut Connection,
     user: Uuid,
@@ -373,7 +374,7 @@ pub(crate) fn claim(
         let mut blocked = std::collections::HashSet::new();
         for row in rows {
             let (id, record_id, kind, device, next, body) = row?;
-            let device_key = device.clone().unwrap_or_default();
+            let device_key = (device.clone().unwrap_or_default(), kind.clone());
             if !kinds.contains(&kind.as_str()) || blocked.contains(&device_key) {
                 blocked.insert(device_key);
                 continue;

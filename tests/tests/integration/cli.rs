@@ -1,0 +1,178 @@
+//! The `ecsp` command line: sign-in, uploads, JSON output, and errors that name the file.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use ecsp_e2e::*;
+use serde_json::{Value, json};
+
+pub struct Cli {
+    pub config: std::path::PathBuf,
+    pub data: std::path::PathBuf,
+}
+
+impl Cli {
+    pub fn new(h: &Harness, name: &str) -> Self {
+        Self {
+            config: h.dir.path().join("cli").join(name).join("config"),
+            data: h.dir.path().join("cli").join(name).join("data"),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(ecsp_binary());
+        c.args(args)
+            .env("ECSP_CONFIG_DIR", &self.config)
+            .env("ECSP_DATA_DIR", &self.data)
+            .env_remove("ECSP_SERVER")
+            .env_remove("ECSP_CA_CERT");
+        c
+    }
+
+    /// Runs the CLI to completion. Blocking, so callers use a multi-threaded runtime, leaving the
+    /// in-process server a thread to answer on.
+    pub fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        tokio::task::block_in_place(|| self.run_blocking(args, stdin))
+    }
+
+    fn run_blocking(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn login(&self, h: &Harness, who: &str) {
+        let (email, password) = h.password(who);
+        let ca = h.ca_file.to_string_lossy().into_owned();
+        let (code, out, err) = self.run(
+            &[
+                "--server",
+                &h.url(),
+                "--ca-cert",
+                &ca,
+                "login",
+                "--email",
+                &email,
+                "--password-stdin",
+            ],
+            &format!("{password}\n"),
+        );
+        assert_eq!(code, 0, "{out}{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_queue_from_the_command_line() {
+    let h = Harness::start().await;
+    let cli = Cli::new(&h, "operator");
+    cli.login(&h, "operator");
+    let dir = h.dir.path();
+
+    let settings = dir.join("settings.json");
+    std::fs::write(
+        &settings,
+        serde_json::to_vec_pretty(&json!({
+            "device_id": h.device(0),
+            "software": {"name": "Fiery XF", "version": "7.3"},
+            "print_settings": {"preset_name": "Proof", "values": {"ink_limit": 280}}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let job = dir.join("job.json");
+    std::fs::write(&job, r#"{"job_id": "J-9", "job_name": "poster.pdf"}"#).unwrap();
+    let (code, out, err) = cli.run(
+        &[
+            "--json",
+            "upload",
+            "dfe",
+            "--settings",
+            settings.to_str().unwrap(),
+            "--job",
+            job.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // Two JSON documents: the capture (job withheld: no consent yet), then the flush report.
+    let docs: Vec<Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(docs[0]["withheld"], json!(["job_info"]));
+    assert_eq!(docs[1]["sent"], 1);
+
+    let (code, out, _) = cli.run(&["--json", "queue", "status"], "");
+    assert_eq!(code, 0);
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (status["queued"].as_u64(), status["sent"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    let (code, out, _) = cli.run(&["--json", "consent", "grant", "job_info"], "");
+    assert_eq!(code, 0);
+    let consent: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        consent.iter().find(|c| c["purpose"] == "job_info").unwrap()["granted"],
+        true
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_name_the_file_the_line_and_the_field() {
+    let h = Harness::start().await;
+    let cli = Cli::new(&h, "operator");
+    cli.login(&h, "operator");
+    let dir = h.dir.path();
+
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\n  \"device_id\": \"x\",\n  \"software\": {\n").unwrap();
+    let (code, _, err) = cli.run(&["upload", "measurement", broken.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("broken.json:2:"), "{err}");
+    assert!(err.contains("device_id"), "{err}");
+
+    let wrong = dir.join("wrong.json");
+    let mut m = serde_json::to_value(measurement_capture(h.device(0), false, false)).unwrap();
+    m["samples"][0]["lab"]["L"] = json!(120.0);
+    m["samples"][1]["spectrum"]["values"][0] = json!(-1.0);
+    std::fs::write(&wrong, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let (code, _, err) = cli.run(&["upload", "measurement", wrong.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("wrong.json"), "{err}");
+    assert!(
+        err.contains("samples[0].lab.L") && err.contains("samples[1].spectrum.values[0]"),
+        "{err}"
+    );
+
+    let missing = dir.join("missing.json");
+    let (code, _, err) = cli.run(&["upload", "measurement", missing.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("missing.json") && err.contains("cannot read"),
+        "{err}"
+    );
+
+    // Nothing was queued by any of it, and the queue still works.
+    let (_, out, _) = cli.run(&["--json", "queue", "status"], "");
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["queued"], 0);
+    assert_eq!(status["sent"], 0);
+}

@@ -1,0 +1,111 @@
+//! Crash safety: `ecsp queue flush` killed with SIGKILL at random moments, over and over. At the
+//! end every record accepted into the outbox is on the server exactly once and the outbox
+//! database is sound. `ECSP_CRASH_ROUNDS` sets the number of kills (default 40; try 500).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ecsp_e2e::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
+    let rounds: usize = std::env::var("ECSP_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let records = 300;
+    let h = Harness::start().await;
+    let cli = crate::cli::Cli::new(&h, "crash");
+    cli.login(&h, "operator");
+
+    // Capture through the library into the CLI's outbox (the session is in the same keyring).
+    let config = ecsp_client::ClientConfig {
+        server: h.url(),
+        ca_file: Some(h.ca_file.clone()),
+        data_dir: cli.data.clone(),
+    };
+    let accepted: Vec<String> = {
+        let client = ecsp_client::EcspClient::open(
+            &config,
+            std::sync::Arc::new(
+                ecsp_client::secrets::KeyringSecretStore::new(ecsp_client::KEYRING_SERVICE)
+                    .unwrap(),
+            ),
+        )
+        .unwrap();
+        (0..records)
+            .map(|i| {
+                let c = if i % 3 == 0 {
+                    client
+                        .capture_dfe(dfe_capture(h.device(i % 2), false))
+                        .unwrap()
+                } else {
+                    client
+                        .capture_measurement(measurement_capture(h.device(0), false, false))
+                        .unwrap()
+                };
+                c.record_id.to_string()
+            })
+            .collect()
+    };
+
+    let mut killed_mid_flush = 0;
+    for _ in 0..rounds {
+        let mut child = cli
+            .command(&["queue", "flush", "--batch-size", "4"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(fastrand_ms())).await;
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_flush += 1;
+        }
+        child.kill().ok(); // SIGKILL on Unix
+        tokio::task::block_in_place(|| child.wait().unwrap());
+    }
+    assert!(
+        killed_mid_flush > rounds / 4,
+        "the kills must land mid-flush ({killed_mid_flush} of {rounds})"
+    );
+
+    // Finish the job without interruption.
+    let out = tokio::task::block_in_place(|| {
+        cli.command(&["--json", "queue", "flush"]).output().unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let stored = h.stored_records();
+    assert_eq!(
+        stored.len(),
+        records,
+        "every accepted record is on the server"
+    );
+    for (id, n) in &stored {
+        assert_eq!(*n, 1, "{id} stored {n} times");
+        assert!(accepted.contains(id));
+    }
+    let local =
+        rusqlite::Connection::open(ecsp_client::EcspClient::local_database(&cli.data)).unwrap();
+    let check: String = local
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let pending: i64 = local
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state != 'sent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 0);
+}
+
+/// A kill delay between 20 and 400 ms: from during start-up to well into sending.
+fn fastrand_ms() -> u64 {
+    fastrand::u64(20..400)
+}
