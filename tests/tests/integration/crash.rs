@@ -13,46 +13,47 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
-    let records = 300;
     let h = Harness::start().await;
     let cli = crate::cli::Cli::new(&h, "crash");
     cli.login(&h, "operator");
 
-    // Capture through the library into the CLI's outbox (the session is in the same keyring).
+    // Capture through the library into the CLI's outbox (the session is in the same keyring),
+    // a batch up front and more between kills, so every kill finds work in progress.
     let config = ecsp_client::ClientConfig {
         server: h.url(),
         ca_file: Some(h.ca_file.clone()),
         data_dir: cli.data.clone(),
     };
-    let accepted: Vec<String> = {
-        let client = ecsp_client::EcspClient::open(
-            &config,
-            std::sync::Arc::new(
-                ecsp_client::secrets::KeyringSecretStore::new(ecsp_client::KEYRING_SERVICE)
-                    .unwrap(),
-            ),
-        )
-        .unwrap();
-        (0..records)
-            .map(|i| {
-                let c = if i % 3 == 0 {
-                    client
-                        .capture_dfe(dfe_capture(h.device(i % 2), false))
-                        .unwrap()
-                } else {
-                    client
-                        .capture_measurement(measurement_capture(h.device(0), false, false))
-                        .unwrap()
-                };
-                c.record_id.to_string()
-            })
-            .collect()
+    let capturer = ecsp_client::EcspClient::open(
+        &config,
+        std::sync::Arc::new(
+            ecsp_client::secrets::KeyringSecretStore::new(ecsp_client::KEYRING_SERVICE).unwrap(),
+        ),
+    )
+    .unwrap();
+    let mut accepted = Vec::new();
+    let mut capture = |n: usize| {
+        for _ in 0..n {
+            let i = accepted.len();
+            let c = if i % 3 == 0 {
+                capturer
+                    .capture_dfe(dfe_capture(h.device(i % 2), false))
+                    .unwrap()
+            } else {
+                capturer
+                    .capture_measurement(measurement_capture(h.device(0), false, false))
+                    .unwrap()
+            };
+            accepted.push(c.record_id.to_string());
+        }
     };
+    capture(100);
 
     let mut killed_mid_flush = 0;
     for _ in 0..rounds {
+        capture(12);
         let mut child = cli
-            .command(&["queue", "flush", "--batch-size", "4"])
+            .command(&["queue", "flush", "--batch-size", "3"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -65,9 +66,11 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
         tokio::task::block_in_place(|| child.wait().unwrap());
     }
     assert!(
-        killed_mid_flush > rounds / 4,
+        killed_mid_flush > rounds / 3,
         "the kills must land mid-flush ({killed_mid_flush} of {rounds})"
     );
+    eprintln!("crash test: {rounds} SIGKILLs, {killed_mid_flush} of them mid-flush");
+    let records = accepted.len();
 
     // Finish the job without interruption.
     let out = tokio::task::block_in_place(|| {
