@@ -340,6 +340,8 @@ pub(crate) struct Claimed {
     pub id: i64,
     pub record_id: Uuid,
     pub body: String,
+    /// Whether sealed gated parts wait beside the body.
+    pub has_gated: bool,
 }
 
 /// Claims up to `max` due records of one kind for `user`, keeping capture order per device and
@@ -358,8 +360,9 @@ pub(crate) fn claim(
     let mut kind_of_batch: Option<String> = None;
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT id, record_id, kind, device_id, next_attempt_at, body FROM outbox
-             WHERE user_id = ?1 AND state = 'queued' ORDER BY id LIMIT ?2",
+            "SELECT id, record_id, kind, device_id, next_attempt_at, body,
+                    EXISTS (SELECT 1 FROM outbox_gated g WHERE g.record_id = outbox.record_id)
+             FROM outbox WHERE user_id = ?1 AND state = 'queued' ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![user.to_string(), (max * 4 + 16) as i64], |r| {
             Ok((
@@ -369,11 +372,12 @@ pub(crate) fn claim(
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, i64>(4)?,
                 r.get::<_, Option<String>>(5)?,
+                r.get::<_, bool>(6)?,
             ))
         })?;
         let mut blocked = std::collections::HashSet::new();
         for row in rows {
-            let (id, record_id, kind, device, next, body) = row?;
+            let (id, record_id, kind, device, next, body, has_gated) = row?;
             let device_key = (device.clone().unwrap_or_default(), kind.clone());
             if !kinds.contains(&kind.as_str()) || blocked.contains(&device_key) {
                 blocked.insert(device_key);
@@ -391,6 +395,7 @@ pub(crate) fn claim(
                 record_id: Uuid::parse_str(&record_id)
                     .map_err(|_| ClientError::Corrupt(format!("uuid `{record_id}`")))?,
                 body: body.unwrap_or_default(),
+                has_gated,
             });
             if picked.len() >= max {
                 break;

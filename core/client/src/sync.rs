@@ -216,19 +216,32 @@ impl EcspClient {
                 .map(|c| c.body.clone().into_bytes())
                 .unwrap_or_default());
         }
-        let mut records = Vec::with_capacity(batch.len());
-        for c in batch {
+        // Bodies are stored as the canonical JSON of a record; only those with gated parts to
+        // put back are parsed, the rest are spliced in as they are.
+        let mut out = format!("{{\"schema_version\":{PROTOCOL_VERSION},\"records\":[").into_bytes();
+        for (i, c) in batch.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let parts = if c.has_gated {
+                self.gated_parts(c.record_id)?
+            } else {
+                Vec::new()
+            };
+            if parts.is_empty() {
+                out.extend_from_slice(c.body.as_bytes());
+                continue;
+            }
             let mut record: serde_json::Value = serde_json::from_str(&c.body)
                 .map_err(|e| ClientError::Corrupt(format!("queued record: {e}")))?;
-            for (purpose, part) in self.gated_parts(c.record_id)? {
+            for (purpose, part) in parts {
                 record[gated_field(purpose)] = part;
             }
-            records.push(record);
+            serde_json::to_writer(&mut out, &record)
+                .map_err(|e| ClientError::Corrupt(e.to_string()))?;
         }
-        serde_json::to_vec(
-            &serde_json::json!({ "schema_version": PROTOCOL_VERSION, "records": records }),
-        )
-        .map_err(|e| ClientError::Corrupt(e.to_string()))
+        out.extend_from_slice(b"]}");
+        Ok(out)
     }
 
     fn mark_sent(&self, batch: &[Claimed]) -> Result<()> {

@@ -27,11 +27,48 @@ fn parse_decision(s: &str) -> Result<Decision, StoreError> {
     }
 }
 
+/// Appends a decision. The same decision id again answers the stored row (a retried upload);
+/// a different decision under a known id is a conflict.
 pub fn record(
     conn: &Connection,
     user_id: i64,
     d: &ConsentDecision,
 ) -> Result<ConsentRecord, ApiError> {
+    let existing = conn
+        .prepare_cached(
+            "SELECT user_id, purpose, decision, notice_version, decided_at, recorded_at FROM consents
+             WHERE decision_id = ?1",
+        )?
+        .query_row([d.decision_id.to_string()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .optional()?;
+    if let Some((owner, purpose, decision, notice, decided_at, recorded_at)) = existing {
+        let same = owner == user_id
+            && purpose == d.purpose.as_str()
+            && decision == decision_str(d.decision)
+            && notice == d.notice_version.trim()
+            && decided_at == to_ms(d.decided_at);
+        if !same {
+            return Err(ApiError::Conflict(
+                "a different decision was already recorded under this decision_id".into(),
+            ));
+        }
+        return Ok(ConsentRecord {
+            purpose: d.purpose,
+            decision: d.decision,
+            notice_version: notice,
+            decided_at: from_ms(decided_at),
+            recorded_at: from_ms(recorded_at),
+        });
+    }
     let recorded_at = now_ms();
     conn.prepare_cached(
         "INSERT INTO consents (user_id, purpose, decision, notice_version, decided_at, recorded_at, decision_id)

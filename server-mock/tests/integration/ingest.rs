@@ -287,3 +287,32 @@ async fn gps_and_photos_each_need_their_own_consent() {
     assert_eq!(stored["record"]["samples"][0]["lab"]["L"], 54.2);
     assert_eq!(stored["record"]["photos"][0]["media_type"], "image/jpeg");
 }
+
+#[tokio::test]
+async fn a_consent_decision_sent_twice_is_recorded_once() {
+    let ts = TestServer::start().await;
+    let token = ts.token("operator").await;
+    let decision = json!({"decision_id": uuid::Uuid::new_v4(), "purpose": "gps", "decision": "granted",
+                          "notice_version": "2026-11", "decided_at": chrono::Utc::now()});
+    let first: Value = ts
+        .post(&token, "/api/v1/consents", &decision)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let again = ts.post(&token, "/api/v1/consents", &decision).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["recorded_at"], first["recorded_at"]);
+    let mut changed = decision.clone();
+    changed["decision"] = json!("refused");
+    let res = ts.post(&token, "/api/v1/consents", &changed).await;
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    let overview: Value = ts
+        .get(&token, "/api/v1/consents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["history"].as_array().unwrap().len(), 1);
+}
