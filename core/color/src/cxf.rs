@@ -1,0 +1,408 @@
+//! CxF3 (ISO 17972-1) XML: read and write objects with reflectance spectra and CIELAB, and the
+//! colour specifications that say how they were measured (instrument, ISO 13655 condition,
+//! geometry, wavelength range) and for which illuminant and observer CIELAB was computed.
+//!
+//! Objects carrying several spectra (an instrument measuring M0, M1 and M2 at once) are read
+//! with their first spectrum; a file mixing measurement conditions across objects is refused.
+//! Facts CxF3 has no element for (bandpass correction, backing, aperture) travel as
+//! `FileInformation/Tag` name–value pairs.
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use crate::cie::{Illuminant, Observer};
+use crate::convert::Lab;
+use crate::dataset::{Dataset, Metadata, Patch};
+use crate::error::{ColorError, Result};
+use crate::spectrum::{Backing, Geometry, IlluminationCondition, MeasurementConditions, Spectrum, WavelengthGrid};
+
+pub const NAMESPACE: &str = "http://colorexchangeformat.com/CxF3-core";
+
+#[derive(Debug, Default, Clone)]
+struct Spec {
+    id: String,
+    illuminant: Option<String>,
+    observer: Option<String>,
+    start_wl: Option<u32>,
+    increment: Option<u32>,
+    model: Option<String>,
+    serial: Option<String>,
+    device_illumination: Option<String>,
+    illumination_angle: Option<String>,
+    measurement_angle: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Object {
+    id: String,
+    name: Option<String>,
+    location: String,
+    spectrum: Option<(Option<String>, Option<u32>, String)>,
+    lab: Option<(Option<String>, [Option<String>; 3])>,
+}
+
+fn line_of(text: &str, offset: u64) -> usize {
+    text.as_bytes()[..(offset as usize).min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+fn local(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    s.rsplit(':').next().unwrap_or(&s).to_owned()
+}
+
+fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| local(a.key.as_ref()) == key)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+/// Reads a CxF3 document.
+pub fn parse(text: &str) -> Result<Dataset> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<String> = Vec::new();
+    let mut objects: Vec<Object> = Vec::new();
+    let mut specs: Vec<Spec> = Vec::new();
+    let mut meta = Metadata::default();
+    let mut tags: Vec<(String, String)> = Vec::new();
+    let mut saw_root = false;
+    let at = |reader: &Reader<&[u8]>| format!("line {}", line_of(text, reader.buffer_position()));
+    loop {
+        let event = reader.read_event().map_err(|e| ColorError::Cxf {
+            location: at(&reader),
+            message: format!("not well-formed XML: {e}"),
+        })?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = local(e.name().as_ref());
+                let empty = matches!(event, Event::Empty(_));
+                match name.as_str() {
+                    "CxF" => saw_root = true,
+                    "Object" => objects.push(Object {
+                        id: attr(e, "Id").or_else(|| attr(e, "Name")).unwrap_or_else(|| (objects.len() + 1).to_string()),
+                        name: attr(e, "Name"),
+                        location: at(&reader),
+                        ..Default::default()
+                    }),
+                    "ReflectanceSpectrum" => {
+                        if let Some(o) = objects.last_mut() {
+                            if o.spectrum.is_none() {
+                                let start = attr(e, "StartWL").map(|s| s.trim().parse::<f64>().map(|v| v as u32)).transpose().map_err(|_| {
+                                    ColorError::Cxf {
+                                        location: at(&reader),
+                                        message: "StartWL is not a wavelength".into(),
+                                    }
+                                })?;
+                                o.spectrum = Some((attr(e, "ColorSpecification"), start, String::new()));
+                            }
+                        }
+                    }
+                    "ColorCIELab" => {
+                        if let Some(o) = objects.last_mut() {
+                            if o.lab.is_none() {
+                                o.lab = Some((attr(e, "ColorSpecification"), [None, None, None]));
+                            }
+                        }
+                    }
+                    "ColorSpecification" if path.last().is_some_and(|p| p == "ColorSpecificationCollection") => specs.push(Spec {
+                        id: attr(e, "Id").unwrap_or_default(),
+                        ..Default::default()
+                    }),
+                    "WavelengthRange" => {
+                        if let Some(s) = specs.last_mut() {
+                            s.start_wl = attr(e, "StartWL").and_then(|v| v.trim().parse::<f64>().ok()).map(|v| v as u32);
+                            s.increment = attr(e, "Increment").and_then(|v| v.trim().parse::<f64>().ok()).map(|v| v as u32);
+                        }
+                    }
+                    "Tag" => {
+                        if let (Some(n), Some(v)) = (attr(e, "Name"), attr(e, "Value")) {
+                            tags.push((n, v));
+                        }
+                    }
+                    _ => {}
+                }
+                if !empty {
+                    path.push(name);
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t) => {
+                let value = t
+                    .decode()
+                    .map_err(|e| ColorError::Cxf {
+                        location: at(&reader),
+                        message: e.to_string(),
+                    })?
+                    .into_owned();
+                let value = quick_xml::escape::unescape(&value).map(|v| v.into_owned()).unwrap_or(value);
+                let leaf = path.last().map(String::as_str).unwrap_or("");
+                let parent = path.len().checked_sub(2).map(|i| path[i].as_str()).unwrap_or("");
+                match (parent, leaf) {
+                    (_, "ReflectanceSpectrum") => {
+                        if let Some(Object { spectrum: Some((_, _, text)), .. }) = objects.last_mut() {
+                            if text.is_empty() {
+                                text.push_str(&value);
+                            }
+                        }
+                    }
+                    ("ColorCIELab", c @ ("L" | "A" | "B")) => {
+                        if let Some(Object { lab: Some((_, v)), .. }) = objects.last_mut() {
+                            let i = match c {
+                                "L" => 0,
+                                "A" => 1,
+                                _ => 2,
+                            };
+                            v[i].get_or_insert(value);
+                        }
+                    }
+                    ("TristimulusSpec", "Illuminant") => set(&mut specs, |s| s.illuminant = Some(value)),
+                    ("TristimulusSpec", "Observer") => set(&mut specs, |s| s.observer = Some(value)),
+                    ("Device", "Model") => set(&mut specs, |s| s.model = Some(value)),
+                    ("Device", "SerialNumber") => set(&mut specs, |s| s.serial = Some(value)),
+                    ("Device", "DeviceIllumination") => set(&mut specs, |s| s.device_illumination = Some(value)),
+                    (_, "IlluminationAngle") => set(&mut specs, |s| s.illumination_angle = Some(value)),
+                    (_, "MeasurementAngle") => set(&mut specs, |s| s.measurement_angle = Some(value)),
+                    ("FileInformation", "Creator") => meta.originator = Some(value),
+                    ("FileInformation", "CreationDate") => meta.created = Some(value),
+                    ("FileInformation", "Description") => meta.descriptor = Some(value),
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !saw_root {
+        return Err(ColorError::Cxf {
+            location: "line 1".into(),
+            message: "not a CxF3 document (no cc:CxF root element)".into(),
+        });
+    }
+    build(objects, &specs, meta, tags)
+}
+
+fn set(specs: &mut [Spec], f: impl FnOnce(&mut Spec)) {
+    if let Some(s) = specs.last_mut() {
+        f(s);
+    }
+}
+
+fn condition_of(spec: &Spec) -> (Option<IlluminationCondition>, Option<Geometry>) {
+    let cond = spec
+        .device_illumination
+        .as_deref()
+        .and_then(|d| d.get(..2))
+        .and_then(IlluminationCondition::parse);
+    let geometry = match (spec.illumination_angle.as_deref(), spec.measurement_angle.as_deref()) {
+        (Some(i), Some(m)) => Geometry::parse(&format!("{}/{}", i.trim(), m.trim())),
+        _ => None,
+    };
+    (cond, geometry)
+}
+
+fn build(objects: Vec<Object>, specs: &[Spec], mut meta: Metadata, tags: Vec<(String, String)>) -> Result<Dataset> {
+    let find = |id: &Option<String>| id.as_ref().and_then(|id| specs.iter().find(|s| &s.id == id));
+    let mut patches = Vec::new();
+    let mut conditions: Option<(Option<IlluminationCondition>, Option<Geometry>)> = None;
+    meta.conditions.bandpass_corrected = true;
+    for (k, v) in &tags {
+        match k.as_str() {
+            "BandpassCorrected" => meta.conditions.bandpass_corrected = !v.eq_ignore_ascii_case("false"),
+            "SampleBacking" => meta.conditions.backing = Backing::parse(v),
+            "ApertureMM" => meta.conditions.aperture_mm = v.parse().ok(),
+            _ => meta.keywords.push((k.clone(), v.clone())),
+        }
+    }
+    for o in objects {
+        let bad = |message: String| ColorError::Cxf {
+            location: format!("{} (object {})", o.location, o.id),
+            message,
+        };
+        let spectrum = match &o.spectrum {
+            Some((spec_id, start, text)) => {
+                let spec = find(spec_id);
+                let start = start.or(spec.and_then(|s| s.start_wl)).unwrap_or(380);
+                let step = spec.and_then(|s| s.increment).unwrap_or(10);
+                let mut values = Vec::new();
+                for (i, v) in text.split_whitespace().enumerate() {
+                    let x: f64 = v.parse().map_err(|_| bad(format!("spectral value {} (`{v}`) is not a number", i + 1)))?;
+                    values.push(x);
+                }
+                let grid = WavelengthGrid::new(start, step, values.len()).map_err(|e| bad(e.to_string()))?;
+                if let Some(spec) = spec {
+                    let c = condition_of(spec);
+                    match &conditions {
+                        None => {
+                            conditions = Some(c);
+                            meta.conditions.illumination = c.0;
+                            meta.conditions.geometry = c.1;
+                            meta.conditions.instrument_model = spec.model.clone();
+                            meta.conditions.instrument_serial = spec.serial.clone();
+                        }
+                        Some(prev) if *prev != c => {
+                            return Err(bad("objects were measured under different conditions in one file".into()));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Some(Spectrum::new(grid, values).map_err(|e| bad(e.to_string()))?)
+            }
+            None => None,
+        };
+        let lab = match &o.lab {
+            Some((spec_id, [l, a, b])) => {
+                let num = |v: &Option<String>, c: &str| -> Result<f64> {
+                    let v = v.as_deref().ok_or_else(|| bad(format!("ColorCIELab has no {c}")))?;
+                    let x: f64 = v.trim().parse().map_err(|_| bad(format!("ColorCIELab {c} `{v}` is not a number")))?;
+                    if !x.is_finite() {
+                        return Err(bad(format!("ColorCIELab {c} is not finite")));
+                    }
+                    Ok(x)
+                };
+                if let Some(spec) = find(spec_id) {
+                    meta.lab_illuminant = spec.illuminant.as_deref().and_then(Illuminant::parse).or(meta.lab_illuminant);
+                    meta.lab_observer = spec
+                        .observer
+                        .as_deref()
+                        .and_then(|o| Observer::parse(o.split('_').next().unwrap_or(o)))
+                        .or(meta.lab_observer);
+                }
+                Some(Lab {
+                    l: num(l, "L")?,
+                    a: num(a, "A")?,
+                    b: num(b, "B")?,
+                })
+            }
+            None => None,
+        };
+        if spectrum.is_none() && lab.is_none() {
+            continue; // device values only (targets): nothing colorimetric to carry
+        }
+        patches.push(Patch {
+            id: o.id,
+            name: o.name,
+            spectrum,
+            lab,
+            extra: Vec::new(),
+        });
+    }
+    if patches.is_empty() {
+        return Err(ColorError::Cxf {
+            location: "document".into(),
+            message: "no object with a reflectance spectrum or CIELAB values".into(),
+        });
+    }
+    Ok(Dataset { meta, patches })
+}
+
+fn esc(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+fn device_illumination(c: IlluminationCondition) -> &'static str {
+    match c {
+        IlluminationCondition::M0 => "M0_Incandescent",
+        IlluminationCondition::M1 => "M1_Part1",
+        IlluminationCondition::M2 => "M2_UVExcluded",
+        IlluminationCondition::M3 => "M3_Polarized",
+    }
+}
+
+/// Writes a dataset as a CxF3 document.
+pub fn write(d: &Dataset) -> String {
+    let m = &d.meta;
+    let c = &m.conditions;
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str(&format!("<cc:CxF xmlns:cc=\"{NAMESPACE}\">\n  <cc:FileInformation>\n"));
+    x.push_str(&format!("    <cc:Creator>{}</cc:Creator>\n", esc(m.originator.as_deref().unwrap_or("ecsp"))));
+    if let Some(v) = &m.created {
+        x.push_str(&format!("    <cc:CreationDate>{}</cc:CreationDate>\n", esc(v)));
+    }
+    if let Some(v) = &m.descriptor {
+        x.push_str(&format!("    <cc:Description>{}</cc:Description>\n", esc(v)));
+    }
+    let tag = |x: &mut String, n: &str, v: &str| x.push_str(&format!("    <cc:Tag Name=\"{}\" Value=\"{}\"/>\n", esc(n), esc(v)));
+    tag(&mut x, "BandpassCorrected", if c.bandpass_corrected { "true" } else { "false" });
+    if let Some(b) = c.backing {
+        tag(&mut x, "SampleBacking", b.as_str());
+    }
+    if let Some(a) = c.aperture_mm {
+        tag(&mut x, "ApertureMM", &a.to_string());
+    }
+    for (k, v) in &m.keywords {
+        tag(&mut x, k, v);
+    }
+    x.push_str("  </cc:FileInformation>\n  <cc:Resources>\n    <cc:ObjectCollection>\n");
+    let grid = d.patches.iter().find_map(|p| p.spectrum.as_ref().map(Spectrum::grid));
+    for (i, p) in d.patches.iter().enumerate() {
+        x.push_str(&format!(
+            "      <cc:Object ObjectType=\"Standard\" Name=\"{}\" Id=\"{}\">\n        <cc:ColorValues>\n",
+            esc(p.name.as_deref().unwrap_or(&p.id)),
+            esc(if p.id.is_empty() { "" } else { &p.id })
+        ));
+        if let Some(s) = &p.spectrum {
+            let values: Vec<String> = s.values().iter().map(|v| format!("{v:.5}")).collect();
+            x.push_str(&format!(
+                "          <cc:ReflectanceSpectrum ColorSpecification=\"CSM\" StartWL=\"{}\">{}</cc:ReflectanceSpectrum>\n",
+                s.grid().start_nm,
+                values.join(" ")
+            ));
+        }
+        if let Some(l) = p.lab {
+            x.push_str(&format!(
+                "          <cc:ColorCIELab ColorSpecification=\"CSL\"><cc:L>{:.4}</cc:L><cc:A>{:.4}</cc:A><cc:B>{:.4}</cc:B></cc:ColorCIELab>\n",
+                l.l, l.a, l.b
+            ));
+        }
+        x.push_str("        </cc:ColorValues>\n      </cc:Object>\n");
+        let _ = i;
+    }
+    x.push_str("    </cc:ObjectCollection>\n    <cc:ColorSpecificationCollection>\n");
+    if let Some(g) = grid {
+        x.push_str("      <cc:ColorSpecification Id=\"CSM\">\n        <cc:MeasurementSpec>\n          <cc:MeasurementType>Spectrum_Reflectance</cc:MeasurementType>\n");
+        if let Some(geo) = c.geometry {
+            let (i, m) = geo.as_str().split_once('/').unwrap_or(("45", "0"));
+            x.push_str(&format!(
+                "          <cc:GeometryChoice><cc:SingleAngle><cc:IlluminationAngle>{i}</cc:IlluminationAngle><cc:MeasurementAngle>{m}</cc:MeasurementAngle></cc:SingleAngle></cc:GeometryChoice>\n"
+            ));
+        }
+        x.push_str(&format!(
+            "          <cc:WavelengthRange StartWL=\"{}\" Increment=\"{}\"/>\n",
+            g.start_nm, g.interval_nm
+        ));
+        if c.instrument_model.is_some() || c.instrument_serial.is_some() || c.illumination.is_some() {
+            x.push_str("          <cc:Device>\n");
+            if let Some(v) = &c.instrument_model {
+                x.push_str(&format!("            <cc:Model>{}</cc:Model>\n", esc(v)));
+            }
+            if let Some(v) = &c.instrument_serial {
+                x.push_str(&format!("            <cc:SerialNumber>{}</cc:SerialNumber>\n", esc(v)));
+            }
+            if let Some(v) = c.illumination {
+                x.push_str(&format!("            <cc:DeviceIllumination>{}</cc:DeviceIllumination>\n", device_illumination(v)));
+            }
+            x.push_str("          </cc:Device>\n");
+        }
+        x.push_str("        </cc:MeasurementSpec>\n      </cc:ColorSpecification>\n");
+    }
+    if d.patches.iter().any(|p| p.lab.is_some()) {
+        let ill = m.lab_illuminant.unwrap_or(Illuminant::D50);
+        let obs = m.lab_observer.unwrap_or(Observer::Cie1931);
+        x.push_str(&format!(
+            "      <cc:ColorSpecification Id=\"CSL\">\n        <cc:TristimulusSpec><cc:Illuminant>{}</cc:Illuminant><cc:Observer>{}_Degree</cc:Observer><cc:Method>E308_Table5</cc:Method></cc:TristimulusSpec>\n      </cc:ColorSpecification>\n",
+            ill.as_str(),
+            obs.degrees()
+        ));
+    }
+    x.push_str("    </cc:ColorSpecificationCollection>\n  </cc:Resources>\n</cc:CxF>\n");
+    x
+}
+
+/// The measurement conditions a dataset would be written with (for callers checking CxF output).
+pub fn conditions(d: &Dataset) -> &MeasurementConditions {
+    &d.meta.conditions
+}
