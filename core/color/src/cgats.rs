@@ -73,9 +73,27 @@ fn spectral_nm(field: &str) -> Option<u32> {
     rest.parse().ok()
 }
 
-const STANDARD_FIELDS: &[&str] = &["SAMPLE_ID", "SAMPLE_NAME", "SAMPLE_LOC", "MEAN_DE", "CHI_SQD_PAR", "STRING"];
+const STANDARD_FIELDS: &[&str] = &[
+    "SAMPLE_ID",
+    "SAMPLE_NAME",
+    "SAMPLE_LOC",
+    "MEAN_DE",
+    "CHI_SQD_PAR",
+    "STRING",
+];
 const STANDARD_PREFIXES: &[&str] = &[
-    "CMYK_", "CMY_", "RGB_", "XYZ_", "XYY_", "LAB_", "LCH_", "D_", "STDEV_", "SPECTRAL_", "SPEC_", "HEX_",
+    "CMYK_",
+    "CMY_",
+    "RGB_",
+    "XYZ_",
+    "XYY_",
+    "LAB_",
+    "LCH_",
+    "D_",
+    "STDEV_",
+    "SPECTRAL_",
+    "SPEC_",
+    "HEX_",
 ];
 
 fn is_standard_field(f: &str) -> bool {
@@ -98,7 +116,10 @@ fn parse_value(token: &str, line: usize, field: &str) -> Result<f64> {
         .parse()
         .map_err(|_| err(line, format!("`{token}` in field {field} is not a number")))?;
     if !v.is_finite() {
-        return Err(err(line, format!("field {field} is `{token}`, not a finite number")));
+        return Err(err(
+            line,
+            format!("field {field} is `{token}`, not a finite number"),
+        ));
     }
     Ok(v)
 }
@@ -146,7 +167,12 @@ pub fn parse(text: &str) -> Result<Dataset> {
                     format_line = n;
                 }
                 "BEGIN_DATA" if matches!(state, State::AfterFormat) => state = State::Data,
-                "BEGIN_DATA" => return Err(err(n, "BEGIN_DATA before BEGIN_DATA_FORMAT … END_DATA_FORMAT")),
+                "BEGIN_DATA" => {
+                    return Err(err(
+                        n,
+                        "BEGIN_DATA before BEGIN_DATA_FORMAT … END_DATA_FORMAT",
+                    ));
+                }
                 "KEYWORD" => {
                     let name = toks.get(1).ok_or_else(|| err(n, "KEYWORD needs a name"))?;
                     header.declared.insert(name.clone());
@@ -156,7 +182,9 @@ pub fn parse(text: &str) -> Result<Dataset> {
                 other if other.starts_with("BEGIN_") || other.starts_with("END_") => {
                     return Err(err(n, format!("unexpected {other}")));
                 }
-                key => header.keywords.push((n, key.to_owned(), toks[1..].join(" "))),
+                key => header
+                    .keywords
+                    .push((n, key.to_owned(), toks[1..].join(" "))),
             },
             State::Format => {
                 if toks[0] == "END_DATA_FORMAT" {
@@ -170,7 +198,9 @@ pub fn parse(text: &str) -> Result<Dataset> {
                     if !is_standard_field(&f) && !header.declared.contains(&f) {
                         return Err(err(
                             n,
-                            format!("unknown field `{f}`: use a CGATS field name (SAMPLE_ID, LAB_L, SPECTRAL_380, …) or declare it with KEYWORD"),
+                            format!(
+                                "unknown field `{f}`: use a CGATS field name (SAMPLE_ID, LAB_L, SPECTRAL_380, …) or declare it with KEYWORD"
+                            ),
                         ));
                     }
                     if fields.contains(&f) {
@@ -185,34 +215,66 @@ pub fn parse(text: &str) -> Result<Dataset> {
                     continue;
                 }
                 if toks.len() != fields.len() {
-                    return Err(err(n, format!("{} values where the data format has {} fields", toks.len(), fields.len())));
+                    return Err(err(
+                        n,
+                        format!(
+                            "{} values where the data format has {} fields",
+                            toks.len(),
+                            fields.len()
+                        ),
+                    ));
                 }
                 rows.push((n, toks));
             }
             State::Done => {
-                return Err(err(n, "content after END_DATA (files with several tables are not supported)"));
+                return Err(err(
+                    n,
+                    "content after END_DATA (files with several tables are not supported)",
+                ));
             }
         }
     }
     match state {
         State::Done => {}
         State::Data => return Err(err(last_line, "the file ends before END_DATA")),
-        _ => return Err(err(last_line, "the file has no complete BEGIN_DATA_FORMAT … BEGIN_DATA … END_DATA")),
+        _ => {
+            return Err(err(
+                last_line,
+                "the file has no complete BEGIN_DATA_FORMAT … BEGIN_DATA … END_DATA",
+            ));
+        }
     }
     if let Some((l, declared)) = declared_fields {
         if declared != fields.len() {
-            return Err(err(l, format!("NUMBER_OF_FIELDS says {declared}, the data format lists {}", fields.len())));
+            return Err(err(
+                l,
+                format!(
+                    "NUMBER_OF_FIELDS says {declared}, the data format lists {}",
+                    fields.len()
+                ),
+            ));
         }
     }
     if let Some((l, declared)) = declared_sets {
         if declared != rows.len() {
-            return Err(err(l, format!("NUMBER_OF_SETS says {declared}, the data has {} rows", rows.len())));
+            return Err(err(
+                l,
+                format!(
+                    "NUMBER_OF_SETS says {declared}, the data has {} rows",
+                    rows.len()
+                ),
+            ));
         }
     }
     build(header, &fields, format_line, &rows)
 }
 
-fn build(header: Header, fields: &[String], format_line: usize, rows: &[(usize, Vec<String>)]) -> Result<Dataset> {
+fn build(
+    header: Header,
+    fields: &[String],
+    format_line: usize,
+    rows: &[(usize, Vec<String>)],
+) -> Result<Dataset> {
     // The spectral grid.
     let spectral: Vec<(usize, u32)> = fields
         .iter()
@@ -232,28 +294,41 @@ fn build(header: Header, fields: &[String], format_line: usize, rows: &[(usize, 
             if *nm != expected {
                 return Err(err(
                     format_line,
-                    format!("the spectral fields are not a regular grid: expected {expected} nm, found {nm} nm (a missing or misplaced band)"),
+                    format!(
+                        "the spectral fields are not a regular grid: expected {expected} nm, found {nm} nm (a missing or misplaced band)"
+                    ),
                 ));
             }
         }
-        Some(WavelengthGrid::new(start, step, spectral.len()).map_err(|e| err(format_line, e.to_string()))?)
+        Some(
+            WavelengthGrid::new(start, step, spectral.len())
+                .map_err(|e| err(format_line, e.to_string()))?,
+        )
     };
     let idx = |name: &str| fields.iter().position(|f| f == name);
     let (id_col, name_col) = (idx("SAMPLE_ID"), idx("SAMPLE_NAME"));
     let lab_cols = match (idx("LAB_L"), idx("LAB_A"), idx("LAB_B")) {
         (Some(l), Some(a), Some(b)) => Some((l, a, b)),
         (None, None, None) => None,
-        _ => return Err(err(format_line, "LAB_L, LAB_A and LAB_B must come together")),
+        _ => {
+            return Err(err(
+                format_line,
+                "LAB_L, LAB_A and LAB_B must come together",
+            ));
+        }
     };
     let percent = grid.is_some()
         && rows.iter().any(|(_, r)| {
-            spectral
-                .iter()
-                .any(|(i, _)| r[*i].parse::<f64>().is_ok_and(|v| v > crate::spectrum::MAX_REFLECTANCE))
+            spectral.iter().any(|(i, _)| {
+                r[*i]
+                    .parse::<f64>()
+                    .is_ok_and(|v| v > crate::spectrum::MAX_REFLECTANCE)
+            })
         });
     let mut meta = metadata(&header)?;
     if percent {
-        meta.keywords.push(("SPECTRAL_SCALE".into(), "PERCENT".into()));
+        meta.keywords
+            .push(("SPECTRAL_SCALE".into(), "PERCENT".into()));
     }
     let mut patches = Vec::with_capacity(rows.len());
     let mut seen_ids = HashSet::new();
@@ -340,10 +415,17 @@ fn metadata(h: &Header) -> Result<Metadata> {
             "INSTRUMENTATION" => meta.conditions.instrument_model = Some(v.clone()),
             "INSTRUMENT_SERIAL" => meta.conditions.instrument_serial = Some(v.clone()),
             "MEASUREMENT_CONDITION" | "FILTER" => {
-                meta.conditions.illumination = Some(filter_to_condition(v).ok_or_else(|| bad("M0, M1, M2 or M3"))?);
+                meta.conditions.illumination =
+                    Some(filter_to_condition(v).ok_or_else(|| bad("M0, M1, M2 or M3"))?);
             }
-            "MEASUREMENT_GEOMETRY" => meta.conditions.geometry = Some(Geometry::parse(v).ok_or_else(|| bad("a geometry like 45/0 or d/8"))?),
-            "SAMPLE_BACKING" => meta.conditions.backing = Some(Backing::parse(v).ok_or_else(|| bad("white, black or self"))?),
+            "MEASUREMENT_GEOMETRY" => {
+                meta.conditions.geometry =
+                    Some(Geometry::parse(v).ok_or_else(|| bad("a geometry like 45/0 or d/8"))?)
+            }
+            "SAMPLE_BACKING" => {
+                meta.conditions.backing =
+                    Some(Backing::parse(v).ok_or_else(|| bad("white, black or self"))?)
+            }
             "BANDPASS_CORRECTED" => {
                 meta.conditions.bandpass_corrected = match v.to_ascii_uppercase().as_str() {
                     "YES" | "TRUE" | "1" => true,
@@ -351,14 +433,26 @@ fn metadata(h: &Header) -> Result<Metadata> {
                     _ => return Err(bad("YES or NO")),
                 }
             }
-            "ILLUMINATION_NAME" => meta.lab_illuminant = Some(Illuminant::parse(v).ok_or_else(|| bad("A, D50 or D65"))?),
-            "OBSERVER_ANGLE" => meta.lab_observer = Some(Observer::parse(v).ok_or_else(|| bad("2 or 10"))?),
+            "ILLUMINATION_NAME" => {
+                meta.lab_illuminant =
+                    Some(Illuminant::parse(v).ok_or_else(|| bad("A, D50 or D65"))?)
+            }
+            "OBSERVER_ANGLE" => {
+                meta.lab_observer = Some(Observer::parse(v).ok_or_else(|| bad("2 or 10"))?)
+            }
             "MEASUREMENT_SOURCE" => {
                 for (key, value) in source_pairs(v) {
                     match key.as_str() {
-                        "illumination" => meta.lab_illuminant = meta.lab_illuminant.or(Illuminant::parse(&value)),
-                        "observerangle" => meta.lab_observer = meta.lab_observer.or(Observer::parse(&value)),
-                        "filter" => meta.conditions.illumination = meta.conditions.illumination.or(filter_to_condition(&value)),
+                        "illumination" => {
+                            meta.lab_illuminant = meta.lab_illuminant.or(Illuminant::parse(&value))
+                        }
+                        "observerangle" => {
+                            meta.lab_observer = meta.lab_observer.or(Observer::parse(&value))
+                        }
+                        "filter" => {
+                            meta.conditions.illumination =
+                                meta.conditions.illumination.or(filter_to_condition(&value))
+                        }
                         _ => {}
                     }
                 }
@@ -379,8 +473,14 @@ fn quote(s: &str) -> String {
 pub fn write(d: &Dataset) -> String {
     let mut out = String::from("CGATS.17\n");
     let m = &d.meta;
-    let percent = m.keywords.iter().any(|(k, v)| k == "SPECTRAL_SCALE" && v == "PERCENT");
-    out.push_str(&format!("ORIGINATOR {}\n", quote(m.originator.as_deref().unwrap_or("ecsp"))));
+    let percent = m
+        .keywords
+        .iter()
+        .any(|(k, v)| k == "SPECTRAL_SCALE" && v == "PERCENT");
+    out.push_str(&format!(
+        "ORIGINATOR {}\n",
+        quote(m.originator.as_deref().unwrap_or("ecsp"))
+    ));
     if let Some(v) = &m.descriptor {
         out.push_str(&format!("DESCRIPTOR {}\n", quote(v)));
     }
@@ -406,7 +506,11 @@ pub fn write(d: &Dataset) -> String {
     if let Some(v) = c.backing {
         declared(&mut out, "SAMPLE_BACKING", v.as_str());
     }
-    declared(&mut out, "BANDPASS_CORRECTED", if c.bandpass_corrected { "YES" } else { "NO" });
+    declared(
+        &mut out,
+        "BANDPASS_CORRECTED",
+        if c.bandpass_corrected { "YES" } else { "NO" },
+    );
     if let Some(v) = m.lab_illuminant {
         declared(&mut out, "ILLUMINATION_NAME", v.as_str());
     }
@@ -422,7 +526,10 @@ pub fn write(d: &Dataset) -> String {
         declared(&mut out, "SPECTRAL_SCALE", "PERCENT");
     }
     // Fields: id, name, spectrum, extra columns, CIELAB.
-    let grid = d.patches.iter().find_map(|p| p.spectrum.as_ref().map(Spectrum::grid));
+    let grid = d
+        .patches
+        .iter()
+        .find_map(|p| p.spectrum.as_ref().map(Spectrum::grid));
     let has_name = d.patches.iter().any(|p| p.name.is_some());
     let has_lab = d.patches.iter().any(|p| p.lab.is_some());
     let mut extra_fields: Vec<&str> = Vec::new();
@@ -449,7 +556,11 @@ pub fn write(d: &Dataset) -> String {
     if has_lab {
         fields.extend(["LAB_L", "LAB_A", "LAB_B"].map(String::from));
     }
-    out.push_str(&format!("NUMBER_OF_FIELDS {}\nBEGIN_DATA_FORMAT\n{}\nEND_DATA_FORMAT\n", fields.len(), fields.join("\t")));
+    out.push_str(&format!(
+        "NUMBER_OF_FIELDS {}\nBEGIN_DATA_FORMAT\n{}\nEND_DATA_FORMAT\n",
+        fields.len(),
+        fields.join("\t")
+    ));
     out.push_str(&format!("NUMBER_OF_SETS {}\nBEGIN_DATA\n", d.patches.len()));
     for p in &d.patches {
         let mut row = vec![token(&p.id)];
@@ -458,12 +569,22 @@ pub fn write(d: &Dataset) -> String {
         }
         if let Some(g) = grid {
             match &p.spectrum {
-                Some(s) => row.extend(s.values().iter().map(|v| if percent { format!("{:.2}", v * 100.0) } else { format!("{v:.5}") })),
+                Some(s) => row.extend(s.values().iter().map(|v| {
+                    if percent {
+                        format!("{:.2}", v * 100.0)
+                    } else {
+                        format!("{v:.5}")
+                    }
+                })),
                 None => row.extend((0..g.bands).map(|_| "0".to_owned())),
             }
         }
         for f in &extra_fields {
-            let v = p.extra.iter().find(|(k, _)| k == f).map_or("0", |(_, v)| v.as_str());
+            let v = p
+                .extra
+                .iter()
+                .find(|(k, _)| k == f)
+                .map_or("0", |(_, v)| v.as_str());
             row.push(token(v));
         }
         if has_lab {
@@ -495,28 +616,50 @@ mod tests {
     fn reads_fields_and_metadata() {
         let e = parse(SMALL).unwrap_err();
         assert!(e.to_string().contains("LAB_L, LAB_A and LAB_B"), "{e}");
-        let text = SMALL.replace(" LAB_L", "").replace(" 95\n", "\n").replace(" 55\n", "\n").replace("FIELDS 7", "FIELDS 6");
+        let text = SMALL
+            .replace(" LAB_L", "")
+            .replace(" 95\n", "\n")
+            .replace(" 55\n", "\n")
+            .replace("FIELDS 7", "FIELDS 6");
         let d = parse(&text).unwrap();
         assert_eq!(d.patches.len(), 2);
         assert_eq!(d.patches[0].name.as_deref(), Some("Paper white"));
-        assert_eq!(d.patches[1].extra, vec![("CMYK_C".to_owned(), "100".to_owned())]);
-        assert_eq!(d.meta.conditions.illumination, Some(IlluminationCondition::M2));
+        assert_eq!(
+            d.patches[1].extra,
+            vec![("CMYK_C".to_owned(), "100".to_owned())]
+        );
+        assert_eq!(
+            d.meta.conditions.illumination,
+            Some(IlluminationCondition::M2)
+        );
         assert_eq!(d.meta.lab_illuminant, Some(Illuminant::D50));
-        assert_eq!(d.patches[1].spectrum.as_ref().unwrap().grid(), WavelengthGrid::new(400, 10, 3).unwrap());
+        assert_eq!(
+            d.patches[1].spectrum.as_ref().unwrap().grid(),
+            WavelengthGrid::new(400, 10, 3).unwrap()
+        );
     }
 
     #[test]
     fn errors_name_the_line() {
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID FOO\nEND_DATA_FORMAT\nBEGIN_DATA\n1 2\nEND_DATA\n").unwrap_err();
-        assert!(e.to_string().starts_with("line 3:") && e.to_string().contains("FOO"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 3:") && e.to_string().contains("FOO"),
+            "{e}"
+        );
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID SPECTRAL_400 SPECTRAL_410 SPECTRAL_420\nEND_DATA_FORMAT\nBEGIN_DATA\n1 0.1 nan 0.3\nEND_DATA\n").unwrap_err();
         assert!(e.to_string().starts_with("line 6:"), "{e}");
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID SPECTRAL_400 SPECTRAL_410 SPECTRAL_430\nEND_DATA_FORMAT\nBEGIN_DATA\n1 0.1 0.2 0.3\nEND_DATA\n").unwrap_err();
         assert!(e.to_string().contains("420 nm"), "{e}");
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID SPECTRAL_400 SPECTRAL_410 SPECTRAL_420\nEND_DATA_FORMAT\nBEGIN_DATA\n1 0.1 -0.2 0.3\nEND_DATA\n").unwrap_err();
-        assert!(e.to_string().starts_with("line 6:") && e.to_string().contains("negative"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 6:") && e.to_string().contains("negative"),
+            "{e}"
+        );
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID LAB_L LAB_A LAB_B\nEND_DATA_FORMAT\nBEGIN_DATA\n1 50 0\nEND_DATA\n").unwrap_err();
-        assert!(e.to_string().starts_with("line 6:") && e.to_string().contains("3 values"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 6:") && e.to_string().contains("3 values"),
+            "{e}"
+        );
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID LAB_L LAB_A LAB_B\nEND_DATA_FORMAT\nBEGIN_DATA\n1 50 0 0\n").unwrap_err();
         assert!(e.to_string().contains("before END_DATA"), "{e}");
     }

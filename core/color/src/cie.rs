@@ -50,7 +50,12 @@ pub enum Observer {
 
 impl Observer {
     pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().trim_end_matches(['°', ' ']).trim_end_matches("deg").trim() {
+        match s
+            .trim()
+            .trim_end_matches(['°', ' '])
+            .trim_end_matches("deg")
+            .trim()
+        {
             "2" | "1931" => Some(Self::Cie1931),
             "10" | "1964" => Some(Self::Cie1964),
             _ => None,
@@ -100,16 +105,21 @@ fn parse_table(name: &str, text: &str) -> Table1nm {
             .and_then(|f| f.trim().parse().ok())
             .unwrap_or_else(|| panic!("embedded table {name}, line {}: no wavelength", i + 1));
         let expected = start.map_or(nm, |s| s + columns.first().map_or(0, Vec::len) as u32);
-        assert_eq!(nm, expected, "embedded table {name}, line {}: not 1 nm steps", i + 1);
+        assert_eq!(
+            nm,
+            expected,
+            "embedded table {name}, line {}: not 1 nm steps",
+            i + 1
+        );
         start.get_or_insert(nm);
         for (c, f) in fields.enumerate() {
             if columns.len() <= c {
                 columns.push(Vec::new());
             }
             columns[c].push(
-                f.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("embedded table {name}, line {}: not a number", i + 1)),
+                f.trim().parse().unwrap_or_else(|_| {
+                    panic!("embedded table {name}, line {}: not a number", i + 1)
+                }),
             );
         }
     }
@@ -169,7 +179,10 @@ mod tests {
         for i in [Illuminant::A, Illuminant::D50, Illuminant::D65] {
             let t = spd(i);
             assert_eq!((t.start_nm, t.end_nm()), (300, 780));
-            assert!((t.at(0, 560) - 100.0).abs() < 1.5, "{i} is normalised near 100 at 560 nm");
+            assert!(
+                (t.at(0, 560) - 100.0).abs() < 1.5,
+                "{i} is normalised near 100 at 560 nm"
+            );
         }
         // ȳ peaks at 555 nm at 1.0 for the 1931 observer.
         assert!((cmfs(Observer::Cie1931).at(1, 555) - 1.0).abs() < 1e-4);

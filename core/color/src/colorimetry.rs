@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::cie::{Illuminant, Observer};
-use crate::convert::{Lab, Lch, Xyz, XyY};
+use crate::convert::{Lab, Lch, XyY, Xyz};
 use crate::error::Result;
 use crate::spectrum::Spectrum;
 use crate::weights::{WeightsProvenance, weights};
@@ -22,7 +22,12 @@ pub struct Colorimetry {
 
 /// The colour of `spectrum` under `illuminant` for `observer`. `bandpass_corrected` says whether
 /// the data were corrected for the instrument's bandpass (it picks the weights).
-pub fn colorimetry(spectrum: &Spectrum, bandpass_corrected: bool, illuminant: Illuminant, observer: Observer) -> Result<Colorimetry> {
+pub fn colorimetry(
+    spectrum: &Spectrum,
+    bandpass_corrected: bool,
+    illuminant: Illuminant,
+    observer: Observer,
+) -> Result<Colorimetry> {
     let table = weights(illuminant, observer, spectrum.grid(), bandpass_corrected)?;
     let xyz = table.xyz(spectrum.values());
     let lab = xyz.to_lab(table.white);
@@ -43,10 +48,19 @@ mod tests {
 
     #[test]
     fn a_perfect_diffuser_is_l_100_on_every_grid() {
-        for grid in [WavelengthGrid::nm380_730(), WavelengthGrid::nm400_700(), WavelengthGrid::new(380, 5, 71).unwrap(), WavelengthGrid::new(360, 1, 421).unwrap()] {
+        for grid in [
+            WavelengthGrid::nm380_730(),
+            WavelengthGrid::nm400_700(),
+            WavelengthGrid::new(380, 5, 71).unwrap(),
+            WavelengthGrid::new(360, 1, 421).unwrap(),
+        ] {
             let s = Spectrum::new(grid, vec![1.0; grid.bands]).unwrap();
             let c = colorimetry(&s, true, Illuminant::D50, Observer::Cie1931).unwrap();
-            assert!((c.lab.l - 100.0).abs() < 1e-9 && c.lab.a.abs() < 1e-9 && c.lab.b.abs() < 1e-9, "{grid}: {:?}", c.lab);
+            assert!(
+                (c.lab.l - 100.0).abs() < 1e-9 && c.lab.a.abs() < 1e-9 && c.lab.b.abs() < 1e-9,
+                "{grid}: {:?}",
+                c.lab
+            );
             assert_eq!(c.weights.illuminant, Illuminant::D50);
         }
     }
@@ -59,8 +73,12 @@ mod tests {
         let g5 = WavelengthGrid::new(380, 5, 71).unwrap();
         let s10 = Spectrum::new(g10, g10.wavelengths().map(|w| r(f64::from(w))).collect()).unwrap();
         let s5 = Spectrum::new(g5, g5.wavelengths().map(|w| r(f64::from(w))).collect()).unwrap();
-        let a = colorimetry(&s10, true, Illuminant::D65, Observer::Cie1964).unwrap().lab;
-        let b = colorimetry(&s5, true, Illuminant::D65, Observer::Cie1964).unwrap().lab;
+        let a = colorimetry(&s10, true, Illuminant::D65, Observer::Cie1964)
+            .unwrap()
+            .lab;
+        let b = colorimetry(&s5, true, Illuminant::D65, Observer::Cie1964)
+            .unwrap()
+            .lab;
         assert!(crate::delta_e::de76(a, b) < 0.05, "{a:?} vs {b:?}");
     }
 }

@@ -42,13 +42,21 @@ const KAPPA: f64 = 24389.0 / 27.0;
 
 #[inline]
 fn f(t: f64) -> f64 {
-    if t > EPSILON { t.cbrt() } else { (KAPPA * t + 16.0) / 116.0 }
+    if t > EPSILON {
+        t.cbrt()
+    } else {
+        (KAPPA * t + 16.0) / 116.0
+    }
 }
 
 #[inline]
 fn f_inv(t: f64) -> f64 {
     let t3 = t * t * t;
-    if t3 > EPSILON { t3 } else { (116.0 * t - 16.0) / KAPPA }
+    if t3 > EPSILON {
+        t3
+    } else {
+        (116.0 * t - 16.0) / KAPPA
+    }
 }
 
 impl Xyz {
@@ -79,7 +87,11 @@ impl Xyz {
 
     /// Bradford chromatic adaptation from `from` white to `to` white.
     pub fn adapt(self, from: Xyz, to: Xyz) -> Xyz {
-        const M: [[f64; 3]; 3] = [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]];
+        const M: [[f64; 3]; 3] = [
+            [0.8951, 0.2664, -0.1614],
+            [-0.7502, 1.7135, 0.0367],
+            [0.0389, -0.0685, 1.0296],
+        ];
         const M_INV: [[f64; 3]; 3] = [
             [0.986_992_9, -0.147_054_3, 0.159_962_7],
             [0.432_305_3, 0.518_360_3, 0.049_291_2],
@@ -95,9 +107,17 @@ impl Xyz {
         let src = mul(&M, [from.x, from.y, from.z]);
         let dst = mul(&M, [to.x, to.y, to.z]);
         let c = mul(&M, [self.x, self.y, self.z]);
-        let scaled = [c[0] * dst[0] / src[0], c[1] * dst[1] / src[1], c[2] * dst[2] / src[2]];
+        let scaled = [
+            c[0] * dst[0] / src[0],
+            c[1] * dst[1] / src[1],
+            c[2] * dst[2] / src[2],
+        ];
         let r = mul(&M_INV, scaled);
-        Xyz { x: r[0], y: r[1], z: r[2] }
+        Xyz {
+            x: r[0],
+            y: r[1],
+            z: r[2],
+        }
     }
 }
 
@@ -106,7 +126,11 @@ impl Lab {
         let fy = (self.l + 16.0) / 116.0;
         let fx = fy + self.a / 500.0;
         let fz = fy - self.b / 200.0;
-        let yr = if self.l > KAPPA * EPSILON { fy * fy * fy } else { self.l / KAPPA };
+        let yr = if self.l > KAPPA * EPSILON {
+            fy * fy * fy
+        } else {
+            self.l / KAPPA
+        };
         Xyz {
             x: f_inv(fx) * white.x,
             y: yr * white.y,
@@ -140,7 +164,11 @@ impl Lab {
         ];
         lin.map(|c| {
             let c = c.clamp(0.0, 1.0);
-            let v = if c <= 0.003_130_8 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 };
+            let v = if c <= 0.003_130_8 {
+                12.92 * c
+            } else {
+                1.055 * c.powf(1.0 / 2.4) - 0.055
+            };
             (v * 255.0).round() as u8
         })
     }
@@ -165,28 +193,81 @@ mod tests {
     fn lab_round_trips_and_white_is_100() {
         let w = D50.to_lab(D50);
         assert!((w.l - 100.0).abs() < 1e-12 && w.a.abs() < 1e-12 && w.b.abs() < 1e-12);
-        for lab in [Lab { l: 50.0, a: 20.0, b: -30.0 }, Lab { l: 5.0, a: 1.0, b: 2.0 }, Lab { l: 95.0, a: -2.0, b: 4.0 }] {
+        for lab in [
+            Lab {
+                l: 50.0,
+                a: 20.0,
+                b: -30.0,
+            },
+            Lab {
+                l: 5.0,
+                a: 1.0,
+                b: 2.0,
+            },
+            Lab {
+                l: 95.0,
+                a: -2.0,
+                b: 4.0,
+            },
+        ] {
             let back = lab.to_xyz(D50).to_lab(D50);
-            assert!((back.l - lab.l).abs() < 1e-9 && (back.a - lab.a).abs() < 1e-9 && (back.b - lab.b).abs() < 1e-9);
+            assert!(
+                (back.l - lab.l).abs() < 1e-9
+                    && (back.a - lab.a).abs() < 1e-9
+                    && (back.b - lab.b).abs() < 1e-9
+            );
         }
-        let lch = Lab { l: 50.0, a: 0.0, b: -10.0 }.to_lch();
+        let lch = Lab {
+            l: 50.0,
+            a: 0.0,
+            b: -10.0,
+        }
+        .to_lch();
         assert!((lch.h - 270.0).abs() < 1e-9 && (lch.c - 10.0).abs() < 1e-12);
     }
 
     #[test]
     fn bradford_maps_white_to_white_and_round_trips() {
         let w = D50.adapt(D50, D65);
-        assert!((w.x - D65.x).abs() < 1e-3 && (w.y - D65.y).abs() < 1e-3 && (w.z - D65.z).abs() < 1e-3, "{w:?}");
-        let c = Xyz { x: 30.0, y: 25.0, z: 10.0 };
+        assert!(
+            (w.x - D65.x).abs() < 1e-3 && (w.y - D65.y).abs() < 1e-3 && (w.z - D65.z).abs() < 1e-3,
+            "{w:?}"
+        );
+        let c = Xyz {
+            x: 30.0,
+            y: 25.0,
+            z: 10.0,
+        };
         let back = c.adapt(D50, D65).adapt(D65, D50);
         assert!((back.x - c.x).abs() < 1e-4 && (back.z - c.z).abs() < 1e-4);
     }
 
     #[test]
     fn srgb_swatches_of_known_colours() {
-        assert_eq!(Lab { l: 100.0, a: 0.0, b: 0.0 }.to_srgb(D50), [255, 255, 255]);
-        assert_eq!(Lab { l: 0.0, a: 0.0, b: 0.0 }.to_srgb(D50), [0, 0, 0]);
-        let grey = Lab { l: 50.0, a: 0.0, b: 0.0 }.to_srgb(D50);
+        assert_eq!(
+            Lab {
+                l: 100.0,
+                a: 0.0,
+                b: 0.0
+            }
+            .to_srgb(D50),
+            [255, 255, 255]
+        );
+        assert_eq!(
+            Lab {
+                l: 0.0,
+                a: 0.0,
+                b: 0.0
+            }
+            .to_srgb(D50),
+            [0, 0, 0]
+        );
+        let grey = Lab {
+            l: 50.0,
+            a: 0.0,
+            b: 0.0,
+        }
+        .to_srgb(D50);
         assert!(grey.iter().all(|c| (118..=120).contains(c)), "{grey:?}");
     }
 }

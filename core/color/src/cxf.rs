@@ -14,7 +14,9 @@ use crate::cie::{Illuminant, Observer};
 use crate::convert::Lab;
 use crate::dataset::{Dataset, Metadata, Patch};
 use crate::error::{ColorError, Result};
-use crate::spectrum::{Backing, Geometry, IlluminationCondition, MeasurementConditions, Spectrum, WavelengthGrid};
+use crate::spectrum::{
+    Backing, Geometry, IlluminationCondition, MeasurementConditions, Spectrum, WavelengthGrid,
+};
 
 pub const NAMESPACE: &str = "http://colorexchangeformat.com/CxF3-core";
 
@@ -42,7 +44,11 @@ struct Object {
 }
 
 fn line_of(text: &str, offset: u64) -> usize {
-    text.as_bytes()[..(offset as usize).min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..(offset as usize).min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn local(name: &[u8]) -> String {
@@ -67,6 +73,8 @@ pub fn parse(text: &str) -> Result<Dataset> {
     let mut meta = Metadata::default();
     let mut tags: Vec<(String, String)> = Vec::new();
     let mut saw_root = false;
+    // Text of the innermost open element (entity references arrive as separate events).
+    let mut text_buf = String::new();
     let at = |reader: &Reader<&[u8]>| format!("line {}", line_of(text, reader.buffer_position()));
     loop {
         let event = reader.read_event().map_err(|e| ColorError::Cxf {
@@ -80,7 +88,9 @@ pub fn parse(text: &str) -> Result<Dataset> {
                 match name.as_str() {
                     "CxF" => saw_root = true,
                     "Object" => objects.push(Object {
-                        id: attr(e, "Id").or_else(|| attr(e, "Name")).unwrap_or_else(|| (objects.len() + 1).to_string()),
+                        id: attr(e, "Id")
+                            .or_else(|| attr(e, "Name"))
+                            .unwrap_or_else(|| (objects.len() + 1).to_string()),
                         name: attr(e, "Name"),
                         location: at(&reader),
                         ..Default::default()
@@ -88,13 +98,15 @@ pub fn parse(text: &str) -> Result<Dataset> {
                     "ReflectanceSpectrum" => {
                         if let Some(o) = objects.last_mut() {
                             if o.spectrum.is_none() {
-                                let start = attr(e, "StartWL").map(|s| s.trim().parse::<f64>().map(|v| v as u32)).transpose().map_err(|_| {
-                                    ColorError::Cxf {
+                                let start = attr(e, "StartWL")
+                                    .map(|s| s.trim().parse::<f64>().map(|v| v as u32))
+                                    .transpose()
+                                    .map_err(|_| ColorError::Cxf {
                                         location: at(&reader),
                                         message: "StartWL is not a wavelength".into(),
-                                    }
-                                })?;
-                                o.spectrum = Some((attr(e, "ColorSpecification"), start, String::new()));
+                                    })?;
+                                o.spectrum =
+                                    Some((attr(e, "ColorSpecification"), start, String::new()));
                             }
                         }
                     }
@@ -105,14 +117,24 @@ pub fn parse(text: &str) -> Result<Dataset> {
                             }
                         }
                     }
-                    "ColorSpecification" if path.last().is_some_and(|p| p == "ColorSpecificationCollection") => specs.push(Spec {
-                        id: attr(e, "Id").unwrap_or_default(),
-                        ..Default::default()
-                    }),
+                    "ColorSpecification"
+                        if path
+                            .last()
+                            .is_some_and(|p| p == "ColorSpecificationCollection") =>
+                    {
+                        specs.push(Spec {
+                            id: attr(e, "Id").unwrap_or_default(),
+                            ..Default::default()
+                        })
+                    }
                     "WavelengthRange" => {
                         if let Some(s) = specs.last_mut() {
-                            s.start_wl = attr(e, "StartWL").and_then(|v| v.trim().parse::<f64>().ok()).map(|v| v as u32);
-                            s.increment = attr(e, "Increment").and_then(|v| v.trim().parse::<f64>().ok()).map(|v| v as u32);
+                            s.start_wl = attr(e, "StartWL")
+                                .and_then(|v| v.trim().parse::<f64>().ok())
+                                .map(|v| v as u32);
+                            s.increment = attr(e, "Increment")
+                                .and_then(|v| v.trim().parse::<f64>().ok())
+                                .map(|v| v as u32);
                         }
                     }
                     "Tag" => {
@@ -124,52 +146,97 @@ pub fn parse(text: &str) -> Result<Dataset> {
                 }
                 if !empty {
                     path.push(name);
+                    text_buf.clear();
                 }
-            }
-            Event::End(_) => {
-                path.pop();
             }
             Event::Text(t) => {
-                let value = t
-                    .decode()
-                    .map_err(|e| ColorError::Cxf {
-                        location: at(&reader),
-                        message: e.to_string(),
-                    })?
-                    .into_owned();
-                let value = quick_xml::escape::unescape(&value).map(|v| v.into_owned()).unwrap_or(value);
-                let leaf = path.last().map(String::as_str).unwrap_or("");
-                let parent = path.len().checked_sub(2).map(|i| path[i].as_str()).unwrap_or("");
-                match (parent, leaf) {
-                    (_, "ReflectanceSpectrum") => {
-                        if let Some(Object { spectrum: Some((_, _, text)), .. }) = objects.last_mut() {
-                            if text.is_empty() {
-                                text.push_str(&value);
+                let piece = t.decode().map_err(|e| ColorError::Cxf {
+                    location: at(&reader),
+                    message: e.to_string(),
+                })?;
+                text_buf.push_str(&piece);
+            }
+            Event::GeneralRef(r) => {
+                let name = r.decode().map_err(|e| ColorError::Cxf {
+                    location: at(&reader),
+                    message: e.to_string(),
+                })?;
+                let resolved = match name.as_ref() {
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "amp" => Some('&'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    n => n
+                        .strip_prefix("#x")
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                        .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()))
+                        .and_then(char::from_u32),
+                };
+                let c = resolved.ok_or_else(|| ColorError::Cxf {
+                    location: at(&reader),
+                    message: format!("unknown entity &{name};"),
+                })?;
+                text_buf.push(c);
+            }
+            Event::End(_) => {
+                let value = std::mem::take(&mut text_buf).trim().to_owned();
+                if !value.is_empty() {
+                    let leaf = path.last().map(String::as_str).unwrap_or("");
+                    let parent = path
+                        .len()
+                        .checked_sub(2)
+                        .map(|i| path[i].as_str())
+                        .unwrap_or("");
+                    match (parent, leaf) {
+                        (_, "ReflectanceSpectrum") => {
+                            if let Some(Object {
+                                spectrum: Some((_, _, text)),
+                                ..
+                            }) = objects.last_mut()
+                            {
+                                if text.is_empty() {
+                                    text.push_str(&value);
+                                }
                             }
                         }
-                    }
-                    ("ColorCIELab", c @ ("L" | "A" | "B")) => {
-                        if let Some(Object { lab: Some((_, v)), .. }) = objects.last_mut() {
-                            let i = match c {
-                                "L" => 0,
-                                "A" => 1,
-                                _ => 2,
-                            };
-                            v[i].get_or_insert(value);
+                        ("ColorCIELab", c @ ("L" | "A" | "B")) => {
+                            if let Some(Object {
+                                lab: Some((_, v)), ..
+                            }) = objects.last_mut()
+                            {
+                                let i = match c {
+                                    "L" => 0,
+                                    "A" => 1,
+                                    _ => 2,
+                                };
+                                v[i].get_or_insert(value);
+                            }
                         }
+                        ("TristimulusSpec", "Illuminant") => {
+                            set(&mut specs, |s| s.illuminant = Some(value))
+                        }
+                        ("TristimulusSpec", "Observer") => {
+                            set(&mut specs, |s| s.observer = Some(value))
+                        }
+                        ("Device", "Model") => set(&mut specs, |s| s.model = Some(value)),
+                        ("Device", "SerialNumber") => set(&mut specs, |s| s.serial = Some(value)),
+                        ("Device", "DeviceIllumination") => {
+                            set(&mut specs, |s| s.device_illumination = Some(value))
+                        }
+                        (_, "IlluminationAngle") => {
+                            set(&mut specs, |s| s.illumination_angle = Some(value))
+                        }
+                        (_, "MeasurementAngle") => {
+                            set(&mut specs, |s| s.measurement_angle = Some(value))
+                        }
+                        ("FileInformation", "Creator") => meta.originator = Some(value),
+                        ("FileInformation", "CreationDate") => meta.created = Some(value),
+                        ("FileInformation", "Description") => meta.descriptor = Some(value),
+                        _ => {}
                     }
-                    ("TristimulusSpec", "Illuminant") => set(&mut specs, |s| s.illuminant = Some(value)),
-                    ("TristimulusSpec", "Observer") => set(&mut specs, |s| s.observer = Some(value)),
-                    ("Device", "Model") => set(&mut specs, |s| s.model = Some(value)),
-                    ("Device", "SerialNumber") => set(&mut specs, |s| s.serial = Some(value)),
-                    ("Device", "DeviceIllumination") => set(&mut specs, |s| s.device_illumination = Some(value)),
-                    (_, "IlluminationAngle") => set(&mut specs, |s| s.illumination_angle = Some(value)),
-                    (_, "MeasurementAngle") => set(&mut specs, |s| s.measurement_angle = Some(value)),
-                    ("FileInformation", "Creator") => meta.originator = Some(value),
-                    ("FileInformation", "CreationDate") => meta.created = Some(value),
-                    ("FileInformation", "Description") => meta.descriptor = Some(value),
-                    _ => {}
                 }
+                path.pop();
             }
             Event::Eof => break,
             _ => {}
@@ -196,21 +263,34 @@ fn condition_of(spec: &Spec) -> (Option<IlluminationCondition>, Option<Geometry>
         .as_deref()
         .and_then(|d| d.get(..2))
         .and_then(IlluminationCondition::parse);
-    let geometry = match (spec.illumination_angle.as_deref(), spec.measurement_angle.as_deref()) {
+    let geometry = match (
+        spec.illumination_angle.as_deref(),
+        spec.measurement_angle.as_deref(),
+    ) {
         (Some(i), Some(m)) => Geometry::parse(&format!("{}/{}", i.trim(), m.trim())),
         _ => None,
     };
     (cond, geometry)
 }
 
-fn build(objects: Vec<Object>, specs: &[Spec], mut meta: Metadata, tags: Vec<(String, String)>) -> Result<Dataset> {
-    let find = |id: &Option<String>| id.as_ref().and_then(|id| specs.iter().find(|s| &s.id == id));
+fn build(
+    objects: Vec<Object>,
+    specs: &[Spec],
+    mut meta: Metadata,
+    tags: Vec<(String, String)>,
+) -> Result<Dataset> {
+    let find = |id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| specs.iter().find(|s| &s.id == id))
+    };
     let mut patches = Vec::new();
     let mut conditions: Option<(Option<IlluminationCondition>, Option<Geometry>)> = None;
     meta.conditions.bandpass_corrected = true;
     for (k, v) in &tags {
         match k.as_str() {
-            "BandpassCorrected" => meta.conditions.bandpass_corrected = !v.eq_ignore_ascii_case("false"),
+            "BandpassCorrected" => {
+                meta.conditions.bandpass_corrected = !v.eq_ignore_ascii_case("false")
+            }
             "SampleBacking" => meta.conditions.backing = Backing::parse(v),
             "ApertureMM" => meta.conditions.aperture_mm = v.parse().ok(),
             _ => meta.keywords.push((k.clone(), v.clone())),
@@ -228,10 +308,13 @@ fn build(objects: Vec<Object>, specs: &[Spec], mut meta: Metadata, tags: Vec<(St
                 let step = spec.and_then(|s| s.increment).unwrap_or(10);
                 let mut values = Vec::new();
                 for (i, v) in text.split_whitespace().enumerate() {
-                    let x: f64 = v.parse().map_err(|_| bad(format!("spectral value {} (`{v}`) is not a number", i + 1)))?;
+                    let x: f64 = v.parse().map_err(|_| {
+                        bad(format!("spectral value {} (`{v}`) is not a number", i + 1))
+                    })?;
                     values.push(x);
                 }
-                let grid = WavelengthGrid::new(start, step, values.len()).map_err(|e| bad(e.to_string()))?;
+                let grid = WavelengthGrid::new(start, step, values.len())
+                    .map_err(|e| bad(e.to_string()))?;
                 if let Some(spec) = spec {
                     let c = condition_of(spec);
                     match &conditions {
@@ -243,7 +326,10 @@ fn build(objects: Vec<Object>, specs: &[Spec], mut meta: Metadata, tags: Vec<(St
                             meta.conditions.instrument_serial = spec.serial.clone();
                         }
                         Some(prev) if *prev != c => {
-                            return Err(bad("objects were measured under different conditions in one file".into()));
+                            return Err(bad(
+                                "objects were measured under different conditions in one file"
+                                    .into(),
+                            ));
                         }
                         Some(_) => {}
                     }
@@ -255,15 +341,24 @@ fn build(objects: Vec<Object>, specs: &[Spec], mut meta: Metadata, tags: Vec<(St
         let lab = match &o.lab {
             Some((spec_id, [l, a, b])) => {
                 let num = |v: &Option<String>, c: &str| -> Result<f64> {
-                    let v = v.as_deref().ok_or_else(|| bad(format!("ColorCIELab has no {c}")))?;
-                    let x: f64 = v.trim().parse().map_err(|_| bad(format!("ColorCIELab {c} `{v}` is not a number")))?;
+                    let v = v
+                        .as_deref()
+                        .ok_or_else(|| bad(format!("ColorCIELab has no {c}")))?;
+                    let x: f64 = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad(format!("ColorCIELab {c} `{v}` is not a number")))?;
                     if !x.is_finite() {
                         return Err(bad(format!("ColorCIELab {c} is not finite")));
                     }
                     Ok(x)
                 };
                 if let Some(spec) = find(spec_id) {
-                    meta.lab_illuminant = spec.illuminant.as_deref().and_then(Illuminant::parse).or(meta.lab_illuminant);
+                    meta.lab_illuminant = spec
+                        .illuminant
+                        .as_deref()
+                        .and_then(Illuminant::parse)
+                        .or(meta.lab_illuminant);
                     meta.lab_observer = spec
                         .observer
                         .as_deref()
@@ -317,16 +412,41 @@ pub fn write(d: &Dataset) -> String {
     let c = &m.conditions;
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x.push_str(&format!("<cc:CxF xmlns:cc=\"{NAMESPACE}\">\n  <cc:FileInformation>\n"));
-    x.push_str(&format!("    <cc:Creator>{}</cc:Creator>\n", esc(m.originator.as_deref().unwrap_or("ecsp"))));
+    x.push_str(&format!(
+        "<cc:CxF xmlns:cc=\"{NAMESPACE}\">\n  <cc:FileInformation>\n"
+    ));
+    x.push_str(&format!(
+        "    <cc:Creator>{}</cc:Creator>\n",
+        esc(m.originator.as_deref().unwrap_or("ecsp"))
+    ));
     if let Some(v) = &m.created {
-        x.push_str(&format!("    <cc:CreationDate>{}</cc:CreationDate>\n", esc(v)));
+        x.push_str(&format!(
+            "    <cc:CreationDate>{}</cc:CreationDate>\n",
+            esc(v)
+        ));
     }
     if let Some(v) = &m.descriptor {
-        x.push_str(&format!("    <cc:Description>{}</cc:Description>\n", esc(v)));
+        x.push_str(&format!(
+            "    <cc:Description>{}</cc:Description>\n",
+            esc(v)
+        ));
     }
-    let tag = |x: &mut String, n: &str, v: &str| x.push_str(&format!("    <cc:Tag Name=\"{}\" Value=\"{}\"/>\n", esc(n), esc(v)));
-    tag(&mut x, "BandpassCorrected", if c.bandpass_corrected { "true" } else { "false" });
+    let tag = |x: &mut String, n: &str, v: &str| {
+        x.push_str(&format!(
+            "    <cc:Tag Name=\"{}\" Value=\"{}\"/>\n",
+            esc(n),
+            esc(v)
+        ))
+    };
+    tag(
+        &mut x,
+        "BandpassCorrected",
+        if c.bandpass_corrected {
+            "true"
+        } else {
+            "false"
+        },
+    );
     if let Some(b) = c.backing {
         tag(&mut x, "SampleBacking", b.as_str());
     }
@@ -337,7 +457,10 @@ pub fn write(d: &Dataset) -> String {
         tag(&mut x, k, v);
     }
     x.push_str("  </cc:FileInformation>\n  <cc:Resources>\n    <cc:ObjectCollection>\n");
-    let grid = d.patches.iter().find_map(|p| p.spectrum.as_ref().map(Spectrum::grid));
+    let grid = d
+        .patches
+        .iter()
+        .find_map(|p| p.spectrum.as_ref().map(Spectrum::grid));
     for (i, p) in d.patches.iter().enumerate() {
         x.push_str(&format!(
             "      <cc:Object ObjectType=\"Standard\" Name=\"{}\" Id=\"{}\">\n        <cc:ColorValues>\n",
@@ -374,16 +497,23 @@ pub fn write(d: &Dataset) -> String {
             "          <cc:WavelengthRange StartWL=\"{}\" Increment=\"{}\"/>\n",
             g.start_nm, g.interval_nm
         ));
-        if c.instrument_model.is_some() || c.instrument_serial.is_some() || c.illumination.is_some() {
+        if c.instrument_model.is_some() || c.instrument_serial.is_some() || c.illumination.is_some()
+        {
             x.push_str("          <cc:Device>\n");
             if let Some(v) = &c.instrument_model {
                 x.push_str(&format!("            <cc:Model>{}</cc:Model>\n", esc(v)));
             }
             if let Some(v) = &c.instrument_serial {
-                x.push_str(&format!("            <cc:SerialNumber>{}</cc:SerialNumber>\n", esc(v)));
+                x.push_str(&format!(
+                    "            <cc:SerialNumber>{}</cc:SerialNumber>\n",
+                    esc(v)
+                ));
             }
             if let Some(v) = c.illumination {
-                x.push_str(&format!("            <cc:DeviceIllumination>{}</cc:DeviceIllumination>\n", device_illumination(v)));
+                x.push_str(&format!(
+                    "            <cc:DeviceIllumination>{}</cc:DeviceIllumination>\n",
+                    device_illumination(v)
+                ));
             }
             x.push_str("          </cc:Device>\n");
         }

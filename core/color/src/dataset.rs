@@ -46,7 +46,10 @@ pub struct Dataset {
 pub enum LabSource {
     Computed(Colorimetry),
     /// Taken from the file as it is.
-    Stored { illuminant: Illuminant, observer: Observer },
+    Stored {
+        illuminant: Illuminant,
+        observer: Observer,
+    },
 }
 
 impl Dataset {
@@ -74,14 +77,27 @@ impl Dataset {
     /// CIELAB of patch `i` for `illuminant`/`observer`: computed from the spectrum if there is
     /// one, else the stored value if it is for the same illuminant and observer (graphic-arts
     /// files that do not say are taken as D50/2°, the ISO 13655 default).
-    pub fn lab(&self, i: usize, illuminant: Illuminant, observer: Observer) -> Result<(Lab, LabSource)> {
+    pub fn lab(
+        &self,
+        i: usize,
+        illuminant: Illuminant,
+        observer: Observer,
+    ) -> Result<(Lab, LabSource)> {
         let p = &self.patches[i];
         if let Some(s) = &p.spectrum {
-            let c = colorimetry(s, self.meta.conditions.bandpass_corrected, illuminant, observer)?;
+            let c = colorimetry(
+                s,
+                self.meta.conditions.bandpass_corrected,
+                illuminant,
+                observer,
+            )?;
             return Ok((c.lab, LabSource::Computed(c)));
         }
         let Some(lab) = p.lab else {
-            return Err(ColorError::Dataset(format!("patch {} has neither a spectrum nor CIELAB", p.id)));
+            return Err(ColorError::Dataset(format!(
+                "patch {} has neither a spectrum nor CIELAB",
+                p.id
+            )));
         };
         let stored_ill = self.meta.lab_illuminant.unwrap_or(Illuminant::D50);
         let stored_obs = self.meta.lab_observer.unwrap_or(Observer::Cie1931);

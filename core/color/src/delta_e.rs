@@ -15,12 +15,23 @@ pub enum DeltaE {
     /// CIE94 with kL = 2, K1 = 0.048, K2 = 0.014.
     De94Textiles,
     /// CMC (l:c), usually 2:1 for acceptability, 1:1 for perceptibility.
-    Cmc { l: f64, c: f64 },
-    De2000 { kl: f64, kc: f64, kh: f64 },
+    Cmc {
+        l: f64,
+        c: f64,
+    },
+    De2000 {
+        kl: f64,
+        kc: f64,
+        kh: f64,
+    },
 }
 
 impl DeltaE {
-    pub const DE2000: DeltaE = DeltaE::De2000 { kl: 1.0, kc: 1.0, kh: 1.0 };
+    pub const DE2000: DeltaE = DeltaE::De2000 {
+        kl: 1.0,
+        kc: 1.0,
+        kh: 1.0,
+    };
 
     /// Parses the command-line names `de76`, `de94` (graphic arts), `de94t`, `cmc` (2:1),
     /// `cmc11`, `de2000`.
@@ -42,7 +53,9 @@ impl DeltaE {
             DeltaE::De94GraphicArts => "ΔE94 (graphic arts)".into(),
             DeltaE::De94Textiles => "ΔE94 (textiles)".into(),
             DeltaE::Cmc { l, c } => format!("ΔE CMC ({l}:{c})"),
-            DeltaE::De2000 { kl, kc, kh } if *kl == 1.0 && *kc == 1.0 && *kh == 1.0 => "ΔE00".into(),
+            DeltaE::De2000 { kl, kc, kh } if *kl == 1.0 && *kc == 1.0 && *kh == 1.0 => {
+                "ΔE00".into()
+            }
             DeltaE::De2000 { kl, kc, kh } => format!("ΔE00 ({kl}:{kc}:{kh})"),
         }
     }
@@ -157,7 +170,8 @@ pub fn de2000(lab1: Lab, lab2: Lab, kl: f64, kc: f64, kh: f64) -> f64 {
     } else {
         (h1p + h2p - 360.0) / 2.0
     };
-    let t = 1.0 - 0.17 * (h_barp - 30.0).to_radians().cos() + 0.24 * (2.0 * h_barp).to_radians().cos()
+    let t = 1.0 - 0.17 * (h_barp - 30.0).to_radians().cos()
+        + 0.24 * (2.0 * h_barp).to_radians().cos()
         + 0.32 * (3.0 * h_barp + 6.0).to_radians().cos()
         - 0.20 * (4.0 * h_barp - 63.0).to_radians().cos();
     let d_theta = 30.0 * (-((h_barp - 275.0) / 25.0).powi(2)).exp();
@@ -181,8 +195,18 @@ mod tests {
 
     #[test]
     fn identical_colours_differ_by_zero_in_every_formula() {
-        let lab = Lab { l: 50.0, a: 10.0, b: -20.0 };
-        for m in [DeltaE::De76, DeltaE::De94GraphicArts, DeltaE::De94Textiles, DeltaE::Cmc { l: 2.0, c: 1.0 }, DeltaE::DE2000] {
+        let lab = Lab {
+            l: 50.0,
+            a: 10.0,
+            b: -20.0,
+        };
+        for m in [
+            DeltaE::De76,
+            DeltaE::De94GraphicArts,
+            DeltaE::De94Textiles,
+            DeltaE::Cmc { l: 2.0, c: 1.0 },
+            DeltaE::DE2000,
+        ] {
             assert!(m.between(lab, lab).abs() < 1e-12, "{m:?}");
         }
         assert_eq!(DeltaE::parse("de2000"), Some(DeltaE::DE2000));

@@ -61,7 +61,10 @@ fn products() -> &'static Products {
     static P: OnceLock<Products> = OnceLock::new();
     P.get_or_init(|| {
         let mut columns: [Vec<f64>; 7] = Default::default();
-        for line in include_str!("../data/iso5-3_density_10nm.csv").lines().skip(1) {
+        for line in include_str!("../data/iso5-3_density_10nm.csv")
+            .lines()
+            .skip(1)
+        {
             let f: Vec<f64> = line
                 .split(',')
                 .map(|v| v.trim().parse().expect("embedded ISO 5-3 table is numeric"))

@@ -6,8 +6,14 @@ pub enum ColorError {
     InvalidSpectrum(String),
     #[error("the wavelength grids differ: {0}")]
     GridMismatch(String),
-    #[error("the readings were taken under different conditions ({field}: {a} vs {b}); compare them only if you mean to (allow mixed conditions)")]
-    IncomparableConditions { field: &'static str, a: String, b: String },
+    #[error(
+        "the readings were taken under different conditions ({field}: {a} vs {b}); compare them only if you mean to (allow mixed conditions)"
+    )]
+    IncomparableConditions {
+        field: &'static str,
+        a: String,
+        b: String,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("line {line}: {message}")]

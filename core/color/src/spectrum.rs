@@ -22,7 +22,9 @@ impl WavelengthGrid {
             )));
         }
         if bands < 3 {
-            return Err(ColorError::InvalidSpectrum(format!("a spectrum needs at least 3 bands, got {bands}")));
+            return Err(ColorError::InvalidSpectrum(format!(
+                "a spectrum needs at least 3 bands, got {bands}"
+            )));
         }
         let grid = Self {
             start_nm,
@@ -69,7 +71,13 @@ impl WavelengthGrid {
 
 impl fmt::Display for WavelengthGrid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}–{} nm every {} nm", self.start_nm, self.end_nm(), self.interval_nm)
+        write!(
+            f,
+            "{}–{} nm every {} nm",
+            self.start_nm,
+            self.end_nm(),
+            self.interval_nm
+        )
     }
 }
 
@@ -96,7 +104,9 @@ impl Spectrum {
         for (i, v) in values.iter().enumerate() {
             let nm = grid.wavelength(i);
             if !v.is_finite() {
-                return Err(ColorError::InvalidSpectrum(format!("the value at {nm} nm is not a number")));
+                return Err(ColorError::InvalidSpectrum(format!(
+                    "the value at {nm} nm is not a number"
+                )));
             }
             if *v < 0.0 {
                 return Err(ColorError::InvalidSpectrum(format!(
@@ -207,7 +217,12 @@ pub enum Geometry {
 
 impl Geometry {
     pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().replace(['°', ' ', ':'], "").to_ascii_lowercase().as_str() {
+        match s
+            .trim()
+            .replace(['°', ' ', ':'], "")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "45/0" | "45a/0" | "45c/0" | "45x/0" => Some(Self::FortyFiveZero),
             "0/45" | "0/45a" | "0/45c" | "0/45x" => Some(Self::ZeroFortyFive),
             "d/8" | "di/8" | "de/8" => Some(Self::DiffuseEight),
@@ -267,7 +282,8 @@ pub struct MeasurementConditions {
 }
 
 fn show<T: fmt::Debug>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"))
+    v.as_ref()
+        .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"))
 }
 
 impl MeasurementConditions {
@@ -310,7 +326,10 @@ mod tests {
         let e = Spectrum::new(g, vec![0.1, f64::NAN, 0.3, 0.4]).unwrap_err();
         assert!(e.to_string().contains("410 nm"), "{e}");
         let e = Spectrum::new(g, vec![0.1, 0.2, -0.3, 0.4]).unwrap_err();
-        assert!(e.to_string().contains("420 nm") && e.to_string().contains("negative"), "{e}");
+        assert!(
+            e.to_string().contains("420 nm") && e.to_string().contains("negative"),
+            "{e}"
+        );
         let e = Spectrum::new(g, vec![0.1, 0.2]).unwrap_err();
         assert!(e.to_string().contains("2 values"), "{e}");
         let e = Spectrum::new(g, vec![10.0, 20.0, 30.0, 40.0]).unwrap_err();
@@ -330,13 +349,18 @@ mod tests {
         };
         assert!(m1.check_comparable(&m1.clone()).is_ok());
         let e = m1.check_comparable(&m2).unwrap_err();
-        assert!(e.to_string().contains("M1") && e.to_string().contains("M2"), "{e}");
+        assert!(
+            e.to_string().contains("M1") && e.to_string().contains("M2"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bandpass_correction_keeps_flat_spectra_flat() {
         let g = WavelengthGrid::nm380_730();
-        let s = Spectrum::new(g, vec![0.5; 36]).unwrap().bandpass_corrected();
+        let s = Spectrum::new(g, vec![0.5; 36])
+            .unwrap()
+            .bandpass_corrected();
         assert!(s.values().iter().all(|v| (v - 0.5).abs() < 1e-12));
     }
 }

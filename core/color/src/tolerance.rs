@@ -75,22 +75,43 @@ impl ToleranceSet {
             illuminant: Illuminant::D50,
             observer: Observer::Cie1931,
             criteria: vec![
-                Criterion { statistic: Statistic::Mean, limit: 3.0, severity: Severity::Normative, patches: None, label: None },
-                Criterion { statistic: Statistic::Percentile95, limit: 6.0, severity: Severity::Normative, patches: None, label: None },
-                Criterion { statistic: Statistic::Max, limit: 10.0, severity: Severity::Informative, patches: None, label: None },
+                Criterion {
+                    statistic: Statistic::Mean,
+                    limit: 3.0,
+                    severity: Severity::Normative,
+                    patches: None,
+                    label: None,
+                },
+                Criterion {
+                    statistic: Statistic::Percentile95,
+                    limit: 6.0,
+                    severity: Severity::Normative,
+                    patches: None,
+                    label: None,
+                },
+                Criterion {
+                    statistic: Statistic::Max,
+                    limit: 10.0,
+                    severity: Severity::Informative,
+                    patches: None,
+                    label: None,
+                },
             ],
         }
     }
 
     /// Reads a tolerance set from JSON, with the position of a mistake.
     pub fn from_json(text: &str) -> Result<Self> {
-        let set: Self = serde_json::from_str(text).map_err(|e| ColorError::Tolerance(e.to_string()))?;
+        let set: Self =
+            serde_json::from_str(text).map_err(|e| ColorError::Tolerance(e.to_string()))?;
         if set.criteria.is_empty() {
             return Err(ColorError::Tolerance("`criteria` is empty".into()));
         }
         for (i, c) in set.criteria.iter().enumerate() {
             if !c.limit.is_finite() || c.limit < 0.0 {
-                return Err(ColorError::Tolerance(format!("criteria[{i}].limit must be a number of 0 or more")));
+                return Err(ColorError::Tolerance(format!(
+                    "criteria[{i}].limit must be a number of 0 or more"
+                )));
             }
         }
         Ok(set)
@@ -149,20 +170,42 @@ pub struct CompareOptions {
 
 /// Compares `sample` to `reference` patch by patch (matched by id when both have distinct ids,
 /// else by position) under the tolerance set.
-pub fn compare(reference: &Dataset, sample: &Dataset, set: &ToleranceSet, options: CompareOptions) -> Result<ComparisonReport> {
+pub fn compare(
+    reference: &Dataset,
+    sample: &Dataset,
+    set: &ToleranceSet,
+    options: CompareOptions,
+) -> Result<ComparisonReport> {
     let has_spectra = |d: &Dataset| d.patches.iter().any(|p| p.spectrum.is_some());
     if !options.allow_mixed_conditions && has_spectra(reference) && has_spectra(sample) {
-        reference.meta.conditions.check_comparable(&sample.meta.conditions)?;
+        reference
+            .meta
+            .conditions
+            .check_comparable(&sample.meta.conditions)?;
     }
     if reference.patches.is_empty() {
         return Err(ColorError::Dataset("the reference has no patches".into()));
     }
     let pairs: Vec<(usize, usize)> = {
-        let ids: std::collections::HashMap<&str, usize> =
-            sample.patches.iter().enumerate().map(|(i, p)| (p.id.as_str(), i)).collect();
+        let ids: std::collections::HashMap<&str, usize> = sample
+            .patches
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.as_str(), i))
+            .collect();
         let unique = ids.len() == sample.patches.len();
-        if unique && reference.patches.iter().all(|p| ids.contains_key(p.id.as_str())) {
-            reference.patches.iter().enumerate().map(|(i, p)| (i, ids[p.id.as_str()])).collect()
+        if unique
+            && reference
+                .patches
+                .iter()
+                .all(|p| ids.contains_key(p.id.as_str()))
+        {
+            reference
+                .patches
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i, ids[p.id.as_str()]))
+                .collect()
         } else if reference.patches.len() == sample.patches.len() {
             (0..reference.patches.len()).map(|i| (i, i)).collect()
         } else {
@@ -197,7 +240,9 @@ pub fn compare(reference: &Dataset, sample: &Dataset, set: &ToleranceSet, option
                 let mut v = Vec::new();
                 for id in ids {
                     v.push(patches.iter().find(|p| &p.id == id).ok_or_else(|| {
-                        ColorError::Tolerance(format!("criterion names patch `{id}`, which the reference does not have"))
+                        ColorError::Tolerance(format!(
+                            "criterion names patch `{id}`, which the reference does not have"
+                        ))
                     })?);
                 }
                 v
@@ -228,7 +273,11 @@ pub fn compare(reference: &Dataset, sample: &Dataset, set: &ToleranceSet, option
             }
         };
         let passed = value <= c.limit;
-        let explanation = format!("{explanation} {} {:.2}", if passed { "≤" } else { ">" }, c.limit);
+        let explanation = format!(
+            "{explanation} {} {:.2}",
+            if passed { "≤" } else { ">" },
+            c.limit
+        );
         outcomes.push(CriterionOutcome {
             criterion: c.clone(),
             value,
@@ -236,7 +285,9 @@ pub fn compare(reference: &Dataset, sample: &Dataset, set: &ToleranceSet, option
             explanation,
         });
     }
-    let passed = outcomes.iter().all(|o| o.passed || o.criterion.severity == Severity::Informative);
+    let passed = outcomes
+        .iter()
+        .all(|o| o.passed || o.criterion.severity == Severity::Informative);
     Ok(ComparisonReport {
         tolerance_set: set.name.clone(),
         method: name,
@@ -270,8 +321,18 @@ mod tests {
                      "criteria": [{"statistic": "mean", "limit": 2, "severity": "normative"}]}"#;
         assert!(ToleranceSet::from_json(ok).is_ok());
         let bad = ok.replace("\"limit\": 2", "\"limit\": -1");
-        assert!(ToleranceSet::from_json(&bad).unwrap_err().to_string().contains("limit"));
+        assert!(
+            ToleranceSet::from_json(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("limit")
+        );
         let unknown = ok.replace("\"mean\"", "\"median\"");
-        assert!(ToleranceSet::from_json(&unknown).unwrap_err().to_string().contains("median"));
+        assert!(
+            ToleranceSet::from_json(&unknown)
+                .unwrap_err()
+                .to_string()
+                .contains("median")
+        );
     }
 }

@@ -60,7 +60,12 @@ impl WeightTable {
 type Key = (Illuminant, Observer, WavelengthGrid, bool);
 
 /// The weights for `grid` (cached).
-pub fn weights(illuminant: Illuminant, observer: Observer, grid: WavelengthGrid, bandpass_corrected: bool) -> Result<Arc<WeightTable>> {
+pub fn weights(
+    illuminant: Illuminant,
+    observer: Observer,
+    grid: WavelengthGrid,
+    bandpass_corrected: bool,
+) -> Result<Arc<WeightTable>> {
     static CACHE: OnceLock<Mutex<HashMap<Key, Arc<WeightTable>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = (illuminant, observer, grid, bandpass_corrected);
@@ -72,7 +77,10 @@ pub fn weights(illuminant: Illuminant, observer: Observer, grid: WavelengthGrid,
     } else {
         registry_uncorrected(illuminant, observer, grid)?
     });
-    cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, table.clone());
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, table.clone());
     Ok(table)
 }
 
@@ -84,10 +92,20 @@ fn lagrange(j: usize, n: usize, t: f64) -> (usize, Vec<f64>) {
     }
     if j == 0 {
         // Quadratic through nodes 0, 1, 2.
-        (0, vec![(t - 1.0) * (t - 2.0) / 2.0, -t * (t - 2.0), t * (t - 1.0) / 2.0])
+        (
+            0,
+            vec![
+                (t - 1.0) * (t - 2.0) / 2.0,
+                -t * (t - 2.0),
+                t * (t - 1.0) / 2.0,
+            ],
+        )
     } else if j + 2 >= n {
         // Quadratic through nodes n-3, n-2, n-1 (t measured from n-2).
-        (j - 1, vec![t * (t - 1.0) / 2.0, 1.0 - t * t, (t + 1.0) * t / 2.0])
+        (
+            j - 1,
+            vec![t * (t - 1.0) / 2.0, 1.0 - t * t, (t + 1.0) * t / 2.0],
+        )
     } else {
         // Cubic through nodes j-1, j, j+1, j+2.
         (
@@ -102,12 +120,18 @@ fn lagrange(j: usize, n: usize, t: f64) -> (usize, Vec<f64>) {
     }
 }
 
-fn astm_e2022(illuminant: Illuminant, observer: Observer, grid: WavelengthGrid) -> Result<WeightTable> {
+fn astm_e2022(
+    illuminant: Illuminant,
+    observer: Observer,
+    grid: WavelengthGrid,
+) -> Result<WeightTable> {
     let cmf = cie::cmfs(observer);
     let spd = cie::spd(illuminant);
     let step = grid.interval_nm;
     if grid.start_nm > INTEGRATION_END_NM || grid.end_nm() < INTEGRATION_START_NM {
-        return Err(ColorError::Unsupported(format!("the grid {grid} lies outside 360–780 nm")));
+        return Err(ColorError::Unsupported(format!(
+            "the grid {grid} lies outside 360–780 nm"
+        )));
     }
     // The grid extended by whole steps as far as the data reach.
     let below = grid.start_nm.saturating_sub(INTEGRATION_START_NM) / step;
@@ -183,28 +207,47 @@ fn finish(table: Vec<[f64; 3]>, provenance: WeightsProvenance) -> WeightTable {
 
 fn registry_text(illuminant: Illuminant, observer: Observer) -> Option<&'static str> {
     Some(match (illuminant, observer) {
-        (Illuminant::D50, Observer::Cie1931) => include_str!("../data/Wts-D50-1931-380-10-780nm.csv"),
-        (Illuminant::D50, Observer::Cie1964) => include_str!("../data/Wts-D50-1964-380-10-780nm.csv"),
-        (Illuminant::D65, Observer::Cie1931) => include_str!("../data/Wts-D65-1931-380-10-780nm.csv"),
-        (Illuminant::D65, Observer::Cie1964) => include_str!("../data/Wts-D65-1964-380-10-780nm.csv"),
+        (Illuminant::D50, Observer::Cie1931) => {
+            include_str!("../data/Wts-D50-1931-380-10-780nm.csv")
+        }
+        (Illuminant::D50, Observer::Cie1964) => {
+            include_str!("../data/Wts-D50-1964-380-10-780nm.csv")
+        }
+        (Illuminant::D65, Observer::Cie1931) => {
+            include_str!("../data/Wts-D65-1931-380-10-780nm.csv")
+        }
+        (Illuminant::D65, Observer::Cie1964) => {
+            include_str!("../data/Wts-D65-1964-380-10-780nm.csv")
+        }
         (Illuminant::A, _) => return None,
     })
 }
 
-fn registry_uncorrected(illuminant: Illuminant, observer: Observer, grid: WavelengthGrid) -> Result<WeightTable> {
+fn registry_uncorrected(
+    illuminant: Illuminant,
+    observer: Observer,
+    grid: WavelengthGrid,
+) -> Result<WeightTable> {
     let text = registry_text(illuminant, observer).ok_or_else(|| {
         ColorError::Unsupported(format!(
             "no weights for data not corrected for bandpass under illuminant {illuminant}; correct the data for bandpass first"
         ))
     })?;
-    if grid.interval_nm != 10 || grid.start_nm % 10 != 0 || grid.start_nm < 380 || grid.end_nm() > 780 {
+    if grid.interval_nm != 10
+        || grid.start_nm % 10 != 0
+        || grid.start_nm < 380
+        || grid.end_nm() > 780
+    {
         return Err(ColorError::Unsupported(format!(
             "weights for data not corrected for bandpass exist for 10 nm grids within 380–780 nm, not {grid}; correct the data for bandpass first"
         )));
     }
     let mut table = vec![[0.0f64; 3]; grid.bands];
     for line in text.lines() {
-        let f: Vec<f64> = line.split(',').filter_map(|v| v.trim().parse().ok()).collect();
+        let f: Vec<f64> = line
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
         let [nm, wx, wy, wz] = f[..] else {
             continue;
         };
@@ -238,8 +281,15 @@ mod tests {
                     let (base, c) = lagrange(j, n, t);
                     assert!((c.iter().sum::<f64>() - 1.0).abs() < 1e-12);
                     // Exact for a quadratic f(x) = x²: Σ c_i x_i² = (j + t)².
-                    let v: f64 = c.iter().enumerate().map(|(i, c)| c * ((base + i) as f64).powi(2)).sum();
-                    assert!((v - (j as f64 + t).powi(2)).abs() < 1e-9, "n={n} j={j} t={t}");
+                    let v: f64 = c
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| c * ((base + i) as f64).powi(2))
+                        .sum();
+                    assert!(
+                        (v - (j as f64 + t).powi(2)).abs() < 1e-9,
+                        "n={n} j={j} t={t}"
+                    );
                 }
             }
         }
@@ -252,30 +302,92 @@ mod tests {
         // (Z 82.521 against the 82.513 that the CIE table gives, with this code and with
         // colour-science alike), hence the wider allowance there.
         let cases = [
-            (Illuminant::D50, Observer::Cie1931, [96.422, 100.0, 82.521], 0.01),
-            (Illuminant::D65, Observer::Cie1931, [95.047, 100.0, 108.883], 0.002),
-            (Illuminant::D50, Observer::Cie1964, [96.720, 100.0, 81.427], 0.015),
-            (Illuminant::D65, Observer::Cie1964, [94.811, 100.0, 107.304], 0.002),
-            (Illuminant::A, Observer::Cie1931, [109.850, 100.0, 35.585], 0.002),
+            (
+                Illuminant::D50,
+                Observer::Cie1931,
+                [96.422, 100.0, 82.521],
+                0.01,
+            ),
+            (
+                Illuminant::D65,
+                Observer::Cie1931,
+                [95.047, 100.0, 108.883],
+                0.002,
+            ),
+            (
+                Illuminant::D50,
+                Observer::Cie1964,
+                [96.720, 100.0, 81.427],
+                0.015,
+            ),
+            (
+                Illuminant::D65,
+                Observer::Cie1964,
+                [94.811, 100.0, 107.304],
+                0.002,
+            ),
+            (
+                Illuminant::A,
+                Observer::Cie1931,
+                [109.850, 100.0, 35.585],
+                0.002,
+            ),
         ];
         for (ill, obs, w, tolerance) in cases {
             let t = weights(ill, obs, WavelengthGrid::new(360, 10, 43).unwrap(), true).unwrap();
-            assert!((t.white.x - w[0]).abs() < tolerance, "{ill} {obs}: X {}", t.white.x);
-            assert!((t.white.y - w[1]).abs() < 1e-9, "{ill} {obs}: Y {}", t.white.y);
-            assert!((t.white.z - w[2]).abs() < tolerance, "{ill} {obs}: Z {}", t.white.z);
+            assert!(
+                (t.white.x - w[0]).abs() < tolerance,
+                "{ill} {obs}: X {}",
+                t.white.x
+            );
+            assert!(
+                (t.white.y - w[1]).abs() < 1e-9,
+                "{ill} {obs}: Y {}",
+                t.white.y
+            );
+            assert!(
+                (t.white.z - w[2]).abs() < tolerance,
+                "{ill} {obs}: Z {}",
+                t.white.z
+            );
             // Folding to a shorter range keeps the white point.
             let short = weights(ill, obs, WavelengthGrid::nm400_700(), true).unwrap();
-            assert!((short.white.x - t.white.x).abs() < 1e-9 && (short.white.z - t.white.z).abs() < 1e-9);
+            assert!(
+                (short.white.x - t.white.x).abs() < 1e-9
+                    && (short.white.z - t.white.z).abs() < 1e-9
+            );
         }
     }
 
     #[test]
     fn registry_tables_fold_into_shorter_grids_and_keep_y_100() {
-        let t = weights(Illuminant::D50, Observer::Cie1931, WavelengthGrid::nm380_730(), false).unwrap();
+        let t = weights(
+            Illuminant::D50,
+            Observer::Cie1931,
+            WavelengthGrid::nm380_730(),
+            false,
+        )
+        .unwrap();
         assert_eq!(t.provenance.method, "ICC registry");
         assert!((t.white.y - 100.0).abs() < 0.01, "{}", t.white.y);
         assert!((t.white.x - 96.42).abs() < 0.05, "{}", t.white.x);
-        assert!(weights(Illuminant::A, Observer::Cie1931, WavelengthGrid::nm380_730(), false).is_err());
-        assert!(weights(Illuminant::D50, Observer::Cie1931, WavelengthGrid::new(380, 5, 71).unwrap(), false).is_err());
+        assert!(
+            weights(
+                Illuminant::A,
+                Observer::Cie1931,
+                WavelengthGrid::nm380_730(),
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            weights(
+                Illuminant::D50,
+                Observer::Cie1931,
+                WavelengthGrid::new(380, 5, 71).unwrap(),
+                false
+            )
+            .is_err()
+        );
     }
 }

@@ -1,1 +1,11 @@
+//! Integration tests of ecsp-color: published test data, an independent reference
+//! implementation (colour-science, python-colormath), file round trips, parser robustness, plots.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+mod compare;
+mod formats;
+mod fuzz;
+mod plots;
+mod reference;
+mod sharma;

@@ -1,0 +1,70 @@
+//! Plots are written as SVG and PNG, with labelled axes.
+
+use ecsp_color::delta_e::DeltaE;
+use ecsp_color::plot;
+use ecsp_color::tolerance::{CompareOptions, ToleranceSet, compare};
+
+use crate::common::read;
+
+#[test]
+fn every_plot_renders_to_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = ecsp_color::cgats::parse(&read("colorchecker_babelcolor.cgats")).unwrap();
+    let curves: Vec<_> = chart
+        .patches
+        .iter()
+        .take(6)
+        .map(|p| (p.name.clone().unwrap(), p.spectrum.clone().unwrap()))
+        .collect();
+    let reference = ecsp_color::cgats::parse(&read("sharma_reference.cgats")).unwrap();
+    let sample = ecsp_color::cgats::parse(&read("sharma_sample.cgats")).unwrap();
+    let report = compare(
+        &reference,
+        &sample,
+        &ToleranceSet::default_for(DeltaE::DE2000),
+        CompareOptions::default(),
+    )
+    .unwrap();
+    let trend: Vec<(i64, f64)> = (0..24)
+        .map(|h| (1_700_000_000 + h * 3600, 1.0 + (h as f64 / 5.0).sin().abs()))
+        .collect();
+    for ext in ["svg", "png"] {
+        let p = |name: &str| dir.path().join(format!("{name}.{ext}"));
+        plot::spectra(&p("spectra"), "ColorChecker", &curves).unwrap();
+        plot::ab_diagram(&p("ab"), &report, Some(3.0)).unwrap();
+        plot::delta_e_bars(&p("de"), &report, Some(3.0)).unwrap();
+        plot::trend(&p("trend"), "Press 1, patch A1", "ΔE00", &trend, Some(2.0)).unwrap();
+        for name in ["spectra", "ab", "de", "trend"] {
+            let bytes = std::fs::read(p(name)).unwrap();
+            if ext == "png" {
+                assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}.png");
+                assert!(bytes.len() > 10_000, "{name}.png is {} bytes", bytes.len());
+            } else {
+                let svg = String::from_utf8(bytes).unwrap();
+                assert!(svg.starts_with("<svg"), "{name}.svg");
+            }
+        }
+        if ext == "svg" {
+            let svg = std::fs::read_to_string(p("spectra")).unwrap();
+            assert!(
+                svg.contains("Wavelength (nm)")
+                    && svg.contains("Reflectance factor")
+                    && svg.contains("dark skin")
+            );
+            let ab = std::fs::read_to_string(p("ab")).unwrap();
+            assert!(ab.contains("a* (CIELAB)") && ab.contains("b* (CIELAB)"));
+        }
+    }
+    assert!(
+        plot::spectra(&dir.path().join("x.jpg"), "x", &curves)
+            .unwrap_err()
+            .to_string()
+            .contains(".svg or .png")
+    );
+    if let Ok(keep) = std::env::var("ECSP_KEEP_PLOTS") {
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), std::path::Path::new(&keep).join(f.file_name())).unwrap();
+        }
+    }
+}
