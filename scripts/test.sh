@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-debian.sh
+# The independent reference (colour-science, colormath) the colorimetry tests compare against.
+ECSP_PYTHON="$(scripts/setup-python.sh)"
+export ECSP_PYTHON
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -18,11 +21,19 @@ echo "== cargo build (binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 
 echo "== cargo test"
-exec dbus-run-session -- bash -c '
+ECSP_TEST_LOG="$(mktemp)"
+export ECSP_TEST_LOG
+trap 'rm -f "$ECSP_TEST_LOG"' EXIT
+dbus-run-session -- bash -c '
     set -euo pipefail
     # A fresh, unlocked keyring for this session only (never the user'"'"'s own keyring files).
     export XDG_DATA_HOME="$(mktemp -d)"
     trap '"'"'rm -rf "$XDG_DATA_HOME"'"'"' EXIT
     echo -n "ecsp-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    cargo test --workspace --locked
+    set +e
+    cargo test --workspace --locked 2>&1 | tee "$ECSP_TEST_LOG"
+    status=${PIPESTATUS[0]}
+    # One closing line for the whole workspace (cargo prints one per test binary).
+    awk "/^test result:/ { p += \$4; f += \$6 } END { printf \"summary: %d passed, %d failed\\n\", p, f }" "$ECSP_TEST_LOG"
+    exit "$status"
 ' 2> >(grep -v "Failed to set fd limit" >&2)

@@ -26,12 +26,25 @@ fn batch(n: usize) -> Vec<f64> {
 }
 
 fn main() {
-    let n: usize = std::env::var("ECSP_BENCH_SPECTRA").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("ECSP_BENCH_SPECTRA")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let spectra = batch(n);
-    let reference = Lab { l: 50.0, a: 10.0, b: -20.0 };
+    let reference = Lab {
+        l: 50.0,
+        a: 10.0,
+        b: -20.0,
+    };
 
     let start = Instant::now();
-    let table = weights(Illuminant::D50, Observer::Cie1931, WavelengthGrid::nm380_730(), true).unwrap();
+    let table = weights(
+        Illuminant::D50,
+        Observer::Cie1931,
+        WavelengthGrid::nm380_730(),
+        true,
+    )
+    .unwrap();
     let mut sum = 0.0;
     for r in spectra.chunks_exact(36) {
         let lab = table.xyz(r).to_lab(table.white);
@@ -42,7 +55,9 @@ fn main() {
     let our_rate = n as f64 / ours;
 
     println!("spectra → Lab → ΔE2000: {n} spectra of 36 bands, one core");
-    println!("  ecsp-color            {our_rate:>12.0} spectra/s  ({ours:.3} s, mean ΔE00 {our_mean:.6})");
+    println!(
+        "  ecsp-color            {our_rate:>12.0} spectra/s  ({ours:.3} s, mean ΔE00 {our_mean:.6})"
+    );
     let python = std::env::var("ECSP_PYTHON").expect(
         "ECSP_PYTHON is not set: run scripts/setup-python.sh and export ECSP_PYTHON as it says, to compare with colour-science",
     );
@@ -55,12 +70,24 @@ fn main() {
         .env("MKL_NUM_THREADS", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let theirs = r["seconds"].as_f64().unwrap();
     let their_mean = r["mean_de2000"].as_f64().unwrap();
     let their_rate = n as f64 / theirs;
-    println!("  colour-science numpy  {their_rate:>12.0} spectra/s  ({theirs:.3} s, mean ΔE00 {their_mean:.6})");
-    println!("  ratio ecsp-color / colour-science: {:.2}", our_rate / their_rate);
-    assert!((our_mean - their_mean).abs() < 1e-6, "the two computed different things: {our_mean} vs {their_mean}");
+    println!(
+        "  colour-science numpy  {their_rate:>12.0} spectra/s  ({theirs:.3} s, mean ΔE00 {their_mean:.6})"
+    );
+    println!(
+        "  ratio ecsp-color / colour-science: {:.2}",
+        our_rate / their_rate
+    );
+    assert!(
+        (our_mean - their_mean).abs() < 1e-6,
+        "the two computed different things: {our_mean} vs {their_mean}"
+    );
 }

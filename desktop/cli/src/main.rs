@@ -1,11 +1,13 @@
 //! `ecsp`: the headless face of the PC application. Each subcommand is a few lines over
 //! `ecsp-client`; what it prints is for people, or JSON with `--json`.
 
+mod color;
 mod config;
 mod files;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -46,6 +48,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Online(OnlineCommand),
+    /// Colorimetry on CGATS and CxF files (works offline).
+    Color {
+        #[command(subcommand)]
+        command: color::ColorCommand,
+    },
+}
+
+/// The commands that talk to the server (or its outbox).
+#[derive(Debug, Subcommand)]
+enum OnlineCommand {
     /// Sign in; the tokens are kept in the OS keyring.
     Login {
         #[arg(long)]
@@ -242,7 +256,20 @@ async fn flush(
     Ok(report.stop_error.is_none())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<bool> {
+/// Runs the command; the exit status is 0 when done, 1 when a colour comparison fails a
+/// normative criterion, 3 when a flush stopped early.
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let command = match cli.command {
+        Command::Color { command } => {
+            let passed = color::run(command, cli.json)?;
+            return Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        Command::Online(command) => command,
+    };
     let dirs = Dirs::resolve(cli.config_dir.clone(), cli.data_dir.clone())?;
     let mut settings = dirs.load()?;
     let server = cli
@@ -268,8 +295,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         secret_store()?,
     )?;
     let json = cli.json;
-    match cli.command {
-        Command::Login {
+    match command {
+        OnlineCommand::Login {
             email,
             password_stdin,
         } => {
@@ -287,7 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 )
             });
         }
-        Command::Logout => {
+        OnlineCommand::Logout => {
             let outcome = client.logout().await?;
             let text = match outcome {
                 ecsp_client::session::SignedOut::Revoked => "signed out",
@@ -300,7 +327,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 text.to_owned()
             });
         }
-        Command::Whoami => {
+        OnlineCommand::Whoami => {
             let me = client.whoami().await?;
             out(json, &me, || {
                 format!(
@@ -312,7 +339,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 )
             });
         }
-        Command::Consent { action } => {
+        OnlineCommand::Consent { action } => {
             let decision = match action {
                 ConsentAction::Show => None,
                 ConsentAction::Grant { purpose } => Some(client.grant(purpose.into())?),
@@ -341,7 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     .join("\n")
             });
         }
-        Command::Upload { what } => {
+        OnlineCommand::Upload { what } => {
             let (captured, queue_only) = match what {
                 UploadWhat::Dfe {
                     settings: file,
@@ -379,10 +406,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 s
             });
             if !queue_only {
-                return Ok(flush(&client, json, 500, false).await?);
+                return Ok(flush_exit(flush(&client, json, 500, false).await?));
             }
         }
-        Command::Queue { action } => match action {
+        OnlineCommand::Queue { action } => match action {
             QueueAction::Status => {
                 let s = client.queue_status()?;
                 out(json, &s, || {
@@ -419,7 +446,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 });
             }
             QueueAction::Flush { batch_size } => {
-                return Ok(flush(&client, json, batch_size, true).await?);
+                return Ok(flush_exit(flush(&client, json, batch_size, true).await?));
             }
             QueueAction::Retry { record_id, all } => {
                 if record_id.is_none() && !all {
@@ -432,11 +459,19 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             }
         },
     }
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
+}
+
+fn flush_exit(completed: bool) -> ExitCode {
+    if completed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ECSP_LOG")
@@ -447,8 +482,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli).await {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::from(3),
+        Ok(code) => code,
         Err(e) => {
             let code = e
                 .downcast_ref::<ClientError>()
@@ -462,7 +496,7 @@ async fn main() -> std::process::ExitCode {
             } else {
                 eprintln!("error: {e:#}");
             }
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

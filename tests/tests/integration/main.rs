@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod color_cli;
 mod consent;
 mod crash;
 mod keyring;
