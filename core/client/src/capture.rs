@@ -11,6 +11,7 @@ use ecsp_protocol::measurement::{
     ColorSample, GpsFix, InstrumentAttributes, InstrumentMaintenance, MeasurementRecord,
     MeasurementSettings, MeasurementUpload, Photo,
 };
+use ecsp_protocol::upload::UserRecord;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -135,20 +136,7 @@ impl EcspClient {
         if let Some(job) = record.job.take() {
             gated.push((Purpose::JobInfo, to_value(&job)?));
         }
-        let body = to_value(&record)?;
-        let entry = NewEntry {
-            user,
-            kind: "dfe",
-            record_id: record.record_id,
-            device_id: record.device_id,
-            captured_at: record.captured_at,
-        };
-        self.enqueue(entry, &body, gated)?;
-        Ok(Captured {
-            record_id: record.record_id,
-            captured_at: record.captured_at,
-            withheld,
-        })
+        self.enqueue_captured(user, "dfe", &record, gated, withheld)
     }
 
     pub fn capture_measurement(&self, input: MeasurementCapture) -> Result<Captured> {
@@ -191,18 +179,29 @@ impl EcspClient {
                 to_value(&std::mem::take(&mut record.photos))?,
             ));
         }
-        let body = to_value(&record)?;
+        self.enqueue_captured(user, "measurement", &record, gated, withheld)
+    }
+
+    /// Writes a validated record, its gated parts already taken out of it, to the outbox.
+    fn enqueue_captured(
+        &self,
+        user: Uuid,
+        kind: &str,
+        record: &impl UserRecord,
+        gated: Vec<(Purpose, serde_json::Value)>,
+        withheld: Vec<Purpose>,
+    ) -> Result<Captured> {
         let entry = NewEntry {
             user,
-            kind: "measurement",
-            record_id: record.record_id,
-            device_id: record.device_id,
-            captured_at: record.captured_at,
+            kind,
+            record_id: record.record_id(),
+            device_id: record.device_id(),
+            captured_at: record.captured_at(),
         };
-        self.enqueue(entry, &body, gated)?;
+        self.enqueue(entry, &to_value(record)?, gated)?;
         Ok(Captured {
-            record_id: record.record_id,
-            captured_at: record.captured_at,
+            record_id: record.record_id(),
+            captured_at: record.captured_at(),
             withheld,
         })
     }

@@ -77,14 +77,23 @@ pub fn de76(a: Lab, b: Lab) -> f64 {
     ((a.l - b.l).powi(2) + (a.a - b.a).powi(2) + (a.b - b.b).powi(2)).sqrt()
 }
 
-pub fn de94(reference: Lab, sample: Lab, kl: f64, k1: f64, k2: f64) -> f64 {
+/// The reference's chroma, and the lightness, chroma and squared hue differences.
+fn lch_differences(reference: Lab, sample: Lab) -> (f64, f64, f64, f64) {
     let c1 = reference.a.hypot(reference.b);
     let c2 = sample.a.hypot(sample.b);
-    let dl = reference.l - sample.l;
     let dc = c1 - c2;
     let da = reference.a - sample.a;
     let db = reference.b - sample.b;
-    let dh2 = (da * da + db * db - dc * dc).max(0.0);
+    (
+        c1,
+        reference.l - sample.l,
+        dc,
+        (da * da + db * db - dc * dc).max(0.0),
+    )
+}
+
+pub fn de94(reference: Lab, sample: Lab, kl: f64, k1: f64, k2: f64) -> f64 {
+    let (c1, dl, dc, dh2) = lch_differences(reference, sample);
     let sl = 1.0;
     let sc = 1.0 + k1 * c1;
     let sh = 1.0 + k2 * c1;
@@ -92,13 +101,7 @@ pub fn de94(reference: Lab, sample: Lab, kl: f64, k1: f64, k2: f64) -> f64 {
 }
 
 pub fn cmc(reference: Lab, sample: Lab, l: f64, c: f64) -> f64 {
-    let c1 = reference.a.hypot(reference.b);
-    let c2 = sample.a.hypot(sample.b);
-    let dl = reference.l - sample.l;
-    let dc = c1 - c2;
-    let da = reference.a - sample.a;
-    let db = reference.b - sample.b;
-    let dh2 = (da * da + db * db - dc * dc).max(0.0);
+    let (c1, dl, dc, dh2) = lch_differences(reference, sample);
     let mut h1 = reference.b.atan2(reference.a).to_degrees();
     if h1 < 0.0 {
         h1 += 360.0;

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::common::{OperatingEnvironment, Settings, SoftwareVersion};
-use crate::consent::Purpose;
 use crate::limits::{RECORDS_PER_UPLOAD, SHORT_TEXT};
 use crate::{Validate, Validator};
 
@@ -35,17 +34,6 @@ pub struct DfeRecord {
     /// Consent-gated (`job_info`): present only if the user granted it before capture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobInformation>,
-}
-
-impl DfeRecord {
-    /// The consent purposes this record needs granted at its capture time.
-    pub fn gated_purposes(&self) -> Vec<Purpose> {
-        if self.job.is_some() {
-            vec![Purpose::JobInfo]
-        } else {
-            Vec::new()
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

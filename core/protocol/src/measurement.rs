@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::common::{CodeEvent, OperatingEnvironment, SoftwareVersion};
-use crate::consent::Purpose;
 use crate::limits::{
     LIST_ENTRIES, PHOTO_BYTES, PHOTOS_PER_MEASUREMENT, RECORDS_PER_UPLOAD, SAMPLES_PER_MEASUREMENT,
     SHORT_TEXT, SPECTRAL_BANDS,
@@ -47,20 +46,6 @@ pub struct MeasurementRecord {
     /// Consent-gated (`photos`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub photos: Vec<Photo>,
-}
-
-impl MeasurementRecord {
-    /// The consent purposes this record needs granted at its capture time.
-    pub fn gated_purposes(&self) -> Vec<Purpose> {
-        let mut out = Vec::new();
-        if self.gps.is_some() {
-            out.push(Purpose::Gps);
-        }
-        if !self.photos.is_empty() {
-            out.push(Purpose::Photos);
-        }
-        out
-    }
 }
 
 /// The spectrometer's attributes.

@@ -5,6 +5,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::measurement::{MeasurementUpload, Observer};
+use crate::upload::UserRecord;
 use crate::{Validate, ValidationErrors};
 
 fn measurement() -> serde_json::Value {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::consent::Purpose;
 use crate::{PROTOCOL_VERSION, Validator};
 
 /// Whether this request stored the record, or it was already stored by an earlier identical one.
@@ -104,4 +105,61 @@ pub struct RecordView {
     /// The record exactly as uploaded (a `DeviceDataRecord`, `DfeRecord` or `MeasurementRecord`).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: serde_json::Value,
+}
+
+/// What the server needs of a record a signed-in user uploads, whatever its kind.
+pub trait UserRecord: Serialize {
+    fn record_id(&self) -> Uuid;
+    /// The device (printer) the record is about.
+    fn device_id(&self) -> Uuid;
+    fn captured_at(&self) -> DateTime<Utc>;
+    /// The consent purposes this record needs granted at its capture time.
+    fn gated_purposes(&self) -> Vec<Purpose>;
+}
+
+impl UserRecord for crate::dfe::DfeRecord {
+    fn record_id(&self) -> Uuid {
+        self.record_id
+    }
+
+    fn device_id(&self) -> Uuid {
+        self.device_id
+    }
+
+    fn captured_at(&self) -> DateTime<Utc> {
+        self.captured_at
+    }
+
+    fn gated_purposes(&self) -> Vec<Purpose> {
+        if self.job.is_some() {
+            vec![Purpose::JobInfo]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+impl UserRecord for crate::measurement::MeasurementRecord {
+    fn record_id(&self) -> Uuid {
+        self.record_id
+    }
+
+    fn device_id(&self) -> Uuid {
+        self.device_id
+    }
+
+    fn captured_at(&self) -> DateTime<Utc> {
+        self.captured_at
+    }
+
+    fn gated_purposes(&self) -> Vec<Purpose> {
+        let mut out = Vec::new();
+        if self.gps.is_some() {
+            out.push(Purpose::Gps);
+        }
+        if !self.photos.is_empty() {
+            out.push(Purpose::Photos);
+        }
+        out
+    }
 }

@@ -17,7 +17,7 @@ use ecsp_protocol::dfe::DfeUpload;
 use ecsp_protocol::limits::MEASUREMENT_BODY_BYTES;
 use ecsp_protocol::measurement::MeasurementUpload;
 use ecsp_protocol::problem::Problem;
-use ecsp_protocol::upload::{RecordKind, RecordStatus, UploadReceipt};
+use ecsp_protocol::upload::{RecordKind, RecordStatus, UploadReceipt, UserRecord};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -155,25 +155,42 @@ async fn ingest_for_user(
     }
 }
 
-/// Unwraps a parsed body, auditing a refused one.
-async fn body_or_audit<T>(
-    state: &AppState,
-    who: &UserPrincipal,
+/// A signed-in user's upload of records of one kind: a refused body is audited; the rest goes
+/// to [`ingest_for_user`].
+async fn user_upload<R: UserRecord>(
+    state: AppState,
+    who: UserPrincipal,
+    kind: RecordKind,
     action: &'static str,
-    body: Result<ValidJson<T>, ApiError>,
-) -> Result<T, ApiError> {
-    match body {
-        Ok(ValidJson(b)) => Ok(b),
-        Err(e) => Err(state
-            .audit_refusal(
-                Some(who.org_id),
-                Actor::User(who.public_id),
-                action,
-                String::new(),
-                e,
-            )
-            .await),
-    }
+    records: Result<Vec<R>, ApiError>,
+) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
+    let records = match records {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(state
+                .audit_refusal(
+                    Some(who.org_id),
+                    Actor::User(who.public_id),
+                    action,
+                    String::new(),
+                    e,
+                )
+                .await);
+        }
+    };
+    let prepared = records
+        .iter()
+        .map(|r| {
+            Ok(Prepared {
+                record_id: r.record_id(),
+                device: r.device_id(),
+                captured_at: r.captured_at(),
+                gated: r.gated_purposes(),
+                canonical_json: canonical(r)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    ingest_for_user(state, who, kind, action, prepared).await
 }
 
 /// PC application: DFE software version, environment, print settings, and job information
@@ -189,21 +206,8 @@ pub async fn upload_dfe(
     User(who): User,
     body: Result<ValidJson<DfeUpload>, ApiError>,
 ) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
-    let body = body_or_audit(&state, &who, "upload.dfe", body).await?;
-    let prepared = body
-        .records
-        .iter()
-        .map(|r| {
-            Ok(Prepared {
-                record_id: r.record_id,
-                device: r.device_id,
-                captured_at: r.captured_at,
-                gated: r.gated_purposes(),
-                canonical_json: canonical(r)?,
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    ingest_for_user(state, who, RecordKind::Dfe, "upload.dfe", prepared).await
+    let records = body.map(|ValidJson(b)| b.records);
+    user_upload(state, who, RecordKind::Dfe, "upload.dfe", records).await
 }
 
 /// Mobile application: spectrometer measurements, with GPS and photos only with `gps` and
@@ -219,26 +223,13 @@ pub async fn upload_measurements(
     User(who): User,
     body: Result<ValidJson<MeasurementUpload>, ApiError>,
 ) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
-    let body = body_or_audit(&state, &who, "upload.measurement", body).await?;
-    let prepared = body
-        .records
-        .iter()
-        .map(|r| {
-            Ok(Prepared {
-                record_id: r.record_id,
-                device: r.device_id,
-                captured_at: r.captured_at,
-                gated: r.gated_purposes(),
-                canonical_json: canonical(r)?,
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    ingest_for_user(
+    let records = body.map(|ValidJson(b)| b.records);
+    user_upload(
         state,
         who,
         RecordKind::Measurement,
         "upload.measurement",
-        prepared,
+        records,
     )
     .await
 }

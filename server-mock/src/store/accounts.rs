@@ -85,17 +85,7 @@ pub fn create_user(
             created
         ],
     );
-    match inserted {
-        Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            return Err(ApiError::Conflict(
-                "a user with this e-mail address already exists".into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    super::unique_or_conflict(inserted, "a user with this e-mail address already exists")?;
     Ok(UserView {
         user_id: public_id,
         email: new.email.trim().to_owned(),

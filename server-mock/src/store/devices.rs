@@ -135,17 +135,7 @@ pub fn register(conn: &Connection, org_id: i64, new: &NewDevice) -> Result<Devic
             now
         ],
     );
-    match inserted {
-        Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            return Err(ApiError::Conflict(
-                "this device is already registered".into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    super::unique_or_conflict(inserted, "this device is already registered")?;
     Ok(DeviceView {
         device_id: public_id,
         manufacturer: new.manufacturer.trim().to_owned(),

@@ -26,3 +26,18 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
 pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, crate::db::StoreError> {
     uuid::Uuid::parse_str(s).map_err(|_| crate::db::StoreError::Corrupt(format!("bad uuid `{s}`")))
 }
+
+/// The result of an INSERT, with a uniqueness violation turned into a 409 saying `what`.
+pub fn unique_or_conflict(
+    result: rusqlite::Result<usize>,
+    what: &str,
+) -> Result<usize, crate::error::ApiError> {
+    match result {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(crate::error::ApiError::Conflict(what.to_owned()))
+        }
+        other => Ok(other?),
+    }
+}
