@@ -30,6 +30,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this endpoint does not accept this method; see /openapi.json")]
+    MethodNotAllowed,
     #[error("the request names something that does not exist or that you have no rights to")]
     UnknownReference(Vec<FieldError>),
     #[error("consent is required for a part of this upload")]
@@ -65,6 +67,7 @@ impl ApiError {
             | ApiError::TokenExpired
             | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound(_) | ApiError::UnknownReference(_) => StatusCode::NOT_FOUND,
             ApiError::RecordConflict(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::TokenExpired => (codes::TOKEN_EXPIRED, "Access token expired"),
             ApiError::InvalidCredentials => (codes::INVALID_CREDENTIALS, "Sign-in failed"),
             ApiError::Forbidden(_) => (codes::FORBIDDEN, "Forbidden"),
+            ApiError::MethodNotAllowed => (codes::METHOD_NOT_ALLOWED, "Method not allowed"),
             ApiError::NotFound(_) | ApiError::UnknownReference(_) => {
                 (codes::NOT_FOUND, "Not found")
             }

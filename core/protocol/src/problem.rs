@@ -18,6 +18,7 @@ pub mod codes {
     pub const TOKEN_EXPIRED: &str = "token_expired";
     pub const FORBIDDEN: &str = "forbidden";
     pub const NOT_FOUND: &str = "not_found";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const CONSENT_REQUIRED: &str = "consent_required";
     pub const RECORD_CONFLICT: &str = "record_conflict";
     pub const CONFLICT: &str = "conflict";

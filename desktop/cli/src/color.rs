@@ -8,6 +8,7 @@ use ecsp_color::cie::{Illuminant, Observer};
 use ecsp_color::colorimetry::colorimetry;
 use ecsp_color::dataset::Dataset;
 use ecsp_color::delta_e::DeltaE;
+use ecsp_color::density::{DensityStatus, densities};
 use ecsp_color::tolerance::{CompareOptions, Statistic, ToleranceSet, compare};
 use ecsp_color::{cgats, cxf, plot};
 
@@ -27,6 +28,16 @@ pub enum ColorCommand {
     /// Per-patch ΔE of a sample against a reference, and the pass/fail report.
     /// Exit status 1 when a normative criterion fails.
     Compare(CompareArgs),
+    /// ISO 5-3 densities of every patch with a spectrum, absolute or relative to a paper patch.
+    Density {
+        input: PathBuf,
+        /// T (North America) or E (Europe).
+        #[arg(long, default_value = "T", value_parser = parse_status)]
+        status: DensityStatus,
+        /// The id of the paper-white patch, for paper-relative densities.
+        #[arg(long)]
+        paper: Option<String>,
+    },
     /// Plots: spectra of a file, or a comparison (a*b* diagram, ΔE per patch), or ΔE over time.
     Plot {
         #[command(subcommand)]
@@ -92,6 +103,10 @@ fn parse_illuminant(s: &str) -> Result<Illuminant, String> {
 
 fn parse_observer(s: &str) -> Result<Observer, String> {
     Observer::parse(s).ok_or_else(|| format!("`{s}`: expected 2 or 10"))
+}
+
+fn parse_status(s: &str) -> Result<DensityStatus, String> {
+    DensityStatus::parse(s).ok_or_else(|| format!("`{s}`: expected T or E"))
 }
 
 fn parse_method(s: &str) -> Result<DeltaE, String> {
@@ -180,25 +195,35 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
             match out {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display()))?,
-                None => print!("{text}"),
+                None => emit_raw!("{text}"),
             }
             Ok(true)
         }
         ColorCommand::Compare(args) => {
             let report = run_compare(&args)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                emit!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!(
+                emit!(
                     "{} — {} under {}/{}",
-                    report.tolerance_set, report.method, report.illuminant, report.observer
+                    report.tolerance_set,
+                    report.method,
+                    report.illuminant,
+                    report.observer
                 );
-                println!(
+                emit!(
                     "{:<12} {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}   {:>7}",
-                    "patch", "ref L*", "a*", "b*", "L*", "a*", "b*", "ΔE"
+                    "patch",
+                    "ref L*",
+                    "a*",
+                    "b*",
+                    "L*",
+                    "a*",
+                    "b*",
+                    "ΔE"
                 );
                 for p in &report.patches {
-                    println!(
+                    emit!(
                         "{:<12} {:>8.2} {:>8.2} {:>8.2}   {:>8.2} {:>8.2} {:>8.2}   {:>7.2}",
                         p.id,
                         p.reference.l,
@@ -210,22 +235,24 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
                         p.delta_e
                     );
                 }
-                println!(
+                emit!(
                     "mean {:.2}  95th percentile {:.2}  max {:.2}",
-                    report.mean, report.percentile95, report.max
+                    report.mean,
+                    report.percentile95,
+                    report.max
                 );
                 for o in &report.outcomes {
                     let severity = match o.criterion.severity {
                         ecsp_color::tolerance::Severity::Normative => "normative",
                         ecsp_color::tolerance::Severity::Informative => "informative",
                     };
-                    println!(
+                    emit!(
                         "  {} {} ({severity})",
                         if o.passed { "PASS" } else { "FAIL" },
                         o.explanation
                     );
                 }
-                println!(
+                emit!(
                     "{}",
                     if report.passed {
                         "PASS"
@@ -235,6 +262,73 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
                 );
             }
             Ok(report.passed)
+        }
+        ColorCommand::Density {
+            input,
+            status,
+            paper,
+        } => {
+            let d = read_dataset(&input)?;
+            let paper_density = match &paper {
+                Some(id) => {
+                    let p = d
+                        .patches
+                        .iter()
+                        .find(|p| &p.id == id)
+                        .with_context(|| format!("{}: no patch `{id}`", input.display()))?;
+                    let s = p.spectrum.as_ref().with_context(|| {
+                        format!("{}: patch `{id}` has no spectrum", input.display())
+                    })?;
+                    Some(densities(s, status)?)
+                }
+                None => None,
+            };
+            let mut rows = Vec::new();
+            for p in &d.patches {
+                let Some(s) = &p.spectrum else { continue };
+                let abs = densities(s, status)
+                    .with_context(|| format!("{}: patch {}", input.display(), p.id))?;
+                let value = paper_density.map_or(abs, |paper| abs.relative_to(&paper));
+                rows.push((p.id.clone(), value));
+            }
+            if rows.is_empty() {
+                bail!(
+                    "{}: no spectral data to compute densities from",
+                    input.display()
+                );
+            }
+            if json {
+                let out: Vec<_> = rows
+                    .iter()
+                    .map(|(id, d)| serde_json::json!({ "id": id, "densities": d }))
+                    .collect();
+                emit!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                let kind = if paper.is_some() {
+                    "paper-relative"
+                } else {
+                    "absolute"
+                };
+                emit!("ISO 5-3 Status {status:?} densities, {kind}");
+                emit!(
+                    "{:<12} {:>7} {:>7} {:>7} {:>7}",
+                    "patch",
+                    "red(C)",
+                    "green(M)",
+                    "blue(Y)",
+                    "visual"
+                );
+                for (id, d) in rows {
+                    emit!(
+                        "{id:<12} {:>7.3} {:>8.3} {:>7.3} {:>7.3}",
+                        d.red,
+                        d.green,
+                        d.blue,
+                        d.visual
+                    );
+                }
+            }
+            Ok(true)
         }
         ColorCommand::Plot { what } => {
             match what {

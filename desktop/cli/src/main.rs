@@ -1,6 +1,22 @@
 //! `ecsp`: the headless face of the PC application. Each subcommand is a few lines over
 //! `ecsp-client`; what it prints is for people, or JSON with `--json`.
 
+/// Writes a line to standard output, ignoring a closed pipe (`ecsp … | head` must not panic).
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// As [`emit!`], without the newline.
+macro_rules! emit_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod color;
 mod config;
 mod files;
@@ -179,12 +195,12 @@ impl From<StateArg> for QueueState {
 /// Prints `value` as JSON, or `text` for people.
 fn out<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
     if json {
-        println!(
+        emit!(
             "{}",
             serde_json::to_string_pretty(value).unwrap_or_default()
         );
     } else {
-        println!("{}", text());
+        emit!("{}", text());
     }
 }
 
@@ -489,7 +505,7 @@ async fn main() -> ExitCode {
                 .map_or("error", ClientError::code)
                 .to_owned();
             if json {
-                println!(
+                emit!(
                     "{}",
                     serde_json::json!({ "error": { "code": code, "message": format!("{e:#}") } })
                 );

@@ -43,3 +43,7 @@ pub async fn ca_certificate(State(state): State<AppState>) -> Result<impl IntoRe
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("endpoint")
 }
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -215,5 +215,6 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
         .with_state(state)
 }

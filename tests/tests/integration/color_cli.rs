@@ -148,3 +148,38 @@ fn plots_and_errors_from_the_command_line() {
         "{err}"
     );
 }
+
+#[test]
+fn densities_absolute_and_relative_to_the_paper() {
+    let (code, out, err) = ecsp(&[
+        "--json",
+        "color",
+        "density",
+        &data("colorchecker_babelcolor.cgats"),
+        "--status",
+        "E",
+        "--paper",
+        "19",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 24);
+    let paper = rows.iter().find(|r| r["id"] == "19").unwrap();
+    for f in ["red", "green", "blue", "visual"] {
+        assert!(
+            paper["densities"][f].as_f64().unwrap().abs() < 1e-12,
+            "the paper is 0 against itself"
+        );
+    }
+    let black = rows.iter().find(|r| r["id"] == "24").unwrap();
+    assert!(black["densities"]["visual"].as_f64().unwrap() > 1.0);
+    let (code, _, err) = ecsp(&[
+        "color",
+        "density",
+        &data("colorchecker_babelcolor.cgats"),
+        "--paper",
+        "99",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no patch `99`"), "{err}");
+}
