@@ -21,6 +21,8 @@ use crate::error::{ClientError, Result};
 use crate::outbox::{Claimed, claim};
 
 pub const MAX_BACKOFF_SECS: u64 = 300;
+/// How long the record of a delivered entry stays in the outbox.
+pub const KEEP_DELIVERED_DAYS: i64 = 30;
 const BASE_BACKOFF_MS: u64 = 1000;
 
 /// The delay before attempt `attempts + 1`: exponential, capped, with jitter in [½, 1].
@@ -138,6 +140,7 @@ impl EcspClient {
                 }
             }
         }
+        self.prune_delivered()?;
         Ok(FlushReport {
             sent: p.sent,
             rejected: p.rejected,
@@ -244,6 +247,16 @@ impl EcspClient {
         Ok(out)
     }
 
+    /// Forgets delivered entries after [`KEEP_DELIVERED_DAYS`] (their bodies are already erased;
+    /// only the delivery record is kept for `queue list`).
+    fn prune_delivered(&self) -> Result<usize> {
+        let cutoff = crate::now_ms() - KEEP_DELIVERED_DAYS * 86_400_000;
+        Ok(self.store.conn().execute(
+            "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?1",
+            [cutoff],
+        )?)
+    }
+
     fn mark_sent(&self, batch: &[Claimed]) -> Result<()> {
         let mut conn = self.store.conn();
         let tx = conn.transaction()?;
@@ -304,6 +317,47 @@ impl EcspClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivered_entries_are_forgotten_after_the_retention_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = EcspClient::open(
+            &crate::ClientConfig {
+                server: "https://localhost:8443".into(),
+                ca_file: None,
+                data_dir: dir.path().to_owned(),
+            },
+            std::sync::Arc::new(crate::secrets::MemorySecretStore::default()),
+        )
+        .unwrap();
+        let now = crate::now_ms();
+        let day = 86_400_000;
+        for (id, state, sent_at) in [
+            ("a", "sent", now - 31 * day),
+            ("b", "sent", now - day),
+            ("c", "queued", 0),
+        ] {
+            client
+                .store
+                .conn()
+                .execute(
+                    "INSERT INTO outbox (record_id, user_id, kind, captured_at, state, sent_at) VALUES (?1, 'u', 'dfe', 0, ?2, ?3)",
+                    rusqlite::params![id, state, sent_at],
+                )
+                .unwrap();
+        }
+        assert_eq!(client.prune_delivered().unwrap(), 1);
+        let left: Vec<String> = client
+            .store
+            .conn()
+            .prepare("SELECT record_id FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, vec!["b", "c"]);
+    }
 
     #[test]
     fn backoff_grows_exponentially_with_jitter_and_a_cap() {

@@ -14,9 +14,7 @@ use crate::cie::{Illuminant, Observer};
 use crate::convert::Lab;
 use crate::dataset::{Dataset, Metadata, Patch};
 use crate::error::{ColorError, Result};
-use crate::spectrum::{
-    Backing, Geometry, IlluminationCondition, MeasurementConditions, Spectrum, WavelengthGrid,
-};
+use crate::spectrum::{Backing, Geometry, IlluminationCondition, Spectrum, WavelengthGrid};
 
 pub const NAMESPACE: &str = "http://colorexchangeformat.com/CxF3-core";
 
@@ -461,7 +459,7 @@ pub fn write(d: &Dataset) -> String {
         .patches
         .iter()
         .find_map(|p| p.spectrum.as_ref().map(Spectrum::grid));
-    for (i, p) in d.patches.iter().enumerate() {
+    for p in &d.patches {
         x.push_str(&format!(
             "      <cc:Object ObjectType=\"Standard\" Name=\"{}\" Id=\"{}\">\n        <cc:ColorValues>\n",
             esc(p.name.as_deref().unwrap_or(&p.id)),
@@ -482,7 +480,6 @@ pub fn write(d: &Dataset) -> String {
             ));
         }
         x.push_str("        </cc:ColorValues>\n      </cc:Object>\n");
-        let _ = i;
     }
     x.push_str("    </cc:ObjectCollection>\n    <cc:ColorSpecificationCollection>\n");
     if let Some(g) = grid {
@@ -530,9 +527,4 @@ pub fn write(d: &Dataset) -> String {
     }
     x.push_str("    </cc:ColorSpecificationCollection>\n  </cc:Resources>\n</cc:CxF>\n");
     x
-}
-
-/// The measurement conditions a dataset would be written with (for callers checking CxF output).
-pub fn conditions(d: &Dataset) -> &MeasurementConditions {
-    &d.meta.conditions
 }
