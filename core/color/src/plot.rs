@@ -68,6 +68,32 @@ macro_rules! on_backend {
     }};
 }
 
+/// A chart with a title, margins and label areas shared by every plot, on a white page.
+fn frame<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(err)?;
+    ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(err)
+}
+
 fn palette(i: usize) -> RGBColor {
     const P: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
@@ -104,14 +130,7 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
         .max(1.0)
         * 1.05;
     on_backend!(path, |root| {
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 26))
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(70)
-            .build_cartesian_2d(f64::from(lo)..f64::from(hi), 0.0..top)
-            .map_err(err)?;
+        let mut chart = frame(&root, title, f64::from(lo)..f64::from(hi), 0.0..top)?;
         chart
             .configure_mesh()
             .x_desc("Wavelength (nm)")
@@ -165,20 +184,15 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
         * 1.1;
     // Square plotting area (70 px of y labels, 55 px of x labels, caption) so circles stay round.
     on_backend!(path, (835, 880), |root| {
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!(
-                    "a*b* — {} ({}/{})",
-                    report.tolerance_set, report.illuminant, report.observer
-                ),
-                ("sans-serif", 24),
-            )
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-extent..extent, -extent..extent)
-            .map_err(err)?;
+        let mut chart = frame(
+            &root,
+            &format!(
+                "a*b* — {} ({}/{})",
+                report.tolerance_set, report.illuminant, report.observer
+            ),
+            -extent..extent,
+            -extent..extent,
+        )?;
         chart
             .configure_mesh()
             .x_desc("a* (CIELAB)")
@@ -281,17 +295,12 @@ pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) 
     let n = report.patches.len();
     let top = report.max.max(limit.unwrap_or(0.0)).max(1.0) * 1.15;
     on_backend!(path, |root| {
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{} per patch — {}", report.method, report.tolerance_set),
-                ("sans-serif", 24),
-            )
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..n as f64, 0.0..top)
-            .map_err(err)?;
+        let mut chart = frame(
+            &root,
+            &format!("{} per patch — {}", report.method, report.tolerance_set),
+            -0.5..n as f64 - 0.5,
+            0.0..top,
+        )?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -299,9 +308,14 @@ pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) 
             .y_desc(report.method.as_str())
             .x_labels(n.min(20))
             .x_label_formatter(&|x| {
+                // Bars are centred on whole numbers; label only those.
+                let i = x.round();
+                if (x - i).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
                 report
                     .patches
-                    .get(*x as usize)
+                    .get(i as usize)
                     .map_or(String::new(), |p| p.id.clone())
             })
             .label_style(("sans-serif", 14))
@@ -317,7 +331,7 @@ pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) 
                     RGBColor(44, 160, 44)
                 };
                 Rectangle::new(
-                    [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, p.delta_e)],
+                    [(i as f64 - 0.4, 0.0), (i as f64 + 0.4, p.delta_e)],
                     color.filled(),
                 )
             }))
@@ -325,7 +339,7 @@ pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) 
         if let Some(l) = limit {
             chart
                 .draw_series(LineSeries::new(
-                    vec![(0.0, l), (n as f64, l)],
+                    vec![(-0.5, l), (n as f64 - 0.5, l)],
                     BLACK.stroke_width(2),
                 ))
                 .map_err(err)?
@@ -369,14 +383,7 @@ pub fn trend(
         .fold(limit.unwrap_or(1.0), f64::max)
         * 1.15;
     on_backend!(path, |root| {
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..hours(t1), 0.0..top)
-            .map_err(err)?;
+        let mut chart = frame(&root, title, 0.0..hours(t1), 0.0..top)?;
         chart
             .configure_mesh()
             .x_desc("Time since first measurement (h)")
