@@ -30,6 +30,10 @@ pub enum StoreError {
     Decrypt,
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    #[error(
+        "the database has schema version {found}, newer than this server's {supported}; upgrade the server"
+    )]
+    SchemaTooNew { found: usize, supported: usize },
 }
 
 /// Most requests' writes committed together in one transaction.

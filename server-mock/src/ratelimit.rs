@@ -48,8 +48,11 @@ impl LoginLimiter {
             buckets.retain(|_, b| Self::refilled(*b, now).tokens < BURST);
             if buckets.len() >= MAX_TRACKED {
                 // Still full of live attacks: drop an arbitrary half rather than grow without bound.
-                let keep: Vec<_> = buckets.keys().copied().take(MAX_TRACKED / 2).collect();
-                buckets.retain(|k, _| keep.contains(k));
+                let mut kept = 0;
+                buckets.retain(|_, _| {
+                    kept += 1;
+                    kept <= MAX_TRACKED / 2
+                });
             }
         }
         let bucket = buckets.entry(account).or_insert(Bucket {

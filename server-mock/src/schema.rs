@@ -6,6 +6,8 @@
 
 use rusqlite::Connection;
 
+use crate::db::StoreError;
+
 /// Migrations in order; index + 1 is the schema version after applying it.
 const MIGRATIONS: &[&str] = &[
     // v1: accounts, devices, records, consent, audit.
@@ -148,13 +150,14 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const CURRENT_VERSION: usize = MIGRATIONS.len();
 
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: usize =
         conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     if version > CURRENT_VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "database schema version {version} is newer than this server ({CURRENT_VERSION}); upgrade the server"
-        )));
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: CURRENT_VERSION,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
@@ -164,4 +167,60 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tracing::info!(version = i + 1, "database migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn upgrading_from_v1_keeps_data_and_equals_a_fresh_schema() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute_batch(
+            "INSERT INTO organizations VALUES (1, 'o', 'Org', 0);
+             INSERT INTO users (id, public_id, org_id, role, email_index, email_enc, name_enc, password_hash, created_at)
+                 VALUES (1, 'u', 1, 'user', x'01', x'02', x'03', 'h', 0);
+             INSERT INTO consents (user_id, purpose, decision, notice_version, decided_at, recorded_at)
+                 VALUES (1, 'gps', 'granted', '1', 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut old).unwrap();
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        // ALTER TABLE rewrites the stored CREATE statement, so compare columns, not text.
+        let columns = |c: &Connection| -> Vec<(String, String)> {
+            c.prepare("SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' ORDER BY 1, 2")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(columns(&old), columns(&fresh));
+        assert_eq!(schema(&old).len(), schema(&fresh).len());
+        let kept: i64 = old
+            .query_row("SELECT COUNT(*) FROM consents", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_server_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", (CURRENT_VERSION + 1) as i64)
+            .unwrap();
+        let e = migrate(&mut conn).unwrap_err();
+        assert!(e.to_string().contains("newer"), "{e}");
+    }
 }

@@ -470,7 +470,12 @@ fn quote(s: &str) -> String {
 
 /// Writes a dataset as CGATS.17. Spectra are written as read (factor or percent); CIELAB
 /// values with 4 decimals, for the dataset's illuminant and observer.
-pub fn write(d: &Dataset) -> String {
+///
+/// A CGATS table has one value per field for every patch, so a dataset where some patches
+/// lack what others have (a spectrum, CIELAB, an extra column), or whose spectra are on
+/// different grids, is refused rather than written with made-up values.
+pub fn write(d: &Dataset) -> Result<String> {
+    let grid = d.grid()?;
     let mut out = String::from("CGATS.17\n");
     let m = &d.meta;
     let percent = m
@@ -526,10 +531,6 @@ pub fn write(d: &Dataset) -> String {
         declared(&mut out, "SPECTRAL_SCALE", "PERCENT");
     }
     // Fields: id, name, spectrum, extra columns, CIELAB.
-    let grid = d
-        .patches
-        .iter()
-        .find_map(|p| p.spectrum.as_ref().map(Spectrum::grid));
     let has_name = d.patches.iter().any(|p| p.name.is_some());
     let has_lab = d.patches.iter().any(|p| p.lab.is_some());
     let mut extra_fields: Vec<&str> = Vec::new();
@@ -567,7 +568,7 @@ pub fn write(d: &Dataset) -> String {
         if has_name {
             row.push(quote(p.name.as_deref().unwrap_or("")));
         }
-        if let Some(g) = grid {
+        if grid.is_some() {
             match &p.spectrum {
                 Some(s) => row.extend(s.values().iter().map(|v| {
                     if percent {
@@ -576,26 +577,32 @@ pub fn write(d: &Dataset) -> String {
                         format!("{v:.5}")
                     }
                 })),
-                None => row.extend((0..g.bands).map(|_| "0".to_owned())),
+                None => return Err(missing(&p.id, "spectrum")),
             }
         }
         for f in &extra_fields {
-            let v = p
+            let (_, v) = p
                 .extra
                 .iter()
                 .find(|(k, _)| k == f)
-                .map_or("0", |(_, v)| v.as_str());
+                .ok_or_else(|| missing(&p.id, f))?;
             row.push(token(v));
         }
         if has_lab {
-            let lab = p.lab.unwrap_or_default();
+            let lab = p.lab.ok_or_else(|| missing(&p.id, "CIELAB values"))?;
             row.extend([lab.l, lab.a, lab.b].map(|v| format!("{v:.4}")));
         }
         out.push_str(&row.join("\t"));
         out.push('\n');
     }
     out.push_str("END_DATA\n");
-    out
+    Ok(out)
+}
+
+fn missing(id: &str, what: &str) -> ColorError {
+    ColorError::Dataset(format!(
+        "patch {id} has no {what} while other patches do; a CGATS table cannot leave it out"
+    ))
 }
 
 fn token(s: &str) -> String {

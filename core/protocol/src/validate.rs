@@ -129,7 +129,6 @@ impl Validator {
         }
         for (i, item) in items.iter().enumerate() {
             self.path.push(format!("{name}[{i}]"));
-            // `name[i]` is one segment; strip the name so path_with joins correctly.
             item.validate_into(self);
             self.path.pop();
         }

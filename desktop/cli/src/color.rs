@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use ecsp_color::cie::{Illuminant, Observer};
-use ecsp_color::colorimetry::colorimetry;
-use ecsp_color::dataset::Dataset;
+use ecsp_color::dataset::{Dataset, LabSource};
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::density::{DensityStatus, densities};
 use ecsp_color::tolerance::{CompareOptions, Statistic, ToleranceSet, compare};
@@ -172,26 +171,25 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
                     input.display()
                 );
             }
-            for p in &mut d.patches {
-                if let Some(s) = &p.spectrum {
-                    let c = colorimetry(
-                        s,
-                        d.meta.conditions.bandpass_corrected,
-                        illuminant,
-                        observer,
-                    )
-                    .with_context(|| format!("{}: patch {}", input.display(), p.id))?;
+            // Every patch's CIELAB for the requested illuminant/observer: computed from its
+            // spectrum, or its stored value only if that is for the same illuminant/observer.
+            for i in 0..d.patches.len() {
+                let (lab, source) = d
+                    .lab(i, illuminant, observer)
+                    .with_context(|| format!("{}: patch {}", input.display(), d.patches[i].id))?;
+                let p = &mut d.patches[i];
+                if let LabSource::Computed(c) = source {
                     p.extra.retain(|(f, _)| !f.starts_with("XYZ_"));
                     p.extra.extend(
                         [("XYZ_X", c.xyz.x), ("XYZ_Y", c.xyz.y), ("XYZ_Z", c.xyz.z)]
                             .map(|(f, v)| (f.to_owned(), format!("{v:.4}"))),
                     );
-                    p.lab = Some(c.lab);
                 }
+                p.lab = Some(lab);
             }
             d.meta.lab_illuminant = Some(illuminant);
             d.meta.lab_observer = Some(observer);
-            let text = cgats::write(&d);
+            let text = cgats::write(&d).with_context(|| input.display().to_string())?;
             match out {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display()))?,

@@ -5,14 +5,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use ecsp_protocol::Validate;
-use ecsp_protocol::admin::{Actor, Outcome};
+use ecsp_protocol::admin::Actor;
 use http_body_util::LengthLimitError;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
 use crate::error::ApiError;
 use crate::store::accounts::{self, UserPrincipal};
-use crate::store::audit::Event;
 use crate::store::devices::{self, AgentPrincipal};
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -23,19 +22,9 @@ fn bearer(parts: &Parts) -> Option<&str> {
 
 /// Records a refused credential in the audit log, then refuses.
 async fn refuse(state: &AppState, action: &'static str, err: ApiError) -> ApiError {
-    if !matches!(err, ApiError::Store(_)) {
-        let event = Event::new(
-            None,
-            Actor::Anonymous,
-            action,
-            String::new(),
-            Outcome::Failed,
-        );
-        if let Err(e) = state.audit(event).await {
-            return e;
-        }
-    }
-    err
+    state
+        .audit_refusal(None, Actor::Anonymous, action, String::new(), err)
+        .await
 }
 
 /// A signed-in user (bearer access token).

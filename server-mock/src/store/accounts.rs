@@ -367,12 +367,9 @@ fn to_view(key: &DataKey, row: &UserRow) -> Result<UserView, StoreError> {
 
 pub fn whoami(conn: &Connection, key: &DataKey, who: &UserPrincipal) -> Result<WhoAmI, ApiError> {
     let view = get_user(conn, key, who.org_id, who.public_id)?;
-    let org_name: String = conn
-        .prepare_cached("SELECT name FROM organizations WHERE id = ?1")?
-        .query_row([who.org_id], |r| r.get(0))?;
-    let org_public: String = conn
-        .prepare_cached("SELECT public_id FROM organizations WHERE id = ?1")?
-        .query_row([who.org_id], |r| r.get(0))?;
+    let (org_public, org_name): (String, String) = conn
+        .prepare_cached("SELECT public_id, name FROM organizations WHERE id = ?1")?
+        .query_row([who.org_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(WhoAmI {
         user_id: view.user_id,
         organization_id: parse_uuid(&org_public)?,

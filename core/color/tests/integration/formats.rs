@@ -19,8 +19,10 @@ fn cgats_round_trips_spectra_metadata_and_extra_fields() {
     chart.meta.conditions.instrument_model = Some("i1Pro 3".into());
     chart.meta.conditions.instrument_serial = Some("1234567".into());
     chart.meta.conditions.backing = Some(Backing::White);
-    chart.patches[0].extra.push(("CMYK_C".into(), "100".into()));
-    let text = cgats::write(&chart);
+    for (i, p) in chart.patches.iter_mut().enumerate() {
+        p.extra.push(("CMYK_C".into(), (i * 4).to_string()));
+    }
+    let text = cgats::write(&chart).unwrap();
     let back = cgats::parse(&text).unwrap();
     assert_eq!(back.meta.conditions, chart.meta.conditions);
     for (a, b) in chart.patches.iter().zip(&back.patches) {
@@ -32,9 +34,21 @@ fn cgats_round_trips_spectra_metadata_and_extra_fields() {
         }
     }
     assert_eq!(
-        back.patches[0].extra,
-        vec![("CMYK_C".to_owned(), "100".to_owned())]
+        back.patches[5].extra,
+        vec![("CMYK_C".to_owned(), "20".to_owned())]
     );
+}
+
+#[test]
+fn a_patch_missing_what_others_have_is_not_written_with_made_up_values() {
+    let mut chart = cgats::parse(&read("colorchecker_babelcolor.cgats")).unwrap();
+    chart.patches[3].spectrum = None;
+    let e = cgats::write(&chart).unwrap_err();
+    assert!(e.to_string().contains("patch 4 has no spectrum"), "{e}");
+    chart.patches[3].spectrum = chart.patches[2].spectrum.clone();
+    chart.patches[0].extra.push(("CMYK_C".into(), "100".into()));
+    let e = cgats::write(&chart).unwrap_err();
+    assert!(e.to_string().contains("patch 2 has no CMYK_C"), "{e}");
 }
 
 #[test]
@@ -45,7 +59,7 @@ fn percent_spectra_are_read_as_factors_and_written_back_as_percent() {
         d.patches[0].spectrum.as_ref().unwrap().values(),
         &[0.905, 0.91, 0.9225]
     );
-    let out = cgats::write(&d);
+    let out = cgats::write(&d).unwrap();
     assert!(out.contains("90.50\t91.00\t92.25"), "{out}");
 }
 
@@ -87,7 +101,10 @@ fn cxf_round_trips_spectra_lab_and_conditions() {
         );
     }
     // And CxF → CGATS → CxF keeps the same dataset.
-    let again = cxf::parse(&cxf::write(&cgats::parse(&cgats::write(&back)).unwrap())).unwrap();
+    let again = cxf::parse(&cxf::write(
+        &cgats::parse(&cgats::write(&back).unwrap()).unwrap(),
+    ))
+    .unwrap();
     assert_eq!(again.patches.len(), back.patches.len());
     assert_eq!(again.meta.conditions, back.meta.conditions);
 }
