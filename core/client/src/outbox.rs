@@ -182,7 +182,26 @@ impl EcspClient {
     }
 
     /// Opens the sealed gated parts of `record_id` that the user still consents to; drops the rest.
-    pub(crate) fn gated_parts(&self, record_id: Uuid) -> Result<Vec<(Purpose, serde_json::Value)>> {
+    /// What opening gated parts needs, read once per batch: the outbox key (a keyring read) and
+    /// the purposes the user consents to now.
+    pub(crate) fn gated_opener(&self) -> Result<GatedOpener> {
+        let mut granted = Vec::new();
+        for purpose in Purpose::ALL {
+            if self.is_granted(purpose)? {
+                granted.push(purpose);
+            }
+        }
+        Ok(GatedOpener {
+            cipher: self.outbox_cipher(false)?,
+            granted,
+        })
+    }
+
+    pub(crate) fn gated_parts(
+        &self,
+        opener: &GatedOpener,
+        record_id: Uuid,
+    ) -> Result<Vec<(Purpose, serde_json::Value)>> {
         let rows: Vec<(String, Vec<u8>)> = {
             let conn = self.store.conn();
             let mut stmt = conn
@@ -193,7 +212,6 @@ impl EcspClient {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let cipher = self.outbox_cipher(false)?;
         let mut out = Vec::new();
         for (purpose, sealed) in rows {
             let purpose: Purpose =
@@ -202,8 +220,10 @@ impl EcspClient {
                     .map_err(|e: ecsp_protocol::consent::UnknownPurpose| {
                         ClientError::Corrupt(e.to_string())
                     })?;
-            let opened = match (&cipher, self.is_granted(purpose)?) {
-                (Some(c), true) => open(c, record_id, purpose, &sealed),
+            let opened = match &opener.cipher {
+                Some(c) if opener.granted.contains(&purpose) => {
+                    open(c, record_id, purpose, &sealed)
+                }
                 _ => None,
             };
             match opened.and_then(|p| serde_json::from_slice(&p).ok()) {
@@ -332,6 +352,12 @@ fn open(
             },
         )
         .ok()
+}
+
+/// See [`EcspClient::gated_opener`].
+pub(crate) struct GatedOpener {
+    cipher: Option<XChaCha20Poly1305>,
+    granted: Vec<Purpose>,
 }
 
 /// Rows to send, claimed (`in_flight`) in one transaction.

@@ -221,15 +221,19 @@ impl EcspClient {
         }
         // Bodies are stored as the canonical JSON of a record; only those with gated parts to
         // put back are parsed, the rest are spliced in as they are.
+        let opener = if batch.iter().any(|c| c.has_gated) {
+            Some(self.gated_opener()?)
+        } else {
+            None
+        };
         let mut out = format!("{{\"schema_version\":{PROTOCOL_VERSION},\"records\":[").into_bytes();
         for (i, c) in batch.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            let parts = if c.has_gated {
-                self.gated_parts(c.record_id)?
-            } else {
-                Vec::new()
+            let parts = match &opener {
+                Some(opener) if c.has_gated => self.gated_parts(opener, c.record_id)?,
+                _ => Vec::new(),
             };
             if parts.is_empty() {
                 out.extend_from_slice(c.body.as_bytes());
