@@ -14,7 +14,7 @@ async fn every_access_is_one_audit_row_without_secrets() {
     let foreign_like = uuid::Uuid::new_v4();
 
     // (what to do, the action it must log, the outcome)
-    let before = ts.audit_count().await;
+    let before = ts.count("audit_log").await;
     let mut expected: Vec<(&str, &str)> = Vec::new();
 
     ts.get(&token, "/api/v1/me").await;
@@ -49,7 +49,7 @@ async fn every_access_is_one_audit_row_without_secrets() {
     ts.get(&token, "/health").await; // not customer data: no row
     ts.get(&token, "/ca.pem").await; // not customer data: no row
 
-    let after = ts.audit_count().await;
+    let after = ts.count("audit_log").await;
     assert_eq!(after - before, expected.len() as i64, "one row per access");
 
     let admin = ts.token("admin").await;

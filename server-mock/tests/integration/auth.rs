@@ -28,13 +28,7 @@ async fn logout_revokes_access_and_refresh_tokens() {
         "unauthenticated",
     )
     .await;
-    let res = ts
-        .client
-        .post(ts.url("/api/v1/auth/refresh"))
-        .json(&json!({"refresh_token": tokens.refresh_token}))
-        .send()
-        .await
-        .unwrap();
+    let res = ts.refresh(&tokens.refresh_token).await;
     expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
@@ -42,18 +36,7 @@ async fn logout_revokes_access_and_refresh_tokens() {
 async fn refresh_rotates_and_a_reused_refresh_token_ends_the_session() {
     let ts = TestServer::start().await;
     let first = ts.tokens("operator").await;
-    let refresh = |token: String| {
-        let ts = &ts;
-        async move {
-            ts.client
-                .post(ts.url("/api/v1/auth/refresh"))
-                .json(&json!({"refresh_token": token}))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let res = refresh(first.refresh_token.clone()).await;
+    let res = ts.refresh(&first.refresh_token).await;
     assert_eq!(res.status(), StatusCode::OK);
     let second: ecsp_protocol::auth::TokenPair = res.json().await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
@@ -63,7 +46,7 @@ async fn refresh_rotates_and_a_reused_refresh_token_ends_the_session() {
     );
     // Replaying the first refresh token: refused, and the whole family is revoked.
     expect_problem(
-        refresh(first.refresh_token).await,
+        ts.refresh(&first.refresh_token).await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
@@ -75,7 +58,7 @@ async fn refresh_rotates_and_a_reused_refresh_token_ends_the_session() {
     )
     .await;
     expect_problem(
-        refresh(second.refresh_token).await,
+        ts.refresh(&second.refresh_token).await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
@@ -99,13 +82,7 @@ async fn expired_access_token_says_so_and_refresh_recovers() {
         "token_expired",
     )
     .await;
-    let res = ts
-        .client
-        .post(ts.url("/api/v1/auth/refresh"))
-        .json(&json!({"refresh_token": tokens.refresh_token}))
-        .send()
-        .await
-        .unwrap();
+    let res = ts.refresh(&tokens.refresh_token).await;
     let fresh: ecsp_protocol::auth::TokenPair = res.json().await.unwrap();
     assert_eq!(
         ts.get(&fresh.access_token, "/api/v1/me").await.status(),

@@ -155,15 +155,25 @@ impl TestServer {
         }
     }
 
-    pub async fn audit_count(&self) -> i64 {
+    /// Rows in a table of the server's database, read from the file itself.
+    pub async fn count(&self, table: &'static str) -> i64 {
         let db = self.db_path();
         tokio::task::spawn_blocking(move || {
             let conn = rusqlite::Connection::open(db).unwrap();
-            conn.query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
                 .unwrap()
         })
         .await
         .unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/refresh"))
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn db_path(&self) -> std::path::PathBuf {

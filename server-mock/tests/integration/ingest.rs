@@ -5,18 +5,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-async fn stored_count(ts: &TestServer) -> i64 {
-    let db = ts.db_path();
-    tokio::task::spawn_blocking(move || {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn same_record_twice_is_stored_once_and_a_changed_body_is_refused() {
     let ts = TestServer::start().await;
@@ -50,7 +38,7 @@ async fn same_record_twice_is_stored_once_and_a_changed_body_is_refused() {
         again["records"][0]["stored_at"],
         first["records"][0]["stored_at"]
     );
-    assert_eq!(stored_count(&ts).await, 1);
+    assert_eq!(ts.count("records").await, 1);
 
     // Same UUID, different content: refused, and the stored record is unchanged.
     let mut changed = record.clone();
@@ -70,7 +58,7 @@ async fn same_record_twice_is_stored_once_and_a_changed_body_is_refused() {
         .await
         .unwrap();
     assert_eq!(stored["record"]["software"]["version"], "7.3.2");
-    assert_eq!(stored_count(&ts).await, 1);
+    assert_eq!(ts.count("records").await, 1);
 }
 
 #[tokio::test]
@@ -108,7 +96,7 @@ async fn an_upload_is_all_or_nothing() {
         )
         .await;
     expect_problem(res, StatusCode::CONFLICT, "record_conflict").await;
-    assert_eq!(stored_count(&ts).await, 1);
+    assert_eq!(ts.count("records").await, 1);
     // A batch of good ones: all stored, receipts in order.
     let batch: Vec<Value> = (0..50).map(|_| dfe_record(ts.device(1), None)).collect();
     let ids: Vec<Value> = batch.iter().map(|r| r["record_id"].clone()).collect();
@@ -124,7 +112,7 @@ async fn an_upload_is_all_or_nothing() {
         .map(|r| r["record_id"].clone())
         .collect();
     assert_eq!(got, ids);
-    assert_eq!(stored_count(&ts).await, 51);
+    assert_eq!(ts.count("records").await, 51);
 }
 
 #[tokio::test]
@@ -145,7 +133,7 @@ async fn job_information_needs_consent_granted_at_capture_time() {
     let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "consent_required").await;
     assert_eq!(p["errors"][0]["field"], "records[0].job");
     assert!(p["detail"].as_str().unwrap().contains("job_info"));
-    assert_eq!(stored_count(&ts).await, 0);
+    assert_eq!(ts.count("records").await, 0);
 
     // Refused: still refused. The same record without the job part goes through.
     grant_consent(&ts, &token, "job_info", "refused").await;
@@ -199,7 +187,7 @@ async fn job_information_needs_consent_granted_at_capture_time() {
         )
         .await;
     expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "consent_required").await;
-    assert_eq!(stored_count(&ts).await, 3);
+    assert_eq!(ts.count("records").await, 3);
 
     // The history is append-only and complete.
     let overview: Value = ts

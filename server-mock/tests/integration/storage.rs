@@ -116,7 +116,8 @@ async fn passwords_are_argon2id_at_owasp_parameters_and_tokens_are_only_hashed()
 #[tokio::test]
 async fn the_audit_log_cannot_be_changed_or_deleted() {
     let ts = TestServer::start().await;
-    ts.token("operator").await;
+    let token = ts.token("operator").await;
+    grant_consent(&ts, &token, "gps", "granted").await;
     let db = ts.db_path();
     tokio::task::spawn_blocking(move || {
         let c = rusqlite::Connection::open(db).unwrap();
@@ -128,8 +129,10 @@ async fn the_audit_log_cannot_be_changed_or_deleted() {
         assert!(update.unwrap_err().to_string().contains("append-only"));
         let delete = c.execute("DELETE FROM audit_log", []);
         assert!(delete.unwrap_err().to_string().contains("append-only"));
+        let update = c.execute("UPDATE consents SET decision = 'refused'", []);
+        assert!(update.unwrap_err().to_string().contains("append-only"));
         let delete = c.execute("DELETE FROM consents", []);
-        assert!(delete.is_ok(), "no consent rows yet, so nothing to refuse");
+        assert!(delete.unwrap_err().to_string().contains("append-only"));
         let after: i64 = c
             .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
             .unwrap();

@@ -69,12 +69,24 @@ async fn tls_1_1_is_refused_and_1_2_and_1_3_are_served() {
 #[tokio::test]
 async fn plain_http_gets_no_answer() {
     let ts = TestServer::start().await;
-    let url = format!("http://127.0.0.1:{}/health", ts.server.addr.port());
-    let res = https_client(ts.server.ca_pem.as_deref().unwrap())
-        .get(url)
-        .send()
-        .await;
-    assert!(res.is_err() || !res.unwrap().status().is_success());
+    let addr = ts.server.addr;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        buf
+    })
+    .await
+    .unwrap();
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "the server answered plain HTTP: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains("\"status\":\"ok\""));
 }
 
 #[tokio::test]

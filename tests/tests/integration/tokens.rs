@@ -37,6 +37,49 @@ async fn an_expired_access_token_is_refreshed_once_transparently() {
 }
 
 #[tokio::test]
+async fn a_401_from_the_server_is_answered_by_one_refresh_and_a_retry() {
+    let h = Harness::start_with(|c| c.tokens.access_ttl_secs = 1).await;
+    let secrets = os_keyring();
+    let client = h.client("operator", secrets.clone());
+    let (email, password) = h.password("operator");
+    client.login(&email, &password).await.unwrap();
+    // Make the client believe its access token is still good, so only the server's 401 can
+    // tell it otherwise.
+    let key = format!("session:{}", client.server_origin());
+    let mut session: serde_json::Value =
+        serde_json::from_str(secrets.get(&key).unwrap().unwrap().expose()).unwrap();
+    session["access_expires_at"] =
+        serde_json::json!(chrono::Utc::now().timestamp_millis() + 3_600_000);
+    secrets
+        .set(&key, &ecsp_client::Secret::new(session.to_string()))
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    assert_eq!(client.whoami().await.unwrap().email, email);
+    let db = h.server_db();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token' AND outcome = 'failed'"),
+        1,
+        "one 401"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.refresh' AND outcome = 'success'"
+        ),
+        1,
+        "one refresh"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'account.read' AND outcome = 'success'"
+        ),
+        2,
+        "login's whoami and the retry"
+    );
+}
+
+#[tokio::test]
 async fn logout_revokes_the_session_on_the_server() {
     let h = Harness::start().await;
     let secrets = os_keyring();
