@@ -58,6 +58,34 @@ fn gated_field(purpose: Purpose) -> &'static str {
     }
 }
 
+/// Stores checked records (or finds them stored) with one audit row each, inside the caller's
+/// write.
+fn store_all(
+    c: &rusqlite::Connection,
+    key: &crate::crypto::DataKey,
+    org_id: i64,
+    (uploader, actor): (Uploader, Actor),
+    action: &'static str,
+    incoming: &[Incoming],
+) -> Result<UploadReceipt, ApiError> {
+    let mut receipts = Vec::with_capacity(incoming.len());
+    for (i, rec) in incoming.iter().enumerate() {
+        receipts.push(records::store(c, key, org_id, uploader, rec, i)?);
+        let object = format!("record:{}", rec.record_id);
+        audit::append(
+            c,
+            &Event::new(
+                Some(org_id),
+                actor.clone(),
+                action,
+                object,
+                Outcome::Success,
+            ),
+        )?;
+    }
+    Ok(UploadReceipt { records: receipts })
+}
+
 fn answer(receipt: UploadReceipt) -> (StatusCode, Json<UploadReceipt>) {
     let created = receipt
         .records
@@ -116,29 +144,19 @@ async fn ingest_for_user(
             if !no_consent.is_empty() {
                 return Err(ApiError::ConsentRequired(no_consent));
             }
-            let mut receipts = Vec::with_capacity(prepared.len());
-            for (i, (p, device_id)) in prepared.into_iter().zip(device_ids).enumerate() {
-                let incoming = Incoming {
+            let incoming: Vec<Incoming> = prepared
+                .into_iter()
+                .zip(device_ids)
+                .map(|(p, device_id)| Incoming {
                     record_id: p.record_id,
                     kind,
                     device_id,
                     captured_at: p.captured_at,
                     canonical_json: p.canonical_json,
-                };
-                let receipt = records::store(c, &key, me.org_id, Uploader::User(me.id), &incoming, i)?;
-                audit::append(
-                    c,
-                    &Event::new(
-                        Some(me.org_id),
-                        Actor::User(me.public_id),
-                        action,
-                        format!("record:{}", p.record_id),
-                        Outcome::Success,
-                    ),
-                )?;
-                receipts.push(receipt);
-            }
-            Ok(UploadReceipt { records: receipts })
+                })
+                .collect();
+            let uploader = (Uploader::User(me.id), Actor::User(me.public_id));
+            store_all(c, &key, me.org_id, uploader, action, &incoming)
         })
         .await;
     match result {
@@ -290,21 +308,8 @@ pub async fn upload_device_data(
             if !unknown.is_empty() {
                 return Err(ApiError::UnknownReference(unknown));
             }
-            let mut receipts = Vec::with_capacity(incoming.len());
-            for (i, rec) in incoming.iter().enumerate() {
-                receipts.push(records::store(c, &key, me.org_id, Uploader::Agent(me.id), rec, i)?);
-                audit::append(
-                    c,
-                    &Event::new(
-                        Some(me.org_id),
-                        Actor::Agent(me.public_id),
-                        ACTION,
-                        format!("record:{}", rec.record_id),
-                        Outcome::Success,
-                    ),
-                )?;
-            }
-            Ok(UploadReceipt { records: receipts })
+            let uploader = (Uploader::Agent(me.id), Actor::Agent(me.public_id));
+            store_all(c, &key, me.org_id, uploader, ACTION, &incoming)
         })
         .await;
     match result {
