@@ -22,6 +22,7 @@ pub mod auth;
 pub mod common;
 pub mod consent;
 pub mod dfe;
+pub mod json;
 pub mod measurement;
 pub mod problem;
 pub mod upload;

@@ -14,29 +14,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ClientError> {
         message,
     };
     let text = std::fs::read(path).map_err(|e| bad(None, None, format!("cannot read: {e}")))?;
-    let mut de = serde_json::Deserializer::from_slice(&text);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let line = (inner.line() > 0).then(|| (inner.line(), inner.column()));
-        let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        let field = (field != "." && inner.classify() == serde_json::error::Category::Data)
-            .then_some(field);
-        bad(line, field, message)
-    })?;
-    de.end().map_err(|e| {
-        bad(
-            Some((e.line(), e.column())),
-            None,
-            "unexpected content after the JSON value".into(),
-        )
-    })?;
-    Ok(value)
+    ecsp_protocol::json::from_slice(&text).map_err(|e| bad(e.position, e.field, e.message))
 }
 
 /// Re-labels validation errors of a captured record as errors of the file it came from.

@@ -137,26 +137,11 @@ impl<T: RequestBody> FromRequest<AppState> for ValidJson<T> {
 
 /// Parses JSON, telling a syntax error (400) from a value of the wrong shape (422, with its path).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { String::new() } else { path };
-                // serde's message names the expected type or the unknown field; the position
-                // is dropped because the field path says more.
-                let message = inner.to_string();
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or(&message)
-                    .to_owned();
-                ApiError::field(field, message)
-            }
-            _ => ApiError::Malformed(inner.to_string()),
-        }
-    })?;
-    de.end().map_err(|e| ApiError::Malformed(e.to_string()))?;
-    Ok(value)
+    ecsp_protocol::json::from_slice(bytes).map_err(|e| match (e.syntax, e.field) {
+        (true, _) => ApiError::Malformed(match e.position {
+            Some((line, column)) => format!("{} at line {line} column {column}", e.message),
+            None => e.message,
+        }),
+        (false, field) => ApiError::field(field.unwrap_or_default(), e.message),
+    })
 }
