@@ -50,7 +50,7 @@ fn main() {
     let (baseline_rate, capture_rate, flush_rate) = client_rt.block_on(async {
         // Baseline: the same kind of records, built in memory, sent as one request.
         let http = reqwest::Client::builder()
-            .use_preconfigured_tls(ecsp_client::transport::tls_config(Some(&h.ca_file)).unwrap())
+            .use_preconfigured_tls(ecsp_client::transport::tls_config(Some(&h.ca_file), None).unwrap())
             .build()
             .unwrap();
         let login: serde_json::Value = http
@@ -91,11 +91,11 @@ fn main() {
         client.login(&email, &password).await.unwrap();
         let start = Instant::now();
         for _ in 0..n {
-            client.capture_measurement(measurement(device)).unwrap();
+            client.capture_measurement(measurement(device)).await.unwrap();
         }
         let capture = n as f64 / start.elapsed().as_secs_f64();
         let start = Instant::now();
-        let report = client.flush(FlushOptions::default(), &|_| {}).await.unwrap();
+        let report = client.flush(FlushOptions::default()).await.unwrap();
         let flush = n as f64 / start.elapsed().as_secs_f64();
         assert_eq!((report.sent as usize, report.rejected, report.remaining), (n, 0, 0));
         (baseline, capture, flush)

@@ -95,6 +95,7 @@ impl Harness {
             server: self.url(),
             ca_file: Some(self.ca_file.clone()),
             data_dir: self.dir.path().join("clients").join(name),
+            ..ClientConfig::default()
         }
     }
 

@@ -15,9 +15,9 @@ use ecsp_protocol::upload::UserRecord;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::EcspClient;
-use crate::error::{ClientError, Result};
-use crate::outbox::NewEntry;
+use crate::error::{ClientError, EcspResult, Result};
+use crate::outbox::{NewEntry, OutboxKind};
+use crate::{Core, EcspClient};
 
 /// A DFE's state as the PC application read it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,8 +109,8 @@ fn strip_record_prefix(e: ecsp_protocol::ValidationErrors) -> ClientError {
     ClientError::Invalid(ecsp_protocol::ValidationErrors(errors))
 }
 
-impl EcspClient {
-    pub fn capture_dfe(&self, input: DfeCapture) -> Result<Captured> {
+impl Core {
+    fn capture_dfe(&self, input: DfeCapture) -> Result<Captured> {
         let user = self.current_user()?;
         let mut withheld = Vec::new();
         let mut gated = Vec::new();
@@ -119,11 +119,13 @@ impl EcspClient {
             captured_at: Utc::now(),
             device_id: input.device_id,
             software: input.software,
-            environment: input.environment.unwrap_or_else(this_environment),
+            environment: input
+                .environment
+                .unwrap_or_else(|| self.environment.clone()),
             print_settings: input.print_settings,
             job: input.job,
         };
-        if record.job.is_some() && !self.is_granted(Purpose::JobInfo)? {
+        if record.job.is_some() && !self.is_granted(user, Purpose::JobInfo)? {
             record.job = None;
             withheld.push(Purpose::JobInfo);
         }
@@ -136,10 +138,10 @@ impl EcspClient {
         if let Some(job) = record.job.take() {
             gated.push((Purpose::JobInfo, to_value(&job)?));
         }
-        self.enqueue_captured(user, "dfe", &record, gated, withheld)
+        self.enqueue_captured(user, OutboxKind::Dfe, &record, gated, withheld)
     }
 
-    pub fn capture_measurement(&self, input: MeasurementCapture) -> Result<Captured> {
+    fn capture_measurement(&self, input: MeasurementCapture) -> Result<Captured> {
         let user = self.current_user()?;
         let mut withheld = Vec::new();
         let mut record = MeasurementRecord {
@@ -147,7 +149,9 @@ impl EcspClient {
             captured_at: Utc::now(),
             device_id: input.device_id,
             software: input.software,
-            environment: input.environment.unwrap_or_else(this_environment),
+            environment: input
+                .environment
+                .unwrap_or_else(|| self.environment.clone()),
             instrument: input.instrument,
             maintenance: input.maintenance,
             settings: input.settings,
@@ -155,11 +159,11 @@ impl EcspClient {
             gps: input.gps,
             photos: input.photos,
         };
-        if record.gps.is_some() && !self.is_granted(Purpose::Gps)? {
+        if record.gps.is_some() && !self.is_granted(user, Purpose::Gps)? {
             record.gps = None;
             withheld.push(Purpose::Gps);
         }
-        if !record.photos.is_empty() && !self.is_granted(Purpose::Photos)? {
+        if !record.photos.is_empty() && !self.is_granted(user, Purpose::Photos)? {
             record.photos.clear();
             withheld.push(Purpose::Photos);
         }
@@ -179,31 +183,50 @@ impl EcspClient {
                 to_value(&std::mem::take(&mut record.photos))?,
             ));
         }
-        self.enqueue_captured(user, "measurement", &record, gated, withheld)
+        self.enqueue_captured(user, OutboxKind::Measurement, &record, gated, withheld)
     }
 
     /// Writes a validated record, its gated parts already taken out of it, to the outbox.
     fn enqueue_captured(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: OutboxKind,
         record: &impl UserRecord,
         gated: Vec<(Purpose, serde_json::Value)>,
         withheld: Vec<Purpose>,
     ) -> Result<Captured> {
+        let body =
+            serde_json::to_string(record).map_err(|e| ClientError::Corrupt(e.to_string()))?;
         let entry = NewEntry {
             user,
             kind,
             record_id: record.record_id(),
-            device_id: record.device_id(),
+            device_id: Some(record.device_id()),
             captured_at: record.captured_at(),
+            body: &body,
         };
-        self.enqueue(entry, &to_value(record)?, gated)?;
+        self.enqueue(entry, gated)?;
+        self.queue_changed();
+        self.wake.notify_one();
         Ok(Captured {
             record_id: record.record_id(),
             captured_at: record.captured_at(),
             withheld,
         })
+    }
+}
+
+impl EcspClient {
+    /// Captures a DFE's state into the outbox (durable when this returns); the job part only
+    /// with `job_info` consent. Wakes the sync service.
+    pub async fn capture_dfe(&self, input: DfeCapture) -> EcspResult<Captured> {
+        self.blocking(move |core| core.capture_dfe(input)).await
+    }
+
+    /// Captures a measurement into the outbox; GPS and photos only with consent.
+    pub async fn capture_measurement(&self, input: MeasurementCapture) -> EcspResult<Captured> {
+        self.blocking(move |core| core.capture_measurement(input))
+            .await
     }
 }
 

@@ -10,18 +10,132 @@
 use chrono::{DateTime, Utc};
 use ecsp_protocol::consent::{ConsentDecision, Decision, Purpose};
 use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
 use uuid::Uuid;
 
-use crate::EcspClient;
-use crate::error::{ClientError, Result};
+use crate::error::{ClientError, EcspResult, Result};
+use crate::events::ClientEvent;
+use crate::outbox::{self, NewEntry, OutboxKind};
+use crate::{Core, EcspClient};
 
 /// The version of the consent notice this build shows. Changing it asks every user again.
 pub const CURRENT_NOTICE_VERSION: &str = "2026-11";
 
+/// A language the notice is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeLanguage {
+    En,
+    Ja,
+}
+
+impl NoticeLanguage {
+    /// The language for a locale such as `ja_JP.UTF-8` or `en-GB` (English unless Japanese).
+    pub fn from_locale(locale: &str) -> Self {
+        if locale.to_ascii_lowercase().starts_with("ja") {
+            NoticeLanguage::Ja
+        } else {
+            NoticeLanguage::En
+        }
+    }
+}
+
+/// What the user is asked to consent to, for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoticeItem {
+    pub purpose: Purpose,
+    pub title: &'static str,
+    pub text: &'static str,
+}
+
+/// The consent notice this build shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub version: &'static str,
+    pub language: NoticeLanguage,
+    pub introduction: &'static str,
+    pub items: Vec<NoticeItem>,
+}
+
+/// The notice under [`CURRENT_NOTICE_VERSION`], in `language`.
+pub fn notice(language: NoticeLanguage) -> Notice {
+    let (introduction, texts): (&str, [(&str, &str); 3]) = match language {
+        NoticeLanguage::En => (
+            "This application sends your printers' settings and your measurements to your \
+             organisation's ECSP server. The three kinds of information below are sent only if \
+             you allow it. You can refuse, and later withdraw what you allowed, at any time: \
+             what has not left this machine yet is then deleted from it.",
+            [
+                (
+                    "Job information",
+                    "Names, page counts and times of the print jobs a DFE processed, sent with \
+                     its settings so service staff can relate problems to jobs.",
+                ),
+                (
+                    "GPS position",
+                    "Where a measurement was taken, so measurements can be matched to sites.",
+                ),
+                (
+                    "Photos",
+                    "Photos you attach to a measurement, such as of the print or the instrument.",
+                ),
+            ],
+        ),
+        NoticeLanguage::Ja => (
+            "このアプリケーションは、プリンターの設定と測定結果を組織の ECSP サーバーへ送信します。\
+             以下の 3 種類の情報は、許可した場合にのみ送信されます。いつでも拒否でき、許可した後で\
+             撤回することもできます。撤回すると、まだこの端末から送信されていない情報は端末から削除されます。",
+            [
+                (
+                    "ジョブ情報",
+                    "DFE が処理した印刷ジョブの名前、ページ数、時刻。設定と合わせて送信し、\
+                     サービス担当者が不具合とジョブを関連付けられるようにします。",
+                ),
+                (
+                    "GPS 位置情報",
+                    "測定を行った場所。測定結果を設置場所と対応付けるために使います。",
+                ),
+                ("写真", "測定に添付する写真（印刷物や測定器など）。"),
+            ],
+        ),
+    };
+    Notice {
+        version: CURRENT_NOTICE_VERSION,
+        language,
+        introduction,
+        items: Purpose::ALL
+            .into_iter()
+            .zip(texts)
+            .map(|(purpose, (title, text))| NoticeItem {
+                purpose,
+                title,
+                text,
+            })
+            .collect(),
+    }
+}
+
+/// Where one purpose stands for the signed-in user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentState {
+    /// Granted under the current notice.
+    Granted,
+    /// Refused under the current notice.
+    Refused,
+    /// Granted once, then withdrawn, under the current notice.
+    Withdrawn,
+    /// Never asked on this installation.
+    NeverAsked,
+    /// Decided under an older notice: the user must be asked again (not granted meanwhile).
+    AskAgain,
+}
+
 /// The state of one purpose for the signed-in user.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsentStatus {
     pub purpose: Purpose,
+    pub state: ConsentState,
     /// Granted under the current notice version.
     pub granted: bool,
     /// The user has not decided under the current notice version yet.
@@ -29,6 +143,20 @@ pub struct ConsentStatus {
     pub latest_decision: Option<Decision>,
     pub notice_version: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// The latest decision is still waiting in the outbox for the server.
+    pub pending_upload: bool,
+}
+
+/// One entry of the local consent history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentHistoryEntry {
+    pub decision_id: Uuid,
+    pub purpose: Purpose,
+    pub decision: Decision,
+    pub notice_version: String,
+    pub decided_at: DateTime<Utc>,
+    /// Whether the server has it.
+    pub delivered: bool,
 }
 
 fn decision_str(d: Decision) -> &'static str {
@@ -48,66 +176,131 @@ fn parse_decision(s: &str) -> Result<Decision> {
     }
 }
 
-impl EcspClient {
-    fn latest_decision(
-        &self,
-        user: Uuid,
-        purpose: Purpose,
-    ) -> Result<Option<(Decision, String, i64)>> {
+fn parse_purpose(s: &str) -> Result<Purpose> {
+    s.parse()
+        .map_err(|e: ecsp_protocol::consent::UnknownPurpose| ClientError::Corrupt(e.to_string()))
+}
+
+struct Latest {
+    decision_id: String,
+    decision: Decision,
+    notice_version: String,
+    decided_at: i64,
+}
+
+impl Core {
+    fn latest_decision(&self, user: Uuid, purpose: Purpose) -> Result<Option<Latest>> {
         let row = self
             .store
             .conn()
             .query_row(
-                "SELECT decision, notice_version, decided_at FROM consents
+                "SELECT decision_id, decision, notice_version, decided_at FROM consents
                  WHERE user_id = ?1 AND purpose = ?2 ORDER BY id DESC LIMIT 1",
                 params![user.to_string(), purpose.as_str()],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
                     ))
                 },
             )
             .optional()?;
-        row.map(|(d, v, t)| Ok((parse_decision(&d)?, v, t)))
-            .transpose()
+        row.map(|(decision_id, d, notice_version, decided_at)| {
+            Ok(Latest {
+                decision_id,
+                decision: parse_decision(&d)?,
+                notice_version,
+                decided_at,
+            })
+        })
+        .transpose()
     }
 
-    /// Whether the signed-in user has granted `purpose` under the current notice.
-    pub fn is_granted(&self, purpose: Purpose) -> Result<bool> {
-        let user = self.current_user()?;
-        Ok(self
-            .latest_decision(user, purpose)?
-            .is_some_and(|(d, v, _)| d == Decision::Granted && v == CURRENT_NOTICE_VERSION))
+    /// Whether `user` has granted `purpose` under the current notice.
+    pub(crate) fn is_granted(&self, user: Uuid, purpose: Purpose) -> Result<bool> {
+        Ok(self.latest_decision(user, purpose)?.is_some_and(|l| {
+            l.decision == Decision::Granted && l.notice_version == CURRENT_NOTICE_VERSION
+        }))
     }
 
-    pub fn consent_status(&self) -> Result<Vec<ConsentStatus>> {
-        let user = self.current_user()?;
+    fn consent_status(&self, user: Uuid) -> Result<Vec<ConsentStatus>> {
+        let conn_state = |id: &str| -> Result<bool> {
+            let id =
+                Uuid::parse_str(id).map_err(|_| ClientError::Corrupt(format!("uuid `{id}`")))?;
+            Ok(outbox::state_of(&self.store.conn(), id)?
+                .is_some_and(|s| s != outbox::QueueState::Sent))
+        };
         Purpose::ALL
             .into_iter()
             .map(|purpose| {
                 let latest = self.latest_decision(user, purpose)?;
-                let current = latest
-                    .as_ref()
-                    .is_some_and(|(_, v, _)| v == CURRENT_NOTICE_VERSION);
+                let state = match &latest {
+                    None => ConsentState::NeverAsked,
+                    Some(l) if l.notice_version != CURRENT_NOTICE_VERSION => ConsentState::AskAgain,
+                    Some(l) => match l.decision {
+                        Decision::Granted => ConsentState::Granted,
+                        Decision::Refused => ConsentState::Refused,
+                        Decision::Withdrawn => ConsentState::Withdrawn,
+                    },
+                };
                 Ok(ConsentStatus {
                     purpose,
-                    granted: current
-                        && latest
-                            .as_ref()
-                            .is_some_and(|(d, ..)| *d == Decision::Granted),
-                    needs_asking: !current,
-                    latest_decision: latest.as_ref().map(|(d, ..)| *d),
-                    notice_version: latest.as_ref().map(|(_, v, _)| v.clone()),
-                    decided_at: latest.map(|(.., t)| crate::outbox::from_ms(t)),
+                    state,
+                    granted: state == ConsentState::Granted,
+                    needs_asking: matches!(
+                        state,
+                        ConsentState::NeverAsked | ConsentState::AskAgain
+                    ),
+                    pending_upload: match &latest {
+                        Some(l) => conn_state(&l.decision_id)?,
+                        None => false,
+                    },
+                    latest_decision: latest.as_ref().map(|l| l.decision),
+                    notice_version: latest.as_ref().map(|l| l.notice_version.clone()),
+                    decided_at: latest.map(|l| outbox::from_ms(l.decided_at)),
                 })
             })
             .collect()
     }
 
+    fn consent_history(&self, user: Uuid) -> Result<Vec<ConsentHistoryEntry>> {
+        let conn = self.store.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT c.decision_id, c.purpose, c.decision, c.notice_version, c.decided_at,
+                    COALESCE(o.state, 'sent')
+             FROM consents c LEFT JOIN outbox o ON o.record_id = c.decision_id
+             WHERE c.user_id = ?1 ORDER BY c.id DESC",
+        )?;
+        let rows = stmt.query_map([user.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, purpose, decision, notice_version, decided_at, state) = row?;
+            out.push(ConsentHistoryEntry {
+                decision_id: Uuid::parse_str(&id)
+                    .map_err(|_| ClientError::Corrupt(format!("uuid `{id}`")))?,
+                purpose: parse_purpose(&purpose)?,
+                decision: parse_decision(&decision)?,
+                notice_version,
+                decided_at: outbox::from_ms(decided_at),
+                delivered: state == "sent",
+            });
+        }
+        Ok(out)
+    }
+
     /// Records a decision locally and queues it for the server, in one transaction.
-    pub fn decide(&self, purpose: Purpose, decision: Decision) -> Result<ConsentDecision> {
+    fn decide(&self, purpose: Purpose, decision: Decision) -> Result<ConsentDecision> {
         let user = self.current_user()?;
         let decided = ConsentDecision {
             decision_id: Uuid::new_v4(),
@@ -116,56 +309,87 @@ impl EcspClient {
             notice_version: CURRENT_NOTICE_VERSION.to_owned(),
             decided_at: Utc::now(),
         };
-        let decided_ms = decided.decided_at.timestamp_millis();
         let body =
             serde_json::to_string(&decided).map_err(|e| ClientError::Corrupt(e.to_string()))?;
-        let mut conn = self.store.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO consents (decision_id, user_id, purpose, decision, notice_version, decided_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                decided.decision_id.to_string(),
-                user.to_string(),
-                purpose.as_str(),
-                decision_str(decision),
-                CURRENT_NOTICE_VERSION,
-                decided_ms
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO outbox (record_id, user_id, kind, captured_at, body, state)
-             VALUES (?1, ?2, 'consent', ?3, ?4, 'queued')",
-            params![
-                decided.decision_id.to_string(),
-                user.to_string(),
-                decided_ms,
-                body
-            ],
-        )?;
-        if decision != Decision::Granted {
-            let dropped = tx.execute(
-                "DELETE FROM outbox_gated WHERE purpose = ?1 AND record_id IN
-                     (SELECT record_id FROM outbox WHERE user_id = ?2 AND state != 'sent')",
-                params![purpose.as_str(), user.to_string()],
+        {
+            let mut conn = self.store.conn();
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO consents (decision_id, user_id, purpose, decision, notice_version, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    decided.decision_id.to_string(),
+                    user.to_string(),
+                    purpose.as_str(),
+                    decision_str(decision),
+                    CURRENT_NOTICE_VERSION,
+                    decided.decided_at.timestamp_millis()
+                ],
             )?;
-            if dropped > 0 {
-                tracing::info!(purpose = %purpose, dropped, "consent withdrawn: gated parts removed from queued records");
+            outbox::insert(
+                &tx,
+                NewEntry {
+                    user,
+                    kind: OutboxKind::Consent,
+                    record_id: decided.decision_id,
+                    device_id: None,
+                    captured_at: decided.decided_at,
+                    body: &body,
+                },
+            )?;
+            if decision != Decision::Granted {
+                let dropped = outbox::drop_gated_parts(&tx, user, purpose)?;
+                if dropped > 0 {
+                    tracing::info!(purpose = %purpose, dropped, "consent withdrawn: gated parts removed from queued records");
+                }
             }
+            tx.commit()?;
         }
-        tx.commit()?;
+        self.emit(ClientEvent::ConsentChanged { purpose, decision });
+        self.queue_changed();
+        self.wake.notify_one();
         Ok(decided)
     }
+}
 
-    pub fn grant(&self, purpose: Purpose) -> Result<ConsentDecision> {
-        self.decide(purpose, Decision::Granted)
+impl EcspClient {
+    /// Whether the signed-in user has granted `purpose` under the current notice.
+    pub async fn is_granted(&self, purpose: Purpose) -> EcspResult<bool> {
+        self.blocking(move |core| core.is_granted(core.current_user()?, purpose))
+            .await
     }
 
-    pub fn refuse(&self, purpose: Purpose) -> Result<ConsentDecision> {
-        self.decide(purpose, Decision::Refused)
+    pub async fn consent_status(&self) -> EcspResult<Vec<ConsentStatus>> {
+        self.blocking(|core| core.consent_status(core.current_user()?))
+            .await
     }
 
-    pub fn withdraw(&self, purpose: Purpose) -> Result<ConsentDecision> {
-        self.decide(purpose, Decision::Withdrawn)
+    /// The signed-in user's decisions on this installation, newest first.
+    pub async fn consent_history(&self) -> EcspResult<Vec<ConsentHistoryEntry>> {
+        self.blocking(|core| core.consent_history(core.current_user()?))
+            .await
+    }
+
+    /// Records a decision and queues it for the server; the sync service (or the next flush)
+    /// delivers it before any record.
+    pub async fn decide(
+        &self,
+        purpose: Purpose,
+        decision: Decision,
+    ) -> EcspResult<ConsentDecision> {
+        self.blocking(move |core| core.decide(purpose, decision))
+            .await
+    }
+
+    pub async fn grant(&self, purpose: Purpose) -> EcspResult<ConsentDecision> {
+        self.decide(purpose, Decision::Granted).await
+    }
+
+    pub async fn refuse(&self, purpose: Purpose) -> EcspResult<ConsentDecision> {
+        self.decide(purpose, Decision::Refused).await
+    }
+
+    pub async fn withdraw(&self, purpose: Purpose) -> EcspResult<ConsentDecision> {
+        self.decide(purpose, Decision::Withdrawn).await
     }
 }

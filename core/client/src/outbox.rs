@@ -1,11 +1,15 @@
 //! The outbox: what was captured and waits to be sent, in capture order, with its delivery state.
+//! This module owns every SQL statement on the `outbox` and `outbox_gated` tables.
 //!
-//! States: `queued` (waiting, perhaps until `next_attempt_at`), `in_flight` (being sent; put back
-//! to `queued` when the database is opened, since the process that sent it died), `rejected` (the
-//! server refused it for a reason retrying will not fix; kept, visible, with the reason) and
-//! `sent` (delivered; its body is erased). Consent-gated parts are sealed (XChaCha20-Poly1305,
-//! key in the secret store) in `outbox_gated`, so the database file holds no job information,
-//! position or photo in clear.
+//! States: `queued` (waiting, perhaps until `next_attempt_at`), `in_flight` (claimed by a flush;
+//! put back to `queued` by [`InFlightGuard`] when that flush ends or is dropped, and when the
+//! database is opened, since a process that died cannot put them back), `rejected` (the server
+//! refused it for a reason retrying will not fix; kept, visible, with the reason, until the user
+//! retries or drops it) and `sent` (delivered; its body is erased). Consent-gated parts are
+//! sealed (XChaCha20-Poly1305, key in the secret store) in `outbox_gated`, so the database file
+//! holds no job information, position or photo in clear.
+
+use std::sync::Arc;
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -13,16 +17,86 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, TimeZone, Utc};
 use ecsp_protocol::consent::Purpose;
 use rand::RngCore;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::EcspClient;
-use crate::error::{ClientError, Result};
+use crate::error::{ClientError, EcspResult, Result};
 use crate::secrets::Secret;
+use crate::{Core, EcspClient};
 
 pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// What an outbox entry is: where it goes, how it is batched and ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    /// A consent decision.
+    Consent,
+    /// A DFE upload from the PC application.
+    Dfe,
+    /// A measurement from the mobile application.
+    Measurement,
+}
+
+impl OutboxKind {
+    pub const ALL: [OutboxKind; 3] = [
+        OutboxKind::Consent,
+        OutboxKind::Dfe,
+        OutboxKind::Measurement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Consent => "consent",
+            OutboxKind::Dfe => "dfe",
+            OutboxKind::Measurement => "measurement",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    fn from_column(s: &str) -> Result<Self> {
+        Self::parse(s).ok_or_else(|| ClientError::Corrupt(format!("outbox kind `{s}`")))
+    }
+
+    /// The API path entries of this kind are posted to.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            OutboxKind::Consent => "/api/v1/consents",
+            OutboxKind::Dfe => "/api/v1/uploads/dfe",
+            OutboxKind::Measurement => "/api/v1/uploads/measurements",
+        }
+    }
+
+    /// Most entries of this kind in one request, given the caller's wish.
+    pub fn batch_limit(self, requested: usize) -> usize {
+        match self {
+            // The consent endpoint takes one decision per request.
+            OutboxKind::Consent => 1,
+            OutboxKind::Dfe | OutboxKind::Measurement => {
+                requested.clamp(1, ecsp_protocol::limits::RECORDS_PER_UPLOAD)
+            }
+        }
+    }
+
+    /// Delivery phase: lower phases are emptied first. Consent decisions go before records,
+    /// since the server judges a record's gated parts by the decisions in force.
+    pub fn phase(self) -> u8 {
+        match self {
+            OutboxKind::Consent => 0,
+            OutboxKind::Dfe | OutboxKind::Measurement => 1,
+        }
+    }
+
+    /// Whether the body is sent as one element of an upload's `records` array (else alone).
+    pub fn is_upload(self) -> bool {
+        self.phase() == 1
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,8 +133,7 @@ impl QueueState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueItem {
     pub record_id: Uuid,
-    /// `consent`, `dfe` or `measurement`.
-    pub kind: String,
+    pub kind: OutboxKind,
     pub device_id: Option<Uuid>,
     pub captured_at: DateTime<Utc>,
     pub state: QueueState,
@@ -68,6 +141,18 @@ pub struct QueueItem {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// Why the server refused it, or why the last attempt failed.
     pub last_error: Option<String>,
+    /// The server's stable code for a refusal (e.g. `validation_failed`, `consent_required`).
+    pub last_error_code: Option<String>,
+}
+
+/// A page of outbox entries, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// How many entries match in all.
+    pub total: u64,
+    /// Whether `items` stops short of `total`.
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -86,13 +171,375 @@ const KEY_NAME: &str = "outbox-key";
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NewEntry<'a> {
     pub user: Uuid,
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     pub record_id: Uuid,
-    pub device_id: Uuid,
+    pub device_id: Option<Uuid>,
     pub captured_at: DateTime<Utc>,
+    /// The canonical JSON of the record (or decision), without its gated parts.
+    pub body: &'a str,
 }
 
-impl EcspClient {
+/// Inserts one entry (inside the caller's transaction).
+pub(crate) fn insert(conn: &Connection, entry: NewEntry<'_>) -> Result<()> {
+    conn.execute(
+        "INSERT INTO outbox (record_id, user_id, kind, device_id, captured_at, body, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued')",
+        params![
+            entry.record_id.to_string(),
+            entry.user.to_string(),
+            entry.kind.as_str(),
+            entry.device_id.map(|d| d.to_string()),
+            entry.captured_at.timestamp_millis(),
+            entry.body
+        ],
+    )?;
+    Ok(())
+}
+
+/// Deletes the sealed parts of `purpose` from every record of `user` not yet delivered.
+pub(crate) fn drop_gated_parts(conn: &Connection, user: Uuid, purpose: Purpose) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM outbox_gated WHERE purpose = ?1 AND record_id IN
+             (SELECT record_id FROM outbox WHERE user_id = ?2 AND state != 'sent')",
+        params![purpose.as_str(), user.to_string()],
+    )?)
+}
+
+pub(crate) fn requeue_all_in_flight(conn: &Connection) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET state = 'queued' WHERE state = 'in_flight'",
+        [],
+    )?)
+}
+
+pub(crate) fn status(conn: &Connection) -> Result<QueueStatus> {
+    let mut status = QueueStatus::default();
+    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (state, n) = row?;
+        let n = n.max(0) as u64;
+        match QueueState::parse(&state)? {
+            QueueState::Queued => status.queued = n,
+            QueueState::InFlight => status.in_flight = n,
+            QueueState::Rejected => status.rejected = n,
+            QueueState::Sent => status.sent = n,
+        }
+    }
+    let next: Option<i64> = conn.query_row(
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued' AND next_attempt_at > ?1",
+        [crate::now_ms()],
+        |r| r.get(0),
+    )?;
+    status.next_attempt_at = next.map(from_ms);
+    Ok(status)
+}
+
+/// The earliest backoff deadline of a queued entry of `user` after `now_ms`.
+pub(crate) fn next_deadline_after(
+    conn: &Connection,
+    user: Uuid,
+    now_ms: i64,
+) -> Result<Option<DateTime<Utc>>> {
+    let next: Option<i64> = conn.query_row(
+        "SELECT MIN(next_attempt_at) FROM outbox
+         WHERE user_id = ?1 AND state = 'queued' AND next_attempt_at > ?2",
+        params![user.to_string(), now_ms],
+        |r| r.get(0),
+    )?;
+    Ok(next.map(from_ms))
+}
+
+pub(crate) fn pending_count(conn: &Connection, user: Uuid) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE user_id = ?1 AND state IN ('queued', 'in_flight')",
+        [user.to_string()],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// Entries, newest first, optionally of one state.
+pub(crate) fn list(conn: &Connection, state: Option<QueueState>, limit: u32) -> Result<QueuePage> {
+    let state = state.map(QueueState::as_str);
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE (?1 IS NULL OR state = ?1)",
+        params![state],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_id, kind, device_id, captured_at, state, attempts, next_attempt_at,
+                last_error, last_error_code
+         FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![state, limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, Option<String>>(8)?,
+        ))
+    })?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (id, kind, device, captured, state, attempts, next, error, code) = row?;
+        items.push(QueueItem {
+            record_id: parse_uuid(&id)?,
+            kind: OutboxKind::from_column(&kind)?,
+            device_id: device.as_deref().map(parse_uuid).transpose()?,
+            captured_at: from_ms(captured),
+            state: QueueState::parse(&state)?,
+            attempts: attempts.max(0) as u32,
+            next_attempt_at: (next > 0).then(|| from_ms(next)),
+            last_error: error,
+            last_error_code: code,
+        });
+    }
+    let total = total.max(0) as u64;
+    Ok(QueuePage {
+        truncated: (items.len() as u64) < total,
+        items,
+        total,
+    })
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|_| ClientError::Corrupt(format!("uuid `{s}`")))
+}
+
+/// Puts rejected entries (one, or all) back in the queue.
+pub(crate) fn retry_rejected(conn: &Connection, record: Option<Uuid>) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = 0, last_error = NULL,
+                last_error_code = NULL
+         WHERE state = 'rejected' AND (?1 IS NULL OR record_id = ?1)",
+        params![record.map(|r| r.to_string())],
+    )?)
+}
+
+/// Deletes rejected entries (one, or all) with their sealed parts. Only rejected ones: a queued
+/// record is still on its way, a sent one is already on the server.
+pub(crate) fn drop_rejected(conn: &mut Connection, record: Option<Uuid>) -> Result<usize> {
+    let tx = conn.transaction()?;
+    let record = record.map(|r| r.to_string());
+    tx.execute(
+        "DELETE FROM outbox_gated WHERE record_id IN
+             (SELECT record_id FROM outbox WHERE state = 'rejected' AND (?1 IS NULL OR record_id = ?1))",
+        params![record],
+    )?;
+    let n = tx.execute(
+        "DELETE FROM outbox WHERE state = 'rejected' AND (?1 IS NULL OR record_id = ?1)",
+        params![record],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// The state of one entry, if it exists.
+pub(crate) fn state_of(conn: &Connection, record: Uuid) -> Result<Option<QueueState>> {
+    let state: Option<String> = conn
+        .query_row(
+            "SELECT state FROM outbox WHERE record_id = ?1",
+            [record.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    state.as_deref().map(QueueState::parse).transpose()
+}
+
+/// Forgets delivered entries sent before `cutoff_ms` (their bodies are already erased).
+pub(crate) fn prune_delivered(conn: &Connection, cutoff_ms: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?1",
+        [cutoff_ms],
+    )?)
+}
+
+pub(crate) fn mark_sent(conn: &mut Connection, batch: &[Claimed]) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'sent', body = NULL, sent_at = ?2, last_error = NULL,
+                    last_error_code = NULL
+             WHERE id = ?1",
+        )?;
+        let mut gated = tx.prepare_cached("DELETE FROM outbox_gated WHERE record_id = ?1")?;
+        let now = crate::now_ms();
+        for c in batch {
+            stmt.execute(params![c.id, now])?;
+            if c.has_gated {
+                gated.execute([c.record_id.to_string()])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub(crate) fn reject(
+    conn: &mut Connection,
+    batch: &[Claimed],
+    reason: &str,
+    code: &str,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    for c in batch {
+        tx.execute(
+            "UPDATE outbox SET state = 'rejected', last_error = ?2, last_error_code = ?3,
+                    attempts = attempts + 1
+             WHERE id = ?1",
+            params![c.id, reason, code],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Back to the queue after trouble that may pass, due again after a backoff.
+pub(crate) fn reschedule(conn: &mut Connection, batch: &[Claimed], error: &str) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?2,
+                    last_error = ?3
+             WHERE id = ?1",
+        )?;
+        let mut attempts_of = tx.prepare_cached("SELECT attempts FROM outbox WHERE id = ?1")?;
+        for c in batch {
+            let attempts: i64 = attempts_of.query_row([c.id], |r| r.get(0))?;
+            let next =
+                crate::now_ms() + crate::sync::backoff_ms(attempts.clamp(0, 30) as u32) as i64;
+            stmt.execute(params![c.id, next, error])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Back to the queue as they were (the attempt did not count against them).
+pub(crate) fn requeue(conn: &Connection, ids: &[i64]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE outbox SET state = 'queued' WHERE id = ?1 AND state = 'in_flight'",
+    )?;
+    for id in ids {
+        stmt.execute([id])?;
+    }
+    Ok(())
+}
+
+/// Rows to send, claimed (`in_flight`) in one transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Claimed {
+    pub id: i64,
+    pub record_id: Uuid,
+    pub body: String,
+    /// Whether sealed gated parts wait beside the body.
+    pub has_gated: bool,
+}
+
+/// Claims up to `max` due entries of one kind among `kinds` for `user`, keeping capture order per
+/// device and kind: a device whose earlier entry of that kind is not due (backing off) sends
+/// nothing later of that kind either. (Kinds go to different endpoints and are independent.)
+pub(crate) fn claim(
+    conn: &mut Connection,
+    user: Uuid,
+    kinds: &[OutboxKind],
+    requested: usize,
+    ignore_backoff: bool,
+) -> Result<Option<(OutboxKind, Vec<Claimed>)>> {
+    let now = crate::now_ms();
+    let tx = conn.transaction()?;
+    let mut picked = Vec::new();
+    let mut kind_of_batch: Option<OutboxKind> = None;
+    {
+        let look_ahead = requested.min(ecsp_protocol::limits::RECORDS_PER_UPLOAD) * 4 + 16;
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, record_id, kind, device_id, next_attempt_at, body,
+                    EXISTS (SELECT 1 FROM outbox_gated g WHERE g.record_id = outbox.record_id)
+             FROM outbox WHERE user_id = ?1 AND state = 'queued' ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![user.to_string(), look_ahead as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, bool>(6)?,
+            ))
+        })?;
+        let mut blocked = std::collections::HashSet::new();
+        for row in rows {
+            let (id, record_id, kind, device, next, body, has_gated) = row?;
+            let kind = OutboxKind::from_column(&kind)?;
+            let device_key = (device, kind);
+            if !kinds.contains(&kind) || blocked.contains(&device_key) {
+                blocked.insert(device_key);
+                continue;
+            }
+            let due = ignore_backoff || next <= now;
+            let same_kind = kind_of_batch.is_none_or(|k| k == kind);
+            if !due || !same_kind {
+                blocked.insert(device_key);
+                continue;
+            }
+            kind_of_batch.get_or_insert(kind);
+            picked.push(Claimed {
+                id,
+                record_id: parse_uuid(&record_id)?,
+                body: body.unwrap_or_default(),
+                has_gated,
+            });
+            if picked.len() >= kind.batch_limit(requested) {
+                break;
+            }
+        }
+    }
+    {
+        let mut mark = tx.prepare_cached("UPDATE outbox SET state = 'in_flight' WHERE id = ?1")?;
+        for c in &picked {
+            mark.execute([c.id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(kind_of_batch.map(|k| (k, picked)))
+}
+
+/// Puts the rows a flush claimed back in the queue when the flush ends, however it ends: a
+/// flush future dropped mid-request (cancelled, or its task aborted) must not leave rows
+/// `in_flight` until the next start. Rows the flush settled (sent, rejected, rescheduled) are
+/// no longer `in_flight` and are left alone.
+pub(crate) struct InFlightGuard {
+    core: Arc<Core>,
+    ids: Vec<i64>,
+}
+
+impl InFlightGuard {
+    pub(crate) fn new(core: Arc<Core>, batch: &[Claimed]) -> Self {
+        Self {
+            core,
+            ids: batch.iter().map(|c| c.id).collect(),
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        // A short write on the dropping thread: this runs once per batch, and putting the rows
+        // back at once is the point (a task spawned now might never run if the runtime is
+        // shutting down).
+        if let Err(e) = requeue(&self.core.store.conn(), &self.ids) {
+            tracing::warn!(error = %e, "could not put claimed outbox rows back in the queue");
+        }
+    }
+}
+
+impl Core {
     fn install_id(&self) -> Result<String> {
         if let Some(id) = self.store.meta("install_id")? {
             return Ok(id);
@@ -129,40 +576,20 @@ impl EcspClient {
         Ok(Some(XChaCha20Poly1305::new(bytes.as_slice().into())))
     }
 
-    /// Writes one captured record (and its sealed gated parts) in one transaction.
+    /// Writes one captured record and its sealed gated parts in one transaction.
     pub(crate) fn enqueue(
         &self,
         entry: NewEntry<'_>,
-        body: &serde_json::Value,
         gated: Vec<(Purpose, serde_json::Value)>,
     ) -> Result<()> {
-        let NewEntry {
-            user,
-            kind,
-            record_id,
-            device_id,
-            captured_at,
-        } = entry;
         let cipher = if gated.is_empty() {
             None
         } else {
             self.outbox_cipher(true)?
         };
-        let body = serde_json::to_string(body).map_err(|e| ClientError::Corrupt(e.to_string()))?;
         let mut conn = self.store.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO outbox (record_id, user_id, kind, device_id, captured_at, body, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued')",
-            params![
-                record_id.to_string(),
-                user.to_string(),
-                kind,
-                device_id.to_string(),
-                captured_at.timestamp_millis(),
-                body
-            ],
-        )?;
+        insert(&tx, entry)?;
         if let Some(cipher) = cipher {
             for (purpose, part) in gated {
                 let plain =
@@ -170,9 +597,9 @@ impl EcspClient {
                 tx.execute(
                     "INSERT INTO outbox_gated (record_id, purpose, sealed) VALUES (?1, ?2, ?3)",
                     params![
-                        record_id.to_string(),
+                        entry.record_id.to_string(),
                         purpose.as_str(),
-                        seal(&cipher, record_id, purpose, &plain)
+                        seal(&cipher, entry.record_id, purpose, &plain)
                     ],
                 )?;
             }
@@ -181,13 +608,12 @@ impl EcspClient {
         Ok(())
     }
 
-    /// Opens the sealed gated parts of `record_id` that the user still consents to; drops the rest.
     /// What opening gated parts needs, read once per batch: the outbox key (a keyring read) and
     /// the purposes the user consents to now.
-    pub(crate) fn gated_opener(&self) -> Result<GatedOpener> {
+    pub(crate) fn gated_opener(&self, user: Uuid) -> Result<GatedOpener> {
         let mut granted = Vec::new();
         for purpose in Purpose::ALL {
-            if self.is_granted(purpose)? {
+            if self.is_granted(user, purpose)? {
                 granted.push(purpose);
             }
         }
@@ -197,6 +623,7 @@ impl EcspClient {
         })
     }
 
+    /// Opens the sealed gated parts of `record_id` that the user still consents to; drops the rest.
     pub(crate) fn gated_parts(
         &self,
         opener: &GatedOpener,
@@ -209,9 +636,6 @@ impl EcspClient {
             stmt.query_map([record_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?
         };
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut out = Vec::new();
         for (purpose, sealed) in rows {
             let purpose: Purpose =
@@ -238,77 +662,6 @@ impl EcspClient {
             }
         }
         Ok(out)
-    }
-
-    pub fn queue_status(&self) -> Result<QueueStatus> {
-        let conn = self.store.conn();
-        let mut status = QueueStatus::default();
-        let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-            let (state, n) = row?;
-            let n = n.max(0) as u64;
-            match QueueState::parse(&state)? {
-                QueueState::Queued => status.queued = n,
-                QueueState::InFlight => status.in_flight = n,
-                QueueState::Rejected => status.rejected = n,
-                QueueState::Sent => status.sent = n,
-            }
-        }
-        let next: Option<i64> = conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued' AND next_attempt_at > ?1",
-            [crate::now_ms()],
-            |r| r.get(0),
-        )?;
-        status.next_attempt_at = next.map(from_ms);
-        Ok(status)
-    }
-
-    /// Outbox entries, oldest first, optionally of one state.
-    pub fn queue_list(&self, state: Option<QueueState>, limit: u32) -> Result<Vec<QueueItem>> {
-        let conn = self.store.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT record_id, kind, device_id, captured_at, state, attempts, next_attempt_at, last_error
-             FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![state.map(QueueState::as_str), limit], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, Option<String>>(7)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, kind, device, captured, state, attempts, next, error) = row?;
-            let parse = |s: &str| {
-                Uuid::parse_str(s).map_err(|_| ClientError::Corrupt(format!("uuid `{s}`")))
-            };
-            out.push(QueueItem {
-                record_id: parse(&id)?,
-                kind,
-                device_id: device.as_deref().map(parse).transpose()?,
-                captured_at: from_ms(captured),
-                state: QueueState::parse(&state)?,
-                attempts: attempts.max(0) as u32,
-                next_attempt_at: (next > 0).then(|| from_ms(next)),
-                last_error: error,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Puts rejected records (one, or all) back in the queue, e.g. after the server was fixed.
-    pub fn retry_rejected(&self, record: Option<Uuid>) -> Result<usize> {
-        Ok(self.store.conn().execute(
-            "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = 0, last_error = NULL
-             WHERE state = 'rejected' AND (?1 IS NULL OR record_id = ?1)",
-            params![record.map(|r| r.to_string())],
-        )?)
     }
 }
 
@@ -354,86 +707,95 @@ fn open(
         .ok()
 }
 
-/// See [`EcspClient::gated_opener`].
+/// See [`Core::gated_opener`].
 pub(crate) struct GatedOpener {
     cipher: Option<XChaCha20Poly1305>,
     granted: Vec<Purpose>,
 }
 
-/// Rows to send, claimed (`in_flight`) in one transaction.
-#[derive(Debug, Clone)]
-pub(crate) struct Claimed {
-    pub id: i64,
-    pub record_id: Uuid,
-    pub body: String,
-    /// Whether sealed gated parts wait beside the body.
-    pub has_gated: bool,
+impl EcspClient {
+    pub async fn queue_status(&self) -> EcspResult<QueueStatus> {
+        self.blocking(|core| status(&core.store.conn())).await
+    }
+
+    /// Outbox entries, newest first, optionally of one state; says whether it stopped short.
+    pub async fn queue_list(&self, state: Option<QueueState>, limit: u32) -> EcspResult<QueuePage> {
+        self.blocking(move |core| list(&core.store.conn(), state, limit))
+            .await
+    }
+
+    /// Puts rejected records (one, or all) back in the queue, e.g. after the server was fixed.
+    pub async fn retry_rejected(&self, record: Option<Uuid>) -> EcspResult<usize> {
+        self.blocking(move |core| {
+            let n = retry_rejected(&core.store.conn(), record)?;
+            if n > 0 {
+                core.queue_changed();
+                core.wake.notify_one();
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Deletes rejected records (one, or all) from the outbox for good. Returns how many.
+    pub async fn drop_rejected(&self, record: Option<Uuid>) -> EcspResult<usize> {
+        self.blocking(move |core| {
+            let n = drop_rejected(&mut core.store.conn(), record)?;
+            if n > 0 {
+                core.queue_changed();
+            }
+            Ok(n)
+        })
+        .await
+    }
 }
 
-/// Claims up to `max` due records of one kind for `user`, keeping capture order per device and
-/// kind: a device whose earlier record of that kind is not due (backing off) sends nothing later
-/// of that kind either. (Kinds go to different endpoints and are independent of each other.)
-pub(crate) fn claim(
-    conn: &mut Connection,
-    user: Uuid,
-    kinds: &[&str],
-    max: usize,
-    ignore_backoff: bool,
-) -> Result<(String, Vec<Claimed>)> {
-    let now = crate::now_ms();
-    let tx = conn.transaction()?;
-    let mut picked = Vec::new();
-    let mut kind_of_batch: Option<String> = None;
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, record_id, kind, device_id, next_attempt_at, body,
-                    EXISTS (SELECT 1 FROM outbox_gated g WHERE g.record_id = outbox.record_id)
-             FROM outbox WHERE user_id = ?1 AND state = 'queued' ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![user.to_string(), (max * 4 + 16) as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, bool>(6)?,
-            ))
-        })?;
-        let mut blocked = std::collections::HashSet::new();
-        for row in rows {
-            let (id, record_id, kind, device, next, body, has_gated) = row?;
-            let device_key = (device.clone().unwrap_or_default(), kind.clone());
-            if !kinds.contains(&kind.as_str()) || blocked.contains(&device_key) {
-                blocked.insert(device_key);
-                continue;
-            }
-            let due = ignore_backoff || next <= now;
-            let same_kind = kind_of_batch.as_deref().is_none_or(|k| k == kind);
-            if !due || !same_kind {
-                blocked.insert(device_key);
-                continue;
-            }
-            kind_of_batch.get_or_insert(kind);
-            picked.push(Claimed {
-                id,
-                record_id: Uuid::parse_str(&record_id)
-                    .map_err(|_| ClientError::Corrupt(format!("uuid `{record_id}`")))?,
-                body: body.unwrap_or_default(),
-                has_gated,
-            });
-            if picked.len() >= max {
-                break;
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivered_entries_are_forgotten_after_the_retention_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::LocalStore::open(&dir.path().join("c.sqlite3")).unwrap();
+        let conn = store.conn();
+        let now = crate::now_ms();
+        let day = 86_400_000;
+        for (id, state, sent_at) in [
+            ("a", "sent", now - 31 * day),
+            ("b", "sent", now - day),
+            ("c", "queued", 0),
+        ] {
+            conn.execute(
+                "INSERT INTO outbox (record_id, user_id, kind, captured_at, state, sent_at) VALUES (?1, 'u', 'dfe', 0, ?2, ?3)",
+                rusqlite::params![id, state, sent_at],
+            )
+            .unwrap();
         }
+        assert_eq!(prune_delivered(&conn, now - 30 * day).unwrap(), 1);
+        let left: Vec<String> = conn
+            .prepare("SELECT record_id FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, vec!["b", "c"]);
     }
-    {
-        let mut mark = tx.prepare_cached("UPDATE outbox SET state = 'in_flight' WHERE id = ?1")?;
-        for c in &picked {
-            mark.execute([c.id])?;
+
+    #[test]
+    fn every_kind_names_its_endpoint_and_consents_go_first_one_at_a_time() {
+        for kind in OutboxKind::ALL {
+            assert_eq!(OutboxKind::parse(kind.as_str()), Some(kind));
+            assert!(kind.endpoint().starts_with("/api/v1/"));
         }
+        assert_eq!(OutboxKind::Consent.batch_limit(500), 1);
+        assert_eq!(OutboxKind::Dfe.batch_limit(500), 500);
+        assert_eq!(
+            OutboxKind::Measurement.batch_limit(usize::MAX),
+            ecsp_protocol::limits::RECORDS_PER_UPLOAD
+        );
+        assert!(OutboxKind::Consent.phase() < OutboxKind::Dfe.phase());
+        assert_eq!(OutboxKind::parse("device_data"), None);
     }
-    tx.commit()?;
-    Ok((kind_of_batch.unwrap_or_default(), picked))
 }

@@ -13,7 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use zeroize::Zeroizing;
 
-use crate::error::{ClientError, Result};
+use crate::error::{EcspError, EcspResult as Result, ErrorCode};
+
+fn unavailable(message: String) -> EcspError {
+    EcspError::new(ErrorCode::KeyringUnavailable, message)
+}
 
 /// A secret string. Its `Debug` output is redacted and its memory is wiped on drop.
 #[derive(Clone, PartialEq, Eq)]
@@ -98,19 +102,17 @@ impl SecretStore for HostSecretStore {
         self.0
             .load(key.to_owned())
             .map(|v| v.map(Secret::new))
-            .map_err(ClientError::SecretStore)
+            .map_err(unavailable)
     }
 
     fn set(&self, key: &str, value: &Secret) -> Result<()> {
         self.0
             .save(key.to_owned(), value.expose().to_owned())
-            .map_err(ClientError::SecretStore)
+            .map_err(unavailable)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.0
-            .remove(key.to_owned())
-            .map_err(ClientError::SecretStore)
+        self.0.remove(key.to_owned()).map_err(unavailable)
     }
 }
 
@@ -123,8 +125,9 @@ mod os {
 
     use keyring_core::api::CredentialStore;
 
+    use super::unavailable;
     use super::{Secret, SecretStore};
-    use crate::error::{ClientError, Result};
+    use crate::error::{EcspError, EcspResult as Result};
 
     /// The operating system's keyring. Entries are `service` + key.
     pub struct KeyringSecretStore {
@@ -141,7 +144,7 @@ mod os {
     }
 
     /// Describes a keyring failure without any secret or stored bytes in it.
-    fn describe(e: &keyring_core::Error) -> ClientError {
+    fn describe(e: &keyring_core::Error) -> EcspError {
         use keyring_core::Error as E;
         let what = match e {
             E::PlatformFailure(p) => format!("platform failure: {p}"),
@@ -156,7 +159,7 @@ mod os {
             E::Invalid(attr, reason) => format!("`{attr}` is not accepted: {reason}"),
             _ => "keyring error".into(),
         };
-        ClientError::SecretStore(what)
+        unavailable(what)
     }
 
     impl KeyringSecretStore {

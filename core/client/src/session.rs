@@ -1,5 +1,7 @@
 //! Sign-in, token refresh, sign-out and whoami. The session (access and refresh tokens, the
-//! user's id) is one secret in the [`SecretStore`](crate::SecretStore), keyed by server origin.
+//! user's id) is one secret in the [`SecretStore`](crate::SecretStore), keyed by server origin,
+//! read once per operation. When the server stops accepting it, the session is deleted and a
+//! [`ClientEvent::SessionEnded`] says so: a front end never finds out by accident.
 
 use ecsp_protocol::auth::{LoginRequest, RefreshRequest, TokenPair, WhoAmI};
 use ecsp_protocol::problem::Problem;
@@ -8,20 +10,23 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{ClientError, Result};
+use crate::error::{ClientError, EcspResult, Result};
+use crate::events::{ClientEvent, SessionEndReason};
 use crate::secrets::Secret;
-use crate::{EcspClient, now_ms};
+use crate::{Core, EcspClient, now_ms};
 
-#[derive(Serialize, Deserialize)]
-struct StoredSession {
+/// The tokens of a session. No `Debug`: it must never reach a log.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct StoredSession {
     access_token: String,
     refresh_token: String,
     access_expires_at: i64,
-    user_id: Uuid,
+    pub(crate) user_id: Uuid,
 }
 
 /// What sign-out achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SignedOut {
     /// The server revoked the session and the local tokens are gone.
     Revoked,
@@ -45,12 +50,25 @@ pub(crate) async fn read_json<T: DeserializeOwned>(response: reqwest::Response) 
     Err(problem(response).await)
 }
 
+/// The error an unsuccessful answer stands for.
 pub(crate) async fn problem(response: reqwest::Response) -> ClientError {
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED {
         return ClientError::NotSignedIn;
     }
-    match response.json::<Problem>().await {
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let problem = response.json::<Problem>().await;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return ClientError::RateLimited {
+            detail: problem.map_or_else(|_| "try again later".into(), |p| p.detail),
+            retry_after_secs: retry_after,
+        };
+    }
+    match problem {
         Ok(p) => ClientError::Server(Box::new(p)),
         Err(_) => ClientError::UnexpectedStatus {
             status: status.as_u16(),
@@ -58,12 +76,12 @@ pub(crate) async fn problem(response: reqwest::Response) -> ClientError {
     }
 }
 
-impl EcspClient {
+impl Core {
     fn session_key(&self) -> String {
         format!("session:{}", self.transport.origin())
     }
 
-    fn load_session(&self) -> Result<Option<StoredSession>> {
+    pub(crate) fn load_session(&self) -> Result<Option<StoredSession>> {
         match self.secrets.get(&self.session_key())? {
             None => Ok(None),
             Some(s) => serde_json::from_str(s.expose()).map(Some).map_err(|_| {
@@ -72,37 +90,63 @@ impl EcspClient {
         }
     }
 
-    fn save_session(&self, tokens: &TokenPair, user_id: Uuid) -> Result<()> {
-        let stored = StoredSession {
-            access_token: tokens.access_token.clone(),
-            refresh_token: tokens.refresh_token.clone(),
-            access_expires_at: now_ms() + (tokens.expires_in as i64) * 1000,
-            user_id,
-        };
-        let json =
-            serde_json::to_string(&stored).map_err(|e| ClientError::Corrupt(e.to_string()))?;
-        self.secrets.set(&self.session_key(), &Secret::new(json))
+    pub(crate) fn require_session(&self) -> Result<StoredSession> {
+        self.load_session()?.ok_or(ClientError::NotSignedIn)
     }
 
     /// The signed-in user's id, known offline too.
-    pub fn current_user(&self) -> Result<Uuid> {
-        self.load_session()?
-            .map(|s| s.user_id)
-            .ok_or(ClientError::NotSignedIn)
+    pub(crate) fn current_user(&self) -> Result<Uuid> {
+        Ok(self.require_session()?.user_id)
     }
 
-    /// Signs in and keeps the tokens in the secret store.
-    pub async fn login(&self, email: &str, password: &str) -> Result<WhoAmI> {
+    fn save_session(&self, session: &StoredSession) -> Result<()> {
+        let json =
+            serde_json::to_string(session).map_err(|e| ClientError::Corrupt(e.to_string()))?;
+        Ok(self.secrets.set(&self.session_key(), &Secret::new(json))?)
+    }
+
+    fn end_session(&self, reason: SessionEndReason) -> Result<()> {
+        self.secrets.delete(&self.session_key())?;
+        self.emit(ClientEvent::SessionEnded { reason });
+        Ok(())
+    }
+}
+
+fn session_from(tokens: &TokenPair, user_id: Uuid) -> StoredSession {
+    StoredSession {
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        access_expires_at: now_ms() + (tokens.expires_in as i64) * 1000,
+        user_id,
+    }
+}
+
+impl EcspClient {
+    /// The signed-in user's id, known offline too.
+    pub async fn current_user(&self) -> EcspResult<Uuid> {
+        self.blocking(Core::current_user).await
+    }
+
+    pub(crate) async fn session(&self) -> Result<StoredSession> {
+        self.blocking_internal(Core::require_session).await
+    }
+
+    /// Signs in and keeps the tokens in the secret store; wakes the sync service.
+    pub async fn login(&self, email: &str, password: &str) -> EcspResult<WhoAmI> {
+        Ok(self.login_internal(email, password).await?)
+    }
+
+    async fn login_internal(&self, email: &str, password: &str) -> Result<WhoAmI> {
+        let transport = &self.core.transport;
         let request = LoginRequest {
             email: email.to_owned(),
             password: password.to_owned(),
         };
-        let response = self
-            .transport
+        let response = transport
             .send(
-                self.transport
+                transport
                     .http()
-                    .post(self.transport.url("/api/v1/auth/login"))
+                    .post(transport.url("/api/v1/auth/login"))
                     .json(&request),
             )
             .await?;
@@ -114,35 +158,39 @@ impl EcspClient {
         }
         let tokens: TokenPair = read_json(response).await?;
         let me: WhoAmI = read_json(
-            self.transport
+            transport
                 .send(
-                    self.transport
+                    transport
                         .http()
-                        .get(self.transport.url("/api/v1/me"))
+                        .get(transport.url("/api/v1/me"))
                         .bearer_auth(&tokens.access_token),
                 )
                 .await?,
         )
         .await?;
-        self.save_session(&tokens, me.user_id)?;
+        let session = session_from(&tokens, me.user_id);
+        self.blocking_internal(move |core| core.save_session(&session))
+            .await?;
+        self.core.wake.notify_one();
         Ok(me)
     }
 
     /// Ends the session on the server (if reachable) and forgets the tokens here.
-    pub async fn logout(&self) -> Result<SignedOut> {
-        let Some(session) = self.load_session()? else {
+    pub async fn logout(&self) -> EcspResult<SignedOut> {
+        let Some(session) = self.blocking(Core::load_session).await? else {
             return Ok(SignedOut::NotSignedIn);
         };
-        let sent = self
-            .transport
+        let transport = &self.core.transport;
+        let sent = transport
             .send(
-                self.transport
+                transport
                     .http()
-                    .post(self.transport.url("/api/v1/auth/logout"))
+                    .post(transport.url("/api/v1/auth/logout"))
                     .bearer_auth(&session.access_token),
             )
             .await;
-        self.secrets.delete(&self.session_key())?;
+        self.blocking(|core| core.end_session(SessionEndReason::SignedOut))
+            .await?;
         Ok(match sent {
             Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => {
                 SignedOut::Revoked
@@ -151,37 +199,46 @@ impl EcspClient {
         })
     }
 
-    pub async fn whoami(&self) -> Result<WhoAmI> {
+    pub async fn whoami(&self) -> EcspResult<WhoAmI> {
+        Ok(self.get_json("/api/v1/me").await?)
+    }
+
+    /// GET of a JSON resource with the current session.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let mut session = self.session().await?;
         let response = self
-            .authed(|http, url, token| http.get(url("/api/v1/me")).bearer_auth(token))
+            .authed(&mut session, |http, url, token| {
+                http.get(url(path)).bearer_auth(token)
+            })
             .await?;
         read_json(response).await
     }
 
-    /// Sends an authenticated request; on 401 refreshes the tokens once and tries again.
-    pub(crate) async fn authed<F>(&self, build: F) -> Result<reqwest::Response>
+    /// Sends an authenticated request with `session`; on 401 refreshes the tokens once (updating
+    /// `session`) and tries again.
+    pub(crate) async fn authed<F>(
+        &self,
+        session: &mut StoredSession,
+        build: F,
+    ) -> Result<reqwest::Response>
     where
         F: Fn(&reqwest::Client, &dyn Fn(&str) -> url::Url, &str) -> reqwest::RequestBuilder,
     {
-        let session = self.load_session()?.ok_or(ClientError::NotSignedIn)?;
-        let url = |p: &str| self.transport.url(p);
+        let transport = &self.core.transport;
+        let url = |p: &str| transport.url(p);
         // Refresh ahead of a known expiry, saving a round trip.
-        let token = if session.access_expires_at <= now_ms() {
-            self.refresh(&session.access_token).await?
-        } else {
-            session.access_token
-        };
-        let response = self
-            .transport
-            .send(build(self.transport.http(), &url, &token))
+        if session.access_expires_at <= now_ms() {
+            self.refresh(session).await?;
+        }
+        let response = transport
+            .send(build(transport.http(), &url, &session.access_token))
             .await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-        let token = self.refresh(&token).await?;
-        let response = self
-            .transport
-            .send(build(self.transport.http(), &url, &token))
+        self.refresh(session).await?;
+        let response = transport
+            .send(build(transport.http(), &url, &session.access_token))
             .await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(ClientError::NotSignedIn);
@@ -189,33 +246,40 @@ impl EcspClient {
         Ok(response)
     }
 
-    /// Exchanges the refresh token; returns the new access token. `stale` is the access token
-    /// that failed: if another task already replaced it, its result is used instead.
-    async fn refresh(&self, stale: &str) -> Result<String> {
-        let _guard = self.refresh_lock.lock().await;
-        let session = self.load_session()?.ok_or(ClientError::NotSignedIn)?;
-        if session.access_token != stale && session.access_expires_at > now_ms() {
-            return Ok(session.access_token);
+    /// Exchanges the refresh token, updating `session`. If another task already replaced the
+    /// tokens, its result is used instead.
+    async fn refresh(&self, session: &mut StoredSession) -> Result<()> {
+        let _guard = self.core.refresh_lock.lock().await;
+        let stored = self.session().await?;
+        if stored.access_token != session.access_token && stored.access_expires_at > now_ms() {
+            *session = stored;
+            return Ok(());
         }
-        let response = self
-            .transport
+        let transport = &self.core.transport;
+        let response = transport
             .send(
-                self.transport
+                transport
                     .http()
-                    .post(self.transport.url("/api/v1/auth/refresh"))
+                    .post(transport.url("/api/v1/auth/refresh"))
                     .json(&RefreshRequest {
-                        refresh_token: session.refresh_token.clone(),
+                        refresh_token: stored.refresh_token.clone(),
                     }),
             )
             .await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             // The session is over (expired, revoked, or the refresh token was replayed).
-            self.secrets.delete(&self.session_key())?;
+            self.blocking_internal(|core| core.end_session(SessionEndReason::Expired))
+                .await?;
+            tracing::info!("the server ended the session; signing in again is needed");
             return Err(ClientError::NotSignedIn);
         }
         let tokens: TokenPair = read_json(response).await?;
-        self.save_session(&tokens, session.user_id)?;
+        let renewed = session_from(&tokens, stored.user_id);
+        let saved = renewed.clone();
+        self.blocking_internal(move |core| core.save_session(&saved))
+            .await?;
+        *session = renewed;
         tracing::debug!("access token refreshed");
-        Ok(tokens.access_token)
+        Ok(())
     }
 }

@@ -1,15 +1,20 @@
 //! The local SQLite database: the outbox, the local consent history and a few facts about this
 //! installation. One file, WAL, `synchronous=FULL`: a record accepted into the outbox survives a
-//! crash or power loss the moment `capture` returns.
+//! crash or power loss the moment `capture` returns. `secure_delete` overwrites what is deleted
+//! or cleared (a sent record's body, a withdrawn GPS fix), so it does not linger in free pages.
+//!
+//! Migrations run on `PRAGMA user_version` inside a transaction; a database from a newer build
+//! (a higher version than this build knows) is refused rather than misread.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-use crate::error::Result;
+use crate::error::{ClientError, Result};
 
-const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE meta (
         key    TEXT PRIMARY KEY,
         value  TEXT NOT NULL
@@ -53,7 +58,12 @@ const MIGRATIONS: &[&str] = &[r#"
         sealed     BLOB NOT NULL,
         PRIMARY KEY (record_id, purpose)
     ) WITHOUT ROWID;
-"#];
+"#,
+    // v2: the server's stable code for a rejection, so front ends can act on it, not only show it.
+    r#"
+    ALTER TABLE outbox ADD COLUMN last_error_code TEXT;
+"#,
+];
 
 /// The local database.
 #[derive(Debug)]
@@ -65,25 +75,17 @@ impl LocalStore {
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| crate::ClientError::Corrupt(format!("{}: {e}", dir.display())))?;
+                .map_err(|e| ClientError::Corrupt(format!("{}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "secure_delete", true)?;
         conn.pragma_update(None, "busy_timeout", 10_000)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
+        migrate(&mut conn, path)?;
         // Anything in flight when the last process died goes back in the queue.
-        conn.execute(
-            "UPDATE outbox SET state = 'queued' WHERE state = 'in_flight'",
-            [],
-        )?;
+        crate::outbox::requeue_all_in_flight(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -118,5 +120,107 @@ impl LocalStore {
         Ok(self
             .conn()
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// Moves the write-ahead log into the database file and truncates it.
+pub(crate) fn checkpoint(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// Brings the schema to the newest version this build knows, one transaction per step.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(ClientError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema as `sqlite_master` describes it, comparable between two databases.
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_v1_database_with_data_upgrades_to_the_fresh_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.sqlite3");
+        {
+            let conn = Connection::open(&old).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO outbox (record_id, user_id, kind, captured_at, body, state, last_error)
+                 VALUES ('r1', 'u', 'dfe', 1, '{}', 'rejected', 'refused')",
+                [],
+            )
+            .unwrap();
+        }
+        let upgraded = LocalStore::open(&old).unwrap();
+        let fresh = LocalStore::open(&dir.path().join("fresh.sqlite3")).unwrap();
+        assert_eq!(schema(&upgraded.conn()), schema(&fresh.conn()));
+        let version: i64 = upgraded
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let (state, error, code): (String, String, Option<String>) = upgraded
+            .conn()
+            .query_row(
+                "SELECT state, last_error, last_error_code FROM outbox WHERE record_id = 'r1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (state.as_str(), error.as_str(), code),
+            ("rejected", "refused", None)
+        );
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE future (x INTEGER)")
+                .unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = LocalStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, ClientError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer version"), "{err}");
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 99, "the newer database was changed");
     }
 }

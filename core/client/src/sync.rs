@@ -3,22 +3,28 @@
 //!
 //! * Success: the batch is `sent` and its bodies erased.
 //! * A refusal the server gives for the content (4xx): the batch is split in halves until the
-//!   refused record stands alone; it becomes `rejected` with the server's reason; the rest go on.
+//!   refused record stands alone; it becomes `rejected` with the server's reason and code; the
+//!   rest go on.
 //! * Trouble that may pass (network, 429, 5xx): the batch goes back to `queued` with an
 //!   exponential backoff with jitter, capped at [`MAX_BACKOFF_SECS`], and the flush stops.
-//! * 401: one transparent refresh (in [`EcspClient::authed`]); if that fails the flush stops and
-//!   nothing is lost.
+//! * 401: one transparent refresh (in `EcspClient::authed`); if that fails the session has
+//!   ended (an event says so), the flush stops and nothing is lost.
+//! * Dropped mid-request (cancelled, aborted): the claimed rows go back to the queue at once
+//!   ([`InFlightGuard`]); if the server had already stored them, its idempotency on record ids
+//!   makes the resend harmless.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use ecsp_protocol::PROTOCOL_VERSION;
-use rusqlite::params;
 use serde::Serialize;
+use uuid::Uuid;
 
-use crate::EcspClient;
-use crate::error::{ClientError, Result};
-use crate::outbox::{Claimed, claim};
+use crate::error::{ClientError, EcspError, EcspResult, Result};
+use crate::events::ClientEvent;
+use crate::outbox::{self, Claimed, InFlightGuard, OutboxKind};
+use crate::session::StoredSession;
+use crate::{Core, EcspClient};
 
 pub const MAX_BACKOFF_SECS: u64 = 300;
 /// How long the record of a delivered entry stays in the outbox.
@@ -38,6 +44,8 @@ pub struct FlushOptions {
     pub batch_size: usize,
     /// Send records that are still backing off (an explicit "flush now").
     pub ignore_backoff: bool,
+    /// Send only consent decisions (e.g. right after the user decided), leaving records queued.
+    pub consents_only: bool,
 }
 
 impl Default for FlushOptions {
@@ -45,6 +53,7 @@ impl Default for FlushOptions {
         Self {
             batch_size: 500,
             ignore_backoff: false,
+            consents_only: false,
         }
     }
 }
@@ -58,6 +67,7 @@ pub struct FlushProgress {
     pub total: u64,
 }
 
+/// What a flush did.
 #[derive(Debug, Default, Serialize)]
 pub struct FlushReport {
     pub sent: u64,
@@ -66,23 +76,13 @@ pub struct FlushReport {
     pub remaining: u64,
     /// Why the flush stopped before the queue was empty, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
-    #[serde(skip)]
-    pub stop_error: Option<ClientError>,
+    pub stopped: Option<EcspError>,
 }
 
 enum Sent {
     Done,
     /// Stop flushing: the server is unreachable or the session is gone.
     Stop(ClientError),
-}
-
-fn endpoint(kind: &str) -> &'static str {
-    match kind {
-        "dfe" => "/api/v1/uploads/dfe",
-        "measurement" => "/api/v1/uploads/measurements",
-        _ => "/api/v1/consents",
-    }
 }
 
 /// The JSON field of a record that each purpose gates.
@@ -95,125 +95,11 @@ fn gated_field(purpose: ecsp_protocol::consent::Purpose) -> &'static str {
     }
 }
 
-impl EcspClient {
-    fn pending_count(&self, user: uuid::Uuid) -> Result<u64> {
-        let n: i64 = self.store.conn().query_row(
-            "SELECT COUNT(*) FROM outbox WHERE user_id = ?1 AND state IN ('queued', 'in_flight')",
-            [user.to_string()],
-            |r| r.get(0),
-        )?;
-        Ok(n.max(0) as u64)
-    }
-
-    /// Sends what waits in the outbox for the signed-in user. `progress` is called after each
-    /// request.
-    pub async fn flush(
-        &self,
-        options: FlushOptions,
-        progress: &(dyn Fn(FlushProgress) + Send + Sync),
-    ) -> Result<FlushReport> {
-        let user = self.current_user()?;
-        let batch_size = options
-            .batch_size
-            .clamp(1, ecsp_protocol::limits::RECORDS_PER_UPLOAD);
-        let mut p = FlushProgress {
-            total: self.pending_count(user)?,
-            ..FlushProgress::default()
-        };
-        let mut stop = None;
-        'outer: for kinds in [&["consent"][..], &["dfe", "measurement"][..]] {
-            loop {
-                let max = if kinds[0] == "consent" { 1 } else { batch_size };
-                let (kind, batch) = {
-                    let mut conn = self.store.conn();
-                    claim(&mut conn, user, kinds, max, options.ignore_backoff)?
-                };
-                if batch.is_empty() {
-                    break;
-                }
-                match self.send_batch(&kind, batch, &mut p, progress).await? {
-                    Sent::Done => {}
-                    Sent::Stop(e) => {
-                        stop = Some(e);
-                        break 'outer;
-                    }
-                }
-            }
-        }
-        self.prune_delivered()?;
-        Ok(FlushReport {
-            sent: p.sent,
-            rejected: p.rejected,
-            remaining: self.pending_count(user)?,
-            stopped: stop.as_ref().map(ToString::to_string),
-            stop_error: stop,
-        })
-    }
-
-    fn send_batch<'a>(
-        &'a self,
-        kind: &'a str,
-        batch: Vec<Claimed>,
-        p: &'a mut FlushProgress,
-        progress: &'a (dyn Fn(FlushProgress) + Send + Sync),
-    ) -> Pin<Box<dyn Future<Output = Result<Sent>> + Send + 'a>> {
-        Box::pin(async move {
-            let body = self.request_body(kind, &batch)?;
-            let path = endpoint(kind);
-            let result = self
-                .authed(|http, url, token| {
-                    http.post(url(path))
-                        .bearer_auth(token)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                })
-                .await;
-            let result = match result {
-                Ok(r) if r.status().is_success() => Ok(()),
-                Ok(r) => Err(crate::session::problem(r).await),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => {
-                    self.mark_sent(&batch)?;
-                    p.sent += batch.len() as u64;
-                    progress(*p);
-                    Ok(Sent::Done)
-                }
-                Err(e) if e.is_transient() => {
-                    self.reschedule(&batch, &e)?;
-                    Ok(Sent::Stop(e))
-                }
-                Err(ClientError::Server(problem)) if (400..500).contains(&problem.status) => {
-                    if batch.len() > 1 {
-                        let mut first = batch;
-                        let second = first.split_off(first.len() / 2);
-                        if let Sent::Stop(e) = self.send_batch(kind, first, p, progress).await? {
-                            self.requeue(&second)?;
-                            return Ok(Sent::Stop(e));
-                        }
-                        return self.send_batch(kind, second, p, progress).await;
-                    }
-                    let reason =
-                        format!("{} ({}): {}", problem.title, problem.code, problem.detail);
-                    self.reject(&batch, &reason)?;
-                    p.rejected += 1;
-                    progress(*p);
-                    Ok(Sent::Done)
-                }
-                Err(e) => {
-                    // Not signed in, TLS failure, unexpected answer: nothing is lost, try later.
-                    self.requeue(&batch)?;
-                    Ok(Sent::Stop(e))
-                }
-            }
-        })
-    }
-
+impl Core {
     /// The request body: consent decisions go one per request; records as an upload with their
     /// still-consented gated parts put back in.
-    fn request_body(&self, kind: &str, batch: &[Claimed]) -> Result<Vec<u8>> {
-        if kind == "consent" {
+    fn request_body(&self, user: Uuid, kind: OutboxKind, batch: &[Claimed]) -> Result<Vec<u8>> {
+        if !kind.is_upload() {
             return Ok(batch
                 .first()
                 .map(|c| c.body.clone().into_bytes())
@@ -222,7 +108,7 @@ impl EcspClient {
         // Bodies are stored as the canonical JSON of a record; only those with gated parts to
         // put back are parsed, the rest are spliced in as they are.
         let opener = if batch.iter().any(|c| c.has_gated) {
-            Some(self.gated_opener()?)
+            Some(self.gated_opener(user)?)
         } else {
             None
         };
@@ -250,69 +136,182 @@ impl EcspClient {
         out.extend_from_slice(b"]}");
         Ok(out)
     }
+}
 
-    /// Forgets delivered entries after [`KEEP_DELIVERED_DAYS`] (their bodies are already erased;
-    /// only the delivery record is kept for `queue list`).
-    fn prune_delivered(&self) -> Result<usize> {
-        let cutoff = crate::now_ms() - KEEP_DELIVERED_DAYS * 86_400_000;
-        Ok(self.store.conn().execute(
-            "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?1",
-            [cutoff],
-        )?)
+impl EcspClient {
+    /// Sends what waits in the outbox for the signed-in user. Progress, deliveries and
+    /// rejections are reported as [`ClientEvent`]s. Cancellation-safe: dropping the future puts
+    /// the rows it claimed back in the queue.
+    pub async fn flush(&self, options: FlushOptions) -> EcspResult<FlushReport> {
+        Ok(self.flush_internal(options).await?)
     }
 
-    fn mark_sent(&self, batch: &[Claimed]) -> Result<()> {
-        let mut conn = self.store.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET state = 'sent', body = NULL, sent_at = ?2, last_error = NULL WHERE id = ?1",
-            )?;
-            let mut gated = tx.prepare_cached("DELETE FROM outbox_gated WHERE record_id = ?1")?;
-            let now = crate::now_ms();
-            for c in batch {
-                stmt.execute(params![c.id, now])?;
-                gated.execute([c.record_id.to_string()])?;
+    pub(crate) async fn flush_internal(&self, options: FlushOptions) -> Result<FlushReport> {
+        let mut session = self.session().await?;
+        let user = session.user_id;
+        let mut p = FlushProgress {
+            total: self
+                .blocking_internal(move |core| outbox::pending_count(&core.store.conn(), user))
+                .await?,
+            ..FlushProgress::default()
+        };
+        let mut stop = None;
+        'outer: for phase in [0, 1] {
+            let kinds: Vec<OutboxKind> = OutboxKind::ALL
+                .into_iter()
+                .filter(|k| k.phase() == phase && (!options.consents_only || !k.is_upload()))
+                .collect();
+            if kinds.is_empty() {
+                continue;
+            }
+            loop {
+                let claim_kinds = kinds.clone();
+                let claimed = self
+                    .blocking_internal(move |core| {
+                        outbox::claim(
+                            &mut core.store.conn(),
+                            user,
+                            &claim_kinds,
+                            options.batch_size,
+                            options.ignore_backoff,
+                        )
+                    })
+                    .await?;
+                let Some((kind, batch)) = claimed else {
+                    break;
+                };
+                let _guard = InFlightGuard::new(self.core.clone(), &batch);
+                match self.send_batch(&mut session, kind, batch, &mut p).await? {
+                    Sent::Done => {}
+                    Sent::Stop(e) => {
+                        stop = Some(e);
+                        break 'outer;
+                    }
+                }
             }
         }
-        tx.commit()?;
-        Ok(())
+        let delivered_any = p.sent > 0;
+        let remaining = self
+            .blocking_internal(move |core| {
+                let conn = core.store.conn();
+                let cutoff = crate::now_ms() - KEEP_DELIVERED_DAYS * 86_400_000;
+                outbox::prune_delivered(&conn, cutoff)?;
+                if delivered_any {
+                    // Erased bodies also leave the write-ahead log (secure_delete covers the
+                    // database file's free pages, not old WAL frames).
+                    crate::store::checkpoint(&conn)?;
+                }
+                outbox::pending_count(&conn, user)
+            })
+            .await?;
+        Ok(FlushReport {
+            sent: p.sent,
+            rejected: p.rejected,
+            remaining,
+            stopped: stop.map(EcspError::from),
+        })
     }
 
-    fn reject(&self, batch: &[Claimed], reason: &str) -> Result<()> {
-        let conn = self.store.conn();
-        for c in batch {
-            conn.execute(
-                "UPDATE outbox SET state = 'rejected', last_error = ?2, attempts = attempts + 1 WHERE id = ?1",
-                params![c.id, reason],
-            )?;
-        }
-        Ok(())
-    }
-
-    fn reschedule(&self, batch: &[Claimed], error: &ClientError) -> Result<()> {
-        let mut conn = self.store.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
-                 WHERE id = ?1",
-            )?;
-            let mut attempts_of = tx.prepare_cached("SELECT attempts FROM outbox WHERE id = ?1")?;
-            for c in batch {
-                let attempts: i64 = attempts_of.query_row([c.id], |r| r.get(0))?;
-                let next = crate::now_ms() + backoff_ms(attempts.clamp(0, 30) as u32) as i64;
-                stmt.execute(params![c.id, next, error.to_string()])?;
+    fn send_batch<'a>(
+        &'a self,
+        session: &'a mut StoredSession,
+        kind: OutboxKind,
+        batch: Vec<Claimed>,
+        p: &'a mut FlushProgress,
+    ) -> Pin<Box<dyn Future<Output = Result<Sent>> + Send + 'a>> {
+        Box::pin(async move {
+            let user = session.user_id;
+            let (batch, body) = self
+                .blocking_internal(move |core| {
+                    let body = core.request_body(user, kind, &batch)?;
+                    Ok((batch, body))
+                })
+                .await?;
+            let path = kind.endpoint();
+            let result = self
+                .authed(session, |http, url, token| {
+                    http.post(url(path))
+                        .bearer_auth(token)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                })
+                .await;
+            let result = match result {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(crate::session::problem(r).await),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    let batch = self
+                        .blocking_internal(move |core| {
+                            outbox::mark_sent(&mut core.store.conn(), &batch)?;
+                            Ok(batch)
+                        })
+                        .await?;
+                    p.sent += batch.len() as u64;
+                    self.core.emit(ClientEvent::Delivered {
+                        kind,
+                        record_ids: batch.iter().map(|c| c.record_id).collect(),
+                    });
+                    self.after_request(*p).await?;
+                    Ok(Sent::Done)
+                }
+                Err(e) if e.is_transient() => {
+                    let reason = e.to_string();
+                    self.blocking_internal(move |core| {
+                        outbox::reschedule(&mut core.store.conn(), &batch, &reason)
+                    })
+                    .await?;
+                    self.after_request(*p).await?;
+                    Ok(Sent::Stop(e))
+                }
+                Err(ClientError::Server(problem)) if (400..500).contains(&problem.status) => {
+                    if batch.len() > 1 {
+                        let mut first = batch;
+                        let second = first.split_off(first.len() / 2);
+                        if let Sent::Stop(e) = self.send_batch(session, kind, first, p).await? {
+                            // `second` stays claimed until the flush's guard puts it back.
+                            return Ok(Sent::Stop(e));
+                        }
+                        return self.send_batch(session, kind, second, p).await;
+                    }
+                    let reason =
+                        format!("{} ({}): {}", problem.title, problem.code, problem.detail);
+                    let code = problem.code.clone();
+                    let (reason, code, batch) = self
+                        .blocking_internal(move |core| {
+                            outbox::reject(&mut core.store.conn(), &batch, &reason, &code)?;
+                            Ok((reason, code, batch))
+                        })
+                        .await?;
+                    p.rejected += batch.len() as u64;
+                    for c in &batch {
+                        self.core.emit(ClientEvent::Rejected {
+                            record_id: c.record_id,
+                            kind,
+                            code: code.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                    self.after_request(*p).await?;
+                    Ok(Sent::Done)
+                }
+                // Not signed in, TLS failure, unexpected answer: nothing is lost (the flush's
+                // guard puts the rows back), try later.
+                Err(e) => Ok(Sent::Stop(e)),
             }
-        }
-        tx.commit()?;
-        Ok(())
+        })
     }
 
-    fn requeue(&self, batch: &[Claimed]) -> Result<()> {
-        let conn = self.store.conn();
-        for c in batch {
-            conn.execute("UPDATE outbox SET state = 'queued' WHERE id = ?1", [c.id])?;
+    async fn after_request(&self, progress: FlushProgress) -> Result<()> {
+        self.core.emit(ClientEvent::FlushProgress { progress });
+        if self.core.events.receiver_count() > 0 {
+            self.blocking_internal(|core| {
+                core.queue_changed();
+                Ok(())
+            })
+            .await?;
         }
         Ok(())
     }
@@ -321,47 +320,6 @@ impl EcspClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delivered_entries_are_forgotten_after_the_retention_period() {
-        let dir = tempfile::tempdir().unwrap();
-        let client = EcspClient::open(
-            &crate::ClientConfig {
-                server: "https://localhost:8443".into(),
-                ca_file: None,
-                data_dir: dir.path().to_owned(),
-            },
-            std::sync::Arc::new(crate::secrets::MemorySecretStore::default()),
-        )
-        .unwrap();
-        let now = crate::now_ms();
-        let day = 86_400_000;
-        for (id, state, sent_at) in [
-            ("a", "sent", now - 31 * day),
-            ("b", "sent", now - day),
-            ("c", "queued", 0),
-        ] {
-            client
-                .store
-                .conn()
-                .execute(
-                    "INSERT INTO outbox (record_id, user_id, kind, captured_at, state, sent_at) VALUES (?1, 'u', 'dfe', 0, ?2, ?3)",
-                    rusqlite::params![id, state, sent_at],
-                )
-                .unwrap();
-        }
-        assert_eq!(client.prune_delivered().unwrap(), 1);
-        let left: Vec<String> = client
-            .store
-            .conn()
-            .prepare("SELECT record_id FROM outbox ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(left, vec!["b", "c"]);
-    }
 
     #[test]
     fn backoff_grows_exponentially_with_jitter_and_a_cap() {

@@ -11,17 +11,23 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use url::Url;
 
+#[cfg(test)]
+use crate::error::EcspError;
 use crate::error::{ClientError, Result, TlsFailure};
 
 /// A configured HTTPS client for one server.
 #[derive(Debug, Clone)]
-pub struct Transport {
+pub(crate) struct Transport {
     http: reqwest::Client,
     base: Url,
 }
 
 /// Parses a server URL, refusing anything but `https://`.
-pub fn parse_server_url(server: &str) -> Result<Url> {
+pub fn parse_server_url(server: &str) -> crate::EcspResult<Url> {
+    Ok(parse_url(server)?)
+}
+
+fn parse_url(server: &str) -> Result<Url> {
     let url =
         Url::parse(server.trim()).map_err(|e| ClientError::BadUrl(format!("{server}: {e}")))?;
     if url.scheme() != "https" {
@@ -33,7 +39,7 @@ pub fn parse_server_url(server: &str) -> Result<Url> {
     Ok(url)
 }
 
-fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore> {
+fn root_store(ca_file: Option<&Path>, ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -56,26 +62,46 @@ fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore> {
             roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
         }
     }
+    if let Some(pem) = ca_pem {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::CaPem(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(ClientError::CaPem("no PEM certificate in them".into()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::CaPem(e.to_string()))?;
+        }
+    }
     Ok(roots)
 }
 
 /// The rustls configuration every connection uses.
-pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig> {
+pub fn tls_config(
+    ca_file: Option<&Path>,
+    ca_pem: Option<&[u8]>,
+) -> crate::EcspResult<rustls::ClientConfig> {
+    Ok(build_tls_config(ca_file, ca_pem)?)
+}
+
+fn build_tls_config(ca_file: Option<&Path>, ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig> {
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
     .map_err(|_| ClientError::Tls(TlsFailure::Other))?
-    .with_root_certificates(root_store(ca_file)?)
+    .with_root_certificates(root_store(ca_file, ca_pem)?)
     .with_no_client_auth();
     Ok(config)
 }
 
 impl Transport {
-    pub fn new(server: &str, ca_file: Option<&Path>) -> Result<Self> {
-        let base = parse_server_url(server)?;
+    pub(crate) fn new(server: &str, ca_file: Option<&Path>, ca_pem: Option<&[u8]>) -> Result<Self> {
+        let base = parse_url(server)?;
         let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config(ca_file)?)
+            .use_preconfigured_tls(build_tls_config(ca_file, ca_pem)?)
             .https_only(true)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -103,7 +129,7 @@ impl Transport {
     }
 
     /// Sends a request, turning transport failures into specific errors.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         request.send().await.map_err(|e| classify(&e))
     }
 }
@@ -127,7 +153,7 @@ fn rustls_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a ru
     None
 }
 
-pub fn classify(err: &reqwest::Error) -> ClientError {
+pub(crate) fn classify(err: &reqwest::Error) -> ClientError {
     use rustls::{AlertDescription, CertificateError, Error as E};
     if let Some(tls) = rustls_cause(err) {
         let failure = match tls {
@@ -171,14 +197,14 @@ mod tests {
     #[test]
     fn only_https_urls_are_accepted() {
         assert!(matches!(
-            parse_server_url("http://localhost:8443"),
+            parse_url("http://localhost:8443"),
             Err(ClientError::PlainHttpRefused(_))
         ));
         assert!(matches!(
-            parse_server_url("localhost:8443"),
+            parse_url("localhost:8443"),
             Err(ClientError::PlainHttpRefused(_) | ClientError::BadUrl(_))
         ));
-        let t = Transport::new("https://example.test:8443/ecsp/", None).unwrap();
+        let t = Transport::new("https://example.test:8443/ecsp/", None, None).unwrap();
         assert_eq!(
             t.url("/api/v1/me").as_str(),
             "https://example.test:8443/ecsp/api/v1/me"
@@ -191,8 +217,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("ca.pem");
         std::fs::write(&empty, "not a certificate").unwrap();
-        let err = Transport::new("https://localhost", Some(&empty)).unwrap_err();
+        let err = Transport::new("https://localhost", Some(&empty), None).unwrap_err();
         assert!(matches!(err, ClientError::CaFile { .. }), "{err}");
         assert!(err.to_string().contains("ca.pem"));
+        let public = EcspError::from(err);
+        assert_eq!(public.code, crate::ErrorCode::Configuration);
+    }
+
+    #[test]
+    fn trust_anchors_given_as_bytes_must_hold_a_certificate() {
+        let err = Transport::new("https://localhost", None, Some(b"no pem here")).unwrap_err();
+        assert!(matches!(err, ClientError::CaPem(_)), "{err}");
+        let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        Transport::new("https://localhost", None, Some(ca.cert.pem().as_bytes())).unwrap();
     }
 }

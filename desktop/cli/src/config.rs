@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use ecsp_client::EcspError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -22,18 +22,28 @@ pub struct Dirs {
     pub data: PathBuf,
 }
 
+fn config_error(what: &str, path: &Path, e: impl std::fmt::Display) -> EcspError {
+    EcspError::configuration(format!("{what} {}: {e}", path.display()))
+}
+
 impl Dirs {
     pub fn resolve(
         config_override: Option<PathBuf>,
         data_override: Option<PathBuf>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, EcspError> {
         let project = directories::ProjectDirs::from("org", "ecsp", "ecsp");
         let config = config_override
             .or_else(|| project.as_ref().map(|p| p.config_dir().to_owned()))
-            .context("no configuration directory on this platform; set ECSP_CONFIG_DIR")?;
+            .ok_or_else(|| {
+                EcspError::configuration(
+                    "no configuration directory on this platform; set ECSP_CONFIG_DIR",
+                )
+            })?;
         let data = data_override
             .or_else(|| project.as_ref().map(|p| p.data_dir().to_owned()))
-            .context("no data directory on this platform; set ECSP_DATA_DIR")?;
+            .ok_or_else(|| {
+                EcspError::configuration("no data directory on this platform; set ECSP_DATA_DIR")
+            })?;
         Ok(Self { config, data })
     }
 
@@ -41,24 +51,24 @@ impl Dirs {
         self.config.join("config.json")
     }
 
-    pub fn load(&self) -> anyhow::Result<Settings> {
+    pub fn load(&self) -> Result<Settings, EcspError> {
         let path = self.settings_file();
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a valid settings file", path.display())),
+                .map_err(|e| config_error("not a valid settings file:", &path, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => Err(config_error("cannot read", &path, e)),
         }
     }
 
-    pub fn save(&self, settings: &Settings) -> anyhow::Result<()> {
+    pub fn save(&self, settings: &Settings) -> Result<(), EcspError> {
         std::fs::create_dir_all(&self.config)
-            .with_context(|| format!("creating {}", self.config.display()))?;
+            .map_err(|e| config_error("cannot create", &self.config, e))?;
         let path = self.settings_file();
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(settings)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        let text = serde_json::to_vec_pretty(settings).unwrap_or_default();
+        std::fs::write(&tmp, text).map_err(|e| config_error("cannot write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| config_error("cannot write", &path, e))
     }
 }
 

@@ -62,11 +62,11 @@ impl Cli {
         let ca = h.ca_file.to_string_lossy().into_owned();
         let (code, out, err) = self.run(
             &[
+                "login",
                 "--server",
                 &h.url(),
                 "--ca-cert",
                 &ca,
-                "login",
                 "--email",
                 &email,
                 "--password-stdin",
@@ -110,13 +110,10 @@ async fn uploads_and_queue_from_the_command_line() {
         "",
     );
     assert_eq!(code, 0, "{out}{err}");
-    // Two JSON documents: the capture (job withheld: no consent yet), then the flush report.
-    let docs: Vec<Value> = serde_json::Deserializer::from_str(&out)
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(docs[0]["withheld"], json!(["job_info"]));
-    assert_eq!(docs[1]["sent"], 1);
+    // One JSON document: the capture (job withheld: no consent yet) and its delivery.
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["captured"]["withheld"], json!(["job_info"]));
+    assert_eq!(doc["delivery"]["sent"], 1);
 
     let (code, out, _) = cli.run(&["--json", "queue", "status"], "");
     assert_eq!(code, 0);
@@ -128,10 +125,12 @@ async fn uploads_and_queue_from_the_command_line() {
 
     let (code, out, _) = cli.run(&["--json", "consent", "grant", "job_info"], "");
     assert_eq!(code, 0);
-    let consent: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let consent: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(consent["delivered"], true);
+    let status = consent["status"].as_array().unwrap();
     assert_eq!(
-        consent.iter().find(|c| c["purpose"] == "job_info").unwrap()["granted"],
-        true
+        status.iter().find(|c| c["purpose"] == "job_info").unwrap()["state"],
+        "granted"
     );
 }
 

@@ -61,7 +61,7 @@ fn convert_adds_xyz_and_lab_columns() {
 }
 
 #[test]
-fn compare_exits_1_on_a_normative_failure_and_0_on_a_pass() {
+fn compare_exits_5_on_a_normative_failure_and_0_on_a_pass() {
     let (code, out, _) = ecsp(&[
         "color",
         "compare",
@@ -70,7 +70,7 @@ fn compare_exits_1_on_a_normative_failure_and_0_on_a_pass() {
         "--sample",
         &data("sharma_sample.cgats"),
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 5);
     assert!(
         out.contains("FAIL mean ΔE00 5.39 > 3.00 (normative)"),
         "{out}"

@@ -14,6 +14,7 @@ async fn gated_parts_are_not_captured_without_consent() {
     assert!(
         client
             .consent_status()
+            .await
             .unwrap()
             .iter()
             .all(|s| !s.granted && s.needs_asking)
@@ -21,12 +22,10 @@ async fn gated_parts_are_not_captured_without_consent() {
 
     let captured = client
         .capture_measurement(measurement_capture(h.device(0), true, true))
-        .unwrap();
-    assert_eq!(captured.withheld, vec![Purpose::Gps, Purpose::Photos]);
-    let report = client
-        .flush(FlushOptions::default(), &|_| {})
         .await
         .unwrap();
+    assert_eq!(captured.withheld, vec![Purpose::Gps, Purpose::Photos]);
+    let report = client.flush(FlushOptions::default()).await.unwrap();
     assert_eq!(report.sent, 1);
     let stored: String = h
         .server_db()
@@ -56,21 +55,24 @@ async fn a_withdrawal_after_queuing_keeps_the_gated_part_home() {
     let client = h.client("operator", os_keyring());
     let (email, password) = h.password("operator");
     client.login(&email, &password).await.unwrap();
-    client.grant(Purpose::JobInfo).unwrap();
-    assert!(client.is_granted(Purpose::JobInfo).unwrap());
+    client.grant(Purpose::JobInfo).await.unwrap();
+    assert!(client.is_granted(Purpose::JobInfo).await.unwrap());
 
-    let kept = client.capture_dfe(dfe_capture(h.device(0), true)).unwrap();
-    assert!(kept.withheld.is_empty());
-    // Offline, the user changes their mind.
-    client.withdraw(Purpose::JobInfo).unwrap();
-    assert!(!client.is_granted(Purpose::JobInfo).unwrap());
-    let after = client.capture_dfe(dfe_capture(h.device(0), true)).unwrap();
-    assert_eq!(after.withheld, vec![Purpose::JobInfo]);
-
-    let report = client
-        .flush(FlushOptions::default(), &|_| {})
+    let kept = client
+        .capture_dfe(dfe_capture(h.device(0), true))
         .await
         .unwrap();
+    assert!(kept.withheld.is_empty());
+    // Offline, the user changes their mind.
+    client.withdraw(Purpose::JobInfo).await.unwrap();
+    assert!(!client.is_granted(Purpose::JobInfo).await.unwrap());
+    let after = client
+        .capture_dfe(dfe_capture(h.device(0), true))
+        .await
+        .unwrap();
+    assert_eq!(after.withheld, vec![Purpose::JobInfo]);
+
+    let report = client.flush(FlushOptions::default()).await.unwrap();
     assert_eq!(
         (report.sent, report.rejected),
         (4, 0),
@@ -120,10 +122,11 @@ async fn granted_parts_travel_sealed_and_arrive_whole() {
     let client = h.client("technician", os_keyring());
     let (email, password) = h.password("technician");
     client.login(&email, &password).await.unwrap();
-    client.grant(Purpose::Gps).unwrap();
-    client.grant(Purpose::Photos).unwrap();
+    client.grant(Purpose::Gps).await.unwrap();
+    client.grant(Purpose::Photos).await.unwrap();
     let captured = client
         .capture_measurement(measurement_capture(h.device(0), true, true))
+        .await
         .unwrap();
     assert!(captured.withheld.is_empty());
     // On disk, the position is not readable.
@@ -134,10 +137,7 @@ async fn granted_parts_travel_sealed_and_arrive_whole() {
         !String::from_utf8_lossy(&raw).contains("139.76"),
         "GPS in clear in the outbox"
     );
-    let report = client
-        .flush(FlushOptions::default(), &|_| {})
-        .await
-        .unwrap();
+    let report = client.flush(FlushOptions::default()).await.unwrap();
     assert_eq!(report.sent, 3);
     let record = read_record(
         &h,
@@ -151,7 +151,7 @@ async fn granted_parts_travel_sealed_and_arrive_whole() {
 
 pub fn https(h: &Harness) -> reqwest::Client {
     reqwest::Client::builder()
-        .use_preconfigured_tls(ecsp_client::transport::tls_config(Some(&h.ca_file)).unwrap())
+        .use_preconfigured_tls(ecsp_client::transport::tls_config(Some(&h.ca_file), None).unwrap())
         .build()
         .unwrap()
 }

@@ -23,6 +23,7 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
         server: h.url(),
         ca_file: Some(h.ca_file.clone()),
         data_dir: cli.data.clone(),
+        ..ecsp_client::ClientConfig::default()
     };
     let capturer = ecsp_client::EcspClient::open(
         &config,
@@ -32,26 +33,11 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
     )
     .unwrap();
     let mut accepted = Vec::new();
-    let mut capture = |n: usize| {
-        for _ in 0..n {
-            let i = accepted.len();
-            let c = if i % 3 == 0 {
-                capturer
-                    .capture_dfe(dfe_capture(h.device(i % 2), false))
-                    .unwrap()
-            } else {
-                capturer
-                    .capture_measurement(measurement_capture(h.device(0), false, false))
-                    .unwrap()
-            };
-            accepted.push(c.record_id.to_string());
-        }
-    };
-    capture(100);
+    capture(&capturer, &h, &mut accepted, 100).await;
 
     let mut killed_mid_flush = 0;
     for _ in 0..rounds {
-        capture(12);
+        capture(&capturer, &h, &mut accepted, 12).await;
         let mut child = cli
             .command(&["queue", "flush", "--batch-size", "3"])
             .stdout(Stdio::null())
@@ -111,4 +97,28 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
 /// A kill delay between 20 and 400 ms: from during start-up to well into sending.
 fn fastrand_ms() -> u64 {
     fastrand::u64(20..400)
+}
+
+/// Captures `n` records through the library, as the desktop application would.
+async fn capture(
+    capturer: &ecsp_client::EcspClient,
+    h: &Harness,
+    accepted: &mut Vec<String>,
+    n: usize,
+) {
+    for _ in 0..n {
+        let i = accepted.len();
+        let c = if i % 3 == 0 {
+            capturer
+                .capture_dfe(dfe_capture(h.device(i % 2), false))
+                .await
+                .unwrap()
+        } else {
+            capturer
+                .capture_measurement(measurement_capture(h.device(0), false, false))
+                .await
+                .unwrap()
+        };
+        accepted.push(c.record_id.to_string());
+    }
 }

@@ -22,6 +22,7 @@ async fn a_refused_record_is_set_aside_and_the_rest_go_through() {
         };
         let c = client
             .capture_measurement(measurement_capture(device, false, false))
+            .await
             .unwrap();
         if i == 4 {
             refused = Some(c.record_id);
@@ -30,13 +31,11 @@ async fn a_refused_record_is_set_aside_and_the_rest_go_through() {
         }
     }
     let report = client
-        .flush(
-            FlushOptions {
-                batch_size: 9,
-                ignore_backoff: false,
-            },
-            &|_| {},
-        )
+        .flush(FlushOptions {
+            batch_size: 9,
+            ignore_backoff: false,
+            consents_only: false,
+        })
         .await
         .unwrap();
     assert_eq!((report.sent, report.rejected, report.remaining), (8, 1, 0));
@@ -44,10 +43,13 @@ async fn a_refused_record_is_set_aside_and_the_rest_go_through() {
     for id in &expected_sent {
         assert!(stored.contains(id));
     }
-    let rejected = client.queue_list(Some(QueueState::Rejected), 10).unwrap();
-    assert_eq!(rejected.len(), 1);
-    assert_eq!(rejected[0].record_id, refused.unwrap());
-    let reason = rejected[0].last_error.as_deref().unwrap();
+    let rejected = client
+        .queue_list(Some(QueueState::Rejected), 10)
+        .await
+        .unwrap();
+    assert_eq!(rejected.items.len(), 1);
+    assert_eq!(rejected.items[0].record_id, refused.unwrap());
+    let reason = rejected.items[0].last_error.as_deref().unwrap();
     assert!(
         reason.contains("no device with this id that you have rights to"),
         "{reason}"
@@ -83,11 +85,8 @@ async fn a_refused_record_is_set_aside_and_the_rest_go_through() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    assert_eq!(client.retry_rejected(None).unwrap(), 1);
-    let report = client
-        .flush(FlushOptions::default(), &|_| {})
-        .await
-        .unwrap();
+    assert_eq!(client.retry_rejected(None).await.unwrap(), 1);
+    let report = client.flush(FlushOptions::default()).await.unwrap();
     assert_eq!((report.sent, report.rejected), (1, 0));
     assert_eq!(h.stored_records().len(), 9);
 }

@@ -1,6 +1,6 @@
 //! Token expiry and transparent refresh; sign-out revokes on the server; tokens only in the keyring.
 
-use ecsp_client::ClientError;
+use ecsp_client::ErrorCode;
 use ecsp_client::session::SignedOut;
 use ecsp_e2e::*;
 
@@ -99,10 +99,10 @@ async fn logout_revokes_the_session_on_the_server() {
         secrets.get(&key).unwrap().is_none(),
         "the keyring entry is gone"
     );
-    assert!(matches!(
-        client.whoami().await,
-        Err(ClientError::NotSignedIn)
-    ));
+    assert_eq!(
+        client.whoami().await.unwrap_err().code,
+        ErrorCode::NotSignedIn
+    );
     // The old access token no longer works at the server either.
     let res = crate::consent::https(&h)
         .get(format!("{}/api/v1/me", h.url()))
@@ -121,7 +121,8 @@ async fn a_wrong_password_is_a_clear_error_and_stores_nothing() {
     let client = h.client("operator", secrets.clone());
     let (email, _) = h.password("operator");
     let err = client.login(&email, "not the password").await.unwrap_err();
-    assert_eq!(err.code(), "invalid_credentials", "{err}");
+    assert_eq!(err.code(), ErrorCode::SignInRefused, "{err}");
+    assert_eq!(err.reason_code.as_deref(), Some("invalid_credentials"));
     assert!(!err.to_string().contains("not the password"));
     assert!(
         secrets

@@ -1,0 +1,68 @@
+//! What the server holds: the devices the user may upload for, and the records stored for them.
+//! Read-only calls with the current session.
+
+use chrono::{DateTime, Utc};
+use ecsp_protocol::admin::DeviceView;
+use ecsp_protocol::upload::{RecordKind, RecordView};
+use uuid::Uuid;
+
+use crate::EcspClient;
+use crate::error::EcspResult;
+
+/// Which of a device's records to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordQuery {
+    pub kind: Option<RecordKind>,
+    /// Only records captured before this time (the previous page's last `captured_at`).
+    pub before: Option<DateTime<Utc>>,
+    /// At most this many (1 to 500; the server's default is 50).
+    pub limit: Option<u32>,
+}
+
+impl EcspClient {
+    /// The devices the signed-in user has rights to (all of the organisation's for an admin).
+    pub async fn devices(&self) -> EcspResult<Vec<DeviceView>> {
+        Ok(self.get_json("/api/v1/devices").await?)
+    }
+
+    pub async fn device(&self, device_id: Uuid) -> EcspResult<DeviceView> {
+        Ok(self
+            .get_json(&format!("/api/v1/devices/{device_id}"))
+            .await?)
+    }
+
+    /// A device's stored records, newest capture first.
+    pub async fn records(
+        &self,
+        device_id: Uuid,
+        query: RecordQuery,
+    ) -> EcspResult<Vec<RecordView>> {
+        let mut path = format!("/api/v1/devices/{device_id}/records");
+        let mut params = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(kind) = query.kind {
+            params.append_pair("kind", kind.as_str());
+        }
+        if let Some(before) = query.before {
+            params.append_pair(
+                "before",
+                &before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            );
+        }
+        if let Some(limit) = query.limit {
+            params.append_pair("limit", &limit.to_string());
+        }
+        let params = params.finish();
+        if !params.is_empty() {
+            path.push('?');
+            path.push_str(&params);
+        }
+        Ok(self.get_json(&path).await?)
+    }
+
+    /// One stored record, if the user has rights to its device.
+    pub async fn record(&self, record_id: Uuid) -> EcspResult<RecordView> {
+        Ok(self
+            .get_json(&format!("/api/v1/records/{record_id}"))
+            .await?)
+    }
+}
