@@ -117,10 +117,16 @@ impl Transport {
         self.base.origin().ascii_serialization()
     }
 
+    /// The URL of an API path, which may carry a query (`/api/v1/…?limit=20`).
     pub fn url(&self, path: &str) -> Url {
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
         let mut url = self.base.clone();
         let prefix = self.base.path().trim_end_matches('/');
         url.set_path(&format!("{prefix}{path}"));
+        url.set_query(query);
         url
     }
 
@@ -210,6 +216,10 @@ mod tests {
             "https://example.test:8443/ecsp/api/v1/me"
         );
         assert_eq!(t.origin(), "https://example.test:8443");
+        assert_eq!(
+            t.url("/api/v1/devices/x/records?kind=dfe&limit=5").as_str(),
+            "https://example.test:8443/ecsp/api/v1/devices/x/records?kind=dfe&limit=5"
+        );
     }
 
     #[test]

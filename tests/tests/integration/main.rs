@@ -9,5 +9,6 @@ mod crash;
 mod keyring;
 mod offline;
 mod outbox;
+mod readme_path;
 mod tls;
 mod tokens;
