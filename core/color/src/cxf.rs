@@ -518,7 +518,7 @@ pub fn write(d: &Dataset) -> String {
     }
     if d.patches.iter().any(|p| p.lab.is_some()) {
         let ill = m.lab_illuminant.unwrap_or(Illuminant::D50);
-        let obs = m.lab_observer.unwrap_or(Observer::Cie1931);
+        let obs = m.lab_observer.unwrap_or(Observer::Cie1931TwoDegree);
         x.push_str(&format!(
             "      <cc:ColorSpecification Id=\"CSL\">\n        <cc:TristimulusSpec><cc:Illuminant>{}</cc:Illuminant><cc:Observer>{}_Degree</cc:Observer><cc:Method>E308_Table5</cc:Method></cc:TristimulusSpec>\n      </cc:ColorSpecification>\n",
             ill.as_str(),

@@ -100,7 +100,7 @@ impl Dataset {
             )));
         };
         let stored_ill = self.meta.lab_illuminant.unwrap_or(Illuminant::D50);
-        let stored_obs = self.meta.lab_observer.unwrap_or(Observer::Cie1931);
+        let stored_obs = self.meta.lab_observer.unwrap_or(Observer::Cie1931TwoDegree);
         if stored_ill != illuminant || stored_obs != observer {
             return Err(ColorError::Dataset(format!(
                 "patch {} has CIELAB for {stored_ill}/{stored_obs} only, not {illuminant}/{observer}, and no spectrum",

@@ -52,7 +52,11 @@ pub struct ToleranceSet {
     pub delta_e: DeltaE,
     #[serde(default = "default_illuminant")]
     pub illuminant: Illuminant,
-    #[serde(default = "default_observer")]
+    /// `2` or `10`, as a number or a string (tolerance files have used both).
+    #[serde(
+        default = "default_observer",
+        deserialize_with = "observer_number_or_text"
+    )]
     pub observer: Observer,
     pub criteria: Vec<Criterion>,
 }
@@ -61,8 +65,24 @@ fn default_illuminant() -> Illuminant {
     Illuminant::D50
 }
 
+fn observer_number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Observer, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Number(u8),
+        Text(String),
+    }
+    let text = match Written::deserialize(d)? {
+        Written::Number(n) => n.to_string(),
+        Written::Text(t) => t,
+    };
+    Observer::parse(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!("observer must be 2 or 10 (degrees), got `{text}`"))
+    })
+}
+
 fn default_observer() -> Observer {
-    Observer::Cie1931
+    Observer::Cie1931TwoDegree
 }
 
 impl ToleranceSet {
@@ -73,7 +93,7 @@ impl ToleranceSet {
             name: format!("default ({})", delta_e.name()),
             delta_e,
             illuminant: Illuminant::D50,
-            observer: Observer::Cie1931,
+            observer: Observer::Cie1931TwoDegree,
             criteria: vec![
                 Criterion {
                     statistic: Statistic::Mean,
@@ -320,6 +340,16 @@ mod tests {
         let ok = r#"{"name": "x", "delta_e": {"method": "de2000", "kl": 1, "kc": 1, "kh": 1},
                      "criteria": [{"statistic": "mean", "limit": 2, "severity": "normative"}]}"#;
         assert!(ToleranceSet::from_json(ok).is_ok());
+        for observer in [r#""10""#, "10"] {
+            let ten = ok.replace(
+                "\"criteria\"",
+                &format!("\"observer\": {observer}, \"criteria\""),
+            );
+            assert_eq!(
+                ToleranceSet::from_json(&ten).unwrap().observer,
+                Observer::Cie1964TenDegree
+            );
+        }
         let bad = ok.replace("\"limit\": 2", "\"limit\": -1");
         assert!(
             ToleranceSet::from_json(&bad)

@@ -20,7 +20,7 @@ fn a_report_says_pass_or_fail_and_why() {
         name: "test".into(),
         delta_e: DeltaE::DE2000,
         illuminant: ecsp_color::cie::Illuminant::D50,
-        observer: ecsp_color::cie::Observer::Cie1931,
+        observer: ecsp_color::cie::Observer::Cie1931TwoDegree,
         criteria: vec![
             Criterion {
                 statistic: Statistic::Mean,

@@ -72,7 +72,7 @@ fn cxf_round_trips_spectra_lab_and_conditions() {
     chart.meta.conditions.backing = Some(Backing::Black);
     chart.meta.conditions.bandpass_corrected = false;
     chart.meta.lab_illuminant = Some(Illuminant::D65);
-    chart.meta.lab_observer = Some(Observer::Cie1964);
+    chart.meta.lab_observer = Some(Observer::Cie1964TenDegree);
     for (i, p) in chart.patches.iter_mut().enumerate() {
         p.lab = Some(ecsp_color::convert::Lab {
             l: 10.0 + i as f64,
@@ -85,7 +85,7 @@ fn cxf_round_trips_spectra_lab_and_conditions() {
     assert_eq!(back.meta.conditions, chart.meta.conditions);
     assert_eq!(
         (back.meta.lab_illuminant, back.meta.lab_observer),
-        (Some(Illuminant::D65), Some(Observer::Cie1964))
+        (Some(Illuminant::D65), Some(Observer::Cie1964TenDegree))
     );
     assert_eq!(back.patches.len(), 24);
     for (a, b) in chart.patches.iter().zip(&back.patches) {
