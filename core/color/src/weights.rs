@@ -59,6 +59,13 @@ impl WeightTable {
 
 type Key = (Illuminant, Observer, WavelengthGrid, bool);
 
+/// The white point (perfect diffuser, Y = 100) of an illuminant and observer, from the 1 nm
+/// tables: what CIELAB is computed against when a file gives XYZ only.
+pub fn white_point(illuminant: Illuminant, observer: Observer) -> Result<Xyz> {
+    let grid = WavelengthGrid::new(360, 1, 421)?;
+    Ok(weights(illuminant, observer, grid, true)?.white)
+}
+
 /// The weights for `grid` (cached).
 pub fn weights(
     illuminant: Illuminant,

@@ -9,7 +9,7 @@ use ecsp_color::dataset::{Dataset, LabSource};
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::density::{DensityStatus, densities};
 use ecsp_color::tolerance::{CompareOptions, Statistic, ToleranceSet, compare};
-use ecsp_color::{cgats, cxf, plot};
+use ecsp_color::{cgats, plot};
 
 #[derive(Debug, Subcommand)]
 pub enum ColorCommand {
@@ -113,17 +113,15 @@ fn parse_method(s: &str) -> Result<DeltaE, String> {
         .ok_or_else(|| format!("`{s}`: expected de2000, de94, de94t, cmc, cmc11 or de76"))
 }
 
-/// Reads CGATS or CxF (by content), naming the file in any error.
+/// Reads CGATS or CxF (by content), naming the file in any error; what the reader tolerated
+/// goes to standard error, prefixed with the file.
 pub fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let head = text.trim_start();
-    let parsed = if head.starts_with("<?xml") || head.starts_with('<') {
-        cxf::parse(&text)
-    } else {
-        cgats::parse(&text)
-    };
-    parsed.with_context(|| path.display().to_string())
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let d = Dataset::from_bytes(&bytes).with_context(|| path.display().to_string())?;
+    for w in &d.warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+    Ok(d)
 }
 
 fn tolerance_set(args: &CompareArgs) -> anyhow::Result<ToleranceSet> {
