@@ -898,6 +898,20 @@ fn metadata(keywords: &[(usize, String, String)]) -> (Metadata, Vec<String>) {
                     _ => keep = true,
                 }
             }
+            vendor if vendor.starts_with("BARBIERI_INFO") => {
+                // "Mode=Reflection,Measurement Condition=M1,…"
+                let lower = v.to_ascii_lowercase();
+                for key in ["measurement condition=", "measurement_condition="] {
+                    if let Some(at) = lower.find(key) {
+                        let rest = &v[at + key.len()..];
+                        let value = rest.split([',', ';', ' ', '\t']).next().unwrap_or("");
+                        if let Some(c) = IlluminationCondition::parse(value) {
+                            settle(&mut condition, c, source.clone(), &mut w);
+                        }
+                    }
+                }
+                keep = true;
+            }
             "MEASUREMENT_SOURCE" => {
                 for (key, value) in source_pairs(v) {
                     let pair = at(&format!("MEASUREMENT_SOURCE {key}={value}"));

@@ -187,38 +187,47 @@ pub struct MeasurementConditions {
     pub instrument_serial: Option<String>,
 }
 
-fn show<T: fmt::Debug>(v: &Option<T>) -> String {
-    v.as_ref()
-        .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"))
-}
-
 impl MeasurementConditions {
     /// Whether readings under `self` and `other` may be compared: same ISO 13655 condition,
-    /// geometry and backing. Different instruments of a model family are compared routinely, so
-    /// instrument and aperture are not checked; bandpass handling is accounted for by the weights.
-    pub fn check_comparable(&self, other: &Self) -> Result<()> {
-        if self.illumination != other.illumination {
-            return Err(ColorError::IncomparableConditions {
-                field: "measurement condition",
-                a: show(&self.illumination),
-                b: show(&other.illumination),
-            });
+    /// geometry and backing wherever both declare one. Different instruments of a model family
+    /// are compared routinely, so instrument and aperture are not checked; bandpass handling is
+    /// accounted for by the weights. Returns what could not be checked (one side unknown).
+    pub fn check_comparable(&self, other: &Self) -> Result<Vec<String>> {
+        fn one<T: PartialEq + fmt::Debug>(
+            field: &'static str,
+            a: &Option<T>,
+            b: &Option<T>,
+            unchecked: &mut Vec<String>,
+        ) -> Result<()> {
+            match (a, b) {
+                (Some(x), Some(y)) if x != y => Err(ColorError::IncomparableConditions {
+                    field,
+                    a: format!("{x:?}"),
+                    b: format!("{y:?}"),
+                }),
+                (Some(_), Some(_)) | (None, None) => Ok(()),
+                (None, Some(_)) => {
+                    unchecked.push(format!(
+                        "the reference does not say its {field}; not checked"
+                    ));
+                    Ok(())
+                }
+                (Some(_), None) => {
+                    unchecked.push(format!("the sample does not say its {field}; not checked"));
+                    Ok(())
+                }
+            }
         }
-        if self.geometry != other.geometry {
-            return Err(ColorError::IncomparableConditions {
-                field: "geometry",
-                a: show(&self.geometry),
-                b: show(&other.geometry),
-            });
-        }
-        if self.backing != other.backing {
-            return Err(ColorError::IncomparableConditions {
-                field: "backing",
-                a: show(&self.backing),
-                b: show(&other.backing),
-            });
-        }
-        Ok(())
+        let mut unchecked = Vec::new();
+        one(
+            "measurement condition",
+            &self.illumination,
+            &other.illumination,
+            &mut unchecked,
+        )?;
+        one("geometry", &self.geometry, &other.geometry, &mut unchecked)?;
+        one("backing", &self.backing, &other.backing, &mut unchecked)?;
+        Ok(unchecked)
     }
 }
 

@@ -8,7 +8,7 @@ use ecsp_color::cie::{Illuminant, Observer};
 use ecsp_color::dataset::{Dataset, LabSource};
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::density::{DensityStatus, densities};
-use ecsp_color::tolerance::{CompareOptions, Statistic, ToleranceSet, compare};
+use ecsp_color::tolerance::{CompareOptions, Matching, Statistic, ToleranceSet, compare};
 use ecsp_color::{cgats, plot};
 
 #[derive(Debug, Subcommand)]
@@ -56,9 +56,20 @@ pub struct CompareArgs {
     /// A tolerance set (JSON); without one: mean ≤ 3 and 95th percentile ≤ 6 normative.
     #[arg(long)]
     tolerance: Option<PathBuf>,
-    /// Compare readings taken under different measurement conditions anyway.
+    /// Compare readings taken under different measurement conditions anyway (reported).
     #[arg(long)]
     allow_mixed_conditions: bool,
+    /// How to pair patches: auto (device values when both files carry them, else id), device,
+    /// id, or position (only charts of equal size).
+    #[arg(long = "match", default_value = "auto", value_parser = parse_matching)]
+    matching: Matching,
+    /// Judge under this illuminant instead of the tolerance set's or the reference file's own
+    /// (a difference from a file's declaration is reported).
+    #[arg(long, value_parser = parse_illuminant)]
+    illuminant: Option<Illuminant>,
+    /// 2 or 10, instead of the tolerance set's or the reference file's own.
+    #[arg(long, value_parser = parse_observer)]
+    observer: Option<Observer>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +113,10 @@ fn parse_illuminant(s: &str) -> Result<Illuminant, String> {
 
 fn parse_observer(s: &str) -> Result<Observer, String> {
     Observer::parse(s).ok_or_else(|| format!("`{s}`: expected 2 or 10"))
+}
+
+fn parse_matching(s: &str) -> Result<Matching, String> {
+    Matching::parse(s).ok_or_else(|| format!("`{s}`: expected auto, device, id or position"))
 }
 
 fn parse_status(s: &str) -> Result<DensityStatus, String> {
@@ -149,6 +164,9 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ecsp_color::tolerance::Comp
         &set,
         CompareOptions {
             allow_mixed_conditions: args.allow_mixed_conditions,
+            matching: args.matching,
+            illuminant: args.illuminant,
+            observer: args.observer,
         },
     )?)
 }
@@ -200,62 +218,7 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
             if json {
                 emit!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                emit!(
-                    "{} — {} under {}/{}",
-                    report.tolerance_set,
-                    report.method,
-                    report.illuminant,
-                    report.observer
-                );
-                emit!(
-                    "{:<12} {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}   {:>7}",
-                    "patch",
-                    "ref L*",
-                    "a*",
-                    "b*",
-                    "L*",
-                    "a*",
-                    "b*",
-                    "ΔE"
-                );
-                for p in &report.patches {
-                    emit!(
-                        "{:<12} {:>8.2} {:>8.2} {:>8.2}   {:>8.2} {:>8.2} {:>8.2}   {:>7.2}",
-                        p.id,
-                        p.reference.l,
-                        p.reference.a,
-                        p.reference.b,
-                        p.sample.l,
-                        p.sample.a,
-                        p.sample.b,
-                        p.delta_e
-                    );
-                }
-                emit!(
-                    "mean {:.2}  95th percentile {:.2}  max {:.2}",
-                    report.mean,
-                    report.percentile95,
-                    report.max
-                );
-                for o in &report.outcomes {
-                    let severity = match o.criterion.severity {
-                        ecsp_color::tolerance::Severity::Normative => "normative",
-                        ecsp_color::tolerance::Severity::Informative => "informative",
-                    };
-                    emit!(
-                        "  {} {} ({severity})",
-                        if o.passed { "PASS" } else { "FAIL" },
-                        o.explanation
-                    );
-                }
-                emit!(
-                    "{}",
-                    if report.passed {
-                        "PASS"
-                    } else {
-                        "FAIL: a normative criterion is not met"
-                    }
-                );
+                emit_raw!("{}", report.to_text(60));
             }
             Ok(report.passed)
         }
