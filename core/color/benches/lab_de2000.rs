@@ -40,7 +40,7 @@ fn main() {
     let start = Instant::now();
     let table = weights(
         Illuminant::D50,
-        Observer::Cie1931,
+        Observer::Cie1931TwoDegree,
         WavelengthGrid::nm380_730(),
         true,
     )

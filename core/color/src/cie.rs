@@ -1,80 +1,15 @@
 //! The CIE data the maths needs, shipped as data files (see `data/SOURCES.md`): the 1931 2° and
 //! 1964 10° observers (360–830 nm) and illuminants A, D50 and D65 (300–780 nm), all at 1 nm.
 
-use std::fmt;
 use std::sync::OnceLock;
 
-use serde::{Deserialize, Serialize};
+/// The illuminants and observers are the shared colour model of the wire protocol; this crate
+/// has 1 nm tables for illuminants A, D50 and D65 only (see [`spd`]).
+pub use ecsp_protocol::colour_model::{Illuminant, Observer};
 
-/// The illuminants with 1 nm data in this crate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Illuminant {
-    A,
-    D50,
-    D65,
-}
-
-impl Illuminant {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "A" => Some(Self::A),
-            "D50" => Some(Self::D50),
-            "D65" => Some(Self::D65),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::A => "A",
-            Self::D50 => "D50",
-            Self::D65 => "D65",
-        }
-    }
-}
-
-impl fmt::Display for Illuminant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// CIE standard observers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Observer {
-    #[serde(rename = "2")]
-    Cie1931,
-    #[serde(rename = "10")]
-    Cie1964,
-}
-
-impl Observer {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s
-            .trim()
-            .trim_end_matches(['°', ' '])
-            .trim_end_matches("deg")
-            .trim()
-        {
-            "2" | "1931" => Some(Self::Cie1931),
-            "10" | "1964" => Some(Self::Cie1964),
-            _ => None,
-        }
-    }
-
-    pub fn degrees(self) -> u32 {
-        match self {
-            Self::Cie1931 => 2,
-            Self::Cie1964 => 10,
-        }
-    }
-}
-
-impl fmt::Display for Observer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}°", self.degrees())
-    }
-}
+/// The illuminants this crate can compute for.
+pub const COMPUTABLE_ILLUMINANTS: [Illuminant; 3] =
+    [Illuminant::A, Illuminant::D50, Illuminant::D65];
 
 /// A table at 1 nm from `start_nm`.
 #[derive(Debug)]
@@ -147,17 +82,21 @@ embedded!(spd_d65, "illuminant_D65_1nm.csv");
 /// The colour-matching functions x̄, ȳ, z̄ (columns 0, 1, 2), 360–830 nm.
 pub fn cmfs(observer: Observer) -> &'static Table1nm {
     match observer {
-        Observer::Cie1931 => cmf_1931(),
-        Observer::Cie1964 => cmf_1964(),
+        Observer::Cie1931TwoDegree => cmf_1931(),
+        Observer::Cie1964TenDegree => cmf_1964(),
     }
 }
 
-/// The relative spectral power (column 0), 300–780 nm.
-pub fn spd(illuminant: Illuminant) -> &'static Table1nm {
+/// The relative spectral power (column 0), 300–780 nm; an error for an illuminant this crate
+/// has no table for.
+pub fn spd(illuminant: Illuminant) -> crate::error::Result<&'static Table1nm> {
     match illuminant {
-        Illuminant::A => spd_a(),
-        Illuminant::D50 => spd_d50(),
-        Illuminant::D65 => spd_d65(),
+        Illuminant::A => Ok(spd_a()),
+        Illuminant::D50 => Ok(spd_d50()),
+        Illuminant::D65 => Ok(spd_d65()),
+        other => Err(crate::error::ColorError::Unsupported(format!(
+            "no spectral data for illuminant {other} here: colours can be computed for A, D50 and D65"
+        ))),
     }
 }
 
@@ -172,19 +111,21 @@ mod tests {
 
     #[test]
     fn embedded_tables_load_with_their_ranges() {
-        for o in [Observer::Cie1931, Observer::Cie1964] {
+        for o in [Observer::Cie1931TwoDegree, Observer::Cie1964TenDegree] {
             let t = cmfs(o);
             assert_eq!((t.start_nm, t.end_nm(), t.columns.len()), (360, 830, 3));
         }
         for i in [Illuminant::A, Illuminant::D50, Illuminant::D65] {
-            let t = spd(i);
+            let t = spd(i).unwrap();
             assert_eq!((t.start_nm, t.end_nm()), (300, 780));
             assert!(
                 (t.at(0, 560) - 100.0).abs() < 1.5,
                 "{i} is normalised near 100 at 560 nm"
             );
         }
+        let e = spd(Illuminant::F11).unwrap_err();
+        assert!(e.to_string().contains("F11"), "{e}");
         // ȳ peaks at 555 nm at 1.0 for the 1931 observer.
-        assert!((cmfs(Observer::Cie1931).at(1, 555) - 1.0).abs() < 1e-4);
+        assert!((cmfs(Observer::Cie1931TwoDegree).at(1, 555) - 1.0).abs() < 1e-4);
     }
 }

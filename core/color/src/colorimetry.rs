@@ -55,7 +55,7 @@ mod tests {
             WavelengthGrid::new(360, 1, 421).unwrap(),
         ] {
             let s = Spectrum::new(grid, vec![1.0; grid.bands]).unwrap();
-            let c = colorimetry(&s, true, Illuminant::D50, Observer::Cie1931).unwrap();
+            let c = colorimetry(&s, true, Illuminant::D50, Observer::Cie1931TwoDegree).unwrap();
             assert!(
                 (c.lab.l - 100.0).abs() < 1e-9 && c.lab.a.abs() < 1e-9 && c.lab.b.abs() < 1e-9,
                 "{grid}: {:?}",
@@ -73,10 +73,10 @@ mod tests {
         let g5 = WavelengthGrid::new(380, 5, 71).unwrap();
         let s10 = Spectrum::new(g10, g10.wavelengths().map(|w| r(f64::from(w))).collect()).unwrap();
         let s5 = Spectrum::new(g5, g5.wavelengths().map(|w| r(f64::from(w))).collect()).unwrap();
-        let a = colorimetry(&s10, true, Illuminant::D65, Observer::Cie1964)
+        let a = colorimetry(&s10, true, Illuminant::D65, Observer::Cie1964TenDegree)
             .unwrap()
             .lab;
-        let b = colorimetry(&s5, true, Illuminant::D65, Observer::Cie1964)
+        let b = colorimetry(&s5, true, Illuminant::D65, Observer::Cie1964TenDegree)
             .unwrap()
             .lab;
         assert!(crate::delta_e::de76(a, b) < 0.05, "{a:?} vs {b:?}");

@@ -2,8 +2,11 @@
 //! colour specifications that say how they were measured (instrument, ISO 13655 condition,
 //! geometry, wavelength range) and for which illuminant and observer CIELAB was computed.
 //!
-//! Objects carrying several spectra (an instrument measuring M0, M1 and M2 at once) are read
-//! with their first spectrum; a file mixing measurement conditions across objects is refused.
+//! Objects may carry several spectra (an instrument measuring M0, M1 and M2 at once, each with
+//! its own `ColorSpecification`): [`parse`] takes the condition of the first spectrum in the
+//! file and says so in the warnings, naming the others; [`parse_condition`] takes the one asked
+//! for. Several `ColorCIELab` per object (D50/2° and D65/10°): the first is kept, the others
+//! named in the warnings. A file mixing measurement conditions across objects is refused.
 //! Facts CxF3 has no element for (bandpass correction, backing, aperture) travel as
 //! `FileInformation/Tag` name–value pairs.
 
@@ -37,8 +40,8 @@ struct Object {
     id: String,
     name: Option<String>,
     location: String,
-    spectrum: Option<(Option<String>, Option<u32>, String)>,
-    lab: Option<(Option<String>, [Option<String>; 3])>,
+    spectra: Vec<(Option<String>, Option<u32>, String)>,
+    labs: Vec<(Option<String>, [Option<String>; 3])>,
 }
 
 fn line_of(text: &str, offset: u64) -> usize {
@@ -61,8 +64,14 @@ fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
-/// Reads a CxF3 document.
+/// Reads a CxF3 document (for objects with several spectra, the condition of the first one).
 pub fn parse(text: &str) -> Result<Dataset> {
+    parse_condition(text, None)
+}
+
+/// Reads a CxF3 document, taking from objects with several spectra the one measured under
+/// `condition` (an error if an object has none).
+pub fn parse_condition(text: &str, condition: Option<IlluminationCondition>) -> Result<Dataset> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(true);
     let mut path: Vec<String> = Vec::new();
@@ -95,7 +104,7 @@ pub fn parse(text: &str) -> Result<Dataset> {
                     }),
                     "ReflectanceSpectrum" => {
                         if let Some(o) = objects.last_mut() {
-                            if o.spectrum.is_none() {
+                            {
                                 let start = attr(e, "StartWL")
                                     .map(|s| s.trim().parse::<f64>().map(|v| v as u32))
                                     .transpose()
@@ -103,16 +112,18 @@ pub fn parse(text: &str) -> Result<Dataset> {
                                         location: at(&reader),
                                         message: "StartWL is not a wavelength".into(),
                                     })?;
-                                o.spectrum =
-                                    Some((attr(e, "ColorSpecification"), start, String::new()));
+                                o.spectra.push((
+                                    attr(e, "ColorSpecification"),
+                                    start,
+                                    String::new(),
+                                ));
                             }
                         }
                     }
                     "ColorCIELab" => {
                         if let Some(o) = objects.last_mut() {
-                            if o.lab.is_none() {
-                                o.lab = Some((attr(e, "ColorSpecification"), [None, None, None]));
-                            }
+                            o.labs
+                                .push((attr(e, "ColorSpecification"), [None, None, None]));
                         }
                     }
                     "ColorSpecification"
@@ -188,10 +199,8 @@ pub fn parse(text: &str) -> Result<Dataset> {
                         .unwrap_or("");
                     match (parent, leaf) {
                         (_, "ReflectanceSpectrum") => {
-                            if let Some(Object {
-                                spectrum: Some((_, _, text)),
-                                ..
-                            }) = objects.last_mut()
+                            if let Some((_, _, text)) =
+                                objects.last_mut().and_then(|o| o.spectra.last_mut())
                             {
                                 if text.is_empty() {
                                     text.push_str(&value);
@@ -199,9 +208,7 @@ pub fn parse(text: &str) -> Result<Dataset> {
                             }
                         }
                         ("ColorCIELab", c @ ("L" | "A" | "B")) => {
-                            if let Some(Object {
-                                lab: Some((_, v)), ..
-                            }) = objects.last_mut()
+                            if let Some((_, v)) = objects.last_mut().and_then(|o| o.labs.last_mut())
                             {
                                 let i = match c {
                                     "L" => 0,
@@ -246,7 +253,7 @@ pub fn parse(text: &str) -> Result<Dataset> {
             message: "not a CxF3 document (no cc:CxF root element)".into(),
         });
     }
-    build(objects, &specs, meta, tags)
+    build(objects, &specs, meta, tags, condition)
 }
 
 fn set(specs: &mut [Spec], f: impl FnOnce(&mut Spec)) {
@@ -276,7 +283,39 @@ fn build(
     specs: &[Spec],
     mut meta: Metadata,
     tags: Vec<(String, String)>,
+    wanted: Option<IlluminationCondition>,
 ) -> Result<Dataset> {
+    let mut warnings = Vec::new();
+    let spec_condition = |id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| specs.iter().find(|s| &s.id == id))
+            .and_then(|s| condition_of(s).0)
+    };
+    // The conditions the file's spectra were measured under, in order of appearance.
+    let mut offered: Vec<Option<IlluminationCondition>> = Vec::new();
+    for o in &objects {
+        for (spec, _, _) in &o.spectra {
+            let c = spec_condition(spec);
+            if !offered.contains(&c) {
+                offered.push(c);
+            }
+        }
+    }
+    let chosen = match wanted {
+        Some(c) => Some(c),
+        None => offered.first().copied().flatten(),
+    };
+    if offered.len() > 1 {
+        let names: Vec<String> = offered
+            .iter()
+            .map(|c| c.map_or("unknown".to_owned(), |c| c.to_string()))
+            .collect();
+        warnings.push(format!(
+            "the objects carry spectra measured under {}; this dataset holds the {} ones",
+            names.join(", "),
+            chosen.map_or("unknown".to_owned(), |c| c.to_string())
+        ));
+    }
     let find = |id: &Option<String>| {
         id.as_ref()
             .and_then(|id| specs.iter().find(|s| &s.id == id))
@@ -299,7 +338,22 @@ fn build(
             location: format!("{} (object {})", o.location, o.id),
             message,
         };
-        let spectrum = match &o.spectrum {
+        let picked = if o.spectra.len() <= 1 {
+            o.spectra.first()
+        } else {
+            Some(
+                o.spectra
+                    .iter()
+                    .find(|(spec, _, _)| spec_condition(spec) == chosen)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "no spectrum measured under {}",
+                            chosen.map_or("the chosen condition".to_owned(), |c| c.to_string())
+                        ))
+                    })?,
+            )
+        };
+        let spectrum = match picked {
             Some((spec_id, start, text)) => {
                 let spec = find(spec_id);
                 let start = start.or(spec.and_then(|s| s.start_wl)).unwrap_or(380);
@@ -336,7 +390,14 @@ fn build(
             }
             None => None,
         };
-        let lab = match &o.lab {
+        if o.labs.len() > 1 && !warnings.iter().any(|w| w.contains("CIELAB values")) {
+            warnings.push(format!(
+                "object {} (and maybe others) has {} CIELAB values; the first is used",
+                o.id,
+                o.labs.len()
+            ));
+        }
+        let lab = match o.labs.first() {
             Some((spec_id, [l, a, b])) => {
                 let num = |v: &Option<String>, c: &str| -> Result<f64> {
                     let v = v
@@ -388,7 +449,12 @@ fn build(
             message: "no object with a reflectance spectrum or CIELAB values".into(),
         });
     }
-    Ok(Dataset { meta, patches })
+    Ok(Dataset {
+        meta,
+        patches,
+        warnings,
+        other_tables: Vec::new(),
+    })
 }
 
 fn esc(s: &str) -> String {
@@ -518,7 +584,7 @@ pub fn write(d: &Dataset) -> String {
     }
     if d.patches.iter().any(|p| p.lab.is_some()) {
         let ill = m.lab_illuminant.unwrap_or(Illuminant::D50);
-        let obs = m.lab_observer.unwrap_or(Observer::Cie1931);
+        let obs = m.lab_observer.unwrap_or(Observer::Cie1931TwoDegree);
         x.push_str(&format!(
             "      <cc:ColorSpecification Id=\"CSL\">\n        <cc:TristimulusSpec><cc:Illuminant>{}</cc:Illuminant><cc:Observer>{}_Degree</cc:Observer><cc:Method>E308_Table5</cc:Method></cc:TristimulusSpec>\n      </cc:ColorSpecification>\n",
             ill.as_str(),

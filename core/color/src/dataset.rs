@@ -1,5 +1,9 @@
 //! A measured chart: patches with spectra and/or CIELAB, and what is known about how they were
 //! measured. CGATS and CxF files read into and write from this.
+//!
+//! What a reader tolerated (a redundant count that disagrees with the data, a free-text header
+//! value, decimal commas, Latin-1 text) is listed in [`Dataset::warnings`]: never silent, never
+//! a reason to refuse data that is otherwise unambiguous.
 
 use serde::Serialize;
 
@@ -17,8 +21,65 @@ pub struct Patch {
     pub spectrum: Option<Spectrum>,
     /// CIELAB as the file gives it (for the dataset's `lab_illuminant` and `lab_observer`).
     pub lab: Option<Lab>,
-    /// Other columns, kept for writing the file back (field name, value).
+    /// Other columns, kept for writing the file back (field name, value), device values
+    /// (`CMYK_C`, `RGB_R`, `6CLR_1` …) among them.
     pub extra: Vec<(String, String)>,
+}
+
+/// A patch's device values: the colourant amounts it was printed with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceValues {
+    /// `CMYK`, `RGB`, `CMY` or `6CLR` … (the CGATS field prefix).
+    pub space: String,
+    pub values: Vec<f64>,
+}
+
+impl Patch {
+    /// The device values from the CGATS columns (`CMYK_C` … `CMYK_K`, `RGB_R` …, `nCLR_1` …),
+    /// if the patch has a complete set of one space.
+    pub fn device_values(&self) -> Option<DeviceValues> {
+        const SPACES: [(&str, &[&str]); 3] = [
+            ("CMYK", &["CMYK_C", "CMYK_M", "CMYK_Y", "CMYK_K"]),
+            ("RGB", &["RGB_R", "RGB_G", "RGB_B"]),
+            ("CMY", &["CMY_C", "CMY_M", "CMY_Y"]),
+        ];
+        let value = |f: &str| {
+            self.extra
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(f))
+                .and_then(|(_, v)| v.replace(',', ".").parse::<f64>().ok())
+        };
+        for (space, fields) in SPACES {
+            let values: Option<Vec<f64>> = fields.iter().map(|f| value(f)).collect();
+            if let Some(values) = values {
+                return Some(DeviceValues {
+                    space: space.to_owned(),
+                    values,
+                });
+            }
+        }
+        // n-colour: 5CLR_1 … FCLR_15.
+        let n = self.extra.iter().find_map(|(k, _)| {
+            let (n, _) = k.split_once("CLR_")?;
+            (n.len() == 1).then(|| u32::from_str_radix(n, 16).ok())?
+        })?;
+        let prefix = format!("{n:X}CLR");
+        let values: Option<Vec<f64>> = (1..=n).map(|k| value(&format!("{prefix}_{k}"))).collect();
+        values.map(|values| DeviceValues {
+            space: prefix,
+            values,
+        })
+    }
+}
+
+/// A table of a multi-table file that is not the measurement table (an Argyll `CAL` table, a
+/// target description …), kept as read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OtherTable {
+    pub identifier: Option<String>,
+    pub keywords: Vec<(String, String)>,
+    pub fields: Vec<String>,
+    pub rows: Vec<Vec<String>>,
 }
 
 /// What the file says about itself.
@@ -39,6 +100,10 @@ pub struct Metadata {
 pub struct Dataset {
     pub meta: Metadata,
     pub patches: Vec<Patch>,
+    /// What the reader tolerated or could not tell, in words, with the line where it applies.
+    pub warnings: Vec<String>,
+    /// The other tables of a multi-table file.
+    pub other_tables: Vec<OtherTable>,
 }
 
 /// Where a patch's CIELAB came from.
@@ -53,6 +118,21 @@ pub enum LabSource {
 }
 
 impl Dataset {
+    /// Reads a CGATS or CxF3 file's bytes, telling them apart by content.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let first = start.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'<') {
+            let text = match std::str::from_utf8(start) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => encoding_rs::WINDOWS_1252.decode(start).0,
+            };
+            crate::cxf::parse(&text)
+        } else {
+            crate::cgats::parse_bytes(bytes)
+        }
+    }
+
     /// The spectral grid shared by the patches that have spectra (an error if they differ).
     pub fn grid(&self) -> Result<Option<WavelengthGrid>> {
         let mut grid = None;
@@ -100,7 +180,7 @@ impl Dataset {
             )));
         };
         let stored_ill = self.meta.lab_illuminant.unwrap_or(Illuminant::D50);
-        let stored_obs = self.meta.lab_observer.unwrap_or(Observer::Cie1931);
+        let stored_obs = self.meta.lab_observer.unwrap_or(Observer::Cie1931TwoDegree);
         if stored_ill != illuminant || stored_obs != observer {
             return Err(ColorError::Dataset(format!(
                 "patch {} has CIELAB for {stored_ill}/{stored_obs} only, not {illuminant}/{observer}, and no spectrum",

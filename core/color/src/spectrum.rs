@@ -172,101 +172,7 @@ impl Spectrum {
     }
 }
 
-/// ISO 13655 measurement condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum IlluminationCondition {
-    M0,
-    M1,
-    M2,
-    M3,
-}
-
-impl IlluminationCondition {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "M0" => Some(Self::M0),
-            "M1" => Some(Self::M1),
-            "M2" => Some(Self::M2),
-            "M3" => Some(Self::M3),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::M0 => "M0",
-            Self::M1 => "M1",
-            Self::M2 => "M2",
-            Self::M3 => "M3",
-        }
-    }
-}
-
-/// Illumination/viewing geometry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Geometry {
-    #[serde(rename = "45/0")]
-    FortyFiveZero,
-    #[serde(rename = "0/45")]
-    ZeroFortyFive,
-    #[serde(rename = "d/8")]
-    DiffuseEight,
-    #[serde(rename = "8/d")]
-    EightDiffuse,
-}
-
-impl Geometry {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s
-            .trim()
-            .replace(['°', ' ', ':'], "")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "45/0" | "45a/0" | "45c/0" | "45x/0" => Some(Self::FortyFiveZero),
-            "0/45" | "0/45a" | "0/45c" | "0/45x" => Some(Self::ZeroFortyFive),
-            "d/8" | "di/8" | "de/8" => Some(Self::DiffuseEight),
-            "8/d" | "8/di" | "8/de" => Some(Self::EightDiffuse),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FortyFiveZero => "45/0",
-            Self::ZeroFortyFive => "0/45",
-            Self::DiffuseEight => "d/8",
-            Self::EightDiffuse => "8/d",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backing {
-    White,
-    Black,
-    SelfBacking,
-}
-
-impl Backing {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "white" => Some(Self::White),
-            "black" => Some(Self::Black),
-            "self" | "self_backing" | "self-backing" => Some(Self::SelfBacking),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::White => "white",
-            Self::Black => "black",
-            Self::SelfBacking => "self",
-        }
-    }
-}
+pub use ecsp_protocol::colour_model::{Backing, Geometry, IlluminationCondition};
 
 /// How a reading was taken.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -281,38 +187,47 @@ pub struct MeasurementConditions {
     pub instrument_serial: Option<String>,
 }
 
-fn show<T: fmt::Debug>(v: &Option<T>) -> String {
-    v.as_ref()
-        .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"))
-}
-
 impl MeasurementConditions {
     /// Whether readings under `self` and `other` may be compared: same ISO 13655 condition,
-    /// geometry and backing. Different instruments of a model family are compared routinely, so
-    /// instrument and aperture are not checked; bandpass handling is accounted for by the weights.
-    pub fn check_comparable(&self, other: &Self) -> Result<()> {
-        if self.illumination != other.illumination {
-            return Err(ColorError::IncomparableConditions {
-                field: "measurement condition",
-                a: show(&self.illumination),
-                b: show(&other.illumination),
-            });
+    /// geometry and backing wherever both declare one. Different instruments of a model family
+    /// are compared routinely, so instrument and aperture are not checked; bandpass handling is
+    /// accounted for by the weights. Returns what could not be checked (one side unknown).
+    pub fn check_comparable(&self, other: &Self) -> Result<Vec<String>> {
+        fn one<T: PartialEq + fmt::Debug>(
+            field: &'static str,
+            a: &Option<T>,
+            b: &Option<T>,
+            unchecked: &mut Vec<String>,
+        ) -> Result<()> {
+            match (a, b) {
+                (Some(x), Some(y)) if x != y => Err(ColorError::IncomparableConditions {
+                    field,
+                    a: format!("{x:?}"),
+                    b: format!("{y:?}"),
+                }),
+                (Some(_), Some(_)) | (None, None) => Ok(()),
+                (None, Some(_)) => {
+                    unchecked.push(format!(
+                        "the reference does not say its {field}; not checked"
+                    ));
+                    Ok(())
+                }
+                (Some(_), None) => {
+                    unchecked.push(format!("the sample does not say its {field}; not checked"));
+                    Ok(())
+                }
+            }
         }
-        if self.geometry != other.geometry {
-            return Err(ColorError::IncomparableConditions {
-                field: "geometry",
-                a: show(&self.geometry),
-                b: show(&other.geometry),
-            });
-        }
-        if self.backing != other.backing {
-            return Err(ColorError::IncomparableConditions {
-                field: "backing",
-                a: show(&self.backing),
-                b: show(&other.backing),
-            });
-        }
-        Ok(())
+        let mut unchecked = Vec::new();
+        one(
+            "measurement condition",
+            &self.illumination,
+            &other.illumination,
+            &mut unchecked,
+        )?;
+        one("geometry", &self.geometry, &other.geometry, &mut unchecked)?;
+        one("backing", &self.backing, &other.backing, &mut unchecked)?;
+        Ok(unchecked)
     }
 }
 

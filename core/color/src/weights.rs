@@ -59,6 +59,13 @@ impl WeightTable {
 
 type Key = (Illuminant, Observer, WavelengthGrid, bool);
 
+/// The white point (perfect diffuser, Y = 100) of an illuminant and observer, from the 1 nm
+/// tables: what CIELAB is computed against when a file gives XYZ only.
+pub fn white_point(illuminant: Illuminant, observer: Observer) -> Result<Xyz> {
+    let grid = WavelengthGrid::new(360, 1, 421)?;
+    Ok(weights(illuminant, observer, grid, true)?.white)
+}
+
 /// The weights for `grid` (cached).
 pub fn weights(
     illuminant: Illuminant,
@@ -126,7 +133,7 @@ fn astm_e2022(
     grid: WavelengthGrid,
 ) -> Result<WeightTable> {
     let cmf = cie::cmfs(observer);
-    let spd = cie::spd(illuminant);
+    let spd = cie::spd(illuminant)?;
     let step = grid.interval_nm;
     if grid.start_nm > INTEGRATION_END_NM || grid.end_nm() < INTEGRATION_START_NM {
         return Err(ColorError::Unsupported(format!(
@@ -207,19 +214,19 @@ fn finish(table: Vec<[f64; 3]>, provenance: WeightsProvenance) -> WeightTable {
 
 fn registry_text(illuminant: Illuminant, observer: Observer) -> Option<&'static str> {
     Some(match (illuminant, observer) {
-        (Illuminant::D50, Observer::Cie1931) => {
+        (Illuminant::D50, Observer::Cie1931TwoDegree) => {
             include_str!("../data/Wts-D50-1931-380-10-780nm.csv")
         }
-        (Illuminant::D50, Observer::Cie1964) => {
+        (Illuminant::D50, Observer::Cie1964TenDegree) => {
             include_str!("../data/Wts-D50-1964-380-10-780nm.csv")
         }
-        (Illuminant::D65, Observer::Cie1931) => {
+        (Illuminant::D65, Observer::Cie1931TwoDegree) => {
             include_str!("../data/Wts-D65-1931-380-10-780nm.csv")
         }
-        (Illuminant::D65, Observer::Cie1964) => {
+        (Illuminant::D65, Observer::Cie1964TenDegree) => {
             include_str!("../data/Wts-D65-1964-380-10-780nm.csv")
         }
-        (Illuminant::A, _) => return None,
+        _ => return None,
     })
 }
 
@@ -304,31 +311,31 @@ mod tests {
         let cases = [
             (
                 Illuminant::D50,
-                Observer::Cie1931,
+                Observer::Cie1931TwoDegree,
                 [96.422, 100.0, 82.521],
                 0.01,
             ),
             (
                 Illuminant::D65,
-                Observer::Cie1931,
+                Observer::Cie1931TwoDegree,
                 [95.047, 100.0, 108.883],
                 0.002,
             ),
             (
                 Illuminant::D50,
-                Observer::Cie1964,
+                Observer::Cie1964TenDegree,
                 [96.720, 100.0, 81.427],
                 0.015,
             ),
             (
                 Illuminant::D65,
-                Observer::Cie1964,
+                Observer::Cie1964TenDegree,
                 [94.811, 100.0, 107.304],
                 0.002,
             ),
             (
                 Illuminant::A,
-                Observer::Cie1931,
+                Observer::Cie1931TwoDegree,
                 [109.850, 100.0, 35.585],
                 0.002,
             ),
@@ -363,7 +370,7 @@ mod tests {
     fn registry_tables_fold_into_shorter_grids_and_keep_y_100() {
         let t = weights(
             Illuminant::D50,
-            Observer::Cie1931,
+            Observer::Cie1931TwoDegree,
             WavelengthGrid::nm380_730(),
             false,
         )
@@ -374,7 +381,7 @@ mod tests {
         assert!(
             weights(
                 Illuminant::A,
-                Observer::Cie1931,
+                Observer::Cie1931TwoDegree,
                 WavelengthGrid::nm380_730(),
                 false
             )
@@ -383,7 +390,7 @@ mod tests {
         assert!(
             weights(
                 Illuminant::D50,
-                Observer::Cie1931,
+                Observer::Cie1931TwoDegree,
                 WavelengthGrid::new(380, 5, 71).unwrap(),
                 false
             )

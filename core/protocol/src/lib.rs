@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod agent;
 pub mod auth;
+pub mod colour_model;
 pub mod common;
 pub mod consent;
 pub mod dfe;

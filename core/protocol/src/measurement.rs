@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::colour_model::{Backing, Geometry, Illuminant, IlluminationCondition, Observer};
 use crate::common::{CodeEvent, OperatingEnvironment, SoftwareVersion};
 use crate::limits::{
     LIST_ENTRIES, PHOTO_BYTES, PHOTOS_PER_MEASUREMENT, RECORDS_PER_UPLOAD, SAMPLES_PER_MEASUREMENT,
@@ -101,43 +102,6 @@ pub struct ColorSample {
     pub lab: Option<Lab>,
 }
 
-/// ISO 13655 measurement condition (illumination of the sample).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum IlluminationCondition {
-    /// Illuminant A (tungsten), UV content undefined.
-    M0,
-    /// D50, UV content included (optical brighteners excited).
-    M1,
-    /// UV excluded.
-    M2,
-    /// Polarised, UV excluded.
-    M3,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Geometry {
-    #[serde(rename = "45/0")]
-    FortyFiveZero,
-    #[serde(rename = "0/45")]
-    ZeroFortyFive,
-    #[serde(rename = "d/8")]
-    DiffuseEight,
-    #[serde(rename = "8/d")]
-    EightDiffuse,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Backing {
-    White,
-    Black,
-    /// A stack of the same substrate.
-    SelfBacking,
-}
-
 /// The conditions a reading was taken under; readings under different ones are not comparable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -171,48 +135,6 @@ impl Spectrum {
     pub fn end_nm(&self) -> u32 {
         u32::from(self.start_nm)
             + u32::from(self.interval_nm) * (self.values.len().saturating_sub(1) as u32)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Illuminant {
-    A,
-    C,
-    D50,
-    D55,
-    D65,
-    D75,
-    F2,
-    F7,
-    F11,
-}
-
-/// CIE standard observer: `2` (CIE 1931) or `10` (CIE 1964).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
-pub enum Observer {
-    Cie1931TwoDegree,
-    Cie1964TenDegree,
-}
-
-impl TryFrom<u8> for Observer {
-    type Error = String;
-    fn try_from(v: u8) -> Result<Self, String> {
-        match v {
-            2 => Ok(Self::Cie1931TwoDegree),
-            10 => Ok(Self::Cie1964TenDegree),
-            other => Err(format!("observer must be 2 or 10 (degrees), got {other}")),
-        }
-    }
-}
-
-impl From<Observer> for u8 {
-    fn from(o: Observer) -> u8 {
-        match o {
-            Observer::Cie1931TwoDegree => 2,
-            Observer::Cie1964TenDegree => 10,
-        }
     }
 }
 

@@ -152,3 +152,12 @@ fn secrets_do_not_show_in_debug_output() {
         "{text}"
     );
 }
+
+/// A measurement upload as stored by protocol version 1 (every colour-model field used), byte
+/// for byte: the shared colour model must read it and write it back identically.
+#[test]
+fn a_stored_version_1_measurement_reads_and_writes_back_byte_for_byte() {
+    let stored = r#"{"schema_version":1,"records":[{"record_id":"6f1c2b1e-3c1d-4a8e-9b7a-1d2e3f405162","captured_at":"2026-11-20T08:15:00Z","device_id":"0b8e2c6a-5d4f-4e3a-8c1b-2a3b4c5d6e7f","software":{"name":"i1Pro3","version":"1.2"},"environment":{"os_name":"Android","os_version":"15","app_version":"0.1"},"instrument":{"manufacturer":"X-Rite","model":"i1Pro3","serial_number":"1046367","firmware_version":"2.1"},"settings":{"paper":"Luster","printing_condition":"FOGRA51"},"samples":[{"patch":"A1","condition":{"illumination":"M1","geometry":"45/0","bandpass_corrected":true,"aperture_mm":4.5,"backing":"self_backing"},"spectrum":{"start_nm":380,"interval_nm":10,"values":[0.5,0.51,0.52]},"lab":{"L":95.1,"a":0.5,"b":-2.25,"illuminant":"D50","observer":2}},{"patch":"A2","condition":{"illumination":"M0","geometry":"d/8","bandpass_corrected":false,"backing":"black"},"lab":{"L":50.0,"a":1.0,"b":-2.0,"illuminant":"F11","observer":10}}]}]}"#;
+    let upload: MeasurementUpload = serde_json::from_str(stored).unwrap();
+    assert_eq!(serde_json::to_string(&upload).unwrap(), stored);
+}

@@ -8,8 +8,8 @@ use ecsp_color::cie::{Illuminant, Observer};
 use ecsp_color::dataset::{Dataset, LabSource};
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::density::{DensityStatus, densities};
-use ecsp_color::tolerance::{CompareOptions, Statistic, ToleranceSet, compare};
-use ecsp_color::{cgats, cxf, plot};
+use ecsp_color::tolerance::{CompareOptions, Matching, Statistic, ToleranceSet, compare};
+use ecsp_color::{cgats, plot};
 
 #[derive(Debug, Subcommand)]
 pub enum ColorCommand {
@@ -56,9 +56,20 @@ pub struct CompareArgs {
     /// A tolerance set (JSON); without one: mean ≤ 3 and 95th percentile ≤ 6 normative.
     #[arg(long)]
     tolerance: Option<PathBuf>,
-    /// Compare readings taken under different measurement conditions anyway.
+    /// Compare readings taken under different measurement conditions anyway (reported).
     #[arg(long)]
     allow_mixed_conditions: bool,
+    /// How to pair patches: auto (device values when both files carry them, else id), device,
+    /// id, or position (only charts of equal size).
+    #[arg(long = "match", default_value = "auto", value_parser = parse_matching)]
+    matching: Matching,
+    /// Judge under this illuminant instead of the tolerance set's or the reference file's own
+    /// (a difference from a file's declaration is reported).
+    #[arg(long, value_parser = parse_illuminant)]
+    illuminant: Option<Illuminant>,
+    /// 2 or 10, instead of the tolerance set's or the reference file's own.
+    #[arg(long, value_parser = parse_observer)]
+    observer: Option<Observer>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +115,10 @@ fn parse_observer(s: &str) -> Result<Observer, String> {
     Observer::parse(s).ok_or_else(|| format!("`{s}`: expected 2 or 10"))
 }
 
+fn parse_matching(s: &str) -> Result<Matching, String> {
+    Matching::parse(s).ok_or_else(|| format!("`{s}`: expected auto, device, id or position"))
+}
+
 fn parse_status(s: &str) -> Result<DensityStatus, String> {
     DensityStatus::parse(s).ok_or_else(|| format!("`{s}`: expected T or E"))
 }
@@ -113,17 +128,15 @@ fn parse_method(s: &str) -> Result<DeltaE, String> {
         .ok_or_else(|| format!("`{s}`: expected de2000, de94, de94t, cmc, cmc11 or de76"))
 }
 
-/// Reads CGATS or CxF (by content), naming the file in any error.
+/// Reads CGATS or CxF (by content), naming the file in any error; what the reader tolerated
+/// goes to standard error, prefixed with the file.
 pub fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let head = text.trim_start();
-    let parsed = if head.starts_with("<?xml") || head.starts_with('<') {
-        cxf::parse(&text)
-    } else {
-        cgats::parse(&text)
-    };
-    parsed.with_context(|| path.display().to_string())
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let d = Dataset::from_bytes(&bytes).with_context(|| path.display().to_string())?;
+    for w in &d.warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+    Ok(d)
 }
 
 fn tolerance_set(args: &CompareArgs) -> anyhow::Result<ToleranceSet> {
@@ -151,6 +164,9 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ecsp_color::tolerance::Comp
         &set,
         CompareOptions {
             allow_mixed_conditions: args.allow_mixed_conditions,
+            matching: args.matching,
+            illuminant: args.illuminant,
+            observer: args.observer,
         },
     )?)
 }
@@ -202,62 +218,7 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
             if json {
                 emit!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                emit!(
-                    "{} — {} under {}/{}",
-                    report.tolerance_set,
-                    report.method,
-                    report.illuminant,
-                    report.observer
-                );
-                emit!(
-                    "{:<12} {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}   {:>7}",
-                    "patch",
-                    "ref L*",
-                    "a*",
-                    "b*",
-                    "L*",
-                    "a*",
-                    "b*",
-                    "ΔE"
-                );
-                for p in &report.patches {
-                    emit!(
-                        "{:<12} {:>8.2} {:>8.2} {:>8.2}   {:>8.2} {:>8.2} {:>8.2}   {:>7.2}",
-                        p.id,
-                        p.reference.l,
-                        p.reference.a,
-                        p.reference.b,
-                        p.sample.l,
-                        p.sample.a,
-                        p.sample.b,
-                        p.delta_e
-                    );
-                }
-                emit!(
-                    "mean {:.2}  95th percentile {:.2}  max {:.2}",
-                    report.mean,
-                    report.percentile95,
-                    report.max
-                );
-                for o in &report.outcomes {
-                    let severity = match o.criterion.severity {
-                        ecsp_color::tolerance::Severity::Normative => "normative",
-                        ecsp_color::tolerance::Severity::Informative => "informative",
-                    };
-                    emit!(
-                        "  {} {} ({severity})",
-                        if o.passed { "PASS" } else { "FAIL" },
-                        o.explanation
-                    );
-                }
-                emit!(
-                    "{}",
-                    if report.passed {
-                        "PASS"
-                    } else {
-                        "FAIL: a normative criterion is not met"
-                    }
-                );
+                emit_raw!("{}", report.to_text(60));
             }
             Ok(report.passed)
         }

@@ -54,7 +54,7 @@ fn convert_adds_xyz_and_lab_columns() {
         p.spectrum.as_ref().unwrap(),
         true,
         ecsp_color::cie::Illuminant::D65,
-        ecsp_color::cie::Observer::Cie1964,
+        ecsp_color::cie::Observer::Cie1964TenDegree,
     )
     .unwrap();
     assert!((c.lab.l - lab.l).abs() < 1e-4);

@@ -4,6 +4,7 @@
 
 mod common;
 mod compare;
+mod corpus;
 mod formats;
 mod fuzz;
 mod plots;

@@ -50,8 +50,8 @@ fn xyz_lab_and_densities_of_real_spectra_match_the_reference() {
     });
     let r = reference(&input);
     for (key, ill, obs) in [
-        ("D50_2", Illuminant::D50, Observer::Cie1931),
-        ("D65_10", Illuminant::D65, Observer::Cie1964),
+        ("D50_2", Illuminant::D50, Observer::Cie1931TwoDegree),
+        ("D65_10", Illuminant::D65, Observer::Cie1964TenDegree),
     ] {
         for (i, s) in spectra.iter().enumerate() {
             let c = colorimetry(s, true, ill, obs).unwrap();
