@@ -192,3 +192,22 @@ fn futures_stream(
 ) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
     tokio_stream::iter(chunks)
 }
+
+#[tokio::test]
+async fn vendor_settings_nested_in_arrays_are_bounded_in_depth() {
+    let ts = TestServer::start().await;
+    let token = ts.token("operator").await;
+    let mut deep = json!(1);
+    for _ in 0..120 {
+        deep = json!([deep]);
+    }
+    let mut record = dfe_record(ts.device(0), None);
+    record["print_settings"]["values"]["curve"] = deep;
+    let res = ts
+        .post(&token, "/api/v1/uploads/dfe", &dfe_upload(vec![record]))
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], "records[0].print_settings.values");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("nest"));
+    assert_eq!(ts.count("records").await, 0);
+}
