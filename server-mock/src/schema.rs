@@ -145,6 +145,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE consents ADD COLUMN decision_id TEXT;
     CREATE UNIQUE INDEX consents_decision ON consents(decision_id);
     "#,
+    // v3: the audit log expires: a row may be deleted once it is older than the retention period
+    // the server runs with (kept in server_meta), never before. Still no UPDATE, ever.
+    r#"
+    DROP TRIGGER audit_no_delete;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+        WHEN OLD.at >= CAST(strftime('%s', 'now') AS INTEGER) * 1000
+            - COALESCE((SELECT CAST(value AS INTEGER) FROM server_meta
+                        WHERE key = 'audit_retention_days'), 36500) * 86400000
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only; rows expire only past the retention period'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -129,13 +129,8 @@ pub async fn refresh(
                     format!("user:{user_public_id}"),
                     Outcome::Denied,
                 ),
-                Refreshed::Refused => Event::new(
-                    None,
-                    Actor::Anonymous,
-                    "auth.refresh",
-                    String::new(),
-                    Outcome::Failed,
-                ),
+                // Anonymous: audited below, through the throttle.
+                Refreshed::Refused => return Ok(outcome),
             };
             audit::append(c, &event)?;
             Ok::<_, ApiError>(outcome)
@@ -146,9 +141,14 @@ pub async fn refresh(
         Refreshed::Reused { .. } => Err(ApiError::Unauthenticated(
             "this refresh token was already used; the session has been ended, sign in again",
         )),
-        Refreshed::Refused => Err(ApiError::Unauthenticated(
-            "the refresh token is not valid or has expired; sign in again",
-        )),
+        Refreshed::Refused => {
+            let err = ApiError::Unauthenticated(
+                "the refresh token is not valid or has expired; sign in again",
+            );
+            Err(state
+                .audit_refusal(None, Actor::Anonymous, "auth.refresh", String::new(), err)
+                .await)
+        }
     }
 }
 
