@@ -155,6 +155,17 @@ const MIGRATIONS: &[&str] = &[
                         WHERE key = 'audit_retention_days'), 36500) * 86400000
         BEGIN SELECT RAISE(ABORT, 'audit log is append-only; rows expire only past the retention period'); END;
     "#,
+    // v4: installations a user has signed in from (keyed hash of the client's installation id),
+    // which get their own sign-in attempt budget.
+    r#"
+    CREATE TABLE known_installations (
+        user_id            INTEGER NOT NULL REFERENCES users(id),
+        installation_hash  BLOB NOT NULL,
+        first_seen         INTEGER NOT NULL,
+        last_seen          INTEGER NOT NULL,
+        PRIMARY KEY (user_id, installation_hash)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
