@@ -182,6 +182,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(material.config.clone());
+    if config.tls_cert.is_none() {
+        tokio::spawn(renew_local_certificate(
+            config.clone(),
+            rustls_config.clone(),
+        ));
+    }
     let server = axum_server::from_tcp_rustls(listener, rustls_config)?
         .handle(handle.clone())
         .serve(app.into_make_service());
@@ -198,6 +204,25 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         throttle,
         flusher,
     })
+}
+
+/// Checks the local CA's server certificate daily and serves a renewed one without a restart
+/// (it is renewed in its last 30 days; see `tls`).
+async fn renew_local_certificate(config: Config, serving: axum_server::tls_rustls::RustlsConfig) {
+    let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
+    daily.tick().await;
+    loop {
+        daily.tick().await;
+        let (dir, hosts) = (
+            tls::tls_dir(&config.data_dir),
+            tls::default_hosts(&config.tls_hosts),
+        );
+        match tokio::task::spawn_blocking(move || tls::local_ca(&dir, &hosts)).await {
+            Ok(Ok(material)) => serving.reload_from_config(material.config),
+            Ok(Err(e)) => tracing::error!(error = %e, "could not renew the server certificate"),
+            Err(e) => tracing::error!(error = %e, "certificate renewal task failed"),
+        }
+    }
 }
 
 /// Writes the summary rows of closed audit-throttle windows as they close, and expires audit

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod auth;
 mod devices;
+pub mod drain;
 pub mod extract;
 mod meta;
 mod uploads;
@@ -240,5 +241,25 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// How long browsers must keep to HTTPS for this host (two years, as hstspreload.org asks).
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+/// Headers on every answer: HTTPS only from now on (HSTS), and no content-type sniffing.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let headers = response.headers_mut();
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static(HSTS),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
