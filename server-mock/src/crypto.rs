@@ -177,6 +177,19 @@ impl DataKey {
     }
 }
 
+impl DataKey {
+    /// The keyed hash under which an installation a user signed in from is remembered, so the
+    /// database never holds the id itself (it acts as a low-grade secret of the installation).
+    pub fn installation_index(&self, user: uuid::Uuid, installation: uuid::Uuid) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.index_key.as_ref())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(b"installation\0");
+        mac.update(user.as_bytes());
+        mac.update(installation.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }

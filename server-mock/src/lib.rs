@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
+pub mod audit_throttle;
 pub mod crypto;
 pub mod db;
 pub mod error;
@@ -48,6 +49,8 @@ pub struct Config {
     /// Seed a demo organisation into an empty database.
     pub seed_demo: bool,
     pub tokens: TokenPolicy,
+    /// Audit rows older than this many days are deleted (at start and hourly).
+    pub audit_retention_days: u32,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             data_key_file: None,
             seed_demo: true,
             tokens: TokenPolicy::default(),
+            audit_retention_days: store::audit::DEFAULT_RETENTION_DAYS,
         }
     }
 
@@ -95,19 +99,40 @@ pub struct Server {
     pub key: Arc<DataKey>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    throttle: Arc<audit_throttle::AuditThrottle>,
+    flusher: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
     /// Stops accepting, lets requests in flight finish (up to 10 s), and waits.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
-        self.task.await??;
+        self.wait().await
+    }
+
+    /// Waits until the server stops (for the binary), then writes the audit summaries still open.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let served = (&mut self.task).await;
+        self.flusher.abort();
+        self.flush_audit().await?;
+        served??;
         Ok(())
     }
 
-    /// Waits until the server stops (for the binary).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await??;
+    /// Writes the summary rows of every open audit-throttle window now (tests, shutdown).
+    pub async fn flush_audit(&self) -> anyhow::Result<()> {
+        let rows = self.throttle.drain(true);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .write(move |c| {
+                for e in &rows {
+                    store::audit::append(c, e).map_err(db::StoreError::from)?;
+                }
+                Ok::<_, db::StoreError>(())
+            })
+            .await?;
         Ok(())
     }
 
@@ -142,7 +167,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
         ca_pem: material.ca_pem.clone().map(Arc::from),
+        audit_throttle: Arc::default(),
     };
+    let throttle = state.audit_throttle.clone();
+    let flusher = tokio::spawn(audit_housekeeping(
+        state.clone(),
+        config.audit_retention_days,
+    ));
     let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -151,6 +182,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(material.config.clone());
+    if config.tls_cert.is_none() {
+        tokio::spawn(renew_local_certificate(
+            config.clone(),
+            rustls_config.clone(),
+        ));
+    }
     let server = axum_server::from_tcp_rustls(listener, rustls_config)?
         .handle(handle.clone())
         .serve(app.into_make_service());
@@ -164,5 +201,54 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         key,
         handle,
         task,
+        throttle,
+        flusher,
     })
+}
+
+/// Checks the local CA's server certificate daily and serves a renewed one without a restart
+/// (it is renewed in its last 30 days; see `tls`).
+async fn renew_local_certificate(config: Config, serving: axum_server::tls_rustls::RustlsConfig) {
+    let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
+    daily.tick().await;
+    loop {
+        daily.tick().await;
+        let (dir, hosts) = (
+            tls::tls_dir(&config.data_dir),
+            tls::default_hosts(&config.tls_hosts),
+        );
+        match tokio::task::spawn_blocking(move || tls::local_ca(&dir, &hosts)).await {
+            Ok(Ok(material)) => serving.reload_from_config(material.config),
+            Ok(Err(e)) => tracing::error!(error = %e, "could not renew the server certificate"),
+            Err(e) => tracing::error!(error = %e, "certificate renewal task failed"),
+        }
+    }
+}
+
+/// Writes the summary rows of closed audit-throttle windows as they close, and expires audit
+/// rows past the retention period at start and then hourly.
+async fn audit_housekeeping(state: AppState, retention_days: u32) {
+    let mut tick = tokio::time::interval(audit_throttle::WINDOW / 6);
+    let mut last_expiry: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        let rows = state.audit_throttle.drain(false);
+        if let Err(e) = state.audit_all(rows).await {
+            tracing::error!(error = %e, "could not write audit summary rows");
+        }
+        if last_expiry.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            last_expiry = Some(std::time::Instant::now());
+            match state
+                .db
+                .write(move |c| {
+                    store::audit::expire(c, retention_days).map_err(db::StoreError::from)
+                })
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, retention_days, "expired old audit rows"),
+                Err(e) => tracing::error!(error = %e, "could not expire old audit rows"),
+            }
+        }
+    }
 }

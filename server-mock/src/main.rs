@@ -39,6 +39,10 @@ struct Cli {
     /// Access-token lifetime in seconds.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     access_token_ttl: u64,
+    /// Days audit rows are kept; older rows are deleted (at start and hourly). At least 30.
+    #[arg(long, default_value_t = ecsp_server_mock::store::audit::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(30..=36_500))]
+    audit_retention_days: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -53,6 +57,12 @@ enum Command {
         admin_email: String,
         #[arg(long)]
         admin_name: String,
+    },
+    /// Write the whole audit log as JSON Lines (to archive it before rows expire), and exit.
+    ExportAudit {
+        /// File to write; standard output without it.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -74,19 +84,40 @@ async fn main() -> anyhow::Result<()> {
     config.data_key_file = cli.data_key_file;
     config.seed_demo = !cli.no_demo;
     config.tokens.access_ttl_secs = cli.access_token_ttl;
+    config.audit_retention_days = cli.audit_retention_days;
 
-    if let Some(Command::AddOrganization {
-        name,
-        admin_email,
-        admin_name,
-    }) = cli.command
-    {
-        let (db, key) = ecsp_server_mock::open_storage(&config)?;
-        let (org, password) =
-            seed::add_organization(&db, &key, &name, &admin_email, &admin_name).await?;
-        println!("organisation {org} created");
-        println!("admin {admin_email} password (shown once): {password}");
-        return Ok(());
+    match cli.command {
+        Some(Command::AddOrganization {
+            name,
+            admin_email,
+            admin_name,
+        }) => {
+            let (db, key) = ecsp_server_mock::open_storage(&config)?;
+            let (org, password) =
+                seed::add_organization(&db, &key, &name, &admin_email, &admin_name).await?;
+            println!("organisation {org} created");
+            println!("admin {admin_email} password (shown once): {password}");
+            return Ok(());
+        }
+        Some(Command::ExportAudit { out }) => {
+            let (db, _) = ecsp_server_mock::open_storage(&config)?;
+            let rows = db
+                .read(move |c| {
+                    let mut sink: Box<dyn std::io::Write> = match &out {
+                        Some(path) => {
+                            Box::new(std::io::BufWriter::new(std::fs::File::create(path)?))
+                        }
+                        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                    };
+                    let n = ecsp_server_mock::store::audit::export(c, &mut sink)?;
+                    sink.flush()?;
+                    Ok::<_, anyhow::Error>(n)
+                })
+                .await?;
+            eprintln!("{rows} audit rows exported");
+            return Ok(());
+        }
+        None => {}
     }
 
     let server = ecsp_server_mock::start(config.clone()).await?;

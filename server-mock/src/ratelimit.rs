@@ -1,21 +1,38 @@
-//! Per-account limit on sign-in attempts.
+//! Per-account limit on sign-in attempts, with a separate budget for the owner's known
+//! installations.
 //!
 //! Policy (documented in the README): each account name — known or not, so the answer never
 //! tells which — has a bucket of [`BURST`] attempts that refills one attempt every
 //! [`REFILL_SECS`] seconds. An attempt takes a token *before* the password is checked, so
 //! parallel guesses cannot exceed the bucket; a successful sign-in refills it. Past the limit the
 //! server answers 429 with `Retry-After` (at most `REFILL_SECS`), without checking the password.
-//! There is no hard lock-out: once an attacker stops, the owner waits at most `REFILL_SECS`.
-//! The state is in memory and bounded; a restart forgets it.
+//!
+//! A bucket shared by everyone is a lock an attacker can hold: one wrong guess per refill keeps
+//! the owner out. So, as OWASP's guidance on lockout suggests (device cookies), a sign-in that
+//! carries the id of an installation which signed in to this account before draws on a bucket
+//! of its own ([`installation_bucket`]); guesses from anywhere else cannot drain it. Guessing
+//! remains bounded to `BURST` per `REFILL_SECS` per account for anyone who does not hold such an
+//! id. The state is in memory and bounded; a restart forgets it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
 pub const BURST: f64 = 10.0;
 pub const REFILL_SECS: u64 = 30;
 /// Most accounts tracked at once; beyond it the fullest buckets are forgotten first.
 const MAX_TRACKED: usize = 100_000;
+
+/// The bucket of one known installation of an account (keyed hash of the installation id).
+pub fn installation_bucket(account: [u8; 32], installation: [u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"known installation\0");
+    h.update(account);
+    h.update(installation);
+    h.finalize().into()
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {

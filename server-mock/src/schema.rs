@@ -145,6 +145,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE consents ADD COLUMN decision_id TEXT;
     CREATE UNIQUE INDEX consents_decision ON consents(decision_id);
     "#,
+    // v3: the audit log expires: a row may be deleted once it is older than the retention period
+    // the server runs with (kept in server_meta), never before. Still no UPDATE, ever.
+    r#"
+    DROP TRIGGER audit_no_delete;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+        WHEN OLD.at >= CAST(strftime('%s', 'now') AS INTEGER) * 1000
+            - COALESCE((SELECT CAST(value AS INTEGER) FROM server_meta
+                        WHERE key = 'audit_retention_days'), 36500) * 86400000
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only; rows expire only past the retention period'); END;
+    "#,
+    // v4: installations a user has signed in from (keyed hash of the client's installation id),
+    // which get their own sign-in attempt budget.
+    r#"
+    CREATE TABLE known_installations (
+        user_id            INTEGER NOT NULL REFERENCES users(id),
+        installation_hash  BLOB NOT NULL,
+        first_seen         INTEGER NOT NULL,
+        last_seen          INTEGER NOT NULL,
+        PRIMARY KEY (user_id, installation_hash)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -75,7 +75,9 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<TlsMaterial, TlsError> {
 }
 
 const CA_DAYS: i64 = 3650;
-const SERVER_DAYS: i64 = 397;
+/// Validity of the server certificate: within the CA/Browser Forum's 200-day limit (from March
+/// 2026) and Mozilla's 366 days; the server renews it in its last 30 days, checking daily.
+pub const SERVER_DAYS: i64 = 200;
 const RENEW_WITHIN_DAYS: i64 = 30;
 
 /// Uses the local CA and server certificate in `dir`, creating or renewing them as needed.

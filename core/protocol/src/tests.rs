@@ -146,7 +146,13 @@ fn secrets_do_not_show_in_debug_output() {
         expires_in: 1,
         refresh_expires_in: 2,
     };
-    let text = format!("{login:?} {pair:?}");
+    let installation = uuid::Uuid::new_v4();
+    let body = crate::auth::LoginBody {
+        installation_id: Some(installation),
+        ..login.clone().into()
+    };
+    let text = format!("{login:?} {pair:?} {body:?}");
+    assert!(!text.contains(&installation.to_string()), "{text}");
     assert!(
         !text.contains("hunter2") && !text.contains("secret") && !text.contains("a@b"),
         "{text}"

@@ -198,24 +198,28 @@ impl Validator {
         }
     }
 
-    /// An open, vendor-defined settings object: bounded in size and depth.
+    /// An open, vendor-defined settings object: bounded in size and depth. Arrays count as a
+    /// level like objects, so neither can nest past [`SETTINGS_DEPTH`](crate::limits::SETTINGS_DEPTH).
     pub fn settings(&mut self, name: &str, value: &serde_json::Map<String, serde_json::Value>) {
-        let mut entries = 0usize;
-        let mut too_deep = false;
-        count_entries(value, 1, &mut entries, &mut too_deep);
-        if entries > crate::limits::SETTINGS_ENTRIES {
+        let mut bound = SettingsBound::default();
+        bound.visit_object(value, 1);
+        if bound.entries > crate::limits::SETTINGS_ENTRIES {
             self.error(
                 name,
                 format!(
-                    "must hold at most {} entries, got {entries}",
-                    crate::limits::SETTINGS_ENTRIES
+                    "must hold at most {} entries, got {}",
+                    crate::limits::SETTINGS_ENTRIES,
+                    bound.entries
                 ),
             );
         }
-        if too_deep {
+        if bound.too_deep {
             self.error(
                 name,
-                format!("must nest at most {} levels", crate::limits::SETTINGS_DEPTH),
+                format!(
+                    "must nest at most {} levels (objects and arrays)",
+                    crate::limits::SETTINGS_DEPTH
+                ),
             );
         }
         for key in value.keys() {
@@ -227,32 +231,45 @@ impl Validator {
     }
 }
 
-fn count_entries(
-    map: &serde_json::Map<String, serde_json::Value>,
-    depth: usize,
-    entries: &mut usize,
-    too_deep: &mut bool,
-) {
-    if depth > crate::limits::SETTINGS_DEPTH {
-        *too_deep = true;
-        return;
-    }
-    for value in map.values() {
-        *entries += 1;
-        count_value(value, depth, entries, too_deep);
-    }
+/// Size and depth of a settings tree. Stops descending at the depth limit, so a hostile tree
+/// costs no more than a legal one.
+#[derive(Default)]
+struct SettingsBound {
+    entries: usize,
+    too_deep: bool,
 }
 
-fn count_value(value: &serde_json::Value, depth: usize, entries: &mut usize, too_deep: &mut bool) {
-    match value {
-        serde_json::Value::Object(m) => count_entries(m, depth + 1, entries, too_deep),
-        serde_json::Value::Array(items) => {
-            for item in items {
-                *entries += 1;
-                count_value(item, depth + 1, entries, too_deep);
+impl SettingsBound {
+    fn visit_object(&mut self, map: &serde_json::Map<String, serde_json::Value>, depth: usize) {
+        if self.enter(depth) {
+            for value in map.values() {
+                self.entries += 1;
+                self.visit(value, depth + 1);
             }
         }
-        _ => {}
+    }
+
+    fn visit(&mut self, value: &serde_json::Value, depth: usize) {
+        match value {
+            serde_json::Value::Object(m) => self.visit_object(m, depth),
+            serde_json::Value::Array(items) => {
+                if self.enter(depth) {
+                    for item in items {
+                        self.entries += 1;
+                        self.visit(item, depth + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a container at `depth` may be entered; past the limit, marks the tree too deep.
+    fn enter(&mut self, depth: usize) -> bool {
+        if depth > crate::limits::SETTINGS_DEPTH {
+            self.too_deep = true;
+        }
+        !self.too_deep
     }
 }
 
@@ -283,5 +300,38 @@ mod tests {
         v.settings("s", &map);
         let errs = v.finish().unwrap_err().0;
         assert!(errs[0].message.contains("nest"), "{errs:?}");
+    }
+
+    fn nested_settings(
+        levels: usize,
+        wrap: fn(serde_json::Value) -> serde_json::Value,
+    ) -> Vec<FieldError> {
+        // `levels` containers below the top-level object, the innermost holding a number.
+        let mut value = serde_json::json!(1);
+        for _ in 0..levels {
+            value = wrap(value);
+        }
+        let map = serde_json::json!({ "values": value });
+        let mut v = Validator::new(Utc::now());
+        v.settings("s", map.as_object().unwrap());
+        v.finish().err().map(|e| e.0).unwrap_or_default()
+    }
+
+    #[test]
+    fn arrays_are_bounded_in_depth_like_objects() {
+        let limit = crate::limits::SETTINGS_DEPTH;
+        let array = |v| serde_json::json!([v]);
+        let object = |v| serde_json::json!({ "k": v });
+        // The top-level object is level 1, so `limit - 1` containers below it are the most.
+        assert!(nested_settings(limit - 1, array).is_empty());
+        assert!(nested_settings(limit - 1, object).is_empty());
+        for wrap in [array, object] {
+            let errs = nested_settings(limit, wrap);
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert!(errs[0].message.contains("nest at most 8"), "{errs:?}");
+        }
+        // The probe's case: 120 levels of arrays.
+        let errs = nested_settings(120, array);
+        assert!(errs.iter().any(|e| e.message.contains("nest")), "{errs:?}");
     }
 }

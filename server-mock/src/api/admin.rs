@@ -14,7 +14,7 @@ use ecsp_protocol::problem::Problem;
 use serde::Deserialize;
 
 use super::AppState;
-use super::devices::path_uuid;
+use super::devices::path_id;
 use super::extract::{RequestBody, User, ValidJson};
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
@@ -123,7 +123,7 @@ pub async fn get_user(
     User(who): User,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let object = format!("user:{user_id}");
+    let (object, user) = path_id("user", &user_id);
     admin_gate(&state, &who, "admin.user.read", &object, no_body()).await?;
     let (key, org) = (state.key.clone(), who.org_id);
     let user = state
@@ -132,7 +132,7 @@ pub async fn get_user(
             Actor::User(who.public_id),
             "admin.user.read",
             object,
-            move |c| accounts::get_user(c, &key, org, path_uuid(&user_id, "user")?),
+            move |c| accounts::get_user(c, &key, org, user?),
         )
         .await?;
     Ok(Json(user))
@@ -149,7 +149,7 @@ pub async fn update_user(
     Path(user_id): Path<String>,
     body: Result<ValidJson<UserUpdate>, ApiError>,
 ) -> Result<Json<UserView>, ApiError> {
-    let object = format!("user:{user_id}");
+    let (object, user) = path_id("user", &user_id);
     let ValidJson(update) = admin_gate(&state, &who, "admin.user.update", &object, body).await?;
     let key = state.key.clone();
     let admin = who.clone();
@@ -159,7 +159,7 @@ pub async fn update_user(
             Actor::User(who.public_id),
             "admin.user.update",
             object,
-            move |c| accounts::update_user(c, &key, &admin, path_uuid(&user_id, "user")?, &update),
+            move |c| accounts::update_user(c, &key, &admin, user?, &update),
         )
         .await?;
     Ok(Json(user))
@@ -175,7 +175,9 @@ pub async fn grant_device(
     User(who): User,
     Path((user_id, device_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let object = format!("user:{user_id}:device:{device_id}");
+    let ((user_object, user), (device_object, device)) =
+        (path_id("user", &user_id), path_id("device", &device_id));
+    let object = format!("{user_object}:{device_object}");
     admin_gate(&state, &who, "admin.grant", &object, no_body()).await?;
     let admin = who.clone();
     state
@@ -184,14 +186,7 @@ pub async fn grant_device(
             Actor::User(who.public_id),
             "admin.grant",
             object,
-            move |c| {
-                devices::grant(
-                    c,
-                    &admin,
-                    path_uuid(&user_id, "user")?,
-                    path_uuid(&device_id, "device")?,
-                )
-            },
+            move |c| devices::grant(c, &admin, user?, device?),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -207,7 +202,9 @@ pub async fn revoke_device(
     User(who): User,
     Path((user_id, device_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let object = format!("user:{user_id}:device:{device_id}");
+    let ((user_object, user), (device_object, device)) =
+        (path_id("user", &user_id), path_id("device", &device_id));
+    let object = format!("{user_object}:{device_object}");
     admin_gate(&state, &who, "admin.revoke", &object, no_body()).await?;
     let admin = who.clone();
     state
@@ -216,14 +213,7 @@ pub async fn revoke_device(
             Actor::User(who.public_id),
             "admin.revoke",
             object,
-            move |c| {
-                devices::revoke_grant(
-                    c,
-                    &admin,
-                    path_uuid(&user_id, "user")?,
-                    path_uuid(&device_id, "device")?,
-                )
-            },
+            move |c| devices::revoke_grant(c, &admin, user?, device?),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

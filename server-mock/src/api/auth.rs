@@ -4,39 +4,56 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ecsp_protocol::admin::{Actor, Outcome};
-use ecsp_protocol::auth::{LoginRequest, RefreshRequest, TokenPair};
+use ecsp_protocol::auth::{LoginBody, RefreshRequest, TokenPair};
 use ecsp_protocol::problem::Problem;
 
 use super::AppState;
 use super::extract::{RequestBody, User, ValidJson};
 use crate::crypto::{verify_against_dummy, verify_password};
 use crate::error::ApiError;
+use crate::ratelimit::installation_bucket;
 use crate::store::accounts::{self, Refreshed};
 use crate::store::audit::{self, Event};
 
-impl RequestBody for LoginRequest {}
+impl RequestBody for LoginBody {}
 impl RequestBody for RefreshRequest {}
 
 /// Signs in with e-mail and password. Unknown accounts, wrong passwords and disabled accounts get
-/// the same answer. Past the per-account attempt limit: 429 with `Retry-After`.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+/// the same answer. Past the per-account attempt limit: 429 with `Retry-After`; a sign-in with
+/// the `installation_id` of an installation that signed in to this account before has its own
+/// limit, which guesses from elsewhere do not use up.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = TokenPair),
               (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
-    ValidJson(req): ValidJson<LoginRequest>,
+    ValidJson(req): ValidJson<LoginBody>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let account = state.key.email_index(&req.email);
-    if let Err(wait) = state.limiter.try_acquire(account) {
+    let key = state.key.clone();
+    let installation = req.installation_id;
+    // The account row, and the known-installation hash if this sign-in comes from one.
+    let (row, known) = state
+        .db
+        .read(move |c| {
+            let row = accounts::find_login(c, &account)?;
+            let known = match (&row, installation) {
+                (Some(r), Some(i)) => {
+                    let hash = key.installation_index(r.public_id, i);
+                    accounts::installation_known(c, r.id, &hash)?.then_some(hash)
+                }
+                _ => None,
+            };
+            Ok::<_, ApiError>((row, known))
+        })
+        .await?;
+    let bucket = known.map_or(account, |hash| installation_bucket(account, hash));
+    if let Err(wait) = state.limiter.try_acquire(bucket) {
         let err = ApiError::TooManyAttempts(wait.as_secs());
         return Err(state
             .audit_refusal(None, Actor::Anonymous, "auth.login", String::new(), err)
             .await);
     }
-    let row = state
-        .db
-        .read(move |c| accounts::find_login(c, &account))
-        .await?;
     let password = req.password;
     let (row, ok) = state
         .hash_work(move || {
@@ -52,12 +69,16 @@ pub async fn login(
         .await?;
     match row {
         Some(row) if ok => {
-            state.limiter.succeeded(account);
+            state.limiter.succeeded(bucket);
             let policy = state.tokens;
+            let seen = installation.map(|i| state.key.installation_index(row.public_id, i));
             let tokens = state
                 .db
                 .write(move |c| {
                     let (tokens, _) = accounts::issue_tokens(c, row.id, None, policy)?;
+                    if let Some(hash) = &seen {
+                        accounts::remember_installation(c, row.id, hash)?;
+                    }
                     audit::append(
                         c,
                         &Event::new(
@@ -129,13 +150,8 @@ pub async fn refresh(
                     format!("user:{user_public_id}"),
                     Outcome::Denied,
                 ),
-                Refreshed::Refused => Event::new(
-                    None,
-                    Actor::Anonymous,
-                    "auth.refresh",
-                    String::new(),
-                    Outcome::Failed,
-                ),
+                // Anonymous: audited below, through the throttle.
+                Refreshed::Refused => return Ok(outcome),
             };
             audit::append(c, &event)?;
             Ok::<_, ApiError>(outcome)
@@ -146,9 +162,14 @@ pub async fn refresh(
         Refreshed::Reused { .. } => Err(ApiError::Unauthenticated(
             "this refresh token was already used; the session has been ended, sign in again",
         )),
-        Refreshed::Refused => Err(ApiError::Unauthenticated(
-            "the refresh token is not valid or has expired; sign in again",
-        )),
+        Refreshed::Refused => {
+            let err = ApiError::Unauthenticated(
+                "the refresh token is not valid or has expired; sign in again",
+            );
+            Err(state
+                .audit_refusal(None, Actor::Anonymous, "auth.refresh", String::new(), err)
+                .await)
+        }
     }
 }
 

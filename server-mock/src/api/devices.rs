@@ -15,9 +15,14 @@ use super::extract::User;
 use crate::error::ApiError;
 use crate::store::{devices, records};
 
-/// A path id that is not a UUID cannot name anything: "not found", like any unknown id.
-pub fn path_uuid(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
+/// A path id, parsed before anything is recorded: the audit object (`what:<canonical UUID>`, so
+/// a row is bounded and one id has one spelling) and the id. Text that is not a UUID cannot name
+/// anything: "not found", like any unknown id, audited as `what:invalid`.
+pub fn path_id(what: &'static str, raw: &str) -> (String, Result<Uuid, ApiError>) {
+    match Uuid::parse_str(raw) {
+        Ok(id) => (format!("{what}:{id}"), Ok(id)),
+        Err(_) => (format!("{what}:invalid"), Err(ApiError::NotFound(what))),
+    }
 }
 
 /// The devices of the caller's organisation they have rights to (all of them for an admin).
@@ -48,7 +53,7 @@ pub async fn get_device(
     User(who): User,
     Path(device_id): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    let object = format!("device:{device_id}");
+    let (object, device) = path_id("device", &device_id);
     let me = who.clone();
     let view = state
         .audited_read(
@@ -56,10 +61,7 @@ pub async fn get_device(
             Actor::User(who.public_id),
             "device.read",
             object,
-            move |c| {
-                let device = path_uuid(&device_id, "device")?;
-                Ok(devices::visible(c, &me, device)?.1)
-            },
+            move |c| Ok(devices::visible(c, &me, device?)?.1),
         )
         .await?;
     Ok(Json(view))
@@ -87,7 +89,7 @@ pub async fn list_records(
     Path(device_id): Path<String>,
     query: Result<Query<RecordQuery>, QueryRejection>,
 ) -> Result<Json<Vec<RecordView>>, ApiError> {
-    let object = format!("device:{device_id}");
+    let (object, device) = path_id("device", &device_id);
     let actor = Actor::User(who.public_id);
     let query = match query {
         Ok(Query(q)) => q,
@@ -109,7 +111,7 @@ pub async fn list_records(
     let me = who.clone();
     let list = state
         .audited_read(Some(who.org_id), actor, "record.list", object, move |c| {
-            let device = path_uuid(&device_id, "device")?;
+            let device = device?;
             let (internal, _) = devices::visible(c, &me, device)?;
             records::list_for_device(c, &key, internal, device, query.kind, query.before, limit)
         })
@@ -126,7 +128,7 @@ pub async fn get_record(
     User(who): User,
     Path(record_id): Path<String>,
 ) -> Result<Json<RecordView>, ApiError> {
-    let object = format!("record:{record_id}");
+    let (object, record) = path_id("record", &record_id);
     let key = state.key.clone();
     let me = who.clone();
     let view = state
@@ -135,10 +137,7 @@ pub async fn get_record(
             Actor::User(who.public_id),
             "record.read",
             object,
-            move |c| {
-                let record = path_uuid(&record_id, "record")?;
-                records::get_visible(c, &key, &me, record)
-            },
+            move |c| records::get_visible(c, &key, &me, record?),
         )
         .await?;
     Ok(Json(view))

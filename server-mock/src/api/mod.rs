@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod auth;
 mod devices;
+pub mod drain;
 pub mod extract;
 mod meta;
 mod uploads;
@@ -19,6 +20,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit_throttle::AuditThrottle;
 use crate::crypto::DataKey;
 use crate::db::Database;
 use crate::error::ApiError;
@@ -36,6 +38,8 @@ pub struct AppState {
     /// Bounds concurrent Argon2 work (19 MiB each) so a burst of sign-ins cannot exhaust memory.
     pub hashing: Arc<Semaphore>,
     pub ca_pem: Option<Arc<str>>,
+    /// Folds repeated refusals of anonymous callers (and 429s) into summary rows.
+    pub audit_throttle: Arc<AuditThrottle>,
 }
 
 impl AppState {
@@ -46,7 +50,24 @@ impl AppState {
             .await
     }
 
-    /// Audits a refusal, unless it is the server's own failure (logged instead).
+    /// Appends rows together (one transaction); nothing to do for none.
+    pub async fn audit_all(&self, events: Vec<Event>) -> Result<(), ApiError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .write(move |c| {
+                for e in &events {
+                    audit::append(c, e)?;
+                }
+                Ok::<_, ApiError>(())
+            })
+            .await
+    }
+
+    /// Audits a refusal, unless it is the server's own failure (logged instead). Refusals of
+    /// anonymous callers and of sign-ins past the attempt limit go through the throttle: every
+    /// one is counted, but a flood of them writes a bounded number of rows.
     pub async fn audit_refusal(
         &self,
         org_id: Option<i64>,
@@ -62,10 +83,14 @@ impl AppState {
             }
             _ => Outcome::Failed,
         };
-        match self
-            .audit(Event::new(org_id, actor, action, object, outcome))
-            .await
-        {
+        let throttled = actor == Actor::Anonymous || matches!(err, ApiError::TooManyAttempts(_));
+        let event = Event::new(org_id, actor, action, object, outcome);
+        let rows = if throttled {
+            self.audit_throttle.admit(event)
+        } else {
+            vec![event]
+        };
+        match self.audit_all(rows).await {
             Ok(()) => err,
             Err(e) => e,
         }
@@ -216,5 +241,25 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// How long browsers must keep to HTTPS for this host (two years, as hstspreload.org asks).
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+/// Headers on every answer: HTTPS only from now on (HSTS), and no content-type sniffing.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let headers = response.headers_mut();
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static(HSTS),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }

@@ -127,6 +127,42 @@ pub fn find_login(conn: &Connection, email_index: &[u8; 32]) -> Result<Option<Lo
     .transpose()
 }
 
+/// How long an installation stays known after its last successful sign-in.
+pub const INSTALLATION_KNOWN_FOR_MS: i64 = 90 * 86_400_000;
+
+/// Whether `user_id` signed in successfully from the installation with this keyed hash recently.
+pub fn installation_known(
+    conn: &Connection,
+    user_id: i64,
+    installation_hash: &[u8; 32],
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT 1 FROM known_installations
+         WHERE user_id = ?1 AND installation_hash = ?2 AND last_seen > ?3",
+    )?
+    .exists(params![
+        user_id,
+        installation_hash.as_slice(),
+        now_ms() - INSTALLATION_KNOWN_FOR_MS
+    ])
+}
+
+/// Remembers (or refreshes) an installation `user_id` just signed in from.
+pub fn remember_installation(
+    conn: &Connection,
+    user_id: i64,
+    installation_hash: &[u8; 32],
+) -> rusqlite::Result<()> {
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO known_installations (user_id, installation_hash, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (user_id, installation_hash) DO UPDATE SET last_seen = excluded.last_seen",
+    )?
+    .execute(params![user_id, installation_hash.as_slice(), now])?;
+    Ok(())
+}
+
 /// Issues a token pair, starting a new session family unless `family` continues one.
 pub fn issue_tokens(
     conn: &Connection,

@@ -45,6 +45,17 @@ fn outcome_str(o: Outcome) -> &'static str {
     }
 }
 
+/// Longest object a row stores; handlers store canonical ids, this only guards against a slip.
+pub const MAX_OBJECT_CHARS: usize = 160;
+
+/// `object` cut to [`MAX_OBJECT_CHARS`] characters.
+fn bounded(object: &str) -> &str {
+    match object.char_indices().nth(MAX_OBJECT_CHARS) {
+        Some((end, _)) => &object[..end],
+        None => object,
+    }
+}
+
 pub fn append(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     let (kind, id) = match &e.actor {
         Actor::User(id) => ("user", Some(id.to_string())),
@@ -62,10 +73,57 @@ pub fn append(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
         kind,
         id,
         e.action,
-        e.object,
+        bounded(&e.object),
         outcome_str(e.outcome)
     ])?;
     Ok(())
+}
+
+/// Shortest retention the server accepts: long enough to investigate an incident.
+pub const MIN_RETENTION_DAYS: u32 = 30;
+/// Retention when the operator does not choose one: 13 months, a year plus time to review it.
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+/// Deletes the rows older than `retention_days`; returns how many. The schema's trigger refuses
+/// to delete any younger row, whatever the caller.
+pub fn expire(conn: &Connection, retention_days: u32) -> rusqlite::Result<usize> {
+    let days = retention_days.max(MIN_RETENTION_DAYS);
+    conn.execute(
+        "INSERT INTO server_meta (key, value) VALUES ('audit_retention_days', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [days.to_string()],
+    )?;
+    conn.execute(
+        "DELETE FROM audit_log WHERE at < ?1",
+        [now_ms() - i64::from(days) * 86_400_000],
+    )
+}
+
+/// Writes every row (all organisations, oldest first) as JSON Lines, for archiving before the
+/// rows expire. Rows hold ids only, so the export holds no personal data either.
+pub fn export(conn: &Connection, out: &mut dyn std::io::Write) -> anyhow::Result<u64> {
+    let mut stmt = conn.prepare(
+        "SELECT a.seq, a.at, o.public_id, a.actor_kind, a.actor_id, a.action, a.object, a.outcome
+         FROM audit_log a LEFT JOIN organizations o ON o.id = a.org_id ORDER BY a.seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let line = serde_json::json!({
+            "seq": r.get::<_, i64>(0)?,
+            "at": from_ms(r.get(1)?),
+            "organization_id": r.get::<_, Option<String>>(2)?,
+            "actor_kind": r.get::<_, String>(3)?,
+            "actor_id": r.get::<_, Option<String>>(4)?,
+            "action": r.get::<_, String>(5)?,
+            "object": r.get::<_, String>(6)?,
+            "outcome": r.get::<_, String>(7)?,
+        });
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The organisation's audit rows after `after_seq`, oldest first.

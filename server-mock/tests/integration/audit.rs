@@ -86,3 +86,158 @@ async fn every_access_is_one_audit_row_without_secrets() {
         assert!(!text.contains(&password) && !text.contains(&token) && !text.contains(&email));
     }
 }
+
+/// Rows of the audit log after `seq`, as (action, object, outcome), read from the file.
+async fn rows_after(ts: &TestServer, seq: i64) -> Vec<(String, String, String)> {
+    let db = ts.db_path();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT action, object, outcome FROM audit_log WHERE seq > ?1 ORDER BY seq")
+            .unwrap();
+        stmt.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn last_seq(ts: &TestServer) -> i64 {
+    let db = ts.db_path();
+    tokio::task::spawn_blocking(move || {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_log", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_huge_path_id_is_audited_as_a_bounded_canonical_object() {
+    let ts = TestServer::start().await;
+    let token = ts.token("operator").await;
+    let admin = ts.token("admin").await;
+    let before = last_seq(&ts).await;
+    let huge = "a".repeat(60_000);
+    for _ in 0..20 {
+        let res = ts.get(&token, &format!("/api/v1/admin/users/{huge}")).await;
+        expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    // A non-canonical spelling of a real id is audited in its canonical form.
+    let me: Value = ts.get(&token, "/api/v1/me").await.json().await.unwrap();
+    let id = me["user_id"].as_str().unwrap();
+    let upper = id.to_uppercase();
+    assert_eq!(
+        ts.get(&admin, &format!("/api/v1/admin/users/{upper}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let rows = rows_after(&ts, before).await;
+    let denied: Vec<_> = rows.iter().filter(|r| r.2 == "denied").collect();
+    assert_eq!(denied.len(), 20, "every refusal is still audited");
+    assert!(denied.iter().all(|r| r.1 == "user:invalid"), "{denied:?}");
+    assert!(
+        rows.contains(&(
+            "admin.user.read".into(),
+            format!("user:{id}"),
+            "success".into()
+        )),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_anonymous_refusals_writes_bounded_rows_and_counts_them_all() {
+    let ts = TestServer::start().await;
+    let (email, _) = ts.password("operator");
+    let before = last_seq(&ts).await;
+    for i in 0..150 {
+        let res = ts.get(&format!("ecsp_at_forged{i}"), "/api/v1/me").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        ts.login("nobody@demo.ecsp.example", "wrong password 123")
+            .await;
+    }
+    // Wrong guesses for a real account: the first 10 are audited one by one (each is a failed
+    // sign-in of that user), the 429s past the limit are folded.
+    for _ in 0..30 {
+        ts.login(&email, "wrong password 123").await;
+    }
+    let immediate = rows_after(&ts, before).await;
+    // One row per kind of anonymous refusal, and the real account's 10 failed guesses.
+    assert_eq!(immediate.len(), 2 + 10, "{immediate:?}");
+    ts.server.flush_audit().await.unwrap();
+    let rows = rows_after(&ts, before).await;
+    let count = |action: &str| -> u64 {
+        rows.iter()
+            .filter(|r| r.0 == action)
+            .map(|r| match r.1.strip_prefix("repeated:") {
+                Some(n) => n.parse::<u64>().unwrap(),
+                None => 1,
+            })
+            .sum()
+    };
+    assert_eq!(count("auth.token"), 150, "{rows:?}");
+    // 150 unknown-account failures (soon past their own limit) and 30 for the real account.
+    assert_eq!(count("auth.login"), 180, "{rows:?}");
+    assert_eq!(rows.len(), 2 + 10 + 2, "two summary rows: {rows:?}");
+}
+
+#[tokio::test]
+async fn audit_rows_expire_only_past_the_retention_period_and_export_first() {
+    use ecsp_server_mock::store::audit;
+    let ts = TestServer::start().await;
+    ts.token("operator").await;
+    let db = ts.db_path();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let day = 86_400_000i64;
+        let now = chrono::Utc::now().timestamp_millis();
+        for (age_days, object) in [(500, "old"), (100, "middle"), (10, "recent")] {
+            conn.execute(
+                "INSERT INTO audit_log (at, org_id, actor_kind, action, object, outcome)
+                 VALUES (?1, NULL, 'system', 'test', ?2, 'success')",
+                rusqlite::params![now - age_days * day, object],
+            )
+            .unwrap();
+        }
+        let mut export = Vec::new();
+        let exported = audit::export(&conn, &mut export).unwrap();
+        let text = String::from_utf8(export).unwrap();
+        assert_eq!(text.lines().count() as u64, exported);
+        assert!(text.contains("\"object\":\"old\""));
+        assert!(!text.contains("@demo.ecsp.example"), "ids only");
+        // A DELETE of a row younger than the retention is refused, whoever runs it.
+        assert!(
+            conn.execute("DELETE FROM audit_log WHERE object = 'recent'", [])
+                .is_err()
+        );
+        assert_eq!(audit::expire(&conn, 400).unwrap(), 1);
+        let left: Vec<String> = conn
+            .prepare("SELECT object FROM audit_log WHERE action = 'test'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, vec!["middle".to_string(), "recent".to_string()]);
+        // Retention cannot be set below the minimum, so recent rows survive a small value.
+        assert_eq!(audit::expire(&conn, 1).unwrap(), 1);
+        assert!(
+            conn.execute("DELETE FROM audit_log WHERE object = 'recent'", [])
+                .is_err()
+        );
+        assert!(
+            conn.execute("UPDATE audit_log SET object = 'x'", [])
+                .is_err()
+        );
+    })
+    .await
+    .unwrap();
+}

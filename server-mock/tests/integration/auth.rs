@@ -194,3 +194,68 @@ async fn too_many_failures_answer_429_with_retry_after_without_checking_the_pass
     let (other, other_pw) = ts.password("technician");
     assert_eq!(ts.login(&other, &other_pw).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn guesses_from_elsewhere_do_not_lock_the_owner_out_of_a_known_installation() {
+    let ts = TestServer::start().await;
+    let (email, password) = ts.password("operator");
+    let installation = uuid::Uuid::new_v4();
+    let login_from = |installation: Option<uuid::Uuid>, password: String| {
+        let body = json!({"email": email, "password": password, "installation_id": installation});
+        let (client, url) = (ts.client.clone(), ts.url("/api/v1/auth/login"));
+        async move { client.post(url).json(&body).send().await.unwrap().status() }
+    };
+    // The owner signs in once from their installation: it becomes known.
+    assert_eq!(
+        login_from(Some(installation), password.clone()).await,
+        StatusCode::OK
+    );
+
+    // An attacker who knows only the address uses up the account's shared budget...
+    let burst = ecsp_server_mock::ratelimit::BURST as usize;
+    for _ in 0..burst {
+        let status = login_from(None, "wrong password 123".into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_from(None, password.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...and inventing an installation id does not give them a fresh one.
+    assert_eq!(
+        login_from(Some(uuid::Uuid::new_v4()), "wrong password 123".into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner's known installation still signs in, again and again, while the attack goes on.
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(None, "wrong password 123".into()).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            login_from(Some(installation), password.clone()).await,
+            StatusCode::OK
+        );
+    }
+    // Guesses made through the known installation are bounded by its own budget.
+    for _ in 0..burst {
+        assert_eq!(
+            login_from(Some(installation), "wrong password 123".into()).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(Some(installation), password.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The installation id is stored only as a keyed hash.
+    let db = ts.db_path();
+    let raw = std::fs::read(&db).unwrap();
+    let wal = std::fs::read(db.with_extension("sqlite3-wal")).unwrap_or_default();
+    for bytes in [raw, wal] {
+        assert!(!bytes.windows(16).any(|w| w == installation.as_bytes()));
+        let text = installation.to_string();
+        assert!(!bytes.windows(text.len()).any(|w| w == text.as_bytes()));
+    }
+    assert_eq!(ts.count("known_installations").await, 1);
+}

@@ -192,3 +192,96 @@ fn futures_stream(
 ) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
     tokio_stream::iter(chunks)
 }
+
+#[tokio::test]
+async fn vendor_settings_nested_in_arrays_are_bounded_in_depth() {
+    let ts = TestServer::start().await;
+    let token = ts.token("operator").await;
+    let mut deep = json!(1);
+    for _ in 0..120 {
+        deep = json!([deep]);
+    }
+    let mut record = dfe_record(ts.device(0), None);
+    record["print_settings"]["values"]["curve"] = deep;
+    let res = ts
+        .post(&token, "/api/v1/uploads/dfe", &dfe_upload(vec![record]))
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], "records[0].print_settings.values");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("nest"));
+    assert_eq!(ts.count("records").await, 0);
+}
+
+/// An answer given before the body was read (a bad token) still reaches a client that sends
+/// its body after the headers, and the connection stays usable: the server reads (a bounded
+/// amount of) the body rather than closing with it unread, which makes the kernel reset the
+/// connection and discard the answer.
+#[tokio::test]
+async fn an_early_401_reaches_clients_still_sending_their_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ts = TestServer::start().await;
+    let tls = std::sync::Arc::new(rustls_client_config(
+        ts.server.ca_pem.as_deref().unwrap(),
+        rustls::DEFAULT_VERSIONS,
+    ));
+    let mut tasks = Vec::new();
+    for worker in 0..4usize {
+        let (tls, addr) = (tls.clone(), ts.server.addr);
+        tasks.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let mut conn = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            let mut answers = Vec::new();
+            // Keep-alive: several requests on one connection, each body sent after a pause.
+            for i in 0..3usize {
+                let size = 20_000 + (worker * 3 + i) * 3_677 % 44_000;
+                let head = format!(
+                    "POST /api/v1/uploads/dfe HTTP/1.1\r\nhost: localhost\r\n\
+                     authorization: Bearer ecsp_at_not_a_token\r\n\
+                     content-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+                );
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    answers.push("headers not sent".to_string());
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if conn.write_all(&vec![b' '; size]).await.is_err() {
+                    answers.push("body not sent".to_string());
+                    break;
+                }
+                let mut buf = vec![0u8; 4096];
+                let answer = match conn.read(&mut buf).await {
+                    Ok(0) => "EOF".to_string(),
+                    Ok(n) => String::from_utf8_lossy(&buf[..n])
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    Err(e) => format!("{e}"),
+                };
+                let ok = answer.starts_with("HTTP/1.1 401");
+                answers.push(answer);
+                if !ok {
+                    break;
+                }
+                // Read the rest of this answer (the problem body) before the next request.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_millis(50), conn.read(&mut buf))
+                        .await;
+            }
+            answers
+        }));
+    }
+    for t in tasks {
+        let answers = t.await.unwrap();
+        assert_eq!(answers.len(), 3, "{answers:?}");
+        assert!(
+            answers.iter().all(|a| a.starts_with("HTTP/1.1 401")),
+            "{answers:?}"
+        );
+    }
+}

@@ -181,3 +181,28 @@ async fn openapi_describes_every_endpoint_with_its_auth() {
         }
     }
 }
+
+#[tokio::test]
+async fn answers_carry_hsts_and_the_certificate_lives_at_most_200_days() {
+    let ts = TestServer::start().await;
+    let token = ts.token("operator").await;
+    for res in [
+        ts.client.get(ts.url("/health")).send().await.unwrap(),
+        ts.get(&token, "/api/v1/nowhere").await,
+        ts.get("ecsp_at_forged", "/api/v1/me").await,
+    ] {
+        assert_eq!(
+            res.headers()["strict-transport-security"],
+            "max-age=63072000; includeSubDomains"
+        );
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    }
+    let expires: i64 = std::fs::read_to_string(ts.dir.path().join("data/tls/server.expires"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let days = (expires - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
+    assert!((199.0..=200.0).contains(&days), "{days}");
+    assert_eq!(ecsp_server_mock::tls::SERVER_DAYS, 200);
+}
