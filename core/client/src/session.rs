@@ -3,7 +3,7 @@
 //! read once per operation. When the server stops accepting it, the session is deleted and a
 //! [`ClientEvent::SessionEnded`] says so: a front end never finds out by accident.
 
-use ecsp_protocol::auth::{LoginRequest, RefreshRequest, TokenPair, WhoAmI};
+use ecsp_protocol::auth::{LoginBody, RefreshRequest, TokenPair, WhoAmI};
 use ecsp_protocol::problem::Problem;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -105,6 +105,21 @@ impl Core {
         Ok(self.secrets.set(&self.session_key(), &Secret::new(json))?)
     }
 
+    /// This installation's random id, sent at sign-in: the server gives a known installation
+    /// its own attempt budget, so someone guessing the password elsewhere cannot lock its owner
+    /// out. Kept in the secret store, since it is what makes an installation "known".
+    fn installation_id(&self) -> Result<Uuid> {
+        const KEY: &str = "installation-id";
+        if let Some(id) = self.secrets.get(KEY)?
+            && let Ok(id) = Uuid::parse_str(id.expose())
+        {
+            return Ok(id);
+        }
+        let id = Uuid::new_v4();
+        self.secrets.set(KEY, &Secret::new(id.to_string()))?;
+        Ok(id)
+    }
+
     fn end_session(&self, reason: SessionEndReason) -> Result<()> {
         self.secrets.delete(&self.session_key())?;
         self.emit(ClientEvent::SessionEnded { reason });
@@ -138,9 +153,13 @@ impl EcspClient {
 
     async fn login_internal(&self, email: &str, password: &str) -> Result<WhoAmI> {
         let transport = &self.core.transport;
-        let request = LoginRequest {
+        let installation_id = self
+            .blocking_internal(|core| core.installation_id())
+            .await?;
+        let request = LoginBody {
             email: email.to_owned(),
             password: password.to_owned(),
+            installation_id: Some(installation_id),
         };
         let response = transport
             .send(

@@ -478,6 +478,8 @@ fn pair_patches(
                         .into(),
                 ));
             };
+            // (device values, the reference patches carrying them)
+            #[allow(clippy::type_complexity)]
             let mut groups: Vec<((String, Vec<i64>), Vec<usize>)> = Vec::new();
             let mut index: std::collections::HashMap<(String, Vec<i64>), usize> =
                 std::collections::HashMap::new();

@@ -188,3 +188,34 @@ fn a_local_database_from_a_newer_version_is_a_local_storage_error() {
     assert_eq!(err.code, ErrorCode::LocalStorage);
     assert!(err.message.contains("newer version"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_from_elsewhere_do_not_lock_out_a_known_installation() {
+    let s = TestServer::start().await;
+    // The owner signed in from this installation before, so the server knows its id.
+    let (owner, _) = s.signed_in("operator").await;
+    owner.logout().await.unwrap();
+    let (attacker, _) = s.client("attacker");
+    let mut limited = false;
+    for _ in 0..12 {
+        let err = attacker
+            .login("operator@demo.ecsp.example", "guess")
+            .await
+            .unwrap_err();
+        if err.code == ErrorCode::RateLimited {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the attacker's guesses are bounded");
+    let user = s
+        .demo
+        .users
+        .iter()
+        .find(|u| u.email.starts_with("operator"))
+        .unwrap();
+    owner
+        .login(&user.email, &user.password)
+        .await
+        .expect("the owner's known installation signs in at once");
+}
