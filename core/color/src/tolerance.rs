@@ -435,7 +435,10 @@ pub struct CompareOptions {
     pub observer: Option<Observer>,
 }
 
-fn device_key(d: &DeviceValues) -> (String, Vec<i64>) {
+/// Device values to 0.01, with their space: equal keys are the same patch of a chart.
+type DeviceKey = (String, Vec<i64>);
+
+fn device_key(d: &DeviceValues) -> DeviceKey {
     (
         d.space.clone(),
         d.values
@@ -478,8 +481,8 @@ fn pair_patches(
                         .into(),
                 ));
             };
-            let mut groups: Vec<((String, Vec<i64>), Vec<usize>)> = Vec::new();
-            let mut index: std::collections::HashMap<(String, Vec<i64>), usize> =
+            let mut groups: Vec<(DeviceKey, Vec<usize>)> = Vec::new();
+            let mut index: std::collections::HashMap<DeviceKey, usize> =
                 std::collections::HashMap::new();
             for (i, d) in r.iter().enumerate() {
                 let key = device_key(d);
