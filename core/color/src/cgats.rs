@@ -649,6 +649,11 @@ fn build(table: Table) -> Result<Dataset> {
             .fold(0.0f64, f64::max);
         if largest <= 2.0 { 100.0 } else { 1.0 }
     });
+    if xyz_white.is_some() && xyz_scale != 1.0 {
+        warnings.push(
+            "XYZ values are all 2 or less: read as relative to 1 (scaled by 100 for CIELAB)".into(),
+        );
+    }
     let mut patches = Vec::with_capacity(rows.len());
     let mut seen_ids = HashSet::new();
     for (k, (n, row)) in rows.iter().enumerate() {
@@ -1014,7 +1019,13 @@ pub fn write(d: &Dataset) -> Result<String> {
         declared(&mut out, "OBSERVER_ANGLE", &v.degrees().to_string());
     }
     for (k, v) in &m.keywords {
-        if k != "SPECTRAL_SCALE" && k != "FILE_IDENTIFIER" {
+        if k == "SPECTRAL_SCALE" || k == "FILE_IDENTIFIER" {
+            continue;
+        }
+        if v.contains('\n') {
+            // A block (Argyll's BEGIN_ARGYLL_COLPROF_ARGS …) is written back as one.
+            out.push_str(&format!("BEGIN_{k}\n{v}\nEND_{k}\n"));
+        } else {
             declared(&mut out, k, v);
         }
     }
@@ -1087,6 +1098,28 @@ pub fn write(d: &Dataset) -> Result<String> {
         out.push('\n');
     }
     out.push_str("END_DATA\n");
+    // The other tables of a multi-table file, as read.
+    for t in &d.other_tables {
+        out.push_str(&format!(
+            "\n{}\n",
+            t.identifier.as_deref().unwrap_or("CGATS.17")
+        ));
+        for (k, v) in &t.keywords {
+            out.push_str(&format!("{k} {}\n", quote(v)));
+        }
+        out.push_str(&format!(
+            "NUMBER_OF_FIELDS {}\nBEGIN_DATA_FORMAT\n{}\nEND_DATA_FORMAT\nNUMBER_OF_SETS {}\nBEGIN_DATA\n",
+            t.fields.len(),
+            t.fields.join("\t"),
+            t.rows.len()
+        ));
+        for r in &t.rows {
+            let row: Vec<String> = r.iter().map(|v| token(v)).collect();
+            out.push_str(&row.join("\t"));
+            out.push('\n');
+        }
+        out.push_str("END_DATA\n");
+    }
     Ok(out)
 }
 
@@ -1208,6 +1241,18 @@ mod tests {
         );
         let lab = parse(&declared).unwrap().patches[0].lab.unwrap();
         assert!((lab.l - 93.9).abs() < 0.1, "{lab:?}");
+        // Written back with its block and its second table.
+        let mut two_lines = parse(&ti3.replace("-v -qm\n", "-v -qm\n-aX\n")).unwrap();
+        two_lines.patches[0].lab = None;
+        let again = parse(&write(&two_lines).unwrap()).unwrap();
+        assert!(
+            again
+                .meta
+                .keywords
+                .iter()
+                .any(|(k, v)| k == "ARGYLL_COLPROF_ARGS" && v == "-v -qm\n-aX")
+        );
+        assert_eq!(again.other_tables, two_lines.other_tables);
         let e = parse(&ti3.replace("END_ARGYLL_COLPROF_ARGS\n", "")).unwrap_err();
         assert!(e.to_string().contains("never closed"), "{e}");
     }
