@@ -254,10 +254,18 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
     let mut started = false;
     let mut block: Option<(usize, String, Vec<String>)> = None;
     let mut last_line = 0;
-    let count = |toks: &[String], n: usize| -> Result<usize> {
-        toks.get(1)
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| err(n, format!("{} needs a whole number", toks[0])))
+    let mut identifier_line = 0;
+    // The counts are redundant with the data: one that is not a number is reported and ignored.
+    let count = |toks: &[String], n: usize, warnings: &mut Vec<String>| -> Option<(usize, usize)> {
+        let v = toks.get(1).and_then(|t| t.parse().ok());
+        if v.is_none() {
+            warnings.push(format!(
+                "line {n}: {} `{}` is not a whole number; ignored",
+                toks[0],
+                toks.get(1).map_or("", String::as_str)
+            ));
+        }
+        v.map(|v| (n, v))
     };
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -285,6 +293,7 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
                 && key != "KEYWORD"
             {
                 t.identifier = Some(toks[0].clone());
+                identifier_line = n;
                 continue; // the file identifier, e.g. "CGATS.17", "CTI3", "IT8.7/2"
             }
         }
@@ -306,8 +315,8 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
                     let name = toks.get(1).ok_or_else(|| err(n, "KEYWORD needs a name"))?;
                     t.declared.insert(name.clone());
                 }
-                "NUMBER_OF_FIELDS" => t.declared_fields = Some((n, count(&toks, n)?)),
-                "NUMBER_OF_SETS" => t.declared_sets = Some((n, count(&toks, n)?)),
+                "NUMBER_OF_FIELDS" => t.declared_fields = count(&toks, n, &mut warnings),
+                "NUMBER_OF_SETS" => t.declared_sets = count(&toks, n, &mut warnings),
                 "END_DATA"
                     if state == State::Header && t.keywords.is_empty() && !done.is_empty() =>
                 {
@@ -368,20 +377,34 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
         ));
     }
     match state {
-        State::Header if !started || done.is_empty() => {}
-        State::Header => return Ok((done, warnings)),
         State::Data => return Err(err(last_line, "the file ends before END_DATA")),
+        State::Format | State::AfterFormat if !done.is_empty() => {
+            return Err(err(
+                t.format_line,
+                "a table after the first one is not complete (no BEGIN_DATA … END_DATA)",
+            ));
+        }
+        _ if done.is_empty() => {
+            return Err(err(
+                last_line,
+                "the file has no complete BEGIN_DATA_FORMAT … BEGIN_DATA … END_DATA (is it a CGATS file?)",
+            ));
+        }
         _ => {}
     }
-    if done.is_empty() || state != State::Header {
-        return Err(err(
-            last_line,
-            "the file has no complete BEGIN_DATA_FORMAT … BEGIN_DATA … END_DATA (is it a CGATS file?)",
-        ));
-    }
-    // Header lines after the last table (no table follows): kept with the last table.
-    if let Some(last) = done.last_mut() {
-        last.keywords.append(&mut t.keywords);
+    // Header lines after the last table, with no table of their own: kept with the last table.
+    if started {
+        if let Some(last) = done.last_mut() {
+            if let Some(id) = t.identifier.take() {
+                t.keywords.insert(0, (identifier_line, id, String::new()));
+            }
+            if let Some((line, ..)) = t.keywords.first() {
+                warnings.push(format!(
+                    "line {line}: header lines after the last table, with no data; kept as keywords"
+                ));
+            }
+            last.keywords.append(&mut t.keywords);
+        }
     }
     Ok((done, warnings))
 }
@@ -1282,6 +1305,36 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
+        let table = "CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID LAB_L LAB_A LAB_B\nEND_DATA_FORMAT\nBEGIN_DATA\n1 50 0 0\nEND_DATA\n";
+        let e = parse(&format!(
+            "{table}CAL\nBEGIN_DATA_FORMAT\nRGB_I\nEND_DATA_FORMAT\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("line 9:") && e.to_string().contains("not complete"),
+            "{e}"
+        );
+        let d = parse(&format!("{table}\nTRAILER\nNOTE \"x\"\n")).unwrap();
+        assert!(d.meta.keywords.iter().any(|(k, v)| k == "NOTE" && v == "x"));
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.starts_with("line 9: header lines after the last table")),
+            "{:?}",
+            d.warnings
+        );
+        let d = parse(&table.replace(
+            "BEGIN_DATA_FORMAT",
+            "NUMBER_OF_SETS many\nBEGIN_DATA_FORMAT",
+        ))
+        .unwrap();
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("`many` is not a whole number")),
+            "{:?}",
+            d.warnings
+        );
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID FOO\nEND_DATA_FORMAT\nBEGIN_DATA\n1 2\nEND_DATA\n").unwrap_err();
         assert!(
             e.to_string().starts_with("line 2:") && e.to_string().contains("no table with spectra"),

@@ -371,4 +371,19 @@ fn the_files_own_metadata_is_read_never_invented() {
         m2.patches[18].spectrum.as_ref().unwrap(),
     );
     assert!(b.values()[0] < a.values()[0] && b.values()[20] == a.values()[20]);
+    // Its ColorCMYK values are device values: the CxF and the CGATS chart pair up by them.
+    let iso = read("lookalike_iso_reference_latin1.txt").unwrap();
+    let r = ecsp_color::tolerance::compare(
+        &iso,
+        &m0,
+        &ecsp_color::tolerance::ToleranceSet::default_for(DeltaE::DE2000),
+        ecsp_color::tolerance::CompareOptions {
+            allow_mixed_conditions: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.matched_by, ecsp_color::tolerance::Matching::DeviceValues);
+    assert_eq!(r.patches.len(), 24);
+    assert!(r.max < 0.01, "same ColorChecker CIELAB, rounded: {}", r.max);
 }
