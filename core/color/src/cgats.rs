@@ -7,7 +7,8 @@
 //! * Spectral fields `SPECTRAL_380`, `SPECTRAL_NM380`, `SPECTRAL_NM_380`, `SPEC_380`, `nm380`,
 //!   `R_380`, or the `SPECTRAL_NM`/`SPECTRAL_DEC` (or `SPECTRAL_PCT`) pairs of CGATS.17 where
 //!   each row gives wavelength and value; they must form a regular grid. Values may be
-//!   reflectance factors or percent (a file whose largest value exceeds 2, or `SPECTRAL_PCT`).
+//!   reflectance factors or percent: `SPECTRAL_PCT` or Argyll's `SPECTRAL_NORM "100"` say so;
+//!   otherwise a file whose largest value exceeds 2 is read as percent, with a warning.
 //! * Patch ids from `SAMPLE_ID` (also `SampleID`), else `SAMPLE_LOC`, else `SAMPLE_NAME`.
 //! * Several tables (Argyll `.ti3` with its `CAL` table): the first table with spectra, CIELAB
 //!   or XYZ is the measurement; the others are kept in [`Dataset::other_tables`]. Argyll
@@ -582,10 +583,17 @@ fn build(table: Table) -> Result<Dataset> {
         SpectralLayout::Named(v) => v.iter().map(|(i, _)| *i).collect(),
         SpectralLayout::Pairs(v) => v.iter().map(|(_, i)| *i).collect(),
     };
-    let percent = match &layout {
-        SpectralLayout::Pairs(p) => upper[p[0].1] == "SPECTRAL_PCT",
+    // Percent or factor: SPECTRAL_PCT, Argyll's SPECTRAL_NORM, else the values themselves (a
+    // reflectance factor above 2 is not plausible), which is then said.
+    let declared_norm = keywords
+        .iter()
+        .find(|(_, k, _)| k == "SPECTRAL_NORM")
+        .and_then(|(_, _, v)| v.trim().parse::<f64>().ok());
+    let percent = match (&layout, declared_norm) {
+        (SpectralLayout::Pairs(p), _) => upper[p[0].1] == "SPECTRAL_PCT",
+        (_, Some(norm)) => (norm - 100.0).abs() < 1e-9,
         _ => {
-            grid.is_some()
+            let above = grid.is_some()
                 && rows.iter().any(|(_, r)| {
                     value_columns.iter().any(|i| {
                         r[*i]
@@ -593,7 +601,13 @@ fn build(table: Table) -> Result<Dataset> {
                             .parse::<f64>()
                             .is_ok_and(|v| v > crate::spectrum::MAX_REFLECTANCE)
                     })
-                })
+                });
+            if above {
+                warnings.push(
+                    "spectral values above 2: read as percent (the file does not say)".into(),
+                );
+            }
+            above
         }
     };
     let idx = |name: &str| fields.iter().position(|f| f == name);
