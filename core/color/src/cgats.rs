@@ -849,9 +849,21 @@ fn metadata(keywords: &[(usize, String, String)]) -> (Metadata, Vec<String>) {
         let source = at(&format!("{k} `{v}`"));
         let mut keep = false;
         match k.to_ascii_uppercase().as_str() {
-            "ORIGINATOR" => meta.originator = Some(v.clone()),
-            "DESCRIPTOR" => meta.descriptor = Some(v.clone()),
-            "CREATED" => meta.created = Some(v.clone()),
+            key @ ("ORIGINATOR" | "DESCRIPTOR" | "CREATED") => {
+                let slot = match key {
+                    "ORIGINATOR" => &mut meta.originator,
+                    "DESCRIPTOR" => &mut meta.descriptor,
+                    _ => &mut meta.created,
+                };
+                if let Some(earlier) = slot.replace(v.clone()) {
+                    if &earlier != v {
+                        // Barbieri writes the chart's CREATED, then the measurement's.
+                        w.push(format!(
+                            "{source}: {key} appears twice (`{earlier}` first); the last is used"
+                        ));
+                    }
+                }
+            }
             "INSTRUMENTATION" | "INSTRUMENT" | "INSTRUMENT_TYPE" => {
                 if meta.conditions.instrument_model.is_none() {
                     meta.conditions.instrument_model = Some(v.clone());

@@ -202,17 +202,45 @@ impl Dataset {
 
     /// Reads a CGATS or CxF3 file's bytes, telling them apart by content.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_under(bytes, None)
+    }
+
+    /// As [`Dataset::from_bytes`], for readings under `condition`: from a CxF3 file with
+    /// several spectra per object, those measured under it; a file measured under another
+    /// condition is refused; a file that does not say its condition takes the one asked for,
+    /// which is reported in the warnings.
+    pub fn from_bytes_under(
+        bytes: &[u8],
+        condition: Option<crate::spectrum::IlluminationCondition>,
+    ) -> Result<Self> {
         let start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let first = start.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'<') {
+        let mut d = if first == Some(&b'<') {
             let text = match std::str::from_utf8(start) {
                 Ok(t) => std::borrow::Cow::Borrowed(t),
                 Err(_) => encoding_rs::WINDOWS_1252.decode(start).0,
             };
-            crate::cxf::parse(&text)
+            crate::cxf::parse_condition(&text, condition)?
         } else {
-            crate::cgats::parse_bytes(bytes)
+            crate::cgats::parse_bytes(bytes)?
+        };
+        if let Some(asked) = condition {
+            match d.meta.conditions.illumination {
+                Some(own) if own != asked => {
+                    return Err(ColorError::Dataset(format!(
+                        "the file was measured under {own}, not {asked}"
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    d.meta.conditions.illumination = Some(asked);
+                    d.warnings.push(format!(
+                        "the file does not say its measurement condition; taken as {asked} as asked"
+                    ));
+                }
+            }
         }
+        Ok(d)
     }
 
     /// Replaces every patch's CIELAB by the one for `illuminant`/`observer` (computed from its

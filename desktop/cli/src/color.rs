@@ -8,6 +8,7 @@ use ecsp_color::cie::{Illuminant, Observer};
 use ecsp_color::dataset::Dataset;
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::density::{DensityStatus, PaperChoice, chart_densities};
+use ecsp_color::spectrum::IlluminationCondition;
 use ecsp_color::tolerance::{CompareOptions, Matching, Statistic, ToleranceSet, compare};
 use ecsp_color::{cgats, plot};
 
@@ -73,6 +74,10 @@ pub struct CompareArgs {
     /// 2 or 10, instead of the tolerance set's or the reference file's own.
     #[arg(long, value_parser = parse_observer)]
     observer: Option<Observer>,
+    /// M0, M1, M2 or M3: the readings to use from CxF files that carry several; a file
+    /// measured under another condition is refused.
+    #[arg(long, value_parser = parse_condition)]
+    condition: Option<IlluminationCondition>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +131,10 @@ fn parse_observer(s: &str) -> Result<Observer, String> {
     Observer::parse(s).ok_or_else(|| format!("`{s}`: expected 2 or 10"))
 }
 
+fn parse_condition(s: &str) -> Result<IlluminationCondition, String> {
+    IlluminationCondition::parse(s).ok_or_else(|| format!("`{s}`: expected M0, M1, M2 or M3"))
+}
+
 fn parse_matching(s: &str) -> Result<Matching, String> {
     Matching::parse(s).ok_or_else(|| format!("`{s}`: expected auto, device, id or position"))
 }
@@ -142,8 +151,17 @@ fn parse_method(s: &str) -> Result<DeltaE, String> {
 /// Reads CGATS or CxF (by content), naming the file in any error; what the reader tolerated
 /// goes to standard error, prefixed with the file.
 pub fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
+    read_dataset_under(path, None)
+}
+
+/// As [`read_dataset`], for readings under `condition` (see `Dataset::from_bytes_under`).
+fn read_dataset_under(
+    path: &Path,
+    condition: Option<IlluminationCondition>,
+) -> anyhow::Result<Dataset> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let d = Dataset::from_bytes(&bytes).with_context(|| path.display().to_string())?;
+    let d =
+        Dataset::from_bytes_under(&bytes, condition).with_context(|| path.display().to_string())?;
     for w in &d.warnings {
         eprintln!("{}: warning: {w}", path.display());
     }
@@ -166,8 +184,8 @@ fn tolerance_set(args: &CompareArgs) -> anyhow::Result<ToleranceSet> {
 }
 
 fn run_compare(args: &CompareArgs) -> anyhow::Result<ecsp_color::tolerance::ComparisonReport> {
-    let reference = read_dataset(&args.reference)?;
-    let sample = read_dataset(&args.sample)?;
+    let reference = read_dataset_under(&args.reference, args.condition)?;
+    let sample = read_dataset_under(&args.sample, args.condition)?;
     let set = tolerance_set(args)?;
     Ok(compare(
         &reference,

@@ -371,6 +371,21 @@ fn the_files_own_metadata_is_read_never_invented() {
         m2.patches[18].spectrum.as_ref().unwrap(),
     );
     assert!(b.values()[0] < a.values()[0] && b.values()[20] == a.values()[20]);
+    // The same choice from the bytes; a CGATS file measured under another condition is refused.
+    let bytes = std::fs::read(data("corpus/lookalike_cxf_three_conditions.cxf")).unwrap();
+    let under = Dataset::from_bytes_under(
+        &bytes,
+        Some(ecsp_color::spectrum::IlluminationCondition::M2),
+    )
+    .unwrap();
+    assert_eq!(under.patches[18].spectrum, m2.patches[18].spectrum);
+    let iso_bytes = std::fs::read(data("corpus/lookalike_iso_reference_latin1.txt")).unwrap();
+    let e = Dataset::from_bytes_under(
+        &iso_bytes,
+        Some(ecsp_color::spectrum::IlluminationCondition::M2),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("measured under M1, not M2"), "{e}");
     // Its ColorCMYK values are device values: the CxF and the CGATS chart pair up by them.
     let iso = read("lookalike_iso_reference_latin1.txt").unwrap();
     let r = ecsp_color::tolerance::compare(
