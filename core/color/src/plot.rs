@@ -112,7 +112,8 @@ fn palette(i: usize) -> RGBColor {
     P[i % P.len()]
 }
 
-/// Most curves whose names are listed in a legend; beyond it the title says how many are drawn.
+/// Most curves whose names are listed in a legend; beyond it the title says how many are drawn
+/// and that there is no legend.
 pub const LEGEND_LIMIT: usize = 16;
 
 /// The spectra of the patches named (all when `ids` is empty), labelled by name or id; an
@@ -170,10 +171,12 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
         return Err(ColorError::Plot("no spectra to plot".into()));
     }
     let title = if curves.len() > LEGEND_LIMIT {
-        format!(
-            "{title} — {} patches (no legend above {LEGEND_LIMIT})",
-            curves.len()
-        )
+        let short: String = if title.chars().count() > 60 {
+            title.chars().take(59).chain(['…']).collect()
+        } else {
+            title.to_owned()
+        };
+        format!("{short} ({} curves, no legend)", curves.len())
     } else {
         title.to_owned()
     };

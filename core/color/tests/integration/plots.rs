@@ -95,7 +95,10 @@ fn every_plot_renders_to_svg_and_png() {
             let red = format!("#{r:02X}{g:02X}{b:02X}");
             let all = std::fs::read_to_string(p("spectra_all")).unwrap();
             assert!(all.contains(&red), "no curve drawn in {red}");
-            assert!(all.contains("24 patches (no legend above 16)"));
+            assert!(
+                all.contains("(24 curves, no legend)"),
+                "the title says every curve is drawn"
+            );
             let ab = std::fs::read_to_string(p("ab")).unwrap();
             assert!(
                 ab.contains("ΔE00 = 3"),
