@@ -162,6 +162,44 @@ pub fn measurement_capture(device: Uuid, gps: bool, photos: bool) -> Measurement
     .unwrap()
 }
 
+/// The `ecsp` command with its own configuration and data directories, and none of the
+/// caller's `ECSP_*` settings.
+pub fn ecsp_command(config: &Path, data: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(ecsp_binary());
+    c.env("ECSP_CONFIG_DIR", config)
+        .env("ECSP_DATA_DIR", data)
+        .env("LANG", "C.UTF-8")
+        .env_remove("ECSP_SERVER")
+        .env_remove("ECSP_CA_CERT")
+        .env_remove("ECSP_PASSWORD");
+    c
+}
+
+/// Runs `ecsp` to completion with `stdin` as its input: (status, stdout, stderr).
+pub fn run_ecsp(config: &Path, data: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = ecsp_command(config, data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The `ecsp` binary built next to the test executable.
 pub fn ecsp_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -7,7 +7,8 @@
 //! * Spectral fields `SPECTRAL_380`, `SPECTRAL_NM380`, `SPECTRAL_NM_380`, `SPEC_380`, `nm380`,
 //!   `R_380`, or the `SPECTRAL_NM`/`SPECTRAL_DEC` (or `SPECTRAL_PCT`) pairs of CGATS.17 where
 //!   each row gives wavelength and value; they must form a regular grid. Values may be
-//!   reflectance factors or percent (a file whose largest value exceeds 2, or `SPECTRAL_PCT`).
+//!   reflectance factors or percent: `SPECTRAL_PCT` or Argyll's `SPECTRAL_NORM "100"` say so;
+//!   otherwise a file whose largest value exceeds 2 is read as percent, with a warning.
 //! * Patch ids from `SAMPLE_ID` (also `SampleID`), else `SAMPLE_LOC`, else `SAMPLE_NAME`.
 //! * Several tables (Argyll `.ti3` with its `CAL` table): the first table with spectra, CIELAB
 //!   or XYZ is the measurement; the others are kept in [`Dataset::other_tables`]. Argyll
@@ -254,10 +255,18 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
     let mut started = false;
     let mut block: Option<(usize, String, Vec<String>)> = None;
     let mut last_line = 0;
-    let count = |toks: &[String], n: usize| -> Result<usize> {
-        toks.get(1)
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| err(n, format!("{} needs a whole number", toks[0])))
+    let mut identifier_line = 0;
+    // The counts are redundant with the data: one that is not a number is reported and ignored.
+    let count = |toks: &[String], n: usize, warnings: &mut Vec<String>| -> Option<(usize, usize)> {
+        let v = toks.get(1).and_then(|t| t.parse().ok());
+        if v.is_none() {
+            warnings.push(format!(
+                "line {n}: {} `{}` is not a whole number; ignored",
+                toks[0],
+                toks.get(1).map_or("", String::as_str)
+            ));
+        }
+        v.map(|v| (n, v))
     };
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -285,6 +294,7 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
                 && key != "KEYWORD"
             {
                 t.identifier = Some(toks[0].clone());
+                identifier_line = n;
                 continue; // the file identifier, e.g. "CGATS.17", "CTI3", "IT8.7/2"
             }
         }
@@ -306,8 +316,8 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
                     let name = toks.get(1).ok_or_else(|| err(n, "KEYWORD needs a name"))?;
                     t.declared.insert(name.clone());
                 }
-                "NUMBER_OF_FIELDS" => t.declared_fields = Some((n, count(&toks, n)?)),
-                "NUMBER_OF_SETS" => t.declared_sets = Some((n, count(&toks, n)?)),
+                "NUMBER_OF_FIELDS" => t.declared_fields = count(&toks, n, &mut warnings),
+                "NUMBER_OF_SETS" => t.declared_sets = count(&toks, n, &mut warnings),
                 "END_DATA"
                     if state == State::Header && t.keywords.is_empty() && !done.is_empty() =>
                 {
@@ -368,20 +378,34 @@ fn tables(text: &str) -> Result<(Vec<Table>, Vec<String>)> {
         ));
     }
     match state {
-        State::Header if !started || done.is_empty() => {}
-        State::Header => return Ok((done, warnings)),
         State::Data => return Err(err(last_line, "the file ends before END_DATA")),
+        State::Format | State::AfterFormat if !done.is_empty() => {
+            return Err(err(
+                t.format_line,
+                "a table after the first one is not complete (no BEGIN_DATA … END_DATA)",
+            ));
+        }
+        _ if done.is_empty() => {
+            return Err(err(
+                last_line,
+                "the file has no complete BEGIN_DATA_FORMAT … BEGIN_DATA … END_DATA (is it a CGATS file?)",
+            ));
+        }
         _ => {}
     }
-    if done.is_empty() || state != State::Header {
-        return Err(err(
-            last_line,
-            "the file has no complete BEGIN_DATA_FORMAT … BEGIN_DATA … END_DATA (is it a CGATS file?)",
-        ));
-    }
-    // Header lines after the last table (no table follows): kept with the last table.
-    if let Some(last) = done.last_mut() {
-        last.keywords.append(&mut t.keywords);
+    // Header lines after the last table, with no table of their own: kept with the last table.
+    if started {
+        if let Some(last) = done.last_mut() {
+            if let Some(id) = t.identifier.take() {
+                t.keywords.insert(0, (identifier_line, id, String::new()));
+            }
+            if let Some((line, ..)) = t.keywords.first() {
+                warnings.push(format!(
+                    "line {line}: header lines after the last table, with no data; kept as keywords"
+                ));
+            }
+            last.keywords.append(&mut t.keywords);
+        }
     }
     Ok((done, warnings))
 }
@@ -559,10 +583,17 @@ fn build(table: Table) -> Result<Dataset> {
         SpectralLayout::Named(v) => v.iter().map(|(i, _)| *i).collect(),
         SpectralLayout::Pairs(v) => v.iter().map(|(_, i)| *i).collect(),
     };
-    let percent = match &layout {
-        SpectralLayout::Pairs(p) => upper[p[0].1] == "SPECTRAL_PCT",
+    // Percent or factor: SPECTRAL_PCT, Argyll's SPECTRAL_NORM, else the values themselves (a
+    // reflectance factor above 2 is not plausible), which is then said.
+    let declared_norm = keywords
+        .iter()
+        .find(|(_, k, _)| k == "SPECTRAL_NORM")
+        .and_then(|(_, _, v)| v.trim().parse::<f64>().ok());
+    let percent = match (&layout, declared_norm) {
+        (SpectralLayout::Pairs(p), _) => upper[p[0].1] == "SPECTRAL_PCT",
+        (_, Some(norm)) => (norm - 100.0).abs() < 1e-9,
         _ => {
-            grid.is_some()
+            let above = grid.is_some()
                 && rows.iter().any(|(_, r)| {
                     value_columns.iter().any(|i| {
                         r[*i]
@@ -570,7 +601,13 @@ fn build(table: Table) -> Result<Dataset> {
                             .parse::<f64>()
                             .is_ok_and(|v| v > crate::spectrum::MAX_REFLECTANCE)
                     })
-                })
+                });
+            if above {
+                warnings.push(
+                    "spectral values above 2: read as percent (the file does not say)".into(),
+                );
+            }
+            above
         }
     };
     let idx = |name: &str| fields.iter().position(|f| f == name);
@@ -649,6 +686,11 @@ fn build(table: Table) -> Result<Dataset> {
             .fold(0.0f64, f64::max);
         if largest <= 2.0 { 100.0 } else { 1.0 }
     });
+    if xyz_white.is_some() && xyz_scale != 1.0 {
+        warnings.push(
+            "XYZ values are all 2 or less: read as relative to 1 (scaled by 100 for CIELAB)".into(),
+        );
+    }
     let mut patches = Vec::with_capacity(rows.len());
     let mut seen_ids = HashSet::new();
     for (k, (n, row)) in rows.iter().enumerate() {
@@ -807,9 +849,21 @@ fn metadata(keywords: &[(usize, String, String)]) -> (Metadata, Vec<String>) {
         let source = at(&format!("{k} `{v}`"));
         let mut keep = false;
         match k.to_ascii_uppercase().as_str() {
-            "ORIGINATOR" => meta.originator = Some(v.clone()),
-            "DESCRIPTOR" => meta.descriptor = Some(v.clone()),
-            "CREATED" => meta.created = Some(v.clone()),
+            key @ ("ORIGINATOR" | "DESCRIPTOR" | "CREATED") => {
+                let slot = match key {
+                    "ORIGINATOR" => &mut meta.originator,
+                    "DESCRIPTOR" => &mut meta.descriptor,
+                    _ => &mut meta.created,
+                };
+                if let Some(earlier) = slot.replace(v.clone()) {
+                    if &earlier != v {
+                        // Barbieri writes the chart's CREATED, then the measurement's.
+                        w.push(format!(
+                            "{source}: {key} appears twice (`{earlier}` first); the last is used"
+                        ));
+                    }
+                }
+            }
             "INSTRUMENTATION" | "INSTRUMENT" | "INSTRUMENT_TYPE" => {
                 if meta.conditions.instrument_model.is_none() {
                     meta.conditions.instrument_model = Some(v.clone());
@@ -1014,7 +1068,13 @@ pub fn write(d: &Dataset) -> Result<String> {
         declared(&mut out, "OBSERVER_ANGLE", &v.degrees().to_string());
     }
     for (k, v) in &m.keywords {
-        if k != "SPECTRAL_SCALE" && k != "FILE_IDENTIFIER" {
+        if k == "SPECTRAL_SCALE" || k == "FILE_IDENTIFIER" {
+            continue;
+        }
+        if v.contains('\n') {
+            // A block (Argyll's BEGIN_ARGYLL_COLPROF_ARGS …) is written back as one.
+            out.push_str(&format!("BEGIN_{k}\n{v}\nEND_{k}\n"));
+        } else {
             declared(&mut out, k, v);
         }
     }
@@ -1087,6 +1147,28 @@ pub fn write(d: &Dataset) -> Result<String> {
         out.push('\n');
     }
     out.push_str("END_DATA\n");
+    // The other tables of a multi-table file, as read.
+    for t in &d.other_tables {
+        out.push_str(&format!(
+            "\n{}\n",
+            t.identifier.as_deref().unwrap_or("CGATS.17")
+        ));
+        for (k, v) in &t.keywords {
+            out.push_str(&format!("{k} {}\n", quote(v)));
+        }
+        out.push_str(&format!(
+            "NUMBER_OF_FIELDS {}\nBEGIN_DATA_FORMAT\n{}\nEND_DATA_FORMAT\nNUMBER_OF_SETS {}\nBEGIN_DATA\n",
+            t.fields.len(),
+            t.fields.join("\t"),
+            t.rows.len()
+        ));
+        for r in &t.rows {
+            let row: Vec<String> = r.iter().map(|v| token(v)).collect();
+            out.push_str(&row.join("\t"));
+            out.push('\n');
+        }
+        out.push_str("END_DATA\n");
+    }
     Ok(out)
 }
 
@@ -1208,6 +1290,18 @@ mod tests {
         );
         let lab = parse(&declared).unwrap().patches[0].lab.unwrap();
         assert!((lab.l - 93.9).abs() < 0.1, "{lab:?}");
+        // Written back with its block and its second table.
+        let mut two_lines = parse(&ti3.replace("-v -qm\n", "-v -qm\n-aX\n")).unwrap();
+        two_lines.patches[0].lab = None;
+        let again = parse(&write(&two_lines).unwrap()).unwrap();
+        assert!(
+            again
+                .meta
+                .keywords
+                .iter()
+                .any(|(k, v)| k == "ARGYLL_COLPROF_ARGS" && v == "-v -qm\n-aX")
+        );
+        assert_eq!(again.other_tables, two_lines.other_tables);
         let e = parse(&ti3.replace("END_ARGYLL_COLPROF_ARGS\n", "")).unwrap_err();
         assert!(e.to_string().contains("never closed"), "{e}");
     }
@@ -1237,6 +1331,36 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
+        let table = "CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID LAB_L LAB_A LAB_B\nEND_DATA_FORMAT\nBEGIN_DATA\n1 50 0 0\nEND_DATA\n";
+        let e = parse(&format!(
+            "{table}CAL\nBEGIN_DATA_FORMAT\nRGB_I\nEND_DATA_FORMAT\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("line 9:") && e.to_string().contains("not complete"),
+            "{e}"
+        );
+        let d = parse(&format!("{table}\nTRAILER\nNOTE \"x\"\n")).unwrap();
+        assert!(d.meta.keywords.iter().any(|(k, v)| k == "NOTE" && v == "x"));
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.starts_with("line 9: header lines after the last table")),
+            "{:?}",
+            d.warnings
+        );
+        let d = parse(&table.replace(
+            "BEGIN_DATA_FORMAT",
+            "NUMBER_OF_SETS many\nBEGIN_DATA_FORMAT",
+        ))
+        .unwrap();
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("`many` is not a whole number")),
+            "{:?}",
+            d.warnings
+        );
         let e = parse("CGATS.17\nBEGIN_DATA_FORMAT\nSAMPLE_ID FOO\nEND_DATA_FORMAT\nBEGIN_DATA\n1 2\nEND_DATA\n").unwrap_err();
         assert!(
             e.to_string().starts_with("line 2:") && e.to_string().contains("no table with spectra"),

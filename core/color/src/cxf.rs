@@ -42,6 +42,8 @@ struct Object {
     location: String,
     spectra: Vec<(Option<String>, Option<u32>, String)>,
     labs: Vec<(Option<String>, [Option<String>; 3])>,
+    /// `ColorCMYK` device values (cyan, magenta, yellow, black), for matching charts.
+    cmyk: [Option<String>; 4],
 }
 
 fn line_of(text: &str, offset: u64) -> usize {
@@ -216,6 +218,17 @@ pub fn parse_condition(text: &str, condition: Option<IlluminationCondition>) -> 
                                     _ => 2,
                                 };
                                 v[i].get_or_insert(value);
+                            }
+                        }
+                        ("ColorCMYK", c @ ("Cyan" | "Magenta" | "Yellow" | "Black")) => {
+                            if let Some(o) = objects.last_mut() {
+                                let i = match c {
+                                    "Cyan" => 0,
+                                    "Magenta" => 1,
+                                    "Yellow" => 2,
+                                    _ => 3,
+                                };
+                                o.cmyk[i].get_or_insert(value);
                             }
                         }
                         ("TristimulusSpec", "Illuminant") => {
@@ -435,12 +448,20 @@ fn build(
         if spectrum.is_none() && lab.is_none() {
             continue; // device values only (targets): nothing colorimetric to carry
         }
+        let extra = match &o.cmyk {
+            [Some(c), Some(m), Some(y), Some(k)] => ["CMYK_C", "CMYK_M", "CMYK_Y", "CMYK_K"]
+                .into_iter()
+                .zip([c, m, y, k])
+                .map(|(f, v)| (f.to_owned(), v.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
         patches.push(Patch {
             id: o.id,
             name: o.name,
             spectrum,
             lab,
-            extra: Vec::new(),
+            extra,
         });
     }
     if patches.is_empty() {

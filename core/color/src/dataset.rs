@@ -106,6 +106,77 @@ pub struct Dataset {
     pub other_tables: Vec<OtherTable>,
 }
 
+impl Metadata {
+    /// When the file says it was made, in seconds since 1970 (UTC when the file gives no zone),
+    /// from the `CREATED` forms instruments write: RFC 3339 (`2007-06-14T00:00:00-08:00`),
+    /// `2025-08-04 13:01:31`, `2013/10/29`, X-Rite's `11/14/2014 # Time: 16:45` and
+    /// `06/20/2022 #Time: 11:30:29` (month first, as X-Rite writes it, unless the first number
+    /// exceeds 12), Argyll's `Fri Mar 17 13:07:06 2017`, `August 21, 2018 15:47`,
+    /// `05.03.2024 09:30`. `None` for anything else: a date is never guessed.
+    pub fn created_time(&self) -> Option<i64> {
+        parse_created(self.created.as_deref()?)
+    }
+}
+
+/// See [`Metadata::created_time`].
+pub fn parse_created(text: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp());
+    }
+    // "11/14/2014 # Time: 16:45" → "11/14/2014 16:45"; runs of spaces and tabs → one space.
+    let cleaned: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| !w.starts_with('#') && !w.eq_ignore_ascii_case("time:"))
+        .map(|w| w.trim_start_matches('#'))
+        .collect();
+    let mut s = cleaned.join(" ");
+    // Month first unless the first number cannot be a month.
+    let first = s.split('/').next().unwrap_or("");
+    let slashed_day_first = s.matches('/').count() == 2
+        && first.len() <= 2
+        && first.parse::<u32>().is_ok_and(|d| d > 12);
+    if slashed_day_first {
+        s = s.replacen('/', "@", 1);
+    }
+    const WITH_TIME: &[&str] = &[
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%m/%d/%Y %H:%M:%S",
+        "%m/%d/%Y %H:%M",
+        "%d@%m/%Y %H:%M:%S",
+        "%d@%m/%Y %H:%M",
+        "%a %b %e %H:%M:%S %Y",
+        "%B %d, %Y %H:%M",
+        "%B %d, %Y %H:%M:%S",
+        "%d.%m.%Y %H:%M",
+        "%d.%m.%Y %H:%M:%S",
+    ];
+    const DATE_ONLY: &[&str] = &[
+        "%Y-%m-%d",
+        "%Y/%m/%d",
+        "%m/%d/%Y",
+        "%d@%m/%Y",
+        "%B %d, %Y",
+        "%d.%m.%Y",
+        "%d %B %Y",
+    ];
+    for f in WITH_TIME {
+        if let Ok(t) = NaiveDateTime::parse_from_str(&s, f) {
+            return Some(t.and_utc().timestamp());
+        }
+    }
+    for f in DATE_ONLY {
+        if let Ok(d) = NaiveDate::parse_from_str(&s, f) {
+            return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
+        }
+    }
+    None
+}
+
 /// Where a patch's CIELAB came from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub enum LabSource {
@@ -118,19 +189,84 @@ pub enum LabSource {
 }
 
 impl Dataset {
+    /// The first patch whose device values say it is unprinted substrate (CMYK 0, RGB at
+    /// maximum), if the file carries device values.
+    pub fn paper_white(&self) -> Option<&Patch> {
+        self.patches.iter().find(|p| {
+            p.device_values()
+                .as_ref()
+                .and_then(crate::tolerance::PatchGroup::of)
+                == Some(crate::tolerance::PatchGroup::Paper)
+        })
+    }
+
     /// Reads a CGATS or CxF3 file's bytes, telling them apart by content.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_under(bytes, None)
+    }
+
+    /// As [`Dataset::from_bytes`], for readings under `condition`: from a CxF3 file with
+    /// several spectra per object, those measured under it; a file measured under another
+    /// condition is refused; a file that does not say its condition takes the one asked for,
+    /// which is reported in the warnings.
+    pub fn from_bytes_under(
+        bytes: &[u8],
+        condition: Option<crate::spectrum::IlluminationCondition>,
+    ) -> Result<Self> {
         let start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let first = start.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'<') {
+        let mut d = if first == Some(&b'<') {
             let text = match std::str::from_utf8(start) {
                 Ok(t) => std::borrow::Cow::Borrowed(t),
                 Err(_) => encoding_rs::WINDOWS_1252.decode(start).0,
             };
-            crate::cxf::parse(&text)
+            crate::cxf::parse_condition(&text, condition)?
         } else {
-            crate::cgats::parse_bytes(bytes)
+            crate::cgats::parse_bytes(bytes)?
+        };
+        if let Some(asked) = condition {
+            match d.meta.conditions.illumination {
+                Some(own) if own != asked => {
+                    return Err(ColorError::Dataset(format!(
+                        "the file was measured under {own}, not {asked}"
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    d.meta.conditions.illumination = Some(asked);
+                    d.warnings.push(format!(
+                        "the file does not say its measurement condition; taken as {asked} as asked"
+                    ));
+                }
+            }
         }
+        Ok(d)
+    }
+
+    /// Replaces every patch's CIELAB by the one for `illuminant`/`observer` (computed from its
+    /// spectrum, with XYZ columns added; or its stored value if that is for the same
+    /// illuminant/observer), and records them as the dataset's.
+    pub fn compute_lab(&mut self, illuminant: Illuminant, observer: Observer) -> Result<()> {
+        if self.patches.iter().all(|p| p.spectrum.is_none()) {
+            return Err(ColorError::Dataset(
+                "no spectral data to compute XYZ and LAB from".into(),
+            ));
+        }
+        for i in 0..self.patches.len() {
+            let (lab, source) = self.lab(i, illuminant, observer)?;
+            let p = &mut self.patches[i];
+            if let LabSource::Computed(c) = source {
+                p.extra.retain(|(f, _)| !f.starts_with("XYZ_"));
+                p.extra.extend(
+                    [("XYZ_X", c.xyz.x), ("XYZ_Y", c.xyz.y), ("XYZ_Z", c.xyz.z)]
+                        .map(|(f, v)| (f.to_owned(), format!("{v:.4}"))),
+                );
+            }
+            p.lab = Some(lab);
+        }
+        self.meta.lab_illuminant = Some(illuminant);
+        self.meta.lab_observer = Some(observer);
+        Ok(())
     }
 
     /// The spectral grid shared by the patches that have spectra (an error if they differ).
@@ -194,5 +330,36 @@ impl Dataset {
                 observer: stored_obs,
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_created;
+
+    #[test]
+    fn the_created_forms_of_real_files_are_dates() {
+        let at = |s: &str| {
+            parse_created(s)
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        };
+        for (text, expected) in [
+            ("11/14/2014 Time: 16:45", "2014-11-14 16:45"),
+            ("06/20/2022\t#Time:\t11:30:29", "2022-06-20 11:30"),
+            ("2025-08-04 13:01:31", "2025-08-04 13:01"),
+            ("2013/10/29", "2013-10-29 00:00"),
+            ("2007-06-14T00:00:00-08:00", "2007-06-14 08:00"),
+            ("Fri Mar 17 13:07:06 2017", "2017-03-17 13:07"),
+            ("Tue Mar  5 09:30:00 2024", "2024-03-05 09:30"),
+            ("August 21, 2018  15:47", "2018-08-21 15:47"),
+            ("March 5, 2024", "2024-03-05 00:00"),
+            ("05.03.2024 09:30", "2024-03-05 09:30"),
+            ("25/12/2023", "2023-12-25 00:00"),
+        ] {
+            assert_eq!(at(text).as_deref(), Some(expected), "{text}");
+        }
+        assert_eq!(parse_created("yesterday"), None);
+        assert_eq!(parse_created("13/13/2013"), None);
     }
 }

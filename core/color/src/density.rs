@@ -118,6 +118,78 @@ pub fn densities(spectrum: &Spectrum, status: DensityStatus) -> Result<Densities
     })
 }
 
+/// Which patch densities are made relative to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaperChoice {
+    /// Absolute densities.
+    None,
+    /// The patch with this id.
+    Patch(String),
+    /// The patch whose device values say it is unprinted (CMYK 0, RGB at maximum).
+    Detect,
+}
+
+/// The densities of a chart: every patch with a spectrum, absolute or paper-relative.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChartDensities {
+    pub status: DensityStatus,
+    /// The paper patch the densities are relative to, if any.
+    pub paper: Option<String>,
+    /// (patch id, densities).
+    pub patches: Vec<(String, Densities)>,
+}
+
+/// Densities of every patch of `d` that has a spectrum.
+pub fn chart_densities(
+    d: &crate::dataset::Dataset,
+    status: DensityStatus,
+    paper: &PaperChoice,
+) -> Result<ChartDensities> {
+    let paper_patch = match paper {
+        PaperChoice::None => None,
+        PaperChoice::Patch(id) => Some(
+            d.patches
+                .iter()
+                .find(|p| &p.id == id)
+                .ok_or_else(|| ColorError::Dataset(format!("no patch `{id}`")))?,
+        ),
+        PaperChoice::Detect => Some(d.paper_white().ok_or_else(|| {
+            ColorError::Dataset(
+                "no patch is unprinted by its device values (CMYK 0 or RGB at maximum); name the paper patch".into(),
+            )
+        })?),
+    };
+    let paper_density = match paper_patch {
+        Some(p) => {
+            let s = p.spectrum.as_ref().ok_or_else(|| {
+                ColorError::Dataset(format!("the paper patch `{}` has no spectrum", p.id))
+            })?;
+            Some(densities(s, status)?)
+        }
+        None => None,
+    };
+    let mut patches = Vec::new();
+    for p in &d.patches {
+        let Some(s) = &p.spectrum else { continue };
+        let abs = densities(s, status)
+            .map_err(|e| ColorError::Dataset(format!("patch {}: {e}", p.id)))?;
+        patches.push((
+            p.id.clone(),
+            paper_density.map_or(abs, |paper| abs.relative_to(&paper)),
+        ));
+    }
+    if patches.is_empty() {
+        return Err(ColorError::Dataset(
+            "no spectral data to compute densities from".into(),
+        ));
+    }
+    Ok(ChartDensities {
+        status,
+        paper: paper_patch.map(|p| p.id.clone()),
+        patches,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ pub mod delta_e;
 pub mod density;
 pub mod error;
 pub mod plot;
+pub mod samples;
 pub mod spectrum;
 pub mod tolerance;
 pub mod weights;

@@ -1,12 +1,16 @@
-//! Plots a colour engineer reads: spectral reflectance curves, an a*b* diagram with the
-//! reference, the samples and the tolerance circles, ΔE per patch against the limit, and ΔE
-//! over time. SVG or PNG, chosen by the file extension; axes carry quantities and units.
+//! Plots a colour engineer reads: spectral reflectance curves, each in its patch's own colour; an
+//! a*b* diagram with the reference, the samples and the tolerance contour of the ΔE formula being
+//! tested; ΔE per patch against the limit, or for large charts the distribution of ΔE (histogram
+//! and cumulative curve), which stays readable at 1,617 patches; and ΔE over dated measurements.
+//! SVG or PNG, chosen by the file extension; axes carry quantities and units.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::convert::Xyz;
+use crate::cie::{Illuminant, Observer};
+use crate::convert::{Lab, Xyz};
+use crate::dataset::Dataset;
 use crate::error::{ColorError, Result};
 use crate::spectrum::Spectrum;
 use crate::tolerance::ComparisonReport;
@@ -108,11 +112,75 @@ fn palette(i: usize) -> RGBColor {
     P[i % P.len()]
 }
 
-/// Spectral reflectance curves of named spectra.
+/// Most curves whose names are listed in a legend; beyond it the title says how many are drawn
+/// and that there is no legend.
+pub const LEGEND_LIMIT: usize = 16;
+
+/// The spectra of the patches named (all when `ids` is empty), labelled by name or id; an
+/// error names any patch that is not in the file or has no spectrum.
+pub fn spectra_of(d: &Dataset, ids: &[String]) -> Result<Vec<(String, Spectrum)>> {
+    let mut out = Vec::new();
+    if ids.is_empty() {
+        for p in &d.patches {
+            if let Some(s) = &p.spectrum {
+                out.push((p.name.clone().unwrap_or_else(|| p.id.clone()), s.clone()));
+            }
+        }
+        if out.is_empty() {
+            return Err(ColorError::Plot("the file has no spectra".into()));
+        }
+        return Ok(out);
+    }
+    let mut missing = Vec::new();
+    for id in ids {
+        match d
+            .patches
+            .iter()
+            .find(|p| &p.id == id || p.name.as_ref() == Some(id))
+        {
+            Some(p) => match &p.spectrum {
+                Some(s) => out.push((p.name.clone().unwrap_or_else(|| p.id.clone()), s.clone())),
+                None => missing.push(format!("{id} (no spectrum)")),
+            },
+            None => missing.push(format!("{id} (not in the file)")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ColorError::Plot(format!(
+            "cannot draw patches {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// The sRGB colour of a spectrum (D50, 2°), for drawing it in its own colour.
+fn own_colour(s: &Spectrum) -> RGBColor {
+    crate::colorimetry::colorimetry(s, true, Illuminant::D50, Observer::Cie1931TwoDegree)
+        .map(|c| {
+            let [r, g, b] = c.lab.to_srgb(D50);
+            RGBColor(r, g, b)
+        })
+        .unwrap_or(RGBColor(90, 90, 90))
+}
+
+/// Spectral reflectance curves of named spectra, every one drawn in its own colour (with a
+/// thin grey edge so that whites stay visible); a legend up to [`LEGEND_LIMIT`] curves.
 pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Result<()> {
     if curves.is_empty() {
         return Err(ColorError::Plot("no spectra to plot".into()));
     }
+    let title = if curves.len() > LEGEND_LIMIT {
+        let short: String = if title.chars().count() > 60 {
+            title.chars().take(59).chain(['…']).collect()
+        } else {
+            title.to_owned()
+        };
+        format!("{short} ({} curves, no legend)", curves.len())
+    } else {
+        title.to_owned()
+    };
+    let title = title.as_str();
     let lo = curves
         .iter()
         .map(|(_, s)| s.grid().start_nm)
@@ -140,8 +208,9 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
             .axis_desc_style(("sans-serif", 18))
             .draw()
             .map_err(err)?;
-        for (i, (name, s)) in curves.iter().enumerate() {
-            let color = palette(i);
+        let width = if curves.len() > 200 { 1 } else { 2 };
+        for (name, s) in curves {
+            let color = own_colour(s);
             let pts: Vec<(f64, f64)> = s
                 .grid()
                 .wavelengths()
@@ -149,25 +218,74 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
                 .zip(s.values().iter().copied())
                 .collect();
             chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                .map_err(err)?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                .draw_series(LineSeries::new(
+                    pts.clone(),
+                    RGBColor(120, 120, 120).mix(0.6).stroke_width(width + 2),
+                ))
+                .map_err(err)?;
+            let series = chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(width)))
+                .map_err(err)?;
+            if curves.len() <= LEGEND_LIMIT {
+                series.label(name.clone()).legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + Rectangle::new([(0, -6), (20, 6)], RGBColor(120, 120, 120).filled())
+                        + Rectangle::new([(1, -5), (19, 5)], color.filled())
                 });
+            }
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()
-            .map_err(err)?;
+        if curves.len() <= LEGEND_LIMIT {
+            chart
+                .configure_series_labels()
+                .label_font(("sans-serif", 16))
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()
+                .map_err(err)?;
+        }
     })
 }
 
+/// The points of the a*b* contour where `formula` gives `limit` around `reference`, at the
+/// reference's L*: found along 72 directions by bisection (ΔE grows with distance along a ray).
+pub fn tolerance_contour(
+    formula: crate::delta_e::DeltaE,
+    reference: Lab,
+    limit: f64,
+) -> Vec<(f64, f64)> {
+    (0..=72)
+        .map(|k| {
+            let t = f64::from(k) * std::f64::consts::TAU / 72.0;
+            let at = |r: f64| Lab {
+                l: reference.l,
+                a: reference.a + r * t.cos(),
+                b: reference.b + r * t.sin(),
+            };
+            let mut hi = limit.max(0.1);
+            while formula.between(reference, at(hi)) < limit && hi < 1000.0 {
+                hi *= 2.0;
+            }
+            let mut lo = 0.0;
+            for _ in 0..40 {
+                let mid = (lo + hi) / 2.0;
+                if formula.between(reference, at(mid)) < limit {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let p = at((lo + hi) / 2.0);
+            (p.a, p.b)
+        })
+        .collect()
+}
+
+/// Above this many patches the a*b* diagram leaves out the tolerance contours (and says so).
+pub const CONTOUR_LIMIT: usize = 400;
+
 /// The a*b* plane: each reference patch (its own colour, square), its sample (circle) joined
-/// to it, and the tolerance circle of radius `radius` ΔE*ab around the reference.
+/// to it, and around the reference the contour where the report's ΔE formula reaches `radius`
+/// (a circle for ΔE*ab, an ellipse-like shape for ΔE00, ΔE94 and CMC).
 pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -> Result<()> {
     let extent = report
         .patches
@@ -187,8 +305,15 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
         let mut chart = frame(
             &root,
             &format!(
-                "a*b* — {} ({}/{})",
-                report.tolerance_set, report.illuminant, report.observer
+                "a*b* — {} ({}/{}){}",
+                report.tolerance_set,
+                report.illuminant,
+                report.observer,
+                if radius.is_some() && report.patches.len() > CONTOUR_LIMIT {
+                    format!(", {} patches: no tolerance contours", report.patches.len())
+                } else {
+                    String::new()
+                }
             ),
             -extent..extent,
             -extent..extent,
@@ -216,16 +341,8 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
         for p in &report.patches {
             let [r, g, b] = p.reference.to_srgb(D50);
             let fill = RGBColor(r, g, b);
-            if let Some(radius) = radius {
-                let circle: Vec<(f64, f64)> = (0..=72)
-                    .map(|k| {
-                        let t = f64::from(k) * std::f64::consts::TAU / 72.0;
-                        (
-                            p.reference.a + radius * t.cos(),
-                            p.reference.b + radius * t.sin(),
-                        )
-                    })
-                    .collect();
+            if let Some(radius) = radius.filter(|_| report.patches.len() <= CONTOUR_LIMIT) {
+                let circle = tolerance_contour(report.formula, p.reference, radius);
                 chart
                     .draw_series(LineSeries::new(circle, BLACK.mix(0.35)))
                     .map_err(err)?;
@@ -272,11 +389,11 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
             .map_err(err)?
             .label("sample")
             .legend(|(x, y)| Circle::new((x + 5, y), 5, BLACK.stroke_width(1)));
-        if let Some(r) = radius {
+        if let Some(r) = radius.filter(|_| report.patches.len() <= CONTOUR_LIMIT) {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(err)?
-                .label(format!("tolerance circle, {r} ΔE*ab"))
+                .label(format!("{} = {r} (at the reference's L*)", report.method))
                 .legend(|(x, y)| Circle::new((x + 5, y), 7, BLACK.mix(0.35)));
         }
         chart
@@ -290,9 +407,16 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
     })
 }
 
-/// ΔE per patch as bars, coloured by pass/fail against `limit`.
+/// Above this many patches, [`delta_e_bars`] draws the distribution instead of one bar each.
+pub const BARS_LIMIT: usize = 100;
+
+/// ΔE per patch as bars, coloured by pass/fail against `limit`; for charts of more than
+/// [`BARS_LIMIT`] patches the distribution ([`delta_e_distribution`]), which stays readable.
 pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) -> Result<()> {
     let n = report.patches.len();
+    if n > BARS_LIMIT {
+        return delta_e_distribution(path, report, limit);
+    }
     let top = report.max.max(limit.unwrap_or(0.0)).max(1.0) * 1.15;
     on_backend!(path, |root| {
         let mut chart = frame(
@@ -358,6 +482,117 @@ pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) 
     })
 }
 
+/// The distribution of ΔE over the patches: a histogram (bars of 0.5 ΔE, or wider for large
+/// differences; patch counts on the left axis) and the cumulative share of patches (right axis),
+/// with the limit, the mean and the 95th percentile marked.
+pub fn delta_e_distribution(
+    path: &Path,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<()> {
+    let n = report.patches.len();
+    if n == 0 {
+        return Err(ColorError::Plot("no patches to plot".into()));
+    }
+    let top_de = report.max.max(limit.unwrap_or(0.0)).max(1.0) * 1.05;
+    let bin = [0.25, 0.5, 1.0, 2.0, 5.0]
+        .into_iter()
+        .find(|b| top_de / b <= 60.0)
+        .unwrap_or(10.0);
+    let bins = (top_de / bin).ceil() as usize;
+    let mut counts = vec![0usize; bins.max(1)];
+    for p in &report.patches {
+        let k = ((p.delta_e / bin) as usize).min(counts.len() - 1);
+        counts[k] += 1;
+    }
+    let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let mut sorted: Vec<f64> = report.patches.iter().map(|p| p.delta_e).collect();
+    sorted.sort_by(f64::total_cmp);
+    on_backend!(path, |root| {
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "{} distribution over {n} patches — {}",
+                    report.method, report.tolerance_set
+                ),
+                ("sans-serif", 24),
+            )
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(70)
+            .right_y_label_area_size(70)
+            .build_cartesian_2d(0.0..bins as f64 * bin, 0.0..most)
+            .map_err(err)?
+            .set_secondary_coord(0.0..bins as f64 * bin, 0.0..100.0);
+        chart
+            .configure_mesh()
+            .x_desc(report.method.as_str())
+            .y_desc("Patches per bin")
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .draw()
+            .map_err(err)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("Cumulative share of patches (%)")
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(k, c)| {
+                let x0 = k as f64 * bin;
+                let over = limit.is_some_and(|l| x0 >= l);
+                let color = if over {
+                    RGBColor(214, 39, 40)
+                } else {
+                    RGBColor(44, 160, 44)
+                };
+                Rectangle::new([(x0, 0.0), (x0 + bin * 0.9, *c as f64)], color.filled())
+            }))
+            .map_err(err)?;
+        let cumulative: Vec<(f64, f64)> = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (*d, (i + 1) as f64 * 100.0 / n as f64))
+            .collect();
+        chart
+            .draw_secondary_series(LineSeries::new(cumulative, BLACK.stroke_width(2)))
+            .map_err(err)?
+            .label("cumulative share (right axis)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        let marks = [
+            (limit, RGBColor(214, 39, 40), "limit"),
+            (Some(report.mean), palette(0), "mean"),
+            (Some(report.percentile95), palette(4), "95th percentile"),
+        ];
+        for (value, color, what) in marks {
+            if let Some(v) = value {
+                chart
+                    .draw_series(LineSeries::new(
+                        vec![(v, 0.0), (v, most)],
+                        color.stroke_width(2),
+                    ))
+                    .map_err(err)?
+                    .label(format!("{what} {v:.2}"))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::MiddleRight)
+            .label_font(("sans-serif", 16))
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(err)?;
+    })
+}
+
 /// ΔE over time for a series of measurements (seconds since the epoch, ΔE), with the limit.
 pub fn trend(
     path: &Path,
@@ -376,24 +611,36 @@ pub fn trend(
         .max()
         .unwrap_or(t0 + 1)
         .max(t0 + 1);
-    let hours = |t: i64| (t - t0) as f64 / 3600.0;
+    let days = |t: i64| (t - t0) as f64 / 86_400.0;
+    let span = days(t1).max(1.0 / 24.0);
     let top = points
         .iter()
         .map(|p| p.1)
         .fold(limit.unwrap_or(1.0), f64::max)
         * 1.15;
+    let date = move |x: &f64| {
+        let t = t0 + (x * 86_400.0).round() as i64;
+        chrono::DateTime::from_timestamp(t, 0).map_or_else(String::new, |d| {
+            if span < 3.0 {
+                d.format("%m-%d %H:%M").to_string()
+            } else {
+                d.format("%Y-%m-%d").to_string()
+            }
+        })
+    };
     on_backend!(path, |root| {
-        let mut chart = frame(&root, title, 0.0..hours(t1), 0.0..top)?;
+        let mut chart = frame(&root, title, -span * 0.03..span * 1.03, 0.0..top)?;
         chart
             .configure_mesh()
-            .x_desc("Time since first measurement (h)")
+            .x_desc("Measured (UTC)")
             .y_desc(method)
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_labels(6)
+            .x_label_formatter(&date)
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
             .draw()
             .map_err(err)?;
-        let pts: Vec<(f64, f64)> = points.iter().map(|(t, v)| (hours(*t), *v)).collect();
+        let pts: Vec<(f64, f64)> = points.iter().map(|(t, v)| (days(*t), *v)).collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), palette(0).stroke_width(2)))
             .map_err(err)?;
@@ -403,7 +650,7 @@ pub fn trend(
         if let Some(l) = limit {
             chart
                 .draw_series(LineSeries::new(
-                    vec![(0.0, l), (hours(t1), l)],
+                    vec![(-span * 0.03, l), (span * 1.03, l)],
                     RGBColor(214, 39, 40).stroke_width(2),
                 ))
                 .map_err(err)?;

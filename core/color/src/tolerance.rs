@@ -250,6 +250,8 @@ pub struct CriterionOutcome {
 pub struct ComparisonReport {
     pub tolerance_set: String,
     pub method: String,
+    /// The ΔE formula with its parameters.
+    pub formula: DeltaE,
     /// What CIELAB was computed or taken for.
     pub illuminant: Illuminant,
     pub observer: Observer,
@@ -435,7 +437,10 @@ pub struct CompareOptions {
     pub observer: Option<Observer>,
 }
 
-fn device_key(d: &DeviceValues) -> (String, Vec<i64>) {
+/// Device values to 0.01, with their space: equal keys are the same patch of a chart.
+type DeviceKey = (String, Vec<i64>);
+
+fn device_key(d: &DeviceValues) -> DeviceKey {
     (
         d.space.clone(),
         d.values
@@ -449,11 +454,16 @@ fn device_key(d: &DeviceValues) -> (String, Vec<i64>) {
 /// duplicates of a device value (their CIELAB is averaged).
 type Pairs = Vec<(Vec<usize>, usize)>;
 
-fn pair_patches(
-    reference: &Dataset,
-    sample: &Dataset,
+/// How the patches were paired, which were not, and what to say about it.
+struct Pairing {
     matching: Matching,
-) -> Result<(Matching, Pairs, Vec<String>, Vec<String>)> {
+    pairs: Pairs,
+    unmatched_reference: Vec<String>,
+    unmatched_sample: Vec<String>,
+    notes: Vec<String>,
+}
+
+fn pair_patches(reference: &Dataset, sample: &Dataset, matching: Matching) -> Result<Pairing> {
     let device = |d: &Dataset| -> Option<Vec<DeviceValues>> {
         d.patches.iter().map(Patch::device_values).collect()
     };
@@ -468,6 +478,7 @@ fn pair_patches(
         m => m,
     };
     let mut pairs: Pairs = Vec::new();
+    let mut notes = Vec::new();
     let mut used_sample = vec![false; sample.patches.len()];
     let mut matched_reference = vec![false; reference.patches.len()];
     match matching {
@@ -478,10 +489,8 @@ fn pair_patches(
                         .into(),
                 ));
             };
-            // (device values, the reference patches carrying them)
-            #[allow(clippy::type_complexity)]
-            let mut groups: Vec<((String, Vec<i64>), Vec<usize>)> = Vec::new();
-            let mut index: std::collections::HashMap<(String, Vec<i64>), usize> =
+            let mut groups: Vec<(DeviceKey, Vec<usize>)> = Vec::new();
+            let mut index: std::collections::HashMap<DeviceKey, usize> =
                 std::collections::HashMap::new();
             for (i, d) in r.iter().enumerate() {
                 let key = device_key(d);
@@ -499,6 +508,12 @@ fn pair_patches(
                     by_group[g].push(j);
                     used_sample[j] = true;
                 }
+            }
+            let repeated = groups.iter().filter(|(_, refs)| refs.len() > 1).count();
+            if repeated > 0 {
+                notes.push(format!(
+                    "{repeated} device values occur more than once in the reference; each sample patch is compared with their mean CIELAB"
+                ));
             }
             for ((_, refs), mut samples) in groups.into_iter().zip(by_group) {
                 // Duplicates in the sample: in id order, so the sample's order does not matter.
@@ -566,7 +581,13 @@ fn pair_patches(
             sample.patches.len()
         )));
     }
-    Ok((matching, pairs, unmatched_reference, unmatched_sample))
+    Ok(Pairing {
+        matching,
+        pairs,
+        unmatched_reference,
+        unmatched_sample,
+        notes,
+    })
 }
 
 /// The illuminant or observer to judge under, and a warning for each file that declares
@@ -664,8 +685,14 @@ pub fn compare(
         Observer::Cie1931TwoDegree,
         &mut warnings,
     );
-    let (matched_by, pairs, unmatched_reference, unmatched_sample) =
-        pair_patches(reference, sample, options.matching)?;
+    let Pairing {
+        matching: matched_by,
+        pairs,
+        unmatched_reference,
+        unmatched_sample,
+        mut notes,
+    } = pair_patches(reference, sample, options.matching)?;
+    warnings.append(&mut notes);
     if !unmatched_reference.is_empty() || !unmatched_sample.is_empty() {
         warnings.push(format!(
             "{} reference and {} sample patches have no counterpart (listed in the report)",
@@ -797,6 +824,7 @@ pub fn compare(
     Ok(ComparisonReport {
         tolerance_set: set.name.clone(),
         method: name,
+        formula: set.delta_e,
         illuminant,
         observer,
         matched_by,

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use ecsp_color::cie::{Illuminant, Observer};
-use ecsp_color::dataset::{Dataset, LabSource};
+use ecsp_color::dataset::Dataset;
 use ecsp_color::delta_e::DeltaE;
-use ecsp_color::density::{DensityStatus, densities};
+use ecsp_color::density::{DensityStatus, PaperChoice, chart_densities};
+use ecsp_color::spectrum::IlluminationCondition;
 use ecsp_color::tolerance::{CompareOptions, Matching, Statistic, ToleranceSet, compare};
 use ecsp_color::{cgats, plot};
 
@@ -16,10 +17,12 @@ pub enum ColorCommand {
     /// CGATS or CxF in; CGATS out with XYZ and LAB columns computed from the spectra.
     Convert {
         input: PathBuf,
-        #[arg(long, default_value = "D50", value_parser = parse_illuminant)]
-        illuminant: Illuminant,
-        #[arg(long, default_value = "2", value_parser = parse_observer)]
-        observer: Observer,
+        /// Default: the file's own illuminant, else D50.
+        #[arg(long, value_parser = parse_illuminant)]
+        illuminant: Option<Illuminant>,
+        /// 2 or 10; default: the file's own observer, else 2.
+        #[arg(long, value_parser = parse_observer)]
+        observer: Option<Observer>,
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -33,7 +36,8 @@ pub enum ColorCommand {
         /// T (North America) or E (Europe).
         #[arg(long, default_value = "T", value_parser = parse_status)]
         status: DensityStatus,
-        /// The id of the paper-white patch, for paper-relative densities.
+        /// The id of the paper-white patch for paper-relative densities, or `auto` to find it
+        /// by its device values (CMYK 0, RGB at maximum).
         #[arg(long)]
         paper: Option<String>,
     },
@@ -70,6 +74,10 @@ pub struct CompareArgs {
     /// 2 or 10, instead of the tolerance set's or the reference file's own.
     #[arg(long, value_parser = parse_observer)]
     observer: Option<Observer>,
+    /// M0, M1, M2 or M3: the readings to use from CxF files that carry several; a file
+    /// measured under another condition is refused.
+    #[arg(long, value_parser = parse_condition)]
+    condition: Option<IlluminationCondition>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,11 +87,13 @@ pub enum PlotWhat {
         input: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        /// Patch ids to draw (comma-separated); at most 12 are drawn.
+        /// Patch ids or names to draw (comma-separated); all when absent. Every one is drawn in
+        /// its own colour; the legend lists up to 16.
         #[arg(long, value_delimiter = ',')]
         patches: Vec<String>,
     },
-    /// a*b* diagram with tolerance circles, and ΔE per patch.
+    /// a*b* diagram with the tolerance contour of the ΔE formula, and ΔE per patch (or its
+    /// distribution above 100 patches).
     Compare {
         #[command(flatten)]
         args: CompareArgs,
@@ -94,8 +104,8 @@ pub enum PlotWhat {
         #[arg(long)]
         delta_e_out: Option<PathBuf>,
     },
-    /// Mean ΔE of several measurements of the same chart over time (by their CREATED time,
-    /// else the file's modification time).
+    /// Mean ΔE of several measurements of the same chart over time (by their CREATED date,
+    /// else the file's modification time, which is then said).
     Trend {
         #[arg(long)]
         reference: PathBuf,
@@ -108,11 +118,21 @@ pub enum PlotWhat {
 }
 
 fn parse_illuminant(s: &str) -> Result<Illuminant, String> {
-    Illuminant::parse(s).ok_or_else(|| format!("`{s}`: expected D50, D65 or A"))
+    match Illuminant::parse(s) {
+        Some(i) if ecsp_color::cie::COMPUTABLE_ILLUMINANTS.contains(&i) => Ok(i),
+        Some(i) => Err(format!(
+            "no spectral data for {i} here: expected D50, D65 or A"
+        )),
+        None => Err(format!("`{s}`: expected D50, D65 or A")),
+    }
 }
 
 fn parse_observer(s: &str) -> Result<Observer, String> {
     Observer::parse(s).ok_or_else(|| format!("`{s}`: expected 2 or 10"))
+}
+
+fn parse_condition(s: &str) -> Result<IlluminationCondition, String> {
+    IlluminationCondition::parse(s).ok_or_else(|| format!("`{s}`: expected M0, M1, M2 or M3"))
 }
 
 fn parse_matching(s: &str) -> Result<Matching, String> {
@@ -131,8 +151,17 @@ fn parse_method(s: &str) -> Result<DeltaE, String> {
 /// Reads CGATS or CxF (by content), naming the file in any error; what the reader tolerated
 /// goes to standard error, prefixed with the file.
 pub fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
+    read_dataset_under(path, None)
+}
+
+/// As [`read_dataset`], for readings under `condition` (see `Dataset::from_bytes_under`).
+fn read_dataset_under(
+    path: &Path,
+    condition: Option<IlluminationCondition>,
+) -> anyhow::Result<Dataset> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let d = Dataset::from_bytes(&bytes).with_context(|| path.display().to_string())?;
+    let d =
+        Dataset::from_bytes_under(&bytes, condition).with_context(|| path.display().to_string())?;
     for w in &d.warnings {
         eprintln!("{}: warning: {w}", path.display());
     }
@@ -155,8 +184,8 @@ fn tolerance_set(args: &CompareArgs) -> anyhow::Result<ToleranceSet> {
 }
 
 fn run_compare(args: &CompareArgs) -> anyhow::Result<ecsp_color::tolerance::ComparisonReport> {
-    let reference = read_dataset(&args.reference)?;
-    let sample = read_dataset(&args.sample)?;
+    let reference = read_dataset_under(&args.reference, args.condition)?;
+    let sample = read_dataset_under(&args.sample, args.condition)?;
     let set = tolerance_set(args)?;
     Ok(compare(
         &reference,
@@ -171,6 +200,34 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ecsp_color::tolerance::Comp
     )?)
 }
 
+/// The file's own illuminant/observer unless asked otherwise (said on standard error), else
+/// D50/2° (said too).
+fn chosen_conditions(
+    path: &Path,
+    d: &Dataset,
+    illuminant: Option<Illuminant>,
+    observer: Option<Observer>,
+) -> (Illuminant, Observer) {
+    let ill = illuminant
+        .or(d.meta.lab_illuminant)
+        .unwrap_or(Illuminant::D50);
+    let obs = observer
+        .or(d.meta.lab_observer)
+        .unwrap_or(Observer::Cie1931TwoDegree);
+    match (d.meta.lab_illuminant, d.meta.lab_observer) {
+        (Some(fi), Some(fo)) if (fi, fo) != (ill, obs) => eprintln!(
+            "{}: note: the file declares {fi}/{fo}; computing for {ill}/{obs} as asked",
+            path.display()
+        ),
+        (None, _) | (_, None) if illuminant.is_none() || observer.is_none() => eprintln!(
+            "{}: note: the file does not say its illuminant and observer; computing for {ill}/{obs}",
+            path.display()
+        ),
+        _ => {}
+    }
+    (ill, obs)
+}
+
 /// Runs a colour command; `Ok(false)` means "done, but the job fails" (exit status 1).
 pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
     match command {
@@ -181,30 +238,9 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
             out,
         } => {
             let mut d = read_dataset(&input)?;
-            if d.patches.iter().all(|p| p.spectrum.is_none()) {
-                bail!(
-                    "{}: no spectral data to compute XYZ and LAB from",
-                    input.display()
-                );
-            }
-            // Every patch's CIELAB for the requested illuminant/observer: computed from its
-            // spectrum, or its stored value only if that is for the same illuminant/observer.
-            for i in 0..d.patches.len() {
-                let (lab, source) = d
-                    .lab(i, illuminant, observer)
-                    .with_context(|| format!("{}: patch {}", input.display(), d.patches[i].id))?;
-                let p = &mut d.patches[i];
-                if let LabSource::Computed(c) = source {
-                    p.extra.retain(|(f, _)| !f.starts_with("XYZ_"));
-                    p.extra.extend(
-                        [("XYZ_X", c.xyz.x), ("XYZ_Y", c.xyz.y), ("XYZ_Z", c.xyz.z)]
-                            .map(|(f, v)| (f.to_owned(), format!("{v:.4}"))),
-                    );
-                }
-                p.lab = Some(lab);
-            }
-            d.meta.lab_illuminant = Some(illuminant);
-            d.meta.lab_observer = Some(observer);
+            let (ill, obs) = chosen_conditions(&input, &d, illuminant, observer);
+            d.compute_lab(ill, obs)
+                .with_context(|| input.display().to_string())?;
             let text = cgats::write(&d).with_context(|| input.display().to_string())?;
             match out {
                 Some(path) => std::fs::write(&path, text)
@@ -228,47 +264,27 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
             paper,
         } => {
             let d = read_dataset(&input)?;
-            let paper_density = match &paper {
-                Some(id) => {
-                    let p = d
-                        .patches
-                        .iter()
-                        .find(|p| &p.id == id)
-                        .with_context(|| format!("{}: no patch `{id}`", input.display()))?;
-                    let s = p.spectrum.as_ref().with_context(|| {
-                        format!("{}: patch `{id}` has no spectrum", input.display())
-                    })?;
-                    Some(densities(s, status)?)
-                }
-                None => None,
+            let choice = match paper.as_deref() {
+                None => PaperChoice::None,
+                Some("auto") => PaperChoice::Detect,
+                Some(id) => PaperChoice::Patch(id.to_owned()),
             };
-            let mut rows = Vec::new();
-            for p in &d.patches {
-                let Some(s) = &p.spectrum else { continue };
-                let abs = densities(s, status)
-                    .with_context(|| format!("{}: patch {}", input.display(), p.id))?;
-                let value = paper_density.map_or(abs, |paper| abs.relative_to(&paper));
-                rows.push((p.id.clone(), value));
-            }
-            if rows.is_empty() {
-                bail!(
-                    "{}: no spectral data to compute densities from",
-                    input.display()
-                );
-            }
+            let chart = chart_densities(&d, status, &choice)
+                .with_context(|| input.display().to_string())?;
             if json {
-                let out: Vec<_> = rows
+                let out: Vec<_> = chart
+                    .patches
                     .iter()
                     .map(|(id, d)| serde_json::json!({ "id": id, "densities": d }))
                     .collect();
                 emit!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                let kind = if paper.is_some() {
-                    "paper-relative"
-                } else {
-                    "absolute"
-                };
-                emit!("ISO 5-3 Status {status:?} densities, {kind}");
+                match &chart.paper {
+                    Some(p) => {
+                        emit!("ISO 5-3 Status {status:?} densities, relative to paper patch {p}")
+                    }
+                    None => emit!("ISO 5-3 Status {status:?} densities, absolute"),
+                }
                 emit!(
                     "{:<12} {:>7} {:>7} {:>7} {:>7}",
                     "patch",
@@ -277,7 +293,7 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
                     "blue(Y)",
                     "visual"
                 );
-                for (id, d) in rows {
+                for (id, d) in &chart.patches {
                     emit!(
                         "{id:<12} {:>7.3} {:>8.3} {:>7.3} {:>7.3}",
                         d.red,
@@ -297,20 +313,8 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
                     patches,
                 } => {
                     let d = read_dataset(&input)?;
-                    let curves: Vec<_> = d
-                        .patches
-                        .iter()
-                        .filter(|p| patches.is_empty() || patches.contains(&p.id))
-                        .filter_map(|p| {
-                            p.spectrum
-                                .clone()
-                                .map(|s| (p.name.clone().unwrap_or_else(|| p.id.clone()), s))
-                        })
-                        .take(12)
-                        .collect();
-                    if curves.is_empty() {
-                        bail!("{}: no spectra to plot (check --patches)", input.display());
-                    }
+                    let curves = plot::spectra_of(&d, &patches)
+                        .with_context(|| input.display().to_string())?;
                     let title = d
                         .meta
                         .descriptor
@@ -357,19 +361,26 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
                         let d = read_dataset(s)?;
                         let report = compare(&reference_data, &d, &set, CompareOptions::default())
                             .with_context(|| s.display().to_string())?;
-                        let when = d
-                            .meta
-                            .created
-                            .as_deref()
-                            .and_then(created_seconds)
-                            .or_else(|| {
-                                std::fs::metadata(s)
+                        let when = match d.meta.created_time() {
+                            Some(t) => t,
+                            None => {
+                                let t = std::fs::metadata(s)
                                     .and_then(|m| m.modified())
-                                    .ok()
-                                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                                    .map(|d| d.as_secs() as i64)
-                            })
-                            .unwrap_or(0);
+                                    .with_context(|| format!("{}: no file time", s.display()))?
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0, |d| d.as_secs() as i64);
+                                eprintln!(
+                                    "{}: note: {}; the file's modification time is used",
+                                    s.display(),
+                                    match &d.meta.created {
+                                        Some(c) =>
+                                            format!("CREATED `{c}` is not a date this reads"),
+                                        None => "no CREATED date".to_owned(),
+                                    }
+                                );
+                                t
+                            }
+                        };
                         points.push((when, report.mean));
                     }
                     points.sort_by_key(|p| p.0);
@@ -390,18 +401,4 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
             Ok(true)
         }
     }
-}
-
-/// Seconds since the epoch of a `CREATED` value: RFC 3339 ("2026-11-21T06:30:00Z") or a date.
-fn created_seconds(s: &str) -> Option<i64> {
-    let s = s.trim();
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp())
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc().timestamp())
-        })
 }

@@ -1,7 +1,6 @@
 //! The `ecsp` command line: sign-in, uploads, JSON output, and errors that name the file.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use ecsp_e2e::*;
 use serde_json::{Value, json};
@@ -20,41 +19,15 @@ impl Cli {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(ecsp_binary());
-        c.args(args)
-            .env("ECSP_CONFIG_DIR", &self.config)
-            .env("ECSP_DATA_DIR", &self.data)
-            .env_remove("ECSP_SERVER")
-            .env_remove("ECSP_CA_CERT");
+        let mut c = ecsp_command(&self.config, &self.data);
+        c.args(args);
         c
     }
 
     /// Runs the CLI to completion. Blocking, so callers use a multi-threaded runtime, leaving the
     /// in-process server a thread to answer on.
     pub fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
-        tokio::task::block_in_place(|| self.run_blocking(args, stdin))
-    }
-
-    fn run_blocking(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        tokio::task::block_in_place(|| run_ecsp(&self.config, &self.data, args, stdin))
     }
 
     pub fn login(&self, h: &Harness, who: &str) {

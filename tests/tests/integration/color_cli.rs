@@ -1,4 +1,4 @@
-//! `ecsp color`: convert, compare (exit status 1 on a normative failure), plot; offline.
+//! `ecsp color`: convert, compare (exit status 5 on a normative failure), plot; offline.
 
 use std::process::Command;
 
@@ -182,4 +182,107 @@ fn densities_absolute_and_relative_to_the_paper() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("no patch `99`"), "{err}");
+}
+
+/// A chart's lines reordered (and its ids renamed), as another instrument would write it.
+fn reordered_copy(path: &str, to: &std::path::Path) {
+    let text = std::fs::read(path).unwrap();
+    let text = encoding_free(&text);
+    let (head, rest) = text.split_once("BEGIN_DATA\r\n").unwrap();
+    let (rows, tail) = rest.split_once("END_DATA").unwrap();
+    let mut rows: Vec<String> = rows
+        .lines()
+        .map(|r| format!("X-{}", r.trim_end()))
+        .collect();
+    rows.reverse();
+    std::fs::write(
+        to,
+        format!("{head}BEGIN_DATA\n{}\nEND_DATA{tail}", rows.join("\n")),
+    )
+    .unwrap();
+}
+
+/// The look-alike ISO reference is Latin-1: its bytes as chars one to one.
+fn encoding_free(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| char::from(*b)).collect()
+}
+
+#[test]
+fn compare_pairs_by_device_values_whatever_the_order() {
+    let reference = data("corpus/lookalike_iso_reference_latin1.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let shuffled = dir.path().join("print.txt");
+    reordered_copy(&reference, &shuffled);
+    let (code, out, err) = ecsp(&[
+        "--json",
+        "color",
+        "compare",
+        "--reference",
+        &reference,
+        "--sample",
+        shuffled.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["matched_by"], "device_values");
+    assert_eq!(report["patches"].as_array().unwrap().len(), 24);
+    assert_eq!(report["max"].as_f64().unwrap(), 0.0);
+    assert_eq!(report["patches"][0]["sample_id"], "X-A1");
+    // What the reader tolerated is said on standard error, with the file.
+    assert!(
+        err.contains(
+            "lookalike_iso_reference_latin1.txt: warning: line 8: NUMBER_OF_FIELDS says 11"
+        ),
+        "{err}"
+    );
+    // Position only when asked: here it pairs A1 with the last patch, and says how it matched.
+    let (code, out, _) = ecsp(&[
+        "color",
+        "compare",
+        "--reference",
+        &reference,
+        "--sample",
+        shuffled.to_str().unwrap(),
+        "--match",
+        "position",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("patches matched by position"), "{out}");
+}
+
+#[test]
+fn convert_uses_the_files_own_observer_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.cgats");
+    let spectrolino = data("corpus/colour_X-Rite_Digital_Colour_Checker.txt");
+    let (code, _, err) = ecsp(&[
+        "color",
+        "convert",
+        &spectrolino,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let d = ecsp_color::cgats::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        (d.meta.lab_illuminant, d.meta.lab_observer),
+        (
+            Some(ecsp_color::cie::Illuminant::D65),
+            Some(ecsp_color::cie::Observer::Cie1964TenDegree)
+        )
+    );
+    let (code, _, err) = ecsp(&[
+        "color",
+        "convert",
+        &spectrolino,
+        "--observer",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the file declares D65/10°; computing for D65/2° as asked"),
+        "{err}"
+    );
 }

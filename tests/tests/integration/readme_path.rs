@@ -2,11 +2,11 @@
 //! a temporary data directory, on a free port), then the `ecsp` commands the README shows, each
 //! checked for its status and what it prints.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use ecsp_e2e::ecsp_binary;
+use ecsp_e2e::{ecsp_binary, run_ecsp};
 use serde_json::Value;
 
 /// The `ecsp-server` binary started as the README says, killed on drop.
@@ -69,31 +69,7 @@ struct User {
 
 impl User {
     fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
-        let mut child = Command::new(ecsp_binary())
-            .args(args)
-            .env("ECSP_CONFIG_DIR", &self.config)
-            .env("ECSP_DATA_DIR", &self.data)
-            .env("LANG", "C.UTF-8")
-            .env_remove("ECSP_SERVER")
-            .env_remove("ECSP_CA_CERT")
-            .env_remove("ECSP_PASSWORD")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_ecsp(&self.config, &self.data, args, stdin)
     }
 
     /// Runs with `--json` and parses standard output as exactly one JSON document.

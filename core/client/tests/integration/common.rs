@@ -78,15 +78,19 @@ impl TestServer {
         (client, secrets)
     }
 
-    /// A client signed in as the demo user whose e-mail starts with `who`.
-    pub async fn signed_in(&self, who: &str) -> (EcspClient, Arc<MemorySecretStore>) {
-        let (client, secrets) = self.client(who);
-        let user = self
-            .demo
+    /// The demo user whose e-mail starts with `who`.
+    pub fn user(&self, who: &str) -> &ecsp_server_mock::seed::DemoUser {
+        self.demo
             .users
             .iter()
             .find(|u| u.email.starts_with(who))
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A client signed in as the demo user whose e-mail starts with `who`.
+    pub async fn signed_in(&self, who: &str) -> (EcspClient, Arc<MemorySecretStore>) {
+        let (client, secrets) = self.client(who);
+        let user = self.user(who);
         client.login(&user.email, &user.password).await.unwrap();
         (client, secrets)
     }

@@ -75,13 +75,7 @@ fn an_error_serialises_to_plain_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_map_to_the_code_a_caller_acts_on() {
     let mut s = TestServer::start().await;
-    let operator = s
-        .demo
-        .users
-        .iter()
-        .find(|u| u.email.starts_with("operator"))
-        .unwrap()
-        .clone();
+    let operator = s.user("operator").clone();
 
     // Configuration.
     let dir = tempfile::tempdir().unwrap();
@@ -208,12 +202,7 @@ async fn guesses_from_elsewhere_do_not_lock_out_a_known_installation() {
         }
     }
     assert!(limited, "the attacker's guesses are bounded");
-    let user = s
-        .demo
-        .users
-        .iter()
-        .find(|u| u.email.starts_with("operator"))
-        .unwrap();
+    let user = s.user("operator");
     owner
         .login(&user.email, &user.password)
         .await

@@ -171,12 +171,7 @@ async fn the_host_supplies_the_environment_and_the_trust_anchors() {
         std::sync::Arc::new(ecsp_client::secrets::MemorySecretStore::default()),
     )
     .unwrap();
-    let user = s
-        .demo
-        .users
-        .iter()
-        .find(|u| u.email.starts_with("operator"))
-        .unwrap();
+    let user = s.user("operator");
     client.login(&user.email, &user.password).await.unwrap();
     let id = client
         .capture_dfe(dfe(s.device(0)))

@@ -139,12 +139,7 @@ async fn without_a_session_the_service_waits_for_a_sign_in() {
     let sync = client.start_sync(SyncOptions::default());
     sync.wait_for(|s| *s == SyncState::NeedsSignIn).await;
 
-    let user = s
-        .demo
-        .users
-        .iter()
-        .find(|u| u.email.starts_with("operator"))
-        .unwrap();
+    let user = s.user("operator");
     client.login(&user.email, &user.password).await.unwrap();
     // Signing in wakes the service; with nothing to send it is idle.
     sync.wait_for(|s| *s == SyncState::Idle).await;

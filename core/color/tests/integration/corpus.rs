@@ -335,6 +335,25 @@ fn the_files_own_metadata_is_read_never_invented() {
     assert_eq!(d.other_tables[0].identifier.as_deref(), Some("CAL"));
     assert_eq!(d.patches[18].device_values().unwrap().values, vec![0.0; 4]);
     assert!(d.patches[18].spectrum.as_ref().unwrap().values()[20] > 0.8);
+    // The paper is found by its device values, for densities.
+    assert_eq!(d.paper_white().unwrap().id, "19");
+    let rel = ecsp_color::density::chart_densities(
+        &d,
+        ecsp_color::density::DensityStatus::E,
+        &ecsp_color::density::PaperChoice::Detect,
+    )
+    .unwrap();
+    assert_eq!(rel.paper.as_deref(), Some("19"));
+    let paper_row = rel.patches.iter().find(|(id, _)| id == "19").unwrap();
+    assert!(paper_row.1.visual.abs() < 1e-12);
+    let no_device = read("colour_X-Rite_Digital_Colour_Checker.txt").unwrap();
+    let e = ecsp_color::density::chart_densities(
+        &no_device,
+        ecsp_color::density::DensityStatus::E,
+        &ecsp_color::density::PaperChoice::Detect,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("name the paper patch"), "{e}");
     // CxF with three conditions: the one asked for.
     let text = std::fs::read_to_string(data("corpus/lookalike_cxf_three_conditions.cxf")).unwrap();
     let m2 = ecsp_color::cxf::parse_condition(
@@ -352,4 +371,34 @@ fn the_files_own_metadata_is_read_never_invented() {
         m2.patches[18].spectrum.as_ref().unwrap(),
     );
     assert!(b.values()[0] < a.values()[0] && b.values()[20] == a.values()[20]);
+    // The same choice from the bytes; a CGATS file measured under another condition is refused.
+    let bytes = std::fs::read(data("corpus/lookalike_cxf_three_conditions.cxf")).unwrap();
+    let under = Dataset::from_bytes_under(
+        &bytes,
+        Some(ecsp_color::spectrum::IlluminationCondition::M2),
+    )
+    .unwrap();
+    assert_eq!(under.patches[18].spectrum, m2.patches[18].spectrum);
+    let iso_bytes = std::fs::read(data("corpus/lookalike_iso_reference_latin1.txt")).unwrap();
+    let e = Dataset::from_bytes_under(
+        &iso_bytes,
+        Some(ecsp_color::spectrum::IlluminationCondition::M2),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("measured under M1, not M2"), "{e}");
+    // Its ColorCMYK values are device values: the CxF and the CGATS chart pair up by them.
+    let iso = read("lookalike_iso_reference_latin1.txt").unwrap();
+    let r = ecsp_color::tolerance::compare(
+        &iso,
+        &m0,
+        &ecsp_color::tolerance::ToleranceSet::default_for(DeltaE::DE2000),
+        ecsp_color::tolerance::CompareOptions {
+            allow_mixed_conditions: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.matched_by, ecsp_color::tolerance::Matching::DeviceValues);
+    assert_eq!(r.patches.len(), 24);
+    assert!(r.max < 0.01, "same ColorChecker CIELAB, rounded: {}", r.max);
 }

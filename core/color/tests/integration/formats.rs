@@ -59,8 +59,23 @@ fn percent_spectra_are_read_as_factors_and_written_back_as_percent() {
         d.patches[0].spectrum.as_ref().unwrap().values(),
         &[0.905, 0.91, 0.9225]
     );
+    assert!(
+        d.warnings.iter().any(|w| w.contains("read as percent")),
+        "the guess is said: {:?}",
+        d.warnings
+    );
     let out = cgats::write(&d).unwrap();
     assert!(out.contains("90.50\t91.00\t92.25"), "{out}");
+    // Argyll says its scale: dark patches in percent are not mistaken for factors.
+    let dark = text
+        .replace("CGATS.17\n", "CTI3\nSPECTRAL_NORM \"100.0\"\n")
+        .replace("90.5 91.0 92.25", "1.5 1.0 0.25");
+    let d = cgats::parse(&dark).unwrap();
+    assert_eq!(
+        d.patches[0].spectrum.as_ref().unwrap().values(),
+        &[0.015, 0.01, 0.0025]
+    );
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
 }
 
 #[test]

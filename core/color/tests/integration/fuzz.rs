@@ -32,6 +32,18 @@ proptest! {
     }
 
     #[test]
+    fn the_byte_reader_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = ecsp_color::dataset::Dataset::from_bytes(&bytes);
+    }
+
+    #[test]
+    fn cgats_dialects_never_panic_when_damaged(edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..12), which in 0usize..3) {
+        let name = ["corpus/lookalike_argyll_two_tables.ti3", "corpus/pycgats_Tuerkis7712-HolmenX60.txt", "corpus/colour_X-Rite_Digital_Colour_Checker.txt"][which];
+        let base = read(name);
+        let _ = ecsp_color::cgats::parse(&mutate(&base, &edits));
+    }
+
+    #[test]
     fn cxf_parser_never_panics_on_arbitrary_text(text in ".{0,400}") {
         let _ = ecsp_color::cxf::parse(&text);
     }

@@ -25,6 +25,25 @@ fn every_plot_renders_to_svg_and_png() {
         CompareOptions::default(),
     )
     .unwrap();
+    // 800 patches (the i1Profiler chart against itself reversed): a distribution, not 800 bars.
+    let pops = ecsp_color::dataset::Dataset::from_bytes(
+        &std::fs::read(crate::common::data(
+            "corpus/quadgen_POPS_MEASUREMENTS.cgats",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut reversed = pops.clone();
+    reversed.patches.reverse();
+    let large = compare(
+        &pops,
+        &reversed,
+        &ToleranceSet::default_for(DeltaE::DE2000),
+        CompareOptions::default(),
+    )
+    .unwrap();
+    let e = plot::spectra_of(&chart, &["1".into(), "99".into()]).unwrap_err();
+    assert!(e.to_string().contains("99 (not in the file)"), "{e}");
     let trend: Vec<(i64, f64)> = (0..24)
         .map(|h| (1_700_000_000 + h * 3600, 1.0 + (h as f64 / 5.0).sin().abs()))
         .collect();
@@ -34,7 +53,21 @@ fn every_plot_renders_to_svg_and_png() {
         plot::ab_diagram(&p("ab"), &report, Some(3.0)).unwrap();
         plot::delta_e_bars(&p("de"), &report, Some(3.0)).unwrap();
         plot::trend(&p("trend"), "Press 1, patch A1", "ΔE00", &trend, Some(2.0)).unwrap();
-        for name in ["spectra", "ab", "de", "trend"] {
+        plot::spectra(
+            &p("spectra_all"),
+            "ColorChecker",
+            &plot::spectra_of(&chart, &[]).unwrap(),
+        )
+        .unwrap();
+        plot::delta_e_bars(&p("distribution"), &large, Some(3.0)).unwrap();
+        for name in [
+            "spectra",
+            "ab",
+            "de",
+            "trend",
+            "spectra_all",
+            "distribution",
+        ] {
             let bytes = std::fs::read(p(name)).unwrap();
             if ext == "png" {
                 assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}.png");
@@ -45,6 +78,38 @@ fn every_plot_renders_to_svg_and_png() {
             }
         }
         if ext == "svg" {
+            // Each curve in its patch's own colour: "red" (patch 15) is drawn in its sRGB.
+            let [r, g, b] = ecsp_color::colorimetry::colorimetry(
+                chart.patches[14].spectrum.as_ref().unwrap(),
+                true,
+                ecsp_color::cie::Illuminant::D50,
+                ecsp_color::cie::Observer::Cie1931TwoDegree,
+            )
+            .unwrap()
+            .lab
+            .to_srgb(ecsp_color::convert::Xyz {
+                x: 96.422,
+                y: 100.0,
+                z: 82.521,
+            });
+            let red = format!("#{r:02X}{g:02X}{b:02X}");
+            let all = std::fs::read_to_string(p("spectra_all")).unwrap();
+            assert!(all.contains(&red), "no curve drawn in {red}");
+            assert!(
+                all.contains("(24 curves, no legend)"),
+                "the title says every curve is drawn"
+            );
+            let ab = std::fs::read_to_string(p("ab")).unwrap();
+            assert!(
+                ab.contains("ΔE00 = 3"),
+                "the contour is the tested formula's"
+            );
+            let trend = std::fs::read_to_string(p("trend")).unwrap();
+            assert!(trend.contains("Measured (UTC)") && trend.contains("11-15 "));
+            let dist = std::fs::read_to_string(p("distribution")).unwrap();
+            assert!(
+                dist.contains("distribution over 800 patches") && dist.contains("95th percentile")
+            );
             let svg = std::fs::read_to_string(p("spectra")).unwrap();
             assert!(
                 svg.contains("Wavelength (nm)")

@@ -1,0 +1,152 @@
+//! A chart read from a CGATS or CxF file as the wire protocol's measurement samples, so that
+//! `ecsp upload measurement chart.cgats` sends what the file says and nothing it does not.
+//!
+//! Each patch becomes one [`ColorSample`]: its id as the patch name, its spectrum on its grid,
+//! its stored CIELAB with the illuminant and observer the file declares for it, and the file's
+//! measurement conditions. What the protocol requires but the file does not say (the
+//! M-condition, the geometry) is an error naming what is missing, never a default; what cannot
+//! be represented is an error naming the patch.
+
+use chrono::Utc;
+use ecsp_protocol::Validate;
+use ecsp_protocol::measurement::{ColorSample, Lab, MeasurementCondition, Spectrum};
+
+use crate::dataset::Dataset;
+use crate::error::{ColorError, Result};
+
+fn refuse(message: String) -> ColorError {
+    ColorError::Dataset(message)
+}
+
+/// The samples of every patch of `d`, in file order.
+pub fn measurement_samples(d: &Dataset) -> Result<Vec<ColorSample>> {
+    let c = &d.meta.conditions;
+    let illumination = c.illumination.ok_or_else(|| {
+        refuse(
+            "the file does not say its measurement condition (M0, M1, M2 or M3), which a measurement upload needs; add MEASUREMENT_CONDITION to the file".into(),
+        )
+    })?;
+    let geometry = c.geometry.ok_or_else(|| {
+        refuse(
+            "the file does not say its measurement geometry (45/0, 0/45, d/8 or 8/d), which a measurement upload needs; add MEASUREMENT_GEOMETRY to the file".into(),
+        )
+    })?;
+    let condition = MeasurementCondition {
+        illumination,
+        geometry,
+        bandpass_corrected: c.bandpass_corrected,
+        aperture_mm: c.aperture_mm,
+        backing: c.backing,
+    };
+    let stored_for = match (d.meta.lab_illuminant, d.meta.lab_observer) {
+        (Some(i), Some(o)) => Some((i, o)),
+        _ => None,
+    };
+    let mut samples = Vec::with_capacity(d.patches.len());
+    for p in &d.patches {
+        let spectrum = match &p.spectrum {
+            Some(s) => {
+                let g = s.grid();
+                let start_nm = u16::try_from(g.start_nm).map_err(|_| {
+                    refuse(format!("patch {}: start wavelength out of range", p.id))
+                })?;
+                let interval_nm = u16::try_from(g.interval_nm).map_err(|_| {
+                    refuse(format!("patch {}: wavelength interval out of range", p.id))
+                })?;
+                Some(Spectrum {
+                    start_nm,
+                    interval_nm,
+                    values: s.values().to_vec(),
+                })
+            }
+            None => None,
+        };
+        let lab = match (p.lab, stored_for) {
+            (Some(lab), Some((illuminant, observer))) => Some(Lab {
+                l: lab.l,
+                a: lab.a,
+                b: lab.b,
+                illuminant,
+                observer,
+            }),
+            // CIELAB whose illuminant/observer the file does not say: kept out when the
+            // spectrum carries the measurement, refused when it is all there is.
+            (Some(_), None) if spectrum.is_some() => None,
+            (Some(_), None) => {
+                return Err(refuse(format!(
+                    "patch {}: CIELAB without the illuminant and observer it is for (the file declares none), and no spectrum",
+                    p.id
+                )));
+            }
+            (None, _) => None,
+        };
+        let sample = ColorSample {
+            patch: p.id.clone(),
+            condition: condition.clone(),
+            spectrum,
+            lab,
+        };
+        sample
+            .validate(Utc::now())
+            .map_err(|e| refuse(format!("patch {}: {e}", p.id)))?;
+        samples.push(sample);
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cie::{Illuminant, Observer};
+    use crate::spectrum::{Geometry, IlluminationCondition};
+
+    const CHART: &str = "CGATS.17\nMEASUREMENT_CONDITION M1\nMEASUREMENT_GEOMETRY 45/0\nILLUMINATION_NAME D50\nOBSERVER_ANGLE 2\nBEGIN_DATA_FORMAT\nSAMPLE_ID SPECTRAL_400 SPECTRAL_410 SPECTRAL_420 LAB_L LAB_A LAB_B\nEND_DATA_FORMAT\nBEGIN_DATA\nA1 0.5 0.6 0.7 80 1 2\nA2 0.1 0.2 0.3 40 -1 -2\nEND_DATA\n";
+
+    #[test]
+    fn a_chart_becomes_samples_with_its_own_conditions() {
+        let d = crate::cgats::parse(CHART).unwrap();
+        let samples = measurement_samples(&d).unwrap();
+        assert_eq!(samples.len(), 2);
+        let s = &samples[1];
+        assert_eq!(s.patch, "A2");
+        assert_eq!(s.condition.illumination, IlluminationCondition::M1);
+        assert_eq!(s.condition.geometry, Geometry::FortyFiveZero);
+        let spectrum = s.spectrum.as_ref().unwrap();
+        assert_eq!((spectrum.start_nm, spectrum.interval_nm), (400, 10));
+        assert_eq!(spectrum.values, vec![0.1, 0.2, 0.3]);
+        let lab = s.lab.as_ref().unwrap();
+        assert_eq!(
+            (lab.l, lab.illuminant, lab.observer),
+            (40.0, Illuminant::D50, Observer::Cie1931TwoDegree)
+        );
+    }
+
+    #[test]
+    fn what_the_file_does_not_say_is_an_error_naming_it() {
+        let d = crate::cgats::parse(&CHART.replace("MEASUREMENT_CONDITION M1\n", "")).unwrap();
+        let e = measurement_samples(&d).unwrap_err().to_string();
+        assert!(e.contains("measurement condition"), "{e}");
+        // CIELAB only, for an undeclared illuminant: refused, naming the patch.
+        let lab_only = CHART
+            .replace("ILLUMINATION_NAME D50\n", "")
+            .replace("SPECTRAL_400 SPECTRAL_410 SPECTRAL_420 ", "")
+            .replace("0.5 0.6 0.7 ", "")
+            .replace("0.1 0.2 0.3 ", "");
+        let e = measurement_samples(&crate::cgats::parse(&lab_only).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("patch A1:") && e.contains("illuminant"),
+            "{e}"
+        );
+        // What the protocol refuses names the patch and the field.
+        let long = CHART.replace("A2 0.1", &format!("{} 0.1", "P".repeat(70)));
+        let e = measurement_samples(&crate::cgats::parse(&long).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("patch {}", "P".repeat(70))) && e.contains("patch:"),
+            "{e}"
+        );
+    }
+}
