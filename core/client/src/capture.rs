@@ -109,9 +109,38 @@ fn strip_record_prefix(e: ecsp_protocol::ValidationErrors) -> ClientError {
     ClientError::Invalid(ecsp_protocol::ValidationErrors(errors))
 }
 
+/// A validated record ready for the outbox, its gated parts taken out of it.
+struct Prepared {
+    kind: OutboxKind,
+    record_id: Uuid,
+    device_id: Uuid,
+    captured_at: DateTime<Utc>,
+    body: String,
+    gated: Vec<(Purpose, serde_json::Value)>,
+    withheld: Vec<Purpose>,
+}
+
+impl Prepared {
+    fn new(
+        kind: OutboxKind,
+        record: &impl UserRecord,
+        gated: Vec<(Purpose, serde_json::Value)>,
+        withheld: Vec<Purpose>,
+    ) -> Result<Self> {
+        Ok(Self {
+            kind,
+            record_id: record.record_id(),
+            device_id: record.device_id(),
+            captured_at: record.captured_at(),
+            body: serde_json::to_string(record).map_err(|e| ClientError::Corrupt(e.to_string()))?,
+            gated,
+            withheld,
+        })
+    }
+}
+
 impl Core {
-    fn capture_dfe(&self, input: DfeCapture) -> Result<Captured> {
-        let user = self.current_user()?;
+    fn prepare_dfe(&self, user: Uuid, input: DfeCapture) -> Result<Prepared> {
         let mut withheld = Vec::new();
         let mut gated = Vec::new();
         let mut record = DfeRecord {
@@ -138,11 +167,10 @@ impl Core {
         if let Some(job) = record.job.take() {
             gated.push((Purpose::JobInfo, to_value(&job)?));
         }
-        self.enqueue_captured(user, OutboxKind::Dfe, &record, gated, withheld)
+        Prepared::new(OutboxKind::Dfe, &record, gated, withheld)
     }
 
-    fn capture_measurement(&self, input: MeasurementCapture) -> Result<Captured> {
-        let user = self.current_user()?;
+    fn prepare_measurement(&self, user: Uuid, input: MeasurementCapture) -> Result<Prepared> {
         let mut withheld = Vec::new();
         let mut record = MeasurementRecord {
             record_id: Uuid::new_v4(),
@@ -183,36 +211,38 @@ impl Core {
                 to_value(&std::mem::take(&mut record.photos))?,
             ));
         }
-        self.enqueue_captured(user, OutboxKind::Measurement, &record, gated, withheld)
+        Prepared::new(OutboxKind::Measurement, &record, gated, withheld)
     }
 
-    /// Writes a validated record, its gated parts already taken out of it, to the outbox.
-    fn enqueue_captured(
-        &self,
-        user: Uuid,
-        kind: OutboxKind,
-        record: &impl UserRecord,
-        gated: Vec<(Purpose, serde_json::Value)>,
-        withheld: Vec<Purpose>,
-    ) -> Result<Captured> {
-        let body =
-            serde_json::to_string(record).map_err(|e| ClientError::Corrupt(e.to_string()))?;
-        let entry = NewEntry {
-            user,
-            kind,
-            record_id: record.record_id(),
-            device_id: Some(record.device_id()),
-            captured_at: record.captured_at(),
-            body: &body,
-        };
-        self.enqueue(entry, gated)?;
+    /// Writes validated records to the outbox in one transaction: all of them or none.
+    fn enqueue_prepared(&self, user: Uuid, prepared: Vec<Prepared>) -> Result<Vec<Captured>> {
+        let entries: Vec<_> = prepared
+            .iter()
+            .map(|p| {
+                (
+                    NewEntry {
+                        user,
+                        kind: p.kind,
+                        record_id: p.record_id,
+                        device_id: Some(p.device_id),
+                        captured_at: p.captured_at,
+                        body: &p.body,
+                    },
+                    p.gated.as_slice(),
+                )
+            })
+            .collect();
+        self.enqueue(&entries)?;
         self.queue_changed();
         self.wake.notify_one();
-        Ok(Captured {
-            record_id: record.record_id(),
-            captured_at: record.captured_at(),
-            withheld,
-        })
+        Ok(prepared
+            .into_iter()
+            .map(|p| Captured {
+                record_id: p.record_id,
+                captured_at: p.captured_at,
+                withheld: p.withheld,
+            })
+            .collect())
     }
 }
 
@@ -220,13 +250,35 @@ impl EcspClient {
     /// Captures a DFE's state into the outbox (durable when this returns); the job part only
     /// with `job_info` consent. Wakes the sync service.
     pub async fn capture_dfe(&self, input: DfeCapture) -> EcspResult<Captured> {
-        self.blocking(move |core| core.capture_dfe(input)).await
+        self.blocking(move |core| {
+            let user = core.current_user()?;
+            let prepared = core.prepare_dfe(user, input)?;
+            Ok(core.enqueue_prepared(user, vec![prepared])?.remove(0))
+        })
+        .await
     }
 
     /// Captures a measurement into the outbox; GPS and photos only with consent.
     pub async fn capture_measurement(&self, input: MeasurementCapture) -> EcspResult<Captured> {
-        self.blocking(move |core| core.capture_measurement(input))
-            .await
+        let mut captured = self.capture_measurements(vec![input]).await?;
+        Ok(captured.remove(0))
+    }
+
+    /// Captures several measurements (e.g. one per patch of a chart) all or none: every record
+    /// is validated before any is written, in one transaction.
+    pub async fn capture_measurements(
+        &self,
+        inputs: Vec<MeasurementCapture>,
+    ) -> EcspResult<Vec<Captured>> {
+        self.blocking(move |core| {
+            let user = core.current_user()?;
+            let prepared = inputs
+                .into_iter()
+                .map(|input| core.prepare_measurement(user, input))
+                .collect::<Result<Vec<_>>>()?;
+            core.enqueue_prepared(user, prepared)
+        })
+        .await
     }
 }
 

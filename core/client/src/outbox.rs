@@ -576,30 +576,30 @@ impl Core {
         Ok(Some(XChaCha20Poly1305::new(bytes.as_slice().into())))
     }
 
-    /// Writes one captured record and its sealed gated parts in one transaction.
+    /// Writes captured records and their sealed gated parts in one transaction.
     pub(crate) fn enqueue(
         &self,
-        entry: NewEntry<'_>,
-        gated: Vec<(Purpose, serde_json::Value)>,
+        entries: &[(NewEntry<'_>, &[(Purpose, serde_json::Value)])],
     ) -> Result<()> {
-        let cipher = if gated.is_empty() {
+        let cipher = if entries.iter().all(|(_, gated)| gated.is_empty()) {
             None
         } else {
             self.outbox_cipher(true)?
         };
         let mut conn = self.store.conn();
         let tx = conn.transaction()?;
-        insert(&tx, entry)?;
-        if let Some(cipher) = cipher {
-            for (purpose, part) in gated {
+        for (entry, gated) in entries {
+            insert(&tx, *entry)?;
+            let Some(cipher) = &cipher else { continue };
+            for (purpose, part) in gated.iter() {
                 let plain =
-                    serde_json::to_vec(&part).map_err(|e| ClientError::Corrupt(e.to_string()))?;
+                    serde_json::to_vec(part).map_err(|e| ClientError::Corrupt(e.to_string()))?;
                 tx.execute(
                     "INSERT INTO outbox_gated (record_id, purpose, sealed) VALUES (?1, ?2, ?3)",
                     params![
                         entry.record_id.to_string(),
                         purpose.as_str(),
-                        seal(&cipher, entry.record_id, purpose, &plain)
+                        seal(cipher, entry.record_id, *purpose, &plain)
                     ],
                 )?;
             }

@@ -16,6 +16,7 @@ use ecsp_color::{cgats, plot};
 pub enum ColorCommand {
     /// CGATS or CxF in; CGATS out with XYZ and LAB columns computed from the spectra.
     Convert {
+        /// The chart file (CGATS or CxF).
         input: PathBuf,
         /// Default: the file's own illuminant, else D50.
         #[arg(long, value_parser = parse_illuminant)]
@@ -28,10 +29,11 @@ pub enum ColorCommand {
         out: Option<PathBuf>,
     },
     /// Per-patch ΔE of a sample against a reference, and the pass/fail report.
-    /// Exit status 1 when a normative criterion fails.
+    /// Exit status 5 when a normative criterion fails.
     Compare(CompareArgs),
     /// ISO 5-3 densities of every patch with a spectrum, absolute or relative to a paper patch.
     Density {
+        /// The chart file (CGATS or CxF).
         input: PathBuf,
         /// T (North America) or E (Europe).
         #[arg(long, default_value = "T", value_parser = parse_status)]
@@ -50,8 +52,10 @@ pub enum ColorCommand {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
+    /// The reference chart (CGATS or CxF): the aim values.
     #[arg(long)]
     reference: PathBuf,
+    /// The measured print (CGATS or CxF).
     #[arg(long)]
     sample: PathBuf,
     /// de2000, de94, de94t, cmc (2:1), cmc11 or de76; overrides the tolerance file's.
@@ -84,7 +88,9 @@ pub struct CompareArgs {
 pub enum PlotWhat {
     /// Spectral reflectance curves (all patches, or those named).
     Spectra {
+        /// The chart file (CGATS or CxF).
         input: PathBuf,
+        /// The plot to write (SVG or PNG, by extension).
         #[arg(long)]
         out: PathBuf,
         /// Patch ids or names to draw (comma-separated); all when absent. Every one is drawn in
@@ -107,11 +113,15 @@ pub enum PlotWhat {
     /// Mean ΔE of several measurements of the same chart over time (by their CREATED date,
     /// else the file's modification time, which is then said).
     Trend {
+        /// The reference chart every measurement is compared with.
         #[arg(long)]
         reference: PathBuf,
+        /// Measurements of the same chart, in any order.
         samples: Vec<PathBuf>,
+        /// The plot to write (SVG or PNG, by extension).
         #[arg(long)]
         out: PathBuf,
+        /// de2000 (default), de94, de94t, cmc, cmc11 or de76.
         #[arg(long, value_parser = parse_method)]
         method: Option<DeltaE>,
     },
@@ -228,7 +238,7 @@ fn chosen_conditions(
     (ill, obs)
 }
 
-/// Runs a colour command; `Ok(false)` means "done, but the job fails" (exit status 1).
+/// Runs a colour command; `Ok(false)` means "done, but the job fails" (exit status 5).
 pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
     match command {
         ColorCommand::Convert {

@@ -17,6 +17,7 @@ macro_rules! emit_raw {
     }};
 }
 
+mod chart;
 mod color;
 mod config;
 mod files;

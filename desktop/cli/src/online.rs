@@ -142,11 +142,20 @@ pub enum ConsentAction {
     /// Every decision made on this computer, newest first.
     History,
     /// Allow sending this kind of information.
-    Grant { purpose: PurposeArg },
+    Grant {
+        /// job_info, gps or photos.
+        purpose: PurposeArg,
+    },
     /// Do not allow it.
-    Refuse { purpose: PurposeArg },
+    Refuse {
+        /// job_info, gps or photos.
+        purpose: PurposeArg,
+    },
     /// Take back an earlier grant; what has not been sent yet is deleted here.
-    Withdraw { purpose: PurposeArg },
+    Withdraw {
+        /// job_info, gps or photos.
+        purpose: PurposeArg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -188,13 +197,16 @@ pub enum UploadWhat {
         #[arg(long)]
         queue_only: bool,
     },
-    /// A spectrometer measurement (JSON; examples/measurement.json).
+    /// A spectrometer measurement: JSON (examples/measurement.json), or a chart as CGATS or CxF
+    /// (examples/measurement-chart.cgats) with what the file does not say given as options.
     Measurement {
         /// The measurement file.
         file: PathBuf,
         /// The device that printed the measured chart (see `ecsp devices`); overrides the file's.
         #[arg(long)]
         device: Option<Uuid>,
+        #[command(flatten)]
+        chart: crate::chart::ChartArgs,
         /// Only queue it; send later with `queue flush`.
         #[arg(long)]
         queue_only: bool,
@@ -448,7 +460,8 @@ fn confirm(question: &str) -> Result<bool, EcspError> {
 
 #[derive(Serialize)]
 struct UploadDocument {
-    captured: Captured,
+    /// One record, or one per record of a chart file.
+    captured: Vec<Captured>,
     /// `null` with `--queue-only`.
     delivery: Option<FlushReport>,
 }
@@ -707,16 +720,30 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                         .capture_dfe(input)
                         .await
                         .map_err(|e| files::in_file(&file, e))?;
-                    (captured, queue_only)
+                    (vec![captured], queue_only)
                 }
                 UploadWhat::Measurement {
                     file,
                     device,
+                    chart,
                     queue_only,
                 } => {
-                    let input: MeasurementCapture = files::read_json_for_device(&file, device)?;
+                    let bytes = std::fs::read(&file).map_err(|e| {
+                        EcspError::bad_file(&file, None, None, &format!("cannot read: {e}"))
+                    })?;
+                    let inputs: Vec<MeasurementCapture> = if crate::chart::is_chart(&file, &bytes) {
+                        let device = device.ok_or_else(|| {
+                            EcspError::invalid_input(
+                                "a chart file names no device: give --device ID (`ecsp devices` lists the ids)",
+                            )
+                        })?;
+                        crate::chart::captures(&file, &bytes, device, &chart)?
+                    } else {
+                        vec![files::read_json_for_device(&file, device)?]
+                    };
+                    // All or none: a bad patch queues nothing of the chart.
                     let captured = client
-                        .capture_measurement(input)
+                        .capture_measurements(inputs)
                         .await
                         .map_err(|e| files::in_file(&file, e))?;
                     (captured, queue_only)
@@ -730,7 +757,12 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
             let status = delivery.as_ref().map_or(exit::OK, flush_status);
             let document = UploadDocument { captured, delivery };
             out(json, &document, || {
-                let mut s = captured_text(&document.captured);
+                let mut s = document
+                    .captured
+                    .iter()
+                    .map(captured_text)
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 match &document.delivery {
                     Some(report) => {
                         s.push('\n');

@@ -197,6 +197,53 @@ fn the_readme_first_session_works_as_written() {
     assert_eq!(code, 0, "{out}{err}");
     let measurement_id = captured_id(&out);
 
+    // A chart file: what it does not say is asked for, all at once; then one record per patch.
+    let chart = example("measurement-chart.cgats");
+    let (code, _, err) = user.run(&["upload", "measurement", "--device", &device, &chart], "");
+    assert_eq!(code, 1);
+    for option in [
+        "--instrument-serial",
+        "--instrument-firmware",
+        "--paper",
+        "--printing-condition",
+    ] {
+        assert!(err.contains(option), "{option} not asked for: {err}");
+    }
+    assert!(
+        !err.contains("--instrument-model"),
+        "INSTRUMENTATION is read: {err}"
+    );
+    let (code, out, err) = user.run(
+        &[
+            "upload",
+            "measurement",
+            "--device",
+            &device,
+            &chart,
+            "--per-patch",
+            "--instrument-serial",
+            "1234567",
+            "--instrument-firmware",
+            "1.2.3",
+            "--paper",
+            "Premium Luster 260",
+            "--printing-condition",
+            "FOGRA51",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("captured ").count(), 6, "{out}");
+    assert!(out.contains("sent 6, rejected 0, waiting 0"), "{out}");
+    let (_, patch) = user.json(&["records", "show", &captured_id(&out)]);
+    assert_eq!(patch["record"]["samples"][0]["patch"], "1");
+    assert_eq!(
+        patch["record"]["samples"][0]["condition"]["illumination"],
+        "M1"
+    );
+    assert_eq!(patch["record"]["software"]["name"], "i1Profiler");
+    assert_eq!(patch["record"]["instrument"]["model"], "i1Pro 3");
+
     // What the server holds for the device, newest first.
     let (code, out, err) = user.run(&["records", "list", "--device", &device], "");
     assert_eq!(code, 0, "{out}{err}");
