@@ -169,6 +169,7 @@ pub fn captures(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
