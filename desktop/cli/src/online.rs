@@ -601,14 +601,15 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                         || {
                             let mut s = format!(
                                 "Consent notice, version {}\n{}\n",
-                                notice.version, notice.introduction
+                                notice.version,
+                                textwrap::fill(notice.introduction, 96)
                             );
                             for (item, st) in notice.items.iter().zip(&status) {
+                                let text = format!("{}: {}", item.title, item.text);
                                 s.push_str(&format!(
-                                    "\n{}\n  {}: {}\n",
+                                    "\n{}\n{}\n",
                                     consent_line(st),
-                                    item.title,
-                                    item.text
+                                    textwrap::indent(&textwrap::fill(&text, 94), "  ")
                                 ));
                             }
                             s.push_str("\nchange with: ecsp consent grant|refuse|withdraw job_info|gps|photos");
