@@ -7,7 +7,9 @@
 //! rates and their ratio, and checks every acknowledged upload is in the database.
 //!
 //! `cargo bench -p ecsp-server-mock --bench ingest`; `ECSP_BENCH_SECS` (default 5) and
-//! `ECSP_BENCH_CLIENTS` (default 64) adjust it.
+//! `ECSP_BENCH_CLIENTS` (default 64) adjust it. `ECSP_BENCH_PROFILE=1` samples the upload phase
+//! (pprof, 997 Hz, CPU time) and prints where the server's threads spent it: the functions
+//! most often on top of the stack (self) and most often on it (total).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -108,6 +110,7 @@ fn main() {
     let n_clients = env_or("ECSP_BENCH_CLIENTS", 64) as usize;
     let dir = tempfile::tempdir().unwrap();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("server")
         .enable_all()
         .build()
         .unwrap();
@@ -119,9 +122,11 @@ fn main() {
     let base = format!("https://localhost:{}", server.addr.port());
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("client")
         .enable_all()
         .build()
         .unwrap();
+    let profile = std::env::var_os("ECSP_BENCH_PROFILE").is_some();
     let (health_rate, uploads_rate, uploads_ok) = client_rt.block_on(async {
         let clients: Vec<_> = (0..n_clients).map(|_| client(&ca)).collect();
         let health_url = format!("{base}/health");
@@ -159,6 +164,13 @@ fn main() {
             .map(|d| (d.model.clone(), d.serial_number.clone()))
             .collect();
         let counter = Arc::new(AtomicU64::new(0));
+        let profiler = profile.then(|| {
+            pprof::ProfilerGuardBuilder::default()
+                .frequency(997)
+                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+                .build()
+                .unwrap()
+        });
         let (uploads_rate, uploads_ok, uploads_failed) = drive(clients, secs, move |c| {
             let (url, secret) = (upload_url.clone(), secret.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
@@ -182,6 +194,9 @@ fn main() {
         })
         .await;
         assert_eq!(uploads_failed, 0, "uploads failed");
+        if let Some(guard) = profiler {
+            print_profile(&guard.report().build().unwrap());
+        }
         (health_rate, uploads_rate, uploads_ok)
     });
 
@@ -218,4 +233,65 @@ fn main() {
         }
     );
     server_rt.block_on(server.shutdown()).unwrap();
+}
+
+/// Prints the server threads' top functions by self and by total samples.
+fn print_profile(report: &pprof::Report) {
+    use std::collections::{HashMap, HashSet};
+    let mut by_thread: HashMap<String, isize> = HashMap::new();
+    let mut self_samples: HashMap<String, isize> = HashMap::new();
+    let mut total_samples: HashMap<String, isize> = HashMap::new();
+    let mut server_total = 0isize;
+    for (frames, &count) in &report.data {
+        let thread = frames.thread_name.clone();
+        *by_thread.entry(thread.clone()).or_default() += count;
+        if thread.starts_with("client") {
+            continue;
+        }
+        server_total += count;
+        let names: Vec<String> = frames
+            .frames
+            .iter()
+            .flat_map(|f| f.iter().map(|s| short_name(&s.name())))
+            .collect();
+        if let Some(leaf) = names.first() {
+            *self_samples.entry(leaf.clone()).or_default() += count;
+        }
+        let mut seen = HashSet::new();
+        for name in names {
+            if seen.insert(name.clone()) {
+                *total_samples.entry(name).or_default() += count;
+            }
+        }
+    }
+    let pct = |n: isize| 100.0 * n as f64 / server_total.max(1) as f64;
+    let all: isize = by_thread.values().sum();
+    println!("profile of the upload phase: {all} samples, {server_total} on server threads");
+    let mut threads: Vec<_> = by_thread.into_iter().collect();
+    threads.sort_by(|a, b| b.1.cmp(&a.1));
+    for (thread, n) in threads.iter().take(6) {
+        println!("  thread {thread:<24} {n:>7} samples");
+    }
+    for (title, table, rows) in [
+        ("self", self_samples, 25usize),
+        ("total", total_samples, 40),
+    ] {
+        let mut rows_sorted: Vec<_> = table.into_iter().collect();
+        rows_sorted.sort_by(|a, b| b.1.cmp(&a.1));
+        println!("  top functions by {title} samples (share of server-thread samples):");
+        for (name, n) in rows_sorted.into_iter().take(rows) {
+            println!("    {:>5.1}%  {name}", pct(n));
+        }
+    }
+}
+
+/// A symbol without its hash suffix, cut to a readable length.
+fn short_name(name: &str) -> String {
+    let name = match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            head
+        }
+        _ => name,
+    };
+    name.chars().take(140).collect()
 }

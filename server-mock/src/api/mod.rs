@@ -8,6 +8,7 @@ mod devices;
 pub mod drain;
 pub mod extract;
 mod meta;
+mod openapi_doc;
 mod uploads;
 
 use std::sync::Arc;
@@ -230,6 +231,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::create_agent))
         .routes(routes!(admin::audit_log))
         .split_for_parts();
+    let mut api = api;
+    openapi_doc::ProblemResponses.modify(&mut api);
     let api = Arc::new(api);
     router
         .route(
