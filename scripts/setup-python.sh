@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="$PWD/target/pyenv"
-requirements=("colour-science==0.4.7" "colormath==3.0.0" "networkx==3.6.1" "numpy==2.4.6")
+requirements=("colour-science==0.4.7" "colormath==3.0.0" "networkx==3.6.1" "numpy==2.4.6"
+              "schemathesis==4.32.5" "openapi-spec-validator==0.9.0")
 stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ]; then
     rm -rf "$venv"

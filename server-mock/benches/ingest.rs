@@ -235,63 +235,98 @@ fn main() {
     server_rt.block_on(server.shutdown()).unwrap();
 }
 
-/// Prints the server threads' top functions by self and by total samples.
+/// Prints where the server's threads spent their samples: by thread, by crate (the first crate
+/// other than the standard library from the top of the stack, so a `memcpy` counts for whoever
+/// called it), and by this project's own functions (share of samples they are on the stack in).
 fn print_profile(report: &pprof::Report) {
     use std::collections::{HashMap, HashSet};
     let mut by_thread: HashMap<String, isize> = HashMap::new();
-    let mut self_samples: HashMap<String, isize> = HashMap::new();
-    let mut total_samples: HashMap<String, isize> = HashMap::new();
+    let mut by_crate: HashMap<String, isize> = HashMap::new();
+    let mut by_own_fn: HashMap<String, isize> = HashMap::new();
     let mut server_total = 0isize;
     for (frames, &count) in &report.data {
-        let thread = frames.thread_name.clone();
-        *by_thread.entry(thread.clone()).or_default() += count;
-        if thread.starts_with("client") {
+        *by_thread.entry(frames.thread_name.clone()).or_default() += count;
+        if frames.thread_name.starts_with("client") {
             continue;
         }
         server_total += count;
-        let names: Vec<String> = frames
+        let symbols: Vec<(String, String)> = frames
             .frames
             .iter()
-            .flat_map(|f| f.iter().map(|s| short_name(&s.name())))
+            .flatten()
+            .map(|s| {
+                let file = s
+                    .filename
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default();
+                (
+                    crate_of(&file),
+                    format!("{} ({})", s.name(), short_file(&file)),
+                )
+            })
             .collect();
-        if let Some(leaf) = names.first() {
-            *self_samples.entry(leaf.clone()).or_default() += count;
-        }
+        let leaf_crate = symbols
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .find(|c| *c != "std" && *c != "?")
+            .unwrap_or("?");
+        *by_crate.entry(leaf_crate.to_owned()).or_default() += count;
         let mut seen = HashSet::new();
-        for name in names {
-            if seen.insert(name.clone()) {
-                *total_samples.entry(name).or_default() += count;
+        for (krate, name) in &symbols {
+            if krate.starts_with("ecsp") && seen.insert(name.clone()) {
+                *by_own_fn.entry(name.clone()).or_default() += count;
             }
         }
     }
     let pct = |n: isize| 100.0 * n as f64 / server_total.max(1) as f64;
     let all: isize = by_thread.values().sum();
     println!("profile of the upload phase: {all} samples, {server_total} on server threads");
-    let mut threads: Vec<_> = by_thread.into_iter().collect();
-    threads.sort_by(|a, b| b.1.cmp(&a.1));
-    for (thread, n) in threads.iter().take(6) {
-        println!("  thread {thread:<24} {n:>7} samples");
-    }
     for (title, table, rows) in [
-        ("self", self_samples, 25usize),
-        ("total", total_samples, 40),
+        ("thread (share of all samples)", by_thread, 6usize),
+        ("crate on top of the stack", by_crate, 14),
+        ("own function on the stack", by_own_fn, 30),
     ] {
-        let mut rows_sorted: Vec<_> = table.into_iter().collect();
-        rows_sorted.sort_by(|a, b| b.1.cmp(&a.1));
-        println!("  top functions by {title} samples (share of server-thread samples):");
-        for (name, n) in rows_sorted.into_iter().take(rows) {
-            println!("    {:>5.1}%  {name}", pct(n));
+        let mut sorted: Vec<_> = table.into_iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        println!("  by {title}:");
+        for (name, n) in sorted.into_iter().take(rows) {
+            let share = if title.starts_with("thread") {
+                100.0 * n as f64 / all.max(1) as f64
+            } else {
+                pct(n)
+            };
+            println!("    {share:>5.1}%  {name}");
         }
     }
 }
 
-/// A symbol without its hash suffix, cut to a readable length.
-fn short_name(name: &str) -> String {
-    let name = match name.rsplit_once("::h") {
-        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
-            head
+/// The crate a source file belongs to: a registry crate by its directory, the standard library,
+/// or this workspace's crates.
+fn crate_of(file: &str) -> String {
+    if let Some((_, rest)) = file.split_once("/index.crates.io-") {
+        let dir = rest.split('/').nth(1).unwrap_or_default();
+        let name = dir
+            .rsplit_once('-')
+            .filter(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()))
+            .map_or(dir, |(n, _)| n);
+        return name.to_owned();
+    }
+    if file.starts_with("/rustc/") || file.contains("/library/") {
+        return "std".into();
+    }
+    for (dir, name) in [
+        ("server-mock/", "ecsp-server-mock"),
+        ("core/protocol/", "ecsp-protocol"),
+    ] {
+        if file.contains(dir) {
+            return name.into();
         }
-        _ => name,
-    };
-    name.chars().take(140).collect()
+    }
+    "?".into()
+}
+
+fn short_file(file: &str) -> String {
+    let parts: Vec<&str> = file.rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }

@@ -138,6 +138,8 @@ pub async fn seed_demo_if_empty(
             }
             // Rights: support manages every printer; the operator two; the technician two.
             let admin_id = accounts::find_login(c, &key.email_index(DEMO_USERS[0].0))?
+                .into_iter()
+                .find(|r| r.org_id == org_id)
                 .ok_or_else(|| StoreError::Corrupt("demo admin missing".into()))?;
             let admin = accounts::UserPrincipal {
                 id: admin_id.id,

@@ -85,7 +85,11 @@ pub fn create_user(
             created
         ],
     );
-    super::unique_or_conflict(inserted, "a user with this e-mail address already exists")?;
+    // Unique per organisation only: another organisation's users are nobody's business here.
+    super::unique_or_conflict(
+        inserted,
+        "a user with this e-mail address already exists in your organisation",
+    )?;
     Ok(UserView {
         user_id: public_id,
         email: new.email.trim().to_owned(),
@@ -108,23 +112,39 @@ pub struct LoginRow {
     pub disabled: bool,
 }
 
-pub fn find_login(conn: &Connection, email_index: &[u8; 32]) -> Result<Option<LoginRow>, ApiError> {
-    let row = conn
-        .prepare_cached("SELECT id, public_id, org_id, password_hash, disabled FROM users WHERE email_index = ?1")?
-        .query_row([email_index.as_slice()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get::<_, bool>(4)?))
-        })
-        .optional()?;
-    row.map(|(id, public_id, org_id, password_hash, disabled)| {
-        Ok(LoginRow {
+/// Most accounts one address may hold (one per organisation) that sign-in will try.
+pub const MAX_ACCOUNTS_PER_ADDRESS: usize = 8;
+
+/// The accounts an address holds, oldest first: one per organisation that registered it.
+pub fn find_login(conn: &Connection, email_index: &[u8; 32]) -> Result<Vec<LoginRow>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, public_id, org_id, password_hash, disabled FROM users
+         WHERE email_index = ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![email_index.as_slice(), MAX_ACCOUNTS_PER_ADDRESS as i64],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, public_id, org_id, password_hash, disabled) = row?;
+        out.push(LoginRow {
             id,
             public_id: parse_uuid(&public_id)?,
             org_id,
             password_hash,
             disabled,
-        })
-    })
-    .transpose()
+        });
+    }
+    Ok(out)
 }
 
 /// How long an installation stays known after its last successful sign-in.

@@ -2,8 +2,9 @@
 //!
 //! Idempotency: the fingerprint is the SHA-256 of the record's canonical JSON (as re-serialised
 //! from the typed record, so whitespace and key order in the request do not matter). The same
-//! UUID with the same fingerprint, kind and organisation answers "already stored"; anything else
-//! under a known UUID is a conflict.
+//! UUID with the same fingerprint and kind answers "already stored"; anything else under a UUID
+//! the organisation already used is a conflict. Ids are unique per organisation: another
+//! organisation's record under the same UUID is unknown here, like everything of theirs.
 
 use chrono::{DateTime, Utc};
 use ecsp_protocol::FieldError;
@@ -51,19 +52,18 @@ pub fn store(
     let fingerprint = body_fingerprint(&rec.canonical_json);
     let existing = conn
         .prepare_cached(
-            "SELECT kind, org_id, body_sha256, stored_at FROM records WHERE record_id = ?1",
+            "SELECT kind, body_sha256, stored_at FROM records WHERE org_id = ?1 AND record_id = ?2",
         )?
-        .query_row([rec.record_id.to_string()], |r| {
+        .query_row(params![org_id, rec.record_id.to_string()], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, i64>(3)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
             ))
         })
         .optional()?;
-    if let Some((kind, org, stored_fingerprint, stored_at)) = existing {
-        if kind == rec.kind.as_str() && org == org_id && stored_fingerprint == fingerprint {
+    if let Some((kind, stored_fingerprint, stored_at)) = existing {
+        if kind == rec.kind.as_str() && stored_fingerprint == fingerprint {
             return Ok(RecordReceipt {
                 record_id: rec.record_id,
                 status: RecordStatus::AlreadyStored,
