@@ -6,6 +6,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agent_cache;
 pub mod api;
 pub mod audit_throttle;
 pub mod crypto;
@@ -168,6 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         )),
         ca_pem: material.ca_pem.clone().map(Arc::from),
         audit_throttle: Arc::default(),
+        agents: Arc::default(),
     };
     let throttle = state.audit_throttle.clone();
     let flusher = tokio::spawn(audit_housekeeping(

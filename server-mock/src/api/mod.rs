@@ -41,6 +41,8 @@ pub struct AppState {
     pub ca_pem: Option<Arc<str>>,
     /// Folds repeated refusals of anonymous callers (and 429s) into summary rows.
     pub audit_throttle: Arc<AuditThrottle>,
+    /// Agent secrets that authenticated recently.
+    pub agents: Arc<crate::agent_cache::AgentCache>,
 }
 
 impl AppState {

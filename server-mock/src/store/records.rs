@@ -26,6 +26,23 @@ pub enum Uploader {
     Agent(i64),
 }
 
+/// A record's body as stored: its idempotency fingerprint and its ciphertext. Made before the
+/// write, so hashing and encryption run on the request's own thread, not the single writer's.
+#[derive(Debug)]
+pub struct SealedBody {
+    pub fingerprint: [u8; 32],
+    pub ciphertext: Vec<u8>,
+}
+
+impl SealedBody {
+    pub fn new(key: &DataKey, record_id: Uuid, canonical_json: &[u8]) -> Self {
+        Self {
+            fingerprint: body_fingerprint(canonical_json),
+            ciphertext: key.seal(&body_context(record_id), canonical_json),
+        }
+    }
+}
+
 /// A validated record, ready to store.
 #[derive(Debug)]
 pub struct Incoming {
@@ -33,7 +50,7 @@ pub struct Incoming {
     pub kind: RecordKind,
     pub device_id: i64,
     pub captured_at: DateTime<Utc>,
-    pub canonical_json: Vec<u8>,
+    pub body: SealedBody,
 }
 
 fn body_context(record_id: Uuid) -> String {
@@ -43,13 +60,12 @@ fn body_context(record_id: Uuid) -> String {
 /// Stores `rec` unless already stored; `index` is its position in the request, for errors.
 pub fn store(
     conn: &Connection,
-    key: &DataKey,
     org_id: i64,
     uploader: Uploader,
     rec: &Incoming,
     index: usize,
 ) -> Result<RecordReceipt, ApiError> {
-    let fingerprint = body_fingerprint(&rec.canonical_json);
+    let fingerprint = &rec.body.fingerprint;
     let existing = conn
         .prepare_cached(
             "SELECT kind, body_sha256, stored_at FROM records WHERE org_id = ?1 AND record_id = ?2",
@@ -63,7 +79,7 @@ pub fn store(
         })
         .optional()?;
     if let Some((kind, stored_fingerprint, stored_at)) = existing {
-        if kind == rec.kind.as_str() && stored_fingerprint == fingerprint {
+        if kind == rec.kind.as_str() && stored_fingerprint == fingerprint.as_slice() {
             return Ok(RecordReceipt {
                 record_id: rec.record_id,
                 status: RecordStatus::AlreadyStored,
@@ -98,7 +114,7 @@ pub fn store(
         to_ms(rec.captured_at),
         stored_at,
         fingerprint.as_slice(),
-        key.seal(&body_context(rec.record_id), &rec.canonical_json),
+        rec.body.ciphertext,
     ])?;
     Ok(RecordReceipt {
         record_id: rec.record_id,
