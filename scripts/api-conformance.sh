@@ -71,4 +71,5 @@ echo "schemathesis: $examples examples per operation"
     --phases examples,coverage,fuzzing \
     --max-examples "$examples" \
     --seed 1 \
-    --request-timeout 10
+    --request-timeout 10 \
+    "$@"

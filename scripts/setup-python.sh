@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Prepares the Python the colorimetry tests and benchmark compare against: a virtualenv in
-# target/pyenv with colour-science and python-colormath (pinned) from PyPI. Prints the
-# interpreter's path; tests find it through ECSP_PYTHON.
+# Prepares the Python the colorimetry tests and benchmark compare against, and the API
+# conformance step runs: a virtualenv in target/pyenv with colour-science and python-colormath,
+# schemathesis and openapi-spec-validator (pinned) from PyPI. Prints the interpreter's path;
+# tests find it through ECSP_PYTHON.
 #   export ECSP_PYTHON="$(scripts/setup-python.sh)"
 set -euo pipefail
 cd "$(dirname "$0")/.."
