@@ -120,6 +120,7 @@ fn main() {
     let demo = server.demo.clone().unwrap();
     let ca = server.ca_pem.clone().unwrap();
     let base = format!("https://localhost:{}", server.addr.port());
+    let db = server.db.clone();
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .thread_name("client")
@@ -164,6 +165,7 @@ fn main() {
             .map(|d| (d.model.clone(), d.serial_number.clone()))
             .collect();
         let counter = Arc::new(AtomicU64::new(0));
+        let writer_before = writer_snapshot(&db);
         let profiler = profile.then(|| {
             pprof::ProfilerGuardBuilder::default()
                 .frequency(997)
@@ -197,6 +199,7 @@ fn main() {
         if let Some(guard) = profiler {
             print_profile(&guard.report().build().unwrap());
         }
+        print_writer(writer_before, writer_snapshot(&db), secs);
         (health_rate, uploads_rate, uploads_ok)
     });
 
@@ -233,6 +236,51 @@ fn main() {
         }
     );
     server_rt.block_on(server.shutdown()).unwrap();
+}
+
+/// The writer thread's counters: groups, requests, ns running requests, ns committing,
+/// checkpoints, ns checkpointing.
+fn writer_snapshot(db: &ecsp_server_mock::db::Database) -> [u64; 6] {
+    let s = db.writer_stats();
+    [
+        &s.groups,
+        &s.jobs,
+        &s.jobs_ns,
+        &s.commit_ns,
+        &s.checkpoints,
+        &s.checkpoint_ns,
+    ]
+    .map(|c| c.load(Ordering::Relaxed))
+}
+
+/// Prints where the writer thread's wall-clock time went during the upload phase.
+fn print_writer(before: [u64; 6], after: [u64; 6], secs: u64) {
+    let d: Vec<f64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| (a - b) as f64)
+        .collect();
+    let (groups, jobs, jobs_ns, commit_ns, checkpoints, checkpoint_ns) =
+        (d[0], d[1], d[2], d[3], d[4], d[5]);
+    let wall = secs as f64 * 1e9;
+    println!(
+        "writer thread (wall clock): {groups:.0} commits of {:.1} requests on average",
+        jobs / groups.max(1.0)
+    );
+    println!(
+        "  running requests {:>5.1}% of the phase, {:.3} ms per commit",
+        100.0 * jobs_ns / wall,
+        jobs_ns / groups.max(1.0) / 1e6
+    );
+    println!(
+        "  BEGIN + COMMIT   {:>5.1}% of the phase, {:.3} ms per commit (WAL write and fsync)",
+        100.0 * commit_ns / wall,
+        commit_ns / groups.max(1.0) / 1e6
+    );
+    println!(
+        "  checkpoint thread: {checkpoints:.0} checkpoints, {:.1}% of the phase",
+        100.0 * checkpoint_ns / wall
+    );
 }
 
 /// Prints where the server's threads spent their samples: by thread, by crate (the first crate
