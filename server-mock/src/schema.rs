@@ -216,6 +216,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE records_v5 RENAME TO records;
     CREATE INDEX records_device ON records(device_id, kind, captured_at);
     "#,
+    // v6: organisation names and agent labels are sealed like user information. Rows written
+    // before keep their clear text until the server seals them at start (`seal_legacy_names`).
+    r#"
+    ALTER TABLE organizations ADD COLUMN name_enc BLOB;
+    ALTER TABLE agents ADD COLUMN label_enc BLOB;
+    "#,
 ];
 
 /// The schema version this build writes.

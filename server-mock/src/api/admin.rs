@@ -254,14 +254,14 @@ pub async fn create_agent(
     body: Result<ValidJson<NewAgent>, ApiError>,
 ) -> Result<(StatusCode, Json<AgentCredentials>), ApiError> {
     let ValidJson(new) = admin_gate(&state, &who, "admin.agent.create", "", body).await?;
-    let org = who.org_id;
+    let (key, org) = (state.key.clone(), who.org_id);
     let creds = state
         .audited_write(
             Some(org),
             Actor::User(who.public_id),
             "admin.agent.create",
             String::new(),
-            move |c| devices::create_agent(c, org, &new),
+            move |c| devices::create_agent(c, &key, org, &new),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(creds)))

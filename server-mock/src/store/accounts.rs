@@ -41,13 +41,48 @@ impl Default for TokenPolicy {
     }
 }
 
-pub fn create_org(conn: &Connection, name: &str) -> rusqlite::Result<(i64, Uuid)> {
+/// Creates an organisation; its name is stored sealed (the clear `name` column stays empty).
+pub fn create_org(conn: &Connection, key: &DataKey, name: &str) -> rusqlite::Result<(i64, Uuid)> {
     let public_id = Uuid::new_v4();
     conn.execute(
-        "INSERT INTO organizations (public_id, name, created_at) VALUES (?1, ?2, ?3)",
-        params![public_id.to_string(), name, now_ms()],
+        "INSERT INTO organizations (public_id, name, name_enc, created_at) VALUES (?1, '', ?2, ?3)",
+        params![
+            public_id.to_string(),
+            key.seal_str(&org_name_context(public_id), name.trim()),
+            now_ms()
+        ],
     )?;
     Ok((conn.last_insert_rowid(), public_id))
+}
+
+fn org_name_context(org: Uuid) -> String {
+    format!("organizations.name:{org}")
+}
+
+/// Seals organisation names and agent labels stored in clear by servers before schema v6, and
+/// blanks the clear text. Returns how many rows it sealed.
+pub fn seal_legacy_names(conn: &Connection, key: &DataKey) -> Result<usize, ApiError> {
+    let mut sealed = 0;
+    for (table, column, context) in [
+        ("organizations", "name", "organizations.name"),
+        ("agents", "label", "agents.label"),
+    ] {
+        let rows: Vec<(i64, String, String)> = conn
+            .prepare(&format!(
+                "SELECT id, public_id, {column} FROM {table} WHERE {column} != ''"
+            ))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, public_id, clear) in rows {
+            let ciphertext = key.seal_str(&format!("{context}:{public_id}"), &clear);
+            conn.execute(
+                &format!("UPDATE {table} SET {column} = '', {column}_enc = ?1 WHERE id = ?2"),
+                params![ciphertext, id],
+            )?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
 }
 
 fn ctx(field: &str, user: Uuid) -> String {
@@ -423,12 +458,16 @@ fn to_view(key: &DataKey, row: &UserRow) -> Result<UserView, StoreError> {
 
 pub fn whoami(conn: &Connection, key: &DataKey, who: &UserPrincipal) -> Result<WhoAmI, ApiError> {
     let view = get_user(conn, key, who.org_id, who.public_id)?;
-    let (org_public, org_name): (String, String) = conn
-        .prepare_cached("SELECT public_id, name FROM organizations WHERE id = ?1")?
+    let (org_public, sealed_name): (String, Option<Vec<u8>>) = conn
+        .prepare_cached("SELECT public_id, name_enc FROM organizations WHERE id = ?1")?
         .query_row([who.org_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let org_public = parse_uuid(&org_public)?;
+    let org_name = sealed_name
+        .and_then(|n| key.open_str(&org_name_context(org_public), &n))
+        .ok_or(StoreError::Decrypt)?;
     Ok(WhoAmI {
         user_id: view.user_id,
-        organization_id: parse_uuid(&org_public)?,
+        organization_id: org_public,
         organization_name: org_name,
         role: view.role,
         name: view.name,
