@@ -238,15 +238,17 @@ fn main() {
     server_rt.block_on(server.shutdown()).unwrap();
 }
 
-/// The writer thread's counters: groups, requests, ns running requests, ns committing,
-/// checkpoints, ns checkpointing.
-fn writer_snapshot(db: &ecsp_server_mock::db::Database) -> [u64; 6] {
+/// The writer's counters: groups, requests, ns running requests, ns committing, syncs,
+/// ns syncing, checkpoints, ns checkpointing.
+fn writer_snapshot(db: &ecsp_server_mock::db::Database) -> [u64; 8] {
     let s = db.writer_stats();
     [
         &s.groups,
         &s.jobs,
         &s.jobs_ns,
         &s.commit_ns,
+        &s.syncs,
+        &s.sync_ns,
         &s.checkpoints,
         &s.checkpoint_ns,
     ]
@@ -254,14 +256,14 @@ fn writer_snapshot(db: &ecsp_server_mock::db::Database) -> [u64; 6] {
 }
 
 /// Prints where the writer thread's wall-clock time went during the upload phase.
-fn print_writer(before: [u64; 6], after: [u64; 6], secs: u64) {
+fn print_writer(before: [u64; 8], after: [u64; 8], secs: u64) {
     let d: Vec<f64> = after
         .iter()
         .zip(before)
         .map(|(a, b)| (a - b) as f64)
         .collect();
-    let (groups, jobs, jobs_ns, commit_ns, checkpoints, checkpoint_ns) =
-        (d[0], d[1], d[2], d[3], d[4], d[5]);
+    let (groups, jobs, jobs_ns, commit_ns) = (d[0], d[1], d[2], d[3]);
+    let (syncs, sync_ns, checkpoints, checkpoint_ns) = (d[4], d[5], d[6], d[7]);
     let wall = secs as f64 * 1e9;
     println!(
         "writer thread (wall clock): {groups:.0} commits of {:.1} requests on average",
@@ -273,9 +275,15 @@ fn print_writer(before: [u64; 6], after: [u64; 6], secs: u64) {
         jobs_ns / groups.max(1.0) / 1e6
     );
     println!(
-        "  BEGIN + COMMIT   {:>5.1}% of the phase, {:.3} ms per commit (WAL write and fsync)",
+        "  BEGIN + COMMIT   {:>5.1}% of the phase, {:.3} ms per commit (appending to the WAL)",
         100.0 * commit_ns / wall,
         commit_ns / groups.max(1.0) / 1e6
+    );
+    println!(
+        "  sync thread: {syncs:.0} fdatasyncs ({:.1} commits each), {:.1}% of the phase, {:.3} ms each",
+        groups / syncs.max(1.0),
+        100.0 * sync_ns / wall,
+        sync_ns / syncs.max(1.0) / 1e6
     );
     println!(
         "  checkpoint thread: {checkpoints:.0} checkpoints, {:.1}% of the phase",
