@@ -252,12 +252,10 @@ impl SettingsBound {
     fn visit(&mut self, value: &serde_json::Value, depth: usize) {
         match value {
             serde_json::Value::Object(m) => self.visit_object(m, depth),
-            serde_json::Value::Array(items) => {
-                if self.enter(depth) {
-                    for item in items {
-                        self.entries += 1;
-                        self.visit(item, depth + 1);
-                    }
+            serde_json::Value::Array(items) if self.enter(depth) => {
+                for item in items {
+                    self.entries += 1;
+                    self.visit(item, depth + 1);
                 }
             }
             _ => {}

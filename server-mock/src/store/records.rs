@@ -66,19 +66,44 @@ pub fn store(
     index: usize,
 ) -> Result<RecordReceipt, ApiError> {
     let fingerprint = &rec.body.fingerprint;
-    let existing = conn
+    let (uploader_kind, uploader_id) = match uploader {
+        Uploader::User(id) => ("user", id),
+        Uploader::Agent(id) => ("agent", id),
+    };
+    let stored_at = now_ms();
+    // Insert first and look only on a clash: new records are the common case, and the
+    // look-up before every insert was a second index search on the single writer thread.
+    let inserted = conn
         .prepare_cached(
-            "SELECT kind, body_sha256, stored_at FROM records WHERE org_id = ?1 AND record_id = ?2",
+            "INSERT INTO records (record_id, kind, org_id, device_id, uploader_kind, uploader_id,
+                                  captured_at, stored_at, body_sha256, body_enc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (org_id, record_id) DO NOTHING",
         )?
-        .query_row(params![org_id, rec.record_id.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .optional()?;
-    if let Some((kind, stored_fingerprint, stored_at)) = existing {
+        .execute(params![
+            rec.record_id.to_string(),
+            rec.kind.as_str(),
+            org_id,
+            rec.device_id,
+            uploader_kind,
+            uploader_id,
+            to_ms(rec.captured_at),
+            stored_at,
+            fingerprint.as_slice(),
+            rec.body.ciphertext,
+        ])?;
+    if inserted == 0 {
+        let (kind, stored_fingerprint, stored_at) = conn
+            .prepare_cached(
+                "SELECT kind, body_sha256, stored_at FROM records WHERE org_id = ?1 AND record_id = ?2",
+            )?
+            .query_row(params![org_id, rec.record_id.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
         if kind == rec.kind.as_str() && stored_fingerprint == fingerprint.as_slice() {
             return Ok(RecordReceipt {
                 record_id: rec.record_id,
@@ -94,28 +119,6 @@ pub fn store(
             ),
         }]));
     }
-    let (uploader_kind, uploader_id) = match uploader {
-        Uploader::User(id) => ("user", id),
-        Uploader::Agent(id) => ("agent", id),
-    };
-    let stored_at = now_ms();
-    conn.prepare_cached(
-        "INSERT INTO records (record_id, kind, org_id, device_id, uploader_kind, uploader_id, captured_at,
-                              stored_at, body_sha256, body_enc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        rec.record_id.to_string(),
-        rec.kind.as_str(),
-        org_id,
-        rec.device_id,
-        uploader_kind,
-        uploader_id,
-        to_ms(rec.captured_at),
-        stored_at,
-        fingerprint.as_slice(),
-        rec.body.ciphertext,
-    ])?;
     Ok(RecordReceipt {
         record_id: rec.record_id,
         status: RecordStatus::Created,
