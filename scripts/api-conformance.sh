@@ -61,15 +61,21 @@ echo "openapi-spec-validator: /openapi.json"
 "$venv_bin/openapi-spec-validator" "$work/openapi.json"
 
 echo "schemathesis: $examples examples per operation"
-# Logging out would end the session the rest of the run uses: it is covered by the Rust tests.
-"$venv_bin/schemathesis" --no-color run "$work/openapi.json" \
-    --url "$base" \
-    --tls-verify "$ca" \
-    --header "Authorization: Bearer $token" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --exclude-path /api/v1/auth/logout \
-    --phases examples,coverage,fuzzing \
-    --max-examples "$examples" \
-    --seed 1 \
-    --request-timeout 10 \
-    "$@"
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
+fuzz() {
+    "$venv_bin/schemathesis" --no-color run "$work/openapi.json" \
+        --url "$base" \
+        --tls-verify "$ca" \
+        --checks "$checks" \
+        --phases examples,coverage,fuzzing \
+        --max-examples "$examples" \
+        --seed 1 \
+        --request-timeout 10 \
+        "$@"
+}
+# As the demo admin. Logging out would end the session the rest of the run uses: the Rust
+# tests cover it.
+fuzz --header "Authorization: Bearer $token" --exclude-path /api/v1/auth/logout "$@"
+# The agent upload as the demo agent (with a user token it can only answer 401).
+agent_secret="$(awk '$1 == "agent" { print $4; exit }' "$work/server.out")"
+fuzz --header "Authorization: Bearer $agent_secret" --include-path /api/v1/agent/device-data "$@"
