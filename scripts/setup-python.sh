@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Prepares the Python the colorimetry tests and benchmark compare against: a virtualenv in
-# target/pyenv with colour-science and python-colormath (pinned) from PyPI. Prints the
-# interpreter's path; tests find it through ECSP_PYTHON.
+# Prepares the Python the colorimetry tests and benchmark compare against, and the API
+# conformance step runs: a virtualenv in target/pyenv with colour-science and python-colormath,
+# schemathesis and openapi-spec-validator (pinned) from PyPI. Prints the interpreter's path;
+# tests find it through ECSP_PYTHON.
 #   export ECSP_PYTHON="$(scripts/setup-python.sh)"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="$PWD/target/pyenv"
-requirements=("colour-science==0.4.7" "colormath==3.0.0" "networkx==3.6.1" "numpy==2.4.6")
+requirements=("colour-science==0.4.7" "colormath==3.0.0" "networkx==3.6.1" "numpy==2.4.6"
+              "schemathesis==4.32.5" "openapi-spec-validator==0.9.0")
 stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ]; then
     rm -rf "$venv"

@@ -20,6 +20,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 
+# ---- API conformance (server-mock) -------------------------------------------------------
+# The served OpenAPI document is valid OpenAPI 3.1, and schemathesis's generated requests get
+# no 5xx and no answer the document does not describe. About a minute; bounded by the number of
+# examples per operation (ECSP_API_EXAMPLES) and, as a backstop, by `timeout`.
+echo "== API conformance (openapi-spec-validator, schemathesis)"
+timeout 600 scripts/api-conformance.sh
+# ---- end of API conformance --------------------------------------------------------------
+
 echo "== cargo test"
 ECSP_TEST_LOG="$(mktemp)"
 export ECSP_TEST_LOG

@@ -7,7 +7,9 @@
 //! rates and their ratio, and checks every acknowledged upload is in the database.
 //!
 //! `cargo bench -p ecsp-server-mock --bench ingest`; `ECSP_BENCH_SECS` (default 5) and
-//! `ECSP_BENCH_CLIENTS` (default 64) adjust it.
+//! `ECSP_BENCH_CLIENTS` (default 64) adjust it. `ECSP_BENCH_PROFILE=1` samples the upload phase
+//! (pprof, 997 Hz, CPU time) and prints where the server's threads spent it: the functions
+//! most often on top of the stack (self) and most often on it (total).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -108,6 +110,7 @@ fn main() {
     let n_clients = env_or("ECSP_BENCH_CLIENTS", 64) as usize;
     let dir = tempfile::tempdir().unwrap();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("server")
         .enable_all()
         .build()
         .unwrap();
@@ -117,11 +120,14 @@ fn main() {
     let demo = server.demo.clone().unwrap();
     let ca = server.ca_pem.clone().unwrap();
     let base = format!("https://localhost:{}", server.addr.port());
+    let db = server.db.clone();
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("client")
         .enable_all()
         .build()
         .unwrap();
+    let profile = std::env::var_os("ECSP_BENCH_PROFILE").is_some();
     let (health_rate, uploads_rate, uploads_ok) = client_rt.block_on(async {
         let clients: Vec<_> = (0..n_clients).map(|_| client(&ca)).collect();
         let health_url = format!("{base}/health");
@@ -159,6 +165,14 @@ fn main() {
             .map(|d| (d.model.clone(), d.serial_number.clone()))
             .collect();
         let counter = Arc::new(AtomicU64::new(0));
+        let writer_before = writer_snapshot(&db);
+        let profiler = profile.then(|| {
+            pprof::ProfilerGuardBuilder::default()
+                .frequency(997)
+                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+                .build()
+                .unwrap()
+        });
         let (uploads_rate, uploads_ok, uploads_failed) = drive(clients, secs, move |c| {
             let (url, secret) = (upload_url.clone(), secret.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
@@ -182,6 +196,10 @@ fn main() {
         })
         .await;
         assert_eq!(uploads_failed, 0, "uploads failed");
+        if let Some(guard) = profiler {
+            print_profile(&guard.report().build().unwrap());
+        }
+        print_writer(writer_before, writer_snapshot(&db), secs);
         (health_rate, uploads_rate, uploads_ok)
     });
 
@@ -218,4 +236,153 @@ fn main() {
         }
     );
     server_rt.block_on(server.shutdown()).unwrap();
+}
+
+/// The writer's counters: groups, requests, ns running requests, ns committing, syncs,
+/// ns syncing, checkpoints, ns checkpointing.
+fn writer_snapshot(db: &ecsp_server_mock::db::Database) -> [u64; 8] {
+    let s = db.writer_stats();
+    [
+        &s.groups,
+        &s.jobs,
+        &s.jobs_ns,
+        &s.commit_ns,
+        &s.syncs,
+        &s.sync_ns,
+        &s.checkpoints,
+        &s.checkpoint_ns,
+    ]
+    .map(|c| c.load(Ordering::Relaxed))
+}
+
+/// Prints where the writer thread's wall-clock time went during the upload phase.
+fn print_writer(before: [u64; 8], after: [u64; 8], secs: u64) {
+    let d: Vec<f64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| (a - b) as f64)
+        .collect();
+    let (groups, jobs, jobs_ns, commit_ns) = (d[0], d[1], d[2], d[3]);
+    let (syncs, sync_ns, checkpoints, checkpoint_ns) = (d[4], d[5], d[6], d[7]);
+    let wall = secs as f64 * 1e9;
+    println!(
+        "writer thread (wall clock): {groups:.0} commits of {:.1} requests on average",
+        jobs / groups.max(1.0)
+    );
+    println!(
+        "  running requests {:>5.1}% of the phase, {:.3} ms per commit",
+        100.0 * jobs_ns / wall,
+        jobs_ns / groups.max(1.0) / 1e6
+    );
+    println!(
+        "  BEGIN + COMMIT   {:>5.1}% of the phase, {:.3} ms per commit (appending to the WAL)",
+        100.0 * commit_ns / wall,
+        commit_ns / groups.max(1.0) / 1e6
+    );
+    println!(
+        "  sync thread: {syncs:.0} fdatasyncs ({:.1} commits each), {:.1}% of the phase, {:.3} ms each",
+        groups / syncs.max(1.0),
+        100.0 * sync_ns / wall,
+        sync_ns / syncs.max(1.0) / 1e6
+    );
+    println!(
+        "  checkpoint thread: {checkpoints:.0} checkpoints, {:.1}% of the phase",
+        100.0 * checkpoint_ns / wall
+    );
+}
+
+/// Prints where the server's threads spent their samples: by thread, by crate (the first crate
+/// other than the standard library from the top of the stack, so a `memcpy` counts for whoever
+/// called it), and by this project's own functions (share of samples they are on the stack in).
+fn print_profile(report: &pprof::Report) {
+    use std::collections::{HashMap, HashSet};
+    let mut by_thread: HashMap<String, isize> = HashMap::new();
+    let mut by_crate: HashMap<String, isize> = HashMap::new();
+    let mut by_own_fn: HashMap<String, isize> = HashMap::new();
+    let mut server_total = 0isize;
+    for (frames, &count) in &report.data {
+        *by_thread.entry(frames.thread_name.clone()).or_default() += count;
+        if frames.thread_name.starts_with("client") {
+            continue;
+        }
+        server_total += count;
+        let symbols: Vec<(String, String)> = frames
+            .frames
+            .iter()
+            .flatten()
+            .map(|s| {
+                let file = s
+                    .filename
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default();
+                (
+                    crate_of(&file),
+                    format!("{} ({})", s.name(), short_file(&file)),
+                )
+            })
+            .collect();
+        let leaf_crate = symbols
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .find(|c| *c != "std" && *c != "?")
+            .unwrap_or("?");
+        *by_crate.entry(leaf_crate.to_owned()).or_default() += count;
+        let mut seen = HashSet::new();
+        for (krate, name) in &symbols {
+            if krate.starts_with("ecsp") && seen.insert(name.clone()) {
+                *by_own_fn.entry(name.clone()).or_default() += count;
+            }
+        }
+    }
+    let pct = |n: isize| 100.0 * n as f64 / server_total.max(1) as f64;
+    let all: isize = by_thread.values().sum();
+    println!("profile of the upload phase: {all} samples, {server_total} on server threads");
+    for (title, table, rows) in [
+        ("thread (share of all samples)", by_thread, 6usize),
+        ("crate on top of the stack", by_crate, 14),
+        ("own function on the stack", by_own_fn, 30),
+    ] {
+        let mut sorted: Vec<_> = table.into_iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        println!("  by {title}:");
+        for (name, n) in sorted.into_iter().take(rows) {
+            let share = if title.starts_with("thread") {
+                100.0 * n as f64 / all.max(1) as f64
+            } else {
+                pct(n)
+            };
+            println!("    {share:>5.1}%  {name}");
+        }
+    }
+}
+
+/// The crate a source file belongs to: a registry crate by its directory, the standard library,
+/// or this workspace's crates.
+fn crate_of(file: &str) -> String {
+    if let Some((_, rest)) = file.split_once("/index.crates.io-") {
+        let dir = rest.split('/').nth(1).unwrap_or_default();
+        let name = dir
+            .rsplit_once('-')
+            .filter(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()))
+            .map_or(dir, |(n, _)| n);
+        return name.to_owned();
+    }
+    if file.starts_with("/rustc/") || file.contains("/library/") {
+        return "std".into();
+    }
+    for (dir, name) in [
+        ("server-mock/", "ecsp-server-mock"),
+        ("core/protocol/", "ecsp-protocol"),
+    ] {
+        if file.contains(dir) {
+            return name.into();
+        }
+    }
+    "?".into()
+}
+
+fn short_file(file: &str) -> String {
+    let parts: Vec<&str> = file.rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }

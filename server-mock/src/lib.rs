@@ -6,6 +6,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agent_cache;
 pub mod api;
 pub mod audit_throttle;
 pub mod crypto;
@@ -152,6 +153,17 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         )?,
         _ => anyhow::bail!("give both --tls-cert and --tls-key, or neither"),
     };
+    let sealing_key = key.clone();
+    let sealed = db
+        .write(move |c| store::accounts::seal_legacy_names(c, &sealing_key))
+        .await
+        .map_err(|e| anyhow::anyhow!("sealing organisation names and agent labels: {e}"))?;
+    if sealed > 0 {
+        tracing::info!(
+            rows = sealed,
+            "sealed organisation names and agent labels stored in clear"
+        );
+    }
     let demo = if config.seed_demo {
         seed::seed_demo_if_empty(&db, &key).await?
     } else {
@@ -168,6 +180,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         )),
         ca_pem: material.ca_pem.clone().map(Arc::from),
         audit_throttle: Arc::default(),
+        agents: Arc::default(),
     };
     let throttle = state.audit_throttle.clone();
     let flusher = tokio::spawn(audit_housekeeping(

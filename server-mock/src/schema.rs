@@ -166,6 +166,62 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, installation_hash)
     ) WITHOUT ROWID;
     "#,
+    // v5: e-mail addresses and record ids are unique per organisation, not across them, so that
+    // neither a 409 nor anything else tells one organisation what another holds. SQLite cannot
+    // drop a UNIQUE constraint, so both tables are rebuilt (foreign keys are off meanwhile).
+    r#"
+    CREATE TABLE users_v5 (
+        id             INTEGER PRIMARY KEY,
+        public_id      TEXT NOT NULL UNIQUE,
+        org_id         INTEGER NOT NULL REFERENCES organizations(id),
+        role           TEXT NOT NULL CHECK (role IN ('user', 'service_support', 'admin')),
+        -- keyed blind index of the normalised e-mail address, for sign-in look-up
+        email_index    BLOB NOT NULL,
+        email_enc      BLOB NOT NULL,
+        name_enc       BLOB NOT NULL,
+        partner_enc    BLOB,
+        client_enc     BLOB,
+        password_hash  TEXT NOT NULL,
+        disabled       INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+        created_at     INTEGER NOT NULL,
+        UNIQUE (org_id, email_index)
+    );
+    INSERT INTO users_v5 (id, public_id, org_id, role, email_index, email_enc, name_enc,
+                          partner_enc, client_enc, password_hash, disabled, created_at)
+        SELECT id, public_id, org_id, role, email_index, email_enc, name_enc,
+               partner_enc, client_enc, password_hash, disabled, created_at FROM users;
+    DROP TABLE users;
+    ALTER TABLE users_v5 RENAME TO users;
+    CREATE INDEX users_email ON users(email_index);
+
+    CREATE TABLE records_v5 (
+        id             INTEGER PRIMARY KEY,
+        record_id      TEXT NOT NULL,
+        kind           TEXT NOT NULL CHECK (kind IN ('device_data', 'dfe', 'measurement')),
+        org_id         INTEGER NOT NULL REFERENCES organizations(id),
+        device_id      INTEGER NOT NULL REFERENCES devices(id),
+        uploader_kind  TEXT NOT NULL CHECK (uploader_kind IN ('user', 'agent')),
+        uploader_id    INTEGER NOT NULL,
+        captured_at    INTEGER NOT NULL,
+        stored_at      INTEGER NOT NULL,
+        body_sha256    BLOB NOT NULL,
+        body_enc       BLOB NOT NULL,
+        UNIQUE (org_id, record_id)
+    );
+    INSERT INTO records_v5 (id, record_id, kind, org_id, device_id, uploader_kind, uploader_id,
+                            captured_at, stored_at, body_sha256, body_enc)
+        SELECT id, record_id, kind, org_id, device_id, uploader_kind, uploader_id,
+               captured_at, stored_at, body_sha256, body_enc FROM records;
+    DROP TABLE records;
+    ALTER TABLE records_v5 RENAME TO records;
+    CREATE INDEX records_device ON records(device_id, kind, captured_at);
+    "#,
+    // v6: organisation names and agent labels are sealed like user information. Rows written
+    // before keep their clear text until the server seals them at start (`seal_legacy_names`).
+    r#"
+    ALTER TABLE organizations ADD COLUMN name_enc BLOB;
+    ALTER TABLE agents ADD COLUMN label_enc BLOB;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -180,9 +236,29 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             supported: CURRENT_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    // Rebuilding a table (v5) drops the old one, which foreign keys would refuse; they are
+    // checked by hand before each commit instead. The pragma has no effect inside a transaction.
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = apply(conn, version);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    result
+}
+
+fn apply(conn: &mut Connection, from: usize) -> Result<(), StoreError> {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let broken: i64 =
+            tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if broken > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "migration to version {} would break {broken} foreign key(s)",
+                i + 1
+            )));
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "database migrated");

@@ -93,7 +93,7 @@ pub async fn seed_demo_if_empty(
     let key = key.clone();
     let accounts = db
         .write(move |c| {
-            let (org_id, _) = accounts::create_org(c, DEMO_ORG)?;
+            let (org_id, _) = accounts::create_org(c, &key, DEMO_ORG)?;
             let mut user_ids = Vec::new();
             let mut users = Vec::new();
             for ((email, name, role), (password, phc)) in
@@ -117,6 +117,7 @@ pub async fn seed_demo_if_empty(
             }
             let agent = devices::create_agent(
                 c,
+                &key,
                 org_id,
                 &NewAgent {
                     label: "Demo DC Agent".into(),
@@ -138,6 +139,8 @@ pub async fn seed_demo_if_empty(
             }
             // Rights: support manages every printer; the operator two; the technician two.
             let admin_id = accounts::find_login(c, &key.email_index(DEMO_USERS[0].0))?
+                .into_iter()
+                .find(|r| r.org_id == org_id)
                 .ok_or_else(|| StoreError::Corrupt("demo admin missing".into()))?;
             let admin = accounts::UserPrincipal {
                 id: admin_id.id,
@@ -206,7 +209,7 @@ pub async fn add_organization(
     );
     let org = db
         .write(move |c| {
-            let (org_id, org_public) = accounts::create_org(c, &name)?;
+            let (org_id, org_public) = accounts::create_org(c, &key, &name)?;
             accounts::create_user(c, &key, org_id, &new, &phc)?;
             audit::append(
                 c,

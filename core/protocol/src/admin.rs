@@ -14,17 +14,25 @@ use crate::{Validate, Validator};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[cfg_attr(feature = "openapi", schema(format = "email", max_length = 254))]
     pub email: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub name: String,
     pub role: Role,
     /// At least 12 characters. Leave out to have the server generate one, returned once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 256))]
     pub password: Option<String>,
     /// The dealer or partner this user belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub partner_information: Option<String>,
     /// The customer (client) this user works for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub client_information: Option<String>,
 }
 
@@ -133,8 +141,20 @@ impl std::fmt::Debug for CreatedUser {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub manufacturer: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub model: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub serial_number: String,
     /// The agent designated to collect from this device, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +189,10 @@ pub struct DeviceView {
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
     /// A label for people, e.g. the PC's name or the printer's location.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub label: String,
     pub agent_type: AgentType,
 }

@@ -15,9 +15,11 @@ use crate::{Validate, Validator};
 #[serde(deny_unknown_fields)]
 pub struct DeviceDataUpload {
     /// Must be [`PROTOCOL_VERSION`].
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema_version: u32,
     pub agent: AgentInfo,
     /// One record per device reading, 1 to 500.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
     pub records: Vec<DeviceDataRecord>,
 }
 
@@ -53,17 +55,25 @@ pub struct AgentInfo {
     /// The agent's ID as issued by the server; must match the credential used.
     pub agent_id: Uuid,
     pub agent_type: AgentType,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub agent_version: String,
     pub collection_type: CollectionType,
     /// When the agent sent this report.
     pub sent_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 255))]
     pub pc_hostname: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub os: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub os_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub os_product_type: Option<String>,
 }
 
@@ -85,11 +95,17 @@ pub struct DeviceDataRecord {
 #[serde(deny_unknown_fields)]
 pub struct Consumable {
     /// e.g. `ink_cartridge`, `maintenance_box`, `cutter`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub kind: String,
     /// e.g. `cyan`, `light_magenta`; absent for colourless parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub color: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub part_number: Option<String>,
     /// Remaining life in percent, 0 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +128,10 @@ impl Validate for Consumable {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InkUsage {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub color: String,
     /// Millilitres, since the device was made.
     pub millilitres: f64,
@@ -133,12 +153,17 @@ pub struct DeviceJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     /// e.g. `completed`, `cancelled`, `error`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub printed_area_m2: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub media: Option<String>,
 }
 
@@ -164,10 +189,23 @@ impl Validate for DeviceJob {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeviceData {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub manufacturer: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub model: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub serial_number: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 16))]
     pub region_code: Option<String>,
     /// ISO 3166-1 alpha-2, upper case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,15 +213,22 @@ pub struct DeviceData {
     /// The device's own clock when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_time: Option<DateTime<Utc>>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub firmware_version: String,
     /// e.g. `idle`, `printing`, `error`, `offline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub printer_status: Option<String>,
     /// Errors and warnings active now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub error_codes: Vec<CodeEvent>,
     /// Status, error and warning history.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub status_history: Vec<CodeEvent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -201,12 +246,16 @@ pub struct DeviceData {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub network_settings: Option<Settings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub consumables: Vec<Consumable>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub cleaning_history: Vec<CodeEvent>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub maintenance_history: Vec<CodeEvent>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
     pub cumulative_ink_usage: Vec<InkUsage>,
     /// Seconds of printing since the device was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,6 +264,7 @@ pub struct DeviceData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cumulative_printing_area_m2: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub job_history: Vec<DeviceJob>,
 }
 

@@ -14,10 +14,19 @@ pub type Settings = serde_json::Map<String, serde_json::Value>;
 #[serde(deny_unknown_fields)]
 pub struct SoftwareVersion {
     /// Product name, e.g. `Fiery XF`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub name: String,
     /// Version string as the vendor writes it, e.g. `7.3.2 build 104`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub vendor: Option<String>,
 }
 
@@ -35,18 +44,33 @@ impl Validate for SoftwareVersion {
 #[serde(deny_unknown_fields)]
 pub struct OperatingEnvironment {
     /// e.g. `Windows`, `macOS`, `Android`, `iOS`, `Linux`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub os_name: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub os_version: String,
     /// CPU architecture, e.g. `x86_64`, `aarch64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub architecture: Option<String>,
     /// Version of the uploading application itself.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub app_version: String,
     /// Device or computer model, e.g. a phone model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub device_model: Option<String>,
     /// BCP 47 language tag of the user interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 35))]
     pub locale: Option<String>,
 }
 
@@ -66,8 +90,13 @@ impl Validate for OperatingEnvironment {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CodeEvent {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,

@@ -82,6 +82,10 @@ pub struct ConsentDecision {
     pub purpose: Purpose,
     pub decision: Decision,
     /// Version of the notice the user was shown, e.g. `2026-10`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub notice_version: String,
     /// When the user decided, by the client's clock (decisions made offline arrive later).
     pub decided_at: DateTime<Utc>,

@@ -14,7 +14,9 @@ use crate::{Validate, Validator};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DfeUpload {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema_version: u32,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
     pub records: Vec<DfeRecord>,
 }
 
@@ -53,13 +55,16 @@ pub enum RenderingIntent {
 pub struct PrintSettings {
     /// The DFE's name for this settings set (queue, preset, hot folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub preset_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub media_name: Option<String>,
     /// Horizontal and vertical resolution in dots per inch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution_dpi: Option<[u32; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub output_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendering_intent: Option<RenderingIntent>,
@@ -75,8 +80,13 @@ pub struct PrintSettings {
 #[serde(deny_unknown_fields)]
 pub struct JobInformation {
     /// The DFE's job identifier.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub job_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub job_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<DateTime<Utc>>,
@@ -84,12 +94,14 @@ pub struct JobInformation {
     pub printed_at: Option<DateTime<Utc>>,
     /// e.g. `completed`, `held`, `cancelled`, `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copies: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub media_name: Option<String>,
     /// Printed width and height in millimetres.
     #[serde(default, skip_serializing_if = "Option::is_none")]

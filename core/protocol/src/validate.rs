@@ -252,7 +252,6 @@ impl SettingsBound {
     fn visit(&mut self, value: &serde_json::Value, depth: usize) {
         match value {
             serde_json::Value::Object(m) => self.visit_object(m, depth),
-            // `enter` marks the tree too deep when it refuses.
             serde_json::Value::Array(items) if self.enter(depth) => {
                 for item in items {
                     self.entries += 1;

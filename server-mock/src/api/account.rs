@@ -61,7 +61,9 @@ pub async fn consents(
 /// Records one consent decision (grant, refusal or withdrawal) with its notice version and time.
 #[utoipa::path(post, path = "/api/v1/consents", tag = "account", security(("user_token" = [])),
     request_body = ConsentDecision,
-    responses((status = 201, body = ConsentRecord), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ConsentRecord), (status = 401, body = Problem),
+              (status = 409, body = Problem, description = "A different decision was already recorded under this `decision_id`"),
+              (status = 422, body = Problem)))]
 pub async fn record_consent(
     State(state): State<AppState>,
     User(who): User,

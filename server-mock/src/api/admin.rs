@@ -254,25 +254,28 @@ pub async fn create_agent(
     body: Result<ValidJson<NewAgent>, ApiError>,
 ) -> Result<(StatusCode, Json<AgentCredentials>), ApiError> {
     let ValidJson(new) = admin_gate(&state, &who, "admin.agent.create", "", body).await?;
-    let org = who.org_id;
+    let (key, org) = (state.key.clone(), who.org_id);
     let creds = state
         .audited_write(
             Some(org),
             Actor::User(who.public_id),
             "admin.agent.create",
             String::new(),
-            move |c| devices::create_agent(c, org, &new),
+            move |c| devices::create_agent(c, &key, org, &new),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(creds)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only rows after this sequence number (for paging forward).
+    #[param(minimum = 0)]
     after: Option<i64>,
     /// At most this many (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

@@ -32,19 +32,23 @@ pub async fn login(
     let account = state.key.email_index(&req.email);
     let key = state.key.clone();
     let installation = req.installation_id;
-    // The account row, and the known-installation hash if this sign-in comes from one.
-    let (row, known) = state
+    // The accounts the address holds (one per organisation that registered it), and the
+    // known-installation hash if this sign-in comes from an installation one of them used.
+    let (rows, known) = state
         .db
         .read(move |c| {
-            let row = accounts::find_login(c, &account)?;
-            let known = match (&row, installation) {
-                (Some(r), Some(i)) => {
+            let rows = accounts::find_login(c, &account)?;
+            let mut known = None;
+            if let Some(i) = installation {
+                for r in &rows {
                     let hash = key.installation_index(r.public_id, i);
-                    accounts::installation_known(c, r.id, &hash)?.then_some(hash)
+                    if accounts::installation_known(c, r.id, &hash)? {
+                        known = Some(hash);
+                        break;
+                    }
                 }
-                _ => None,
-            };
-            Ok::<_, ApiError>((row, known))
+            }
+            Ok::<_, ApiError>((rows, known))
         })
         .await?;
     let bucket = known.map_or(account, |hash| installation_bucket(account, hash));
@@ -55,64 +59,63 @@ pub async fn login(
             .await);
     }
     let password = req.password;
-    let (row, ok) = state
+    let (rows, matched) = state
         .hash_work(move || {
-            let ok = match &row {
-                Some(r) => verify_password(&r.password_hash, &password) && !r.disabled,
-                None => {
-                    verify_against_dummy(&password);
-                    false
-                }
-            };
-            (row, ok)
+            if rows.is_empty() {
+                verify_against_dummy(&password);
+            }
+            // The oldest account whose password this is (and that is not disabled).
+            let matched = rows
+                .iter()
+                .position(|r| verify_password(&r.password_hash, &password) && !r.disabled);
+            (rows, matched)
         })
         .await?;
-    match row {
-        Some(row) if ok => {
-            state.limiter.succeeded(bucket);
-            let policy = state.tokens;
-            let seen = installation.map(|i| state.key.installation_index(row.public_id, i));
-            let tokens = state
-                .db
-                .write(move |c| {
-                    let (tokens, _) = accounts::issue_tokens(c, row.id, None, policy)?;
-                    if let Some(hash) = &seen {
-                        accounts::remember_installation(c, row.id, hash)?;
-                    }
-                    audit::append(
-                        c,
-                        &Event::new(
-                            Some(row.org_id),
-                            Actor::User(row.public_id),
-                            "auth.login",
-                            format!("user:{}", row.public_id),
-                            Outcome::Success,
-                        ),
-                    )?;
-                    Ok::<_, ApiError>(tokens)
-                })
-                .await?;
-            Ok(Json(tokens))
+    let Some(row) = matched.map(|i| &rows[i]) else {
+        let mut refusal = ApiError::InvalidCredentials;
+        for row in &rows {
+            refusal = state
+                .audit_refusal(
+                    Some(row.org_id),
+                    Actor::User(row.public_id),
+                    "auth.login",
+                    format!("user:{}", row.public_id),
+                    refusal,
+                )
+                .await;
         }
-        Some(row) => Err(state
-            .audit_refusal(
-                Some(row.org_id),
-                Actor::User(row.public_id),
-                "auth.login",
-                format!("user:{}", row.public_id),
-                ApiError::InvalidCredentials,
-            )
-            .await),
-        None => Err(state
-            .audit_refusal(
-                None,
-                Actor::Anonymous,
-                "auth.login",
-                String::new(),
-                ApiError::InvalidCredentials,
-            )
-            .await),
-    }
+        if rows.is_empty() {
+            refusal = state
+                .audit_refusal(None, Actor::Anonymous, "auth.login", String::new(), refusal)
+                .await;
+        }
+        return Err(refusal);
+    };
+    state.limiter.succeeded(bucket);
+    let policy = state.tokens;
+    let seen = installation.map(|i| state.key.installation_index(row.public_id, i));
+    let (user_id, org_id, public_id) = (row.id, row.org_id, row.public_id);
+    let tokens = state
+        .db
+        .write(move |c| {
+            let (tokens, _) = accounts::issue_tokens(c, user_id, None, policy)?;
+            if let Some(hash) = &seen {
+                accounts::remember_installation(c, user_id, hash)?;
+            }
+            audit::append(
+                c,
+                &Event::new(
+                    Some(org_id),
+                    Actor::User(public_id),
+                    "auth.login",
+                    format!("user:{public_id}"),
+                    Outcome::Success,
+                ),
+            )?;
+            Ok::<_, ApiError>(tokens)
+        })
+        .await?;
+    Ok(Json(tokens))
 }
 
 /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a used

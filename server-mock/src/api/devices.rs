@@ -68,6 +68,7 @@ pub async fn get_device(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecordQuery {
     /// Only records of this kind.
@@ -75,6 +76,7 @@ pub struct RecordQuery {
     /// Only records captured before this time (for paging back).
     before: Option<DateTime<Utc>>,
     /// At most this many (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 

@@ -21,10 +21,11 @@ use axum::response::Response;
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
-/// Most of an unread body read to keep the connection.
-pub const DRAIN_MAX_BYTES: usize = 1024 * 1024;
-/// Longest spent reading an unread body.
-pub const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// Most of an unread body read to keep the connection: more than the largest body any endpoint
+/// accepts, so that a client refused with 413 for sending too much reads its 413 too.
+pub const DRAIN_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Longest spent reading an unread body (a slow sender gets `Connection: close` after it).
+pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// The request body, shared between the handler (which may drop its end unread) and this layer.
 #[derive(Default)]

@@ -8,6 +8,7 @@ mod devices;
 pub mod drain;
 pub mod extract;
 mod meta;
+mod openapi_doc;
 mod uploads;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub ca_pem: Option<Arc<str>>,
     /// Folds repeated refusals of anonymous callers (and 429s) into summary rows.
     pub audit_throttle: Arc<AuditThrottle>,
+    /// Agent secrets that authenticated recently.
+    pub agents: Arc<crate::agent_cache::AgentCache>,
 }
 
 impl AppState {
@@ -230,6 +233,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::create_agent))
         .routes(routes!(admin::audit_log))
         .split_for_parts();
+    let mut api = api;
+    openapi_doc::ProblemResponses.modify(&mut api);
     let api = Arc::new(api);
     router
         .route(

@@ -26,7 +26,7 @@ use super::extract::{Agent, RequestBody, User, ValidJson};
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
 use crate::store::audit::{self, Event};
-use crate::store::records::{self, Incoming, Uploader};
+use crate::store::records::{self, Incoming, SealedBody, Uploader};
 use crate::store::{consent, devices, to_ms};
 
 impl RequestBody for DfeUpload {}
@@ -41,7 +41,7 @@ struct Prepared {
     device: Uuid,
     captured_at: DateTime<Utc>,
     gated: Vec<Purpose>,
-    canonical_json: Vec<u8>,
+    body: SealedBody,
 }
 
 fn canonical(record: &impl Serialize) -> Result<Vec<u8>, ApiError> {
@@ -62,7 +62,6 @@ fn gated_field(purpose: Purpose) -> &'static str {
 /// write.
 fn store_all(
     c: &rusqlite::Connection,
-    key: &crate::crypto::DataKey,
     org_id: i64,
     (uploader, actor): (Uploader, Actor),
     action: &'static str,
@@ -70,7 +69,7 @@ fn store_all(
 ) -> Result<UploadReceipt, ApiError> {
     let mut receipts = Vec::with_capacity(incoming.len());
     for (i, rec) in incoming.iter().enumerate() {
-        receipts.push(records::store(c, key, org_id, uploader, rec, i)?);
+        receipts.push(records::store(c, org_id, uploader, rec, i)?);
         let object = format!("record:{}", rec.record_id);
         audit::append(
             c,
@@ -106,7 +105,6 @@ async fn ingest_for_user(
     action: &'static str,
     prepared: Vec<Prepared>,
 ) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
-    let key = state.key.clone();
     let me = who.clone();
     let result = state
         .db
@@ -152,11 +150,11 @@ async fn ingest_for_user(
                     kind,
                     device_id,
                     captured_at: p.captured_at,
-                    canonical_json: p.canonical_json,
+                    body: p.body,
                 })
                 .collect();
             let uploader = (Uploader::User(me.id), Actor::User(me.public_id));
-            store_all(c, &key, me.org_id, uploader, action, &incoming)
+            store_all(c, me.org_id, uploader, action, &incoming)
         })
         .await;
     match result {
@@ -204,7 +202,7 @@ async fn user_upload<R: UserRecord>(
                 device: r.device_id(),
                 captured_at: r.captured_at(),
                 gated: r.gated_purposes(),
-                canonical_json: canonical(r)?,
+                body: SealedBody::new(&state.key, r.record_id(), &canonical(r)?),
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -281,14 +279,18 @@ pub async fn upload_device_data(
             .audit_refusal(Some(agent.org_id), actor, ACTION, String::new(), err)
             .await);
     }
-    let key = state.key.clone();
+    let sealed = body
+        .records
+        .iter()
+        .map(|r| Ok(SealedBody::new(&state.key, r.record_id, &canonical(r)?)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let me = agent.clone();
     let result = state
         .db
         .write(move |c| {
             let mut unknown = Vec::new();
             let mut incoming = Vec::with_capacity(body.records.len());
-            for (i, r) in body.records.iter().enumerate() {
+            for (i, (r, sealed)) in body.records.iter().zip(sealed).enumerate() {
                 let d = &r.device;
                 match devices::designated(c, &me, &d.manufacturer, &d.model, &d.serial_number)? {
                     Some((device_id, _)) => incoming.push(Incoming {
@@ -296,7 +298,7 @@ pub async fn upload_device_data(
                         kind: RecordKind::DeviceData,
                         device_id,
                         captured_at: r.captured_at,
-                        canonical_json: canonical(r)?,
+                        body: sealed,
                     }),
                     None => unknown.push(FieldError {
                         field: format!("records[{i}].device"),
@@ -309,7 +311,7 @@ pub async fn upload_device_data(
                 return Err(ApiError::UnknownReference(unknown));
             }
             let uploader = (Uploader::Agent(me.id), Actor::Agent(me.public_id));
-            store_all(c, &key, me.org_id, uploader, ACTION, &incoming)
+            store_all(c, me.org_id, uploader, ACTION, &incoming)
         })
         .await;
     match result {

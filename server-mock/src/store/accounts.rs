@@ -41,13 +41,48 @@ impl Default for TokenPolicy {
     }
 }
 
-pub fn create_org(conn: &Connection, name: &str) -> rusqlite::Result<(i64, Uuid)> {
+/// Creates an organisation; its name is stored sealed (the clear `name` column stays empty).
+pub fn create_org(conn: &Connection, key: &DataKey, name: &str) -> rusqlite::Result<(i64, Uuid)> {
     let public_id = Uuid::new_v4();
     conn.execute(
-        "INSERT INTO organizations (public_id, name, created_at) VALUES (?1, ?2, ?3)",
-        params![public_id.to_string(), name, now_ms()],
+        "INSERT INTO organizations (public_id, name, name_enc, created_at) VALUES (?1, '', ?2, ?3)",
+        params![
+            public_id.to_string(),
+            key.seal_str(&org_name_context(public_id), name.trim()),
+            now_ms()
+        ],
     )?;
     Ok((conn.last_insert_rowid(), public_id))
+}
+
+fn org_name_context(org: Uuid) -> String {
+    format!("organizations.name:{org}")
+}
+
+/// Seals organisation names and agent labels stored in clear by servers before schema v6, and
+/// blanks the clear text. Returns how many rows it sealed.
+pub fn seal_legacy_names(conn: &Connection, key: &DataKey) -> Result<usize, ApiError> {
+    let mut sealed = 0;
+    for (table, column, context) in [
+        ("organizations", "name", "organizations.name"),
+        ("agents", "label", "agents.label"),
+    ] {
+        let rows: Vec<(i64, String, String)> = conn
+            .prepare(&format!(
+                "SELECT id, public_id, {column} FROM {table} WHERE {column} != ''"
+            ))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, public_id, clear) in rows {
+            let ciphertext = key.seal_str(&format!("{context}:{public_id}"), &clear);
+            conn.execute(
+                &format!("UPDATE {table} SET {column} = '', {column}_enc = ?1 WHERE id = ?2"),
+                params![ciphertext, id],
+            )?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
 }
 
 fn ctx(field: &str, user: Uuid) -> String {
@@ -85,7 +120,11 @@ pub fn create_user(
             created
         ],
     );
-    super::unique_or_conflict(inserted, "a user with this e-mail address already exists")?;
+    // Unique per organisation only: another organisation's users are nobody's business here.
+    super::unique_or_conflict(
+        inserted,
+        "a user with this e-mail address already exists in your organisation",
+    )?;
     Ok(UserView {
         user_id: public_id,
         email: new.email.trim().to_owned(),
@@ -108,23 +147,39 @@ pub struct LoginRow {
     pub disabled: bool,
 }
 
-pub fn find_login(conn: &Connection, email_index: &[u8; 32]) -> Result<Option<LoginRow>, ApiError> {
-    let row = conn
-        .prepare_cached("SELECT id, public_id, org_id, password_hash, disabled FROM users WHERE email_index = ?1")?
-        .query_row([email_index.as_slice()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get::<_, bool>(4)?))
-        })
-        .optional()?;
-    row.map(|(id, public_id, org_id, password_hash, disabled)| {
-        Ok(LoginRow {
+/// Most accounts one address may hold (one per organisation) that sign-in will try.
+pub const MAX_ACCOUNTS_PER_ADDRESS: usize = 8;
+
+/// The accounts an address holds, oldest first: one per organisation that registered it.
+pub fn find_login(conn: &Connection, email_index: &[u8; 32]) -> Result<Vec<LoginRow>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, public_id, org_id, password_hash, disabled FROM users
+         WHERE email_index = ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![email_index.as_slice(), MAX_ACCOUNTS_PER_ADDRESS as i64],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, public_id, org_id, password_hash, disabled) = row?;
+        out.push(LoginRow {
             id,
             public_id: parse_uuid(&public_id)?,
             org_id,
             password_hash,
             disabled,
-        })
-    })
-    .transpose()
+        });
+    }
+    Ok(out)
 }
 
 /// How long an installation stays known after its last successful sign-in.
@@ -403,12 +458,16 @@ fn to_view(key: &DataKey, row: &UserRow) -> Result<UserView, StoreError> {
 
 pub fn whoami(conn: &Connection, key: &DataKey, who: &UserPrincipal) -> Result<WhoAmI, ApiError> {
     let view = get_user(conn, key, who.org_id, who.public_id)?;
-    let (org_public, org_name): (String, String) = conn
-        .prepare_cached("SELECT public_id, name FROM organizations WHERE id = ?1")?
+    let (org_public, sealed_name): (String, Option<Vec<u8>>) = conn
+        .prepare_cached("SELECT public_id, name_enc FROM organizations WHERE id = ?1")?
         .query_row([who.org_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let org_public = parse_uuid(&org_public)?;
+    let org_name = sealed_name
+        .and_then(|n| key.open_str(&org_name_context(org_public), &n))
+        .ok_or(StoreError::Decrypt)?;
     Ok(WhoAmI {
         user_id: view.user_id,
-        organization_id: parse_uuid(&org_public)?,
+        organization_id: org_public,
         organization_name: org_name,
         role: view.role,
         name: view.name,

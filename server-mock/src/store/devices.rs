@@ -177,8 +177,10 @@ pub fn revoke_grant(
     Ok(())
 }
 
+/// Creates an agent; its label is stored sealed (the clear `label` column stays empty).
 pub fn create_agent(
     conn: &Connection,
+    key: &crate::crypto::DataKey,
     org_id: i64,
     new: &NewAgent,
 ) -> Result<AgentCredentials, ApiError> {
@@ -189,12 +191,12 @@ pub fn create_agent(
         AgentType::EsAgent => "es_agent",
     };
     conn.execute(
-        "INSERT INTO agents (public_id, org_id, label, agent_type, secret_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO agents (public_id, org_id, label, label_enc, agent_type, secret_hash, created_at)
+         VALUES (?1, ?2, '', ?3, ?4, ?5, ?6)",
         params![
             public_id.to_string(),
             org_id,
-            new.label.trim(),
+            key.seal_str(&format!("agents.label:{public_id}"), new.label.trim()),
             agent_type,
             token_hash(&secret).as_slice(),
             now_ms()

@@ -2,8 +2,9 @@
 //!
 //! Idempotency: the fingerprint is the SHA-256 of the record's canonical JSON (as re-serialised
 //! from the typed record, so whitespace and key order in the request do not matter). The same
-//! UUID with the same fingerprint, kind and organisation answers "already stored"; anything else
-//! under a known UUID is a conflict.
+//! UUID with the same fingerprint and kind answers "already stored"; anything else under a UUID
+//! the organisation already used is a conflict. Ids are unique per organisation: another
+//! organisation's record under the same UUID is unknown here, like everything of theirs.
 
 use chrono::{DateTime, Utc};
 use ecsp_protocol::FieldError;
@@ -25,6 +26,23 @@ pub enum Uploader {
     Agent(i64),
 }
 
+/// A record's body as stored: its idempotency fingerprint and its ciphertext. Made before the
+/// write, so hashing and encryption run on the request's own thread, not the single writer's.
+#[derive(Debug)]
+pub struct SealedBody {
+    pub fingerprint: [u8; 32],
+    pub ciphertext: Vec<u8>,
+}
+
+impl SealedBody {
+    pub fn new(key: &DataKey, record_id: Uuid, canonical_json: &[u8]) -> Self {
+        Self {
+            fingerprint: body_fingerprint(canonical_json),
+            ciphertext: key.seal(&body_context(record_id), canonical_json),
+        }
+    }
+}
+
 /// A validated record, ready to store.
 #[derive(Debug)]
 pub struct Incoming {
@@ -32,7 +50,7 @@ pub struct Incoming {
     pub kind: RecordKind,
     pub device_id: i64,
     pub captured_at: DateTime<Utc>,
-    pub canonical_json: Vec<u8>,
+    pub body: SealedBody,
 }
 
 fn body_context(record_id: Uuid) -> String {
@@ -42,28 +60,51 @@ fn body_context(record_id: Uuid) -> String {
 /// Stores `rec` unless already stored; `index` is its position in the request, for errors.
 pub fn store(
     conn: &Connection,
-    key: &DataKey,
     org_id: i64,
     uploader: Uploader,
     rec: &Incoming,
     index: usize,
 ) -> Result<RecordReceipt, ApiError> {
-    let fingerprint = body_fingerprint(&rec.canonical_json);
-    let existing = conn
+    let fingerprint = &rec.body.fingerprint;
+    let (uploader_kind, uploader_id) = match uploader {
+        Uploader::User(id) => ("user", id),
+        Uploader::Agent(id) => ("agent", id),
+    };
+    let stored_at = now_ms();
+    // Insert first and look only on a clash: new records are the common case, and the
+    // look-up before every insert was a second index search on the single writer thread.
+    let inserted = conn
         .prepare_cached(
-            "SELECT kind, org_id, body_sha256, stored_at FROM records WHERE record_id = ?1",
+            "INSERT INTO records (record_id, kind, org_id, device_id, uploader_kind, uploader_id,
+                                  captured_at, stored_at, body_sha256, body_enc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (org_id, record_id) DO NOTHING",
         )?
-        .query_row([rec.record_id.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })
-        .optional()?;
-    if let Some((kind, org, stored_fingerprint, stored_at)) = existing {
-        if kind == rec.kind.as_str() && org == org_id && stored_fingerprint == fingerprint {
+        .execute(params![
+            rec.record_id.to_string(),
+            rec.kind.as_str(),
+            org_id,
+            rec.device_id,
+            uploader_kind,
+            uploader_id,
+            to_ms(rec.captured_at),
+            stored_at,
+            fingerprint.as_slice(),
+            rec.body.ciphertext,
+        ])?;
+    if inserted == 0 {
+        let (kind, stored_fingerprint, stored_at) = conn
+            .prepare_cached(
+                "SELECT kind, body_sha256, stored_at FROM records WHERE org_id = ?1 AND record_id = ?2",
+            )?
+            .query_row(params![org_id, rec.record_id.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+        if kind == rec.kind.as_str() && stored_fingerprint == fingerprint.as_slice() {
             return Ok(RecordReceipt {
                 record_id: rec.record_id,
                 status: RecordStatus::AlreadyStored,
@@ -78,28 +119,6 @@ pub fn store(
             ),
         }]));
     }
-    let (uploader_kind, uploader_id) = match uploader {
-        Uploader::User(id) => ("user", id),
-        Uploader::Agent(id) => ("agent", id),
-    };
-    let stored_at = now_ms();
-    conn.prepare_cached(
-        "INSERT INTO records (record_id, kind, org_id, device_id, uploader_kind, uploader_id, captured_at,
-                              stored_at, body_sha256, body_enc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        rec.record_id.to_string(),
-        rec.kind.as_str(),
-        org_id,
-        rec.device_id,
-        uploader_kind,
-        uploader_id,
-        to_ms(rec.captured_at),
-        stored_at,
-        fingerprint.as_slice(),
-        key.seal(&body_context(rec.record_id), &rec.canonical_json),
-    ])?;
     Ok(RecordReceipt {
         record_id: rec.record_id,
         status: RecordStatus::Created,

@@ -464,3 +464,73 @@ async fn agents_report_only_their_designated_devices() {
         "X4DEMO0001"
     );
 }
+
+/// Nothing an admin does tells them what another organisation holds: an address registered
+/// there can be registered here too (and each account signs in to its own organisation), and a
+/// record id used there is a new id here.
+#[tokio::test]
+async fn another_organisations_addresses_and_record_ids_are_unknown_here() {
+    let ts = TestServer::start().await;
+    let foreign = ts.foreign_org().await;
+    let (operator_email, operator_password) = ts.password("operator");
+    let new_user = |email: &str| json!({"email": email, "name": "Someone", "role": "user", "password": "foreign password 42"});
+    // Taken in the demo organisation, unused in the other: the same answer, 201.
+    for email in [operator_email.as_str(), "unused@elsewhere.example"] {
+        let res = ts
+            .post(&foreign.token, "/api/v1/admin/users", &new_user(email))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{email}");
+    }
+    // Taken in one's own organisation: 409 (the admin can list their users anyway).
+    let res = ts
+        .post(
+            &foreign.token,
+            "/api/v1/admin/users",
+            &new_user(&operator_email),
+        )
+        .await;
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    // Each account signs in to its own organisation with its own password.
+    for (password, org) in [
+        (operator_password.as_str(), "Demo Print Shop"),
+        ("foreign password 42", "Other Print Shop"),
+    ] {
+        let res = ts.login(&operator_email, password).await;
+        assert_eq!(res.status(), StatusCode::OK, "{org}");
+        let tokens: ecsp_protocol::auth::TokenPair = res.json().await.unwrap();
+        let me: Value = ts
+            .get(&tokens.access_token, "/api/v1/me")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["organization_name"], org);
+    }
+
+    // A record id the demo organisation used is simply new to the other one.
+    let operator = ts.token("operator").await;
+    let ours = dfe_record(ts.device(0), None);
+    let res = ts
+        .post(
+            &operator,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![ours.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut theirs = dfe_record(foreign.device, None);
+    theirs["record_id"] = ours["record_id"].clone();
+    let res = ts
+        .post(
+            &foreign.token,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![theirs]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "not a 409");
+    let path = format!("/api/v1/records/{}", ours["record_id"].as_str().unwrap());
+    let mine: Value = ts.get(&operator, &path).await.json().await.unwrap();
+    let other: Value = ts.get(&foreign.token, &path).await.json().await.unwrap();
+    assert_eq!(mine["device_id"], ts.device(0).to_string());
+    assert_eq!(other["device_id"], foreign.device.to_string());
+}

@@ -63,6 +63,8 @@ async fn the_database_file_holds_no_personal_data_in_clear() {
         "demo print operator",
         "demo admin",
         "confidential quarterly",
+        "demo print shop",
+        "demo dc agent",
     ] {
         assert!(
             !haystack.contains(needle),
@@ -167,6 +169,16 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
         ..
     } = ts;
     server.shutdown().await.unwrap();
+    // As a server before schema v6 left them: organisation name and agent label in clear.
+    let db = data_dir.join(ecsp_server_mock::DATABASE_FILE);
+    let legacy = rusqlite::Connection::open(&db).unwrap();
+    legacy
+        .execute_batch(
+            "UPDATE organizations SET name = 'Demo Print Shop', name_enc = NULL;
+             UPDATE agents SET label = 'Demo DC Agent', label_enc = NULL;",
+        )
+        .unwrap();
+    drop(legacy);
 
     let mut config = ecsp_server_mock::Config::with_defaults(data_dir);
     config.listen = "127.0.0.1:0".parse().unwrap();
@@ -190,6 +202,27 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
         .await
         .unwrap()
         .access_token;
+    // The clear names were sealed at start, and still read back.
+    let me: serde_json::Value = client
+        .get(url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["organization_name"], "Demo Print Shop");
+    let check = rusqlite::Connection::open(&db).unwrap();
+    let clear: i64 = check
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM organizations WHERE name != '' OR name_enc IS NULL)
+                  + (SELECT COUNT(*) FROM agents WHERE label != '' OR label_enc IS NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(clear, 0);
     let res = client
         .get(url(&format!(
             "/api/v1/records/{}",

@@ -206,3 +206,67 @@ async fn answers_carry_hsts_and_the_certificate_lives_at_most_200_days() {
     assert!((199.0..=200.0).contains(&days), "{days}");
     assert_eq!(ecsp_server_mock::tls::SERVER_DAYS, 200);
 }
+
+/// The document says what the server does: errors as problem+json, every refusal an operation
+/// can give, query parameters in the query, and the body rules the server enforces.
+#[tokio::test]
+async fn openapi_matches_the_servers_errors_parameters_and_rules() {
+    let ts = TestServer::start().await;
+    let doc: serde_json::Value = ts
+        .client
+        .get(ts.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let types: Vec<&String> =
+                        response["content"].as_object().unwrap().keys().collect();
+                    assert_eq!(types, vec!["application/problem+json"], "{at} {status}");
+                }
+            }
+            let has = |s: &str| responses.contains_key(s);
+            if op.get("requestBody").is_some() {
+                for s in ["400", "413", "415", "422"] {
+                    assert!(has(s), "{at} lacks {s}");
+                }
+            }
+            if op.get("security").is_some() {
+                assert!(has("401"), "{at} lacks 401");
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                assert_eq!(p["in"] == "path", in_path, "{at} parameter {name}");
+                if !in_path {
+                    assert_eq!(p["in"], "query", "{at} parameter {name}");
+                }
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["NewUser"]["properties"]["password"]["minLength"],
+        12
+    );
+    assert_eq!(schemas["NewUser"]["properties"]["email"]["format"], "email");
+    assert_eq!(schemas["NewDevice"]["properties"]["model"]["minLength"], 1);
+    assert_eq!(schemas["DfeUpload"]["properties"]["records"]["minItems"], 1);
+    assert_eq!(
+        schemas["DfeUpload"]["properties"]["schema_version"]["maximum"],
+        1
+    );
+    assert_eq!(
+        schemas["DeviceDataUpload"]["properties"]["records"]["minItems"],
+        1
+    );
+    assert!(schemas["LoginBody"]["properties"]["installation_id"].is_object());
+}
