@@ -3,7 +3,7 @@
 //! read once per operation. When the server stops accepting it, the session is deleted and a
 //! [`ClientEvent::SessionEnded`] says so: a front end never finds out by accident.
 
-use ecsp_protocol::auth::{LoginBody, RefreshRequest, TokenPair, WhoAmI};
+use ecsp_protocol::auth::{LoginRequest, RefreshRequest, TokenPair, WhoAmI};
 use ecsp_protocol::problem::Problem;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -156,7 +156,7 @@ impl EcspClient {
         let installation_id = self
             .blocking_internal(|core| core.installation_id())
             .await?;
-        let request = LoginBody {
+        let request = LoginRequest {
             email: email.to_owned(),
             password: password.to_owned(),
             installation_id: Some(installation_id),

@@ -34,34 +34,13 @@ impl Role {
     }
 }
 
-/// `POST /api/v1/auth/login`.
+/// `POST /api/v1/auth/login`. A sign-in from an installation that has signed in to this account
+/// before (same `installation_id`) draws on its own attempt budget, so guesses from elsewhere
+/// cannot keep the owner out.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    pub email: String,
-    pub password: String,
-}
-
-impl fmt::Debug for LoginRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginRequest")
-            .field("email", &"<redacted>")
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-/// `POST /api/v1/auth/login` as the server reads it: [`LoginRequest`]'s fields and an optional
-/// `installation_id`. A sign-in from an installation that has signed in to this account before
-/// draws on its own attempt budget, so guesses from elsewhere cannot keep the owner out.
-///
-/// A separate type only until the clients send the id: then `LoginRequest` gains the field and
-/// this one goes. A `LoginRequest` body is a valid `LoginBody`.
-#[derive(Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct LoginBody {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 254))]
     pub email: String,
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
@@ -72,9 +51,9 @@ pub struct LoginBody {
     pub installation_id: Option<Uuid>,
 }
 
-impl fmt::Debug for LoginBody {
+impl fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginBody")
+        f.debug_struct("LoginRequest")
             .field("email", &"<redacted>")
             .field("password", &"<redacted>")
             .field(
@@ -82,16 +61,6 @@ impl fmt::Debug for LoginBody {
                 &self.installation_id.map(|_| "<redacted>"),
             )
             .finish()
-    }
-}
-
-impl From<LoginRequest> for LoginBody {
-    fn from(r: LoginRequest) -> Self {
-        Self {
-            email: r.email,
-            password: r.password,
-            installation_id: None,
-        }
     }
 }
 
@@ -151,12 +120,6 @@ pub struct WhoAmI {
 }
 
 impl crate::Validate for LoginRequest {
-    fn validate_into(&self, v: &mut crate::Validator) {
-        validate_credentials(v, &self.email, &self.password);
-    }
-}
-
-impl crate::Validate for LoginBody {
     fn validate_into(&self, v: &mut crate::Validator) {
         validate_credentials(v, &self.email, &self.password);
     }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ecsp_protocol::admin::{Actor, Outcome};
-use ecsp_protocol::auth::{LoginBody, RefreshRequest, TokenPair};
+use ecsp_protocol::auth::{LoginRequest, RefreshRequest, TokenPair};
 use ecsp_protocol::problem::Problem;
 
 use super::AppState;
@@ -15,19 +15,19 @@ use crate::ratelimit::installation_bucket;
 use crate::store::accounts::{self, Refreshed};
 use crate::store::audit::{self, Event};
 
-impl RequestBody for LoginBody {}
+impl RequestBody for LoginRequest {}
 impl RequestBody for RefreshRequest {}
 
 /// Signs in with e-mail and password. Unknown accounts, wrong passwords and disabled accounts get
 /// the same answer. Past the per-account attempt limit: 429 with `Retry-After`; a sign-in with
 /// the `installation_id` of an installation that signed in to this account before has its own
 /// limit, which guesses from elsewhere do not use up.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair),
               (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
-    ValidJson(req): ValidJson<LoginBody>,
+    ValidJson(req): ValidJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let account = state.key.email_index(&req.email);
     let key = state.key.clone();

@@ -268,5 +268,5 @@ async fn openapi_matches_the_servers_errors_parameters_and_rules() {
         schemas["DeviceDataUpload"]["properties"]["records"]["minItems"],
         1
     );
-    assert!(schemas["LoginBody"]["properties"]["installation_id"].is_object());
+    assert!(schemas["LoginRequest"]["properties"]["installation_id"].is_object());
 }
