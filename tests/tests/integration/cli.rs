@@ -85,7 +85,7 @@ async fn uploads_and_queue_from_the_command_line() {
     assert_eq!(code, 0, "{out}{err}");
     // One JSON document: the capture (job withheld: no consent yet) and its delivery.
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["captured"]["withheld"], json!(["job_info"]));
+    assert_eq!(doc["captured"][0]["withheld"], json!(["job_info"]));
     assert_eq!(doc["delivery"]["sent"], 1);
 
     let (code, out, _) = cli.run(&["--json", "queue", "status"], "");
