@@ -195,7 +195,7 @@ pub(crate) fn read(file: &str, root: &Element, options: &ReadOptions) -> Result<
         .flat_map(|p| p.children.iter())
         .collect();
 
-    let software = software(file, root, &audits, options)?;
+    let software = software(file, root, node, &audits, options)?;
 
     // Media: linked, else referenced from the layout or printing parameters.
     let media = by_name("Media")
@@ -294,14 +294,16 @@ pub(crate) fn read(file: &str, root: &Element, options: &ReadOptions) -> Result<
 }
 
 /// The producing software: the root's `AgentName`/`AgentVersion` (JDF 1.2+: the last agent
-/// that wrote the ticket), else the latest audit that names one, else the caller's fallback.
+/// that wrote the ticket), else the printing node's, else the latest audit that names one, else the caller's fallback.
 fn software(
     file: &str,
     root: &Element,
+    node: &Element,
     audits: &[&Element],
     options: &ReadOptions,
 ) -> Result<SoftwareVersion> {
-    let named = std::iter::once(root)
+    let named = [root, node]
+        .into_iter()
         .chain(audits.iter().rev().copied())
         .find_map(|e| Some((e.attr("AgentName")?, e.attr("AgentVersion")?)));
     match (named, &options.software) {

@@ -20,6 +20,8 @@ pub mod jmf;
 pub mod joblog;
 mod ledger;
 pub mod receiver;
+#[cfg(test)]
+mod tests;
 mod values;
 mod xml;
 
