@@ -340,11 +340,14 @@ mod tests {
             std::fs::read_to_string(target.join("job (2).jdf.reason.txt")).unwrap(),
             "why"
         );
-        let listed = quarantined(dir.path().parent().unwrap().join(dir.path()).as_path());
-        assert!(
-            listed.unwrap().is_empty(),
-            "only the quarantine/ folder is listed"
-        );
+        // `quarantined` lists DIR/quarantine/; here the files sit in DIR/q/.
+        let listed = quarantined(dir.path()).unwrap();
+        assert!(listed.is_empty(), "{listed:?}");
+        std::fs::rename(&target, dir.path().join(QUARANTINE)).unwrap();
+        let listed = quarantined(dir.path()).unwrap();
+        let names: Vec<&str> = listed.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(names, ["job (2).jdf", "job.jdf"]);
+        assert!(listed.iter().all(|(_, why)| why == "why"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! Whether the job part is sent follows consent in the client core (`capture_dfe` withholds it
 //! without `job_info`); user and document names are personal data, so nothing here logs a
 //! name — logs name files by a content hash.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod error;
 pub mod hot_folder;
