@@ -1,3 +1,4 @@
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ecsp_dfe::hot_folder::{self, FolderEvent, HotFolderConfig};
@@ -14,8 +15,31 @@ async fn next(events: &mut broadcast::Receiver<FolderEvent>) -> FolderEvent {
         .unwrap()
 }
 
+/// Everything logged, at every level, by every crate, while this binary runs.
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink(logs.clone());
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .init();
+    logs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
+    let logs = capture_logs();
     let server = TestServer::start().await;
     let client = server.operator().await;
     client.grant(Purpose::JobInfo).await.unwrap();
@@ -121,8 +145,22 @@ async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
     assert_eq!(reason.kind, ReadErrorKind::TooLarge);
     assert!(folder.join("quarantine/big.jdf").exists());
 
+    // A job log whose second row makes an invalid upload (a 300-character job name): all or
+    // none, so the first row is not captured either.
+    let log = format!(
+        "{}1003,{}.pdf,eve,2024-05-02,11:00:00,Printed,1,1,A4,Plain,No,CMYK,1,0,,,Fiery-01,FS500\n",
+        String::from_utf8(data("fiery-job-log.csv")).unwrap(),
+        "x".repeat(300)
+    );
+    std::fs::write(folder.join("half.csv"), &log).unwrap();
+    let FolderEvent::Quarantined { reason, .. } = next(&mut events).await else {
+        panic!("the job log with a bad row was not quarantined");
+    };
+    assert_eq!(reason.kind, ReadErrorKind::Invalid);
+    assert!(reason.message.contains("document_name"), "{reason}");
+
     let listed = hot_folder::quarantined(&folder).unwrap();
-    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert_eq!(listed.len(), 5, "{listed:?}");
     flush(&client).await;
     assert_eq!(
         server.stored().len(),
@@ -132,6 +170,20 @@ async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
 
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
+
+    // Names of people and documents were read, uploaded and shown, never logged.
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logs.contains("DFE file captured"), "the log was captured");
+    for personal in [
+        "Alice",
+        "spring catalogue",
+        "Bob Buyer",
+        "alice",
+        "brochure.pdf",
+        "xxxxxxxxxx",
+    ] {
+        assert!(!logs.contains(personal), "`{personal}` in the logs");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
