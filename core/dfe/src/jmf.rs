@@ -1,6 +1,7 @@
-//! JMF signals and responses a DFE sends: `Status` (the device and the jobs it is working
-//! on), `QueueStatus` (one record per queue entry) and `Resource` (media and parameters in
-//! use). Other message types are answered but carry nothing to upload.
+//! JMF signals and responses a DFE sends: `Status` (one record per job phase, with the
+//! device's state; a status without a job is a heartbeat and makes none), `QueueStatus` (one
+//! record per queue entry) and `Resource` (media and parameters in use). Other message types
+//! are answered but carry nothing to upload.
 
 use ecsp_client::capture::DfeCapture;
 use ecsp_protocol::common::{Settings, SoftwareVersion};
@@ -108,11 +109,9 @@ pub(crate) fn read(file: &str, root: &Element, options: &ReadOptions) -> Result<
                         rendering_intent: None,
                         values,
                     };
-                    let phases: Vec<&Element> = info.children_named("JobPhase").collect();
-                    if phases.is_empty() {
-                        out.push(base(settings.clone(), None));
-                    }
-                    for phase in phases {
+                    // A device state without a job is a heartbeat (DFEs push one every few
+                    // seconds): answered, not uploaded.
+                    for phase in info.children_named("JobPhase") {
                         let job = ctx.job(phase, "StartTime", None, Some("QueueEntryID"))?;
                         out.push(base(settings.clone(), job));
                     }

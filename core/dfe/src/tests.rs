@@ -154,6 +154,19 @@ fn jmf_status_queue_status_and_resource() {
 }
 
 #[test]
+fn a_status_heartbeat_without_a_job_makes_no_record() {
+    let signal = String::from_utf8(data("status-signal.jmf")).unwrap();
+    let start = signal.find("<JobPhase").unwrap();
+    let end = signal[start..].find("/>").unwrap() + start + 2;
+    let heartbeat = format!("{}{}", &signal[..start], &signal[end..]);
+    assert!(
+        read("h.jmf", heartbeat.as_bytes(), &options())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_jmf_without_readable_messages_is_unsupported() {
     let e = read(
         "x.jmf",
