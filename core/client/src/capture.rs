@@ -258,6 +258,20 @@ impl EcspClient {
         .await
     }
 
+    /// Captures several DFE records (e.g. every job of a job log) all or none: every record is
+    /// validated before any is written, in one transaction.
+    pub async fn capture_dfes(&self, inputs: Vec<DfeCapture>) -> EcspResult<Vec<Captured>> {
+        self.blocking(move |core| {
+            let user = core.current_user()?;
+            let prepared = inputs
+                .into_iter()
+                .map(|input| core.prepare_dfe(user, input))
+                .collect::<Result<Vec<_>>>()?;
+            core.enqueue_prepared(user, prepared)
+        })
+        .await
+    }
+
     /// Captures a measurement into the outbox; GPS and photos only with consent.
     pub async fn capture_measurement(&self, input: MeasurementCapture) -> EcspResult<Captured> {
         let mut captured = self.capture_measurements(vec![input]).await?;

@@ -88,6 +88,12 @@ pub struct JobInformation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub job_name: Option<String>,
+    /// Who submitted the job, as the DFE names them. Personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The printed document's file name (no folder). Personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +157,8 @@ impl Validate for JobInformation {
     fn validate_into(&self, v: &mut Validator) {
         v.text("job_id", &self.job_id, SHORT_TEXT);
         v.opt_text("job_name", self.job_name.as_deref(), SHORT_TEXT);
+        v.opt_text("user_name", self.user_name.as_deref(), SHORT_TEXT);
+        v.opt_text("document_name", self.document_name.as_deref(), SHORT_TEXT);
         if let Some(t) = self.submitted_at {
             v.past_time("submitted_at", t);
         }

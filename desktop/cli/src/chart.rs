@@ -51,7 +51,7 @@ pub fn is_chart(path: &Path, bytes: &[u8]) -> bool {
 }
 
 /// "i1Profiler 3.8.1" → ("i1Profiler", "3.8.1"): the last word when it starts with a digit.
-fn split_software(text: &str) -> Option<SoftwareVersion> {
+pub(crate) fn split_software(text: &str) -> Option<SoftwareVersion> {
     let text = text.trim();
     let (name, version) = text.rsplit_once(' ')?;
     version

@@ -20,6 +20,7 @@ macro_rules! emit_raw {
 mod chart;
 mod color;
 mod config;
+mod dfe;
 mod files;
 mod online;
 
@@ -79,6 +80,12 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Online(online::OnlineCommand),
+    /// DFE readers: JDF tickets, JMF signals and job logs from a hot folder, a JMF receiver,
+    /// or one file.
+    Dfe {
+        #[command(subcommand)]
+        command: dfe::DfeCommand,
+    },
     /// Colorimetry on CGATS and CxF files (works offline).
     Color {
         #[command(subcommand)]
@@ -114,6 +121,10 @@ async fn run(cli: Cli) -> Result<u8, EcspError> {
             } else {
                 exit::OUT_OF_TOLERANCE
             })
+        }
+        Command::Dfe { command } => {
+            let dirs = config::Dirs::resolve(cli.config_dir, cli.data_dir)?;
+            dfe::run(command, &dirs, cli.json).await
         }
         Command::Online(command) => {
             let dirs = config::Dirs::resolve(cli.config_dir, cli.data_dir)?;

@@ -287,7 +287,7 @@ impl OnlineCommand {
     }
 }
 
-fn open_client(
+pub(crate) fn open_client(
     server_args: &ServerArgs,
     dirs: &Dirs,
 ) -> Result<(EcspClient, config::Settings, String, Option<PathBuf>), EcspError> {

@@ -190,3 +190,25 @@ async fn the_host_supplies_the_environment_and_the_trust_anchors() {
         .unwrap();
     assert_eq!(listed[0].record_id, id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_dfe_records_are_captured_all_or_none() {
+    let s = TestServer::start().await;
+    let (client, _) = s.signed_in("operator").await;
+    let mut bad = dfe(s.device(0));
+    bad.software.name = "x".repeat(300);
+    let e = client
+        .capture_dfes(vec![dfe(s.device(0)), bad])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ecsp_client::ErrorCode::InvalidInput, "{e}");
+    assert_eq!(client.queue_status().await.unwrap().queued, 0);
+
+    let captured = client
+        .capture_dfes(vec![dfe(s.device(0)), dfe(s.device(0))])
+        .await
+        .unwrap();
+    assert_eq!(captured.len(), 2);
+    assert_ne!(captured[0].record_id, captured[1].record_id);
+    assert_eq!(client.queue_status().await.unwrap().queued, 2);
+}

@@ -1,0 +1,360 @@
+//! The hot folder: a DFE (or an operator) drops tickets, JMF files and job logs into a folder;
+//! each is read once it has stopped changing, captured, and moved to `done/`; a bad one is
+//! moved to `quarantine/` with `NAME.reason.txt` beside it. Nothing is deleted.
+//!
+//! `notify` wakes the scan at once; a periodic scan backs it up, because events are lost on
+//! network shares and while the watcher starts. A file is read only when its size and
+//! modification time have not changed for `settle` — a DFE writing a large ticket over SMB
+//! would otherwise be read half-written and quarantined as truncated.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::{RecursiveMode, Watcher};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+use uuid::Uuid;
+
+use crate::{Ingest, IngestError, Ingested, ReadError, ReadErrorKind};
+
+pub const DONE: &str = "done";
+pub const QUARANTINE: &str = "quarantine";
+/// Beside a quarantined file: `NAME.reason.txt`.
+pub const REASON_SUFFIX: &str = ".reason.txt";
+
+/// What happened to a file; the app shows these (the file name is the user's own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum FolderEvent {
+    Captured {
+        file: String,
+        record_ids: Vec<Uuid>,
+        withheld: Vec<ecsp_protocol::consent::Purpose>,
+    },
+    Duplicate {
+        file: String,
+        record_ids: Vec<Uuid>,
+    },
+    Quarantined {
+        file: String,
+        reason: ReadError,
+    },
+    /// Could not capture now (signed out, keyring locked); the file stays and is retried.
+    Deferred {
+        file: String,
+        code: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct HotFolderConfig {
+    pub folder: PathBuf,
+    /// How long a file must stay unchanged before it is read.
+    pub settle: Duration,
+    /// The backup scan interval.
+    pub rescan: Duration,
+    /// How long a deferred file waits before it is tried again.
+    pub retry: Duration,
+}
+
+impl HotFolderConfig {
+    pub fn new(folder: impl Into<PathBuf>) -> Self {
+        Self {
+            folder: folder.into(),
+            settle: Duration::from_secs(2),
+            rescan: Duration::from_secs(5),
+            retry: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a quarantined file's reason file says, for the app to list at start.
+pub fn quarantined(folder: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let dir = folder.join(QUARANTINE);
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(file) = name.strip_suffix(REASON_SUFFIX) {
+            let reason = std::fs::read_to_string(dir.join(&name))?;
+            out.push((file.to_owned(), reason.trim_end().to_owned()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+struct Seen {
+    len: u64,
+    modified: Option<SystemTime>,
+    since: Instant,
+    deferred_until: Option<Instant>,
+}
+
+/// Watches `config.folder` until `stop` turns true; reports every file on `events`.
+pub async fn run(
+    ingest: Ingest,
+    config: HotFolderConfig,
+    events: broadcast::Sender<FolderEvent>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let folder = config.folder.clone();
+    std::fs::create_dir_all(folder.join(DONE))?;
+    std::fs::create_dir_all(folder.join(QUARANTINE))?;
+    let (wake_tx, mut wake) = mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        let _ = wake_tx.send(());
+    })
+    .map_err(std::io::Error::other)?;
+    watcher
+        .watch(&folder, RecursiveMode::NonRecursive)
+        .map_err(std::io::Error::other)?;
+    let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
+    let tick = config
+        .settle
+        .min(config.rescan)
+        .max(Duration::from_millis(50))
+        / 2;
+    loop {
+        scan(&ingest, &config, &events, &mut seen).await?;
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = wake.recv() => {}
+            _ = tokio::time::sleep(tick) => {}
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+/// Files the DFE is still writing or that are not ours to read.
+fn skipped(name: &str) -> bool {
+    name.starts_with('.')
+        || name.starts_with('~')
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+        || name.ends_with(".crdownload")
+        || name.ends_with(REASON_SUFFIX)
+}
+
+async fn scan(
+    ingest: &Ingest,
+    config: &HotFolderConfig,
+    events: &broadcast::Sender<FolderEvent>,
+    seen: &mut HashMap<PathBuf, Seen>,
+) -> std::io::Result<()> {
+    let now = Instant::now();
+    let mut present = Vec::new();
+    for entry in std::fs::read_dir(&config.folder)? {
+        let Ok(entry) = entry else { continue };
+        let Ok(meta) = entry.metadata() else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !meta.is_file() || skipped(&name) {
+            continue;
+        }
+        let path = entry.path();
+        present.push(path.clone());
+        let modified = meta.modified().ok();
+        let state = seen.entry(path.clone()).or_insert(Seen {
+            len: meta.len(),
+            modified,
+            since: now,
+            deferred_until: None,
+        });
+        if state.len != meta.len() || state.modified != modified {
+            state.len = meta.len();
+            state.modified = modified;
+            state.since = now;
+            continue;
+        }
+        if now.duration_since(state.since) < config.settle
+            || state.deferred_until.is_some_and(|t| now < t)
+        {
+            continue;
+        }
+        match process(ingest, config, &path, &name, meta.len()).await {
+            Some(event) => {
+                if matches!(event, FolderEvent::Deferred { .. }) {
+                    state.deferred_until = Some(now + config.retry);
+                } else {
+                    seen.remove(&path);
+                }
+                let _ = events.send(event);
+            }
+            None => {
+                seen.remove(&path);
+            }
+        }
+    }
+    seen.retain(|p, _| present.contains(p));
+    Ok(())
+}
+
+/// Reads, captures and moves one settled file; `None` if it vanished meanwhile.
+async fn process(
+    ingest: &Ingest,
+    config: &HotFolderConfig,
+    path: &Path,
+    name: &str,
+    len: u64,
+) -> Option<FolderEvent> {
+    let limits = ingest.options().limits;
+    let result = if len > limits.max_file_bytes {
+        // Not even read: a 200 MB file is refused by its size.
+        Err(IngestError::Bad(crate::too_large(name, len, &limits)))
+    } else {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let tag = short_hash(&bytes);
+                let result = ingest.ingest(name, &bytes).await;
+                log(&tag, &result);
+                result
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => Err(IngestError::Bad(ReadError::new(
+                name,
+                ReadErrorKind::Malformed,
+                format!("cannot be read: {e}"),
+            ))),
+        }
+    };
+    let file = name.to_owned();
+    Some(match result {
+        Ok(Ingested::Captured {
+            record_ids,
+            withheld,
+        }) => {
+            move_into(path, &config.folder.join(DONE), None);
+            FolderEvent::Captured {
+                file,
+                record_ids,
+                withheld,
+            }
+        }
+        Ok(Ingested::Duplicate { record_ids }) => {
+            move_into(path, &config.folder.join(DONE), None);
+            FolderEvent::Duplicate { file, record_ids }
+        }
+        Err(IngestError::Bad(reason)) => {
+            let text = format!(
+                "{reason}\nkind: {}\n",
+                IngestError::Bad(reason.clone()).kind()
+            );
+            move_into(path, &config.folder.join(QUARANTINE), Some(&text));
+            FolderEvent::Quarantined { file, reason }
+        }
+        Err(IngestError::Later(e)) => FolderEvent::Deferred {
+            file,
+            code: e.code.as_str().to_owned(),
+            message: e.message.clone(),
+        },
+    })
+}
+
+/// A name for logs that says nothing about the job: the first bytes of the content hash.
+fn short_hash(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(bytes)[..6])
+}
+
+fn log(tag: &str, result: &Result<Ingested, IngestError>) {
+    match result {
+        Ok(Ingested::Captured { record_ids, .. }) => {
+            tracing::info!(file = tag, records = record_ids.len(), "DFE file captured")
+        }
+        Ok(Ingested::Duplicate { .. }) => tracing::info!(file = tag, "DFE file seen before"),
+        Err(e @ IngestError::Bad(_)) => {
+            tracing::warn!(file = tag, kind = e.kind(), "DFE file quarantined")
+        }
+        Err(e @ IngestError::Later(_)) => {
+            tracing::warn!(file = tag, code = e.kind(), "DFE file deferred")
+        }
+    }
+}
+
+/// Moves `path` into `dir` under a free name (a second `job.jdf` becomes `job (2).jdf`), and
+/// writes `reason` beside it. A move that fails leaves the file where it is (and logged).
+fn move_into(path: &Path, dir: &Path, reason: Option<&str>) {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+        _ => (name.clone(), String::new()),
+    };
+    let mut target = dir.join(&name);
+    let mut n = 2;
+    while target.exists()
+        || dir
+            .join(format!("{}{REASON_SUFFIX}", target_name(&target)))
+            .exists()
+    {
+        target = dir.join(format!("{stem} ({n}){ext}"));
+        n += 1;
+    }
+    if let Some(reason) = reason {
+        let reason_path = dir.join(format!("{}{REASON_SUFFIX}", target_name(&target)));
+        if let Err(e) = std::fs::write(&reason_path, reason) {
+            tracing::error!(error = %e.kind(), "cannot write a quarantine reason");
+        }
+    }
+    if let Err(e) = std::fs::rename(path, &target) {
+        tracing::error!(error = %e.kind(), "cannot move a DFE file out of the hot folder");
+    }
+}
+
+fn target_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_never_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("q");
+        std::fs::create_dir_all(&target).unwrap();
+        for i in 0..2 {
+            let f = dir.path().join("job.jdf");
+            std::fs::write(&f, format!("v{i}")).unwrap();
+            move_into(&f, &target, Some("why"));
+        }
+        assert_eq!(
+            std::fs::read_to_string(target.join("job.jdf")).unwrap(),
+            "v0"
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("job (2).jdf")).unwrap(),
+            "v1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("job (2).jdf.reason.txt")).unwrap(),
+            "why"
+        );
+        // `quarantined` lists DIR/quarantine/; here the files sit in DIR/q/.
+        let listed = quarantined(dir.path()).unwrap();
+        assert!(listed.is_empty(), "{listed:?}");
+        std::fs::rename(&target, dir.path().join(QUARANTINE)).unwrap();
+        let listed = quarantined(dir.path()).unwrap();
+        let names: Vec<&str> = listed.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(names, ["job (2).jdf", "job.jdf"]);
+        assert!(listed.iter().all(|(_, why)| why == "why"));
+    }
+
+    #[test]
+    fn partial_and_hidden_files_are_skipped() {
+        for name in [".job.jdf", "job.jdf.part", "x.tmp", "job.jdf.reason.txt"] {
+            assert!(skipped(name), "{name}");
+        }
+        assert!(!skipped("job.jdf"));
+    }
+}

@@ -1,0 +1,128 @@
+//! From bytes to records in the outbox: read, capture all or nothing, remember the content.
+
+use std::sync::Arc;
+
+use ecsp_client::{EcspClient, EcspError, ErrorCode};
+use ecsp_protocol::consent::Purpose;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{Ledger, ReadError, ReadErrorKind, ReadOptions};
+
+/// What became of one file or one JMF message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Ingested {
+    /// Captured into the outbox (sent by the client's sync service).
+    Captured {
+        record_ids: Vec<Uuid>,
+        /// Parts left out for lack of consent (`job_info`).
+        withheld: Vec<Purpose>,
+    },
+    /// The same content was captured before; nothing new.
+    Duplicate { record_ids: Vec<Uuid> },
+}
+
+/// Why a file was not captured.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    /// The content is bad: quarantine it with this reason. Retrying will not help.
+    #[error("{0}")]
+    Bad(ReadError),
+    /// The content was read but the client core cannot capture now (not signed in, keyring
+    /// locked, disk full): keep the file and try again later.
+    #[error("{0}")]
+    Later(EcspError),
+}
+
+impl IngestError {
+    /// The short key for logs (no names).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IngestError::Bad(e) => match e.kind {
+                ReadErrorKind::TooLarge => "too_large",
+                ReadErrorKind::Malformed => "malformed",
+                ReadErrorKind::Refused => "refused",
+                ReadErrorKind::Unsupported => "unsupported",
+                ReadErrorKind::Invalid => "invalid",
+                ReadErrorKind::Missing => "missing",
+            },
+            IngestError::Later(e) => e.code.as_str(),
+        }
+    }
+}
+
+/// Reads and captures DFE files and messages for one device, once each.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    client: EcspClient,
+    ledger: Ledger,
+    options: Arc<ReadOptions>,
+    /// One ingestion at a time, so the same content arriving twice at once is captured once.
+    serial: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Ingest {
+    pub fn new(client: EcspClient, ledger: Ledger, options: ReadOptions) -> Self {
+        Self {
+            client,
+            ledger,
+            options: Arc::new(options),
+            serial: Arc::default(),
+        }
+    }
+
+    pub fn options(&self) -> &ReadOptions {
+        &self.options
+    }
+
+    /// Reads `bytes` (named `file` in errors) and captures what they hold, unless the same
+    /// bytes were captured for this device before.
+    pub async fn ingest(&self, file: &str, bytes: &[u8]) -> Result<Ingested, IngestError> {
+        let key = Ledger::key(self.options.device_id, bytes);
+        let _one_at_a_time = self.serial.lock().await;
+        if let Some(record_ids) = self.ledger.lookup(&key).map_err(ledger_error)? {
+            return Ok(Ingested::Duplicate { record_ids });
+        }
+        let captures = crate::read(file, bytes, &self.options).map_err(IngestError::Bad)?;
+        if captures.is_empty() {
+            // A JMF signal with nothing to upload (an empty queue): remembered, nothing made.
+            self.ledger.remember(&key, &[]).map_err(ledger_error)?;
+            return Ok(Ingested::Captured {
+                record_ids: Vec::new(),
+                withheld: Vec::new(),
+            });
+        }
+        let captured = self
+            .client
+            .capture_dfes(captures)
+            .await
+            .map_err(|e| match e.code {
+                // The content itself failed validation: the file is bad, not the moment.
+                ErrorCode::InvalidInput | ErrorCode::Rejected => IngestError::Bad(ReadError::new(
+                    file,
+                    ReadErrorKind::Invalid,
+                    format!("the upload it makes is not valid: {e}"),
+                )),
+                _ => IngestError::Later(e),
+            })?;
+        let record_ids: Vec<Uuid> = captured.iter().map(|c| c.record_id).collect();
+        let mut withheld: Vec<Purpose> = captured.into_iter().flat_map(|c| c.withheld).collect();
+        withheld.sort_by_key(|p| p.as_str());
+        withheld.dedup();
+        self.ledger
+            .remember(&key, &record_ids)
+            .map_err(ledger_error)?;
+        Ok(Ingested::Captured {
+            record_ids,
+            withheld,
+        })
+    }
+}
+
+fn ledger_error(e: rusqlite::Error) -> IngestError {
+    IngestError::Later(EcspError::new(
+        ErrorCode::LocalStorage,
+        format!("the DFE ledger: {e}"),
+    ))
+}

@@ -1,0 +1,187 @@
+//! Value conversions shared by the readers: times, numbers, JDF XY pairs, file names, statuses.
+
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use ecsp_protocol::dfe::RenderingIntent;
+
+/// An `xs:dateTime` (JDF, JMF) or a job-log time. Times without an offset are the local time
+/// of this machine, which is where the DFE's export was made.
+pub(crate) fn parse_time(s: &str, format: Option<&str>) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Some(f) = format {
+        return NaiveDateTime::parse_from_str(s, f)
+            .ok()
+            .and_then(local_to_utc);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    const NAIVE: [&str; 8] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%d.%m.%Y %H:%M:%S",
+        "%d.%m.%Y %H:%M",
+        "%m/%d/%Y %H:%M:%S",
+        "%m/%d/%Y %I:%M:%S %p",
+    ];
+    NAIVE
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .and_then(local_to_utc)
+}
+
+fn local_to_utc(t: NaiveDateTime) -> Option<DateTime<Utc>> {
+    Local
+        .from_local_datetime(&t)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A count: `12`, `12.0` (JDF amounts are doubles), ` 1 234 ` is not.
+pub(crate) fn parse_count(s: &str) -> Option<u32> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u32>() {
+        return Some(n);
+    }
+    let f: f64 = s.parse().ok()?;
+    (f >= 0.0 && f.fract() == 0.0 && f <= f64::from(u32::MAX)).then_some(f as u32)
+}
+
+/// A JDF `XYPair` (`"612 792"`).
+pub(crate) fn parse_xy(s: &str) -> Option<[f64; 2]> {
+    let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
+    let (Some(Some(x)), Some(Some(y)), None) = (it.next(), it.next(), it.next()) else {
+        return None;
+    };
+    (x.is_finite() && y.is_finite()).then_some([x, y])
+}
+
+/// Points (JDF's unit) to millimetres, to a hundredth.
+pub(crate) fn points_to_mm(p: f64) -> f64 {
+    (p * 25.4 / 72.0 * 100.0).round() / 100.0
+}
+
+/// The last path segment of a URL or path, `%20` and friends decoded: the document's name
+/// without the folders (which may name people or clients).
+pub(crate) fn file_name(url: &str) -> Option<String> {
+    let last = url
+        .trim()
+        .trim_end_matches(['/', '\\'])
+        .rsplit(['/', '\\'])
+        .next()?;
+    let bytes = last.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&last[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    let name = String::from_utf8_lossy(&out).trim().to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// A JDF/JMF status (`Completed`, `InProgress`, `Aborted`) or a job log's, as the protocol's
+/// lower-case words.
+pub(crate) fn status(s: &str) -> Option<String> {
+    let s = s.trim();
+    let word = match s.to_ascii_lowercase().replace([' ', '-'], "_").as_str() {
+        "" => return None,
+        "completed" | "complete" | "printed" | "done" | "ok" | "finished" => "completed",
+        "aborted" | "cancelled" | "canceled" | "deleted" | "removed" => "cancelled",
+        "suspended" | "held" | "hold" | "stopped" | "onhold" | "on_hold" => "held",
+        "failedtestrun" | "error" | "failed" => "error",
+        "inprogress" | "in_progress" | "running" | "printing" => "in_progress",
+        "waiting" | "ready" | "queued" | "setup" | "spawned" | "pending" => "waiting",
+        _ => {
+            let mut out = String::new();
+            for (i, c) in s.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                if c.is_alphanumeric() {
+                    out.extend(c.to_lowercase());
+                } else if !out.ends_with('_') {
+                    out.push('_');
+                }
+            }
+            return Some(out.chars().take(64).collect());
+        }
+    };
+    Some(word.to_owned())
+}
+
+pub(crate) fn rendering_intent(s: &str) -> Option<RenderingIntent> {
+    match s
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '_', '-'], "")
+        .as_str()
+    {
+        "perceptual" => Some(RenderingIntent::Perceptual),
+        "saturation" => Some(RenderingIntent::Saturation),
+        "relativecolorimetric" | "relative" => Some(RenderingIntent::RelativeColorimetric),
+        "absolutecolorimetric" | "absolute" => Some(RenderingIntent::AbsoluteColorimetric),
+        _ => None,
+    }
+}
+
+/// A settings value: a number when it is one, text otherwise.
+pub(crate) fn setting(s: &str) -> serde_json::Value {
+    let s = s.trim();
+    if let Ok(i) = s.parse::<i64>() {
+        return i.into();
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && !s.contains(' ') => serde_json::Number::from_f64(f)
+            .map(serde_json::Value::Number)
+            .unwrap_or_else(|| s.into()),
+        _ => s.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions() {
+        assert_eq!(
+            parse_time("2022-04-08T11:05:56-04:00", None).map(|t| t.to_rfc3339()),
+            Some("2022-04-08T15:05:56+00:00".into())
+        );
+        assert_eq!(parse_count("12.0"), Some(12));
+        assert_eq!(parse_count("1.5"), None);
+        assert_eq!(parse_count("-1"), None);
+        assert_eq!(parse_xy("612 792"), Some([612.0, 792.0]));
+        assert_eq!(parse_xy("612"), None);
+        assert_eq!(points_to_mm(595.276), 210.0);
+        assert_eq!(
+            file_name("file://server/Jobs/Client%20A/brochure%20v2.pdf").as_deref(),
+            Some("brochure v2.pdf")
+        );
+        assert_eq!(file_name("C:\\jobs\\x.pdf").as_deref(), Some("x.pdf"));
+        assert_eq!(file_name("bad%zzname").as_deref(), Some("bad%zzname"));
+        assert_eq!(status("Completed").as_deref(), Some("completed"));
+        assert_eq!(status("Aborted").as_deref(), Some("cancelled"));
+        assert_eq!(status("PartlyPrinted").as_deref(), Some("partly_printed"));
+        assert_eq!(
+            rendering_intent("RelativeColorimetric"),
+            Some(RenderingIntent::RelativeColorimetric)
+        );
+        assert_eq!(setting("280"), serde_json::json!(280));
+        assert_eq!(setting("TwoSidedFlipY"), serde_json::json!("TwoSidedFlipY"));
+    }
+}

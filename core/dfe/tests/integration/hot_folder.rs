@@ -1,0 +1,227 @@
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ecsp_dfe::hot_folder::{self, FolderEvent, HotFolderConfig};
+use ecsp_dfe::{Ingest, Ledger, ReadErrorKind, ReadOptions};
+use ecsp_protocol::consent::Purpose;
+use tokio::sync::{broadcast, watch};
+
+use crate::common::*;
+
+async fn next(events: &mut broadcast::Receiver<FolderEvent>) -> FolderEvent {
+    tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .expect("an event within 20 s")
+        .unwrap()
+}
+
+/// Everything logged, at every level, by every crate, while this binary runs.
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink(logs.clone());
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .init();
+    logs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
+    let logs = capture_logs();
+    let server = TestServer::start().await;
+    let client = server.operator().await;
+    client.grant(Purpose::JobInfo).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let folder = temp_dir_path(&work, "hot");
+    let ledger = Ledger::open(&work.path().join("ledger.sqlite3")).unwrap();
+    let ingest = Ingest::new(client.clone(), ledger, ReadOptions::new(server.device()));
+    let config = HotFolderConfig {
+        settle: Duration::from_millis(300),
+        rescan: Duration::from_millis(200),
+        ..HotFolderConfig::new(&folder)
+    };
+    let (events_tx, mut events) = broadcast::channel(64);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+
+    // A ticket: captured, moved to done/, on the server with its job part.
+    let ticket = data("digital-printing-combined.jdf");
+    std::fs::write(folder.join("job.jdf"), &ticket).unwrap();
+    let FolderEvent::Captured {
+        file,
+        record_ids,
+        withheld,
+    } = next(&mut events).await
+    else {
+        panic!("the ticket was not captured");
+    };
+    assert_eq!(
+        (file.as_str(), record_ids.len(), withheld.len()),
+        ("job.jdf", 1, 0)
+    );
+    assert!(folder.join("done/job.jdf").exists());
+    assert!(!folder.join("job.jdf").exists());
+    flush(&client).await;
+    assert_eq!(server.stored(), vec![record_ids[0].to_string()]);
+    let stored = client.record(record_ids[0]).await.unwrap();
+    assert_eq!(stored.record["job"]["job_id"], "J-2024-0815");
+    assert_eq!(
+        stored.record["job"]["document_name"],
+        "spring catalogue.pdf"
+    );
+    assert_eq!(
+        stored.record["print_settings"]["resolution_dpi"],
+        serde_json::json!([1200, 1200])
+    );
+
+    // The same bytes under another name: one record.
+    std::fs::write(folder.join("again.jdf"), &ticket).unwrap();
+    let FolderEvent::Duplicate {
+        file,
+        record_ids: same,
+    } = next(&mut events).await
+    else {
+        panic!("the duplicate was not recognised");
+    };
+    assert_eq!((file.as_str(), &same), ("again.jdf", &record_ids));
+    assert!(folder.join("done/again.jdf").exists());
+    flush(&client).await;
+    assert_eq!(server.stored().len(), 1);
+
+    // Bad files: quarantined with the reason beside them, bytes intact, nothing captured.
+    let truncated = &ticket[..ticket.len() / 2];
+    let mut laughs = String::from(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE JDF [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>\n",
+    );
+    laughs.push_str("<JDF ID=\"&b;\"/>");
+    let bad: [(&str, &[u8], ReadErrorKind); 3] = [
+        ("cut.jdf", truncated, ReadErrorKind::Malformed),
+        ("lol.jdf", laughs.as_bytes(), ReadErrorKind::Refused),
+        (
+            "columns.csv",
+            b"Name,When\nx,y\n",
+            ReadErrorKind::Unsupported,
+        ),
+    ];
+    for (name, bytes, kind) in bad {
+        std::fs::write(folder.join(name), bytes).unwrap();
+        let FolderEvent::Quarantined { file, reason } = next(&mut events).await else {
+            panic!("{name} was not quarantined");
+        };
+        assert_eq!((file.as_str(), reason.kind), (name, kind));
+        let kept = folder.join("quarantine").join(name);
+        assert_eq!(
+            std::fs::read(&kept).unwrap(),
+            bytes,
+            "{name} kept as it was"
+        );
+        let why =
+            std::fs::read_to_string(folder.join("quarantine").join(format!("{name}.reason.txt")))
+                .unwrap();
+        assert!(why.starts_with(&format!("{name}: ")), "{why}");
+    }
+
+    // 200 MB (sparse): refused by its size, never read.
+    let big = folder.join("big.jdf");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(200 * 1024 * 1024)
+        .unwrap();
+    let FolderEvent::Quarantined { reason, .. } = next(&mut events).await else {
+        panic!("the 200 MB file was not quarantined");
+    };
+    assert_eq!(reason.kind, ReadErrorKind::TooLarge);
+    assert!(folder.join("quarantine/big.jdf").exists());
+
+    // A job log whose second row makes an invalid upload (a 300-character job name): all or
+    // none, so the first row is not captured either.
+    let log = format!(
+        "{}1003,{}.pdf,eve,2024-05-02,11:00:00,Printed,1,1,A4,Plain,No,CMYK,1,0,,,Fiery-01,FS500\n",
+        String::from_utf8(data("fiery-job-log.csv")).unwrap(),
+        "x".repeat(300)
+    );
+    std::fs::write(folder.join("half.csv"), &log).unwrap();
+    let FolderEvent::Quarantined { reason, .. } = next(&mut events).await else {
+        panic!("the job log with a bad row was not quarantined");
+    };
+    assert_eq!(reason.kind, ReadErrorKind::Invalid);
+    assert!(reason.message.contains("document_name"), "{reason}");
+
+    let listed = hot_folder::quarantined(&folder).unwrap();
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    flush(&client).await;
+    assert_eq!(
+        server.stored().len(),
+        1,
+        "nothing of a bad file was uploaded"
+    );
+
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+
+    // Names of people and documents were read, uploaded and shown, never logged.
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logs.contains("DFE file captured"), "the log was captured");
+    for personal in [
+        "Alice",
+        "spring catalogue",
+        "Bob Buyer",
+        "alice",
+        "brochure.pdf",
+        "xxxxxxxxxx",
+    ] {
+        assert!(!logs.contains(personal), "`{personal}` in the logs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_still_being_written_waits_until_it_settles() {
+    let server = TestServer::start().await;
+    let client = server.operator().await;
+    let work = tempfile::tempdir().unwrap();
+    let folder = temp_dir_path(&work, "hot");
+    let ingest = Ingest::new(
+        client.clone(),
+        Ledger::in_memory().unwrap(),
+        ReadOptions::new(server.device()),
+    );
+    let config = HotFolderConfig {
+        settle: Duration::from_millis(800),
+        rescan: Duration::from_millis(100),
+        ..HotFolderConfig::new(&folder)
+    };
+    let (events_tx, mut events) = broadcast::channel(8);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+
+    // Written in two halves 300 ms apart: the first half alone would be a truncated ticket.
+    let ticket = data("digital-printing-combined.jdf");
+    let (head, tail) = ticket.split_at(ticket.len() / 2);
+    let path = folder.join("slow.jdf");
+    std::fs::write(&path, head).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(tail)
+        .unwrap();
+    let event = next(&mut events).await;
+    assert!(matches!(event, FolderEvent::Captured { .. }), "{event:?}");
+
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}

@@ -1,0 +1,294 @@
+//! `ecsp dfe`: the DFE readers from the command line. `read` shows what one file would upload
+//! (offline); `watch` and `receive` run the hot folder and the JMF receiver until Ctrl-C, with
+//! the sync service sending what they capture.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use ecsp_client::service::SyncOptions;
+use ecsp_client::{EcspClient, EcspError};
+use ecsp_dfe::hot_folder::{self, FolderEvent, HotFolderConfig};
+use ecsp_dfe::receiver::{Receiver, ReceiverConfig};
+use ecsp_dfe::{ColumnMapping, Ingest, Ledger, ReadOptions};
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+use crate::config::Dirs;
+use crate::online::{ServerArgs, open_client};
+use crate::{exit, out};
+
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// The DFE software, "NAME VERSION", for files that do not name it.
+    #[arg(long)]
+    software: Option<String>,
+    /// A job-log column mapping (JSON) for DFEs whose export is not a known column set.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DfeCommand {
+    /// Print, as JSON, the DFE captures one file would upload (offline; the job part is sent
+    /// only with `job_info` consent).
+    Read {
+        /// A JDF ticket, JMF message or job-log CSV.
+        file: PathBuf,
+        /// The device the captures are for (default: the nil id, for a look).
+        #[arg(long)]
+        device: Option<Uuid>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Watch a hot folder: files are captured and moved to done/, bad ones to quarantine/
+    /// with NAME.reason.txt beside them. Runs until Ctrl-C.
+    Watch {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The hot folder.
+        #[arg(long)]
+        folder: PathBuf,
+        /// The device (printer) this DFE drives (see `ecsp devices`).
+        #[arg(long)]
+        device: Uuid,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Milliseconds a file must stay unchanged before it is read.
+        #[arg(long, default_value_t = 2000)]
+        settle_ms: u64,
+    },
+    /// Receive JMF pushed by the DFE (give it http://ADDR:PORT/jmf). Runs until Ctrl-C.
+    Receive {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Address to listen on; loopback unless another is given here.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: SocketAddr,
+        /// The device (printer) this DFE drives (see `ecsp devices`).
+        #[arg(long)]
+        device: Uuid,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Where refused messages are kept with their reasons (default: dfe-quarantine in the
+        /// data directory).
+        #[arg(long)]
+        quarantine: Option<PathBuf>,
+    },
+    /// List the files in a hot folder's quarantine with their reasons.
+    Quarantine {
+        /// The hot folder.
+        #[arg(long)]
+        folder: PathBuf,
+    },
+}
+
+fn read_options(device: Uuid, args: &ReadArgs) -> Result<ReadOptions, EcspError> {
+    let mut options = ReadOptions::new(device);
+    if let Some(text) = &args.software {
+        options.software = Some(crate::chart::split_software(text).ok_or_else(|| {
+            EcspError::invalid_input(format!(
+                "--software `{text}`: expected \"NAME VERSION\", the version starting with a digit"
+            ))
+        })?);
+    }
+    if let Some(path) = &args.mapping {
+        let bytes = std::fs::read(path).map_err(|e| {
+            EcspError::invalid_input(format!("cannot read {}: {e}", path.display()))
+        })?;
+        let mapping: ColumnMapping = serde_json::from_slice(&bytes).map_err(|e| {
+            EcspError::bad_file(
+                path,
+                Some((e.line(), e.column())),
+                None,
+                &format!("not a column mapping: {e}"),
+            )
+        })?;
+        options.mapping = Some(mapping);
+    }
+    Ok(options)
+}
+
+fn ingest_for(dirs: &Dirs, client: &EcspClient, options: ReadOptions) -> Result<Ingest, EcspError> {
+    std::fs::create_dir_all(&dirs.data).map_err(|e| {
+        EcspError::new(
+            ecsp_client::ErrorCode::LocalStorage,
+            format!("{}: {e}", dirs.data.display()),
+        )
+    })?;
+    let ledger = Ledger::open(&dirs.data.join("dfe-ledger.sqlite3")).map_err(|e| {
+        EcspError::new(
+            ecsp_client::ErrorCode::LocalStorage,
+            format!("the DFE ledger: {e}"),
+        )
+    })?;
+    Ok(Ingest::new(client.clone(), ledger, options))
+}
+
+fn event_text(event: &FolderEvent) -> String {
+    match event {
+        FolderEvent::Captured {
+            file,
+            record_ids,
+            withheld,
+        } => {
+            let mut s = format!("{file}: captured {} record(s)", record_ids.len());
+            for p in withheld {
+                s.push_str(&format!(" (left out `{p}`: no consent)"));
+            }
+            s
+        }
+        FolderEvent::Duplicate { file, .. } => format!("{file}: seen before, nothing new"),
+        FolderEvent::Quarantined { reason, .. } => format!("quarantined: {reason}"),
+        FolderEvent::Deferred { file, message, .. } => {
+            format!("{file}: not captured now ({message}); retried later")
+        }
+    }
+}
+
+async fn until_ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, EcspError> {
+    match command {
+        DfeCommand::Read { file, device, read } => {
+            let options = read_options(device.unwrap_or(Uuid::nil()), &read)?;
+            let bytes = read_file(&file, &options)?;
+            let name = display_name(&file);
+            let captures = ecsp_dfe::read(&name, &bytes, &options)
+                .map_err(|e| EcspError::invalid_input(e.to_string()))?;
+            // The captures are the output, in both modes.
+            let _ = json;
+            emit!(
+                "{}",
+                serde_json::to_string_pretty(&captures).unwrap_or_default()
+            );
+            Ok(exit::OK)
+        }
+        DfeCommand::Watch {
+            server,
+            folder,
+            device,
+            read,
+            settle_ms,
+        } => {
+            let options = read_options(device, &read)?;
+            let (client, ..) = open_client(&server, dirs)?;
+            client.whoami().await?;
+            let ingest = ingest_for(dirs, &client, options)?;
+            let sync = client.start_sync(SyncOptions::default());
+            let config = HotFolderConfig {
+                settle: Duration::from_millis(settle_ms),
+                ..HotFolderConfig::new(&folder)
+            };
+            let (events_tx, mut events) = broadcast::channel(256);
+            let (stop, stop_rx) = watch::channel(false);
+            let mut task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+            if !json {
+                eprintln!("watching {} (Ctrl-C stops)", folder.display());
+            }
+            let printer = tokio::spawn(async move {
+                while let Ok(event) = events.recv().await {
+                    // One JSON object per line with --json (a stream, not one document).
+                    out(json, &event, || event_text(&event));
+                }
+            });
+            // Until Ctrl-C, or the watcher ends by itself (the folder became unreadable).
+            let result = tokio::select! {
+                _ = until_ctrl_c() => {
+                    let _ = stop.send(true);
+                    (&mut task).await
+                }
+                r = &mut task => r,
+            };
+            printer.abort();
+            sync.stop().await;
+            match result {
+                Ok(Ok(())) => Ok(exit::OK),
+                Ok(Err(e)) => Err(EcspError::configuration(format!(
+                    "the hot folder {}: {e}",
+                    folder.display()
+                ))),
+                Err(e) => Err(EcspError::configuration(format!(
+                    "the hot folder stopped: {e}"
+                ))),
+            }
+        }
+        DfeCommand::Receive {
+            server,
+            listen,
+            device,
+            read,
+            quarantine,
+        } => {
+            let options = read_options(device, &read)?;
+            let (client, ..) = open_client(&server, dirs)?;
+            client.whoami().await?;
+            let ingest = ingest_for(dirs, &client, options)?;
+            let sync = client.start_sync(SyncOptions::default());
+            let receiver = Receiver::start(
+                ingest,
+                ReceiverConfig {
+                    listen,
+                    quarantine: Some(
+                        quarantine.unwrap_or_else(|| dirs.data.join("dfe-quarantine")),
+                    ),
+                    ..ReceiverConfig::default()
+                },
+            )
+            .await
+            .map_err(|e| EcspError::configuration(format!("cannot listen on {listen}: {e}")))?;
+            if !json {
+                eprintln!("receiving JMF at {} (Ctrl-C stops)", receiver.url());
+            }
+            until_ctrl_c().await;
+            let _ = receiver.stop().await;
+            sync.stop().await;
+            Ok(exit::OK)
+        }
+        DfeCommand::Quarantine { folder } => {
+            let listed = hot_folder::quarantined(&folder)
+                .map_err(|e| EcspError::invalid_input(format!("{}: {e}", folder.display())))?;
+            let rows: Vec<_> = listed
+                .iter()
+                .map(|(file, reason)| serde_json::json!({"file": file, "reason": reason}))
+                .collect();
+            out(json, &rows, || {
+                if listed.is_empty() {
+                    "nothing in quarantine".into()
+                } else {
+                    listed
+                        .iter()
+                        .map(|(_, reason)| reason.lines().next().unwrap_or_default().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+            });
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Reads a file, refusing one past the size limit without reading it.
+fn read_file(path: &Path, options: &ReadOptions) -> Result<Vec<u8>, EcspError> {
+    let cannot = |e: std::io::Error| {
+        EcspError::invalid_input(format!("cannot read {}: {e}", path.display()))
+    };
+    let len = std::fs::metadata(path).map_err(cannot)?.len();
+    if len > options.limits.max_file_bytes {
+        return Err(EcspError::invalid_input(format!(
+            "{}: {len} bytes, more than the {} bytes read from one file",
+            display_name(path),
+            options.limits.max_file_bytes
+        )));
+    }
+    std::fs::read(path).map_err(cannot)
+}
