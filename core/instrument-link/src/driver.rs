@@ -238,6 +238,37 @@ impl Instrument {
         Err(last_error)
     }
 
+    /// The instrument's last reading (after an app restart: the one it may have taken while the
+    /// app was gone). Later calls to [`Instrument::measure`] deliver only newer readings.
+    pub async fn last_reading(&self) -> Result<Option<Reading>, InstrumentError> {
+        let mut inner = self.inner.lock().await;
+        let inner = &mut *inner;
+        let mut last_error = InstrumentError::Link(LinkError::Disconnected);
+        for attempt in 0..self.config.max_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(self.backoff(attempt)).await;
+            }
+            if let Err(e) = self.ensure_connected(inner).await {
+                last_error = e;
+                continue;
+            }
+            match self.resend_last(inner).await {
+                Ok(found) => {
+                    inner.baseline_known = true;
+                    if let Some(r) = &found
+                        && Some(r.counter) > inner.last_counter
+                    {
+                        inner.last_counter = Some(r.counter);
+                    }
+                    return Ok(found);
+                }
+                Err(Ok(code)) => return Err(InstrumentError::Refused(code)),
+                Err(Err(e)) => last_error = self.note(inner, e),
+            }
+        }
+        Err(last_error)
+    }
+
     /// The last reading again: `Ok(None)` if the instrument has none; `Err(Ok(code))` if it
     /// refused.
     async fn resend_last(
