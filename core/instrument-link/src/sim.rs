@@ -103,6 +103,28 @@ impl Default for SimConfig {
     }
 }
 
+/// The spectra of a CGATS or CxF chart, in order, and their grid: what a simulator walking
+/// that chart reads.
+pub fn chart_samples(bytes: &[u8]) -> Result<(Grid, Vec<Vec<f32>>), String> {
+    let dataset = ecsp_color::dataset::Dataset::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let grid = dataset
+        .grid()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the chart has no spectra".to_owned())?;
+    let samples = dataset
+        .patches
+        .iter()
+        .filter_map(|p| p.spectrum.as_ref())
+        .map(|s| s.values().iter().map(|v| *v as f32).collect())
+        .collect();
+    let grid = Grid {
+        start_nm: u16::try_from(grid.start_nm).map_err(|e| e.to_string())?,
+        interval_nm: u16::try_from(grid.interval_nm).map_err(|e| e.to_string())?,
+        bands: u16::try_from(grid.bands).map_err(|e| e.to_string())?,
+    };
+    Ok((grid, samples))
+}
+
 /// What lies under the aperture.
 #[derive(Debug, Clone, PartialEq)]
 enum Sample {

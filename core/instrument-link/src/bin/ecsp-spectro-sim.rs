@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ecsp_color::dataset::Dataset;
 use ecsp_instrument::message::Grid;
 use ecsp_instrument_link::InstrumentLink;
 use ecsp_instrument_link::sim::{Faults, SimConfig, SimulatedSpectrometer, Timing};
@@ -50,23 +49,7 @@ struct Args {
 
 fn chart_samples(path: &PathBuf) -> Result<(Grid, Vec<Vec<f32>>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let dataset = Dataset::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let grid = dataset
-        .grid()
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{}: the chart has no spectra", path.display()))?;
-    let samples = dataset
-        .patches
-        .iter()
-        .filter_map(|p| p.spectrum.as_ref())
-        .map(|s| s.values().iter().map(|v| *v as f32).collect())
-        .collect();
-    let grid = Grid {
-        start_nm: u16::try_from(grid.start_nm).map_err(|e| e.to_string())?,
-        interval_nm: u16::try_from(grid.interval_nm).map_err(|e| e.to_string())?,
-        bands: u16::try_from(grid.bands).map_err(|e| e.to_string())?,
-    };
-    Ok((grid, samples))
+    ecsp_instrument_link::sim::chart_samples(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[tokio::main]
