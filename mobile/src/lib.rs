@@ -1,0 +1,416 @@
+//! uniffi bindings for the phone apps — thin wrappers, no logic: every method is a call into
+//! `ecsp-client` (sign-in, consent, outbox) or `ecsp-measure` (the guided session), run on
+//! tokio. The host supplies its keystore ([`HostSecrets`]) and its position
+//! ([`LocationSource`]); errors carry the core's codes as strings (`offline`,
+//! `calibration_due` …) so a front end matches on them.
+//!
+//! The instrument is reached through the simulated spectrometer for now ([`Simulator`]); a host
+//! Bluetooth link and the btleplug link are later work.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ecsp_client::secrets::{HostKeystore, HostSecretStore};
+use ecsp_client::sync::FlushOptions;
+use ecsp_client::{ClientConfig, EcspClient, EcspError};
+use ecsp_instrument_link::driver::{DriverConfig, Instrument};
+use ecsp_instrument_link::sim::{SimConfig, SimulatedSpectrometer, Timing};
+use ecsp_measure::calibration::CalibrationPolicy;
+use ecsp_measure::session::MeasuredPatch;
+use ecsp_measure::store::SessionStore;
+use ecsp_measure::{MeasureError, MeasurementSession};
+use ecsp_protocol::consent::Purpose;
+use ecsp_protocol::measurement::GpsFix;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+uniffi::setup_scaffolding!();
+
+#[cfg(feature = "test-server")]
+mod test_server;
+
+/// Every failure, with a stable `code` to match on and a message for people.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum FieldError {
+    #[error("{code}: {message}")]
+    Failed { code: String, message: String },
+}
+
+impl FieldError {
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        FieldError::Failed {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<EcspError> for FieldError {
+    fn from(e: EcspError) -> Self {
+        Self::new(e.code.as_str(), e.message)
+    }
+}
+
+impl From<MeasureError> for FieldError {
+    fn from(e: MeasureError) -> Self {
+        let code = match &e {
+            MeasureError::Client(inner) => inner.code.as_str().to_owned(),
+            other => format!("{:?}", other.code()).to_lowercase(),
+        };
+        FieldError::Failed {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for FieldError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::new("host_callback", e.reason)
+    }
+}
+
+/// The host's keystore (Android Keystore-backed storage, the iOS Keychain).
+#[uniffi::export(with_foreign)]
+pub trait HostSecrets: Send + Sync {
+    fn load(&self, key: String) -> Result<Option<String>, FieldError>;
+    fn save(&self, key: String, value: String) -> Result<(), FieldError>;
+    fn remove(&self, key: String) -> Result<(), FieldError>;
+}
+
+/// Adapts the foreign keystore to the core's trait (errors become text without the secret).
+struct Keystore(Arc<dyn HostSecrets>);
+
+impl HostKeystore for Keystore {
+    fn load(&self, key: String) -> Result<Option<String>, String> {
+        self.0.load(key).map_err(|e| e.to_string())
+    }
+    fn save(&self, key: String, value: String) -> Result<(), String> {
+        self.0.save(key, value).map_err(|e| e.to_string())
+    }
+    fn remove(&self, key: String) -> Result<(), String> {
+        self.0.remove(key).map_err(|e| e.to_string())
+    }
+}
+
+/// A position, as the host's location service gives it.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Position {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub accuracy_m: Option<f64>,
+    pub altitude_m: Option<f64>,
+    /// Seconds since the Unix epoch.
+    pub fixed_at_unix: i64,
+}
+
+/// The host's location service; asked only when the user granted `gps`.
+#[uniffi::export(with_foreign)]
+pub trait LocationSource: Send + Sync {
+    fn current_position(&self) -> Option<Position>;
+}
+
+struct Location(Arc<dyn LocationSource>);
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Location")
+    }
+}
+
+impl ecsp_measure::LocationProvider for Location {
+    fn current_fix(&self) -> Option<GpsFix> {
+        let p = self.0.current_position()?;
+        Some(GpsFix {
+            latitude: p.latitude,
+            longitude: p.longitude,
+            accuracy_m: p.accuracy_m,
+            altitude_m: p.altitude_m,
+            fixed_at: DateTime::<Utc>::from_timestamp(p.fixed_at_unix, 0)?,
+        })
+    }
+}
+
+fn purpose(name: &str) -> Result<Purpose, FieldError> {
+    match name {
+        "job_info" => Ok(Purpose::JobInfo),
+        "gps" => Ok(Purpose::Gps),
+        "photos" => Ok(Purpose::Photos),
+        other => Err(FieldError::new(
+            "invalid_input",
+            format!("unknown consent purpose `{other}` (job_info, gps, photos)"),
+        )),
+    }
+}
+
+fn uuid(s: &str) -> Result<Uuid, FieldError> {
+    s.parse()
+        .map_err(|_| FieldError::new("invalid_input", format!("`{s}` is not an id")))
+}
+
+/// The client core: one server, one local database, the host's keystore.
+#[derive(Debug, uniffi::Object)]
+pub struct FieldClient {
+    inner: EcspClient,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl FieldClient {
+    #[uniffi::constructor]
+    pub fn new(
+        server: String,
+        ca_pem: Option<String>,
+        data_dir: String,
+        secrets: Arc<dyn HostSecrets>,
+    ) -> Result<Arc<Self>, FieldError> {
+        let config = ClientConfig {
+            server,
+            ca_pem: ca_pem.map(String::into_bytes),
+            data_dir: PathBuf::from(data_dir),
+            ..ClientConfig::default()
+        };
+        let store = Arc::new(HostSecretStore(Arc::new(Keystore(secrets))));
+        Ok(Arc::new(Self {
+            inner: EcspClient::open(&config, store)?,
+        }))
+    }
+
+    pub async fn login(&self, email: String, password: String) -> Result<(), FieldError> {
+        self.inner.login(&email, &password).await?;
+        Ok(())
+    }
+
+    pub async fn logout(&self) -> Result<(), FieldError> {
+        self.inner.logout().await?;
+        Ok(())
+    }
+
+    /// The printers the user may upload for.
+    pub async fn device_ids(&self) -> Result<Vec<String>, FieldError> {
+        Ok(self
+            .inner
+            .devices()
+            .await?
+            .into_iter()
+            .map(|d| d.device_id.to_string())
+            .collect())
+    }
+
+    pub async fn grant(&self, purpose_name: String) -> Result<(), FieldError> {
+        self.inner.grant(purpose(&purpose_name)?).await?;
+        Ok(())
+    }
+
+    pub async fn refuse(&self, purpose_name: String) -> Result<(), FieldError> {
+        self.inner.refuse(purpose(&purpose_name)?).await?;
+        Ok(())
+    }
+
+    pub async fn withdraw(&self, purpose_name: String) -> Result<(), FieldError> {
+        self.inner.withdraw(purpose(&purpose_name)?).await?;
+        Ok(())
+    }
+
+    /// Sends what waits in the outbox; returns how many records and decisions went.
+    pub async fn flush(&self) -> Result<u64, FieldError> {
+        let report = self.inner.flush(FlushOptions::default()).await?;
+        match report.stopped {
+            Some(e) => Err(e.into()),
+            None => Ok(report.sent),
+        }
+    }
+
+    /// A record as the server holds it, as JSON.
+    pub async fn record_json(&self, record_id: String) -> Result<String, FieldError> {
+        let view = self.inner.record(uuid(&record_id)?).await?;
+        serde_json::to_string(&view.record)
+            .map_err(|e| FieldError::new("server_error", e.to_string()))
+    }
+}
+
+/// The simulated spectrometer (for demos and tests).
+#[derive(Debug, uniffi::Object)]
+pub struct Simulator {
+    inner: SimulatedSpectrometer,
+}
+
+#[uniffi::export]
+impl Simulator {
+    /// `instant`: no instrument timing; otherwise that of a handheld instrument.
+    #[uniffi::constructor]
+    pub fn new(serial: String, instant: bool) -> Arc<Self> {
+        Arc::new(Self {
+            inner: SimulatedSpectrometer::new(SimConfig {
+                serial,
+                timing: if instant {
+                    Timing::instant()
+                } else {
+                    Timing::realistic()
+                },
+                grid: ecsp_instrument::message::Grid {
+                    start_nm: 380,
+                    interval_nm: 10,
+                    bands: 36,
+                },
+                ..SimConfig::default()
+            }),
+        })
+    }
+
+    /// Places one sample under the aperture (reflectance, 380–730 nm at 10 nm).
+    pub fn place_on(&self, reflectance: Vec<f32>) {
+        self.inner.place_on(reflectance);
+    }
+
+    /// The next readings walk these samples in turn.
+    pub fn walk(&self, samples: Vec<Vec<f32>>) {
+        self.inner.walk_chart(samples);
+    }
+
+    /// The next readings walk the spectra of a chart file (CGATS or CxF, 380–730 nm at 10 nm).
+    pub fn walk_chart_file(&self, path: String) -> Result<(), FieldError> {
+        let bytes = std::fs::read(&path)
+            .map_err(|e| FieldError::new("invalid_input", format!("{path}: {e}")))?;
+        let (_, samples) = ecsp_instrument_link::sim::chart_samples(&bytes)
+            .map_err(|e| FieldError::new("invalid_input", format!("{path}: {e}")))?;
+        self.inner.walk_chart(samples);
+        Ok(())
+    }
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SessionState {
+    pub total: u32,
+    pub measured: u32,
+    pub next_patch: Option<u32>,
+    pub flagged: Vec<u32>,
+    /// Why a calibration is due, in words; `None` when it is not.
+    pub calibration_due: Option<String>,
+}
+
+/// A stored reading.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct PatchReading {
+    pub index: u32,
+    pub patch_id: String,
+    pub l: f64,
+    pub a: f64,
+    pub b: f64,
+    pub delta_e: f64,
+    /// The neighbouring patch this reading matches better, if any (wrong patch measured).
+    pub better_match: Option<u32>,
+}
+
+impl From<MeasuredPatch> for PatchReading {
+    fn from(m: MeasuredPatch) -> Self {
+        Self {
+            index: m.index as u32,
+            patch_id: m.patch_id,
+            l: m.lab.l,
+            a: m.lab.a,
+            b: m.lab.b,
+            delta_e: m.check.delta_e,
+            better_match: m.check.better_match.map(|(i, _)| i as u32),
+        }
+    }
+}
+
+/// A guided measurement session.
+#[derive(Debug, uniffi::Object)]
+pub struct FieldSession {
+    inner: Mutex<MeasurementSession>,
+}
+
+/// Starts a session on a reference chart file (CGATS or CxF), stored in `database`.
+#[uniffi::export(async_runtime = "tokio")]
+pub async fn start_session(
+    simulator: Arc<Simulator>,
+    chart_path: String,
+    device_id: String,
+    condition: String,
+    database: String,
+) -> Result<Arc<FieldSession>, FieldError> {
+    let chart = std::fs::read(&chart_path)
+        .map_err(|e| FieldError::new("invalid_input", format!("{chart_path}: {e}")))?;
+    let condition = ecsp_protocol::colour_model::IlluminationCondition::parse(&condition)
+        .ok_or_else(|| FieldError::new("invalid_input", "condition must be M0, M1 or M2"))?;
+    let plan = ecsp_measure::SessionPlan {
+        device_id: uuid(&device_id)?,
+        software: ecsp_protocol::common::SoftwareVersion {
+            name: "ECSP Field".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            vendor: None,
+        },
+        settings: ecsp_protocol::measurement::MeasurementSettings {
+            paper: "unspecified".into(),
+            printing_condition: "unspecified".into(),
+            print_mode: None,
+        },
+        condition,
+    };
+    let store = SessionStore::open(&PathBuf::from(database))?;
+    let instrument = Arc::new(Instrument::new(
+        Arc::new(simulator.inner.clone()),
+        DriverConfig::default(),
+    ));
+    let session =
+        MeasurementSession::start(store, instrument, plan, chart, CalibrationPolicy::default())
+            .await?;
+    Ok(Arc::new(FieldSession {
+        inner: Mutex::new(session),
+    }))
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl FieldSession {
+    pub async fn state(&self) -> Result<SessionState, FieldError> {
+        let s = self.inner.lock().await.status().await?;
+        Ok(SessionState {
+            total: s.total as u32,
+            measured: s.measured as u32,
+            next_patch: s.next_patch.map(|i| i as u32),
+            flagged: s.flagged.into_iter().map(|i| i as u32).collect(),
+            calibration_due: s.calibration_due.map(|d| d.to_string()),
+        })
+    }
+
+    pub async fn calibrate(&self) -> Result<(), FieldError> {
+        self.inner.lock().await.calibrate().await?;
+        Ok(())
+    }
+
+    pub async fn measure_next(&self) -> Result<PatchReading, FieldError> {
+        Ok(self.inner.lock().await.measure_next().await?.into())
+    }
+
+    pub async fn measure_patch(&self, index: u32) -> Result<PatchReading, FieldError> {
+        Ok(self
+            .inner
+            .lock()
+            .await
+            .measure_patch(index as usize)
+            .await?
+            .into())
+    }
+
+    /// Uploads the finished session; returns the record id.
+    pub async fn upload(
+        &self,
+        client: Arc<FieldClient>,
+        location: Option<Arc<dyn LocationSource>>,
+    ) -> Result<String, FieldError> {
+        let location = location.map(Location);
+        let provider = location
+            .as_ref()
+            .map(|l| l as &dyn ecsp_measure::LocationProvider);
+        let captured = self
+            .inner
+            .lock()
+            .await
+            .upload(&client.inner, provider)
+            .await?;
+        Ok(captured.record_id.to_string())
+    }
+}

@@ -1,0 +1,19 @@
+//! The generated Python bindings, driven by a Python script: sign in → consent → calibrate →
+//! measure a chart on the simulator → upload → the server holds it, with and without GPS
+//! consent.
+//!
+//! uniffi's `build_foreign_language_testcases!` is not used: it rebuilds the crate with
+//! `cargo test --release` and no features, so the script could not start the reference server
+//! (feature `test-server`) and the build doubles. This test generates the bindings with this
+//! crate's own `uniffi-bindgen` from the cdylib cargo just built for it, as the macro would.
+
+#![allow(clippy::unwrap_used)]
+
+#[cfg(feature = "test-server")]
+mod python;
+
+#[cfg(not(feature = "test-server"))]
+#[test]
+fn python_tests_need_the_test_server_feature() {
+    panic!("run with `cargo test -p ecsp-mobile --features test-server`");
+}
