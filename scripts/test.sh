@@ -45,3 +45,11 @@ dbus-run-session -- bash -c '
     awk "/^test result:/ { p += \$4; f += \$6 } END { printf \"summary: %d passed, %d failed\\n\", p, f }" "$ECSP_TEST_LOG"
     exit "$status"
 ' 2> >(grep -v "Failed to set fd limit" >&2)
+
+# ---- mobile bindings (ecsp-mobile; not a default member) ------------------------------------
+# The Python test drives the generated uniffi bindings against the reference server, which it
+# starts through the bindings' `test-server` feature; it needs only python3 (no PyPI package).
+echo "== mobile: clippy and the Python bindings test (--features test-server)"
+cargo clippy -p ecsp-mobile --features test-server --all-targets --locked -- -D warnings
+cargo test -p ecsp-mobile --features test-server --locked
+# ---- end mobile bindings ---------------------------------------------------------------------

@@ -9,11 +9,4 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[cfg(feature = "test-server")]
 mod python;
-
-#[cfg(not(feature = "test-server"))]
-#[test]
-fn python_tests_need_the_test_server_feature() {
-    panic!("run with `cargo test -p ecsp-mobile --features test-server`");
-}
