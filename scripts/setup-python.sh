@@ -7,13 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="$PWD/target/pyenv"
-requirements=("colour-science==0.4.7" "colormath==3.0.0" "networkx==3.6.1" "numpy==2.4.6"
-              "schemathesis==4.32.5" "openapi-spec-validator==0.9.0")
+# Every package, transitive ones too, pinned in the lockfile (made with `pip freeze` from
+# colour-science==0.4.7 colormath==3.0.0 networkx==3.6.1 numpy==2.4.6 schemathesis==4.32.5
+# openapi-spec-validator==0.9.0).
+lock="$PWD/scripts/python-requirements.lock"
 stamp="$venv/.requirements"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ]; then
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$lock" "$stamp"; then
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}" >&2
-    echo "${requirements[*]}" > "$stamp"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$lock" >&2
+    "$venv/bin/pip" check >&2
+    cp "$lock" "$stamp"
 fi
 echo "$venv/bin/python"
