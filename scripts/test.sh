@@ -49,6 +49,9 @@ dbus-run-session -- bash -c '
 # starts through the bindings' `test-server` feature; it needs only python3 (no PyPI package).
 echo "== mobile: clippy and the Python bindings test (--features test-server)"
 cargo clippy -p ecsp-mobile --features test-server --all-targets --locked -- -D warnings
+# The test generates the bindings from target/debug's cdylib: build it with the feature first
+# (the workspace build above left one without it there).
+cargo build -p ecsp-mobile --features test-server --locked
 cargo test -p ecsp-mobile --features test-server --locked 2>&1 | tee -a "$ECSP_TEST_LOG" \
     || status=${status:-$?}
 # ---- end mobile bindings ---------------------------------------------------------------------
