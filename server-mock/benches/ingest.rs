@@ -221,7 +221,7 @@ fn main() {
     );
     println!("  baseline  GET /health                    {health_rate:>10.0} req/s");
     println!(
-        "  durable   POST /api/v1/agent/device-data {uploads_rate:>10.0} uploads/s  ({uploads_ok} stored, synchronous=FULL)"
+        "  durable   POST /api/v1/agent/device-data {uploads_rate:>10.0} uploads/s  ({uploads_ok} stored, WAL fdatasync before every answer)"
     );
     println!(
         "  ratio uploads/health                     {:>10.2}",
