@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the tests need from Debian: a D-Bus session bus and GNOME Keyring (a real Secret
-# Service for the OS-keyring tests), secret-tool to check it from outside, keyutils, and
-# python3-venv for the colorimetry reference environment.
+# Installs what the tests need from Debian: the lists in scripts/debian-packages.d/ (what each
+# part needs and why is said in its list).
 # Idempotent; needs root (or sudo). Skips the install when everything is already there.
 set -euo pipefail
 
-packages=(dbus dbus-x11 gnome-keyring libsecret-tools keyutils python3-venv)
+# One list per part in scripts/debian-packages.d/ (a package name per line, `#` comments).
+mapfile -t packages < <(cat "$(dirname "$0")"/debian-packages.d/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,13 +4,15 @@
 # schemathesis and openapi-spec-validator (pinned) from PyPI. Prints the interpreter's path;
 # tests find it through ECSP_PYTHON.
 #   export ECSP_PYTHON="$(scripts/setup-python.sh)"
+# With an argument NAME it prepares another part's virtualenv instead: target/pyenv-NAME from
+# scripts/python-NAME.lock (each part pins its own tools, so one part's pins never move another's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="$PWD/target/pyenv"
+venv="$PWD/target/pyenv${1:+-$1}"
 # Every package, transitive ones too, pinned in the lockfile (made with `pip freeze` from
 # colour-science==0.4.7 colormath==3.0.0 networkx==3.6.1 numpy==2.4.6 schemathesis==4.32.5
 # openapi-spec-validator==0.9.0).
-lock="$PWD/scripts/python-requirements.lock"
+lock="$PWD/scripts/python-${1:-requirements}.lock"
 stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$lock" "$stamp"; then
     rm -rf "$venv"
