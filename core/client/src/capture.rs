@@ -144,7 +144,9 @@ impl Core {
         let mut withheld = Vec::new();
         let mut gated = Vec::new();
         let mut record = DfeRecord {
-            record_id: Uuid::new_v4(),
+            // Time-ordered (UUIDv7): the server's idempotency index then grows at its end instead
+            // of taking a random page per record. The time it carries is `captured_at`'s.
+            record_id: Uuid::now_v7(),
             captured_at: Utc::now(),
             device_id: input.device_id,
             software: input.software,
@@ -173,7 +175,7 @@ impl Core {
     fn prepare_measurement(&self, user: Uuid, input: MeasurementCapture) -> Result<Prepared> {
         let mut withheld = Vec::new();
         let mut record = MeasurementRecord {
-            record_id: Uuid::new_v4(),
+            record_id: Uuid::now_v7(),
             captured_at: Utc::now(),
             device_id: input.device_id,
             software: input.software,
