@@ -38,7 +38,8 @@ pub const MQTT_ALPN_AWS: &str = "x-amzn-mqtt-ca";
 /// Largest MQTT packet the server accepts (fixed header included); larger ones close the
 /// connection. Results stay far below it.
 pub const MAX_PACKET_BYTES: usize = 256 * 1024;
-/// Largest keep-alive an agent may ask for, in seconds; 0 (none) is refused.
+/// Longest keep-alive the server honours, in seconds: a connection silent for 1.5 times the
+/// agent's keep-alive (or this, for a keep-alive of 0 or longer) is closed.
 pub const MAX_KEEP_ALIVE_SECS: u16 = 1200;
 
 /// Default time to live of a command that has not reached its agent.
@@ -151,7 +152,7 @@ impl OperationKind {
 ///
 /// `queued` → `sent` → `delivered` → `in_progress` → `succeeded` | `failed` | `rejected`;
 /// or `timed_out` (a state outlived its timeout, see [`timeouts`]), `expired` (the command did
-/// not reach its agent before `expires_at`), `cancelled` (by a user, while `queued` or `sent`).
+/// not reach its agent before `expires_at`), `cancelled` (by a user, while `queued`).
 /// An agent may reject a command from `sent` or `delivered` too (it never started).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -239,9 +240,11 @@ impl OperationState {
         }
     }
 
-    /// Whether a user may cancel it: only while it has not reached the agent's hands.
+    /// Whether a user may cancel it: only while no agent has it. Once sent, the command may be
+    /// in the agent's hands and the protocol has no recall message, so `sent` is not cancellable
+    /// (with the agent online it lasts milliseconds; offline agents' commands stay `queued`).
     pub fn cancellable(self) -> bool {
-        matches!(self, Self::Queued | Self::Sent)
+        matches!(self, Self::Queued)
     }
 }
 
@@ -795,7 +798,7 @@ mod tests {
         assert!(!S::Succeeded.accepts_report(R::Succeeded));
         assert!(!S::Cancelled.accepts_report(R::Delivered));
         assert!(!S::InProgress.accepts_report(R::InProgress));
-        assert!(S::Sent.cancellable() && !S::Delivered.cancellable());
+        assert!(S::Queued.cancellable() && !S::Sent.cancellable());
     }
 
     #[test]
