@@ -13,8 +13,8 @@
 //! fails that filter) and is audited; other connections are untouched.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -63,6 +63,8 @@ pub struct Hub {
     sessions: Mutex<HashMap<Uuid, Session>>,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// The external broker, when the server uses one as well.
+    external: OnceLock<super::external::Link>,
 }
 
 impl Default for Hub {
@@ -71,6 +73,7 @@ impl Default for Hub {
             sessions: Mutex::default(),
             next_conn: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
+            external: OnceLock::new(),
         }
     }
 }
@@ -79,6 +82,9 @@ impl Hub {
     /// Asks the agent's connection, if any, to publish its pending commands. Returns whether
     /// the agent is connected (its commands stay queued otherwise, until it subscribes).
     pub fn kick(&self, agent: Uuid) -> bool {
+        if let Some(link) = self.external.get() {
+            link.send(super::external::LinkMessage::Agent(agent));
+        }
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         match sessions.get(&agent) {
             // A full channel means a kick is already waiting: the same work.
@@ -87,6 +93,23 @@ impl Hub {
                 Err(mpsc::error::TrySendError::Closed(_))
             ),
             None => false,
+        }
+    }
+
+    /// Routes commands through an external broker too (set once, at start).
+    pub(crate) fn set_external(&self, link: super::external::Link) {
+        let _ = self.external.set(link);
+    }
+
+    /// Whether the server is connected to its external broker (`None`: it uses none).
+    pub fn external_connected(&self) -> Option<bool> {
+        self.external.get().map(super::external::Link::connected)
+    }
+
+    /// An agent was added: the external broker's password file is written again.
+    pub fn accounts_changed(&self) {
+        if let Some(link) = self.external.get() {
+            link.send(super::external::LinkMessage::Accounts);
         }
     }
 
@@ -548,24 +571,7 @@ where
     if p.qos == QoS::ExactlyOnce {
         return Err(End::Refused("QoS 2 is not offered"));
     }
-    let handled = match kind {
-        topic::AgentTopic::Capabilities => on_capabilities(state, agent, &p.payload).await,
-        _ => on_report(state, agent, kind, &p.payload).await,
-    };
-    if let Err(refusal) = handled {
-        let (action, object) = refusal;
-        audit(
-            state,
-            Event::new(
-                Some(agent.org_id),
-                Actor::Agent(agent.public_id),
-                action,
-                object,
-                Outcome::Denied,
-            ),
-        )
-        .await;
-    }
+    handle_agent_message(state, agent, kind, &p.payload).await;
     if p.qos == QoS::AtLeastOnce {
         // A refused message is acknowledged too: sending it again would not make it valid.
         conn.send(Packet::PubAck(PubAck::new(p.pkid))).await?;
@@ -574,6 +580,39 @@ where
 }
 
 type Refusal = (&'static str, String);
+
+/// A message an agent published on one of its own topics (by this broker's rule, or by the
+/// external broker's ACL): a report or a capability report. A refusal is audited. Returns
+/// whether it was taken.
+pub(crate) async fn handle_agent_message(
+    state: &AppState,
+    agent: &AgentPrincipal,
+    kind: topic::AgentTopic,
+    payload: &[u8],
+) -> bool {
+    let handled = match kind {
+        topic::AgentTopic::Capabilities => on_capabilities(state, agent, payload).await,
+        topic::AgentTopic::Commands => Err(("mqtt.publish", "topic:commands".to_owned())),
+        _ => on_report(state, agent, kind, payload).await,
+    };
+    match handled {
+        Ok(()) => true,
+        Err((action, object)) => {
+            audit(
+                state,
+                Event::new(
+                    Some(agent.org_id),
+                    Actor::Agent(agent.public_id),
+                    action,
+                    object,
+                    Outcome::Denied,
+                ),
+            )
+            .await;
+            false
+        }
+    }
+}
 
 async fn on_report(
     state: &AppState,

@@ -560,3 +560,33 @@ pub fn agent_by_public_id(
         org_id,
     }))
 }
+
+/// Agents that have commands `queued` or `sent` and not expired.
+pub fn agents_with_pending(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Uuid>, ApiError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT a.public_id FROM operations o JOIN agents a ON a.id = o.agent_id
+             WHERE o.state IN ('queued', 'sent') AND o.expires_at > ?1",
+        )?
+        .query_map([to_ms(now)], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ids
+        .iter()
+        .map(|s| parse_uuid(s))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Every enabled agent's id and broker password hash (agents created before the hash was kept
+/// have none and cannot use the external broker until they get a new secret).
+pub fn broker_accounts(conn: &Connection) -> Result<Vec<(Uuid, String)>, ApiError> {
+    let rows: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT public_id, broker_hash FROM agents
+             WHERE disabled = 0 AND broker_hash IS NOT NULL ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, hash)| Ok((parse_uuid(&id)?, hash)))
+        .collect()
+}
