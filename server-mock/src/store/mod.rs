@@ -7,6 +7,7 @@ pub mod audit;
 pub mod consent;
 pub mod devices;
 pub mod records;
+pub mod web_sessions;
 
 use chrono::{DateTime, TimeZone, Utc};
 
