@@ -604,9 +604,7 @@ pub async fn device(
         return failure(lang, ApiError::NotFound("device"));
     };
     let (who, key) = (browser.who.clone(), state.key.clone());
-    let before = page
-        .before
-        .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(ms));
+    let before = page.before.and_then(DateTime::<Utc>::from_timestamp_millis);
     let found = state
         .audited_read(
             Some(who.org_id),
