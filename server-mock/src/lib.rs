@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 mod fsutil;
+mod portal;
 pub mod ratelimit;
 pub mod remote;
 pub mod schema;

@@ -267,6 +267,20 @@ const MIGRATIONS: &[&str] = &[
         reported_at  INTEGER NOT NULL
     );
     "#,
+    // v8: browser sessions of the portal (a cookie's hash; idle and absolute expiry are checked
+    // against these times; a sign-out revokes).
+    r#"
+    CREATE TABLE web_sessions (
+        id            INTEGER PRIMARY KEY,
+        token_hash    BLOB NOT NULL UNIQUE,
+        family        TEXT NOT NULL,
+        user_id       INTEGER NOT NULL REFERENCES users(id),
+        created_at    INTEGER NOT NULL,
+        last_seen_at  INTEGER NOT NULL,
+        revoked_at    INTEGER
+    );
+    CREATE INDEX web_sessions_user ON web_sessions(user_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod colour_model;
 pub mod common;
 pub mod consent;
+pub mod consent_notice;
 pub mod dfe;
 pub mod json;
 pub mod measurement;

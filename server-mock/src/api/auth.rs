@@ -29,9 +29,57 @@ pub async fn login(
     State(state): State<AppState>,
     ValidJson(req): ValidJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let account = state.key.email_index(&req.email);
-    let key = state.key.clone();
     let installation = req.installation_id;
+    let who = verify_sign_in(&state, req.email, req.password, installation).await?;
+    let policy = state.tokens;
+    let seen = installation.map(|i| state.key.installation_index(who.public_id, i));
+    let tokens = state
+        .db
+        .write(move |c| {
+            let (tokens, _) = accounts::issue_tokens(c, who.user_id, None, policy)?;
+            if let Some(hash) = &seen {
+                accounts::remember_installation(c, who.user_id, hash)?;
+            }
+            audit::append(c, &who.event("auth.login"))?;
+            Ok::<_, ApiError>(tokens)
+        })
+        .await?;
+    Ok(Json(tokens))
+}
+
+/// A user whose e-mail address and password were just checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified {
+    pub user_id: i64,
+    pub org_id: i64,
+    pub public_id: uuid::Uuid,
+}
+
+impl Verified {
+    /// The audit row of this successful sign-in.
+    pub fn event(&self, action: &'static str) -> Event {
+        Event::new(
+            Some(self.org_id),
+            Actor::User(self.public_id),
+            action,
+            format!("user:{}", self.public_id),
+            Outcome::Success,
+        )
+    }
+}
+
+/// Checks an e-mail address and password under the sign-in limits, for the API and the portal
+/// alike: unknown accounts, wrong passwords and disabled accounts get the same answer; past the
+/// per-account attempt limit, 429; an installation (or browser) that signed in to the account
+/// before has a limit of its own. Refusals are audited here.
+pub async fn verify_sign_in(
+    state: &AppState,
+    email: String,
+    password: String,
+    installation: Option<uuid::Uuid>,
+) -> Result<Verified, ApiError> {
+    let account = state.key.email_index(&email);
+    let key = state.key.clone();
     // The accounts the address holds (one per organisation that registered it), and the
     // known-installation hash if this sign-in comes from an installation one of them used.
     let (rows, known) = state
@@ -58,7 +106,6 @@ pub async fn login(
             .audit_refusal(None, Actor::Anonymous, "auth.login", String::new(), err)
             .await);
     }
-    let password = req.password;
     let (rows, matched) = state
         .hash_work(move || {
             if rows.is_empty() {
@@ -92,30 +139,11 @@ pub async fn login(
         return Err(refusal);
     };
     state.limiter.succeeded(bucket);
-    let policy = state.tokens;
-    let seen = installation.map(|i| state.key.installation_index(row.public_id, i));
-    let (user_id, org_id, public_id) = (row.id, row.org_id, row.public_id);
-    let tokens = state
-        .db
-        .write(move |c| {
-            let (tokens, _) = accounts::issue_tokens(c, user_id, None, policy)?;
-            if let Some(hash) = &seen {
-                accounts::remember_installation(c, user_id, hash)?;
-            }
-            audit::append(
-                c,
-                &Event::new(
-                    Some(org_id),
-                    Actor::User(public_id),
-                    "auth.login",
-                    format!("user:{public_id}"),
-                    Outcome::Success,
-                ),
-            )?;
-            Ok::<_, ApiError>(tokens)
-        })
-        .await?;
-    Ok(Json(tokens))
+    Ok(Verified {
+        user_id: row.id,
+        org_id: row.org_id,
+        public_id: row.public_id,
+    })
 }
 
 /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a used

@@ -3,7 +3,7 @@
 
 mod account;
 mod admin;
-mod auth;
+pub(crate) mod auth;
 mod devices;
 pub mod drain;
 pub mod extract;
@@ -254,6 +254,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        .merge(crate::portal::routes())
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn(drain::drain_unread_body))

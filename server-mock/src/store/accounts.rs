@@ -369,11 +369,17 @@ pub fn revoke_family(conn: &Connection, family: &str) -> rusqlite::Result<usize>
     )
 }
 
+/// Ends every session of a user: API token families and portal browser sessions.
 pub fn revoke_user(conn: &Connection, user_id: i64) -> rusqlite::Result<usize> {
-    conn.execute(
+    let api = conn.execute(
         "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
         params![now_ms(), user_id],
-    )
+    )?;
+    let web = conn.execute(
+        "UPDATE web_sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+        params![now_ms(), user_id],
+    )?;
+    Ok(api + web)
 }
 
 struct UserRow {

@@ -8,6 +8,7 @@ pub mod consent;
 pub mod devices;
 pub mod operations;
 pub mod records;
+pub mod web_sessions;
 
 use chrono::{DateTime, TimeZone, Utc};
 

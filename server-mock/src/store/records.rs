@@ -190,6 +190,48 @@ pub fn list_for_device(
     Ok(out)
 }
 
+/// The newest record of one kind for a device `who` may see (none if there is none, or if the
+/// device is not theirs to see). One step down the `records_device` index, however many records
+/// the device has.
+pub fn latest_of_kind(
+    conn: &Connection,
+    key: &DataKey,
+    who: &UserPrincipal,
+    device: Uuid,
+    kind: RecordKind,
+) -> Result<Option<RecordView>, ApiError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT r.record_id, r.kind, r.captured_at, r.stored_at, r.body_enc
+             FROM devices d JOIN records r ON r.device_id = d.id
+             WHERE d.public_id = ?4 AND {VISIBLE} AND r.kind = ?5
+             ORDER BY r.captured_at DESC, r.id DESC LIMIT 1"
+        ))?
+        .query_row(
+            params![
+                who.id,
+                who.org_id,
+                who.role == ecsp_protocol::auth::Role::Admin,
+                device.to_string(),
+                kind.as_str()
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(id, kind, captured, stored, sealed)| {
+        Ok(to_view(key, &id, &kind, device, captured, stored, &sealed)?)
+    })
+    .transpose()
+}
+
 /// One record, if `who` may see its device; else "not found".
 pub fn get_visible(
     conn: &Connection,

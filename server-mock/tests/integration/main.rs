@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod ingest;
+mod portal;
 mod remote;
 mod storage;
 mod tls;

@@ -1,0 +1,523 @@
+//! The user portal over real HTTPS: browser sessions, CSRF, the CSP, and the API's own
+//! authorisation rules seen through the pages.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common::{TestServer, rustls_client_config};
+
+/// A browser: keeps cookies by hand (to check each one's attributes) and never follows
+/// redirects (to check where each answer sends it).
+struct Browser<'a> {
+    ts: &'a TestServer,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+    /// Every `Set-Cookie` value received, newest last.
+    set_cookies: Vec<String>,
+    accept_language: &'static str,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of the hidden `csrf` field of the page's first form that has one.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field");
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(ts: &'a TestServer) -> Self {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(rustls_client_config(
+                ts.server.ca_pem.as_deref().unwrap(),
+                rustls::DEFAULT_VERSIONS,
+            ))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            ts,
+            http,
+            cookies: HashMap::new(),
+            set_cookies: Vec::new(),
+            accept_language: "en-GB,en;q=0.9",
+        }
+    }
+
+    fn cookie_header(&self) -> HeaderValue {
+        let joined = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        HeaderValue::from_str(&joined).unwrap()
+    }
+
+    async fn absorb(&mut self, res: reqwest::Response) -> Page {
+        for v in res.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap().to_owned();
+            let pair = v.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || v.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+            self.set_cookies.push(v);
+        }
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let res = self
+            .http
+            .get(self.ts.url(path))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", self.accept_language)
+            .send()
+            .await
+            .unwrap();
+        self.absorb(res).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let res = self
+            .http
+            .post(self.ts.url(path))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", self.accept_language)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.absorb(res).await
+    }
+
+    async fn sign_in(&mut self, who: &str) -> Page {
+        let (email, password) = self.ts.password(who);
+        let form = self.get("/portal/sign-in").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = form.csrf();
+        self.post(
+            "/portal/sign-in",
+            &[
+                ("email", email.as_str()),
+                ("password", password.as_str()),
+                ("csrf", csrf.as_str()),
+            ],
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_session_cookie_and_pages_forbid_scripts() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    let signed_in = b.sign_in("admin").await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/portal/devices");
+    let session = b
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-ecsp_session=ecsp_ws_"))
+        .expect("a session cookie")
+        .clone();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(attribute), "{session} lacks {attribute}");
+    }
+
+    let page = b.get("/portal/devices").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(
+        !csp.contains("script-src"),
+        "no script is allowed at all: {csp}"
+    );
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert!(!page.body.contains("<script"), "the pages have no script");
+    for d in &ts.demo.devices {
+        assert!(
+            page.body.contains(&d.serial_number),
+            "{} listed",
+            d.serial_number
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_a_missing_form_token_makes_no_session() {
+    let ts = TestServer::start().await;
+    let (email, _) = ts.password("operator");
+    let mut b = Browser::new(&ts);
+    let form = b.get("/portal/sign-in").await;
+    let csrf = form.csrf();
+    let wrong = b
+        .post(
+            "/portal/sign-in",
+            &[
+                ("email", &email),
+                ("password", "not-the-password"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("is not right"), "{}", wrong.body);
+
+    // A sign-in posted from elsewhere carries no double-submit cookie.
+    let (email, password) = ts.password("operator");
+    let mut forged = Browser::new(&ts);
+    let res = forged
+        .post(
+            "/portal/sign-in",
+            &[
+                ("email", &email),
+                ("password", &password),
+                ("csrf", "guess"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    for browser in [&b, &forged] {
+        assert!(
+            !browser.cookies.contains_key("__Host-ecsp_session"),
+            "no session was started"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_live_session_every_page_sends_the_browser_to_sign_in() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    for path in [
+        "/portal/devices",
+        "/portal/consent",
+        &format!("/portal/devices/{}", ts.device(0)),
+    ] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), "/portal/sign-in");
+    }
+    // A made-up session cookie is no better.
+    b.cookies
+        .insert("__Host-ecsp_session".into(), "ecsp_ws_forged".into());
+    let page = b.get("/portal/devices").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+
+    // After sign-out the old cookie is dead even if a browser kept it.
+    let mut b = Browser::new(&ts);
+    b.sign_in("operator").await;
+    let kept = b.cookies["__Host-ecsp_session"].clone();
+    let page = b.get("/portal/devices").await;
+    let csrf = page.csrf();
+    let out = b.post("/portal/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    b.cookies.insert("__Host-ecsp_session".into(), kept);
+    let page = b.get("/portal/devices").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/portal/sign-in?ended=1");
+}
+
+#[tokio::test]
+async fn a_foreign_or_malformed_device_is_not_found_in_the_browser_too() {
+    let ts = TestServer::start().await;
+    let foreign = ts.foreign_org().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    for path in [
+        format!("/portal/devices/{}", foreign.device),
+        format!("/portal/devices/{}", Uuid::new_v4()),
+        "/portal/devices/not-a-uuid".to_owned(),
+        "/portal/no-such-page".to_owned(),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.body.contains("Not found"), "{path}");
+        assert!(!page.body.contains("FOREIGN01"));
+    }
+    let list = b.get("/portal/devices").await;
+    assert!(
+        !list.body.contains("FOREIGN01"),
+        "another organisation's device is not listed"
+    );
+}
+
+#[tokio::test]
+async fn consent_changes_need_the_session_csrf_token() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("operator").await;
+    let token = ts.token("operator").await;
+    for csrf in ["", "0000", &"a".repeat(64)] {
+        let res = b
+            .post(
+                "/portal/consent",
+                &[("csrf", csrf), ("purpose", "gps"), ("decision", "grant")],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "csrf {csrf:?}");
+    }
+    // Another session's token does not work here either.
+    let mut other = Browser::new(&ts);
+    other.sign_in("operator").await;
+    let theirs = other.get("/portal/consent").await.csrf();
+    let res = b
+        .post(
+            "/portal/consent",
+            &[("csrf", &theirs), ("purpose", "gps"), ("decision", "grant")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    let overview: Value = ts
+        .get(&token, "/api/v1/consents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["history"], json!([]), "nothing was recorded");
+}
+
+#[tokio::test]
+async fn withdrawing_in_the_portal_is_what_the_api_then_holds() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("technician").await;
+    let token = ts.token("technician").await;
+    let granted = |overview: &Value| {
+        overview["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["purpose"] == "gps" && p["granted"] == true)
+    };
+
+    let page = b.get("/portal/consent").await;
+    let csrf = page.csrf();
+    let res = b
+        .post(
+            "/portal/consent",
+            &[("csrf", &csrf), ("purpose", "gps"), ("decision", "grant")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let overview: Value = ts
+        .get(&token, "/api/v1/consents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(granted(&overview));
+
+    let res = b
+        .post(
+            "/portal/consent",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "gps"),
+                ("decision", "withdraw"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(res.location(), "/portal/consent?recorded=1");
+    let overview: Value = ts
+        .get(&token, "/api/v1/consents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!granted(&overview), "withdrawn");
+    assert_eq!(overview["history"].as_array().unwrap().len(), 2);
+
+    let page = b.get("/portal/consent?recorded=1").await;
+    assert!(page.body.contains("Your decision was recorded."));
+    assert!(page.body.contains("Withdrawn") && page.body.contains("Granted"));
+
+    // An unknown purpose or decision is refused and records nothing.
+    let res = b
+        .post(
+            "/portal/consent",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "location"),
+                ("decision", "grant"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let overview: Value = ts
+        .get(&token, "/api/v1/consents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["history"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_also_ends_the_applications_tokens() {
+    let ts = TestServer::start().await;
+    let token = ts.token("operator").await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("operator").await;
+    let mut elsewhere = Browser::new(&ts);
+    elsewhere.sign_in("operator").await;
+    let csrf = b.get("/portal/devices").await.csrf();
+    let res = b
+        .post("/portal/sign-out-everywhere", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        ts.get(&token, "/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let page = elsewhere.get("/portal/devices").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "the other browser is signed out"
+    );
+}
+
+#[tokio::test]
+async fn pages_speak_japanese_when_the_browser_asks() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let form = b.get("/portal/sign-in").await;
+    assert!(form.body.contains("<html lang=\"ja\">"));
+    assert!(form.body.contains("サインイン"));
+    b.sign_in("admin").await;
+    let page = b.get("/portal/consent").await;
+    assert!(page.body.contains("ジョブ情報"), "the notice's own titles");
+    // The switch is a cookie; it wins over the header.
+    let res = b
+        .post(
+            "/portal/language",
+            &[("lang", "en"), ("back", "/portal/consent")],
+        )
+        .await;
+    assert_eq!(res.location(), "/portal/consent");
+    let page = b.get("/portal/consent").await;
+    assert!(page.body.contains("Job information"));
+    // Never a redirect to another site.
+    let res = b
+        .post(
+            "/portal/language",
+            &[("lang", "ja"), ("back", "//evil.example/")],
+        )
+        .await;
+    assert_eq!(res.location(), "/portal/devices");
+}
+
+#[tokio::test]
+async fn a_device_page_shows_the_latest_report_and_pages_its_uploads() {
+    let ts = TestServer::start().await;
+    let device = &ts.demo.devices[0];
+    let base = chrono::Utc::now() - chrono::Duration::hours(1);
+    let records: Vec<Value> = (0..25)
+        .map(|i| {
+            let error = i == 24;
+            json!({
+                "record_id": Uuid::new_v4(),
+                "captured_at": base + chrono::Duration::minutes(i),
+                "device": {
+                    "manufacturer": device.manufacturer, "model": device.model,
+                    "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                    "printer_status": if error { "error" } else { "printing" },
+                    "error_codes": if error { json!([{"code": "W-1301", "description": "Maintenance box nearly full"}]) } else { json!([]) },
+                    "consumables": [{"kind": "ink_cartridge", "color": "cyan", "remaining_percent": 62.0 - f64::from(i as u8)}],
+                    "cumulative_printing_time_s": 36_000 + i * 60
+                }
+            })
+        })
+        .collect();
+    let res = ts
+        .client
+        .post(ts.url("/api/v1/agent/device-data"))
+        .bearer_auth(&ts.demo.agent.secret)
+        .json(&json!({
+            "schema_version": 1,
+            "agent": {"agent_id": ts.demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2.0",
+                      "collection_type": "scheduled", "sent_at": chrono::Utc::now()},
+            "records": records
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let list = b.get("/portal/devices?state=error").await;
+    assert!(
+        list.body.contains(&device.serial_number),
+        "listed under Error"
+    );
+    assert!(!list.body.contains(&ts.demo.devices[1].serial_number));
+
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("W-1301") && page.body.contains("Maintenance box nearly full"));
+    assert!(page.body.contains("38%"), "the newest cyan level");
+    assert_eq!(
+        page.body.matches("<code>").count(),
+        20,
+        "one page of uploads"
+    );
+    let at = page.body.find("?before=").expect("a link to older uploads");
+    let href = &page.body[page.body[..at].rfind('"').unwrap() + 1..];
+    let href = &href[..href.find('"').unwrap()].replace("&amp;", "&");
+    let older = b.get(href.split('#').next().unwrap()).await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert_eq!(older.body.matches("<code>").count(), 5, "the rest");
+    assert!(
+        !older.body.contains("?before="),
+        "no older page after the last"
+    );
+}
