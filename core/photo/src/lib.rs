@@ -63,6 +63,8 @@ impl PhotoFormat {
 pub enum PhotoError {
     #[error("the photo is {size} bytes; at most {max} bytes are accepted")]
     TooLarge { size: usize, max: usize },
+    #[error("at most {max} photos can be attached to one measurement")]
+    TooMany { max: usize },
     #[error("the photo is empty")]
     Empty,
     #[error(
