@@ -87,13 +87,14 @@ impl From<ErrorCode> for FieldErrorCode {
     }
 }
 
-/// Every failure, with a `code` to match on and a message for people.
+/// Every failure, with a `code` to match on and a `reason` for people. (Not `message`: that
+/// name collides with `Throwable.message` in the Kotlin bindings.)
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum FieldError {
-    #[error("{code:?}: {message}")]
+    #[error("{code:?}: {reason}")]
     Failed {
         code: FieldErrorCode,
-        message: String,
+        reason: String,
     },
 }
 
@@ -101,7 +102,7 @@ impl FieldError {
     fn new(code: FieldErrorCode, message: impl Into<String>) -> Self {
         FieldError::Failed {
             code,
-            message: message.into(),
+            reason: message.into(),
         }
     }
 }
