@@ -48,7 +48,7 @@ fn kotlin_bindings_compile_and_a_kotlin_field_session_runs() {
     let jar = out.path().join("test.jar");
     let classpath = format!("{}:{}", jna.display(), coroutines.display());
     let compiled = Command::new(&kotlinc)
-        .args(["-Werror", "-nowarn", "-cp", &classpath])
+        .args(["-Werror", "-cp", &classpath])
         .arg(&bindings)
         .arg(manifest.join("tests/kotlin/FieldSessionTest.kt"))
         .arg("-d")
