@@ -1,11 +1,12 @@
 //! uniffi bindings for the phone apps — thin wrappers, no logic: every method is a call into
 //! `ecsp-client` (sign-in, consent, outbox) or `ecsp-measure` (the guided session), run on
-//! tokio. The host supplies its keystore ([`HostSecrets`]) and its position
-//! ([`LocationSource`]); errors carry the core's codes as strings (`offline`,
-//! `calibration_due` …) so a front end matches on them.
+//! tokio. The host supplies its keystore ([`HostSecrets`]), its position ([`LocationSource`])
+//! and, optionally, its own Bluetooth stack ([`HostInstrumentLink`]); errors carry one closed
+//! enum of the core's codes ([`FieldErrorCode`]) so a front end matches on them.
 //!
-//! The instrument is reached through the simulated spectrometer for now ([`Simulator`]); a host
-//! Bluetooth link and the btleplug link are later work.
+//! The instrument is the simulated spectrometer ([`Simulator`]) or the host's link; the
+//! btleplug link (`ecsp-instrument-ble`) is for desktops and is not linked here, since phones
+//! have their own Bluetooth stacks.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,13 +14,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ecsp_client::secrets::{HostKeystore, HostSecretStore};
 use ecsp_client::sync::FlushOptions;
-use ecsp_client::{ClientConfig, EcspClient, EcspError};
+use ecsp_client::{ClientConfig, EcspClient, EcspError, ErrorCode};
 use ecsp_instrument_link::driver::{DriverConfig, Instrument};
 use ecsp_instrument_link::sim::{SimConfig, SimulatedSpectrometer, Timing};
 use ecsp_measure::calibration::CalibrationPolicy;
 use ecsp_measure::session::MeasuredPatch;
 use ecsp_measure::store::SessionStore;
-use ecsp_measure::{MeasureError, MeasurementSession};
+use ecsp_measure::{MeasureError, MeasureErrorCode, MeasurementSession};
 use ecsp_protocol::consent::Purpose;
 use ecsp_protocol::measurement::GpsFix;
 use tokio::sync::Mutex;
@@ -27,47 +28,116 @@ use uuid::Uuid;
 
 uniffi::setup_scaffolding!();
 
+mod host_link;
 #[cfg(feature = "test-server")]
 mod test_server;
 
-/// Every failure, with a stable `code` to match on and a message for people.
+pub use host_link::{HostInstrumentLink, NotificationSink};
+
+/// What went wrong, to match on: the client core's codes and the session's, one closed set
+/// (mapped exhaustively below, so a new core code cannot be forgotten here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FieldErrorCode {
+    // From the client core (`ecsp_client::ErrorCode`).
+    Configuration,
+    TlsUntrusted,
+    TlsFailed,
+    Offline,
+    NotSignedIn,
+    SignInRefused,
+    RateLimited,
+    NotFound,
+    Forbidden,
+    Rejected,
+    InvalidInput,
+    ServerError,
+    KeyringUnavailable,
+    LocalStorage,
+    // From the measurement session (`ecsp_measure::MeasureErrorCode`).
+    CalibrationDue,
+    InstrumentRefused,
+    InstrumentUnreachable,
+    InstrumentProtocol,
+    Chart,
+    Incomplete,
+    Photo,
+    NotAllowed,
+    /// A host callback (keystore, location, Bluetooth link) failed unexpectedly.
+    HostCallback,
+}
+
+impl From<ErrorCode> for FieldErrorCode {
+    fn from(c: ErrorCode) -> Self {
+        match c {
+            ErrorCode::Configuration => Self::Configuration,
+            ErrorCode::TlsUntrusted => Self::TlsUntrusted,
+            ErrorCode::TlsFailed => Self::TlsFailed,
+            ErrorCode::Offline => Self::Offline,
+            ErrorCode::NotSignedIn => Self::NotSignedIn,
+            ErrorCode::SignInRefused => Self::SignInRefused,
+            ErrorCode::RateLimited => Self::RateLimited,
+            ErrorCode::NotFound => Self::NotFound,
+            ErrorCode::Forbidden => Self::Forbidden,
+            ErrorCode::Rejected => Self::Rejected,
+            ErrorCode::InvalidInput => Self::InvalidInput,
+            ErrorCode::ServerError => Self::ServerError,
+            ErrorCode::KeyringUnavailable => Self::KeyringUnavailable,
+            ErrorCode::LocalStorage => Self::LocalStorage,
+        }
+    }
+}
+
+/// Every failure, with a `code` to match on and a `reason` for people. (Not `message`: that
+/// name collides with `Throwable.message` in the Kotlin bindings.)
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum FieldError {
-    #[error("{code}: {message}")]
-    Failed { code: String, message: String },
+    #[error("{code:?}: {reason}")]
+    Failed {
+        code: FieldErrorCode,
+        reason: String,
+    },
 }
 
 impl FieldError {
-    fn new(code: &str, message: impl Into<String>) -> Self {
+    fn new(code: FieldErrorCode, message: impl Into<String>) -> Self {
         FieldError::Failed {
-            code: code.to_owned(),
-            message: message.into(),
+            code,
+            reason: message.into(),
         }
     }
 }
 
 impl From<EcspError> for FieldError {
     fn from(e: EcspError) -> Self {
-        Self::new(e.code.as_str(), e.message)
+        Self::new(e.code.into(), e.message)
     }
 }
 
 impl From<MeasureError> for FieldError {
     fn from(e: MeasureError) -> Self {
         let code = match &e {
-            MeasureError::Client(inner) => inner.code.as_str().to_owned(),
-            other => format!("{:?}", other.code()).to_lowercase(),
+            MeasureError::Client(inner) => inner.code.into(),
+            other => match other.code() {
+                MeasureErrorCode::CalibrationDue => FieldErrorCode::CalibrationDue,
+                MeasureErrorCode::InstrumentRefused => FieldErrorCode::InstrumentRefused,
+                MeasureErrorCode::InstrumentUnreachable => FieldErrorCode::InstrumentUnreachable,
+                MeasureErrorCode::InstrumentProtocol => FieldErrorCode::InstrumentProtocol,
+                MeasureErrorCode::Chart => FieldErrorCode::Chart,
+                MeasureErrorCode::NotFound => FieldErrorCode::NotFound,
+                MeasureErrorCode::Incomplete => FieldErrorCode::Incomplete,
+                MeasureErrorCode::LocalStorage => FieldErrorCode::LocalStorage,
+                MeasureErrorCode::Client => FieldErrorCode::ServerError,
+                MeasureErrorCode::Photo => FieldErrorCode::Photo,
+                MeasureErrorCode::NotAllowed => FieldErrorCode::NotAllowed,
+            },
         };
-        FieldError::Failed {
-            code,
-            message: e.to_string(),
-        }
+        Self::new(code, e.to_string())
     }
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for FieldError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        Self::new("host_callback", e.reason)
+        Self::new(FieldErrorCode::HostCallback, e.reason)
     }
 }
 
@@ -138,7 +208,7 @@ fn purpose(name: &str) -> Result<Purpose, FieldError> {
         "gps" => Ok(Purpose::Gps),
         "photos" => Ok(Purpose::Photos),
         other => Err(FieldError::new(
-            "invalid_input",
+            FieldErrorCode::InvalidInput,
             format!("unknown consent purpose `{other}` (job_info, gps, photos)"),
         )),
     }
@@ -146,7 +216,7 @@ fn purpose(name: &str) -> Result<Purpose, FieldError> {
 
 fn uuid(s: &str) -> Result<Uuid, FieldError> {
     s.parse()
-        .map_err(|_| FieldError::new("invalid_input", format!("`{s}` is not an id")))
+        .map_err(|_| FieldError::new(FieldErrorCode::InvalidInput, format!("`{s}` is not an id")))
 }
 
 /// The client core: one server, one local database, the host's keystore.
@@ -225,7 +295,7 @@ impl FieldClient {
     pub async fn record_json(&self, record_id: String) -> Result<String, FieldError> {
         let view = self.inner.record(uuid(&record_id)?).await?;
         serde_json::to_string(&view.record)
-            .map_err(|e| FieldError::new("server_error", e.to_string()))
+            .map_err(|e| FieldError::new(FieldErrorCode::ServerError, e.to_string()))
     }
 }
 
@@ -271,9 +341,9 @@ impl Simulator {
     /// The next readings walk the spectra of a chart file (CGATS or CxF, 380–730 nm at 10 nm).
     pub fn walk_chart_file(&self, path: String) -> Result<(), FieldError> {
         let bytes = std::fs::read(&path)
-            .map_err(|e| FieldError::new("invalid_input", format!("{path}: {e}")))?;
+            .map_err(|e| FieldError::new(FieldErrorCode::InvalidInput, format!("{path}: {e}")))?;
         let (_, samples) = ecsp_instrument_link::sim::chart_samples(&bytes)
-            .map_err(|e| FieldError::new("invalid_input", format!("{path}: {e}")))?;
+            .map_err(|e| FieldError::new(FieldErrorCode::InvalidInput, format!("{path}: {e}")))?;
         self.inner.walk_chart(samples);
         Ok(())
     }
@@ -323,7 +393,8 @@ pub struct FieldSession {
     inner: Mutex<MeasurementSession>,
 }
 
-/// Starts a session on a reference chart file (CGATS or CxF), stored in `database`.
+/// Starts a session on a reference chart file (CGATS or CxF), stored in `database`, with the
+/// simulated spectrometer.
 #[uniffi::export(async_runtime = "tokio")]
 pub async fn start_session(
     simulator: Arc<Simulator>,
@@ -332,10 +403,40 @@ pub async fn start_session(
     condition: String,
     database: String,
 ) -> Result<Arc<FieldSession>, FieldError> {
+    let link = Arc::new(simulator.inner.clone());
+    open_session(link, chart_path, device_id, condition, database).await
+}
+
+/// Starts a session like [`start_session`], with the instrument reached through the host's own
+/// Bluetooth stack.
+#[uniffi::export(async_runtime = "tokio")]
+pub async fn start_session_on_host_link(
+    link: Arc<dyn HostInstrumentLink>,
+    chart_path: String,
+    device_id: String,
+    condition: String,
+    database: String,
+) -> Result<Arc<FieldSession>, FieldError> {
+    let link = Arc::new(host_link::HostLink(link));
+    open_session(link, chart_path, device_id, condition, database).await
+}
+
+async fn open_session(
+    link: Arc<dyn ecsp_instrument_link::InstrumentLink>,
+    chart_path: String,
+    device_id: String,
+    condition: String,
+    database: String,
+) -> Result<Arc<FieldSession>, FieldError> {
     let chart = std::fs::read(&chart_path)
-        .map_err(|e| FieldError::new("invalid_input", format!("{chart_path}: {e}")))?;
+        .map_err(|e| FieldError::new(FieldErrorCode::InvalidInput, format!("{chart_path}: {e}")))?;
     let condition = ecsp_protocol::colour_model::IlluminationCondition::parse(&condition)
-        .ok_or_else(|| FieldError::new("invalid_input", "condition must be M0, M1 or M2"))?;
+        .ok_or_else(|| {
+            FieldError::new(
+                FieldErrorCode::InvalidInput,
+                "condition must be M0, M1 or M2",
+            )
+        })?;
     let plan = ecsp_measure::SessionPlan {
         device_id: uuid(&device_id)?,
         software: ecsp_protocol::common::SoftwareVersion {
@@ -351,16 +452,22 @@ pub async fn start_session(
         condition,
     };
     let store = SessionStore::open(&PathBuf::from(database))?;
-    let instrument = Arc::new(Instrument::new(
-        Arc::new(simulator.inner.clone()),
-        DriverConfig::default(),
-    ));
+    let instrument = Arc::new(Instrument::new(link, DriverConfig::default()));
     let session =
         MeasurementSession::start(store, instrument, plan, chart, CalibrationPolicy::default())
             .await?;
     Ok(Arc::new(FieldSession {
         inner: Mutex::new(session),
     }))
+}
+
+/// A photo attached to a session.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AttachedPhoto {
+    pub index: u32,
+    pub media_type: String,
+    /// True when the photo carried a location and it was removed (no `gps` consent).
+    pub location_removed: bool,
 }
 
 #[uniffi::export(async_runtime = "tokio")]
@@ -393,6 +500,27 @@ impl FieldSession {
             .measure_patch(index as usize)
             .await?
             .into())
+    }
+
+    /// Attaches a photo (JPEG, PNG or WebP; at most 4 of 4 MiB each). Needs `photos` consent;
+    /// without `gps` consent its location is removed before it is stored.
+    pub async fn attach_photo(
+        &self,
+        client: Arc<FieldClient>,
+        image: Vec<u8>,
+        caption: Option<String>,
+    ) -> Result<AttachedPhoto, FieldError> {
+        let attached = self
+            .inner
+            .lock()
+            .await
+            .attach_photo(&client.inner, image, caption)
+            .await?;
+        Ok(AttachedPhoto {
+            index: attached.index as u32,
+            media_type: attached.media_type.to_owned(),
+            location_removed: attached.location_removed,
+        })
     }
 
     /// Uploads the finished session; returns the record id.

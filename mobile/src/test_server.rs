@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::FieldError;
+use crate::{FieldError, FieldErrorCode};
 
 /// Where the test server listens, and the demo field technician's sign-in.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -19,7 +19,7 @@ static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 /// Starts a reference server on a free loopback port with its data in `data_dir`.
 #[uniffi::export]
 pub fn start_reference_server(data_dir: String) -> Result<ReferenceServer, FieldError> {
-    let fail = |e: String| FieldError::new("server_error", e);
+    let fail = |e: String| FieldError::new(FieldErrorCode::ServerError, e);
     let runtime = match RUNTIME.get() {
         Some(r) => r,
         None => {
@@ -52,4 +52,44 @@ pub fn start_reference_server(data_dir: String) -> Result<ReferenceServer, Field
     // Kept running for the rest of the process.
     std::mem::forget(server);
     Ok(info)
+}
+
+/// Serves a simulated spectrometer over TCP on a free loopback port (the simulator program's
+/// framing, `ecsp_instrument_link::tcp`), so a foreign test can play the phone's Bluetooth
+/// stack in [`crate::HostInstrumentLink`]. Returns `host:port`.
+#[uniffi::export]
+pub fn start_simulator_server(
+    serial: String,
+    chart_path: String,
+    drop_link_every_frames: Option<u64>,
+) -> Result<String, FieldError> {
+    use ecsp_instrument_link::sim::{Faults, SimConfig, SimulatedSpectrometer, Timing};
+    let fail = |e: String| FieldError::new(FieldErrorCode::InvalidInput, e);
+    let runtime = match RUNTIME.get() {
+        Some(r) => r,
+        None => {
+            let r = tokio::runtime::Runtime::new().map_err(|e| fail(e.to_string()))?;
+            RUNTIME.get_or_init(|| r)
+        }
+    };
+    let bytes = std::fs::read(&chart_path).map_err(|e| fail(format!("{chart_path}: {e}")))?;
+    let (grid, samples) = ecsp_instrument_link::sim::chart_samples(&bytes)
+        .map_err(|e| fail(format!("{chart_path}: {e}")))?;
+    let sim = SimulatedSpectrometer::new(SimConfig {
+        serial,
+        timing: Timing::instant(),
+        grid,
+        ..SimConfig::default()
+    });
+    sim.walk_chart(samples);
+    sim.set_faults(Faults {
+        drop_link_every_frames,
+        ..Faults::default()
+    });
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| fail(e.to_string()))?;
+    let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    runtime.spawn(ecsp_instrument_link::tcp::serve(listener, sim));
+    Ok(addr.to_string())
 }

@@ -7,10 +7,11 @@
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, mpsc};
 
+use crate::sim::SimulatedSpectrometer;
 use crate::{Connection, InstrumentLink, LinkError, LinkFuture};
 
 /// Reads one length-prefixed frame; `None` at a clean end of stream.
@@ -118,4 +119,57 @@ impl InstrumentLink for TcpLink {
             Ok(())
         })
     }
+}
+
+/// Serves `sim` to one host at a time on `listener`, forever (the `ecsp-spectro-sim` program,
+/// and tests that need the simulator behind a socket).
+pub async fn serve(listener: TcpListener, sim: SimulatedSpectrometer) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        tracing::info!(%peer, "host connected");
+        serve_connection(&sim, stream).await;
+        tracing::info!("host disconnected");
+    }
+}
+
+/// One host's connection: notifications to the host until the simulated link drops,
+/// control-point frames to the instrument until the host goes away; whichever ends first ends
+/// the connection.
+pub async fn serve_connection(sim: &SimulatedSpectrometer, stream: TcpStream) {
+    stream.set_nodelay(true).ok();
+    let Ok(mut connection) = sim.connect().await else {
+        tracing::info!("connection refused (injected fault)");
+        return;
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let mtu = connection.att_mtu;
+    if writer.write_all(&mtu.to_le_bytes()).await.is_err() {
+        return;
+    }
+    let mut sender = tokio::spawn(async move {
+        while let Some(frame) = connection.notifications.recv().await {
+            if write_frame(&mut writer, &frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let instrument = sim.clone();
+    let max = usize::from(mtu).saturating_sub(3);
+    let mut receiver = tokio::spawn(async move {
+        while let Ok(Some(f)) = read_frame(&mut reader, max).await {
+            if instrument.write(f).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::select! {
+        _ = &mut sender => {}
+        _ = &mut receiver => {}
+    }
+    sender.abort();
+    receiver.abort();
+    let _ = sim.disconnect().await;
 }

@@ -3,6 +3,7 @@
 
 use ecsp_client::EcspError;
 use ecsp_instrument_link::driver::InstrumentError;
+use ecsp_photo::PhotoError;
 use thiserror::Error;
 
 use crate::calibration::CalibrationDue;
@@ -28,6 +29,10 @@ pub enum MeasureErrorCode {
     LocalStorage,
     /// The client core failed (sign-in, consent, outbox): see the inner code.
     Client,
+    /// A photo cannot be attached (format, size, damaged file): the message says why.
+    Photo,
+    /// The user has not allowed this (photos without `photos` consent).
+    NotAllowed,
 }
 
 #[derive(Debug, Clone, Error)]
@@ -46,6 +51,10 @@ pub enum MeasureError {
     Storage(String),
     #[error(transparent)]
     Client(#[from] EcspError),
+    #[error(transparent)]
+    Photo(#[from] PhotoError),
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 impl MeasureError {
@@ -67,6 +76,8 @@ impl MeasureError {
             MeasureError::Incomplete(_) => MeasureErrorCode::Incomplete,
             MeasureError::Storage(_) => MeasureErrorCode::LocalStorage,
             MeasureError::Client(_) => MeasureErrorCode::Client,
+            MeasureError::Photo(_) => MeasureErrorCode::Photo,
+            MeasureError::NotAllowed(_) => MeasureErrorCode::NotAllowed,
         }
     }
 }

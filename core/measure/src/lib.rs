@@ -11,7 +11,8 @@
 //! * [`session`]: the flow, and the upload as the existing measurement record through
 //!   `ecsp_client::EcspClient::capture_measurement`, with CIELAB computed by `ecsp-color` for
 //!   the reading's conditions and GPS from a host [`session::LocationProvider`] only with the
-//!   user's `gps` consent.
+//!   user's `gps` consent; photos only with `photos` consent, their location removed by
+//!   `ecsp-photo` before they are stored unless the user allowed `gps`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -22,4 +23,4 @@ pub mod session;
 pub mod store;
 
 pub use error::{MeasureError, MeasureErrorCode};
-pub use session::{LocationProvider, MeasurementSession, SessionPlan};
+pub use session::{AttachedPhoto, LocationProvider, MeasurementSession, SessionPlan};

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use chrono::Utc;
 use ecsp_client::EcspClient;
 use ecsp_client::capture::{Captured, MeasurementCapture};
@@ -16,7 +17,7 @@ use ecsp_protocol::common::SoftwareVersion;
 use ecsp_protocol::consent::Purpose;
 use ecsp_protocol::measurement::{
     ColorSample, GpsFix, InstrumentAttributes, InstrumentMaintenance, MeasurementCondition,
-    MeasurementSettings,
+    MeasurementSettings, Photo, PhotoMediaType,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,7 +25,7 @@ use uuid::Uuid;
 use crate::calibration::{CalibrationDue, CalibrationPolicy};
 use crate::chart::{self, Chart, PatchCheck};
 use crate::error::{MeasureError, Result};
-use crate::store::{SessionStore, Stored, StoredReading};
+use crate::store::{SessionStore, Stored, StoredPhoto, StoredReading};
 
 /// The instrument's readings are bandpass-corrected (the profile's instruments report
 /// reflectance already corrected, as ASTM E2729 recommends).
@@ -57,6 +58,16 @@ pub struct MeasuredPatch {
     pub counter: u32,
     /// False when the same instrument reading was already stored (a resend after a resume).
     pub new: bool,
+}
+
+/// A photo attached to the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachedPhoto {
+    /// Its number in the session, from 0.
+    pub index: usize,
+    pub media_type: &'static str,
+    /// True when a location was found in the photo and removed (no `gps` consent).
+    pub location_removed: bool,
 }
 
 /// Where the session stands, for the screen.
@@ -361,6 +372,82 @@ impl MeasurementSession {
         })
     }
 
+    /// Attaches a photo (JPEG, PNG or WebP, at most [`ecsp_photo::MAX_PHOTO_BYTES`], at most
+    /// [`ecsp_photo::MAX_PHOTOS`] per session). Only with the user's `photos` consent; without
+    /// `gps` consent the photo's location is removed before it is stored (see `ecsp-photo`).
+    pub async fn attach_photo(
+        &mut self,
+        client: &EcspClient,
+        bytes: Vec<u8>,
+        caption: Option<String>,
+    ) -> Result<AttachedPhoto> {
+        if !client.is_granted(Purpose::Photos).await? {
+            return Err(MeasureError::NotAllowed(
+                "the user has not allowed photos to be attached; ask for `photos` consent first"
+                    .into(),
+            ));
+        }
+        let keep_location = client.is_granted(Purpose::Gps).await?;
+        let (s, id) = (self.store.clone(), self.id);
+        blocking(move || {
+            let (format, data, location_removed) = if keep_location {
+                (ecsp_photo::check(&bytes)?, bytes, false)
+            } else {
+                let stripped = ecsp_photo::strip_location(&bytes)?;
+                (stripped.format, stripped.bytes, stripped.removed.any())
+            };
+            let photo = StoredPhoto {
+                media_type: format.media_type().to_owned(),
+                caption,
+                data,
+            };
+            let index =
+                s.add_photo(id, &photo, ecsp_photo::MAX_PHOTOS)?
+                    .ok_or(MeasureError::Photo(ecsp_photo::PhotoError::TooMany {
+                        max: ecsp_photo::MAX_PHOTOS,
+                    }))?;
+            Ok(AttachedPhoto {
+                index,
+                media_type: format.media_type(),
+                location_removed,
+            })
+        })
+        .await
+    }
+
+    /// The photos to upload: none without `photos` consent; without `gps` consent stripped
+    /// again (consent may have been withdrawn since they were attached).
+    async fn upload_photos(&self, client: &EcspClient) -> Result<Vec<Photo>> {
+        if !client.is_granted(Purpose::Photos).await? {
+            return Ok(Vec::new());
+        }
+        let keep_location = client.is_granted(Purpose::Gps).await?;
+        let (s, id) = (self.store.clone(), self.id);
+        blocking(move || {
+            s.photos(id)?
+                .into_iter()
+                .map(|p| {
+                    let (format, data) = if keep_location {
+                        (ecsp_photo::check(&p.data)?, p.data)
+                    } else {
+                        let stripped = ecsp_photo::strip_location(&p.data)?;
+                        (stripped.format, stripped.bytes)
+                    };
+                    Ok(Photo {
+                        media_type: match format {
+                            ecsp_photo::PhotoFormat::Jpeg => PhotoMediaType::Jpeg,
+                            ecsp_photo::PhotoFormat::Png => PhotoMediaType::Png,
+                            ecsp_photo::PhotoFormat::WebP => PhotoMediaType::Webp,
+                        },
+                        data_base64: base64::engine::general_purpose::STANDARD.encode(data),
+                        caption: p.caption,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Uploads the session as one measurement record (once: a second call returns the first
     /// record's id). Every patch must have a reading and none may be flagged. GPS comes from
     /// `location` only if the user granted `gps`; the client core checks consent again.
@@ -430,7 +517,7 @@ impl MeasurementSession {
             settings: self.plan.settings.clone(),
             samples,
             gps,
-            photos: Vec::new(),
+            photos: self.upload_photos(client).await?,
         };
         let captured = client.capture_measurement(capture).await?;
         let (s, id, record) = (self.store.clone(), self.id, captured.record_id);

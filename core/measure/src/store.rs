@@ -18,7 +18,7 @@ use crate::calibration::LastCalibration;
 use crate::chart::PatchCheck;
 use crate::error::{MeasureError, Result};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE sessions (
@@ -55,6 +55,26 @@ CREATE TABLE calibrations (
 );
 CREATE INDEX calibrations_by_serial ON calibrations (instrument_serial, at);
 ";
+
+/// Version 2: photos attached to a session (already without location unless `gps` allowed).
+const SCHEMA_V2: &str = "
+CREATE TABLE photos (
+    session_id TEXT NOT NULL REFERENCES sessions(session_id),
+    seq INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    caption TEXT,
+    data BLOB NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+";
+
+/// A photo as stored with its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPhoto {
+    pub media_type: String,
+    pub caption: Option<String>,
+    pub data: Vec<u8>,
+}
 
 /// What the file holds about a session.
 #[derive(Debug, Clone)]
@@ -107,9 +127,12 @@ impl SessionStore {
                 "the session database was written by a newer version (schema {version}); update the application"
             )));
         }
-        if version < 1 {
+        if version < SCHEMA_VERSION {
             let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(SCHEMA_V1)?;
+            if version < 1 {
+                tx.execute_batch(SCHEMA_V1)?;
+            }
+            tx.execute_batch(SCHEMA_V2)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
@@ -349,5 +372,41 @@ impl SessionStore {
             params![id.to_string(), record_id.to_string()],
         )?;
         Ok(())
+    }
+
+    /// Adds a photo unless the session already has `max`; returns its number (from 0).
+    pub fn add_photo(&self, id: Uuid, photo: &StoredPhoto, max: usize) -> Result<Option<usize>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let count: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM photos WHERE session_id = ?1",
+            params![id.to_string()],
+            |r| r.get(0),
+        )?;
+        let count = count as usize;
+        if count >= max {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO photos (session_id, seq, media_type, caption, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.to_string(), count as i64, photo.media_type, photo.caption, photo.data],
+        )?;
+        tx.commit()?;
+        Ok(Some(count))
+    }
+
+    pub fn photos(&self, id: Uuid) -> Result<Vec<StoredPhoto>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT media_type, caption, data FROM photos WHERE session_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![id.to_string()], |r| {
+            Ok(StoredPhoto {
+                media_type: r.get(0)?,
+                caption: r.get(1)?,
+                data: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }

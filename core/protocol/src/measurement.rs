@@ -177,6 +177,8 @@ pub enum PhotoMediaType {
     Jpeg,
     #[serde(rename = "image/png")]
     Png,
+    #[serde(rename = "image/webp")]
+    Webp,
 }
 
 /// A picture attached to a measurement. Consent-gated (`photos`).
@@ -354,6 +356,9 @@ impl Validate for Photo {
                 let ok = match self.media_type {
                     PhotoMediaType::Jpeg => bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
                     PhotoMediaType::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+                    PhotoMediaType::Webp => {
+                        bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP"
+                    }
                 };
                 if !ok {
                     v.error(

@@ -6,13 +6,77 @@ import json
 import os
 import tempfile
 
+import base64
+import socket
+import struct
+import threading
+
 from ecsp_mobile import (
-    FieldClient, FieldError, HostSecrets, LocationSource, Position, Simulator,
-    start_reference_server, start_session,
+    FieldClient, FieldError, FieldErrorCode, HostInstrumentLink, HostSecrets, LocationSource,
+    Position, Simulator, start_reference_server, start_session, start_session_on_host_link,
+    start_simulator_server,
 )
 
 MANIFEST = os.environ["CARGO_MANIFEST_DIR"]
 CHART = os.path.join(MANIFEST, "..", "core", "color", "tests", "data", "colorchecker_babelcolor.cgats")
+PHOTO = os.path.join(MANIFEST, "..", "core", "photo", "tests", "fixtures", "DSCN0010.jpg")
+
+
+class TcpBluetooth(HostInstrumentLink):
+    """Plays the phone's Bluetooth stack: the simulator's frames over TCP, notifications pushed
+    into the core's sink from a reader thread, as a BLE callback thread would."""
+
+    def __init__(self, address):
+        host, port = address.rsplit(":", 1)
+        self.address = (host, int(port))
+        self.sock = None
+        self.connects = 0
+
+    def connect(self, sink):
+        self.disconnect()
+        sock = socket.create_connection(self.address)
+        (mtu,) = struct.unpack("<H", self._read(sock, 2))
+        self.sock = sock
+        self.connects += 1
+
+        def pump():
+            try:
+                while True:
+                    (n,) = struct.unpack("<H", self._read(sock, 2))
+                    sink.push(self._read(sock, n))
+            except (OSError, EOFError):
+                pass
+            sink.closed()
+
+        threading.Thread(target=pump, daemon=True).start()
+        return mtu
+
+    def write(self, frame):
+        if self.sock is None:
+            raise FieldError.Failed(FieldErrorCode.INSTRUMENT_UNREACHABLE, "not connected")
+        try:
+            self.sock.sendall(struct.pack("<H", len(frame)) + bytes(frame))
+        except OSError as e:
+            raise FieldError.Failed(FieldErrorCode.INSTRUMENT_UNREACHABLE, str(e))
+
+    def disconnect(self):
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+
+    @staticmethod
+    def _read(sock, n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError()
+            data += chunk
+        return data
 
 
 class Keys(HostSecrets):
@@ -60,7 +124,7 @@ async def field_session(server, work, gps):
         await session.measure_next()
         raise AssertionError("measured without calibration")
     except FieldError.Failed as e:
-        assert e.code == "calibrationdue", e.code
+        assert e.code == FieldErrorCode.CALIBRATION_DUE, e.code
 
     await session.calibrate()
     assert (await session.state()).calibration_due is None
@@ -68,6 +132,15 @@ async def field_session(server, work, gps):
         reading = await session.measure_next()
         assert reading.better_match is None, reading
         assert reading.delta_e < 0.5, reading
+    photo = open(PHOTO, "rb").read()
+    try:
+        await session.attach_photo(client, photo, None)
+        raise AssertionError("a photo attached without consent")
+    except FieldError.Failed as e:
+        assert e.code == FieldErrorCode.NOT_ALLOWED, e.code
+    await client.grant("photos")
+    attached = await session.attach_photo(client, photo, "the sheet")
+    assert attached.location_removed == (not gps), attached
     here = Here()
     record_id = await session.upload(client, here)
     assert here.asked == (1 if gps else 0), here.asked
@@ -79,6 +152,30 @@ async def field_session(server, work, gps):
     assert ("gps" in record) == gps, record.keys()
     if gps:
         assert abs(record["gps"]["latitude"] - 35.6812) < 1e-9
+    sent = base64.b64decode(record["photos"][0]["data_base64"])
+    assert len(sent) == len(photo) and (sent == photo) == gps, "location kept only with gps"
+
+
+async def host_link_session(server, work):
+    """The phone's own Bluetooth stack (here: Python over TCP), with the link dropped every 9
+    frames: the session still completes with every patch measured once."""
+    keys = Keys()
+    client = FieldClient(server.url, server.ca_pem, os.path.join(work, "client"), keys)
+    await client.login(server.technician_email, server.technician_password)
+    device = (await client.device_ids())[0]
+    bluetooth = TcpBluetooth(start_simulator_server("SIM-HOST-1", CHART, 9))
+    session = await start_session_on_host_link(
+        bluetooth, CHART, device, "M1", os.path.join(work, "sessions.sqlite3"))
+    await session.calibrate()
+    while (await session.state()).next_patch is not None:
+        reading = await session.measure_next()
+        assert reading.better_match is None, reading
+    assert bluetooth.connects > 3, bluetooth.connects
+    record_id = await session.upload(client, None)
+    await client.flush()
+    record = json.loads(await client.record_json(record_id))
+    assert len(record["samples"]) == 24
+    assert record["instrument"]["serial_number"] == "SIM-HOST-1"
 
 
 async def main():
@@ -86,7 +183,9 @@ async def main():
         server = start_reference_server(os.path.join(work, "server"))
         for gps in (True, False):
             await field_session(server, os.path.join(work, f"gps-{gps}"), gps)
-    print("python bindings: field session with and without GPS consent: ok")
+        print("python bindings: field session with and without GPS consent: ok")
+        await host_link_session(server, os.path.join(work, "host-link"))
+        print("python bindings: host Bluetooth link with dropped links: ok")
 
 
 asyncio.run(main())

@@ -34,4 +34,5 @@ fn python_field_session_with_and_without_gps_consent() {
     println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the Python test failed");
     assert!(stdout.contains("with and without GPS consent: ok"));
+    assert!(stdout.contains("host Bluetooth link with dropped links: ok"));
 }

@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ecsp_instrument::message::Grid;
-use ecsp_instrument_link::InstrumentLink;
 use ecsp_instrument_link::sim::{Faults, SimConfig, SimulatedSpectrometer, Timing};
-use ecsp_instrument_link::tcp::{read_frame, write_frame};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Parser)]
@@ -98,47 +95,6 @@ async fn main() -> std::process::ExitCode {
         Ok(addr) => println!("ecsp-spectro-sim listening on {addr}"),
         Err(e) => eprintln!("error: {e}"),
     }
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        eprintln!("host connected from {peer}");
-        stream.set_nodelay(true).ok();
-        let Ok(mut connection) = sim.connect().await else {
-            eprintln!("connection refused (injected fault)");
-            continue;
-        };
-        let (mut reader, mut writer) = stream.into_split();
-        let mtu = connection.att_mtu;
-        if writer.write_all(&mtu.to_le_bytes()).await.is_err() {
-            continue;
-        }
-        // Notifications to the host until the simulated link drops; control-point frames to the
-        // instrument until the host goes away. Whichever ends first ends the connection.
-        let mut sender = tokio::spawn(async move {
-            while let Some(frame) = connection.notifications.recv().await {
-                if write_frame(&mut writer, &frame).await.is_err() {
-                    break;
-                }
-            }
-            let _ = writer.shutdown().await;
-        });
-        let instrument = sim.clone();
-        let max = usize::from(mtu) - 3;
-        let mut receiver = tokio::spawn(async move {
-            while let Ok(Some(f)) = read_frame(&mut reader, max).await {
-                if instrument.write(f).await.is_err() {
-                    break;
-                }
-            }
-        });
-        tokio::select! {
-            _ = &mut sender => {}
-            _ = &mut receiver => {}
-        }
-        sender.abort();
-        receiver.abort();
-        let _ = sim.disconnect().await;
-        eprintln!("host disconnected");
-    }
+    ecsp_instrument_link::tcp::serve(listener, sim).await;
+    std::process::ExitCode::SUCCESS
 }

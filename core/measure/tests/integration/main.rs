@@ -6,4 +6,5 @@
 mod common;
 mod durability;
 mod guided;
+mod photos;
 mod upload;

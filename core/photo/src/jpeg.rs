@@ -1,0 +1,155 @@
+//! JPEG, edited in place without changing its length (see the crate docs for why): markers are
+//! walked up to the start of scan; EXIF, XMP, extended XMP and the MPF index are handled;
+//! MPF secondary images (previews, gain maps) are stripped the same way, recursively.
+
+use crate::{MAX_NESTING, PhotoError, Removed, Result, tiff, xmp};
+
+const EXIF: &[u8] = b"Exif\0\0";
+const XMP: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+const EXTENDED_XMP: &[u8] = b"http://ns.adobe.com/xmp/extension/\0";
+const MPF: &[u8] = b"MPF\0";
+const TAG_MP_ENTRY: u16 = 0xB002;
+
+fn bad(reason: impl Into<String>) -> PhotoError {
+    PhotoError::malformed("JPEG", reason)
+}
+
+/// Strips the location from the JPEG in `buf`, in place.
+pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
+    let mut removed = Removed::default();
+    if depth > MAX_NESTING {
+        return Ok(removed);
+    }
+    if !buf.starts_with(&[0xFF, 0xD8]) {
+        return Err(bad("no start-of-image marker"));
+    }
+    let mut secondary = Vec::new();
+    let mut pos = 2;
+    loop {
+        // Markers may be preceded by fill bytes (0xFF).
+        while buf.get(pos) == Some(&0xFF) && buf.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (buf.get(pos), buf.get(pos + 1)) else {
+            return Err(bad(format!("expected a marker at byte {pos}")));
+        };
+        match marker {
+            // Start of scan or end of image: the metadata segments are all behind us.
+            0xDA | 0xD9 => break,
+            0x01 | 0xD0..=0xD7 => {
+                pos += 2;
+                continue;
+            }
+            _ => {}
+        }
+        let len = buf
+            .get(pos + 2..pos + 4)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+            .ok_or_else(|| bad("truncated segment header"))?;
+        if len < 2 || pos + 2 + len > buf.len() {
+            return Err(bad(format!("segment at byte {pos} runs past the end")));
+        }
+        let (start, end) = (pos + 4, pos + 2 + len);
+        let seg = &mut buf[start..end];
+        match marker {
+            0xE1 if seg.starts_with(EXIF) => {
+                match tiff::strip_gps(&mut seg[EXIF.len()..], depth) {
+                    Ok(r) => removed.add(r),
+                    Err(PhotoError::Malformed { .. }) => {
+                        // EXIF we cannot read may still hold a position: drop its content.
+                        seg.fill(0);
+                        removed.blocks_dropped += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            0xE1 if seg.starts_with(XMP) => {
+                let body = &mut seg[XMP.len()..];
+                match xmp::strip_padded(body) {
+                    Ok(Some((new, count))) => {
+                        body.copy_from_slice(&new);
+                        removed.xmp_properties += count;
+                    }
+                    Ok(None) => {}
+                    Err(_) => {
+                        seg.fill(0);
+                        removed.blocks_dropped += 1;
+                    }
+                }
+            }
+            0xE1 if seg.starts_with(EXTENDED_XMP) => {
+                // Extended XMP is keyed by the MD5 of its whole text and cannot be rewritten in
+                // place; it holds bulky extras (depth maps, HDR notes), and may hold a position.
+                seg.fill(0);
+                removed.blocks_dropped += 1;
+            }
+            0xE2 if seg.starts_with(MPF) => {
+                // Offsets in the MP index count from the MPF header (after "MPF\0").
+                let base = start + MPF.len();
+                secondary = mp_entries(&buf[base..end])
+                    .into_iter()
+                    .filter_map(|(off, size)| Some((base.checked_add(off)?, size)))
+                    .collect();
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    for (at, size) in secondary {
+        let Some(stop) = at.checked_add(size) else {
+            continue;
+        };
+        // An entry pointing outside the file has no image there to leak a position.
+        if at == 0 || stop > buf.len() || !buf[at..].starts_with(&[0xFF, 0xD8]) {
+            continue;
+        }
+        removed.add(strip_in_place(&mut buf[at..stop], depth + 1)?);
+    }
+    Ok(removed)
+}
+
+/// The (offset, size) of every image the MP index lists after the first (offset 0).
+fn mp_entries(mpf: &[u8]) -> Vec<(usize, usize)> {
+    let big = match mpf.get(..4) {
+        Some(b"MM\0*") => true,
+        Some(b"II*\0") => false,
+        _ => return Vec::new(),
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let s: [u8; 2] = mpf.get(at..at + 2)?.try_into().ok()?;
+        Some(if big {
+            u16::from_be_bytes(s)
+        } else {
+            u16::from_le_bytes(s)
+        })
+    };
+    let u32_at = |at: usize| -> Option<usize> {
+        let s: [u8; 4] = mpf.get(at..at + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(s)
+        } else {
+            u32::from_le_bytes(s)
+        } as usize)
+    };
+    let mut out = Vec::new();
+    let Some(ifd) = u32_at(4) else { return out };
+    let Some(n) = u16_at(ifd) else { return out };
+    for i in 0..usize::from(n) {
+        let e = ifd + 2 + i * 12;
+        if u16_at(e) != Some(TAG_MP_ENTRY) {
+            continue;
+        }
+        let (Some(bytes), Some(list)) = (u32_at(e + 4), u32_at(e + 8)) else {
+            break;
+        };
+        for k in 0..bytes / 16 {
+            let entry = list + k * 16;
+            if let (Some(size), Some(offset)) = (u32_at(entry + 4), u32_at(entry + 8))
+                && offset != 0
+            {
+                out.push((offset, size));
+            }
+        }
+    }
+    out
+}

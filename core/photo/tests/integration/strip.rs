@@ -1,0 +1,370 @@
+//! Location stripping on real photos: exiftool sees no location afterwards, the image data is
+//! byte-identical, other metadata stays, and bad input gets a clear error.
+
+use std::path::{Path, PathBuf};
+
+use ecsp_photo::{MAX_PHOTO_BYTES, PhotoError, PhotoFormat, strip_location};
+use img_parts::Bytes;
+use img_parts::png::Png;
+use img_parts::webp::WebP;
+
+use crate::exiftool::{exiftool, fixture, location_report, locations, tag, thumbnail};
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The primary image's entropy-coded data: from its start of scan to its end of image.
+fn jpeg_scan(b: &[u8]) -> &[u8] {
+    let mut pos = 2;
+    loop {
+        while b[pos + 1] == 0xFF {
+            pos += 1;
+        }
+        let marker = b[pos + 1];
+        if marker == 0xDA {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([b[pos + 2], b[pos + 3]]));
+        pos += 2 + len;
+    }
+    let end = b[pos..]
+        .windows(2)
+        .position(|w| w == [0xFF, 0xD9])
+        .map_or(b.len(), |p| pos + p + 2);
+    &b[pos..end]
+}
+
+/// Strips `name`, checks the result with exiftool and returns where it was written.
+fn strip_jpeg_fixture(dir: &Path, name: &str, expect_location: bool) -> PathBuf {
+    let original = fixture(name);
+    let before = write(dir, &format!("before-{name}"), &original);
+    let had = locations(&location_report(&before));
+    assert_eq!(!had.is_empty(), expect_location, "{name} before: {had:?}");
+
+    let stripped = strip_location(&original).unwrap();
+    assert_eq!(stripped.format, PhotoFormat::Jpeg);
+    assert_eq!(
+        stripped.removed.any(),
+        expect_location,
+        "{name}: {:?}",
+        stripped.removed
+    );
+    assert_eq!(
+        stripped.bytes.len(),
+        original.len(),
+        "{name}: JPEG keeps its length"
+    );
+    assert_eq!(
+        jpeg_scan(&stripped.bytes),
+        jpeg_scan(&original),
+        "{name}: pixels"
+    );
+
+    let after = write(dir, &format!("after-{name}"), &stripped.bytes);
+    let left = locations(&location_report(&after));
+    assert!(left.is_empty(), "{name} still says where: {left:?}");
+    assert_eq!(
+        tag(&after, "Model"),
+        tag(&before, "Model"),
+        "{name}: camera kept"
+    );
+
+    let again = strip_location(&stripped.bytes).unwrap();
+    assert!(
+        !again.removed.any(),
+        "{name}: stripping twice removes nothing more"
+    );
+    assert_eq!(again.bytes, stripped.bytes);
+    after
+}
+
+#[test]
+fn real_jpeg_photos_lose_exif_gps_and_xmp_location_and_keep_their_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    // A camera photo with GPS, an IFD1 thumbnail and XMP.
+    strip_jpeg_fixture(dir.path(), "DSCN0010.jpg", true);
+    // Phone and camera metadata: iPhone 7, Pixel 8 Pro (extended XMP), a GPS test file.
+    for name in ["GPS.jpg", "Apple.jpg", "Google.jpg"] {
+        strip_jpeg_fixture(dir.path(), name, true);
+    }
+    // XMP cities: UTF-16 XMP with an MPF index (ExifTool.jpg), UTF-8 (MWG.jpg).
+    for name in ["ExifTool.jpg", "MWG.jpg"] {
+        strip_jpeg_fixture(dir.path(), name, true);
+    }
+}
+
+#[test]
+fn extended_xmp_is_dropped_and_the_main_packet_kept() {
+    let original = fixture("ExtendedXMP.jpg");
+    // Extended XMP can hold anything and cannot be rewritten in place: it is dropped.
+    let stripped = strip_location(&original).unwrap();
+    assert_eq!(stripped.bytes.len(), original.len());
+    assert_eq!(jpeg_scan(&stripped.bytes), jpeg_scan(&original));
+    let dir = tempfile::tempdir().unwrap();
+    let after = write(dir.path(), "after.jpg", &stripped.bytes);
+    assert!(locations(&location_report(&after)).is_empty());
+    assert_eq!(
+        tag(&after, "XMPToolkit"),
+        "Image::ExifTool 7.50",
+        "main XMP kept"
+    );
+    assert_eq!(
+        tag(&after, "HasExtendedXMP"),
+        "",
+        "no pointer to what is gone"
+    );
+    assert_eq!(tag(&after, "Author"), "", "extended XMP gone");
+}
+
+#[test]
+fn the_gps_of_the_embedded_thumbnail_is_removed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = write(dir.path(), "photo.jpg", &fixture("DSCN0010.jpg"));
+    // Give the photo's own thumbnail the photo's GPS, and put it back.
+    let thumb = write(dir.path(), "thumb.jpg", &thumbnail(&photo));
+    exiftool(&[
+        "-q",
+        "-overwrite_original",
+        "-tagsFromFile",
+        photo.to_str().unwrap(),
+        "-gps:all",
+        thumb.to_str().unwrap(),
+    ]);
+    assert!(!locations(&location_report(&thumb)).is_empty());
+    exiftool(&[
+        "-q",
+        "-overwrite_original",
+        &format!("-ThumbnailImage<={}", thumb.display()),
+        photo.to_str().unwrap(),
+    ]);
+    let original = std::fs::read(&photo).unwrap();
+    let stripped = strip_location(&original).unwrap();
+    assert_eq!(
+        stripped.removed.exif_gps_directories, 2,
+        "photo and thumbnail"
+    );
+    let after = write(dir.path(), "after.jpg", &stripped.bytes);
+    assert!(locations(&location_report(&after)).is_empty());
+    let thumb_after = write(dir.path(), "thumb-after.jpg", &thumbnail(&after));
+    assert_eq!(
+        jpeg_scan(&std::fs::read(&thumb_after).unwrap()),
+        jpeg_scan(&std::fs::read(&thumb).unwrap())
+    );
+    let left = locations(&location_report(&thumb_after));
+    assert!(left.is_empty(), "thumbnail still says where: {left:?}");
+}
+
+/// A two-image MPF file: `primary` gets an APP2 MPF index right after SOI pointing at
+/// `secondary`, appended after it (as cameras store large previews and phones gain maps).
+fn mpf_file(primary: &[u8], secondary: &[u8]) -> Vec<u8> {
+    let mut index = Vec::new();
+    index.extend_from_slice(b"MM\0*");
+    index.extend_from_slice(&8u32.to_be_bytes());
+    index.extend_from_slice(&3u16.to_be_bytes());
+    let entries_at = 8 + 2 + 3 * 12 + 4;
+    for (tag, kind, count, value) in [
+        (0xB000u16, 7u16, 4u32, u32::from_be_bytes(*b"0100")),
+        (0xB001, 4, 1, 2),
+        (0xB002, 7, 32, entries_at),
+    ] {
+        index.extend_from_slice(&tag.to_be_bytes());
+        index.extend_from_slice(&kind.to_be_bytes());
+        index.extend_from_slice(&count.to_be_bytes());
+        index.extend_from_slice(&value.to_be_bytes());
+    }
+    index.extend_from_slice(&0u32.to_be_bytes());
+    let segment_len = 2 + 4 + index.len() + 32;
+    let primary_len = primary.len() + 2 + segment_len;
+    let base = 2 + 4 + 4; // SOI, marker and length, "MPF\0"
+    for (attr, size, offset) in [
+        (0x2003_0000u32, primary_len as u32, 0u32),
+        (
+            0x0001_0002,
+            secondary.len() as u32,
+            (primary_len - base) as u32,
+        ),
+    ] {
+        index.extend_from_slice(&attr.to_be_bytes());
+        index.extend_from_slice(&size.to_be_bytes());
+        index.extend_from_slice(&offset.to_be_bytes());
+        index.extend_from_slice(&[0; 4]);
+    }
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE2];
+    out.extend_from_slice(&(segment_len as u16).to_be_bytes());
+    out.extend_from_slice(b"MPF\0");
+    out.extend_from_slice(&index);
+    out.extend_from_slice(&primary[2..]);
+    assert_eq!(out.len(), primary_len);
+    out.extend_from_slice(secondary);
+    out
+}
+
+#[test]
+fn the_location_in_an_mpf_secondary_image_is_removed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = fixture("DSCN0010.jpg");
+    let secondary = fixture("Apple.jpg");
+    let file = mpf_file(&primary, &secondary);
+    let path = write(dir.path(), "mpf.jpg", &file);
+    let mpf = location_report(&path);
+    assert!(!locations(&mpf).is_empty());
+    assert_eq!(
+        tag(&path, "NumberOfImages"),
+        "2",
+        "exiftool reads the MPF index"
+    );
+
+    let stripped = strip_location(&file).unwrap();
+    assert_eq!(stripped.bytes.len(), file.len());
+    assert_eq!(
+        stripped.removed.exif_gps_directories, 2,
+        "primary and secondary"
+    );
+    let second_after =
+        &stripped.bytes[primary.len() + (file.len() - primary.len() - secondary.len())..];
+    assert_eq!(
+        jpeg_scan(second_after),
+        jpeg_scan(&secondary),
+        "secondary pixels"
+    );
+    let second = write(dir.path(), "second-after.jpg", second_after);
+    let left = locations(&location_report(&second));
+    assert!(
+        left.is_empty(),
+        "secondary image still says where: {left:?}"
+    );
+    let after = write(dir.path(), "mpf-after.jpg", &stripped.bytes);
+    assert!(locations(&location_report(&after)).is_empty());
+    assert_eq!(
+        tag(&after, "MPImageLength").lines().last(),
+        Some(secondary.len().to_string().as_str())
+    );
+}
+
+/// Copies DSCN0010.jpg's GPS (as EXIF and as XMP) and a city into a copy of `base`.
+fn with_location(dir: &Path, base: &str, name: &str) -> (PathBuf, Vec<u8>) {
+    let photo = write(dir, "source.jpg", &fixture("DSCN0010.jpg"));
+    let path = write(dir, name, &fixture(base));
+    exiftool(&[
+        "-q",
+        "-overwrite_original",
+        "-tagsFromFile",
+        photo.to_str().unwrap(),
+        "-gps:all",
+        "-xmp:all<gps:all",
+        "-XMP-photoshop:City=Siena",
+        "-XMP-iptcExt:LocationCreatedCity=Siena",
+        path.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+#[test]
+fn png_loses_exif_and_xmp_location_with_its_image_chunks_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, original) = with_location(dir.path(), "PNG.png", "gps.png");
+    assert!(locations(&location_report(&path)).len() >= 10);
+    let stripped = strip_location(&original).unwrap();
+    assert_eq!(stripped.format, PhotoFormat::Png);
+    assert!(stripped.removed.exif_gps_directories == 1 && stripped.removed.xmp_properties >= 3);
+    let after = write(dir.path(), "after.png", &stripped.bytes);
+    let left = locations(&location_report(&after));
+    assert!(left.is_empty(), "PNG still says where: {left:?}");
+    assert_eq!(tag(&after, "Creator"), "Phil Harvey", "other XMP kept");
+    let image_chunks = |b: &[u8]| -> Vec<(Vec<u8>, Vec<u8>)> {
+        Png::from_bytes(Bytes::copy_from_slice(b))
+            .unwrap()
+            .chunks()
+            .iter()
+            .filter(|c| matches!(&c.kind(), b"IHDR" | b"PLTE" | b"IDAT" | b"tRNS"))
+            .map(|c| (c.kind().to_vec(), c.contents().to_vec()))
+            .collect()
+    };
+    assert_eq!(image_chunks(&stripped.bytes), image_chunks(&original));
+}
+
+#[test]
+fn webp_loses_exif_and_xmp_location_and_its_flags_match_its_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, original) = with_location(dir.path(), "RIFF.webp", "gps.webp");
+    assert!(locations(&location_report(&path)).len() >= 10);
+    let stripped = strip_location(&original).unwrap();
+    assert_eq!(stripped.format, PhotoFormat::WebP);
+    assert!(stripped.removed.exif_gps_directories == 1 && stripped.removed.xmp_properties >= 3);
+    let after = write(dir.path(), "after.webp", &stripped.bytes);
+    let left = locations(&location_report(&after));
+    assert!(left.is_empty(), "WebP still says where: {left:?}");
+
+    let webp = WebP::from_bytes(Bytes::copy_from_slice(&stripped.bytes)).unwrap();
+    let vp8x = webp
+        .chunk_by_id(*b"VP8X")
+        .unwrap()
+        .content()
+        .data()
+        .unwrap()[0];
+    assert_eq!(vp8x & 0x08 != 0, webp.has_chunk(*b"EXIF"), "EXIF flag");
+    assert_eq!(vp8x & 0x04 != 0, webp.has_chunk(*b"XMP "), "XMP flag");
+    let image = |w: &WebP| -> Vec<Vec<u8>> {
+        w.chunks()
+            .iter()
+            .filter(|c| matches!(&c.id(), b"VP8 " | b"VP8L" | b"ALPH"))
+            .map(|c| c.content().data().unwrap().to_vec())
+            .collect()
+    };
+    let before = WebP::from_bytes(Bytes::copy_from_slice(&original)).unwrap();
+    assert!(!image(&before).is_empty());
+    assert_eq!(image(&webp), image(&before), "image chunks byte-identical");
+}
+
+#[test]
+fn heic_is_refused_with_a_clear_error() {
+    let err = strip_location(&fixture("QuickTime.heic")).unwrap_err();
+    assert_eq!(err, PhotoError::UnsupportedFormat("HEIC/HEIF"));
+    assert!(
+        err.to_string().contains("convert the photo to JPEG"),
+        "{err}"
+    );
+}
+
+#[test]
+fn size_and_content_are_checked_before_anything_else() {
+    let mut big = fixture("DSCN0010.jpg");
+    big.resize(MAX_PHOTO_BYTES + 1, 0);
+    assert_eq!(
+        strip_location(&big).unwrap_err(),
+        PhotoError::TooLarge {
+            size: MAX_PHOTO_BYTES + 1,
+            max: MAX_PHOTO_BYTES
+        }
+    );
+    assert_eq!(strip_location(&[]).unwrap_err(), PhotoError::Empty);
+    assert_eq!(
+        strip_location(b"%PDF-1.7 not a photo").unwrap_err(),
+        PhotoError::NotAnImage
+    );
+}
+
+#[test]
+fn damaged_photos_get_an_error_never_a_panic() {
+    for name in ["DSCN0010.jpg", "Google.jpg", "PNG.png", "RIFF.webp"] {
+        let photo = fixture(name);
+        for cut in (16..photo.len()).step_by(97) {
+            // Either stripped or a clear error, whatever the cut.
+            if let Err(e) = strip_location(&photo[..cut]) {
+                assert!(
+                    matches!(e, PhotoError::Malformed { .. }),
+                    "{name}[..{cut}]: {e:?}"
+                );
+            }
+        }
+        let mut flipped = photo.clone();
+        for i in (4..flipped.len()).step_by(13) {
+            flipped[i] ^= 0x5A;
+        }
+        let _ = strip_location(&flipped);
+    }
+}
