@@ -1,0 +1,4 @@
+//! ecsp-agent integration tests: one binary, one module per area.
+
+#[cfg(feature = "snmpsim-tests")]
+mod snmpsim;
