@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 mod fsutil;
 pub mod ratelimit;
+pub mod remote;
 pub mod schema;
 pub mod seed;
 pub mod store;
@@ -52,6 +53,10 @@ pub struct Config {
     pub tokens: TokenPolicy,
     /// Audit rows older than this many days are deleted (at start and hourly).
     pub audit_retention_days: u32,
+    /// MQTT over TLS on a port of its own, besides the HTTPS port (where MQTT is reached by ALPN).
+    pub mqtt_listen: Option<SocketAddr>,
+    /// How often operations past their deadline are ended (expired / timed out).
+    pub operation_sweep: Duration,
 }
 
 impl Config {
@@ -67,6 +72,8 @@ impl Config {
             seed_demo: true,
             tokens: TokenPolicy::default(),
             audit_retention_days: store::audit::DEFAULT_RETENTION_DAYS,
+            mqtt_listen: None,
+            operation_sweep: Duration::from_secs(1),
         }
     }
 
@@ -98,15 +105,21 @@ pub struct Server {
     pub demo: Option<seed::DemoAccounts>,
     pub db: Database,
     pub key: Arc<DataKey>,
+    /// Where MQTT's own port listens, if configured.
+    pub mqtt_addr: Option<SocketAddr>,
+    /// The agents connected over MQTT.
+    pub remote: Arc<remote::Hub>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     throttle: Arc<audit_throttle::AuditThrottle>,
     flusher: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
     /// Stops accepting, lets requests in flight finish (up to 10 s), and waits.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.remote.close_all();
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         self.wait().await
     }
@@ -115,6 +128,10 @@ impl Server {
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let served = (&mut self.task).await;
         self.flusher.abort();
+        self.remote.close_all();
+        for task in &self.background {
+            task.abort();
+        }
         self.flush_audit().await?;
         served??;
         Ok(())
@@ -181,13 +198,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ca_pem: material.ca_pem.clone().map(Arc::from),
         audit_throttle: Arc::default(),
         agents: Arc::default(),
+        remote: Arc::default(),
     };
     let throttle = state.audit_throttle.clone();
     let flusher = tokio::spawn(audit_housekeeping(
         state.clone(),
         config.audit_retention_days,
     ));
-    let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = api::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
 
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
@@ -201,7 +219,33 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             rustls_config.clone(),
         ));
     }
-    let server = axum_server::from_tcp_rustls(listener, rustls_config)?
+    let mut background = vec![tokio::spawn(remote::sweeper(
+        state.clone(),
+        config.operation_sweep,
+    ))];
+    let mqtt_addr = match config.mqtt_listen {
+        Some(at) => {
+            let mqtt = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding the MQTT port {at}"))?;
+            let addr = mqtt.local_addr()?;
+            background.push(tokio::spawn(remote::serve_mqtt_port(
+                mqtt,
+                rustls_config.clone(),
+                state.clone(),
+            )));
+            Some(addr)
+        }
+        None => None,
+    };
+    let remote = state.remote.clone();
+    // One port for HTTPS and MQTT: the acceptor reads the ClientHello's ALPN first.
+    let acceptor = remote::AlpnAcceptor {
+        https: rustls_config,
+        state,
+    };
+    let server = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
         .handle(handle.clone())
         .serve(app.into_make_service());
     let task = tokio::spawn(server);
@@ -212,10 +256,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         demo,
         db,
         key,
+        mqtt_addr,
+        remote,
         handle,
         task,
         throttle,
         flusher,
+        background,
     })
 }
 

@@ -11,7 +11,7 @@ use ecsp_server_mock::{Config, seed};
 #[command(
     name = "ecsp-server",
     version,
-    about = "The reference ECSP server (HTTPS only)"
+    about = "The reference ECSP server (HTTPS; MQTT over TLS for agents)"
 )]
 struct Cli {
     /// Address and port to listen on.
@@ -43,6 +43,10 @@ struct Cli {
     #[arg(long, default_value_t = ecsp_server_mock::store::audit::DEFAULT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(30..=36_500))]
     audit_retention_days: u32,
+    /// Also serve MQTT over TLS (agents' remote operations) on this address and port. MQTT is
+    /// always reachable on the HTTPS port with the TLS ALPN protocol `mqtt`.
+    #[arg(long, env = "ECSP_MQTT_LISTEN")]
+    mqtt_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -87,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     config.seed_demo = !cli.no_demo;
     config.tokens.access_ttl_secs = cli.access_token_ttl;
     config.audit_retention_days = cli.audit_retention_days;
+    config.mqtt_listen = cli.mqtt_listen;
 
     match cli.command {
         Some(Command::AddOrganization {
@@ -124,6 +129,10 @@ async fn main() -> anyhow::Result<()> {
 
     let server = ecsp_server_mock::start(config.clone()).await?;
     println!("ECSP reference server listening on https://{}", server.addr);
+    println!("  MQTT for agents: the same port, TLS ALPN `mqtt`");
+    if let Some(mqtt) = server.mqtt_addr {
+        println!("  MQTT for agents, own port: mqtts://{mqtt}");
+    }
     println!("  data directory: {}", config.data_dir.display());
     if let Some(fp) = &server.ca_fingerprint {
         println!("  local CA certificate: https://{}/ca.pem", server.addr);

@@ -222,6 +222,48 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE organizations ADD COLUMN name_enc BLOB;
     ALTER TABLE agents ADD COLUMN label_enc BLOB;
     "#,
+    // v7: remote operations as persisted jobs (state, deadline of the current state, result),
+    // their state history, and the operations each device reports it supports.
+    r#"
+    CREATE TABLE operations (
+        id            INTEGER PRIMARY KEY,
+        public_id     TEXT NOT NULL UNIQUE,
+        org_id        INTEGER NOT NULL REFERENCES organizations(id),
+        device_id     INTEGER NOT NULL REFERENCES devices(id),
+        agent_id      INTEGER NOT NULL REFERENCES agents(id),
+        kind          TEXT NOT NULL CHECK (kind IN ('status', 'head_cleaning', 'diagnosis')),
+        parameters    TEXT,
+        state         TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'delivered', 'in_progress',
+                          'succeeded', 'failed', 'rejected', 'timed_out', 'expired', 'cancelled')),
+        requested_by  INTEGER NOT NULL REFERENCES users(id),
+        requested_at  INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        -- when the current state ends by itself (expired / timed_out); NULL once final
+        deadline      INTEGER,
+        progress      INTEGER,
+        result        TEXT,
+        reason        TEXT
+    );
+    CREATE INDEX operations_agent_state ON operations(agent_id, state);
+    CREATE INDEX operations_deadline ON operations(deadline) WHERE deadline IS NOT NULL;
+    CREATE INDEX operations_device ON operations(device_id, id);
+    CREATE INDEX operations_org ON operations(org_id, id);
+
+    CREATE TABLE operation_history (
+        operation_id  INTEGER NOT NULL REFERENCES operations(id),
+        seq           INTEGER NOT NULL,
+        state         TEXT NOT NULL,
+        at            INTEGER NOT NULL,
+        PRIMARY KEY (operation_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE device_capabilities (
+        device_id    INTEGER PRIMARY KEY REFERENCES devices(id),
+        operations   TEXT NOT NULL,
+        reported_at  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

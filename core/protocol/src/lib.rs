@@ -26,6 +26,7 @@ pub mod dfe;
 pub mod json;
 pub mod measurement;
 pub mod problem;
+pub mod remote_ops;
 pub mod upload;
 mod validate;
 

@@ -9,6 +9,7 @@ pub mod drain;
 pub mod extract;
 mod meta;
 mod openapi_doc;
+mod operations;
 mod uploads;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub audit_throttle: Arc<AuditThrottle>,
     /// Agent secrets that authenticated recently.
     pub agents: Arc<crate::agent_cache::AgentCache>,
+    /// The agents connected over MQTT, to send them commands as they are queued.
+    pub remote: Arc<crate::remote::Hub>,
 }
 
 impl AppState {
@@ -178,6 +181,7 @@ impl AppState {
         (name = "account", description = "The signed-in user and their consent"),
         (name = "devices", description = "Devices and their stored records"),
         (name = "uploads", description = "Ingestion"),
+        (name = "operations", description = "Remote operations on devices, run by their agents over MQTT (service_support and admin roles)"),
         (name = "admin", description = "Organisation administration (admin role)")
     )
 )]
@@ -232,6 +236,12 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::register_device))
         .routes(routes!(admin::create_agent))
         .routes(routes!(admin::audit_log))
+        .routes(routes!(
+            operations::request_operation,
+            operations::list_operations
+        ))
+        .routes(routes!(operations::get_operation))
+        .routes(routes!(operations::cancel_operation))
         .split_for_parts();
     let mut api = api;
     openapi_doc::ProblemResponses.modify(&mut api);

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod consent;
 pub mod devices;
+pub mod operations;
 pub mod records;
 
 use chrono::{DateTime, TimeZone, Utc};

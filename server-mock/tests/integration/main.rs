@@ -8,5 +8,6 @@ mod audit;
 mod auth;
 mod bad_input;
 mod ingest;
+mod remote;
 mod storage;
 mod tls;

@@ -1,0 +1,681 @@
+//! The server's own MQTT 3.1.1 broker, for agents only.
+//!
+//! Written here over rumqttc's `mqttbytes` codec rather than embedding a broker: rumqttd (0.20)
+//! has no per-topic ACLs, binds its own listener (so it cannot take a TLS stream the HTTPS port
+//! already accepted by ALPN) and pins an older rustls. What agents need is small — one identity
+//! per connection, one command topic to subscribe to, three topics to publish on, QoS 0/1 — and
+//! routing is not needed at all: the server is the only other party. So a connection is one
+//! task that authenticates the CONNECT against the agent table, enforces "own topics only",
+//! turns reports into state changes of persisted operations, and publishes the agent's pending
+//! commands whenever it subscribes or the [`Hub`] kicks it.
+//!
+//! Anything malformed, oversized or not allowed ends that connection (or, for a subscription,
+//! fails that filter) and is audited; other connections are untouched.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use chrono::Utc;
+use ecsp_protocol::Validate;
+use ecsp_protocol::admin::{Actor, Outcome};
+use ecsp_protocol::remote_ops::{
+    AgentReport, CapabilityReport, MAX_KEEP_ALIVE_SECS, MAX_PACKET_BYTES, topic,
+};
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck,
+};
+use rumqttc::mqttbytes::{self, QoS};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::store::audit::Event;
+use crate::store::devices::{self, AgentPrincipal};
+use crate::store::operations::{self, ReportOutcome};
+
+/// How long a new connection may take to send its CONNECT.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the hub asks a connection to do.
+#[derive(Debug)]
+enum Kick {
+    /// Publish the agent's pending commands.
+    Pending,
+    /// Another connection took this client id over.
+    Close,
+}
+
+#[derive(Debug)]
+struct Session {
+    conn: u64,
+    tx: mpsc::Sender<Kick>,
+}
+
+/// The connected agents, by agent id. Shared by every connection and by the REST handlers,
+/// which kick an agent's connection when they queue a command for it.
+#[derive(Debug)]
+pub struct Hub {
+    sessions: Mutex<HashMap<Uuid, Session>>,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            sessions: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            shutdown: watch::channel(false).0,
+        }
+    }
+}
+
+impl Hub {
+    /// Asks the agent's connection, if any, to publish its pending commands. Returns whether
+    /// the agent is connected (its commands stay queued otherwise, until it subscribes).
+    pub fn kick(&self, agent: Uuid) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        match sessions.get(&agent) {
+            // A full channel means a kick is already waiting: the same work.
+            Some(s) => !matches!(
+                s.tx.try_send(Kick::Pending),
+                Err(mpsc::error::TrySendError::Closed(_))
+            ),
+            None => false,
+        }
+    }
+
+    /// Number of agents connected now.
+    pub fn connected(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Changes to `true` when the server shuts down.
+    pub(crate) fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Closes every MQTT connection (server shutdown).
+    pub fn close_all(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>) -> u64 {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let old = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(agent, Session { conn, tx });
+        if let Some(old) = old {
+            // MQTT: a second connection with the same client id replaces the first.
+            let _ = old.tx.try_send(Kick::Close);
+        }
+        conn
+    }
+
+    fn unregister(&self, agent: Uuid, conn: u64) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions.get(&agent).is_some_and(|s| s.conn == conn) {
+            sessions.remove(&agent);
+        }
+    }
+}
+
+/// Why a connection ended early.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    #[error("connection closed")]
+    Closed,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed packet: {0}")]
+    Malformed(mqttbytes::Error),
+    #[error("packet larger than {MAX_PACKET_BYTES} bytes")]
+    TooLarge,
+    #[error("no packet within the keep-alive period")]
+    Idle,
+    #[error("{0}")]
+    Refused(&'static str),
+    /// Refused and already audited with its details.
+    #[error("refused")]
+    Denied,
+    #[error("store: {0}")]
+    Store(#[from] ApiError),
+}
+
+struct Conn<R, W> {
+    reader: R,
+    writer: W,
+    buf: BytesMut,
+    out: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conn<R, W> {
+    /// The next complete packet already buffered, if any.
+    fn buffered(&mut self) -> Result<Option<Packet>, End> {
+        match Packet::read(&mut self.buf, MAX_PACKET_BYTES) {
+            Ok(p) => Ok(Some(p)),
+            Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+            Err(mqttbytes::Error::PayloadSizeLimitExceeded(_)) => Err(End::TooLarge),
+            Err(e) => Err(End::Malformed(e)),
+        }
+    }
+
+    /// Reads more bytes; `Closed` at end of stream.
+    async fn fill(&mut self) -> Result<(), End> {
+        if self.reader.read_buf(&mut self.buf).await? == 0 {
+            return Err(End::Closed);
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, packet: Packet) -> Result<(), End> {
+        self.out.clear();
+        packet
+            .write(&mut self.out, MAX_PACKET_BYTES)
+            .map_err(End::Malformed)?;
+        self.writer.write_all(&self.out).await?;
+        self.writer.flush().await?;
+        Ok(())
+    }
+}
+
+/// Serves one MQTT connection until it ends. Never panics on what the peer sends.
+pub async fn serve<S>(state: AppState, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    let mut conn = Conn {
+        reader,
+        writer,
+        buf: BytesMut::with_capacity(4096),
+        out: BytesMut::with_capacity(1024),
+    };
+    let (agent, keep_alive) = match connect(&state, &mut conn).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!(error = %e, "MQTT connection refused");
+            return;
+        }
+    };
+    let (tx, rx) = mpsc::channel(1);
+    let hub = state.remote.clone();
+    let id = hub.register(agent.public_id, tx);
+    let result = session(&state, &mut conn, &agent, keep_alive, rx).await;
+    hub.unregister(agent.public_id, id);
+    let _ = conn.writer.shutdown().await;
+    match result {
+        Ok(()) | Err(End::Closed) => {}
+        Err(e) => {
+            tracing::info!(agent = %agent.public_id, error = %e, "MQTT connection ended");
+            let action = match e {
+                End::Malformed(_) | End::TooLarge => Some("mqtt.packet"),
+                End::Refused(_) => Some("mqtt.publish"),
+                _ => None,
+            };
+            if let Some(action) = action {
+                audit(
+                    &state,
+                    Event::new(
+                        Some(agent.org_id),
+                        Actor::Agent(agent.public_id),
+                        action,
+                        e.to_string(),
+                        if matches!(e, End::Refused(_)) {
+                            Outcome::Denied
+                        } else {
+                            Outcome::Failed
+                        },
+                    ),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+async fn audit(state: &AppState, event: Event) {
+    if let Err(e) = state.audit(event).await {
+        tracing::error!(error = %e, "could not write an MQTT audit row");
+    }
+}
+
+/// Reads and checks the CONNECT; answers CONNACK. Returns the agent and its keep-alive.
+async fn connect<R, W>(
+    state: &AppState,
+    conn: &mut Conn<R, W>,
+) -> Result<(AgentPrincipal, Duration), End>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        loop {
+            // MQTT 5 CONNECTs carry properties the 3.1.1 reader would misread: tell them apart
+            // by the protocol level byte and refuse them as MQTT asks (CONNACK 1).
+            if let Some(level) = protocol_level(&conn.buf) {
+                if level != 4 {
+                    return Ok(None);
+                }
+            }
+            if let Some(p) = conn.buffered()? {
+                return Ok(Some(p));
+            }
+            conn.fill().await?;
+        }
+    })
+    .await
+    .map_err(|_| End::Idle)?;
+    let refuse = |why: &'static str| {
+        Event::new(
+            None,
+            Actor::Anonymous,
+            "mqtt.connect",
+            why.to_owned(),
+            Outcome::Denied,
+        )
+    };
+    let connect = match first {
+        Err(e) => {
+            let event = refuse("malformed or oversized CONNECT");
+            let rows = state.audit_throttle.admit(event);
+            let _ = state.audit_all(rows).await;
+            return Err(e);
+        }
+        Ok(None) => {
+            conn.send(Packet::ConnAck(ConnAck::new(
+                ConnectReturnCode::RefusedProtocolVersion,
+                false,
+            )))
+            .await?;
+            return Err(End::Refused("only MQTT 3.1.1 is spoken"));
+        }
+        Ok(Some(Packet::Connect(c))) => c,
+        Ok(Some(_)) => return Err(End::Refused("the first packet was not CONNECT")),
+    };
+    let claimed = Uuid::parse_str(&connect.client_id)
+        .ok()
+        .filter(|id| id.hyphenated().to_string() == connect.client_id);
+    let login = connect.login.clone();
+    let found = match (claimed, login) {
+        (Some(claimed), Some(login)) if login.username == connect.client_id => {
+            let secret = login.password;
+            state
+                .db
+                .read(move |c| devices::authenticate_agent(c, &secret))
+                .await
+                .ok()
+                .filter(|a| a.public_id == claimed)
+        }
+        _ => None,
+    };
+    let Some(agent) = found else {
+        // One row per attempt, folded by the throttle like other anonymous refusals.
+        let rows = state
+            .audit_throttle
+            .admit(refuse("bad client id, user name or secret"));
+        let _ = state.audit_all(rows).await;
+        conn.send(Packet::ConnAck(ConnAck::new(
+            ConnectReturnCode::BadUserNamePassword,
+            false,
+        )))
+        .await?;
+        return Err(End::Refused("bad credentials"));
+    };
+    conn.send(Packet::ConnAck(ConnAck::new(
+        ConnectReturnCode::Success,
+        false,
+    )))
+    .await?;
+    audit(
+        state,
+        Event::new(
+            Some(agent.org_id),
+            Actor::Agent(agent.public_id),
+            "mqtt.connect",
+            String::new(),
+            Outcome::Success,
+        ),
+    )
+    .await;
+    let secs = match connect.keep_alive {
+        0 => MAX_KEEP_ALIVE_SECS,
+        k => k.min(MAX_KEEP_ALIVE_SECS),
+    };
+    Ok((agent, Duration::from_millis(u64::from(secs) * 1500)))
+}
+
+/// The protocol level byte of a buffered CONNECT, once enough of it is there.
+fn protocol_level(buf: &[u8]) -> Option<u8> {
+    if buf.first().map(|b| b >> 4) != Some(1) {
+        return None;
+    }
+    // Remaining length: 1 to 4 bytes of 7 bits each.
+    let mut i = 1;
+    while i < buf.len() && i <= 4 && buf[i] & 0x80 != 0 {
+        i += 1;
+    }
+    // Then the protocol name (u16 length + "MQTT") and the level.
+    let header = buf.get(i + 1..i + 1 + 7)?;
+    (&header[..6] == b"\x00\x04MQTT").then_some(header[6])
+}
+
+async fn session<R, W>(
+    state: &AppState,
+    conn: &mut Conn<R, W>,
+    agent: &AgentPrincipal,
+    keep_alive: Duration,
+    mut kicks: mpsc::Receiver<Kick>,
+) -> Result<(), End>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut shutdown = state.remote.shutdown.subscribe();
+    let mut subscribed = false;
+    let mut next_pkid: u16 = 0;
+    // Commands published on this connection, and the packet ids still awaiting PUBACK.
+    let mut published: HashSet<Uuid> = HashSet::new();
+    let mut inflight: HashMap<u16, Uuid> = HashMap::new();
+    let mut idle_until = tokio::time::Instant::now() + keep_alive;
+    loop {
+        while let Some(packet) = conn.buffered()? {
+            idle_until = tokio::time::Instant::now() + keep_alive;
+            match packet {
+                Packet::PingReq => conn.send(Packet::PingResp).await?,
+                Packet::Disconnect => return Ok(()),
+                Packet::Subscribe(sub) => {
+                    let own = topic::commands(agent.public_id);
+                    let mut codes = Vec::with_capacity(sub.filters.len());
+                    for f in &sub.filters {
+                        if f.path == own {
+                            subscribed = true;
+                            codes.push(SubscribeReasonCode::Success(QoS::AtLeastOnce));
+                        } else {
+                            codes.push(SubscribeReasonCode::Failure);
+                            audit(
+                                state,
+                                Event::new(
+                                    Some(agent.org_id),
+                                    Actor::Agent(agent.public_id),
+                                    "mqtt.subscribe",
+                                    format!("topic:{}", f.path),
+                                    Outcome::Denied,
+                                ),
+                            )
+                            .await;
+                        }
+                    }
+                    conn.send(Packet::SubAck(SubAck::new(sub.pkid, codes)))
+                        .await?;
+                    if subscribed {
+                        publish_pending(
+                            state,
+                            conn,
+                            agent,
+                            &mut next_pkid,
+                            &mut published,
+                            &mut inflight,
+                        )
+                        .await?;
+                    }
+                }
+                Packet::Unsubscribe(u) => {
+                    if u.topics.contains(&topic::commands(agent.public_id)) {
+                        subscribed = false;
+                    }
+                    conn.send(Packet::UnsubAck(UnsubAck { pkid: u.pkid }))
+                        .await?;
+                }
+                Packet::Publish(p) => on_publish(state, conn, agent, p).await?,
+                Packet::PubAck(ack) => {
+                    inflight.remove(&ack.pkid);
+                }
+                Packet::Connect(_) => return Err(End::Refused("a second CONNECT")),
+                // QoS 2 is not offered (SUBACK grants 1; agents publish with 0 or 1).
+                _ => return Err(End::Refused("a packet this broker does not take")),
+            }
+        }
+        tokio::select! {
+            read = tokio::time::timeout_at(idle_until, conn.fill()) => match read {
+                Ok(r) => r?,
+                Err(_) => return Err(End::Idle),
+            },
+            kick = kicks.recv() => match kick {
+                Some(Kick::Pending) if subscribed => {
+                    publish_pending(state, conn, agent, &mut next_pkid, &mut published, &mut inflight).await?;
+                }
+                Some(Kick::Pending) => {}
+                Some(Kick::Close) | None => return Ok(()),
+            },
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Publishes (QoS 1) the agent's pending commands not yet published on this connection, then
+/// marks them `sent`.
+async fn publish_pending<R, W>(
+    state: &AppState,
+    conn: &mut Conn<R, W>,
+    agent: &AgentPrincipal,
+    next_pkid: &mut u16,
+    published: &mut HashSet<Uuid>,
+    inflight: &mut HashMap<u16, Uuid>,
+) -> Result<(), End>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let id = agent.id;
+    let pending = state
+        .db
+        .read(move |c| operations::pending_for_agent(c, id, Utc::now()))
+        .await?;
+    let mut sent = Vec::new();
+    for cmd in pending {
+        if published.contains(&cmd.operation_id) || inflight.len() >= u16::MAX as usize / 2 {
+            continue;
+        }
+        let payload = serde_json::to_vec(&cmd).map_err(|e| {
+            ApiError::Store(crate::db::StoreError::Corrupt(format!(
+                "command does not serialise: {e}"
+            )))
+        })?;
+        *next_pkid = next_pkid.wrapping_add(1).max(1);
+        while inflight.contains_key(next_pkid) {
+            *next_pkid = next_pkid.wrapping_add(1).max(1);
+        }
+        let mut publish = Publish::new(topic::commands(agent.public_id), QoS::AtLeastOnce, payload);
+        publish.pkid = *next_pkid;
+        conn.send(Packet::Publish(publish)).await?;
+        inflight.insert(*next_pkid, cmd.operation_id);
+        published.insert(cmd.operation_id);
+        sent.push(cmd.operation_id);
+    }
+    if !sent.is_empty() {
+        let who = agent.clone();
+        state
+            .db
+            .write(move |c| operations::mark_sent(c, &who, &sent))
+            .await?;
+    }
+    Ok(())
+}
+
+/// A PUBLISH from the agent: only on its own acks/results/capabilities topics. The PUBACK
+/// follows the durable commit, so a report is never acknowledged and then lost.
+async fn on_publish<R, W>(
+    state: &AppState,
+    conn: &mut Conn<R, W>,
+    agent: &AgentPrincipal,
+    p: Publish,
+) -> Result<(), End>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let kind = match topic::parse(&p.topic) {
+        Some((owner, kind)) if owner == agent.public_id && kind != topic::AgentTopic::Commands => {
+            kind
+        }
+        _ => {
+            audit(
+                state,
+                Event::new(
+                    Some(agent.org_id),
+                    Actor::Agent(agent.public_id),
+                    "mqtt.publish",
+                    format!("topic:{}", p.topic),
+                    Outcome::Denied,
+                ),
+            )
+            .await;
+            // MQTT 3.1.1 has no negative PUBACK: the connection ends (as AWS IoT does).
+            return Err(End::Denied);
+        }
+    };
+    if p.qos == QoS::ExactlyOnce {
+        return Err(End::Refused("QoS 2 is not offered"));
+    }
+    let handled = match kind {
+        topic::AgentTopic::Capabilities => on_capabilities(state, agent, &p.payload).await,
+        _ => on_report(state, agent, kind, &p.payload).await,
+    };
+    if let Err(refusal) = handled {
+        let (action, object) = refusal;
+        audit(
+            state,
+            Event::new(
+                Some(agent.org_id),
+                Actor::Agent(agent.public_id),
+                action,
+                object,
+                Outcome::Denied,
+            ),
+        )
+        .await;
+    }
+    if p.qos == QoS::AtLeastOnce {
+        // A refused message is acknowledged too: sending it again would not make it valid.
+        conn.send(Packet::PubAck(PubAck::new(p.pkid))).await?;
+    }
+    Ok(())
+}
+
+type Refusal = (&'static str, String);
+
+async fn on_report(
+    state: &AppState,
+    agent: &AgentPrincipal,
+    kind: topic::AgentTopic,
+    payload: &[u8],
+) -> Result<(), Refusal> {
+    let report: AgentReport = serde_json::from_slice(payload).map_err(|e| {
+        (
+            "operation.report",
+            format!("malformed report: {}", short(&e)),
+        )
+    })?;
+    let object = format!("operation:{}", report.operation_id);
+    report
+        .validate(Utc::now())
+        .map_err(|e| ("operation.report", format!("{object}: {}", short(&e))))?;
+    if report.state.topic() != kind {
+        return Err((
+            "operation.report",
+            format!("{object}: a {:?} report on the wrong topic", report.state),
+        ));
+    }
+    let who = agent.clone();
+    let outcome = state
+        .db
+        .write(move |c| operations::apply_report(c, &who, &report))
+        .await;
+    match outcome {
+        Ok(ReportOutcome::Applied(s)) => {
+            tracing::debug!(%object, state = s.as_str(), "operation state changed");
+            Ok(())
+        }
+        Ok(ReportOutcome::Ignored(s)) => {
+            tracing::debug!(%object, state = s.as_str(), "repeated or late report ignored");
+            Ok(())
+        }
+        Err(ApiError::NotFound(_)) => {
+            Err(("operation.report", format!("{object}: not this agent's")))
+        }
+        Err(e @ ApiError::Validation(_)) => Err(("operation.report", format!("{object}: {e}"))),
+        Err(e) => {
+            tracing::error!(error = %e, "could not store an operation report");
+            Err(("operation.report", format!("{object}: not stored")))
+        }
+    }
+}
+
+async fn on_capabilities(
+    state: &AppState,
+    agent: &AgentPrincipal,
+    payload: &[u8],
+) -> Result<(), Refusal> {
+    let report: CapabilityReport = serde_json::from_slice(payload)
+        .map_err(|e| ("agent.capabilities", format!("malformed: {}", short(&e))))?;
+    report
+        .validate(Utc::now())
+        .map_err(|e| ("agent.capabilities", short(&e)))?;
+    let who = agent.clone();
+    let stored = state
+        .db
+        .write(move |c| {
+            let n = operations::set_capabilities(c, &who, &report)?;
+            crate::store::audit::append(
+                c,
+                &Event::new(
+                    Some(who.org_id),
+                    Actor::Agent(who.public_id),
+                    "agent.capabilities",
+                    format!("devices:{n}"),
+                    Outcome::Success,
+                ),
+            )?;
+            Ok::<_, ApiError>(())
+        })
+        .await;
+    stored.map_err(|e| ("agent.capabilities", format!("not stored: {e}")))
+}
+
+/// An error's text, bounded (audit rows are short).
+fn short(e: &impl std::fmt::Display) -> String {
+    let mut s = e.to_string();
+    if let Some((end, _)) = s.char_indices().nth(100) {
+        s.truncate(end);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_level_is_read_from_a_connect() {
+        let mut buf = BytesMut::new();
+        Packet::Connect(rumqttc::mqttbytes::v4::Connect::new("x"))
+            .write(&mut buf, 1024)
+            .unwrap();
+        assert_eq!(protocol_level(&buf), Some(4));
+        assert_eq!(protocol_level(&buf[..5]), None);
+        assert_eq!(protocol_level(&[0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(protocol_level(b"\x10\x05garbagegarbage"), None);
+        assert_eq!(protocol_level(b"\x10\x10\x00\x04MQTT\x05\x02"), Some(5));
+    }
+}

@@ -1,0 +1,900 @@
+//! Remote operations end to end inside the server: REST requests, the server's MQTT broker on
+//! the HTTPS port (ALPN `mqtt`) and on its own port, with rumqttc and Debian's
+//! mosquitto-clients as the agents' side, refusals and their audit rows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ecsp_protocol::remote_ops::{self, topic};
+use reqwest::StatusCode;
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration,
+    Transport,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+use crate::common::{TestServer, rustls_client_config};
+
+fn mqtt_tls(ca_pem: &str, alpn: bool) -> Arc<rustls::ClientConfig> {
+    let mut config = rustls_client_config(ca_pem, rustls::DEFAULT_VERSIONS);
+    if alpn {
+        config.alpn_protocols = vec![b"mqtt".to_vec()];
+    }
+    Arc::new(config)
+}
+
+/// An MQTT client for `agent` with `secret`, over TLS to `port` (ALPN `mqtt` if `alpn`).
+fn agent_client(
+    ts: &TestServer,
+    port: u16,
+    alpn: bool,
+    client_id: &str,
+    user: &str,
+    secret: &str,
+) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(client_id, "localhost", port);
+    options
+        .set_credentials(user, secret)
+        .set_keep_alive(Duration::from_secs(30))
+        .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            mqtt_tls(ts.server.ca_pem.as_deref().unwrap(), alpn),
+        )));
+    AsyncClient::new(options, 16)
+}
+
+fn demo_agent(ts: &TestServer) -> (AsyncClient, EventLoop) {
+    let id = ts.demo.agent.agent_id.to_string();
+    agent_client(
+        ts,
+        ts.server.addr.port(),
+        true,
+        &id,
+        &id,
+        &ts.demo.agent.secret,
+    )
+}
+
+/// Polls the event loop until `want` matches an incoming packet (or fails after 10 s).
+async fn until<T>(events: &mut EventLoop, mut want: impl FnMut(&Packet) -> Option<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(p)) => {
+                    if let Some(t) = want(&p) {
+                        return t;
+                    }
+                }
+                Ok(Event::Outgoing(_)) => {}
+                Err(e) => panic!("MQTT connection failed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the expected MQTT packet did not arrive within 10 s")
+}
+
+/// Drives the event loop until it fails (the server closed the connection); returns the error.
+async fn until_closed(events: &mut EventLoop) -> rumqttc::ConnectionError {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Err(e) = events.poll().await {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the server did not close the connection")
+}
+
+async fn connected(events: &mut EventLoop) {
+    until(events, |p| match p {
+        Packet::ConnAck(a) => {
+            assert_eq!(a.code, ConnectReturnCode::Success);
+            Some(())
+        }
+        _ => None,
+    })
+    .await
+}
+
+async fn subscribe_commands(client: &AsyncClient, events: &mut EventLoop, agent: Uuid) {
+    client
+        .subscribe(topic::commands(agent), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until(events, |p| match p {
+        Packet::SubAck(s) => {
+            assert_eq!(
+                s.return_codes,
+                [rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+            );
+            Some(())
+        }
+        _ => None,
+    })
+    .await
+}
+
+async fn next_command(events: &mut EventLoop) -> remote_ops::Command {
+    until(events, |p| match p {
+        Packet::Publish(p) => Some(serde_json::from_slice(&p.payload).unwrap()),
+        _ => None,
+    })
+    .await
+}
+
+/// Publishes a report and waits for the server's PUBACK (the report is then stored).
+async fn report(client: &AsyncClient, events: &mut EventLoop, agent: Uuid, body: Value) {
+    let state = body["state"].as_str().unwrap();
+    let topic = match state {
+        "delivered" | "in_progress" => topic::acks(agent),
+        _ => topic::results(agent),
+    };
+    client
+        .publish(
+            topic,
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await
+        .unwrap();
+    until(events, |p| matches!(p, Packet::PubAck(_)).then_some(())).await;
+}
+
+fn agent_report(op: Uuid, state: &str, extra: Value) -> Value {
+    let mut body = json!({"schema_version": 1, "operation_id": op, "state": state,
+                          "at": chrono::Utc::now()});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+async fn request(ts: &TestServer, token: &str, body: Value) -> reqwest::Response {
+    ts.post(token, "/api/v1/operations", &body).await
+}
+
+async fn operation(ts: &TestServer, token: &str, op: Uuid) -> Value {
+    let res = ts.get(token, &format!("/api/v1/operations/{op}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn wait_state(ts: &TestServer, token: &str, op: Uuid, state: &str) -> Value {
+    for _ in 0..200 {
+        let v = operation(ts, token, op).await;
+        if v["state"] == state {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "operation {op} never reached {state}: {}",
+        operation(ts, token, op).await
+    );
+}
+
+fn op_id(v: &Value) -> Uuid {
+    Uuid::parse_str(v["operation_id"].as_str().unwrap()).unwrap()
+}
+
+/// Audit rows with this action and outcome, read from the database file.
+async fn audit_rows(ts: &TestServer, action: &'static str, outcome: &'static str) -> Vec<String> {
+    let db = ts.db_path();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT object FROM audit_log WHERE action = ?1 AND outcome = ?2 ORDER BY seq")
+            .unwrap();
+        stmt.query_map([action, outcome], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn head_cleaning_reaches_an_agent_that_connects_later_and_ends_succeeded_once() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let device = ts.device(0);
+
+    // The agent is offline: the operation waits, queued.
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": device, "kind": "head_cleaning", "head_cleaning": {"level": "strong"}}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["state"], "queued");
+    let op = op_id(&created);
+
+    // The agent connects over the HTTPS port (ALPN `mqtt`) and gets the command.
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let cmd = next_command(&mut events).await;
+    assert_eq!(cmd.operation_id, op);
+    assert_eq!(cmd.device_id, device);
+    assert_eq!(cmd.serial_number, ts.demo.devices[0].serial_number);
+    assert_eq!(cmd.kind, remote_ops::OperationKind::HeadCleaning);
+    assert_eq!(
+        cmd.head_cleaning.unwrap().level,
+        remote_ops::CleaningLevel::Strong
+    );
+    wait_state(&ts, &support, op, "sent").await;
+
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "delivered", json!({})),
+    )
+    .await;
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "in_progress", json!({"progress_percent": 40})),
+    )
+    .await;
+    let v = operation(&ts, &support, op).await;
+    assert_eq!(v["state"], "in_progress");
+    assert_eq!(v["progress_percent"], 40);
+    assert!(v["deadline"].is_string(), "in_progress has a timeout: {v}");
+    let done = agent_report(
+        op,
+        "succeeded",
+        json!({"result": {"kind": "head_cleaning", "level": "strong", "nozzles_ok": true,
+                          "duration_s": 95, "ink_used": [{"color": "cyan", "millilitres": 0.8}]}}),
+    );
+    report(&client, &mut events, agent, done.clone()).await;
+    // The broker redelivers (QoS 1): the same result again changes nothing.
+    report(&client, &mut events, agent, done).await;
+    // A late `in_progress` cannot move it back.
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "in_progress", json!({})),
+    )
+    .await;
+
+    let v = operation(&ts, &support, op).await;
+    assert_eq!(v["state"], "succeeded");
+    assert_eq!(v["result"]["kind"], "head_cleaning");
+    assert_eq!(v["result"]["duration_s"], 95);
+    assert!(v.get("deadline").is_none());
+    let states: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["queued", "sent", "delivered", "in_progress", "succeeded"]
+    );
+
+    // Requested, sent, each state change and the result are in the audit log.
+    assert_eq!(
+        audit_rows(&ts, "operation.request", "success").await.len(),
+        1
+    );
+    assert_eq!(audit_rows(&ts, "operation.sent", "success").await.len(), 1);
+    assert_eq!(audit_rows(&ts, "operation.state", "success").await.len(), 2);
+    let results = audit_rows(&ts, "operation.result", "success").await;
+    assert_eq!(results, [format!("operation:{op}:succeeded")]);
+
+    // Listed, newest first, filtered by device and state.
+    let page: Value = ts
+        .get(
+            &support,
+            &format!("/api/v1/operations?device_id={device}&state=succeeded"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["operation_id"], op.to_string());
+}
+
+#[tokio::test]
+async fn an_online_agent_gets_commands_at_once_and_again_after_a_reconnect_until_it_acknowledges() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(1), "kind": "status"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let op = op_id(&res.json().await.unwrap());
+    let cmd = next_command(&mut events).await;
+    assert_eq!(cmd.operation_id, op);
+    wait_state(&ts, &support, op, "sent").await;
+    // Sent but no `delivered`: the agent drops; on reconnect the command comes again.
+    client.disconnect().await.unwrap();
+    drop(events);
+
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let again = next_command(&mut events).await;
+    assert_eq!(again.operation_id, op);
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "delivered", json!({})),
+    )
+    .await;
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(
+            op,
+            "succeeded",
+            json!({"result": {"kind": "status", "printer_status": "idle",
+                              "counters": {"total_pages": 120345, "printed_area_m2": 5120.5,
+                                           "ink_usage": [{"color": "black", "millilitres": 2210.0}]}}}),
+        ),
+    )
+    .await;
+    let v = wait_state(&ts, &support, op, "succeeded").await;
+    assert_eq!(v["result"]["counters"]["total_pages"], 120345);
+
+    // A result of the wrong kind is refused and audited; the operation keeps its result.
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(
+            op,
+            "succeeded",
+            json!({"result": {"kind": "diagnosis", "verdict": "pass",
+                              "checks": [{"code": "x", "verdict": "pass"}]}}),
+        ),
+    )
+    .await;
+    let refused = audit_rows(&ts, "operation.report", "denied").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        operation(&ts, &support, op).await["result"]["kind"],
+        "status"
+    );
+
+    // A third connection after the operation ended gets nothing.
+    client.disconnect().await.unwrap();
+    drop(events);
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    client
+        .publish(topic::acks(agent), QoS::AtLeastOnce, false, b"{}".to_vec())
+        .await
+        .unwrap();
+    // The PUBACK of this (refused) report arrives before any command could.
+    let first = until(&mut events, |p| match p {
+        Packet::Publish(_) => Some("publish"),
+        Packet::PubAck(_) => Some("puback"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first, "puback");
+}
+
+#[tokio::test]
+async fn who_may_ask_for_what() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let operator = ts.token("operator").await;
+    let admin = ts.token("admin").await;
+    let foreign = ts.foreign_org().await;
+
+    // A plain user: 403, whatever the device.
+    let res = request(
+        &ts,
+        &operator,
+        json!({"device_id": ts.device(0), "kind": "status"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = ts.get(&operator, "/api/v1/operations").await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Another organisation's device: 404, for support and admin alike.
+    for token in [&support, &admin] {
+        let res = request(
+            &ts,
+            token,
+            json!({"device_id": foreign.device, "kind": "status"}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    // The foreign admin's device has no agent: 409.
+    let res = request(
+        &ts,
+        &foreign.token,
+        json!({"device_id": foreign.device, "kind": "status"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    // Diagnosis on a device that never reported the capability: 409.
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "diagnosis"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let problem: Value = res.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("diagnosis"));
+    // Parameters for another kind and an out-of-range TTL: 422 with both fields.
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status", "head_cleaning": {}, "ttl_secs": 1}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The agent reports diagnosis for device 0 only; then it may be asked for there.
+    let agent = ts.demo.agent.agent_id;
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    let d = &ts.demo.devices[0];
+    let caps = json!({"schema_version": 1, "sent_at": chrono::Utc::now(), "devices": [
+        {"manufacturer": d.manufacturer, "model": d.model, "serial_number": d.serial_number,
+         "operations": ["status", "head_cleaning", "diagnosis"]},
+        {"manufacturer": "Nobody", "model": "X", "serial_number": "NOT-DESIGNATED",
+         "operations": ["diagnosis"]}]});
+    client
+        .publish(
+            topic::capabilities(agent),
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(&caps).unwrap(),
+        )
+        .await
+        .unwrap();
+    until(&mut events, |p| {
+        matches!(p, Packet::PubAck(_)).then_some(())
+    })
+    .await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "diagnosis"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(1), "kind": "diagnosis"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    // Cancel while queued (the agent did not subscribe); not twice.
+    let res = request(
+        &ts,
+        &admin,
+        json!({"device_id": ts.device(2), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    let path = format!("/api/v1/operations/{op}/cancel");
+    let res = ts.post(&support, &path, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["state"], "cancelled");
+    let res = ts.post(&support, &path, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    // Another organisation cannot see it at all.
+    let res = ts
+        .get(&foreign.token, &format!("/api/v1/operations/{op}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = ts.post(&foreign.token, &path, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // A cancelled command never reaches the agent.
+    subscribe_commands(&client, &mut events, agent).await;
+    let cmd = next_command(&mut events).await;
+    assert_eq!(cmd.kind, remote_ops::OperationKind::Diagnosis);
+
+    // Paging: three operations, one per page.
+    let page: Value = ts
+        .get(&admin, "/api/v1/operations?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let mut seen = vec![page["items"][0]["operation_id"].clone()];
+    let mut before = page["next_before"].as_str().map(str::to_owned);
+    while let Some(b) = before {
+        let page: Value = ts
+            .get(&admin, &format!("/api/v1/operations?limit=1&before={b}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["operation_id"].clone()),
+        );
+        before = page["next_before"].as_str().map(str::to_owned);
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "the diagnosis and the cancelled status: {seen:?}"
+    );
+    // Refusals are audited.
+    assert_eq!(
+        audit_rows(&ts, "operation.request", "denied").await.len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn agents_are_held_to_their_own_identity_and_topics() {
+    let ts = TestServer::start().await;
+    let admin = ts.token("admin").await;
+    let support = ts.token("support").await;
+    let port = ts.server.addr.port();
+    let agent = ts.demo.agent.agent_id;
+    let id = agent.to_string();
+    let res = ts
+        .post(
+            &admin,
+            "/api/v1/admin/agents",
+            &json!({"label": "Second PC", "agent_type": "dc_agent"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let other: Value = res.json().await.unwrap();
+    let other_id = other["agent_id"].as_str().unwrap().to_owned();
+    let other_secret = other["secret"].as_str().unwrap().to_owned();
+
+    // A wrong secret; another agent's secret under this id; a user name that is not the id.
+    for (client_id, user, secret) in [
+        (id.as_str(), id.as_str(), "ecsp_ag_wrong"),
+        (id.as_str(), id.as_str(), other_secret.as_str()),
+        (
+            id.as_str(),
+            other_id.as_str(),
+            ts.demo.agent.secret.as_str(),
+        ),
+        ("not-a-uuid", "not-a-uuid", ts.demo.agent.secret.as_str()),
+    ] {
+        let (_c, mut events) = agent_client(&ts, port, true, client_id, user, secret);
+        match until_closed(&mut events).await {
+            rumqttc::ConnectionError::ConnectionRefused(code) => {
+                assert_eq!(code, ConnectReturnCode::BadUserNamePassword)
+            }
+            e => panic!("expected a refused CONNECT, got {e}"),
+        }
+    }
+
+    // The second agent subscribes to the demo agent's commands and to a wildcard: both fail.
+    let other_uuid = Uuid::parse_str(&other_id).unwrap();
+    let (client, mut events) = agent_client(&ts, port, true, &other_id, &other_id, &other_secret);
+    connected(&mut events).await;
+    client
+        .subscribe_many([
+            rumqttc::SubscribeFilter::new(topic::commands(agent), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new("ecsp/v1/agents/#".into(), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(topic::commands(other_uuid), QoS::AtLeastOnce),
+        ])
+        .await
+        .unwrap();
+    let codes = until(&mut events, |p| match p {
+        Packet::SubAck(s) => Some(s.return_codes.clone()),
+        _ => None,
+    })
+    .await;
+    use rumqttc::SubscribeReasonCode as C;
+    assert_eq!(
+        codes,
+        [C::Failure, C::Failure, C::Success(QoS::AtLeastOnce)]
+    );
+
+    // A demo-agent operation, then the second agent reports on it from its own topic: refused.
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    report(
+        &client,
+        &mut events,
+        other_uuid,
+        agent_report(op, "rejected", json!({"reason": {"code": "device_busy"}})),
+    )
+    .await;
+    assert_eq!(operation(&ts, &support, op).await["state"], "queued");
+    let refused = audit_rows(&ts, "operation.report", "denied").await;
+    assert_eq!(refused, [format!("operation:{op}: not this agent's")]);
+
+    // ... and publishing on the demo agent's result topic ends its connection.
+    client
+        .publish(
+            topic::results(agent),
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(&agent_report(
+                op,
+                "rejected",
+                json!({"reason": {"code": "other"}}),
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    until_closed(&mut events).await;
+    assert_eq!(operation(&ts, &support, op).await["state"], "queued");
+
+    let subs = audit_rows(&ts, "mqtt.subscribe", "denied").await;
+    assert_eq!(subs.len(), 2, "{subs:?}");
+    let pubs = audit_rows(&ts, "mqtt.publish", "denied").await;
+    assert_eq!(pubs, [format!("topic:{}", topic::results(agent))]);
+    assert!(!audit_rows(&ts, "mqtt.connect", "denied").await.is_empty());
+}
+
+/// A raw TLS connection with ALPN `mqtt`, for bytes no MQTT client would send.
+async fn raw_mqtt(ts: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(ts.server.addr)
+        .await
+        .unwrap();
+    let connector =
+        tokio_rustls::TlsConnector::from(mqtt_tls(ts.server.ca_pem.as_deref().unwrap(), true));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"mqtt"[..]));
+    tls
+}
+
+/// Reads until the server closes; returns what it sent.
+async fn read_to_close(mut s: impl AsyncReadExt + Unpin) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the server kept the connection open");
+    out
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_packets_close_only_their_own_connection() {
+    let ts = TestServer::start().await;
+    let agent = ts.demo.agent.agent_id;
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+
+    // Garbage instead of a CONNECT.
+    let mut s = raw_mqtt(&ts).await;
+    s.write_all(b"\x10\x05garbagegarbage").await.unwrap();
+    assert!(read_to_close(s).await.is_empty());
+    // An MQTT 5 CONNECT: CONNACK "unacceptable protocol version".
+    let mut s = raw_mqtt(&ts).await;
+    s.write_all(b"\x10\x10\x00\x04MQTT\x05\x02\x00\x3c\x03\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    assert_eq!(read_to_close(s).await, b"\x20\x02\x00\x01");
+    // A packet announcing 1 MiB after a good CONNECT.
+    let mut s = raw_mqtt(&ts).await;
+    let id = agent.to_string();
+    let mut buf = bytes::BytesMut::new();
+    let mut connect = rumqttc::mqttbytes::v4::Connect::new(id.clone());
+    connect.set_login(id.clone(), ts.demo.agent.secret.clone());
+    rumqttc::mqttbytes::v4::Packet::Connect(connect)
+        .write(&mut buf, 4096)
+        .unwrap();
+    s.write_all(&buf).await.unwrap();
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00]);
+    s.write_all(&[0x30, 0x80, 0x80, 0x40]).await.unwrap();
+    assert!(read_to_close(s).await.is_empty());
+
+    // The agent's own connection (it was replaced by the raw one with its id) and the server
+    // go on: a new connection works, HTTPS too.
+    drop(client);
+    drop(events);
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let res = ts.client.get(ts.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let rows = audit_rows(&ts, "mqtt.packet", "failed").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].contains("larger than"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_command_past_its_time_to_live_expires_and_is_never_sent() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status", "ttl_secs": 10}),
+    )
+    .await;
+    let created: Value = res.json().await.unwrap();
+    let op = op_id(&created);
+    assert_eq!(created["deadline"], created["expires_at"]);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let v = wait_state(&ts, &support, op, "expired").await;
+    assert!(v.get("deadline").is_none());
+    // It cannot be cancelled any more, and a connecting agent does not get it.
+    let res = ts
+        .post(
+            &support,
+            &format!("/api/v1/operations/{op}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    client
+        .publish(topic::acks(agent), QoS::AtLeastOnce, false, b"{}".to_vec())
+        .await
+        .unwrap();
+    let first = until(&mut events, |p| match p {
+        Packet::Publish(_) => Some("publish"),
+        Packet::PubAck(_) => Some("puback"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first, "puback");
+    assert_eq!(
+        audit_rows(&ts, "operation.state", "success").await,
+        [format!("operation:{op}:expired")]
+    );
+}
+
+#[tokio::test]
+async fn mqtt_on_its_own_port_without_alpn() {
+    let ts = TestServer::start_with(|c| c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let id = agent.to_string();
+    let port = ts.server.mqtt_addr.unwrap().port();
+    let (client, mut events) = agent_client(&ts, port, false, &id, &id, &ts.demo.agent.secret);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut events).await.operation_id, op);
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(
+            op,
+            "rejected",
+            json!({"reason": {"code": "device_busy", "message": "printing"}}),
+        ),
+    )
+    .await;
+    let v = wait_state(&ts, &support, op, "rejected").await;
+    assert_eq!(v["reason"]["code"], "device_busy");
+}
+
+/// Debian's mosquitto-clients, as a third-party MQTT stack: `mosquitto_sub`/`mosquitto_pub`
+/// with `--tls-alpn mqtt` on the HTTPS port.
+#[tokio::test]
+async fn mosquitto_clients_reach_the_broker_by_alpn() {
+    for tool in ["mosquitto_sub", "mosquitto_pub"] {
+        assert!(
+            std::process::Command::new(tool)
+                .arg("--help")
+                .output()
+                .is_ok(),
+            "{tool} is missing: install Debian's mosquitto-clients (scripts/setup-debian.sh does)"
+        );
+    }
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let id = agent.to_string();
+    let ca = ts.dir.path().join("ca.pem");
+    std::fs::write(&ca, ts.server.ca_pem.as_deref().unwrap()).unwrap();
+    let port = ts.server.addr.port().to_string();
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(2), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+
+    let common = |cmd: &mut tokio::process::Command| {
+        cmd.args(["-h", "localhost", "-p", &port, "--cafile"])
+            .arg(&ca)
+            .args([
+                "--tls-alpn",
+                "mqtt",
+                "-i",
+                &id,
+                "-u",
+                &id,
+                "-P",
+                &ts.demo.agent.secret,
+                "-q",
+                "1",
+            ]);
+    };
+    let mut sub = tokio::process::Command::new("mosquitto_sub");
+    common(&mut sub);
+    sub.args(["-t", &topic::commands(agent), "-C", "1", "-W", "10"]);
+    let out = sub.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "mosquitto_sub: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cmd: remote_ops::Command = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    assert_eq!(cmd.operation_id, op);
+
+    let body = agent_report(
+        op,
+        "succeeded",
+        json!({"result": {"kind": "status", "printer_status": "printing", "counters": {"total_pages": 7}}}),
+    );
+    let mut publish = tokio::process::Command::new("mosquitto_pub");
+    common(&mut publish);
+    publish.args(["-t", &topic::results(agent), "-m", &body.to_string()]);
+    let out = publish.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = wait_state(&ts, &support, op, "succeeded").await;
+    assert_eq!(v["result"]["printer_status"], "printing");
+
+    // mosquitto_sub on another agent's topic: the SUBACK refuses it (mosquitto_sub says so).
+    let mut sub = tokio::process::Command::new("mosquitto_sub");
+    common(&mut sub);
+    sub.args(["-t", &topic::commands(Uuid::new_v4()), "-C", "1", "-W", "3"]);
+    let out = sub.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("subscription requests were denied"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(audit_rows(&ts, "mqtt.subscribe", "denied").await.len(), 1);
+}
