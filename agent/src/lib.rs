@@ -10,4 +10,6 @@
 
 pub mod dc;
 pub mod printer_mib;
+pub mod sim;
 pub mod snmp;
+pub mod store;
