@@ -289,7 +289,7 @@ mod tests {
         store.record_report(&report).expect("report");
         assert_eq!(
             store.begin(id, Utc::now()).expect("third"),
-            Begin::Seen(Some(report))
+            Begin::Seen(Some(Box::new(report)))
         );
         assert_eq!(store.operations_started().expect("count"), 1);
     }
