@@ -10,6 +10,8 @@
 
 pub mod dc;
 pub mod printer_mib;
+pub mod session;
 pub mod sim;
 pub mod snmp;
 pub mod store;
+pub mod upload;

@@ -660,6 +660,30 @@ impl Fleet {
             .cloned()
     }
 
+    /// Whether a command can start now on its printer.
+    pub fn check(&self, cmd: &Command) -> Result<(), Reason> {
+        let Some(printer) = self.find(cmd) else {
+            return Err(Reason {
+                code: ReasonCode::UnknownDevice,
+                message: Some("no such printer behind this agent".into()),
+            });
+        };
+        let p = printer.lock().unwrap_or_else(|e| e.into_inner());
+        match cmd.kind {
+            OperationKind::Diagnosis if !p.supports_diagnosis => Err(Reason {
+                code: ReasonCode::NotSupported,
+                message: Some("this model has no remote fault diagnosis".into()),
+            }),
+            OperationKind::HeadCleaning if matches!(p.activity, Activity::Cleaning { .. }) => {
+                Err(Reason {
+                    code: ReasonCode::DeviceBusy,
+                    message: Some("a head cleaning is already running".into()),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Runs a command on its printer; a head cleaning really takes its (scaled) time.
     pub async fn execute(&self, cmd: &Command) -> Result<OperationResult, Reason> {
         let Some(printer) = self.find(cmd) else {
