@@ -221,3 +221,91 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
     .await;
     outputs.into_iter().flatten().collect()
 }
+
+/// Remote operations on SNMP printers: `status` is a fresh poll; head cleaning and diagnosis
+/// cannot be done over the Printer MIB, so the DC agent reports neither capability.
+impl crate::session::Executor for DcAgent {
+    fn capabilities(&self) -> Vec<ecsp_protocol::remote_ops::DeviceCapabilities> {
+        self.designated
+            .iter()
+            .map(|p| ecsp_protocol::remote_ops::DeviceCapabilities {
+                manufacturer: p.manufacturer.clone(),
+                model: p.model.clone(),
+                serial_number: p.serial_number.clone(),
+                operations: vec![ecsp_protocol::remote_ops::OperationKind::Status],
+            })
+            .collect()
+    }
+
+    fn check(
+        &self,
+        command: &ecsp_protocol::remote_ops::Command,
+    ) -> Result<(), ecsp_protocol::remote_ops::Reason> {
+        use ecsp_protocol::remote_ops::{OperationKind, Reason, ReasonCode};
+        if !self.designated.iter().any(|p| {
+            same_serial(&p.serial_number, &command.serial_number) && p.model == command.model
+        }) {
+            return Err(Reason {
+                code: ReasonCode::UnknownDevice,
+                message: Some("this printer is not on the agent's designated list".into()),
+            });
+        }
+        if command.kind != OperationKind::Status {
+            return Err(Reason {
+                code: ReasonCode::NotSupported,
+                message: Some("only status can be read over SNMP".into()),
+            });
+        }
+        Ok(())
+    }
+
+    fn execute<'a>(
+        &'a self,
+        command: &'a ecsp_protocol::remote_ops::Command,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<
+                        ecsp_protocol::remote_ops::OperationResult,
+                        ecsp_protocol::remote_ops::Reason,
+                    >,
+                > + Send
+                + 'a,
+        >,
+    > {
+        use ecsp_protocol::remote_ops::{
+            OperationCounters, OperationResult, Reason, ReasonCode, StatusResult,
+        };
+        Box::pin(async move {
+            let printer = self
+                .designated
+                .iter()
+                .find(|p| same_serial(&p.serial_number, &command.serial_number))
+                .ok_or(Reason {
+                    code: ReasonCode::UnknownDevice,
+                    message: None,
+                })?;
+            let (reading, record) = self.poll(printer.address).await.map_err(|e| Reason {
+                code: match e {
+                    DcError::Snmp(_) => ReasonCode::DeviceUnreachable,
+                    _ => ReasonCode::DeviceError,
+                },
+                message: Some(e.to_string().chars().take(256).collect()),
+            })?;
+            let pages = reading
+                .counters
+                .iter()
+                .find(|c| c.unit == "impressions" || c.unit == "sheets")
+                .map(|c| c.count);
+            Ok(OperationResult::Status(StatusResult {
+                printer_status: record.device.printer_status.unwrap_or_default(),
+                error_codes: record.device.error_codes,
+                consumables: record.device.consumables,
+                counters: OperationCounters {
+                    total_pages: pages,
+                    ..Default::default()
+                },
+            }))
+        })
+    }
+}

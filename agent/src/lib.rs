@@ -8,6 +8,7 @@
 //! Both share enrolment ([`enrol`]), the durable outbox and its upload ([`outbox`]), and the
 //! at-most-once execution of remote operations ([`ledger`], [`ops`]).
 
+pub mod config;
 pub mod dc;
 pub mod printer_mib;
 pub mod session;
