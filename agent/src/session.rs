@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -81,9 +82,15 @@ impl std::fmt::Debug for MqttSettings {
 pub struct SessionHandle {
     client: AsyncClient,
     task: JoinHandle<()>,
+    subscribed: Arc<AtomicBool>,
 }
 
 impl SessionHandle {
+    /// Whether the session is connected and subscribed to its command topic now.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
     /// Disconnects and stops the session (the ledger keeps what it recorded).
     pub async fn stop(self) {
         let _ = self.client.disconnect().await;
@@ -125,18 +132,27 @@ pub fn spawn(
         .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             Arc::new(tls),
         )));
-    let (client, events) = AsyncClient::new(options, 64);
+    let (client, mut events) = AsyncClient::new(options, 64);
+    // Commands and reports are small and latency-bound: no Nagle delay.
+    let mut network = events.network_options();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
     let runner = Arc::new(Runner {
         agent_id: settings.agent_id,
         client: client.clone(),
         store,
         executor,
     });
-    let task = tokio::spawn(run(runner, events));
-    SessionHandle { client, task }
+    let subscribed = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(run(runner, events, subscribed.clone()));
+    SessionHandle {
+        client,
+        task,
+        subscribed,
+    }
 }
 
-async fn run(runner: Arc<Runner>, mut events: EventLoop) {
+async fn run(runner: Arc<Runner>, mut events: EventLoop, subscribed: Arc<AtomicBool>) {
     let mut failures = 0u32;
     loop {
         match events.poll().await {
@@ -146,12 +162,14 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop) {
                 let r = runner.clone();
                 tokio::spawn(async move { r.on_connect().await });
             }
+            Ok(Event::Incoming(Packet::SubAck(_))) => subscribed.store(true, Ordering::Relaxed),
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let r = runner.clone();
                 tokio::spawn(async move { r.on_command(p).await });
             }
             Ok(_) => {}
             Err(e) => {
+                subscribed.store(false, Ordering::Relaxed);
                 let wait = reconnect_backoff(failures);
                 failures = failures.saturating_add(1);
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
