@@ -499,3 +499,47 @@ async fn snmpv3_with_a_wrong_password_reads_nothing() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_remote_status_is_a_fresh_snmp_poll_and_cleaning_is_not_offered() {
+    use ecsp_agent::session::Executor;
+    use ecsp_protocol::remote_ops::{Command, OperationKind, OperationResult, ReasonCode};
+    let a = addr();
+    let agent = agent_for(vec![v2c(
+        a,
+        "hp-laserjet-m507",
+        "HP",
+        "LaserJet M507",
+        "PHBLM12345",
+    )]);
+    let caps = agent.capabilities();
+    assert_eq!(caps[0].operations, [OperationKind::Status]);
+    let mut cmd = Command {
+        schema_version: 1,
+        operation_id: uuid::Uuid::new_v4(),
+        device_id: uuid::Uuid::new_v4(),
+        manufacturer: "HP".into(),
+        model: "LaserJet M507".into(),
+        serial_number: "PHBLM12345".into(),
+        kind: OperationKind::Status,
+        head_cleaning: None,
+        issued_at: chrono::Utc::now(),
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+    };
+    agent.check(&cmd).expect("status is offered");
+    let Ok(OperationResult::Status(s)) = agent.execute(&cmd).await else {
+        panic!("no status");
+    };
+    assert_eq!(s.printer_status, "error");
+    assert_eq!(s.counters.total_pages, Some(48_213));
+    cmd.kind = OperationKind::HeadCleaning;
+    assert_eq!(
+        agent.check(&cmd).expect_err("not over SNMP").code,
+        ReasonCode::NotSupported
+    );
+    cmd.serial_number = "SOMEONE-ELSE".into();
+    assert_eq!(
+        agent.check(&cmd).expect_err("unknown").code,
+        ReasonCode::UnknownDevice
+    );
+}
