@@ -176,11 +176,12 @@ async fn main() -> Result<()> {
             if secret.trim().is_empty() {
                 bail!("no agent secret given");
             }
-            std::fs::create_dir_all(&cli.data_dir)?;
-            std::fs::write(ca_path(&cli.data_dir), &pem)?;
+            // The keyring first: if it is unavailable, nothing is left half-enrolled on disk.
             store
                 .set(&secret_key(agent_id), &Secret::new(secret.trim()))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::fs::create_dir_all(&cli.data_dir)?;
+            std::fs::write(ca_path(&cli.data_dir), &pem)?;
             let previous = AgentConfig::load(&cli.data_dir).ok();
             AgentConfig {
                 server,
