@@ -1228,3 +1228,27 @@ async fn an_agent_that_goes_quiet_after_delivery_times_the_operation_out() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_second_connection_with_the_same_client_id_replaces_the_first() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let (first, mut first_events) = demo_agent(&ts);
+    connected(&mut first_events).await;
+    subscribe_commands(&first, &mut first_events, agent).await;
+    let (second, mut second_events) = demo_agent(&ts);
+    connected(&mut second_events).await;
+    until_closed(&mut first_events).await;
+    assert_eq!(ts.server.remote.connected(), 1);
+    // Commands go to the connection that is left.
+    subscribe_commands(&second, &mut second_events, agent).await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut second_events).await.operation_id, op);
+}
