@@ -57,6 +57,8 @@ pub struct Config {
     pub mqtt_listen: Option<SocketAddr>,
     /// How often operations past their deadline are ended (expired / timed out).
     pub operation_sweep: Duration,
+    /// Also route commands and reports through an external MQTT broker (mosquitto).
+    pub external_broker: Option<remote::external::ExternalBroker>,
 }
 
 impl Config {
@@ -74,6 +76,7 @@ impl Config {
             audit_retention_days: store::audit::DEFAULT_RETENTION_DAYS,
             mqtt_listen: None,
             operation_sweep: Duration::from_secs(1),
+            external_broker: None,
         }
     }
 
@@ -238,6 +241,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         }
         None => None,
     };
+    if let Some(broker) = config.external_broker.clone() {
+        let (link, tasks) =
+            remote::external::start(state.clone(), broker, material.ca_pem.as_deref()).await?;
+        state.remote.set_external(link);
+        background.extend(tasks);
+    }
     let remote = state.remote.clone();
     // One port for HTTPS and MQTT: the acceptor reads the ClientHello's ALPN first.
     let acceptor = remote::AlpnAcceptor {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ecsp_server_mock::{Config, seed};
 
@@ -47,6 +48,18 @@ struct Cli {
     /// always reachable on the HTTPS port with the TLS ALPN protocol `mqtt`.
     #[arg(long, env = "ECSP_MQTT_LISTEN")]
     mqtt_listen: Option<SocketAddr>,
+    /// Also send commands and read reports through this external MQTT broker (mosquitto),
+    /// `mqtts://HOST:PORT` (TLS) or `mqtt://HOST:PORT` (loopback only). The server writes the
+    /// broker's password_file and acl_file into --broker-files; point mosquitto at them.
+    #[arg(long, env = "ECSP_EXTERNAL_BROKER")]
+    external_broker: Option<String>,
+    /// CA certificate (PEM) the external broker's certificate chains to; default: the
+    /// server's local CA.
+    #[arg(long, requires = "external_broker")]
+    external_broker_ca: Option<PathBuf>,
+    /// Directory for the external broker's password_file and acl_file (default DATA_DIR/broker).
+    #[arg(long, requires = "external_broker")]
+    broker_files: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -92,6 +105,15 @@ async fn main() -> anyhow::Result<()> {
     config.tokens.access_ttl_secs = cli.access_token_ttl;
     config.audit_retention_days = cli.audit_retention_days;
     config.mqtt_listen = cli.mqtt_listen;
+    if let Some(url) = &cli.external_broker {
+        config.external_broker = Some(external_broker(
+            url,
+            cli.external_broker_ca.as_deref(),
+            cli.broker_files
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("broker")),
+        )?);
+    }
 
     match cli.command {
         Some(Command::AddOrganization {
@@ -172,4 +194,37 @@ async fn main() -> anyhow::Result<()> {
         handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     server.wait().await
+}
+
+/// `--external-broker` and its companions as the server's configuration.
+fn external_broker(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    files_dir: PathBuf,
+) -> anyhow::Result<ecsp_server_mock::remote::external::ExternalBroker> {
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("mqtt://") {
+        (false, rest)
+    } else {
+        anyhow::bail!("--external-broker must start with mqtts:// or mqtt://, got `{url}`");
+    };
+    let (host, port) = rest
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| anyhow::anyhow!("--external-broker needs HOST:PORT, got `{url}`"))?;
+    let ca_pem = match ca {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the broker's CA {}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(ecsp_server_mock::remote::external::ExternalBroker {
+        host,
+        port,
+        tls,
+        ca_pem,
+        files_dir,
+    })
 }

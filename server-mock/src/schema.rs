@@ -258,6 +258,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (operation_id, seq)
     ) WITHOUT ROWID;
 
+    -- the agent secret's hash in mosquitto's password_file form, for the external broker
+    ALTER TABLE agents ADD COLUMN broker_hash TEXT;
+
     CREATE TABLE device_capabilities (
         device_id    INTEGER PRIMARY KEY REFERENCES devices(id),
         operations   TEXT NOT NULL,

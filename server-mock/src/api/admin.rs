@@ -264,6 +264,7 @@ pub async fn create_agent(
             move |c| devices::create_agent(c, &key, org, &new),
         )
         .await?;
+    state.remote.accounts_changed();
     Ok((StatusCode::CREATED, Json(creds)))
 }
 

@@ -13,8 +13,8 @@
 //! fails that filter) and is audited; other connections are untouched.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -29,7 +29,7 @@ use rumqttc::mqttbytes::v4::{
 };
 use rumqttc::mqttbytes::{self, QoS};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use crate::api::AppState;
@@ -41,19 +41,16 @@ use crate::store::operations::{self, ReportOutcome};
 /// How long a new connection may take to send its CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the hub asks a connection to do.
+/// A request to publish the agent's pending commands (coalesced: one waiting is enough).
 #[derive(Debug)]
-enum Kick {
-    /// Publish the agent's pending commands.
-    Pending,
-    /// Another connection took this client id over.
-    Close,
-}
+struct Kick;
 
 #[derive(Debug)]
 struct Session {
     conn: u64,
     tx: mpsc::Sender<Kick>,
+    /// Notified when another connection takes this client id over.
+    replaced: Arc<Notify>,
 }
 
 /// The connected agents, by agent id. Shared by every connection and by the REST handlers,
@@ -63,6 +60,8 @@ pub struct Hub {
     sessions: Mutex<HashMap<Uuid, Session>>,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// The external broker, when the server uses one as well.
+    external: OnceLock<super::external::Link>,
 }
 
 impl Default for Hub {
@@ -71,6 +70,7 @@ impl Default for Hub {
             sessions: Mutex::default(),
             next_conn: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
+            external: OnceLock::new(),
         }
     }
 }
@@ -79,14 +79,34 @@ impl Hub {
     /// Asks the agent's connection, if any, to publish its pending commands. Returns whether
     /// the agent is connected (its commands stay queued otherwise, until it subscribes).
     pub fn kick(&self, agent: Uuid) -> bool {
+        if let Some(link) = self.external.get() {
+            link.send(super::external::LinkMessage::Agent(agent));
+        }
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         match sessions.get(&agent) {
             // A full channel means a kick is already waiting: the same work.
             Some(s) => !matches!(
-                s.tx.try_send(Kick::Pending),
+                s.tx.try_send(Kick),
                 Err(mpsc::error::TrySendError::Closed(_))
             ),
             None => false,
+        }
+    }
+
+    /// Routes commands through an external broker too (set once, at start).
+    pub(crate) fn set_external(&self, link: super::external::Link) {
+        let _ = self.external.set(link);
+    }
+
+    /// Whether the server is connected to its external broker (`None`: it uses none).
+    pub fn external_connected(&self) -> Option<bool> {
+        self.external.get().map(super::external::Link::connected)
+    }
+
+    /// An agent was added: the external broker's password file is written again.
+    pub fn accounts_changed(&self) {
+        if let Some(link) = self.external.get() {
+            link.send(super::external::LinkMessage::Accounts);
         }
     }
 
@@ -108,16 +128,16 @@ impl Hub {
         self.shutdown.send_replace(true);
     }
 
-    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>) -> u64 {
+    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>, replaced: Arc<Notify>) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let old = self
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(agent, Session { conn, tx });
+            .insert(agent, Session { conn, tx, replaced });
         if let Some(old) = old {
             // MQTT: a second connection with the same client id replaces the first.
-            let _ = old.tx.try_send(Kick::Close);
+            old.replaced.notify_one();
         }
         conn
     }
@@ -210,8 +230,9 @@ where
     };
     let (tx, rx) = mpsc::channel(1);
     let hub = state.remote.clone();
-    let id = hub.register(agent.public_id, tx);
-    let result = session(&state, &mut conn, &agent, keep_alive, rx).await;
+    let replaced = Arc::new(Notify::new());
+    let id = hub.register(agent.public_id, tx, replaced.clone());
+    let result = session(&state, &mut conn, &agent, keep_alive, rx, &replaced).await;
     hub.unregister(agent.public_id, id);
     let _ = conn.writer.shutdown().await;
     match result {
@@ -376,6 +397,7 @@ async fn session<R, W>(
     agent: &AgentPrincipal,
     keep_alive: Duration,
     mut kicks: mpsc::Receiver<Kick>,
+    replaced: &Notify,
 ) -> Result<(), End>
 where
     R: AsyncRead + Unpin,
@@ -452,12 +474,14 @@ where
                 Err(_) => return Err(End::Idle),
             },
             kick = kicks.recv() => match kick {
-                Some(Kick::Pending) if subscribed => {
+                Some(Kick) if subscribed => {
                     publish_pending(state, conn, agent, &mut next_pkid, &mut published, &mut inflight).await?;
                 }
-                Some(Kick::Pending) => {}
-                Some(Kick::Close) | None => return Ok(()),
+                Some(Kick) => {}
+                None => return Ok(()),
             },
+            // MQTT: a second connection with the same client id replaces the first.
+            _ = replaced.notified() => return Ok(()),
             _ = shutdown.changed() => return Ok(()),
         }
     }
@@ -548,24 +572,7 @@ where
     if p.qos == QoS::ExactlyOnce {
         return Err(End::Refused("QoS 2 is not offered"));
     }
-    let handled = match kind {
-        topic::AgentTopic::Capabilities => on_capabilities(state, agent, &p.payload).await,
-        _ => on_report(state, agent, kind, &p.payload).await,
-    };
-    if let Err(refusal) = handled {
-        let (action, object) = refusal;
-        audit(
-            state,
-            Event::new(
-                Some(agent.org_id),
-                Actor::Agent(agent.public_id),
-                action,
-                object,
-                Outcome::Denied,
-            ),
-        )
-        .await;
-    }
+    handle_agent_message(state, agent, kind, &p.payload).await;
     if p.qos == QoS::AtLeastOnce {
         // A refused message is acknowledged too: sending it again would not make it valid.
         conn.send(Packet::PubAck(PubAck::new(p.pkid))).await?;
@@ -574,6 +581,39 @@ where
 }
 
 type Refusal = (&'static str, String);
+
+/// A message an agent published on one of its own topics (by this broker's rule, or by the
+/// external broker's ACL): a report or a capability report. A refusal is audited. Returns
+/// whether it was taken.
+pub(crate) async fn handle_agent_message(
+    state: &AppState,
+    agent: &AgentPrincipal,
+    kind: topic::AgentTopic,
+    payload: &[u8],
+) -> bool {
+    let handled = match kind {
+        topic::AgentTopic::Capabilities => on_capabilities(state, agent, payload).await,
+        topic::AgentTopic::Commands => Err(("mqtt.publish", "topic:commands".to_owned())),
+        _ => on_report(state, agent, kind, payload).await,
+    };
+    match handled {
+        Ok(()) => true,
+        Err((action, object)) => {
+            audit(
+                state,
+                Event::new(
+                    Some(agent.org_id),
+                    Actor::Agent(agent.public_id),
+                    action,
+                    object,
+                    Outcome::Denied,
+                ),
+            )
+            .await;
+            false
+        }
+    }
+}
 
 async fn on_report(
     state: &AppState,

@@ -10,6 +10,7 @@
 //! `api::operations`.
 
 pub mod broker;
+pub mod external;
 
 use std::future::Future;
 use std::io;

@@ -191,15 +191,17 @@ pub fn create_agent(
         AgentType::EsAgent => "es_agent",
     };
     conn.execute(
-        "INSERT INTO agents (public_id, org_id, label, label_enc, agent_type, secret_hash, created_at)
-         VALUES (?1, ?2, '', ?3, ?4, ?5, ?6)",
+        "INSERT INTO agents (public_id, org_id, label, label_enc, agent_type, secret_hash, created_at,
+                             broker_hash)
+         VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7)",
         params![
             public_id.to_string(),
             org_id,
             key.seal_str(&format!("agents.label:{public_id}"), new.label.trim()),
             agent_type,
             token_hash(&secret).as_slice(),
-            now_ms()
+            now_ms(),
+            crate::remote::external::mosquitto_hash(&secret)
         ],
     )?;
     Ok(AgentCredentials {

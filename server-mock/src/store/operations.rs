@@ -230,15 +230,26 @@ pub fn get_visible(
 }
 
 /// Operations on devices `who` may see, newest first, `limit` at a time; `before` is the
-/// `next_before` of the previous page.
+/// `next_before` of the previous page: the last operation id it held (an id, not a row
+/// number, so a cursor tells nothing about how many operations other organisations have).
 pub fn list_visible(
     conn: &Connection,
     who: &UserPrincipal,
     device: Option<Uuid>,
     state: Option<OperationState>,
-    before: Option<i64>,
+    before: Option<Uuid>,
     limit: u32,
 ) -> Result<OperationPage, ApiError> {
+    let before = match before {
+        Some(op) => Some(
+            find_visible(conn, who, op)
+                .map_err(|_| {
+                    ApiError::field("before", "must be a `next_before` from a previous page")
+                })?
+                .id,
+        ),
+        None => None,
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE {VISIBLE}
            AND (?4 IS NULL OR d.public_id = ?4) AND (?5 IS NULL OR o.state = ?5)
@@ -257,8 +268,7 @@ pub fn list_visible(
         ],
         read_row,
     )?;
-    let mut items = Vec::new();
-    let mut last = None;
+    let mut items: Vec<OperationView> = Vec::new();
     let mut more = false;
     for row in rows {
         let row = row??;
@@ -266,17 +276,14 @@ pub fn list_visible(
             more = true;
             break;
         }
-        last = Some(row.id);
         items.push(row.view);
     }
-    Ok(OperationPage {
-        items,
-        next_before: if more {
-            last.map(|l| l.to_string())
-        } else {
-            None
-        },
-    })
+    let next_before = if more {
+        items.last().map(|v| v.operation_id.to_string())
+    } else {
+        None
+    };
+    Ok(OperationPage { items, next_before })
 }
 
 /// Cancels an operation no agent has yet.
@@ -559,4 +566,34 @@ pub fn agent_by_public_id(
         public_id: agent,
         org_id,
     }))
+}
+
+/// Agents that have commands `queued` or `sent` and not expired.
+pub fn agents_with_pending(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Uuid>, ApiError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT a.public_id FROM operations o JOIN agents a ON a.id = o.agent_id
+             WHERE o.state IN ('queued', 'sent') AND o.expires_at > ?1",
+        )?
+        .query_map([to_ms(now)], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ids
+        .iter()
+        .map(|s| parse_uuid(s))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Every enabled agent's id and broker password hash (agents created before the hash was kept
+/// have none and cannot use the external broker until they get a new secret).
+pub fn broker_accounts(conn: &Connection) -> Result<Vec<(Uuid, String)>, ApiError> {
+    let rows: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT public_id, broker_hash FROM agents
+             WHERE disabled = 0 AND broker_hash IS NOT NULL ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, hash)| Ok((parse_uuid(&id)?, hash)))
+        .collect()
 }

@@ -898,3 +898,357 @@ async fn mosquitto_clients_reach_the_broker_by_alpn() {
     assert!(out.stdout.is_empty());
     assert_eq!(audit_rows(&ts, "mqtt.subscribe", "denied").await.len(), 1);
 }
+
+/// mosquitto started by `scripts/mosquitto-external-broker.sh`, stopped (by its pid) on drop.
+struct Mosquitto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Mosquitto {
+    fn start_on(ts: &TestServer, files: &std::path::Path, port: u16) -> Self {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scripts/mosquitto-external-broker.sh");
+        let tls = ts.dir.path().join("data").join("tls");
+        let child = std::process::Command::new(script)
+            .arg(port.to_string())
+            .arg(files)
+            .arg(tls.join("server.pem"))
+            .arg(tls.join("server.key"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("scripts/mosquitto-external-broker.sh did not start");
+        Self { child, port }
+    }
+
+    async fn ready(&mut self) {
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "mosquitto exited ({status}); is Debian's mosquitto installed? (scripts/setup-debian.sh)"
+                );
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("mosquitto did not listen on {}", self.port);
+    }
+
+    /// Makes mosquitto read the password and ACL files again.
+    fn reload(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn broker_client(ts: &TestServer, port: u16, id: &str, secret: &str) -> (AsyncClient, EventLoop) {
+    agent_client(ts, port, false, id, id, secret)
+}
+
+#[tokio::test]
+async fn through_an_external_mosquitto_with_per_agent_acls() {
+    let files = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let files_dir = files.path().to_path_buf();
+    let ts = TestServer::start_with(|c| {
+        c.external_broker = Some(ecsp_server_mock::remote::external::ExternalBroker {
+            host: "localhost".into(),
+            port,
+            tls: true,
+            ca_pem: None,
+            files_dir,
+        })
+    })
+    .await;
+    // The server wrote the broker's files: itself and the demo agent, hashes only.
+    let passwords = std::fs::read_to_string(files.path().join("password_file")).unwrap();
+    let agent = ts.demo.agent.agent_id;
+    let id = agent.to_string();
+    assert!(passwords.contains(&format!("{id}:$6$")));
+    assert!(!passwords.contains(&ts.demo.agent.secret));
+    let mut broker = Mosquitto::start_on(&ts, files.path(), port);
+    broker.ready().await;
+    // The server retries its broker connection every second.
+    for _ in 0..100 {
+        if ts.server.remote.external_connected() == Some(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ts.server.remote.external_connected(), Some(true));
+    let support = ts.token("support").await;
+    let admin = ts.token("admin").await;
+
+    // Requested before the agent is there: published to the broker, which drops it (nobody
+    // subscribed); the agent's announcement after it subscribes brings it again.
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "head_cleaning"}),
+    )
+    .await;
+    let first = op_id(&res.json().await.unwrap());
+
+    let (client, mut events) = broker_client(&ts, broker.port, &id, &ts.demo.agent.secret);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let d = &ts.demo.devices[0];
+    let caps = json!({"schema_version": 1, "sent_at": chrono::Utc::now(), "devices": [
+        {"manufacturer": d.manufacturer, "model": d.model, "serial_number": d.serial_number,
+         "operations": ["status", "head_cleaning", "diagnosis"]}]});
+    client
+        .publish(
+            topic::capabilities(agent),
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(&caps).unwrap(),
+        )
+        .await
+        .unwrap();
+    let cmd = next_command(&mut events).await;
+    assert_eq!(cmd.operation_id, first);
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(first, "delivered", json!({})),
+    )
+    .await;
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(
+            first,
+            "succeeded",
+            json!({"result": {"kind": "head_cleaning", "level": "normal", "nozzles_ok": false,
+                          "missing_nozzles": 3, "duration_s": 60}}),
+        ),
+    )
+    .await;
+    let v = wait_state(&ts, &support, first, "succeeded").await;
+    assert_eq!(v["result"]["missing_nozzles"], 3);
+
+    // The capability came through the broker too: diagnosis may now be asked for, and an online
+    // agent gets it at once.
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "diagnosis"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let diag = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut events).await.operation_id, diag);
+
+    // A second agent, added now: the server rewrites the password file, mosquitto reloads it.
+    let res = ts
+        .post(
+            &admin,
+            "/api/v1/admin/agents",
+            &json!({"label": "Second PC", "agent_type": "dc_agent"}),
+        )
+        .await;
+    let other: Value = res.json().await.unwrap();
+    let other_id = other["agent_id"].as_str().unwrap().to_owned();
+    let other_secret = other["secret"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        if std::fs::read_to_string(files.path().join("password_file"))
+            .unwrap()
+            .contains(&other_id)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    broker.reload();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (intruder, mut intruder_events) = broker_client(&ts, broker.port, &other_id, &other_secret);
+    connected(&mut intruder_events).await;
+    // mosquitto's acl_file is enforced on delivery: the subscription to the demo agent's
+    // command topic is taken, but nothing published there reaches the intruder.
+    intruder
+        .subscribe(topic::commands(agent), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until(&mut intruder_events, |p| {
+        matches!(p, Packet::SubAck(_)).then_some(())
+    })
+    .await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(1), "kind": "status"}),
+    )
+    .await;
+    let status = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut events).await.operation_id, status);
+    let leaked = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            if let Ok(Event::Incoming(Packet::Publish(p))) = intruder_events.poll().await {
+                return p.topic;
+            }
+        }
+    })
+    .await;
+    assert!(leaked.is_err(), "the intruder got a command: {leaked:?}");
+    // ... and drops what it publishes on the demo agent's result topic.
+    intruder
+        .publish(
+            topic::results(agent),
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(&agent_report(
+                diag,
+                "rejected",
+                json!({"reason": {"code": "other"}}),
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    until(&mut intruder_events, |p| {
+        matches!(p, Packet::PubAck(_)).then_some(())
+    })
+    .await;
+    // The genuine agent's report, published after it, is what the server stores.
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(diag, "delivered", json!({})),
+    )
+    .await;
+    let v = wait_state(&ts, &support, diag, "delivered").await;
+    let states: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["queued", "sent", "delivered"]);
+
+    // A wrong secret, and another agent's secret under the demo agent's id: refused by mosquitto.
+    for secret in ["ecsp_ag_wrong", other_secret.as_str()] {
+        let (_c, mut e) = broker_client(&ts, broker.port, &id, secret);
+        match until_closed(&mut e).await {
+            rumqttc::ConnectionError::ConnectionRefused(code) => assert!(
+                matches!(
+                    code,
+                    ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword
+                ),
+                "{code:?}"
+            ),
+            e => panic!("expected a refused CONNECT, got {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agent_that_goes_quiet_after_delivery_times_the_operation_out() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "head_cleaning"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut events).await.operation_id, op);
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "delivered", json!({})),
+    )
+    .await;
+    let v = operation(&ts, &support, op).await;
+    let deadline: chrono::DateTime<chrono::Utc> = v["deadline"].as_str().unwrap().parse().unwrap();
+    let left = deadline - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::seconds(100) && left <= chrono::Duration::seconds(120),
+        "delivered times out 120 s after: {left}"
+    );
+    // Two minutes pass: the deadline is moved to now in the database file.
+    let db = ts.db_path();
+    let op_text = op.to_string();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let n = conn
+            .execute(
+                "UPDATE operations SET deadline = ?2 WHERE public_id = ?1",
+                rusqlite::params![op_text, chrono::Utc::now().timestamp_millis()],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    })
+    .await
+    .unwrap();
+    let v = wait_state(&ts, &support, op, "timed_out").await;
+    assert!(v.get("deadline").is_none());
+    // A report arriving after that changes nothing.
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "in_progress", json!({})),
+    )
+    .await;
+    assert_eq!(operation(&ts, &support, op).await["state"], "timed_out");
+    assert_eq!(
+        audit_rows(&ts, "operation.state", "success").await,
+        [
+            format!("operation:{op}:delivered"),
+            format!("operation:{op}:timed_out")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_second_connection_with_the_same_client_id_replaces_the_first() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let (first, mut first_events) = demo_agent(&ts);
+    connected(&mut first_events).await;
+    subscribe_commands(&first, &mut first_events, agent).await;
+    let (second, mut second_events) = demo_agent(&ts);
+    connected(&mut second_events).await;
+    until_closed(&mut first_events).await;
+    assert_eq!(ts.server.remote.connected(), 1);
+    // Commands go to the connection that is left.
+    subscribe_commands(&second, &mut second_events, agent).await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut second_events).await.operation_id, op);
+}
