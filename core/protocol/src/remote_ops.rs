@@ -745,7 +745,8 @@ pub struct OperationView {
     pub history: Vec<StateChange>,
 }
 
-/// `GET /api/v1/operations`: newest first; pass `next_before` as `before` for the next page.
+/// `GET /api/v1/operations`: newest first; pass `next_before` (the last item's operation id)
+/// as `before` for the next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

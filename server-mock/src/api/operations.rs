@@ -109,10 +109,10 @@ pub async fn list_operations(
     let query = query.map_err(|e| ApiError::field("query", e.body_text()));
     let Query(query) = gate(&state, &who, "operation.list", "", query).await?;
     let limit = query.limit.unwrap_or(50);
-    let before = match query.before.as_deref().map(str::parse::<i64>) {
+    let before = match query.before.as_deref().map(Uuid::parse_str) {
         None => Ok(None),
-        Some(Ok(b)) if b > 0 => Ok(Some(b)),
-        Some(_) => Err(ApiError::field(
+        Some(Ok(b)) => Ok(Some(b)),
+        Some(Err(_)) => Err(ApiError::field(
             "before",
             "must be a `next_before` from a previous page",
         )),

@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -29,7 +29,7 @@ use rumqttc::mqttbytes::v4::{
 };
 use rumqttc::mqttbytes::{self, QoS};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use crate::api::AppState;
@@ -41,19 +41,16 @@ use crate::store::operations::{self, ReportOutcome};
 /// How long a new connection may take to send its CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the hub asks a connection to do.
+/// A request to publish the agent's pending commands (coalesced: one waiting is enough).
 #[derive(Debug)]
-enum Kick {
-    /// Publish the agent's pending commands.
-    Pending,
-    /// Another connection took this client id over.
-    Close,
-}
+struct Kick;
 
 #[derive(Debug)]
 struct Session {
     conn: u64,
     tx: mpsc::Sender<Kick>,
+    /// Notified when another connection takes this client id over.
+    replaced: Arc<Notify>,
 }
 
 /// The connected agents, by agent id. Shared by every connection and by the REST handlers,
@@ -89,7 +86,7 @@ impl Hub {
         match sessions.get(&agent) {
             // A full channel means a kick is already waiting: the same work.
             Some(s) => !matches!(
-                s.tx.try_send(Kick::Pending),
+                s.tx.try_send(Kick),
                 Err(mpsc::error::TrySendError::Closed(_))
             ),
             None => false,
@@ -131,16 +128,16 @@ impl Hub {
         self.shutdown.send_replace(true);
     }
 
-    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>) -> u64 {
+    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>, replaced: Arc<Notify>) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let old = self
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(agent, Session { conn, tx });
+            .insert(agent, Session { conn, tx, replaced });
         if let Some(old) = old {
             // MQTT: a second connection with the same client id replaces the first.
-            let _ = old.tx.try_send(Kick::Close);
+            old.replaced.notify_one();
         }
         conn
     }
@@ -233,8 +230,9 @@ where
     };
     let (tx, rx) = mpsc::channel(1);
     let hub = state.remote.clone();
-    let id = hub.register(agent.public_id, tx);
-    let result = session(&state, &mut conn, &agent, keep_alive, rx).await;
+    let replaced = Arc::new(Notify::new());
+    let id = hub.register(agent.public_id, tx, replaced.clone());
+    let result = session(&state, &mut conn, &agent, keep_alive, rx, &replaced).await;
     hub.unregister(agent.public_id, id);
     let _ = conn.writer.shutdown().await;
     match result {
@@ -399,6 +397,7 @@ async fn session<R, W>(
     agent: &AgentPrincipal,
     keep_alive: Duration,
     mut kicks: mpsc::Receiver<Kick>,
+    replaced: &Notify,
 ) -> Result<(), End>
 where
     R: AsyncRead + Unpin,
@@ -475,12 +474,14 @@ where
                 Err(_) => return Err(End::Idle),
             },
             kick = kicks.recv() => match kick {
-                Some(Kick::Pending) if subscribed => {
+                Some(Kick) if subscribed => {
                     publish_pending(state, conn, agent, &mut next_pkid, &mut published, &mut inflight).await?;
                 }
-                Some(Kick::Pending) => {}
-                Some(Kick::Close) | None => return Ok(()),
+                Some(Kick) => {}
+                None => return Ok(()),
             },
+            // MQTT: a second connection with the same client id replaces the first.
+            _ = replaced.notified() => return Ok(()),
             _ = shutdown.changed() => return Ok(()),
         }
     }

@@ -230,15 +230,26 @@ pub fn get_visible(
 }
 
 /// Operations on devices `who` may see, newest first, `limit` at a time; `before` is the
-/// `next_before` of the previous page.
+/// `next_before` of the previous page: the last operation id it held (an id, not a row
+/// number, so a cursor tells nothing about how many operations other organisations have).
 pub fn list_visible(
     conn: &Connection,
     who: &UserPrincipal,
     device: Option<Uuid>,
     state: Option<OperationState>,
-    before: Option<i64>,
+    before: Option<Uuid>,
     limit: u32,
 ) -> Result<OperationPage, ApiError> {
+    let before = match before {
+        Some(op) => Some(
+            find_visible(conn, who, op)
+                .map_err(|_| {
+                    ApiError::field("before", "must be a `next_before` from a previous page")
+                })?
+                .id,
+        ),
+        None => None,
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE {VISIBLE}
            AND (?4 IS NULL OR d.public_id = ?4) AND (?5 IS NULL OR o.state = ?5)
@@ -257,8 +268,7 @@ pub fn list_visible(
         ],
         read_row,
     )?;
-    let mut items = Vec::new();
-    let mut last = None;
+    let mut items: Vec<OperationView> = Vec::new();
     let mut more = false;
     for row in rows {
         let row = row??;
@@ -266,17 +276,14 @@ pub fn list_visible(
             more = true;
             break;
         }
-        last = Some(row.id);
         items.push(row.view);
     }
-    Ok(OperationPage {
-        items,
-        next_before: if more {
-            last.map(|l| l.to_string())
-        } else {
-            None
-        },
-    })
+    let next_before = if more {
+        items.last().map(|v| v.operation_id.to_string())
+    } else {
+        None
+    };
+    Ok(OperationPage { items, next_before })
 }
 
 /// Cancels an operation no agent has yet.

@@ -1162,3 +1162,93 @@ async fn through_an_external_mosquitto_with_per_agent_acls() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_agent_that_goes_quiet_after_delivery_times_the_operation_out() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "head_cleaning"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut events).await.operation_id, op);
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "delivered", json!({})),
+    )
+    .await;
+    let v = operation(&ts, &support, op).await;
+    let deadline: chrono::DateTime<chrono::Utc> = v["deadline"].as_str().unwrap().parse().unwrap();
+    let left = deadline - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::seconds(100) && left <= chrono::Duration::seconds(120),
+        "delivered times out 120 s after: {left}"
+    );
+    // Two minutes pass: the deadline is moved to now in the database file.
+    let db = ts.db_path();
+    let op_text = op.to_string();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let n = conn
+            .execute(
+                "UPDATE operations SET deadline = ?2 WHERE public_id = ?1",
+                rusqlite::params![op_text, chrono::Utc::now().timestamp_millis()],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    })
+    .await
+    .unwrap();
+    let v = wait_state(&ts, &support, op, "timed_out").await;
+    assert!(v.get("deadline").is_none());
+    // A report arriving after that changes nothing.
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "in_progress", json!({})),
+    )
+    .await;
+    assert_eq!(operation(&ts, &support, op).await["state"], "timed_out");
+    assert_eq!(
+        audit_rows(&ts, "operation.state", "success").await,
+        [
+            format!("operation:{op}:delivered"),
+            format!("operation:{op}:timed_out")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_second_connection_with_the_same_client_id_replaces_the_first() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let agent = ts.demo.agent.agent_id;
+    let (first, mut first_events) = demo_agent(&ts);
+    connected(&mut first_events).await;
+    subscribe_commands(&first, &mut first_events, agent).await;
+    let (second, mut second_events) = demo_agent(&ts);
+    connected(&mut second_events).await;
+    until_closed(&mut first_events).await;
+    assert_eq!(ts.server.remote.connected(), 1);
+    // Commands go to the connection that is left.
+    subscribe_commands(&second, &mut second_events, agent).await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    assert_eq!(next_command(&mut second_events).await.operation_id, op);
+}

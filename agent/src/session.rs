@@ -1,0 +1,345 @@
+//! The agent's MQTT session (contract: `docs/remote-operations.md`): connect over TLS with the
+//! agent id and secret, subscribe to the agent's own command topic, publish capabilities, and
+//! run each command at most once — recorded in the ledger *before* it runs and before the
+//! broker's delivery is acknowledged, so a redelivery (broker retry, server re-send, agent
+//! restart) is answered with the operation's latest report instead of running it again.
+//! Reconnects with exponential backoff and jitter when the connection drops.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use ecsp_client::Secret;
+use ecsp_protocol::Validate;
+use ecsp_protocol::remote_ops::{
+    self, AgentReport, CapabilityReport, Command, DeviceCapabilities, OperationResult, Reason,
+    ReasonCode, ReportedState, topic,
+};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport,
+};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::sim::Fleet;
+use crate::store::{AgentStore, Begin};
+
+/// What runs operations on the devices behind an agent (the simulator, or a DC agent's printers).
+pub trait Executor: Send + Sync + 'static {
+    fn capabilities(&self) -> Vec<DeviceCapabilities>;
+    /// Whether the command can start now (known device, supported, not busy): a refusal here
+    /// is reported `rejected`, before `in_progress`.
+    fn check(&self, command: &Command) -> Result<(), Reason>;
+    fn execute<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> Pin<Box<dyn Future<Output = Result<OperationResult, Reason>> + Send + 'a>>;
+}
+
+impl Executor for Fleet {
+    fn capabilities(&self) -> Vec<DeviceCapabilities> {
+        Fleet::capabilities(self)
+    }
+
+    fn check(&self, command: &Command) -> Result<(), Reason> {
+        Fleet::check(self, command)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> Pin<Box<dyn Future<Output = Result<OperationResult, Reason>> + Send + 'a>> {
+        Box::pin(Fleet::execute(self, command))
+    }
+}
+
+/// Where and who to connect as.
+pub struct MqttSettings {
+    pub host: String,
+    pub port: u16,
+    /// Trusts the server's CA; ALPN `mqtt` is added here.
+    pub tls: rustls::ClientConfig,
+    pub agent_id: Uuid,
+    pub secret: Secret,
+    pub keep_alive: Duration,
+}
+
+impl std::fmt::Debug for MqttSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("agent_id", &self.agent_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running session; dropping it does not stop it, [`SessionHandle::stop`] does.
+#[derive(Debug)]
+pub struct SessionHandle {
+    client: AsyncClient,
+    task: JoinHandle<()>,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl SessionHandle {
+    /// Whether the session is connected and subscribed to its command topic now.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    /// Disconnects and stops the session (the ledger keeps what it recorded).
+    pub async fn stop(self) {
+        let _ = self.client.disconnect().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// The delay before reconnect attempt `n`: 0.5 s doubling to 30 s, with jitter in [½, 1].
+pub fn reconnect_backoff(attempt: u32) -> Duration {
+    let ms = (500u64 << attempt.min(6)).min(30_000);
+    Duration::from_millis(ms / 2 + fastrand::u64(0..=ms / 2))
+}
+
+struct Runner {
+    agent_id: Uuid,
+    client: AsyncClient,
+    store: AgentStore,
+    executor: Arc<dyn Executor>,
+}
+
+/// Starts the session in the background.
+pub fn spawn(
+    settings: MqttSettings,
+    store: AgentStore,
+    executor: Arc<dyn Executor>,
+) -> SessionHandle {
+    let mut tls = settings.tls;
+    tls.alpn_protocols = vec![remote_ops::MQTT_ALPN.as_bytes().to_vec()];
+    let id = settings.agent_id.to_string();
+    let mut options = MqttOptions::new(&id, settings.host, settings.port);
+    options
+        .set_credentials(&id, settings.secret.expose())
+        .set_keep_alive(settings.keep_alive)
+        .set_clean_session(true)
+        .set_manual_acks(true)
+        .set_max_packet_size(remote_ops::MAX_PACKET_BYTES, remote_ops::MAX_PACKET_BYTES)
+        .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls),
+        )));
+    let (client, mut events) = AsyncClient::new(options, 64);
+    // Commands and reports are small and latency-bound: no Nagle delay.
+    let mut network = events.network_options();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
+    let runner = Arc::new(Runner {
+        agent_id: settings.agent_id,
+        client: client.clone(),
+        store,
+        executor,
+    });
+    let subscribed = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(run(runner, events, subscribed.clone()));
+    SessionHandle {
+        client,
+        task,
+        subscribed,
+    }
+}
+
+async fn run(runner: Arc<Runner>, mut events: EventLoop, subscribed: Arc<AtomicBool>) {
+    let mut failures = 0u32;
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                failures = 0;
+                tracing::info!(agent = %runner.agent_id, "connected");
+                let r = runner.clone();
+                tokio::spawn(async move { r.on_connect().await });
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => subscribed.store(true, Ordering::Relaxed),
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let r = runner.clone();
+                tokio::spawn(async move { r.on_command(p).await });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                subscribed.store(false, Ordering::Relaxed);
+                let wait = reconnect_backoff(failures);
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+impl Runner {
+    async fn on_connect(&self) {
+        let caps = CapabilityReport {
+            schema_version: ecsp_protocol::PROTOCOL_VERSION,
+            sent_at: Utc::now(),
+            devices: self.executor.capabilities(),
+        };
+        self.publish(&topic::capabilities(self.agent_id), &caps)
+            .await;
+        if let Err(e) = self
+            .client
+            .subscribe(topic::commands(self.agent_id), QoS::AtLeastOnce)
+            .await
+        {
+            tracing::warn!(error = %e, "subscribe failed");
+        }
+    }
+
+    async fn publish(&self, topic: &str, body: &impl serde::Serialize) {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => {
+                if let Err(e) = self
+                    .client
+                    .publish(topic, QoS::AtLeastOnce, false, bytes)
+                    .await
+                {
+                    tracing::warn!(error = %e, "publish failed");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a report"),
+        }
+    }
+
+    async fn report(&self, report: AgentReport) {
+        let t = match report.state.topic() {
+            topic::AgentTopic::Acks => topic::acks(self.agent_id),
+            _ => topic::results(self.agent_id),
+        };
+        self.publish(&t, &report).await;
+    }
+
+    async fn on_command(&self, publish: Publish) {
+        let parsed = serde_json::from_slice::<Command>(&publish.payload);
+        let command = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                // Without an operation id nothing can be reported; acknowledge and drop it.
+                tracing::warn!(error = %e, "malformed command dropped");
+                let _ = self.client.ack(&publish).await;
+                return;
+            }
+        };
+        let outcome = handle(&self.store, self.executor.as_ref(), &command, |r| {
+            self.report(r)
+        });
+        // The ledger row is written inside `handle` before its first await on the executor;
+        // acknowledging after `handle` finished would hold the broker's retry for a long
+        // cleaning, so acknowledge as soon as the operation is recorded.
+        let acked = async {
+            // `handle` records synchronously at its start, so yielding once is enough.
+            tokio::task::yield_now().await;
+            let _ = self.client.ack(&publish).await;
+        };
+        tokio::join!(outcome, acked);
+    }
+}
+
+fn report(id: Uuid, state: ReportedState) -> AgentReport {
+    AgentReport {
+        schema_version: ecsp_protocol::PROTOCOL_VERSION,
+        operation_id: id,
+        state,
+        at: Utc::now(),
+        progress_percent: None,
+        result: None,
+        reason: None,
+    }
+}
+
+/// Runs one delivered command at most once, sending each report through `publish` after
+/// recording it as the operation's latest. Public so the at-most-once rule is testable without
+/// a broker.
+pub async fn handle<F, Fut>(
+    store: &AgentStore,
+    executor: &dyn Executor,
+    command: &Command,
+    publish: F,
+) where
+    F: Fn(AgentReport) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let send = |r: AgentReport| {
+        if let Err(e) = store.record_report(&r) {
+            tracing::error!(error = %e, "cannot record a report");
+        }
+        publish(r)
+    };
+    let id = command.operation_id;
+    match store.begin(id, Utc::now()) {
+        Ok(Begin::New) => {}
+        Ok(Begin::Seen(Some(last))) => {
+            tracing::info!(operation = %id, "redelivered; resending the latest report");
+            publish(*last).await;
+            return;
+        }
+        Ok(Begin::Seen(None)) => {
+            // Started before a crash and never reported: it may have run. Do not run it again.
+            let mut r = report(id, ReportedState::Failed);
+            r.reason = Some(Reason {
+                code: ReasonCode::Other,
+                message: Some("the agent restarted while this operation was running".into()),
+            });
+            send(r).await;
+            return;
+        }
+        Err(e) => {
+            // Without the ledger there is no at-most-once: refuse rather than risk a repeat.
+            tracing::error!(error = %e, "operation ledger unavailable");
+            return;
+        }
+    }
+    send(report(id, ReportedState::Delivered)).await;
+    if !command.is_live(Utc::now()) {
+        let mut r = report(id, ReportedState::Rejected);
+        r.reason = Some(Reason {
+            code: ReasonCode::Expired,
+            message: Some("the command arrived after its expiry".into()),
+        });
+        send(r).await;
+        return;
+    }
+    if let Err(errors) = command.validate(Utc::now()) {
+        let mut r = report(id, ReportedState::Rejected);
+        r.reason = Some(Reason {
+            code: ReasonCode::InvalidCommand,
+            message: Some(errors.to_string().chars().take(256).collect()),
+        });
+        send(r).await;
+        return;
+    }
+    if let Err(reason) = executor.check(command) {
+        let mut r = report(id, ReportedState::Rejected);
+        r.reason = Some(reason);
+        send(r).await;
+        return;
+    }
+    let mut progress = report(id, ReportedState::InProgress);
+    progress.progress_percent = Some(0);
+    send(progress).await;
+    let final_report = match executor.execute(command).await {
+        Ok(result) => {
+            let mut r = report(id, ReportedState::Succeeded);
+            r.result = Some(result);
+            r
+        }
+        Err(reason) => {
+            // It was in progress: whatever stopped it, it failed (never `rejected` now).
+            let mut r = report(id, ReportedState::Failed);
+            r.reason = Some(reason);
+            r
+        }
+    };
+    send(final_report).await;
+}

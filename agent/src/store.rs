@@ -1,0 +1,296 @@
+//! The agent's own SQLite file: the operation ledger (at-most-once execution of remote
+//! operations) and the outbox of device-data records waiting to be uploaded.
+//!
+//! Why not ecsp-client's outbox: that one belongs to a signed-in *user* (tokens, consent-gated
+//! parts sealed per user, a flush that refreshes the user's session); an agent has no user, only
+//! its own secret, and uploads one kind of record. What is shared is reused: the transport's
+//! TLS configuration, the secret store and the retry backoff ([`ecsp_client::sync::backoff_ms`]).
+//!
+//! Durability: `synchronous = FULL` in WAL mode, so a row is on disk when the call returns —
+//! the ledger's "started operation X" must survive a crash that follows it immediately.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use ecsp_protocol::agent::DeviceDataRecord;
+use ecsp_protocol::remote_ops::AgentReport;
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the agent database {path} cannot be used: {detail}")]
+    Open { path: String, detail: String },
+    #[error("the agent database failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("a stored entry is unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct AgentStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// What the ledger knew of an operation when it was offered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begin {
+    /// First time: recorded as started; run it now.
+    New,
+    /// Seen before (a redelivery): do not run again; re-send the latest report, if any.
+    Seen(Option<Box<AgentReport>>),
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS operations (
+    operation_id TEXT PRIMARY KEY,
+    started_at   INTEGER NOT NULL,
+    last_report  TEXT
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id       TEXT NOT NULL UNIQUE,
+    body            TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'rejected')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT
+);
+";
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// An outbox entry claimed for sending.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub seq: i64,
+    pub record: DeviceDataRecord,
+    pub attempts: u32,
+}
+
+/// Counts per outbox state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub queued: u64,
+    pub sent: u64,
+    pub rejected: u64,
+}
+
+impl AgentStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(AgentStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (each call is one statement or
+        // transaction), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `operation_id` is about to run — before it runs. Atomic: of two deliveries
+    /// racing, exactly one gets [`Begin::New`].
+    pub fn begin(&self, operation_id: Uuid, now: DateTime<Utc>) -> Result<Begin> {
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT OR IGNORE INTO operations (operation_id, started_at) VALUES (?1, ?2)",
+            params![operation_id.to_string(), ms(now)],
+        )?;
+        if inserted == 1 {
+            return Ok(Begin::New);
+        }
+        let last: Option<String> = conn
+            .query_row(
+                "SELECT last_report FROM operations WHERE operation_id = ?1",
+                params![operation_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let last = last
+            .map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?
+            .map(Box::new);
+        Ok(Begin::Seen(last))
+    }
+
+    /// Keeps the latest report of an operation, to answer a redelivery with it.
+    pub fn record_report(&self, report: &AgentReport) -> Result<()> {
+        let json = serde_json::to_string(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.conn().execute(
+            "UPDATE operations SET last_report = ?2 WHERE operation_id = ?1",
+            params![report.operation_id.to_string(), json],
+        )?;
+        Ok(())
+    }
+
+    /// Operations recorded as started (for tests and `ecsp-agent status`).
+    pub fn operations_started(&self) -> Result<u64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM operations", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+    }
+
+    /// Adds records to the outbox (a record already there is left as it is).
+    pub fn enqueue(&self, records: &[DeviceDataRecord]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for r in records {
+            let body = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT OR IGNORE INTO outbox (record_id, body) VALUES (?1, ?2)",
+                params![r.record_id.to_string(), body],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Up to `limit` queued records whose backoff has passed, oldest first.
+    pub fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Queued>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT seq, body, attempts FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
+             ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ms(now), limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, body, attempts) = row?;
+            let record =
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(Queued {
+                seq,
+                record,
+                attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Delivered: the body is no longer needed.
+    pub fn mark_sent(&self, seqs: &[i64]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for s in seqs {
+            tx.execute(
+                "UPDATE outbox SET state = 'sent', body = '', last_error = NULL WHERE seq = ?1",
+                params![s],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Refused for a reason a retry will not fix: kept, with the reason, for the operator.
+    pub fn mark_rejected(&self, seqs: &[i64], reason: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for s in seqs {
+            tx.execute(
+                "UPDATE outbox SET state = 'rejected', last_error = ?2 WHERE seq = ?1",
+                params![s, reason],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A failure worth retrying: try again after the backoff.
+    pub fn reschedule(&self, batch: &[Queued], error: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for q in batch {
+            let delay = ecsp_client::sync::backoff_ms(q.attempts) as i64;
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE seq = ?1",
+                params![q.seq, ms(now) + delay, error],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
+        let mut counts = OutboxCounts::default();
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (state, n) = row?;
+            match state.as_str() {
+                "queued" => counts.queued = n as u64,
+                "sent" => counts.sent = n as u64,
+                _ => counts.rejected = n as u64,
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecsp_protocol::remote_ops::{Reason, ReasonCode, ReportedState};
+
+    #[test]
+    fn an_operation_begins_once_even_after_the_database_is_reopened() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("agent.db");
+        let id = Uuid::new_v4();
+        {
+            let store = AgentStore::open(&path).expect("open");
+            assert_eq!(store.begin(id, Utc::now()).expect("begin"), Begin::New);
+            // The process "crashes" here: no report recorded.
+        }
+        let store = AgentStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.begin(id, Utc::now()).expect("again"),
+            Begin::Seen(None)
+        );
+        let report = AgentReport {
+            schema_version: 1,
+            operation_id: id,
+            state: ReportedState::Failed,
+            at: Utc::now(),
+            progress_percent: None,
+            result: None,
+            reason: Some(Reason {
+                code: ReasonCode::Other,
+                message: Some("interrupted".into()),
+            }),
+        };
+        store.record_report(&report).expect("report");
+        assert_eq!(
+            store.begin(id, Utc::now()).expect("third"),
+            Begin::Seen(Some(Box::new(report)))
+        );
+        assert_eq!(store.operations_started().expect("count"), 1);
+    }
+}

@@ -1,0 +1,8 @@
+//! ecsp-agent integration tests: one binary, one module per area.
+
+mod remote;
+#[cfg(feature = "snmpsim-tests")]
+mod snmpsim;
+mod upload;
+
+pub mod common;

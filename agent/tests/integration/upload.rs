@@ -1,0 +1,83 @@
+//! Enrolment and the device-data outbox against the reference server.
+
+use chrono::Utc;
+use ecsp_agent::sim::Fleet;
+use ecsp_agent::upload::{UploadError, Uploader, fetch_ca};
+use ecsp_protocol::agent::{AgentType, CollectionType};
+
+use crate::common::{Rig, base};
+
+#[tokio::test]
+async fn a_ca_with_another_fingerprint_is_refused() {
+    let rig = Rig::start().await;
+    let wrong = "00:".repeat(31) + "00";
+    let err = fetch_ca(&base(&rig.server), &wrong)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, UploadError::FingerprintMismatch { .. }),
+        "{err:?}"
+    );
+    let err = fetch_ca("http://localhost:1", &wrong)
+        .await
+        .expect_err("not https");
+    assert!(matches!(err, UploadError::Url(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_simulators_device_data_is_uploaded_once_and_an_undesignated_device_is_kept_rejected() {
+    let rig = Rig::start().await;
+    let uploader = Uploader::new(
+        &base(&rig.server),
+        &rig.ca_pem,
+        rig.agent_id(),
+        rig.secret(),
+        AgentType::EsAgent,
+    )
+    .expect("uploader");
+    rig.store
+        .enqueue(&rig.fleet.device_data())
+        .expect("enqueue");
+    let summary = uploader
+        .flush(&rig.store, CollectionType::Scheduled, 100)
+        .await
+        .expect("flush");
+    assert_eq!((summary.sent, summary.rejected), (3, 0), "{summary:?}");
+    let again = uploader
+        .flush(&rig.store, CollectionType::Scheduled, 100)
+        .await
+        .expect("flush");
+    assert_eq!(again.sent, 0);
+    // A printer the server never designated to this agent.
+    let stranger = Fleet::generate(1, 77, Utc::now());
+    rig.store.enqueue(&stranger.device_data()).expect("enqueue");
+    let summary = uploader
+        .flush(&rig.store, CollectionType::Scheduled, 100)
+        .await
+        .expect("flush");
+    assert_eq!(summary.rejected, 1, "{summary:?}");
+    let counts = rig.store.outbox_counts().expect("counts");
+    assert_eq!((counts.sent, counts.rejected, counts.queued), (3, 1, 0));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_an_error_and_the_records_stay_queued() {
+    let rig = Rig::start().await;
+    let uploader = Uploader::new(
+        &base(&rig.server),
+        &rig.ca_pem,
+        rig.agent_id(),
+        ecsp_client::Secret::new("ecsp_ag_not-the-secret"),
+        AgentType::EsAgent,
+    )
+    .expect("uploader");
+    rig.store
+        .enqueue(&rig.fleet.device_data())
+        .expect("enqueue");
+    let err = uploader
+        .flush(&rig.store, CollectionType::Scheduled, 100)
+        .await
+        .expect_err("unauthorised");
+    assert!(matches!(err, UploadError::Unauthorized), "{err:?}");
+    assert_eq!(rig.store.outbox_counts().expect("counts").queued, 3);
+}
