@@ -213,8 +213,8 @@ struct OperationPage {
     reason: Option<String>,
 }
 
-fn parse_operation(lang: Lang, id: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(id).map_err(|_| failure(lang, ApiError::NotFound("operation")))
+fn not_an_operation(lang: Lang) -> Response {
+    failure(lang, ApiError::NotFound("operation"))
 }
 
 pub async fn show(
@@ -223,9 +223,8 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Response {
     let lang = browser.lang;
-    let id = match parse_operation(lang, &id) {
-        Ok(id) => id,
-        Err(page) => return page,
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_an_operation(lang);
     };
     let who = browser.who.clone();
     let me = who.clone();
@@ -341,9 +340,8 @@ pub async fn events(
     Path(id): Path<String>,
 ) -> Response {
     let lang = browser.lang;
-    let id = match parse_operation(lang, &id) {
-        Ok(id) => id,
-        Err(page) => return page,
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_an_operation(lang);
     };
     let who = browser.who.clone();
     let me = who.clone();
@@ -417,9 +415,8 @@ pub async fn cancel(
     if !browser.csrf_ok(&form.csrf) {
         return super::pages::form_expired(lang);
     }
-    let id = match parse_operation(lang, &id) {
-        Ok(id) => id,
-        Err(page) => return page,
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_an_operation(lang);
     };
     let who = browser.who.clone();
     let me = who.clone();
