@@ -5,6 +5,7 @@
 
 use ecsp_protocol::consent::{Decision, Purpose};
 use ecsp_protocol::consent_notice::{NoticeLanguage, notice};
+use ecsp_protocol::remote_ops::{OperationKind, OperationState};
 
 /// A language the portal speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,9 +156,59 @@ pub struct Messages {
     pub not_found_text: &'static str,
     pub back_to_devices: &'static str,
     pub server_error: &'static str,
+    pub remote_operations: &'static str,
+    pub operations_none: &'static str,
+    pub operation: &'static str,
+    pub op_status: &'static str,
+    pub op_head_cleaning: &'static str,
+    pub op_diagnosis: &'static str,
+    pub cleaning_level: &'static str,
+    pub level_normal: &'static str,
+    pub level_strong: &'static str,
+    pub requested_at: &'static str,
+    pub expires_at: &'static str,
+    pub progress: &'static str,
+    pub result: &'static str,
+    pub reason: &'static str,
+    pub cancel: &'static str,
+    pub op_queued: &'static str,
+    pub op_sent: &'static str,
+    pub op_delivered: &'static str,
+    pub op_in_progress: &'static str,
+    pub op_succeeded: &'static str,
+    pub op_failed: &'static str,
+    pub op_rejected: &'static str,
+    pub op_timed_out: &'static str,
+    pub op_expired: &'static str,
+    pub op_cancelled: &'static str,
+    pub live_updates: &'static str,
+    pub operation_refused: &'static str,
 }
 
 impl Messages {
+    pub fn operation_kind(&self, kind: OperationKind) -> &'static str {
+        match kind {
+            OperationKind::Status => self.op_status,
+            OperationKind::HeadCleaning => self.op_head_cleaning,
+            OperationKind::Diagnosis => self.op_diagnosis,
+        }
+    }
+
+    pub fn operation_state(&self, state: OperationState) -> &'static str {
+        match state {
+            OperationState::Queued => self.op_queued,
+            OperationState::Sent => self.op_sent,
+            OperationState::Delivered => self.op_delivered,
+            OperationState::InProgress => self.op_in_progress,
+            OperationState::Succeeded => self.op_succeeded,
+            OperationState::Failed => self.op_failed,
+            OperationState::Rejected => self.op_rejected,
+            OperationState::TimedOut => self.op_timed_out,
+            OperationState::Expired => self.op_expired,
+            OperationState::Cancelled => self.op_cancelled,
+        }
+    }
+
     pub fn decision_name(&self, decision: &Decision) -> &'static str {
         match decision {
             Decision::Granted => self.granted,
@@ -246,6 +297,33 @@ pub static EN: Messages = Messages {
     not_found_text: "There is nothing here, or nothing you have rights to see.",
     back_to_devices: "Back to the devices",
     server_error: "The server could not answer. Try again in a moment.",
+    remote_operations: "Remote operations",
+    operations_none: "No operations have been requested for this device.",
+    operation: "Operation",
+    op_status: "Status and counters",
+    op_head_cleaning: "Head cleaning",
+    op_diagnosis: "Fault diagnosis",
+    cleaning_level: "Cleaning level",
+    level_normal: "Normal",
+    level_strong: "Strong (uses more ink)",
+    requested_at: "Requested",
+    expires_at: "Expires",
+    progress: "Progress",
+    result: "Result",
+    reason: "Reason",
+    cancel: "Cancel",
+    op_queued: "Queued",
+    op_sent: "Sent",
+    op_delivered: "Delivered",
+    op_in_progress: "In progress",
+    op_succeeded: "Succeeded",
+    op_failed: "Failed",
+    op_rejected: "Rejected",
+    op_timed_out: "Timed out",
+    op_expired: "Expired",
+    op_cancelled: "Cancelled",
+    live_updates: "This page updates itself while the operation runs.",
+    operation_refused: "The operation cannot be requested",
 };
 
 pub static JA: Messages = Messages {
@@ -327,6 +405,33 @@ pub static JA: Messages = Messages {
     not_found_text: "ここには何もないか、表示する権限がありません。",
     back_to_devices: "デバイス一覧へ戻る",
     server_error: "サーバーが応答できませんでした。しばらくしてからもう一度お試しください。",
+    remote_operations: "リモート操作",
+    operations_none: "このデバイスへの操作はまだありません。",
+    operation: "操作",
+    op_status: "ステータスとカウンター",
+    op_head_cleaning: "ヘッドクリーニング",
+    op_diagnosis: "故障診断",
+    cleaning_level: "クリーニングの強さ",
+    level_normal: "通常",
+    level_strong: "強力（インク消費が多い）",
+    requested_at: "依頼日時",
+    expires_at: "有効期限",
+    progress: "進捗",
+    result: "結果",
+    reason: "理由",
+    cancel: "キャンセル",
+    op_queued: "キュー登録済み",
+    op_sent: "送信済み",
+    op_delivered: "配信済み",
+    op_in_progress: "実行中",
+    op_succeeded: "成功",
+    op_failed: "失敗",
+    op_rejected: "拒否",
+    op_timed_out: "タイムアウト",
+    op_expired: "期限切れ",
+    op_cancelled: "キャンセル済み",
+    live_updates: "操作の実行中、このページは自動で更新されます。",
+    operation_refused: "操作を依頼できません",
 };
 
 #[cfg(test)]

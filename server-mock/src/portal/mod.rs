@@ -13,6 +13,7 @@
 //! session yet, a double-submit cookie).
 
 mod i18n;
+mod operations;
 mod pages;
 
 use axum::Router;
@@ -66,7 +67,12 @@ pub fn routes() -> Router<AppState> {
             "/portal/consent",
             get(pages::consent).post(pages::decide_consent),
         )
+        .route("/portal/devices/{id}/operations", post(operations::request))
+        .route("/portal/operations/{id}", get(operations::show))
+        .route("/portal/operations/{id}/events", get(operations::events))
+        .route("/portal/operations/{id}/cancel", post(operations::cancel))
         .route("/portal/static/portal.css", get(stylesheet))
+        .route("/portal/static/operation.js", get(operations::script))
         .route("/portal/{*rest}", get(pages::not_found))
         .layer(axum::middleware::map_response(page_headers))
 }
@@ -85,10 +91,12 @@ async fn stylesheet() -> impl IntoResponse {
 /// hold personal data) no caching.
 async fn page_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::i18n::{Lang, Messages};
+use super::operations::OperationsPanel;
 use super::{
     Browser, DEVICE_COOKIE, LANG_COOKIE, PRE_SESSION_COOKIE, PageLang, SESSION_COOKIE, cookie,
     local_target, set_cookie,
@@ -43,7 +44,7 @@ pub struct Nav {
     pub csrf: String,
 }
 
-fn nav(browser: &Browser, current: &'static str) -> Option<Nav> {
+pub(super) fn nav(browser: &Browser, current: &'static str) -> Option<Nav> {
     Some(Nav {
         current,
         role: browser.who.role.as_str(),
@@ -51,7 +52,7 @@ fn nav(browser: &Browser, current: &'static str) -> Option<Nav> {
     })
 }
 
-fn render(status: StatusCode, page: &impl Template) -> Response {
+pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -65,7 +66,7 @@ fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(super) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -80,7 +81,12 @@ struct MessagePage {
     text: &'static str,
 }
 
-fn message(lang: Lang, status: StatusCode, heading: &'static str, text: &'static str) -> Response {
+pub(super) fn message(
+    lang: Lang,
+    status: StatusCode,
+    heading: &'static str,
+    text: &'static str,
+) -> Response {
     render(
         status,
         &MessagePage {
@@ -123,7 +129,7 @@ pub async fn not_found(PageLang(lang): PageLang) -> Response {
     message(lang, StatusCode::NOT_FOUND, t.not_found, t.not_found_text)
 }
 
-fn form_expired(lang: Lang) -> Response {
+pub(super) fn form_expired(lang: Lang) -> Response {
     let t = lang.messages();
     message(lang, StatusCode::FORBIDDEN, t.form_expired, t.form_expired)
 }
@@ -279,7 +285,7 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -586,6 +592,8 @@ struct DevicePage {
     uploads: Vec<UploadRow>,
     paged: bool,
     older: Option<i64>,
+    csrf: String,
+    operations: Option<OperationsPanel>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -613,6 +621,7 @@ pub async fn device(
             format!("device:{id}"),
             move |c| {
                 let (internal, view) = devices::visible(c, &who, id)?;
+                let panel = OperationsPanel::read(c, &who, internal, id, lang.messages())?;
                 let latest = records::latest_of_kind(c, &key, &who, id, RecordKind::DeviceData)?;
                 let uploads = records::list_for_device(
                     c,
@@ -623,11 +632,11 @@ pub async fn device(
                     before,
                     UPLOADS_PER_PAGE + 1,
                 )?;
-                Ok((view, latest, uploads))
+                Ok((view, latest, uploads, panel))
             },
         )
         .await;
-    let (view, latest, mut uploads) = match found {
+    let (view, latest, mut uploads, operations) = match found {
         Ok(f) => f,
         Err(e) => return failure(lang, e),
     };
@@ -714,6 +723,8 @@ pub async fn device(
             uploads,
             paged: before.is_some(),
             older,
+            csrf: browser.csrf(),
+            operations,
         },
     )
 }

@@ -521,3 +521,188 @@ async fn a_device_page_shows_the_latest_report_and_pages_its_uploads() {
         "no older page after the last"
     );
 }
+
+/// Reads server-sent events from `res` until one says the operation ended; returns the states
+/// seen, in order.
+async fn states_until_final(mut res: reqwest::Response) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut buffer = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(chunk) = res.chunk().await.unwrap() {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    let v: Value = serde_json::from_str(data).unwrap();
+                    seen.push(v["state"].as_str().unwrap().to_owned());
+                    if v["final"] == true {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("the event stream ended the operation within 20 s");
+    seen
+}
+
+#[tokio::test]
+async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
+    use crate::remote::{
+        agent_report, connected, demo_agent, next_command, report, subscribe_commands,
+    };
+    let ts = TestServer::start().await;
+    let device = ts.device(0);
+
+    // A print operator sees no operations and cannot ask for one.
+    let mut operator = Browser::new(&ts);
+    operator.sign_in("operator").await;
+    let page = operator.get("/portal/devices").await;
+    let csrf = page.csrf();
+    for d in &ts.demo.devices {
+        let page = operator
+            .get(&format!("/portal/devices/{}", d.device_id))
+            .await;
+        assert!(!page.body.contains("id=\"operations\""));
+    }
+    let refused = operator
+        .post(
+            &format!("/portal/devices/{device}/operations"),
+            &[("csrf", &csrf), ("kind", "head_cleaning")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+
+    let mut support = Browser::new(&ts);
+    support.sign_in("support").await;
+    let page = support.get(&format!("/portal/devices/{device}")).await;
+    assert!(page.body.contains("id=\"operations\""), "{}", page.body);
+    assert!(page.body.contains("Head cleaning"));
+    let csrf = page.csrf();
+    let requested = support
+        .post(
+            &format!("/portal/devices/{device}/operations"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "head_cleaning"),
+                ("level", "strong"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        requested.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        requested.body
+    );
+    let op_path = requested.location().to_owned();
+    let op: Uuid = op_path.rsplit('/').next().unwrap().parse().unwrap();
+
+    let page = support.get(&op_path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Queued"), "{}", page.body);
+    assert!(page.body.contains("data-operation-events"));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'"),
+        "the live page may run its own script: {csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    let script = support.get("/portal/static/operation.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.body.contains("EventSource"));
+
+    // Watch it live while the agent runs it.
+    let stream = support
+        .http
+        .get(ts.url(&format!("{op_path}/events")))
+        .header("cookie", support.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let watcher = tokio::spawn(states_until_final(stream));
+
+    let agent = ts.demo.agent.agent_id;
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let cmd = next_command(&mut events).await;
+    assert_eq!(cmd.operation_id, op);
+    for (state, extra) in [
+        ("delivered", json!({})),
+        ("in_progress", json!({"progress_percent": 40})),
+        (
+            "succeeded",
+            json!({"result": {"kind": "head_cleaning", "level": "strong", "nozzles_ok": true,
+                              "duration_s": 95, "ink_used": [{"color": "cyan", "millilitres": 0.8}]}}),
+        ),
+    ] {
+        report(&client, &mut events, agent, agent_report(op, state, extra)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    }
+    let seen = watcher.await.unwrap();
+    assert_eq!(seen.first().map(String::as_str), Some("queued"), "{seen:?}");
+    assert!(seen.contains(&"in_progress".to_owned()), "{seen:?}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("succeeded"),
+        "{seen:?}"
+    );
+
+    let page = support.get(&op_path).await;
+    assert!(page.body.contains("Succeeded"));
+    assert!(page.body.contains("nozzles_ok") && page.body.contains("95"));
+    assert!(
+        !page.body.contains("<script"),
+        "an ended operation needs no script"
+    );
+    let device_page = support.get(&format!("/portal/devices/{device}")).await;
+    assert!(
+        device_page.body.contains(&op.to_string()),
+        "listed on the device page"
+    );
+}
+
+#[tokio::test]
+async fn a_queued_operation_can_be_cancelled_from_its_page() {
+    let ts = TestServer::start().await;
+    let device = ts.device(1);
+    let mut support = Browser::new(&ts);
+    support.sign_in("support").await;
+    let csrf = support
+        .get(&format!("/portal/devices/{device}"))
+        .await
+        .csrf();
+    let requested = support
+        .post(
+            &format!("/portal/devices/{device}/operations"),
+            &[("csrf", &csrf), ("kind", "status")],
+        )
+        .await;
+    assert_eq!(
+        requested.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        requested.body
+    );
+    let op_path = requested.location().to_owned();
+    let page = support.get(&op_path).await;
+    let csrf = page.csrf();
+    let bad = support
+        .post(&format!("{op_path}/cancel"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(bad.status, StatusCode::FORBIDDEN);
+    let cancelled = support
+        .post(&format!("{op_path}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
+    let page = support.get(&op_path).await;
+    assert!(page.body.contains("Cancelled"), "{}", page.body);
+    let again = support
+        .post(&format!("{op_path}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "cancelled once only");
+}

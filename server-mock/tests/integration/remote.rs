@@ -44,7 +44,7 @@ fn agent_client(
     AsyncClient::new(options, 16)
 }
 
-fn demo_agent(ts: &TestServer) -> (AsyncClient, EventLoop) {
+pub(crate) fn demo_agent(ts: &TestServer) -> (AsyncClient, EventLoop) {
     let id = ts.demo.agent.agent_id.to_string();
     agent_client(
         ts,
@@ -88,7 +88,7 @@ async fn until_closed(events: &mut EventLoop) -> rumqttc::ConnectionError {
     .expect("the server did not close the connection")
 }
 
-async fn connected(events: &mut EventLoop) {
+pub(crate) async fn connected(events: &mut EventLoop) {
     until(events, |p| match p {
         Packet::ConnAck(a) => {
             assert_eq!(a.code, ConnectReturnCode::Success);
@@ -99,7 +99,7 @@ async fn connected(events: &mut EventLoop) {
     .await
 }
 
-async fn subscribe_commands(client: &AsyncClient, events: &mut EventLoop, agent: Uuid) {
+pub(crate) async fn subscribe_commands(client: &AsyncClient, events: &mut EventLoop, agent: Uuid) {
     client
         .subscribe(topic::commands(agent), QoS::AtLeastOnce)
         .await
@@ -117,7 +117,7 @@ async fn subscribe_commands(client: &AsyncClient, events: &mut EventLoop, agent:
     .await
 }
 
-async fn next_command(events: &mut EventLoop) -> remote_ops::Command {
+pub(crate) async fn next_command(events: &mut EventLoop) -> remote_ops::Command {
     until(events, |p| match p {
         Packet::Publish(p) => Some(serde_json::from_slice(&p.payload).unwrap()),
         _ => None,
@@ -126,7 +126,7 @@ async fn next_command(events: &mut EventLoop) -> remote_ops::Command {
 }
 
 /// Publishes a report and waits for the server's PUBACK (the report is then stored).
-async fn report(client: &AsyncClient, events: &mut EventLoop, agent: Uuid, body: Value) {
+pub(crate) async fn report(client: &AsyncClient, events: &mut EventLoop, agent: Uuid, body: Value) {
     let state = body["state"].as_str().unwrap();
     let topic = match state {
         "delivered" | "in_progress" => topic::acks(agent),
@@ -144,7 +144,7 @@ async fn report(client: &AsyncClient, events: &mut EventLoop, agent: Uuid, body:
     until(events, |p| matches!(p, Packet::PubAck(_)).then_some(())).await;
 }
 
-fn agent_report(op: Uuid, state: &str, extra: Value) -> Value {
+pub(crate) fn agent_report(op: Uuid, state: &str, extra: Value) -> Value {
     let mut body = json!({"schema_version": 1, "operation_id": op, "state": state,
                           "at": chrono::Utc::now()});
     for (k, v) in extra.as_object().unwrap() {

@@ -1,0 +1,451 @@
+//! Remote operations in the portal, for service staff: request one from a device's page, watch
+//! it run, read its result, cancel it while it waits. The rules (role, device right,
+//! capability, what may be cancelled) are `store::operations`', as for the REST API; delivery to
+//! the agent is the `remote` hub's.
+//!
+//! The operation page is right without script (it shows the state when loaded); with script it
+//! is live: `operation.js` listens to the page's server-sent events and reloads the page once
+//! the operation has ended, to show the result.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use ecsp_protocol::admin::Actor;
+use ecsp_protocol::remote_ops::{
+    CleaningLevel, HeadCleaningParameters, OperationKind, OperationRequest, OperationState,
+    OperationView,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::i18n::{Lang, Messages};
+use super::pages::{Nav, failure, nav, render, see_other, when};
+use super::{Browser, CONTENT_SECURITY_POLICY};
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::store::operations;
+
+/// How often a watched operation is looked at, and for how long one page's stream lasts (the
+/// browser's EventSource then reconnects by itself).
+const WATCH_EVERY: Duration = Duration::from_millis(400);
+const WATCH_FOR: Duration = Duration::from_secs(600);
+
+/// The operation page's policy: the portal's, plus this server's own script and event stream.
+const OPERATION_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
+/// A row of a device's recent operations.
+#[derive(Debug)]
+pub struct OperationRow {
+    pub id: Uuid,
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub state_key: &'static str,
+    pub requested_at: String,
+}
+
+/// The device page's remote-operations panel (only for roles that may operate).
+#[derive(Debug)]
+pub struct OperationsPanel {
+    pub kinds: Vec<(&'static str, &'static str)>,
+    pub recent: Vec<OperationRow>,
+}
+
+impl OperationsPanel {
+    /// What `who` may request on the device (internal id `device`, public id `id`) and its
+    /// latest operations; `None` for roles that may not operate.
+    pub fn read(
+        c: &rusqlite::Connection,
+        who: &crate::store::accounts::UserPrincipal,
+        device: i64,
+        id: Uuid,
+        t: &'static Messages,
+    ) -> Result<Option<Self>, ApiError> {
+        if operations::may_operate(who).is_err() {
+            return Ok(None);
+        }
+        let kinds = operations::capabilities(c, device)?;
+        let recent = operations::list_visible(c, who, Some(id), None, None, 10)?;
+        Ok(Some(Self {
+            kinds: kinds
+                .into_iter()
+                .map(|k| (k.as_str(), t.operation_kind(k)))
+                .collect(),
+            recent: recent.items.iter().map(|o| row(t, o)).collect(),
+        }))
+    }
+}
+
+fn row(t: &Messages, o: &OperationView) -> OperationRow {
+    OperationRow {
+        id: o.operation_id,
+        kind: t.operation_kind(o.kind),
+        state: t.operation_state(o.state),
+        state_key: o.state.as_str(),
+        requested_at: when(o.requested_at),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestForm {
+    csrf: String,
+    kind: String,
+    level: Option<String>,
+}
+
+/// Requests an operation on a device, then shows it.
+pub async fn request(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(device): Path<String>,
+    Form(form): Form<RequestForm>,
+) -> Response {
+    let lang = browser.lang;
+    if !browser.csrf_ok(&form.csrf) {
+        return super::pages::form_expired(lang);
+    }
+    let Ok(device) = Uuid::parse_str(&device) else {
+        return failure(lang, ApiError::NotFound("device"));
+    };
+    let Some(kind) = OperationKind::parse(&form.kind) else {
+        return failure(lang, ApiError::NotFound("operation kind"));
+    };
+    let level = match form.level.as_deref() {
+        Some("strong") => CleaningLevel::Strong,
+        _ => CleaningLevel::Normal,
+    };
+    let req = OperationRequest {
+        device_id: device,
+        kind,
+        head_cleaning: (kind == OperationKind::HeadCleaning).then(|| HeadCleaningParameters {
+            level,
+            colors: Vec::new(),
+        }),
+        ttl_secs: None,
+    };
+    let who = browser.who.clone();
+    if let Err(e) = operations::may_operate(&who) {
+        let refused = state
+            .audit_refusal(
+                Some(who.org_id),
+                Actor::User(who.public_id),
+                "operation.request",
+                String::new(),
+                e,
+            )
+            .await;
+        return failure(lang, refused);
+    }
+    let me = who.clone();
+    let created = state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "operation.request",
+            format!("device:{device}:{}", kind.as_str()),
+            move |c| operations::create(c, &me, &req, Utc::now()),
+        )
+        .await;
+    match created {
+        Ok(view) => {
+            state.remote.kick(view.agent_id);
+            see_other(&format!("/portal/operations/{}", view.operation_id))
+        }
+        Err(ApiError::Conflict(why)) => refused(lang, why),
+        Err(e) => failure(lang, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/refused.html")]
+struct RefusedPage {
+    t: &'static Messages,
+    lang: Lang,
+    nav: Option<Nav>,
+    back: String,
+    why: String,
+}
+
+/// A request the rules refuse (no agent, no capability, no longer cancellable): 409 with the
+/// store's reason.
+fn refused(lang: Lang, why: String) -> Response {
+    render(
+        StatusCode::CONFLICT,
+        &RefusedPage {
+            t: lang.messages(),
+            lang,
+            nav: None,
+            back: "/portal/devices".into(),
+            why,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "portal/operation.html")]
+struct OperationPage {
+    t: &'static Messages,
+    lang: Lang,
+    nav: Option<Nav>,
+    back: String,
+    csrf: String,
+    id: Uuid,
+    device: Uuid,
+    kind: &'static str,
+    state: &'static str,
+    state_key: &'static str,
+    live: bool,
+    cancellable: bool,
+    progress: Option<u8>,
+    requested_at: String,
+    expires_at: String,
+    history: Vec<(String, &'static str)>,
+    result: Vec<(String, String)>,
+    reason: Option<String>,
+}
+
+fn not_an_operation(lang: Lang) -> Response {
+    failure(lang, ApiError::NotFound("operation"))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = browser.lang;
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_an_operation(lang);
+    };
+    let who = browser.who.clone();
+    let me = who.clone();
+    let found = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "operation.read",
+            format!("operation:{id}"),
+            move |c| {
+                operations::may_operate(&me)?;
+                operations::get_visible(c, &me, id)
+            },
+        )
+        .await;
+    let view = match found {
+        Ok(v) => v,
+        Err(e) => return failure(lang, e),
+    };
+    let t = lang.messages();
+    let result = view
+        .result
+        .as_ref()
+        .and_then(|r| serde_json::to_value(r).ok())
+        .map(|v| {
+            let mut rows = Vec::new();
+            flatten("", &v, &mut rows);
+            rows
+        })
+        .unwrap_or_default();
+    let live = !view.state.is_final();
+    let mut response = render(
+        StatusCode::OK,
+        &OperationPage {
+            t,
+            lang,
+            nav: nav(&browser, "devices"),
+            back: format!("/portal/operations/{id}"),
+            csrf: browser.csrf(),
+            id,
+            device: view.device_id,
+            kind: t.operation_kind(view.kind),
+            state: t.operation_state(view.state),
+            state_key: view.state.as_str(),
+            live,
+            cancellable: view.state.cancellable(),
+            progress: view.progress_percent,
+            requested_at: when(view.requested_at),
+            expires_at: when(view.expires_at),
+            history: view
+                .history
+                .iter()
+                .map(|h| (when(h.at), t.operation_state(h.state)))
+                .collect(),
+            result,
+            reason: view.reason.as_ref().map(|r| {
+                let code = serde_json::to_value(r.code)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                match &r.message {
+                    Some(m) => format!("{code}: {m}"),
+                    None => code,
+                }
+            }),
+        },
+    );
+    if live {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(OPERATION_PAGE_CSP),
+        );
+    } else {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
+    response
+}
+
+/// A result as rows of `path: value` (nested fields joined with dots, lists by position).
+fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&join(k), v, rows);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&join(&i.to_string()), v, rows);
+            }
+        }
+        Value::String(s) => rows.push((prefix.to_owned(), s.clone())),
+        Value::Null => {}
+        other => rows.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// The operation's state as server-sent events: one `state` event now and one at each change
+/// (state or progress), until the operation ends.
+pub async fn events(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = browser.lang;
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_an_operation(lang);
+    };
+    let who = browser.who.clone();
+    let me = who.clone();
+    // Watching is audited once, as a read; the polls behind the stream are not.
+    let first = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "operation.read",
+            format!("operation:{id}"),
+            move |c| {
+                operations::may_operate(&me)?;
+                operations::get_visible(c, &me, id)
+            },
+        )
+        .await;
+    if let Err(e) = first {
+        return failure(lang, e);
+    }
+    let t = lang.messages();
+    let started = tokio::time::Instant::now();
+    let stream = futures_util::stream::unfold(
+        (state, who, None::<(OperationState, Option<u8>)>, false),
+        move |(state, who, last, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                if started.elapsed() > WATCH_FOR {
+                    return None;
+                }
+                let me = who.clone();
+                let view = state
+                    .db
+                    .read(move |c| operations::get_visible(c, &me, id))
+                    .await
+                    .ok()?;
+                let now = (view.state, view.progress_percent);
+                if last != Some(now) {
+                    let data = serde_json::json!({
+                        "state": view.state.as_str(),
+                        "label": t.operation_state(view.state),
+                        "progress": view.progress_percent,
+                        "final": view.state.is_final(),
+                    });
+                    let event = Event::default().event("state").data(data.to_string());
+                    let done = view.state.is_final();
+                    return Some((Ok::<_, Infallible>(event), (state, who, Some(now), done)));
+                }
+                tokio::time::sleep(WATCH_EVERY).await;
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CancelForm {
+    csrf: String,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
+) -> Response {
+    let lang = browser.lang;
+    if !browser.csrf_ok(&form.csrf) {
+        return super::pages::form_expired(lang);
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_an_operation(lang);
+    };
+    let who = browser.who.clone();
+    let me = who.clone();
+    let cancelled = state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "operation.cancel",
+            format!("operation:{id}"),
+            move |c| {
+                operations::may_operate(&me)?;
+                operations::cancel(c, &me, id)
+            },
+        )
+        .await;
+    match cancelled {
+        Ok(_) => see_other(&format!("/portal/operations/{id}")),
+        Err(ApiError::Conflict(why)) => refused(lang, why),
+        Err(e) => failure(lang, e),
+    }
+}
+
+/// The operation page's script (served from here; the CSP allows no other).
+pub async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("operation.js"),
+    )
+}
