@@ -1252,3 +1252,39 @@ async fn a_second_connection_with_the_same_client_id_replaces_the_first() {
     let op = op_id(&res.json().await.unwrap());
     assert_eq!(next_command(&mut second_events).await.operation_id, op);
 }
+
+#[tokio::test]
+async fn a_queued_command_survives_a_server_restart() {
+    let ts = TestServer::start().await;
+    let support = ts.token("support").await;
+    let res = request(
+        &ts,
+        &support,
+        json!({"device_id": ts.device(0), "kind": "status"}),
+    )
+    .await;
+    let op = op_id(&res.json().await.unwrap());
+    let TestServer {
+        server, dir, demo, ..
+    } = ts;
+    server.shutdown().await.unwrap();
+
+    let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = ecsp_server_mock::start(config).await.unwrap();
+    let client = crate::common::https_client(server.ca_pem.as_deref().unwrap());
+    let ts = TestServer {
+        server,
+        dir,
+        client,
+        demo,
+    };
+    let support = ts.token("support").await;
+    assert_eq!(operation(&ts, &support, op).await["state"], "queued");
+    let agent = ts.demo.agent.agent_id;
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    assert_eq!(next_command(&mut events).await.operation_id, op);
+    wait_state(&ts, &support, op, "sent").await;
+}
