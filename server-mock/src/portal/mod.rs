@@ -12,6 +12,7 @@
 //! Every state change carries a CSRF token tied to the session (the sign-in form, which has no
 //! session yet, a double-submit cookie).
 
+mod admin;
 mod i18n;
 mod operations;
 mod pages;
@@ -71,6 +72,21 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/operations/{id}", get(operations::show))
         .route("/portal/operations/{id}/events", get(operations::events))
         .route("/portal/operations/{id}/cancel", post(operations::cancel))
+        .route(
+            "/portal/admin/users",
+            get(admin::users).post(admin::create_user),
+        )
+        .route("/portal/admin/users/{id}", post(admin::update_user))
+        .route(
+            "/portal/admin/rights",
+            get(admin::rights).post(admin::change_right),
+        )
+        .route(
+            "/portal/admin/agents",
+            get(admin::agents).post(admin::create_agent),
+        )
+        .route("/portal/admin/audit", get(admin::audit_log))
+        .route("/portal/admin/audit.csv", get(admin::audit_csv))
         .route("/portal/static/portal.css", get(stylesheet))
         .route("/portal/static/operation.js", get(operations::script))
         .route("/portal/{*rest}", get(pages::not_found))

@@ -160,7 +160,7 @@ pub async fn request(
             state.remote.kick(view.agent_id);
             see_other(&format!("/portal/operations/{}", view.operation_id))
         }
-        Err(ApiError::Conflict(why)) => refused(lang, why),
+        Err(ApiError::Conflict(why)) => refused_page(lang, why),
         Err(e) => failure(lang, e),
     }
 }
@@ -177,7 +177,7 @@ struct RefusedPage {
 
 /// A request the rules refuse (no agent, no capability, no longer cancellable): 409 with the
 /// store's reason.
-fn refused(lang: Lang, why: String) -> Response {
+pub(super) fn refused_page(lang: Lang, why: String) -> Response {
     render(
         StatusCode::CONFLICT,
         &RefusedPage {
@@ -434,7 +434,7 @@ pub async fn cancel(
         .await;
     match cancelled {
         Ok(_) => see_other(&format!("/portal/operations/{id}")),
-        Err(ApiError::Conflict(why)) => refused(lang, why),
+        Err(ApiError::Conflict(why)) => refused_page(lang, why),
         Err(e) => failure(lang, e),
     }
 }

@@ -127,6 +127,78 @@ pub fn export(conn: &Connection, out: &mut dyn std::io::Write) -> anyhow::Result
 }
 
 /// The organisation's audit rows after `after_seq`, oldest first.
+/// Newest first, for people reading the log: rows before `before_seq` (all if `None`), of
+/// actions starting with `action_prefix` and of one outcome if given.
+pub fn page_newest(
+    conn: &Connection,
+    org_id: i64,
+    before_seq: Option<i64>,
+    limit: u32,
+    action_prefix: Option<&str>,
+    outcome: Option<Outcome>,
+) -> Result<Vec<AuditEntry>, ApiError> {
+    // `LIKE` with the prefix's own wildcards escaped, so `a_b` matches only `a_b…`.
+    let pattern = action_prefix.map(|p| {
+        let escaped = p
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("{escaped}%")
+    });
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at, actor_kind, actor_id, action, object, outcome FROM audit_log
+         WHERE org_id = ?1 AND (?2 IS NULL OR seq < ?2)
+           AND (?3 IS NULL OR action LIKE ?3 ESCAPE '\\') AND (?4 IS NULL OR outcome = ?4)
+         ORDER BY seq DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(
+        params![org_id, before_seq, pattern, outcome.map(outcome_str), limit],
+        raw_row,
+    )?;
+    rows.map(|r| to_entry(r?)).collect()
+}
+
+type RawRow = (i64, i64, String, Option<String>, String, String, String);
+
+fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn to_entry((seq, at, kind, id, action, object, outcome): RawRow) -> Result<AuditEntry, ApiError> {
+    let id = id
+        .as_deref()
+        .map(parse_uuid)
+        .transpose()?
+        .unwrap_or(Uuid::nil());
+    let actor = match kind.as_str() {
+        "user" => Actor::User(id),
+        "agent" => Actor::Agent(id),
+        "anonymous" => Actor::Anonymous,
+        _ => Actor::System,
+    };
+    let outcome = match outcome.as_str() {
+        "success" => Outcome::Success,
+        "denied" => Outcome::Denied,
+        _ => Outcome::Failed,
+    };
+    Ok(AuditEntry {
+        seq,
+        at: from_ms(at),
+        actor,
+        action,
+        object,
+        outcome,
+    })
+}
+
 pub fn page(
     conn: &Connection,
     org_id: i64,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::accounts::{UserPrincipal, user_id_in_org};
 use super::{from_ms, now_ms, parse_uuid};
 use crate::crypto::{new_token, token_hash};
+use crate::db::StoreError;
 use crate::error::ApiError;
 
 pub const AGENT_SECRET_PREFIX: &str = "ecsp_ag_";
@@ -175,6 +176,74 @@ pub fn revoke_grant(
         params![user_id, device_id],
     )?;
     Ok(())
+}
+
+/// Every device right in the organisation, as (user, device) public ids.
+pub fn grants(conn: &Connection, org_id: i64) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.public_id, d.public_id FROM device_access g
+         JOIN users u ON u.id = g.user_id JOIN devices d ON d.id = g.device_id
+         WHERE d.org_id = ?1 ORDER BY u.id, d.id",
+    )?;
+    let rows = stmt.query_map([org_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (user, device) = row?;
+        out.push((parse_uuid(&user)?, parse_uuid(&device)?));
+    }
+    Ok(out)
+}
+
+/// An agent as administrators see it (never its secret).
+#[derive(Debug, Clone)]
+pub struct AgentSummary {
+    pub agent_id: Uuid,
+    pub agent_type: String,
+    pub label: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+/// The organisation's agents, oldest first, labels unsealed.
+pub fn list_agents(
+    conn: &Connection,
+    key: &crate::crypto::DataKey,
+    org_id: i64,
+) -> Result<Vec<AgentSummary>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT public_id, agent_type, label, label_enc, disabled, created_at FROM agents
+         WHERE org_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([org_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<Vec<u8>>>(3)?,
+            r.get::<_, bool>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, agent_type, clear, sealed, disabled, created_at) = row?;
+        let label = match sealed {
+            Some(s) => key
+                .open_str(&format!("agents.label:{id}"), &s)
+                .ok_or_else(|| StoreError::Corrupt(format!("agent {id}'s label does not open")))?,
+            None => clear,
+        };
+        out.push(AgentSummary {
+            agent_id: parse_uuid(&id)?,
+            agent_type,
+            label,
+            disabled,
+            created_at,
+        });
+    }
+    Ok(out)
 }
 
 /// Creates an agent; its label is stored sealed (the clear `label` column stays empty).

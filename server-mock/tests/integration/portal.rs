@@ -706,3 +706,165 @@ async fn a_queued_operation_can_be_cancelled_from_its_page() {
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "cancelled once only");
 }
+
+#[tokio::test]
+async fn administration_is_for_administrators_only() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("support").await;
+    for path in [
+        "/portal/admin/users",
+        "/portal/admin/rights",
+        "/portal/admin/agents",
+        "/portal/admin/audit",
+        "/portal/admin/audit.csv",
+    ] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let csrf = b.get("/portal/devices").await.csrf();
+    let res = b
+        .post(
+            "/portal/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "x@demo.ecsp.example"),
+                ("name", "X"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let admins: Value = ts
+        .get(&ts.token("admin").await, "/api/v1/admin/users")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !admins.to_string().contains("x@demo.ecsp.example"),
+        "no user was made"
+    );
+}
+
+#[tokio::test]
+async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() {
+    let ts = TestServer::start().await;
+    let mut admin = Browser::new(&ts);
+    admin.sign_in("admin").await;
+    let page = admin.get("/portal/admin/users").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    let created = admin
+        .post(
+            "/portal/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "new.operator@demo.ecsp.example"),
+                ("name", "New Operator"),
+                ("role", "user"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let at = created.body.rfind("<code>").unwrap() + "<code>".len();
+    let password = created.body[at..created.body[at..].find("</code>").unwrap() + at].to_owned();
+    assert!(password.len() >= 16, "a generated password is shown once");
+
+    // The new user signs in with it and, without rights, sees no device.
+    let mut newcomer = Browser::new(&ts);
+    let form = newcomer.get("/portal/sign-in").await;
+    let csrf_in = form.csrf();
+    let res = newcomer
+        .post(
+            "/portal/sign-in",
+            &[
+                ("email", "new.operator@demo.ecsp.example"),
+                ("password", &password),
+                ("csrf", &csrf_in),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let list = newcomer.get("/portal/devices").await;
+    assert!(!list.body.contains(&ts.demo.devices[0].serial_number));
+
+    // A right to one device, given on the rights page.
+    let users: Value = ts
+        .get(&ts.token("admin").await, "/api/v1/admin/users")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user_id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "new.operator@demo.ecsp.example")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rights = admin.get("/portal/admin/rights").await;
+    let device = ts.demo.devices[0].device_id.to_string();
+    let res = admin
+        .post(
+            "/portal/admin/rights",
+            &[
+                ("csrf", &rights.csrf()),
+                ("action", "grant"),
+                ("user", &user_id),
+                ("device", &device),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let list = newcomer.get("/portal/devices").await;
+    assert!(list.body.contains(&ts.demo.devices[0].serial_number));
+    assert!(!list.body.contains(&ts.demo.devices[1].serial_number));
+
+    // The audit log shows it, filtered, paged and exported.
+    let log = admin
+        .get("/portal/admin/audit?action=admin.device&outcome=success")
+        .await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(log.body.contains("admin.device.grant"), "{}", log.body);
+    assert!(!log.body.contains("portal.sign_in"), "filtered by action");
+    let csv = admin
+        .get("/portal/admin/audit.csv?action=portal.sign_in")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let mut lines = csv.body.lines();
+    assert_eq!(lines.next(), Some("seq,at,actor,action,object,outcome"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 2, "two sign-ins: {rows:?}");
+    assert!(rows.iter().all(|r| r.contains(",portal.sign_in,")));
+    assert!(
+        !csv.body.contains("new.operator@"),
+        "ids only, no e-mail addresses"
+    );
+
+    // An agent enrolled here shows its secret once and is listed by its label.
+    let agents = admin.get("/portal/admin/agents").await;
+    let res = admin
+        .post(
+            "/portal/admin/agents",
+            &[
+                ("csrf", &agents.csrf()),
+                ("label", "Print room PC"),
+                ("agent_type", "dc_agent"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    assert!(res.body.contains("ecsp_ag_"), "the secret, once");
+    let agents = admin.get("/portal/admin/agents").await;
+    assert!(agents.body.contains("Print room PC"));
+    assert!(!agents.body.contains("ecsp_ag_"), "never again");
+}

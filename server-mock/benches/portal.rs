@@ -1,0 +1,211 @@
+//! Portal page timings: the device list and a device page, for a device holding 100,000 stored
+//! records next to one holding 10, and the bytes each page transfers.
+//!
+//! Starts the reference server on loopback with a fresh data directory, has the demo agent
+//! upload the records (500 per request), signs in through the portal's form, then requests each
+//! page `ECSP_BENCH_REQUESTS` times (default 200) one after another on one keep-alive
+//! connection. The time printed is the round trip on loopback, which bounds the server's time
+//! from above (TLS, HTTP and the client included). Aims: p95 < 50 ms, < 200 KB per page.
+//!
+//! `cargo bench -p ecsp-server-mock --bench portal`; `ECSP_BENCH_RECORDS` changes the 100,000.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::json;
+use uuid::Uuid;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn client(ca_pem: &str) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Percentile `p` (0..=100) of sorted durations, in milliseconds.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+fn main() {
+    let records = env_or("ECSP_BENCH_RECORDS", 100_000);
+    let requests = env_or("ECSP_BENCH_REQUESTS", 200);
+    let dir = tempfile::tempdir().unwrap();
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = server_rt.block_on(ecsp_server_mock::start(config)).unwrap();
+    let demo = server.demo.clone().unwrap();
+    let base = format!("https://localhost:{}", server.addr.port());
+    let http = client(server.ca_pem.as_deref().unwrap());
+
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    client_rt.block_on(async {
+        // The busy device gets `records` reports, the quiet one 10, over the last 100 days.
+        let started = Instant::now();
+        let now = chrono::Utc::now();
+        let upload = |device: &ecsp_protocol::admin::DeviceView, from: usize, n: usize| {
+            let records: Vec<_> = (from..from + n)
+                .map(|i| {
+                    json!({
+                        "record_id": Uuid::now_v7(),
+                        "captured_at": now - chrono::Duration::seconds((records - i) as i64 * 86),
+                        "device": {
+                            "manufacturer": device.manufacturer, "model": device.model,
+                            "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                            "printer_status": "printing",
+                            "consumables": [{"kind": "ink_cartridge", "color": "cyan", "remaining_percent": 50.0}],
+                            "cumulative_printing_time_s": 36_000 + i
+                        }
+                    })
+                })
+                .collect();
+            http.post(format!("{base}/api/v1/agent/device-data"))
+                .bearer_auth(&demo.agent.secret)
+                .json(&json!({
+                    "schema_version": 1,
+                    "agent": {"agent_id": demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2.0",
+                              "collection_type": "scheduled", "sent_at": now},
+                    "records": records
+                }))
+                .send()
+        };
+        let (busy, quiet) = (&demo.devices[0], &demo.devices[1]);
+        let mut from = 0;
+        while from < records {
+            let n = 500.min(records - from);
+            let res = upload(busy, from, n).await.unwrap();
+            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+            from += n;
+        }
+        let res = upload(quiet, records - 10, 10).await.unwrap();
+        assert!(res.status().is_success());
+        println!(
+            "stored {records} + 10 records in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        // Sign in through the form, as a browser does.
+        let admin = demo
+            .users
+            .iter()
+            .find(|u| u.email.starts_with("admin"))
+            .unwrap();
+        let form = http.get(format!("{base}/portal/sign-in")).send().await.unwrap();
+        let pre = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .find_map(|v| {
+                let v = v.to_str().ok()?;
+                v.strip_prefix("__Host-ecsp_signin=")
+                    .map(|r| r.split(';').next().unwrap_or_default().to_owned())
+            })
+            .unwrap();
+        let res = http
+            .post(format!("{base}/portal/sign-in"))
+            .header("cookie", format!("__Host-ecsp_signin={pre}"))
+            .form(&[
+                ("email", admin.email.as_str()),
+                ("password", admin.password.as_str()),
+                ("csrf", pre.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let session = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .find_map(|v| {
+                let v = v.to_str().ok()?;
+                v.strip_prefix("__Host-ecsp_session=")
+                    .map(|r| r.split(';').next().unwrap_or_default().to_owned())
+            })
+            .expect("signed in");
+        let cookie = format!("__Host-ecsp_session={session}");
+
+        println!(
+            "portal page timings: {requests} sequential requests each, keep-alive, loopback round trip"
+        );
+        println!(
+            "  {:<44} {:>8} {:>8} {:>8} {:>10}",
+            "page", "p50 ms", "p95 ms", "max ms", "bytes"
+        );
+        let pages = [
+            ("device list (3 devices)", "/portal/devices".to_owned()),
+            (
+                "device page, 10 records",
+                format!("/portal/devices/{}", quiet.device_id),
+            ),
+            (
+                "device page, 100,000 records",
+                format!("/portal/devices/{}", busy.device_id),
+            ),
+            (
+                "device page, 100,000 records, oldest page",
+                format!(
+                    "/portal/devices/{}?before={}",
+                    busy.device_id,
+                    (now - chrono::Duration::seconds(records as i64 * 86 - 20 * 86))
+                        .timestamp_millis()
+                ),
+            ),
+            ("stylesheet", "/portal/static/portal.css".to_owned()),
+        ];
+        for (name, path) in pages {
+            let mut times = Vec::with_capacity(requests);
+            let mut bytes = 0;
+            for _ in 0..requests {
+                let t = Instant::now();
+                let res = http
+                    .get(format!("{base}{path}"))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), reqwest::StatusCode::OK, "{path}");
+                bytes = res.bytes().await.unwrap().len();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!(
+                "  {name:<44} {:>8.2} {:>8.2} {:>8.2} {bytes:>10}",
+                percentile(&times, 50.0),
+                percentile(&times, 95.0),
+                percentile(&times, 100.0),
+            );
+        }
+        println!("  aims: p95 < 50 ms and < 200 KB per page");
+    });
+    server_rt.block_on(server.shutdown()).unwrap();
+}
