@@ -325,9 +325,13 @@ pub async fn handle<F, Fut>(
         send(r).await;
         return;
     }
-    let mut progress = report(id, ReportedState::InProgress);
-    progress.progress_percent = Some(0);
-    send(progress).await;
+    // A head cleaning takes minutes: say it started. Status and diagnosis answer at once, so an
+    // `in_progress` would only cost the server one more stored report before the result.
+    if command.kind == ecsp_protocol::remote_ops::OperationKind::HeadCleaning {
+        let mut progress = report(id, ReportedState::InProgress);
+        progress.progress_percent = Some(0);
+        send(progress).await;
+    }
     let final_report = match executor.execute(command).await {
         Ok(result) => {
             let mut r = report(id, ReportedState::Succeeded);
