@@ -281,6 +281,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX web_sessions_user ON web_sessions(user_id);
     "#,
+    // v9: a device's records newest first whatever their kind (the portal's upload history and
+    // the API's record list without `kind`): one index step per page instead of a sort of every
+    // record the device has.
+    r#"
+    CREATE INDEX records_device_time ON records(device_id, captured_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -321,6 +321,21 @@ fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
                 flatten(&join(k), v, rows);
             }
         }
+        // A list of small records (ink used per colour, checks) reads best on one line.
+        Value::Array(items) if items.iter().all(Value::is_object) => {
+            let line = items
+                .iter()
+                .filter_map(Value::as_object)
+                .map(|o| {
+                    o.values()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            rows.push((prefix.to_owned(), line));
+        }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
                 flatten(&join(&i.to_string()), v, rows);

@@ -47,7 +47,7 @@ pub struct Nav {
 pub(super) fn nav(browser: &Browser, current: &'static str) -> Option<Nav> {
     Some(Nav {
         current,
-        role: browser.who.role.as_str(),
+        role: browser.lang.messages().role(browser.who.role),
         csrf: browser.csrf(),
     })
 }
@@ -67,7 +67,7 @@ pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
 }
 
 pub(super) fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 #[derive(Template)]

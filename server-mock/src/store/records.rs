@@ -160,11 +160,17 @@ pub fn list_for_device(
     before: Option<DateTime<Utc>>,
     limit: u32,
 ) -> Result<Vec<RecordView>, ApiError> {
-    let mut stmt = conn.prepare_cached(
+    // Two statements rather than `(?2 IS NULL OR kind = ?2)`, which no index can serve: with a
+    // kind, `records_device` (device, kind, time); without, `records_device_time`.
+    let mut stmt = conn.prepare_cached(if kind.is_some() {
         "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
-         WHERE device_id = ?1 AND (?2 IS NULL OR kind = ?2) AND captured_at < ?3
-         ORDER BY captured_at DESC, id DESC LIMIT ?4",
-    )?;
+         WHERE device_id = ?1 AND kind = ?2 AND captured_at < ?3
+         ORDER BY captured_at DESC, id DESC LIMIT ?4"
+    } else {
+        "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
+         WHERE device_id = ?1 AND ?2 IS NULL AND captured_at < ?3
+         ORDER BY captured_at DESC, id DESC LIMIT ?4"
+    })?;
     let rows = stmt.query_map(
         params![
             device_id,

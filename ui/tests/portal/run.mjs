@@ -1,0 +1,256 @@
+// Browser tests of the server's portal (server-mock/src/portal) in Debian's Chromium, driven by
+// playwright-core, against the real reference server (target/debug/ecsp-server) with the ES
+// agent simulator (target/debug/ecsp-agent simulate) answering remote operations. Each page is
+// checked with axe-core (no serious or critical violation) under the portal's own strict CSP,
+// and photographed into $ECSP_ARTIFACTS (default target/portal-artifacts), in English and
+// Japanese. Prints cargo's "test result:" line so scripts/test.sh counts it.
+//
+// Run inside a D-Bus session with an unlocked keyring (the agent keeps its secret there), as
+// scripts/test.d/65-portal.sh does.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import https from "node:https";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../../..");
+const artifacts = process.env.ECSP_ARTIFACTS ?? path.join(repo, "target/portal-artifacts");
+mkdirSync(artifacts, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const serverBin = path.join(repo, process.env.ECSP_SERVER_BIN ?? "target/debug/ecsp-server");
+const agentBin = path.join(repo, process.env.ECSP_AGENT_BIN ?? "target/debug/ecsp-agent");
+
+function chromiumPath() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const name of ["chromium", "chromium-browser"]) {
+    try {
+      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+    } catch { /* next */ }
+  }
+  throw new Error("Debian's chromium is not installed (scripts/setup-debian.sh installs it)");
+}
+
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, "127.0.0.1", () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
+
+async function until(what, check, ms = 30000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// ---- the server and the simulator ------------------------------------------------------------
+
+const work = mkdtempSync(path.join(os.tmpdir(), "ecsp-portal-"));
+const port = await freePort();
+const base = `https://localhost:${port}`;
+const server = spawn(serverBin, ["--listen", `127.0.0.1:${port}`, "--data-dir", path.join(work, "server")], { stdio: ["ignore", "pipe", "pipe"] });
+let out = "";
+server.stdout.on("data", (d) => { out += d; });
+server.stderr.on("data", () => {});
+await until("the server to start", () => /Sign in:/.test(out), 60000);
+const passwords = Object.fromEntries([...out.matchAll(/^\s+(\S+@\S+)\s+\S+\s+(\S+)$/gm)].map((m) => [m[1].split("@")[0], { email: m[1], password: m[2] }]));
+const [, agentId, agentSecret] = out.match(/agent (\S+)\s+secret (\S+)/) ?? [];
+const fingerprint = out.match(/SHA-256 fingerprint: (\S+)/)?.[1];
+
+// The demo devices, as the API lists them (the simulator plays them).
+const adminToken = (await api("POST", "/api/v1/auth/login", passwords.admin)).access_token;
+const devices = await api("GET", "/api/v1/devices", null, adminToken);
+
+// The API over HTTPS, trusting the server's own CA (Node's fetch has no per-call CA).
+function api(method, route, body, token) {
+  const ca = readFileSync(path.join(work, "server/tls/ca.pem"));
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${base}${route}`, {
+      method, ca,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    }, (res) => {
+      let data = "";
+      res.on("data", (d) => { data += d; });
+      res.on("end", () => res.statusCode < 300 ? resolve(JSON.parse(data)) : reject(new Error(`${method} ${route}: ${res.statusCode} ${data}`)));
+    });
+    req.on("error", reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+const agentDir = path.join(work, "agent");
+const agentEnv = { ...process.env, ECSP_AGENT_DIR: agentDir, ECSP_AGENT_SECRET: agentSecret, RUST_LOG: "warn" };
+execFileSync(agentBin, ["enrol", "--server", base, "--ca-fingerprint", fingerprint, "--agent-id", agentId, "--kind", "es"], { env: agentEnv, stdio: "inherit" });
+const simulator = spawn(agentBin, ["simulate", "--every", "5", "--time-scale", "0.02", ...devices.flatMap((d) => ["--device", `${d.manufacturer},${d.model},${d.serial_number}`])], { env: agentEnv, stdio: ["ignore", "inherit", "inherit"] });
+// Wait for its first reports, so the pages show real device state.
+await until("the simulator's first upload", async () => {
+  const records = await api("GET", `/api/v1/devices/${devices[0].device_id}/records?kind=device_data&limit=1`, null, adminToken);
+  return (records.items ?? records).length > 0;
+}, 60000);
+
+// ---- the browser ------------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath(),
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-quic"],
+});
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+function assert(cond, what) {
+  if (!cond) throw new Error(`assertion failed: ${what}`);
+}
+
+// The test CA is not in Chromium's store; the test trusts it as a user would after comparing
+// fingerprints. Everything else (CSP, cookies) is the browser's own.
+async function newPage(lang = "en") {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: lang === "ja" ? "ja-JP" : "en-GB", viewport: { width: 1180, height: 800 } });
+  const page = await context.newPage();
+  page.cspViolations = [];
+  page.on("console", (m) => { if (/Content Security Policy/.test(m.text())) page.cspViolations.push(m.text()); });
+  page.on("pageerror", (e) => { throw e; });
+  return page;
+}
+
+async function signIn(who, lang = "en") {
+  const page = await newPage(lang);
+  await page.goto(`${base}/portal/`);
+  await page.getByLabel(lang === "ja" ? "メールアドレス" : "E-mail address").fill(passwords[who].email);
+  await page.getByLabel(lang === "ja" ? "パスワード" : "Password").fill(passwords[who].password);
+  await page.getByRole("button", { name: lang === "ja" ? "サインイン" : "Sign in", exact: true }).click();
+  await page.waitForURL(/\/portal\/devices$/);
+  return page;
+}
+
+// axe is evaluated through the DevTools protocol, which the page's CSP does not govern; no
+// script is added to the page.
+async function axe(page, screen) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert(bad.length === 0, `${screen}: accessibility violations ${JSON.stringify(bad.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target) })))}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+async function check(page, name) {
+  await axe(page, name);
+  await shot(page, name);
+  assert(page.cspViolations.length === 0, `${name}: CSP violations ${page.cspViolations}`);
+}
+
+test("every role signs in and sees its own organisation's devices, in both languages", async () => {
+  for (const [who, lang] of [["operator", "en"], ["support", "en"], ["admin", "en"], ["technician", "ja"]]) {
+    const page = await signIn(who, lang);
+    await check(page, `devices-${who}-${lang}`);
+    const text = await page.locator("main").innerText();
+    if (who !== "operator" && who !== "technician") {
+      for (const d of devices) assert(text.includes(d.serial_number), `${who} sees ${d.serial_number}`);
+    }
+    assert(!text.includes("FOREIGN"), "no other organisation's device");
+    if (lang === "ja") assert(text.includes("デバイス"), "Japanese page");
+    await page.context().close();
+  }
+});
+
+test("a device page shows the simulator's report, and an unknown device is not found", async () => {
+  const page = await signIn("admin");
+  await page.getByRole("link", { name: devices[0].model }).first().click();
+  await page.getByRole("heading", { name: "Consumables" }).waitFor();
+  await check(page, "device-admin");
+  const res = await page.goto(`${base}/portal/devices/00000000-0000-4000-8000-000000000000`);
+  assert(res.status() === 404, `unknown device answers ${res.status()}`);
+  await check(page, "not-found");
+  await page.context().close();
+});
+
+test("service support runs head cleaning and watches it succeed", async () => {
+  const page = await signIn("support");
+  await page.goto(`${base}/portal/devices/${devices[0].device_id}`);
+  await check(page, "device-support");
+  const form = page.locator("form.op-request", { has: page.locator('input[value="head_cleaning"]') });
+  await form.getByRole("button").click();
+  await page.waitForURL(/\/portal\/operations\//);
+  await shot(page, "operation-live");
+  await page.getByText("Succeeded", { exact: true }).first().waitFor({ timeout: 60000 });
+  await check(page, "operation-succeeded");
+  const text = await page.locator("main").innerText();
+  assert(/nozzles_ok/.test(text), "the result is shown");
+  assert(page.cspViolations.length === 0, "the live page's script ran within the CSP");
+  await page.context().close();
+});
+
+test("a user withdraws a consent and the page shows it", async () => {
+  const page = await signIn("technician");
+  await page.goto(`${base}/portal/consent`);
+  await page.getByRole("button", { name: "Grant: GPS position" }).click();
+  await page.getByRole("status").waitFor();
+  await page.getByRole("button", { name: "Withdraw: GPS position" }).click();
+  await page.getByRole("status").waitFor();
+  await check(page, "consent-after-withdraw");
+  const history = await page.locator("table").last().innerText();
+  assert(/Withdrawn/.test(history) && /Granted/.test(history), "both decisions in the history");
+  assert(await page.getByRole("button", { name: "Grant: GPS position" }).isVisible(), "granting again is one click");
+  await page.context().close();
+});
+
+test("a form without its CSRF token, or a browser without the cookie, is refused", async () => {
+  const page = await signIn("technician");
+  await page.goto(`${base}/portal/consent`);
+  await page.evaluate(() => document.querySelectorAll('input[name="csrf"]').forEach((i) => { i.value = "forged"; }));
+  await page.getByRole("button", { name: "Grant: Photos" }).click();
+  await page.waitForLoadState();
+  assert((await page.locator("h1").innerText()).includes("expired"), "the forged form is refused");
+  await check(page, "csrf-refused");
+  const fresh = await newPage();
+  const res = await fresh.goto(`${base}/portal/devices`);
+  assert(fresh.url().endsWith("/portal/sign-in"), `no cookie ends at sign-in (${fresh.url()}, ${res.status()})`);
+  await check(fresh, "sign-in-en");
+  await fresh.context().close();
+  const ja = await newPage("ja");
+  await ja.goto(`${base}/portal/sign-in`);
+  await check(ja, "sign-in-ja");
+  await ja.context().close();
+  await page.context().close();
+});
+
+test("administrators' pages pass the same checks, and the keyboard reaches the content first", async () => {
+  const page = await signIn("admin");
+  for (const [name, route] of [["admin-users", "users"], ["admin-rights", "rights"], ["admin-agents", "agents"], ["admin-audit", "audit"]]) {
+    await page.goto(`${base}/portal/admin/${route}`);
+    await check(page, name);
+  }
+  await page.keyboard.press("Tab");
+  const focused = await page.evaluate(() => document.activeElement?.textContent);
+  assert(focused === "Skip to content", `the first Tab stop is the skip link (${focused})`);
+  await page.context().close();
+});
+
+let passed = 0;
+let failed = 0;
+for (const t of tests) {
+  try {
+    await t.fn();
+    passed++;
+    console.log(`test portal::${t.name} ... ok`);
+  } catch (e) {
+    failed++;
+    console.log(`test portal::${t.name} ... FAILED\n${e.stack}`);
+  }
+}
+await browser.close();
+simulator.kill();
+server.kill();
+rmSync(work, { recursive: true, force: true });
+console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed; 0 ignored; 0 measured; 0 filtered out`);
+process.exit(failed ? 1 : 0);
