@@ -82,6 +82,14 @@ fn restore(app: &AppHandle) -> Result<(), Box<dyn std::error::Error>> {
             if let Err(e) = state.start_collection(&app, &mut inner) {
                 tracing::warn!(code = %e.code, "background collection did not start");
             }
+            let client = inner.client.clone();
+            drop(inner);
+            if let Some(client) = client {
+                let statuses = client.consent_status().await;
+                if statuses.is_ok_and(|s| s.iter().any(|s| s.needs_asking)) {
+                    events::consent_needed(&app);
+                }
+            }
         } else {
             events::signed_out(&app);
         }

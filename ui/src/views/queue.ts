@@ -40,7 +40,7 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
     ? h("div", { class: "progress" }, h("progress", { max: p.total, value: p.sent + p.rejected, "aria-label": progressText(p.sent, p.total) }), h("span", {}, progressText(p.sent, p.total)))
     : null;
   const rows = page.items.map((i) => [
-    h("code", {}, i.record_id.slice(0, 8)),
+    h("span", {}, `${t(`kind.${i.kind}` as MessageKey)} `, h("code", {}, i.record_id.slice(0, 8))),
     formatTime(i.captured_at),
     t(stateKey[i.state]),
     i.last_error ?? "",
