@@ -2,30 +2,9 @@
 //! permission and the capability file can grant exactly the ones the UI uses (commands not
 //! listed in a capability cannot be called from the webview).
 
-/// Every command of `commands.rs`; `capabilities/main.json` grants them to the main window.
-const COMMANDS: &[&str] = &[
-    "app_status",
-    "fetch_server_ca",
-    "sign_in",
-    "sign_out",
-    "whoami",
-    "consent_notice",
-    "consent_status",
-    "consent_history",
-    "decide",
-    "sources",
-    "set_source",
-    "preview",
-    "queue_status",
-    "queue_list",
-    "retry_rejected",
-    "drop_rejected",
-    "send_now",
-    "devices",
-    "records",
-    "set_authorised",
-    "set_autostart",
-];
+// `COMMANDS`: every command of `commands.rs`; `capabilities/main.json` grants them to the main
+// window.
+include!("src/command_list.rs");
 
 fn main() {
     // `generate_context!` needs the front end's folder at compile time. Without a built UI
@@ -40,6 +19,7 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-changed=../../ui/dist");
+    println!("cargo:rerun-if-changed=src/command_list.rs");
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),

@@ -161,3 +161,63 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    include!("command_list.rs");
+
+    use std::collections::BTreeSet;
+
+    fn read(path: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+            .unwrap_or_default()
+    }
+
+    /// The webview may call exactly the app's commands and listen to events: no plugin, file
+    /// system or shell permission slips into the capability file.
+    #[test]
+    fn the_capability_grants_the_commands_and_nothing_else() {
+        let cap: serde_json::Value =
+            serde_json::from_str(&read("capabilities/main.json")).unwrap_or_default();
+        let granted: BTreeSet<String> = cap["permissions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect();
+        let mut expected: BTreeSet<String> = COMMANDS
+            .iter()
+            .map(|c| format!("allow-{}", c.replace('_', "-")))
+            .collect();
+        expected.insert("core:event:allow-listen".into());
+        expected.insert("core:event:allow-unlisten".into());
+        assert_eq!(granted, expected);
+        assert_eq!(cap["windows"], serde_json::json!(["main"]));
+    }
+
+    /// Every command is used by the front end and every command it invokes exists.
+    #[test]
+    fn the_front_end_invokes_exactly_these_commands() {
+        let api = read("../../ui/src/api.ts");
+        let invoked: BTreeSet<&str> = api
+            .split("invoke<")
+            .skip(1)
+            .filter_map(|s| s.split("(\"").nth(1)?.split('"').next())
+            .collect();
+        let commands: BTreeSet<&str> = COMMANDS.iter().copied().collect();
+        assert_eq!(invoked, commands);
+    }
+
+    #[test]
+    fn the_content_security_policy_allows_only_the_app_itself() {
+        let conf: serde_json::Value =
+            serde_json::from_str(&read("tauri.conf.json")).unwrap_or_default();
+        let csp = &conf["app"]["security"]["csp"];
+        assert_eq!(csp["default-src"], "'self'");
+        assert_eq!(csp["script-src"], "'self'");
+        assert_eq!(csp["object-src"], "'none'");
+        let all = csp.to_string();
+        assert!(!all.contains("unsafe"), "{all}");
+        assert!(!all.contains("https:"), "no remote origin: {all}");
+    }
+}
