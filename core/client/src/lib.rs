@@ -28,6 +28,7 @@ pub mod events;
 pub mod outbox;
 pub mod remote;
 pub mod secrets;
+pub mod server_ca;
 pub mod service;
 pub mod session;
 mod store;

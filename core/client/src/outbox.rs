@@ -707,6 +707,101 @@ fn open(
         .ok()
 }
 
+/// A consent-gated part of a queued record, as the preview shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewGatedPart {
+    pub purpose: Purpose,
+    /// The record field it fills when sent (`job`, `gps`, `photos`).
+    pub field: &'static str,
+    /// Whether it will be sent: the user consents now. A part without consent is deleted at the
+    /// next send, so it never leaves.
+    pub will_send: bool,
+    /// The part itself; `None` if it can no longer be opened (its key is gone).
+    pub value: Option<serde_json::Value>,
+}
+
+/// One record waiting in the outbox, exactly as it would leave this machine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewRecord {
+    pub record_id: Uuid,
+    pub kind: OutboxKind,
+    pub state: QueueState,
+    pub captured_at: DateTime<Utc>,
+    /// The record's JSON without its gated parts (those are listed in `gated`).
+    pub body: serde_json::Value,
+    pub gated: Vec<PreviewGatedPart>,
+}
+
+/// The JSON field of a record that each purpose gates.
+pub(crate) fn gated_field(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::JobInfo => "job",
+        Purpose::Gps => "gps",
+        Purpose::Photos => "photos",
+    }
+}
+
+impl Core {
+    /// The signed-in user's unsent records (queued, in flight or rejected), oldest first, with
+    /// their gated parts opened for display. Reads only: nothing is changed or deleted.
+    fn preview(&self, user: Uuid, limit: u32) -> Result<Vec<PreviewRecord>> {
+        let rows: Vec<(String, String, i64, String, String)> = {
+            let conn = self.store.conn();
+            let mut stmt = conn.prepare_cached(
+                "SELECT record_id, kind, captured_at, state, body FROM outbox
+                 WHERE user_id = ?1 AND state != 'sent' ORDER BY id LIMIT ?2",
+            )?;
+            stmt.query_map(params![user.to_string(), limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let opener = self.gated_opener(user)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, kind, captured, state, body) in rows {
+            let record_id = parse_uuid(&id)?;
+            let sealed: Vec<(String, Vec<u8>)> = {
+                let conn = self.store.conn();
+                let mut stmt = conn.prepare_cached(
+                    "SELECT purpose, sealed FROM outbox_gated WHERE record_id = ?1 ORDER BY purpose",
+                )?;
+                stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            let mut gated = Vec::with_capacity(sealed.len());
+            for (purpose, sealed) in sealed {
+                let purpose: Purpose =
+                    purpose
+                        .parse()
+                        .map_err(|e: ecsp_protocol::consent::UnknownPurpose| {
+                            ClientError::Corrupt(e.to_string())
+                        })?;
+                let value = opener
+                    .cipher
+                    .as_ref()
+                    .and_then(|c| open(c, record_id, purpose, &sealed))
+                    .and_then(|plain| serde_json::from_slice(&plain).ok());
+                gated.push(PreviewGatedPart {
+                    purpose,
+                    field: gated_field(purpose),
+                    will_send: value.is_some() && opener.granted.contains(&purpose),
+                    value,
+                });
+            }
+            out.push(PreviewRecord {
+                record_id,
+                kind: OutboxKind::from_column(&kind)?,
+                state: QueueState::parse(&state)?,
+                captured_at: from_ms(captured),
+                body: serde_json::from_str(&body)
+                    .map_err(|e| ClientError::Corrupt(format!("queued record: {e}")))?,
+                gated,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// See [`Core::gated_opener`].
 pub(crate) struct GatedOpener {
     cipher: Option<XChaCha20Poly1305>,
@@ -714,6 +809,13 @@ pub(crate) struct GatedOpener {
 }
 
 impl EcspClient {
+    /// What waits to leave this machine, exactly as it would be sent, gated parts marked (see
+    /// [`PreviewRecord`]); oldest first, at most `limit` records.
+    pub async fn preview(&self, limit: u32) -> EcspResult<Vec<PreviewRecord>> {
+        self.blocking(move |core| core.preview(core.current_user()?, limit))
+            .await
+    }
+
     pub async fn queue_status(&self) -> EcspResult<QueueStatus> {
         self.blocking(|core| status(&core.store.conn())).await
     }

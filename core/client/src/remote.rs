@@ -38,20 +38,24 @@ impl EcspClient {
         query: RecordQuery,
     ) -> EcspResult<Vec<RecordView>> {
         let mut path = format!("/api/v1/devices/{device_id}/records");
-        let mut params = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(kind) = query.kind {
-            params.append_pair("kind", kind.as_str());
-        }
-        if let Some(before) = query.before {
-            params.append_pair(
-                "before",
-                &before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            );
-        }
-        if let Some(limit) = query.limit {
-            params.append_pair("limit", &limit.to_string());
-        }
-        let params = params.finish();
+        // The serializer is not `Send`: it must be gone before the request is awaited, or this
+        // future could not run on a multi-threaded executor (the desktop app's).
+        let params = {
+            let mut params = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(kind) = query.kind {
+                params.append_pair("kind", kind.as_str());
+            }
+            if let Some(before) = query.before {
+                params.append_pair(
+                    "before",
+                    &before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                );
+            }
+            if let Some(limit) = query.limit {
+                params.append_pair("limit", &limit.to_string());
+            }
+            params.finish()
+        };
         if !params.is_empty() {
             path.push('?');
             path.push_str(&params);
@@ -64,5 +68,18 @@ impl EcspClient {
         Ok(self
             .get_json(&format!("/api/v1/records/{record_id}"))
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Hosts run these futures on multi-threaded executors (Tauri's commands need `Send`); this
+    /// does not compile if one of them holds something that is not `Send` across an await.
+    #[allow(dead_code)]
+    fn the_remote_futures_are_send(client: crate::EcspClient) {
+        fn send<T: Send>(_: T) {}
+        send(client.records(uuid::Uuid::nil(), super::RecordQuery::default()));
+        send(client.devices());
+        send(client.record(uuid::Uuid::nil()));
     }
 }

@@ -85,15 +85,7 @@ enum Sent {
     Stop(ClientError),
 }
 
-/// The JSON field of a record that each purpose gates.
-fn gated_field(purpose: ecsp_protocol::consent::Purpose) -> &'static str {
-    use ecsp_protocol::consent::Purpose;
-    match purpose {
-        Purpose::JobInfo => "job",
-        Purpose::Gps => "gps",
-        Purpose::Photos => "photos",
-    }
-}
+use crate::outbox::gated_field;
 
 impl Core {
     /// The request body: consent decisions go one per request; records as an upload with their

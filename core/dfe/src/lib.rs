@@ -13,6 +13,7 @@
 //! name — logs name files by a content hash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod collector;
 mod error;
 pub mod hot_folder;
 mod ingest;

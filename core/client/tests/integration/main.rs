@@ -6,5 +6,6 @@
 mod common;
 mod errors;
 mod events;
+mod first_contact;
 mod outbox;
 mod service;

@@ -3,6 +3,7 @@
 //! reasons, a duplicate makes one record, and with `job_info` refused no job part leaves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod collector;
 mod common;
 mod hot_folder;
 mod receiver;

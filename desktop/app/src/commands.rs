@@ -1,0 +1,332 @@
+//! The commands the webview calls: a few lines each over `ecsp-client` and `ecsp-dfe`. Every
+//! one is listed in `build.rs` and granted in `capabilities/main.json`; errors reach the UI as
+//! `UiError` (`{code, message}`).
+
+use std::path::PathBuf;
+
+use ecsp_client::consent::{ConsentHistoryEntry, ConsentStatus, Notice, NoticeLanguage, notice};
+use ecsp_client::outbox::{PreviewRecord, QueuePage, QueueState, QueueStatus};
+use ecsp_client::remote::RecordQuery;
+use ecsp_client::server_ca::{self, ServerCa};
+use ecsp_client::{ErrorCode, SyncState};
+use ecsp_dfe::collector::FolderSource;
+use ecsp_protocol::admin::DeviceView;
+use ecsp_protocol::auth::WhoAmI;
+use ecsp_protocol::consent::{Decision, Purpose};
+use ecsp_protocol::upload::RecordView;
+use serde::Serialize;
+use tauri::{AppHandle, State};
+use tauri_plugin_autostart::ManagerExt;
+use uuid::Uuid;
+
+use crate::error::{UiError, UiResult};
+use crate::events;
+use crate::state::{AppState, open_client, stop_collection};
+
+/// What the first screen needs to know.
+#[derive(Debug, Serialize)]
+pub struct AppStatus {
+    pub version: &'static str,
+    pub server: Option<String>,
+    pub signed_in: bool,
+    pub authorised: bool,
+    pub autostart: bool,
+    pub sync: Option<SyncState>,
+}
+
+#[tauri::command]
+pub async fn app_status(app: AppHandle, state: State<'_, AppState>) -> UiResult<AppStatus> {
+    let inner = state.inner.lock().await;
+    let signed_in = match &inner.client {
+        Some(c) => c.current_user().await.is_ok(),
+        None => false,
+    };
+    Ok(AppStatus {
+        version: env!("CARGO_PKG_VERSION"),
+        server: inner.settings.server.clone(),
+        signed_in,
+        authorised: inner.collector.as_ref().is_some_and(|c| c.is_authorised()),
+        autostart: app.autolaunch().is_enabled().unwrap_or(false),
+        sync: inner.collector.as_ref().map(|c| c.sync().state()),
+    })
+}
+
+/// Step one of signing in to a new server: its CA and fingerprint, to compare by eye.
+#[tauri::command]
+pub async fn fetch_server_ca(server: String) -> UiResult<ServerCa> {
+    Ok(server_ca::fetch_server_ca(&server).await?)
+}
+
+/// Signs in. `ca_pem` is the CA fetched in step one, trusted only if the user confirmed its
+/// fingerprint (`confirmed_fingerprint`, compared again here); without it, the system roots.
+#[tauri::command]
+pub async fn sign_in(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    server: String,
+    email: String,
+    password: String,
+    ca_pem: Option<String>,
+    confirmed_fingerprint: Option<String>,
+) -> UiResult<WhoAmI> {
+    if let Some(pem) = &ca_pem {
+        let actual = server_ca::fingerprint(pem.as_bytes())?;
+        if !confirmed_fingerprint.is_some_and(|c| server_ca::fingerprints_match(&c, &actual)) {
+            return Err(UiError::new(
+                ErrorCode::InvalidInput,
+                "the server's CA fingerprint was not confirmed: compare it with the one the server printed",
+            ));
+        }
+    }
+    let client = open_client(&state.dirs, &server, ca_pem.as_deref())?;
+    let who = client.login(&email, &password).await?;
+    let mut inner = state.inner.lock().await;
+    inner.settings.server = Some(client.server_origin());
+    inner.settings.ca_pem = ca_pem;
+    state.dirs.save(&inner.settings)?;
+    inner.client = Some(client.clone());
+    state.start_collection(&app, &mut inner)?;
+    drop(inner);
+    if client
+        .consent_status()
+        .await?
+        .iter()
+        .any(|s| s.needs_asking)
+    {
+        events::consent_needed(&app);
+    }
+    Ok(who)
+}
+
+#[tauri::command]
+pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> UiResult<()> {
+    let mut inner = state.inner.lock().await;
+    stop_collection(&mut inner);
+    if let Some(client) = inner.client.take() {
+        client.logout().await?;
+    }
+    events::signed_out(&app);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn whoami(state: State<'_, AppState>) -> UiResult<WhoAmI> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.whoami().await?)
+}
+
+#[tauri::command]
+pub fn consent_notice(language: String) -> Notice {
+    notice(NoticeLanguage::from_locale(&language))
+}
+
+#[tauri::command]
+pub async fn consent_status(state: State<'_, AppState>) -> UiResult<Vec<ConsentStatus>> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.consent_status().await?)
+}
+
+#[tauri::command]
+pub async fn consent_history(state: State<'_, AppState>) -> UiResult<Vec<ConsentHistoryEntry>> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.consent_history().await?)
+}
+
+/// Grant, refuse or withdraw: one command, so each is as easy as the others.
+#[tauri::command]
+pub async fn decide(
+    state: State<'_, AppState>,
+    purpose: Purpose,
+    decision: Decision,
+) -> UiResult<Vec<ConsentStatus>> {
+    let client = state.inner.lock().await.client()?;
+    client.decide(purpose, decision).await?;
+    Ok(client.consent_status().await?)
+}
+
+/// The DFE sources: the watched folder and what it quarantined (file, reason).
+#[derive(Debug, Serialize)]
+pub struct Sources {
+    pub source: Option<FolderSource>,
+    pub watching: bool,
+    pub quarantined: Vec<(String, String)>,
+}
+
+#[tauri::command]
+pub async fn sources(state: State<'_, AppState>) -> UiResult<Sources> {
+    let inner = state.inner.lock().await;
+    let source = inner.settings.source.clone();
+    let quarantined = match &source {
+        Some(s) => ecsp_dfe::hot_folder::quarantined(&s.folder).map_err(|e| {
+            UiError::new(
+                ErrorCode::LocalStorage,
+                format!("{}: {e}", s.folder.display()),
+            )
+        })?,
+        None => Vec::new(),
+    };
+    Ok(Sources {
+        watching: inner.collector.as_ref().is_some_and(|c| c.is_watching()),
+        source,
+        quarantined,
+    })
+}
+
+/// Sets (or with `folder` empty, clears) the hot folder and the printer its files describe.
+#[tauri::command]
+pub async fn set_source(
+    state: State<'_, AppState>,
+    folder: String,
+    device_id: Option<Uuid>,
+) -> UiResult<Sources> {
+    let source = match (folder.trim(), device_id) {
+        ("", _) => None,
+        (folder, Some(device_id)) => {
+            let folder = PathBuf::from(folder);
+            if !folder.is_dir() {
+                return Err(UiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("{} is not a folder", folder.display()),
+                ));
+            }
+            Some(FolderSource { folder, device_id })
+        }
+        (_, None) => {
+            return Err(UiError::new(
+                ErrorCode::InvalidInput,
+                "choose the printer the DFE drives",
+            ));
+        }
+    };
+    {
+        let mut inner = state.inner.lock().await;
+        inner.settings.source = source.clone();
+        state.dirs.save(&inner.settings)?;
+        if let Some(c) = inner.collector.as_mut() {
+            c.set_source(source);
+        }
+    }
+    sources(state).await
+}
+
+#[tauri::command]
+pub async fn preview(
+    state: State<'_, AppState>,
+    limit: Option<u32>,
+) -> UiResult<Vec<PreviewRecord>> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.preview(limit.unwrap_or(50).min(500)).await?)
+}
+
+#[tauri::command]
+pub async fn queue_status(state: State<'_, AppState>) -> UiResult<QueueStatus> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.queue_status().await?)
+}
+
+#[tauri::command]
+pub async fn queue_list(
+    state: State<'_, AppState>,
+    queue_state: Option<String>,
+    limit: Option<u32>,
+) -> UiResult<QueuePage> {
+    let filter = match queue_state.as_deref() {
+        None | Some("") => None,
+        Some("queued") => Some(QueueState::Queued),
+        Some("in_flight") => Some(QueueState::InFlight),
+        Some("rejected") => Some(QueueState::Rejected),
+        Some("sent") => Some(QueueState::Sent),
+        Some(other) => {
+            return Err(UiError::new(
+                ErrorCode::InvalidInput,
+                format!("no queue state `{other}`"),
+            ));
+        }
+    };
+    let client = state.inner.lock().await.client()?;
+    Ok(client
+        .queue_list(filter, limit.unwrap_or(100).min(1000))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn retry_rejected(
+    state: State<'_, AppState>,
+    record_id: Option<Uuid>,
+) -> UiResult<usize> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.retry_rejected(record_id).await?)
+}
+
+#[tauri::command]
+pub async fn drop_rejected(state: State<'_, AppState>, record_id: Option<Uuid>) -> UiResult<usize> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.drop_rejected(record_id).await?)
+}
+
+/// "Send now": try at once, without waiting for backoff deadlines (only while authorised).
+#[tauri::command]
+pub async fn send_now(state: State<'_, AppState>) -> UiResult<()> {
+    if let Some(c) = state.inner.lock().await.collector.as_ref() {
+        c.sync().network_available();
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn devices(state: State<'_, AppState>) -> UiResult<Vec<DeviceView>> {
+    let client = state.inner.lock().await.client()?;
+    Ok(client.devices().await?)
+}
+
+#[tauri::command]
+pub async fn records(
+    state: State<'_, AppState>,
+    device_id: Uuid,
+    limit: Option<u32>,
+) -> UiResult<Vec<RecordView>> {
+    let client = state.inner.lock().await.client()?;
+    let query = RecordQuery {
+        limit: Some(limit.unwrap_or(50).clamp(1, 500)),
+        ..RecordQuery::default()
+    };
+    Ok(client.records(device_id, query).await?)
+}
+
+/// "Authorise this computer" (`true`) or "Deauthorise" (`false`).
+#[tauri::command]
+pub async fn set_authorised(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    authorised: bool,
+) -> UiResult<bool> {
+    let mut inner = state.inner.lock().await;
+    inner.settings.authorised = authorised;
+    state.dirs.save(&inner.settings)?;
+    let collector = inner
+        .collector
+        .as_mut()
+        .ok_or_else(|| UiError::new(ErrorCode::NotSignedIn, "sign in to a server first"))?;
+    if authorised {
+        collector.authorise();
+    } else {
+        collector.deauthorise();
+    }
+    events::sync_state(&app, &collector.sync().state());
+    Ok(collector.is_authorised())
+}
+
+/// Start at login: off until the user turns it on.
+#[tauri::command]
+pub fn set_autostart(app: AppHandle, enabled: bool) -> UiResult<bool> {
+    let launcher = app.autolaunch();
+    let result = if enabled {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    result.map_err(|e| UiError::new(ErrorCode::Configuration, format!("start at login: {e}")))?;
+    launcher
+        .is_enabled()
+        .map_err(|e| UiError::new(ErrorCode::Configuration, format!("start at login: {e}")))
+}

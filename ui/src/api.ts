@@ -1,0 +1,128 @@
+// The typed face of the Tauri commands (desktop/app/src/commands.rs) and events. Shapes follow
+// the Rust types' serde forms; errors arrive as UiError {code, message}.
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+
+export type ErrorCode =
+  | "configuration" | "tls_untrusted" | "tls_failed" | "offline" | "not_signed_in"
+  | "sign_in_refused" | "rate_limited" | "not_found" | "forbidden" | "rejected"
+  | "invalid_input" | "server_error" | "keyring_unavailable" | "local_storage";
+
+export interface UiError {
+  code: ErrorCode;
+  message: string;
+  reason_code?: string;
+  retry_after_secs?: number;
+}
+
+export type Purpose = "job_info" | "gps" | "photos";
+export type Decision = "granted" | "refused" | "withdrawn";
+export type ConsentState = "granted" | "refused" | "withdrawn" | "never_asked" | "ask_again";
+export type OutboxKind = "consent" | "dfe" | "measurement";
+export type QueueState = "queued" | "in_flight" | "rejected" | "sent";
+
+export type SyncState =
+  | { state: "idle" | "sending" | "needs_sign_in" | "paused" | "stopped" }
+  | { state: "waiting" | "offline"; until: string; reason: string };
+
+export interface AppStatus {
+  version: string;
+  server: string | null;
+  signed_in: boolean;
+  authorised: boolean;
+  autostart: boolean;
+  sync: SyncState | null;
+}
+export interface ServerCa { pem: string; sha256: string }
+export interface WhoAmI {
+  user_id: string; organization_id: string; organization_name: string;
+  role: string; name: string; email: string;
+}
+export interface NoticeItem { purpose: Purpose; title: string; text: string }
+export interface Notice { version: string; language: "en" | "ja"; introduction: string; items: NoticeItem[] }
+export interface ConsentStatus {
+  purpose: Purpose; state: ConsentState; granted: boolean; needs_asking: boolean;
+  latest_decision: Decision | null; notice_version: string | null; decided_at: string | null;
+  pending_upload: boolean;
+}
+export interface ConsentHistoryEntry {
+  decision_id: string; purpose: Purpose; decision: Decision; notice_version: string;
+  decided_at: string; delivered: boolean;
+}
+export interface FolderSource { folder: string; device_id: string }
+export interface Sources { source: FolderSource | null; watching: boolean; quarantined: [string, string][] }
+export interface PreviewGatedPart { purpose: Purpose; field: string; will_send: boolean; value: unknown }
+export interface PreviewRecord {
+  record_id: string; kind: OutboxKind; state: QueueState; captured_at: string;
+  body: Record<string, unknown>; gated: PreviewGatedPart[];
+}
+export interface QueueStatus { queued: number; in_flight: number; rejected: number; sent: number; next_attempt_at?: string | null }
+export interface QueueItem {
+  record_id: string; kind: OutboxKind; device_id: string | null; captured_at: string;
+  state: QueueState; attempts: number; next_attempt_at: string | null;
+  last_error: string | null; last_error_code: string | null;
+}
+export interface QueuePage { items: QueueItem[]; total: number; truncated: boolean }
+export interface DeviceView {
+  device_id: string; manufacturer: string; model: string; serial_number: string;
+  agent_id?: string; registered_at: string;
+}
+export interface RecordView {
+  record_id: string; kind: string; device_id: string; captured_at: string; stored_at: string;
+  record: Record<string, unknown>;
+}
+export interface FlushProgress { sent: number; rejected: number; total: number }
+
+export type ClientEvent =
+  | { type: "queue_changed"; status: QueueStatus }
+  | { type: "flush_progress"; progress: FlushProgress }
+  | { type: "delivered"; kind: OutboxKind; record_ids: string[] }
+  | { type: "rejected"; record_id: string; kind: OutboxKind; code: string; reason: string }
+  | { type: "session_ended"; reason: "signed_out" | "expired" }
+  | { type: "consent_changed"; purpose: Purpose; decision: Decision }
+  | { type: "sync_state_changed"; state: SyncState };
+
+export type FolderEvent =
+  | { event: "captured"; file: string; record_ids: string[]; withheld: Purpose[] }
+  | { event: "duplicate"; file: string; record_ids: string[] }
+  | { event: "quarantined"; file: string; reason: unknown }
+  | { event: "deferred"; file: string; code: string; message: string };
+
+export function isUiError(e: unknown): e is UiError {
+  return typeof e === "object" && e !== null && "code" in e && "message" in e;
+}
+
+export const api = {
+  appStatus: () => invoke<AppStatus>("app_status"),
+  fetchServerCa: (server: string) => invoke<ServerCa>("fetch_server_ca", { server }),
+  signIn: (args: { server: string; email: string; password: string; caPem: string | null; confirmedFingerprint: string | null }) =>
+    invoke<WhoAmI>("sign_in", args),
+  signOut: () => invoke<void>("sign_out"),
+  whoami: () => invoke<WhoAmI>("whoami"),
+  consentNotice: (language: string) => invoke<Notice>("consent_notice", { language }),
+  consentStatus: () => invoke<ConsentStatus[]>("consent_status"),
+  consentHistory: () => invoke<ConsentHistoryEntry[]>("consent_history"),
+  decide: (purpose: Purpose, decision: Decision) => invoke<ConsentStatus[]>("decide", { purpose, decision }),
+  sources: () => invoke<Sources>("sources"),
+  setSource: (folder: string, deviceId: string | null) => invoke<Sources>("set_source", { folder, deviceId }),
+  preview: (limit = 50) => invoke<PreviewRecord[]>("preview", { limit }),
+  queueStatus: () => invoke<QueueStatus>("queue_status"),
+  queueList: (queueState: QueueState | null, limit = 100) => invoke<QueuePage>("queue_list", { queueState, limit }),
+  retryRejected: (recordId: string | null) => invoke<number>("retry_rejected", { recordId }),
+  dropRejected: (recordId: string | null) => invoke<number>("drop_rejected", { recordId }),
+  sendNow: () => invoke<void>("send_now"),
+  devices: () => invoke<DeviceView[]>("devices"),
+  records: (deviceId: string, limit = 50) => invoke<RecordView[]>("records", { deviceId, limit }),
+  setAuthorised: (authorised: boolean) => invoke<boolean>("set_authorised", { authorised }),
+  setAutostart: (enabled: boolean) => invoke<boolean>("set_autostart", { enabled }),
+};
+
+export const CLIENT_EVENT = "ecsp://client";
+export const FOLDER_EVENT = "ecsp://folder";
+
+export function onClientEvent(f: (e: ClientEvent) => void): Promise<UnlistenFn> {
+  return listen<ClientEvent>(CLIENT_EVENT, (e) => f(e.payload));
+}
+export function onFolderEvent(f: (e: FolderEvent) => void): Promise<UnlistenFn> {
+  return listen<FolderEvent>(FOLDER_EVENT, (e) => f(e.payload));
+}

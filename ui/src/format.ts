@@ -1,0 +1,63 @@
+// Pure helpers the screens use (unit-tested without a DOM).
+import type { ClientEvent, FolderEvent, PreviewRecord, QueueStatus, SyncState, UiError } from "./api";
+import { isUiError } from "./api";
+import { t } from "./i18n";
+import type { MessageKey } from "./messages";
+
+/** A fingerprint split in groups of four pairs per line-friendly chunk, for comparing by eye. */
+export function groupFingerprint(fp: string): string[] {
+  const pairs = fp.toUpperCase().replace(/[^0-9A-F]/g, "").match(/.{2}/g) ?? [];
+  const groups: string[] = [];
+  for (let i = 0; i < pairs.length; i += 4) groups.push(pairs.slice(i, i + 4).join(":"));
+  return groups;
+}
+
+/** The user-facing text of an error, by its stable code. */
+export function errorText(e: unknown): string {
+  if (isUiError(e)) {
+    const key = `error.${e.code}` as MessageKey;
+    return t(key, { message: e.message });
+  }
+  return t("error.unknown", { message: e instanceof Error ? e.message : String(e) });
+}
+
+export function syncText(s: SyncState | null | undefined): string {
+  if (!s) return t("status.sync.needs_sign_in");
+  if (s.state === "waiting") return t("status.sync.waiting", { reason: s.reason });
+  return t(`status.sync.${s.state}` as MessageKey);
+}
+
+/** Applies a core event to the queue counts shown (events carry the whole state). */
+export function nextQueueStatus(current: QueueStatus | null, e: ClientEvent): QueueStatus | null {
+  return e.type === "queue_changed" ? e.status : current;
+}
+
+export function progressText(sent: number, total: number): string {
+  return t("queue.progress", { sent, total });
+}
+
+export function folderEventText(e: FolderEvent): string {
+  switch (e.event) {
+    case "captured":
+      return e.withheld.includes("job_info")
+        ? t("sources.event.withheld", { file: e.file })
+        : t("sources.event.captured", { file: e.file });
+    case "duplicate":
+      return t("sources.event.duplicate", { file: e.file });
+    case "quarantined":
+      return t("sources.event.quarantined", { file: e.file });
+    case "deferred":
+      return t("sources.event.deferred", { file: e.file });
+  }
+}
+
+/** The exact JSON a record leaves with: its body plus the gated parts that will be sent. */
+export function outgoingJson(r: PreviewRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...r.body };
+  for (const g of r.gated) if (g.will_send && g.value !== null) out[g.field] = g.value;
+  return out;
+}
+
+export function asUiError(e: unknown): UiError | null {
+  return isUiError(e) ? e : null;
+}

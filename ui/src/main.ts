@@ -1,0 +1,133 @@
+// The app's frame: a header (title, sync status, language), the section navigation and the
+// current screen. Core events refresh the status line and the screen that shows what changed.
+import { api, onClientEvent, onFolderEvent, type AppStatus } from "./api";
+import { h, message } from "./dom";
+import { errorText, syncText } from "./format";
+import { detectLanguage, language, setLanguage, t, type Language } from "./i18n";
+import type { MessageKey } from "./messages";
+import { computerView } from "./views/computer";
+import { consentView } from "./views/consent";
+import { previewView } from "./views/preview";
+import { live, queueView } from "./views/queue";
+import { recordsView } from "./views/records";
+import { recentFolderEvents, sourcesView } from "./views/sources";
+import { signInView } from "./views/signin";
+
+type Section = "consent" | "sources" | "preview" | "queue" | "records" | "computer";
+const sections: Section[] = ["consent", "sources", "preview", "queue", "records", "computer"];
+
+const app = document.getElementById("app") as HTMLElement;
+let status: AppStatus | null = null;
+let section: Section = "consent";
+const statusLine = h("p", { class: "sync", role: "status", "data-testid": "sync" });
+const main = h("main", { id: "main" });
+
+function renderStatus(): void {
+  if (!status) return;
+  const auth = status.authorised ? t("status.authorised") : t("status.deauthorised");
+  statusLine.textContent = status.signed_in ? `${auth} · ${syncText(status.sync)}` : syncText(null);
+}
+
+/** Whether the user is in the middle of a form on the current screen (then it is not redrawn). */
+function busy(): boolean {
+  const a = document.activeElement;
+  return a !== null && main.contains(a) && ["INPUT", "SELECT", "TEXTAREA"].includes(a.tagName);
+}
+
+async function show(next: Section, focus = true): Promise<void> {
+  focus ||= document.activeElement?.tagName === "H1" && main.contains(document.activeElement);
+  section = next;
+  for (const b of app.querySelectorAll<HTMLButtonElement>("nav button")) {
+    if (b.dataset.section === next) b.setAttribute("aria-current", "page");
+    else b.removeAttribute("aria-current");
+  }
+  main.replaceChildren(h("p", {}, t("common.loading")));
+  try {
+    const views: Record<Section, () => Promise<void>> = {
+      consent: () => consentView(main),
+      sources: () => sourcesView(main),
+      preview: () => previewView(main),
+      queue: () => queueView(main),
+      records: () => recordsView(main),
+      computer: () => computerView(main, () => void refreshStatus(), () => void start()),
+    };
+    await views[next]();
+  } catch (e) {
+    main.replaceChildren(message(errorText(e), "error"));
+  }
+  if (focus) main.querySelector<HTMLElement>("h1")?.focus();
+}
+
+async function refreshStatus(): Promise<void> {
+  status = await api.appStatus();
+  renderStatus();
+}
+
+function header(): HTMLElement {
+  const select = h("select", { id: "language", "aria-label": t("app.language") },
+    h("option", { value: "en", selected: language() === "en" }, "English"),
+    h("option", { value: "ja", selected: language() === "ja" }, "日本語"));
+  select.addEventListener("change", () => {
+    const lang = select.value as Language;
+    localStorage.setItem("ecsp.language", lang);
+    setLanguage(lang);
+    document.documentElement.lang = lang;
+    void start(section);
+  });
+  return h("header", {}, h("span", { class: "brand" }, t("app.title")), statusLine, select);
+}
+
+async function start(keep?: Section): Promise<void> {
+  document.title = t("app.title");
+  try {
+    status = await api.appStatus();
+  } catch (e) {
+    app.replaceChildren(message(errorText(e), "error"));
+    return;
+  }
+  if (!status.signed_in) {
+    const view = signInView(status.server, () => void start());
+    app.replaceChildren(header(), h("main", { id: "main" }, view));
+    renderStatus();
+    view.querySelector<HTMLElement>("h1")?.focus();
+    return;
+  }
+  const nav = h("nav", { "aria-label": t("nav.label") },
+    h("ul", {}, sections.map((s) => h("li", {}, h("button", { type: "button", "data-section": s, onclick: () => void show(s) }, t(`nav.${s}` as MessageKey))))));
+  app.replaceChildren(header(), h("div", { class: "body" }, nav, main));
+  renderStatus();
+  await show(keep ?? section, false);
+}
+
+async function boot(): Promise<void> {
+  setLanguage(detectLanguage(navigator.languages ?? [navigator.language], localStorage.getItem("ecsp.language")));
+  document.documentElement.lang = language();
+  await onClientEvent((e) => {
+    if (e.type === "sync_state_changed" && status) {
+      status.sync = e.state;
+      renderStatus();
+    } else if (e.type === "flush_progress") {
+      live.progress = e.progress;
+    } else if (e.type === "session_ended") {
+      void start();
+      return;
+    }
+    // Refresh the open screen when what it shows changed (without moving the focus).
+    const affects: Partial<Record<Section, string[]>> = {
+      queue: ["queue_changed", "delivered", "rejected", "flush_progress"],
+      preview: ["queue_changed", "consent_changed"],
+      consent: ["delivered"],
+    };
+    if (status?.signed_in && affects[section]?.includes(e.type) && !busy()) {
+      void show(section, false);
+    }
+  });
+  await onFolderEvent((e) => {
+    recentFolderEvents.unshift(e);
+    recentFolderEvents.length = Math.min(recentFolderEvents.length, 50);
+    if (section === "sources" && status?.signed_in && !busy()) void show("sources", false);
+  });
+  await start();
+}
+
+void boot();

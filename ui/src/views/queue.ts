@@ -1,0 +1,64 @@
+// The outbox: counts, progress of the current delivery, and every entry with the server's
+// reason for a rejection; retry or remove one rejected record, or all.
+import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
+import { h, message, table, fill } from "../dom";
+import { errorText, progressText } from "../format";
+import { formatTime, t } from "../i18n";
+import type { MessageKey } from "../messages";
+
+export const live: { progress: FlushProgress | null } = { progress: null };
+
+export async function queueView(root: HTMLElement): Promise<void> {
+  const [status, page] = await Promise.all([api.queueStatus(), api.queueList(null, 200)]);
+  render(root, status, page);
+}
+
+const stateKey: Record<QueueItem["state"], MessageKey> = {
+  queued: "queue.pending", in_flight: "queue.inFlight", rejected: "queue.rejected", sent: "queue.sent",
+};
+
+function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
+  const feedback = h("div", { class: "messages", "aria-live": "polite" });
+  const act = async (f: () => Promise<unknown>) => {
+    try {
+      await f();
+      await queueView(root);
+    } catch (e) {
+      feedback.replaceChildren(message(errorText(e), "error"));
+    }
+  };
+  const drop = (id: string | null) => act(async () => {
+    if (window.confirm(t("queue.confirmDrop"))) await api.dropRejected(id);
+  });
+  const p = live.progress;
+  const counts = h("dl", { class: "counts" },
+    h("dt", {}, t("queue.pending")), h("dd", { "data-testid": "count-queued" }, status.queued),
+    h("dt", {}, t("queue.inFlight")), h("dd", {}, status.in_flight),
+    h("dt", {}, t("queue.rejected")), h("dd", { "data-testid": "count-rejected" }, status.rejected),
+    h("dt", {}, t("queue.sent")), h("dd", { "data-testid": "count-sent" }, status.sent));
+  const progress = p && p.total > 0
+    ? h("div", { class: "progress" }, h("progress", { max: p.total, value: p.sent + p.rejected, "aria-label": progressText(p.sent, p.total) }), h("span", {}, progressText(p.sent, p.total)))
+    : null;
+  const rows = page.items.map((i) => [
+    h("span", {}, `${t(`kind.${i.kind}` as MessageKey)} `, h("code", {}, i.record_id.slice(0, 8))),
+    formatTime(i.captured_at),
+    t(stateKey[i.state]),
+    i.last_error ?? "",
+    i.state === "rejected"
+      ? h("span", { class: "row-actions" },
+        h("button", { type: "button", "aria-label": `${t("queue.retry")} ${i.record_id.slice(0, 8)}`, onclick: () => act(() => api.retryRejected(i.record_id)) }, t("queue.retry")),
+        h("button", { type: "button", "aria-label": `${t("queue.drop")} ${i.record_id.slice(0, 8)}`, onclick: () => drop(i.record_id) }, t("queue.drop")))
+      : "",
+  ]);
+  fill(root, 
+    h("h1", { tabindex: -1 }, t("queue.title")),
+    counts, progress,
+    h("div", { class: "toolbar" },
+      h("button", { type: "button", onclick: () => act(() => api.sendNow()) }, t("queue.sendNow")),
+      h("button", { type: "button", disabled: status.rejected === 0, onclick: () => act(() => api.retryRejected(null)) }, t("queue.retryAll")),
+      h("button", { type: "button", disabled: status.rejected === 0, onclick: () => drop(null) }, t("queue.dropAll"))),
+    feedback,
+    page.items.length === 0 ? h("p", {}, t("queue.empty"))
+      : table(t("queue.title"), [t("queue.col.record"), t("queue.col.captured"), t("queue.col.state"), t("queue.col.reason"), t("queue.col.actions")], rows),
+  );
+}

@@ -1,0 +1,106 @@
+// An in-memory stand-in for the Tauri commands, for the browser tests only: it answers as
+// desktop/app's commands do (same shapes, errors as {code, message}) and keeps the rules the UI
+// relies on — the CA must be confirmed, a refusal drops queued job parts, rejected records can
+// be retried or removed, deauthorising stops watching.
+import type {
+  ConsentHistoryEntry, ConsentStatus, Decision, DeviceView, PreviewRecord, Purpose, QueueItem, RecordView,
+} from "../../src/api";
+
+const FINGERPRINT = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) % 256).toString(16).padStart(2, "0").toUpperCase()).join(":");
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
+const DEVICE: DeviceView = { device_id: "5b1f0a52-7c1e-4d7a-9a55-0d9a3c1f0001", manufacturer: "Epson", model: "SC-P9500", serial_number: "X4Y0012345", registered_at: "2026-11-01T09:00:00Z" };
+
+export function makeBackend() {
+  const s = {
+    server: null as string | null,
+    signedIn: false,
+    authorised: false,
+    autostart: false,
+    consents: new Map<Purpose, Decision>(),
+    history: [] as ConsentHistoryEntry[],
+    source: null as { folder: string; device_id: string } | null,
+    queue: [
+      { record_id: "0f6c1d2e-0000-4000-8000-000000000001", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-22T08:00:00Z", state: "queued", attempts: 0, next_attempt_at: null, last_error: null, last_error_code: null },
+      { record_id: "0f6c1d2e-0000-4000-8000-000000000002", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-22T08:01:00Z", state: "rejected", attempts: 1, next_attempt_at: null, last_error: "print_settings.values.ink_limit: must be at most 400", last_error_code: "validation_failed" },
+    ] as QueueItem[],
+    jobPart: { job_id: "J-1042", job_name: "Spring brochure", document_name: "brochure.pdf", copies: 2, pages: 16 } as unknown,
+    calls: [] as string[],
+  };
+  const err = (code: string, message: string) => ({ code, message });
+  const status = (): ConsentStatus[] => (["job_info", "gps", "photos"] as Purpose[]).map((purpose) => {
+    const d = s.consents.get(purpose) ?? null;
+    return { purpose, state: d ?? "never_asked", granted: d === "granted", needs_asking: d === null, latest_decision: d, notice_version: d ? "2026-11" : null, decided_at: d ? "2026-11-22T08:00:00Z" : null, pending_upload: false } as ConsentStatus;
+  });
+  const preview = (): PreviewRecord[] => s.queue.filter((q) => q.state !== "sent").map((q, i) => ({
+    record_id: q.record_id, kind: q.kind, state: q.state, captured_at: q.captured_at,
+    body: { record_id: q.record_id, device_id: DEVICE.device_id, software: { name: "Fiery XF", version: "7.3.2" }, print_settings: { preset_name: "Proof", values: { ink_limit: i === 1 ? 480 : 280 } } },
+    gated: i === 0 && s.jobPart ? [{ purpose: "job_info", field: "job", will_send: s.consents.get("job_info") === "granted", value: s.jobPart }] : [],
+  }));
+  const records: RecordView[] = [
+    { record_id: "aa000000-0000-4000-8000-000000000001", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-21T10:00:00Z", stored_at: "2026-11-21T10:00:02Z", record: { job: { job_id: "J-1000" } } },
+    { record_id: "aa000000-0000-4000-8000-000000000002", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-21T11:00:00Z", stored_at: "2026-11-21T11:00:01Z", record: {} },
+  ];
+  const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
+    app_status: () => ({ version: "0.1.0", server: s.server, signed_in: s.signedIn, authorised: s.authorised, autostart: s.autostart, sync: s.signedIn ? { state: s.authorised ? "idle" : "paused" } : null }),
+    fetch_server_ca: (a) => {
+      if (!String(a.server).startsWith("https://")) throw err("configuration", `the server URL must start with https:// (got ${a.server}); this client never uses plain HTTP`);
+      return { pem: PEM, sha256: FINGERPRINT };
+    },
+    sign_in: (a) => {
+      if (a.caPem && a.confirmedFingerprint !== FINGERPRINT) throw err("invalid_input", "the server's CA fingerprint was not confirmed");
+      if (a.password !== "correct horse") throw err("sign_in_refused", "e-mail or password wrong");
+      s.server = String(a.server); s.signedIn = true;
+      return { user_id: "u1", organization_id: "o1", organization_name: "Demo Print Co.", role: "operator", name: "Pat Operator", email: a.email };
+    },
+    sign_out: () => { s.signedIn = false; return null; },
+    whoami: () => ({ user_id: "u1", organization_id: "o1", organization_name: "Demo Print Co.", role: "operator", name: "Pat Operator", email: "operator@example.com" }),
+    consent_notice: (a) => a.language === "ja"
+      ? { version: "2026-11", language: "ja", introduction: "このアプリケーションは、プリンターの設定と測定結果を組織の ECSP サーバーへ送信します。", items: [
+        { purpose: "job_info", title: "ジョブ情報", text: "DFE が処理した印刷ジョブの名前、ページ数、時刻。" },
+        { purpose: "gps", title: "GPS 位置情報", text: "測定を行った場所。" },
+        { purpose: "photos", title: "写真", text: "測定に添付する写真。" }] }
+      : { version: "2026-11", language: "en", introduction: "This application sends your printers' settings and your measurements to your organisation's ECSP server.", items: [
+        { purpose: "job_info", title: "Job information", text: "Names, page counts and times of the print jobs a DFE processed." },
+        { purpose: "gps", title: "GPS position", text: "Where a measurement was taken." },
+        { purpose: "photos", title: "Photos", text: "Photos you attach to a measurement." }] },
+    consent_status: () => status(),
+    consent_history: () => s.history,
+    decide: (a) => {
+      const purpose = a.purpose as Purpose; const decision = a.decision as Decision;
+      s.consents.set(purpose, decision);
+      s.history.unshift({ decision_id: `d${s.history.length}`, purpose, decision, notice_version: "2026-11", decided_at: "2026-11-22T08:05:00Z", delivered: false });
+      if (decision !== "granted" && purpose === "job_info") s.jobPart = null; // the core deletes queued gated parts
+      return status();
+    },
+    sources: () => ({ source: s.source, watching: s.authorised && s.source !== null, quarantined: [["broken.jdf", "broken.jdf:3:1: the XML ends inside <ResourcePool>\nkind: malformed"]] }),
+    set_source: (a) => {
+      if (!a.deviceId) throw err("invalid_input", "choose the printer the DFE drives");
+      s.source = { folder: String(a.folder), device_id: String(a.deviceId) };
+      return handlers.sources({});
+    },
+    preview: () => preview(),
+    queue_status: () => ({ queued: s.queue.filter((q) => q.state === "queued").length, in_flight: 0, rejected: s.queue.filter((q) => q.state === "rejected").length, sent: s.queue.filter((q) => q.state === "sent").length }),
+    queue_list: () => ({ items: s.queue, total: s.queue.length, truncated: false }),
+    retry_rejected: (a) => { let n = 0; for (const q of s.queue) if (q.state === "rejected" && (!a.recordId || q.record_id === a.recordId)) { q.state = "queued"; n++; } return n; },
+    drop_rejected: (a) => { const before = s.queue.length; s.queue = s.queue.filter((q) => !(q.state === "rejected" && (!a.recordId || q.record_id === a.recordId))); return before - s.queue.length; },
+    send_now: () => null,
+    devices: () => [DEVICE],
+    records: () => records,
+    set_authorised: (a) => { s.authorised = Boolean(a.authorised); return s.authorised; },
+    set_autostart: (a) => { s.autostart = Boolean(a.enabled); return s.autostart; },
+  };
+  return {
+    state: s,
+    fingerprint: FINGERPRINT,
+    invoke(cmd: string, args: Record<string, unknown> = {}): unknown {
+      s.calls.push(cmd);
+      const handler = handlers[cmd];
+      if (!handler) {
+        // Event plumbing is mocked by @tauri-apps/api; anything else is a command the app lacks.
+        if (cmd.startsWith("plugin:event|")) return null;
+        throw err("configuration", `no such command: ${cmd}`);
+      }
+      return handler(args);
+    },
+  };
+}

@@ -1,0 +1,240 @@
+// UI tests in Debian's Chromium (playwright-core, no downloaded browser) against the real UI
+// code served by vite, with the Tauri IPC mocked (harness.ts). Each test checks behaviour; every
+// screen is checked with axe-core (no serious or critical violation) and photographed in
+// English and Japanese into $ECSP_ARTIFACTS (default ../target/desktop-artifacts/browser).
+// Prints cargo's "test result:" line so scripts/test.sh counts it.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { createServer } from "vite";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const uiRoot = path.resolve(here, "../..");
+const artifacts = process.env.ECSP_ARTIFACTS ?? path.resolve(uiRoot, "../target/desktop-artifacts/browser");
+mkdirSync(artifacts, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+function chromiumPath() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const name of ["chromium", "chromium-browser"]) {
+    try {
+      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+    } catch { /* next */ }
+  }
+  throw new Error("Debian's chromium is not installed (scripts/setup-debian.sh installs it)");
+}
+
+const server = await createServer({ root: uiRoot, logLevel: "error", server: { port: 0, host: "127.0.0.1" } });
+await server.listen();
+const base = server.resolvedUrls.local[0].replace(/\/$/, "");
+const browser = await chromium.launch({
+  executablePath: chromiumPath(),
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+});
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+function assert(cond, what) {
+  if (!cond) throw new Error(`assertion failed: ${what}`);
+}
+
+async function open(lang = "en", query = "") {
+  const context = await browser.newContext({ locale: lang === "ja" ? "ja-JP" : "en-GB", viewport: { width: 1100, height: 760 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/tests/browser/harness.html${query}`);
+  await page.waitForSelector("h1");
+  page.errors = errors;
+  return page;
+}
+
+async function axe(page, screen) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert(bad.length === 0, `${screen}: accessibility violations ${JSON.stringify(bad.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target) })))}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+async function go(page, label) {
+  await page.getByRole("button", { name: label, exact: true }).click();
+  await page.waitForFunction((l) => document.querySelector("main h1")?.textContent?.length && document.querySelector("nav [aria-current=page]")?.textContent === l, label);
+}
+
+test("sign-in shows the CA fingerprint and enables the password only once it is confirmed", async () => {
+  const page = await open();
+  await axe(page, "sign-in");
+  await page.getByLabel("Server address").fill("http://localhost:8443");
+  await page.getByRole("button", { name: "Check the server" }).click();
+  await page.getByRole("alert").waitFor();
+  assert((await page.getByRole("alert").textContent()).includes("https://"), "plain HTTP is refused with a reason");
+  await page.getByLabel("Server address").fill("https://localhost:8443");
+  await page.getByRole("button", { name: "Check the server" }).click();
+  const fp = await page.getByTestId("fingerprint").innerText();
+  const expected = await page.evaluate(() => window.__ecsp.backend.fingerprint);
+  assert(fp.replace(/\s+/g, ":") === expected, `fingerprint shown in full (${fp})`);
+  assert(await page.getByLabel("E-mail").isDisabled(), "credentials wait for the fingerprint check");
+  await shot(page, "en-01-sign-in-fingerprint");
+  await page.getByLabel("The fingerprint matches the one the server printed").check();
+  await page.getByLabel("E-mail").fill("operator@example.com");
+  await page.getByLabel("Password").fill("wrong");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByText("E-mail or password is wrong").waitFor();
+  await page.getByLabel("Password").fill("correct horse");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();
+  assert(await page.evaluate(() => window.__ecsp.backend.state.signedIn), "signed in");
+  assert(page.errors.length === 0, page.errors.join("; "));
+});
+
+test("consent: allow, refuse and withdraw are equally easy, the history records each", async () => {
+  const page = await open("en", "?signedIn");
+  await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();
+  assert((await page.getByText("Notice version 2026-11").count()) === 1, "notice version shown");
+  const card = page.locator('[data-purpose="job_info"]');
+  const sizes = await card.getByRole("button").evaluateAll((bs) => bs.map((b) => [b.getBoundingClientRect().width, b.getBoundingClientRect().height, getComputedStyle(b).fontWeight]));
+  assert(sizes.length === 3 && sizes.every((s) => JSON.stringify(s) === JSON.stringify(sizes[0])), `same size and weight: ${JSON.stringify(sizes)}`);
+  await card.getByRole("button", { name: "Allow", exact: true }).click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="state-job_info"]')?.textContent?.startsWith("Allowed"));
+  await page.locator('[data-purpose="job_info"]').getByRole("button", { name: "Withdraw" }).click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="state-job_info"]')?.textContent?.startsWith("Withdrawn"));
+  const rows = await page.locator("table tbody tr").count();
+  assert(rows === 2, `two decisions in the history (${rows})`);
+  await axe(page, "consent");
+  await shot(page, "en-02-consent");
+});
+
+test("the preview marks the job part, and a refusal removes it", async () => {
+  const page = await open("en", "?signedIn");
+  await page.evaluate(() => window.__ecsp.backend.state.consents.set("job_info", "granted"));
+  await go(page, "What will be sent");
+  const gated = page.locator('.gated[data-purpose="job_info"]');
+  assert((await gated.count()) === 1, "one gated part");
+  assert((await gated.innerText()).includes("Will be sent"), "marked as sent while allowed");
+  assert((await gated.innerText()).includes("brochure.pdf"), "the exact job part is shown");
+  await axe(page, "preview");
+  await shot(page, "en-03-preview");
+  await go(page, "Consent");
+  await page.locator('[data-purpose="job_info"]').getByRole("button", { name: "Don't allow" }).click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="state-job_info"]')?.textContent?.startsWith("Not allowed"));
+  await go(page, "What will be sent");
+  assert((await page.locator(".gated").count()) === 0, "no job part after refusing");
+});
+
+test("queue: rejected records show the server's reason and can be retried or removed", async () => {
+  const page = await open("en", "?signedIn");
+  await go(page, "Queue");
+  assert((await page.getByText("must be at most 400").count()) === 1, "server reason shown");
+  assert((await page.getByTestId("count-rejected").innerText()) === "1", "one rejected");
+  await axe(page, "queue");
+  // Progress from the core's events.
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "flush_progress", progress: { sent: 3, rejected: 0, total: 7 } }));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 1, in_flight: 0, rejected: 1, sent: 3 } }));
+  await page.getByText("Sent 3 of 7").first().waitFor();
+  await shot(page, "en-04-queue");
+  await page.getByRole("button", { name: /^Retry 0f6c1d2e/ }).click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="count-rejected"]')?.textContent === "0");
+  await page.evaluate(() => { window.__ecsp.backend.state.queue[1].state = "rejected"; });
+  await go(page, "DFE sources");
+  await go(page, "Queue");
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: /^Remove 0f6c1d2e/ }).click();
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 1);
+  assert((await page.evaluate(() => window.__ecsp.backend.state.queue.length)) === 1, "removed");
+});
+
+test("sources, server records and authorisation", async () => {
+  const page = await open("en", "?signedIn");
+  await go(page, "DFE sources");
+  assert((await page.getByText("the XML ends inside").count()) === 1, "quarantine reason shown");
+  await page.getByLabel("Hot folder").fill("/srv/dfe/hot");
+  await page.getByLabel("Printer this DFE drives").selectOption({ index: 1 });
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Saved.").waitFor();
+  await page.evaluate(() => window.__ecsp.emit("ecsp://folder", { event: "captured", file: "job-17.jdf", record_ids: ["x"], withheld: ["job_info"] }));
+  await page.getByText("job-17.jdf: captured without job information").waitFor();
+  await axe(page, "sources");
+  await shot(page, "en-05-sources");
+  await go(page, "On the server");
+  assert((await page.getByText("J-1000").count()) === 1, "stored job id shown");
+  assert((await page.getByText("none", { exact: true }).count()) === 1, "a record without job part says so");
+  await axe(page, "records");
+  await shot(page, "en-06-records");
+  await go(page, "This computer");
+  await page.getByRole("button", { name: "Authorise this computer" }).click();
+  await page.getByRole("button", { name: "Deauthorise" }).waitFor();
+  assert(await page.evaluate(() => window.__ecsp.backend.state.authorised), "authorised");
+  assert((await page.getByTestId("sync").innerText()).startsWith("Authorised"), "status line follows");
+  assert(!(await page.getByLabel("Start ECSP Desktop when I log in").isChecked()), "start at login is opt-in");
+  await axe(page, "computer");
+  await shot(page, "en-07-computer");
+  await page.getByRole("button", { name: "Deauthorise" }).click();
+  await page.getByRole("button", { name: "Authorise this computer" }).waitFor();
+  assert(!(await page.evaluate(() => window.__ecsp.backend.state.authorised)), "deauthorised");
+});
+
+test("keyboard: the sections are reachable with Tab and Enter, and focus moves to the heading", async () => {
+  const page = await open("en", "?signedIn");
+  await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();
+  let reached = false;
+  for (let i = 0; i < 12 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.textContent === "Queue");
+  }
+  assert(reached, "Tab reaches the Queue section");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.activeElement?.tagName === "H1" && document.activeElement.textContent === "Queue");
+  // A visible focus ring on buttons.
+  await page.keyboard.press("Shift+Tab");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert(outline !== "none", `focus is visible (${outline})`);
+});
+
+test("Japanese: every screen in Japanese, accessible", async () => {
+  const page = await open("ja");
+  await page.getByRole("heading", { level: 1, name: "サインイン" }).waitFor();
+  await page.getByLabel("サーバーのアドレス").fill("https://localhost:8443");
+  await page.getByRole("button", { name: "サーバーを確認" }).click();
+  await page.getByTestId("fingerprint").waitFor();
+  await axe(page, "ja sign-in");
+  await shot(page, "ja-01-sign-in-fingerprint");
+  const signedIn = await open("ja", "?signedIn");
+  await signedIn.evaluate(() => window.__ecsp.backend.state.consents.set("job_info", "granted"));
+  const screens = [["同意", "02-consent"], ["DFE の取得元", "05-sources"], ["送信される内容", "03-preview"], ["送信キュー", "04-queue"], ["サーバー上のデータ", "06-records"], ["このコンピューター", "07-computer"]];
+  await go(signedIn, "DFE の取得元");
+  for (const [label, name] of screens) {
+    await go(signedIn, label);
+    assert((await signedIn.locator("main h1").innerText()) === label, `${label} heading`);
+    assert(await signedIn.evaluate(() => document.documentElement.lang === "ja"), "lang=ja");
+    await axe(signedIn, `ja ${label}`);
+    await shot(signedIn, `ja-${name}`);
+  }
+  // Switching the language on the fly.
+  await signedIn.getByLabel("言語").selectOption("en");
+  await signedIn.getByRole("heading", { level: 1, name: "This computer" }).waitFor();
+});
+
+let passed = 0;
+let failed = 0;
+for (const t of tests) {
+  try {
+    await t.fn();
+    passed++;
+    console.log(`test ${t.name} ... ok`);
+  } catch (e) {
+    failed++;
+    console.log(`test ${t.name} ... FAILED\n  ${e.stack ?? e}`);
+  }
+}
+await browser.close();
+await server.close();
+console.log(`\ntest result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed; 0 ignored; 0 measured; 0 filtered out`);
+console.log(`screenshots: ${artifacts}`);
+process.exit(failed ? 1 : 0);

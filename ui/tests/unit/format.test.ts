@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import type { PreviewRecord } from "../../src/api";
+import { errorText, folderEventText, groupFingerprint, nextQueueStatus, outgoingJson, syncText } from "../../src/format";
+import { setLanguage } from "../../src/i18n";
+
+describe("fingerprints", () => {
+  it("are grouped four pairs at a time, whatever the input's separators", () => {
+    const fp = Array.from({ length: 32 }, (_, i) => i.toString(16).padStart(2, "0")).join(":");
+    const groups = groupFingerprint(fp);
+    expect(groups).toHaveLength(8);
+    expect(groups[0]).toBe("00:01:02:03");
+    expect(groups[7]).toBe("1C:1D:1E:1F");
+    expect(groupFingerprint(fp.replace(/:/g, " ").toLowerCase())).toEqual(groups);
+  });
+});
+
+describe("errors", () => {
+  it("are told by their stable code, in the chosen language", () => {
+    setLanguage("en");
+    expect(errorText({ code: "offline", message: "connect refused" })).toMatch(/cannot be reached/);
+    expect(errorText({ code: "rejected", message: "bad media" })).toBe("The server refused it: bad media");
+    setLanguage("ja");
+    expect(errorText({ code: "sign_in_refused", message: "x" })).toMatch(/パスワード/);
+    expect(errorText(new Error("boom"))).toBe("問題が発生しました: boom");
+    setLanguage("en");
+  });
+});
+
+describe("status", () => {
+  it("shows the sync state with its reason", () => {
+    setLanguage("en");
+    expect(syncText({ state: "waiting", until: "2026-01-01T00:00:00Z", reason: "server busy" })).toBe("Waiting to retry: server busy");
+    expect(syncText({ state: "paused" })).toBe("Paused");
+    expect(syncText(null)).toBe("Not signed in");
+  });
+
+  it("takes the queue counts from queue events only", () => {
+    const before = { queued: 1, in_flight: 0, rejected: 0, sent: 0 };
+    const after = { queued: 0, in_flight: 0, rejected: 1, sent: 0 };
+    expect(nextQueueStatus(before, { type: "queue_changed", status: after })).toEqual(after);
+    expect(nextQueueStatus(before, { type: "delivered", kind: "dfe", record_ids: [] })).toBe(before);
+  });
+
+  it("says when a file was captured without its job part", () => {
+    setLanguage("en");
+    expect(folderEventText({ event: "captured", file: "a.jdf", record_ids: ["x"], withheld: ["job_info"] })).toMatch(/without job information/);
+    expect(folderEventText({ event: "captured", file: "a.jdf", record_ids: ["x"], withheld: [] })).toBe("a.jdf: captured");
+  });
+});
+
+describe("the preview", () => {
+  const record: PreviewRecord = {
+    record_id: "r1", kind: "dfe", state: "queued", captured_at: "2026-11-22T00:00:00Z",
+    body: { record_id: "r1", print_settings: { preset_name: "Proof" } },
+    gated: [{ purpose: "job_info", field: "job", will_send: true, value: { job_id: "J-1" } }],
+  };
+  it("puts back exactly the gated parts that will be sent", () => {
+    expect(outgoingJson(record)).toEqual({ ...record.body, job: { job_id: "J-1" } });
+    const refused = { ...record, gated: [{ ...record.gated[0], will_send: false }] };
+    expect(outgoingJson(refused)).toEqual(record.body);
+    expect(outgoingJson(refused)).not.toHaveProperty("job");
+  });
+});

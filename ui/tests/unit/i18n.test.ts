@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { en, ja } from "../../src/messages";
+import { detectLanguage, placeholders, setLanguage, t } from "../../src/i18n";
+
+describe("the message catalogue", () => {
+  it("has every English key in Japanese, with the same placeholders", () => {
+    for (const key of Object.keys(en) as (keyof typeof en)[]) {
+      expect(ja[key], key).toBeTypeOf("string");
+      expect(ja[key].trim(), key).not.toBe("");
+      expect(placeholders(ja[key]), key).toEqual(placeholders(en[key]));
+    }
+    expect(Object.keys(ja).sort()).toEqual(Object.keys(en).sort());
+  });
+
+  it("translates the screens' words, not just copies them", () => {
+    const same = (Object.keys(en) as (keyof typeof en)[]).filter((k) => en[k] === ja[k] && /[a-z]{3}/i.test(en[k]));
+    // Only the pass-through of the core's own message is the same in both.
+    expect(same).toEqual(["error.invalid_input"]);
+  });
+
+  it("fills placeholders and leaves unknown ones visible", () => {
+    setLanguage("en");
+    expect(t("queue.progress", { sent: 3, total: 10 })).toBe("Sent 3 of 10");
+    expect(t("queue.progress", { sent: 3 })).toBe("Sent 3 of {total}");
+    setLanguage("ja");
+    expect(t("queue.progress", { sent: 3, total: 10 })).toBe("10 件中 3 件を送信");
+    setLanguage("en");
+  });
+});
+
+describe("the language choice", () => {
+  it("prefers what the user saved, else the system's first language", () => {
+    expect(detectLanguage(["ja-JP", "en"], null)).toBe("ja");
+    expect(detectLanguage(["en-GB", "ja"], null)).toBe("en");
+    expect(detectLanguage(["ja-JP"], "en")).toBe("en");
+    expect(detectLanguage(["fr-FR"], null)).toBe("en");
+    expect(detectLanguage([], "bogus")).toBe("en");
+  });
+});
