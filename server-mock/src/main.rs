@@ -167,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
         println!("    SHA-256 fingerprint: {fp}");
     }
     println!("  API description: https://{}/openapi.json", server.addr);
+    println!("  portal (browsers): https://{}/portal/", server.addr);
     match &server.demo {
         Some(demo) => {
             println!(
