@@ -743,7 +743,7 @@ pub async fn audit_csv(
 }
 
 /// A cell a spreadsheet will not run as a formula (OWASP's CSV-injection advice).
-fn csv_safe(cell: &str) -> String {
+pub(super) fn csv_safe(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {

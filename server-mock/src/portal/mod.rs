@@ -16,6 +16,7 @@ mod admin;
 mod i18n;
 mod operations;
 mod pages;
+mod records;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -69,6 +70,9 @@ pub fn routes() -> Router<AppState> {
             get(pages::consent).post(pages::decide_consent),
         )
         .route("/portal/devices/{id}/operations", post(operations::request))
+        .route("/portal/devices/{id}/jobs.csv", get(records::jobs_csv))
+        .route("/portal/records/{id}", get(records::record))
+        .route("/portal/me/data.json", get(records::my_data))
         .route("/portal/operations/{id}", get(operations::show))
         .route("/portal/operations/{id}/events", get(operations::events))
         .route("/portal/operations/{id}/cancel", post(operations::cancel))

@@ -307,7 +307,7 @@ pub async fn show(
 }
 
 /// A result as rows of `path: value` (nested fields joined with dots, lists by position).
-fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
+pub(super) fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
     let join = |k: &str| {
         if prefix.is_empty() {
             k.to_owned()

@@ -868,3 +868,106 @@ async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() 
     assert!(agents.body.contains("Print room PC"));
     assert!(!agents.body.contains("ecsp_ag_"), "never again");
 }
+
+#[tokio::test]
+async fn dfe_uploads_show_job_information_only_where_given_and_export_it() {
+    use crate::common::{dfe_record, dfe_upload, grant_consent};
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let device = ts.device(0);
+    let without = dfe_record(device, None);
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![without.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    grant_consent(&ts, &token, "job_info", "granted").await;
+    let job = json!({"job_id": "J-1001", "job_name": "=cmd|' /C calc'!A0", "user_name": "yamada",
+                     "document_name": "poster.pdf", "copies": 2, "pages": 4});
+    let with = dfe_record(device, Some(job));
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![with.clone()]),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let page = b
+        .get(&format!(
+            "/portal/records/{}",
+            with["record_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Job information (given with consent)"));
+    assert!(page.body.contains("poster.pdf") && page.body.contains("Fiery XF"));
+    let page = b
+        .get(&format!(
+            "/portal/records/{}",
+            without["record_id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(page.body.contains("No job information"));
+    assert!(page.body.contains("Proof 720"), "the print settings");
+    let foreign = b.get(&format!("/portal/records/{}", Uuid::new_v4())).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+
+    let csv = b.get(&format!("/portal/devices/{device}/jobs.csv")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "a header and the one record with a job: {lines:?}"
+    );
+    assert!(lines[1].contains("J-1001") && lines[1].contains("yamada"));
+    assert!(
+        lines[1].contains("'=cmd"),
+        "a formula is defused: {}",
+        lines[1]
+    );
+}
+
+#[tokio::test]
+async fn a_user_downloads_the_personal_data_the_server_holds() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("technician").await;
+    let csrf = b.get("/portal/consent").await.csrf();
+    b.post(
+        "/portal/consent",
+        &[
+            ("csrf", &csrf),
+            ("purpose", "photos"),
+            ("decision", "refuse"),
+        ],
+    )
+    .await;
+    let res = b.get("/portal/me/data.json").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let data: Value = serde_json::from_str(&res.body).unwrap();
+    let (email, _) = ts.password("technician");
+    assert_eq!(data["account"]["email"], email.as_str());
+    assert_eq!(data["consent"]["history"][0]["purpose"], "photos");
+    assert_eq!(data["consent"]["history"][0]["decision"], "refused");
+    let anonymous = Browser::new(&ts).get("/portal/me/data.json").await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+}

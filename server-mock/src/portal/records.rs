@@ -1,0 +1,287 @@
+//! What a user can take or read in detail: one stored record (a DFE upload with its settings and,
+//! only where it was given with consent, its job; a measurement with its samples), a device's
+//! DFE job history as CSV, and the user's own personal data as JSON.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ecsp_protocol::admin::Actor;
+use ecsp_protocol::dfe::DfeRecord;
+use ecsp_protocol::measurement::MeasurementRecord;
+use ecsp_protocol::upload::RecordKind;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::Browser;
+use super::i18n::{Lang, Messages};
+use super::operations::flatten;
+use super::pages::{Nav, failure, nav, render, when};
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::store::{accounts, consent, devices, records};
+
+/// The most DFE records one job-history export reads.
+const JOBS_EXPORT_MAX: u32 = 100_000;
+
+#[derive(Template)]
+#[template(path = "portal/record.html")]
+struct RecordPage {
+    t: &'static Messages,
+    lang: Lang,
+    nav: Option<Nav>,
+    back: String,
+    device: Uuid,
+    kind: &'static str,
+    captured_at: String,
+    stored_at: String,
+    id: Uuid,
+    /// The record's parts, each as `field: value` rows.
+    sections: Vec<(String, Vec<(String, String)>)>,
+    /// Measurement samples: patch, L*, a*, b*.
+    samples: Vec<(String, String, String, String)>,
+    /// Whether a DFE record carries job information (given with `job_info` consent).
+    has_job: bool,
+}
+
+pub async fn record(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = browser.lang;
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failure(lang, ApiError::NotFound("record"));
+    };
+    let (who, key) = (browser.who.clone(), state.key.clone());
+    let found = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "record.read",
+            format!("record:{id}"),
+            move |c| records::get_visible(c, &key, &who, id),
+        )
+        .await;
+    let view = match found {
+        Ok(v) => v,
+        Err(e) => return failure(lang, e),
+    };
+    let t = lang.messages();
+    let mut sections = Vec::new();
+    let mut samples = Vec::new();
+    let mut has_job = false;
+    let part = |value: &Value| {
+        let mut rows = Vec::new();
+        flatten("", value, &mut rows);
+        rows
+    };
+    match view.kind {
+        RecordKind::Dfe => {
+            if let Ok(r) = serde_json::from_value::<DfeRecord>(view.record.clone()) {
+                for (name, value) in [
+                    (t.software, serde_json::to_value(&r.software)),
+                    (t.environment, serde_json::to_value(&r.environment)),
+                    (t.print_settings, serde_json::to_value(&r.print_settings)),
+                ] {
+                    sections.push((name.to_owned(), part(&value.unwrap_or_default())));
+                }
+                if let Some(job) = &r.job {
+                    has_job = true;
+                    sections.push((
+                        t.job_information.to_owned(),
+                        part(&serde_json::to_value(job).unwrap_or_default()),
+                    ));
+                }
+            }
+        }
+        RecordKind::Measurement => {
+            if let Ok(r) = serde_json::from_value::<MeasurementRecord>(view.record.clone()) {
+                for (name, value) in [
+                    (t.instrument, serde_json::to_value(&r.instrument)),
+                    (t.settings, serde_json::to_value(&r.settings)),
+                ] {
+                    sections.push((name.to_owned(), part(&value.unwrap_or_default())));
+                }
+                samples = r
+                    .samples
+                    .iter()
+                    .map(|s| {
+                        let lab = s.lab.as_ref();
+                        let f = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.2}"));
+                        (
+                            s.patch.clone(),
+                            f(lab.map(|l| l.l)),
+                            f(lab.map(|l| l.a)),
+                            f(lab.map(|l| l.b)),
+                        )
+                    })
+                    .collect();
+            }
+        }
+        RecordKind::DeviceData => {
+            sections.push((t.device_status.to_owned(), part(&view.record)));
+        }
+    }
+    render(
+        StatusCode::OK,
+        &RecordPage {
+            t,
+            lang,
+            nav: nav(&browser, "devices"),
+            back: format!("/portal/records/{id}"),
+            device: view.device_id,
+            kind: match view.kind {
+                RecordKind::DeviceData => t.kind_device_data,
+                RecordKind::Dfe => t.kind_dfe,
+                RecordKind::Measurement => t.kind_measurement,
+            },
+            captured_at: when(view.captured_at),
+            stored_at: when(view.stored_at),
+            id,
+            sections,
+            samples,
+            has_job,
+        },
+    )
+}
+
+/// A device's DFE job history as CSV: one row per DFE record that carries job information.
+pub async fn jobs_csv(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = browser.lang;
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failure(lang, ApiError::NotFound("device"));
+    };
+    let (who, key) = (browser.who.clone(), state.key.clone());
+    let found = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "device.jobs.export",
+            format!("device:{id}"),
+            move |c| {
+                let (internal, _) = devices::visible(c, &who, id)?;
+                records::list_for_device(
+                    c,
+                    &key,
+                    internal,
+                    id,
+                    Some(RecordKind::Dfe),
+                    None,
+                    JOBS_EXPORT_MAX,
+                )
+            },
+        )
+        .await;
+    let views = match found {
+        Ok(v) => v,
+        Err(e) => return failure(lang, e),
+    };
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let written = (|| -> Result<Vec<u8>, csv::Error> {
+        out.write_record([
+            "captured_at",
+            "job_id",
+            "job_name",
+            "user_name",
+            "document_name",
+            "status",
+            "copies",
+            "pages",
+            "media_name",
+            "submitted_at",
+            "printed_at",
+            "ink_used_ml",
+        ])?;
+        for v in &views {
+            let Ok(r) = serde_json::from_value::<DfeRecord>(v.record.clone()) else {
+                continue;
+            };
+            let Some(j) = r.job else { continue };
+            let opt = |s: &Option<String>| super::admin::csv_safe(s.as_deref().unwrap_or_default());
+            let num = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.to_rfc3339()).unwrap_or_default()
+            };
+            out.write_record([
+                v.captured_at.to_rfc3339(),
+                super::admin::csv_safe(&j.job_id),
+                opt(&j.job_name),
+                opt(&j.user_name),
+                opt(&j.document_name),
+                opt(&j.status),
+                num(j.copies),
+                num(j.pages),
+                opt(&j.media_name),
+                time(j.submitted_at),
+                time(j.printed_at),
+                j.ink_used_ml.map(|m| m.to_string()).unwrap_or_default(),
+            ])?;
+        }
+        out.into_inner().map_err(|e| e.into_error().into())
+    })();
+    match written {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"ecsp-jobs.csv\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => failure(
+            lang,
+            ApiError::Store(crate::db::StoreError::Task(e.to_string())),
+        ),
+    }
+}
+
+/// The signed-in user's own personal data, as the server holds it: their account and every
+/// consent decision (GDPR Art. 15/20, APPI Art. 33). Records they uploaded are their
+/// organisation's and are read on the device pages.
+pub async fn my_data(State(state): State<AppState>, browser: Browser) -> Response {
+    let lang = browser.lang;
+    let (who, key) = (browser.who.clone(), state.key.clone());
+    let me = who.clone();
+    let found = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "account.export",
+            format!("user:{}", who.public_id),
+            move |c| {
+                let account = accounts::whoami(c, &key, &me)?;
+                let consents = consent::overview(c, me.id)?;
+                Ok::<_, ApiError>((account, consents))
+            },
+        )
+        .await;
+    match found {
+        Ok((account, consents)) => {
+            let body = json!({
+                "exported_at": chrono::Utc::now(),
+                "account": account,
+                "consent": consents,
+            });
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"ecsp-my-data.json\"",
+                    ),
+                ],
+                serde_json::to_vec_pretty(&body).unwrap_or_default(),
+            )
+                .into_response()
+        }
+        Err(e) => failure(lang, e),
+    }
+}
