@@ -703,8 +703,7 @@ pub async fn audit_csv(
         Ok(r) => r,
         Err(e) => return failure(browser.lang, e),
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let written = (|| -> Result<Vec<u8>, csv::Error> {
+    csv_download(browser.lang, "ecsp-audit.csv", |out| {
         out.write_record(["seq", "at", "actor", "action", "object", "outcome"])?;
         for e in &rows {
             let outcome = match e.outcome {
@@ -721,22 +720,33 @@ pub async fn audit_csv(
                 outcome,
             ])?;
         }
-        out.into_inner().map_err(|e| e.into_error().into())
-    })();
+        Ok(())
+    })
+}
+
+/// A CSV file to download, written by `write`; a failure to write is the server's own.
+pub(super) fn csv_download(
+    lang: Lang,
+    filename: &str,
+    write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> Result<(), csv::Error>,
+) -> Response {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let written =
+        write(&mut out).and_then(|()| out.into_inner().map_err(|e| e.into_error().into()));
     match written {
         Ok(bytes) => (
             [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
                 (
                     header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"ecsp-audit.csv\"",
+                    format!("attachment; filename=\"{filename}\""),
                 ),
             ],
             bytes,
         )
             .into_response(),
         Err(e) => failure(
-            browser.lang,
+            lang,
             ApiError::Store(crate::db::StoreError::Task(e.to_string())),
         ),
     }

@@ -181,8 +181,7 @@ pub async fn jobs_csv(
         Ok(v) => v,
         Err(e) => return failure(lang, e),
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let written = (|| -> Result<Vec<u8>, csv::Error> {
+    super::admin::csv_download(lang, "ecsp-jobs.csv", |out| {
         out.write_record([
             "captured_at",
             "job_id",
@@ -222,25 +221,8 @@ pub async fn jobs_csv(
                 j.ink_used_ml.map(|m| m.to_string()).unwrap_or_default(),
             ])?;
         }
-        out.into_inner().map_err(|e| e.into_error().into())
-    })();
-    match written {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"ecsp-jobs.csv\"",
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => failure(
-            lang,
-            ApiError::Store(crate::db::StoreError::Task(e.to_string())),
-        ),
-    }
+        Ok(())
+    })
 }
 
 /// The signed-in user's own personal data, as the server holds it: their account and every

@@ -209,44 +209,6 @@ pub fn page(
         "SELECT seq, at, actor_kind, actor_id, action, object, outcome FROM audit_log
          WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![org_id, after_seq, limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (seq, at, kind, id, action, object, outcome) = row?;
-        let id = id
-            .as_deref()
-            .map(parse_uuid)
-            .transpose()?
-            .unwrap_or(Uuid::nil());
-        let actor = match kind.as_str() {
-            "user" => Actor::User(id),
-            "agent" => Actor::Agent(id),
-            "anonymous" => Actor::Anonymous,
-            _ => Actor::System,
-        };
-        let outcome = match outcome.as_str() {
-            "success" => Outcome::Success,
-            "denied" => Outcome::Denied,
-            _ => Outcome::Failed,
-        };
-        out.push(AuditEntry {
-            seq,
-            at: from_ms(at),
-            actor,
-            action,
-            object,
-            outcome,
-        });
-    }
-    Ok(out)
+    let rows = stmt.query_map(params![org_id, after_seq, limit], raw_row)?;
+    rows.map(|r| to_entry(r?)).collect()
 }
