@@ -9,14 +9,12 @@ cd "$(dirname "$0")/../.."
 log="${ECSP_TEST_LOG:-/dev/null}"
 scripts/setup-debian.sh
 # playwright-core and axe-core come from the front end's lockfile.
-if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules ]; then
-    (cd ui && npm ci --no-audit --no-fund) || exit 1
-fi
+scripts/npm-install-locked.sh ui || exit 1
 cargo build --locked -p ecsp-server-mock --bin ecsp-server -p ecsp-agent --bin ecsp-agent || exit 1
 dbus-run-session -- bash -c '
     export XDG_DATA_HOME="$(mktemp -d)"
     trap '"'"'rm -rf "$XDG_DATA_HOME"'"'"' EXIT
     echo -n "ecsp-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    timeout 600 node ui/tests/portal/run.mjs
+    NO_AT_BRIDGE=1 timeout 600 node ui/tests/portal/run.mjs
 ' 2>&1 | tee -a "$log"
 exit "${PIPESTATUS[0]}"
