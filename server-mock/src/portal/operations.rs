@@ -213,6 +213,32 @@ struct OperationPage {
     reason: Option<String>,
 }
 
+/// One operation the browser's user may see and operate on, read and audited as the API reads
+/// it; otherwise the page to answer instead.
+async fn read_operation(
+    state: &AppState,
+    browser: &Browser,
+    id: &str,
+) -> Result<OperationView, Box<Response>> {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Err(Box::new(not_an_operation(browser.lang)));
+    };
+    let me = browser.who.clone();
+    state
+        .audited_read(
+            Some(me.org_id),
+            Actor::User(me.public_id),
+            "operation.read",
+            format!("operation:{id}"),
+            move |c| {
+                operations::may_operate(&me)?;
+                operations::get_visible(c, &me, id)
+            },
+        )
+        .await
+        .map_err(|e| Box::new(failure(browser.lang, e)))
+}
+
 fn not_an_operation(lang: Lang) -> Response {
     failure(lang, ApiError::NotFound("operation"))
 }
@@ -223,27 +249,11 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Response {
     let lang = browser.lang;
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return not_an_operation(lang);
-    };
-    let who = browser.who.clone();
-    let me = who.clone();
-    let found = state
-        .audited_read(
-            Some(who.org_id),
-            Actor::User(who.public_id),
-            "operation.read",
-            format!("operation:{id}"),
-            move |c| {
-                operations::may_operate(&me)?;
-                operations::get_visible(c, &me, id)
-            },
-        )
-        .await;
-    let view = match found {
+    let view = match read_operation(&state, &browser, &id).await {
         Ok(v) => v,
-        Err(e) => return failure(lang, e),
+        Err(page) => return *page,
     };
+    let id = view.operation_id;
     let t = lang.messages();
     let result = view
         .result
@@ -355,27 +365,12 @@ pub async fn events(
     Path(id): Path<String>,
 ) -> Response {
     let lang = browser.lang;
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return not_an_operation(lang);
+    // Watching is audited once, as a read; the polls behind the stream are not.
+    let id = match read_operation(&state, &browser, &id).await {
+        Ok(v) => v.operation_id,
+        Err(page) => return *page,
     };
     let who = browser.who.clone();
-    let me = who.clone();
-    // Watching is audited once, as a read; the polls behind the stream are not.
-    let first = state
-        .audited_read(
-            Some(who.org_id),
-            Actor::User(who.public_id),
-            "operation.read",
-            format!("operation:{id}"),
-            move |c| {
-                operations::may_operate(&me)?;
-                operations::get_visible(c, &me, id)
-            },
-        )
-        .await;
-    if let Err(e) = first {
-        return failure(lang, e);
-    }
     let t = lang.messages();
     let started = tokio::time::Instant::now();
     let stream = futures_util::stream::unfold(

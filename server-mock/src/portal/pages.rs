@@ -41,6 +41,7 @@ const DEVICE_COOKIE_SECS: i64 = 400 * 24 * 3600;
 pub struct Nav {
     pub current: &'static str,
     pub role: &'static str,
+    pub admin: bool,
     pub csrf: String,
 }
 
@@ -48,6 +49,7 @@ pub(super) fn nav(browser: &Browser, current: &'static str) -> Option<Nav> {
     Some(Nav {
         current,
         role: browser.lang.messages().role(browser.who.role),
+        admin: browser.who.role == ecsp_protocol::auth::Role::Admin,
         csrf: browser.csrf(),
     })
 }

@@ -712,6 +712,11 @@ async fn administration_is_for_administrators_only() {
     let ts = TestServer::start().await;
     let mut b = Browser::new(&ts);
     b.sign_in("support").await;
+    let devices = b.get("/portal/devices").await;
+    assert!(
+        !devices.body.contains("/portal/admin/"),
+        "no administration link"
+    );
     for path in [
         "/portal/admin/users",
         "/portal/admin/rights",
@@ -752,8 +757,14 @@ async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() 
     let ts = TestServer::start().await;
     let mut admin = Browser::new(&ts);
     admin.sign_in("admin").await;
+    let devices = admin.get("/portal/devices").await;
+    assert!(
+        devices.body.contains("href=\"/portal/admin/users\""),
+        "administrators find the administration from every page"
+    );
     let page = admin.get("/portal/admin/users").await;
     assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("aria-current=\"page\">Administration"));
     let csrf = page.csrf();
     let created = admin
         .post(
