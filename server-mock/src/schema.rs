@@ -287,6 +287,21 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX records_device_time ON records(device_id, captured_at);
     "#,
+    // v10: device groups (a site, a floor, a customer) for filtering the fleet; a device is in at
+    // most one. Names are sealed like agent labels; uniqueness (ignoring case) is checked by the
+    // store, which opens the organisation's few names.
+    r#"
+    CREATE TABLE device_groups (
+        id          INTEGER PRIMARY KEY,
+        public_id   TEXT NOT NULL UNIQUE,
+        org_id      INTEGER NOT NULL REFERENCES organizations(id),
+        name_enc    BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE INDEX device_groups_org ON device_groups(org_id);
+    ALTER TABLE devices ADD COLUMN group_id INTEGER REFERENCES device_groups(id);
+    CREATE INDEX devices_group ON devices(group_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -181,6 +181,53 @@ pub struct DeviceView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<Uuid>,
     pub registered_at: DateTime<Utc>,
+    /// The device group it is filed under, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
+}
+
+/// A group of an organisation's devices (a site, a floor, a customer), for filtering the fleet.
+/// A device is in at most one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceGroup {
+    pub group_id: Uuid,
+    pub name: String,
+    /// Devices in the group that the caller may see.
+    pub devices: u32,
+}
+
+/// `POST /api/v1/admin/groups`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDeviceGroup {
+    /// Unique in the organisation, ignoring case.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = r"\S")
+    )]
+    pub name: String,
+}
+
+impl Validate for NewDeviceGroup {
+    fn validate_into(&self, v: &mut Validator) {
+        v.text("name", &self.name, 128);
+    }
+}
+
+/// `PUT /api/v1/admin/devices/{device_id}/group`: files a device under a group, or under none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GroupAssignment {
+    /// `null` takes the device out of its group.
+    pub group_id: Option<Uuid>,
+}
+
+impl Validate for GroupAssignment {
+    fn validate_into(&self, _: &mut Validator) {}
 }
 
 /// `POST /api/v1/admin/agents`.

@@ -6,8 +6,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use ecsp_protocol::admin::{
-    Actor, AgentCredentials, AuditEntry, CreatedUser, DeviceView, NewAgent, NewDevice, NewUser,
-    UserUpdate, UserView,
+    Actor, AgentCredentials, AuditEntry, CreatedUser, DeviceGroup, DeviceView, GroupAssignment,
+    NewAgent, NewDevice, NewDeviceGroup, NewUser, UserUpdate, UserView,
 };
 use ecsp_protocol::auth::Role;
 use ecsp_protocol::problem::Problem;
@@ -19,12 +19,14 @@ use super::extract::{RequestBody, User, ValidJson};
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
 use crate::store::accounts::{self, UserPrincipal};
-use crate::store::{audit, devices};
+use crate::store::{audit, devices, groups};
 
 impl RequestBody for NewUser {}
 impl RequestBody for UserUpdate {}
 impl RequestBody for NewDevice {}
 impl RequestBody for NewAgent {}
+impl RequestBody for NewDeviceGroup {}
+impl RequestBody for GroupAssignment {}
 
 /// Refuses (and audits) a caller who is not an admin, or a body that did not validate.
 async fn admin_gate<T>(
@@ -241,6 +243,88 @@ pub async fn register_device(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(device)))
+}
+
+/// Creates a device group.
+#[utoipa::path(post, path = "/api/v1/admin/groups", tag = "admin", security(("user_token" = [])),
+    request_body = NewDeviceGroup,
+    responses((status = 201, body = DeviceGroup), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_group(
+    State(state): State<AppState>,
+    User(who): User,
+    body: Result<ValidJson<NewDeviceGroup>, ApiError>,
+) -> Result<(StatusCode, Json<DeviceGroup>), ApiError> {
+    let ValidJson(new) = admin_gate(&state, &who, "admin.group.create", "", body).await?;
+    let (key, admin) = (state.key.clone(), who.clone());
+    let group = state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "admin.group.create",
+            String::new(),
+            move |c| groups::create(c, &key, &admin, &new),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+/// Deletes a device group; its devices stay, in no group.
+#[utoipa::path(delete, path = "/api/v1/admin/groups/{group_id}", tag = "admin",
+    security(("user_token" = [])),
+    params(("group_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_group(
+    State(state): State<AppState>,
+    User(who): User,
+    Path(group_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (object, group) = path_id("group", &group_id);
+    admin_gate(&state, &who, "admin.group.delete", &object, no_body()).await?;
+    let admin = who.clone();
+    state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "admin.group.delete",
+            object,
+            move |c| groups::delete(c, &admin, group?),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Files a device under a group, or (with `group_id: null`) under none.
+#[utoipa::path(put, path = "/api/v1/admin/devices/{device_id}/group", tag = "admin",
+    security(("user_token" = [])),
+    params(("device_id" = uuid::Uuid, Path)),
+    request_body = GroupAssignment,
+    responses((status = 200, body = DeviceView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn assign_group(
+    State(state): State<AppState>,
+    User(who): User,
+    Path(device_id): Path<String>,
+    body: Result<ValidJson<GroupAssignment>, ApiError>,
+) -> Result<Json<DeviceView>, ApiError> {
+    let (object, device) = path_id("device", &device_id);
+    let ValidJson(assignment) =
+        admin_gate(&state, &who, "admin.group.assign", &object, body).await?;
+    let admin = who.clone();
+    let view = state
+        .audited_write(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "admin.group.assign",
+            object,
+            move |c| {
+                let device = device?;
+                groups::assign(c, &admin, device, assignment.group_id)?;
+                Ok(devices::visible(c, &admin, device)?.1)
+            },
+        )
+        .await?;
+    Ok(Json(view))
 }
 
 /// Creates an agent and returns its secret, once.

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
-use ecsp_protocol::admin::{Actor, DeviceView};
+use ecsp_protocol::admin::{Actor, DeviceGroup, DeviceView};
 use ecsp_protocol::problem::Problem;
 use ecsp_protocol::upload::{RecordKind, RecordView};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::extract::User;
 use crate::error::ApiError;
-use crate::store::{devices, records};
+use crate::store::{devices, groups, records};
 
 /// A path id, parsed before anything is recorded: the audit object (`what:<canonical UUID>`, so
 /// a row is bounded and one id has one spelling) and the id. Text that is not a UUID cannot name
@@ -40,6 +40,27 @@ pub async fn list_devices(
             "device.list",
             String::new(),
             move |c| devices::list_visible(c, &me),
+        )
+        .await?;
+    Ok(Json(list))
+}
+
+/// The organisation's device groups, by name, each with the number of its devices the caller
+/// may see (a group of devices the caller has no rights to shows 0).
+#[utoipa::path(get, path = "/api/v1/groups", tag = "devices", security(("user_token" = [])),
+    responses((status = 200, body = Vec<DeviceGroup>), (status = 401, body = Problem)))]
+pub async fn list_groups(
+    State(state): State<AppState>,
+    User(who): User,
+) -> Result<Json<Vec<DeviceGroup>>, ApiError> {
+    let (me, key) = (who.clone(), state.key.clone());
+    let list = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "group.list",
+            String::new(),
+            move |c| groups::list(c, &key, &me),
         )
         .await?;
     Ok(Json(list))

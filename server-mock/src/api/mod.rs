@@ -224,6 +224,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(account::whoami))
         .routes(routes!(account::consents, account::record_consent))
         .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::list_groups))
         .routes(routes!(devices::get_device))
         .routes(routes!(devices::list_records))
         .routes(routes!(devices::get_record))
@@ -235,6 +236,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::grant_device, admin::revoke_device))
         .routes(routes!(admin::register_device))
         .routes(routes!(admin::create_agent))
+        .routes(routes!(admin::create_group))
+        .routes(routes!(admin::delete_group))
+        .routes(routes!(admin::assign_group))
         .routes(routes!(admin::audit_log))
         .routes(routes!(
             operations::request_operation,

@@ -9,7 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ecsp_protocol::Validate;
-use ecsp_protocol::admin::{Actor, AuditEntry, NewAgent, NewUser, Outcome, UserUpdate};
+use ecsp_protocol::admin::{
+    Actor, AuditEntry, NewAgent, NewDeviceGroup, NewUser, Outcome, UserUpdate,
+};
 use ecsp_protocol::agent::AgentType;
 use ecsp_protocol::auth::Role;
 use serde::Deserialize;
@@ -21,7 +23,7 @@ use super::pages::{Nav, failure, form_expired, nav, render, see_other, when};
 use crate::api::AppState;
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
-use crate::store::{accounts, audit, devices, from_ms};
+use crate::store::{accounts, audit, devices, from_ms, groups};
 
 /// Audit rows per page, and the most a CSV export holds.
 const AUDIT_PER_PAGE: u32 = 50;
@@ -399,6 +401,184 @@ pub async fn change_right(
         .await;
     match changed {
         Ok(()) => see_other("/portal/admin/rights"),
+        Err(e) => refused_or_failure(lang, e),
+    }
+}
+
+// ---- device groups -------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct GroupedDevice {
+    id: Uuid,
+    name: String,
+    group: Option<Uuid>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/admin_groups.html")]
+struct GroupsPage {
+    t: &'static Messages,
+    lang: Lang,
+    nav: Option<Nav>,
+    back: String,
+    csrf: String,
+    groups: Vec<ecsp_protocol::admin::DeviceGroup>,
+    devices: Vec<GroupedDevice>,
+}
+
+pub async fn groups(State(state): State<AppState>, browser: Browser) -> Response {
+    if let Some(refused) = admin_only(&state, &browser, "admin.group.list").await {
+        return refused;
+    }
+    let (key, who) = (state.key.clone(), browser.who.clone());
+    let read = state
+        .audited_read(
+            Some(who.org_id),
+            actor(&browser),
+            "admin.group.list",
+            String::new(),
+            move |c| {
+                Ok((
+                    groups::list(c, &key, &who)?,
+                    devices::list_visible(c, &who)?,
+                ))
+            },
+        )
+        .await;
+    let (groups, devices) = match read {
+        Ok(r) => r,
+        Err(e) => return failure(browser.lang, e),
+    };
+    render(
+        StatusCode::OK,
+        &GroupsPage {
+            t: browser.lang.messages(),
+            lang: browser.lang,
+            nav: nav(&browser, "admin"),
+            back: "/portal/admin/groups".into(),
+            csrf: browser.csrf(),
+            groups,
+            devices: devices
+                .into_iter()
+                .map(|d| GroupedDevice {
+                    id: d.device_id,
+                    name: format!("{} {}", d.model, d.serial_number),
+                    group: d.group_id,
+                })
+                .collect(),
+        },
+    )
+}
+
+/// `action=create` with a `name`, or `action=delete` with a `group`.
+#[derive(Debug, Deserialize)]
+pub struct GroupForm {
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    group: String,
+}
+
+pub async fn change_group(
+    State(state): State<AppState>,
+    browser: Browser,
+    Form(form): Form<GroupForm>,
+) -> Response {
+    let lang = browser.lang;
+    let create = form.action == "create";
+    let action = if create {
+        "admin.group.create"
+    } else {
+        "admin.group.delete"
+    };
+    if let Some(refused) = admin_only(&state, &browser, action).await {
+        return refused;
+    }
+    if !browser.csrf_ok(&form.csrf) {
+        return form_expired(lang);
+    }
+    let (key, admin) = (state.key.clone(), browser.who.clone());
+    let changed = if create {
+        let new = NewDeviceGroup {
+            name: form.name.trim().to_owned(),
+        };
+        if let Err(e) = new.validate(chrono::Utc::now()) {
+            return refused_or_failure(lang, ApiError::Validation(e.0));
+        }
+        state
+            .audited_write(
+                Some(admin.org_id),
+                actor(&browser),
+                action,
+                String::new(),
+                move |c| groups::create(c, &key, &admin, &new).map(|_| ()),
+            )
+            .await
+    } else {
+        let Ok(group) = Uuid::parse_str(&form.group) else {
+            return failure(lang, ApiError::NotFound("device group"));
+        };
+        state
+            .audited_write(
+                Some(admin.org_id),
+                actor(&browser),
+                action,
+                format!("group:{group}"),
+                move |c| groups::delete(c, &admin, group),
+            )
+            .await
+    };
+    match changed {
+        Ok(()) => see_other("/portal/admin/groups"),
+        Err(e) => refused_or_failure(lang, e),
+    }
+}
+
+/// Files `device` under `group` (empty: under none).
+#[derive(Debug, Deserialize)]
+pub struct AssignForm {
+    csrf: String,
+    device: String,
+    #[serde(default)]
+    group: String,
+}
+
+pub async fn assign_group(
+    State(state): State<AppState>,
+    browser: Browser,
+    Form(form): Form<AssignForm>,
+) -> Response {
+    let lang = browser.lang;
+    if let Some(refused) = admin_only(&state, &browser, "admin.group.assign").await {
+        return refused;
+    }
+    if !browser.csrf_ok(&form.csrf) {
+        return form_expired(lang);
+    }
+    let Ok(device) = Uuid::parse_str(&form.device) else {
+        return failure(lang, ApiError::NotFound("device"));
+    };
+    let group = match form.group.as_str() {
+        "" => None,
+        g => match Uuid::parse_str(g) {
+            Ok(g) => Some(g),
+            Err(_) => return failure(lang, ApiError::NotFound("device group")),
+        },
+    };
+    let admin = browser.who.clone();
+    let changed = state
+        .audited_write(
+            Some(admin.org_id),
+            actor(&browser),
+            "admin.group.assign",
+            format!("device:{device}"),
+            move |c| groups::assign(c, &admin, device, group),
+        )
+        .await;
+    match changed {
+        Ok(()) => see_other("/portal/admin/groups"),
         Err(e) => refused_or_failure(lang, e),
     }
 }

@@ -13,6 +13,7 @@
 //! session yet, a double-submit cookie).
 
 mod admin;
+mod device_events;
 mod i18n;
 mod operations;
 mod pages;
@@ -85,6 +86,11 @@ pub fn routes() -> Router<AppState> {
             "/portal/admin/rights",
             get(admin::rights).post(admin::change_right),
         )
+        .route(
+            "/portal/admin/groups",
+            get(admin::groups).post(admin::change_group),
+        )
+        .route("/portal/admin/groups/assign", post(admin::assign_group))
         .route(
             "/portal/admin/agents",
             get(admin::agents).post(admin::create_agent),

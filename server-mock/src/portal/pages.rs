@@ -15,6 +15,7 @@ use ecsp_protocol::upload::{RecordKind, RecordView};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::device_events::{self, REPORTS_FOR_HISTORY, Severity};
 use super::i18n::{Lang, Messages};
 use super::operations::OperationsPanel;
 use super::{
@@ -26,7 +27,7 @@ use crate::api::auth::verify_sign_in;
 use crate::crypto::new_token;
 use crate::error::ApiError;
 use crate::store::audit::{self, Event};
-use crate::store::{accounts, consent, devices, records, to_ms, web_sessions};
+use crate::store::{accounts, consent, devices, groups, records, to_ms, web_sessions};
 
 /// Uploads shown per page of a device's history.
 const UPLOADS_PER_PAGE: u32 = 20;
@@ -428,6 +429,7 @@ struct DeviceRow {
     model: String,
     serial: String,
     manufacturer: String,
+    group: Option<String>,
     state: &'static str,
     state_label: &'static str,
     last_report: Option<String>,
@@ -450,6 +452,7 @@ struct DevicesPage {
     nav: Option<Nav>,
     back: String,
     counts: Vec<StateCount>,
+    groups: Vec<(Uuid, String, bool)>,
     models: Vec<(String, bool)>,
     rows: Vec<DeviceRow>,
 }
@@ -457,6 +460,7 @@ struct DevicesPage {
 #[derive(Debug, Deserialize)]
 pub struct DeviceFilter {
     model: Option<String>,
+    group: Option<String>,
     state: Option<String>,
 }
 
@@ -473,6 +477,7 @@ pub async fn devices(
             "portal.devices.read",
             String::new(),
             move |c| {
+                let groups = groups::list(c, &key, &who)?;
                 let mut out = Vec::new();
                 for view in devices::list_visible(c, &who)? {
                     let latest = records::latest_of_kind(
@@ -484,16 +489,24 @@ pub async fn devices(
                     )?;
                     out.push((view, latest));
                 }
-                Ok(out)
+                Ok((groups, out))
             },
         )
         .await;
-    let listed = match listed {
+    let (groups, listed) = match listed {
         Ok(l) => l,
         Err(e) => return failure(browser.lang, e),
     };
     let t = browser.lang.messages();
     let model = filter.model.filter(|m| !m.is_empty());
+    // An unknown or malformed group id filters to nothing rather than being ignored: a stale
+    // bookmark must not silently show the whole fleet as if it were the group.
+    let group = filter.group.filter(|g| !g.is_empty());
+    let group_id = group.as_deref().map(|g| Uuid::parse_str(g).ok());
+    let group_name = |id: Option<Uuid>| {
+        id.and_then(|id| groups.iter().find(|g| g.group_id == id))
+            .map(|g| g.name.clone())
+    };
     let wanted_state = filter.state.filter(|s| STATES.contains(&s.as_str()));
     let mut models: Vec<String> = listed.iter().map(|(v, _)| v.model.clone()).collect();
     models.sort();
@@ -501,6 +514,7 @@ pub async fn devices(
     let rows: Vec<DeviceRow> = listed
         .iter()
         .filter(|(v, _)| model.as_ref().is_none_or(|m| &v.model == m))
+        .filter(|(v, _)| group_id.is_none_or(|g| g.is_some() && v.group_id == g))
         .map(|(v, latest)| {
             let data = latest.as_ref().and_then(device_data);
             let state = state_of(data.as_ref());
@@ -509,6 +523,7 @@ pub async fn devices(
                 model: v.model.clone(),
                 serial: v.serial_number.clone(),
                 manufacturer: v.manufacturer.clone(),
+                group: group_name(v.group_id),
                 state,
                 state_label: state_label(t, state),
                 last_report: latest.as_ref().map(|r| when(r.captured_at)),
@@ -518,7 +533,11 @@ pub async fn devices(
     let model_query = model
         .as_ref()
         .map(|m| format!("&model={}", urlencode(m)))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        + &group
+            .as_ref()
+            .map(|g| format!("&group={}", urlencode(g)))
+            .unwrap_or_default();
     let counts = STATES
         .iter()
         .map(|s| StateCount {
@@ -541,6 +560,13 @@ pub async fn devices(
             nav: nav(&browser, "devices"),
             back: "/portal/devices".into(),
             counts,
+            groups: groups
+                .iter()
+                .map(|g| {
+                    let selected = group_id == Some(Some(g.group_id));
+                    (g.group_id, g.name.clone(), selected)
+                })
+                .collect(),
             models: models
                 .into_iter()
                 .map(|m| {
@@ -562,6 +588,16 @@ struct ConsumableRow {
     kind: String,
     colour: String,
     percent: Option<String>,
+}
+
+#[derive(Debug)]
+struct EventRow {
+    severity: &'static str,
+    severity_label: &'static str,
+    code: String,
+    description: String,
+    at: String,
+    active: bool,
 }
 
 #[derive(Debug)]
@@ -589,6 +625,7 @@ struct DevicePage {
     firmware: Option<String>,
     last_report: Option<String>,
     errors: Vec<(String, String, String)>,
+    history: Vec<EventRow>,
     consumables: Vec<ConsumableRow>,
     counters: Vec<(String, String)>,
     uploads: Vec<UploadRow>,
@@ -624,7 +661,17 @@ pub async fn device(
             move |c| {
                 let (internal, view) = devices::visible(c, &who, id)?;
                 let panel = OperationsPanel::read(c, &who, internal, id, lang.messages())?;
-                let latest = records::latest_of_kind(c, &key, &who, id, RecordKind::DeviceData)?;
+                // The newest reports, newest first: the first is the device's state now, all
+                // of them its event history.
+                let reports = records::list_for_device(
+                    c,
+                    &key,
+                    internal,
+                    id,
+                    Some(RecordKind::DeviceData),
+                    None,
+                    REPORTS_FOR_HISTORY,
+                )?;
                 let uploads = records::list_for_device(
                     c,
                     &key,
@@ -634,19 +681,40 @@ pub async fn device(
                     before,
                     UPLOADS_PER_PAGE + 1,
                 )?;
-                Ok((view, latest, uploads, panel))
+                Ok((view, reports, uploads, panel))
             },
         )
         .await;
-    let (view, latest, mut uploads, operations) = match found {
+    let (view, reports, mut uploads, operations) = match found {
         Ok(f) => f,
         Err(e) => return failure(lang, e),
     };
     let t = lang.messages();
     let more = uploads.len() > UPLOADS_PER_PAGE as usize;
     uploads.truncate(UPLOADS_PER_PAGE as usize);
-    let data = latest.as_ref().and_then(device_data);
+    let latest = reports.first();
+    let data = latest.and_then(device_data);
     let state = state_of(data.as_ref());
+    let history = device_events::history(
+        &reports
+            .iter()
+            .filter_map(|r| Some((r.captured_at, device_data(r)?)))
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .map(|e| EventRow {
+        severity: e.severity.key(),
+        severity_label: match e.severity {
+            Severity::Error => t.severity_error,
+            Severity::Warning => t.severity_warning,
+            Severity::Status => t.severity_status,
+        },
+        code: e.code,
+        description: e.description,
+        at: when(e.at),
+        active: e.active,
+    })
+    .collect();
     let mut errors = Vec::new();
     let mut consumables = Vec::new();
     let mut counters = Vec::new();
@@ -718,8 +786,9 @@ pub async fn device(
             state_label: state_label(t, state),
             status: data.as_ref().and_then(|d| d.printer_status.clone()),
             firmware: data.as_ref().map(|d| d.firmware_version.clone()),
-            last_report: latest.as_ref().map(|r| when(r.captured_at)),
+            last_report: latest.map(|r| when(r.captured_at)),
             errors,
+            history,
             consumables,
             counters,
             uploads,

@@ -27,10 +27,20 @@ pub struct AgentPrincipal {
 }
 
 const DEVICE_COLUMNS: &str =
-    "d.id, d.public_id, d.manufacturer, d.model, d.serial_number, a.public_id, d.registered_at";
+    "d.id, d.public_id, d.manufacturer, d.model, d.serial_number, a.public_id, d.registered_at,
+     (SELECT gr.public_id FROM device_groups gr WHERE gr.id = d.group_id)";
 
 /// The columns of [`DEVICE_COLUMNS`], as read.
-type DeviceTuple = (i64, String, String, String, String, Option<String>, i64);
+type DeviceTuple = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+);
 
 fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceTuple> {
     Ok((
@@ -41,6 +51,7 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceTuple> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
@@ -54,6 +65,7 @@ fn to_view(t: DeviceTuple) -> Result<(i64, DeviceView), ApiError> {
             serial_number: t.4,
             agent_id: t.5.as_deref().map(parse_uuid).transpose()?,
             registered_at: from_ms(t.6),
+            group_id: t.7.as_deref().map(parse_uuid).transpose()?,
         },
     ))
 }
@@ -144,6 +156,7 @@ pub fn register(conn: &Connection, org_id: i64, new: &NewDevice) -> Result<Devic
         serial_number: new.serial_number.trim().to_owned(),
         agent_id: new.agent_id,
         registered_at: from_ms(now),
+        group_id: None,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod consent;
 pub mod devices;
+pub mod groups;
 pub mod operations;
 pub mod records;
 pub mod web_sessions;

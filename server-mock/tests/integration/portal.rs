@@ -721,6 +721,7 @@ async fn administration_is_for_administrators_only() {
         "/portal/admin/users",
         "/portal/admin/rights",
         "/portal/admin/agents",
+        "/portal/admin/groups",
         "/portal/admin/audit",
         "/portal/admin/audit.csv",
     ] {
@@ -981,4 +982,267 @@ async fn a_user_downloads_the_personal_data_the_server_holds() {
     assert_eq!(data["consent"]["history"][0]["decision"], "refused");
     let anonymous = Browser::new(&ts).get("/portal/me/data.json").await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+}
+
+/// Reads a response as JSON after checking its status (with the body in the message if not).
+async fn json_with(res: reqwest::Response, status: StatusCode) -> Value {
+    let got = res.status();
+    let body = res.text().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+async fn put_group(ts: &TestServer, token: &str, device: Uuid, body: Value) -> reqwest::Response {
+    let path = format!("/api/v1/admin/devices/{device}/group");
+    ts.call(reqwest::Method::PUT, Some(token), &path, Some(&body))
+        .await
+}
+
+#[tokio::test]
+async fn device_groups_filter_the_fleet_and_only_administrators_change_them() {
+    let ts = TestServer::start().await;
+    let admin = ts.token("admin").await;
+
+    // The API: an admin makes groups; names are unique ignoring case; others may not.
+    let osaka = json_with(
+        ts.post(
+            &admin,
+            "/api/v1/admin/groups",
+            &json!({"name": "Osaka plant"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let osaka_id = Uuid::parse_str(osaka["group_id"].as_str().unwrap()).unwrap();
+    crate::common::expect_problem(
+        ts.post(
+            &admin,
+            "/api/v1/admin/groups",
+            &json!({"name": "  osaka PLANT "}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    let operator = ts.token("operator").await;
+    let refused = ts
+        .post(&operator, "/api/v1/admin/groups", &json!({"name": "Mine"}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let view = json_with(
+        put_group(&ts, &admin, ts.device(0), json!({"group_id": osaka_id})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(view["group_id"], json!(osaka_id));
+
+    // Another organisation's device is unknown; its group cannot be used here.
+    let foreign = ts.foreign_org().await;
+    let res = put_group(&ts, &admin, foreign.device, json!({"group_id": osaka_id})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let theirs = json_with(
+        ts.post(
+            &foreign.token,
+            "/api/v1/admin/groups",
+            &json!({"name": "Osaka plant"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let res = put_group(
+        &ts,
+        &admin,
+        ts.device(1),
+        json!({"group_id": theirs["group_id"]}),
+    )
+    .await;
+    crate::common::expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let listed = json_with(
+        ts.get(&foreign.token, "/api/v1/groups").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        listed[0]["devices"],
+        json!(0),
+        "their group holds none of ours"
+    );
+
+    // A user sees the group with the count of the devices they may see in it.
+    let technician = ts.token("technician").await;
+    let listed = json_with(ts.get(&technician, "/api/v1/groups").await, StatusCode::OK).await;
+    assert_eq!(
+        listed,
+        json!([{"group_id": osaka_id, "name": "Osaka plant", "devices": 1}])
+    );
+
+    // The portal filters by it; a stale group id shows nothing rather than everything.
+    let mut b = Browser::new(&ts);
+    b.sign_in("technician").await;
+    let page = b.get(&format!("/portal/devices?group={osaka_id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&ts.demo.devices[0].serial_number));
+    assert!(!page.body.contains(&ts.demo.devices[2].serial_number));
+    assert!(page.body.contains("Osaka plant"));
+    let stale = b
+        .get(&format!("/portal/devices?group={}", Uuid::new_v4()))
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert!(!stale.body.contains(&ts.demo.devices[0].serial_number));
+
+    // The administration page: create, file a device, delete (its devices stay, ungrouped).
+    let mut a = Browser::new(&ts);
+    a.sign_in("admin").await;
+    let page = a.get("/portal/admin/groups").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    let made = a
+        .post(
+            "/portal/admin/groups",
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("name", "Kyoto <shop>"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER);
+    let groups = json_with(ts.get(&admin, "/api/v1/groups").await, StatusCode::OK).await;
+    let kyoto = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "Kyoto <shop>")
+        .expect("made through the page")["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = a.get("/portal/admin/groups").await;
+    assert!(
+        page.body.contains("Kyoto &#60;shop&#62;") && !page.body.contains("<shop>"),
+        "names are escaped"
+    );
+    let device2 = ts.device(2).to_string();
+    let filed = a
+        .post(
+            "/portal/admin/groups/assign",
+            &[("csrf", &csrf), ("device", &device2), ("group", &kyoto)],
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::SEE_OTHER);
+    let view = json_with(
+        ts.get(&admin, &format!("/api/v1/devices/{device2}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(view["group_id"].as_str(), Some(kyoto.as_str()));
+    let forged = a
+        .post(
+            "/portal/admin/groups",
+            &[("csrf", "forged"), ("action", "delete"), ("group", &kyoto)],
+        )
+        .await;
+    assert_ne!(
+        forged.status,
+        StatusCode::SEE_OTHER,
+        "no change without the form token"
+    );
+    let deleted = a
+        .post(
+            "/portal/admin/groups",
+            &[("csrf", &csrf), ("action", "delete"), ("group", &kyoto)],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let view = json_with(
+        ts.get(&admin, &format!("/api/v1/devices/{device2}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        view.get("group_id").is_none(),
+        "ungrouped, still there: {view}"
+    );
+    let res = ts
+        .call(
+            reqwest::Method::DELETE,
+            Some(&admin),
+            &format!("/api/v1/admin/groups/{kyoto}"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "gone");
+}
+
+#[tokio::test]
+async fn a_device_page_shows_errors_and_warnings_with_their_history() {
+    let ts = TestServer::start().await;
+    let device = &ts.demo.devices[0];
+    let base = chrono::Utc::now() - chrono::Duration::hours(2);
+    let at = |m: i64| base + chrono::Duration::minutes(m);
+    // Three reports: a jam (untimed) active in the first two, cleared in the third; the device's
+    // own log, repeated in each report, with an ink warning and a cover error that is active at
+    // the end.
+    let report = |m: i64, jam: bool, cover: bool| {
+        let mut errors = Vec::new();
+        if jam {
+            errors.push(json!({"code": "paper_jam", "description": "Paper jam in tray 2"}));
+        }
+        if cover {
+            errors.push(json!({"code": "error.cover_open", "description": "Cover open", "occurred_at": at(30)}));
+        }
+        json!({
+            "record_id": Uuid::new_v4(),
+            "captured_at": at(m),
+            "device": {
+                "manufacturer": device.manufacturer, "model": device.model,
+                "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                "printer_status": if cover { "error" } else { "idle" },
+                "error_codes": errors,
+                "status_history": [
+                    {"code": "warning.ink_low.cyan", "description": "Ink level below 10 %", "occurred_at": at(5)},
+                    {"code": "error.cover_open", "description": "Cover open", "occurred_at": at(30)}
+                ]
+            }
+        })
+    };
+    let res = ts
+        .client
+        .post(ts.url("/api/v1/agent/device-data"))
+        .bearer_auth(&ts.demo.agent.secret)
+        .json(&json!({
+            "schema_version": 1,
+            "agent": {"agent_id": ts.demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2.0",
+                      "collection_type": "scheduled", "sent_at": chrono::Utc::now()},
+            "records": [report(10, true, false), report(20, true, false), report(40, false, true)]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+
+    let mut b = Browser::new(&ts);
+    b.sign_in("operator").await;
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let history = &page.body[page.body.find("Event history").expect("a history section")..];
+    let history = &history[..history.find("</table>").expect("a history table")];
+    let rows: Vec<&str> = history.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 3, "jam once, cover once, ink once: {history}");
+    assert!(rows[0].contains("error.cover_open") && rows[0].contains("Active now"));
+    assert!(
+        rows[1].contains("paper_jam") && !rows[1].contains("Active now"),
+        "cleared"
+    );
+    assert!(rows[2].contains("warning.ink_low.cyan") && rows[2].contains("severity-warning"));
 }
