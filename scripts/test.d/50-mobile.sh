@@ -7,7 +7,8 @@ cd "$(dirname "$0")/../.."
 # which they start through the bindings' `test-server` feature; Python needs only python3 (no
 # PyPI package), Kotlin the npm `kotlin-compiler` and Debian's JNA and JDK.
 echo "== mobile: clippy and the Python and Kotlin bindings tests (--features test-server)"
-cargo clippy -p ecsp-mobile --features test-server --all-targets --locked -- -D warnings
+# scripts/test.sh lints every crate with this feature in one pass; run alone, lint here.
+[ -n "${ECSP_LINTED:-}" ] || cargo clippy -p ecsp-mobile --features test-server --all-targets --locked -- -D warnings
 # The Kotlin test's compiler, from npm (pinned in the lockfile); JNA comes from Debian.
 (cd mobile/tests/kotlin && npm ci --no-audit --no-fund --loglevel=error)
 # The test generates the bindings from target/debug's cdylib: build it with the feature first

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "== ble: clippy and the btleplug tests against the BlueZ double (--features bluez-double)"
-cargo clippy -p ecsp-instrument-ble --features bluez-double --all-targets --locked -- -D warnings
+# scripts/test.sh lints every crate with this feature in one pass; run alone, lint here.
+[ -n "${ECSP_LINTED:-}" ] || cargo clippy -p ecsp-instrument-ble --features bluez-double --all-targets --locked -- -D warnings
 ECSP_BLE_PYTHON="$(scripts/setup-python.sh ble)"
 export ECSP_BLE_PYTHON
 work="$(mktemp -d)"
