@@ -101,6 +101,9 @@ impl std::fmt::Debug for Database {
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
+    // Each request's writes run in a SAVEPOINT, whose statement journal would otherwise be a
+    // temporary file; sorts and other temporary tables too. Kept in memory.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
