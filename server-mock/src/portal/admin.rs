@@ -51,6 +51,24 @@ fn actor(browser: &Browser) -> Actor {
     Actor::User(browser.who.public_id)
 }
 
+/// An administration page's read: refused (audited, "not found") for anyone but an
+/// administrator, else `read` inside an audited read under `action`; a failure is its page.
+async fn admin_read<T: Send + 'static>(
+    state: &AppState,
+    browser: &Browser,
+    action: &'static str,
+    read: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Response> {
+    if let Some(refused) = admin_only(state, browser, action).await {
+        return Err(refused);
+    }
+    let org = browser.who.org_id;
+    state
+        .audited_read(Some(org), actor(browser), action, String::new(), read)
+        .await
+        .map_err(|e| failure(browser.lang, e))
+}
+
 fn role_options(t: &Messages) -> Vec<(&'static str, &'static str)> {
     [Role::User, Role::ServiceSupport, Role::Admin]
         .into_iter()
@@ -83,22 +101,13 @@ struct UsersPage {
 }
 
 pub async fn users(State(state): State<AppState>, browser: Browser) -> Response {
-    if let Some(refused) = admin_only(&state, &browser, "admin.user.list").await {
-        return refused;
-    }
     let (key, org) = (state.key.clone(), browser.who.org_id);
-    let listed = state
-        .audited_read(
-            Some(org),
-            actor(&browser),
-            "admin.user.list",
-            String::new(),
-            move |c| accounts::list_users(c, &key, org),
-        )
-        .await;
-    let users = match listed {
+    let read = admin_read(&state, &browser, "admin.user.list", move |c| {
+        accounts::list_users(c, &key, org)
+    });
+    let users = match read.await {
         Ok(u) => u,
-        Err(e) => return failure(browser.lang, e),
+        Err(page) => return page,
     };
     let t = browser.lang.messages();
     render(
@@ -291,27 +300,16 @@ struct RightsPage {
 }
 
 pub async fn rights(State(state): State<AppState>, browser: Browser) -> Response {
-    if let Some(refused) = admin_only(&state, &browser, "admin.rights.read").await {
-        return refused;
-    }
     let (key, who) = (state.key.clone(), browser.who.clone());
-    let read = state
-        .audited_read(
-            Some(who.org_id),
-            actor(&browser),
-            "admin.rights.read",
-            String::new(),
-            move |c| {
-                let users = accounts::list_users(c, &key, who.org_id)?;
-                let devices = devices::list_visible(c, &who)?;
-                let grants = devices::grants(c, who.org_id)?;
-                Ok((users, devices, grants))
-            },
-        )
-        .await;
-    let (users, devices, grants) = match read {
+    let read = admin_read(&state, &browser, "admin.rights.read", move |c| {
+        let users = accounts::list_users(c, &key, who.org_id)?;
+        let devices = devices::list_visible(c, &who)?;
+        let grants = devices::grants(c, who.org_id)?;
+        Ok((users, devices, grants))
+    });
+    let (users, devices, grants) = match read.await {
         Ok(r) => r,
-        Err(e) => return failure(browser.lang, e),
+        Err(page) => return page,
     };
     let user_name = |id: &Uuid| {
         users
@@ -427,27 +425,16 @@ struct GroupsPage {
 }
 
 pub async fn groups(State(state): State<AppState>, browser: Browser) -> Response {
-    if let Some(refused) = admin_only(&state, &browser, "admin.group.list").await {
-        return refused;
-    }
     let (key, who) = (state.key.clone(), browser.who.clone());
-    let read = state
-        .audited_read(
-            Some(who.org_id),
-            actor(&browser),
-            "admin.group.list",
-            String::new(),
-            move |c| {
-                Ok((
-                    groups::list(c, &key, &who)?,
-                    devices::list_visible(c, &who)?,
-                ))
-            },
-        )
-        .await;
-    let (groups, devices) = match read {
+    let read = admin_read(&state, &browser, "admin.group.list", move |c| {
+        Ok((
+            groups::list(c, &key, &who)?,
+            devices::list_visible(c, &who)?,
+        ))
+    });
+    let (groups, devices) = match read.await {
         Ok(r) => r,
-        Err(e) => return failure(browser.lang, e),
+        Err(page) => return page,
     };
     render(
         StatusCode::OK,
@@ -606,22 +593,13 @@ struct AgentsPage {
 }
 
 pub async fn agents(State(state): State<AppState>, browser: Browser) -> Response {
-    if let Some(refused) = admin_only(&state, &browser, "admin.agent.list").await {
-        return refused;
-    }
     let (key, org) = (state.key.clone(), browser.who.org_id);
-    let listed = state
-        .audited_read(
-            Some(org),
-            actor(&browser),
-            "admin.agent.list",
-            String::new(),
-            move |c| devices::list_agents(c, &key, org),
-        )
-        .await;
-    let agents = match listed {
+    let read = admin_read(&state, &browser, "admin.agent.list", move |c| {
+        devices::list_agents(c, &key, org)
+    });
+    let agents = match read.await {
         Ok(a) => a,
-        Err(e) => return failure(browser.lang, e),
+        Err(page) => return page,
     };
     let t = browser.lang.messages();
     render(
