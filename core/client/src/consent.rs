@@ -243,6 +243,7 @@ impl Core {
                     device_id: None,
                     captured_at: decided.decided_at,
                     body: &body,
+                    withheld: &[],
                 },
             )?;
             if decision != Decision::Granted {

@@ -63,6 +63,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN last_error_code TEXT;
 "#,
+    // v3: the purposes left out of a record at capture (comma-separated), so capturing the same
+    // caller-chosen record id again answers exactly what the first capture did.
+    r#"
+    ALTER TABLE outbox ADD COLUMN withheld TEXT;
+"#,
 ];
 
 /// The local database.
