@@ -61,7 +61,8 @@ pub struct MeasurementCapture {
     #[serde(default)]
     pub record_id: Option<Uuid>,
     /// The capture time, when the caller fixed it with `record_id` (else now). Kept to the
-    /// millisecond, as the outbox keeps it.
+    /// millisecond, as the outbox keeps it. GPS and photos are then kept only if the user's
+    /// consent was in force at that time too, as the server judges them by it.
     #[serde(default)]
     pub captured_at: Option<DateTime<Utc>>,
 }
@@ -183,12 +184,28 @@ impl Core {
         Prepared::new(OutboxKind::Dfe, &record, gated, withheld)
     }
 
+    /// Whether a gated part may be kept: consent now and, when the caller fixed the capture
+    /// time, also at that time (the server judges a record's gated parts by it).
+    fn may_keep(
+        &self,
+        user: Uuid,
+        purpose: Purpose,
+        fixed_at: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        Ok(self.is_granted(user, purpose)?
+            && match fixed_at {
+                Some(at) => self.was_granted_at(user, purpose, at)?,
+                None => true,
+            })
+    }
+
     fn prepare_measurement(&self, user: Uuid, input: MeasurementCapture) -> Result<Prepared> {
         let mut withheld = Vec::new();
+        let fixed_at = input.captured_at.map(|at| at.trunc_subsecs(3));
         let mut record = MeasurementRecord {
             record_id: input.record_id.unwrap_or_else(Uuid::now_v7),
             // Milliseconds, as the outbox keeps it, so a repeated capture answers the same time.
-            captured_at: input.captured_at.unwrap_or_else(Utc::now).trunc_subsecs(3),
+            captured_at: fixed_at.unwrap_or_else(|| Utc::now().trunc_subsecs(3)),
             device_id: input.device_id,
             software: input.software,
             environment: input
@@ -201,11 +218,11 @@ impl Core {
             gps: input.gps,
             photos: input.photos,
         };
-        if record.gps.is_some() && !self.is_granted(user, Purpose::Gps)? {
+        if record.gps.is_some() && !self.may_keep(user, Purpose::Gps, fixed_at)? {
             record.gps = None;
             withheld.push(Purpose::Gps);
         }
-        if !record.photos.is_empty() && !self.is_granted(user, Purpose::Photos)? {
+        if !record.photos.is_empty() && !self.may_keep(user, Purpose::Photos, fixed_at)? {
             record.photos.clear();
             withheld.push(Purpose::Photos);
         }
