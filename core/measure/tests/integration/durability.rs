@@ -286,17 +286,19 @@ async fn an_app_killed_between_capturing_and_noting_its_upload_sends_one_record(
     .unwrap();
 
     let stderr = std::fs::File::create(work.path().join("child.stderr")).unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([KILL_TEST, "--exact", "--nocapture", "--test-threads", "1"])
-        .env(KILL_CHILD, work.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let mut child = KilledOnDrop(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([KILL_TEST, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(KILL_CHILD, work.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    );
     let marker = work.path().join("captured");
     let deadline = Instant::now() + Duration::from_secs(120);
     while !marker.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             panic!(
                 "the app ended ({status}) before its record was captured:\n{}",
                 std::fs::read_to_string(work.path().join("child.stderr")).unwrap()
@@ -308,8 +310,8 @@ async fn an_app_killed_between_capturing_and_noting_its_upload_sends_one_record(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
+    child.0.kill().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status}");
     let killed_record: Uuid = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
 
@@ -381,6 +383,18 @@ async fn an_app_killed_between_capturing_and_noting_its_upload_sends_one_record(
         0,
         "the restarted app measured nothing"
     );
+}
+
+/// The child process, killed if the parent fails before killing it, so that none is left behind.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// The child: the app measuring a chart and uploading, stopped dead once its record is in the
