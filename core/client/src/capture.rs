@@ -2,7 +2,7 @@
 //! user has not granted (it is not even written down), validating it, and writing it to the
 //! outbox in one transaction.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use ecsp_protocol::Validate;
 use ecsp_protocol::common::{OperatingEnvironment, SoftwareVersion};
 use ecsp_protocol::consent::Purpose;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ClientError, EcspResult, Result};
-use crate::outbox::{NewEntry, OutboxKind};
+use crate::outbox::{self, NewEntry, OutboxKind};
 use crate::{Core, EcspClient};
 
 /// A DFE's state as the PC application read it.
@@ -53,6 +53,18 @@ pub struct MeasurementCapture {
     /// Kept only if the user granted `photos`.
     #[serde(default)]
     pub photos: Vec<Photo>,
+    /// The record's id, when the caller fixed it beforehand (else a new UUIDv7). Capturing a
+    /// record id that is already in the outbox adds nothing and answers what the first capture
+    /// did, whatever this capture's content: a caller that may have died between capturing and
+    /// noting it (the measurement session) captures again under the same id, and the server
+    /// never gets two records, nor one it would refuse as a conflict.
+    #[serde(default)]
+    pub record_id: Option<Uuid>,
+    /// The capture time, when the caller fixed it with `record_id` (else now). Kept to the
+    /// millisecond, as the outbox keeps it. GPS and photos are then kept only if the user's
+    /// consent was in force at that time too, as the server judges them by it.
+    #[serde(default)]
+    pub captured_at: Option<DateTime<Utc>>,
 }
 
 /// What capture did.
@@ -172,11 +184,28 @@ impl Core {
         Prepared::new(OutboxKind::Dfe, &record, gated, withheld)
     }
 
+    /// Whether a gated part may be kept: consent now and, when the caller fixed the capture
+    /// time, also at that time (the server judges a record's gated parts by it).
+    fn may_keep(
+        &self,
+        user: Uuid,
+        purpose: Purpose,
+        fixed_at: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        Ok(self.is_granted(user, purpose)?
+            && match fixed_at {
+                Some(at) => self.was_granted_at(user, purpose, at)?,
+                None => true,
+            })
+    }
+
     fn prepare_measurement(&self, user: Uuid, input: MeasurementCapture) -> Result<Prepared> {
         let mut withheld = Vec::new();
+        let fixed_at = input.captured_at.map(|at| at.trunc_subsecs(3));
         let mut record = MeasurementRecord {
-            record_id: Uuid::now_v7(),
-            captured_at: Utc::now(),
+            record_id: input.record_id.unwrap_or_else(Uuid::now_v7),
+            // Milliseconds, as the outbox keeps it, so a repeated capture answers the same time.
+            captured_at: fixed_at.unwrap_or_else(|| Utc::now().trunc_subsecs(3)),
             device_id: input.device_id,
             software: input.software,
             environment: input
@@ -189,11 +218,11 @@ impl Core {
             gps: input.gps,
             photos: input.photos,
         };
-        if record.gps.is_some() && !self.is_granted(user, Purpose::Gps)? {
+        if record.gps.is_some() && !self.may_keep(user, Purpose::Gps, fixed_at)? {
             record.gps = None;
             withheld.push(Purpose::Gps);
         }
-        if !record.photos.is_empty() && !self.is_granted(user, Purpose::Photos)? {
+        if !record.photos.is_empty() && !self.may_keep(user, Purpose::Photos, fixed_at)? {
             record.photos.clear();
             withheld.push(Purpose::Photos);
         }
@@ -216,8 +245,13 @@ impl Core {
         Prepared::new(OutboxKind::Measurement, &record, gated, withheld)
     }
 
-    /// Writes validated records to the outbox in one transaction: all of them or none.
+    /// Writes validated records to the outbox in one transaction: all of them or none. A record
+    /// whose id is already there (a repeated capture, possibly in the same batch) is not written
+    /// again: it answers what its first capture did.
     fn enqueue_prepared(&self, user: Uuid, prepared: Vec<Prepared>) -> Result<Vec<Captured>> {
+        if prepared.is_empty() {
+            return Ok(Vec::new());
+        }
         let entries: Vec<_> = prepared
             .iter()
             .map(|p| {
@@ -229,23 +263,68 @@ impl Core {
                         device_id: Some(p.device_id),
                         captured_at: p.captured_at,
                         body: &p.body,
+                        withheld: &p.withheld,
                     },
                     p.gated.as_slice(),
                 )
             })
             .collect();
-        self.enqueue(&entries)?;
+        let captured = self.enqueue(&entries, |conn, entry, inserted| {
+            if inserted {
+                return Ok(Captured {
+                    record_id: entry.record_id,
+                    captured_at: entry.captured_at,
+                    withheld: entry.withheld.to_vec(),
+                });
+            }
+            let first = outbox::existing(conn, entry.record_id)?;
+            first_capture(user, entry.kind, entry.record_id, first)
+        })?;
         self.queue_changed();
         self.wake.notify_one();
-        Ok(prepared
-            .into_iter()
-            .map(|p| Captured {
-                record_id: p.record_id,
-                captured_at: p.captured_at,
-                withheld: p.withheld,
-            })
-            .collect())
+        Ok(captured)
     }
+
+    /// What capturing `record_id` answered the first time, if it is already in the outbox.
+    fn captured_before(
+        &self,
+        user: Uuid,
+        kind: OutboxKind,
+        record_id: Uuid,
+    ) -> Result<Option<Captured>> {
+        let Some(first) = outbox::existing(&self.store.conn(), record_id)? else {
+            return Ok(None);
+        };
+        first_capture(user, kind, record_id, Some(first)).map(Some)
+    }
+}
+
+/// The answer of the first capture of `record_id`; an error if that id belongs to another user's
+/// or another kind of record (the caller reused an id it should not have).
+fn first_capture(
+    user: Uuid,
+    kind: OutboxKind,
+    record_id: Uuid,
+    first: Option<outbox::Existing>,
+) -> Result<Captured> {
+    let first = first.ok_or_else(|| {
+        ClientError::Corrupt(format!("outbox entry {record_id} vanished while capturing"))
+    })?;
+    if first.kind != kind || first.user != user.to_string() {
+        return Err(ClientError::Invalid(ecsp_protocol::ValidationErrors(vec![
+            ecsp_protocol::FieldError {
+                field: "record_id".into(),
+                message: format!(
+                    "record {record_id} is already in the outbox as another record (another kind or another user's); a record id is used once"
+                ),
+            },
+        ])));
+    }
+    Ok(Captured {
+        record_id,
+        captured_at: first.captured_at,
+        withheld: first.withheld,
+    })
 }
 
 impl EcspClient {
@@ -288,11 +367,32 @@ impl EcspClient {
     ) -> EcspResult<Vec<Captured>> {
         self.blocking(move |core| {
             let user = core.current_user()?;
-            let prepared = inputs
+            // A record already captured under the caller's id is not judged again (consent,
+            // validation): it answers as it did. The others are captured, all or none.
+            let mut answers = Vec::with_capacity(inputs.len());
+            let mut prepared = Vec::new();
+            for input in inputs {
+                let before = match input.record_id {
+                    Some(id) => core.captured_before(user, OutboxKind::Measurement, id)?,
+                    None => None,
+                };
+                match before {
+                    Some(captured) => answers.push(Some(captured)),
+                    None => {
+                        prepared.push(core.prepare_measurement(user, input)?);
+                        answers.push(None);
+                    }
+                }
+            }
+            let mut fresh = core.enqueue_prepared(user, prepared)?.into_iter();
+            answers
                 .into_iter()
-                .map(|input| core.prepare_measurement(user, input))
-                .collect::<Result<Vec<_>>>()?;
-            core.enqueue_prepared(user, prepared)
+                .map(|a| {
+                    a.or_else(|| fresh.next()).ok_or_else(|| {
+                        ClientError::Corrupt("a capture answered fewer records than asked".into())
+                    })
+                })
+                .collect()
         })
         .await
     }

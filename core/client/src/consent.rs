@@ -133,6 +133,27 @@ impl Core {
         }))
     }
 
+    /// Whether `user`'s decision in force at `at` granted `purpose`, judged as the server judges
+    /// a record's gated parts by its capture time (the latest decision made by then).
+    pub(crate) fn was_granted_at(
+        &self,
+        user: Uuid,
+        purpose: Purpose,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let decision: Option<String> = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT decision FROM consents WHERE user_id = ?1 AND purpose = ?2 AND decided_at <= ?3
+                 ORDER BY decided_at DESC, id DESC LIMIT 1",
+                params![user.to_string(), purpose.as_str(), at.timestamp_millis()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(decision.is_some_and(|d| parse_decision(&d).ok() == Some(Decision::Granted)))
+    }
+
     fn consent_status(&self, user: Uuid) -> Result<Vec<ConsentStatus>> {
         let conn_state = |id: &str| -> Result<bool> {
             let id =
@@ -243,6 +264,7 @@ impl Core {
                     device_id: None,
                     captured_at: decided.decided_at,
                     body: &body,
+                    withheld: &[],
                 },
             )?;
             if decision != Decision::Granted {

@@ -177,23 +177,88 @@ pub(crate) struct NewEntry<'a> {
     pub captured_at: DateTime<Utc>,
     /// The canonical JSON of the record (or decision), without its gated parts.
     pub body: &'a str,
+    /// The gated parts left out for lack of consent.
+    pub withheld: &'a [Purpose],
 }
 
-/// Inserts one entry (inside the caller's transaction).
+/// Inserts one entry (inside the caller's transaction); a record id already in the outbox is an
+/// error.
 pub(crate) fn insert(conn: &Connection, entry: NewEntry<'_>) -> Result<()> {
-    conn.execute(
-        "INSERT INTO outbox (record_id, user_id, kind, device_id, captured_at, body, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued')",
-        params![
-            entry.record_id.to_string(),
-            entry.user.to_string(),
-            entry.kind.as_str(),
-            entry.device_id.map(|d| d.to_string()),
-            entry.captured_at.timestamp_millis(),
-            entry.body
-        ],
-    )?;
+    insert_with(conn, entry, "")?;
     Ok(())
+}
+
+/// Inserts one entry (inside the caller's transaction) unless its record id is already in the
+/// outbox; returns whether it was inserted.
+pub(crate) fn insert_unless_present(conn: &Connection, entry: NewEntry<'_>) -> Result<bool> {
+    insert_with(conn, entry, "ON CONFLICT (record_id) DO NOTHING")
+}
+
+fn insert_with(conn: &Connection, entry: NewEntry<'_>, on_conflict: &str) -> Result<bool> {
+    let withheld = (!entry.withheld.is_empty()).then(|| {
+        entry
+            .withheld
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let inserted = conn.prepare_cached(&format!(
+        "INSERT INTO outbox (record_id, user_id, kind, device_id, captured_at, body, state, withheld)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7) {on_conflict}"
+    ))?
+    .execute(params![
+        entry.record_id.to_string(),
+        entry.user.to_string(),
+        entry.kind.as_str(),
+        entry.device_id.map(|d| d.to_string()),
+        entry.captured_at.timestamp_millis(),
+        entry.body,
+        withheld
+    ])?;
+    Ok(inserted > 0)
+}
+
+/// An entry already in the outbox (in any state, until delivered entries are pruned): whose it
+/// is and what its capture answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Existing {
+    pub user: String,
+    pub kind: OutboxKind,
+    pub captured_at: DateTime<Utc>,
+    pub withheld: Vec<Purpose>,
+}
+
+pub(crate) fn existing(conn: &Connection, record: Uuid) -> Result<Option<Existing>> {
+    let row: Option<(String, String, i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT user_id, kind, captured_at, withheld FROM outbox WHERE record_id = ?1",
+        )?
+        .query_row([record.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((user, kind, captured_at, withheld)) = row else {
+        return Ok(None);
+    };
+    let withheld = withheld
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse()
+                .map_err(|e: ecsp_protocol::consent::UnknownPurpose| {
+                    ClientError::Corrupt(e.to_string())
+                })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Some(Existing {
+        user,
+        kind: OutboxKind::from_column(&kind)?,
+        captured_at: from_ms(captured_at),
+        withheld,
+    }))
 }
 
 /// Deletes the sealed parts of `purpose` from every record of `user` not yet delivered.
@@ -576,11 +641,14 @@ impl Core {
         Ok(Some(XChaCha20Poly1305::new(bytes.as_slice().into())))
     }
 
-    /// Writes captured records and their sealed gated parts in one transaction.
-    pub(crate) fn enqueue(
+    /// Writes captured records and their sealed gated parts in one transaction, and answers for
+    /// each with `answer(conn, entry, inserted)`; an entry whose record id is already in the
+    /// outbox is not written (`inserted` false). An error from `answer` undoes the whole write.
+    pub(crate) fn enqueue<T>(
         &self,
         entries: &[(NewEntry<'_>, &[(Purpose, serde_json::Value)])],
-    ) -> Result<()> {
+        answer: impl Fn(&Connection, &NewEntry<'_>, bool) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let cipher = if entries.iter().all(|(_, gated)| gated.is_empty()) {
             None
         } else {
@@ -588,8 +656,13 @@ impl Core {
         };
         let mut conn = self.store.conn();
         let tx = conn.transaction()?;
+        let mut answers = Vec::with_capacity(entries.len());
         for (entry, gated) in entries {
-            insert(&tx, *entry)?;
+            let inserted = insert_unless_present(&tx, *entry)?;
+            answers.push(answer(&tx, entry, inserted)?);
+            if !inserted {
+                continue;
+            }
             let Some(cipher) = &cipher else { continue };
             for (purpose, part) in gated.iter() {
                 let plain =
@@ -605,7 +678,7 @@ impl Core {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(answers)
     }
 
     /// What opening gated parts needs, read once per batch: the outbox key (a keyring read) and

@@ -63,6 +63,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN last_error_code TEXT;
 "#,
+    // v3: the purposes left out of a record at capture (comma-separated), so capturing the same
+    // caller-chosen record id again answers exactly what the first capture did.
+    r#"
+    ALTER TABLE outbox ADD COLUMN withheld TEXT;
+"#,
 ];
 
 /// The local database.
@@ -187,17 +192,19 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
-        let (state, error, code): (String, String, Option<String>) = upgraded
-            .conn()
-            .query_row(
-                "SELECT state, last_error, last_error_code FROM outbox WHERE record_id = 'r1'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
+        let (state, error, code, withheld): (String, String, Option<String>, Option<String>) =
+            upgraded
+                .conn()
+                .query_row(
+                    "SELECT state, last_error, last_error_code, withheld FROM outbox
+                     WHERE record_id = 'r1'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
         assert_eq!(
-            (state.as_str(), error.as_str(), code),
-            ("rejected", "refused", None)
+            (state.as_str(), error.as_str(), code, withheld),
+            ("rejected", "refused", None, None)
         );
     }
 

@@ -12,7 +12,9 @@
 //!   `ecsp_client::EcspClient::capture_measurement`, with CIELAB computed by `ecsp-color` for
 //!   the reading's conditions and GPS from a host [`session::LocationProvider`] only with the
 //!   user's `gps` consent; photos only with `photos` consent, their location removed by
-//!   `ecsp-photo` before they are stored unless the user allowed `gps`.
+//!   `ecsp-photo` before they are stored unless the user allowed `gps`. The record's id is fixed
+//!   in the session's file before it is captured, so an app killed between capturing and noting
+//!   the upload captures the same record again on the next try, and the server gets one.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

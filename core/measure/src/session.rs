@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use ecsp_client::EcspClient;
 use ecsp_client::capture::{Captured, MeasurementCapture};
 use ecsp_color::colorimetry::colorimetry;
@@ -26,6 +26,10 @@ use crate::calibration::{CalibrationDue, CalibrationPolicy};
 use crate::chart::{self, Chart, PatchCheck};
 use crate::error::{MeasureError, Result};
 use crate::store::{SessionStore, Stored, StoredPhoto, StoredReading};
+
+/// The `tracing` target of the event logged when a session's record is in the client's outbox
+/// and the session is about to note it.
+pub const UPLOAD_LOG_TARGET: &str = "ecsp_measure::upload";
 
 /// The instrument's readings are bandpass-corrected (the profile's instruments report
 /// reflectance already corrected, as ASTM E2729 recommends).
@@ -448,19 +452,26 @@ impl MeasurementSession {
         .await
     }
 
-    /// Uploads the session as one measurement record (once: a second call returns the first
-    /// record's id). Every patch must have a reading and none may be flagged. GPS comes from
+    /// Uploads the session as one measurement record, once: a second call returns the first
+    /// record's id. Every patch must have a reading and none may be flagged. GPS comes from
     /// `location` only if the user granted `gps`; the client core checks consent again.
+    ///
+    /// The record's id and capture time are fixed in the session's file before the record is
+    /// captured into the client's outbox; if the app dies after that capture but before the
+    /// session notes it, the next upload captures under the same id, which the outbox answers
+    /// without adding anything (its GPS fix or photos may differ; the first capture stands).
     pub async fn upload(
         &mut self,
         client: &EcspClient,
         location: Option<&dyn LocationProvider>,
     ) -> Result<Captured> {
         let (s, id) = (self.store.clone(), self.id);
-        if let Some(record_id) = blocking(move || s.session(id)).await?.record_id {
+        let row = blocking(move || s.session(id)).await?;
+        if let Some(record_id) = row.record_id {
             return Ok(Captured {
                 record_id,
-                captured_at: Utc::now(),
+                // Sessions uploaded before the time was kept (schema 2) say when they are asked.
+                captured_at: row.upload.map_or_else(Utc::now, |(_, at)| at),
                 withheld: Vec::new(),
             });
         }
@@ -499,7 +510,13 @@ impl MeasurementSession {
             Some(provider) if client.is_granted(Purpose::Gps).await? => provider.current_fix(),
             _ => None,
         };
+        let (s, id) = (self.store.clone(), self.id);
+        // UUIDv7 like the client's own ids; milliseconds, as the client's outbox keeps them.
+        let candidate = (Uuid::now_v7(), Utc::now().trunc_subsecs(3));
+        let (record_id, captured_at) = blocking(move || s.fix_upload(id, candidate)).await?;
         let capture = MeasurementCapture {
+            record_id: Some(record_id),
+            captured_at: Some(captured_at),
             device_id: self.plan.device_id,
             software: self.plan.software.clone(),
             environment: None,
@@ -520,6 +537,14 @@ impl MeasurementSession {
             photos: self.upload_photos(client).await?,
         };
         let captured = client.capture_measurement(capture).await?;
+        // The window the fixed record id covers: the record is in the outbox, the session does
+        // not say so yet. (The kill test in tests/integration/durability.rs stops here.)
+        tracing::info!(
+            target: UPLOAD_LOG_TARGET,
+            session = %self.id,
+            record = %captured.record_id,
+            "captured into the outbox"
+        );
         let (s, id, record) = (self.store.clone(), self.id, captured.record_id);
         blocking(move || s.set_uploaded(id, record)).await?;
         Ok(captured)

@@ -18,7 +18,7 @@ use crate::calibration::LastCalibration;
 use crate::chart::PatchCheck;
 use crate::error::{MeasureError, Result};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE sessions (
@@ -68,6 +68,14 @@ CREATE TABLE photos (
 );
 ";
 
+/// Version 3: the upload's record id and capture time, fixed before the record is captured, so
+/// an upload repeated after the app died between capturing and noting it captures the same
+/// record again (which the client's outbox then ignores) instead of a second one.
+const SCHEMA_V3: &str = "
+ALTER TABLE sessions ADD COLUMN upload_record_id TEXT;
+ALTER TABLE sessions ADD COLUMN upload_captured_at TEXT;
+";
+
 /// A photo as stored with its session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPhoto {
@@ -82,8 +90,11 @@ pub struct SessionRow {
     pub plan: String,
     pub chart: Vec<u8>,
     pub instrument: Option<String>,
+    /// The record the session was uploaded as (captured and noted).
     pub record_id: Option<Uuid>,
     pub pending: Option<(usize, Option<u32>)>,
+    /// The record id and capture time fixed for the upload, once it was started.
+    pub upload: Option<(Uuid, DateTime<Utc>)>,
 }
 
 /// A stored reading.
@@ -129,10 +140,11 @@ impl SessionStore {
         }
         if version < SCHEMA_VERSION {
             let tx = conn.unchecked_transaction()?;
-            if version < 1 {
-                tx.execute_batch(SCHEMA_V1)?;
+            for (step, sql) in [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3].iter().enumerate() {
+                if version <= step as i64 {
+                    tx.execute_batch(sql)?;
+                }
             }
-            tx.execute_batch(SCHEMA_V2)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
@@ -157,14 +169,23 @@ impl SessionStore {
     pub fn session(&self, id: Uuid) -> Result<SessionRow> {
         self.conn()
             .query_row(
-                "SELECT plan, chart, instrument, record_id, pending_patch, pending_after_counter
+                "SELECT plan, chart, instrument, record_id, pending_patch, pending_after_counter,
+                        upload_record_id, upload_captured_at
                  FROM sessions WHERE session_id = ?1",
                 [id.to_string()],
                 |r| {
                     let record: Option<String> = r.get(3)?;
                     let pending: Option<i64> = r.get(4)?;
                     let after: Option<i64> = r.get(5)?;
+                    let upload_record: Option<String> = r.get(6)?;
+                    let upload_at: Option<String> = r.get(7)?;
                     Ok(SessionRow {
+                        upload: upload_record.zip(upload_at).and_then(|(id, at)| {
+                            Some((
+                                id.parse().ok()?,
+                                DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc),
+                            ))
+                        }),
                         plan: r.get(0)?,
                         chart: r.get(1)?,
                         instrument: r.get(2)?,
@@ -366,6 +387,30 @@ impl SessionStore {
         .transpose()
     }
 
+    /// The record id and capture time of the session's upload: `candidate` the first time, what
+    /// the first call fixed on every later one (committed before it returns).
+    pub fn fix_upload(
+        &self,
+        id: Uuid,
+        candidate: (Uuid, DateTime<Utc>),
+    ) -> Result<(Uuid, DateTime<Utc>)> {
+        let changed = self.conn().execute(
+            "UPDATE sessions SET upload_record_id = ?2, upload_captured_at = ?3
+             WHERE session_id = ?1 AND upload_record_id IS NULL",
+            params![
+                id.to_string(),
+                candidate.0.to_string(),
+                candidate.1.to_rfc3339()
+            ],
+        )?;
+        if changed == 1 {
+            return Ok(candidate);
+        }
+        self.session(id)?.upload.ok_or_else(|| {
+            MeasureError::Storage("stored session: a damaged upload record id or time".into())
+        })
+    }
+
     pub fn set_uploaded(&self, id: Uuid, record_id: Uuid) -> Result<()> {
         self.conn().execute(
             "UPDATE sessions SET record_id = ?2 WHERE session_id = ?1",
@@ -408,5 +453,84 @@ impl SessionStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema as `sqlite_master` describes it, comparable between two files.
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn files_of_every_older_schema_upgrade_to_the_fresh_schema_keeping_their_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = SessionStore::open(&dir.path().join("fresh.sqlite3")).unwrap();
+        let steps = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+        for version in 1..SCHEMA_VERSION {
+            let path = dir.path().join(format!("v{version}.sqlite3"));
+            let (open, uploaded) = (Uuid::new_v4(), Uuid::new_v4());
+            {
+                let conn = Connection::open(&path).unwrap();
+                for sql in &steps[..version as usize] {
+                    conn.execute_batch(sql).unwrap();
+                }
+                conn.pragma_update(None, "user_version", version).unwrap();
+                for (session, record) in [(open, None), (uploaded, Some(Uuid::new_v4()))] {
+                    conn.execute(
+                        "INSERT INTO sessions (session_id, created_at, plan, chart, record_id)
+                         VALUES (?1, '2026-11-01T10:00:00Z', '{}', X'00', ?2)",
+                        params![session.to_string(), record.map(|r| r.to_string())],
+                    )
+                    .unwrap();
+                }
+            }
+            let upgraded = SessionStore::open(&path).unwrap();
+            assert_eq!(
+                schema(&upgraded.conn()),
+                schema(&fresh.conn()),
+                "from v{version}"
+            );
+            let now: i64 = upgraded
+                .conn()
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(now, SCHEMA_VERSION);
+            assert_eq!(upgraded.open_sessions().unwrap(), vec![open]);
+            let row = upgraded.session(open).unwrap();
+            assert_eq!((row.plan.as_str(), row.upload), ("{}", None));
+            assert!(upgraded.session(uploaded).unwrap().record_id.is_some());
+        }
+    }
+
+    #[test]
+    fn the_upload_record_is_fixed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        let session = Uuid::new_v4();
+        store.create_session(session, "{}", b"chart").unwrap();
+        let first = (Uuid::now_v7(), Utc::now());
+        assert_eq!(store.fix_upload(session, first).unwrap(), first);
+        assert_eq!(
+            store
+                .fix_upload(session, (Uuid::now_v7(), Utc::now()))
+                .unwrap(),
+            first,
+            "a later call answers what the first one fixed"
+        );
+        assert_eq!(store.session(session).unwrap().upload, Some(first));
+        let err = store
+            .fix_upload(Uuid::new_v4(), (Uuid::now_v7(), Utc::now()))
+            .unwrap_err();
+        assert!(err.to_string().contains("no measurement session"), "{err}");
     }
 }

@@ -156,6 +156,8 @@ pub fn captures(
         samples,
         gps: None,
         photos: Vec::new(),
+        record_id: None,
+        captured_at: None,
     };
     if args.per_patch {
         Ok(samples.into_iter().map(|s| record(vec![s])).collect())

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound as _, Utc};
 use ecsp_client::ClientConfig;
-use ecsp_client::outbox::QueueState;
+use ecsp_client::capture::MeasurementCapture;
+use ecsp_client::outbox::{OutboxKind, QueueState};
 use ecsp_client::sync::FlushOptions;
 use ecsp_protocol::common::OperatingEnvironment;
+use ecsp_protocol::consent::Purpose;
 use uuid::Uuid;
 
 use crate::common::*;
@@ -211,4 +214,157 @@ async fn several_dfe_records_are_captured_all_or_none() {
     assert_eq!(captured.len(), 2);
     assert_ne!(captured[0].record_id, captured[1].record_id);
     assert_eq!(client.queue_status().await.unwrap().queued, 2);
+}
+
+/// A measurement of one patch, with a GPS fix at `latitude` and optionally a photo.
+fn measurement(device: Uuid, latitude: f64, photo: bool) -> MeasurementCapture {
+    use base64::Engine as _;
+    let jpeg = base64::engine::general_purpose::STANDARD.encode([0xFF, 0xD8, 0xFF, 0xE0, 0, 16]);
+    serde_json::from_value(serde_json::json!({
+        "device_id": device,
+        "software": {"name": "ECSP Field", "version": "0.1.0"},
+        "instrument": {"model": "SIM", "serial_number": "SIM-1", "firmware_version": "1.0"},
+        "settings": {"paper": "Luster", "printing_condition": "FOGRA51"},
+        "samples": [{
+            "patch": "A1",
+            "condition": {"illumination": "M1", "geometry": "45/0", "bandpass_corrected": true},
+            "lab": {"L": 50.0, "a": 1.0, "b": -3.0, "illuminant": "D50", "observer": 2}
+        }],
+        "gps": {"latitude": latitude, "longitude": 139.76, "fixed_at": Utc::now()},
+        "photos": if photo { serde_json::json!([{"media_type": "image/jpeg", "data_base64": jpeg}]) } else { serde_json::json!([]) }
+    }))
+    .unwrap()
+}
+
+/// `input` under a record id and capture time the caller fixed.
+fn under(mut input: MeasurementCapture, id: Uuid, at: DateTime<Utc>) -> MeasurementCapture {
+    input.record_id = Some(id);
+    input.captured_at = Some(at);
+    input
+}
+
+/// What a caller that died between capturing and noting it does: capture again under the same
+/// record id (with a new GPS fix, without the photo). The outbox answers as it did the first
+/// time and adds nothing, whether the record is queued or already sent, so the server gets the
+/// first capture once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_measurement_captured_again_under_its_record_id_is_one_record() {
+    let s = TestServer::start().await;
+    let (client, _) = s.signed_in("technician").await;
+    let device = client.devices().await.unwrap()[0].device_id;
+    let before_consent = Utc::now() - chrono::Duration::minutes(1);
+    client.grant(Purpose::Gps).await.unwrap();
+    client.refuse(Purpose::Photos).await.unwrap();
+    let measurements = |state| {
+        let client = client.clone();
+        async move {
+            client
+                .queue_list(Some(state), 100)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|i| i.kind == OutboxKind::Measurement)
+                .count()
+        }
+    };
+
+    let (id, at) = (Uuid::now_v7(), Utc::now());
+    let first = client
+        .capture_measurement(under(measurement(device, 35.0, true), id, at))
+        .await
+        .unwrap();
+    assert_eq!(first.record_id, id);
+    assert_eq!(first.captured_at, at.trunc_subsecs(3));
+    assert_eq!(first.withheld, vec![Purpose::Photos]);
+
+    // Photos allowed now, another fix, another time: the first capture stands.
+    client.grant(Purpose::Photos).await.unwrap();
+    let again = client
+        .capture_measurement(under(
+            measurement(device, 36.0, true),
+            id,
+            Utc::now() - chrono::Duration::seconds(5),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(measurements(QueueState::Queued).await, 1);
+    let queued = client.preview(100).await.unwrap();
+    let gated: Vec<_> = queued
+        .iter()
+        .filter(|r| r.record_id == id)
+        .flat_map(|r| r.gated.iter().map(|g| (g.purpose, g.value.clone())))
+        .collect();
+    assert_eq!(gated.len(), 1, "{gated:?}");
+    assert_eq!(gated[0].0, Purpose::Gps);
+    assert_eq!(gated[0].1.as_ref().unwrap()["latitude"], 35.0);
+
+    // The same id twice in one batch, with a new record beside it: two entries, not three. The
+    // new one is fixed at a time before the user allowed GPS, so its fix is left out: the
+    // server judges consent at the capture time, and would refuse the record with it.
+    let (twice, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let batch = client
+        .capture_measurements(vec![
+            under(measurement(device, 37.0, false), twice, at),
+            under(measurement(device, 38.0, false), twice, Utc::now()),
+            under(measurement(device, 39.0, false), other, before_consent),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(batch[0], batch[1]);
+    assert_eq!(batch[0].withheld, vec![]);
+    assert_eq!(batch[2].record_id, other);
+    assert_eq!(batch[2].withheld, vec![Purpose::Gps]);
+    assert_eq!(measurements(QueueState::Queued).await, 3);
+
+    let report = client.flush(FlushOptions::default()).await.unwrap();
+    assert_eq!((report.rejected, report.remaining), (0, 0), "{report:?}");
+    let stored = s.stored();
+    for record in [id, twice, other] {
+        let n = stored.iter().filter(|r| **r == record.to_string()).count();
+        assert_eq!(n, 1, "{record} stored {n} times");
+    }
+    let view = client.record(id).await.unwrap();
+    assert_eq!(view.record["gps"]["latitude"], 35.0);
+    assert!(
+        client
+            .record(other)
+            .await
+            .unwrap()
+            .record
+            .get("gps")
+            .is_none()
+    );
+    assert!(
+        view.record
+            .get("photos")
+            .is_none_or(|p| p == &serde_json::json!([]))
+    );
+
+    // Once sent, a capture under that id still answers the same and sends nothing.
+    let late = client
+        .capture_measurement(under(measurement(device, 40.0, false), id, Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(late, first);
+    assert_eq!(measurements(QueueState::Queued).await, 0);
+    assert_eq!(measurements(QueueState::Sent).await, 3);
+    let report = client.flush(FlushOptions::default()).await.unwrap();
+    assert_eq!(report.sent, 0);
+
+    // Another user cannot capture under an id this installation already used.
+    client.logout().await.unwrap();
+    let operator = s.user("operator");
+    client
+        .login(&operator.email, &operator.password)
+        .await
+        .unwrap();
+    let e = client
+        .capture_measurement(under(measurement(device, 41.0, false), id, Utc::now()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ecsp_client::ErrorCode::InvalidInput, "{e}");
+    assert_eq!(e.fields[0].field, "record_id");
+    assert!(e.message.contains("already in the outbox"), "{e}");
 }

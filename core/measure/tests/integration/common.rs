@@ -1,13 +1,14 @@
 //! A chart, a simulator walking it, a session store in a temporary directory, and the
 //! reference server with a signed-in field technician.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ecsp_client::secrets::MemorySecretStore;
-use ecsp_client::{ClientConfig, EcspClient};
+use ecsp_client::secrets::{MemorySecretStore, Secret, SecretStore};
+use ecsp_client::{ClientConfig, EcspClient, EcspResult};
 use ecsp_color::dataset::Dataset;
 use ecsp_instrument::message::Grid;
 use ecsp_instrument_link::driver::{DriverConfig, Instrument};
@@ -142,13 +143,20 @@ impl TestServer {
 
     /// A client signed in as the demo field technician, and a printer it may upload for.
     pub async fn technician(&self, name: &str) -> (EcspClient, Uuid) {
-        let config = ClientConfig {
-            server: self.url.clone(),
-            ca_pem: Some(self.ca_pem.clone().into_bytes()),
-            data_dir: self.dir.path().join("clients").join(name),
-            ..ClientConfig::default()
-        };
-        let client = EcspClient::open(&config, Arc::new(MemorySecretStore::default())).unwrap();
+        self.technician_in(
+            &self.dir.path().join("clients").join(name),
+            Arc::new(MemorySecretStore::default()),
+        )
+        .await
+    }
+
+    /// The same, with the client's files in `data_dir` and its secrets in `secrets`.
+    pub async fn technician_in(
+        &self,
+        data_dir: &Path,
+        secrets: Arc<dyn SecretStore>,
+    ) -> (EcspClient, Uuid) {
+        let client = client_of(&self.url, &self.ca_pem, data_dir, secrets);
         let user = self
             .demo
             .users
@@ -158,5 +166,76 @@ impl TestServer {
         client.login(&user.email, &user.password).await.unwrap();
         let device = client.devices().await.unwrap()[0].device_id;
         (client, device)
+    }
+}
+
+/// A client of the server at `url` with its files in `data_dir`.
+pub fn client_of(
+    url: &str,
+    ca_pem: &str,
+    data_dir: &Path,
+    secrets: Arc<dyn SecretStore>,
+) -> EcspClient {
+    let config = ClientConfig {
+        server: url.to_owned(),
+        ca_pem: Some(ca_pem.as_bytes().to_vec()),
+        data_dir: data_dir.to_owned(),
+        ..ClientConfig::default()
+    };
+    EcspClient::open(&config, secrets).unwrap()
+}
+
+/// Secrets in a JSON file, so that two processes of a test share a sign-in and the outbox key,
+/// as an app and the same app restarted share the phone's keystore.
+#[derive(Debug)]
+pub struct FileSecretStore {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileSecretStore {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn read(&self) -> BTreeMap<String, String> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => panic!("{}: {e}", self.path.display()),
+        }
+    }
+
+    fn change(&self, f: impl FnOnce(&mut BTreeMap<String, String>)) -> EcspResult<()> {
+        let _held = self.lock.lock().unwrap();
+        let mut all = self.read();
+        f(&mut all);
+        // Written whole and renamed, so the other process never reads half a file.
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&all).unwrap()).unwrap();
+        std::fs::rename(&tmp, &self.path).unwrap();
+        Ok(())
+    }
+}
+
+impl SecretStore for FileSecretStore {
+    fn get(&self, key: &str) -> EcspResult<Option<Secret>> {
+        let _held = self.lock.lock().unwrap();
+        Ok(self.read().remove(key).map(Secret::new))
+    }
+
+    fn set(&self, key: &str, value: &Secret) -> EcspResult<()> {
+        self.change(|all| {
+            all.insert(key.to_owned(), value.expose().to_owned());
+        })
+    }
+
+    fn delete(&self, key: &str) -> EcspResult<()> {
+        self.change(|all| {
+            all.remove(key);
+        })
     }
 }
