@@ -3,6 +3,11 @@
 //! tested; ΔE per patch against the limit, or for large charts the distribution of ΔE (histogram
 //! and cumulative curve), which stays readable at 1,617 patches; and ΔE over dated measurements.
 //! SVG or PNG, chosen by the file extension; axes carry quantities and units.
+//!
+//! Each plot also comes as an SVG document in memory (`*_svg`), for pages that embed it: the
+//! same drawing code, so the portal and the CLI draw the same plot. Text in a plot (titles,
+//! patch names from user data) is escaped by plotters' SVG backend (`<`, `>`, `&`, quotes), so
+//! the document can be placed inline in HTML.
 
 use std::path::Path;
 
@@ -39,37 +44,58 @@ fn register_font() {
     });
 }
 
+/// Where a plot is drawn: a file (SVG or PNG by its extension), or an SVG document in memory.
+enum Target<'a> {
+    File(&'a Path),
+    Svg(&'a mut String),
+}
+
+/// Draws `$body` on the backend `$target` asks for, at `$size` (default [`WIDTH`]×[`HEIGHT`]).
 macro_rules! on_backend {
-    ($path:expr, |$root:ident| $body:block) => {
-        on_backend!($path, (WIDTH, HEIGHT), |$root| $body)
+    ($target:expr, |$root:ident| $body:block) => {
+        on_backend!($target, (WIDTH, HEIGHT), |$root| $body)
     };
-    ($path:expr, $size:expr, |$root:ident| $body:block) => {{
+    ($target:expr, $size:expr, |$root:ident| $body:block) => {{
         register_font();
-        let path: &Path = $path;
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("svg") => {
-                let $root = SVGBackend::new(path, $size).into_drawing_area();
+        match $target {
+            Target::Svg(buffer) => {
+                let $root = SVGBackend::with_string(buffer, $size).into_drawing_area();
                 $body;
                 $root.present().map_err(err)?;
                 Ok(())
             }
-            Some("png") => {
-                let $root = BitMapBackend::new(path, $size).into_drawing_area();
-                $body;
-                $root.present().map_err(err)?;
-                Ok(())
-            }
-            _ => Err(ColorError::Plot(format!(
-                "{}: the file name must end in .svg or .png",
-                path.display()
-            ))),
+            Target::File(path) => match path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("svg") => {
+                    let $root = SVGBackend::new(path, $size).into_drawing_area();
+                    $body;
+                    $root.present().map_err(err)?;
+                    Ok(())
+                }
+                Some("png") => {
+                    let $root = BitMapBackend::new(path, $size).into_drawing_area();
+                    $body;
+                    $root.present().map_err(err)?;
+                    Ok(())
+                }
+                _ => Err(ColorError::Plot(format!(
+                    "{}: the file name must end in .svg or .png",
+                    path.display()
+                ))),
+            },
         }
     }};
+}
+
+/// Runs a drawing function on an in-memory SVG target and returns the document.
+fn to_svg(draw: impl FnOnce(Target<'_>) -> Result<()>) -> Result<String> {
+    let mut document = String::new();
+    draw(Target::Svg(&mut document))?;
+    Ok(document)
 }
 
 /// A chart with a title, margins and label areas shared by every plot, on a white page.
@@ -167,6 +193,15 @@ fn own_colour(s: &Spectrum) -> RGBColor {
 /// Spectral reflectance curves of named spectra, every one drawn in its own colour (with a
 /// thin grey edge so that whites stay visible); a legend up to [`LEGEND_LIMIT`] curves.
 pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Result<()> {
+    spectra_on(Target::File(path), title, curves)
+}
+
+/// [`spectra`] as an SVG document.
+pub fn spectra_svg(title: &str, curves: &[(String, Spectrum)]) -> Result<String> {
+    to_svg(|target| spectra_on(target, title, curves))
+}
+
+fn spectra_on(target: Target<'_>, title: &str, curves: &[(String, Spectrum)]) -> Result<()> {
     if curves.is_empty() {
         return Err(ColorError::Plot("no spectra to plot".into()));
     }
@@ -197,7 +232,7 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
         .fold(1.0f64, f64::max)
         .max(1.0)
         * 1.05;
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         let mut chart = frame(&root, title, f64::from(lo)..f64::from(hi), 0.0..top)?;
         chart
             .configure_mesh()
@@ -287,6 +322,15 @@ pub const CONTOUR_LIMIT: usize = 400;
 /// to it, and around the reference the contour where the report's ΔE formula reaches `radius`
 /// (a circle for ΔE*ab, an ellipse-like shape for ΔE00, ΔE94 and CMC).
 pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -> Result<()> {
+    ab_diagram_on(Target::File(path), report, radius)
+}
+
+/// [`ab_diagram`] as an SVG document.
+pub fn ab_diagram_svg(report: &ComparisonReport, radius: Option<f64>) -> Result<String> {
+    to_svg(|target| ab_diagram_on(target, report, radius))
+}
+
+fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f64>) -> Result<()> {
     let extent = report
         .patches
         .iter()
@@ -301,7 +345,7 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
         .fold(10.0f64, f64::max)
         * 1.1;
     // Square plotting area (70 px of y labels, 55 px of x labels, caption) so circles stay round.
-    on_backend!(path, (835, 880), |root| {
+    on_backend!(target, (835, 880), |root| {
         let mut chart = frame(
             &root,
             &format!(
@@ -413,12 +457,25 @@ pub const BARS_LIMIT: usize = 100;
 /// ΔE per patch as bars, coloured by pass/fail against `limit`; for charts of more than
 /// [`BARS_LIMIT`] patches the distribution ([`delta_e_distribution`]), which stays readable.
 pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) -> Result<()> {
+    delta_e_bars_on(Target::File(path), report, limit)
+}
+
+/// [`delta_e_bars`] as an SVG document.
+pub fn delta_e_bars_svg(report: &ComparisonReport, limit: Option<f64>) -> Result<String> {
+    to_svg(|target| delta_e_bars_on(target, report, limit))
+}
+
+fn delta_e_bars_on(
+    target: Target<'_>,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<()> {
     let n = report.patches.len();
     if n > BARS_LIMIT {
-        return delta_e_distribution(path, report, limit);
+        return delta_e_distribution_on(target, report, limit);
     }
     let top = report.max.max(limit.unwrap_or(0.0)).max(1.0) * 1.15;
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         let mut chart = frame(
             &root,
             &format!("{} per patch — {}", report.method, report.tolerance_set),
@@ -490,6 +547,14 @@ pub fn delta_e_distribution(
     report: &ComparisonReport,
     limit: Option<f64>,
 ) -> Result<()> {
+    delta_e_distribution_on(Target::File(path), report, limit)
+}
+
+fn delta_e_distribution_on(
+    target: Target<'_>,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<()> {
     let n = report.patches.len();
     if n == 0 {
         return Err(ColorError::Plot("no patches to plot".into()));
@@ -508,7 +573,7 @@ pub fn delta_e_distribution(
     let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
     let mut sorted: Vec<f64> = report.patches.iter().map(|p| p.delta_e).collect();
     sorted.sort_by(f64::total_cmp);
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
@@ -601,6 +666,26 @@ pub fn trend(
     points: &[(i64, f64)],
     limit: Option<f64>,
 ) -> Result<()> {
+    trend_on(Target::File(path), title, method, points, limit)
+}
+
+/// [`trend`] as an SVG document.
+pub fn trend_svg(
+    title: &str,
+    method: &str,
+    points: &[(i64, f64)],
+    limit: Option<f64>,
+) -> Result<String> {
+    to_svg(|target| trend_on(target, title, method, points, limit))
+}
+
+fn trend_on(
+    target: Target<'_>,
+    title: &str,
+    method: &str,
+    points: &[(i64, f64)],
+    limit: Option<f64>,
+) -> Result<()> {
     if points.is_empty() {
         return Err(ColorError::Plot("no measurements to plot".into()));
     }
@@ -628,7 +713,7 @@ pub fn trend(
             }
         })
     };
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         let mut chart = frame(&root, title, -span * 0.03..span * 1.03, 0.0..top)?;
         chart
             .configure_mesh()
@@ -646,14 +731,35 @@ pub fn trend(
             .map_err(err)?;
         chart
             .draw_series(pts.iter().map(|p| Circle::new(*p, 4, palette(0).filled())))
-            .map_err(err)?;
+            .map_err(err)?
+            .label(method.to_owned())
+            .legend(|(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (20, 0)], palette(0).stroke_width(2))
+                    + Circle::new((10, 0), 4, palette(0).filled())
+            });
         if let Some(l) = limit {
             chart
                 .draw_series(LineSeries::new(
                     vec![(-span * 0.03, l), (span * 1.03, l)],
                     RGBColor(214, 39, 40).stroke_width(2),
                 ))
-                .map_err(err)?;
+                .map_err(err)?
+                .label(format!("limit {l}"))
+                .legend(|(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 20, y)],
+                        RGBColor(214, 39, 40).stroke_width(2),
+                    )
+                });
         }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 16))
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(err)?;
     })
 }
