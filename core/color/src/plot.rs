@@ -331,6 +331,15 @@ pub fn ab_diagram_svg(report: &ComparisonReport, radius: Option<f64>) -> Result<
 }
 
 fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f64>) -> Result<()> {
+    // The contours first: the plot's extent includes them, so none is cut at the edge.
+    let contours: Vec<Vec<(f64, f64)>> = match radius {
+        Some(r) if report.patches.len() <= CONTOUR_LIMIT => report
+            .patches
+            .iter()
+            .map(|p| tolerance_contour(report.formula, p.reference, r))
+            .collect(),
+        _ => Vec::new(),
+    };
     let extent = report
         .patches
         .iter()
@@ -342,6 +351,12 @@ fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f
                 p.sample.b.abs(),
             ]
         })
+        .chain(
+            contours
+                .iter()
+                .flatten()
+                .flat_map(|(a, b)| [a.abs(), b.abs()]),
+        )
         .fold(10.0f64, f64::max)
         * 1.1;
     // Square plotting area (70 px of y labels, 55 px of x labels, caption) so circles stay round.
@@ -382,15 +397,14 @@ fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f
                 .flatten(),
             )
             .map_err(err)?;
+        for contour in &contours {
+            chart
+                .draw_series(LineSeries::new(contour.iter().copied(), BLACK.mix(0.35)))
+                .map_err(err)?;
+        }
         for p in &report.patches {
             let [r, g, b] = p.reference.to_srgb(D50);
             let fill = RGBColor(r, g, b);
-            if let Some(radius) = radius.filter(|_| report.patches.len() <= CONTOUR_LIMIT) {
-                let circle = tolerance_contour(report.formula, p.reference, radius);
-                chart
-                    .draw_series(LineSeries::new(circle, BLACK.mix(0.35)))
-                    .map_err(err)?;
-            }
             chart
                 .draw_series(LineSeries::new(
                     vec![(p.reference.a, p.reference.b), (p.sample.a, p.sample.b)],
@@ -530,6 +544,7 @@ fn delta_e_bars_on(
                 });
             chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
                 .label_font(("sans-serif", 16))
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.8))
