@@ -175,13 +175,12 @@ fn measurement(view: &RecordView) -> Option<MeasurementRecord> {
 
 // ---- a measurement's plots --------------------------------------------------------------------
 
-/// What a measurement's page reads besides the record: its reference and the device's newest
-/// measurements.
+/// What a measurement's page reads besides the record: its reference, the device's first
+/// measurement (the default reference, always offered) and its newest measurements.
 #[derive(Debug)]
 pub struct Related {
     reference: RecordView,
-    /// Whether the reference is the device's first measurement because none was chosen.
-    default_reference: bool,
+    first: RecordView,
     recent: Vec<RecordView>,
 }
 
@@ -196,20 +195,19 @@ impl Related {
         chosen: Option<Uuid>,
     ) -> Result<Self, ApiError> {
         let (internal, _) = devices::visible(c, who, view.device_id)?;
-        let (reference, default_reference) = match chosen {
-            Some(id) if id == view.record_id => (view.clone(), false),
+        let first =
+            records::oldest_of_kind(c, key, internal, view.device_id, RecordKind::Measurement)?
+                .unwrap_or_else(|| view.clone());
+        let reference = match chosen {
+            None => first.clone(),
+            Some(id) if id == view.record_id => view.clone(),
             Some(id) => {
                 let r = records::get_visible(c, key, who, id)?;
                 if r.kind != RecordKind::Measurement {
                     return Err(ApiError::NotFound("measurement"));
                 }
-                (r, false)
+                r
             }
-            None => (
-                records::oldest_of_kind(c, key, internal, view.device_id, RecordKind::Measurement)?
-                    .unwrap_or_else(|| view.clone()),
-                true,
-            ),
         };
         let recent = records::list_for_device(
             c,
@@ -222,7 +220,7 @@ impl Related {
         )?;
         Ok(Self {
             reference,
-            default_reference,
+            first,
             recent,
         })
     }
@@ -449,46 +447,51 @@ impl MeasurementPlots {
             })
             .flatten();
 
-        // The reference to choose from: the device's first measurement (the default), the one
-        // in use, and the newest ones.
-        let mut choices: Vec<ReferenceChoice> = Vec::new();
-        let mut offer = |r: &RecordView, first: bool| {
-            if choices.iter().any(|c| c.id == r.record_id) {
-                return;
+        // The reference to choose from, newest first: the device's newest measurements, this
+        // one, and the reference in use (the device's first, unless another was chosen).
+        let mut offered: Vec<&RecordView> = Vec::new();
+        for r in related
+            .recent
+            .iter()
+            .chain([view, &related.reference, &related.first])
+        {
+            if !offered.iter().any(|o| o.record_id == r.record_id) {
+                offered.push(r);
             }
-            let m = measurement(r);
-            let mut label = format!(
-                "{} — {}, {} {}",
-                when(r.captured_at),
-                m.as_ref()
-                    .map(|m| m.settings.printing_condition.as_str())
-                    .unwrap_or_default(),
-                m.as_ref().map_or(0, |m| m.samples.len()),
-                t.patches_unit
-            );
-            if first {
-                label = format!("{label} ({})", t.reference_default);
-            }
-            if r.record_id == view.record_id {
-                label = format!("{label} ({})", t.this_measurement);
-            }
-            choices.push(ReferenceChoice {
-                id: r.record_id,
-                label,
-                selected: r.record_id == related.reference.record_id,
-            });
-        };
-        offer(&related.reference, related.default_reference);
-        for r in &related.recent {
-            offer(r, false);
         }
-        offer(view, false);
+        offered.sort_by(|a, b| b.captured_at.cmp(&a.captured_at));
+        let choices = offered
+            .into_iter()
+            .map(|r| {
+                let m = measurement(r);
+                let mut label = format!(
+                    "{} — {}, {} {}",
+                    when(r.captured_at),
+                    m.as_ref()
+                        .map(|m| m.settings.printing_condition.as_str())
+                        .unwrap_or_default(),
+                    m.as_ref().map_or(0, |m| m.samples.len()),
+                    t.patches_unit
+                );
+                if r.record_id == related.first.record_id {
+                    label = format!("{label} ({})", t.reference_default);
+                }
+                if r.record_id == view.record_id {
+                    label = format!("{label} ({})", t.this_measurement);
+                }
+                ReferenceChoice {
+                    id: r.record_id,
+                    label,
+                    selected: r.record_id == related.reference.record_id,
+                }
+            })
+            .collect();
 
         Some(Self {
             id: view.record_id,
             reference_id: related.reference.record_id,
             reference_at: when(related.reference.captured_at),
-            default_reference: related.default_reference,
+            default_reference: related.reference.record_id == related.first.record_id,
             is_reference,
             choices,
             spectra,
