@@ -98,6 +98,17 @@ fn to_svg(draw: impl FnOnce(Target<'_>) -> Result<()>) -> Result<String> {
     Ok(document)
 }
 
+/// `text` cut to at most `chars` characters, the cut marked with an ellipsis.
+fn shortened(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_owned();
+    }
+    text.chars()
+        .take(chars.saturating_sub(1))
+        .chain(['…'])
+        .collect()
+}
+
 /// A chart with a title, margins and label areas shared by every plot, on a white page.
 fn frame<'a, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, plotters::coord::Shift>,
@@ -118,6 +129,8 @@ where
     ChartBuilder::on(root)
         .caption(title, ("sans-serif", 24))
         .margin(20)
+        // Room for the last x label, which is centred on the plot's right edge.
+        .margin_right(45)
         .x_label_area_size(55)
         .y_label_area_size(70)
         .build_cartesian_2d(x, y)
@@ -360,7 +373,7 @@ fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f
         .fold(10.0f64, f64::max)
         * 1.1;
     // Square plotting area (70 px of y labels, 55 px of x labels, caption) so circles stay round.
-    on_backend!(target, (835, 880), |root| {
+    on_backend!(target, (860, 880), |root| {
         let mut chart = frame(
             &root,
             &format!(
@@ -503,15 +516,17 @@ fn delta_e_bars_on(
             .y_desc(report.method.as_str())
             .x_labels(n.min(20))
             .x_label_formatter(&|x| {
-                // Bars are centred on whole numbers; label only those.
+                // Bars are centred on whole numbers; label only those, shortened to the room a
+                // bar has (about 7.5 px a character at 14 px) so that names never overlap.
                 let i = x.round();
                 if (x - i).abs() > 1e-6 || i < 0.0 {
                     return String::new();
                 }
+                let room = (f64::from(WIDTH - 110) / n.min(20) as f64 / 7.5) as usize;
                 report
                     .patches
                     .get(i as usize)
-                    .map_or(String::new(), |p| p.id.clone())
+                    .map_or(String::new(), |p| shortened(&p.id, room.max(3)))
             })
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 18))

@@ -23,6 +23,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use ecsp_color::cie::{Illuminant, Observer};
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::plot;
 use ecsp_color::samples::dataset_of;
@@ -336,12 +337,26 @@ fn compared(
     sample: &ecsp_color::dataset::Dataset,
     set: &ToleranceSet,
 ) -> Result<ComparisonReport, String> {
+    // CIELAB for what the records carry it for, else D50/2° (ISO 13655), said on the page
+    // rather than as a note that a file does not declare it: a spectrum has no illuminant.
+    let illuminant = reference
+        .meta
+        .lab_illuminant
+        .or(sample.meta.lab_illuminant)
+        .unwrap_or(Illuminant::D50);
+    let observer = reference
+        .meta
+        .lab_observer
+        .or(sample.meta.lab_observer)
+        .unwrap_or(Observer::Cie1931TwoDegree);
     let report = compare(
         reference,
         sample,
         set,
         CompareOptions {
             matching: Matching::Id,
+            illuminant: Some(illuminant),
+            observer: Some(observer),
             ..CompareOptions::default()
         },
     )
@@ -501,6 +516,44 @@ impl MeasurementPlots {
             window: TREND_MEASUREMENTS,
         })
     }
+}
+
+/// The samples table's rows (patch, L*, a*, b*): the CIELAB a sample carries, else computed from
+/// its spectrum for D50/2° (ISO 13655), which the `bool` says.
+pub fn sample_rows(record: &MeasurementRecord) -> (Vec<(String, String, String, String)>, bool) {
+    let mut computed = false;
+    let rows = record
+        .samples
+        .iter()
+        .map(|s| {
+            let lab = s.lab.as_ref().map(|l| (l.l, l.a, l.b)).or_else(|| {
+                let sp = s.spectrum.as_ref()?;
+                let grid = WavelengthGrid::new(
+                    u32::from(sp.start_nm),
+                    u32::from(sp.interval_nm),
+                    sp.values.len(),
+                )
+                .ok()?;
+                let c = ecsp_color::colorimetry::colorimetry(
+                    &Spectrum::new(grid, sp.values.clone()).ok()?,
+                    s.condition.bandpass_corrected,
+                    Illuminant::D50,
+                    Observer::Cie1931TwoDegree,
+                )
+                .ok()?;
+                computed = true;
+                Some((c.lab.l, c.lab.a, c.lab.b))
+            });
+            let f = |v: Option<f64>| v.map_or_else(String::new, two);
+            (
+                s.patch.clone(),
+                f(lab.map(|l| l.0)),
+                f(lab.map(|l| l.1)),
+                f(lab.map(|l| l.2)),
+            )
+        })
+        .collect();
+    (rows, computed)
 }
 
 /// The spectra plot and its table (values every [`TABLE_STEP_NM`] from the first patch's

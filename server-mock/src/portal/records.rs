@@ -42,6 +42,8 @@ struct RecordPage {
     sections: Vec<(String, Vec<(String, String)>)>,
     /// Measurement samples: patch, L*, a*, b*.
     samples: Vec<(String, String, String, String)>,
+    /// Whether some samples' CIELAB was computed from their spectra (D50/2°).
+    samples_computed: bool,
     /// Whether a DFE record carries job information (given with `job_info` consent).
     has_job: bool,
     /// A measurement's plots against its reference, and the device's trend.
@@ -101,6 +103,7 @@ pub async fn record(
     let t = lang.messages();
     let mut sections = Vec::new();
     let mut samples = Vec::new();
+    let mut samples_computed = false;
     let mut has_job = false;
     let part = |value: &Value| {
         let mut rows = Vec::new();
@@ -134,20 +137,7 @@ pub async fn record(
                 ] {
                     sections.push((name.to_owned(), part(&value.unwrap_or_default())));
                 }
-                samples = r
-                    .samples
-                    .iter()
-                    .map(|s| {
-                        let lab = s.lab.as_ref();
-                        let f = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.2}"));
-                        (
-                            s.patch.clone(),
-                            f(lab.map(|l| l.l)),
-                            f(lab.map(|l| l.a)),
-                            f(lab.map(|l| l.b)),
-                        )
-                    })
-                    .collect();
+                (samples, samples_computed) = super::measurements::sample_rows(&r);
             }
         }
         RecordKind::DeviceData => {
@@ -172,6 +162,7 @@ pub async fn record(
             id,
             sections,
             samples,
+            samples_computed,
             has_job,
             plots,
         },

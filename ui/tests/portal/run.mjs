@@ -233,18 +233,20 @@ test("a measurement page shows its plots with their tables, by keyboard, in both
   assert(page.url().endsWith(measured[2].record_id), "the newest first");
   const plots = page.locator("svg.plot");
   assert(await plots.count() === 4, `four plots (${await plots.count()})`);
-  for (const name of ["Spectral reflectance factor", "a*b* diagram", "per patch against the reference", "newest measurements against the reference"]) {
+  for (const name of ["Spectral reflectance factor", "a*b* diagram", "of each patch against the reference", "newest measurements against the reference"]) {
     assert(await page.getByRole("img", { name: new RegExp(name.replace(/[*]/g, "\\*")) }).count() === 1, `a plot named "${name}"`);
   }
   assert(await page.locator("main script").count() === 0, "no script element from a patch name");
   assert((await page.locator("main").innerText()).includes("<script>alert(1)</script>"), "the name shown as text");
   await check(page, "measurement-plots-admin");
+  // Each plot on its own too, at full size, to judge its legibility.
+  for (let i = 0; i < 4; i++) await page.locator("figure").nth(i).screenshot({ path: path.join(artifacts, `measurement-plot-${i + 1}.png`) });
   // The values behind each plot open from the keyboard.
   const summary = page.locator("summary").first();
   await summary.focus();
   await page.keyboard.press("Enter");
   assert(await page.locator("details").first().evaluate((d) => d.open), "the spectra table opens with Enter");
-  assert(await page.getByRole("cell", { name: "0.0300" }).count() > 0, "black's reflectance in the table");
+  assert(await page.getByRole("cell", { name: "0.030", exact: true }).count() > 0, "black's reflectance in the table");
   // Another reference, chosen with the keyboard: the middle measurement.
   await page.locator("#reference").focus();
   await page.keyboard.press("ArrowUp");
