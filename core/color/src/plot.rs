@@ -21,6 +21,9 @@ use crate::spectrum::Spectrum;
 use crate::tolerance::ComparisonReport;
 
 const WIDTH: u32 = 1000;
+/// Light grid lines between two labelled ones: enough to read values off, and each is an
+/// element of an SVG that pages embed (plotters' default, 10, made a third of its bytes).
+const LIGHT_LINES: usize = 1;
 const HEIGHT: u32 = 700;
 const D50: Xyz = Xyz {
     x: 96.422,
@@ -249,6 +252,7 @@ fn spectra_on(target: Target<'_>, title: &str, curves: &[(String, Spectrum)]) ->
         let mut chart = frame(&root, title, f64::from(lo)..f64::from(hi), 0.0..top)?;
         chart
             .configure_mesh()
+            .max_light_lines(LIGHT_LINES)
             .x_desc("Wavelength (nm)")
             .y_desc("Reflectance factor")
             .x_label_formatter(&|x| format!("{x:.0}"))
@@ -265,12 +269,16 @@ fn spectra_on(target: Target<'_>, title: &str, curves: &[(String, Spectrum)]) ->
                 .map(f64::from)
                 .zip(s.values().iter().copied())
                 .collect();
-            chart
-                .draw_series(LineSeries::new(
-                    pts.clone(),
-                    RGBColor(120, 120, 120).mix(0.6).stroke_width(width + 2),
-                ))
-                .map_err(err)?;
+            // A grey edge where the patch's own colour would vanish on white.
+            let RGBColor(r, g, b) = color;
+            if 0.2126 * f64::from(r) + 0.7152 * f64::from(g) + 0.0722 * f64::from(b) > 200.0 {
+                chart
+                    .draw_series(LineSeries::new(
+                        pts.clone(),
+                        RGBColor(120, 120, 120).mix(0.6).stroke_width(width + 2),
+                    ))
+                    .map_err(err)?;
+            }
             let series = chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(width)))
                 .map_err(err)?;
@@ -295,15 +303,16 @@ fn spectra_on(target: Target<'_>, title: &str, curves: &[(String, Spectrum)]) ->
 }
 
 /// The points of the a*b* contour where `formula` gives `limit` around `reference`, at the
-/// reference's L*: found along 72 directions by bisection (ΔE grows with distance along a ray).
+/// reference's L*: found along 36 directions by bisection (ΔE grows with distance along a ray),
+/// every 10°, which draws even the narrow ΔE00 ellipses of blues smoothly at plot size.
 pub fn tolerance_contour(
     formula: crate::delta_e::DeltaE,
     reference: Lab,
     limit: f64,
 ) -> Vec<(f64, f64)> {
-    (0..=72)
+    (0..=36)
         .map(|k| {
-            let t = f64::from(k) * std::f64::consts::TAU / 72.0;
+            let t = f64::from(k) * std::f64::consts::TAU / 36.0;
             let at = |r: f64| Lab {
                 l: reference.l,
                 a: reference.a + r * t.cos(),
@@ -392,6 +401,7 @@ fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f
         )?;
         chart
             .configure_mesh()
+            .max_light_lines(LIGHT_LINES)
             .x_desc("a* (CIELAB)")
             .y_desc("b* (CIELAB)")
             .x_label_formatter(&|x| format!("{x:.0}"))
@@ -511,6 +521,7 @@ fn delta_e_bars_on(
         )?;
         chart
             .configure_mesh()
+            .max_light_lines(LIGHT_LINES)
             .disable_x_mesh()
             .x_desc("Patch")
             .y_desc(report.method.as_str())
@@ -622,6 +633,7 @@ fn delta_e_distribution_on(
             .set_secondary_coord(0.0..bins as f64 * bin, 0.0..100.0);
         chart
             .configure_mesh()
+            .max_light_lines(LIGHT_LINES)
             .x_desc(report.method.as_str())
             .y_desc("Patches per bin")
             .y_label_formatter(&|y| format!("{y:.0}"))
@@ -747,6 +759,7 @@ fn trend_on(
         let mut chart = frame(&root, title, -span * 0.03..span * 1.03, 0.0..top)?;
         chart
             .configure_mesh()
+            .max_light_lines(LIGHT_LINES)
             .x_desc("Measured (UTC)")
             .y_desc(method)
             .x_labels(6)

@@ -51,8 +51,12 @@ use crate::store::{devices, records, to_ms};
 pub const TREND_MEASUREMENTS: u32 = 30;
 /// Measurements per page of a device's list.
 const MEASUREMENTS_PER_PAGE: u32 = 20;
-/// The spectra table's step: the values every 10 nm, as instruments report them.
-const TABLE_STEP_NM: u32 = 10;
+/// The most patches a page plots and tabulates; a larger chart shows those with the largest ΔE
+/// (see [`comparison_figures`]), and its statistics cover all.
+const PAGE_PATCHES: usize = 100;
+/// The spectra table's step: every 20 nm keeps a 72-patch strip's page under 200 KB (every
+/// 10 nm, the table alone was 40 KB); the plot draws every band.
+const TABLE_STEP_NM: u32 = 20;
 
 // ---- a device's measurements ------------------------------------------------------------------
 
@@ -250,6 +254,8 @@ pub struct SpectraFigure {
     pub(super) svg: String,
     pub(super) wavelengths: Vec<u32>,
     pub(super) rows: Vec<(String, Vec<String>)>,
+    /// The patches of the measurement (more than `rows` for a large chart).
+    pub(super) of: usize,
 }
 
 #[derive(Debug)]
@@ -393,8 +399,6 @@ impl MeasurementPlots {
         let reference_data = reference_record.as_ref().map(dataset_of);
         let is_reference = related.reference.record_id == view.record_id;
 
-        let spectra = spectra_figure(t, &record);
-
         let (comparison, comparison_error) = if is_reference {
             (None, None)
         } else {
@@ -404,14 +408,17 @@ impl MeasurementPlots {
                 (_, Err(e)) => Err(e.to_string()),
                 (Some(Ok(r)), Ok(s)) => compared(r, &s, &set),
             };
-            match outcome {
-                Ok(report) => match comparison_figures(&report, limit) {
-                    Ok(c) => (Some(c), None),
-                    Err(e) => (None, Some(e)),
-                },
+            match outcome.and_then(|report| comparison_figures(&report, limit)) {
+                Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             }
         };
+        // A large chart's spectra: the patches the comparison shows, else the first ones.
+        let shown: Option<Vec<&str>> = comparison
+            .as_ref()
+            .filter(|c| c.rows.len() < c.patches)
+            .map(|c| c.rows.iter().map(|r| r.patch.as_str()).collect());
+        let spectra = spectra_figure(t, &record, shown.as_deref());
 
         // The trend: each of the newest measurements (and this one, if older) against the
         // reference; those that cannot be compared are counted, not drawn.
@@ -558,10 +565,16 @@ pub fn sample_rows(record: &MeasurementRecord) -> (Vec<(String, String, String, 
 
 /// The spectra plot and its table (values every [`TABLE_STEP_NM`] from the first patch's
 /// grid); none when no sample carries a spectrum.
-fn spectra_figure(t: &Messages, record: &MeasurementRecord) -> Option<SpectraFigure> {
+fn spectra_figure(
+    t: &Messages,
+    record: &MeasurementRecord,
+    shown: Option<&[&str]>,
+) -> Option<SpectraFigure> {
     let curves: Vec<(String, Spectrum)> = record
         .samples
         .iter()
+        .filter(|s| shown.is_none_or(|ids| ids.contains(&s.patch.as_str())))
+        .take(PAGE_PATCHES)
         .filter_map(|s| {
             let sp = s.spectrum.as_ref()?;
             let grid = WavelengthGrid::new(
@@ -602,15 +615,29 @@ fn spectra_figure(t: &Messages, record: &MeasurementRecord) -> Option<SpectraFig
         svg: embed(svg, "spectra-caption"),
         wavelengths,
         rows,
+        of: record.samples.len(),
     })
 }
 
+/// The comparison's figures. For a chart of more than [`PAGE_PATCHES`] patches, the a*b*
+/// diagram and the table show the patches with the largest ΔE (statistics and the ΔE
+/// distribution cover every patch): what a technician looks at first, at a page's size.
 fn comparison_figures(
     report: &ComparisonReport,
     limit: Option<f64>,
 ) -> Result<ComparisonFigures, String> {
-    let ab = plot::ab_diagram_svg(report, limit).map_err(|e| e.to_string())?;
     let bars = plot::delta_e_bars_svg(report, limit).map_err(|e| e.to_string())?;
+    let compared_patches = report.patches.len();
+    let mut shown = report.clone();
+    if shown.patches.len() > PAGE_PATCHES {
+        let mut by_delta: Vec<f64> = shown.patches.iter().map(|p| p.delta_e).collect();
+        by_delta.sort_by(|a, b| b.total_cmp(a));
+        let least = by_delta[PAGE_PATCHES - 1];
+        shown.patches.retain(|p| p.delta_e >= least);
+        shown.patches.truncate(PAGE_PATCHES);
+    }
+    let report = &shown;
+    let ab = plot::ab_diagram_svg(report, limit).map_err(|e| e.to_string())?;
     let lab = |l: &ecsp_color::convert::Lab| [two(l.l), two(l.a), two(l.b)];
     Ok(ComparisonFigures {
         ab_svg: embed(ab, "ab-caption"),
@@ -618,7 +645,7 @@ fn comparison_figures(
         method: report.method.clone(),
         conditions: format!("{}/{}", report.illuminant, report.observer),
         limit: limit.map(two).unwrap_or_default(),
-        patches: report.patches.len(),
+        patches: compared_patches,
         mean: two(report.mean),
         percentile95: two(report.percentile95),
         max: two(report.max),
