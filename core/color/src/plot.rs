@@ -94,6 +94,62 @@ macro_rules! on_backend {
     }};
 }
 
+/// The words a plot draws, so that a page in another language can embed it; the file API draws
+/// [`Words::ENGLISH`]. Symbols and units (a*, b*, nm, ΔE00, UTC) are the same in every language.
+#[derive(Debug, Clone, Copy)]
+pub struct Words {
+    pub wavelength_axis: &'static str,
+    pub reflectance_axis: &'static str,
+    /// After a count of curves in a title: "(72 curves, no legend)".
+    pub curves_no_legend: &'static str,
+    pub a_axis: &'static str,
+    pub b_axis: &'static str,
+    pub reference_in_its_colour: &'static str,
+    pub sample: &'static str,
+    /// After "ΔE00 = 3" in the a*b* legend.
+    pub at_reference_lightness: &'static str,
+    /// After a count of patches in the a*b* title.
+    pub patches_no_contours: &'static str,
+    /// After the ΔE name in the bars' title: "ΔE00 per patch".
+    pub per_patch: &'static str,
+    pub patch_axis: &'static str,
+    pub limit: &'static str,
+    /// Between the ΔE name and the count of patches in the distribution's title.
+    pub distribution_over: &'static str,
+    pub patches: &'static str,
+    pub patches_per_bin_axis: &'static str,
+    pub cumulative_share_axis: &'static str,
+    pub cumulative_share: &'static str,
+    pub mean: &'static str,
+    pub percentile95: &'static str,
+    pub measured_axis: &'static str,
+}
+
+impl Words {
+    pub const ENGLISH: Words = Words {
+        wavelength_axis: "Wavelength (nm)",
+        reflectance_axis: "Reflectance factor",
+        curves_no_legend: "curves, no legend",
+        a_axis: "a* (CIELAB)",
+        b_axis: "b* (CIELAB)",
+        reference_in_its_colour: "reference (its colour)",
+        sample: "sample",
+        at_reference_lightness: "(at the reference's L*)",
+        patches_no_contours: "patches: no tolerance contours",
+        per_patch: "per patch",
+        patch_axis: "Patch",
+        limit: "limit",
+        distribution_over: "distribution over",
+        patches: "patches",
+        patches_per_bin_axis: "Patches per bin",
+        cumulative_share_axis: "Cumulative share of patches (%)",
+        cumulative_share: "cumulative share (right axis)",
+        mean: "mean",
+        percentile95: "95th percentile",
+        measured_axis: "Measured (UTC)",
+    };
+}
+
 /// Runs a drawing function on an in-memory SVG target and returns the document.
 fn to_svg(draw: impl FnOnce(Target<'_>) -> Result<()>) -> Result<String> {
     let mut document = String::new();
@@ -209,15 +265,20 @@ fn own_colour(s: &Spectrum) -> RGBColor {
 /// Spectral reflectance curves of named spectra, every one drawn in its own colour (with a
 /// thin grey edge so that whites stay visible); a legend up to [`LEGEND_LIMIT`] curves.
 pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Result<()> {
-    spectra_on(Target::File(path), title, curves)
+    spectra_on(Target::File(path), &Words::ENGLISH, title, curves)
 }
 
-/// [`spectra`] as an SVG document.
-pub fn spectra_svg(title: &str, curves: &[(String, Spectrum)]) -> Result<String> {
-    to_svg(|target| spectra_on(target, title, curves))
+/// [`spectra`] as an SVG document, in `words`.
+pub fn spectra_svg(words: &Words, title: &str, curves: &[(String, Spectrum)]) -> Result<String> {
+    to_svg(|target| spectra_on(target, words, title, curves))
 }
 
-fn spectra_on(target: Target<'_>, title: &str, curves: &[(String, Spectrum)]) -> Result<()> {
+fn spectra_on(
+    target: Target<'_>,
+    words: &Words,
+    title: &str,
+    curves: &[(String, Spectrum)],
+) -> Result<()> {
     if curves.is_empty() {
         return Err(ColorError::Plot("no spectra to plot".into()));
     }
@@ -227,7 +288,7 @@ fn spectra_on(target: Target<'_>, title: &str, curves: &[(String, Spectrum)]) ->
         } else {
             title.to_owned()
         };
-        format!("{short} ({} curves, no legend)", curves.len())
+        format!("{short} ({} {})", curves.len(), words.curves_no_legend)
     } else {
         title.to_owned()
     };
@@ -253,8 +314,8 @@ fn spectra_on(target: Target<'_>, title: &str, curves: &[(String, Spectrum)]) ->
         chart
             .configure_mesh()
             .max_light_lines(LIGHT_LINES)
-            .x_desc("Wavelength (nm)")
-            .y_desc("Reflectance factor")
+            .x_desc(words.wavelength_axis)
+            .y_desc(words.reflectance_axis)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
@@ -344,15 +405,24 @@ pub const CONTOUR_LIMIT: usize = 400;
 /// to it, and around the reference the contour where the report's ΔE formula reaches `radius`
 /// (a circle for ΔE*ab, an ellipse-like shape for ΔE00, ΔE94 and CMC).
 pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -> Result<()> {
-    ab_diagram_on(Target::File(path), report, radius)
+    ab_diagram_on(Target::File(path), &Words::ENGLISH, report, radius)
 }
 
-/// [`ab_diagram`] as an SVG document.
-pub fn ab_diagram_svg(report: &ComparisonReport, radius: Option<f64>) -> Result<String> {
-    to_svg(|target| ab_diagram_on(target, report, radius))
+/// [`ab_diagram`] as an SVG document, in `words`.
+pub fn ab_diagram_svg(
+    words: &Words,
+    report: &ComparisonReport,
+    radius: Option<f64>,
+) -> Result<String> {
+    to_svg(|target| ab_diagram_on(target, words, report, radius))
 }
 
-fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f64>) -> Result<()> {
+fn ab_diagram_on(
+    target: Target<'_>,
+    words: &Words,
+    report: &ComparisonReport,
+    radius: Option<f64>,
+) -> Result<()> {
     // The contours first: the plot's extent includes them, so none is cut at the edge.
     let contours: Vec<Vec<(f64, f64)>> = match radius {
         Some(r) if report.patches.len() <= CONTOUR_LIMIT => report
@@ -391,7 +461,7 @@ fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f
                 report.illuminant,
                 report.observer,
                 if radius.is_some() && report.patches.len() > CONTOUR_LIMIT {
-                    format!(", {} patches: no tolerance contours", report.patches.len())
+                    format!(", {} {}", report.patches.len(), words.patches_no_contours)
                 } else {
                     String::new()
                 }
@@ -402,8 +472,8 @@ fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f
         chart
             .configure_mesh()
             .max_light_lines(LIGHT_LINES)
-            .x_desc("a* (CIELAB)")
-            .y_desc("b* (CIELAB)")
+            .x_desc(words.a_axis)
+            .y_desc(words.b_axis)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 16))
@@ -461,20 +531,23 @@ fn ab_diagram_on(target: Target<'_>, report: &ComparisonReport, radius: Option<f
         chart
             .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
             .map_err(err)?
-            .label("reference (its colour)")
+            .label(words.reference_in_its_colour)
             .legend(|(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 10, y + 5)], RGBColor(90, 90, 90).filled())
             });
         chart
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
             .map_err(err)?
-            .label("sample")
+            .label(words.sample)
             .legend(|(x, y)| Circle::new((x + 5, y), 5, BLACK.stroke_width(1)));
         if let Some(r) = radius.filter(|_| report.patches.len() <= CONTOUR_LIMIT) {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(err)?
-                .label(format!("{} = {r} (at the reference's L*)", report.method))
+                .label(format!(
+                    "{} = {r} {}",
+                    report.method, words.at_reference_lightness
+                ))
                 .legend(|(x, y)| Circle::new((x + 5, y), 7, BLACK.mix(0.35)));
         }
         chart
@@ -494,28 +567,36 @@ pub const BARS_LIMIT: usize = 100;
 /// ΔE per patch as bars, coloured by pass/fail against `limit`; for charts of more than
 /// [`BARS_LIMIT`] patches the distribution ([`delta_e_distribution`]), which stays readable.
 pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) -> Result<()> {
-    delta_e_bars_on(Target::File(path), report, limit)
+    delta_e_bars_on(Target::File(path), &Words::ENGLISH, report, limit)
 }
 
-/// [`delta_e_bars`] as an SVG document.
-pub fn delta_e_bars_svg(report: &ComparisonReport, limit: Option<f64>) -> Result<String> {
-    to_svg(|target| delta_e_bars_on(target, report, limit))
+/// [`delta_e_bars`] as an SVG document, in `words`.
+pub fn delta_e_bars_svg(
+    words: &Words,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<String> {
+    to_svg(|target| delta_e_bars_on(target, words, report, limit))
 }
 
 fn delta_e_bars_on(
     target: Target<'_>,
+    words: &Words,
     report: &ComparisonReport,
     limit: Option<f64>,
 ) -> Result<()> {
     let n = report.patches.len();
     if n > BARS_LIMIT {
-        return delta_e_distribution_on(target, report, limit);
+        return delta_e_distribution_on(target, words, report, limit);
     }
     let top = report.max.max(limit.unwrap_or(0.0)).max(1.0) * 1.15;
     on_backend!(target, |root| {
         let mut chart = frame(
             &root,
-            &format!("{} per patch — {}", report.method, report.tolerance_set),
+            &format!(
+                "{} {} — {}",
+                report.method, words.per_patch, report.tolerance_set
+            ),
             -0.5..n as f64 - 0.5,
             0.0..top,
         )?;
@@ -523,7 +604,7 @@ fn delta_e_bars_on(
             .configure_mesh()
             .max_light_lines(LIGHT_LINES)
             .disable_x_mesh()
-            .x_desc("Patch")
+            .x_desc(words.patch_axis)
             .y_desc(report.method.as_str())
             .x_labels(n.min(20))
             .x_label_formatter(&|x| {
@@ -564,7 +645,7 @@ fn delta_e_bars_on(
                     BLACK.stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(format!("limit {l}"))
+                .label(format!("{} {l}", words.limit))
                 .legend(|(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
                 });
@@ -588,11 +669,12 @@ pub fn delta_e_distribution(
     report: &ComparisonReport,
     limit: Option<f64>,
 ) -> Result<()> {
-    delta_e_distribution_on(Target::File(path), report, limit)
+    delta_e_distribution_on(Target::File(path), &Words::ENGLISH, report, limit)
 }
 
 fn delta_e_distribution_on(
     target: Target<'_>,
+    words: &Words,
     report: &ComparisonReport,
     limit: Option<f64>,
 ) -> Result<()> {
@@ -619,8 +701,8 @@ fn delta_e_distribution_on(
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!(
-                    "{} distribution over {n} patches — {}",
-                    report.method, report.tolerance_set
+                    "{} {} {n} {} — {}",
+                    report.method, words.distribution_over, words.patches, report.tolerance_set
                 ),
                 ("sans-serif", 24),
             )
@@ -635,7 +717,7 @@ fn delta_e_distribution_on(
             .configure_mesh()
             .max_light_lines(LIGHT_LINES)
             .x_desc(report.method.as_str())
-            .y_desc("Patches per bin")
+            .y_desc(words.patches_per_bin_axis)
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
@@ -643,7 +725,7 @@ fn delta_e_distribution_on(
             .map_err(err)?;
         chart
             .configure_secondary_axes()
-            .y_desc("Cumulative share of patches (%)")
+            .y_desc(words.cumulative_share_axis)
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
             .draw()
@@ -668,12 +750,12 @@ fn delta_e_distribution_on(
         chart
             .draw_secondary_series(LineSeries::new(cumulative, BLACK.stroke_width(2)))
             .map_err(err)?
-            .label("cumulative share (right axis)")
+            .label(words.cumulative_share)
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         let marks = [
-            (limit, RGBColor(214, 39, 40), "limit"),
-            (Some(report.mean), palette(0), "mean"),
-            (Some(report.percentile95), palette(4), "95th percentile"),
+            (limit, RGBColor(214, 39, 40), words.limit),
+            (Some(report.mean), palette(0), words.mean),
+            (Some(report.percentile95), palette(4), words.percentile95),
         ];
         for (value, color, what) in marks {
             if let Some(v) = value {
@@ -708,21 +790,30 @@ pub fn trend(
     points: &[(i64, f64)],
     limit: Option<f64>,
 ) -> Result<()> {
-    trend_on(Target::File(path), title, method, points, limit)
+    trend_on(
+        Target::File(path),
+        &Words::ENGLISH,
+        title,
+        method,
+        points,
+        limit,
+    )
 }
 
-/// [`trend`] as an SVG document.
+/// [`trend`] as an SVG document, in `words`.
 pub fn trend_svg(
+    words: &Words,
     title: &str,
     method: &str,
     points: &[(i64, f64)],
     limit: Option<f64>,
 ) -> Result<String> {
-    to_svg(|target| trend_on(target, title, method, points, limit))
+    to_svg(|target| trend_on(target, words, title, method, points, limit))
 }
 
 fn trend_on(
     target: Target<'_>,
+    words: &Words,
     title: &str,
     method: &str,
     points: &[(i64, f64)],
@@ -760,7 +851,7 @@ fn trend_on(
         chart
             .configure_mesh()
             .max_light_lines(LIGHT_LINES)
-            .x_desc("Measured (UTC)")
+            .x_desc(words.measured_axis)
             .y_desc(method)
             .x_labels(6)
             .x_label_formatter(&date)
@@ -788,7 +879,7 @@ fn trend_on(
                     RGBColor(214, 39, 40).stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(format!("limit {l}"))
+                .label(format!("{} {l}", words.limit))
                 .legend(|(x, y)| {
                     PathElement::new(
                         vec![(x, y), (x + 20, y)],

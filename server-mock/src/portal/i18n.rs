@@ -205,6 +205,8 @@ pub struct Messages {
     pub illuminant_observer: &'static str,
     pub unmatched_patches: &'static str,
     pub notes: &'static str,
+    /// The words inside the measurement plots.
+    pub plot_words: &'static ecsp_color::plot::Words,
     pub patches_shown: &'static str,
     pub lab_computed: &'static str,
     pub export_jobs: &'static str,
@@ -474,6 +476,7 @@ pub static EN: Messages = Messages {
     illuminant_observer: "Illuminant/observer",
     unmatched_patches: "Patches in only one of the two",
     notes: "Notes",
+    plot_words: &ecsp_color::plot::Words::ENGLISH,
     patches_shown: "A large chart: shown are the patches with the largest ΔE00 against the reference (else the first), the statistics cover every patch. Patches shown:",
     lab_computed: "L*a*b* computed from the spectrum (D50, 2° observer) where the sample carries none.",
     export_jobs: "Export the job history (CSV)",
@@ -694,6 +697,7 @@ pub static JA: Messages = Messages {
     illuminant_observer: "光源/観察者",
     unmatched_patches: "片方にしかないパッチ",
     notes: "注記",
+    plot_words: &JA_PLOT_WORDS,
     patches_shown: "大きなチャートのため、基準に対する ΔE00 が大きいパッチ（比較がなければ先頭のパッチ）を表示しています。統計はすべてのパッチが対象です。表示しているパッチ：",
     lab_computed: "L*a*b* 値がないサンプルは、分光データから計算しています（D50、2° 視野）。",
     export_jobs: "ジョブ履歴をエクスポート（CSV）",
@@ -812,3 +816,27 @@ mod tests {
         assert_eq!(Lang::choose(Some("xx"), None), Lang::En);
     }
 }
+
+/// The measurement plots' words in Japanese (symbols and units stay as they are).
+static JA_PLOT_WORDS: ecsp_color::plot::Words = ecsp_color::plot::Words {
+    wavelength_axis: "波長 (nm)",
+    reflectance_axis: "分光反射率",
+    curves_no_legend: "本の曲線、凡例なし",
+    a_axis: "a* (CIELAB)",
+    b_axis: "b* (CIELAB)",
+    reference_in_its_colour: "基準（その色）",
+    sample: "この測定",
+    at_reference_lightness: "（基準の L* において）",
+    patches_no_contours: "パッチ：許容範囲の輪郭なし",
+    per_patch: "（パッチごと）",
+    patch_axis: "パッチ",
+    limit: "許容値",
+    distribution_over: "の分布、パッチ数",
+    patches: "",
+    patches_per_bin_axis: "区間ごとのパッチ数",
+    cumulative_share_axis: "累積パッチ割合 (%)",
+    cumulative_share: "累積割合（右軸）",
+    mean: "平均",
+    percentile95: "95 パーセンタイル",
+    measured_axis: "測定日時 (UTC)",
+};

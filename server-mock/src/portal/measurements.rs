@@ -408,7 +408,7 @@ impl MeasurementPlots {
                 (_, Err(e)) => Err(e.to_string()),
                 (Some(Ok(r)), Ok(s)) => compared(r, &s, &set),
             };
-            match outcome.and_then(|report| comparison_figures(&report, limit)) {
+            match outcome.and_then(|report| comparison_figures(t, &report, limit)) {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             }
@@ -447,8 +447,14 @@ impl MeasurementPlots {
                     .iter()
                     .map(|(r, report)| (r.captured_at.timestamp(), report.mean))
                     .collect();
-                let svg = plot::trend_svg(t.trend_title, &format!("mean {method}"), &series, limit)
-                    .ok()?;
+                let svg = plot::trend_svg(
+                    t.plot_words,
+                    t.trend_title,
+                    &format!("{} {method}", t.plot_words.mean),
+                    &series,
+                    limit,
+                )
+                .ok()?;
                 Some(TrendFigure {
                     svg: embed(svg, "trend-caption"),
                     rows: points
@@ -594,7 +600,7 @@ fn spectra_figure(
         "{} — {}",
         t.spectra_title, record.settings.printing_condition
     );
-    let svg = plot::spectra_svg(&title, &curves).ok()?;
+    let svg = plot::spectra_svg(t.plot_words, &title, &curves).ok()?;
     let step = TABLE_STEP_NM.max(first.interval_nm);
     let wavelengths: Vec<u32> = (first.start_nm..=first.end_nm())
         .step_by(step as usize)
@@ -623,10 +629,11 @@ fn spectra_figure(
 /// diagram and the table show the patches with the largest ΔE (statistics and the ΔE
 /// distribution cover every patch): what a technician looks at first, at a page's size.
 fn comparison_figures(
+    t: &Messages,
     report: &ComparisonReport,
     limit: Option<f64>,
 ) -> Result<ComparisonFigures, String> {
-    let bars = plot::delta_e_bars_svg(report, limit).map_err(|e| e.to_string())?;
+    let bars = plot::delta_e_bars_svg(t.plot_words, report, limit).map_err(|e| e.to_string())?;
     let compared_patches = report.patches.len();
     let mut shown = report.clone();
     if shown.patches.len() > PAGE_PATCHES {
@@ -637,7 +644,7 @@ fn comparison_figures(
         shown.patches.truncate(PAGE_PATCHES);
     }
     let report = &shown;
-    let ab = plot::ab_diagram_svg(report, limit).map_err(|e| e.to_string())?;
+    let ab = plot::ab_diagram_svg(t.plot_words, report, limit).map_err(|e| e.to_string())?;
     let lab = |l: &ecsp_color::convert::Lab| [two(l.l), two(l.a), two(l.b)];
     Ok(ComparisonFigures {
         ab_svg: embed(ab, "ab-caption"),

@@ -1402,6 +1402,10 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
     b.accept_language = "ja";
     let ja = b.get(&format!("/portal/records/{}", id(&newest))).await;
     assert!(ja.body.contains("基準との色差") && ja.body.contains("分光反射率"));
+    assert!(
+        ja.body.contains("波長 (nm)") && ja.body.contains("測定日時 (UTC)"),
+        "the plots' axes in Japanese"
+    );
     assert_eq!(ja.body.matches("</svg>").count(), 4);
     b.accept_language = "en-GB,en;q=0.9";
 

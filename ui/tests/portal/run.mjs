@@ -263,6 +263,7 @@ test("a measurement page shows its plots with their tables, by keyboard, in both
   assert((await ja.locator("main").innerText()).includes("基準との色差"), "Japanese page");
   assert(await ja.locator("svg.plot").count() === 4, "the same plots in Japanese");
   await check(ja, "measurement-plots-ja");
+  for (let i = 0; i < 4; i++) await ja.locator("figure").nth(i).screenshot({ path: path.join(artifacts, `measurement-plot-${i + 1}-ja.png`) });
   await ja.context().close();
 });
 

@@ -155,7 +155,7 @@ fn plots_in_memory_are_the_files_documents_with_names_escaped() {
             (name, p.spectrum.clone().unwrap())
         })
         .collect();
-    let in_memory = plot::spectra_svg(hostile, &curves).unwrap();
+    let in_memory = plot::spectra_svg(&plot::Words::ENGLISH, hostile, &curves).unwrap();
     let file = dir.path().join("spectra.svg");
     plot::spectra(&file, hostile, &curves).unwrap();
     assert_eq!(in_memory, std::fs::read_to_string(&file).unwrap());
@@ -182,9 +182,10 @@ fn plots_in_memory_are_the_files_documents_with_names_escaped() {
     )
     .unwrap();
     for svg in [
-        plot::ab_diagram_svg(&report, Some(3.0)).unwrap(),
-        plot::delta_e_bars_svg(&report, Some(3.0)).unwrap(),
+        plot::ab_diagram_svg(&plot::Words::ENGLISH, &report, Some(3.0)).unwrap(),
+        plot::delta_e_bars_svg(&plot::Words::ENGLISH, &report, Some(3.0)).unwrap(),
         plot::trend_svg(
+            &plot::Words::ENGLISH,
             "<i>press</i>",
             "mean ΔE00",
             &[(1_700_000_000, 1.5)],
@@ -198,12 +199,19 @@ fn plots_in_memory_are_the_files_documents_with_names_escaped() {
             "markup from names"
         );
     }
-    let bars = plot::delta_e_bars_svg(&report, Some(3.0)).unwrap();
+    let bars = plot::delta_e_bars_svg(&plot::Words::ENGLISH, &report, Some(3.0)).unwrap();
     assert!(bars.contains("&lt;b&gt;"), "the patch id labels its bar");
-    let trend = plot::trend_svg("t", "mean ΔE00", &[(1_700_000_000, 1.5)], Some(3.0)).unwrap();
+    let trend = plot::trend_svg(
+        &plot::Words::ENGLISH,
+        "t",
+        "mean ΔE00",
+        &[(1_700_000_000, 1.5)],
+        Some(3.0),
+    )
+    .unwrap();
     assert!(
         trend.contains("mean ΔE00") && trend.contains("limit 3"),
         "the trend has a legend"
     );
-    assert!(plot::trend_svg("t", "m", &[], None).is_err());
+    assert!(plot::trend_svg(&plot::Words::ENGLISH, "t", "m", &[], None).is_err());
 }
