@@ -817,7 +817,9 @@ mod tests {
     }
 }
 
-/// The measurement plots' words in Japanese (symbols and units stay as they are).
+/// The measurement plots' words in Japanese (symbols and units stay as they are). Legend
+/// entries are short: plotters sizes a legend's box with the bundled DejaVu Sans, which has no
+/// Japanese glyphs and so measures them narrower than the browser draws them.
 static JA_PLOT_WORDS: ecsp_color::plot::Words = ecsp_color::plot::Words {
     wavelength_axis: "波長 (nm)",
     reflectance_axis: "分光反射率",
@@ -826,9 +828,9 @@ static JA_PLOT_WORDS: ecsp_color::plot::Words = ecsp_color::plot::Words {
     b_axis: "b* (CIELAB)",
     reference_in_its_colour: "基準（その色）",
     sample: "この測定",
-    at_reference_lightness: "（基準の L* において）",
+    at_reference_lightness: "（基準の L*）",
     patches_no_contours: "パッチ：許容範囲の輪郭なし",
-    per_patch: "（パッチごと）",
+    per_patch: "パッチごと",
     patch_axis: "パッチ",
     limit: "許容値",
     distribution_over: "の分布、パッチ数",
