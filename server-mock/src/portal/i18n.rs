@@ -792,31 +792,6 @@ pub static JA: Messages = Messages {
     live_updates: "操作の実行中、このページは自動で更新されます。",
 };
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn purposes_are_named_in_both_languages() {
-        assert_eq!(Lang::En.purpose_name(Purpose::Gps), "GPS position");
-        assert_eq!(Lang::Ja.purpose_name(Purpose::JobInfo), "ジョブ情報");
-    }
-
-    #[test]
-    fn language_follows_the_cookie_then_accept_language() {
-        assert_eq!(Lang::choose(Some("ja"), Some("en-GB")), Lang::Ja);
-        assert_eq!(
-            Lang::choose(None, Some("ja-JP,ja;q=0.9,en;q=0.8")),
-            Lang::Ja
-        );
-        assert_eq!(
-            Lang::choose(None, Some("fr-FR, en;q=0.5, ja;q=0.3")),
-            Lang::En
-        );
-        assert_eq!(Lang::choose(Some("xx"), None), Lang::En);
-    }
-}
-
 /// The measurement plots' words in Japanese (symbols and units stay as they are). Legend
 /// entries are short: plotters sizes a legend's box with the bundled DejaVu Sans, which has no
 /// Japanese glyphs and so measures them narrower than the browser draws them.
@@ -842,3 +817,28 @@ static JA_PLOT_WORDS: ecsp_color::plot::Words = ecsp_color::plot::Words {
     percentile95: "95 パーセンタイル",
     measured_axis: "測定日時 (UTC)",
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purposes_are_named_in_both_languages() {
+        assert_eq!(Lang::En.purpose_name(Purpose::Gps), "GPS position");
+        assert_eq!(Lang::Ja.purpose_name(Purpose::JobInfo), "ジョブ情報");
+    }
+
+    #[test]
+    fn language_follows_the_cookie_then_accept_language() {
+        assert_eq!(Lang::choose(Some("ja"), Some("en-GB")), Lang::Ja);
+        assert_eq!(
+            Lang::choose(None, Some("ja-JP,ja;q=0.9,en;q=0.8")),
+            Lang::Ja
+        );
+        assert_eq!(
+            Lang::choose(None, Some("fr-FR, en;q=0.5, ja;q=0.3")),
+            Lang::En
+        );
+        assert_eq!(Lang::choose(Some("xx"), None), Lang::En);
+    }
+}

@@ -487,7 +487,7 @@ impl MeasurementPlots {
                 offered.push(r);
             }
         }
-        offered.sort_by(|a, b| b.captured_at.cmp(&a.captured_at));
+        offered.sort_by_key(|r| std::cmp::Reverse(r.captured_at));
         let choices = offered
             .into_iter()
             .map(|r| {

@@ -1409,6 +1409,44 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
     assert_eq!(ja.body.matches("</svg>").count(), 4);
     b.accept_language = "en-GB,en;q=0.9";
 
+    // The samples carry spectra only: their CIELAB is computed, and the page says for what.
+    assert!(
+        page.body
+            .contains("L*a*b* computed from the spectrum (D50, 2° observer)")
+    );
+
+    // A measurement under another condition (M2) cannot be compared: its page says why, and
+    // the trend leaves it out and says so.
+    let mut other = strip_measurement(device, 50, 1.0);
+    for s in other["samples"].as_array_mut().unwrap() {
+        s["condition"]["illumination"] = json!("M2");
+    }
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(vec![other.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let m2 = b.get(&format!("/portal/records/{}", id(&other))).await;
+    assert_eq!(m2.status, StatusCode::OK);
+    assert!(
+        m2.body
+            .contains("This measurement cannot be compared with the reference:")
+            && m2.body.contains("measurement condition"),
+        "the reason is given"
+    );
+    assert!(!m2.body.contains("aria-labelledby=\"bars-caption\""));
+    assert!(m2.body.contains("aria-labelledby=\"spectra-caption\""));
+    let trend = b.get(&format!("/portal/records/{}", id(&newest))).await;
+    assert!(
+        trend
+            .body
+            .contains("no patch in common with the reference): 1</p>"),
+        "one measurement left out of the trend"
+    );
+
     // What the user may not see, or what is not a measurement, is not found as a reference.
     let foreign = ts.foreign_org().await;
     let theirs = crate::common::measurement_record(foreign.device, false, false);
