@@ -1,5 +1,7 @@
 //! Portal page timings: the device list and a device page, for a device holding 100,000 stored
-//! records next to one holding 10, and the bytes each page transfers.
+//! records next to one holding 10, a measurement's page with its plots (a 72-patch control
+//! strip against the device's first measurement, with the trend of its newest 30 of 200
+//! measurements; and a 1,617-patch chart), and the bytes each page transfers.
 //!
 //! Starts the reference server on loopback with a fresh data directory, has the demo agent
 //! upload the records (500 per request), signs in through the portal's form, then requests each
@@ -48,6 +50,42 @@ fn client(ca_pem: &str) -> reqwest::Client {
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
     sorted[i].as_secs_f64() * 1e3
+}
+
+/// A measurement of `patches` patches (reflectance 380–730 nm at 10 nm, smooth curves of
+/// varied hue and depth), captured at `at`, its inks `drift` lighter than the first print.
+fn measurement(
+    device: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    patches: usize,
+    drift: f64,
+) -> serde_json::Value {
+    let condition = json!({"illumination": "M1", "geometry": "45/0", "bandpass_corrected": true});
+    let samples: Vec<_> = (0..patches)
+        .map(|p| {
+            let centre = 420.0 + (p * 37 % 300) as f64;
+            let depth = 0.2 + (p * 13 % 70) as f64 / 100.0;
+            let values: Vec<f64> = (0..36)
+                .map(|i| {
+                    let nm = 380.0 + 10.0 * i as f64;
+                    let ink = depth / (1.0 + ((nm - centre) / 25.0).powi(2));
+                    ((0.9 - ink) * (1.0 - drift) + drift * 0.5).clamp(0.02, 1.0)
+                })
+                .collect();
+            json!({"patch": format!("P{p:04}"), "condition": condition,
+                   "spectrum": {"start_nm": 380, "interval_nm": 10, "values": values}})
+        })
+        .collect();
+    json!({
+        "record_id": Uuid::now_v7(),
+        "captured_at": at,
+        "device_id": device,
+        "software": {"name": "i1Pro3 driver", "version": "3.1.0"},
+        "environment": {"os_name": "Android", "os_version": "15", "app_version": "0.1.0"},
+        "instrument": {"model": "i1Pro3", "serial_number": "1234567", "firmware_version": "1.2.3"},
+        "settings": {"paper": "Epson Premium Luster 260", "printing_condition": "FOGRA51"},
+        "samples": samples
+    })
 }
 
 fn main() {
@@ -114,12 +152,48 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
 
-        // Sign in through the form, as a browser does.
         let admin = demo
             .users
             .iter()
             .find(|u| u.email.starts_with("admin"))
             .unwrap();
+
+        // Measurements: a 72-patch strip on the busy device every half day for 100 days, and a
+        // 1,617-patch chart measured twice on the quiet one.
+        let token: serde_json::Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": admin.email, "password": admin.password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        let strips: Vec<_> = (0..200)
+            .map(|i| {
+                let at = now - chrono::Duration::hours(12 * (200 - i as i64));
+                measurement(busy.device_id, at, 72, i as f64 / 4000.0)
+            })
+            .collect();
+        let big = [
+            measurement(quiet.device_id, now - chrono::Duration::days(30), 1617, 0.0),
+            measurement(quiet.device_id, now - chrono::Duration::hours(1), 1617, 0.03),
+        ];
+        for batch in strips.chunks(20).chain([&big[..]]) {
+            let res = http
+                .post(format!("{base}/api/v1/uploads/measurements"))
+                .bearer_auth(&token)
+                .json(&json!({"schema_version": 1, "records": batch}))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+        }
+        let newest_strip = strips.last().unwrap()["record_id"].as_str().unwrap().to_owned();
+        let newest_big = big[1]["record_id"].as_str().unwrap().to_owned();
+
+        // Sign in through the form, as a browser does.
         let form = http.get(format!("{base}/portal/sign-in")).send().await.unwrap();
         let pre = form
             .headers()
@@ -179,6 +253,18 @@ fn main() {
                     (now - chrono::Duration::seconds(records as i64 * 86 - 20 * 86))
                         .timestamp_millis()
                 ),
+            ),
+            (
+                "measurement list, 200 measurements",
+                format!("/portal/devices/{}/measurements", busy.device_id),
+            ),
+            (
+                "measurement + plots, 72 patches, trend 30",
+                format!("/portal/records/{newest_strip}"),
+            ),
+            (
+                "measurement + plots, 1,617 patches",
+                format!("/portal/records/{newest_big}"),
             ),
             ("stylesheet", "/portal/static/portal.css".to_owned()),
         ];

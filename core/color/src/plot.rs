@@ -3,6 +3,11 @@
 //! tested; ΔE per patch against the limit, or for large charts the distribution of ΔE (histogram
 //! and cumulative curve), which stays readable at 1,617 patches; and ΔE over dated measurements.
 //! SVG or PNG, chosen by the file extension; axes carry quantities and units.
+//!
+//! Each plot also comes as an SVG document in memory (`*_svg`), for pages that embed it: the
+//! same drawing code, so the portal and the CLI draw the same plot. Text in a plot (titles,
+//! patch names from user data) is escaped by plotters' SVG backend (`<`, `>`, `&`, quotes), so
+//! the document can be placed inline in HTML.
 
 use std::path::Path;
 
@@ -16,6 +21,9 @@ use crate::spectrum::Spectrum;
 use crate::tolerance::ComparisonReport;
 
 const WIDTH: u32 = 1000;
+/// Light grid lines between two labelled ones: enough to read values off, and each is an
+/// element of an SVG that pages embed (plotters' default, 10, made a third of its bytes).
+const LIGHT_LINES: usize = 1;
 const HEIGHT: u32 = 700;
 const D50: Xyz = Xyz {
     x: 96.422,
@@ -39,37 +47,125 @@ fn register_font() {
     });
 }
 
+/// Where a plot is drawn: a file (SVG or PNG by its extension), or an SVG document in memory.
+enum Target<'a> {
+    File(&'a Path),
+    Svg(&'a mut String),
+}
+
+/// Draws `$body` on the backend `$target` asks for, at `$size` (default [`WIDTH`]×[`HEIGHT`]).
 macro_rules! on_backend {
-    ($path:expr, |$root:ident| $body:block) => {
-        on_backend!($path, (WIDTH, HEIGHT), |$root| $body)
+    ($target:expr, |$root:ident| $body:block) => {
+        on_backend!($target, (WIDTH, HEIGHT), |$root| $body)
     };
-    ($path:expr, $size:expr, |$root:ident| $body:block) => {{
+    ($target:expr, $size:expr, |$root:ident| $body:block) => {{
         register_font();
-        let path: &Path = $path;
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("svg") => {
-                let $root = SVGBackend::new(path, $size).into_drawing_area();
+        match $target {
+            Target::Svg(buffer) => {
+                let $root = SVGBackend::with_string(buffer, $size).into_drawing_area();
                 $body;
                 $root.present().map_err(err)?;
                 Ok(())
             }
-            Some("png") => {
-                let $root = BitMapBackend::new(path, $size).into_drawing_area();
-                $body;
-                $root.present().map_err(err)?;
-                Ok(())
-            }
-            _ => Err(ColorError::Plot(format!(
-                "{}: the file name must end in .svg or .png",
-                path.display()
-            ))),
+            Target::File(path) => match path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("svg") => {
+                    let $root = SVGBackend::new(path, $size).into_drawing_area();
+                    $body;
+                    $root.present().map_err(err)?;
+                    Ok(())
+                }
+                Some("png") => {
+                    let $root = BitMapBackend::new(path, $size).into_drawing_area();
+                    $body;
+                    $root.present().map_err(err)?;
+                    Ok(())
+                }
+                _ => Err(ColorError::Plot(format!(
+                    "{}: the file name must end in .svg or .png",
+                    path.display()
+                ))),
+            },
         }
     }};
+}
+
+/// The words a plot draws, so that a page in another language can embed it; the file API draws
+/// [`Words::ENGLISH`]. Symbols and units (a*, b*, nm, ΔE00, UTC) are the same in every language.
+#[derive(Debug, Clone, Copy)]
+pub struct Words {
+    pub wavelength_axis: &'static str,
+    pub reflectance_axis: &'static str,
+    /// After a count of curves in a title: "(72 curves, no legend)".
+    pub curves_no_legend: &'static str,
+    pub a_axis: &'static str,
+    pub b_axis: &'static str,
+    pub reference_in_its_colour: &'static str,
+    pub sample: &'static str,
+    /// After "ΔE00 = 3" in the a*b* legend.
+    pub at_reference_lightness: &'static str,
+    /// After a count of patches in the a*b* title.
+    pub patches_no_contours: &'static str,
+    /// After the ΔE name in the bars' title: "ΔE00 per patch".
+    pub per_patch: &'static str,
+    pub patch_axis: &'static str,
+    pub limit: &'static str,
+    /// Between the ΔE name and the count of patches in the distribution's title.
+    pub distribution_over: &'static str,
+    pub patches: &'static str,
+    pub patches_per_bin_axis: &'static str,
+    pub cumulative_share_axis: &'static str,
+    pub cumulative_share: &'static str,
+    pub mean: &'static str,
+    pub percentile95: &'static str,
+    pub measured_axis: &'static str,
+}
+
+impl Words {
+    pub const ENGLISH: Words = Words {
+        wavelength_axis: "Wavelength (nm)",
+        reflectance_axis: "Reflectance factor",
+        curves_no_legend: "curves, no legend",
+        a_axis: "a* (CIELAB)",
+        b_axis: "b* (CIELAB)",
+        reference_in_its_colour: "reference (its colour)",
+        sample: "sample",
+        at_reference_lightness: "(at the reference's L*)",
+        patches_no_contours: "patches: no tolerance contours",
+        per_patch: "per patch",
+        patch_axis: "Patch",
+        limit: "limit",
+        distribution_over: "distribution over",
+        patches: "patches",
+        patches_per_bin_axis: "Patches per bin",
+        cumulative_share_axis: "Cumulative share of patches (%)",
+        cumulative_share: "cumulative share (right axis)",
+        mean: "mean",
+        percentile95: "95th percentile",
+        measured_axis: "Measured (UTC)",
+    };
+}
+
+/// Runs a drawing function on an in-memory SVG target and returns the document.
+fn to_svg(draw: impl FnOnce(Target<'_>) -> Result<()>) -> Result<String> {
+    let mut document = String::new();
+    draw(Target::Svg(&mut document))?;
+    Ok(document)
+}
+
+/// `text` cut to at most `chars` characters, the cut marked with an ellipsis.
+fn shortened(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_owned();
+    }
+    text.chars()
+        .take(chars.saturating_sub(1))
+        .chain(['…'])
+        .collect()
 }
 
 /// A chart with a title, margins and label areas shared by every plot, on a white page.
@@ -92,6 +188,8 @@ where
     ChartBuilder::on(root)
         .caption(title, ("sans-serif", 24))
         .margin(20)
+        // Room for the last x label, which is centred on the plot's right edge.
+        .margin_right(45)
         .x_label_area_size(55)
         .y_label_area_size(70)
         .build_cartesian_2d(x, y)
@@ -167,6 +265,20 @@ fn own_colour(s: &Spectrum) -> RGBColor {
 /// Spectral reflectance curves of named spectra, every one drawn in its own colour (with a
 /// thin grey edge so that whites stay visible); a legend up to [`LEGEND_LIMIT`] curves.
 pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Result<()> {
+    spectra_on(Target::File(path), &Words::ENGLISH, title, curves)
+}
+
+/// [`spectra`] as an SVG document, in `words`.
+pub fn spectra_svg(words: &Words, title: &str, curves: &[(String, Spectrum)]) -> Result<String> {
+    to_svg(|target| spectra_on(target, words, title, curves))
+}
+
+fn spectra_on(
+    target: Target<'_>,
+    words: &Words,
+    title: &str,
+    curves: &[(String, Spectrum)],
+) -> Result<()> {
     if curves.is_empty() {
         return Err(ColorError::Plot("no spectra to plot".into()));
     }
@@ -176,7 +288,7 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
         } else {
             title.to_owned()
         };
-        format!("{short} ({} curves, no legend)", curves.len())
+        format!("{short} ({} {})", curves.len(), words.curves_no_legend)
     } else {
         title.to_owned()
     };
@@ -197,12 +309,13 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
         .fold(1.0f64, f64::max)
         .max(1.0)
         * 1.05;
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         let mut chart = frame(&root, title, f64::from(lo)..f64::from(hi), 0.0..top)?;
         chart
             .configure_mesh()
-            .x_desc("Wavelength (nm)")
-            .y_desc("Reflectance factor")
+            .max_light_lines(LIGHT_LINES)
+            .x_desc(words.wavelength_axis)
+            .y_desc(words.reflectance_axis)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
@@ -217,12 +330,16 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
                 .map(f64::from)
                 .zip(s.values().iter().copied())
                 .collect();
-            chart
-                .draw_series(LineSeries::new(
-                    pts.clone(),
-                    RGBColor(120, 120, 120).mix(0.6).stroke_width(width + 2),
-                ))
-                .map_err(err)?;
+            // A grey edge where the patch's own colour would vanish on white.
+            let RGBColor(r, g, b) = color;
+            if 0.2126 * f64::from(r) + 0.7152 * f64::from(g) + 0.0722 * f64::from(b) > 200.0 {
+                chart
+                    .draw_series(LineSeries::new(
+                        pts.clone(),
+                        RGBColor(120, 120, 120).mix(0.6).stroke_width(width + 2),
+                    ))
+                    .map_err(err)?;
+            }
             let series = chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(width)))
                 .map_err(err)?;
@@ -247,15 +364,16 @@ pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Resul
 }
 
 /// The points of the a*b* contour where `formula` gives `limit` around `reference`, at the
-/// reference's L*: found along 72 directions by bisection (ΔE grows with distance along a ray).
+/// reference's L*: found along 36 directions by bisection (ΔE grows with distance along a ray),
+/// every 10°, which draws even the narrow ΔE00 ellipses of blues smoothly at plot size.
 pub fn tolerance_contour(
     formula: crate::delta_e::DeltaE,
     reference: Lab,
     limit: f64,
 ) -> Vec<(f64, f64)> {
-    (0..=72)
+    (0..=36)
         .map(|k| {
-            let t = f64::from(k) * std::f64::consts::TAU / 72.0;
+            let t = f64::from(k) * std::f64::consts::TAU / 36.0;
             let at = |r: f64| Lab {
                 l: reference.l,
                 a: reference.a + r * t.cos(),
@@ -287,6 +405,33 @@ pub const CONTOUR_LIMIT: usize = 400;
 /// to it, and around the reference the contour where the report's ΔE formula reaches `radius`
 /// (a circle for ΔE*ab, an ellipse-like shape for ΔE00, ΔE94 and CMC).
 pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -> Result<()> {
+    ab_diagram_on(Target::File(path), &Words::ENGLISH, report, radius)
+}
+
+/// [`ab_diagram`] as an SVG document, in `words`.
+pub fn ab_diagram_svg(
+    words: &Words,
+    report: &ComparisonReport,
+    radius: Option<f64>,
+) -> Result<String> {
+    to_svg(|target| ab_diagram_on(target, words, report, radius))
+}
+
+fn ab_diagram_on(
+    target: Target<'_>,
+    words: &Words,
+    report: &ComparisonReport,
+    radius: Option<f64>,
+) -> Result<()> {
+    // The contours first: the plot's extent includes them, so none is cut at the edge.
+    let contours: Vec<Vec<(f64, f64)>> = match radius {
+        Some(r) if report.patches.len() <= CONTOUR_LIMIT => report
+            .patches
+            .iter()
+            .map(|p| tolerance_contour(report.formula, p.reference, r))
+            .collect(),
+        _ => Vec::new(),
+    };
     let extent = report
         .patches
         .iter()
@@ -298,10 +443,16 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
                 p.sample.b.abs(),
             ]
         })
+        .chain(
+            contours
+                .iter()
+                .flatten()
+                .flat_map(|(a, b)| [a.abs(), b.abs()]),
+        )
         .fold(10.0f64, f64::max)
         * 1.1;
     // Square plotting area (70 px of y labels, 55 px of x labels, caption) so circles stay round.
-    on_backend!(path, (835, 880), |root| {
+    on_backend!(target, (860, 880), |root| {
         let mut chart = frame(
             &root,
             &format!(
@@ -310,7 +461,7 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
                 report.illuminant,
                 report.observer,
                 if radius.is_some() && report.patches.len() > CONTOUR_LIMIT {
-                    format!(", {} patches: no tolerance contours", report.patches.len())
+                    format!(", {} {}", report.patches.len(), words.patches_no_contours)
                 } else {
                     String::new()
                 }
@@ -320,8 +471,9 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
         )?;
         chart
             .configure_mesh()
-            .x_desc("a* (CIELAB)")
-            .y_desc("b* (CIELAB)")
+            .max_light_lines(LIGHT_LINES)
+            .x_desc(words.a_axis)
+            .y_desc(words.b_axis)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 16))
@@ -338,15 +490,14 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
                 .flatten(),
             )
             .map_err(err)?;
+        for contour in &contours {
+            chart
+                .draw_series(LineSeries::new(contour.iter().copied(), BLACK.mix(0.35)))
+                .map_err(err)?;
+        }
         for p in &report.patches {
             let [r, g, b] = p.reference.to_srgb(D50);
             let fill = RGBColor(r, g, b);
-            if let Some(radius) = radius.filter(|_| report.patches.len() <= CONTOUR_LIMIT) {
-                let circle = tolerance_contour(report.formula, p.reference, radius);
-                chart
-                    .draw_series(LineSeries::new(circle, BLACK.mix(0.35)))
-                    .map_err(err)?;
-            }
             chart
                 .draw_series(LineSeries::new(
                     vec![(p.reference.a, p.reference.b), (p.sample.a, p.sample.b)],
@@ -380,20 +531,23 @@ pub fn ab_diagram(path: &Path, report: &ComparisonReport, radius: Option<f64>) -
         chart
             .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
             .map_err(err)?
-            .label("reference (its colour)")
+            .label(words.reference_in_its_colour)
             .legend(|(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 10, y + 5)], RGBColor(90, 90, 90).filled())
             });
         chart
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
             .map_err(err)?
-            .label("sample")
+            .label(words.sample)
             .legend(|(x, y)| Circle::new((x + 5, y), 5, BLACK.stroke_width(1)));
         if let Some(r) = radius.filter(|_| report.patches.len() <= CONTOUR_LIMIT) {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(err)?
-                .label(format!("{} = {r} (at the reference's L*)", report.method))
+                .label(format!(
+                    "{} = {r} {}",
+                    report.method, words.at_reference_lightness
+                ))
                 .legend(|(x, y)| Circle::new((x + 5, y), 7, BLACK.mix(0.35)));
         }
         chart
@@ -413,34 +567,58 @@ pub const BARS_LIMIT: usize = 100;
 /// ΔE per patch as bars, coloured by pass/fail against `limit`; for charts of more than
 /// [`BARS_LIMIT`] patches the distribution ([`delta_e_distribution`]), which stays readable.
 pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) -> Result<()> {
+    delta_e_bars_on(Target::File(path), &Words::ENGLISH, report, limit)
+}
+
+/// [`delta_e_bars`] as an SVG document, in `words`.
+pub fn delta_e_bars_svg(
+    words: &Words,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<String> {
+    to_svg(|target| delta_e_bars_on(target, words, report, limit))
+}
+
+fn delta_e_bars_on(
+    target: Target<'_>,
+    words: &Words,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<()> {
     let n = report.patches.len();
     if n > BARS_LIMIT {
-        return delta_e_distribution(path, report, limit);
+        return delta_e_distribution_on(target, words, report, limit);
     }
     let top = report.max.max(limit.unwrap_or(0.0)).max(1.0) * 1.15;
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         let mut chart = frame(
             &root,
-            &format!("{} per patch — {}", report.method, report.tolerance_set),
+            &format!(
+                "{} {} — {}",
+                report.method, words.per_patch, report.tolerance_set
+            ),
             -0.5..n as f64 - 0.5,
             0.0..top,
         )?;
         chart
             .configure_mesh()
+            .max_light_lines(LIGHT_LINES)
             .disable_x_mesh()
-            .x_desc("Patch")
+            .x_desc(words.patch_axis)
             .y_desc(report.method.as_str())
             .x_labels(n.min(20))
             .x_label_formatter(&|x| {
-                // Bars are centred on whole numbers; label only those.
+                // Bars are centred on whole numbers; label only those, shortened to the room a
+                // bar has (about 7.5 px a character at 14 px) so that names never overlap.
                 let i = x.round();
                 if (x - i).abs() > 1e-6 || i < 0.0 {
                     return String::new();
                 }
+                let room = (f64::from(WIDTH - 110) / n.min(20) as f64 / 7.5) as usize;
                 report
                     .patches
                     .get(i as usize)
-                    .map_or(String::new(), |p| p.id.clone())
+                    .map_or(String::new(), |p| shortened(&p.id, room.max(3)))
             })
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 18))
@@ -467,12 +645,13 @@ pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) 
                     BLACK.stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(format!("limit {l}"))
+                .label(format!("{} {l}", words.limit))
                 .legend(|(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
                 });
             chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
                 .label_font(("sans-serif", 16))
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.8))
@@ -487,6 +666,15 @@ pub fn delta_e_bars(path: &Path, report: &ComparisonReport, limit: Option<f64>) 
 /// with the limit, the mean and the 95th percentile marked.
 pub fn delta_e_distribution(
     path: &Path,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<()> {
+    delta_e_distribution_on(Target::File(path), &Words::ENGLISH, report, limit)
+}
+
+fn delta_e_distribution_on(
+    target: Target<'_>,
+    words: &Words,
     report: &ComparisonReport,
     limit: Option<f64>,
 ) -> Result<()> {
@@ -508,13 +696,13 @@ pub fn delta_e_distribution(
     let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
     let mut sorted: Vec<f64> = report.patches.iter().map(|p| p.delta_e).collect();
     sorted.sort_by(f64::total_cmp);
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!(
-                    "{} distribution over {n} patches — {}",
-                    report.method, report.tolerance_set
+                    "{} {} {n} {} — {}",
+                    report.method, words.distribution_over, words.patches, report.tolerance_set
                 ),
                 ("sans-serif", 24),
             )
@@ -527,8 +715,9 @@ pub fn delta_e_distribution(
             .set_secondary_coord(0.0..bins as f64 * bin, 0.0..100.0);
         chart
             .configure_mesh()
+            .max_light_lines(LIGHT_LINES)
             .x_desc(report.method.as_str())
-            .y_desc("Patches per bin")
+            .y_desc(words.patches_per_bin_axis)
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
@@ -536,7 +725,7 @@ pub fn delta_e_distribution(
             .map_err(err)?;
         chart
             .configure_secondary_axes()
-            .y_desc("Cumulative share of patches (%)")
+            .y_desc(words.cumulative_share_axis)
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
             .draw()
@@ -561,12 +750,12 @@ pub fn delta_e_distribution(
         chart
             .draw_secondary_series(LineSeries::new(cumulative, BLACK.stroke_width(2)))
             .map_err(err)?
-            .label("cumulative share (right axis)")
+            .label(words.cumulative_share)
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         let marks = [
-            (limit, RGBColor(214, 39, 40), "limit"),
-            (Some(report.mean), palette(0), "mean"),
-            (Some(report.percentile95), palette(4), "95th percentile"),
+            (limit, RGBColor(214, 39, 40), words.limit),
+            (Some(report.mean), palette(0), words.mean),
+            (Some(report.percentile95), palette(4), words.percentile95),
         ];
         for (value, color, what) in marks {
             if let Some(v) = value {
@@ -601,6 +790,35 @@ pub fn trend(
     points: &[(i64, f64)],
     limit: Option<f64>,
 ) -> Result<()> {
+    trend_on(
+        Target::File(path),
+        &Words::ENGLISH,
+        title,
+        method,
+        points,
+        limit,
+    )
+}
+
+/// [`trend`] as an SVG document, in `words`.
+pub fn trend_svg(
+    words: &Words,
+    title: &str,
+    method: &str,
+    points: &[(i64, f64)],
+    limit: Option<f64>,
+) -> Result<String> {
+    to_svg(|target| trend_on(target, words, title, method, points, limit))
+}
+
+fn trend_on(
+    target: Target<'_>,
+    words: &Words,
+    title: &str,
+    method: &str,
+    points: &[(i64, f64)],
+    limit: Option<f64>,
+) -> Result<()> {
     if points.is_empty() {
         return Err(ColorError::Plot("no measurements to plot".into()));
     }
@@ -628,11 +846,12 @@ pub fn trend(
             }
         })
     };
-    on_backend!(path, |root| {
+    on_backend!(target, |root| {
         let mut chart = frame(&root, title, -span * 0.03..span * 1.03, 0.0..top)?;
         chart
             .configure_mesh()
-            .x_desc("Measured (UTC)")
+            .max_light_lines(LIGHT_LINES)
+            .x_desc(words.measured_axis)
             .y_desc(method)
             .x_labels(6)
             .x_label_formatter(&date)
@@ -646,14 +865,35 @@ pub fn trend(
             .map_err(err)?;
         chart
             .draw_series(pts.iter().map(|p| Circle::new(*p, 4, palette(0).filled())))
-            .map_err(err)?;
+            .map_err(err)?
+            .label(method.to_owned())
+            .legend(|(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (20, 0)], palette(0).stroke_width(2))
+                    + Circle::new((10, 0), 4, palette(0).filled())
+            });
         if let Some(l) = limit {
             chart
                 .draw_series(LineSeries::new(
                     vec![(-span * 0.03, l), (span * 1.03, l)],
                     RGBColor(214, 39, 40).stroke_width(2),
                 ))
-                .map_err(err)?;
+                .map_err(err)?
+                .label(format!("{} {l}", words.limit))
+                .legend(|(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 20, y)],
+                        RGBColor(214, 39, 40).stroke_width(2),
+                    )
+                });
         }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 16))
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(err)?;
     })
 }

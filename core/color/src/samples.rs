@@ -6,13 +6,19 @@
 //! measurement conditions. What the protocol requires but the file does not say (the
 //! M-condition, the geometry) is an error naming what is missing, never a default; what cannot
 //! be represented is an error naming the patch.
+//!
+//! And back: [`dataset_of`] makes a stored measurement record a chart again, so the server can
+//! compare and plot it with the same code the CLI uses for files.
 
 use chrono::Utc;
 use ecsp_protocol::Validate;
-use ecsp_protocol::measurement::{ColorSample, Lab, MeasurementCondition, Spectrum};
+use ecsp_protocol::measurement::{
+    ColorSample, Lab, MeasurementCondition, MeasurementRecord, Spectrum,
+};
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Metadata, Patch};
 use crate::error::{ColorError, Result};
+use crate::spectrum::{MeasurementConditions, WavelengthGrid};
 
 fn refuse(message: String) -> ColorError {
     ColorError::Dataset(message)
@@ -94,6 +100,105 @@ pub fn measurement_samples(d: &Dataset) -> Result<Vec<ColorSample>> {
     Ok(samples)
 }
 
+/// A measurement record as a chart: one patch per sample (the patch name as its id), the
+/// record's measurement condition and instrument, CIELAB for the illuminant and observer the
+/// samples carry it for. Samples measured under different conditions in one record are an
+/// error naming the patch, as is a sample that has only CIELAB for another illuminant or
+/// observer than the others (a sample with a spectrum just loses that CIELAB, which is then
+/// computed from the spectrum).
+pub fn dataset_of(record: &MeasurementRecord) -> Result<Dataset> {
+    let Some(first) = record.samples.first() else {
+        return Err(refuse("the measurement has no samples".into()));
+    };
+    let c = &first.condition;
+    let conditions = MeasurementConditions {
+        illumination: Some(c.illumination),
+        bandpass_corrected: c.bandpass_corrected,
+        geometry: Some(c.geometry),
+        aperture_mm: c.aperture_mm,
+        backing: c.backing,
+        instrument_model: Some(record.instrument.model.clone()),
+        instrument_serial: Some(record.instrument.serial_number.clone()),
+    };
+    let stored_for = record
+        .samples
+        .iter()
+        .find_map(|s| s.lab.as_ref().map(|l| (l.illuminant, l.observer)));
+    let mut patches = Vec::with_capacity(record.samples.len());
+    for s in &record.samples {
+        let sc = &s.condition;
+        if (sc.illumination, sc.geometry, sc.backing) != (c.illumination, c.geometry, c.backing)
+            || sc.bandpass_corrected != c.bandpass_corrected
+        {
+            return Err(refuse(format!(
+                "patch {}: measured under other conditions than patch {} of the same measurement",
+                s.patch, first.patch
+            )));
+        }
+        let spectrum = match &s.spectrum {
+            Some(sp) => Some(
+                crate::spectrum::Spectrum::new(
+                    WavelengthGrid::new(
+                        u32::from(sp.start_nm),
+                        u32::from(sp.interval_nm),
+                        sp.values.len(),
+                    )
+                    .map_err(|e| refuse(format!("patch {}: {e}", s.patch)))?,
+                    sp.values.clone(),
+                )
+                .map_err(|e| refuse(format!("patch {}: {e}", s.patch)))?,
+            ),
+            None => None,
+        };
+        let lab = match &s.lab {
+            Some(l) if Some((l.illuminant, l.observer)) == stored_for => {
+                Some(crate::convert::Lab {
+                    l: l.l,
+                    a: l.a,
+                    b: l.b,
+                })
+            }
+            Some(_) if spectrum.is_some() => None,
+            Some(l) => {
+                return Err(refuse(format!(
+                    "patch {}: CIELAB for {}/{} only, while the other samples are for {}",
+                    s.patch,
+                    l.illuminant,
+                    l.observer,
+                    stored_for.map_or_else(String::new, |(i, o)| format!("{i}/{o}"))
+                )));
+            }
+            None if spectrum.is_none() => {
+                return Err(refuse(format!(
+                    "patch {}: neither a spectrum nor CIELAB",
+                    s.patch
+                )));
+            }
+            None => None,
+        };
+        patches.push(Patch {
+            id: s.patch.clone(),
+            name: None,
+            spectrum,
+            lab,
+            extra: Vec::new(),
+        });
+    }
+    Ok(Dataset {
+        meta: Metadata {
+            descriptor: Some(record.settings.printing_condition.clone()),
+            created: Some(record.captured_at.to_rfc3339()),
+            conditions,
+            lab_illuminant: stored_for.map(|(i, _)| i),
+            lab_observer: stored_for.map(|(_, o)| o),
+            ..Metadata::default()
+        },
+        patches,
+        warnings: Vec::new(),
+        other_tables: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +253,50 @@ mod tests {
             e.contains(&format!("patch {}", "P".repeat(70))) && e.contains("patch:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_stored_measurement_is_the_chart_it_was_made_from() {
+        let d = crate::cgats::parse(CHART).unwrap();
+        let samples = measurement_samples(&d).unwrap();
+        let record: MeasurementRecord = serde_json::from_value(serde_json::json!({
+            "record_id": "00000000-0000-4000-8000-000000000001",
+            "captured_at": "2026-01-02T03:04:05Z",
+            "device_id": "00000000-0000-4000-8000-000000000002",
+            "software": {"name": "driver", "version": "1"},
+            "environment": {"os_name": "Android", "os_version": "15", "app_version": "0.1.0"},
+            "instrument": {"model": "i1Pro3", "serial_number": "42", "firmware_version": "1"},
+            "settings": {"paper": "Luster", "printing_condition": "FOGRA51"},
+            "samples": samples,
+        }))
+        .unwrap();
+        let back = dataset_of(&record).unwrap();
+        assert_eq!(back.patches.len(), 2);
+        assert_eq!(back.patches[1].id, "A2");
+        assert_eq!(back.patches[1].spectrum, d.patches[1].spectrum);
+        assert_eq!(back.patches[1].lab, d.patches[1].lab);
+        assert_eq!(back.meta.lab_illuminant, Some(Illuminant::D50));
+        assert_eq!(
+            back.meta.conditions.illumination,
+            Some(IlluminationCondition::M1)
+        );
+        assert_eq!(back.meta.descriptor.as_deref(), Some("FOGRA51"));
+
+        let mut mixed = record.clone();
+        mixed.samples[1].condition.illumination = IlluminationCondition::M2;
+        let e = dataset_of(&mixed).unwrap_err().to_string();
+        assert!(
+            e.starts_with("patch A2:") && e.contains("other conditions"),
+            "{e}"
+        );
+        // CIELAB for another illuminant: dropped where the spectrum can stand in, else refused.
+        let mut other = record.clone();
+        if let Some(lab) = other.samples[1].lab.as_mut() {
+            lab.illuminant = Illuminant::D65;
+        }
+        assert_eq!(dataset_of(&other).unwrap().patches[1].lab, None);
+        other.samples[1].spectrum = None;
+        let e = dataset_of(&other).unwrap_err().to_string();
+        assert!(e.starts_with("patch A2:") && e.contains("D65"), "{e}");
     }
 }

@@ -15,6 +15,7 @@
 mod admin;
 mod device_events;
 mod i18n;
+mod measurements;
 mod operations;
 mod pages;
 mod records;
@@ -72,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/portal/devices/{id}/operations", post(operations::request))
         .route("/portal/devices/{id}/jobs.csv", get(records::jobs_csv))
+        .route("/portal/devices/{id}/measurements", get(measurements::list))
         .route("/portal/records/{id}", get(records::record))
         .route("/portal/me/data.json", get(records::my_data))
         .route("/portal/operations/{id}", get(operations::show))

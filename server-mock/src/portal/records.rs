@@ -3,7 +3,7 @@
 //! DFE job history as CSV, and the user's own personal data as JSON.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ecsp_protocol::admin::Actor;
@@ -15,9 +15,11 @@ use uuid::Uuid;
 
 use super::Browser;
 use super::i18n::{Lang, Messages};
+use super::measurements::{MeasurementPlots, ReferenceQuery, Related};
 use super::operations::flatten;
 use super::pages::{Nav, failure, nav, render, when};
 use crate::api::AppState;
+use crate::db::StoreError;
 use crate::error::ApiError;
 use crate::store::{accounts, consent, devices, records};
 
@@ -40,18 +42,27 @@ struct RecordPage {
     sections: Vec<(String, Vec<(String, String)>)>,
     /// Measurement samples: patch, L*, a*, b*.
     samples: Vec<(String, String, String, String)>,
+    /// Whether some samples' CIELAB was computed from their spectra (D50/2°).
+    samples_computed: bool,
     /// Whether a DFE record carries job information (given with `job_info` consent).
     has_job: bool,
+    /// A measurement's plots against its reference, and the device's trend.
+    plots: Option<MeasurementPlots>,
 }
 
 pub async fn record(
     State(state): State<AppState>,
     browser: Browser,
     Path(id): Path<String>,
+    Query(reference): Query<ReferenceQuery>,
 ) -> Response {
     let lang = browser.lang;
     let Ok(id) = Uuid::parse_str(&id) else {
         return failure(lang, ApiError::NotFound("record"));
+    };
+    let chosen = match reference.chosen() {
+        Ok(c) => c,
+        Err(e) => return failure(lang, e),
     };
     let (who, key) = (browser.who.clone(), state.key.clone());
     let found = state
@@ -60,16 +71,39 @@ pub async fn record(
             Actor::User(who.public_id),
             "record.read",
             format!("record:{id}"),
-            move |c| records::get_visible(c, &key, &who, id),
+            move |c| {
+                let view = records::get_visible(c, &key, &who, id)?;
+                let related = match view.kind {
+                    RecordKind::Measurement => Some(Related::read(c, &key, &who, &view, chosen)?),
+                    _ => None,
+                };
+                Ok((view, related))
+            },
         )
         .await;
-    let view = match found {
+    let (view, related) = match found {
         Ok(v) => v,
         Err(e) => return failure(lang, e),
+    };
+    let (view, plots) = match related {
+        Some(related) => {
+            let t = lang.messages();
+            match tokio::task::spawn_blocking(move || {
+                let plots = MeasurementPlots::build(t, &view, &related);
+                (view, plots)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => return failure(lang, ApiError::Store(StoreError::Task(e.to_string()))),
+            }
+        }
+        None => (view, None),
     };
     let t = lang.messages();
     let mut sections = Vec::new();
     let mut samples = Vec::new();
+    let mut samples_computed = false;
     let mut has_job = false;
     let part = |value: &Value| {
         let mut rows = Vec::new();
@@ -103,20 +137,7 @@ pub async fn record(
                 ] {
                     sections.push((name.to_owned(), part(&value.unwrap_or_default())));
                 }
-                samples = r
-                    .samples
-                    .iter()
-                    .map(|s| {
-                        let lab = s.lab.as_ref();
-                        let f = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.2}"));
-                        (
-                            s.patch.clone(),
-                            f(lab.map(|l| l.l)),
-                            f(lab.map(|l| l.a)),
-                            f(lab.map(|l| l.b)),
-                        )
-                    })
-                    .collect();
+                (samples, samples_computed) = super::measurements::sample_rows(&r);
             }
         }
         RecordKind::DeviceData => {
@@ -141,7 +162,9 @@ pub async fn record(
             id,
             sections,
             samples,
+            samples_computed,
             has_job,
+            plots,
         },
     )
 }

@@ -257,6 +257,38 @@ pub fn latest_of_kind(
     .transpose()
 }
 
+/// A device's oldest record of one kind (its first measurement, say): one step up the
+/// `records_device` index, however many records the device has. The caller has checked that
+/// the device is visible (`devices::visible` gives `device_id`).
+pub fn oldest_of_kind(
+    conn: &Connection,
+    key: &DataKey,
+    device_id: i64,
+    device: Uuid,
+    kind: RecordKind,
+) -> Result<Option<RecordView>, ApiError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
+             WHERE device_id = ?1 AND kind = ?2
+             ORDER BY captured_at ASC, id ASC LIMIT 1",
+        )?
+        .query_row(params![device_id, kind.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(id, kind, captured, stored, sealed)| {
+        Ok(to_view(key, &id, &kind, device, captured, stored, &sealed)?)
+    })
+    .transpose()
+}
+
 /// One record, if `who` may see its device; else "not found".
 pub fn get_visible(
     conn: &Connection,

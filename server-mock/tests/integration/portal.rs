@@ -1246,3 +1246,306 @@ async fn a_device_page_shows_errors_and_warnings_with_their_history() {
     );
     assert!(rows[2].contains("warning.ink_low.cyan") && rows[2].contains("severity-warning"));
 }
+
+/// A measurement of a three-patch strip on `device`, `minutes_ago` minutes back, its spectra
+/// scaled by `scale` (a printer drifting lighter or darker); one patch is named as markup.
+fn strip_measurement(device: Uuid, minutes_ago: i64, scale: f64) -> Value {
+    let mut r = crate::common::measurement_record(device, false, false);
+    r["captured_at"] = json!(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago));
+    let condition = r["samples"][0]["condition"].clone();
+    let spectrum = |f: &dyn Fn(f64) -> f64| {
+        let values: Vec<f64> = (0..36)
+            .map(|i| (f(380.0 + 10.0 * f64::from(i)) * scale).clamp(0.01, 1.0))
+            .collect();
+        json!({"start_nm": 380, "interval_nm": 10, "values": values})
+    };
+    r["samples"] = json!([
+        {"patch": "Cyan 100", "condition": condition,
+         "spectrum": spectrum(&|nm| if nm < 520.0 { 0.55 } else { 0.06 })},
+        {"patch": "Magenta 100", "condition": condition,
+         "spectrum": spectrum(&|nm| if (480.0..600.0).contains(&nm) { 0.05 } else { 0.7 })},
+        {"patch": "<script>alert(1)</script>", "condition": condition,
+         "spectrum": spectrum(&|nm| 0.85 - (nm - 380.0) / 3000.0)},
+    ]);
+    r
+}
+
+/// Mean ΔE00 of `sample` against `reference`, patches paired by name, as the page states it.
+fn mean_delta_e00(reference: &Value, sample: &Value) -> String {
+    use ecsp_color::tolerance::{CompareOptions, Matching, ToleranceSet, compare};
+    let chart = |v: &Value| {
+        ecsp_color::samples::dataset_of(&serde_json::from_value(v.clone()).unwrap()).unwrap()
+    };
+    let report = compare(
+        &chart(reference),
+        &chart(sample),
+        &ToleranceSet::default_for(ecsp_color::delta_e::DeltaE::DE2000),
+        CompareOptions {
+            matching: Matching::Id,
+            ..CompareOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.patches.len(), 3);
+    format!("{:.2}", report.mean)
+}
+
+#[tokio::test]
+async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let device = ts.device(0);
+    let first = strip_measurement(device, 300, 1.0);
+    let middle = strip_measurement(device, 200, 0.97);
+    let newest = strip_measurement(device, 100, 0.92);
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(vec![newest.clone(), first.clone(), middle.clone()]),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let id = |r: &Value| r["record_id"].as_str().unwrap().to_owned();
+
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let page = b.get(&format!("/portal/records/{}", id(&newest))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for caption in [
+        "spectra-caption",
+        "bars-caption",
+        "ab-caption",
+        "trend-caption",
+    ] {
+        assert!(
+            page.body.contains(&format!(
+                "<svg class=\"plot\" role=\"img\" aria-labelledby=\"{caption}\""
+            )),
+            "the {caption} plot is inline SVG named by its caption"
+        );
+        assert!(page.body.contains(&format!("id=\"{caption}\"")));
+    }
+    assert_eq!(page.body.matches("</svg>").count(), 4);
+    // The patch named as markup is text in the plots and tables, never an element.
+    assert!(!page.body.contains("<script"), "markup from a patch name");
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        page.body.contains("Wavelength (nm)")
+            && page.body.contains("Reflectance factor")
+            && page.body.contains("a* (CIELAB)"),
+        "axes with quantities and units"
+    );
+    // Against the device's first measurement by default, with the statistics the plots show.
+    assert!(
+        page.body
+            .contains(&format!("<dd><a href=\"/portal/records/{}\">", id(&first)))
+            && page.body.contains("(the device&#39;s first measurement)"),
+        "the default reference is named"
+    );
+    let expected = mean_delta_e00(&first, &newest);
+    assert!(
+        page.body
+            .contains(&format!("<dt>Mean ΔE00</dt><dd>{expected}</dd>")),
+        "mean ΔE00 {expected} against the first measurement"
+    );
+    assert!(expected.parse::<f64>().unwrap() > 1.0, "a visible drift");
+    // The trend has a row for each of the three measurements, this one marked.
+    for r in [&first, &middle, &newest] {
+        assert!(
+            page.body.contains(&format!(
+                "/portal/records/{}?reference={}",
+                id(r),
+                id(&first)
+            )),
+            "trend row for {}",
+            id(r)
+        );
+    }
+    assert!(page.body.contains("aria-current=\"page\"><time"));
+
+    // Another reference, chosen on the page.
+    let against_middle = b
+        .get(&format!(
+            "/portal/records/{}?reference={}",
+            id(&newest),
+            id(&middle)
+        ))
+        .await;
+    assert_eq!(against_middle.status, StatusCode::OK);
+    let expected = mean_delta_e00(&middle, &newest);
+    assert!(
+        against_middle
+            .body
+            .contains(&format!("<dt>Mean ΔE00</dt><dd>{expected}</dd>")),
+        "mean ΔE00 {expected} against the chosen reference"
+    );
+    assert!(
+        against_middle
+            .body
+            .contains(&format!("<option value=\"{}\" selected>", id(&middle)))
+    );
+
+    // The reference's own page says so instead of drawing zeros.
+    let own = b.get(&format!("/portal/records/{}", id(&first))).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.body.contains("This measurement is the reference"));
+    assert!(!own.body.contains("aria-labelledby=\"bars-caption\""));
+    assert!(own.body.contains("aria-labelledby=\"trend-caption\""));
+
+    // Japanese captions and tables; the same plots.
+    b.accept_language = "ja";
+    let ja = b.get(&format!("/portal/records/{}", id(&newest))).await;
+    assert!(ja.body.contains("基準との色差") && ja.body.contains("分光反射率"));
+    assert!(
+        ja.body.contains("波長 (nm)") && ja.body.contains("測定日時 (UTC)"),
+        "the plots' axes in Japanese"
+    );
+    assert_eq!(ja.body.matches("</svg>").count(), 4);
+    b.accept_language = "en-GB,en;q=0.9";
+
+    // The samples carry spectra only: their CIELAB is computed, and the page says for what.
+    assert!(
+        page.body
+            .contains("L*a*b* computed from the spectrum (D50, 2° observer)")
+    );
+
+    // A measurement under another condition (M2) cannot be compared: its page says why, and
+    // the trend leaves it out and says so.
+    let mut other = strip_measurement(device, 50, 1.0);
+    for s in other["samples"].as_array_mut().unwrap() {
+        s["condition"]["illumination"] = json!("M2");
+    }
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(vec![other.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let m2 = b.get(&format!("/portal/records/{}", id(&other))).await;
+    assert_eq!(m2.status, StatusCode::OK);
+    assert!(
+        m2.body
+            .contains("This measurement cannot be compared with the reference:")
+            && m2.body.contains("measurement condition"),
+        "the reason is given"
+    );
+    assert!(!m2.body.contains("aria-labelledby=\"bars-caption\""));
+    assert!(m2.body.contains("aria-labelledby=\"spectra-caption\""));
+    let trend = b.get(&format!("/portal/records/{}", id(&newest))).await;
+    assert!(
+        trend
+            .body
+            .contains("no patch in common with the reference): 1</p>"),
+        "one measurement left out of the trend"
+    );
+
+    // What the user may not see, or what is not a measurement, is not found as a reference.
+    let foreign = ts.foreign_org().await;
+    let theirs = crate::common::measurement_record(foreign.device, false, false);
+    let res = ts
+        .post(
+            &foreign.token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(vec![theirs.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let dfe = crate::common::dfe_record(device, None);
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/dfe",
+            &crate::common::dfe_upload(vec![dfe.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for path in [
+        format!("/portal/records/{}", id(&theirs)),
+        format!("/portal/records/{}?reference={}", id(&newest), id(&theirs)),
+        format!("/portal/records/{}?reference={}", id(&newest), id(&dfe)),
+        format!(
+            "/portal/records/{}?reference={}",
+            id(&newest),
+            Uuid::new_v4()
+        ),
+        format!("/portal/records/{}?reference=not-a-uuid", id(&newest)),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.body.contains("</svg>"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_devices_measurements_are_listed_newest_first_a_page_at_a_time() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let device = ts.device(0);
+    let records: Vec<Value> = (0..25)
+        .map(|i| strip_measurement(device, 10 * (25 - i), 1.0))
+        .collect();
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(records.clone()),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let device_page = b.get(&format!("/portal/devices/{device}")).await;
+    assert!(
+        device_page
+            .body
+            .contains(&format!("href=\"/portal/devices/{device}/measurements\"")),
+        "the device page links to its measurements"
+    );
+    let list = b
+        .get(&format!("/portal/devices/{device}/measurements"))
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    let shown = |body: &str| -> Vec<String> {
+        body.match_indices("href=\"/portal/records/")
+            .map(|(at, m)| body[at + m.len()..at + m.len() + 36].to_owned())
+            .collect()
+    };
+    let newest_first: Vec<String> = records
+        .iter()
+        .rev()
+        .map(|r| r["record_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        shown(&list.body),
+        newest_first[..20],
+        "one page, newest first"
+    );
+    assert!(list.body.contains("FOGRA51") && list.body.contains("i1Pro3 1234567"));
+    let at = list
+        .body
+        .find("?before=")
+        .expect("a link to older measurements");
+    let start = list.body[..at].rfind('"').unwrap() + 1;
+    let href = &list.body[start..start + list.body[start..].find('"').unwrap()];
+    let older = b.get(href).await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert_eq!(shown(&older.body), newest_first[20..], "the rest");
+    assert!(!older.body.contains("?before="), "no page after the last");
+
+    let foreign = ts.foreign_org().await;
+    for path in [
+        format!("/portal/devices/{}/measurements", foreign.device),
+        format!("/portal/devices/{}/measurements", Uuid::new_v4()),
+        "/portal/devices/not-a-uuid/measurements".to_owned(),
+    ] {
+        assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}

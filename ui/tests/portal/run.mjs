@@ -174,6 +174,99 @@ test("a device page shows the simulator's report, and an unknown device is not f
   await page.context().close();
 });
 
+// A colour bar of twelve patches as a spectrophotometer reads it (reflectance 380–730 nm),
+// measured three times as the printer drifts; one patch is named as markup.
+function stripMeasurement(deviceId, hoursAgo, drift) {
+  const sig = (x, c, w) => 1 / (1 + Math.exp(-(x - c) / w));
+  const paper = (l) => 0.86 + 0.04 * sig(l, 430, 10);
+  const inks = {
+    "Paper": paper,
+    "Cyan 100": (l) => 0.07 + 0.5 * sig(l, 400, 12) * (1 - sig(l, 570, 15)),
+    "Magenta 100": (l) => 0.06 + 0.4 * (1 - sig(l, 470, 12)) + 0.8 * sig(l, 600, 12),
+    "Yellow 100": (l) => 0.05 + 0.82 * sig(l, 500, 12),
+    "Black 100": () => 0.03,
+    "Red": (l) => 0.05 + 0.8 * sig(l, 600, 12),
+    "Green": (l) => 0.05 + 0.35 * sig(l, 480, 12) * (1 - sig(l, 580, 12)),
+    "Blue": (l) => 0.05 + 0.3 * (1 - sig(l, 500, 12)),
+  };
+  for (const [name, ink] of [["Cyan 50", "Cyan 100"], ["Magenta 50", "Magenta 100"], ["Yellow 50", "Yellow 100"]]) {
+    inks[name] = (l) => (inks[ink](l) + paper(l)) / 2;
+  }
+  inks["<script>alert(1)</script>"] = (l) => (inks["Black 100"](l) + paper(l)) / 2;
+  const condition = { illumination: "M1", geometry: "45/0", bandpass_corrected: true, backing: "white" };
+  const samples = Object.entries(inks).map(([patch, f]) => ({
+    patch, condition,
+    spectrum: {
+      start_nm: 380, interval_nm: 10,
+      values: Array.from({ length: 36 }, (_, i) => {
+        const l = 380 + 10 * i;
+        const v = patch === "Paper" ? f(l) : f(l) * (1 - drift) + drift * 0.2 * sig(l, 550, 40);
+        return Math.round(Math.min(1, Math.max(0.01, v)) * 10000) / 10000;
+      }),
+    },
+  }));
+  return {
+    record_id: crypto.randomUUID(),
+    captured_at: new Date(Date.now() - hoursAgo * 3600e3).toISOString(),
+    device_id: deviceId,
+    software: { name: "i1Pro3 driver", version: "3.1.0" },
+    environment: { os_name: "Android", os_version: "15", app_version: "0.1.0", device_model: "Pixel 9" },
+    instrument: { manufacturer: "X-Rite", model: "i1Pro3", serial_number: "1234567", firmware_version: "1.2.3" },
+    settings: { paper: "Epson Premium Luster 260", printing_condition: "FOGRA51" },
+    samples,
+  };
+}
+
+test("a measurement page shows its plots with their tables, by keyboard, in both languages", async () => {
+  const device = devices[0];
+  const measured = [stripMeasurement(device.device_id, 72, 0), stripMeasurement(device.device_id, 48, 0.02), stripMeasurement(device.device_id, 1, 0.06)];
+  await api("POST", "/api/v1/uploads/measurements", { schema_version: 1, records: measured }, adminToken);
+  const page = await signIn("admin");
+  await page.goto(`${base}/portal/devices/${device.device_id}`);
+  await page.getByRole("link", { name: "Measurements and their plots" }).click();
+  await page.getByRole("heading", { name: /Measurements/ }).waitFor();
+  await check(page, "measurements-admin");
+  const rows = await page.locator("tbody tr").count();
+  assert(rows === 3, `three measurements listed (${rows})`);
+  await page.locator("tbody tr").first().getByRole("link").click();
+  await page.waitForURL(/\/portal\/records\//);
+  assert(page.url().endsWith(measured[2].record_id), "the newest first");
+  const plots = page.locator("svg.plot");
+  assert(await plots.count() === 4, `four plots (${await plots.count()})`);
+  for (const name of ["Spectral reflectance factor", "a*b* diagram", "of each patch against the reference", "newest measurements against the reference"]) {
+    assert(await page.getByRole("img", { name: new RegExp(name.replace(/[*]/g, "\\*")) }).count() === 1, `a plot named "${name}"`);
+  }
+  assert(await page.locator("main script").count() === 0, "no script element from a patch name");
+  assert((await page.locator("main").innerText()).includes("<script>alert(1)</script>"), "the name shown as text");
+  await check(page, "measurement-plots-admin");
+  // Each plot on its own too, at full size, to judge its legibility.
+  for (let i = 0; i < 4; i++) await page.locator("figure").nth(i).screenshot({ path: path.join(artifacts, `measurement-plot-${i + 1}.png`) });
+  // The values behind each plot open from the keyboard.
+  const summary = page.locator("summary").first();
+  await summary.focus();
+  await page.keyboard.press("Enter");
+  assert(await page.locator("details").first().evaluate((d) => d.open), "the spectra table opens with Enter");
+  assert(await page.getByRole("cell", { name: "0.030", exact: true }).count() > 0, "black's reflectance in the table");
+  // Another reference, chosen with the keyboard: the middle measurement.
+  await page.locator("#reference").focus();
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/reference=/);
+  assert(page.url().includes(`reference=${measured[1].record_id}`), `the chosen reference (${page.url()})`);
+  assert(await page.locator("svg.plot").count() === 4, "plots against the chosen reference");
+  await check(page, "measurement-plots-chosen-reference");
+  await page.context().close();
+
+  const ja = await signIn("admin", "ja");
+  await ja.goto(`${base}/portal/records/${measured[2].record_id}`);
+  assert((await ja.locator("main").innerText()).includes("基準との色差"), "Japanese page");
+  assert(await ja.locator("svg.plot").count() === 4, "the same plots in Japanese");
+  await check(ja, "measurement-plots-ja");
+  for (let i = 0; i < 4; i++) await ja.locator("figure").nth(i).screenshot({ path: path.join(artifacts, `measurement-plot-${i + 1}-ja.png`) });
+  await ja.context().close();
+});
+
 test("service support runs head cleaning and watches it succeed", async () => {
   const page = await signIn("support");
   await page.goto(`${base}/portal/devices/${devices[0].device_id}`);

@@ -133,3 +133,85 @@ fn every_plot_renders_to_svg_and_png() {
         }
     }
 }
+
+/// The in-memory SVG is the same document the file API writes, and names from user data are
+/// escaped, so the document can be placed inline in an HTML page.
+#[test]
+fn plots_in_memory_are_the_files_documents_with_names_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = ecsp_color::cgats::parse(&read("colorchecker_babelcolor.cgats")).unwrap();
+    let hostile = "<script>alert(\"x\")</script> & 'co'";
+    let curves: Vec<_> = chart
+        .patches
+        .iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, p)| {
+            let name = if i == 0 {
+                hostile.to_owned()
+            } else {
+                p.name.clone().unwrap()
+            };
+            (name, p.spectrum.clone().unwrap())
+        })
+        .collect();
+    let in_memory = plot::spectra_svg(&plot::Words::ENGLISH, hostile, &curves).unwrap();
+    let file = dir.path().join("spectra.svg");
+    plot::spectra(&file, hostile, &curves).unwrap();
+    assert_eq!(in_memory, std::fs::read_to_string(&file).unwrap());
+    assert!(in_memory.starts_with("<svg") && in_memory.trim_end().ends_with("</svg>"));
+    assert!(!in_memory.contains("<script"), "a patch name became markup");
+    assert!(
+        in_memory
+            .contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &apos;co&apos;"),
+        "the name is shown, escaped"
+    );
+
+    let mut reference = ecsp_color::cgats::parse(&read("sharma_reference.cgats")).unwrap();
+    reference.patches[0].id = "<b>".into();
+    let mut sample = ecsp_color::cgats::parse(&read("sharma_sample.cgats")).unwrap();
+    sample.patches[0].id = "<b>".into();
+    let report = compare(
+        &reference,
+        &sample,
+        &ToleranceSet::default_for(DeltaE::DE2000),
+        CompareOptions {
+            matching: ecsp_color::tolerance::Matching::Id,
+            ..CompareOptions::default()
+        },
+    )
+    .unwrap();
+    for svg in [
+        plot::ab_diagram_svg(&plot::Words::ENGLISH, &report, Some(3.0)).unwrap(),
+        plot::delta_e_bars_svg(&plot::Words::ENGLISH, &report, Some(3.0)).unwrap(),
+        plot::trend_svg(
+            &plot::Words::ENGLISH,
+            "<i>press</i>",
+            "mean ΔE00",
+            &[(1_700_000_000, 1.5)],
+            Some(3.0),
+        )
+        .unwrap(),
+    ] {
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(
+            !svg.contains("<b>") && !svg.contains("<i>"),
+            "markup from names"
+        );
+    }
+    let bars = plot::delta_e_bars_svg(&plot::Words::ENGLISH, &report, Some(3.0)).unwrap();
+    assert!(bars.contains("&lt;b&gt;"), "the patch id labels its bar");
+    let trend = plot::trend_svg(
+        &plot::Words::ENGLISH,
+        "t",
+        "mean ΔE00",
+        &[(1_700_000_000, 1.5)],
+        Some(3.0),
+    )
+    .unwrap();
+    assert!(
+        trend.contains("mean ΔE00") && trend.contains("limit 3"),
+        "the trend has a legend"
+    );
+    assert!(plot::trend_svg(&plot::Words::ENGLISH, "t", "m", &[], None).is_err());
+}

@@ -1,0 +1,673 @@
+//! A device's measurements, and a measurement's plots: spectral reflectance per patch, the a*b*
+//! diagram and ΔE per patch against a reference, and the device's ΔE trend over time.
+//!
+//! The plots are ecsp-color's own (the code the CLI writes files with), drawn as SVG documents
+//! and placed inline in the page: the CSP forbids scripts and style attributes, not SVG elements,
+//! and plotters writes presentation attributes only, escaping every text it draws (patch names
+//! and printing conditions come from user data). Each plot has a caption and, for the keyboard
+//! and screen readers, the table of the values it shows.
+//!
+//! The reference: records carry no target values (a printing condition is only a name, and the
+//! server holds no characterisation data), so a print is judged against how the printer printed
+//! before. By default that is the device's first stored measurement, the state it was set up in;
+//! the user can choose another measurement they may see (after a recalibration, or another
+//! printer's to match). ΔE is CIEDE2000, patches paired by name, under the illuminant and
+//! observer the records carry CIELAB for, else D50/2° (ISO 13655); the limit drawn is the
+//! default tolerance set's (mean ΔE00 ≤ 3), as the CLI draws it.
+//!
+//! Reads are bounded whatever the device holds: one step up the `records_device` index for the
+//! first measurement, and the newest [`TREND_MEASUREMENTS`] for the trend.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use ecsp_color::cie::{Illuminant, Observer};
+use ecsp_color::delta_e::DeltaE;
+use ecsp_color::plot;
+use ecsp_color::samples::dataset_of;
+use ecsp_color::spectrum::{Spectrum, WavelengthGrid};
+use ecsp_color::tolerance::{
+    CompareOptions, ComparisonReport, Matching, Statistic, ToleranceSet, compare,
+};
+use ecsp_protocol::admin::Actor;
+use ecsp_protocol::measurement::MeasurementRecord;
+use ecsp_protocol::upload::{RecordKind, RecordView};
+use rusqlite::Connection;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::Browser;
+use super::i18n::{Lang, Messages};
+use super::pages::{Nav, failure, nav, render, when};
+use crate::api::AppState;
+use crate::crypto::DataKey;
+use crate::error::ApiError;
+use crate::store::accounts::UserPrincipal;
+use crate::store::{devices, records, to_ms};
+
+/// The most measurements the trend compares with the reference: the device's newest.
+pub const TREND_MEASUREMENTS: u32 = 30;
+/// Measurements per page of a device's list.
+const MEASUREMENTS_PER_PAGE: u32 = 20;
+/// The most patches a page plots and tabulates; a larger chart shows those with the largest ΔE
+/// (see [`comparison_figures`]), and its statistics cover all.
+const PAGE_PATCHES: usize = 100;
+/// The spectra table's step: every 20 nm keeps a 72-patch strip's page under 200 KB (every
+/// 10 nm, the table alone was 40 KB); the plot draws every band.
+const TABLE_STEP_NM: u32 = 20;
+
+// ---- a device's measurements ------------------------------------------------------------------
+
+#[derive(Debug)]
+struct MeasurementRow {
+    id: Uuid,
+    captured_at: String,
+    printing_condition: String,
+    paper: String,
+    patches: usize,
+    instrument: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/measurements.html")]
+struct MeasurementsPage {
+    t: &'static Messages,
+    lang: Lang,
+    nav: Option<Nav>,
+    back: String,
+    id: Uuid,
+    model: String,
+    serial: String,
+    rows: Vec<MeasurementRow>,
+    paged: bool,
+    older: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Before {
+    before: Option<i64>,
+}
+
+/// A device's measurement records, newest first, a page at a time (keyed by capture time, so
+/// the hundredth page costs what the first does).
+pub async fn list(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    Query(page): Query<Before>,
+) -> Response {
+    let lang = browser.lang;
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failure(lang, ApiError::NotFound("device"));
+    };
+    let before = page.before.and_then(DateTime::<Utc>::from_timestamp_millis);
+    let (who, key) = (browser.who.clone(), state.key.clone());
+    let found = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "portal.measurements.read",
+            format!("device:{id}"),
+            move |c| {
+                let (internal, view) = devices::visible(c, &who, id)?;
+                let listed = records::list_for_device(
+                    c,
+                    &key,
+                    internal,
+                    id,
+                    Some(RecordKind::Measurement),
+                    before,
+                    MEASUREMENTS_PER_PAGE + 1,
+                )?;
+                Ok((view, listed))
+            },
+        )
+        .await;
+    let (view, mut listed) = match found {
+        Ok(f) => f,
+        Err(e) => return failure(lang, e),
+    };
+    let more = listed.len() > MEASUREMENTS_PER_PAGE as usize;
+    listed.truncate(MEASUREMENTS_PER_PAGE as usize);
+    let older = more
+        .then(|| listed.last().map(|r| to_ms(r.captured_at)))
+        .flatten();
+    let rows = listed
+        .iter()
+        .map(|v| {
+            let r = measurement(v);
+            MeasurementRow {
+                id: v.record_id,
+                captured_at: when(v.captured_at),
+                printing_condition: r
+                    .as_ref()
+                    .map(|r| r.settings.printing_condition.clone())
+                    .unwrap_or_default(),
+                paper: r
+                    .as_ref()
+                    .map(|r| r.settings.paper.clone())
+                    .unwrap_or_default(),
+                patches: r.as_ref().map_or(0, |r| r.samples.len()),
+                instrument: r
+                    .as_ref()
+                    .map(|r| format!("{} {}", r.instrument.model, r.instrument.serial_number))
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &MeasurementsPage {
+            t: lang.messages(),
+            lang,
+            nav: nav(&browser, "devices"),
+            back: format!("/portal/devices/{id}/measurements"),
+            id,
+            model: view.model,
+            serial: view.serial_number,
+            rows,
+            paged: before.is_some(),
+            older,
+        },
+    )
+}
+
+fn measurement(view: &RecordView) -> Option<MeasurementRecord> {
+    serde_json::from_value(view.record.clone()).ok()
+}
+
+// ---- a measurement's plots --------------------------------------------------------------------
+
+/// What a measurement's page reads besides the record: its reference, the device's first
+/// measurement (the default reference, always offered) and its newest measurements.
+#[derive(Debug)]
+pub struct Related {
+    reference: RecordView,
+    first: RecordView,
+    recent: Vec<RecordView>,
+}
+
+impl Related {
+    /// Reads the reference (`chosen`, which must be a measurement `who` may see; else the
+    /// device's first measurement) and the device's newest [`TREND_MEASUREMENTS`] measurements.
+    pub fn read(
+        c: &Connection,
+        key: &DataKey,
+        who: &UserPrincipal,
+        view: &RecordView,
+        chosen: Option<Uuid>,
+    ) -> Result<Self, ApiError> {
+        let (internal, _) = devices::visible(c, who, view.device_id)?;
+        let first =
+            records::oldest_of_kind(c, key, internal, view.device_id, RecordKind::Measurement)?
+                .unwrap_or_else(|| view.clone());
+        let reference = match chosen {
+            None => first.clone(),
+            Some(id) if id == view.record_id => view.clone(),
+            Some(id) => {
+                let r = records::get_visible(c, key, who, id)?;
+                if r.kind != RecordKind::Measurement {
+                    return Err(ApiError::NotFound("measurement"));
+                }
+                r
+            }
+        };
+        let recent = records::list_for_device(
+            c,
+            key,
+            internal,
+            view.device_id,
+            Some(RecordKind::Measurement),
+            None,
+            TREND_MEASUREMENTS,
+        )?;
+        Ok(Self {
+            reference,
+            first,
+            recent,
+        })
+    }
+}
+
+/// The reference query of a measurement's page: `?reference=<record id>`.
+#[derive(Debug, Deserialize)]
+pub struct ReferenceQuery {
+    reference: Option<String>,
+}
+
+impl ReferenceQuery {
+    /// The chosen reference; `Err` for an id that is not a UUID (answered as not found).
+    pub fn chosen(&self) -> Result<Option<Uuid>, ApiError> {
+        match self.reference.as_deref().filter(|r| !r.is_empty()) {
+            None => Ok(None),
+            Some(r) => Uuid::parse_str(r)
+                .map(Some)
+                .map_err(|_| ApiError::NotFound("measurement")),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SpectraFigure {
+    pub(super) svg: String,
+    pub(super) wavelengths: Vec<u32>,
+    pub(super) rows: Vec<(String, Vec<String>)>,
+    /// The patches of the measurement (more than `rows` for a large chart).
+    pub(super) of: usize,
+}
+
+#[derive(Debug)]
+pub struct PatchRow {
+    pub(super) patch: String,
+    pub(super) reference: [String; 3],
+    pub(super) sample: [String; 3],
+    pub(super) delta_e: String,
+    pub(super) over: bool,
+}
+
+#[derive(Debug)]
+pub struct ComparisonFigures {
+    pub(super) ab_svg: String,
+    pub(super) bars_svg: String,
+    pub(super) method: String,
+    pub(super) conditions: String,
+    pub(super) limit: String,
+    pub(super) patches: usize,
+    pub(super) mean: String,
+    pub(super) percentile95: String,
+    pub(super) max: String,
+    pub(super) unmatched: usize,
+    pub(super) notes: Vec<String>,
+    pub(super) rows: Vec<PatchRow>,
+}
+
+#[derive(Debug)]
+pub struct TrendRow {
+    pub(super) id: Uuid,
+    pub(super) at: String,
+    pub(super) mean: String,
+    pub(super) percentile95: String,
+    pub(super) max: String,
+    pub(super) patches: usize,
+    pub(super) current: bool,
+}
+
+#[derive(Debug)]
+pub struct TrendFigure {
+    pub(super) svg: String,
+    pub(super) rows: Vec<TrendRow>,
+    pub(super) left_out: usize,
+}
+
+#[derive(Debug)]
+pub struct ReferenceChoice {
+    pub(super) id: Uuid,
+    pub(super) label: String,
+    pub(super) selected: bool,
+}
+
+/// Everything a measurement's page shows about it beyond its fields.
+#[derive(Debug)]
+pub struct MeasurementPlots {
+    pub(super) id: Uuid,
+    pub(super) reference_id: Uuid,
+    pub(super) reference_at: String,
+    pub(super) default_reference: bool,
+    pub(super) is_reference: bool,
+    pub(super) choices: Vec<ReferenceChoice>,
+    pub(super) spectra: Option<SpectraFigure>,
+    pub(super) comparison: Option<ComparisonFigures>,
+    pub(super) comparison_error: Option<String>,
+    pub(super) trend: Option<TrendFigure>,
+    pub(super) window: u32,
+}
+
+/// The tolerance set every comparison here uses, and the per-patch limit drawn from it (the
+/// per-patch criterion if it had one, else its first, as the CLI draws it).
+fn tolerance() -> (ToleranceSet, Option<f64>) {
+    let set = ToleranceSet::default_for(DeltaE::DE2000);
+    let limit = set
+        .criteria
+        .iter()
+        .find(|c| c.statistic == Statistic::PerPatch)
+        .or(set.criteria.first())
+        .map(|c| c.limit);
+    (set, limit)
+}
+
+/// `reference` against `sample`, patches paired by name; an error when no patch is in both.
+fn compared(
+    reference: &ecsp_color::dataset::Dataset,
+    sample: &ecsp_color::dataset::Dataset,
+    set: &ToleranceSet,
+) -> Result<ComparisonReport, String> {
+    // CIELAB for what the records carry it for, else D50/2° (ISO 13655), said on the page
+    // rather than as a note that a file does not declare it: a spectrum has no illuminant.
+    let illuminant = reference
+        .meta
+        .lab_illuminant
+        .or(sample.meta.lab_illuminant)
+        .unwrap_or(Illuminant::D50);
+    let observer = reference
+        .meta
+        .lab_observer
+        .or(sample.meta.lab_observer)
+        .unwrap_or(Observer::Cie1931TwoDegree);
+    let report = compare(
+        reference,
+        sample,
+        set,
+        CompareOptions {
+            matching: Matching::Id,
+            illuminant: Some(illuminant),
+            observer: Some(observer),
+            ..CompareOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    if report.patches.is_empty() {
+        return Err("no patch name is in both measurements".into());
+    }
+    Ok(report)
+}
+
+/// Gives an SVG document from plotters its accessible name (the caption `caption_id`) and the
+/// class the stylesheet sizes it by. plotters' documents always begin `<svg `.
+fn embed(svg: String, caption_id: &str) -> String {
+    svg.replacen(
+        "<svg ",
+        &format!("<svg class=\"plot\" role=\"img\" aria-labelledby=\"{caption_id}\" "),
+        1,
+    )
+}
+
+fn two(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+impl MeasurementPlots {
+    /// Compares, and draws, `view` (a measurement record) against what `related` read. CPU work
+    /// (colorimetry of every sample of up to [`TREND_MEASUREMENTS`] records, and the SVGs): run
+    /// it off the async threads.
+    pub fn build(t: &Messages, view: &RecordView, related: &Related) -> Option<Self> {
+        let record = measurement(view)?;
+        let (set, limit) = tolerance();
+        let method = set.delta_e.name();
+        let reference_record = measurement(&related.reference);
+        let reference_data = reference_record.as_ref().map(dataset_of);
+        let is_reference = related.reference.record_id == view.record_id;
+
+        let (comparison, comparison_error) = if is_reference {
+            (None, None)
+        } else {
+            let outcome = match (&reference_data, dataset_of(&record)) {
+                (None, _) => Err("the reference is not a readable measurement".to_owned()),
+                (Some(Err(e)), _) => Err(format!("reference: {e}")),
+                (_, Err(e)) => Err(e.to_string()),
+                (Some(Ok(r)), Ok(s)) => compared(r, &s, &set),
+            };
+            match outcome.and_then(|report| comparison_figures(t, &report, limit)) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            }
+        };
+        // A large chart's spectra: the patches the comparison shows, else the first ones.
+        let shown: Option<Vec<&str>> = comparison
+            .as_ref()
+            .filter(|c| c.rows.len() < c.patches)
+            .map(|c| c.rows.iter().map(|r| r.patch.as_str()).collect());
+        let spectra = spectra_figure(t, &record, shown.as_deref());
+
+        // The trend: each of the newest measurements (and this one, if older) against the
+        // reference; those that cannot be compared are counted, not drawn.
+        let mut window: Vec<&RecordView> = related.recent.iter().collect();
+        if !window.iter().any(|r| r.record_id == view.record_id) {
+            window.push(view);
+        }
+        let mut points = Vec::new();
+        let mut left_out = 0;
+        if let Some(Ok(reference)) = &reference_data {
+            for r in &window {
+                let report = measurement(r)
+                    .ok_or_else(String::new)
+                    .and_then(|m| dataset_of(&m).map_err(|e| e.to_string()))
+                    .and_then(|d| compared(reference, &d, &set));
+                match report {
+                    Ok(report) => points.push((*r, report)),
+                    Err(_) => left_out += 1,
+                }
+            }
+        }
+        points.sort_by_key(|(r, _)| r.captured_at);
+        let trend = (!points.is_empty())
+            .then(|| {
+                let series: Vec<(i64, f64)> = points
+                    .iter()
+                    .map(|(r, report)| (r.captured_at.timestamp(), report.mean))
+                    .collect();
+                let svg = plot::trend_svg(
+                    t.plot_words,
+                    t.trend_title,
+                    &format!("{} {method}", t.plot_words.mean),
+                    &series,
+                    limit,
+                )
+                .ok()?;
+                Some(TrendFigure {
+                    svg: embed(svg, "trend-caption"),
+                    rows: points
+                        .iter()
+                        .rev()
+                        .map(|(r, report)| TrendRow {
+                            id: r.record_id,
+                            at: when(r.captured_at),
+                            mean: two(report.mean),
+                            percentile95: two(report.percentile95),
+                            max: two(report.max),
+                            patches: report.patches.len(),
+                            current: r.record_id == view.record_id,
+                        })
+                        .collect(),
+                    left_out,
+                })
+            })
+            .flatten();
+
+        // The reference to choose from, newest first: the device's newest measurements, this
+        // one, and the reference in use (the device's first, unless another was chosen).
+        let mut offered: Vec<&RecordView> = Vec::new();
+        for r in related
+            .recent
+            .iter()
+            .chain([view, &related.reference, &related.first])
+        {
+            if !offered.iter().any(|o| o.record_id == r.record_id) {
+                offered.push(r);
+            }
+        }
+        offered.sort_by_key(|r| std::cmp::Reverse(r.captured_at));
+        let choices = offered
+            .into_iter()
+            .map(|r| {
+                let m = measurement(r);
+                let mut label = format!(
+                    "{} — {}, {} {}",
+                    when(r.captured_at),
+                    m.as_ref()
+                        .map(|m| m.settings.printing_condition.as_str())
+                        .unwrap_or_default(),
+                    m.as_ref().map_or(0, |m| m.samples.len()),
+                    t.patches_unit
+                );
+                if r.record_id == related.first.record_id {
+                    label = format!("{label} ({})", t.reference_default);
+                }
+                if r.record_id == view.record_id {
+                    label = format!("{label} ({})", t.this_measurement);
+                }
+                ReferenceChoice {
+                    id: r.record_id,
+                    label,
+                    selected: r.record_id == related.reference.record_id,
+                }
+            })
+            .collect();
+
+        Some(Self {
+            id: view.record_id,
+            reference_id: related.reference.record_id,
+            reference_at: when(related.reference.captured_at),
+            default_reference: related.reference.record_id == related.first.record_id,
+            is_reference,
+            choices,
+            spectra,
+            comparison,
+            comparison_error,
+            trend,
+            window: TREND_MEASUREMENTS,
+        })
+    }
+}
+
+/// The samples table's rows (patch, L*, a*, b*): the CIELAB a sample carries, else computed from
+/// its spectrum for D50/2° (ISO 13655), which the `bool` says.
+pub fn sample_rows(record: &MeasurementRecord) -> (Vec<(String, String, String, String)>, bool) {
+    let mut computed = false;
+    let rows = record
+        .samples
+        .iter()
+        .map(|s| {
+            let lab = s.lab.as_ref().map(|l| (l.l, l.a, l.b)).or_else(|| {
+                let sp = s.spectrum.as_ref()?;
+                let grid = WavelengthGrid::new(
+                    u32::from(sp.start_nm),
+                    u32::from(sp.interval_nm),
+                    sp.values.len(),
+                )
+                .ok()?;
+                let c = ecsp_color::colorimetry::colorimetry(
+                    &Spectrum::new(grid, sp.values.clone()).ok()?,
+                    s.condition.bandpass_corrected,
+                    Illuminant::D50,
+                    Observer::Cie1931TwoDegree,
+                )
+                .ok()?;
+                computed = true;
+                Some((c.lab.l, c.lab.a, c.lab.b))
+            });
+            let f = |v: Option<f64>| v.map_or_else(String::new, two);
+            (
+                s.patch.clone(),
+                f(lab.map(|l| l.0)),
+                f(lab.map(|l| l.1)),
+                f(lab.map(|l| l.2)),
+            )
+        })
+        .collect();
+    (rows, computed)
+}
+
+/// The spectra plot and its table (values every [`TABLE_STEP_NM`] from the first patch's
+/// grid); none when no sample carries a spectrum.
+fn spectra_figure(
+    t: &Messages,
+    record: &MeasurementRecord,
+    shown: Option<&[&str]>,
+) -> Option<SpectraFigure> {
+    let curves: Vec<(String, Spectrum)> = record
+        .samples
+        .iter()
+        .filter(|s| shown.is_none_or(|ids| ids.contains(&s.patch.as_str())))
+        .take(PAGE_PATCHES)
+        .filter_map(|s| {
+            let sp = s.spectrum.as_ref()?;
+            let grid = WavelengthGrid::new(
+                u32::from(sp.start_nm),
+                u32::from(sp.interval_nm),
+                sp.values.len(),
+            )
+            .ok()?;
+            Some((
+                s.patch.clone(),
+                Spectrum::new(grid, sp.values.clone()).ok()?,
+            ))
+        })
+        .collect();
+    let first = curves.first()?.1.grid();
+    let title = format!(
+        "{} — {}",
+        t.spectra_title, record.settings.printing_condition
+    );
+    let svg = plot::spectra_svg(t.plot_words, &title, &curves).ok()?;
+    let step = TABLE_STEP_NM.max(first.interval_nm);
+    let wavelengths: Vec<u32> = (first.start_nm..=first.end_nm())
+        .step_by(step as usize)
+        .collect();
+    let rows = curves
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                wavelengths
+                    .iter()
+                    .map(|nm| format!("{:.3}", s.at(f64::from(*nm))))
+                    .collect(),
+            )
+        })
+        .collect();
+    Some(SpectraFigure {
+        svg: embed(svg, "spectra-caption"),
+        wavelengths,
+        rows,
+        of: record.samples.len(),
+    })
+}
+
+/// The comparison's figures. For a chart of more than [`PAGE_PATCHES`] patches, the a*b*
+/// diagram and the table show the patches with the largest ΔE (statistics and the ΔE
+/// distribution cover every patch): what a technician looks at first, at a page's size.
+fn comparison_figures(
+    t: &Messages,
+    report: &ComparisonReport,
+    limit: Option<f64>,
+) -> Result<ComparisonFigures, String> {
+    let bars = plot::delta_e_bars_svg(t.plot_words, report, limit).map_err(|e| e.to_string())?;
+    let compared_patches = report.patches.len();
+    let mut shown = report.clone();
+    if shown.patches.len() > PAGE_PATCHES {
+        let mut by_delta: Vec<f64> = shown.patches.iter().map(|p| p.delta_e).collect();
+        by_delta.sort_by(|a, b| b.total_cmp(a));
+        let least = by_delta[PAGE_PATCHES - 1];
+        shown.patches.retain(|p| p.delta_e >= least);
+        shown.patches.truncate(PAGE_PATCHES);
+    }
+    let report = &shown;
+    let ab = plot::ab_diagram_svg(t.plot_words, report, limit).map_err(|e| e.to_string())?;
+    let lab = |l: &ecsp_color::convert::Lab| [two(l.l), two(l.a), two(l.b)];
+    Ok(ComparisonFigures {
+        ab_svg: embed(ab, "ab-caption"),
+        bars_svg: embed(bars, "bars-caption"),
+        method: report.method.clone(),
+        conditions: format!("{}/{}", report.illuminant, report.observer),
+        limit: limit.map(two).unwrap_or_default(),
+        patches: compared_patches,
+        mean: two(report.mean),
+        percentile95: two(report.percentile95),
+        max: two(report.max),
+        unmatched: report.unmatched_reference.len() + report.unmatched_sample.len(),
+        notes: report.warnings.clone(),
+        rows: report
+            .patches
+            .iter()
+            .map(|p| PatchRow {
+                patch: p.id.clone(),
+                reference: lab(&p.reference),
+                sample: lab(&p.sample),
+                delta_e: two(p.delta_e),
+                over: limit.is_some_and(|l| p.delta_e > l),
+            })
+            .collect(),
+    })
+}
