@@ -323,6 +323,22 @@ test("administrators' pages pass the same checks, and the keyboard reaches the c
     await page.goto(`${base}/portal/admin/${route}`);
     await check(page, name);
   }
+  // Device groups: made on their page, a device filed under one, the fleet filtered by it.
+  await page.goto(`${base}/portal/admin/groups`);
+  await page.getByLabel("Name").fill("Osaka plant");
+  await page.getByRole("button", { name: "Create a group" }).click();
+  const device = `${devices[0].model} ${devices[0].serial_number}`;
+  await page.getByLabel(`Group: ${device}`).selectOption({ label: "Osaka plant" });
+  await page.getByRole("button", { name: `Save: ${device}` }).click();
+  await page.getByRole("link", { name: "Osaka plant" }).waitFor();
+  await check(page, "admin-groups");
+  await page.goto(`${base}/portal/devices`);
+  await page.getByLabel("Group").selectOption({ label: "Osaka plant" });
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/group=/);
+  const listed = await page.locator("main table").innerText();
+  assert(listed.includes(devices[0].serial_number) && !listed.includes(devices[1].serial_number), `filtered by group: ${listed}`);
+  await check(page, "devices-by-group");
   await page.keyboard.press("Tab");
   const focused = await page.evaluate(() => document.activeElement?.textContent);
   assert(focused === "Skip to content", `the first Tab stop is the skip link (${focused})`);
