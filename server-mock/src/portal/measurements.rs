@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use super::Browser;
 use super::i18n::{Lang, Messages};
-use super::pages::{Nav, failure, nav, render, when};
+use super::pages::{Before, Nav, failure, nav, render, when};
 use crate::api::AppState;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
@@ -83,11 +83,6 @@ struct MeasurementsPage {
     rows: Vec<MeasurementRow>,
     paged: bool,
     older: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Before {
-    before: Option<i64>,
 }
 
 /// A device's measurement records, newest first, a page at a time (keyed by capture time, so

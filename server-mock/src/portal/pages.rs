@@ -635,9 +635,10 @@ struct DevicePage {
     operations: Option<OperationsPanel>,
 }
 
+/// `?before=` (milliseconds since the epoch): a page of a list keyed by time.
 #[derive(Debug, Deserialize)]
 pub struct Before {
-    before: Option<i64>,
+    pub(super) before: Option<i64>,
 }
 
 pub async fn device(

@@ -448,6 +448,25 @@ async fn pages_speak_japanese_when_the_browser_asks() {
     assert_eq!(res.location(), "/portal/devices");
 }
 
+/// Uploads device-data `records` as the demo agent, expecting them stored.
+async fn report_device_data(ts: &TestServer, records: Value) {
+    let res = ts
+        .client
+        .post(ts.url("/api/v1/agent/device-data"))
+        .bearer_auth(&ts.demo.agent.secret)
+        .json(&json!({
+            "schema_version": 1,
+            "agent": {"agent_id": ts.demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2.0",
+                      "collection_type": "scheduled", "sent_at": chrono::Utc::now()},
+            "records": records
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    assert_eq!(status, StatusCode::CREATED, "{}", res.text().await.unwrap());
+}
+
 #[tokio::test]
 async fn a_device_page_shows_the_latest_report_and_pages_its_uploads() {
     let ts = TestServer::start().await;
@@ -470,25 +489,7 @@ async fn a_device_page_shows_the_latest_report_and_pages_its_uploads() {
             })
         })
         .collect();
-    let res = ts
-        .client
-        .post(ts.url("/api/v1/agent/device-data"))
-        .bearer_auth(&ts.demo.agent.secret)
-        .json(&json!({
-            "schema_version": 1,
-            "agent": {"agent_id": ts.demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2.0",
-                      "collection_type": "scheduled", "sent_at": chrono::Utc::now()},
-            "records": records
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    report_device_data(&ts, json!(records)).await;
 
     let mut b = Browser::new(&ts);
     b.sign_in("admin").await;
@@ -1209,25 +1210,15 @@ async fn a_device_page_shows_errors_and_warnings_with_their_history() {
             }
         })
     };
-    let res = ts
-        .client
-        .post(ts.url("/api/v1/agent/device-data"))
-        .bearer_auth(&ts.demo.agent.secret)
-        .json(&json!({
-            "schema_version": 1,
-            "agent": {"agent_id": ts.demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2.0",
-                      "collection_type": "scheduled", "sent_at": chrono::Utc::now()},
-            "records": [report(10, true, false), report(20, true, false), report(40, false, true)]
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    report_device_data(
+        &ts,
+        json!([
+            report(10, true, false),
+            report(20, true, false),
+            report(40, false, true)
+        ]),
+    )
+    .await;
 
     let mut b = Browser::new(&ts);
     b.sign_in("operator").await;
