@@ -43,8 +43,14 @@ async fn only_an_authorised_collector_reads_the_folder_and_delivers() {
         panic!("{event:?}")
     };
     let id = record_ids[0].to_string();
+    // Delivered: stored by the server, and the client has its answer (the server stores before
+    // it answers, so the first alone would race with the client marking the row sent).
     tokio::time::timeout(Duration::from_secs(20), async {
-        while !server.stored().contains(&id) {
+        loop {
+            let status = client.queue_status().await.unwrap();
+            if server.stored().contains(&id) && status.queued + status.in_flight == 0 {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
