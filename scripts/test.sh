@@ -50,7 +50,8 @@ dbus-run-session -- bash -c '
     echo -n "ecsp-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
     set +e
     # The phone bindings are tested below, with the feature their test needs.
-    cargo test --workspace --exclude ecsp-mobile --exclude ecsp-desktop --locked 2>&1 | tee "$ECSP_TEST_LOG"
+    # --no-fail-fast: one failing crate does not hide the results of the others.
+    cargo test --workspace --exclude ecsp-mobile --exclude ecsp-desktop --locked --no-fail-fast 2>&1 | tee "$ECSP_TEST_LOG"
     exit "${PIPESTATUS[0]}"
 ' 2> >(grep -v "Failed to set fd limit" >&2) || status=$?
 
