@@ -39,7 +39,7 @@ pub enum ApiError {
     #[error("a record with this id was already stored with different content")]
     RecordConflict(Vec<FieldError>),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Refusal),
     #[error("too many failed sign-in attempts; try again in {0} s")]
     TooManyAttempts(u64),
     #[error("internal error")]
@@ -165,4 +165,29 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Why a request that was well formed and allowed still could not be done (409): one variant per
+/// rule, so each front end can say it in its own language (the portal's catalogue has a text per
+/// variant); the API's problem detail is the English text below.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("an admin cannot disable or demote themselves; ask another admin")]
+    AdminSelf,
+    #[error("a user with this e-mail address already exists in your organisation")]
+    EmailTaken,
+    #[error("this device is already registered")]
+    DeviceRegistered,
+    #[error("a different decision was already recorded under this decision_id")]
+    DecisionIdReused,
+    #[error("a device group with this name already exists")]
+    GroupNameTaken,
+    #[error("an organisation has at most {0} device groups")]
+    TooManyGroups(usize),
+    #[error("no agent is designated to report this device, so nothing can reach it")]
+    NoAgent,
+    #[error("the device does not report the `{}` capability", .0.as_str())]
+    NotCapable(ecsp_protocol::remote_ops::OperationKind),
+    #[error("the operation is {} and can no longer be cancelled (only while queued)", .0.as_str())]
+    NotCancellable(ecsp_protocol::remote_ops::OperationState),
 }

@@ -271,7 +271,9 @@ pub async fn update_user(
 /// A rule the store applied (409/422) shown with its reason; anything else as usual.
 fn refused_or_failure(lang: Lang, err: ApiError) -> Response {
     match err {
-        ApiError::Conflict(why) => super::operations::refused_page(lang, why),
+        ApiError::Conflict(why) => {
+            super::operations::refused_page(lang, lang.messages().refusal(&why))
+        }
         ApiError::Validation(errors) => super::operations::refused_page(
             lang,
             errors

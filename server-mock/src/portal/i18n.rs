@@ -9,6 +9,8 @@ use ecsp_protocol::consent::{Decision, Purpose};
 use ecsp_protocol::consent_notice::{NoticeLanguage, notice};
 use ecsp_protocol::remote_ops::{OperationKind, OperationState};
 
+use crate::error::Refusal;
+
 /// A language the portal speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -251,6 +253,15 @@ pub struct Messages {
     pub severity_warning: &'static str,
     pub severity_status: &'static str,
     pub active_now: &'static str,
+    pub refused_admin_self: &'static str,
+    pub refused_email_taken: &'static str,
+    pub refused_device_registered: &'static str,
+    pub refused_decision_id: &'static str,
+    pub refused_group_name: &'static str,
+    pub refused_too_many_groups: &'static str,
+    pub refused_no_agent: &'static str,
+    pub refused_not_capable: &'static str,
+    pub refused_not_cancellable: &'static str,
     pub label: &'static str,
     pub agent_type: &'static str,
     pub agent_dc: &'static str,
@@ -303,6 +314,33 @@ pub struct Messages {
 }
 
 impl Messages {
+    /// Why the server refused a request, in this language (the API says it in English).
+    pub fn refusal(&self, why: &Refusal) -> String {
+        match why {
+            Refusal::AdminSelf => self.refused_admin_self.to_owned(),
+            Refusal::EmailTaken => self.refused_email_taken.to_owned(),
+            Refusal::DeviceRegistered => self.refused_device_registered.to_owned(),
+            Refusal::DecisionIdReused => self.refused_decision_id.to_owned(),
+            Refusal::GroupNameTaken => self.refused_group_name.to_owned(),
+            Refusal::TooManyGroups(n) => format!("{} {n}", self.refused_too_many_groups),
+            Refusal::NoAgent => self.refused_no_agent.to_owned(),
+            Refusal::NotCapable(kind) => {
+                format!(
+                    "{} {}",
+                    self.refused_not_capable,
+                    self.operation_kind(*kind)
+                )
+            }
+            Refusal::NotCancellable(state) => {
+                format!(
+                    "{} {}",
+                    self.refused_not_cancellable,
+                    self.operation_state(*state)
+                )
+            }
+        }
+    }
+
     pub fn operation_kind(&self, kind: OperationKind) -> &'static str {
         match kind {
             OperationKind::Status => self.op_status,
@@ -522,6 +560,15 @@ pub static EN: Messages = Messages {
     severity_warning: "Warning",
     severity_status: "Status",
     active_now: "Active now",
+    refused_admin_self: "An administrator cannot disable or demote themselves; ask another administrator.",
+    refused_email_taken: "A user with this e-mail address already exists in your organisation.",
+    refused_device_registered: "This device is already registered.",
+    refused_decision_id: "A different decision was already recorded under this decision id.",
+    refused_group_name: "A device group with this name already exists.",
+    refused_too_many_groups: "An organisation has at most this many device groups:",
+    refused_no_agent: "No agent is designated to report this device, so nothing can reach it.",
+    refused_not_capable: "The device does not report this capability:",
+    refused_not_cancellable: "The operation can be cancelled only while it is queued. It is now:",
     label: "Label",
     agent_type: "Type",
     agent_dc: "DC agent (collects over SNMP)",
@@ -744,6 +791,15 @@ pub static JA: Messages = Messages {
     severity_warning: "警告",
     severity_status: "状態",
     active_now: "現在発生中",
+    refused_admin_self: "管理者は自分自身を無効化・降格できません。別の管理者に依頼してください。",
+    refused_email_taken: "このメールアドレスのユーザーは組織内に既にいます。",
+    refused_device_registered: "このデバイスは既に登録されています。",
+    refused_decision_id: "この決定 ID では別の決定が既に記録されています。",
+    refused_group_name: "この名前のデバイスグループは既にあります。",
+    refused_too_many_groups: "1つの組織が持てるデバイスグループの上限数：",
+    refused_no_agent: "このデバイスを報告するエージェントが指定されていないため、操作を届けられません。",
+    refused_not_capable: "デバイスはこの機能を報告していません：",
+    refused_not_cancellable: "操作を取り消せるのは待機中だけです。現在の状態：",
     label: "ラベル",
     agent_type: "種類",
     agent_dc: "DC エージェント（SNMP で収集）",

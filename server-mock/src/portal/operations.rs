@@ -160,7 +160,7 @@ pub async fn request(
             state.remote.kick(view.agent_id);
             see_other(&format!("/portal/operations/{}", view.operation_id))
         }
-        Err(ApiError::Conflict(why)) => refused_page(lang, why),
+        Err(ApiError::Conflict(why)) => refused_page(lang, lang.messages().refusal(&why)),
         Err(e) => failure(lang, e),
     }
 }
@@ -444,7 +444,7 @@ pub async fn cancel(
         .await;
     match cancelled {
         Ok(_) => see_other(&format!("/portal/operations/{id}")),
-        Err(ApiError::Conflict(why)) => refused_page(lang, why),
+        Err(ApiError::Conflict(why)) => refused_page(lang, lang.messages().refusal(&why)),
         Err(e) => failure(lang, e),
     }
 }

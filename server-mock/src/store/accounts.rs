@@ -121,10 +121,7 @@ pub fn create_user(
         ],
     );
     // Unique per organisation only: another organisation's users are nobody's business here.
-    super::unique_or_conflict(
-        inserted,
-        "a user with this e-mail address already exists in your organisation",
-    )?;
+    super::unique_or_conflict(inserted, crate::error::Refusal::EmailTaken)?;
     Ok(UserView {
         user_id: public_id,
         email: new.email.trim().to_owned(),
@@ -533,9 +530,7 @@ pub fn update_user(
     if id == admin.id
         && (update.disabled == Some(true) || update.role.is_some_and(|r| r != Role::Admin))
     {
-        return Err(ApiError::Conflict(
-            "an admin cannot disable or demote themselves; ask another admin".into(),
-        ));
+        return Err(ApiError::Conflict(crate::error::Refusal::AdminSelf));
     }
     if let Some(role) = update.role {
         conn.execute(

@@ -57,9 +57,7 @@ pub fn record(
             && notice == d.notice_version.trim()
             && decided_at == to_ms(d.decided_at);
         if !same {
-            return Err(ApiError::Conflict(
-                "a different decision was already recorded under this decision_id".into(),
-            ));
+            return Err(ApiError::Conflict(crate::error::Refusal::DecisionIdReused));
         }
         return Ok(ConsentRecord {
             purpose: d.purpose,

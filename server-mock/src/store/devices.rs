@@ -148,7 +148,7 @@ pub fn register(conn: &Connection, org_id: i64, new: &NewDevice) -> Result<Devic
             now
         ],
     );
-    super::unique_or_conflict(inserted, "this device is already registered")?;
+    super::unique_or_conflict(inserted, crate::error::Refusal::DeviceRegistered)?;
     Ok(DeviceView {
         device_id: public_id,
         manufacturer: new.manufacturer.trim().to_owned(),

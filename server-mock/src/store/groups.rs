@@ -16,7 +16,7 @@ use super::devices::device_id_in_org;
 use super::{now_ms, parse_uuid};
 use crate::crypto::DataKey;
 use crate::db::StoreError;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 
 /// More groups than any fleet needs; a bound on what one admin can make the server store.
 pub const MAX_GROUPS_PER_ORG: usize = 500;
@@ -71,17 +71,15 @@ pub fn create(
     let name = new.name.trim();
     let existing = list(conn, key, admin)?;
     if existing.len() >= MAX_GROUPS_PER_ORG {
-        return Err(ApiError::Conflict(format!(
-            "an organisation has at most {MAX_GROUPS_PER_ORG} device groups"
+        return Err(ApiError::Conflict(Refusal::TooManyGroups(
+            MAX_GROUPS_PER_ORG,
         )));
     }
     if existing
         .iter()
         .any(|g| g.name.to_lowercase() == name.to_lowercase())
     {
-        return Err(ApiError::Conflict(
-            "a device group with this name already exists".into(),
-        ));
+        return Err(ApiError::Conflict(Refusal::GroupNameTaken));
     }
     let public_id = Uuid::new_v4();
     let id = public_id.to_string();

@@ -33,13 +33,13 @@ pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, crate::db::StoreError> {
 /// The result of an INSERT, with a uniqueness violation turned into a 409 saying `what`.
 pub fn unique_or_conflict(
     result: rusqlite::Result<usize>,
-    what: &str,
+    what: crate::error::Refusal,
 ) -> Result<usize, crate::error::ApiError> {
     match result {
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            Err(crate::error::ApiError::Conflict(what.to_owned()))
+            Err(crate::error::ApiError::Conflict(what))
         }
         other => Ok(other?),
     }

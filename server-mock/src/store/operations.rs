@@ -22,7 +22,7 @@ use super::audit::{self, Event};
 use super::devices::{AgentPrincipal, VISIBLE, visible};
 use super::{from_ms, now_ms, parse_uuid, to_ms};
 use crate::db::StoreError;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 
 /// Only these roles may request, list, read or cancel operations.
 pub fn may_operate(who: &UserPrincipal) -> Result<(), ApiError> {
@@ -149,15 +149,10 @@ pub fn create(
 ) -> Result<OperationView, ApiError> {
     let (device, view) = visible(conn, who, req.device_id)?;
     let Some(agent_public) = view.agent_id else {
-        return Err(ApiError::Conflict(
-            "no agent is designated to report this device, so nothing can reach it".into(),
-        ));
+        return Err(ApiError::Conflict(Refusal::NoAgent));
     };
     if !capabilities(conn, device)?.contains(&req.kind) {
-        return Err(ApiError::Conflict(format!(
-            "the device does not report the `{}` capability",
-            req.kind.as_str()
-        )));
+        return Err(ApiError::Conflict(Refusal::NotCapable(req.kind)));
     }
     let agent: i64 = conn
         .prepare_cached("SELECT id FROM agents WHERE public_id = ?1")?
@@ -290,10 +285,7 @@ pub fn list_visible(
 pub fn cancel(conn: &Connection, who: &UserPrincipal, op: Uuid) -> Result<OperationView, ApiError> {
     let row = find_visible(conn, who, op)?;
     if !row.view.state.cancellable() {
-        return Err(ApiError::Conflict(format!(
-            "the operation is {} and can no longer be cancelled (only while queued)",
-            row.view.state.as_str()
-        )));
+        return Err(ApiError::Conflict(Refusal::NotCancellable(row.view.state)));
     }
     let at = now_ms();
     conn.prepare_cached(

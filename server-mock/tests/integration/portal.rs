@@ -1121,6 +1121,27 @@ async fn device_groups_filter_the_fleet_and_only_administrators_change_them() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The same name again, from a Japanese browser: refused, and said in Japanese.
+    a.accept_language = "ja,en;q=0.5";
+    let again = a
+        .post(
+            "/portal/admin/groups",
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("name", "KYOTO <SHOP>"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again
+            .body
+            .contains("この名前のデバイスグループは既にあります"),
+        "{}",
+        again.body
+    );
+    a.accept_language = "en-GB,en;q=0.9";
     let page = a.get("/portal/admin/groups").await;
     assert!(
         page.body.contains("Kyoto &#60;shop&#62;") && !page.body.contains("<shop>"),
