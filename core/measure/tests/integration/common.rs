@@ -239,3 +239,28 @@ impl SecretStore for FileSecretStore {
         })
     }
 }
+
+/// A session over the ColorChecker chart with every patch measured by the simulator (which the
+/// caller keeps, to inject faults or read its state).
+pub async fn measured_session(
+    dir: &Path,
+    device: Uuid,
+) -> (ecsp_measure::MeasurementSession, SimulatedSpectrometer) {
+    let (bytes, spectra) = chart(COLORCHECKER);
+    let sim = SimulatedSpectrometer::new(sim_config());
+    sim.walk_chart(spectra);
+    let mut session = ecsp_measure::MeasurementSession::start(
+        store(dir),
+        instrument(&sim),
+        plan(device),
+        bytes,
+        ecsp_measure::calibration::CalibrationPolicy::default(),
+    )
+    .await
+    .unwrap();
+    session.calibrate().await.unwrap();
+    while session.next_patch().is_some() {
+        session.measure_next().await.unwrap();
+    }
+    (session, sim)
+}

@@ -21,8 +21,8 @@ use ecsp_protocol::upload::RecordKind;
 use uuid::Uuid;
 
 use crate::common::{
-    COLORCHECKER, FileSecretStore, TestServer, chart, client_of, instrument, plan, sim_config,
-    spectra_of, store, synthetic_chart,
+    COLORCHECKER, FileSecretStore, TestServer, chart, client_of, instrument, measured_session,
+    plan, sim_config, spectra_of, store, synthetic_chart,
 };
 
 #[tokio::test]
@@ -413,22 +413,7 @@ async fn app_killed_after_capture(work: &std::path::Path) {
         &work.join("client"),
         Arc::new(FileSecretStore::new(work.join("secrets.json"))),
     );
-    let (bytes, spectra) = chart(COLORCHECKER);
-    let sim = SimulatedSpectrometer::new(sim_config());
-    sim.walk_chart(spectra);
-    let mut session = MeasurementSession::start(
-        store(work),
-        instrument(&sim),
-        plan(plan_of_child.device),
-        bytes,
-        CalibrationPolicy::default(),
-    )
-    .await
-    .unwrap();
-    session.calibrate().await.unwrap();
-    while session.next_patch().is_some() {
-        session.measure_next().await.unwrap();
-    }
+    let (mut session, _sim) = measured_session(work, plan_of_child.device).await;
     let outcome = session.upload(&client, Some(&At(35.0))).await;
     panic!("the upload returned ({outcome:?}): the session never logged its capture");
 }

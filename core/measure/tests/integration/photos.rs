@@ -2,13 +2,11 @@
 //! the user allowed `gps`, limits with clear errors, delivered with the record.
 
 use ecsp_client::sync::FlushOptions;
-use ecsp_measure::{MeasureErrorCode, MeasurementSession};
+use ecsp_measure::MeasureErrorCode;
 use ecsp_protocol::consent::Purpose;
 use ecsp_protocol::measurement::{MeasurementRecord, PhotoMediaType};
 
-use crate::common::{COLORCHECKER, TestServer, chart, instrument, plan, sim_config, store};
-use ecsp_instrument_link::sim::SimulatedSpectrometer;
-use ecsp_measure::calibration::CalibrationPolicy;
+use crate::common::{TestServer, measured_session};
 
 /// A real camera photo with GPS in EXIF (ecsp-photo's fixture; see its SOURCES.md).
 fn photo_with_gps() -> Vec<u8> {
@@ -17,26 +15,6 @@ fn photo_with_gps() -> Vec<u8> {
         "/../photo/tests/fixtures/DSCN0010.jpg"
     ))
     .unwrap()
-}
-
-async fn measured(dir: &std::path::Path, device: uuid::Uuid) -> MeasurementSession {
-    let (bytes, spectra) = chart(COLORCHECKER);
-    let sim = SimulatedSpectrometer::new(sim_config());
-    sim.walk_chart(spectra);
-    let mut session = MeasurementSession::start(
-        store(dir),
-        instrument(&sim),
-        plan(device),
-        bytes,
-        CalibrationPolicy::default(),
-    )
-    .await
-    .unwrap();
-    session.calibrate().await.unwrap();
-    while session.next_patch().is_some() {
-        session.measure_next().await.unwrap();
-    }
-    session
 }
 
 #[tokio::test]
@@ -48,7 +26,7 @@ async fn photos_need_consent_and_lose_their_location_without_gps_consent() {
     for gps in [false, true] {
         let (client, device) = server.technician(&format!("photos-gps-{gps}")).await;
         let dir = tempfile::tempdir().unwrap();
-        let mut session = measured(dir.path(), device).await;
+        let (mut session, _sim) = measured_session(dir.path(), device).await;
 
         let err = session
             .attach_photo(&client, original.clone(), None)
@@ -95,7 +73,7 @@ async fn photo_limits_and_formats_get_clear_errors() {
     let (client, device) = server.technician("photo-limits").await;
     client.grant(Purpose::Photos).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut session = measured(dir.path(), device).await;
+    let (mut session, _sim) = measured_session(dir.path(), device).await;
     let heic = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../photo/tests/fixtures/QuickTime.heic"

@@ -10,7 +10,9 @@ use ecsp_measure::{LocationProvider, MeasureErrorCode, MeasurementSession};
 use ecsp_protocol::consent::Purpose;
 use ecsp_protocol::measurement::{GpsFix, MeasurementRecord};
 
-use crate::common::{COLORCHECKER, TestServer, chart, instrument, plan, sim_config, store};
+use crate::common::{
+    COLORCHECKER, TestServer, chart, instrument, measured_session, plan, sim_config, store,
+};
 
 #[derive(Debug, Default)]
 struct FixedLocation {
@@ -28,29 +30,6 @@ impl LocationProvider for FixedLocation {
             fixed_at: Utc::now() - chrono::Duration::seconds(5),
         })
     }
-}
-
-async fn measured_session(
-    dir: &std::path::Path,
-    device: uuid::Uuid,
-) -> (MeasurementSession, SimulatedSpectrometer) {
-    let (bytes, spectra) = chart(COLORCHECKER);
-    let sim = SimulatedSpectrometer::new(sim_config());
-    sim.walk_chart(spectra);
-    let mut session = MeasurementSession::start(
-        store(dir),
-        instrument(&sim),
-        plan(device),
-        bytes,
-        CalibrationPolicy::default(),
-    )
-    .await
-    .unwrap();
-    session.calibrate().await.unwrap();
-    while session.next_patch().is_some() {
-        session.measure_next().await.unwrap();
-    }
-    (session, sim)
 }
 
 #[tokio::test]
