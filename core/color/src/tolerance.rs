@@ -83,6 +83,16 @@ fn observer_number_or_text<'de, D: serde::Deserializer<'de>>(
 }
 
 impl ToleranceSet {
+    /// The limit a per-patch plot draws: the per-patch criterion's if the set has one, else its
+    /// first criterion's.
+    pub fn plotted_limit(&self) -> Option<f64> {
+        self.criteria
+            .iter()
+            .find(|c| c.statistic == Statistic::PerPatch)
+            .or(self.criteria.first())
+            .map(|c| c.limit)
+    }
+
     /// ISO 12647-2-style defaults for a ΔE method: mean ≤ 3 and 95th percentile ≤ 6 normative,
     /// maximum shown.
     pub fn default_for(delta_e: DeltaE) -> Self {
@@ -845,6 +855,19 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plotted_limit_is_the_per_patch_one_else_the_first() {
+        let mut set = ToleranceSet::default_for(DeltaE::DE2000);
+        assert_eq!(set.plotted_limit(), Some(set.criteria[0].limit));
+        let mut per_patch = set.criteria[0].clone();
+        per_patch.statistic = Statistic::PerPatch;
+        per_patch.limit = 4.5;
+        set.criteria.push(per_patch);
+        assert_eq!(set.plotted_limit(), Some(4.5));
+        set.criteria.clear();
+        assert_eq!(set.plotted_limit(), None);
+    }
 
     #[test]
     fn nearest_rank_percentile() {

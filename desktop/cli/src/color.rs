@@ -9,7 +9,7 @@ use ecsp_color::dataset::Dataset;
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::density::{DensityStatus, PaperChoice, chart_densities};
 use ecsp_color::spectrum::IlluminationCondition;
-use ecsp_color::tolerance::{CompareOptions, Matching, Statistic, ToleranceSet, compare};
+use ecsp_color::tolerance::{CompareOptions, Matching, ToleranceSet, compare};
 use ecsp_color::{cgats, plot};
 
 #[derive(Debug, Subcommand)]
@@ -342,12 +342,7 @@ pub fn run(command: ColorCommand, json: bool) -> anyhow::Result<bool> {
                     }
                     let report = run_compare(&args)?;
                     let set = tolerance_set(&args)?;
-                    let limit = set
-                        .criteria
-                        .iter()
-                        .find(|c| c.statistic == Statistic::PerPatch)
-                        .or(set.criteria.first())
-                        .map(|c| c.limit);
+                    let limit = set.plotted_limit();
                     if let Some(p) = ab_out {
                         plot::ab_diagram(&p, &report, limit)?;
                     }

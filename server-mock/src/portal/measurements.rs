@@ -28,9 +28,7 @@ use ecsp_color::delta_e::DeltaE;
 use ecsp_color::plot;
 use ecsp_color::samples::dataset_of;
 use ecsp_color::spectrum::{Spectrum, WavelengthGrid};
-use ecsp_color::tolerance::{
-    CompareOptions, ComparisonReport, Matching, Statistic, ToleranceSet, compare,
-};
+use ecsp_color::tolerance::{CompareOptions, ComparisonReport, Matching, ToleranceSet, compare};
 use ecsp_protocol::admin::Actor;
 use ecsp_protocol::measurement::MeasurementRecord;
 use ecsp_protocol::upload::{RecordKind, RecordView};
@@ -323,12 +321,7 @@ pub struct MeasurementPlots {
 /// per-patch criterion if it had one, else its first, as the CLI draws it).
 fn tolerance() -> (ToleranceSet, Option<f64>) {
     let set = ToleranceSet::default_for(DeltaE::DE2000);
-    let limit = set
-        .criteria
-        .iter()
-        .find(|c| c.statistic == Statistic::PerPatch)
-        .or(set.criteria.first())
-        .map(|c| c.limit);
+    let limit = set.plotted_limit();
     (set, limit)
 }
 
