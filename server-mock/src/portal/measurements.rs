@@ -168,7 +168,7 @@ pub async fn list(
 }
 
 fn measurement(view: &RecordView) -> Option<MeasurementRecord> {
-    serde_json::from_value(view.record.clone()).ok()
+    MeasurementRecord::deserialize(&view.record).ok()
 }
 
 // ---- a measurement's plots --------------------------------------------------------------------

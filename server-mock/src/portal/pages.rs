@@ -418,7 +418,7 @@ fn state_label(t: &Messages, state: &str) -> &'static str {
 }
 
 fn device_data(view: &RecordView) -> Option<DeviceData> {
-    serde_json::from_value::<DeviceDataRecord>(view.record.clone())
+    DeviceDataRecord::deserialize(&view.record)
         .ok()
         .map(|r| r.device)
 }

@@ -11,6 +11,7 @@ use ecsp_protocol::dfe::DfeRecord;
 use ecsp_protocol::measurement::MeasurementRecord;
 use ecsp_protocol::upload::RecordKind;
 use serde_json::{Value, json};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Browser;
@@ -112,7 +113,7 @@ pub async fn record(
     };
     match view.kind {
         RecordKind::Dfe => {
-            if let Ok(r) = serde_json::from_value::<DfeRecord>(view.record.clone()) {
+            if let Ok(r) = DfeRecord::deserialize(&view.record) {
                 for (name, value) in [
                     (t.software, serde_json::to_value(&r.software)),
                     (t.environment, serde_json::to_value(&r.environment)),
@@ -130,7 +131,7 @@ pub async fn record(
             }
         }
         RecordKind::Measurement => {
-            if let Ok(r) = serde_json::from_value::<MeasurementRecord>(view.record.clone()) {
+            if let Ok(r) = MeasurementRecord::deserialize(&view.record) {
                 for (name, value) in [
                     (t.instrument, serde_json::to_value(&r.instrument)),
                     (t.settings, serde_json::to_value(&r.settings)),
@@ -220,7 +221,7 @@ pub async fn jobs_csv(
             "ink_used_ml",
         ])?;
         for v in &views {
-            let Ok(r) = serde_json::from_value::<DfeRecord>(v.record.clone()) else {
+            let Ok(r) = DfeRecord::deserialize(&v.record) else {
                 continue;
             };
             let Some(j) = r.job else { continue };

@@ -126,6 +126,40 @@ pub fn store(
     })
 }
 
+/// A record's columns as the listings read them (`record_id, kind, captured_at, stored_at,
+/// body_enc`), before its body is opened.
+struct SealedRow {
+    record_id: String,
+    kind: String,
+    captured_at: i64,
+    stored_at: i64,
+    body: Vec<u8>,
+}
+
+fn sealed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRow> {
+    Ok(SealedRow {
+        record_id: r.get(0)?,
+        kind: r.get(1)?,
+        captured_at: r.get(2)?,
+        stored_at: r.get(3)?,
+        body: r.get(4)?,
+    })
+}
+
+impl SealedRow {
+    fn open(self, key: &DataKey, device: Uuid) -> Result<RecordView, StoreError> {
+        to_view(
+            key,
+            &self.record_id,
+            &self.kind,
+            device,
+            self.captured_at,
+            self.stored_at,
+            &self.body,
+        )
+    }
+}
+
 fn to_view(
     key: &DataKey,
     record_id: &str,
@@ -197,20 +231,11 @@ pub fn list_for_device(
             before.map_or(i64::MAX, to_ms),
             limit
         ],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Vec<u8>>(4)?,
-            ))
-        },
+        sealed_row,
     )?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, kind, captured, stored, sealed) = row?;
-        out.push(to_view(key, &id, &kind, device, captured, stored, &sealed)?);
+        out.push(row?.open(key, device)?);
     }
     Ok(out)
 }
@@ -240,21 +265,10 @@ pub fn latest_of_kind(
                 device.to_string(),
                 kind.as_str()
             ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                ))
-            },
+            sealed_row,
         )
         .optional()?;
-    row.map(|(id, kind, captured, stored, sealed)| {
-        Ok(to_view(key, &id, &kind, device, captured, stored, &sealed)?)
-    })
-    .transpose()
+    Ok(row.map(|row| row.open(key, device)).transpose()?)
 }
 
 /// A device's oldest record of one kind (its first measurement, say): one step up the
@@ -273,20 +287,9 @@ pub fn oldest_of_kind(
              WHERE device_id = ?1 AND kind = ?2
              ORDER BY captured_at ASC, id ASC LIMIT 1",
         )?
-        .query_row(params![device_id, kind.as_str()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Vec<u8>>(4)?,
-            ))
-        })
+        .query_row(params![device_id, kind.as_str()], sealed_row)
         .optional()?;
-    row.map(|(id, kind, captured, stored, sealed)| {
-        Ok(to_view(key, &id, &kind, device, captured, stored, &sealed)?)
-    })
-    .transpose()
+    Ok(row.map(|row| row.open(key, device)).transpose()?)
 }
 
 /// One record, if `who` may see its device; else "not found".
