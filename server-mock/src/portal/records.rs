@@ -10,8 +10,8 @@ use ecsp_protocol::admin::Actor;
 use ecsp_protocol::dfe::DfeRecord;
 use ecsp_protocol::measurement::MeasurementRecord;
 use ecsp_protocol::upload::RecordKind;
-use serde_json::{Value, json};
 use serde::Deserialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Browser;
