@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod settings;
 mod state;
+mod webview;
 
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -118,6 +119,9 @@ fn main() {
             if let Err(e) = tray(app.handle()) {
                 // A desktop without a status area still runs the app (the window stays).
                 tracing::warn!(error = %e, "no tray icon");
+            }
+            if let Some(window) = app.get_webview_window("main") {
+                webview::tune(&window);
             }
             restore(app.handle())?;
             Ok(())
