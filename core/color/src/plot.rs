@@ -185,8 +185,12 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(err)?;
-    ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 24))
+    let mut builder = ChartBuilder::on(root);
+    // An empty title: the caller drew it over the whole page (the chart is part of it).
+    if !title.is_empty() {
+        builder.caption(title, ("sans-serif", 24));
+    }
+    builder
         .margin(20)
         // Room for the last x label, which is centred on the plot's right edge.
         .margin_right(45)
@@ -213,6 +217,8 @@ fn palette(i: usize) -> RGBColor {
 /// Most curves whose names are listed in a legend; beyond it the title says how many are drawn
 /// and that there is no legend.
 pub const LEGEND_LIMIT: usize = 16;
+/// Width of the spectra plot's legend column, right of the plot.
+const LEGEND_WIDTH: u32 = 210;
 
 /// The spectra of the patches named (all when `ids` is empty), labelled by name or id; an
 /// error names any patch that is not in the file or has no spectrum.
@@ -309,8 +315,41 @@ fn spectra_on(
         .fold(1.0f64, f64::max)
         .max(1.0)
         * 1.05;
+    let legend = curves.len() <= LEGEND_LIMIT;
     on_backend!(target, |root| {
-        let mut chart = frame(&root, title, f64::from(lo)..f64::from(hi), 0.0..top)?;
+        // The legend has a column of its own right of the plot: reflectance curves fill the
+        // whole plot area, so a legend inside it hides some of them.
+        let (plot_area, title) = if legend {
+            root.fill(&WHITE).map_err(err)?;
+            let body = root.titled(title, ("sans-serif", 24)).map_err(err)?;
+            let (plot_area, legend_area) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
+            for (i, (name, s)) in curves.iter().enumerate() {
+                let y = 40 + 26 * i32::try_from(i).unwrap_or(0);
+                legend_area
+                    .draw(&Rectangle::new(
+                        [(0, y - 7), (24, y + 7)],
+                        RGBColor(120, 120, 120).filled(),
+                    ))
+                    .map_err(err)?;
+                legend_area
+                    .draw(&Rectangle::new(
+                        [(1, y - 6), (23, y + 6)],
+                        own_colour(s).filled(),
+                    ))
+                    .map_err(err)?;
+                legend_area
+                    .draw(&Text::new(
+                        shortened(name, 20),
+                        (32, y - 8),
+                        ("sans-serif", 16),
+                    ))
+                    .map_err(err)?;
+            }
+            (plot_area, "")
+        } else {
+            (root.clone(), title)
+        };
+        let mut chart = frame(&plot_area, title, f64::from(lo)..f64::from(hi), 0.0..top)?;
         chart
             .configure_mesh()
             .max_light_lines(LIGHT_LINES)
@@ -322,7 +361,7 @@ fn spectra_on(
             .draw()
             .map_err(err)?;
         let width = if curves.len() > 200 { 1 } else { 2 };
-        for (name, s) in curves {
+        for (_, s) in curves {
             let color = own_colour(s);
             let pts: Vec<(f64, f64)> = s
                 .grid()
@@ -340,24 +379,8 @@ fn spectra_on(
                     ))
                     .map_err(err)?;
             }
-            let series = chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(width)))
-                .map_err(err)?;
-            if curves.len() <= LEGEND_LIMIT {
-                series.label(name.clone()).legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + Rectangle::new([(0, -6), (20, 6)], RGBColor(120, 120, 120).filled())
-                        + Rectangle::new([(1, -5), (19, 5)], color.filled())
-                });
-            }
-        }
-        if curves.len() <= LEGEND_LIMIT {
             chart
-                .configure_series_labels()
-                .label_font(("sans-serif", 16))
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()
+                .draw_series(LineSeries::new(pts, color.stroke_width(width)))
                 .map_err(err)?;
         }
     })

@@ -98,6 +98,24 @@ for (let run = 0; run < runs; run++) {
 driver.kill();
 rmSync(work, { recursive: true, force: true });
 
+// The engine's own floor, measured the same way in the same run: WebKitGTK's MiniBrowser (from
+// the same libwebkit2gtk package) showing about:blank, with the compositing the app turns off
+// turned off too. What the app adds is its figure minus this one.
+const miniBrowser = process.env.ECSP_MINIBROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
+let floor = null;
+try {
+  statSync(miniBrowser);
+  const browser = spawn(miniBrowser, ["about:blank"], {
+    stdio: "ignore", env: { ...process.env, WEBKIT_DISABLE_COMPOSITING_MODE: "1" },
+  });
+  await sleep(10000);
+  const each = tree(browser.pid).map((p) => ({ name: command(p), pss: pss(p) }));
+  floor = { each, pssKiB: each.reduce((a, p) => a + p.pss.total, 0) };
+  browser.kill();
+} catch (e) {
+  console.error(`no engine floor measured (${miniBrowser}): ${e.message}`);
+}
+
 const warm = starts.slice(1).sort((a, b) => a - b);
 const median = warm.length ? warm[Math.floor(warm.length / 2)] : starts[0];
 const size = statSync(appBin).size;
@@ -112,5 +130,9 @@ console.log(`  cold start to first screen: first run ${starts[0].toFixed(0)} ms,
 console.log(`  idle memory, process tree of ${memory.each.length}: PSS ${mib(memory.pssKiB * 1024)} MiB (RSS sum ${mib(memory.rssKiB * 1024)} MiB)   (aim < 150 MB)`);
 for (const p of memory.each) {
   console.log(`    ${p.name.padEnd(16)} PSS ${mib(p.pss.total * 1024).padStart(6)} MiB (anonymous ${mib(p.pss.anon * 1024)}, file-backed ${mib(p.pss.file * 1024)}), RSS ${mib(p.rssKiB * 1024)} MiB`);
+}
+if (floor) {
+  console.log(`  engine floor, MiniBrowser on about:blank (process tree of ${floor.each.length}): PSS ${mib(floor.pssKiB * 1024)} MiB; the app adds ${mib((memory.pssKiB - floor.pssKiB) * 1024)} MiB`);
+  for (const p of floor.each) console.log(`    ${p.name.padEnd(16)} PSS ${mib(p.pss.total * 1024).padStart(6)} MiB`);
 }
 console.log(`  binary size: ${mib(size)} MiB as built, ${mib(strippedSize)} MiB stripped   (aim < 15 MB)`);

@@ -93,6 +93,25 @@ fn every_plot_renders_to_svg_and_png() {
                 z: 82.521,
             });
             let red = format!("#{r:02X}{g:02X}{b:02X}");
+            // The legend has its own column right of the plot, where no curve is drawn.
+            let few = std::fs::read_to_string(p("spectra")).unwrap();
+            for (name, _) in &curves {
+                let at = few
+                    .find(&format!("\n{name}\n</text>"))
+                    .unwrap_or_else(|| panic!("{name} not in the legend"));
+                let tag = &few[few[..at].rfind("<text").unwrap()..at];
+                let x: f64 = tag
+                    .split("x=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    x > 790.0,
+                    "{name}'s legend entry at x = {x}, inside the plot"
+                );
+            }
             let all = std::fs::read_to_string(p("spectra_all")).unwrap();
             assert!(all.contains(&red), "no curve drawn in {red}");
             assert!(
