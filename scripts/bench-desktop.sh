@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The desktop app's figures, apart from scripts/test.sh because they need a release build of
-# the Tauri app (about 15 minutes of a fresh 2-core machine, more than the test budget):
+# the shipped Tauri app (profile `desktop`: about 10 minutes of a 2-core machine, beyond the test budget):
 #  1. 1,000 JDF tickets dropped into the hot folder at once, parsed, captured and delivered, in
 #     files per second, next to the same records captured directly through the client core
 #     (`cargo bench -p ecsp-dfe --bench hot_folder`; the app's collector runs this same path);
