@@ -278,7 +278,7 @@ fn refused_or_failure(lang: Lang, err: ApiError) -> Response {
             lang,
             errors
                 .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
+                .map(|e| lang.messages().field_error(e))
                 .collect::<Vec<_>>()
                 .join("; "),
         ),

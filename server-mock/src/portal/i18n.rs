@@ -3,6 +3,7 @@
 //! A struct with one field per message rather than a key-value file: a message missing in one
 //! language, or a template naming a message that does not exist, is a compile error.
 
+use ecsp_protocol::FieldError;
 use ecsp_protocol::admin::Outcome;
 use ecsp_protocol::auth::Role;
 use ecsp_protocol::consent::{Decision, Purpose};
@@ -258,6 +259,14 @@ pub struct Messages {
     pub refused_device_registered: &'static str,
     pub refused_decision_id: &'static str,
     pub refused_group_name: &'static str,
+    /// Form fields by the API's field name, for a refused form.
+    pub fields: &'static [(&'static str, &'static str)],
+    /// What a form field broke; `{max}`, `{got}`, `{min}` are filled in.
+    pub rule_empty: &'static str,
+    pub rule_control_chars: &'static str,
+    pub rule_email: &'static str,
+    pub rule_too_long: &'static str,
+    pub rule_length_between: &'static str,
     pub refused_too_many_groups: &'static str,
     pub refused_no_agent: &'static str,
     pub refused_not_capable: &'static str,
@@ -339,6 +348,49 @@ impl Messages {
                 )
             }
         }
+    }
+
+    /// A refused form field, in this language: its label and the rule it broke.
+    ///
+    /// The validation rules live in `ecsp-protocol` and speak the API's English; the few a
+    /// portal form can break are recognised by their wording here (a test holds every one the
+    /// forms can produce to a translation), anything else is shown as the API says it.
+    pub fn field_error(&self, error: &FieldError) -> String {
+        let label = self
+            .fields
+            .iter()
+            .find(|(name, _)| *name == error.field)
+            .map_or(error.field.as_str(), |(_, label)| label);
+        let words: Vec<&str> = error.message.split_whitespace().collect();
+        let number = |i: usize| {
+            words
+                .get(i)
+                .map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()))
+                .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
+        };
+        let rule = match (error.message.as_str(), words.as_slice()) {
+            ("must not be empty", _) => self.rule_empty.to_owned(),
+            ("must not contain control characters", _) => self.rule_control_chars.to_owned(),
+            (m, _) if m.starts_with("must be an e-mail address") => self.rule_email.to_owned(),
+            (_, ["must", "be", "at", "most", _, "characters,", "got", _]) => {
+                match (number(4), number(7)) {
+                    (Some(max), Some(got)) => self
+                        .rule_too_long
+                        .replace("{max}", max)
+                        .replace("{got}", got),
+                    _ => error.message.clone(),
+                }
+            }
+            (_, ["must", "be", _, "to", _, "characters"]) => match (number(2), number(4)) {
+                (Some(min), Some(max)) => self
+                    .rule_length_between
+                    .replace("{min}", min)
+                    .replace("{max}", max),
+                _ => error.message.clone(),
+            },
+            _ => error.message.clone(),
+        };
+        format!("{label}: {rule}")
     }
 
     pub fn operation_kind(&self, kind: OperationKind) -> &'static str {
@@ -565,6 +617,19 @@ pub static EN: Messages = Messages {
     refused_device_registered: "This device is already registered.",
     refused_decision_id: "A different decision was already recorded under this decision id.",
     refused_group_name: "A device group with this name already exists.",
+    fields: &[
+        ("email", "E-mail address"),
+        ("name", "Name"),
+        ("password", "Password"),
+        ("label", "Label"),
+        ("partner_information", "Partner information"),
+        ("client_information", "Client information"),
+    ],
+    rule_empty: "must not be empty",
+    rule_control_chars: "must not contain control characters",
+    rule_email: "must be an e-mail address such as name@example.com",
+    rule_too_long: "must be at most {max} characters (it has {got})",
+    rule_length_between: "must be {min} to {max} characters",
     refused_too_many_groups: "An organisation has at most this many device groups:",
     refused_no_agent: "No agent is designated to report this device, so nothing can reach it.",
     refused_not_capable: "The device does not report this capability:",
@@ -796,6 +861,19 @@ pub static JA: Messages = Messages {
     refused_device_registered: "このデバイスは既に登録されています。",
     refused_decision_id: "この決定 ID では別の決定が既に記録されています。",
     refused_group_name: "この名前のデバイスグループは既にあります。",
+    fields: &[
+        ("email", "メールアドレス"),
+        ("name", "名前"),
+        ("password", "パスワード"),
+        ("label", "ラベル"),
+        ("partner_information", "パートナー情報"),
+        ("client_information", "顧客情報"),
+    ],
+    rule_empty: "入力してください",
+    rule_control_chars: "制御文字は使えません",
+    rule_email: "name@example.com のような形式のメールアドレスを入力してください",
+    rule_too_long: "{max} 文字以内にしてください（{got} 文字あります）",
+    rule_length_between: "{min}〜{max} 文字にしてください",
     refused_too_many_groups: "1つの組織が持てるデバイスグループの上限数：",
     refused_no_agent: "このデバイスを報告するエージェントが指定されていないため、操作を届けられません。",
     refused_not_capable: "デバイスはこの機能を報告していません：",
@@ -880,6 +958,65 @@ static JA_PLOT_WORDS: ecsp_color::plot::Words = ecsp_color::plot::Words {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every rule a portal form can break, as the forms' own validation says it.
+    fn form_refusals() -> Vec<FieldError> {
+        use ecsp_protocol::Validate;
+        use ecsp_protocol::admin::{NewDeviceGroup, NewUser};
+        let now = chrono::Utc::now();
+        let user = NewUser {
+            email: "not-an-address".into(),
+            name: " ".into(),
+            password: Some("short".into()),
+            role: Role::User,
+            partner_information: Some("x".repeat(300)),
+            client_information: Some("tab\u{7}bell".into()),
+        };
+        let group = NewDeviceGroup {
+            name: "g".repeat(129),
+        };
+        let mut all = user.validate(now).unwrap_err().0;
+        all.extend(group.validate(now).unwrap_err().0);
+        all
+    }
+
+    #[test]
+    fn refused_form_fields_are_told_in_the_page_language() {
+        let errors = form_refusals();
+        assert_eq!(errors.len(), 6, "{errors:?}");
+        for e in &errors {
+            let ja = JA.field_error(e);
+            assert!(
+                !ja.chars().any(|c| c.is_ascii_alphabetic()) || ja.contains("name@example.com"),
+                "untranslated: {ja} (from {}: {})",
+                e.field,
+                e.message
+            );
+            let en = EN.field_error(e);
+            assert!(!en.contains('`') && !en.contains("got"), "{en}");
+        }
+        let too_long = errors
+            .iter()
+            .find(|e| e.field == "partner_information")
+            .unwrap();
+        assert_eq!(
+            JA.field_error(too_long),
+            "パートナー情報: 256 文字以内にしてください（300 文字あります）"
+        );
+        assert_eq!(
+            EN.field_error(too_long),
+            "Partner information: must be at most 256 characters (it has 300)"
+        );
+        // A rule no form can break stays as the API says it.
+        let other = FieldError {
+            field: "records[0].lab".into(),
+            message: "must be a finite number".into(),
+        };
+        assert_eq!(
+            JA.field_error(&other),
+            "records[0].lab: must be a finite number"
+        );
+    }
 
     #[test]
     fn purposes_are_named_in_both_languages() {

@@ -343,6 +343,18 @@ test("administrators' pages pass the same checks, and the keyboard reaches the c
   const focused = await page.evaluate(() => document.activeElement?.textContent);
   assert(focused === "Skip to content", `the first Tab stop is the skip link (${focused})`);
   await page.context().close();
+  // A form the browser lets through but the server's rules refuse ("tanaka@example" passes the
+  // browser's e-mail check, not the server's: no dot in the domain), told in the page's language.
+  const ja = await signIn("admin", "ja");
+  await ja.goto(`${base}/portal/admin/users`);
+  await ja.getByLabel("メールアドレス", { exact: true }).fill("tanaka@example");
+  await ja.getByLabel("名前", { exact: true }).fill("田中 一郎");
+  await ja.getByRole("button", { name: "ユーザーを追加" }).click();
+  const refusal = await ja.locator("main").innerText();
+  assert(refusal.includes("メールアドレス: name@example.com のような形式のメールアドレスを入力してください"), `refusal in Japanese: ${refusal}`);
+  assert(!refusal.includes("must be"), `no English rule on a Japanese page: ${refusal}`);
+  await check(ja, "admin-user-refused-ja");
+  await ja.context().close();
 });
 
 let passed = 0;
