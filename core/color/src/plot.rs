@@ -157,6 +157,20 @@ fn to_svg(draw: impl FnOnce(Target<'_>) -> Result<()>) -> Result<String> {
     Ok(document)
 }
 
+/// A legend entry, padded for the box plotters draws around the legend: plotters sizes the box
+/// with the bundled Latin font, which has no CJK glyphs and measures each as about half of what
+/// the page's font draws, so a Japanese label ran past the box. Trailing spaces widen the box
+/// and are not drawn.
+fn legend_label(text: impl Into<String>) -> String {
+    let mut text = text.into();
+    let wide = text
+        .chars()
+        .filter(|c| matches!(*c as u32, 0x2E80..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFF60))
+        .count();
+    text.extend(std::iter::repeat_n(' ', (wide * 3).div_ceil(2)));
+    text
+}
+
 /// `text` cut to at most `chars` characters, the cut marked with an ellipsis.
 fn shortened(text: &str, chars: usize) -> String {
     if text.chars().count() <= chars {
@@ -554,23 +568,23 @@ fn ab_diagram_on(
         chart
             .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
             .map_err(err)?
-            .label(words.reference_in_its_colour)
+            .label(legend_label(words.reference_in_its_colour))
             .legend(|(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 10, y + 5)], RGBColor(90, 90, 90).filled())
             });
         chart
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
             .map_err(err)?
-            .label(words.sample)
+            .label(legend_label(words.sample))
             .legend(|(x, y)| Circle::new((x + 5, y), 5, BLACK.stroke_width(1)));
         if let Some(r) = radius.filter(|_| report.patches.len() <= CONTOUR_LIMIT) {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(err)?
-                .label(format!(
+                .label(legend_label(format!(
                     "{} = {r} {}",
                     report.method, words.at_reference_lightness
-                ))
+                )))
                 .legend(|(x, y)| Circle::new((x + 5, y), 7, BLACK.mix(0.35)));
         }
         chart
@@ -668,7 +682,7 @@ fn delta_e_bars_on(
                     BLACK.stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(format!("{} {l}", words.limit))
+                .label(legend_label(format!("{} {l}", words.limit)))
                 .legend(|(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
                 });
@@ -773,7 +787,7 @@ fn delta_e_distribution_on(
         chart
             .draw_secondary_series(LineSeries::new(cumulative, BLACK.stroke_width(2)))
             .map_err(err)?
-            .label(words.cumulative_share)
+            .label(legend_label(words.cumulative_share))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         let marks = [
             (limit, RGBColor(214, 39, 40), words.limit),
@@ -788,7 +802,7 @@ fn delta_e_distribution_on(
                         color.stroke_width(2),
                     ))
                     .map_err(err)?
-                    .label(format!("{what} {v:.2}"))
+                    .label(legend_label(format!("{what} {v:.2}")))
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                     });
@@ -889,7 +903,7 @@ fn trend_on(
         chart
             .draw_series(pts.iter().map(|p| Circle::new(*p, 4, palette(0).filled())))
             .map_err(err)?
-            .label(method.to_owned())
+            .label(legend_label(method))
             .legend(|(x, y)| {
                 EmptyElement::at((x, y))
                     + PathElement::new(vec![(0, 0), (20, 0)], palette(0).stroke_width(2))
@@ -902,7 +916,7 @@ fn trend_on(
                     RGBColor(214, 39, 40).stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(format!("{} {l}", words.limit))
+                .label(legend_label(format!("{} {l}", words.limit)))
                 .legend(|(x, y)| {
                     PathElement::new(
                         vec![(x, y), (x + 20, y)],
@@ -919,4 +933,18 @@ fn trend_on(
             .draw()
             .map_err(err)?;
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn japanese_legend_labels_get_room_latin_ones_do_not() {
+        assert_eq!(legend_label("limit 3"), "limit 3");
+        let ja = legend_label("許容値 3");
+        assert!(ja.starts_with("許容値 3"));
+        assert_eq!(ja.len() - "許容値 3".len(), 5, "{ja:?}");
+        assert_eq!(legend_label("ΔE00 = 3"), "ΔE00 = 3");
+    }
 }
