@@ -98,11 +98,31 @@ struct UsersPage {
     csrf: String,
     roles: Vec<(&'static str, &'static str)>,
     users: Vec<UserRow>,
+    draft: UserDraft,
+}
+
+/// What the administrator typed into the new-user form, shown again with what was wrong when
+/// the server refused it, so nothing typed is lost.
+#[derive(Default)]
+struct UserDraft {
+    email: String,
+    name: String,
+    role: &'static str,
+    errors: Vec<String>,
 }
 
 pub async fn users(State(state): State<AppState>, browser: Browser) -> Response {
+    users_page(&state, &browser, UserDraft::default(), StatusCode::OK).await
+}
+
+async fn users_page(
+    state: &AppState,
+    browser: &Browser,
+    draft: UserDraft,
+    status: StatusCode,
+) -> Response {
     let (key, org) = (state.key.clone(), browser.who.org_id);
-    let read = admin_read(&state, &browser, "admin.user.list", move |c| {
+    let read = admin_read(state, browser, "admin.user.list", move |c| {
         accounts::list_users(c, &key, org)
     });
     let users = match read.await {
@@ -111,11 +131,11 @@ pub async fn users(State(state): State<AppState>, browser: Browser) -> Response 
     };
     let t = browser.lang.messages();
     render(
-        StatusCode::OK,
+        status,
         &UsersPage {
             t,
             lang: browser.lang,
-            nav: nav(&browser, "admin"),
+            nav: nav(browser, "admin"),
             back: "/portal/admin/users".into(),
             csrf: browser.csrf(),
             roles: role_options(t),
@@ -130,6 +150,7 @@ pub async fn users(State(state): State<AppState>, browser: Browser) -> Response 
                     disabled: u.disabled,
                 })
                 .collect(),
+            draft,
         },
     )
 }
@@ -182,8 +203,23 @@ pub async fn create_user(
         partner_information: None,
         client_information: None,
     };
+    let t = lang.messages();
+    let role = new.role.as_str();
+    let draft = |errors: Vec<String>| UserDraft {
+        email: form.email.clone(),
+        name: form.name.clone(),
+        role,
+        errors,
+    };
     if let Err(e) = new.validate(chrono::Utc::now()) {
-        return refused_or_failure(lang, ApiError::Validation(e.0));
+        let errors = e.0.iter().map(|e| t.field_error(e)).collect();
+        return users_page(
+            &state,
+            &browser,
+            draft(errors),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let password = new_password();
     let hashed = password.clone();
@@ -201,7 +237,6 @@ pub async fn create_user(
             move |c| accounts::create_user(c, &key, org, &new, &phc),
         )
         .await;
-    let t = lang.messages();
     match created {
         Ok(user) => render(
             StatusCode::CREATED,
@@ -220,6 +255,11 @@ pub async fn create_user(
                 next: "/portal/admin/users",
             },
         ),
+        // The address is someone's already: the form again, with the reason.
+        Err(ApiError::Conflict(why)) => {
+            let errors = vec![t.refusal(&why)];
+            users_page(&state, &browser, draft(errors), StatusCode::CONFLICT).await
+        }
         Err(e) => failure(lang, e),
     }
 }

@@ -780,6 +780,41 @@ async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() 
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // The same address again, and an address the server's rules refuse: the form comes back
+    // with the reason and what was typed, and no user is made.
+    for (email, status, reason) in [
+        (
+            "new.operator@demo.ecsp.example",
+            StatusCode::CONFLICT,
+            "already exists in your organisation",
+        ),
+        (
+            "second@localhost",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "E-mail address: must be an e-mail address such as name@example.com",
+        ),
+    ] {
+        let refused = admin
+            .post(
+                "/portal/admin/users",
+                &[
+                    ("csrf", &csrf),
+                    ("email", email),
+                    ("name", "Second <Operator>"),
+                    ("role", "service_support"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, status, "{}", refused.body);
+        assert!(refused.body.contains(reason), "{}", refused.body);
+        assert!(
+            refused.body.contains(&format!("value=\"{email}\""))
+                && refused.body.contains("value=\"Second &#60;Operator&#62;\"")
+                && refused.body.contains("value=\"service_support\" selected"),
+            "what was typed is kept (escaped): {}",
+            refused.body
+        );
+    }
     let at = created.body.rfind("<code>").unwrap() + "<code>".len();
     let password = created.body[at..created.body[at..].find("</code>").unwrap() + at].to_owned();
     assert!(password.len() >= 16, "a generated password is shown once");

@@ -353,6 +353,8 @@ test("administrators' pages pass the same checks, and the keyboard reaches the c
   const refusal = await ja.locator("main").innerText();
   assert(refusal.includes("メールアドレス: name@example.com のような形式のメールアドレスを入力してください"), `refusal in Japanese: ${refusal}`);
   assert(!refusal.includes("must be"), `no English rule on a Japanese page: ${refusal}`);
+  const kept = await ja.getByLabel("名前", { exact: true }).inputValue();
+  assert(kept === "田中 一郎", `the form keeps what was typed (${kept})`);
   await check(ja, "admin-user-refused-ja");
   await ja.context().close();
 });
