@@ -11,6 +11,7 @@ pub mod api;
 pub mod audit_throttle;
 pub mod crypto;
 pub mod db;
+pub mod device_cache;
 pub mod error;
 mod fsutil;
 mod portal;
@@ -202,6 +203,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ca_pem: material.ca_pem.clone().map(Arc::from),
         audit_throttle: Arc::default(),
         agents: Arc::default(),
+        devices: Arc::default(),
         remote: Arc::default(),
     };
     let throttle = state.audit_throttle.clone();

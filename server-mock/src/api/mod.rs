@@ -44,6 +44,8 @@ pub struct AppState {
     pub audit_throttle: Arc<AuditThrottle>,
     /// Agent secrets that authenticated recently.
     pub agents: Arc<crate::agent_cache::AgentCache>,
+    /// Devices agents reported on, by name (see `device_cache`).
+    pub devices: Arc<crate::device_cache::DesignatedDevices>,
     /// The agents connected over MQTT, to send them commands as they are queued.
     pub remote: Arc<crate::remote::Hub>,
 }

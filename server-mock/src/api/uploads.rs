@@ -35,6 +35,9 @@ impl RequestBody for MeasurementUpload {
     const MAX_BYTES: usize = MEASUREMENT_BODY_BYTES;
 }
 
+/// A device as an agent names it: manufacturer, model, serial number.
+type DeviceNames = (String, String, String);
+
 /// A record as the ingestion step needs it, whatever its kind.
 struct Prepared {
     record_id: Uuid,
@@ -284,16 +287,43 @@ pub async fn upload_device_data(
         .iter()
         .map(|r| Ok(SealedBody::new(&state.key, r.record_id, &canonical(r)?)))
         .collect::<Result<Vec<_>, ApiError>>()?;
+    // Devices already known are not looked up again on the single writer (`device_cache`).
+    let known: Vec<Option<i64>> = body
+        .records
+        .iter()
+        .map(|r| {
+            let d = &r.device;
+            state
+                .devices
+                .get(agent.id, &d.manufacturer, &d.model, &d.serial_number)
+        })
+        .collect();
     let me = agent.clone();
     let result = state
         .db
         .write(move |c| {
             let mut unknown = Vec::new();
+            let mut found = Vec::new();
             let mut incoming = Vec::with_capacity(body.records.len());
-            for (i, (r, sealed)) in body.records.iter().zip(sealed).enumerate() {
+            for (i, ((r, sealed), known)) in body.records.iter().zip(sealed).zip(known).enumerate()
+            {
                 let d = &r.device;
-                match devices::designated(c, &me, &d.manufacturer, &d.model, &d.serial_number)? {
-                    Some((device_id, _)) => incoming.push(Incoming {
+                let device_id = match known {
+                    Some(id) => Some(id),
+                    None => devices::designated(
+                        c,
+                        &me,
+                        &d.manufacturer,
+                        &d.model,
+                        &d.serial_number,
+                    )?
+                    .map(|(id, _)| {
+                        found.push((i, id));
+                        id
+                    }),
+                };
+                match device_id {
+                    Some(device_id) => incoming.push(Incoming {
                         record_id: r.record_id,
                         kind: RecordKind::DeviceData,
                         device_id,
@@ -311,9 +341,31 @@ pub async fn upload_device_data(
                 return Err(ApiError::UnknownReference(unknown));
             }
             let uploader = (Uploader::Agent(me.id), Actor::Agent(me.public_id));
-            store_all(c, me.org_id, uploader, ACTION, &incoming)
+            let receipt = store_all(c, me.org_id, uploader, ACTION, &incoming)?;
+            // Handed back to be remembered once the write is committed.
+            let found: Vec<(DeviceNames, i64)> = found
+                .into_iter()
+                .map(|(i, id)| {
+                    let d = &body.records[i].device;
+                    let names = (
+                        d.manufacturer.clone(),
+                        d.model.clone(),
+                        d.serial_number.clone(),
+                    );
+                    (names, id)
+                })
+                .collect();
+            Ok((receipt, found))
         })
         .await;
+    let result = result.map(|(receipt, found)| {
+        for ((manufacturer, model, serial), id) in found {
+            state
+                .devices
+                .insert(agent.id, &manufacturer, &model, &serial, id);
+        }
+        receipt
+    });
     match result {
         Ok(receipt) => Ok(answer(receipt)),
         Err(e) => Err(state

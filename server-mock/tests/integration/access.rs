@@ -428,6 +428,28 @@ async fn agents_report_only_their_designated_devices() {
         .await;
     let p = expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(p["errors"][0]["field"], "records[0].device");
+    // The server remembers devices it found (`device_cache`), never one it did not: once the
+    // device is registered for this agent, its next reports are taken (the second from memory).
+    let admin = ts.token("admin").await;
+    let res = ts
+        .post(
+            &admin,
+            "/api/v1/admin/devices",
+            &json!({"manufacturer": "Epson", "model": "SureColor SC-P9500",
+                    "serial_number": "NOT-DESIGNATED", "agent_id": agent_id}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for serial in ["NOT-DESIGNATED", "NOT-DESIGNATED"] {
+        let res = ts
+            .post(
+                &secret,
+                "/api/v1/agent/device-data",
+                &upload(serial, agent_id),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{serial}");
+    }
     let res = ts
         .post(
             &secret,
