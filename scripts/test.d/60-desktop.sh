@@ -32,7 +32,9 @@ cargo test -p ecsp-desktop --features embed-ui --locked 2>&1 | tee -a "$log"
 
 echo "== desktop: end-to-end in the real app (tauri-driver, Xvfb)"
 cargo build -p ecsp-desktop --features embed-ui --locked || fail "the app build"
-cargo build -p ecsp-server-mock --bin ecsp-server --locked || fail "the server build"
+# The same selection as scripts/test.sh's build, so after it this is a no-op: building the server
+# alone unifies its dependencies' features differently and rebuilt them (45 s on a fresh run).
+cargo build --workspace --exclude ecsp-desktop --bins --locked || fail "the server build"
 TAURI_DRIVER="$(scripts/setup-tauri-driver.sh)" || fail "installing tauri-driver"
 export TAURI_DRIVER
 xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- bash -c '

@@ -10,7 +10,8 @@ log="${ECSP_TEST_LOG:-/dev/null}"
 scripts/setup-debian.sh
 # playwright-core and axe-core come from the front end's lockfile.
 scripts/npm-install-locked.sh ui || exit 1
-cargo build --locked -p ecsp-server-mock --bin ecsp-server -p ecsp-agent --bin ecsp-agent || exit 1
+# The same selection as scripts/test.sh's build (a no-op after it; see 60-desktop.sh).
+cargo build --workspace --exclude ecsp-desktop --bins --locked || exit 1
 dbus-run-session -- bash -c '
     export XDG_DATA_HOME="$(mktemp -d)"
     trap '"'"'rm -rf "$XDG_DATA_HOME"'"'"' EXIT
