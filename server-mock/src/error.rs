@@ -52,6 +52,7 @@ impl ApiError {
         ApiError::Validation(vec![FieldError {
             field: field.into(),
             message: message.into(),
+            rule: None,
         }])
     }
 

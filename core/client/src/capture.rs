@@ -317,6 +317,7 @@ fn first_capture(
                 message: format!(
                     "record {record_id} is already in the outbox as another record (another kind or another user's); a record id is used once"
                 ),
+                rule: None,
             },
         ])));
     }

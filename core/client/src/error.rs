@@ -271,6 +271,7 @@ impl EcspError {
             e.fields.push(FieldError {
                 field: field.to_owned(),
                 message: message.to_owned(),
+                rule: None,
             });
         }
         e

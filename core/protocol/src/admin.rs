@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::agent::AgentType;
 use crate::auth::Role;
 use crate::limits::SHORT_TEXT;
-use crate::{Validate, Validator};
+use crate::{Rule, Validate, Validator};
 
 /// `POST /api/v1/admin/users`.
 #[derive(Clone, Serialize, Deserialize)]
@@ -54,8 +54,12 @@ impl Validate for NewUser {
         if let Some(p) = &self.password {
             let n = p.chars().count();
             if !(MIN_PASSWORD_CHARS..=256).contains(&n) {
-                v.error(
+                v.broke(
                     "password",
+                    Rule::LengthBetween {
+                        min: MIN_PASSWORD_CHARS,
+                        max: 256,
+                    },
                     format!("must be {MIN_PASSWORD_CHARS} to 256 characters"),
                 );
             }
@@ -85,7 +89,11 @@ pub fn validate_email(v: &mut Validator, name: &str, email: &str) {
         })
         && !email.chars().any(char::is_whitespace);
     if !ok {
-        v.error(name, "must be an e-mail address such as `name@example.com`");
+        v.broke(
+            name,
+            Rule::Email,
+            "must be an e-mail address such as `name@example.com`",
+        );
     }
 }
 

@@ -31,7 +31,7 @@ pub mod remote_ops;
 pub mod upload;
 mod validate;
 
-pub use validate::{FieldError, Validate, ValidationErrors, Validator};
+pub use validate::{FieldError, Rule, Validate, ValidationErrors, Validator};
 
 /// The protocol version this crate speaks. Uploads carry it as `schema_version`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -19,6 +19,20 @@ pub struct FieldError {
     pub field: String,
     /// What was wrong and what was expected.
     pub message: String,
+    /// The rule broken, for a front end that says it in its own language (the portal does);
+    /// `None` for rules that only an API client can break. Not part of the wire format.
+    #[serde(skip)]
+    pub rule: Option<Rule>,
+}
+
+/// Rules a person filling in a form can break, with what the words need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Empty,
+    ControlCharacters,
+    Email,
+    TooLong { max: usize, got: usize },
+    LengthBetween { min: usize, max: usize },
 }
 
 /// All faults found in one body (never empty).
@@ -105,6 +119,17 @@ impl Validator {
         self.errors.push(FieldError {
             field,
             message: message.into(),
+            rule: None,
+        });
+    }
+
+    /// Records a fault on field `leaf` that breaks `rule` (see [`Rule`]).
+    pub fn broke(&mut self, leaf: &str, rule: Rule, message: impl Into<String>) {
+        let field = self.path_with(leaf);
+        self.errors.push(FieldError {
+            field,
+            message: message.into(),
+            rule: Some(rule),
         });
     }
 
@@ -136,7 +161,7 @@ impl Validator {
 
     pub fn text(&mut self, name: &str, value: &str, max_chars: usize) {
         if value.trim().is_empty() {
-            self.error(name, "must not be empty");
+            self.broke(name, Rule::Empty, "must not be empty");
         } else {
             self.text_len(name, value, max_chars);
         }
@@ -151,8 +176,12 @@ impl Validator {
     fn text_len(&mut self, name: &str, value: &str, max_chars: usize) {
         let n = value.chars().count();
         if n > max_chars {
-            self.error(
+            self.broke(
                 name,
+                Rule::TooLong {
+                    max: max_chars,
+                    got: n,
+                },
                 format!("must be at most {max_chars} characters, got {n}"),
             );
         }
@@ -160,7 +189,11 @@ impl Validator {
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
         {
-            self.error(name, "must not contain control characters");
+            self.broke(
+                name,
+                Rule::ControlCharacters,
+                "must not contain control characters",
+            );
         }
     }
 

@@ -3,7 +3,7 @@
 //! defaults (GPU compositing, a page cache, WebGL and Web Audio; a context that caches like a web
 //! browser) only cost memory. Measured with `scripts/bench-desktop.sh` (PSS of the app and its
 //! WebKit web and network processes, release build under Xvfb; WebKitGTK 2.50, Debian 12):
-//! compositing off took the web process from 174 MiB to 98 MiB; the rest is within the noise
+//! compositing off took the web process from 174 MiB to 103 MiB; the rest is within the noise
 //! but costs nothing.
 
 use tauri::{Runtime, WebviewWindow};

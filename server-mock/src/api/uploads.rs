@@ -122,6 +122,7 @@ async fn ingest_for_user(
                         unknown.push(FieldError {
                             field: format!("records[{i}].device_id"),
                             message: "no device with this id that you have rights to".into(),
+                            rule: None,
                         });
                         device_ids.push(0);
                     }
@@ -135,6 +136,7 @@ async fn ingest_for_user(
                                 "consent for `{purpose}` was not granted when this record was captured; \
                                  send the record without this part"
                             ),
+                            rule: None,
                         });
                     }
                 }
@@ -334,6 +336,7 @@ pub async fn upload_device_data(
                         field: format!("records[{i}].device"),
                         message: "this device (manufacturer, model, serial number) is not designated to this agent"
                             .into(),
+                        rule: None,
                     }),
                 }
             }

@@ -3,12 +3,12 @@
 //! A struct with one field per message rather than a key-value file: a message missing in one
 //! language, or a template naming a message that does not exist, is a compile error.
 
-use ecsp_protocol::FieldError;
 use ecsp_protocol::admin::Outcome;
 use ecsp_protocol::auth::Role;
 use ecsp_protocol::consent::{Decision, Purpose};
 use ecsp_protocol::consent_notice::{NoticeLanguage, notice};
 use ecsp_protocol::remote_ops::{OperationKind, OperationState};
+use ecsp_protocol::{FieldError, Rule};
 
 use crate::error::Refusal;
 
@@ -350,45 +350,27 @@ impl Messages {
         }
     }
 
-    /// A refused form field, in this language: its label and the rule it broke.
-    ///
-    /// The validation rules live in `ecsp-protocol` and speak the API's English; the few a
-    /// portal form can break are recognised by their wording here (a test holds every one the
-    /// forms can produce to a translation), anything else is shown as the API says it.
+    /// A refused form field, in this language: its label and the rule it broke (the validation
+    /// in `ecsp-protocol` names the rule; a fault without one is shown as the API says it).
     pub fn field_error(&self, error: &FieldError) -> String {
         let label = self
             .fields
             .iter()
             .find(|(name, _)| *name == error.field)
             .map_or(error.field.as_str(), |(_, label)| label);
-        let words: Vec<&str> = error.message.split_whitespace().collect();
-        let number = |i: usize| {
-            words
-                .get(i)
-                .map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()))
-                .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
-        };
-        let rule = match (error.message.as_str(), words.as_slice()) {
-            ("must not be empty", _) => self.rule_empty.to_owned(),
-            ("must not contain control characters", _) => self.rule_control_chars.to_owned(),
-            (m, _) if m.starts_with("must be an e-mail address") => self.rule_email.to_owned(),
-            (_, ["must", "be", "at", "most", _, "characters,", "got", _]) => {
-                match (number(4), number(7)) {
-                    (Some(max), Some(got)) => self
-                        .rule_too_long
-                        .replace("{max}", max)
-                        .replace("{got}", got),
-                    _ => error.message.clone(),
-                }
-            }
-            (_, ["must", "be", _, "to", _, "characters"]) => match (number(2), number(4)) {
-                (Some(min), Some(max)) => self
-                    .rule_length_between
-                    .replace("{min}", min)
-                    .replace("{max}", max),
-                _ => error.message.clone(),
-            },
-            _ => error.message.clone(),
+        let rule = match error.rule {
+            Some(Rule::Empty) => self.rule_empty.to_owned(),
+            Some(Rule::ControlCharacters) => self.rule_control_chars.to_owned(),
+            Some(Rule::Email) => self.rule_email.to_owned(),
+            Some(Rule::TooLong { max, got }) => self
+                .rule_too_long
+                .replace("{max}", &max.to_string())
+                .replace("{got}", &got.to_string()),
+            Some(Rule::LengthBetween { min, max }) => self
+                .rule_length_between
+                .replace("{min}", &min.to_string())
+                .replace("{max}", &max.to_string()),
+            None => error.message.clone(),
         };
         format!("{label}: {rule}")
     }
@@ -985,6 +967,7 @@ mod tests {
         let errors = form_refusals();
         assert_eq!(errors.len(), 6, "{errors:?}");
         for e in &errors {
+            assert!(e.rule.is_some(), "a form's rule without a name: {e:?}");
             let ja = JA.field_error(e);
             assert!(
                 !ja.chars().any(|c| c.is_ascii_alphabetic()) || ja.contains("name@example.com"),
@@ -1011,6 +994,7 @@ mod tests {
         let other = FieldError {
             field: "records[0].lab".into(),
             message: "must be a finite number".into(),
+            rule: None,
         };
         assert_eq!(
             JA.field_error(&other),

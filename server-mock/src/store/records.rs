@@ -117,6 +117,7 @@ pub fn store(
                 "record {} was already stored with different content; a record never changes once captured",
                 rec.record_id
             ),
+            rule: None,
         }]));
     }
     Ok(RecordReceipt {

@@ -222,6 +222,13 @@ async fn openapi_matches_the_servers_errors_parameters_and_rules() {
         .await
         .unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
+    // A field fault is `field` and `message` on the wire; the rule's name stays in process.
+    let fault: Vec<&String> = doc["components"]["schemas"]["FieldError"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(fault, vec!["field", "message"]);
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let at = format!("{method} {path}");
