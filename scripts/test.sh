@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 start_seconds=$SECONDS
 elapsed() { printf '[%02d:%02d]' $(((SECONDS - start_seconds) / 60)) $(((SECONDS - start_seconds) % 60)); }
 
+# CI builds from a fresh clone once: incremental compilation's caches would only take disk
+# (gigabytes across the test binaries; a full disk failed a run), never time.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+disk_free() { df -h --output=avail . | tail -n 1 | tr -d ' '; }
+echo "== disk free at the start: $(disk_free)"
+
 scripts/setup-debian.sh
 # The independent reference (colour-science, colormath) the colorimetry tests compare against.
 ECSP_PYTHON="$(scripts/setup-python.sh)"
@@ -70,6 +76,6 @@ for part in scripts/test.d/*.sh; do
 done
 
 # One closing line for everything (cargo prints one per test binary).
-echo "== done $(elapsed)"
+echo "== done $(elapsed); disk free: $(disk_free), target/ $(du -sh target 2>/dev/null | cut -f1)"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "summary: %d passed, %d failed\n", p, f }' "$ECSP_TEST_LOG"
 exit "${status:-0}"
