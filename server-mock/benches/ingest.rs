@@ -8,8 +8,10 @@
 //! another client may send), because a random key lands every insert on its own page of the
 //! idempotency index, which nearly doubles what each commit writes. Prints the rates, their
 //! ratio to the health baseline and the bytes written to disk per upload (`/proc/self/io`, which
-//! unlike the rates does not depend on what else the machine is doing), and checks every
-//! acknowledged upload is in the database.
+//! unlike the rates does not depend on what else the machine is doing), the CPU time each
+//! request cost the process (server and load generator) and the share of the machine left idle
+//! in each phase (the upload phase waits on the disk and on the single writer, the baseline on
+//! nothing), and checks every acknowledged upload is in the database.
 //!
 //! The health and time-ordered upload phases alternate for `ECSP_BENCH_ROUNDS` rounds (default
 //! 3), each ratio taken against the baseline measured just before it, and the median printed.
@@ -142,6 +144,13 @@ struct Phase {
     rate: f64,
     ok: u64,
     written: u64,
+    cost: Cost,
+}
+
+/// One health (baseline) phase's outcome.
+struct Baseline {
+    rate: f64,
+    cost: Cost,
 }
 
 /// Bytes this process has caused to be written to storage so far (`/proc/self/io`).
@@ -156,8 +165,81 @@ fn bytes_written() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs `clients` loops for `secs` seconds; returns successful requests per second.
-async fn drive<F, Fut>(clients: Vec<reqwest::Client>, secs: u64, request: F) -> (f64, u64, u64)
+/// CPU time so far: this process's (server and load generator together) and the machine's
+/// busy and idle time, all in clock ticks (`/proc/self/stat`, `/proc/stat`; USER_HZ is 100).
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTicks {
+    process: u64,
+    machine_busy: u64,
+    machine_idle: u64,
+}
+
+impl CpuTicks {
+    fn now() -> Self {
+        let process = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| {
+                // Fields after the command name's closing parenthesis: utime and stime are the
+                // 12th and 13th of them.
+                let rest = stat.rsplit_once(')')?.1;
+                let fields: Vec<u64> = rest
+                    .split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                Some(fields.iter().sum())
+            })
+            .unwrap_or(0);
+        let (machine_busy, machine_idle) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|stat| {
+                let line = stat.lines().next()?.strip_prefix("cpu ")?.to_owned();
+                let v: Vec<u64> = line
+                    .split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal
+                let idle = v.get(3)? + v.get(4)?;
+                Some((v.iter().take(8).sum::<u64>() - idle, idle))
+            })
+            .unwrap_or((0, 0));
+        Self {
+            process,
+            machine_busy,
+            machine_idle,
+        }
+    }
+}
+
+/// What one phase cost the machine.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    /// CPU time of the whole process (server and load generator) per successful request, in µs.
+    cpu_us_per_request: f64,
+    /// Share of the machine's CPU time left idle (or waiting for the disk) during the phase.
+    idle: f64,
+}
+
+impl Cost {
+    fn between(before: CpuTicks, after: CpuTicks, requests: u64) -> Self {
+        let process_us = (after.process - before.process) as f64 * 10_000.0;
+        let busy = (after.machine_busy - before.machine_busy) as f64;
+        let idle = (after.machine_idle - before.machine_idle) as f64;
+        Self {
+            cpu_us_per_request: process_us / requests.max(1) as f64,
+            idle: idle / (busy + idle).max(1.0),
+        }
+    }
+}
+
+/// Runs `clients` loops for `secs` seconds; returns successful requests per second, the
+/// successes, the failures and what the phase cost the machine.
+async fn drive<F, Fut>(
+    clients: Vec<reqwest::Client>,
+    secs: u64,
+    request: F,
+) -> (f64, u64, u64, Cost)
 where
     F: Fn(reqwest::Client) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -165,6 +247,7 @@ where
     let request = Arc::new(request);
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let ticks = CpuTicks::now();
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
     let mut tasks = Vec::new();
@@ -185,7 +268,13 @@ where
     }
     let elapsed = start.elapsed().as_secs_f64();
     let ok = ok.load(Ordering::Relaxed);
-    (ok as f64 / elapsed, ok, failed.load(Ordering::Relaxed))
+    let cost = Cost::between(ticks, CpuTicks::now(), ok);
+    (
+        ok as f64 / elapsed,
+        ok,
+        failed.load(Ordering::Relaxed),
+        cost,
+    )
 }
 
 fn main() {
@@ -216,7 +305,7 @@ fn main() {
     let health_url = format!("{base}/health");
     let health = |secs: u64| {
         let url = health_url.clone();
-        let (rate, _, failed) = client_rt.block_on(drive(clients.clone(), secs, move |c| {
+        let (rate, _, failed, cost) = client_rt.block_on(drive(clients.clone(), secs, move |c| {
             let url = url.clone();
             async move {
                 c.get(url)
@@ -226,7 +315,7 @@ fn main() {
             }
         }));
         assert_eq!(failed, 0, "health requests failed");
-        rate
+        Baseline { rate, cost }
     };
     // Warm up every connection (TLS handshakes are not what is measured).
     health(1);
@@ -257,7 +346,7 @@ fn main() {
             bodies.clone(),
             counter.clone(),
         );
-        let (rate, ok, failed) = client_rt.block_on(drive(clients.clone(), secs, move |c| {
+        let (rate, ok, failed, cost) = client_rt.block_on(drive(clients.clone(), secs, move |c| {
             let (url, secret) = (url.clone(), secret.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
             let body = bodies.next(n, ids);
@@ -290,6 +379,7 @@ fn main() {
             rate,
             ok,
             written,
+            cost,
         }
     };
 
@@ -323,28 +413,47 @@ fn main() {
         "ingest benchmark: {n_clients} concurrent HTTPS keep-alive clients, {secs} s each phase, \
          each upload phase after a baseline phase of its own"
     );
-    let line = |label: &str, baseline: f64, p: &Phase| {
+    let line = |label: &str, b: &Baseline, p: &Phase| {
         println!(
-            "  {label:<9} GET /health {baseline:>7.0} req/s, durable POST /api/v1/agent/device-data {:>6.0} uploads/s: ratio {:.2}  ({} stored, {} record ids, {:.1} KiB written to disk per upload)",
+            "  {label:<9} GET /health {:>7.0} req/s, durable POST /api/v1/agent/device-data {:>6.0} uploads/s: ratio {:.2}  ({} stored, {} record ids, {:.1} KiB written to disk per upload)",
+            b.rate,
             p.rate,
-            p.rate / baseline,
+            p.rate / b.rate,
             p.ok,
             p.ids.describe(),
             p.written as f64 / p.ok.max(1) as f64 / 1024.0
         );
+        println!(
+            "            CPU per request (server and load generator): health {:.0} µs, upload {:.0} µs; machine idle: {:.0} % / {:.0} %",
+            b.cost.cpu_us_per_request,
+            p.cost.cpu_us_per_request,
+            b.cost.idle * 100.0,
+            p.cost.idle * 100.0
+        );
     };
     for (i, (baseline, phase)) in rounds.iter().enumerate() {
-        line(&format!("round {}", i + 1), *baseline, phase);
+        line(&format!("round {}", i + 1), baseline, phase);
     }
-    line("random", baseline, &random);
-    let mut ratios: Vec<f64> = rounds.iter().map(|(b, p)| p.rate / b).collect();
-    ratios.sort_by(f64::total_cmp);
+    line("random", &baseline, &random);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let (ratio, lowest, highest) = median(rounds.iter().map(|(b, p)| p.rate / b.rate).collect());
     println!(
-        "  ratio of durable uploads (time-ordered ids) to the health baseline: median {:.2} of {} rounds (lowest {:.2}, highest {:.2})",
-        ratios[ratios.len() / 2],
-        ratios.len(),
-        ratios[0],
-        ratios[ratios.len() - 1]
+        "  ratio of durable uploads (time-ordered ids) to the health baseline: median {ratio:.2} of {} rounds (lowest {lowest:.2}, highest {highest:.2})",
+        rounds.len(),
+    );
+    // What the ratio would be if both phases kept the machine equally busy: the throughput
+    // ratio less what waiting (idle CPU in the upload phase) costs.
+    let (cpu_ratio, cpu_lowest, cpu_highest) = median(
+        rounds
+            .iter()
+            .map(|(b, p)| b.cost.cpu_us_per_request / p.cost.cpu_us_per_request)
+            .collect(),
+    );
+    println!(
+        "  CPU per health request / CPU per upload: median {cpu_ratio:.2} (lowest {cpu_lowest:.2}, highest {cpu_highest:.2})"
     );
     println!(
         "  every answer waited for the WAL's fdatasync; time-ordered ids are what this project's clients send"
