@@ -19,7 +19,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -136,6 +136,9 @@ impl Database {
         let readers = r2d2::Pool::builder().max_size(8).build(manager)?;
 
         let stats = Arc::new(WriterStats::default());
+        // Raised by the checkpoint thread, acted on by the writer (see `checkpoint_loop`).
+        let restart_wanted = Arc::new(AtomicBool::new(false));
+        let writer_restart = restart_wanted.clone();
         let checkpointer = Connection::open(path)?;
         configure(&checkpointer)?;
         checkpointer.pragma_update(None, "synchronous", "FULL")?;
@@ -144,7 +147,7 @@ impl Database {
         let writer_stats = stats.clone();
         std::thread::Builder::new()
             .name("ecsp-db-writer".into())
-            .spawn(move || writer_loop(conn, rx, &to_sync, &writer_stats))
+            .spawn(move || writer_loop(conn, rx, &to_sync, &writer_stats, &writer_restart))
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let sync_stats = stats.clone();
         std::thread::Builder::new()
@@ -154,7 +157,7 @@ impl Database {
         let alive = Arc::downgrade(&stats);
         std::thread::Builder::new()
             .name("ecsp-db-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, alive))
+            .spawn(move || checkpoint_loop(checkpointer, alive, restart_wanted))
             .map_err(|e| StoreError::Task(e.to_string()))?;
         Ok(Self {
             writes: tx,
@@ -237,14 +240,27 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// How often the checkpoint thread copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Copies committed pages from the WAL into the database file, off the writer thread.
+/// Copies committed pages from the WAL into the database file, off the writer thread, and has
+/// the writer let the WAL start over from its beginning.
 ///
 /// With SQLite's automatic checkpoint, the commit that crosses 1000 WAL pages also writes them
 /// back and fsyncs the database file: at a few thousand uploads a second that is several times a
 /// second, each time holding up every request in that commit. A PASSIVE checkpoint on another
 /// connection does the same work without blocking the writer (durability is the WAL's, which is
-/// fsynced at every commit either way). Ends when the last `Database` handle is dropped.
-fn checkpoint_loop(conn: Connection, alive: Weak<WriterStats>) {
+/// fsynced at every commit either way).
+///
+/// But a PASSIVE checkpoint copies only the frames logged when it began, and under steady
+/// writes more have always been logged by its end: the log was never wholly copied, SQLite
+/// never went back to its start, and it grew without bound (351 MB after 20 s of the ingest
+/// benchmark), every `fdatasync` extending the file (on ext4 several times the CPU of one that
+/// overwrites: a journal commit for the new size and its blocks). So after each pass this
+/// thread raises `restart_wanted`, and the writer, between two transactions, copies the few
+/// frames logged meanwhile itself (`finish_checkpoint`); nothing is appending then, so the log
+/// is wholly copied and the writer's next transaction reuses it from its start. (A RESTART
+/// checkpoint from this thread instead needs the write lock, which a busy writer almost never
+/// leaves free: tried, the log still grew to half of all that was written.) Ends when the last
+/// `Database` handle is dropped.
+fn checkpoint_loop(conn: Connection, alive: Weak<WriterStats>, restart_wanted: Arc<AtomicBool>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         let Some(stats) = alive.upgrade() else {
@@ -257,12 +273,25 @@ fn checkpoint_loop(conn: Connection, alive: Weak<WriterStats>) {
             });
         match result {
             Ok((_, log_frames, _)) if log_frames > 0 => {
+                restart_wanted.store(true, Ordering::Release);
                 stats.checkpoints.fetch_add(1, Ordering::Relaxed);
                 WriterStats::add(&stats.checkpoint_ns, started);
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
         }
+    }
+}
+
+/// On the writer, between transactions: copies what the checkpoint thread's last pass left in
+/// the log, so that the next transaction starts the log over (see `checkpoint_loop`). A reader
+/// still using the log keeps it from starting over; that is tried again after the next pass.
+fn finish_checkpoint(conn: &Connection, restart_wanted: &AtomicBool) {
+    if !restart_wanted.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "WAL checkpoint on the writer failed; will retry");
     }
 }
 
@@ -307,8 +336,10 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Job>,
     to_sync: &std::sync::mpsc::Sender<Vec<Delivery>>,
     stats: &WriterStats,
+    restart_wanted: &AtomicBool,
 ) {
     while let Some(first) = rx.blocking_recv() {
+        finish_checkpoint(&conn, restart_wanted);
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -373,6 +404,56 @@ fn writer_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Under writes that never pause, the log is still copied out whole and started over: it
+    /// stays a fraction of what was written through it (before, it held every frame ever
+    /// written: a PASSIVE checkpoint never catches up with a writer that keeps appending).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_under_steady_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let db = Database::open(&path).unwrap();
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+                .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+        let deadline = Instant::now() + CHECKPOINT_EVERY * 12;
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut bytes = 0u64;
+                    while Instant::now() < deadline {
+                        db.write(|c| {
+                            c.execute("INSERT INTO blobs (body) VALUES (zeroblob(8192))", [])
+                                .map_err(StoreError::from)
+                        })
+                        .await
+                        .unwrap();
+                        bytes += 8192;
+                    }
+                    bytes
+                })
+            })
+            .collect();
+        let mut written = 0;
+        for w in writers {
+            written += w.await.unwrap();
+        }
+        let log = std::fs::metadata(format!("{}-wal", path.display()))
+            .unwrap()
+            .len();
+        assert!(
+            written > 8 * 1024 * 1024,
+            "too little written to tell ({written} bytes)"
+        );
+        assert!(
+            log < written / 2,
+            "the log holds {log} bytes of the {written} written through it: it never started over"
+        );
+    }
 
     #[tokio::test]
     async fn a_write_is_answered_only_after_the_log_was_synced() {
