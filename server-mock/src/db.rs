@@ -13,7 +13,9 @@
 //! commit's time in the ingest benchmark's writer profile) overlaps with work instead of
 //! stalling it, and one `fdatasync` can cover several groups. An answer still means exactly
 //! what `synchronous=FULL` means: the log holding the request was on disk first. Checkpoints
-//! (log into database file) run on a third thread with `synchronous=FULL`. One difference: a
+//! (log into database file) run on a third thread with `synchronous=FULL`, and the writer
+//! finishes each between two transactions so that the log starts over (`checkpoint_loop`);
+//! either way SQLite syncs the log before copying and the database file after. One difference: a
 //! committed group is visible to readers for the few milliseconds before its sync, so a crash
 //! in that window can lose a row someone already read (never one whose upload was answered).
 
