@@ -141,15 +141,16 @@ impl RecordIds {
 /// One upload phase's outcome.
 struct Phase {
     ids: RecordIds,
-    rate: f64,
-    ok: u64,
+    run: Run,
     written: u64,
-    cost: Cost,
 }
 
-/// One health (baseline) phase's outcome.
-struct Baseline {
+/// What [`drive`] measured: successful requests per second, the successes and failures, and
+/// what the phase cost the machine.
+struct Run {
     rate: f64,
+    ok: u64,
+    failed: u64,
     cost: Cost,
 }
 
@@ -223,9 +224,9 @@ struct Cost {
 
 impl Cost {
     fn between(before: CpuTicks, after: CpuTicks, requests: u64) -> Self {
-        let process_us = (after.process - before.process) as f64 * 10_000.0;
-        let busy = (after.machine_busy - before.machine_busy) as f64;
-        let idle = (after.machine_idle - before.machine_idle) as f64;
+        let process_us = after.process.saturating_sub(before.process) as f64 * 10_000.0;
+        let busy = after.machine_busy.saturating_sub(before.machine_busy) as f64;
+        let idle = after.machine_idle.saturating_sub(before.machine_idle) as f64;
         Self {
             cpu_us_per_request: process_us / requests.max(1) as f64,
             idle: idle / (busy + idle).max(1.0),
@@ -233,13 +234,8 @@ impl Cost {
     }
 }
 
-/// Runs `clients` loops for `secs` seconds; returns successful requests per second, the
-/// successes, the failures and what the phase cost the machine.
-async fn drive<F, Fut>(
-    clients: Vec<reqwest::Client>,
-    secs: u64,
-    request: F,
-) -> (f64, u64, u64, Cost)
+/// Runs `clients` loops for `secs` seconds.
+async fn drive<F, Fut>(clients: Vec<reqwest::Client>, secs: u64, request: F) -> Run
 where
     F: Fn(reqwest::Client) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -268,13 +264,12 @@ where
     }
     let elapsed = start.elapsed().as_secs_f64();
     let ok = ok.load(Ordering::Relaxed);
-    let cost = Cost::between(ticks, CpuTicks::now(), ok);
-    (
-        ok as f64 / elapsed,
+    Run {
+        rate: ok as f64 / elapsed,
         ok,
-        failed.load(Ordering::Relaxed),
-        cost,
-    )
+        failed: failed.load(Ordering::Relaxed),
+        cost: Cost::between(ticks, CpuTicks::now(), ok),
+    }
 }
 
 fn main() {
@@ -305,7 +300,7 @@ fn main() {
     let health_url = format!("{base}/health");
     let health = |secs: u64| {
         let url = health_url.clone();
-        let (rate, _, failed, cost) = client_rt.block_on(drive(clients.clone(), secs, move |c| {
+        let run = client_rt.block_on(drive(clients.clone(), secs, move |c| {
             let url = url.clone();
             async move {
                 c.get(url)
@@ -314,8 +309,8 @@ fn main() {
                     .is_ok_and(|r| r.status().is_success())
             }
         }));
-        assert_eq!(failed, 0, "health requests failed");
-        Baseline { rate, cost }
+        assert_eq!(run.failed, 0, "health requests failed");
+        run
     };
     // Warm up every connection (TLS handshakes are not what is measured).
     health(1);
@@ -346,7 +341,7 @@ fn main() {
             bodies.clone(),
             counter.clone(),
         );
-        let (rate, ok, failed, cost) = client_rt.block_on(drive(clients.clone(), secs, move |c| {
+        let run = client_rt.block_on(drive(clients.clone(), secs, move |c| {
             let (url, secret) = (url.clone(), secret.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
             let body = bodies.next(n, ids);
@@ -367,20 +362,14 @@ fn main() {
                     })
             }
         }));
-        assert_eq!(failed, 0, "uploads failed");
+        assert_eq!(run.failed, 0, "uploads failed");
         let written = bytes_written().saturating_sub(written_before);
         if let Some(guard) = profiler {
             print_profile(&guard.report().build().unwrap());
         }
         println!("upload phase, {} record ids:", ids.describe());
         print_writer(writer_before, writer_snapshot(&db), secs);
-        Phase {
-            ids,
-            rate,
-            ok,
-            written,
-            cost,
-        }
+        Phase { ids, run, written }
     };
 
     // The health baseline and the uploads alternate, round after round: what else the machine
@@ -403,7 +392,7 @@ fn main() {
         .unwrap()
         .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
         .unwrap();
-    let acknowledged: u64 = rounds.iter().map(|(_, p)| p.ok).sum::<u64>() + random.ok;
+    let acknowledged: u64 = rounds.iter().map(|(_, p)| p.run.ok).sum::<u64>() + random.run.ok;
     assert_eq!(
         stored as u64, acknowledged,
         "every acknowledged upload is stored"
@@ -413,22 +402,22 @@ fn main() {
         "ingest benchmark: {n_clients} concurrent HTTPS keep-alive clients, {secs} s each phase, \
          each upload phase after a baseline phase of its own"
     );
-    let line = |label: &str, b: &Baseline, p: &Phase| {
+    let line = |label: &str, b: &Run, p: &Phase| {
         println!(
             "  {label:<9} GET /health {:>7.0} req/s, durable POST /api/v1/agent/device-data {:>6.0} uploads/s: ratio {:.2}  ({} stored, {} record ids, {:.1} KiB written to disk per upload)",
             b.rate,
-            p.rate,
-            p.rate / b.rate,
-            p.ok,
+            p.run.rate,
+            p.run.rate / b.rate,
+            p.run.ok,
             p.ids.describe(),
-            p.written as f64 / p.ok.max(1) as f64 / 1024.0
+            p.written as f64 / p.run.ok.max(1) as f64 / 1024.0
         );
         println!(
             "            CPU per request (server and load generator): health {:.0} µs, upload {:.0} µs; machine idle: {:.0} % / {:.0} %",
             b.cost.cpu_us_per_request,
-            p.cost.cpu_us_per_request,
+            p.run.cost.cpu_us_per_request,
             b.cost.idle * 100.0,
-            p.cost.idle * 100.0
+            p.run.cost.idle * 100.0
         );
     };
     for (i, (baseline, phase)) in rounds.iter().enumerate() {
@@ -439,17 +428,18 @@ fn main() {
         v.sort_by(f64::total_cmp);
         (v[v.len() / 2], v[0], v[v.len() - 1])
     };
-    let (ratio, lowest, highest) = median(rounds.iter().map(|(b, p)| p.rate / b.rate).collect());
+    let (ratio, lowest, highest) =
+        median(rounds.iter().map(|(b, p)| p.run.rate / b.rate).collect());
     println!(
         "  ratio of durable uploads (time-ordered ids) to the health baseline: median {ratio:.2} of {} rounds (lowest {lowest:.2}, highest {highest:.2})",
         rounds.len(),
     );
-    // What the ratio would be if both phases kept the machine equally busy: the throughput
-    // ratio less what waiting (idle CPU in the upload phase) costs.
+    // The ratio if both phases kept the machine equally busy (CPU of the whole process, load
+    // generator included): it differs from the throughput ratio by the upload phase's idle time.
     let (cpu_ratio, cpu_lowest, cpu_highest) = median(
         rounds
             .iter()
-            .map(|(b, p)| b.cost.cpu_us_per_request / p.cost.cpu_us_per_request)
+            .map(|(b, p)| b.cost.cpu_us_per_request / p.run.cost.cpu_us_per_request)
             .collect(),
     );
     println!(

@@ -254,8 +254,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// But a PASSIVE checkpoint copies only the frames logged when it began, and under steady
 /// writes more have always been logged by its end: the log was never wholly copied, SQLite
 /// never went back to its start, and it grew without bound (351 MB after 20 s of the ingest
-/// benchmark), every `fdatasync` extending the file (on ext4 several times the CPU of one that
-/// overwrites: a journal commit for the new size and its blocks). So after each pass this
+/// benchmark), every `fdatasync` extending the file (on ext4 1.5–6 times the CPU of one that
+/// overwrites, measured for 8–128 KiB: a journal commit for the new size and its blocks). So after each pass this
 /// thread raises `restart_wanted`, and the writer, between two transactions, copies the few
 /// frames logged meanwhile itself (`finish_checkpoint`); nothing is appending then, so the log
 /// is wholly copied and the writer's next transaction reuses it from its start. (A RESTART
