@@ -33,6 +33,22 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
     )
     .unwrap();
     let mut accepted = Vec::new();
+
+    // How long a flush of one round's records takes uninterrupted on this machine and server, so the kills
+    // are drawn within it (a fixed range went stale when the server got faster: most flushes
+    // were over before the kill).
+    capture(&capturer, &h, &mut accepted, 12).await;
+    let timed = std::time::Instant::now();
+    let flushed = tokio::task::block_in_place(|| {
+        cli.command(&["queue", "flush", "--batch-size", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    });
+    assert!(flushed.success(), "the timed flush failed");
+    let flush_ms = (timed.elapsed().as_millis() as u64).max(20);
+    // A backlog, so that every flush below has more than one round's records to send.
     capture(&capturer, &h, &mut accepted, 100).await;
 
     let mut killed_mid_flush = 0;
@@ -44,7 +60,7 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(fastrand_ms())).await;
+        tokio::time::sleep(Duration::from_millis(kill_after_ms(flush_ms))).await;
         if child.try_wait().unwrap().is_none() {
             killed_mid_flush += 1;
         }
@@ -57,6 +73,15 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
     );
     eprintln!("crash test: {rounds} SIGKILLs, {killed_mid_flush} of them mid-flush");
     let records = accepted.len();
+    // The kills fell while records were moving, not all before a flush's first upload.
+    let delivered_while_killed = h.stored_records().len();
+    assert!(
+        delivered_while_killed > 12,
+        "the killed flushes delivered nothing ({delivered_while_killed} stored)"
+    );
+    eprintln!(
+        "crash test: {delivered_while_killed} of {records} records delivered by the killed flushes"
+    );
 
     // Finish the job without interruption.
     let out = tokio::task::block_in_place(|| {
@@ -95,8 +120,9 @@ async fn killing_the_flush_at_random_loses_and_duplicates_nothing() {
 }
 
 /// A kill delay between 20 and 400 ms: from during start-up to well into sending.
-fn fastrand_ms() -> u64 {
-    fastrand::u64(20..400)
+/// A random moment within a flush that takes `flush_ms` uninterrupted (from 5 % to 90 % of it).
+fn kill_after_ms(flush_ms: u64) -> u64 {
+    fastrand::u64(flush_ms / 20..flush_ms * 9 / 10)
 }
 
 /// Captures `n` records through the library, as the desktop application would.
