@@ -192,7 +192,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         None
     };
     let ca_fingerprint = material.ca_fingerprint();
-    let state = AppState {
+    let state = AppState::new(api::SharedState {
         db: db.clone(),
         key: key.clone(),
         limiter: Arc::default(),
@@ -205,7 +205,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         agents: Arc::default(),
         devices: Arc::default(),
         remote: Arc::default(),
-    };
+    });
     let throttle = state.audit_throttle.clone();
     let flusher = tokio::spawn(audit_housekeeping(
         state.clone(),
