@@ -392,6 +392,13 @@ impl Drop for SyncReleased<'_> {
 
 /// How long the writer, its transaction open while a sync is in flight, sleeps between looks
 /// for new requests; the sync thread wakes it at once when the sync ends.
+///
+/// Polling on purpose: a writer asleep on its queue is woken by every request that arrives (a
+/// futex wake and a context switch each), while one that looks every 100 µs takes them in
+/// batches and no sender wakes it. Tried: the writer asleep on its queue, the sync thread's word
+/// sent through it. Answers came 0.25 ms sooner, but each upload cost more CPU (CPU-cost ratio
+/// to the health baseline 0.35 against 0.38–0.39 for this, alternating runs) and the throughput
+/// ratio was no better (medians 0.30–0.32 against 0.33).
 const GATHER_POLL: Duration = Duration::from_micros(100);
 
 /// Makes committed groups durable, then answers them: waits for the first group, takes every
