@@ -151,6 +151,30 @@ struct Phase {
     written: u64,
 }
 
+/// One round: the health baseline and the uploads at the usual concurrency, then both again at
+/// a saturating one.
+///
+/// With 64 clients the upload phase leaves 13–19 % of the machine idle (the health phase
+/// 5–7 %): each upload waits about 2 ms for its group's commit and `fdatasync`, and with 64
+/// requests in flight too few are being parsed and answered meanwhile to keep two cores busy.
+/// That measures the clients' concurrency as much as the server. With more clients the idle
+/// time goes (3–6 % at 256) while the health rate stays put, so the capacity ratio compares what
+/// each endpoint serves at its best concurrency of the round.
+struct Round {
+    baseline: Run,
+    phase: Phase,
+    saturated_baseline: Run,
+    saturated: Phase,
+}
+
+impl Round {
+    /// Best upload rate of the round over best health rate of the round.
+    fn capacity_ratio(&self) -> f64 {
+        self.phase.run.rate.max(self.saturated.run.rate)
+            / self.baseline.rate.max(self.saturated_baseline.rate)
+    }
+}
+
 /// What [`drive`] measured: successful requests per second, the successes and failures, and
 /// what the phase cost the machine.
 struct Run {
@@ -282,6 +306,7 @@ fn main() {
     let secs = env_or("ECSP_BENCH_SECS", 3);
     let rounds_wanted = env_or("ECSP_BENCH_ROUNDS", 5).max(1);
     let n_clients = env_or("ECSP_BENCH_CLIENTS", 64) as usize;
+    let n_saturating = env_or("ECSP_BENCH_SATURATING_CLIENTS", 256) as usize;
     let dir = tempfile::tempdir().unwrap();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .thread_name("server")
@@ -302,11 +327,13 @@ fn main() {
         .build()
         .unwrap();
     let profile = std::env::var_os("ECSP_BENCH_PROFILE").is_some();
-    let clients: Vec<_> = (0..n_clients).map(|_| client(&ca)).collect();
+    let clients: Vec<_> = (0..n_clients.max(n_saturating))
+        .map(|_| client(&ca))
+        .collect();
     let health_url = format!("{base}/health");
-    let health = |secs: u64| {
+    let health = |secs: u64, n: usize| {
         let url = health_url.clone();
-        let run = client_rt.block_on(drive(clients.clone(), secs, move |c| {
+        let run = client_rt.block_on(drive(clients[..n].to_vec(), secs, move |c| {
             let url = url.clone();
             async move {
                 c.get(url)
@@ -319,7 +346,7 @@ fn main() {
         run
     };
     // Warm up every connection (TLS handshakes are not what is measured).
-    health(1);
+    health(1, clients.len());
 
     let upload_url = format!("{base}/api/v1/agent/device-data");
     let secret = demo.agent.secret.clone();
@@ -331,7 +358,7 @@ fn main() {
         .collect();
     let bodies = Arc::new(UploadBodies::new(agent, &devices));
     let counter = Arc::new(AtomicU64::new(0));
-    let upload = |ids: RecordIds, profiled: bool| {
+    let upload = |ids: RecordIds, n: usize, profiled: bool| {
         let writer_before = writer_snapshot(&db);
         let written_before = bytes_written();
         let profiler = profiled.then(|| {
@@ -347,7 +374,7 @@ fn main() {
             bodies.clone(),
             counter.clone(),
         );
-        let run = client_rt.block_on(drive(clients.clone(), secs, move |c| {
+        let run = client_rt.block_on(drive(clients[..n].to_vec(), secs, move |c| {
             let (url, secret) = (url.clone(), secret.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
             let body = bodies.next(n, ids);
@@ -373,22 +400,30 @@ fn main() {
         if let Some(guard) = profiler {
             print_profile(&guard.report().build().unwrap());
         }
-        println!("upload phase, {} record ids:", ids.describe());
+        println!("upload phase, {n} clients, {} record ids:", ids.describe());
         print_writer(writer_before, writer_snapshot(&db), secs);
         Phase { ids, run, written }
     };
 
     // The health baseline and the uploads alternate, round after round: what else the machine
     // runs drifts over seconds (the baseline was seen anywhere from 33,000 to 53,000 req/s from
-    // one run to the next), and a ratio of two phases far apart measured that drift.
+    // one run to the next), and a ratio of two phases far apart measured that drift. Each round
+    // measures both at the usual concurrency and at a saturating one (see `Round`).
     let mut rounds = Vec::new();
     for round in 0..rounds_wanted {
-        let baseline = health(secs);
-        let phase = upload(RecordIds::TimeOrdered, profile && round == 0);
-        rounds.push((baseline, phase));
+        let baseline = health(secs, n_clients);
+        let phase = upload(RecordIds::TimeOrdered, n_clients, profile && round == 0);
+        let saturated_baseline = health(secs, n_saturating);
+        let saturated = upload(RecordIds::TimeOrdered, n_saturating, false);
+        rounds.push(Round {
+            baseline,
+            phase,
+            saturated_baseline,
+            saturated,
+        });
     }
-    let baseline = health(secs);
-    let random = upload(RecordIds::Random, false);
+    let baseline = health(secs, n_clients);
+    let random = upload(RecordIds::Random, n_clients, false);
 
     let db_path = dir
         .path()
@@ -398,19 +433,23 @@ fn main() {
         .unwrap()
         .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
         .unwrap();
-    let acknowledged: u64 = rounds.iter().map(|(_, p)| p.run.ok).sum::<u64>() + random.run.ok;
+    let acknowledged: u64 = rounds
+        .iter()
+        .map(|r| r.phase.run.ok + r.saturated.run.ok)
+        .sum::<u64>()
+        + random.run.ok;
     assert_eq!(
         stored as u64, acknowledged,
         "every acknowledged upload is stored"
     );
 
     println!(
-        "ingest benchmark: {n_clients} concurrent HTTPS keep-alive clients, {secs} s each phase, \
-         each upload phase after a baseline phase of its own"
+        "ingest benchmark: {n_clients} and {n_saturating} concurrent HTTPS keep-alive clients, \
+         {secs} s each phase, each upload phase after a baseline phase of its own"
     );
     let line = |label: &str, b: &Run, p: &Phase| {
         println!(
-            "  {label:<9} GET /health {:>7.0} req/s, durable POST /api/v1/agent/device-data {:>6.0} uploads/s: ratio {:.2}  ({} stored, {} record ids, {:.1} KiB written to disk per upload)",
+            "  {label:<13} GET /health {:>7.0} req/s, durable POST /api/v1/agent/device-data {:>6.0} uploads/s: ratio {:.2}  ({} stored, {} record ids, {:.1} KiB written to disk per upload)",
             b.rate,
             p.run.rate,
             p.run.rate / b.rate,
@@ -419,38 +458,64 @@ fn main() {
             p.written as f64 / p.run.ok.max(1) as f64 / 1024.0
         );
         println!(
-            "            CPU per request (server and load generator): health {:.0} µs, upload {:.0} µs; machine idle: {:.0} % / {:.0} %",
+            "                CPU per request (server and load generator): health {:.0} µs, upload {:.0} µs; machine idle: {:.0} % / {:.0} %",
             b.cost.cpu_us_per_request,
             p.run.cost.cpu_us_per_request,
             b.cost.idle * 100.0,
             p.run.cost.idle * 100.0
         );
     };
-    for (i, (baseline, phase)) in rounds.iter().enumerate() {
-        line(&format!("round {}", i + 1), baseline, phase);
+    for (i, r) in rounds.iter().enumerate() {
+        line(
+            &format!("round {} {n_clients:>3}", i + 1),
+            &r.baseline,
+            &r.phase,
+        );
+        line(
+            &format!("round {} {n_saturating:>3}", i + 1),
+            &r.saturated_baseline,
+            &r.saturated,
+        );
     }
-    line("random", &baseline, &random);
+    line(&format!("random  {n_clients:>3}"), &baseline, &random);
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         let n = v.len();
         ((v[(n - 1) / 2] + v[n / 2]) / 2.0, v[0], v[n - 1])
     };
-    let (ratio, lowest, highest) =
-        median(rounds.iter().map(|(b, p)| p.run.rate / b.rate).collect());
-    println!(
-        "  ratio of durable uploads (time-ordered ids) to the health baseline: median {ratio:.2} of {} rounds (lowest {lowest:.2}, highest {highest:.2})",
-        rounds.len(),
+    let report = |what: &str, ratios: Vec<f64>| {
+        let (ratio, lowest, highest) = median(ratios);
+        println!(
+            "  {what}: median {ratio:.2} of {} rounds (lowest {lowest:.2}, highest {highest:.2})",
+            rounds.len()
+        );
+    };
+    report(
+        &format!("uploads (time-ordered ids) / health, {n_clients} clients each"),
+        rounds
+            .iter()
+            .map(|r| r.phase.run.rate / r.baseline.rate)
+            .collect(),
+    );
+    report(
+        &format!("uploads / health, {n_saturating} clients each"),
+        rounds
+            .iter()
+            .map(|r| r.saturated.run.rate / r.saturated_baseline.rate)
+            .collect(),
+    );
+    report(
+        "capacity: each endpoint's best rate of the round, uploads / health",
+        rounds.iter().map(Round::capacity_ratio).collect(),
     );
     // The ratio if both phases kept the machine equally busy (CPU of the whole process, load
     // generator included): it differs from the throughput ratio by the upload phase's idle time.
-    let (cpu_ratio, cpu_lowest, cpu_highest) = median(
+    report(
+        &format!("CPU per health request / CPU per upload, {n_clients} clients"),
         rounds
             .iter()
-            .map(|(b, p)| b.cost.cpu_us_per_request / p.run.cost.cpu_us_per_request)
+            .map(|r| r.baseline.cost.cpu_us_per_request / r.phase.run.cost.cpu_us_per_request)
             .collect(),
-    );
-    println!(
-        "  CPU per health request / CPU per upload: median {cpu_ratio:.2} (lowest {cpu_lowest:.2}, highest {cpu_highest:.2})"
     );
     println!(
         "  every answer waited for the WAL's fdatasync; time-ordered ids are what this project's clients send"
