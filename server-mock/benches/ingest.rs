@@ -11,7 +11,7 @@
 //! unlike the rates does not depend on what else the machine is doing), the CPU time each
 //! request cost the process (server and load generator) and the share of the machine left idle
 //! in each phase (the upload phase waits on the disk and on the single writer, the baseline on
-//! nothing), and checks every acknowledged upload is in the database.
+//! nothing), and checks every acknowledged upload is in the database with its audit row.
 //!
 //! The health and time-ordered upload phases alternate for `ECSP_BENCH_ROUNDS` rounds (default
 //! 5: the baseline alone moves by half between two phases on a shared machine), each ratio
@@ -429,9 +429,16 @@ fn main() {
         .path()
         .join("data")
         .join(ecsp_server_mock::DATABASE_FILE);
-    let stored: i64 = rusqlite::Connection::open(db_path)
-        .unwrap()
+    let check = rusqlite::Connection::open(db_path).unwrap();
+    let stored: i64 = check
         .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    let audited: i64 = check
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'upload.device_data' AND outcome = 'success'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let acknowledged: u64 = rounds
         .iter()
@@ -441,6 +448,10 @@ fn main() {
     assert_eq!(
         stored as u64, acknowledged,
         "every acknowledged upload is stored"
+    );
+    assert_eq!(
+        audited as u64, acknowledged,
+        "every acknowledged upload is audited"
     );
 
     println!(
