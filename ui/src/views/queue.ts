@@ -41,9 +41,13 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
     : null;
   const rows = page.items.map((i) => [
     h("span", {}, `${t(`kind.${i.kind}` as MessageKey)} `, h("code", {}, i.record_id.slice(0, 8))),
-    formatTime(i.captured_at),
-    t(stateKey[i.state]),
-    i.last_error ?? "",
+    // The state and the buttons stay on one line: Japanese may break between any two
+    // characters, and a narrow column split 送信待ち and 再試行 mid-word. The reason keeps a
+    // readable width and wraps anywhere (the server's reasons hold long dotted field paths).
+    // In the narrowest window the date may break at its space and the buttons stack.
+    h("span", { class: "nowrap-wide" }, formatTime(i.captured_at)),
+    h("span", { class: "nowrap" }, t(stateKey[i.state])),
+    h("span", { class: "wrap-anywhere" }, i.last_error ?? ""),
     i.state === "rejected"
       ? h("span", { class: "row-actions" },
         h("button", { type: "button", "aria-label": `${t("queue.retry")} ${i.record_id.slice(0, 8)}`, onclick: () => act(() => api.retryRejected(i.record_id)) }, t("queue.retry")),

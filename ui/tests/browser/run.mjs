@@ -221,6 +221,30 @@ test("Japanese: every screen in Japanese, accessible", async () => {
   await signedIn.getByRole("heading", { level: 1, name: "This computer" }).waitFor();
 });
 
+test("Japanese queue in a narrow window: states, buttons and the menu are not broken mid-word, the reason stays readable", async () => {
+  const page = await open("ja", "?signedIn");
+  await page.setViewportSize({ width: 720, height: 760 });
+  await go(page, "送信キュー");
+  await page.getByRole("button", { name: "再試行", exact: false }).first().waitFor();
+  // Lines a piece of text takes: its fragments' distinct tops.
+  const broken = await page.evaluate(() => [...document.querySelectorAll("main tbody td:nth-child(3), main .row-actions button, nav button")]
+    .map((el) => {
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      return { text: el.textContent, lines: tops.size };
+    })
+    .filter((x) => x.lines > 1));
+  await shot(page, "ja-04-queue-narrow");
+  const checked = await page.locator("main tbody td:nth-child(3), main .row-actions button, nav button").count();
+  assert(checked >= 4, `queue cells checked (${checked})`);
+  assert(broken.length === 0, `broken across lines: ${JSON.stringify(broken)}`);
+  const reasonWidth = await page.evaluate(() => document.querySelector("main tbody tr:last-child td:nth-child(4)").getBoundingClientRect().width);
+  assert(reasonWidth >= 120, `the reason column is ${reasonWidth}px wide`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+});
+
 let passed = 0;
 let failed = 0;
 for (const t of tests) {
