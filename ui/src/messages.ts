@@ -1,6 +1,7 @@
 // The message catalogue. English is the source; Japanese must have every key with the same
 // {placeholders} (a unit test checks). Text the server or the core writes (the consent notice,
-// server reasons) comes in its own language and is not translated here.
+// server reasons) comes in its own language and is not translated here; a rejection is said
+// here by its problem code (`reject.*`), with the server's own words beside it.
 
 export const en = {
   "app.title": "ECSP Desktop",
@@ -101,6 +102,16 @@ export const en = {
   "queue.col.reason": "Reason (server or network)",
   "queue.col.actions": "Actions",
   "queue.confirmDrop": "Remove this rejected record from this computer? It will not be sent.",
+  "queue.serverDetail": "Server: {detail}",
+  "reject.validation_failed": "The server refused a value in this record. Correct it where the record comes from and retry, or remove it.",
+  "reject.malformed_body": "The server could not read this record. Remove it and report the problem.",
+  "reject.body_too_large": "This record is larger than the server accepts; it cannot be sent as it is.",
+  "reject.forbidden": "Your account may not send this kind of record. Ask your administrator.",
+  "reject.not_found": "The server does not know this device, or you may not use it. Ask your administrator to register or assign it.",
+  "reject.consent_required": "Part of this record needs a consent that was not granted when it was captured.",
+  "reject.record_conflict": "A record with the same id is already stored with different content.",
+  "reject.conflict": "The server refused this record: it conflicts with what is stored.",
+  "reject.other": "The server refused this record.",
   "records.title": "On the server",
   "records.device": "Printer",
   "records.empty": "The server holds no record for this printer.",
@@ -243,6 +254,16 @@ export const ja: Record<MessageKey, string> = {
   "queue.col.reason": "理由（サーバーまたはネットワーク）",
   "queue.col.actions": "操作",
   "queue.confirmDrop": "拒否されたこのレコードをこのコンピューターから削除しますか？送信されません。",
+  "queue.serverDetail": "サーバーの説明（英語）: {detail}",
+  "reject.validation_failed": "サーバーがこのレコードの値を受け付けませんでした。取得元で値を直してから再試行するか、削除してください。",
+  "reject.malformed_body": "サーバーがこのレコードを読み取れませんでした。削除して、問題を報告してください。",
+  "reject.body_too_large": "このレコードはサーバーが受け付ける大きさを超えているため、このままでは送信できません。",
+  "reject.forbidden": "このアカウントにはこの種類のレコードを送信する権限がありません。管理者に確認してください。",
+  "reject.not_found": "サーバーにこのデバイスが登録されていないか、使用する権限がありません。管理者に登録または割り当てを依頼してください。",
+  "reject.consent_required": "このレコードの一部には、取得した時点で許可されていなかった同意が必要です。",
+  "reject.record_conflict": "同じ ID のレコードが、異なる内容ですでに保存されています。",
+  "reject.conflict": "保存済みのデータと矛盾するため、サーバーがこのレコードを拒否しました。",
+  "reject.other": "サーバーがこのレコードを拒否しました。",
   "records.title": "サーバー上のデータ",
   "records.device": "プリンター",
   "records.empty": "このプリンターのデータはサーバーにありません。",

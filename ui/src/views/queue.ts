@@ -8,6 +8,23 @@ import type { MessageKey } from "../messages";
 
 export const live: { progress: FlushProgress | null } = { progress: null };
 
+// Problem codes the server answers a refused upload with (`ecsp_protocol::problem::codes`).
+const rejectionCodes = ["validation_failed", "malformed_body", "body_too_large", "forbidden", "not_found",
+  "consent_required", "record_conflict", "conflict"] as const;
+
+/**
+ * A rejection said in the page's language by its code, then the server's own (English) words,
+ * which name the field; any other reason (a network error before a retry) as it came.
+ */
+function reason(item: QueueItem): (HTMLElement | string)[] {
+  if (item.state !== "rejected") return [item.last_error ?? ""];
+  const code = rejectionCodes.find((c) => c === item.last_error_code);
+  const lead = h("span", { class: "rejection" }, t(code ? `reject.${code}` : "reject.other"));
+  return item.last_error
+    ? [lead, h("small", { class: "server-detail" }, t("queue.serverDetail", { detail: item.last_error }))]
+    : [lead];
+}
+
 export async function queueView(root: HTMLElement): Promise<void> {
   const [status, page] = await Promise.all([api.queueStatus(), api.queueList(null, 200)]);
   render(root, status, page);
@@ -47,7 +64,7 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
     // In the narrowest window the date may break at its space and the buttons stack.
     h("span", { class: "nowrap-wide" }, formatTime(i.captured_at)),
     h("span", { class: "nowrap" }, t(stateKey[i.state])),
-    h("span", { class: "wrap-anywhere" }, i.last_error ?? ""),
+    h("span", { class: "wrap-anywhere" }, ...reason(i)),
     i.state === "rejected"
       ? h("span", { class: "row-actions" },
         h("button", { type: "button", "aria-label": `${t("queue.retry")} ${i.record_id.slice(0, 8)}`, onclick: () => act(() => api.retryRejected(i.record_id)) }, t("queue.retry")),

@@ -132,6 +132,7 @@ test("queue: rejected records show the server's reason and can be retried or rem
   const page = await open("en", "?signedIn");
   await go(page, "Queue");
   assert((await page.getByText("must be at most 400").count()) === 1, "server reason shown");
+  assert((await page.getByText("The server refused a value in this record.").count()) === 1, "the rejection said by its code");
   assert((await page.getByTestId("count-rejected").innerText()) === "1", "one rejected");
   await axe(page, "queue");
   // Progress from the core's events.
@@ -236,6 +237,10 @@ test("Japanese queue in a narrow window: states, buttons and the menu are not br
     })
     .filter((x) => x.lines > 1));
   await shot(page, "ja-04-queue-narrow");
+  // The rejection in Japanese by its code, the server's English words kept beside it.
+  const reasonText = await page.locator("main tbody tr:last-child td:nth-child(4)").innerText();
+  assert(reasonText.includes("サーバーがこのレコードの値を受け付けませんでした"), `rejection in Japanese: ${reasonText}`);
+  assert(reasonText.includes("サーバーの説明（英語）") && reasonText.includes("must be at most 400"), `server's words kept: ${reasonText}`);
   const checked = await page.locator("main tbody td:nth-child(3), main .row-actions button, nav button").count();
   assert(checked >= 4, `queue cells checked (${checked})`);
   assert(broken.length === 0, `broken across lines: ${JSON.stringify(broken)}`);
