@@ -9,10 +9,12 @@
 //! Durability is made by a second thread, not inside COMMIT: the writer commits with
 //! `synchronous=NORMAL` (SQLite appends to the write-ahead log without waiting for the disk) and
 //! hands the group's answers to the sync thread, which `fdatasync`s the log and only then
-//! delivers them. Meanwhile the writer already runs the next group, so the disk wait (most of a
-//! commit's time in the ingest benchmark's writer profile) overlaps with work instead of
-//! stalling it, and one `fdatasync` can cover several groups. An answer still means exactly
-//! what `synchronous=FULL` means: the log holding the request was on disk first. Checkpoints
+//! delivers them. Meanwhile the writer already runs the requests that arrive, in a transaction
+//! it keeps open until that sync ends and then commits as the next group (`writer_loop`), so the
+//! disk wait (most of a commit's time in the ingest benchmark's writer profile) overlaps with
+//! work instead of stalling it, and each sync covers one commit of every request that arrived
+//! during the sync before. An answer still means exactly what `synchronous=FULL` means: the
+//! log holding the request was on disk first. Checkpoints
 //! (log into database file) run on a third thread with `synchronous=FULL`, and the writer
 //! finishes each between two transactions so that the log starts over (`checkpoint_loop`);
 //! either way SQLite syncs the log before copying and the database file after. One difference: a
