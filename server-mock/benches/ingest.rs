@@ -1,7 +1,8 @@
 //! Durable ingestion throughput over HTTPS.
 //!
 //! Starts the reference server (its own runtime) on loopback with a fresh data directory, then
-//! drives it from 64 concurrent keep-alive clients (each its own connection): first the health
+//! drives it from 64 (and again from 256, see [`Round`]) concurrent keep-alive clients (each
+//! its own connection): first the health
 //! endpoint (the baseline: TLS + HTTP + routing, no storage), then agent device-data uploads
 //! (validation, idempotency check, sealed body, audit row, durable group commit), twice: with
 //! time-ordered record ids (UUIDv7, what `ecsp-client` makes) and with random ones (UUIDv4, what
@@ -154,11 +155,11 @@ struct Phase {
 /// One round: the health baseline and the uploads at the usual concurrency, then both again at
 /// a saturating one.
 ///
-/// With 64 clients the upload phase leaves 13–19 % of the machine idle (the health phase
+/// With 64 clients the upload phase leaves 15–19 % of the machine idle (the health phase
 /// 5–7 %): each upload waits about 2 ms for its group's commit and `fdatasync`, and with 64
 /// requests in flight too few are being parsed and answered meanwhile to keep two cores busy.
 /// That measures the clients' concurrency as much as the server. With more clients the idle
-/// time goes (3–6 % at 256) while the health rate stays put, so the capacity ratio compares what
+/// time goes (3–7 % at 256) while the health rate stays put, so the capacity ratio compares what
 /// each endpoint serves at its best concurrency of the round.
 struct Round {
     baseline: Run,
