@@ -377,8 +377,13 @@ impl SyncInFlight {
         self.0.load(Ordering::Acquire)
     }
 
-    fn release(&self, writer: &std::thread::Thread) {
+    /// No sync in flight any more (the writer, when no sync thread is left to take a group).
+    fn clear(&self) {
         self.0.store(false, Ordering::Release);
+    }
+
+    fn release(&self, writer: &std::thread::Thread) {
+        self.clear();
         writer.unpark();
     }
 }
@@ -488,7 +493,7 @@ fn writer_loop(
                 syncing.begin();
                 // Answered once the log is on disk; if the sync thread is gone, nobody can be.
                 if let Err(unsent) = to_sync.send(deliveries) {
-                    syncing.0.store(false, Ordering::Release);
+                    syncing.clear();
                     for deliver in unsent.0 {
                         deliver(Err(StoreError::WriterStopped));
                     }

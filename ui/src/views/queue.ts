@@ -4,13 +4,9 @@ import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStat
 import { h, message, table, fill } from "../dom";
 import { errorText, progressText } from "../format";
 import { formatTime, t } from "../i18n";
-import type { MessageKey } from "../messages";
+import { en, type MessageKey } from "../messages";
 
 export const live: { progress: FlushProgress | null } = { progress: null };
-
-// Problem codes the server answers a refused upload with (`ecsp_protocol::problem::codes`).
-const rejectionCodes = ["validation_failed", "malformed_body", "body_too_large", "forbidden", "not_found",
-  "consent_required", "record_conflict", "conflict"] as const;
 
 /**
  * A rejection said in the page's language by its code, then the server's own (English) words,
@@ -18,8 +14,9 @@ const rejectionCodes = ["validation_failed", "malformed_body", "body_too_large",
  */
 function reason(item: QueueItem): (HTMLElement | string)[] {
   if (item.state !== "rejected") return [item.last_error ?? ""];
-  const code = rejectionCodes.find((c) => c === item.last_error_code);
-  const lead = h("span", { class: "rejection" }, t(code ? `reject.${code}` : "reject.other"));
+  // The catalogue's `reject.*` keys are the problem codes it can say (`ecsp_protocol::problem::codes`).
+  const key = `reject.${item.last_error_code}`;
+  const lead = h("span", { class: "rejection" }, t(key in en ? (key as MessageKey) : "reject.other"));
   return item.last_error
     ? [lead, h("small", { class: "server-detail" }, t("queue.serverDetail", { detail: item.last_error }))]
     : [lead];
