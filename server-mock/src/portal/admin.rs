@@ -952,9 +952,11 @@ pub(super) fn csv_download(
     }
 }
 
-/// A cell a spreadsheet will not run as a formula (OWASP's CSV-injection advice).
+/// A cell a spreadsheet will not run as a formula (OWASP's CSV-injection advice). Spreadsheets
+/// trim leading blanks and line breaks before they look for a formula, so the check is made
+/// after trimming; the cell itself is kept whole behind the quote.
 pub(super) fn csv_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cell.starts_with(['\t', '\r']) || cell.trim_start().starts_with(['=', '+', '-', '@']) {
         format!("'{cell}")
     } else {
         cell.to_owned()
@@ -969,5 +971,23 @@ mod tests {
     fn formulas_are_defused_in_csv_cells() {
         assert_eq!(csv_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(csv_safe("record:1"), "record:1");
+        assert_eq!(csv_safe("\tvalue"), "'\tvalue");
+    }
+
+    #[test]
+    fn formulas_behind_blanks_and_line_breaks_are_defused_in_csv_cells() {
+        for cell in [
+            " =1+1",
+            "  +SUM(A1:A2)",
+            "\n-2+3",
+            "\r\n@SUM(A1)",
+            "\t=cmd|' /C calc'!A0",
+            "\u{3000}=1+1",
+        ] {
+            assert_eq!(csv_safe(cell), format!("'{cell}"), "{cell:?}");
+        }
+        for cell in [" record:1", "a = b", "\nplain", ""] {
+            assert_eq!(csv_safe(cell), cell, "{cell:?}");
+        }
     }
 }
