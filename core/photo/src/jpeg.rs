@@ -1,8 +1,10 @@
 //! JPEG, edited in place without changing its length (see the crate docs for why): markers are
-//! walked up to the start of scan; EXIF, XMP, extended XMP and the MPF index are handled;
-//! MPF secondary images (previews, gain maps) are stripped the same way, recursively.
+//! walked up to the start of scan; EXIF, XMP, extended XMP, Photoshop's APP13 (IPTC) and the
+//! MPF index are handled; MPF secondary images (previews, gain maps) are stripped the same way,
+//! recursively. The photo itself must run to its end-of-image marker: one cut short is damaged
+//! (what is cut off cannot be checked, and what is left is not the photo that was taken).
 
-use crate::{MAX_NESTING, PhotoError, Removed, Result, tiff, xmp};
+use crate::{MAX_NESTING, PhotoError, Removed, Result, iptc, tiff, xmp};
 
 const EXIF: &[u8] = b"Exif\0\0";
 const XMP: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
@@ -34,8 +36,14 @@ pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
             return Err(bad(format!("expected a marker at byte {pos}")));
         };
         match marker {
-            // Start of scan or end of image: the metadata segments are all behind us.
-            0xDA | 0xD9 => break,
+            // Start of scan: the metadata segments are all behind us.
+            0xDA => {
+                if depth == 0 {
+                    check_image_data(buf, pos)?;
+                }
+                break;
+            }
+            0xD9 => break,
             0x01 | 0xD0..=0xD7 => {
                 pos += 2;
                 continue;
@@ -83,6 +91,17 @@ pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
                 seg.fill(0);
                 removed.blocks_dropped += 1;
             }
+            0xED if seg.starts_with(iptc::PHOTOSHOP) => {
+                match iptc::strip_irb(&mut seg[iptc::PHOTOSHOP.len()..]) {
+                    Ok(r) => removed.add(r),
+                    Err(PhotoError::Malformed { .. }) => {
+                        // Resources we cannot walk may still hold IPTC: drop their content.
+                        seg.fill(0);
+                        removed.blocks_dropped += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             0xE2 if seg.starts_with(MPF) => {
                 // Offsets in the MP index count from the MPF header (after "MPF\0").
                 let base = start + MPF.len();
@@ -106,6 +125,53 @@ pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
         removed.add(strip_in_place(&mut buf[at..stop], depth + 1)?);
     }
     Ok(removed)
+}
+
+/// Walks the image data from the first start of scan at `sos` to the end-of-image marker:
+/// entropy-coded bytes (with stuffed zeros and restart markers) and, in progressive and
+/// multi-scan images, the segments between scans.
+fn check_image_data(buf: &[u8], sos: usize) -> Result<()> {
+    let cut = || bad("the image data ends before its end-of-image marker (the file is cut short)");
+    let mut pos = sos;
+    loop {
+        // `pos` is at a marker that starts a segment (the start of scan among them).
+        let len = buf
+            .get(pos + 2..pos + 4)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+            .ok_or_else(cut)?;
+        if len < 2 {
+            return Err(bad(format!("segment at byte {pos} has a bad length")));
+        }
+        let is_scan = buf[pos + 1] == 0xDA;
+        pos += 2 + len;
+        if is_scan {
+            // Entropy-coded data: up to the first 0xFF that starts a marker other than a
+            // stuffed zero, a restart marker or fill.
+            loop {
+                let ff = buf
+                    .get(pos..)
+                    .and_then(|rest| rest.iter().position(|b| *b == 0xFF))
+                    .ok_or_else(cut)?;
+                pos += ff;
+                match buf.get(pos + 1) {
+                    None => return Err(cut()),
+                    Some(0x00 | 0xD0..=0xD7) => pos += 2,
+                    Some(0xFF) => pos += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+        // Fill bytes may precede a marker.
+        while buf.get(pos) == Some(&0xFF) && buf.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        match (buf.get(pos), buf.get(pos + 1)) {
+            (Some(0xFF), Some(0xD9)) => return Ok(()),
+            (Some(0xFF), Some(_)) => {}
+            (_, None) => return Err(cut()),
+            _ => return Err(bad(format!("expected a marker at byte {pos}"))),
+        }
+    }
 }
 
 /// The (offset, size) of every image the MP index lists after the first (offset 0).

@@ -1,15 +1,17 @@
 //! Photos a field technician attaches to a measurement: which formats are accepted, how large
 //! they may be, and how their location is removed when the user has not allowed `gps`.
 //!
-//! A photo taken by a phone says where it was taken in several places: the EXIF GPS directory,
-//! XMP properties (`exif:GPS*`, `photoshop:City`, IPTC location structures), and the same again
-//! inside the EXIF thumbnail and inside MPF secondary images (large previews, gain maps).
+//! A photo says where it was taken in several places: the EXIF GPS directory, XMP properties
+//! (`exif:GPS*`, `photoshop:City`, IPTC location structures), IPTC datasets (City,
+//! Sub-location, Province/State, Country in APP13), and the same again inside the EXIF
+//! thumbnail and inside MPF secondary images (large previews, gain maps).
 //! [`strip_location`] removes all of them **without re-encoding** the image — the compressed
 //! pixel data is copied byte for byte, so no quality is lost and the pixels stay verifiable.
 //!
 //! How, per format:
 //! * JPEG is edited in place and keeps its length: the GPS directory is unlinked from its IFD
-//!   and its bytes zeroed, the XMP packet is rewritten without location properties and padded
+//!   and its bytes zeroed (except bytes other directories use too), IPTC location datasets are
+//!   taken out of their block and the block padded with zeros, the XMP packet is rewritten without location properties and padded
 //!   with whitespace (as XMP packets are meant to be), extended XMP is zeroed. Keeping the
 //!   length is what keeps the MPF offsets to secondary images right, so no offset table has
 //!   to be rewritten; every byte outside the metadata is untouched.
@@ -25,6 +27,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod iptc;
 mod jpeg;
 mod png;
 mod tiff;
@@ -99,6 +102,8 @@ pub struct Removed {
     pub exif_gps_directories: usize,
     /// XMP location properties removed.
     pub xmp_properties: usize,
+    /// IPTC location datasets removed (APP13 and TIFF IPTC blocks).
+    pub iptc_datasets: usize,
     /// Metadata blocks dropped whole (extended XMP, compressed or legacy PNG profiles).
     pub blocks_dropped: usize,
 }
@@ -111,6 +116,7 @@ impl Removed {
     fn add(&mut self, other: Removed) {
         self.exif_gps_directories += other.exif_gps_directories;
         self.xmp_properties += other.xmp_properties;
+        self.iptc_datasets += other.iptc_datasets;
         self.blocks_dropped += other.blocks_dropped;
     }
 }

@@ -18,6 +18,7 @@ const IPTC_CORE: &[u8] = b"http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/";
 const IPTC_EXT: &[u8] = b"http://iptc.org/std/Iptc4xmpExt/2008-02-29/";
 const XMP_NOTE: &[u8] = b"http://ns.adobe.com/xmp/note/";
 const DJI: &[u8] = b"http://www.dji.com/drone-dji/1.0/";
+const PHOTO_MECHANIC: &[u8] = b"http://ns.camerabits.com/photomechanic/1.0/";
 
 /// The empty packet that replaces one whose rewrite would not fit its space.
 const EMPTY_PACKET: &str = "<?xpacket begin=\"\u{FEFF}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\
@@ -34,6 +35,8 @@ fn is_location(ns: &ResolveResult<'_>, local: &[u8]) -> bool {
         PHOTOSHOP => matches!(local, b"City" | b"State" | b"Country"),
         IPTC_CORE => matches!(local, b"Location" | b"CountryCode"),
         IPTC_EXT => matches!(local, b"LocationCreated" | b"LocationShown"),
+        // Photo Mechanic keeps its own copy of the IPTC country code.
+        PHOTO_MECHANIC => local == b"CountryCode",
         // Extended XMP is dropped with the location (see `jpeg`); so is the pointer to it.
         XMP_NOTE => local == b"HasExtendedXMP",
         _ => false,
