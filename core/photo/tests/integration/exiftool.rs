@@ -24,14 +24,16 @@ fn run(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `exiftool -a -G1 -s -gps:all -xmp:all FILE`: one `[group] Tag : value` line per tag.
+/// `exiftool -a -G1:2 -s -gps:all -xmp:all -iptc:all FILE`: one `[group:category] Tag : value`
+/// line per tag (the category is exiftool's family-2 group, `Location` for location tags).
 pub fn location_report(path: &Path) -> Vec<String> {
     run(&[
         "-a",
-        "-G1",
+        "-G1:2",
         "-s",
         "-gps:all",
         "-xmp:all",
+        "-iptc:all",
         path.to_str().unwrap(),
     ])
     .lines()
@@ -39,19 +41,33 @@ pub fn location_report(path: &Path) -> Vec<String> {
     .collect()
 }
 
+/// Whether a report line tells where the photo was taken: exiftool files it under `Location`
+/// (GPS, IPTC and XMP cities, countries, location structures), or it is a GPS tag, or its name
+/// says so.
+fn is_location(line: &str) -> bool {
+    let group = line.split(']').next().unwrap_or_default();
+    group.starts_with("[GPS")
+        || group.ends_with(":Location")
+        || ["GPS", "City", "Country", "State ", "Location", "location"]
+            .iter()
+            .any(|word| line.contains(word))
+}
+
 /// The lines of a report that tell where the photo was taken.
 pub fn locations(report: &[String]) -> Vec<String> {
-    report
-        .iter()
+    report.iter().filter(|l| is_location(l)).cloned().collect()
+}
+
+/// Every tag exiftool reads that is not a location (`-a -G1:2 -s`, all groups, warnings
+/// included), except the file system's own (name, dates, permissions) and
+/// `CurrentIPTCDigest`, exiftool's MD5 of the IPTC block, which changes with the block.
+pub fn non_location_tags(path: &Path) -> Vec<String> {
+    run(&["-a", "-G1:2", "-s", path.to_str().unwrap()])
+        .lines()
         .filter(|l| {
-            l.starts_with("[GPS]")
-                || l.contains("GPS")
-                || l.contains("City")
-                || l.contains("Country")
-                || l.contains("State ")
-                || l.contains("Location")
+            !l.starts_with("[System:") && !l.contains(" CurrentIPTCDigest ") && !is_location(l)
         })
-        .cloned()
+        .map(str::to_owned)
         .collect()
 }
 
