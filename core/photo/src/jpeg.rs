@@ -33,6 +33,9 @@ pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
             pos += 1;
         }
         let (Some(&0xFF), Some(&marker)) = (buf.get(pos), buf.get(pos + 1)) else {
+            if pos + 2 > buf.len() {
+                return Err(bad("the file ends before its image data (it is cut short)"));
+            }
             return Err(bad(format!("expected a marker at byte {pos}")));
         };
         match marker {

@@ -454,3 +454,117 @@ fn every_iptc_location_dataset_and_xmp_location_structure_goes() {
     assert_same_tags(&path, &after, "IPTC.jpg with every location field", &[]);
     assert_eq!(tag(&after, "Rights"), "Copyright 2004 Phil Harvey");
 }
+
+/// Where the EXIF TIFF block of a JPEG starts, and whether it is big-endian.
+fn exif_block(jpeg: &[u8]) -> (usize, bool) {
+    let at = jpeg.windows(6).position(|w| w == b"Exif\0\0").unwrap() + 6;
+    (at, &jpeg[at..at + 2] == b"MM")
+}
+
+fn read_u16(b: &[u8], big: bool) -> u16 {
+    let s = [b[0], b[1]];
+    if big {
+        u16::from_be_bytes(s)
+    } else {
+        u16::from_le_bytes(s)
+    }
+}
+
+fn read_u32(b: &[u8], big: bool) -> u32 {
+    let s = [b[0], b[1], b[2], b[3]];
+    if big {
+        u32::from_be_bytes(s)
+    } else {
+        u32::from_le_bytes(s)
+    }
+}
+
+/// The entries of the IFD at `ifd` (an offset in the TIFF block): tag and where the entry is
+/// in the file.
+fn ifd_entries(jpeg: &[u8], (tiff, big): (usize, bool), ifd: usize) -> Vec<(u16, usize)> {
+    let n = usize::from(read_u16(&jpeg[tiff + ifd..], big));
+    (0..n)
+        .map(|i| tiff + ifd + 2 + i * 12)
+        .map(|e| (read_u16(&jpeg[e..], big), e))
+        .collect()
+}
+
+/// The value (or offset) field of the entry with `tag`.
+fn entry_value(jpeg: &[u8], entries: &[(u16, usize)], tag: u16, big: bool) -> (usize, u32) {
+    let (_, e) = entries.iter().find(|(t, _)| *t == tag).unwrap();
+    (e + 8, read_u32(&jpeg[e + 8..], big))
+}
+
+#[test]
+fn a_gps_directory_sharing_bytes_with_the_exif_directory_costs_only_the_location() {
+    // DSCN0010.jpg (a real camera photo), each time with one 4-byte edit that makes its GPS
+    // directory share bytes with its Exif directory, as buggy writers leave them:
+    // 1. IFD0's GPS pointer set to the Exif directory itself;
+    // 2. the GPS directory's GPSLatitude (3 rationals) pointed at the Exif directory's
+    //    ExposureTime value, so it overlaps the exposure values.
+    let photo = fixture("DSCN0010.jpg");
+    let block = exif_block(&photo);
+    let big = block.1;
+    let ifd0 = read_u32(&photo[block.0 + 4..], big) as usize;
+    let ifd0_entries = ifd_entries(&photo, block, ifd0);
+    let (_, exif_ifd) = entry_value(&photo, &ifd0_entries, 0x8769, big);
+    let (gps_field, gps_ifd) = entry_value(&photo, &ifd0_entries, 0x8825, big);
+    let exif_entries = ifd_entries(&photo, block, exif_ifd as usize);
+    let (_, exposure_time) = entry_value(&photo, &exif_entries, 0x829A, big);
+    let gps_entries = ifd_entries(&photo, block, gps_ifd as usize);
+    let (latitude_field, _) = entry_value(&photo, &gps_entries, 0x0002, big);
+
+    let dir = tempfile::tempdir().unwrap();
+    for (case, field, value) in [
+        ("gps-is-exif", gps_field, exif_ifd),
+        ("latitude-in-exif", latitude_field, exposure_time),
+    ] {
+        let mut edited = photo.clone();
+        let bytes = if big {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        };
+        edited[field..field + 4].copy_from_slice(&bytes);
+        let before = write(dir.path(), &format!("{case}.jpg"), &edited);
+        assert_ne!(tag(&before, "ExposureTime"), "", "{case}: exiftool reads the Exif IFD");
+
+        let stripped = strip_location(&edited).unwrap();
+        assert_eq!(stripped.removed.exif_gps_directories, 1, "{case}");
+        assert_eq!(jpeg_scan(&stripped.bytes), jpeg_scan(&edited), "{case}");
+        let after = write(dir.path(), &format!("{case}-after.jpg"), &stripped.bytes);
+        let left = locations(&location_report(&after));
+        assert!(left.is_empty(), "{case}: still says where: {left:?}");
+        assert_same_tags(&before, &after, case, &[]);
+    }
+}
+
+#[test]
+fn a_jpeg_cut_short_inside_its_image_data_is_damaged() {
+    // Baseline camera and phone photos, a progressive one (10 scans) and an arithmetic-coded
+    // one: whole, they are accepted; cut anywhere inside their image data, refused.
+    for name in [
+        "DSCN0010.jpg",
+        "Google.jpg",
+        "IPTC.jpg",
+        "testimgp.jpg",
+        "testimgari.jpg",
+    ] {
+        let photo = fixture(name);
+        strip_location(&photo).unwrap_or_else(|e| panic!("{name} whole: {e}"));
+        let scan = jpeg_scan(&photo);
+        let start = scan.as_ptr() as usize - photo.as_ptr() as usize;
+        let end = start + scan.len();
+        // From right before the start of scan to right before the end-of-image marker.
+        let step = (scan.len() / 40).max(1);
+        for cut in (start..end - 1).step_by(step).chain([end - 1]) {
+            match strip_location(&photo[..cut]) {
+                Err(PhotoError::Malformed { format, reason }) => {
+                    assert_eq!(format, "JPEG");
+                    assert!(reason.contains("cut short"), "{name}[..{cut}]: {reason}");
+                }
+                other => panic!("{name}[..{cut}]: {other:?}"),
+            }
+        }
+    }
+}
