@@ -188,6 +188,58 @@ mod tests {
         assert_eq!(strip_iim(&mut block).unwrap(), 0);
     }
 
+    /// The body of the first segment of `jpeg` that starts with `header`, after the header.
+    fn segment<'a>(jpeg: &'a [u8], header: &[u8]) -> &'a [u8] {
+        let at = jpeg.windows(header.len()).position(|w| w == header).unwrap();
+        let len = usize::from(u16::from_be_bytes([jpeg[at - 2], jpeg[at - 1]]));
+        &jpeg[at + header.len()..at - 2 + len]
+    }
+
+    /// One image resource block.
+    fn resource(id: u16, data: &[u8]) -> Vec<u8> {
+        let mut out = b"8BIM".to_vec();
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&[0, 0]); // empty name, padded
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn photoshop_resources_lose_iptc_and_xmp_location_and_keep_the_rest() {
+        // IPTC.jpg's Photoshop resources (IPTC with City, Province-State and Country, and
+        // Photoshop's own), followed by an XMP resource holding MWG.jpg's XMP packet
+        // (photoshop:City), as Photoshop stores XMP in TIFF files.
+        let iptc_jpg = include_bytes!("../tests/fixtures/IPTC.jpg");
+        let mwg_jpg = include_bytes!("../tests/fixtures/MWG.jpg");
+        let mut irb = segment(iptc_jpg, PHOTOSHOP).to_vec();
+        let packet = segment(mwg_jpg, b"http://ns.adobe.com/xap/1.0/\0");
+        assert!(std::str::from_utf8(packet).unwrap().contains("photoshop:City"));
+        irb.extend_from_slice(&resource(RESOURCE_XMP, packet));
+        let original = irb.clone();
+
+        let removed = strip_irb(&mut irb).unwrap();
+        assert_eq!(removed.iptc_datasets, 3);
+        assert_eq!(removed.xmp_properties, 1);
+        assert_eq!(irb.len(), original.len());
+        let text = String::from_utf8_lossy(&irb);
+        for gone in ["Kingston", "Canada", "RIGHT-XMP-City", "photoshop:City"] {
+            assert!(!text.contains(gone), "{gone}");
+        }
+        for kept in ["A witty caption", "Copyright 2004 Phil Harvey", "RIGHT-XMP-Copyright"] {
+            assert!(text.contains(kept), "{kept}");
+        }
+        assert_eq!(strip_irb(&mut irb).unwrap(), Removed::default());
+
+        // A resource list that cannot be walked is an error (the caller drops the block).
+        let mut cut = original[..original.len() - packet.len() / 2].to_vec();
+        assert!(strip_irb(&mut cut).is_err());
+        assert!(strip_irb(&mut b"8BIX\x04\x04\0\0\0\0\0\0".to_vec()).is_err());
+    }
+
     #[test]
     fn extended_datasets_are_walked_and_damage_is_an_error() {
         let mut block = vec![MARKER, 2, 90, 0x80, 0x02, 0x00, 0x03];

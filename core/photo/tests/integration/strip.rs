@@ -568,3 +568,41 @@ fn a_jpeg_cut_short_inside_its_image_data_is_damaged() {
         }
     }
 }
+
+#[test]
+fn iptc_and_xmp_stored_as_exif_tags_lose_their_location_too() {
+    // A TIFF's IFD0 may carry IPTC (tag 0x83BB) and XMP (0x02BC), and exiftool reads them in a
+    // JPEG's EXIF block as well. ExifTool.tif (a real TIFF with IPTC City, Province-State and
+    // Country in IFD0) given XMP with a city by exiftool, then put as it is into the EXIF
+    // segment of a real JPEG without metadata (testimgp.jpg).
+    let dir = tempfile::tempdir().unwrap();
+    let tif = write(dir.path(), "ExifTool.tif", &fixture("ExifTool.tif"));
+    exiftool(&[
+        "-q",
+        "-overwrite_original",
+        "-XMP-photoshop:City=Kingston",
+        "-XMP-iptcExt:LocationShownCity=Kingston",
+        "-XMP-dc:Rights=Copyright notice",
+        tif.to_str().unwrap(),
+    ]);
+    let tiff = std::fs::read(&tif).unwrap();
+    let jpeg = fixture("testimgp.jpg");
+    let segment = [b"Exif\0\0".as_slice(), &tiff].concat();
+    let mut file = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    file.extend_from_slice(&u16::try_from(segment.len() + 2).unwrap().to_be_bytes());
+    file.extend_from_slice(&segment);
+    file.extend_from_slice(&jpeg[2..]);
+    let before = write(dir.path(), "before.jpg", &file);
+    let had = locations(&location_report(&before));
+    assert!(had.len() >= 5, "exiftool reads them: {had:?}");
+
+    let stripped = strip_location(&file).unwrap();
+    assert_eq!(stripped.removed.iptc_datasets, 3, "{:?}", stripped.removed);
+    assert_eq!(stripped.removed.xmp_properties, 2, "{:?}", stripped.removed);
+    assert_eq!(stripped.bytes.len(), file.len());
+    let after = write(dir.path(), "after.jpg", &stripped.bytes);
+    let left = locations(&location_report(&after));
+    assert!(left.is_empty(), "still says where: {left:?}");
+    assert_same_tags(&before, &after, "ExifTool.tif as EXIF", &[]);
+    assert_eq!(tag(&after, "Caption-Abstract"), "The picture caption");
+}
