@@ -68,7 +68,9 @@ pub(crate) fn strip_iim(block: &mut [u8]) -> Result<usize> {
                 .get(data_at..data_at + n)
                 .ok_or_else(|| bad("truncated dataset length"))?;
             data_at += n;
-            bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+            bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
         };
         let end = data_at
             .checked_add(size)
@@ -190,7 +192,10 @@ mod tests {
 
     /// The body of the first segment of `jpeg` that starts with `header`, after the header.
     fn segment<'a>(jpeg: &'a [u8], header: &[u8]) -> &'a [u8] {
-        let at = jpeg.windows(header.len()).position(|w| w == header).unwrap();
+        let at = jpeg
+            .windows(header.len())
+            .position(|w| w == header)
+            .unwrap();
         let len = usize::from(u16::from_be_bytes([jpeg[at - 2], jpeg[at - 1]]));
         &jpeg[at + header.len()..at - 2 + len]
     }
@@ -217,7 +222,11 @@ mod tests {
         let mwg_jpg = include_bytes!("../tests/fixtures/MWG.jpg");
         let mut irb = segment(iptc_jpg, PHOTOSHOP).to_vec();
         let packet = segment(mwg_jpg, b"http://ns.adobe.com/xap/1.0/\0");
-        assert!(std::str::from_utf8(packet).unwrap().contains("photoshop:City"));
+        assert!(
+            std::str::from_utf8(packet)
+                .unwrap()
+                .contains("photoshop:City")
+        );
         irb.extend_from_slice(&resource(RESOURCE_XMP, packet));
         let original = irb.clone();
 
@@ -229,7 +238,11 @@ mod tests {
         for gone in ["Kingston", "Canada", "RIGHT-XMP-City", "photoshop:City"] {
             assert!(!text.contains(gone), "{gone}");
         }
-        for kept in ["A witty caption", "Copyright 2004 Phil Harvey", "RIGHT-XMP-Copyright"] {
+        for kept in [
+            "A witty caption",
+            "Copyright 2004 Phil Harvey",
+            "RIGHT-XMP-Copyright",
+        ] {
             assert!(text.contains(kept), "{kept}");
         }
         assert_eq!(strip_irb(&mut irb).unwrap(), Removed::default());

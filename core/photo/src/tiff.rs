@@ -94,6 +94,8 @@ fn ifd(order: Order, b: &[u8], at: usize) -> Result<(usize, usize)> {
 /// One directory entry, as read.
 struct Entry {
     tag: u16,
+    kind: u16,
+    count: usize,
     /// The offset field (the value itself when it fits in four bytes).
     offset: usize,
     /// Where the value is: out of line, or in the entry's own offset field.
@@ -112,7 +114,13 @@ fn entry(order: Order, b: &[u8], e: usize) -> Entry {
     } else {
         (offset, offset.saturating_add(size).min(b.len()))
     };
-    Entry { tag, offset, value }
+    Entry {
+        tag,
+        kind,
+        count,
+        offset,
+        value,
+    }
 }
 
 fn entries(order: Order, b: &[u8], at: usize) -> Result<Vec<Entry>> {
@@ -138,9 +146,21 @@ fn chain(order: Order, b: &[u8], ifd0: usize) -> Result<Vec<usize>> {
     Ok(chain)
 }
 
+/// Whether the directory at `at` holds a latitude or longitude (three rationals, tag 2 or 4):
+/// GPS data, whatever else points to it.
+fn holds_coordinates(order: Order, b: &[u8], at: usize) -> bool {
+    entries(order, b, at).is_ok_and(|list| {
+        list.iter()
+            .any(|e| matches!(e.tag, 2 | 4) && e.kind == 5 && e.count == 3)
+    })
+}
+
 /// The bytes every directory but GPS uses — the chain, the Exif, Interop and sub-IFDs, their
 /// out-of-line values (the maker note among them) and the thumbnail — merged and sorted.
-fn used_by_others(order: Order, b: &[u8], chain: &[usize]) -> Vec<(usize, usize)> {
+/// A directory that a GPS pointer points to as well and that holds coordinates is GPS data
+/// with a wrong second pointer to it (real files have an Interop pointer to their GPS
+/// directory): it is not kept.
+fn used_by_others(order: Order, b: &[u8], chain: &[usize], gps: &[usize]) -> Vec<(usize, usize)> {
     let mut used = Vec::new();
     let mut queue: Vec<usize> = chain.to_vec();
     let mut visited = Vec::new();
@@ -149,6 +169,9 @@ fn used_by_others(order: Order, b: &[u8], chain: &[usize]) -> Vec<(usize, usize)
             continue;
         }
         visited.push(at);
+        if gps.contains(&at) && holds_coordinates(order, b, at) {
+            continue;
+        }
         let (Ok(range), Ok(list)) = (directory_range(order, b, at), entries(order, b, at)) else {
             continue; // an unreadable sub-directory has nothing there to keep
         };
@@ -268,7 +291,14 @@ fn strip_embedded(tag: u16, value: &mut [u8], removed: &mut Removed) {
 pub(crate) fn strip_gps(tiff: &mut [u8], depth: u8) -> Result<Removed> {
     let (order, ifd0) = header(tiff)?;
     let chain = chain(order, tiff, ifd0)?;
-    let used = used_by_others(order, tiff, &chain);
+    let gps_directories: Vec<usize> = chain
+        .iter()
+        .filter_map(|&at| entries(order, tiff, at).ok())
+        .flatten()
+        .filter(|e| e.tag == TAG_GPS_IFD && e.offset != 0)
+        .map(|e| e.offset)
+        .collect();
+    let used = used_by_others(order, tiff, &chain, &gps_directories);
     let mut removed = Removed::default();
     let mut gps = Vec::new();
     for (index, &at) in chain.iter().enumerate() {

@@ -412,7 +412,10 @@ fn iptc_and_xmp_location_goes_and_captions_and_copyright_stay() {
     assert_eq!(tag(&after, "Keywords"), "ExifTool, Test, IPTC");
     let after = dir.path().join("after-XMP.jpg");
     assert_eq!(tag(&after, "Rights"), "Copyright 2004 Phil Harvey");
-    assert_eq!(tag(&after, "Description"), "UTF-16 (big-endian) encoded XMP");
+    assert_eq!(
+        tag(&after, "Description"),
+        "UTF-16 (big-endian) encoded XMP"
+    );
 }
 
 #[test]
@@ -498,10 +501,13 @@ fn entry_value(jpeg: &[u8], entries: &[(u16, usize)], tag: u16, big: bool) -> (u
 #[test]
 fn a_gps_directory_sharing_bytes_with_the_exif_directory_costs_only_the_location() {
     // DSCN0010.jpg (a real camera photo), each time with one 4-byte edit that makes its GPS
-    // directory share bytes with its Exif directory, as buggy writers leave them:
+    // directory share bytes with another directory, as buggy writers leave them:
     // 1. IFD0's GPS pointer set to the Exif directory itself;
     // 2. the GPS directory's GPSLatitude (3 rationals) pointed at the Exif directory's
-    //    ExposureTime value, so it overlaps the exposure values.
+    //    ExposureTime value, so it overlaps the exposure values;
+    // 3. the Exif directory's Interop pointer set to the GPS directory (as in the file of
+    //    drewnoakes/metadata-extractor-dotnet#304): that directory holds coordinates, so it is
+    //    GPS data, zeroed with the rest; only what exiftool read from it as Interop tags goes.
     let photo = fixture("DSCN0010.jpg");
     let block = exif_block(&photo);
     let big = block.1;
@@ -511,6 +517,7 @@ fn a_gps_directory_sharing_bytes_with_the_exif_directory_costs_only_the_location
     let (gps_field, gps_ifd) = entry_value(&photo, &ifd0_entries, 0x8825, big);
     let exif_entries = ifd_entries(&photo, block, exif_ifd as usize);
     let (_, exposure_time) = entry_value(&photo, &exif_entries, 0x829A, big);
+    let (interop_field, _) = entry_value(&photo, &exif_entries, 0xA005, big);
     let gps_entries = ifd_entries(&photo, block, gps_ifd as usize);
     let (latitude_field, _) = entry_value(&photo, &gps_entries, 0x0002, big);
 
@@ -518,6 +525,7 @@ fn a_gps_directory_sharing_bytes_with_the_exif_directory_costs_only_the_location
     for (case, field, value) in [
         ("gps-is-exif", gps_field, exif_ifd),
         ("latitude-in-exif", latitude_field, exposure_time),
+        ("interop-is-gps", interop_field, gps_ifd),
     ] {
         let mut edited = photo.clone();
         let bytes = if big {
@@ -527,7 +535,16 @@ fn a_gps_directory_sharing_bytes_with_the_exif_directory_costs_only_the_location
         };
         edited[field..field + 4].copy_from_slice(&bytes);
         let before = write(dir.path(), &format!("{case}.jpg"), &edited);
-        assert_ne!(tag(&before, "ExposureTime"), "", "{case}: exiftool reads the Exif IFD");
+        assert_ne!(
+            tag(&before, "ExposureTime"),
+            "",
+            "{case}: exiftool reads the Exif IFD"
+        );
+        let read_as_interop: Vec<String> = non_location_tags(&before)
+            .iter()
+            .filter(|l| case == "interop-is-gps" && l.starts_with("[InteropIFD"))
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect();
 
         let stripped = strip_location(&edited).unwrap();
         assert_eq!(stripped.removed.exif_gps_directories, 1, "{case}");
@@ -535,7 +552,18 @@ fn a_gps_directory_sharing_bytes_with_the_exif_directory_costs_only_the_location
         let after = write(dir.path(), &format!("{case}-after.jpg"), &stripped.bytes);
         let left = locations(&location_report(&after));
         assert!(left.is_empty(), "{case}: still says where: {left:?}");
-        assert_same_tags(&before, &after, case, &[]);
+        let read_as_interop: Vec<&str> = read_as_interop.iter().map(String::as_str).collect();
+        assert_same_tags(&before, &after, case, &read_as_interop);
+        if case == "interop-is-gps" {
+            assert!(!read_as_interop.is_empty());
+            let gps_at = block.0 + gps_ifd as usize;
+            assert!(
+                stripped.bytes[gps_at..gps_at + 2 + 12]
+                    .iter()
+                    .all(|b| *b == 0),
+                "the GPS directory is zeroed"
+            );
+        }
     }
 }
 
