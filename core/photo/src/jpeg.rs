@@ -1,8 +1,9 @@
 //! JPEG, edited in place without changing its length (see the crate docs for why): markers are
-//! walked up to the start of scan; EXIF, XMP, extended XMP, Photoshop's APP13 (IPTC) and the
-//! MPF index are handled; MPF secondary images (previews, gain maps) are stripped the same way,
-//! recursively. The photo itself must run to its end-of-image marker: one cut short is damaged
-//! (what is cut off cannot be checked, and what is left is not the photo that was taken).
+//! walked up to the start of scan; EXIF, XMP, extended XMP, Photoshop's APP13 (IPTC), the MPF
+//! index and an AFCP trailer (IPTC after the image) are handled; MPF secondary images
+//! (previews, gain maps) are stripped the same way, recursively. The photo itself must run to
+//! its end-of-image marker: one cut short is damaged (what is cut off cannot be checked, and
+//! what is left is not the photo that was taken).
 
 use crate::{MAX_NESTING, PhotoError, Removed, Result, iptc, tiff, xmp};
 
@@ -117,6 +118,9 @@ pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
         }
         pos = end;
     }
+    if depth == 0 {
+        strip_afcp(buf, &mut removed);
+    }
     for (at, size) in secondary {
         let Some(stop) = at.checked_add(size) else {
             continue;
@@ -128,6 +132,80 @@ pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
         removed.add(strip_in_place(&mut buf[at..stop], depth + 1)?);
     }
     Ok(removed)
+}
+
+/// The location in an AFCP trailer (AXS File Concatenation Protocol: IPTC appended after the
+/// image, which exiftool reads): its IPTC datasets are stripped in place. A trailer whose
+/// directory cannot be read loses its footer, so that no reader finds it.
+fn strip_afcp(buf: &mut [u8], removed: &mut Removed) {
+    let Some(footer) = buf.len().checked_sub(12) else {
+        return;
+    };
+    let signature: [u8; 4] = [
+        buf[footer],
+        buf[footer + 1],
+        buf[footer + 2],
+        buf[footer + 3],
+    ];
+    if &signature != b"AXS!" && &signature != b"AXS*" {
+        return;
+    }
+    match afcp_iptc(buf, footer, signature) {
+        Some(blocks) => {
+            for (start, end) in blocks {
+                let block = &mut buf[start..end];
+                match iptc::strip_iim(block) {
+                    Ok(n) => removed.iptc_datasets += n,
+                    Err(_) => {
+                        block.fill(0);
+                        removed.blocks_dropped += 1;
+                    }
+                }
+            }
+        }
+        None => {
+            buf[footer..].fill(0);
+            removed.blocks_dropped += 1;
+        }
+    }
+}
+
+/// The IPTC blocks an AFCP trailer lists, `None` when its directory cannot be read. The footer
+/// holds the trailer's start; the header there holds the entry count, and each entry a tag,
+/// a size and an offset from the start of the file ("AXS!" big-endian, "AXS*" little).
+fn afcp_iptc(buf: &[u8], footer: usize, signature: [u8; 4]) -> Option<Vec<(usize, usize)>> {
+    let big = signature[3] == b'!';
+    let u32_at = |at: usize| -> Option<usize> {
+        let s: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(s)
+        } else {
+            u32::from_le_bytes(s)
+        } as usize)
+    };
+    let start = u32_at(footer + 4)?;
+    if buf.get(start..start + 4)? != signature {
+        return None;
+    }
+    let count = buf.get(start + 6..start + 8)?;
+    let count = usize::from(if big {
+        u16::from_be_bytes([count[0], count[1]])
+    } else {
+        u16::from_le_bytes([count[0], count[1]])
+    });
+    let mut blocks = Vec::new();
+    for i in 0..count {
+        let entry = start + 12 + i * 12;
+        if entry + 12 > footer {
+            return None;
+        }
+        let (size, offset) = (u32_at(entry + 4)?, u32_at(entry + 8)?);
+        let end = offset.checked_add(size).filter(|end| *end <= footer)?;
+        if &buf[entry..entry + 4] == b"IPTC" {
+            blocks.push((offset, end));
+        }
+    }
+    Some(blocks)
 }
 
 /// Walks the image data from the first start of scan at `sos` to the end-of-image marker:

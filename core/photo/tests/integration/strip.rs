@@ -400,12 +400,30 @@ fn damaged_photos_get_an_error_never_a_panic() {
 fn iptc_and_xmp_location_goes_and_captions_and_copyright_stay() {
     let dir = tempfile::tempdir().unwrap();
     // IPTC in APP13 (IPTC.jpg); IPTC and XMP with Photo Mechanic's own copy of the country
-    // code (PhotoMechanic.jpg); UTF-16 XMP with photoshop:City/State/Country (XMP.jpg).
-    for (name, iptc_datasets) in [("IPTC.jpg", 3), ("PhotoMechanic.jpg", 4), ("XMP.jpg", 0)] {
+    // code (PhotoMechanic.jpg); UTF-16 XMP with photoshop:City/State/Country (XMP.jpg); IPTC
+    // in an AFCP trailer after the image (AFCP.jpg).
+    for (name, iptc_datasets) in [
+        ("IPTC.jpg", 3),
+        ("PhotoMechanic.jpg", 4),
+        ("XMP.jpg", 0),
+        ("AFCP.jpg", 3),
+    ] {
         strip_jpeg_fixture(dir.path(), name, true);
         let removed = strip_location(&fixture(name)).unwrap().removed;
         assert_eq!(removed.iptc_datasets, iptc_datasets, "{name}: {removed:?}");
     }
+    // An AFCP trailer whose directory cannot be read (its start offset off by one) loses its
+    // footer, so that no reader finds the trailer (some scan for it when the offset is wrong).
+    let mut afcp = fixture("AFCP.jpg");
+    let footer = afcp.len() - 12;
+    afcp[footer + 7] += 1;
+    let stripped = strip_location(&afcp).unwrap();
+    assert_eq!(stripped.removed.blocks_dropped, 1);
+    assert!(stripped.bytes[footer..].iter().all(|b| *b == 0));
+    let after = write(dir.path(), "afcp-bad-after.jpg", &stripped.bytes);
+    let left = locations(&location_report(&after));
+    assert!(left.is_empty(), "AFCP still says where: {left:?}");
+
     let after = dir.path().join("after-IPTC.jpg");
     assert_eq!(tag(&after, "Caption-Abstract"), "A witty caption");
     assert_eq!(tag(&after, "CopyrightNotice"), "Copyright 2004 Phil Harvey");
