@@ -3,18 +3,21 @@
 //!
 //! A photo says where it was taken in several places: the EXIF GPS directory, XMP properties
 //! (`exif:GPS*`, `photoshop:City`, IPTC location structures), IPTC datasets (City,
-//! Sub-location, Province/State, Country in APP13), and the same again inside the EXIF
-//! thumbnail and inside MPF secondary images (large previews, gain maps).
-//! [`strip_location`] removes all of them **without re-encoding** the image — the compressed
-//! pixel data is copied byte for byte, so no quality is lost and the pixels stay verifiable.
+//! Sub-location, Province/State, Country, content location) in APP13, in EXIF tags or in an
+//! AFCP trailer, and the same again inside the EXIF thumbnail and inside MPF secondary images
+//! (large previews, gain maps). [`strip_location`] removes all of them **without re-encoding**
+//! the image — the compressed pixel data is copied byte for byte, so no quality is lost and
+//! the pixels stay verifiable — and keeps every other piece of metadata (captions, copyright).
 //!
 //! How, per format:
 //! * JPEG is edited in place and keeps its length: the GPS directory is unlinked from its IFD
 //!   and its bytes zeroed (except bytes other directories use too), IPTC location datasets are
-//!   taken out of their block and the block padded with zeros, the XMP packet is rewritten without location properties and padded
-//!   with whitespace (as XMP packets are meant to be), extended XMP is zeroed. Keeping the
-//!   length is what keeps the MPF offsets to secondary images right, so no offset table has
-//!   to be rewritten; every byte outside the metadata is untouched.
+//!   taken out of their block and the block padded with zeros, the XMP packet is rewritten
+//!   without location properties and padded with whitespace (as XMP packets are meant to be),
+//!   extended XMP is zeroed. Keeping the length is what keeps the MPF offsets to secondary
+//!   images right, so no offset table has to be rewritten; every byte outside the metadata is
+//!   untouched. A JPEG whose image data ends before its end-of-image marker is refused as
+//!   damaged.
 //! * PNG (`eXIf`, XMP in `iTXt`, ImageMagick's "Raw profile" text chunks) and WebP (`EXIF`,
 //!   `XMP ` chunks) are rebuilt chunk by chunk with `img-parts`, which recomputes CRCs and the
 //!   RIFF size; image chunks are copied as they are. WebP's VP8X flags are set from the chunks
