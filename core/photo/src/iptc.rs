@@ -18,6 +18,10 @@ use crate::{PhotoError, Removed, Result, xmp};
 
 /// The header of a Photoshop APP13 segment.
 pub(crate) const PHOTOSHOP: &[u8] = b"Photoshop 3.0\0";
+/// The header of an APP13 segment from Photoshop 2.5, and its length with the 8 bytes after
+/// it (as exiftool reads it).
+pub(crate) const PHOTOSHOP_OLD: &[u8] = b"Adobe_Photoshop2.5:";
+pub(crate) const PHOTOSHOP_OLD_HEADER: usize = PHOTOSHOP_OLD.len() + 8;
 /// The IPTC-NAA resource.
 const RESOURCE_IPTC: u16 = 0x0404;
 /// The XMP resource (Photoshop writes it in TIFF and PSD, and some tools in JPEG).

@@ -95,8 +95,14 @@ pub(crate) fn strip_in_place(buf: &mut [u8], depth: u8) -> Result<Removed> {
                 seg.fill(0);
                 removed.blocks_dropped += 1;
             }
-            0xED if seg.starts_with(iptc::PHOTOSHOP) => {
-                match iptc::strip_irb(&mut seg[iptc::PHOTOSHOP.len()..]) {
+            0xED if seg.starts_with(iptc::PHOTOSHOP) || seg.starts_with(iptc::PHOTOSHOP_OLD) => {
+                let header = if seg.starts_with(iptc::PHOTOSHOP) {
+                    iptc::PHOTOSHOP.len()
+                } else {
+                    iptc::PHOTOSHOP_OLD_HEADER
+                };
+                let resources = seg.get_mut(header..).unwrap_or_default();
+                match iptc::strip_irb(resources) {
                     Ok(r) => removed.add(r),
                     Err(PhotoError::Malformed { .. }) => {
                         // Resources we cannot walk may still hold IPTC: drop their content.

@@ -412,6 +412,30 @@ fn iptc_and_xmp_location_goes_and_captions_and_copyright_stay() {
         let removed = strip_location(&fixture(name)).unwrap().removed;
         assert_eq!(removed.iptc_datasets, iptc_datasets, "{name}: {removed:?}");
     }
+    // The same IPTC in an APP13 segment with Photoshop 2.5's header (27 bytes instead of 14),
+    // which exiftool reads too.
+    let photo = fixture("IPTC.jpg");
+    let at = photo
+        .windows(14)
+        .position(|w| w == b"Photoshop 3.0\0")
+        .unwrap();
+    let len = usize::from(u16::from_be_bytes([photo[at - 2], photo[at - 1]])) + 13;
+    let mut old = photo[..at - 2].to_vec();
+    old.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+    old.extend_from_slice(b"Adobe_Photoshop2.5:\0\0\0\0\0\0\0\0");
+    old.extend_from_slice(&photo[at + 14..]);
+    let before = write(dir.path(), "photoshop-2.5.jpg", &old);
+    assert_eq!(tag(&before, "City"), "Kingston");
+    let stripped = strip_location(&old).unwrap();
+    assert_eq!(stripped.removed.iptc_datasets, 3);
+    let after = write(dir.path(), "photoshop-2.5-after.jpg", &stripped.bytes);
+    let left = locations(&location_report(&after));
+    assert!(
+        left.is_empty(),
+        "Photoshop 2.5 APP13 still says where: {left:?}"
+    );
+    assert_same_tags(&before, &after, "Photoshop 2.5 APP13", &[]);
+
     // An AFCP trailer whose directory cannot be read (its start offset off by one) loses its
     // footer, so that no reader finds the trailer (some scan for it when the offset is wrong).
     let mut afcp = fixture("AFCP.jpg");
