@@ -135,6 +135,14 @@ impl Hub {
         }
     }
 
+    /// Whether the agent holds an MQTT connection to this server now.
+    pub fn is_connected(&self, agent: Uuid) -> bool {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&agent)
+    }
+
     /// Number of agents connected now.
     pub fn connected(&self) -> usize {
         self.sessions
@@ -271,15 +279,24 @@ where
     let id = hub.register(agent.public_id, tx, ended.clone());
     // An agent disabled, deleted or given a new secret while its CONNECT was checked was looked
     // for (by `Hub::disconnect`) before this session was registered: check again now it is.
-    let still_valid = state
-        .db
-        .read(move |c| devices::authenticate_agent(c, &secret))
-        .await
-        .is_ok_and(|a| a.id == agent.id);
-    let result = if still_valid {
-        session(&state, &mut conn, &agent, keep_alive, rx, &ended).await
-    } else {
-        Ok(())
+    let secret_hash = crate::crypto::token_hash(&secret);
+    drop(secret);
+    let result = match still_current(&state, &agent, secret_hash).await {
+        Ok(true) => {
+            crate::agent_admin::seen(&state, &agent);
+            session(
+                &state,
+                &mut conn,
+                &agent,
+                secret_hash,
+                keep_alive,
+                rx,
+                &ended,
+            )
+            .await
+        }
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
     };
     hub.unregister(agent.public_id, id);
     let _ = conn.writer.shutdown().await;
@@ -447,6 +464,19 @@ where
     Ok((agent, Duration::from_millis(u64::from(secs) * 1500), secret))
 }
 
+/// Whether the agent is still enabled and its secret still the one it connected with.
+async fn still_current(
+    state: &AppState,
+    agent: &AgentPrincipal,
+    secret_hash: [u8; 32],
+) -> Result<bool, End> {
+    let id = agent.id;
+    Ok(state
+        .db
+        .read(move |c| devices::agent_is_current(c, id, &secret_hash))
+        .await?)
+}
+
 /// The protocol level byte of a buffered CONNECT, once enough of it is there.
 fn protocol_level(buf: &[u8]) -> Option<u8> {
     if buf.first().map(|b| b >> 4) != Some(1) {
@@ -466,6 +496,7 @@ async fn session<R, W>(
     state: &AppState,
     conn: &mut Conn<R, W>,
     agent: &AgentPrincipal,
+    secret_hash: [u8; 32],
     keep_alive: Duration,
     mut kicks: mpsc::Receiver<Kick>,
     ended: &Notify,
@@ -483,9 +514,15 @@ where
     let mut idle_until = tokio::time::Instant::now() + keep_alive;
     // Refused filters and messages so far (see `MAX_REFUSALS_PER_CONNECTION`).
     let mut refusals: usize = 0;
+    // Changes made by another process (the `ecsp-server agents` command) are not announced
+    // through the hub: the agent is checked again as often as the agent cache forgets.
+    let mut recheck = tokio::time::interval(crate::agent_cache::TTL);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
     loop {
         while let Some(packet) = conn.buffered()? {
             idle_until = tokio::time::Instant::now() + keep_alive;
+            crate::agent_admin::seen(state, agent);
             match packet {
                 Packet::PingReq => conn.send(Packet::PingResp).await?,
                 Packet::Disconnect => return Ok(()),
@@ -582,6 +619,11 @@ where
             },
             // MQTT: a second connection with the same client id replaces the first.
             _ = ended.notified() => return Ok(()),
+            _ = recheck.tick() => {
+                if !still_current(state, agent, secret_hash).await? {
+                    return Ok(());
+                }
+            }
             _ = shutdown.changed() => return Ok(()),
         }
     }
