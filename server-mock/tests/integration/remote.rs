@@ -26,7 +26,7 @@ fn mqtt_tls(ca_pem: &str, alpn: bool) -> Arc<rustls::ClientConfig> {
 }
 
 /// An MQTT client for `agent` with `secret`, over TLS to `port` (ALPN `mqtt` if `alpn`).
-fn agent_client(
+pub(crate) fn agent_client(
     ts: &TestServer,
     port: u16,
     alpn: bool,
@@ -76,7 +76,7 @@ async fn until<T>(events: &mut EventLoop, mut want: impl FnMut(&Packet) -> Optio
 }
 
 /// Drives the event loop until it fails (the server closed the connection); returns the error.
-async fn until_closed(events: &mut EventLoop) -> rumqttc::ConnectionError {
+pub(crate) async fn until_closed(events: &mut EventLoop) -> rumqttc::ConnectionError {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Err(e) = events.poll().await {
@@ -182,7 +182,11 @@ fn op_id(v: &Value) -> Uuid {
 }
 
 /// Audit rows with this action and outcome, read from the database file.
-async fn audit_rows(ts: &TestServer, action: &'static str, outcome: &'static str) -> Vec<String> {
+pub(crate) async fn audit_rows(
+    ts: &TestServer,
+    action: &'static str,
+    outcome: &'static str,
+) -> Vec<String> {
     let db = ts.db_path();
     tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open(db).unwrap();
