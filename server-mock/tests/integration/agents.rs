@@ -14,7 +14,7 @@ use crate::remote::{agent_client, audit_rows, until_closed};
 
 /// What the server answers an agent upload with this secret: 401 if the secret is refused
 /// (the body is deliberately invalid, so an accepted secret gets 422 and nothing is stored).
-async fn https_status(ts: &TestServer, secret: &str) -> StatusCode {
+pub(crate) async fn https_status(ts: &TestServer, secret: &str) -> StatusCode {
     ts.client
         .post(ts.url("/api/v1/agent/device-data"))
         .bearer_auth(secret)
