@@ -2,7 +2,8 @@
 //! log, without leaving any decision unrecorded.
 //!
 //! Every refusal of an anonymous caller (a bad token or agent secret, a sign-in for an unknown
-//! account) and every sign-in refused with 429 is still counted, but identical events (same
+//! account), every refusal of an agent over MQTT (an agent, or whoever holds its secret, could
+//! otherwise send thousands in one packet) and every sign-in refused with 429 is still counted, but identical events (same
 //! organisation, actor, action and outcome) within [`WINDOW`] share rows: the first is written at
 //! once, the rest are counted and written as one row whose object is `repeated:<n>` when the
 //! window closes (a background task, and shutdown, flush closed windows). A flood therefore costs

@@ -6,6 +6,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agent_admin;
 pub mod agent_cache;
 pub mod api;
 pub mod audit_throttle;

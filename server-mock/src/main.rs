@@ -82,6 +82,11 @@ enum Command {
         #[arg(long)]
         admin_name: String,
     },
+    /// Manage agents (list, disable, enable, delete, rotate their secret), and exit.
+    Agents {
+        #[command(subcommand)]
+        command: ecsp_server_mock::agent_admin::AgentsCommand,
+    },
     /// Write the whole audit log as JSON Lines (to archive it before rows expire), and exit.
     ExportAudit {
         /// File to write; standard output without it.
@@ -133,6 +138,12 @@ async fn main() -> anyhow::Result<()> {
                 seed::add_organization(&db, &key, &name, &admin_email, &admin_name).await?;
             println!("organisation {org} created");
             println!("admin {admin_email} password (shown once): {password}");
+            return Ok(());
+        }
+        Some(Command::Agents { command }) => {
+            let (db, key) = ecsp_server_mock::open_storage(&config)?;
+            let mut out = std::io::stdout().lock();
+            ecsp_server_mock::agent_admin::run_command(&db, &key, command, &mut out).await?;
             return Ok(());
         }
         Some(Command::ExportAudit { out }) => {

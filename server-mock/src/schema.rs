@@ -370,6 +370,13 @@ const MIGRATIONS: &[&str] = &[
                         WHERE key = 'audit_retention_days'), 36500) * 86400000
         BEGIN SELECT RAISE(ABORT, 'audit log is append-only; rows expire only past the retention period'); END;
     "#,
+    // v13: agents can be listed with when they were last seen (written at most once a minute
+    // per agent) and deleted: the row stays, as operations, records and the audit log name it,
+    // but its secret is replaced by one nobody knows and it is listed no more.
+    r#"
+    ALTER TABLE agents ADD COLUMN last_seen_at INTEGER;
+    ALTER TABLE agents ADD COLUMN deleted_at INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -277,6 +277,36 @@ impl std::fmt::Debug for AgentCredentials {
     }
 }
 
+/// An agent as its organisation's admin sees it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentView {
+    pub agent_id: Uuid,
+    pub label: String,
+    pub agent_type: AgentType,
+    /// A disabled agent's secret is refused on HTTPS and MQTT until it is enabled again.
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    /// When the agent last authenticated (HTTPS or MQTT), to the minute; `null` if never.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Whether it holds an MQTT connection to this server now.
+    pub connected: bool,
+}
+
+/// `PATCH /api/v1/admin/agents/{agent_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentUpdate {
+    /// Disabling refuses the agent's secret at once and closes its MQTT connection.
+    pub disabled: bool,
+}
+
+impl Validate for AgentUpdate {
+    fn validate_into(&self, _: &mut Validator) {}
+}
+
 /// Who did something recorded in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -6,8 +6,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use ecsp_protocol::admin::{
-    Actor, AgentCredentials, AuditEntry, CreatedUser, DeviceGroup, DeviceView, GroupAssignment,
-    NewAgent, NewDevice, NewDeviceGroup, NewUser, UserUpdate, UserView,
+    Actor, AgentCredentials, AgentUpdate, AgentView, AuditEntry, CreatedUser, DeviceGroup,
+    DeviceView, GroupAssignment, NewAgent, NewDevice, NewDeviceGroup, NewUser, UserUpdate,
+    UserView,
 };
 use ecsp_protocol::auth::Role;
 use ecsp_protocol::problem::Problem;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::devices::path_id;
 use super::extract::{RequestBody, User, ValidJson};
+use crate::agent_admin;
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
 use crate::store::accounts::{self, UserPrincipal};
@@ -25,6 +27,7 @@ impl RequestBody for NewUser {}
 impl RequestBody for UserUpdate {}
 impl RequestBody for NewDevice {}
 impl RequestBody for NewAgent {}
+impl RequestBody for AgentUpdate {}
 impl RequestBody for NewDeviceGroup {}
 impl RequestBody for GroupAssignment {}
 
@@ -350,6 +353,76 @@ pub async fn create_agent(
         .await?;
     state.remote.accounts_changed();
     Ok((StatusCode::CREATED, Json(creds)))
+}
+
+/// The organisation's agents (never their secrets), with when each last authenticated and
+/// whether it is connected over MQTT now.
+#[utoipa::path(get, path = "/api/v1/admin/agents", tag = "admin", security(("user_token" = [])),
+    responses((status = 200, body = Vec<AgentView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_agents(
+    State(state): State<AppState>,
+    User(who): User,
+) -> Result<Json<Vec<AgentView>>, ApiError> {
+    admin_gate(&state, &who, "admin.agent.list", "", no_body()).await?;
+    let actor = Actor::User(who.public_id);
+    Ok(Json(agent_admin::list(&state, who.org_id, actor).await?))
+}
+
+/// Disables or enables an agent. Disabling refuses its secret at once, on HTTPS and MQTT, and
+/// closes its MQTT connection.
+#[utoipa::path(patch, path = "/api/v1/admin/agents/{agent_id}", tag = "admin",
+    security(("user_token" = [])),
+    params(("agent_id" = uuid::Uuid, Path)), request_body = AgentUpdate,
+    responses((status = 200, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_agent(
+    State(state): State<AppState>,
+    User(who): User,
+    Path(agent_id): Path<String>,
+    body: Result<ValidJson<AgentUpdate>, ApiError>,
+) -> Result<Json<AgentView>, ApiError> {
+    let (object, agent) = path_id("agent", &agent_id);
+    let ValidJson(update) = admin_gate(&state, &who, "admin.agent.update", &object, body).await?;
+    let actor = Actor::User(who.public_id);
+    let view = agent_admin::set_disabled(&state, who.org_id, actor, agent, update.disabled).await?;
+    Ok(Json(view))
+}
+
+/// Deletes an agent: its secret is refused at once (its MQTT connection closed) and its
+/// devices are designated to no agent. Its operations and records stay.
+#[utoipa::path(delete, path = "/api/v1/admin/agents/{agent_id}", tag = "admin",
+    security(("user_token" = [])),
+    params(("agent_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_agent(
+    State(state): State<AppState>,
+    User(who): User,
+    Path(agent_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (object, agent) = path_id("agent", &agent_id);
+    admin_gate(&state, &who, "admin.agent.delete", &object, no_body()).await?;
+    agent_admin::delete(&state, who.org_id, Actor::User(who.public_id), agent).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives an agent a new secret, returned once; the old one is refused from now on, on HTTPS
+/// and MQTT (its MQTT connection is closed).
+#[utoipa::path(post, path = "/api/v1/admin/agents/{agent_id}/secret", tag = "admin",
+    security(("user_token" = [])),
+    params(("agent_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = AgentCredentials), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+pub async fn rotate_agent_secret(
+    State(state): State<AppState>,
+    User(who): User,
+    Path(agent_id): Path<String>,
+) -> Result<Json<AgentCredentials>, ApiError> {
+    let (object, agent) = path_id("agent", &agent_id);
+    admin_gate(&state, &who, "admin.agent.rotate", &object, no_body()).await?;
+    let actor = Actor::User(who.public_id);
+    Ok(Json(
+        agent_admin::rotate(&state, who.org_id, actor, agent).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

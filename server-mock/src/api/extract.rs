@@ -78,15 +78,18 @@ impl FromRequestParts<AppState> for Agent {
         };
         let secret_hash = crate::crypto::token_hash(&secret);
         if let Some(agent) = state.agents.get(&secret_hash) {
+            crate::agent_admin::seen(state, &agent);
             return Ok(Agent(agent));
         }
+        let generation = state.agents.generation();
         match state
             .db
             .read(move |c| devices::authenticate_agent(c, &secret))
             .await
         {
             Ok(p) => {
-                state.agents.insert(secret_hash, p.clone());
+                state.agents.insert(generation, secret_hash, p.clone());
+                crate::agent_admin::seen(state, &p);
                 Ok(Agent(p))
             }
             Err(e) => Err(refuse(state, "auth.agent", e).await),

@@ -20,10 +20,11 @@ use uuid::Uuid;
 use super::Browser;
 use super::i18n::{Lang, Messages};
 use super::pages::{Nav, failure, form_expired, nav, render, see_other, when};
+use crate::agent_admin;
 use crate::api::AppState;
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
-use crate::store::{accounts, audit, devices, from_ms, groups};
+use crate::store::{accounts, audit, devices, groups};
 
 /// Audit rows per page, and the most a CSV export holds.
 const AUDIT_PER_PAGE: u32 = 50;
@@ -620,6 +621,9 @@ struct AgentRow {
     label: String,
     kind: &'static str,
     created_at: String,
+    /// When it last authenticated, or "never".
+    last_seen: String,
+    connected: bool,
     disabled: bool,
 }
 
@@ -635,13 +639,12 @@ struct AgentsPage {
 }
 
 pub async fn agents(State(state): State<AppState>, browser: Browser) -> Response {
-    let (key, org) = (state.key.clone(), browser.who.org_id);
-    let read = admin_read(&state, &browser, "admin.agent.list", move |c| {
-        devices::list_agents(c, &key, org)
-    });
-    let agents = match read.await {
+    if let Some(refused) = admin_only(&state, &browser, "admin.agent.list").await {
+        return refused;
+    }
+    let agents = match agent_admin::list(&state, browser.who.org_id, actor(&browser)).await {
         Ok(a) => a,
-        Err(page) => return page,
+        Err(e) => return failure(browser.lang, e),
     };
     let t = browser.lang.messages();
     render(
@@ -657,17 +660,83 @@ pub async fn agents(State(state): State<AppState>, browser: Browser) -> Response
                 .map(|a| AgentRow {
                     id: a.agent_id,
                     label: a.label,
-                    kind: if a.agent_type == "es_agent" {
-                        t.agent_es
-                    } else {
-                        t.agent_dc
+                    kind: match a.agent_type {
+                        AgentType::EsAgent => t.agent_es,
+                        AgentType::DcAgent => t.agent_dc,
                     },
-                    created_at: when(from_ms(a.created_at)),
+                    created_at: when(a.created_at),
+                    last_seen: a.last_seen_at.map_or_else(|| t.never_seen.to_owned(), when),
+                    connected: a.connected,
                     disabled: a.disabled,
                 })
                 .collect(),
         },
     )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AgentChangeForm {
+    csrf: String,
+    /// `disable`, `enable`, `rotate` or `delete`.
+    change: String,
+    /// The box ticked to delete.
+    confirm: Option<String>,
+}
+
+/// Disables, enables or deletes an agent, or gives it a new secret (shown once).
+pub async fn change_agent(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(agent): Path<String>,
+    Form(form): Form<AgentChangeForm>,
+) -> Response {
+    let lang = browser.lang;
+    if let Some(refused) = admin_only(&state, &browser, "admin.agent.update").await {
+        return refused;
+    }
+    if !browser.csrf_ok(&form.csrf) {
+        return form_expired(lang);
+    }
+    let agent = Uuid::parse_str(&agent).map_err(|_| ApiError::NotFound("agent"));
+    let (org, who) = (browser.who.org_id, actor(&browser));
+    let t = lang.messages();
+    let done = match form.change.as_str() {
+        "disable" | "enable" => {
+            agent_admin::set_disabled(&state, org, who, agent, form.change == "disable")
+                .await
+                .map(drop)
+        }
+        "delete" if form.confirm.is_some() => agent_admin::delete(&state, org, who, agent).await,
+        "delete" => {
+            return super::operations::refused_page(lang, t.agent_delete_confirm.to_owned());
+        }
+        "rotate" => {
+            return match agent_admin::rotate(&state, org, who, agent).await {
+                Ok(credentials) => render(
+                    StatusCode::OK,
+                    &SecretPage {
+                        t,
+                        lang,
+                        nav: nav(&browser, "admin"),
+                        back: "/portal/admin/agents".into(),
+                        heading: t.agent_rotated,
+                        rows: vec![
+                            (t.agent_id, credentials.agent_id.to_string()),
+                            (t.agent_secret, credentials.secret.clone()),
+                        ],
+                        hint: Some(t.rotate_hint),
+                        next: "/portal/admin/agents",
+                    },
+                ),
+                Err(e) => failure(lang, e),
+            };
+        }
+        _ => Err(ApiError::field("change", "unknown change")),
+    };
+    match done {
+        Ok(()) => see_other("/portal/admin/agents"),
+        Err(e) => refused_or_failure(lang, e),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -711,6 +780,9 @@ pub async fn create_agent(
             move |c| devices::create_agent(c, &key, org, &new),
         )
         .await;
+    if created.is_ok() {
+        state.remote.accounts_changed();
+    }
     let t = lang.messages();
     match created {
         Ok(credentials) => render(

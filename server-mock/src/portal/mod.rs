@@ -97,6 +97,7 @@ pub fn routes() -> Router<AppState> {
             "/portal/admin/agents",
             get(admin::agents).post(admin::create_agent),
         )
+        .route("/portal/admin/agents/{id}", post(admin::change_agent))
         .route("/portal/admin/audit", get(admin::audit_log))
         .route("/portal/admin/audit.csv", get(admin::audit_csv))
         .route("/portal/static/portal.css", get(stylesheet))

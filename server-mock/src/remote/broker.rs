@@ -13,6 +13,7 @@
 //! fails that filter) and is audited; other connections are untouched.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -32,6 +33,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
+use super::conformance::{self, Violation};
+use super::limits::AddressLimits;
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::store::audit::Event;
@@ -40,6 +43,11 @@ use crate::store::operations::{self, ReportOutcome};
 
 /// How long a new connection may take to send its CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refused subscription filters and refused messages one connection may send; the next one
+/// closes it. An agent asks for its one command topic and reports on its own operations; a
+/// connection past this keeps asking for what it may not have (a bug, or someone probing with
+/// a stolen secret) and is closed, with the packet that crossed the line audited.
+pub const MAX_REFUSALS_PER_CONNECTION: usize = 16;
 
 /// A request to publish the agent's pending commands (coalesced: one waiting is enough).
 #[derive(Debug)]
@@ -49,8 +57,9 @@ struct Kick;
 struct Session {
     conn: u64,
     tx: mpsc::Sender<Kick>,
-    /// Notified when another connection takes this client id over.
-    replaced: Arc<Notify>,
+    /// Notified when the session must end: another connection took this client id over, or
+    /// the agent was disabled, deleted or given a new secret.
+    ended: Arc<Notify>,
 }
 
 /// The connected agents, by agent id. Shared by every connection and by the REST handlers,
@@ -62,6 +71,8 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     /// The external broker, when the server uses one as well.
     external: OnceLock<super::external::Link>,
+    /// Connections and failed CONNECTs per address.
+    pub(crate) limits: Arc<AddressLimits>,
 }
 
 impl Default for Hub {
@@ -71,6 +82,7 @@ impl Default for Hub {
             next_conn: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
             external: OnceLock::new(),
+            limits: Arc::default(),
         }
     }
 }
@@ -110,6 +122,27 @@ impl Hub {
         }
     }
 
+    /// Ends the agent's MQTT session, if it has one (it was disabled, deleted or given a new
+    /// secret). Returns whether there was one.
+    pub fn disconnect(&self, agent: Uuid) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        match sessions.get(&agent) {
+            Some(s) => {
+                s.ended.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the agent holds an MQTT connection to this server now.
+    pub fn is_connected(&self, agent: Uuid) -> bool {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&agent)
+    }
+
     /// Number of agents connected now.
     pub fn connected(&self) -> usize {
         self.sessions
@@ -128,16 +161,16 @@ impl Hub {
         self.shutdown.send_replace(true);
     }
 
-    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>, replaced: Arc<Notify>) -> u64 {
+    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>, ended: Arc<Notify>) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let old = self
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(agent, Session { conn, tx, replaced });
+            .insert(agent, Session { conn, tx, ended });
         if let Some(old) = old {
             // MQTT: a second connection with the same client id replaces the first.
-            old.replaced.notify_one();
+            old.ended.notify_one();
         }
         conn
     }
@@ -159,6 +192,8 @@ enum End {
     Io(#[from] std::io::Error),
     #[error("malformed packet: {0}")]
     Malformed(mqttbytes::Error),
+    #[error("protocol violation: {0}")]
+    Violation(Violation),
     #[error("packet larger than {MAX_PACKET_BYTES} bytes")]
     TooLarge,
     #[error("no packet within the keep-alive period")]
@@ -182,12 +217,17 @@ struct Conn<R, W> {
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conn<R, W> {
     /// The next complete packet already buffered, if any.
     fn buffered(&mut self) -> Result<Option<Packet>, End> {
-        match Packet::read(&mut self.buf, MAX_PACKET_BYTES) {
-            Ok(p) => Ok(Some(p)),
-            Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
-            Err(mqttbytes::Error::PayloadSizeLimitExceeded(_)) => Err(End::TooLarge),
-            Err(e) => Err(End::Malformed(e)),
-        }
+        let frame = match mqttbytes::check(self.buf.iter(), MAX_PACKET_BYTES) {
+            Ok(header) => header.frame_length(),
+            Err(mqttbytes::Error::InsufficientBytes(_)) => return Ok(None),
+            Err(mqttbytes::Error::PayloadSizeLimitExceeded(_)) => return Err(End::TooLarge),
+            Err(e) => return Err(End::Malformed(e)),
+        };
+        // The codec is lenient where a server must not be (see `conformance`).
+        conformance::check(&self.buf[..frame]).map_err(End::Violation)?;
+        Packet::read(&mut self.buf, MAX_PACKET_BYTES)
+            .map(Some)
+            .map_err(End::Malformed)
     }
 
     /// Reads more bytes; `Closed` at end of stream.
@@ -209,11 +249,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conn<R, W> {
     }
 }
 
-/// Serves one MQTT connection until it ends. Never panics on what the peer sends.
-pub async fn serve<S>(state: AppState, stream: S)
+/// Serves one MQTT connection from `peer` until it ends. Never panics on what the peer sends.
+pub async fn serve<S>(state: AppState, stream: S, peer: IpAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Some(_slot) = state.remote.limits.connection(peer) else {
+        // Dropping the stream closes it.
+        refuse_anonymous(&state, "too many connections from this address").await;
+        return;
+    };
     let (reader, writer) = tokio::io::split(stream);
     let mut conn = Conn {
         reader,
@@ -221,7 +266,7 @@ where
         buf: BytesMut::with_capacity(4096),
         out: BytesMut::with_capacity(1024),
     };
-    let (agent, keep_alive) = match connect(&state, &mut conn).await {
+    let (agent, keep_alive, secret) = match connect(&state, &mut conn, peer).await {
         Ok(a) => a,
         Err(e) => {
             tracing::debug!(error = %e, "MQTT connection refused");
@@ -230,9 +275,29 @@ where
     };
     let (tx, rx) = mpsc::channel(1);
     let hub = state.remote.clone();
-    let replaced = Arc::new(Notify::new());
-    let id = hub.register(agent.public_id, tx, replaced.clone());
-    let result = session(&state, &mut conn, &agent, keep_alive, rx, &replaced).await;
+    let ended = Arc::new(Notify::new());
+    let id = hub.register(agent.public_id, tx, ended.clone());
+    // An agent disabled, deleted or given a new secret while its CONNECT was checked was looked
+    // for (by `Hub::disconnect`) before this session was registered: check again now it is.
+    let secret_hash = crate::crypto::token_hash(&secret);
+    drop(secret);
+    let result = match still_current(&state, &agent, secret_hash).await {
+        Ok(true) => {
+            crate::agent_admin::seen(&state, &agent);
+            session(
+                &state,
+                &mut conn,
+                &agent,
+                secret_hash,
+                keep_alive,
+                rx,
+                &ended,
+            )
+            .await
+        }
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
+    };
     hub.unregister(agent.public_id, id);
     let _ = conn.writer.shutdown().await;
     match result {
@@ -240,12 +305,12 @@ where
         Err(e) => {
             tracing::info!(agent = %agent.public_id, error = %e, "MQTT connection ended");
             let action = match e {
-                End::Malformed(_) | End::TooLarge => Some("mqtt.packet"),
+                End::Malformed(_) | End::TooLarge | End::Violation(_) => Some("mqtt.packet"),
                 End::Refused(_) => Some("mqtt.publish"),
                 _ => None,
             };
             if let Some(action) = action {
-                audit(
+                audit_refusal(
                     &state,
                     Event::new(
                         Some(agent.org_id),
@@ -271,11 +336,35 @@ async fn audit(state: &AppState, event: Event) {
     }
 }
 
-/// Reads and checks the CONNECT; answers CONNACK. Returns the agent and its keep-alive.
+/// Audits a refusal folded by the audit throttle, as the refusals of anonymous callers are:
+/// every one is counted, but an agent (or whoever holds its secret) cannot make the server
+/// write a row per packet.
+async fn audit_refusal(state: &AppState, event: Event) {
+    let rows = state.audit_throttle.admit(event);
+    if let Err(e) = state.audit_all(rows).await {
+        tracing::error!(error = %e, "could not write an MQTT audit row");
+    }
+}
+
+/// Audits (folded) a refusal before anyone is authenticated.
+async fn refuse_anonymous(state: &AppState, why: &str) {
+    let event = Event::new(
+        None,
+        Actor::Anonymous,
+        "mqtt.connect",
+        why.to_owned(),
+        Outcome::Denied,
+    );
+    audit_refusal(state, event).await;
+}
+
+/// Reads and checks the CONNECT; answers CONNACK. Returns the agent, its keep-alive and the
+/// secret it presented.
 async fn connect<R, W>(
     state: &AppState,
     conn: &mut Conn<R, W>,
-) -> Result<(AgentPrincipal, Duration), End>
+    peer: IpAddr,
+) -> Result<(AgentPrincipal, Duration, String), End>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -297,20 +386,9 @@ where
     })
     .await
     .map_err(|_| End::Idle)?;
-    let refuse = |why: &'static str| {
-        Event::new(
-            None,
-            Actor::Anonymous,
-            "mqtt.connect",
-            why.to_owned(),
-            Outcome::Denied,
-        )
-    };
     let connect = match first {
         Err(e) => {
-            let event = refuse("malformed or oversized CONNECT");
-            let rows = state.audit_throttle.admit(event);
-            let _ = state.audit_all(rows).await;
+            refuse_anonymous(state, "malformed or oversized CONNECT").await;
             return Err(e);
         }
         Ok(None) => {
@@ -324,6 +402,16 @@ where
         Ok(Some(Packet::Connect(c))) => c,
         Ok(Some(_)) => return Err(End::Refused("the first packet was not CONNECT")),
     };
+    let limits = &state.remote.limits;
+    if !limits.may_try(peer) {
+        refuse_anonymous(state, "too many failed CONNECTs from this address").await;
+        conn.send(Packet::ConnAck(ConnAck::new(
+            ConnectReturnCode::ServiceUnavailable,
+            false,
+        )))
+        .await?;
+        return Err(End::Refused("too many failed CONNECTs from this address"));
+    }
     let claimed = Uuid::parse_str(&connect.client_id)
         .ok()
         .filter(|id| id.hyphenated().to_string() == connect.client_id);
@@ -331,21 +419,21 @@ where
     let found = match (claimed, login) {
         (Some(claimed), Some(login)) if login.username == connect.client_id => {
             let secret = login.password;
+            let presented = secret.clone();
             state
                 .db
                 .read(move |c| devices::authenticate_agent(c, &secret))
                 .await
                 .ok()
                 .filter(|a| a.public_id == claimed)
+                .map(|a| (a, presented))
         }
         _ => None,
     };
-    let Some(agent) = found else {
+    let Some((agent, secret)) = found else {
+        limits.failed(peer);
         // One row per attempt, folded by the throttle like other anonymous refusals.
-        let rows = state
-            .audit_throttle
-            .admit(refuse("bad client id, user name or secret"));
-        let _ = state.audit_all(rows).await;
+        refuse_anonymous(state, "bad client id, user name or secret").await;
         conn.send(Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::BadUserNamePassword,
             false,
@@ -373,7 +461,20 @@ where
         0 => MAX_KEEP_ALIVE_SECS,
         k => k.min(MAX_KEEP_ALIVE_SECS),
     };
-    Ok((agent, Duration::from_millis(u64::from(secs) * 1500)))
+    Ok((agent, Duration::from_millis(u64::from(secs) * 1500), secret))
+}
+
+/// Whether the agent is still enabled and its secret still the one it connected with.
+async fn still_current(
+    state: &AppState,
+    agent: &AgentPrincipal,
+    secret_hash: [u8; 32],
+) -> Result<bool, End> {
+    let id = agent.id;
+    Ok(state
+        .db
+        .read(move |c| devices::agent_is_current(c, id, &secret_hash))
+        .await?)
 }
 
 /// The protocol level byte of a buffered CONNECT, once enough of it is there.
@@ -395,9 +496,10 @@ async fn session<R, W>(
     state: &AppState,
     conn: &mut Conn<R, W>,
     agent: &AgentPrincipal,
+    secret_hash: [u8; 32],
     keep_alive: Duration,
     mut kicks: mpsc::Receiver<Kick>,
-    replaced: &Notify,
+    ended: &Notify,
 ) -> Result<(), End>
 where
     R: AsyncRead + Unpin,
@@ -410,32 +512,60 @@ where
     let mut published: HashSet<Uuid> = HashSet::new();
     let mut inflight: HashMap<u16, Uuid> = HashMap::new();
     let mut idle_until = tokio::time::Instant::now() + keep_alive;
+    // Refused filters and messages so far (see `MAX_REFUSALS_PER_CONNECTION`).
+    let mut refusals: usize = 0;
+    // Changes made by another process (the `ecsp-server agents` command) are not announced
+    // through the hub: the agent is checked again as often as the agent cache forgets.
+    let mut recheck = tokio::time::interval(crate::agent_cache::TTL);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
     loop {
         while let Some(packet) = conn.buffered()? {
             idle_until = tokio::time::Instant::now() + keep_alive;
+            crate::agent_admin::seen(state, agent);
             match packet {
                 Packet::PingReq => conn.send(Packet::PingResp).await?,
                 Packet::Disconnect => return Ok(()),
                 Packet::Subscribe(sub) => {
                     let own = topic::commands(agent.public_id);
-                    let mut codes = Vec::with_capacity(sub.filters.len());
-                    for f in &sub.filters {
-                        if f.path == own {
-                            subscribed = true;
-                            codes.push(SubscribeReasonCode::Success(QoS::AtLeastOnce));
-                        } else {
-                            codes.push(SubscribeReasonCode::Failure);
-                            audit(
-                                state,
-                                Event::new(
-                                    Some(agent.org_id),
-                                    Actor::Agent(agent.public_id),
-                                    "mqtt.subscribe",
-                                    format!("topic:{}", f.path),
-                                    Outcome::Denied,
-                                ),
-                            )
-                            .await;
+                    let codes: Vec<SubscribeReasonCode> = sub
+                        .filters
+                        .iter()
+                        .map(|f| {
+                            if f.path == own {
+                                SubscribeReasonCode::Success(QoS::AtLeastOnce)
+                            } else {
+                                SubscribeReasonCode::Failure
+                            }
+                        })
+                        .collect();
+                    subscribed |= sub.filters.iter().any(|f| f.path == own);
+                    let mut refused = sub.filters.iter().filter(|f| f.path != own);
+                    if let Some(first) = refused.next() {
+                        // One row per packet, however many filters it refuses.
+                        let n = 1 + refused.count();
+                        refusals = refusals.saturating_add(n);
+                        let over = refusals > MAX_REFUSALS_PER_CONNECTION;
+                        let mut object = match n {
+                            1 => format!("topic:{}", short(&first.path)),
+                            n => format!("topics:{n} first:{}", short(&first.path)),
+                        };
+                        if over {
+                            object.push_str(" (too many refusals: connection closed)");
+                        }
+                        audit_refusal(
+                            state,
+                            Event::new(
+                                Some(agent.org_id),
+                                Actor::Agent(agent.public_id),
+                                "mqtt.subscribe",
+                                object,
+                                Outcome::Denied,
+                            ),
+                        )
+                        .await;
+                        if over {
+                            return Err(End::Denied);
                         }
                     }
                     conn.send(Packet::SubAck(SubAck::new(sub.pkid, codes)))
@@ -459,7 +589,14 @@ where
                     conn.send(Packet::UnsubAck(UnsubAck { pkid: u.pkid }))
                         .await?;
                 }
-                Packet::Publish(p) => on_publish(state, conn, agent, p).await?,
+                Packet::Publish(p) => {
+                    if !on_publish(state, conn, agent, p).await? {
+                        refusals = refusals.saturating_add(1);
+                        if refusals > MAX_REFUSALS_PER_CONNECTION {
+                            return Err(End::Refused("too many refusals: connection closed"));
+                        }
+                    }
+                }
                 Packet::PubAck(ack) => {
                     inflight.remove(&ack.pkid);
                 }
@@ -481,7 +618,12 @@ where
                 None => return Ok(()),
             },
             // MQTT: a second connection with the same client id replaces the first.
-            _ = replaced.notified() => return Ok(()),
+            _ = ended.notified() => return Ok(()),
+            _ = recheck.tick() => {
+                if !still_current(state, agent, secret_hash).await? {
+                    return Ok(());
+                }
+            }
             _ = shutdown.changed() => return Ok(()),
         }
     }
@@ -538,13 +680,14 @@ where
 }
 
 /// A PUBLISH from the agent: only on its own acks/results/capabilities topics. The PUBACK
-/// follows the durable commit, so a report is never acknowledged and then lost.
+/// follows the durable commit, so a report is never acknowledged and then lost. Returns
+/// whether the message was taken.
 async fn on_publish<R, W>(
     state: &AppState,
     conn: &mut Conn<R, W>,
     agent: &AgentPrincipal,
     p: Publish,
-) -> Result<(), End>
+) -> Result<bool, End>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -554,7 +697,7 @@ where
             kind
         }
         _ => {
-            audit(
+            audit_refusal(
                 state,
                 Event::new(
                     Some(agent.org_id),
@@ -572,12 +715,12 @@ where
     if p.qos == QoS::ExactlyOnce {
         return Err(End::Refused("QoS 2 is not offered"));
     }
-    handle_agent_message(state, agent, kind, &p.payload).await;
+    let taken = handle_agent_message(state, agent, kind, &p.payload).await;
     if p.qos == QoS::AtLeastOnce {
         // A refused message is acknowledged too: sending it again would not make it valid.
         conn.send(Packet::PubAck(PubAck::new(p.pkid))).await?;
     }
-    Ok(())
+    Ok(taken)
 }
 
 type Refusal = (&'static str, String);
@@ -599,7 +742,7 @@ pub(crate) async fn handle_agent_message(
     match handled {
         Ok(()) => true,
         Err((action, object)) => {
-            audit(
+            audit_refusal(
                 state,
                 Event::new(
                     Some(agent.org_id),

@@ -5,12 +5,16 @@
 //!   (`mqtt`, or AWS IoT's `x-amzn-mqtt-ca`) before the handshake completes, as AWS IoT does
 //!   on 443; [`serve_mqtt_port`] is the optional port of MQTT's own.
 //! * [`sweeper`]: ends operations whose state outlived its deadline.
+//! * `conformance`: MQTT 3.1.1's MUSTs checked on raw frames; [`limits`]: connections and
+//!   failed CONNECTs per address.
 //!
 //! The jobs themselves (SQL, state machine) are in `store::operations`; the REST face in
 //! `api::operations`.
 
 pub mod broker;
+mod conformance;
 pub mod external;
+pub mod limits;
 
 use std::future::Future;
 use std::io;
@@ -66,6 +70,7 @@ impl<S: Send + 'static> Accept<TcpStream, S> for AlpnAcceptor {
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
+            let peer = stream.peer_addr()?.ip();
             let handshake = async {
                 let start =
                     LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
@@ -84,7 +89,7 @@ impl<S: Send + 'static> Accept<TcpStream, S> for AlpnAcceptor {
                 })??;
             if mqtt {
                 let _ = tls.get_ref().0.set_nodelay(true);
-                tokio::spawn(broker::serve(this.state.clone(), tls));
+                tokio::spawn(broker::serve(this.state.clone(), tls, peer));
                 // axum-server drops a connection whose accept fails; this one lives on in the
                 // broker's task.
                 return Err(io::Error::other("handed to the MQTT broker"));
@@ -106,7 +111,7 @@ pub async fn serve_mqtt_port(
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let (stream, _) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "MQTT port: accept failed");
@@ -120,7 +125,7 @@ pub async fn serve_mqtt_port(
         tokio::spawn(async move {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => broker::serve(state, tls).await,
+                Ok(Ok(tls)) => broker::serve(state, tls, peer.ip()).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, "MQTT port: TLS handshake failed"),
                 Err(_) => tracing::debug!("MQTT port: TLS handshake timed out"),
             }

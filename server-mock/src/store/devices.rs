@@ -213,50 +213,187 @@ pub fn grants(conn: &Connection, org_id: i64) -> Result<Vec<(Uuid, Uuid)>, ApiEr
 #[derive(Debug, Clone)]
 pub struct AgentSummary {
     pub agent_id: Uuid,
+    pub org_id: i64,
     pub agent_type: String,
     pub label: String,
     pub disabled: bool,
     pub created_at: i64,
+    pub last_seen_at: Option<i64>,
 }
 
-/// The organisation's agents, oldest first, labels unsealed.
+impl AgentSummary {
+    /// The API's view; `connected` comes from the broker.
+    pub fn view(self, connected: bool) -> ecsp_protocol::admin::AgentView {
+        ecsp_protocol::admin::AgentView {
+            agent_id: self.agent_id,
+            label: self.label,
+            agent_type: if self.agent_type == "es_agent" {
+                AgentType::EsAgent
+            } else {
+                AgentType::DcAgent
+            },
+            disabled: self.disabled,
+            created_at: from_ms(self.created_at),
+            last_seen_at: self.last_seen_at.map(from_ms),
+            connected,
+        }
+    }
+}
+
+const AGENT_COLUMNS: &str =
+    "public_id, org_id, agent_type, label, label_enc, disabled, created_at, last_seen_at";
+
+fn agent_summary(
+    key: &crate::crypto::DataKey,
+    r: &rusqlite::Row<'_>,
+) -> Result<AgentSummary, ApiError> {
+    let id: String = r.get(0)?;
+    let label = match r.get::<_, Option<Vec<u8>>>(4)? {
+        Some(s) => key
+            .open_str(&format!("agents.label:{id}"), &s)
+            .ok_or_else(|| StoreError::Corrupt(format!("agent {id}'s label does not open")))?,
+        None => r.get(3)?,
+    };
+    Ok(AgentSummary {
+        agent_id: parse_uuid(&id)?,
+        org_id: r.get(1)?,
+        agent_type: r.get(2)?,
+        label,
+        disabled: r.get(5)?,
+        created_at: r.get(6)?,
+        last_seen_at: r.get(7)?,
+    })
+}
+
+/// The organisation's agents (every organisation's with `None`: the server's operator), oldest
+/// first, labels unsealed; deleted ones are not listed.
 pub fn list_agents(
     conn: &Connection,
     key: &crate::crypto::DataKey,
-    org_id: i64,
+    org_id: Option<i64>,
 ) -> Result<Vec<AgentSummary>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT public_id, agent_type, label, label_enc, disabled, created_at FROM agents
-         WHERE org_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([org_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<Vec<u8>>>(3)?,
-            r.get::<_, bool>(4)?,
-            r.get::<_, i64>(5)?,
-        ))
-    })?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents
+         WHERE deleted_at IS NULL AND (?1 IS NULL OR org_id = ?1) ORDER BY id"
+    ))?;
+    let mut rows = stmt.query([org_id])?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, agent_type, clear, sealed, disabled, created_at) = row?;
-        let label = match sealed {
-            Some(s) => key
-                .open_str(&format!("agents.label:{id}"), &s)
-                .ok_or_else(|| StoreError::Corrupt(format!("agent {id}'s label does not open")))?,
-            None => clear,
-        };
-        out.push(AgentSummary {
-            agent_id: parse_uuid(&id)?,
-            agent_type,
-            label,
-            disabled,
-            created_at,
-        });
+    while let Some(r) = rows.next()? {
+        out.push(agent_summary(key, r)?);
     }
     Ok(out)
+}
+
+/// One agent of the organisation (of any with `None`) that is not deleted.
+pub fn get_agent(
+    conn: &Connection,
+    key: &crate::crypto::DataKey,
+    org_id: Option<i64>,
+    agent: Uuid,
+) -> Result<AgentSummary, ApiError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents
+         WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)"
+    ))?;
+    let mut rows = stmt.query(params![agent.to_string(), org_id])?;
+    match rows.next()? {
+        Some(r) => agent_summary(key, r),
+        None => Err(ApiError::NotFound("agent")),
+    }
+}
+
+/// Disables or enables an agent; returns it as it is now.
+pub fn set_agent_disabled(
+    conn: &Connection,
+    key: &crate::crypto::DataKey,
+    org_id: Option<i64>,
+    agent: Uuid,
+    disabled: bool,
+) -> Result<AgentSummary, ApiError> {
+    let changed = conn.execute(
+        "UPDATE agents SET disabled = ?3
+         WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)",
+        params![agent.to_string(), org_id, disabled],
+    )?;
+    if changed == 0 {
+        return Err(ApiError::NotFound("agent"));
+    }
+    get_agent(conn, key, org_id, agent)
+}
+
+/// Gives an agent a new secret (returned, to be shown once); the old one is refused from now.
+pub fn rotate_agent_secret(
+    conn: &Connection,
+    org_id: Option<i64>,
+    agent: Uuid,
+) -> Result<AgentCredentials, ApiError> {
+    let secret = new_token(AGENT_SECRET_PREFIX);
+    let changed = conn.execute(
+        "UPDATE agents SET secret_hash = ?3, broker_hash = ?4
+         WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)",
+        params![
+            agent.to_string(),
+            org_id,
+            token_hash(&secret).as_slice(),
+            crate::remote::external::mosquitto_hash(&secret)
+        ],
+    )?;
+    if changed == 0 {
+        return Err(ApiError::NotFound("agent"));
+    }
+    Ok(AgentCredentials {
+        agent_id: agent,
+        secret,
+    })
+}
+
+/// Deletes an agent: its secret is replaced by one nobody knows, its devices are designated to
+/// no agent, and it is listed no more. The row stays because operations, records and the audit
+/// log refer to it.
+pub fn delete_agent(conn: &Connection, org_id: Option<i64>, agent: Uuid) -> Result<(), ApiError> {
+    let unknowable = new_token(AGENT_SECRET_PREFIX);
+    let id: i64 = conn
+        .prepare_cached(
+            "UPDATE agents SET disabled = 1, deleted_at = ?3, secret_hash = ?4, broker_hash = NULL
+             WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                agent.to_string(),
+                org_id,
+                now_ms(),
+                token_hash(&unknowable).as_slice()
+            ],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(ApiError::NotFound("agent"))?;
+    conn.execute(
+        "UPDATE devices SET agent_id = NULL WHERE agent_id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// Records that an agent authenticated now (callers write this at most once a minute).
+pub fn agent_seen(conn: &Connection, agent_id: i64, at_ms: i64) -> Result<(), ApiError> {
+    conn.prepare_cached("UPDATE agents SET last_seen_at = ?2 WHERE id = ?1")?
+        .execute(params![agent_id, at_ms])?;
+    Ok(())
+}
+
+/// Whether the agent is enabled and its secret is still the one with this hash.
+pub fn agent_is_current(
+    conn: &Connection,
+    agent_id: i64,
+    secret_hash: &[u8; 32],
+) -> Result<bool, ApiError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM agents WHERE id = ?1 AND secret_hash = ?2 AND disabled = 0")?
+        .query_row(params![agent_id, secret_hash.as_slice()], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// Creates an agent; its label is stored sealed (the clear `label` column stays empty).

@@ -4,6 +4,7 @@
 mod common;
 
 mod access;
+mod agents;
 mod audit;
 mod auth;
 mod bad_input;

@@ -1596,3 +1596,89 @@ async fn a_devices_measurements_are_listed_newest_first_a_page_at_a_time() {
         assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_administrator_disables_rotates_and_deletes_an_agent_in_the_portal() {
+    use crate::agents::https_status;
+    let ts = TestServer::start().await;
+    let agent = ts.demo.agent.agent_id;
+    let path = format!("/portal/admin/agents/{agent}");
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let page = b.get("/portal/admin/agents").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Last seen") && page.body.contains("Never"));
+    let csrf = page.csrf();
+
+    // A forged form changes nothing.
+    let forged = b
+        .post(&path, &[("csrf", "forged"), ("change", "disable")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let secret = ts.demo.agent.secret.clone();
+    assert_eq!(
+        https_status(&ts, &secret).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let done = b
+        .post(&path, &[("csrf", csrf.as_str()), ("change", "disable")])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.location(), "/portal/admin/agents");
+    assert_eq!(https_status(&ts, &secret).await, StatusCode::UNAUTHORIZED);
+    let page = b.get("/portal/admin/agents").await;
+    assert!(page.body.contains("value=\"enable\""), "offers to enable");
+
+    // A new secret, shown once; the old one stays refused, the new one works once enabled.
+    let shown = b
+        .post(&path, &[("csrf", csrf.as_str()), ("change", "rotate")])
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains("New agent secret"));
+    let at = shown
+        .body
+        .find("ecsp_ag_")
+        .expect("the new secret is shown");
+    let new: String = shown.body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    assert_ne!(new, secret);
+    b.post(&path, &[("csrf", csrf.as_str()), ("change", "enable")])
+        .await;
+    assert_eq!(https_status(&ts, &secret).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        https_status(&ts, &new).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Deleting needs the box ticked.
+    let unticked = b
+        .post(&path, &[("csrf", csrf.as_str()), ("change", "delete")])
+        .await;
+    assert_eq!(unticked.status, StatusCode::CONFLICT);
+    assert_eq!(
+        https_status(&ts, &new).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let deleted = b
+        .post(
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("change", "delete"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(https_status(&ts, &new).await, StatusCode::UNAUTHORIZED);
+    let page = b.get("/portal/admin/agents").await;
+    assert!(!page.body.contains(&agent.to_string()));
+
+    // In Japanese too.
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let page = b.get("/portal/admin/agents").await;
+    assert!(page.body.contains("最終接続"), "{}", page.body);
+}

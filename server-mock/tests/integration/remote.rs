@@ -26,7 +26,7 @@ fn mqtt_tls(ca_pem: &str, alpn: bool) -> Arc<rustls::ClientConfig> {
 }
 
 /// An MQTT client for `agent` with `secret`, over TLS to `port` (ALPN `mqtt` if `alpn`).
-fn agent_client(
+pub(crate) fn agent_client(
     ts: &TestServer,
     port: u16,
     alpn: bool,
@@ -76,7 +76,7 @@ async fn until<T>(events: &mut EventLoop, mut want: impl FnMut(&Packet) -> Optio
 }
 
 /// Drives the event loop until it fails (the server closed the connection); returns the error.
-async fn until_closed(events: &mut EventLoop) -> rumqttc::ConnectionError {
+pub(crate) async fn until_closed(events: &mut EventLoop) -> rumqttc::ConnectionError {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Err(e) = events.poll().await {
@@ -182,7 +182,11 @@ fn op_id(v: &Value) -> Uuid {
 }
 
 /// Audit rows with this action and outcome, read from the database file.
-async fn audit_rows(ts: &TestServer, action: &'static str, outcome: &'static str) -> Vec<String> {
+pub(crate) async fn audit_rows(
+    ts: &TestServer,
+    action: &'static str,
+    outcome: &'static str,
+) -> Vec<String> {
     let db = ts.db_path();
     tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open(db).unwrap();
@@ -657,8 +661,13 @@ async fn agents_are_held_to_their_own_identity_and_topics() {
     until_closed(&mut events).await;
     assert_eq!(operation(&ts, &support, op).await["state"], "queued");
 
+    // One row for the packet, however many of its filters were refused.
     let subs = audit_rows(&ts, "mqtt.subscribe", "denied").await;
-    assert_eq!(subs.len(), 2, "{subs:?}");
+    assert_eq!(
+        subs,
+        [format!("topics:2 first:{}", topic::commands(agent))],
+        "{subs:?}"
+    );
     let pubs = audit_rows(&ts, "mqtt.publish", "denied").await;
     assert_eq!(pubs, [format!("topic:{}", topic::results(agent))]);
     assert!(!audit_rows(&ts, "mqtt.connect", "denied").await.is_empty());
@@ -1287,4 +1296,449 @@ async fn a_queued_command_survives_a_server_restart() {
     subscribe_commands(&client, &mut events, agent).await;
     assert_eq!(next_command(&mut events).await.operation_id, op);
     wait_state(&ts, &support, op, "sent").await;
+}
+
+/// The demo agent's CONNECT, as bytes.
+fn demo_connect(ts: &TestServer) -> Vec<u8> {
+    let id = ts.demo.agent.agent_id.to_string();
+    let mut buf = bytes::BytesMut::new();
+    let mut connect = rumqttc::mqttbytes::v4::Connect::new(id.clone());
+    connect.set_login(id, ts.demo.agent.secret.clone());
+    rumqttc::mqttbytes::v4::Packet::Connect(connect)
+        .write(&mut buf, 4096)
+        .unwrap();
+    buf.to_vec()
+}
+
+/// A raw connection of the demo agent, past its CONNACK.
+async fn raw_connected(ts: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut s = raw_mqtt(ts).await;
+    s.write_all(&demo_connect(ts)).await.unwrap();
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00]);
+    s
+}
+
+/// An MQTT string: two-byte length, then the bytes.
+fn mqtt_str(s: &[u8]) -> Vec<u8> {
+    let mut out = (s.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(s);
+    out
+}
+
+/// A packet from its first byte and its body (remaining length encoded here).
+fn frame(byte1: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![byte1];
+    let mut n = body.len();
+    loop {
+        let mut b = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// Waits (at most 5 s) for the server to close; what it sent before, or `None` if it did not.
+async fn closed_after(
+    mut s: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .ok()
+        .map(|_| out)
+}
+
+/// MQTT 3.1.1's MUSTs for the packets the broker takes: each malformed packet, written raw,
+/// ends its connection with nothing sent back (for CONNECT, no CONNACK).
+#[tokio::test]
+async fn every_malformed_packet_closes_the_connection() {
+    let ts = TestServer::start().await;
+    let agent = ts.demo.agent.agent_id;
+    let id = agent.to_string();
+    let good = demo_connect(&ts);
+    // Offsets in the good CONNECT: the fixed header, then the protocol name (6), the level (1)
+    // and the flags.
+    let header = 2 + good[1..].iter().position(|b| b & 0x80 == 0).unwrap();
+    let flags_at = header + 6 + 1;
+    let with = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut c = good.clone();
+        f(&mut c);
+        c
+    };
+    let own_acks = topic::acks(agent);
+    let own_commands = topic::commands(agent);
+    let mut publish_body = mqtt_str(own_acks.as_bytes());
+    publish_body.extend_from_slice(b"{}");
+    let subscribe = |pkid: u16, filter: &[u8], options: u8| {
+        let mut body = pkid.to_be_bytes().to_vec();
+        body.extend(mqtt_str(filter));
+        body.push(options);
+        body
+    };
+
+    // (what is wrong, the bytes, whether they follow a good CONNECT)
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        // CONNECT
+        (
+            "CONNECT reserved flag set (MQTT-3.1.2-3)",
+            with(&|c| c[flags_at] |= 0x01),
+            false,
+        ),
+        (
+            "CONNECT header flags not 0 (MQTT-2.2.2-2)",
+            with(&|c| c[0] = 0x12),
+            false,
+        ),
+        (
+            "CONNECT bytes after the last field (MQTT-3.1.3-1)",
+            frame(0x10, &[&good[header..], b"\x00\x00"].concat()),
+            false,
+        ),
+        (
+            "CONNECT password flag without user name flag (MQTT-3.1.2-22)",
+            {
+                let mut body = mqtt_str(b"MQTT");
+                body.extend_from_slice(&[4, 0x40 | 0x02, 0, 60]);
+                body.extend(mqtt_str(id.as_bytes()));
+                body.extend(mqtt_str(ts.demo.agent.secret.as_bytes()));
+                frame(0x10, &body)
+            },
+            false,
+        ),
+        (
+            "CONNECT will QoS without will flag (MQTT-3.1.2-13)",
+            with(&|c| c[flags_at] |= 0x08),
+            false,
+        ),
+        (
+            "CONNECT protocol name not MQTT (MQTT-3.1.2-1)",
+            {
+                let mut body = mqtt_str(b"MQIsdp");
+                body.extend_from_slice(&[4, 0x02, 0, 60]);
+                body.extend(mqtt_str(b"x"));
+                frame(0x10, &body)
+            },
+            false,
+        ),
+        (
+            "a first packet that is not CONNECT (MQTT-3.1.0-1)",
+            frame(0xC0, &[]),
+            false,
+        ),
+        ("a second CONNECT (MQTT-3.1.0-2)", good.clone(), true),
+        // PUBLISH
+        (
+            "PUBLISH QoS 3 (MQTT-3.3.1-4)",
+            frame(0x36, &[mqtt_str(own_acks.as_bytes()), vec![0, 1]].concat()),
+            true,
+        ),
+        (
+            "PUBLISH DUP on QoS 0 (MQTT-3.3.1-2)",
+            frame(0x38, &publish_body),
+            true,
+        ),
+        (
+            "PUBLISH QoS 1 packet id 0 (MQTT-2.3.1-1)",
+            frame(0x32, &[mqtt_str(own_acks.as_bytes()), vec![0, 0]].concat()),
+            true,
+        ),
+        (
+            "PUBLISH wildcard in the topic (MQTT-3.3.2-2)",
+            frame(0x30, &[mqtt_str(b"ecsp/+"), b"{}".to_vec()].concat()),
+            true,
+        ),
+        (
+            "PUBLISH topic not UTF-8 (MQTT-1.5.3-1)",
+            frame(0x30, &[mqtt_str(b"\xff\xfe"), b"{}".to_vec()].concat()),
+            true,
+        ),
+        // PUBACK
+        (
+            "PUBACK header flags not 0 (MQTT-2.2.2-2)",
+            frame(0x42, &[0, 1]),
+            true,
+        ),
+        (
+            "PUBACK remaining length not 2 (MQTT-3.4.1)",
+            frame(0x40, &[0, 1, 0]),
+            true,
+        ),
+        // SUBSCRIBE
+        (
+            "SUBSCRIBE header flags 0000 (MQTT-3.8.1-1)",
+            frame(0x80, &subscribe(1, own_commands.as_bytes(), 1)),
+            true,
+        ),
+        (
+            "SUBSCRIBE packet id 0 (MQTT-2.3.1-1)",
+            frame(0x82, &subscribe(0, own_commands.as_bytes(), 1)),
+            true,
+        ),
+        (
+            "SUBSCRIBE without a filter (MQTT-3.8.3-3)",
+            frame(0x82, &[0, 1]),
+            true,
+        ),
+        (
+            "SUBSCRIBE reserved bits in the QoS byte (MQTT-3-8.3-4)",
+            frame(0x82, &subscribe(1, own_commands.as_bytes(), 0x41)),
+            true,
+        ),
+        (
+            "SUBSCRIBE QoS 3 (MQTT-3-8.3-4)",
+            frame(0x82, &subscribe(1, own_commands.as_bytes(), 3)),
+            true,
+        ),
+        (
+            "SUBSCRIBE '#' not last (MQTT-4.7.1-2)",
+            frame(0x82, &subscribe(1, b"ecsp/#/x", 1)),
+            true,
+        ),
+        (
+            "SUBSCRIBE U+0000 in a filter (MQTT-1.5.3-2)",
+            frame(0x82, &subscribe(1, b"ecsp/\x00", 1)),
+            true,
+        ),
+        (
+            "SUBSCRIBE empty filter (MQTT-4.7.3-1)",
+            frame(0x82, &subscribe(1, b"", 1)),
+            true,
+        ),
+        // UNSUBSCRIBE
+        (
+            "UNSUBSCRIBE header flags 0000 (MQTT-3.10.1-1)",
+            frame(
+                0xA0,
+                &[vec![0, 1], mqtt_str(own_commands.as_bytes())].concat(),
+            ),
+            true,
+        ),
+        (
+            "UNSUBSCRIBE packet id 0 (MQTT-2.3.1-1)",
+            frame(
+                0xA2,
+                &[vec![0, 0], mqtt_str(own_commands.as_bytes())].concat(),
+            ),
+            true,
+        ),
+        (
+            "UNSUBSCRIBE without a topic (MQTT-3.10.3-2)",
+            frame(0xA2, &[0, 1]),
+            true,
+        ),
+        // PINGREQ, DISCONNECT
+        (
+            "PINGREQ with a payload (MQTT-3.12)",
+            frame(0xC0, &[0]),
+            true,
+        ),
+        (
+            "PINGREQ header flags not 0 (MQTT-2.2.2-2)",
+            frame(0xC1, &[]),
+            true,
+        ),
+        (
+            "DISCONNECT header flags not 0 (MQTT-3.14.1-1)",
+            frame(0xE1, &[]),
+            true,
+        ),
+        // Packets a server does not take, and reserved types.
+        ("PUBREL (QoS 2 is not offered)", frame(0x62, &[0, 1]), true),
+        ("SUBACK from a client", frame(0x90, &[0, 1, 0]), true),
+        (
+            "reserved packet type 0 (MQTT-2.2.1)",
+            frame(0x00, &[]),
+            true,
+        ),
+        (
+            "reserved packet type 15 (MQTT-2.2.1)",
+            frame(0xF0, &[]),
+            true,
+        ),
+        (
+            "remaining length of 5 bytes (MQTT-2.2.3)",
+            vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+            true,
+        ),
+    ];
+    let mut kept_open = Vec::new();
+    for (what, bytes, after_connect) in &cases {
+        let mut s = if *after_connect {
+            raw_connected(&ts).await
+        } else {
+            raw_mqtt(&ts).await
+        };
+        s.write_all(bytes).await.unwrap();
+        match closed_after(s).await {
+            Some(sent) if sent.is_empty() => {}
+            Some(sent) => kept_open.push(format!("{what}: answered {sent:02x?} then closed")),
+            None => kept_open.push(format!("{what}: connection left open")),
+        }
+    }
+    assert!(
+        kept_open.is_empty(),
+        "not closed at once:\n{}",
+        kept_open.join("\n")
+    );
+
+    // The same connection answers well-formed packets and stays open.
+    let mut s = raw_connected(&ts).await;
+    s.write_all(&frame(0xC0, &[])).await.unwrap();
+    let mut pong = [0u8; 2];
+    s.read_exact(&mut pong).await.unwrap();
+    assert_eq!(pong, [0xD0, 0x00]);
+    s.write_all(&frame(0x82, &subscribe(9, own_commands.as_bytes(), 1)))
+        .await
+        .unwrap();
+    let mut suback = [0u8; 5];
+    s.read_exact(&mut suback).await.unwrap();
+    assert_eq!(suback, [0x90, 0x03, 0x00, 0x09, 0x01]);
+    s.write_all(&frame(
+        0xA2,
+        &[vec![0, 10], mqtt_str(own_commands.as_bytes())].concat(),
+    ))
+    .await
+    .unwrap();
+    let mut unsuback = [0u8; 4];
+    s.read_exact(&mut unsuback).await.unwrap();
+    assert_eq!(unsuback, [0xB0, 0x02, 0x00, 0x0A]);
+    s.write_all(&frame(0xE0, &[])).await.unwrap();
+    assert_eq!(closed_after(s).await, Some(Vec::new()));
+
+    // Violations are audited (folded): the first row names the rule.
+    let rows = audit_rows(&ts, "mqtt.packet", "failed").await;
+    assert!(
+        rows.first().is_some_and(|r| r.contains("MQTT-")),
+        "{rows:?}"
+    );
+}
+
+/// One SUBSCRIBE with thousands of forbidden filters is one audit row and ends the connection;
+/// so do forbidden filters sent one packet at a time, past the limit.
+#[tokio::test]
+async fn an_agent_asking_for_what_it_may_not_have_is_audited_once_per_packet_and_closed() {
+    use ecsp_server_mock::remote::broker::MAX_REFUSALS_PER_CONNECTION;
+    let ts = TestServer::start().await;
+    let agent = ts.demo.agent.agent_id;
+
+    // 4,000 other agents' command topics in one packet (~250 kB, under the packet limit).
+    let mut s = raw_connected(&ts).await;
+    let mut sub = rumqttc::mqttbytes::v4::Subscribe::new_many((0..4000).map(|_| {
+        rumqttc::mqttbytes::v4::SubscribeFilter::new(
+            topic::commands(Uuid::new_v4()),
+            rumqttc::mqttbytes::QoS::AtLeastOnce,
+        )
+    }));
+    sub.pkid = 1;
+    let mut buf = bytes::BytesMut::new();
+    rumqttc::mqttbytes::v4::Packet::Subscribe(sub)
+        .write(&mut buf, 1 << 20)
+        .unwrap();
+    assert!(buf.len() > 200_000 && buf.len() < remote_ops::MAX_PACKET_BYTES);
+    s.write_all(&buf).await.unwrap();
+    assert_eq!(closed_after(s).await, Some(Vec::new()), "no SUBACK, closed");
+    let rows = audit_rows(&ts, "mqtt.subscribe", "denied").await;
+    assert_eq!(rows.len(), 1, "{} rows", rows.len());
+    assert!(rows[0].starts_with("topics:4000 first:"), "{rows:?}");
+    assert!(rows[0].ends_with("connection closed)"), "{rows:?}");
+
+    // One forbidden filter per packet: each answered with a failure until the limit, then
+    // closed; the rows are folded by the audit throttle (one written now, the rest counted).
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    for _ in 0..MAX_REFUSALS_PER_CONNECTION {
+        client
+            .subscribe(topic::commands(Uuid::new_v4()), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let codes = until(&mut events, |p| match p {
+            Packet::SubAck(s) => Some(s.return_codes.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(codes, [rumqttc::SubscribeReasonCode::Failure]);
+    }
+    client
+        .subscribe(topic::commands(Uuid::new_v4()), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until_closed(&mut events).await;
+    assert_eq!(audit_rows(&ts, "mqtt.subscribe", "denied").await.len(), 1);
+
+    // The agent itself is not shut out: a new connection subscribes to its commands.
+    let (client, mut events) = demo_agent(&ts);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+}
+
+/// At most `MAX_CONNECTIONS_PER_ADDRESS` MQTT connections per address; past
+/// `FAILED_CONNECT_BURST` wrong secrets, an address is answered "server unavailable" without
+/// its credentials being checked.
+#[tokio::test]
+async fn connections_and_failed_connects_are_limited_per_address() {
+    use ecsp_server_mock::remote::limits::{FAILED_CONNECT_BURST, MAX_CONNECTIONS_PER_ADDRESS};
+    let ts = TestServer::start().await;
+    let id = ts.demo.agent.agent_id.to_string();
+    let port = ts.server.addr.port();
+
+    // Connections that have not sent their CONNECT yet hold their place.
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_ADDRESS {
+        held.push(raw_mqtt(&ts).await);
+    }
+    let mut s = raw_mqtt(&ts).await;
+    s.write_all(&demo_connect(&ts)).await.unwrap();
+    assert_eq!(
+        closed_after(s).await,
+        Some(Vec::new()),
+        "one too many: closed"
+    );
+    drop(held);
+    // Places are freed as the server sees the connections close.
+    let mut freed = false;
+    for _ in 0..50 {
+        let mut s = raw_mqtt(&ts).await;
+        s.write_all(&demo_connect(&ts)).await.unwrap();
+        let mut connack = [0u8; 4];
+        if s.read_exact(&mut connack).await.is_ok() {
+            assert_eq!(connack, [0x20, 0x02, 0x00, 0x00]);
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "places were not freed");
+
+    for _ in 0..FAILED_CONNECT_BURST as usize {
+        let (_c, mut events) = agent_client(&ts, port, true, &id, &id, "ecsp_ag_wrong");
+        match until_closed(&mut events).await {
+            rumqttc::ConnectionError::ConnectionRefused(code) => {
+                assert_eq!(code, ConnectReturnCode::BadUserNamePassword)
+            }
+            e => panic!("expected a refused CONNECT, got {e}"),
+        }
+    }
+    // The budget is spent: even the right secret is not checked now.
+    let (_c, mut events) = demo_agent(&ts);
+    match until_closed(&mut events).await {
+        rumqttc::ConnectionError::ConnectionRefused(code) => {
+            assert_eq!(code, ConnectReturnCode::ServiceUnavailable)
+        }
+        e => panic!("expected CONNACK 3, got {e}"),
+    }
+    // All of these are folded into one row (and a summary when the window closes).
+    let rows = audit_rows(&ts, "mqtt.connect", "denied").await;
+    assert_eq!(rows, ["too many connections from this address"]);
+    // HTTPS is not affected.
+    let res = ts.client.get(ts.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }
