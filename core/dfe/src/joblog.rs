@@ -194,6 +194,21 @@ fn software_name(set: &str) -> &str {
     }
 }
 
+/// Whether the start of a file may be a job-log export: text (no NUL or other control bytes
+/// but tab and line ends; any 8-bit encoding) whose first non-blank line holds a delimiter.
+pub(crate) fn looks_like_csv(start: &[u8]) -> bool {
+    if start
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n') || b == 0x7f)
+    {
+        return false;
+    }
+    start
+        .split(|&b| b == b'\n')
+        .find(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
+        .is_some_and(|line| line.iter().any(|b| matches!(b, b',' | b';' | b'\t')))
+}
+
 fn sniff_delimiter(text: &str) -> u8 {
     let header = text.lines().next().unwrap_or_default();
     [b',', b';', b'\t']
@@ -392,17 +407,23 @@ fn rows(
             },
             job: Some(JobInformation {
                 job_id,
+                job_part_id: None,
                 job_name: get(&mapping.job_name),
                 user_name: get(&mapping.user_name),
                 document_name: get(&mapping.document_name),
                 submitted_at: time(&mapping.submitted_at)?,
                 printed_at: time(&mapping.printed_at)?,
                 status: get(&mapping.status).as_deref().and_then(status),
+                started_at: None,
+                // A job log's copies are the job's copies setting: what was asked for.
                 copies: count(&mapping.copies)?,
+                copies_produced: None,
+                copies_waste: None,
                 pages: count(&mapping.pages)?,
                 media_name,
                 size_mm: None,
                 ink_used_ml: None,
+                media: Vec::new(),
             }),
         });
     }
