@@ -281,7 +281,14 @@ pub(crate) fn read(
     };
 
     let job = job(
-        notes, root, node, &ticket, &linked, &audits, media.as_ref(), media_name,
+        notes,
+        root,
+        node,
+        &ticket,
+        &linked,
+        &audits,
+        media.as_ref(),
+        media_name,
     );
     Ok(DfeCapture {
         device_id: options.device_id,

@@ -63,7 +63,6 @@ fn is_value_attribute(k: &str, v: &str) -> bool {
         && !v.trim().is_empty()
 }
 
-
 /// The message types read; answered in the receiver's Response as well.
 pub const READ_TYPES: [&str; 3] = ["Status", "QueueStatus", "Resource"];
 
@@ -216,9 +215,13 @@ pub(crate) fn read(
                         .chain(asked)
                         .find(|e| e.attr("JobID").is_some());
                     let job = holder.and_then(|h| job(notes, h, Kind::Resource));
-                    let key = job.as_ref().map(|j| (j.job_id.clone(), j.job_part_id.clone()));
+                    let key = job
+                        .as_ref()
+                        .map(|j| (j.job_id.clone(), j.job_part_id.clone()));
                     let at = match by_job.iter().position(|(j, _)| {
-                        j.as_ref().map(|j| (j.job_id.clone(), j.job_part_id.clone())) == key
+                        j.as_ref()
+                            .map(|j| (j.job_id.clone(), j.job_part_id.clone()))
+                            == key
                     }) {
                         Some(i) => i,
                         None => {
@@ -339,7 +342,10 @@ fn resource_info(
     }
     if name == "Component" {
         if let Some(job) = job {
-            let whole = |n: Option<f64>| n.filter(|n| *n <= f64::from(u32::MAX)).map(|n| n.round() as u32);
+            let whole = |n: Option<f64>| {
+                n.filter(|n| *n <= f64::from(u32::MAX))
+                    .map(|n| n.round() as u32)
+            };
             job.copies_produced = whole(good).or(job.copies_produced);
             job.copies_waste = whole(waste).or(job.copies_waste);
             return;
@@ -382,7 +388,10 @@ fn device_state(
     device_id: Uuid,
     software: &SoftwareVersion,
 ) -> Option<DeviceState> {
-    let device_status = info.attr("DeviceStatus").map(str::trim).unwrap_or("Unknown");
+    let device_status = info
+        .attr("DeviceStatus")
+        .map(str::trim)
+        .unwrap_or("Unknown");
     let (mut error_codes, mut events) = (Vec::new(), Vec::new());
     if matches!(device_status, "Down" | "Stopped") {
         if let Some(c) = info.attr("StatusDetails").and_then(code) {
@@ -400,7 +409,12 @@ fn device_state(
     {
         let Some(c) = n
             .attr("Type")
-            .or_else(|| n.children.iter().find(|c| c.name != "Comment").map(|c| c.name.as_str()))
+            .or_else(|| {
+                n.children
+                    .iter()
+                    .find(|c| c.name != "Comment")
+                    .map(|c| c.name.as_str())
+            })
             .or(n.attr("Class"))
             .and_then(code)
         else {
@@ -478,7 +492,11 @@ enum Kind {
 fn job(notes: &Notes<'_>, e: &Element, kind: Kind) -> Option<JobInformation> {
     let job_id = e
         .attr("JobID")
-        .or_else(|| (kind != Kind::Resource).then(|| e.attr("QueueEntryID")).flatten())
+        .or_else(|| {
+            (kind != Kind::Resource)
+                .then(|| e.attr("QueueEntryID"))
+                .flatten()
+        })
         .map(str::trim)
         .filter(|id| !id.is_empty())?;
     let phase = kind == Kind::Phase;

@@ -67,7 +67,11 @@ fn combined_jdf_with_partitions_and_audits() {
     assert_eq!(job.document_name.as_deref(), Some("spring catalogue.pdf"));
     assert_eq!(job.pages, Some(36), "the run list's partitions summed");
     assert_eq!(job.copies, Some(260), "planned: the output link's Amount");
-    assert_eq!(job.copies_produced, Some(250), "produced: the audited amount");
+    assert_eq!(
+        job.copies_produced,
+        Some(250),
+        "produced: the audited amount"
+    );
     assert_eq!(job.job_part_id.as_deref(), Some("P1"));
     assert_eq!(job.started_at, time("2024-05-02T07:20:00Z"));
     let media: Vec<_> = job
@@ -440,13 +444,21 @@ fn cip4_ticket_copies_are_planned_produced_and_waste_apart() {
     // The IDP ticket asks for 25 copies and says nothing of what was printed.
     let planned = cip4_job("DigitalPrintingMultiPDF_IDP-ICS-1.5.jdf");
     assert_eq!(
-        (planned.copies, planned.copies_produced, planned.copies_waste),
+        (
+            planned.copies,
+            planned.copies_produced,
+            planned.copies_waste
+        ),
         (Some(25), None, None)
     );
     // Its audited run: 27 sheets out, 25 good and 2 waste. The planned 25 stays the plan.
     let printed = cip4_job("DigitalPrintingMultiPDF-printed.jdf");
     assert_eq!(
-        (printed.copies, printed.copies_produced, printed.copies_waste),
+        (
+            printed.copies,
+            printed.copies_produced,
+            printed.copies_waste
+        ),
         (Some(25), Some(25), Some(2))
     );
     assert_eq!(printed.started_at, time("2022-04-29T14:02:00Z"));
@@ -472,7 +484,10 @@ fn cip4_job_phase_amount_is_progress_of_its_total() {
     assert_eq!(job.copies_produced, Some(12), "Amount: progress");
     assert_eq!(job.copies_waste, Some(3));
     assert_eq!(job.started_at, time("2022-10-25T20:55:00Z"));
-    assert_eq!(job.submitted_at, None, "a phase's start is not a submission");
+    assert_eq!(
+        job.submitted_at, None,
+        "a phase's start is not a submission"
+    );
     assert_eq!(job.status.as_deref(), Some("in_progress"));
     assert_eq!(
         c.print_settings.values["JobPhase.QueueEntryID"],
@@ -503,7 +518,10 @@ fn cip4_resource_signals_read_their_job_and_amounts() {
     let [ink] = reading.captures.try_into().unwrap();
     let job = ink.job.unwrap();
     assert_eq!(job.job_id, "118830");
-    assert_eq!(job.job_part_id.as_deref(), Some("IC_CV__000_ST141395_F2-1.C"));
+    assert_eq!(
+        job.job_part_id.as_deref(),
+        Some("IC_CV__000_ST141395_F2-1.C")
+    );
     assert_eq!(job.copies, None, "grams of ink are not copies");
     let v = &ink.print_settings.values;
     let good = v["ResourceInfo.Ink.ActualAmount"].as_f64().unwrap();
@@ -579,7 +597,10 @@ fn cip4_device_status_without_a_job_is_device_data() {
     let [setup] = cip4_reading("JMF1.jmf").device_states.try_into().unwrap();
     assert_eq!(setup.printer_status, "setup");
     assert!(setup.error_codes.is_empty());
-    assert_eq!(setup.values["DeviceInfo.StatusDetails"], json!("FormChange"));
+    assert_eq!(
+        setup.values["DeviceInfo.StatusDetails"],
+        json!("FormChange")
+    );
     assert_eq!(setup.events[0].code, "@17");
 
     // A running device with nothing to say stays a heartbeat.
@@ -609,7 +630,11 @@ fn cip4_media_per_part_and_pages_from_the_whole_run_list() {
         ]
     );
     assert_eq!(job.media[0].size_mm, Some([215.9, 279.4]));
-    assert_eq!(job.media_name.as_deref(), Some("Coated30#Text"), "the linked one");
+    assert_eq!(
+        job.media_name.as_deref(),
+        Some("Coated30#Text"),
+        "the linked one"
+    );
 }
 
 #[test]

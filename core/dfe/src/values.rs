@@ -172,8 +172,15 @@ impl<'f> Notes<'f> {
         }
     }
 
+    /// The warnings, each said once (a document-level value read for every message).
     pub(crate) fn into_warnings(self) -> Vec<ReadWarning> {
-        self.warnings.into_inner()
+        let mut out: Vec<ReadWarning> = Vec::new();
+        for w in self.warnings.into_inner() {
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+        out
     }
 
     /// Notes that `field` of `at` was left out, and why (the message names, never quotes, it).
@@ -194,7 +201,9 @@ impl<'f> Notes<'f> {
             self.warn(
                 e,
                 attr,
-                format!("{attr} is not an xs:dateTime (a date, `T`, a time and an offset); left out"),
+                format!(
+                    "{attr} is not an xs:dateTime (a date, `T`, a time and an offset); left out"
+                ),
             );
         }
         t
@@ -223,7 +232,11 @@ impl<'f> Notes<'f> {
             .ok()
             .filter(|n| n.is_finite() && *n >= 0.0);
         if n.is_none() {
-            self.warn(e, attr, format!("{attr} is not a non-negative number; left out"));
+            self.warn(
+                e,
+                attr,
+                format!("{attr} is not a non-negative number; left out"),
+            );
         }
         n
     }
@@ -255,8 +268,22 @@ pub(crate) fn pages_in_range_list(s: &str) -> Option<u32> {
 /// JDF process names (Elk signs its audits `Elk ConventionalPrinting`). Found inside a word
 /// (`CockpitServer`); [`NOT_A_PERSON_WORDS`] only as whole words (`Ripley` is a name).
 const NOT_A_PERSON: [&str; 16] = [
-    "jdf", "jmf", "writer", "server", "service", "software", "library", "editor", "manager",
-    "printing", "controller", "workflow", "system", "engine", "device", "imposition",
+    "jdf",
+    "jmf",
+    "writer",
+    "server",
+    "service",
+    "software",
+    "library",
+    "editor",
+    "manager",
+    "printing",
+    "controller",
+    "workflow",
+    "system",
+    "engine",
+    "device",
+    "imposition",
 ];
 const NOT_A_PERSON_WORDS: [&str; 5] = ["rip", "press", "agent", "app", "dfe"];
 
@@ -333,8 +360,14 @@ mod tests {
     #[test]
     fn authors_that_are_people() {
         let agents = ["CIP4 JDF Writer Java"];
-        assert_eq!(person_name("Gerd Drechshage", &agents), Some("Gerd Drechshage"));
-        assert_eq!(person_name("Wilfried Böttcher", &agents), Some("Wilfried Böttcher"));
+        assert_eq!(
+            person_name("Gerd Drechshage", &agents),
+            Some("Gerd Drechshage")
+        );
+        assert_eq!(
+            person_name("Wilfried Böttcher", &agents),
+            Some("Wilfried Böttcher")
+        );
         assert_eq!(person_name("Ann Ripley", &agents), Some("Ann Ripley"));
         for software in [
             "CIP4 JDF Writer Java 1.3 BLD 27",
