@@ -195,7 +195,9 @@ fn software_name(set: &str) -> &str {
 }
 
 /// Whether the start of a file may be a job-log export: text (no NUL or other control bytes
-/// but tab and line ends; any 8-bit encoding) whose first non-blank line holds a delimiter.
+/// but tab and line ends; any 8-bit encoding) whose first non-blank line is a header of short
+/// column names split by `,` `;` or a tab, and whose next line, if any, is split by it too.
+/// Prose (a licence, a note) is not a job log even when a sentence holds a comma.
 pub(crate) fn looks_like_csv(start: &[u8]) -> bool {
     if start
         .iter()
@@ -203,10 +205,20 @@ pub(crate) fn looks_like_csv(start: &[u8]) -> bool {
     {
         return false;
     }
-    start
+    let mut lines = start
         .split(|&b| b == b'\n')
-        .find(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
-        .is_some_and(|line| line.iter().any(|b| matches!(b, b',' | b';' | b'\t')))
+        .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()));
+    let Some(header) = lines.next() else {
+        return false;
+    };
+    let Some(delimiter) = [b',', b';', b'\t'].into_iter().find(|d| header.contains(d)) else {
+        return false;
+    };
+    // Column names are short; 64 bytes leaves room for a quoted, multi-byte one.
+    header
+        .split(|b| *b == delimiter)
+        .all(|name| name.len() <= 64)
+        && lines.next().is_none_or(|row| row.contains(&delimiter))
 }
 
 fn sniff_delimiter(text: &str) -> u8 {

@@ -688,6 +688,8 @@ fn a_file_neither_xml_nor_a_job_log_is_told_so() {
         &b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"[..],
         &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
         &b"Just a note\nwith two lines\n"[..],
+        // Prose with a comma in its first line (CIP4's licence text).
+        &cip4("LICENSE-CIP4-Elk.txt")[..],
     ] {
         let e = read("x.bin", bytes, &options()).unwrap_err();
         assert_eq!(e.kind, ReadErrorKind::Unsupported);

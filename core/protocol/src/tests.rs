@@ -174,7 +174,11 @@ fn dfe_job() -> serde_json::Value {
 fn a_dfe_job_without_the_added_fields_still_reads_and_writes_back_unchanged() {
     let job: crate::dfe::JobInformation = serde_json::from_value(dfe_job()).unwrap();
     assert_eq!(
-        (job.job_part_id.as_deref(), job.copies_produced, job.media.len()),
+        (
+            job.job_part_id.as_deref(),
+            job.copies_produced,
+            job.media.len()
+        ),
         (None, None, 0)
     );
     assert_eq!(serde_json::to_value(&job).unwrap(), dfe_job());
