@@ -197,6 +197,13 @@ pub(crate) fn read(
                         if let Some(p) = entry.attr("Priority") {
                             values.insert("QueueEntry.Priority".into(), setting(p));
                         }
+                        // The queue entry of a job keyed by its JobID, so that a phase that
+                        // names only the entry can be matched to it.
+                        if let (Some(_), Some(q)) =
+                            (entry.attr("JobID"), entry.attr("QueueEntryID"))
+                        {
+                            values.insert("QueueEntry.QueueEntryID".into(), setting(q));
+                        }
                         if let Some(job) = job(notes, entry, Kind::QueueEntry) {
                             out.captures.push(base(settings_with(values), Some(job)));
                         }

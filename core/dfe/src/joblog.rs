@@ -351,7 +351,9 @@ fn rows(
                             c,
                             &match &mapping.time_format {
                                 Some(f) => format!("not a time in the format `{f}`"),
-                                None => "not a date and time (2024-05-01 13:45:00, 01.05.2024 13:45, 05/01/2024 1:45:00 PM)".into(),
+                                // Forms described, not exemplified: an example date in an error reads
+                                // as if it were the file's value.
+                                None => "not a date and time in a known form (year-month-day, day.month.year or month/day/year, then hours:minutes and seconds); name the form with the mapping's time_format".into(),
                             },
                         )
                     }),

@@ -506,8 +506,14 @@ fn cip4_a_ticket_and_its_signals_name_one_job() {
     assert_eq!(signal.job_id, ticket.job_id, "one job, one key");
     assert_eq!(ticket.job_part_id.as_deref(), Some("ID345"));
     assert_eq!(signal.job_part_id, ticket.job_part_id);
-    // A queue entry with no JobID is keyed by its QueueEntryID, as before.
+    // A queue entry is keyed by its JobID, its QueueEntryID kept beside; one with no JobID is
+    // keyed by its QueueEntryID.
     let queue = read("q.jmf", &data("queue-status.jmf"), &options()).unwrap();
+    assert_eq!(queue[0].job.as_ref().unwrap().job_id, "J-1");
+    assert_eq!(
+        queue[0].print_settings.values["QueueEntry.QueueEntryID"],
+        json!("qe1")
+    );
     assert_eq!(queue[1].job.as_ref().unwrap().job_id, "qe2");
 }
 
@@ -696,4 +702,18 @@ fn a_file_neither_xml_nor_a_job_log_is_told_so() {
         assert!(e.message.starts_with("neither XML"), "{e}");
         assert!(!e.message.contains("column"), "{e}");
     }
+}
+
+#[test]
+fn a_bad_job_log_time_quotes_no_example_value() {
+    let csv = String::from_utf8(data("fiery-job-log.csv"))
+        .unwrap()
+        .replace("2024-05-02,09:31:30", "02 May,half past nine");
+    let e = read("f.csv", csv.as_bytes(), &options()).unwrap_err();
+    assert_eq!(e.kind, ReadErrorKind::Invalid);
+    assert!(e.message.contains("time_format"), "{e}");
+    assert!(
+        !e.message.chars().any(|c| c.is_ascii_digit()),
+        "no example that reads as the file's value: {e}"
+    );
 }
