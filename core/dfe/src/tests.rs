@@ -671,16 +671,33 @@ fn cip4_user_name_is_a_person_never_the_software() {
 
 #[test]
 fn cip4_a_malformed_timestamp_is_a_warning_not_a_refused_ticket() {
-    let reading = cip4_reading("NarrowWeb-bad-timestamp.jdf");
+    // JDFLib-J wrote `2002-05-28T15:53:14CEST` in the Created audit (a zone name, not an
+    // offset); its ProcessRun times are xs:dateTime. The ticket names no AgentName, hence the
+    // fallback software.
+    let with = ReadOptions {
+        software: Some(ecsp_protocol::common::SoftwareVersion {
+            name: "Fallback".into(),
+            version: "1".into(),
+            vendor: None,
+        }),
+        ..options()
+    };
+    let reading = read_all("job.jdf", &cip4("job.jdf"), &with).unwrap();
     let [c] = reading.captures.try_into().unwrap();
     let job = c.job.unwrap();
     assert_eq!(job.submitted_at, None, "the bad value is left out");
-    assert_eq!(job.copies, Some(500), "the rest is read");
+    assert_eq!(
+        job.printed_at,
+        time("2002-05-28T13:54:18Z"),
+        "the rest is read"
+    );
+    assert_eq!(job.started_at, time("2002-05-28T13:54:10Z"));
+    assert_eq!(job.user_name, None, "every Author here is software");
     let [w] = reading.warnings.try_into().unwrap();
     assert_eq!(w.field, "TimeStamp");
     assert_eq!(
         w.to_string(),
-        "NarrowWeb-bad-timestamp.jdf: line 2, <Created>: TimeStamp is not an xs:dateTime (a date, `T`, a time and an offset); left out"
+        "job.jdf: line 219, <Created>: TimeStamp is not an xs:dateTime (a date, `T`, a time and an offset); left out"
     );
     assert!(
         !w.message.chars().any(|c| c.is_ascii_digit()),
