@@ -285,7 +285,21 @@ const NOT_A_PERSON: [&str; 16] = [
     "device",
     "imposition",
 ];
-const NOT_A_PERSON_WORDS: [&str; 5] = ["rip", "press", "agent", "app", "dfe"];
+/// Account names that stand for no one in particular (`Administrator` on a Windows DFE).
+const NOT_A_PERSON_WORDS: [&str; 12] = [
+    "rip",
+    "press",
+    "agent",
+    "app",
+    "dfe",
+    "administrator",
+    "admin",
+    "root",
+    "guest",
+    "user",
+    "unknown",
+    "anonymous",
+];
 
 /// `author` when it reads as a person's name: letters (any script), spaces, `.`, `'` and `-`,
 /// one to five words, no digits (versions, build numbers), and neither the writing software's
@@ -374,6 +388,7 @@ mod tests {
             "Elk ConventionalPrinting",
             "Optimus 2020 UDMI",
             "CockpitServer",
+            "Administrator",
             "mmoe-5868;JobLink 5, 0, 3, 1",
             "Input file added by user interaction: file://H:/x.pdf",
             "CIP4 JDF Writer Java",
