@@ -98,5 +98,27 @@ impl ReadError {
     }
 }
 
+/// A value left out of an upload that was otherwise read: the field, where, and why. A file is
+/// not refused for one bad optional value (a malformed time in one audit); the value is dropped
+/// and this says so. Like errors, warnings never quote the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadWarning {
+    pub file: String,
+    pub location: Option<Location>,
+    /// The attribute or column left out (`TimeStamp`).
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ReadWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.file)?;
+        if let Some(l) = &self.location {
+            write!(f, "{l}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
 /// A parse error before the file name is known to the parser's caller.
 pub(crate) type Result<T> = std::result::Result<T, ReadError>;

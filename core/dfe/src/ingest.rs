@@ -84,7 +84,23 @@ impl Ingest {
         if let Some(record_ids) = self.ledger.lookup(&key).map_err(ledger_error)? {
             return Ok(Ingested::Duplicate { record_ids });
         }
-        let captures = crate::read(file, bytes, &self.options).map_err(IngestError::Bad)?;
+        let reading = crate::read_all(file, bytes, &self.options).map_err(IngestError::Bad)?;
+        let tag = &key[..12.min(key.len())];
+        for w in &reading.warnings {
+            // The field and where, never the value (it may be a name).
+            tracing::warn!(file = tag, field = %w.field, at = ?w.location, "DFE value left out: {}", w.message);
+        }
+        if !reading.device_states.is_empty() {
+            // Device data (a device down, with its errors and counters) is uploaded by agents
+            // with an agent credential (`/api/v1/agent/device-data`); the PC application's
+            // user session has no such path yet, so the states are reported here, not sent.
+            tracing::warn!(
+                file = tag,
+                states = reading.device_states.len(),
+                "JMF device status without a job read; device data is not uploaded from the PC application"
+            );
+        }
+        let captures = reading.captures;
         if captures.is_empty() {
             // A JMF signal with nothing to upload (an empty queue): remembered, nothing made.
             self.ledger.remember(&key, &[]).map_err(ledger_error)?;

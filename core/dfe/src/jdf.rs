@@ -7,11 +7,12 @@ use std::collections::HashMap;
 
 use ecsp_client::capture::DfeCapture;
 use ecsp_protocol::common::{Settings, SoftwareVersion};
-use ecsp_protocol::dfe::{JobInformation, PrintSettings};
+use ecsp_protocol::dfe::{JOB_MEDIA, JobInformation, JobMedia, PrintSettings};
 
 use crate::error::{ReadError, ReadErrorKind, Result};
 use crate::values::{
-    file_name, parse_count, parse_time, parse_xy, points_to_mm, rendering_intent, setting, status,
+    Notes, file_name, pages_in_range_list, parse_xy, person_name, points_to_mm, rendering_intent,
+    setting, status,
 };
 use crate::xml::Element;
 use crate::{ReadOptions, checked_resolution};
@@ -29,7 +30,7 @@ const SETTINGS_RESOURCES: [&str; 8] = [
 ];
 
 /// Bookkeeping attributes, not settings.
-const NOT_SETTINGS: [&str; 12] = [
+pub(crate) const NOT_SETTINGS: [&str; 12] = [
     "ID",
     "Class",
     "Status",
@@ -175,7 +176,12 @@ impl<'a> Ticket<'a> {
 }
 
 /// Reads a parsed JDF ticket into the DFE upload.
-pub(crate) fn read(file: &str, root: &Element, options: &ReadOptions) -> Result<DfeCapture> {
+pub(crate) fn read(
+    file: &str,
+    root: &Element,
+    options: &ReadOptions,
+    notes: &Notes<'_>,
+) -> Result<DfeCapture> {
     if root.name != "JDF" {
         return Err(ReadError::new(
             file,
@@ -235,7 +241,7 @@ pub(crate) fn read(file: &str, root: &Element, options: &ReadOptions) -> Result<
             values.insert(format!("{name}.partitions"), r.partitions.into());
         }
         if let Some(res) = r.get("Resolution") {
-            resolution = Some(checked_resolution(file, res, r.element)?);
+            resolution = checked_resolution(notes, res, r.element).or(resolution);
         }
         if name == "ColorSpaceConversionParams" {
             for e in r.element.descendants() {
@@ -275,7 +281,7 @@ pub(crate) fn read(file: &str, root: &Element, options: &ReadOptions) -> Result<
     };
 
     let job = job(
-        file,
+        notes,
         root,
         node,
         &ticket,
@@ -283,7 +289,7 @@ pub(crate) fn read(file: &str, root: &Element, options: &ReadOptions) -> Result<
         &audits,
         media.as_ref(),
         media_name,
-    )?;
+    );
     Ok(DfeCapture {
         device_id: options.device_id,
         software,
@@ -322,9 +328,258 @@ fn software(
     }
 }
 
+/// What an output link (or an audited one) says of copies. An `AmountPool` whose parts carry a
+/// `Condition` tells good copies from waste; otherwise the link's own `Amount` (planned) and
+/// `ActualAmount` (produced). In an audit everything is produced: what was printed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Amounts {
+    planned: Option<u32>,
+    produced: Option<u32>,
+    waste: Option<u32>,
+}
+
+fn add(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn amounts(notes: &Notes<'_>, link: &Element, audited: bool) -> Amounts {
+    let done = |e: &Element| {
+        let actual = notes.count(e, "ActualAmount");
+        if audited {
+            actual.or_else(|| notes.count(e, "Amount"))
+        } else {
+            actual
+        }
+    };
+    let planned = |e: &Element| {
+        if audited {
+            None
+        } else {
+            notes.count(e, "Amount")
+        }
+    };
+    let parts: Vec<&Element> = link
+        .children_named("AmountPool")
+        .flat_map(|p| p.children_named("PartAmount"))
+        .collect();
+    fn condition(pa: &Element) -> Option<&str> {
+        pa.children_named("Part")
+            .find_map(|p| p.attr("Condition"))
+            .map(str::trim)
+    }
+    if !parts.iter().any(|pa| condition(pa).is_some()) {
+        return Amounts {
+            planned: planned(link),
+            produced: done(link),
+            waste: None,
+        };
+    }
+    let mut out = Amounts::default();
+    for pa in parts {
+        match condition(pa) {
+            Some("Waste") => out.waste = add(out.waste, done(pa)),
+            Some("Good") | None => {
+                out.planned = add(out.planned, planned(pa));
+                out.produced = add(out.produced, done(pa));
+            }
+            // Proofs, overage and the like are neither the copies asked for nor waste.
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// The pages of a run list: a node's `NPage` counts its whole subtree; a node without one is
+/// the sum of its partitions, a leaf without one the indices its `Pages` names. Unknown when
+/// any part is.
+fn run_list_pages(notes: &Notes<'_>, e: &Element) -> Option<u32> {
+    if let Some(n) = notes.count(e, "NPage") {
+        return Some(n);
+    }
+    let parts: Vec<&Element> = e.children_named(&e.name).collect();
+    if parts.is_empty() {
+        return e.attr("Pages").and_then(pages_in_range_list);
+    }
+    parts.into_iter().try_fold(0u32, |total, p| {
+        run_list_pages(notes, p).map(|n| total.saturating_add(n))
+    })
+}
+
+/// A medium's name (as the print settings name it) and size in millimetres.
+fn medium(m: &Resolved<'_>) -> (Option<String>, Option<[f64; 2]>) {
+    let name = m
+        .get("DescriptiveName")
+        .or_else(|| m.get("ProductID"))
+        .or_else(|| m.get("Brand"))
+        .or_else(|| m.get("MediaType"))
+        .map(str::to_owned);
+    let size = m
+        .get("Dimension")
+        .and_then(parse_xy)
+        .map(|[w, h]| [points_to_mm(w), points_to_mm(h)]);
+    (name, size)
+}
+
+/// The media a `Media` resource stands for: itself, or each leaf of its partitions with the
+/// partition keys that select it.
+fn media_leaves(media: &Element) -> Vec<(&Element, Vec<(&str, &str)>)> {
+    let keys: Vec<&str> = media
+        .attr("PartIDKeys")
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let mut out = Vec::new();
+    let mut stack = vec![(media, Vec::new())];
+    while let Some((node, part)) = stack.pop() {
+        let parts: Vec<&Element> = node.children_named(&media.name).collect();
+        if parts.is_empty() {
+            out.push((node, part));
+            continue;
+        }
+        for child in parts.into_iter().rev() {
+            let mut part = part.clone();
+            part.extend(keys.iter().filter_map(|k| child.attr(k).map(|v| (*k, v))));
+            stack.push((child, part));
+        }
+    }
+    out
+}
+
+fn part_label(part: &[(&str, &str)]) -> Option<String> {
+    (!part.is_empty()).then(|| {
+        part.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// Every medium the job prints on, with the parts it is used for: those the printing and layout
+/// parameters reference per partition (a cover and the text stock), the linked media, and each
+/// leaf of a partitioned `Media`. Kept only when there is more than one.
+fn job_media<'a>(ticket: &Ticket<'a>, linked: &[(&'a Element, Resolved<'a>)]) -> Vec<JobMedia> {
+    // (the medium, its element as identity, the parts it is used for), in the order first seen.
+    let mut found: Vec<(Resolved<'a>, *const Element, Vec<String>)> = Vec::new();
+    let mut note = |media: &'a Element, used_for: &[(&'a str, &'a str)]| {
+        for (leaf, part) in media_leaves(media) {
+            let key = leaf as *const Element;
+            let at = match found.iter().position(|(_, k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    found.push((resolve(media, &part), key, Vec::new()));
+                    found.len() - 1
+                }
+            };
+            let mut whole: Vec<(&str, &str)> = used_for.to_vec();
+            whole.extend(part);
+            if let Some(label) = part_label(&whole) {
+                if !found[at].2.contains(&label) {
+                    found[at].2.push(label);
+                }
+            }
+        }
+    };
+    for params in ["DigitalPrintingParams", "LayoutPreparationParams"] {
+        let Some((_, r)) = linked.iter().find(|(_, r)| r.element.name == params) else {
+            continue;
+        };
+        let keys: Vec<&str> = r
+            .element
+            .attr("PartIDKeys")
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let mut stack: Vec<(&'a Element, Vec<(&'a str, &'a str)>)> = vec![(r.element, Vec::new())];
+        while let Some((node, part)) = stack.pop() {
+            for child in node.children.iter().rev() {
+                if child.name == node.name {
+                    let mut part = part.clone();
+                    part.extend(keys.iter().filter_map(|k| child.attr(k).map(|v| (*k, v))));
+                    stack.push((child, part));
+                }
+            }
+            for child in &node.children {
+                if child.name == "MediaRef" {
+                    if let Some(m) = child.attr("rRef").and_then(|id| ticket.resources.get(id)) {
+                        note(m, &part);
+                    }
+                } else if child.name == "Media" {
+                    note(child, &part);
+                }
+            }
+        }
+    }
+    for (_, r) in linked.iter().filter(|(_, r)| r.element.name == "Media") {
+        note(r.element, &[]);
+    }
+    if found.len() < 2 {
+        return Vec::new();
+    }
+    found
+        .into_iter()
+        .take(JOB_MEDIA)
+        .map(|(m, _, parts)| {
+            let (name, size_mm) = medium(&m);
+            JobMedia {
+                part: (!parts.is_empty()).then(|| parts.join("; ")),
+                name,
+                size_mm,
+            }
+        })
+        .collect()
+}
+
+/// A `Person`'s name: its `DescriptiveName`, else first and family names.
+fn person(e: &Element) -> Option<String> {
+    e.attr("DescriptiveName")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            let parts: Vec<&str> = [e.attr("FirstName"), e.attr("FamilyName")]
+                .into_iter()
+                .flatten()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        })
+}
+
+/// Who the job is for, as a person: the `Created` audit's `Author` when it names a person, else
+/// the customer's contact person (`Contact` with `ContactTypes` Customer, in a resource pool or
+/// `CustomerInfo`), else the first other audit whose `Author` names a person. Never the software
+/// that wrote an audit (see [`person_name`]).
+fn user_name(root: &Element, audits: &[&Element]) -> Option<String> {
+    let agents: Vec<&str> = std::iter::once(root)
+        .chain(audits.iter().copied())
+        .filter_map(|e| e.attr("AgentName"))
+        .collect();
+    let author = |a: &&Element| {
+        a.attr("Author")
+            .and_then(|x| person_name(x, &agents))
+            .map(str::to_owned)
+    };
+    let created = audits.iter().find(|a| a.name == "Created");
+    created.and_then(author).or_else(|| {
+        root.descendants()
+            .into_iter()
+            .filter(|e| {
+                e.name == "Contact"
+                    && e.attr("ContactTypes")
+                        .is_some_and(|t| t.split_whitespace().any(|t| t == "Customer"))
+            })
+            .find_map(|c| c.children_named("Person").find_map(person))
+            .or_else(|| audits.iter().find_map(author))
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn job(
-    file: &str,
+    notes: &Notes<'_>,
     root: &Element,
     node: &Element,
     ticket: &Ticket<'_>,
@@ -332,72 +587,48 @@ fn job(
     audits: &[&Element],
     media: Option<&Resolved<'_>>,
     media_name: Option<String>,
-) -> Result<Option<JobInformation>> {
-    let Some(job_id) = node
+) -> Option<JobInformation> {
+    // The job's key is its JobID, the same one the job's JMF signals carry; the part apart.
+    let job_id = node
         .attr("JobID")
         .or_else(|| root.attr("JobID"))
-        .or_else(|| root.attr("ID"))
-    else {
-        return Ok(None);
-    };
-    let time = |e: &Element, attr: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
-        match e.attr(attr) {
-            None => Ok(None),
-            Some(v) => parse_time(v, None).map(Some).ok_or_else(|| {
-                ReadError::new(
-                    file,
-                    ReadErrorKind::Invalid,
-                    format!("{attr} is not an xs:dateTime (2024-05-01T10:00:00+02:00)"),
-                )
-                .at(e.location())
-            }),
-        }
-    };
-    let count = |e: &Element, attr: &str| -> Result<Option<u32>> {
-        match e.attr(attr) {
-            None => Ok(None),
-            Some(v) => parse_count(v).map(Some).ok_or_else(|| {
-                ReadError::new(
-                    file,
-                    ReadErrorKind::Invalid,
-                    format!("{attr} is not a whole non-negative number"),
-                )
-                .at(e.location())
-            }),
-        }
-    };
+        .or_else(|| root.attr("ID"))?;
+    let job_part_id = node
+        .attr("JobPartID")
+        .or_else(|| root.attr("JobPartID"))
+        .map(str::to_owned);
 
     let created = audits.iter().find(|a| a.name == "Created");
-    let submitted_at = match created {
-        Some(c) => time(c, "TimeStamp")?,
-        None => None,
-    };
-    let mut printed_at = None;
-    let mut audit_status = None;
+    let submitted_at = created.and_then(|c| notes.time(c, "TimeStamp"));
+    let (mut printed_at, mut started_at, mut audit_status) = (None, None, None);
     for run in audits.iter().filter(|a| a.name == "ProcessRun") {
-        if let Some(t) = time(run, "End")? {
+        if let Some(t) = notes.time(run, "End") {
             printed_at = Some(t);
+            started_at = notes.time(run, "Start");
             audit_status = run.attr("EndStatus");
         }
     }
-    // Audited output (ResourceAudit / PhaseTime links): what was actually printed.
-    let mut audited_copies = None;
+    // Planned: the output link's Amount. Produced and waste: the latest audit that says (a
+    // ResourceAudit or PhaseTime with the output), else the link's ActualAmount.
+    let is_output = |l: &Element| l.name == "ComponentLink" && l.attr("Usage") == Some("Output");
+    let planned = linked
+        .iter()
+        .find(|(link, _)| is_output(link))
+        .map(|(link, _)| amounts(notes, link, false))
+        .unwrap_or_default();
+    let mut produced = Amounts {
+        planned: None,
+        ..planned
+    };
     for a in audits
         .iter()
         .filter(|a| matches!(a.name.as_str(), "ResourceAudit" | "PhaseTime"))
     {
-        for l in a.descendants() {
-            if l.name == "ComponentLink" && l.attr("Usage") == Some("Output") {
-                if let Some(n) = count(l, "ActualAmount")?.or(count(l, "Amount")?) {
-                    audited_copies = Some(n);
-                }
+        for l in a.descendants().into_iter().filter(|l| is_output(l)) {
+            let audited = amounts(notes, l, true);
+            if audited.produced.is_some() || audited.waste.is_some() {
+                produced = audited;
             }
-        }
-    }
-    let mut planned_copies = None;
-    for (link, _) in linked {
-        if link.name == "ComponentLink" && link.attr("Usage") == Some("Output") {
-            planned_copies = planned_copies.or(count(link, "Amount")?);
         }
     }
 
@@ -408,19 +639,7 @@ fn job(
         .next();
     let (mut pages, mut document_name) = (None, None);
     if let Some(rl) = run_list {
-        let leaves: Vec<&Element> = rl
-            .element
-            .descendants()
-            .into_iter()
-            .filter(|e| e.name == "RunList" && e.child("RunList").is_none())
-            .collect();
-        let mut total = None;
-        for leaf in &leaves {
-            if let Some(n) = count(leaf, "NPage")? {
-                total = Some(total.unwrap_or(0u32).saturating_add(n));
-            }
-        }
-        pages = total.or(count(rl.element, "NPage")?);
+        pages = run_list_pages(notes, rl.element);
         document_name = rl
             .element
             .descendants()
@@ -433,22 +652,6 @@ fn job(
             });
     }
 
-    let user_name = created
-        .and_then(|c| c.attr("Author"))
-        .map(str::to_owned)
-        .or_else(|| {
-            ticket.root.descendants().into_iter().find_map(|e| {
-                (e.name == "Person").then(|| {
-                    e.attr("DescriptiveName").map(str::to_owned).or_else(|| {
-                        let parts: Vec<&str> = [e.attr("FirstName"), e.attr("FamilyName")]
-                            .into_iter()
-                            .flatten()
-                            .collect();
-                        (!parts.is_empty()).then(|| parts.join(" "))
-                    })
-                })?
-            })
-        });
     let job_name = root.attr("DescriptiveName").map(str::to_owned).or_else(|| {
         root.descendants()
             .into_iter()
@@ -456,14 +659,12 @@ fn job(
             .and_then(|c| c.attr("CustomerJobName"))
             .map(str::to_owned)
     });
-    let size_mm = media
-        .and_then(|m| m.get("Dimension"))
-        .and_then(parse_xy)
-        .map(|[w, h]| [points_to_mm(w), points_to_mm(h)]);
-    Ok(Some(JobInformation {
+    let size_mm = media.and_then(|m| medium(m).1);
+    Some(JobInformation {
         job_id: job_id.to_owned(),
+        job_part_id,
         job_name,
-        user_name,
+        user_name: user_name(root, audits),
         document_name,
         submitted_at,
         printed_at,
@@ -472,10 +673,14 @@ fn job(
             .or(audit_status)
             .or_else(|| root.attr("Status"))
             .and_then(status),
-        copies: audited_copies.or(planned_copies),
+        started_at,
+        copies: planned.planned,
+        copies_produced: produced.produced,
+        copies_waste: produced.waste,
         pages,
         media_name,
         size_mm,
         ink_used_ml: None,
-    }))
+        media: job_media(ticket, linked),
+    })
 }

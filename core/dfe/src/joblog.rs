@@ -194,6 +194,33 @@ fn software_name(set: &str) -> &str {
     }
 }
 
+/// Whether the start of a file may be a job-log export: text (no NUL or other control bytes
+/// but tab and line ends; any 8-bit encoding) whose first non-blank line is a header of short
+/// column names split by `,` `;` or a tab, and whose next line, if any, is split by it too.
+/// Prose (a licence, a note) is not a job log even when a sentence holds a comma.
+pub(crate) fn looks_like_csv(start: &[u8]) -> bool {
+    if start
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n') || b == 0x7f)
+    {
+        return false;
+    }
+    let mut lines = start
+        .split(|&b| b == b'\n')
+        .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()));
+    let Some(header) = lines.next() else {
+        return false;
+    };
+    let Some(delimiter) = [b',', b';', b'\t'].into_iter().find(|d| header.contains(d)) else {
+        return false;
+    };
+    // Column names are short; 64 bytes leaves room for a quoted, multi-byte one.
+    header
+        .split(|b| *b == delimiter)
+        .all(|name| name.len() <= 64)
+        && lines.next().is_none_or(|row| row.contains(&delimiter))
+}
+
 fn sniff_delimiter(text: &str) -> u8 {
     let header = text.lines().next().unwrap_or_default();
     [b',', b';', b'\t']
@@ -324,7 +351,9 @@ fn rows(
                             c,
                             &match &mapping.time_format {
                                 Some(f) => format!("not a time in the format `{f}`"),
-                                None => "not a date and time (2024-05-01 13:45:00, 01.05.2024 13:45, 05/01/2024 1:45:00 PM)".into(),
+                                // Forms described, not exemplified: an example date in an error reads
+                                // as if it were the file's value.
+                                None => "not a date and time in a known form (year-month-day, day.month.year or month/day/year, then hours:minutes and seconds); name the form with the mapping's time_format".into(),
                             },
                         )
                     }),
@@ -392,17 +421,23 @@ fn rows(
             },
             job: Some(JobInformation {
                 job_id,
+                job_part_id: None,
                 job_name: get(&mapping.job_name),
                 user_name: get(&mapping.user_name),
                 document_name: get(&mapping.document_name),
                 submitted_at: time(&mapping.submitted_at)?,
                 printed_at: time(&mapping.printed_at)?,
                 status: get(&mapping.status).as_deref().and_then(status),
+                started_at: None,
+                // A job log's copies are the job's copies setting: what was asked for.
                 copies: count(&mapping.copies)?,
+                copies_produced: None,
+                copies_waste: None,
                 pages: count(&mapping.pages)?,
                 media_name,
                 size_mm: None,
                 ink_used_ml: None,
+                media: Vec::new(),
             }),
         });
     }

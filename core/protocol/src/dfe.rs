@@ -79,12 +79,18 @@ pub struct PrintSettings {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JobInformation {
-    /// The DFE's job identifier.
+    /// The job's key: the DFE's job identifier (JDF/JMF `JobID`; a JMF queue entry without one
+    /// is keyed by its `QueueEntryID`). A ticket and the signals about the same job carry the
+    /// same `job_id`; which part of the job is in `job_part_id`.
     #[cfg_attr(
         feature = "openapi",
         schema(min_length = 1, max_length = 256, pattern = r"\S")
     )]
     pub job_id: String,
+    /// The part of the job this record is about (JDF/JMF `JobPartID`), when the DFE names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub job_part_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub job_name: Option<String>,
@@ -102,8 +108,19 @@ pub struct JobInformation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub status: Option<String>,
+    /// When printing (this phase of the job) started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// Copies asked for: the planned amount (JDF `Amount` on the output, JMF `TotalAmount`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copies: Option<u32>,
+    /// Good copies produced so far (JDF `ActualAmount` and audited amounts, JMF phase
+    /// `Amount`); never counted into `copies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies_produced: Option<u32>,
+    /// Waste produced so far (spoiled sheets or copies), apart from the good ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies_waste: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +131,42 @@ pub struct JobInformation {
     pub size_mm: Option<[f64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ink_used_ml: Option<f64>,
+    /// Every medium of the job, per part, when the ticket names more than one (a cover and
+    /// the text stock); `media_name` and `size_mm` are then the first of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
+    pub media: Vec<JobMedia>,
+}
+
+/// One medium of a job and the part it is used for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobMedia {
+    /// Which part of the job (e.g. `RunIndex 0`, `Run FrontCover`), as the ticket names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub part: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub name: Option<String>,
+    /// Width and height in millimetres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_mm: Option<[f64; 2]>,
+}
+
+/// Media per job at most (a job with more parts keeps the first ones).
+pub const JOB_MEDIA: usize = 64;
+
+impl Validate for JobMedia {
+    fn validate_into(&self, v: &mut Validator) {
+        v.opt_text("part", self.part.as_deref(), SHORT_TEXT);
+        v.opt_text("name", self.name.as_deref(), SHORT_TEXT);
+        if let Some([w, h]) = self.size_mm {
+            v.range("size_mm[0]", w, 0.0, 100_000.0);
+            v.range("size_mm[1]", h, 0.0, 1_000_000.0);
+        }
+    }
 }
 
 impl Validate for DfeUpload {
@@ -156,6 +209,10 @@ impl Validate for PrintSettings {
 impl Validate for JobInformation {
     fn validate_into(&self, v: &mut Validator) {
         v.text("job_id", &self.job_id, SHORT_TEXT);
+        v.opt_text("job_part_id", self.job_part_id.as_deref(), SHORT_TEXT);
+        if let Some(t) = self.started_at {
+            v.past_time("started_at", t);
+        }
         v.opt_text("job_name", self.job_name.as_deref(), SHORT_TEXT);
         v.opt_text("user_name", self.user_name.as_deref(), SHORT_TEXT);
         v.opt_text("document_name", self.document_name.as_deref(), SHORT_TEXT);
@@ -174,5 +231,6 @@ impl Validate for JobInformation {
         if let Some(ml) = self.ink_used_ml {
             v.range("ink_used_ml", ml, 0.0, 1e6);
         }
+        v.each("media", &self.media, 0, JOB_MEDIA);
     }
 }

@@ -164,3 +164,63 @@ fn a_stored_version_1_measurement_reads_and_writes_back_byte_for_byte() {
     let upload: MeasurementUpload = serde_json::from_str(stored).unwrap();
     assert_eq!(serde_json::to_string(&upload).unwrap(), stored);
 }
+
+/// A DFE job as version-1 clients send it, without the fields added later.
+fn dfe_job() -> serde_json::Value {
+    json!({"job_id": "J-1", "copies": 25, "pages": 22})
+}
+
+#[test]
+fn a_dfe_job_without_the_added_fields_still_reads_and_writes_back_unchanged() {
+    let job: crate::dfe::JobInformation = serde_json::from_value(dfe_job()).unwrap();
+    assert_eq!(
+        (
+            job.job_part_id.as_deref(),
+            job.copies_produced,
+            job.media.len()
+        ),
+        (None, None, 0)
+    );
+    assert_eq!(serde_json::to_value(&job).unwrap(), dfe_job());
+    assert!(job.validate(Utc::now()).is_ok());
+}
+
+#[test]
+fn dfe_job_copies_part_and_media_are_checked() {
+    let mut v = dfe_job();
+    v["job_part_id"] = json!("ID345");
+    v["copies_produced"] = json!(25);
+    v["copies_waste"] = json!(2);
+    v["started_at"] = json!("2022-04-29T14:02:00Z");
+    v["media"] = json!([
+        {"part": "RunIndex 0", "name": "Glossy30#Cover", "size_mm": [215.9, 279.4]},
+        {"name": "Coated30#Text"}
+    ]);
+    let job: crate::dfe::JobInformation = serde_json::from_value(v.clone()).unwrap();
+    assert!(job.validate(Utc::now()).is_ok());
+    assert_eq!(serde_json::to_value(&job).unwrap(), v, "round trip");
+
+    v["media"][1]["size_mm"] = json!([-1.0, 10.0]);
+    v["job_part_id"] = json!("x".repeat(300));
+    v["started_at"] = json!((Utc::now() + Duration::days(2)).to_rfc3339());
+    let job: crate::dfe::JobInformation = serde_json::from_value(v.clone()).unwrap();
+    let fields: Vec<String> = job
+        .validate(Utc::now())
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["job_part_id", "started_at", "media[1].size_mm[0]"],
+        "{fields:?}"
+    );
+    let mut v = dfe_job();
+    v["media"] = json!(vec![json!({"name": "m"}); crate::dfe::JOB_MEDIA + 1]);
+    let job: crate::dfe::JobInformation = serde_json::from_value(v.clone()).unwrap();
+    let e = job.validate(Utc::now()).unwrap_err();
+    assert_eq!(e.0[0].field, "media", "{e:?}");
+    v["media"] = json!([{"name": "m", "unknown": 1}]);
+    assert!(serde_json::from_value::<crate::dfe::JobInformation>(v).is_err());
+}

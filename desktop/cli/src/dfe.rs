@@ -157,8 +157,20 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
             let options = read_options(device.unwrap_or(Uuid::nil()), &read)?;
             let bytes = read_file(&file, &options)?;
             let name = display_name(&file);
-            let captures = ecsp_dfe::read(&name, &bytes, &options)
+            let reading = ecsp_dfe::read_all(&name, &bytes, &options)
                 .map_err(|e| EcspError::invalid_input(e.to_string()))?;
+            // Values left out and jobless device states are said beside the captures.
+            for w in &reading.warnings {
+                eprintln!("warning: {w}");
+            }
+            for d in &reading.device_states {
+                eprintln!(
+                    "{name}: device status `{}` without a job (device data, not a DFE upload): {}",
+                    d.printer_status,
+                    serde_json::to_string(d).unwrap_or_default()
+                );
+            }
+            let captures = reading.captures;
             // The captures are the output, in both modes.
             let _ = json;
             emit!(

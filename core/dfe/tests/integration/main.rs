@@ -6,4 +6,5 @@
 mod collector;
 mod common;
 mod hot_folder;
+mod readers;
 mod receiver;
