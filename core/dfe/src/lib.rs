@@ -41,6 +41,10 @@ pub struct Limits {
     pub max_file_bytes: u64,
     pub max_depth: usize,
     pub max_elements: usize,
+    /// Attributes on one element (JDF's richest elements have a few dozen).
+    pub max_attributes_per_element: usize,
+    /// Attributes in the whole document.
+    pub max_attributes: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +55,8 @@ impl Default for Limits {
             max_file_bytes: 32 * 1024 * 1024,
             max_depth: 128,
             max_elements: 500_000,
+            max_attributes_per_element: 1_000,
+            max_attributes: 2_000_000,
         }
     }
 }
