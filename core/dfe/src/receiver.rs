@@ -201,9 +201,10 @@ async fn receive(
     let source = format!("JMF from {}", peer.ip());
     let refuse = |status: StatusCode, code: u32, message: String| {
         let mut answer = jmf_reply(status, &[], code, Some(&message));
-        answer
-            .headers_mut()
-            .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        answer.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
         answer
     };
     if !host_allowed(headers, state) {
@@ -222,7 +223,9 @@ async fn receive(
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             5,
-            format!("expected the content type {JMF_CONTENT_TYPE} (or text/xml, application/xml); MIME packages of JMF with JDF are not read"),
+            format!(
+                "expected the content type {JMF_CONTENT_TYPE} (or text/xml, application/xml); MIME packages of JMF with JDF are not read"
+            ),
         );
     }
     let max = state.config.max_body_bytes;
@@ -266,12 +269,15 @@ async fn receive(
     let root = match xml::parse(&source, &body, &options.limits) {
         Ok(root) => root,
         Err(reason) => {
-            tracing::warn!(kind = IngestError::Bad(reason.clone()).kind(), "JMF refused");
+            tracing::warn!(
+                kind = IngestError::Bad(reason.clone()).kind(),
+                "JMF refused"
+            );
             keep(state, &body, &reason);
             return jmf_reply(
                 StatusCode::BAD_REQUEST,
                 &[],
-                return_code(Some(&reason)),
+                return_code(&reason),
                 Some(&reason.to_string()),
             );
         }
@@ -298,7 +304,7 @@ async fn receive(
             jmf_reply(
                 status,
                 &messages,
-                return_code(Some(&reason)),
+                return_code(&reason),
                 Some(&reason.to_string()),
             )
         }
@@ -308,7 +314,7 @@ async fn receive(
             jmf_reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &messages,
-                return_code(Some(&reason)),
+                return_code(&reason),
                 Some(&reason.to_string()),
             )
         }
@@ -420,13 +426,12 @@ fn keep(state: &AppState, body: &[u8], reason: &ReadError) {
 }
 
 /// JMF return codes (JDF 1.x specification, appendix "Return codes").
-fn return_code(reason: Option<&ReadError>) -> u32 {
-    match reason.map(|r| r.kind) {
-        None => 0,
-        Some(ReadErrorKind::Malformed | ReadErrorKind::Refused | ReadErrorKind::TooLarge) => 3,
-        Some(ReadErrorKind::Unsupported) => 5,
-        Some(ReadErrorKind::Invalid) => 6,
-        Some(ReadErrorKind::Missing) => 7,
+fn return_code(reason: &ReadError) -> u32 {
+    match reason.kind {
+        ReadErrorKind::Malformed | ReadErrorKind::Refused | ReadErrorKind::TooLarge => 3,
+        ReadErrorKind::Unsupported => 5,
+        ReadErrorKind::Invalid => 6,
+        ReadErrorKind::Missing => 7,
     }
 }
 

@@ -277,12 +277,10 @@ pub(crate) fn parse(file: &str, bytes: &[u8], limits: &Limits) -> Result<Element
                 )
                 .at(here(&mut lines, &stack)));
             }
-            Event::Text(ref t) if stack.is_empty() => {
-                if t.iter().any(|b| !b.is_ascii_whitespace()) {
-                    return Err(
-                        outside_root(&err, root.is_some(), "text").at(here(&mut lines, &stack))
-                    );
-                }
+            Event::Text(ref t)
+                if stack.is_empty() && t.iter().any(|b| !b.is_ascii_whitespace()) =>
+            {
+                return Err(outside_root(&err, root.is_some(), "text").at(here(&mut lines, &stack)));
             }
             Event::CData(_) | Event::GeneralRef(_) if stack.is_empty() => {
                 return Err(outside_root(&err, root.is_some(), "text").at(here(&mut lines, &stack)));
@@ -571,7 +569,8 @@ mod tests {
         let e = parse_str(&doc).unwrap_err();
         assert_eq!(e.kind, ReadErrorKind::Refused);
         assert!(
-            e.message.contains("more than 1000 attributes on one element"),
+            e.message
+                .contains("more than 1000 attributes on one element"),
             "{e}"
         );
         assert_eq!(
@@ -590,7 +589,10 @@ mod tests {
             max_attributes: 2_500,
             ..Limits::default()
         };
-        let many = format!("<JMF>\n{}</JMF>", format!("<Signal{}/>\n", attrs(500)).repeat(6));
+        let many = format!(
+            "<JMF>\n{}</JMF>",
+            format!("<Signal{}/>\n", attrs(500)).repeat(6)
+        );
         let e = parse("t", many.as_bytes(), &limits).unwrap_err();
         assert!(e.message.contains("more than 2500 attributes"), "{e}");
         assert!(
@@ -623,15 +625,24 @@ mod tests {
             ("<JMF/><![CDATA[x]]>", "text after the root element ended"),
             ("<JMF/>&amp;", "text after the root element ended"),
             ("<JMF/><JMF/>", "an element after the root element ended"),
-            ("<JMF/><!DOCTYPE x>", "a DOCTYPE after the root element ended"),
+            (
+                "<JMF/><!DOCTYPE x>",
+                "a DOCTYPE after the root element ended",
+            ),
             ("junk<JMF/>", "text before the root element"),
-            ("<JMF/>\n<?xml version=\"1.0\"?>", "an XML declaration that is not at the start"),
+            (
+                "<JMF/>\n<?xml version=\"1.0\"?>",
+                "an XML declaration that is not at the start",
+            ),
         ] {
             let e = parse_str(doc).unwrap_err();
             assert_eq!(e.kind, ReadErrorKind::Malformed, "{doc:?}");
             assert!(e.message.contains(what), "{doc:?}: {e}");
         }
-        assert!(parse_str("<?xml version=\"1.0\"?>\n<!-- c -->\n<JMF/>\n<!-- end -->\n<?pi x?>\r\n\t ").is_ok());
+        assert!(
+            parse_str("<?xml version=\"1.0\"?>\n<!-- c -->\n<JMF/>\n<!-- end -->\n<?pi x?>\r\n\t ")
+                .is_ok()
+        );
     }
 
     /// Issue 25.5: a body declaring an encoding it is not in was read as UTF-8 and uploaded.
@@ -651,18 +662,38 @@ mod tests {
         assert!(read(&decl("Shift_JIS", b"<JMF SenderID=\"ascii\"/>")).is_ok());
         assert!(read(&decl("utf-8", "<JMF SenderID=\"Caf\u{e9}\"/>".as_bytes())).is_ok());
         let mut utf16 = vec![0xFF, 0xFE];
-        for unit in "<?xml version=\"1.0\" encoding=\"UTF-16\"?><JMF SenderID=\"\u{5370}\"/>".encode_utf16() {
+        for unit in
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?><JMF SenderID=\"\u{5370}\"/>".encode_utf16()
+        {
             utf16.extend_from_slice(&unit.to_le_bytes());
         }
         assert_eq!(read(&utf16).unwrap().attr("SenderID"), Some("\u{5370}"));
         // Not in the encoding declared: refused, never read as something else.
         for (bytes, what) in [
-            (decl("ISO-8859-1", "<JMF SenderID=\"Caf\u{e9}\"/>".as_bytes()), "declares the encoding `ISO-8859-1` but is UTF-8"),
-            (decl("Shift_JIS", "<JMF SenderID=\"\u{5370}\u{5237}\"/>".as_bytes()), "declares the encoding `Shift_JIS` but is UTF-8"),
-            (decl("UTF-16", b"<JMF/>"), "declares the encoding `UTF-16` but is not UTF-16"),
+            (
+                decl("ISO-8859-1", "<JMF SenderID=\"Caf\u{e9}\"/>".as_bytes()),
+                "declares the encoding `ISO-8859-1` but is UTF-8",
+            ),
+            (
+                decl(
+                    "Shift_JIS",
+                    "<JMF SenderID=\"\u{5370}\u{5237}\"/>".as_bytes(),
+                ),
+                "declares the encoding `Shift_JIS` but is UTF-8",
+            ),
+            (
+                decl("UTF-16", b"<JMF/>"),
+                "declares the encoding `UTF-16` but is not UTF-16",
+            ),
             (decl("UTF-8", b"<JMF SenderID=\"Caf\xe9\"/>"), "not UTF-8"),
-            (decl("Shift_JIS", b"<JMF SenderID=\"\x88\"/>"), "but is not valid Shift_JIS"),
-            ([b"\xEF\xBB\xBF".as_slice(), &decl("Shift_JIS", b"<JMF/>")].concat(), "by its byte-order mark"),
+            (
+                decl("Shift_JIS", b"<JMF SenderID=\"\x88\"/>"),
+                "but is not valid Shift_JIS",
+            ),
+            (
+                [b"\xEF\xBB\xBF".as_slice(), &decl("Shift_JIS", b"<JMF/>")].concat(),
+                "by its byte-order mark",
+            ),
         ] {
             let e = read(&bytes).unwrap_err();
             assert_eq!(e.kind, ReadErrorKind::Malformed, "{e}");

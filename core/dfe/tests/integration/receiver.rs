@@ -230,12 +230,18 @@ async fn foreign_hosts_and_malformed_bodies_upload_nothing() {
         let (status, body) = send(host.clone(), JMF_CONTENT_TYPE, signal.clone()).await;
         assert_eq!(status, 421, "{host:?}: {body}");
         assert!(
-            body.contains("<JMF ") && body.contains("ReturnCode=\"1\"") && body.contains("Host header"),
+            body.contains("<JMF ")
+                && body.contains("ReturnCode=\"1\"")
+                && body.contains("Host header"),
             "{body}"
         );
     }
     // Not JMF: refused with a JMF answer.
-    for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/json"] {
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json",
+    ] {
         let (status, body) = send(Some(addr.to_string()), content_type, signal.clone()).await;
         assert_eq!(status, 415, "{content_type}: {body}");
         assert!(body.contains("ReturnCode=\"5\""), "{body}");
@@ -270,9 +276,13 @@ async fn foreign_hosts_and_malformed_bodies_upload_nothing() {
     let latin1 = {
         // Non-ASCII text that is UTF-8, declared ISO-8859-1: would be read as mojibake.
         let t = text.replacen("UTF-8", "ISO-8859-1", 1);
-        t.replacen("SenderID=\"DFE-01\"", "SenderID=\"DFE-\u{e9}\"", 1).into_bytes()
+        t.replacen("SenderID=\"DFE-01\"", "SenderID=\"DFE-\u{e9}\"", 1)
+            .into_bytes()
     };
-    assert!(latin1 != mislabelled("ISO-8859-1"), "the sender was changed");
+    assert!(
+        latin1 != mislabelled("ISO-8859-1"),
+        "the sender was changed"
+    );
     for (what, body) in [
         ("a real signal with garbage", with_garbage(real.clone())),
         ("a signal with garbage", with_garbage(signal.clone())),
@@ -297,7 +307,8 @@ async fn foreign_hosts_and_malformed_bodies_upload_nothing() {
         .map(|n| std::fs::read_to_string(quarantine.join(n)).unwrap())
         .collect();
     assert!(
-        reasons.iter().any(|r| r.contains("UTF-16")) && reasons.iter().any(|r| r.contains("ISO-8859-1")),
+        reasons.iter().any(|r| r.contains("UTF-16"))
+            && reasons.iter().any(|r| r.contains("ISO-8859-1")),
         "the two newest: {reasons:?}"
     );
 
@@ -353,7 +364,9 @@ async fn slow_large_and_many_requests_are_bounded() {
     let addr = receiver.addr;
     let jmf_error = |body: &str, code: &str| {
         assert!(
-            body.contains("<JMF ") && body.contains(&format!("ReturnCode=\"{code}\"")) && body.contains("<Notification"),
+            body.contains("<JMF ")
+                && body.contains(&format!("ReturnCode=\"{code}\""))
+                && body.contains("<Notification"),
             "{body}"
         );
     };
@@ -408,7 +421,8 @@ async fn slow_large_and_many_requests_are_bounded() {
     // up, and a DFE's signal is answered after that, not beside it.
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let signal = tokio::spawn(async move { post(addr, JMF_CONTENT_TYPE, &fixture("JMF1.jmf")).await });
+    let signal =
+        tokio::spawn(async move { post(addr, JMF_CONTENT_TYPE, &fixture("JMF1.jmf")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !signal.is_finished(),
