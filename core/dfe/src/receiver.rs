@@ -228,7 +228,9 @@ async fn receive(
             ),
         );
     }
-    let max = state.config.max_body_bytes;
+    // The reader's own file limit bounds a body too.
+    let max = (state.config.max_body_bytes as u64).min(state.ingest.options().limits.max_file_bytes)
+        as usize;
     let too_large = || {
         refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
