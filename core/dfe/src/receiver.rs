@@ -66,7 +66,7 @@ impl Default for ReceiverConfig {
             max_body_bytes: 8 * 1024 * 1024,
             allowed_hosts: Vec::new(),
             header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(20),
             max_connections: 32,
         }
     }
