@@ -86,7 +86,8 @@ export type FolderEvent =
   | { event: "captured"; file: string; record_ids: string[]; withheld: Purpose[] }
   | { event: "duplicate"; file: string; record_ids: string[] }
   | { event: "quarantined"; file: string; reason: unknown }
-  | { event: "deferred"; file: string; code: string; message: string };
+  | { event: "deferred"; file: string; code: string; message: string }
+  | { event: "quarantine_pruned"; files: string[]; bytes: number; limits: { max_bytes: number; max_files: number } };
 
 export function isUiError(e: unknown): e is UiError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;

@@ -48,6 +48,12 @@ export function folderEventText(e: FolderEvent): string {
       return t("sources.event.quarantined", { file: e.file });
     case "deferred":
       return t("sources.event.deferred", { file: e.file });
+    case "quarantine_pruned":
+      return t("sources.event.quarantine_pruned", {
+        count: e.files.length,
+        max_files: e.limits.max_files,
+        max_mb: Math.round(e.limits.max_bytes / (1024 * 1024)),
+      });
   }
 }
 

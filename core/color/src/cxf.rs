@@ -59,8 +59,40 @@ fn local(name: &[u8]) -> String {
     s.rsplit(':').next().unwrap_or(&s).to_owned()
 }
 
+/// Attributes on one element: CxF3's richest carry a handful.
+const MAX_ATTRIBUTES: usize = 1_000;
+
+/// Checks an element's attributes once, before [`attr`] looks them up: at most
+/// [`MAX_ATTRIBUTES`], none twice. quick-xml's own duplicate check compares each attribute with
+/// every one before it, quadratic in their number (40,000 attributes took 37 s in the DFE
+/// reader), so [`attr`] turns it off and the names are checked here in a set.
+fn check_attributes(e: &BytesStart<'_>, location: impl Fn() -> String) -> Result<()> {
+    let name = local(e.name().as_ref());
+    let fail = |message: String| ColorError::Cxf {
+        location: format!("{}, <{name}>", location()),
+        message,
+    };
+    let mut names = std::collections::HashSet::new();
+    for a in e.attributes().with_checks(false) {
+        let a = a.map_err(|x| fail(format!("a bad attribute: {x}")))?;
+        if names.len() >= MAX_ATTRIBUTES {
+            return Err(fail(format!(
+                "more than {MAX_ATTRIBUTES} attributes on one element"
+            )));
+        }
+        if !names.insert(a.key.0) {
+            return Err(fail(format!(
+                "the attribute {} appears twice",
+                String::from_utf8_lossy(a.key.0)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
     e.attributes()
+        .with_checks(false)
         .flatten()
         .find(|a| local(a.key.as_ref()) == key)
         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
@@ -84,7 +116,23 @@ pub fn parse_condition(text: &str, condition: Option<IlluminationCondition>) -> 
     let mut saw_root = false;
     // Text of the innermost open element (entity references arrive as separate events).
     let mut text_buf = String::new();
-    let at = |reader: &Reader<&[u8]>| format!("line {}", line_of(text, reader.buffer_position()));
+    // Lines counted forward from the last place asked about (once per Object): counting from
+    // the start each time was quadratic in the number of objects.
+    let counted = std::cell::Cell::new((0usize, 1usize));
+    let at = |reader: &Reader<&[u8]>| {
+        let offset = (reader.buffer_position() as usize).min(text.len());
+        let (from, line) = counted.get();
+        let line = if offset >= from {
+            line + text.as_bytes()[from..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+        } else {
+            line_of(text, offset as u64)
+        };
+        counted.set((offset, line));
+        format!("line {line}")
+    };
     loop {
         let event = reader.read_event().map_err(|e| ColorError::Cxf {
             location: at(&reader),
@@ -92,6 +140,7 @@ pub fn parse_condition(text: &str, condition: Option<IlluminationCondition>) -> 
         })?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
+                check_attributes(e, || at(&reader))?;
                 let name = local(e.name().as_ref());
                 let empty = matches!(event, Event::Empty(_));
                 match name.as_str() {
@@ -614,4 +663,33 @@ pub fn write(d: &Dataset) -> String {
     }
     x.push_str("    </cc:ColorSpecificationCollection>\n  </cc:Resources>\n</cc:CxF>\n");
     x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart_with(attributes: &str) -> String {
+        format!(
+            "<cc:CxF xmlns:cc=\"{NAMESPACE}\">\n<cc:Resources><cc:ObjectCollection>\n<cc:Object Id=\"1\" Name=\"A1\"{attributes}><cc:ColorValues><cc:ColorCIELab><cc:L>50</cc:L><cc:A>0</cc:A><cc:B>0</cc:B></cc:ColorCIELab></cc:ColorValues></cc:Object>\n</cc:ObjectCollection></cc:Resources></cc:CxF>"
+        )
+    }
+
+    #[test]
+    fn attributes_are_bounded_and_unique() {
+        let many: String = (0..40_000).map(|i| format!(" a{i}=\"\"")).collect();
+        let ColorError::Cxf { location, message } = parse(&chart_with(&many)).unwrap_err() else {
+            panic!("not a CxF error");
+        };
+        assert_eq!(message, "more than 1000 attributes on one element");
+        assert_eq!(location, "line 3, <Object>");
+        let e = parse(&chart_with(" Name=\"again\"")).unwrap_err();
+        assert!(
+            e.to_string().contains("the attribute Name appears twice"),
+            "{e}"
+        );
+        let at_bound: String = (0..998).map(|i| format!(" a{i}=\"\"")).collect();
+        let chart = parse(&chart_with(&at_bound)).unwrap();
+        assert_eq!(chart.patches.len(), 1);
+    }
 }

@@ -1,6 +1,9 @@
 //! The hot folder: a DFE (or an operator) drops tickets, JMF files and job logs into a folder;
 //! each is read once it has stopped changing, captured, and moved to `done/`; a bad one is
-//! moved to `quarantine/` with `NAME.reason.txt` beside it. Nothing is deleted.
+//! moved to `quarantine/` with `NAME.reason.txt` beside it. Nothing is deleted, except that the
+//! quarantine is capped ([`QuarantineLimits`]): past its size or file count the oldest
+//! quarantined files go, and a [`FolderEvent::QuarantinePruned`] and a log line say so (a
+//! probe filled it with 91 MB in one run).
 //!
 //! `notify` wakes the scan at once; a periodic scan backs it up, because events are lost on
 //! network shares and while the watcher starts. A file is read only when its size and
@@ -46,6 +49,103 @@ pub enum FolderEvent {
         code: String,
         message: String,
     },
+    /// The quarantine passed its cap: these files (oldest first) and their reasons were
+    /// deleted to make room.
+    QuarantinePruned {
+        files: Vec<String>,
+        bytes: u64,
+        limits: QuarantineLimits,
+    },
+}
+
+/// How much a quarantine folder may hold. Past either bound the oldest quarantined files
+/// (with their reasons) are deleted; the file just quarantined always stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QuarantineLimits {
+    pub max_bytes: u64,
+    pub max_files: usize,
+}
+
+impl Default for QuarantineLimits {
+    /// 64 MiB and 1,000 files: weeks of a DFE's bad messages, a few of its largest tickets.
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            max_files: 1_000,
+        }
+    }
+}
+
+/// What [`prune_quarantine`] deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// The quarantined files' names, oldest first (their reason files went with them).
+    pub files: Vec<String>,
+    /// Bytes freed, reasons included.
+    pub bytes: u64,
+}
+
+/// Deletes the oldest quarantined files in `dir` (each with its `NAME.reason.txt`) until it
+/// holds at most `limits`, keeping the newest one whatever its size. Logs what it did, by
+/// count (file names are the user's own and stay out of logs).
+pub fn prune_quarantine(dir: &Path, limits: QuarantineLimits) -> std::io::Result<Pruned> {
+    struct Entry {
+        name: String,
+        modified: SystemTime,
+        bytes: u64,
+    }
+    let mut entries: HashMap<String, Entry> = HashMap::new();
+    for item in std::fs::read_dir(dir)? {
+        let item = item?;
+        let meta = item.metadata()?;
+        if !meta.is_file() {
+            continue;
+        }
+        let name = item.file_name().to_string_lossy().into_owned();
+        let base = name.strip_suffix(REASON_SUFFIX).unwrap_or(&name).to_owned();
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let entry = entries.entry(base.clone()).or_insert(Entry {
+            name: base,
+            modified,
+            bytes: 0,
+        });
+        entry.bytes += meta.len();
+        entry.modified = entry.modified.max(modified);
+    }
+    let mut entries: Vec<Entry> = entries.into_values().collect();
+    entries.sort_by(|a, b| (a.modified, &a.name).cmp(&(b.modified, &b.name)));
+    let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+    let mut count = entries.len();
+    let mut pruned = Pruned::default();
+    for entry in &entries[..entries.len().saturating_sub(1)] {
+        if total <= limits.max_bytes && count <= limits.max_files {
+            break;
+        }
+        for path in [
+            dir.join(&entry.name),
+            dir.join(format!("{}{REASON_SUFFIX}", entry.name)),
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        total -= entry.bytes;
+        count -= 1;
+        pruned.files.push(entry.name.clone());
+        pruned.bytes += entry.bytes;
+    }
+    if !pruned.files.is_empty() {
+        tracing::warn!(
+            removed = pruned.files.len(),
+            bytes = pruned.bytes,
+            max_files = limits.max_files,
+            max_bytes = limits.max_bytes,
+            "quarantine full: the oldest quarantined files were deleted"
+        );
+    }
+    Ok(pruned)
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +157,8 @@ pub struct HotFolderConfig {
     pub rescan: Duration,
     /// How long a deferred file waits before it is tried again.
     pub retry: Duration,
+    /// The cap on `quarantine/`.
+    pub quarantine: QuarantineLimits,
 }
 
 impl HotFolderConfig {
@@ -66,6 +168,7 @@ impl HotFolderConfig {
             settle: Duration::from_secs(2),
             rescan: Duration::from_secs(5),
             retry: Duration::from_secs(30),
+            quarantine: QuarantineLimits::default(),
         }
     }
 }
@@ -179,12 +282,28 @@ async fn scan(
         }
         match process(ingest, config, &path, &name, meta.len()).await {
             Some(event) => {
+                let quarantined = matches!(event, FolderEvent::Quarantined { .. });
                 if matches!(event, FolderEvent::Deferred { .. }) {
                     state.deferred_until = Some(now + config.retry);
                 } else {
                     seen.remove(&path);
                 }
                 let _ = events.send(event);
+                if quarantined {
+                    match prune_quarantine(&config.folder.join(QUARANTINE), config.quarantine) {
+                        Ok(pruned) if !pruned.files.is_empty() => {
+                            let _ = events.send(FolderEvent::QuarantinePruned {
+                                files: pruned.files,
+                                bytes: pruned.bytes,
+                                limits: config.quarantine,
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e.kind(), "cannot prune the quarantine")
+                        }
+                    }
+                }
             }
             None => {
                 seen.remove(&path);
@@ -356,5 +475,58 @@ mod tests {
             assert!(skipped(name), "{name}");
         }
         assert!(!skipped("job.jdf"));
+    }
+
+    #[test]
+    fn the_quarantine_is_pruned_oldest_first_to_its_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = dir.path();
+        for (i, name) in ["a.jdf", "b.jdf", "c.jdf", "d.jdf"].iter().enumerate() {
+            std::fs::write(q.join(name), vec![b'x'; 100 * (i + 1)]).unwrap();
+            std::fs::write(q.join(format!("{name}{REASON_SUFFIX}")), "why").unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let none = prune_quarantine(
+            q,
+            QuarantineLimits {
+                max_files: 4,
+                max_bytes: 10_000,
+            },
+        )
+        .unwrap();
+        assert_eq!(none, Pruned::default());
+        // By count: one too many.
+        let pruned = prune_quarantine(
+            q,
+            QuarantineLimits {
+                max_files: 3,
+                max_bytes: 10_000,
+            },
+        )
+        .unwrap();
+        assert_eq!(pruned.files, ["a.jdf"]);
+        assert_eq!(pruned.bytes, 103);
+        assert!(!q.join("a.jdf").exists() && !q.join("a.jdf.reason.txt").exists());
+        // By size: b (203) and c (303) go to bring 909 bytes under 500.
+        let pruned = prune_quarantine(
+            q,
+            QuarantineLimits {
+                max_files: 3,
+                max_bytes: 500,
+            },
+        )
+        .unwrap();
+        assert_eq!(pruned.files, ["b.jdf", "c.jdf"]);
+        // The newest stays even when it alone is over the size.
+        let pruned = prune_quarantine(
+            q,
+            QuarantineLimits {
+                max_files: 3,
+                max_bytes: 10,
+            },
+        )
+        .unwrap();
+        assert!(pruned.files.is_empty());
+        assert!(q.join("d.jdf").exists());
     }
 }

@@ -79,12 +79,34 @@ impl Ingest {
     /// Reads `bytes` (named `file` in errors) and captures what they hold, unless the same
     /// bytes were captured for this device before.
     pub async fn ingest(&self, file: &str, bytes: &[u8]) -> Result<Ingested, IngestError> {
+        self.ingest_with(file, bytes, || crate::read_all(file, bytes, &self.options))
+            .await
+    }
+
+    /// As [`Ingest::ingest`] for a JMF body the receiver has already parsed into `root` (it
+    /// needs the message IDs for its answer): parsed once, not twice.
+    pub(crate) async fn ingest_jmf(
+        &self,
+        file: &str,
+        bytes: &[u8],
+        root: &crate::xml::Element,
+    ) -> Result<Ingested, IngestError> {
+        self.ingest_with(file, bytes, || crate::read_jmf_root(file, root, &self.options))
+            .await
+    }
+
+    async fn ingest_with(
+        &self,
+        file: &str,
+        bytes: &[u8],
+        read: impl FnOnce() -> Result<crate::Reading, ReadError>,
+    ) -> Result<Ingested, IngestError> {
         let key = Ledger::key(self.options.device_id, bytes);
         let _one_at_a_time = self.serial.lock().await;
         if let Some(record_ids) = self.ledger.lookup(&key).map_err(ledger_error)? {
             return Ok(Ingested::Duplicate { record_ids });
         }
-        let reading = crate::read_all(file, bytes, &self.options).map_err(IngestError::Bad)?;
+        let reading = read().map_err(IngestError::Bad)?;
         let tag = &key[..12.min(key.len())];
         for w in &reading.warnings {
             // The field and where, never the value (it may be a name).

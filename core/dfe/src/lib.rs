@@ -44,6 +44,10 @@ pub struct Limits {
     pub max_file_bytes: u64,
     pub max_depth: usize,
     pub max_elements: usize,
+    /// Attributes on one element (JDF's richest elements have a few dozen).
+    pub max_attributes_per_element: usize,
+    /// Attributes in the whole document.
+    pub max_attributes: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +58,8 @@ impl Default for Limits {
             max_file_bytes: 32 * 1024 * 1024,
             max_depth: 128,
             max_elements: 500_000,
+            max_attributes_per_element: 1_000,
+            max_attributes: 2_000_000,
         }
     }
 }
@@ -159,6 +165,19 @@ pub fn read_all(file: &str, bytes: &[u8], options: &ReadOptions) -> Result<Readi
             Ok(reading)
         }
     }
+}
+
+/// [`read_all`] for a JMF document already parsed into `root` (the receiver parses a body once
+/// and needs the message ids for its answer).
+pub(crate) fn read_jmf_root(
+    file: &str,
+    root: &xml::Element,
+    options: &ReadOptions,
+) -> Result<Reading, ReadError> {
+    let notes = values::Notes::new(file);
+    let mut reading = jmf::read(file, root, options, &notes)?;
+    reading.warnings = notes.into_warnings();
+    Ok(reading)
 }
 
 /// The DFE uploads of [`read_all`] alone (device states and warnings left aside).

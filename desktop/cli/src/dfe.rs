@@ -75,6 +75,10 @@ pub enum DfeCommand {
         /// data directory).
         #[arg(long)]
         quarantine: Option<PathBuf>,
+        /// A host name the DFE uses for this computer (`http://NAME:PORT/jmf`); other names
+        /// than the listening address are refused (DNS rebinding). Repeatable.
+        #[arg(long = "allow-host")]
+        allow_hosts: Vec<String>,
     },
     /// List the files in a hot folder's quarantine with their reasons.
     Quarantine {
@@ -144,6 +148,13 @@ fn event_text(event: &FolderEvent) -> String {
         FolderEvent::Deferred { file, message, .. } => {
             format!("{file}: not captured now ({message}); retried later")
         }
+        FolderEvent::QuarantinePruned { files, limits, .. } => format!(
+            "quarantine full ({} files or {} bytes at most): deleted the {} oldest: {}",
+            limits.max_files,
+            limits.max_bytes,
+            files.len(),
+            files.join(", ")
+        ),
     }
 }
 
@@ -202,9 +213,22 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
                 eprintln!("watching {} (Ctrl-C stops)", folder.display());
             }
             let printer = tokio::spawn(async move {
-                while let Ok(event) = events.recv().await {
-                    // One JSON object per line with --json (a stream, not one document).
-                    out(json, &event, || event_text(&event));
+                loop {
+                    let event = match events.recv().await {
+                        Ok(event) => event,
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            eprintln!("{missed} events not shown: the output fell behind");
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    };
+                    // JSON Lines with --json: one compact object per line, a stream a reader
+                    // can take line by line (`out` pretty-prints one document).
+                    if json {
+                        emit!("{}", serde_json::to_string(&event).unwrap_or_default());
+                    } else {
+                        emit!("{}", event_text(&event));
+                    }
                 }
             });
             // Until Ctrl-C, or the watcher ends by itself (the folder became unreadable).
@@ -234,6 +258,7 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
             device,
             read,
             quarantine,
+            allow_hosts,
         } => {
             let options = read_options(device, &read)?;
             let (client, ..) = open_client(&server, dirs)?;
@@ -247,6 +272,7 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
                     quarantine: Some(
                         quarantine.unwrap_or_else(|| dirs.data.join("dfe-quarantine")),
                     ),
+                    allowed_hosts: allow_hosts,
                     ..ReceiverConfig::default()
                 },
             )

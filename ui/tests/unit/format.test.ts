@@ -46,6 +46,18 @@ describe("status", () => {
     expect(folderEventText({ event: "captured", file: "a.jdf", record_ids: ["x"], withheld: ["job_info"] })).toMatch(/without job information/);
     expect(folderEventText({ event: "captured", file: "a.jdf", record_ids: ["x"], withheld: [] })).toBe("a.jdf: captured");
   });
+
+  it("says when the full quarantine deleted its oldest files, in both languages", () => {
+    const pruned = {
+      event: "quarantine_pruned" as const, files: ["a.jdf", "b.jmf"], bytes: 2048,
+      limits: { max_bytes: 64 * 1024 * 1024, max_files: 1000 },
+    };
+    setLanguage("en");
+    expect(folderEventText(pruned)).toBe("The quarantine is full (1000 files or 64 MB at most): its 2 oldest files were deleted.");
+    setLanguage("ja");
+    expect(folderEventText(pruned)).toBe("隔離フォルダーが上限（最大 1000 ファイル、64 MB）に達したため、古いファイル 2 件を削除しました。");
+    setLanguage("en");
+  });
 });
 
 describe("the preview", () => {

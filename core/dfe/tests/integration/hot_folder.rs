@@ -1,7 +1,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ecsp_dfe::hot_folder::{self, FolderEvent, HotFolderConfig};
+use ecsp_dfe::hot_folder::{self, FolderEvent, HotFolderConfig, QuarantineLimits};
 use ecsp_dfe::{Ingest, Ledger, ReadErrorKind, ReadOptions};
 use ecsp_protocol::consent::Purpose;
 use tokio::sync::{broadcast, watch};
@@ -50,6 +50,11 @@ async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
     let config = HotFolderConfig {
         settle: Duration::from_millis(300),
         rescan: Duration::from_millis(200),
+        // Four files at most (and room for the sparse 200 MB one below).
+        quarantine: QuarantineLimits {
+            max_files: 4,
+            max_bytes: 1024 * 1024 * 1024,
+        },
         ..HotFolderConfig::new(&folder)
     };
     let (events_tx, mut events) = broadcast::channel(64);
@@ -159,8 +164,24 @@ async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
     assert_eq!(reason.kind, ReadErrorKind::Invalid);
     assert!(reason.message.contains("document_name"), "{reason}");
 
+    // The fifth quarantined file passes the cap of four: the oldest goes, and the app is told.
+    let FolderEvent::QuarantinePruned {
+        files,
+        bytes,
+        limits,
+    } = next(&mut events).await
+    else {
+        panic!("the quarantine was not capped");
+    };
+    assert_eq!(files, ["cut.jdf"]);
+    assert_eq!(limits.max_files, 4);
+    let cut_reason = "cut.jdf: ".len() as u64;
+    assert!(bytes > truncated.len() as u64 + cut_reason, "{bytes}");
+    assert!(!folder.join("quarantine/cut.jdf").exists());
+    assert!(!folder.join("quarantine/cut.jdf.reason.txt").exists());
     let listed = hot_folder::quarantined(&folder).unwrap();
-    assert_eq!(listed.len(), 5, "{listed:?}");
+    let names: Vec<&str> = listed.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(names, ["big.jdf", "columns.csv", "half.csv", "lol.jdf"]);
     flush(&client).await;
     assert_eq!(
         server.stored().len(),
@@ -174,6 +195,10 @@ async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
     // Names of people and documents were read, uploaded and shown, never logged.
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(logs.contains("DFE file captured"), "the log was captured");
+    assert!(
+        logs.contains("quarantine full: the oldest quarantined files were deleted"),
+        "the pruning was logged"
+    );
     for personal in [
         "Alice",
         "spring catalogue",
