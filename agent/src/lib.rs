@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod dc;
+pub mod identity;
 pub mod printer_mib;
 pub mod session;
 pub mod sim;

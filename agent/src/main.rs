@@ -198,14 +198,7 @@ async fn main() -> Result<()> {
         }
         Cmd::Status => {
             let db = AgentStore::open(&database_path(&cli.data_dir))?;
-            let c = db.outbox_counts()?;
-            println!(
-                "outbox: {} queued, {} sent, {} rejected; operations run: {}",
-                c.queued,
-                c.sent,
-                c.rejected,
-                db.operations_started()?
-            );
+            print!("{}", ecsp_agent::store::status_text(&db)?);
         }
         Cmd::Dc { every, once } => {
             let r = open(&cli.data_dir, &store)?;
@@ -226,16 +219,12 @@ async fn main() -> Result<()> {
             });
             let session = session.transpose()?;
             loop {
-                for result in dc.poll_all().await {
-                    match result.outcome {
-                        Ok((_, record)) => r.store.enqueue(&[record])?,
-                        Err(e) => {
-                            tracing::warn!(printer = %result.address, error = %e, "poll failed")
-                        }
-                    }
-                }
+                let results = dc.poll_all().await;
+                dc.keep_results(&r.store, &results)?;
                 upload(&r, &uploader).await;
                 if once {
+                    // A run that read no printer at all fails, so a scheduler notices.
+                    ecsp_agent::dc::require_some_read(&results)?;
                     break;
                 }
                 tokio::select! {
