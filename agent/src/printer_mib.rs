@@ -1023,4 +1023,65 @@ mod tests {
         // All fifteen at once: fifteen codes.
         assert_eq!(codes(&reading(Some(5), None, &[0xFF, 0xFE])).len(), 15);
     }
+
+    fn entity_walk(rows: &[(u64, u64, &str)]) -> Walk {
+        Walk {
+            rows: rows
+                .iter()
+                .map(|(col, index, text)| {
+                    let mut oid = identity::ENT_PHYSICAL_ENTRY.to_vec();
+                    oid.extend([*col, *index]);
+                    (oid, SnmpValue::Bytes(text.as_bytes().to_vec()))
+                })
+                .collect(),
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn entity_mib_gives_serial_and_firmware_first_non_empty_then_software_rev() {
+        let mut r = PrinterReading::default();
+        apply(
+            &mut r,
+            "entity",
+            &entity_walk(&[
+                (2, 1, "HP LaserJet"),
+                (10, 1, "5.4.0.2"),
+                (11, 1, ""),
+                (11, 2, "PHBLM12345"),
+            ]),
+        );
+        assert_eq!(r.serial_number.as_deref(), Some("PHBLM12345"));
+        assert_eq!(r.serial_source, Some("ent_physical_serial_num"));
+        assert_eq!(r.firmware_version.as_deref(), Some("5.4.0.2"));
+        assert_eq!(r.firmware_source, Some("ent_physical_software_rev"));
+        // entPhysicalFirmwareRev, where there is one, wins over the software revision; a serial
+        // already read from prtGeneralSerialNumber stays.
+        let mut r = PrinterReading {
+            serial_number: Some("X1".into()),
+            ..Default::default()
+        };
+        apply(
+            &mut r,
+            "entity",
+            &entity_walk(&[(9, 1, "2509081_000321"), (10, 1, "5.4"), (11, 1, "Y2")]),
+        );
+        assert_eq!(r.firmware_version.as_deref(), Some("2509081_000321"));
+        assert_eq!(r.serial_number.as_deref(), Some("X1"));
+    }
+
+    #[test]
+    fn error_bits_are_read_from_a_printer_table_without_hr_printer_status() {
+        let mut bits_oid = oids::HR_PRINTER_ENTRY.to_vec();
+        bits_oid.extend([2, 1]);
+        let walk = Walk {
+            rows: vec![(bits_oid, SnmpValue::Bytes(vec![0x20, 0x00]))],
+            complete: true,
+        };
+        let mut r = PrinterReading::default();
+        apply(&mut r, "host_resources_printer", &walk);
+        assert_eq!(r.printer_status, None);
+        assert_eq!(r.detected_errors, ["low_toner"]);
+        assert_eq!(r.printer_index, Some(1));
+    }
 }

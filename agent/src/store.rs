@@ -407,4 +407,53 @@ mod tests {
         );
         assert_eq!(store.operations_started().expect("count"), 1);
     }
+
+    #[test]
+    fn status_shows_each_printers_latest_poll_and_every_rejection_reason() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = AgentStore::open(&dir.path().join("agent.db")).expect("open");
+        let at = Utc::now();
+        let poll = |ok: bool, detail: &str| PrinterPoll {
+            address: "192.0.2.10:161".into(),
+            serial_number: "X7PZ012345".into(),
+            polled_at: at,
+            read_ok: ok,
+            detail: detail.into(),
+        };
+        store.record_poll(&poll(true, "status idle")).expect("poll");
+        store
+            .record_poll(&poll(false, "the printer cannot be identified"))
+            .expect("second poll");
+        let polls = store.printer_polls().expect("polls");
+        assert_eq!(polls.len(), 1, "one row per printer: the latest poll");
+        assert!(!polls[0].read_ok);
+        let record: DeviceDataRecord = serde_json::from_value(serde_json::json!({
+            "record_id": Uuid::new_v4(),
+            "captured_at": at,
+            "device": {"manufacturer": "Epson", "model": "SC-P8500D", "serial_number": "X1",
+                       "firmware_version": "1.0"}
+        }))
+        .expect("record");
+        store
+            .enqueue(std::slice::from_ref(&record))
+            .expect("enqueue");
+        let due = store.due(Utc::now(), 10).expect("due");
+        store
+            .mark_rejected(&[due[0].seq], "422: not designated to this agent")
+            .expect("reject");
+        let text = status_text(&store).expect("status");
+        assert!(text.contains("0 queued, 0 sent, 1 rejected"), "{text}");
+        assert!(
+            text.contains("printer 192.0.2.10:161 (designated serial X7PZ012345): NOT READ at ")
+                && text.contains(": the printer cannot be identified"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "record {}: 422: not designated to this agent",
+                record.record_id
+            )),
+            "{text}"
+        );
+    }
 }
