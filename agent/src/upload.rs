@@ -256,6 +256,7 @@ impl Uploader {
                     let status = res.status();
                     let detail = res.text().await.unwrap_or_default();
                     let reason: String = format!("{status}: {detail}").chars().take(1000).collect();
+                    tracing::warn!(records = seqs.len(), %reason, "the server refused the upload");
                     store.mark_rejected(&seqs, &reason)?;
                     summary.rejected += seqs.len();
                 }
