@@ -239,9 +239,7 @@ impl DcAgent {
             device,
         })
     }
-}
 
-impl DcAgent {
     /// Keeps what a cycle produced: each reading in the outbox, a record for each printer that
     /// cannot be identified ([`DcAgent::problem_record`]), and the outcome of every poll for
     /// `ecsp-agent status`. Failures are logged with the printer's address.
