@@ -18,6 +18,7 @@ use crate::printer_mib::{PrinterReading, Registered, read_printer, to_device_dat
 use crate::snmp::{
     AuthProtocol, PrivProtocol, SnmpCredentials, SnmpError, SnmpSession, SnmpTiming,
 };
+use crate::store::{AgentStore, PrinterPoll};
 
 /// How the agent authenticates to a printer. Secrets are named, not written here: the names are
 /// keys in the agent's secret store (the OS keyring), so the configuration file holds none.
@@ -66,8 +67,15 @@ pub enum DcError {
         expected: String,
         found: String,
     },
-    #[error("{0}: the printer does not report a serial number (prtGeneralSerialNumber)")]
-    NoSerial(SocketAddr),
+    #[error(
+        "{address}: the printer cannot be identified as {expected}: it publishes no serial number (none in prtGeneralSerialNumber, ENTITY-MIB entPhysicalSerialNum, its maker's MIB or sysDescr), so its readings were not sent"
+    )]
+    CannotIdentify {
+        address: SocketAddr,
+        expected: String,
+    },
+    #[error("none of the {tried} designated printer(s) could be read")]
+    NothingRead { tried: usize },
     #[error("secret `{0}` named in the configuration is not in the secret store")]
     MissingSecret(String),
     #[error("the secret store failed: {0}")]
@@ -149,7 +157,10 @@ impl DcAgent {
         let found = reading
             .serial_number
             .clone()
-            .ok_or(DcError::NoSerial(address))?;
+            .ok_or_else(|| DcError::CannotIdentify {
+                address,
+                expected: printer.serial_number.clone(),
+            })?;
         if !same_serial(&found, &printer.serial_number) {
             return Err(DcError::SerialChanged {
                 address,
@@ -191,6 +202,111 @@ impl DcAgent {
         }
         results
     }
+}
+
+/// The code a designated printer that cannot be identified is reported under.
+pub const CANNOT_IDENTIFY_CODE: &str = "error.agent.printer_not_identified";
+
+impl DcAgent {
+    /// What the operator must see of a failed poll, as a record for the designated printer:
+    /// for a printer that cannot be identified, its designated identity with the error and no
+    /// reading (what answered may not be that printer). Other failures make no record.
+    pub fn problem_record(&self, address: SocketAddr, error: &DcError) -> Option<DeviceDataRecord> {
+        let DcError::CannotIdentify { .. } = error else {
+            return None;
+        };
+        let printer = self.designated.iter().find(|p| p.address == address)?;
+        let now = Utc::now();
+        let mut device = to_device_data(
+            &PrinterReading::default(),
+            &Registered {
+                manufacturer: &printer.manufacturer,
+                model: &printer.model,
+                serial_number: &printer.serial_number,
+            },
+            now,
+        );
+        device.printer_status = Some("unknown".into());
+        device.maintenance_settings = None;
+        device.error_codes = vec![ecsp_protocol::common::CodeEvent {
+            code: CANNOT_IDENTIFY_CODE.into(),
+            description: Some(error.to_string().chars().take(256).collect()),
+            occurred_at: Some(now),
+        }];
+        Some(DeviceDataRecord {
+            record_id: Uuid::new_v4(),
+            captured_at: now,
+            device,
+        })
+    }
+
+    /// Keeps what a cycle produced: each reading in the outbox, a record for each printer that
+    /// cannot be identified ([`DcAgent::problem_record`]), and the outcome of every poll for
+    /// `ecsp-agent status`. Failures are logged with the printer's address.
+    pub fn keep_results(
+        &self,
+        store: &AgentStore,
+        results: &[PollResult],
+    ) -> Result<(), crate::store::StoreError> {
+        for result in results {
+            let Some(printer) = self.designated.iter().find(|p| p.address == result.address) else {
+                continue;
+            };
+            let (read_ok, detail) = match &result.outcome {
+                Ok((reading, record)) => {
+                    store.enqueue(std::slice::from_ref(record))?;
+                    (true, reading_summary(reading, record))
+                }
+                Err(e) => {
+                    tracing::warn!(printer = %result.address, error = %e, "poll failed");
+                    if let Some(record) = self.problem_record(result.address, e) {
+                        store.enqueue(&[record])?;
+                    }
+                    (false, e.to_string())
+                }
+            };
+            store.record_poll(&PrinterPoll {
+                address: result.address.to_string(),
+                serial_number: printer.serial_number.clone(),
+                polled_at: Utc::now(),
+                read_ok,
+                detail,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn reading_summary(reading: &PrinterReading, record: &DeviceDataRecord) -> String {
+    let d = &record.device;
+    let mut s = format!(
+        "status {}, {} error code(s), {} supplies, firmware {}",
+        d.printer_status.as_deref().unwrap_or("unknown"),
+        d.error_codes.len(),
+        d.consumables.len(),
+        d.firmware_version
+    );
+    if let Some(source) = reading.firmware_source {
+        s.push_str(&format!(" (from {source})"));
+    }
+    if let Some(source) = reading.serial_source {
+        s.push_str(&format!("; serial number from {source}"));
+    }
+    if !reading.incomplete.is_empty() {
+        s.push_str(&format!("; incomplete: {}", reading.incomplete.join(", ")));
+    }
+    s
+}
+
+/// How many printers a cycle read; an error when it read none (`dc --once` then fails).
+pub fn require_some_read(results: &[PollResult]) -> Result<usize, DcError> {
+    let read = results.iter().filter(|r| r.outcome.is_ok()).count();
+    if read == 0 {
+        return Err(DcError::NothingRead {
+            tried: results.len(),
+        });
+    }
+    Ok(read)
 }
 
 /// Runs futures concurrently and returns their outputs in order (a tiny `join_all`, so as not to

@@ -1,7 +1,8 @@
 //! `ecsp-agent`: the two agents that feed the server device data.
 //!
 //! * The **DC agent** ([`dc`]) runs on a workstation and polls the printers it was designated,
-//!   over SNMP v2c or v3 ([`snmp`], [`printer_mib`]).
+//!   over SNMP v2c or v3 ([`snmp`], [`printer_mib`], and [`identity`] for where printers
+//!   publish their serial number and firmware version).
 //! * The **ES agent simulator** ([`sim`]) stands in for the firmware agent inside printers: N
 //!   simulated printers whose state changes over time, for tests, demos and benchmarks.
 //!
@@ -10,6 +11,7 @@
 
 pub mod config;
 pub mod dc;
+pub mod identity;
 pub mod printer_mib;
 pub mod session;
 pub mod sim;

@@ -66,14 +66,16 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
-    /// Runs the ES agent simulator with N simulated printers.
+    /// Runs the ES agent simulator: by default it simulates the printers designated to this
+    /// agent on the server (the only ones whose reports the server accepts).
     Simulate {
-        /// Printers whose identity the server knows, `manufacturer,model,serial`, repeated;
-        /// without it, `--printers` generated ones.
+        /// Simulate these printers instead, `manufacturer,model,serial`, repeated.
         #[arg(long = "device", value_name = "MANUFACTURER,MODEL,SERIAL")]
         devices: Vec<String>,
-        #[arg(long, default_value_t = 3)]
-        printers: usize,
+        /// Simulate N generated printers instead (the server refuses their reports unless
+        /// printers with those identities are designated to this agent).
+        #[arg(long, conflicts_with = "devices")]
+        printers: Option<usize>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Upload device data every this many seconds.
@@ -152,6 +154,17 @@ async fn upload(r: &Running, uploader: &Uploader) {
     }
 }
 
+/// `manufacturer,model,serial` from `--device`.
+fn parse_device(d: &str) -> Result<(String, String, String)> {
+    let parts: Vec<&str> = d.splitn(3, ',').map(str::trim).collect();
+    match parts.as_slice() {
+        [m, model, s] if !m.is_empty() && !model.is_empty() && !s.is_empty() => {
+            Ok(((*m).to_owned(), (*model).to_owned(), (*s).to_owned()))
+        }
+        _ => bail!("--device `{d}` is not MANUFACTURER,MODEL,SERIAL"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -198,14 +211,7 @@ async fn main() -> Result<()> {
         }
         Cmd::Status => {
             let db = AgentStore::open(&database_path(&cli.data_dir))?;
-            let c = db.outbox_counts()?;
-            println!(
-                "outbox: {} queued, {} sent, {} rejected; operations run: {}",
-                c.queued,
-                c.sent,
-                c.rejected,
-                db.operations_started()?
-            );
+            print!("{}", ecsp_agent::store::status_text(&db)?);
         }
         Cmd::Dc { every, once } => {
             let r = open(&cli.data_dir, &store)?;
@@ -226,16 +232,12 @@ async fn main() -> Result<()> {
             });
             let session = session.transpose()?;
             loop {
-                for result in dc.poll_all().await {
-                    match result.outcome {
-                        Ok((_, record)) => r.store.enqueue(&[record])?,
-                        Err(e) => {
-                            tracing::warn!(printer = %result.address, error = %e, "poll failed")
-                        }
-                    }
-                }
+                let results = dc.poll_all().await;
+                dc.keep_results(&r.store, &results)?;
                 upload(&r, &uploader).await;
                 if once {
+                    // A run that read no printer at all fails, so a scheduler notices.
+                    ecsp_agent::dc::require_some_read(&results)?;
                     break;
                 }
                 tokio::select! {
@@ -256,23 +258,35 @@ async fn main() -> Result<()> {
         } => {
             let r = open(&cli.data_dir, &store)?;
             let now = Utc::now();
-            let fleet = if devices.is_empty() {
-                Fleet::generate(printers, seed, now)
+            let uploader = Uploader::new(
+                &r.config.server,
+                &r.ca_pem,
+                r.config.agent_id,
+                r.secret.clone(),
+                AgentType::EsAgent,
+            )?;
+            let fleet = if let Some(n) = printers {
+                Fleet::generate(n, seed, now)
             } else {
-                let parsed: Vec<(String, String, String)> = devices
-                    .iter()
-                    .map(|d| {
-                        let parts: Vec<&str> = d.splitn(3, ',').map(str::trim).collect();
-                        match parts.as_slice() {
-                            [m, model, s]
-                                if !m.is_empty() && !model.is_empty() && !s.is_empty() =>
-                            {
-                                Ok(((*m).to_owned(), (*model).to_owned(), (*s).to_owned()))
-                            }
-                            _ => bail!("--device `{d}` is not MANUFACTURER,MODEL,SERIAL"),
-                        }
-                    })
-                    .collect::<Result<_>>()?;
+                let parsed: Vec<(String, String, String)> = if devices.is_empty() {
+                    let designated = uploader.designated().await?;
+                    if designated.is_empty() {
+                        bail!(
+                            "no printer is designated to agent {} on the server: designate some (POST /api/v1/admin/devices with this agent), or name them with --device",
+                            r.config.agent_id
+                        );
+                    }
+                    designated
+                        .into_iter()
+                        .map(|d| (d.manufacturer, d.model, d.serial_number))
+                        .collect()
+                } else {
+                    devices
+                        .iter()
+                        .map(|d| parse_device(d))
+                        .collect::<Result<_>>()?
+                };
+                tracing::info!(printers = parsed.len(), "simulating");
                 Fleet::from_devices(
                     parsed
                         .iter()
@@ -282,17 +296,12 @@ async fn main() -> Result<()> {
                 )
             };
             fleet.set_time_scale(time_scale);
-            let uploader = Uploader::new(
-                &r.config.server,
-                &r.ca_pem,
-                r.config.agent_id,
-                r.secret.clone(),
-                AgentType::EsAgent,
-            )?;
             let session = session::spawn(mqtt(&r)?, r.store.clone(), Arc::new(fleet.clone()));
             loop {
                 fleet.advance(Utc::now());
-                r.store.enqueue(&fleet.device_data())?;
+                // Only readings not sent yet: with --every under a minute the clock may not
+                // have moved.
+                r.store.enqueue(&fleet.new_reports())?;
                 upload(&r, &uploader).await;
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(every)) => {}

@@ -8,6 +8,7 @@ use ecsp_protocol::common::CodeEvent;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::identity;
 use crate::snmp::{Arcs, SnmpError, SnmpSession, SnmpValue, Walk};
 
 pub mod oids {
@@ -25,8 +26,6 @@ pub mod oids {
     pub const PRT_SUPPLIES_ENTRY: &[u64] = &[1, 3, 6, 1, 2, 1, 43, 11, 1, 1];
     /// prtAlertEntry: SeverityLevel (2), Group (4), Code (7), Description (8), Time (9).
     pub const PRT_ALERT_ENTRY: &[u64] = &[1, 3, 6, 1, 2, 1, 43, 18, 1, 1];
-    /// entPhysicalFirmwareRev (ENTITY-MIB): where printers that have it publish firmware.
-    pub const ENT_FIRMWARE_REV: &[u64] = &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 9];
 }
 
 /// A supply level as the Printer MIB states it.
@@ -85,20 +84,11 @@ impl Supply {
         Some((pct * 10.0).round() / 10.0)
     }
 
-    fn kind(&self) -> &'static str {
-        match self.supply_type {
-            3 => "toner_cartridge",
-            4 | 9 => "waste_box",
-            5 | 6 => "ink_cartridge",
-            7 => "ink_ribbon",
-            10 => "fuser",
-            15..=17 => "transfer_unit",
-            20 => "cleaner_unit",
-            21 => "developer",
-            32 => "toner",
-            2 => "unknown",
-            _ => "other",
-        }
+    /// The consumable kind: the `PrtMarkerSuppliesTypeTC` name in snake case (so `opc`, the
+    /// organic photoconductor, is the drum). A value outside the enumeration is `other`; its
+    /// number stays in `maintenance_settings.snmp.supplies`.
+    pub fn kind(&self) -> &'static str {
+        supply_kind(self.supply_type)
     }
 
     fn color(&self) -> Option<String> {
@@ -129,6 +119,52 @@ impl Supply {
     }
 }
 
+/// `PrtMarkerSuppliesTypeTC` (RFC 3805, IANA-PRINTER-MIB), value and name in snake case.
+pub const SUPPLY_TYPES: [(i64, &str); 34] = [
+    (1, "other"),
+    (2, "unknown"),
+    (3, "toner"),
+    (4, "waste_toner"),
+    (5, "ink"),
+    (6, "ink_cartridge"),
+    (7, "ink_ribbon"),
+    (8, "waste_ink"),
+    (9, "opc"),
+    (10, "developer"),
+    (11, "fuser_oil"),
+    (12, "solid_wax"),
+    (13, "ribbon_wax"),
+    (14, "waste_wax"),
+    (15, "fuser"),
+    (16, "corona_wire"),
+    (17, "fuser_oil_wick"),
+    (18, "cleaner_unit"),
+    (19, "fuser_cleaning_pad"),
+    (20, "transfer_unit"),
+    (21, "toner_cartridge"),
+    (22, "fuser_oiler"),
+    (23, "water"),
+    (24, "waste_water"),
+    (25, "glue_water_additive"),
+    (26, "waste_paper"),
+    (27, "binding_supply"),
+    (28, "banding_supply"),
+    (29, "stitching_wire"),
+    (30, "shrink_wrap"),
+    (31, "paper_wrap"),
+    (32, "staples"),
+    (33, "inserts"),
+    (34, "covers"),
+];
+
+/// The consumable kind of a `prtMarkerSuppliesType` value.
+pub fn supply_kind(supply_type: i64) -> &'static str {
+    SUPPLY_TYPES
+        .iter()
+        .find(|(v, _)| *v == supply_type)
+        .map_or("other", |(_, name)| name)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MarkerCounter {
     pub marker: u64,
@@ -149,24 +185,36 @@ pub struct Alert {
     pub time_ticks: Option<u64>,
 }
 
-/// hrPrinterDetectedErrorState bits (RFC 2790 plus RFC 3805's additions), most significant
-/// bit of the first octet first.
-pub const DETECTED_ERRORS: &[(&str, bool)] = &[
-    ("low_paper", false),
-    ("no_paper", true),
-    ("low_toner", false),
-    ("no_toner", true),
-    ("door_open", true),
-    ("jammed", true),
-    ("offline", true),
-    ("service_requested", true),
-    ("input_tray_missing", true),
-    ("output_tray_missing", true),
-    ("marker_supply_missing", true),
-    ("output_near_full", false),
-    ("output_full", true),
-    ("input_tray_empty", true),
-    ("overdue_preventive_maintenance", false),
+/// How serious a set bit of hrPrinterDetectedErrorState is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitSeverity {
+    Warning,
+    Error,
+    /// Either, as hrDeviceStatus says: RFC 3805's status table lists `serviceRequested` under
+    /// both a non-critical (warning) and a critical (down) alert, and `offline` under "moving
+    /// off-line" (warning) and "off-line" (down).
+    AsDeviceStatus,
+}
+
+/// hrPrinterDetectedErrorState bits (RFC 2790 plus RFC 3805's additions), bit 0 being the
+/// most significant bit of the first octet; agents send one octet or two.
+pub const DETECTED_ERRORS: &[(&str, BitSeverity)] = &[
+    ("low_paper", BitSeverity::Warning),
+    ("no_paper", BitSeverity::Error),
+    ("low_toner", BitSeverity::Warning),
+    ("no_toner", BitSeverity::Error),
+    ("door_open", BitSeverity::Error),
+    ("jammed", BitSeverity::Error),
+    ("offline", BitSeverity::AsDeviceStatus),
+    ("service_requested", BitSeverity::AsDeviceStatus),
+    ("input_tray_missing", BitSeverity::Error),
+    ("output_tray_missing", BitSeverity::Error),
+    ("marker_supply_missing", BitSeverity::Error),
+    ("output_near_full", BitSeverity::Warning),
+    ("output_full", BitSeverity::Error),
+    // One tray is empty; `no_paper` is the printer having none at all.
+    ("input_tray_empty", BitSeverity::Warning),
+    ("overdue_preventive_maintenance", BitSeverity::Warning),
 ];
 
 /// Everything read from one printer in one poll.
@@ -176,7 +224,10 @@ pub struct PrinterReading {
     /// hrDeviceDescr of the printer device.
     pub model: Option<String>,
     pub serial_number: Option<String>,
+    /// Where the serial number was found (see [`identity`]).
+    pub serial_source: Option<identity::Source>,
     pub firmware_version: Option<String>,
+    pub firmware_source: Option<identity::Source>,
     /// hrDeviceStatus: 1 unknown, 2 running, 3 warning, 4 testing, 5 down.
     pub device_status: Option<i64>,
     /// hrPrinterStatus: 1 other, 2 unknown, 3 idle, 4 printing, 5 warmup.
@@ -194,43 +245,45 @@ pub struct PrinterReading {
     pub printer_index: Option<u64>,
 }
 
-/// Reads a printer. The identity (serial number) must be readable, or the poll fails; after it,
-/// a table the printer stops answering is noted in `incomplete` and the rest is kept.
+/// Reads a printer. The first request must be answered, or the poll fails; after it, a table
+/// the printer stops answering is noted in `incomplete` and the rest is kept. The serial number
+/// and firmware version are looked for where printers publish them ([`identity`]); a printer
+/// that publishes no serial number anywhere is read all the same, with `serial_number` empty.
 pub async fn read_printer(session: &mut SnmpSession) -> Result<PrinterReading, SnmpError> {
     let mut r = PrinterReading::default();
+    // prtGeneralSerialNumber.1 is where nearly every printer has it; walk only if it is not.
+    let mut serial_oid = oids::PRT_GENERAL_SERIAL.to_vec();
+    serial_oid.push(1);
     let scalars = session
-        .get(&[oids::SYS_DESCR.to_vec(), oids::SYS_UPTIME.to_vec()])
+        .get(&[
+            oids::SYS_DESCR.to_vec(),
+            oids::SYS_UPTIME.to_vec(),
+            serial_oid,
+        ])
         .await?;
     r.sys_descr = scalars[0].as_ref().and_then(SnmpValue::as_text);
     r.sys_uptime_ticks = scalars[1]
         .as_ref()
         .and_then(SnmpValue::as_i64)
         .and_then(|v| u64::try_from(v).ok());
-    // prtGeneralSerialNumber.1 is where nearly every printer has it; walk only if it is not.
-    let mut serial_oid = oids::PRT_GENERAL_SERIAL.to_vec();
-    serial_oid.push(1);
-    r.serial_number = session.get(&[serial_oid]).await?[0]
+    r.serial_number = scalars[2]
         .as_ref()
         .and_then(SnmpValue::as_text)
         .filter(|s| !s.is_empty());
-    if r.serial_number.is_none() {
-        let serial = session.walk(oids::PRT_GENERAL_SERIAL).await?;
-        r.serial_number = serial
-            .rows
-            .iter()
-            .filter_map(|(_, v)| v.as_text())
-            .find(|s| !s.is_empty());
-    }
 
     let mut gave_up = false;
     for (name, root) in [
+        ("printer_serial", oids::PRT_GENERAL_SERIAL),
         ("host_resources_printer", oids::HR_PRINTER_ENTRY),
         ("host_resources_device", oids::HR_DEVICE_ENTRY),
-        ("firmware", oids::ENT_FIRMWARE_REV),
+        ("entity", identity::ENT_PHYSICAL_ENTRY),
         ("marker_counters", oids::PRT_MARKER_ENTRY),
         ("supplies", oids::PRT_SUPPLIES_ENTRY),
         ("alerts", oids::PRT_ALERT_ENTRY),
     ] {
+        if name == "printer_serial" && r.serial_number.is_some() {
+            continue;
+        }
         if gave_up {
             r.incomplete.push(name.to_owned());
             continue;
@@ -250,7 +303,63 @@ pub async fn read_printer(session: &mut SnmpSession) -> Result<PrinterReading, S
         }
         apply(&mut r, name, &walk);
     }
+    if r.serial_number.is_some() {
+        r.serial_source = r.serial_source.or(Some("prt_general_serial_number"));
+    }
+    if (r.serial_number.is_none() || r.firmware_version.is_none()) && !gave_up {
+        read_vendor_objects(session, &mut r).await?;
+    }
+    if let Some(descr) = r.sys_descr.clone() {
+        if r.serial_number.is_none() {
+            r.serial_number = identity::serial_from_sys_descr(&descr);
+            r.serial_source = r.serial_number.as_ref().map(|_| "sys_descr");
+        }
+        if r.firmware_version.is_none() {
+            r.firmware_version = identity::firmware_from_sys_descr(&descr);
+            r.firmware_source = r.firmware_version.as_ref().map(|_| "sys_descr");
+        }
+    }
     Ok(r)
+}
+
+/// One GET of every maker's serial-number and firmware objects ([`identity::vendor_oids`]).
+/// A printer that refuses the request (an error status) or stops answering loses only these.
+async fn read_vendor_objects(
+    session: &mut SnmpSession,
+    r: &mut PrinterReading,
+) -> Result<(), SnmpError> {
+    let values = match session.get(&identity::vendor_oids()).await {
+        Ok(v) => v,
+        Err(SnmpError::NoAnswer { .. } | SnmpError::ErrorStatus { .. }) => {
+            r.incomplete.push("vendor".to_owned());
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let text = |i: usize| {
+        values
+            .get(i)
+            .and_then(Option::as_ref)
+            .and_then(SnmpValue::as_text)
+            .filter(|s| !s.is_empty())
+    };
+    let serials = identity::VENDOR_SERIALS.len();
+    if r.serial_number.is_none() {
+        let found = (0..serials).find_map(|i| Some((text(i)?, identity::VENDOR_SERIALS[i].0)));
+        if let Some((serial, source)) = found {
+            r.serial_number = Some(serial);
+            r.serial_source = Some(source);
+        }
+    }
+    if r.firmware_version.is_none() {
+        let found = (0..identity::VENDOR_FIRMWARE.len())
+            .find_map(|i| Some((text(serials + i)?, identity::VENDOR_FIRMWARE[i].0)));
+        if let Some((firmware, source)) = found {
+            r.firmware_version = Some(firmware);
+            r.firmware_source = Some(source);
+        }
+    }
+    Ok(())
 }
 
 /// Rows of a table walk grouped by row index (the arcs after `root.column`).
@@ -273,10 +382,24 @@ fn cell<'a>(walk: &'a Walk, root: &[u64], col: u64, index: &[u64]) -> Option<&'a
 
 fn apply(r: &mut PrinterReading, name: &str, walk: &Walk) {
     match name {
+        "printer_serial" => {
+            r.serial_number = walk
+                .rows
+                .iter()
+                .filter_map(|(_, v)| v.as_text())
+                .find(|s| !s.is_empty());
+        }
         "host_resources_printer" => {
             let root = oids::HR_PRINTER_ENTRY;
-            if let Some((index, status)) = column(walk, root, 1).into_iter().next() {
-                r.printer_status = status.as_i64();
+            // A printer may publish hrPrinterDetectedErrorState without hrPrinterStatus (or the
+            // reverse): its row is known by either column.
+            let row = column(walk, root, 1)
+                .into_iter()
+                .chain(column(walk, root, 2))
+                .map(|(index, _)| index)
+                .next();
+            if let Some(index) = row {
+                r.printer_status = cell(walk, root, 1, &index).and_then(SnmpValue::as_i64);
                 if let Some(SnmpValue::Bytes(bits)) = cell(walk, root, 2, &index) {
                     r.detected_errors = detected_errors(bits);
                 }
@@ -299,12 +422,25 @@ fn apply(r: &mut PrinterReading, name: &str, walk: &Walk) {
                 r.device_status = cell(walk, root, 5, &[i]).and_then(SnmpValue::as_i64);
             }
         }
-        "firmware" => {
-            r.firmware_version = walk
-                .rows
-                .iter()
-                .filter_map(|(_, v)| v.as_text())
-                .find(|s| !s.is_empty());
+        "entity" => {
+            // The first entity (lowest index: the chassis, on printers) that has the value.
+            let first = |col| {
+                column(walk, identity::ENT_PHYSICAL_ENTRY, col)
+                    .into_iter()
+                    .filter_map(|(_, v)| v.as_text())
+                    .find(|s| !s.is_empty())
+            };
+            if r.serial_number.is_none() {
+                r.serial_number = first(identity::ENT_SERIAL_NUM);
+                r.serial_source = r.serial_number.as_ref().map(|_| "ent_physical_serial_num");
+            }
+            if let Some(fw) = first(identity::ENT_FIRMWARE_REV) {
+                r.firmware_version = Some(fw);
+                r.firmware_source = Some("ent_physical_firmware_rev");
+            } else if let Some(sw) = first(identity::ENT_SOFTWARE_REV) {
+                r.firmware_version = Some(sw);
+                r.firmware_source = Some("ent_physical_software_rev");
+            }
         }
         "marker_counters" => {
             let root = oids::PRT_MARKER_ENTRY;
@@ -470,17 +606,51 @@ impl Alert {
     }
 }
 
-fn printer_status_word(r: &PrinterReading) -> &'static str {
+/// Whether a set hrPrinterDetectedErrorState bit is an error or a warning on this printer.
+fn bit_is_error(r: &PrinterReading, name: &str) -> bool {
+    match DETECTED_ERRORS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+    {
+        Some(BitSeverity::Error) => true,
+        Some(BitSeverity::AsDeviceStatus) => r.device_status == Some(5),
+        Some(BitSeverity::Warning) | None => false,
+    }
+}
+
+/// The printer's state in a word. hrPrinterStatus says it when it is idle, printing or warming
+/// up; when it is missing, `other` or `unknown`, the state is derived from hrDeviceStatus, the
+/// error bits and the alert table, as RFC 3805's status table (§2.2.13.2) pairs them: anything
+/// critical is `error`, anything non-critical `warning`, and a running printer whose
+/// hrPrinterStatus is `other` is in `standby`.
+pub fn printer_status_word(r: &PrinterReading) -> &'static str {
     if r.device_status == Some(5) {
         return "error";
     }
     match r.printer_status {
-        Some(3) if r.device_status == Some(3) => "warning",
-        Some(3) => "idle",
-        Some(4) => "printing",
-        Some(5) => "warming_up",
-        Some(1) => "other",
-        _ => "unknown",
+        Some(3) if r.device_status == Some(3) => return "warning",
+        Some(3) => return "idle",
+        Some(4) => return "printing",
+        Some(5) => return "warming_up",
+        _ => {}
+    }
+    let error = r.detected_errors.iter().any(|n| bit_is_error(r, n))
+        || r.alerts.iter().any(|a| a.severity == 3);
+    let warning = r.device_status == Some(3)
+        || !r.detected_errors.is_empty()
+        || r.alerts.iter().any(|a| a.severity == 4);
+    if error {
+        "error"
+    } else if warning {
+        "warning"
+    } else {
+        match (r.device_status, r.printer_status) {
+            (Some(4), _) => "testing",
+            (Some(2), Some(1)) => "standby",
+            (Some(2), _) => "running",
+            _ => "unknown",
+        }
     }
 }
 
@@ -500,10 +670,7 @@ pub fn to_device_data(r: &PrinterReading, who: &Registered<'_>, now: DateTime<Ut
         .detected_errors
         .iter()
         .map(|name| {
-            let error = DETECTED_ERRORS
-                .iter()
-                .find(|(n, _)| n == name)
-                .is_some_and(|(_, e)| *e);
+            let error = bit_is_error(r, name);
             CodeEvent {
                 code: format!("{}.hr.{name}", if error { "error" } else { "warning" }),
                 description: None,
@@ -543,6 +710,8 @@ pub fn to_device_data(r: &PrinterReading, who: &Registered<'_>, now: DateTime<Ut
         })
         .collect();
     let snmp = json!({
+        "serial_number_source": r.serial_source,
+        "firmware_version_source": r.firmware_source,
         "marker_life_counters": r.counters,
         "supplies": r.supplies,
         "incomplete": r.incomplete,
@@ -659,5 +828,260 @@ mod tests {
         assert_eq!(d.status_history.len(), 2);
         assert_eq!(d.status_history[1].code, "warning.prt.door_closed");
         assert_eq!(d.firmware_version, "unknown");
+    }
+
+    /// RFC 3805's PrtMarkerSuppliesTypeTC, as the RFC spells it.
+    const RFC_SUPPLY_TYPES: [&str; 34] = [
+        "other",
+        "unknown",
+        "toner",
+        "wasteToner",
+        "ink",
+        "inkCartridge",
+        "inkRibbon",
+        "wasteInk",
+        "opc",
+        "developer",
+        "fuserOil",
+        "solidWax",
+        "ribbonWax",
+        "wasteWax",
+        "fuser",
+        "coronaWire",
+        "fuserOilWick",
+        "cleanerUnit",
+        "fuserCleaningPad",
+        "transferUnit",
+        "tonerCartridge",
+        "fuserOiler",
+        "water",
+        "wasteWater",
+        "glueWaterAdditive",
+        "wastePaper",
+        "bindingSupply",
+        "bandingSupply",
+        "stitchingWire",
+        "shrinkWrap",
+        "paperWrap",
+        "staples",
+        "inserts",
+        "covers",
+    ];
+
+    fn snake(camel: &str) -> String {
+        let mut out = String::new();
+        for c in camel.chars() {
+            if c.is_ascii_uppercase() {
+                out.push('_');
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_supply_type_of_the_enumeration_is_its_own_kind() {
+        for (i, name) in RFC_SUPPLY_TYPES.iter().enumerate() {
+            let value = i as i64 + 1;
+            let supply = Supply {
+                index: 1,
+                description: String::new(),
+                supply_type: value,
+                class: 3,
+                max_capacity: None,
+                level: Level::NotReported,
+            };
+            assert_eq!(supply.kind(), snake(name), "prtMarkerSuppliesType {value}");
+        }
+        // The parts that used to come out as something else.
+        assert_eq!(supply_kind(9), "opc");
+        assert_eq!(supply_kind(10), "developer");
+        assert_eq!(supply_kind(15), "fuser");
+        assert_eq!(supply_kind(21), "toner_cartridge");
+        // Outside the enumeration: other (the number stays in the raw supplies).
+        for value in [0, 35, -1, i64::MAX] {
+            assert_eq!(supply_kind(value), "other", "{value}");
+        }
+    }
+
+    fn reading(device: Option<i64>, printer: Option<i64>, bits: &[u8]) -> PrinterReading {
+        PrinterReading {
+            device_status: device,
+            printer_status: printer,
+            detected_errors: detected_errors(bits),
+            ..Default::default()
+        }
+    }
+
+    fn who() -> Registered<'static> {
+        Registered {
+            manufacturer: "Sharp",
+            model: "MX-3570N",
+            serial_number: "6509415X00",
+        }
+    }
+
+    fn codes(r: &PrinterReading) -> Vec<String> {
+        to_device_data(r, &who(), Utc::now())
+            .error_codes
+            .into_iter()
+            .map(|e| e.code)
+            .collect()
+    }
+
+    #[test]
+    fn without_hr_printer_status_a_warning_with_low_toner_is_a_warning_with_its_code() {
+        // hrDeviceStatus warning, hrPrinterDetectedErrorState lowToner (0x20), no hrPrinterStatus.
+        let r = reading(Some(3), None, &[0x20, 0x00]);
+        assert_eq!(printer_status_word(&r), "warning");
+        assert_eq!(codes(&r), ["warning.hr.low_toner"]);
+        // The same with hrPrinterStatus other(1), and with one octet.
+        assert_eq!(
+            printer_status_word(&reading(Some(3), Some(1), &[0x20])),
+            "warning"
+        );
+    }
+
+    #[test]
+    fn a_derived_state_follows_device_status_bits_and_alerts() {
+        assert_eq!(printer_status_word(&reading(Some(5), None, &[])), "error");
+        // A critical bit makes an error even while hrDeviceStatus still says running.
+        assert_eq!(
+            printer_status_word(&reading(Some(2), None, &[0x04])),
+            "error"
+        );
+        // RFC 3805: running with hrPrinterStatus other is standby; without it, just running.
+        assert_eq!(
+            printer_status_word(&reading(Some(2), Some(1), &[])),
+            "standby"
+        );
+        assert_eq!(printer_status_word(&reading(Some(2), None, &[])), "running");
+        assert_eq!(printer_status_word(&reading(None, None, &[])), "unknown");
+        assert_eq!(printer_status_word(&reading(Some(4), None, &[])), "testing");
+        let mut r = reading(Some(2), None, &[]);
+        r.alerts.push(Alert {
+            index: 1,
+            severity: 3,
+            group: 8,
+            code: 8,
+            description: "Paper jam".into(),
+            time_ticks: None,
+        });
+        assert_eq!(printer_status_word(&r), "error");
+        r.alerts[0].severity = 4;
+        assert_eq!(printer_status_word(&r), "warning");
+        // Where hrPrinterStatus says it, it stands.
+        assert_eq!(
+            printer_status_word(&reading(Some(2), Some(4), &[])),
+            "printing"
+        );
+        assert_eq!(
+            printer_status_word(&reading(Some(3), Some(3), &[])),
+            "warning"
+        );
+    }
+
+    #[test]
+    fn every_error_bit_becomes_a_code_in_one_octet_or_two() {
+        let expected = [
+            "warning.hr.low_paper",
+            "error.hr.no_paper",
+            "warning.hr.low_toner",
+            "error.hr.no_toner",
+            "error.hr.door_open",
+            "error.hr.jammed",
+            "warning.hr.offline",
+            "warning.hr.service_requested",
+            "error.hr.input_tray_missing",
+            "error.hr.output_tray_missing",
+            "error.hr.marker_supply_missing",
+            "warning.hr.output_near_full",
+            "error.hr.output_full",
+            "warning.hr.input_tray_empty",
+            "warning.hr.overdue_preventive_maintenance",
+        ];
+        for (bit, want) in expected.iter().enumerate() {
+            let mut octets = [0u8; 2];
+            octets[bit / 8] = 0x80 >> (bit % 8);
+            let r = reading(Some(3), None, &octets);
+            assert_eq!(codes(&r), [*want], "bit {bit}");
+            if bit < 8 {
+                assert_eq!(
+                    codes(&reading(Some(3), None, &octets[..1])),
+                    [*want],
+                    "bit {bit}"
+                );
+            }
+        }
+        // offline and serviceRequested are errors while the device is down.
+        assert_eq!(
+            codes(&reading(Some(5), Some(1), &[0x03])),
+            ["error.hr.offline", "error.hr.service_requested"]
+        );
+        // All fifteen at once: fifteen codes.
+        assert_eq!(codes(&reading(Some(5), None, &[0xFF, 0xFE])).len(), 15);
+    }
+
+    fn entity_walk(rows: &[(u64, u64, &str)]) -> Walk {
+        Walk {
+            rows: rows
+                .iter()
+                .map(|(col, index, text)| {
+                    let mut oid = identity::ENT_PHYSICAL_ENTRY.to_vec();
+                    oid.extend([*col, *index]);
+                    (oid, SnmpValue::Bytes(text.as_bytes().to_vec()))
+                })
+                .collect(),
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn entity_mib_gives_serial_and_firmware_first_non_empty_then_software_rev() {
+        let mut r = PrinterReading::default();
+        apply(
+            &mut r,
+            "entity",
+            &entity_walk(&[
+                (2, 1, "HP LaserJet"),
+                (10, 1, "5.4.0.2"),
+                (11, 1, ""),
+                (11, 2, "PHBLM12345"),
+            ]),
+        );
+        assert_eq!(r.serial_number.as_deref(), Some("PHBLM12345"));
+        assert_eq!(r.serial_source, Some("ent_physical_serial_num"));
+        assert_eq!(r.firmware_version.as_deref(), Some("5.4.0.2"));
+        assert_eq!(r.firmware_source, Some("ent_physical_software_rev"));
+        // entPhysicalFirmwareRev, where there is one, wins over the software revision; a serial
+        // already read from prtGeneralSerialNumber stays.
+        let mut r = PrinterReading {
+            serial_number: Some("X1".into()),
+            ..Default::default()
+        };
+        apply(
+            &mut r,
+            "entity",
+            &entity_walk(&[(9, 1, "2509081_000321"), (10, 1, "5.4"), (11, 1, "Y2")]),
+        );
+        assert_eq!(r.firmware_version.as_deref(), Some("2509081_000321"));
+        assert_eq!(r.serial_number.as_deref(), Some("X1"));
+    }
+
+    #[test]
+    fn error_bits_are_read_from_a_printer_table_without_hr_printer_status() {
+        let mut bits_oid = oids::HR_PRINTER_ENTRY.to_vec();
+        bits_oid.extend([2, 1]);
+        let walk = Walk {
+            rows: vec![(bits_oid, SnmpValue::Bytes(vec![0x20, 0x00]))],
+            complete: true,
+        };
+        let mut r = PrinterReading::default();
+        apply(&mut r, "host_resources_printer", &walk);
+        assert_eq!(r.printer_status, None);
+        assert_eq!(r.detected_errors, ["low_toner"]);
+        assert_eq!(r.printer_index, Some(1));
     }
 }

@@ -71,6 +71,8 @@ pub struct SimPrinter {
     pub cleaning_history: VecDeque<CodeEvent>,
     /// Where [`advance`](Self::advance) last stopped.
     pub clock: DateTime<Utc>,
+    /// The capture time of the latest report handed out by [`SimPrinter::new_report`].
+    pub last_reported: Option<DateTime<Utc>>,
     /// Multiplies the real duration of head cleanings (1.0 real time; 0.01 for tests).
     pub time_scale: f64,
     rng: fastrand::Rng,
@@ -177,6 +179,7 @@ impl SimPrinter {
             status_history: VecDeque::new(),
             cleaning_history: VecDeque::new(),
             clock: now,
+            last_reported: None,
             time_scale: 1.0,
             rng,
         }
@@ -361,6 +364,18 @@ impl SimPrinter {
     }
 
     /// A device-data record as the ES agent uploads it.
+    /// A report, unless one with this capture time was already handed out: the printer's clock
+    /// moves a minute at a time, so a caller asking more often than once a minute would
+    /// otherwise send the same reading twice under two record ids.
+    pub fn new_report(&mut self) -> Option<DeviceDataRecord> {
+        let record = self.device_data();
+        if self.last_reported.is_some_and(|t| t >= record.captured_at) {
+            return None;
+        }
+        self.last_reported = Some(record.captured_at);
+        Some(record)
+    }
+
     pub fn device_data(&self) -> DeviceDataRecord {
         DeviceDataRecord {
             record_id: Uuid::new_v4(),
@@ -642,6 +657,14 @@ impl Fleet {
         out
     }
 
+    /// The reports whose capture time has not been reported yet (see
+    /// [`SimPrinter::new_report`]).
+    pub fn new_reports(&self) -> Vec<DeviceDataRecord> {
+        let mut out = Vec::new();
+        self.each(|p| out.extend(p.new_report()));
+        out
+    }
+
     pub fn capabilities(&self) -> Vec<DeviceCapabilities> {
         let mut out = Vec::new();
         self.each(|p| out.push(p.capabilities()));
@@ -823,6 +846,25 @@ mod tests {
         fleet.advance(Utc::now());
         for r in fleet.device_data() {
             r.validate(Utc::now()).expect("valid device data");
+        }
+    }
+
+    #[test]
+    fn asked_more_often_than_once_a_minute_no_capture_time_is_reported_twice() {
+        let start = Utc::now() - ChronoDuration::hours(1);
+        let fleet = Fleet::generate(3, 5, start);
+        fleet.advance(start + ChronoDuration::seconds(150));
+        let first = fleet.new_reports();
+        assert_eq!(first.len(), 3);
+        // 20 s later the clocks have not moved a minute: nothing new to say.
+        fleet.advance(start + ChronoDuration::seconds(170));
+        assert!(fleet.new_reports().is_empty());
+        // A minute on, each printer has a new reading, with a later capture time.
+        fleet.advance(start + ChronoDuration::seconds(210));
+        let second = fleet.new_reports();
+        assert_eq!(second.len(), 3);
+        for (a, b) in first.iter().zip(&second) {
+            assert!(b.captured_at > a.captured_at);
         }
     }
 }

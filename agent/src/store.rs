@@ -59,7 +59,33 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT
 );
+CREATE TABLE IF NOT EXISTS printer_polls (
+    address       TEXT PRIMARY KEY,
+    serial_number TEXT NOT NULL,
+    polled_at     INTEGER NOT NULL,
+    read_ok       INTEGER NOT NULL,
+    detail        TEXT NOT NULL
+);
 ";
+
+/// The latest poll of one designated printer, as `ecsp-agent status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterPoll {
+    pub address: String,
+    /// The serial number it was designated with.
+    pub serial_number: String,
+    pub polled_at: DateTime<Utc>,
+    pub read_ok: bool,
+    /// What was read, or why nothing could be.
+    pub detail: String,
+}
+
+/// A record the server refused, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub record_id: String,
+    pub reason: String,
+}
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -238,6 +264,59 @@ impl AgentStore {
         Ok(())
     }
 
+    /// Keeps the outcome of the latest poll of a designated printer (one row per address).
+    pub fn record_poll(&self, poll: &PrinterPoll) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO printer_polls (address, serial_number, polled_at, read_ok, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (address) DO UPDATE SET serial_number = ?2, polled_at = ?3,
+                 read_ok = ?4, detail = ?5",
+            params![
+                poll.address,
+                poll.serial_number,
+                ms(poll.polled_at),
+                poll.read_ok,
+                poll.detail
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The latest poll of every printer polled, by address.
+    pub fn printer_polls(&self) -> Result<Vec<PrinterPoll>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT address, serial_number, polled_at, read_ok, detail FROM printer_polls
+             ORDER BY address",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PrinterPoll {
+                address: r.get(0)?,
+                serial_number: r.get(1)?,
+                polled_at: DateTime::from_timestamp_millis(r.get(2)?).unwrap_or_default(),
+                read_ok: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The latest `limit` records the server refused, newest first, with its reasons.
+    pub fn rejections(&self, limit: usize) -> Result<Vec<Rejection>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT record_id, COALESCE(last_error, '') FROM outbox WHERE state = 'rejected'
+             ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
+            Ok(Rejection {
+                record_id: r.get(0)?,
+                reason: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn outbox_counts(&self) -> Result<OutboxCounts> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
@@ -252,6 +331,41 @@ impl AgentStore {
         }
         Ok(counts)
     }
+}
+
+/// What `ecsp-agent status` prints: the outbox, the operations run, the latest poll of each
+/// printer (a printer that cannot be identified says so) and the records the server refused,
+/// each with its reason.
+pub fn status_text(store: &AgentStore) -> Result<String> {
+    use std::fmt::Write as _;
+    let c = store.outbox_counts()?;
+    let mut out = format!(
+        "outbox: {} queued, {} sent, {} rejected; operations run: {}\n",
+        c.queued,
+        c.sent,
+        c.rejected,
+        store.operations_started()?
+    );
+    for p in store.printer_polls()? {
+        let state = if p.read_ok { "read" } else { "NOT READ" };
+        let _ = writeln!(
+            out,
+            "printer {} (designated serial {}): {state} at {}: {}",
+            p.address,
+            p.serial_number,
+            p.polled_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            p.detail
+        );
+    }
+    const SHOWN: usize = 20;
+    let rejections = store.rejections(SHOWN)?;
+    if !rejections.is_empty() {
+        let _ = writeln!(out, "rejected by the server (latest {SHOWN} at most):");
+        for r in rejections {
+            let _ = writeln!(out, "  record {}: {}", r.record_id, r.reason);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -292,5 +406,54 @@ mod tests {
             Begin::Seen(Some(Box::new(report)))
         );
         assert_eq!(store.operations_started().expect("count"), 1);
+    }
+
+    #[test]
+    fn status_shows_each_printers_latest_poll_and_every_rejection_reason() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = AgentStore::open(&dir.path().join("agent.db")).expect("open");
+        let at = Utc::now();
+        let poll = |ok: bool, detail: &str| PrinterPoll {
+            address: "192.0.2.10:161".into(),
+            serial_number: "X7PZ012345".into(),
+            polled_at: at,
+            read_ok: ok,
+            detail: detail.into(),
+        };
+        store.record_poll(&poll(true, "status idle")).expect("poll");
+        store
+            .record_poll(&poll(false, "the printer cannot be identified"))
+            .expect("second poll");
+        let polls = store.printer_polls().expect("polls");
+        assert_eq!(polls.len(), 1, "one row per printer: the latest poll");
+        assert!(!polls[0].read_ok);
+        let record: DeviceDataRecord = serde_json::from_value(serde_json::json!({
+            "record_id": Uuid::new_v4(),
+            "captured_at": at,
+            "device": {"manufacturer": "Epson", "model": "SC-P8500D", "serial_number": "X1",
+                       "firmware_version": "1.0"}
+        }))
+        .expect("record");
+        store
+            .enqueue(std::slice::from_ref(&record))
+            .expect("enqueue");
+        let due = store.due(Utc::now(), 10).expect("due");
+        store
+            .mark_rejected(&[due[0].seq], "422: not designated to this agent")
+            .expect("reject");
+        let text = status_text(&store).expect("status");
+        assert!(text.contains("0 queued, 0 sent, 1 rejected"), "{text}");
+        assert!(
+            text.contains("printer 192.0.2.10:161 (designated serial X7PZ012345): NOT READ at ")
+                && text.contains(": the printer cannot be identified"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "record {}: 422: not designated to this agent",
+                record.record_id
+            )),
+            "{text}"
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ecsp_client::Secret;
-use ecsp_protocol::agent::{AgentInfo, AgentType, CollectionType, DeviceDataUpload};
+use ecsp_protocol::agent::{
+    AgentInfo, AgentType, CollectionType, DesignatedDevice, DesignatedDevices, DeviceDataUpload,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -25,6 +27,8 @@ pub enum UploadError {
     BadCa(String),
     #[error("the server refused the agent's credentials (401): re-enrol the agent")]
     Unauthorized,
+    #[error("the server answered {status}: {detail}")]
+    Refused { status: u16, detail: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -200,6 +204,42 @@ impl Uploader {
         })
     }
 
+    /// The devices designated to this agent (`GET /api/v1/agent/devices`): the only ones whose
+    /// device data the server accepts from it.
+    pub async fn designated(&self) -> Result<Vec<DesignatedDevice>, UploadError> {
+        let url = self
+            .base
+            .join("/api/v1/agent/devices")
+            .map_err(|_| UploadError::Url(self.base.to_string()))?;
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(self.secret.expose())
+            .send()
+            .await
+            .map_err(|e| UploadError::Network(e.without_url().to_string()))?;
+        match res.status() {
+            s if s.is_success() => {
+                let body: DesignatedDevices = res
+                    .json()
+                    .await
+                    .map_err(|e| UploadError::Network(e.without_url().to_string()))?;
+                Ok(body.devices)
+            }
+            reqwest::StatusCode::UNAUTHORIZED => Err(UploadError::Unauthorized),
+            s => Err(UploadError::Refused {
+                status: s.as_u16(),
+                detail: res
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(500)
+                    .collect(),
+            }),
+        }
+    }
+
     /// Sends what is due in the outbox, `batch` records per request, until nothing is due.
     pub async fn flush(
         &self,
@@ -256,6 +296,7 @@ impl Uploader {
                     let status = res.status();
                     let detail = res.text().await.unwrap_or_default();
                     let reason: String = format!("{status}: {detail}").chars().take(1000).collect();
+                    tracing::warn!(records = seqs.len(), %reason, "the server refused the upload");
                     store.mark_rejected(&seqs, &reason)?;
                     summary.rejected += seqs.len();
                 }

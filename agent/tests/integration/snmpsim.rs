@@ -1,6 +1,7 @@
 //! The DC agent against a real SNMP agent: snmpsim (PyPI) serving the recordings in
-//! `tests/snmprec/`, over v2c and v3 (authPriv, SHA-256/AES-128). The recordings are modelled
-//! on what printers of four makers publish (see `tests/snmprec/README.md`).
+//! `tests/snmprec/`, over v2c and v3 (authPriv, SHA-256/AES-128). Some recordings are of real
+//! printers, some modelled on what printers of several makers publish (see
+//! `tests/snmprec/SOURCES.md`).
 //!
 //! Python comes from `ECSP_SNMP_PYTHON` or `target/pyenv-snmp` (scripts/setup-python.sh snmp);
 //! without it the tests fail, saying how to prepare it — they are never skipped.
@@ -160,6 +161,10 @@ fn secrets() -> Arc<dyn SecretStore> {
         "brother-hl-l5200",
         "canon-c5535-truncated",
         "kyocera-slow-alerts",
+        "librenms-sharp-mx3570n",
+        "librenms-hp-m880",
+        "librenms-hp-m252dw",
+        "brother-dcp-l3550cdw",
         "not-a-community",
     ] {
         s.set(&format!("community/{name}"), &Secret::new(name))
@@ -242,7 +247,7 @@ async fn an_epson_inkjet_is_read_over_v2c_with_inks_counters_and_alerts() {
     let waste = d
         .consumables
         .iter()
-        .find(|c| c.kind == "waste_box")
+        .find(|c| c.kind == "waste_ink")
         .expect("maintenance box");
     assert_eq!(waste.remaining_percent, Some(65.0));
     let snmp = &d.maintenance_settings.as_ref().expect("settings")["snmp"];
@@ -541,5 +546,213 @@ async fn a_remote_status_is_a_fresh_snmp_poll_and_cleaning_is_not_offered() {
     assert_eq!(
         agent.check(&cmd).expect_err("unknown").code,
         ReasonCode::UnknownDevice
+    );
+}
+
+// ---- real printers' recordings (tests/snmprec/SOURCES.md) ---------------------------------
+
+fn kinds(consumables: &[ecsp_protocol::agent::Consumable]) -> Vec<&str> {
+    consumables.iter().map(|c| c.kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_real_sharp_without_hr_printer_status_reporting_low_toner_is_a_warning() {
+    let a = addr();
+    let agent = agent_for(vec![v2c(
+        a,
+        "librenms-sharp-mx3570n",
+        "Sharp",
+        "MX-3570N",
+        "6509415X00",
+    )]);
+    let (reading, record) = agent.poll(a).await.expect("poll");
+    // hrDeviceStatus warning, hrPrinterDetectedErrorState 0x2000 (lowToner), no hrPrinterStatus.
+    assert_eq!(reading.printer_status, None);
+    assert_eq!(reading.device_status, Some(3));
+    let d = &record.device;
+    assert_eq!(d.printer_status.as_deref(), Some("warning"));
+    let codes: Vec<&str> = d.error_codes.iter().map(|e| e.code.as_str()).collect();
+    assert_eq!(codes, ["warning.hr.low_toner"]);
+    // Drums, developers and the fusing unit are themselves, not "other" parts.
+    assert_eq!(
+        kinds(&d.consumables),
+        [
+            "toner",
+            "toner",
+            "toner",
+            "toner",
+            "waste_toner",
+            "opc",
+            "opc",
+            "opc",
+            "opc",
+            "developer",
+            "developer",
+            "developer",
+            "developer",
+            "fuser"
+        ]
+    );
+    // No firmware in a standard table or in sysDescr ("SHARP MX-3570N"): Sharp's own MIB.
+    assert_eq!(d.firmware_version, "1.04");
+    let snmp = &d.maintenance_settings.as_ref().expect("settings")["snmp"];
+    assert_eq!(snmp["firmware_version_source"], "sharp_mib.firmware");
+    assert_eq!(snmp["serial_number_source"], "prt_general_serial_number");
+}
+
+#[tokio::test]
+async fn a_real_hp_without_any_serial_number_is_reported_as_not_identified() {
+    use ecsp_agent::dc::{CANNOT_IDENTIFY_CODE, require_some_read};
+    use ecsp_agent::store::{AgentStore, status_text};
+    let a = addr();
+    let agent = agent_for(vec![v2c(
+        a,
+        "librenms-hp-m880",
+        "HP",
+        "Color LaserJet flow MFP M880",
+        "JPBC999999",
+    )]);
+    let results = agent.poll_all().await;
+    let err = results[0].outcome.as_ref().expect_err("not identified");
+    assert!(
+        matches!(err, DcError::CannotIdentify { expected, .. } if expected == "JPBC999999"),
+        "{err:?}"
+    );
+    // Not silently skipped: a record for the designated printer says so, for the portal ...
+    let record = agent.problem_record(a, err).expect("a record");
+    assert_eq!(record.device.serial_number, "JPBC999999");
+    assert_eq!(record.device.error_codes[0].code, CANNOT_IDENTIFY_CODE);
+    assert!(record.device.consumables.is_empty());
+    ecsp_protocol::Validate::validate(&record, chrono::Utc::now()).expect("valid for the server");
+    // ... and `ecsp-agent status` says it too.
+    let dir = tempfile::tempdir().expect("dir");
+    let store = AgentStore::open(&dir.path().join("agent.db")).expect("store");
+    agent.keep_results(&store, &results).expect("kept");
+    assert_eq!(store.outbox_counts().expect("counts").queued, 1);
+    let status = status_text(&store).expect("status");
+    assert!(
+        status.contains(&format!(
+            "printer {a} (designated serial JPBC999999): NOT READ"
+        )),
+        "{status}"
+    );
+    assert!(status.contains("cannot be identified"), "{status}");
+    // A run that read nothing fails.
+    assert!(matches!(
+        require_some_read(&results),
+        Err(DcError::NothingRead { tried: 1 })
+    ));
+}
+
+#[tokio::test]
+async fn a_real_hps_supplies_keep_their_types() {
+    let mut session = SnmpSession::new(
+        addr(),
+        SnmpCredentials::V2c {
+            community: Secret::new("librenms-hp-m880"),
+        },
+        SnmpTiming::default(),
+    );
+    let reading = ecsp_agent::printer_mib::read_printer(&mut session)
+        .await
+        .expect("read");
+    assert_eq!(reading.serial_number, None);
+    let kinds: Vec<&str> = reading.supplies.iter().map(|s| s.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "toner_cartridge",
+            "toner_cartridge",
+            "toner_cartridge",
+            "toner_cartridge",
+            "opc",
+            "opc",
+            "opc",
+            "opc",
+            "transfer_unit",
+            "fuser",
+            "other",
+            "other",
+            "staples",
+            "staples",
+            "staples"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_real_hp_without_prt_general_serial_number_is_identified_by_its_sys_descr() {
+    let a = addr();
+    let agent = agent_for(vec![v2c(
+        a,
+        "librenms-hp-m252dw",
+        "HP",
+        "Color LaserJet Pro M252dw",
+        "VNB3J99999",
+    )]);
+    let (reading, record) = agent.poll(a).await.expect("identified");
+    assert_eq!(reading.serial_source, Some("sys_descr"));
+    let d = &record.device;
+    // hrDeviceStatus running, no error bit, no hrPrinterStatus.
+    assert_eq!(d.printer_status.as_deref(), Some("running"));
+    assert!(d.error_codes.is_empty());
+    assert_eq!(d.consumables.len(), 4);
+    // Its firmware is nowhere this printer publishes: said so, not guessed.
+    assert_eq!(d.firmware_version, "unknown");
+}
+
+#[tokio::test]
+async fn a_real_brothers_serial_and_firmware_come_from_brothers_mib() {
+    let a = addr();
+    let agent = agent_for(vec![v2c(
+        a,
+        "brother-dcp-l3550cdw",
+        "Brother",
+        "DCP-L3550CDW",
+        "serial_number",
+    )]);
+    let (reading, record) = agent.poll(a).await.expect("identified");
+    assert_eq!(reading.serial_source, Some("brother_mib.serial_number"));
+    assert_eq!(reading.firmware_source, Some("brother_mib.firmware"));
+    let d = &record.device;
+    assert_eq!(d.firmware_version, "J1906051424");
+    // hrPrinterStatus idle with hrDeviceStatus warning; bits 0x2800: lowToner and doorOpen.
+    assert_eq!(d.printer_status.as_deref(), Some("warning"));
+    let codes: Vec<&str> = d.error_codes.iter().map(|e| e.code.as_str()).collect();
+    assert_eq!(codes, ["warning.hr.low_toner", "error.hr.door_open"]);
+}
+
+#[tokio::test]
+async fn a_cycle_that_reads_no_printer_fails_and_one_that_reads_one_does_not() {
+    use ecsp_agent::dc::require_some_read;
+    let a = addr();
+    let closed: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+        .parse()
+        .expect("addr");
+    let mut unreachable = v2c(closed, "epson-sc-p8500", "Epson", "SC-P8500D", "X7PZ012345");
+    unreachable.timing = SnmpTiming {
+        timeout: Duration::from_millis(300),
+        retries: 0,
+    };
+    let unidentified = v2c(a, "librenms-hp-m880", "HP", "M880", "JPBC999999");
+    let agent = agent_for(vec![unreachable.clone(), unidentified.clone()]);
+    let results = agent.poll_all().await;
+    assert!(matches!(
+        require_some_read(&results),
+        Err(DcError::NothingRead { tried: 2 })
+    ));
+    let readable = v2c(
+        a,
+        "librenms-sharp-mx3570n",
+        "Sharp",
+        "MX-3570N",
+        "6509415X00",
+    );
+    // Another address for the same snmpsim is not needed: designations are by address, so
+    // this one is polled alone next to the unreachable printer.
+    let agent = agent_for(vec![unreachable, readable]);
+    assert_eq!(
+        require_some_read(&agent.poll_all().await).expect("one read"),
+        1
     );
 }

@@ -81,3 +81,67 @@ async fn a_wrong_secret_is_an_error_and_the_records_stay_queued() {
     assert!(matches!(err, UploadError::Unauthorized), "{err:?}");
     assert_eq!(rig.store.outbox_counts().expect("counts").queued, 3);
 }
+
+#[tokio::test]
+async fn the_agent_learns_which_devices_are_designated_to_it_and_those_reports_are_accepted() {
+    let rig = Rig::start().await;
+    let uploader = Uploader::new(
+        &base(&rig.server),
+        &rig.ca_pem,
+        rig.agent_id(),
+        rig.secret(),
+        AgentType::EsAgent,
+    )
+    .expect("uploader");
+    let designated = uploader.designated().await.expect("designated");
+    let demo = rig.server.demo.as_ref().expect("demo");
+    let want: Vec<(String, String, String)> = demo
+        .devices
+        .iter()
+        .map(|d| {
+            (
+                d.manufacturer.clone(),
+                d.model.clone(),
+                d.serial_number.clone(),
+            )
+        })
+        .collect();
+    let got: Vec<(String, String, String)> = designated
+        .iter()
+        .map(|d| {
+            (
+                d.manufacturer.clone(),
+                d.model.clone(),
+                d.serial_number.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // The simulator's default fleet: exactly those, and the server takes every report.
+    let fleet = Fleet::from_devices(
+        got.iter()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+        3,
+        Utc::now() - chrono::Duration::hours(1),
+    );
+    fleet.advance(Utc::now());
+    rig.store.enqueue(&fleet.new_reports()).expect("enqueue");
+    let sent = uploader
+        .flush(&rig.store, CollectionType::Scheduled, 50)
+        .await
+        .expect("flush");
+    assert_eq!((sent.sent, sent.rejected), (want.len(), 0));
+    // A wrong secret learns nothing.
+    let stranger = Uploader::new(
+        &base(&rig.server),
+        &rig.ca_pem,
+        rig.agent_id(),
+        ecsp_client::Secret::new("not-the-secret"),
+        AgentType::EsAgent,
+    )
+    .expect("uploader");
+    assert!(matches!(
+        stranger.designated().await,
+        Err(UploadError::Unauthorized)
+    ));
+}

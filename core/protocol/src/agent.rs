@@ -89,6 +89,25 @@ pub struct DeviceDataRecord {
     pub device: DeviceData,
 }
 
+/// One device designated to an agent, as `GET /api/v1/agent/devices` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DesignatedDevice {
+    pub manufacturer: String,
+    pub model: String,
+    pub serial_number: String,
+}
+
+/// `GET /api/v1/agent/devices`: the devices the asking agent was designated to report (the
+/// only ones whose device data the server accepts from it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DesignatedDevices {
+    pub devices: Vec<DesignatedDevice>,
+}
+
 /// A consumable part and how much of it is left.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

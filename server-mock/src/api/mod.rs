@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod agent_devices;
 pub(crate) mod auth;
 mod devices;
 pub mod drain;
@@ -253,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(uploads::upload_dfe))
         .routes(routes!(uploads::upload_measurements))
         .routes(routes!(uploads::upload_device_data))
+        .routes(routes!(agent_devices::designated_devices))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::get_user, admin::update_user))
         .routes(routes!(admin::grant_device, admin::revoke_device))

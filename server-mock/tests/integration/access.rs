@@ -216,6 +216,13 @@ async fn authorisation_matrix() {
             allowed: &[],
         },
         Case {
+            name: "device data: designated devices as a user",
+            method: Method::GET,
+            path: "/api/v1/agent/devices".into(),
+            body: |_| None,
+            allowed: &[],
+        },
+        Case {
             name: "list users",
             method: Method::GET,
             path: "/api/v1/admin/users".into(),
