@@ -73,7 +73,8 @@ pub enum ClientEvent {
     },
     /// The session ended; the front end shows its sign-in screen.
     SessionEnded { reason: SessionEndReason },
-    /// The signed-in user decided on a purpose (recorded here; queued for the server).
+    /// The decision in force for a purpose changed: the signed-in user decided here (recorded;
+    /// queued for the server), or in another app (read from the server's ledger).
     ConsentChanged {
         purpose: Purpose,
         decision: Decision,

@@ -68,6 +68,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN withheld TEXT;
 "#,
+    // v4: the server's consent ledger as last read (or as last added to by a delivery), per
+    // user: with the decisions made here and not yet delivered it decides what is granted. It
+    // starts as the decisions made here that the server already has.
+    r#"
+    CREATE TABLE server_consents (
+        user_id         TEXT NOT NULL,
+        purpose         TEXT NOT NULL CHECK (purpose IN ('job_info', 'gps', 'photos')),
+        decision        TEXT NOT NULL CHECK (decision IN ('granted', 'refused', 'withdrawn')),
+        notice_version  TEXT NOT NULL,
+        decided_at      INTEGER NOT NULL,
+        UNIQUE (user_id, purpose, decided_at, decision, notice_version)
+    );
+    INSERT OR IGNORE INTO server_consents (user_id, purpose, decision, notice_version, decided_at)
+        SELECT c.user_id, c.purpose, c.decision, c.notice_version, c.decided_at
+        FROM consents c LEFT JOIN outbox o ON o.record_id = c.decision_id
+        WHERE COALESCE(o.state, 'sent') = 'sent';
+"#,
 ];
 
 /// The local database.
