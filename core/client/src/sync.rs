@@ -155,26 +155,20 @@ impl EcspClient {
             ..FlushProgress::default()
         };
         let mut stop = None;
+        // Read once per flush, after this installation's decisions are delivered and before the
+        // first record leaves (its gated parts are judged by the ledger).
+        let mut ledger_read = false;
         'outer: for phase in [0, 1] {
+            if phase == 1 && options.consents_only {
+                if let Err(e) = self.refresh_consents_with(&mut session).await {
+                    tracing::warn!(error = %e, "could not read the consent ledger");
+                }
+                break;
+            }
             let kinds: Vec<OutboxKind> = OutboxKind::ALL
                 .into_iter()
                 .filter(|k| k.phase() == phase)
                 .collect();
-            if phase == 1 {
-                // Decisions made here are delivered; now what every app of this person decided.
-                if let Err(e) = self.refresh_consents_with(&mut session).await {
-                    if options.consents_only {
-                        tracing::warn!(error = %e, "could not read the consent ledger");
-                    } else {
-                        // Records wait: their gated parts are judged by the ledger.
-                        stop = Some(e);
-                        break 'outer;
-                    }
-                }
-                if options.consents_only {
-                    break;
-                }
-            }
             loop {
                 let claim_kinds = kinds.clone();
                 let claimed = self
@@ -192,6 +186,14 @@ impl EcspClient {
                     break;
                 };
                 let _guard = InFlightGuard::new(self.core.clone(), &batch);
+                if phase == 1 && !ledger_read {
+                    // After the claim, so a flush dropped while reading puts the rows back.
+                    ledger_read = true;
+                    if let Err(e) = self.refresh_consents_with(&mut session).await {
+                        stop = Some(e);
+                        break 'outer;
+                    }
+                }
                 match self
                     .send_batch(&mut session, kind, batch, &mut p, false)
                     .await?
@@ -201,6 +203,13 @@ impl EcspClient {
                         stop = Some(e);
                         break 'outer;
                     }
+                }
+            }
+            if phase == 1 && !ledger_read {
+                // No record to send: the ledger is still read, for what this app shows and
+                // captures next.
+                if let Err(e) = self.refresh_consents_with(&mut session).await {
+                    stop = Some(e);
                 }
             }
         }
