@@ -43,7 +43,8 @@ pub enum SyncState {
     },
     /// Nobody is signed in (or the session ended): nothing is sent until someone signs in.
     NeedsSignIn,
-    /// Paused by the user (e.g. this computer was deauthorised); captures still queue.
+    /// Paused by the user (e.g. this computer was deauthorised): records still queue and wait;
+    /// consent decisions are still delivered and read back.
     Paused,
     /// Stopped for good.
     Stopped,
