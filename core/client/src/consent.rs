@@ -112,7 +112,8 @@ struct Latest {
 /// made here that it does not have yet (queued, in flight, or a refusal or withdrawal the server
 /// rejected: the user's "no" is honoured here regardless). Ordered as the server orders its own:
 /// by decision time, later entries first among equals.
-const LEDGER: &str = "WITH ledger (purpose, decision, notice_version, decided_at, pending_id, ord, seq) AS (
+const LEDGER: &str =
+    "WITH ledger (purpose, decision, notice_version, decided_at, pending_id, ord, seq) AS (
         SELECT purpose, decision, notice_version, decided_at, NULL, 0, rowid
         FROM server_consents WHERE user_id = ?1
         UNION ALL
@@ -237,13 +238,14 @@ impl Core {
     /// Replaces what is known of the server's ledger with `overview`, read by a request sent at
     /// `requested_at` (ms): decisions delivered from here since then are kept, since the answer
     /// may predate them. A purpose no longer granted loses its sealed parts in the outbox, as
-    /// after a withdrawal made here. Answers the purposes whose decision in force changed.
+    /// after a withdrawal made here. Answers the purposes whose decision in force changed, and
+    /// whether queued records lost a part.
     fn apply_server_ledger(
         &self,
         user: Uuid,
         overview: &ConsentOverview,
         requested_at: i64,
-    ) -> Result<Vec<(Purpose, Decision)>> {
+    ) -> Result<(Vec<(Purpose, Decision)>, bool)> {
         let mut conn = self.store.conn();
         let tx = conn.transaction()?;
         let before = Purpose::ALL
@@ -281,6 +283,7 @@ impl Core {
             params![user.to_string(), requested_at],
         )?;
         let mut changed = Vec::new();
+        let mut dropped_any = false;
         for (purpose, before) in Purpose::ALL.into_iter().zip(before) {
             let after = latest_in(&tx, user, purpose)?;
             let granted = after.as_ref().is_some_and(|l| {
@@ -289,6 +292,7 @@ impl Core {
             if !granted {
                 let dropped = outbox::drop_gated_parts(&tx, user, purpose)?;
                 if dropped > 0 {
+                    dropped_any = true;
                     tracing::info!(%purpose, dropped, "not granted in the server's ledger: gated parts removed from queued records");
                 }
             }
@@ -299,7 +303,7 @@ impl Core {
             }
         }
         tx.commit()?;
-        Ok(changed)
+        Ok((changed, dropped_any))
     }
 
     /// Adds decisions the server has just acknowledged to what is known of its ledger, so they
@@ -424,14 +428,16 @@ impl EcspClient {
             })
             .await?;
         let overview: ConsentOverview = crate::session::read_json(response).await?;
-        let changed = self
+        let (changed, dropped) = self
             .blocking_internal(move |core| core.apply_server_ledger(user, &overview, requested_at))
             .await?;
-        if !changed.is_empty() {
-            for (purpose, decision) in changed {
-                self.core
-                    .emit(ClientEvent::ConsentChanged { purpose, decision });
-            }
+        for (purpose, decision) in &changed {
+            self.core.emit(ClientEvent::ConsentChanged {
+                purpose: *purpose,
+                decision: *decision,
+            });
+        }
+        if dropped || !changed.is_empty() {
             self.blocking_internal(|core| {
                 core.queue_changed();
                 Ok(())

@@ -311,7 +311,8 @@ impl EcspClient {
                             .send_batch(session, kind, second, p, ledger_reread)
                             .await;
                     }
-                    if problem.code == codes::CONSENT_REQUIRED && kind.is_upload() && !ledger_reread {
+                    if problem.code == codes::CONSENT_REQUIRED && kind.is_upload() && !ledger_reread
+                    {
                         // Another app of this person withdrew (or never granted) what this
                         // record carries: read the ledger again, which drops the parts it does
                         // not grant, and send the rest once more.

@@ -318,6 +318,10 @@ pub async fn set_authorised(
     let mut inner = state.inner.lock().await;
     inner.settings.authorised = authorised;
     state.dirs.save(&inner.settings)?;
+    let queue = match &inner.client {
+        Some(c) => c.queue_status().await.ok(),
+        None => None,
+    };
     let collector = inner
         .collector
         .as_mut()
@@ -327,7 +331,7 @@ pub async fn set_authorised(
     } else {
         collector.deauthorise();
     }
-    events::sync_state(&app, &collector.sync().state());
+    events::sync_state(&app, &collector.sync().state(), queue.as_ref());
     Ok(collector.is_authorised())
 }
 

@@ -79,9 +79,17 @@ pub fn consent_needed(app: &AppHandle) {
     notify(app, "consent", text("consent_body"));
 }
 
-/// Updates the tray's status line: "up to date" only when nothing waits or was rejected.
+/// Updates the tray's status line.
 pub fn sync_state(app: &AppHandle, state: &SyncState, queue: Option<&QueueStatus>) {
-    let key = match state {
+    let key = status_key(state, queue);
+    if let Some(status) = app.try_state::<TrayStatus>() {
+        let _ = status.0.set_text(format!("ECSP: {}", text(key)));
+    }
+}
+
+/// The tray text's key: "up to date" only when nothing waits and nothing was rejected.
+fn status_key(state: &SyncState, queue: Option<&QueueStatus>) -> &'static str {
+    match state {
         SyncState::Idle if queue.is_some_and(|q| q.rejected > 0) => "idle_rejected",
         SyncState::Idle if queue.is_some_and(|q| q.queued + q.in_flight > 0) => "idle_waiting",
         SyncState::Idle => "idle",
@@ -91,9 +99,6 @@ pub fn sync_state(app: &AppHandle, state: &SyncState, queue: Option<&QueueStatus
         SyncState::NeedsSignIn => "needs_sign_in",
         SyncState::Paused => "paused",
         SyncState::Stopped => "stopped",
-    };
-    if let Some(status) = app.try_state::<TrayStatus>() {
-        let _ = status.0.set_text(format!("ECSP: {}", text(key)));
     }
 }
 
@@ -153,4 +158,36 @@ pub fn forward_folder(app: AppHandle, mut events: Receiver<FolderEvent>) -> Join
             let _ = app.emit(FOLDER_EVENT, &event);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tray_says_up_to_date_only_over_an_empty_queue() {
+        let empty = QueueStatus {
+            sent: 3,
+            ..QueueStatus::default()
+        };
+        let rejected = QueueStatus {
+            rejected: 1,
+            queued: 2,
+            ..empty.clone()
+        };
+        let waiting = QueueStatus {
+            in_flight: 1,
+            ..empty.clone()
+        };
+        assert_eq!(status_key(&SyncState::Idle, Some(&empty)), "idle");
+        assert_eq!(
+            status_key(&SyncState::Idle, Some(&rejected)),
+            "idle_rejected"
+        );
+        assert_eq!(status_key(&SyncState::Idle, Some(&waiting)), "idle_waiting");
+        assert_eq!(status_key(&SyncState::Paused, Some(&rejected)), "paused");
+        for key in ["idle", "idle_rejected", "idle_waiting", "paused"] {
+            assert!(!text(key).is_empty(), "{key} has a text");
+        }
+    }
 }

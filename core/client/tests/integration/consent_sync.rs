@@ -156,7 +156,10 @@ async fn a_decision_waiting_here_wins_over_the_servers_older_one_until_delivered
         .iter()
         .find(|s| s.purpose == Purpose::JobInfo)
         .unwrap();
-    assert_eq!((job.state, job.pending_upload), (ConsentState::Withdrawn, true));
+    assert_eq!(
+        (job.state, job.pending_upload),
+        (ConsentState::Withdrawn, true)
+    );
     let captured = desktop
         .capture_dfe(dfe_with_job(s.device(0)))
         .await
@@ -265,7 +268,10 @@ async fn a_decision_made_while_collection_is_paused_is_delivered() {
     cli.refresh_consents().await.unwrap();
     assert_eq!(job_info(&cli).await, ConsentState::Granted);
     // Collection stays paused: the record waits.
-    assert!(!s.stored().contains(&record.to_string()), "sent while paused");
+    assert!(
+        !s.stored().contains(&record.to_string()),
+        "sent while paused"
+    );
     assert_eq!(desktop.queue_status().await.unwrap().queued, 1);
 
     // A decision made in the CLI meanwhile reaches the paused app when it wakes.
