@@ -190,6 +190,15 @@ impl EcspClient {
                     // After the claim, so a flush dropped while reading puts the rows back.
                     ledger_read = true;
                     if let Err(e) = self.refresh_consents_with(&mut session).await {
+                        if e.is_transient() {
+                            // As if the batch had failed: it backs off and says why.
+                            let reason = e.to_string();
+                            self.blocking_internal(move |core| {
+                                outbox::reschedule(&mut core.store.conn(), &batch, &reason)
+                            })
+                            .await?;
+                            self.after_request(p).await?;
+                        }
                         stop = Some(e);
                         break 'outer;
                     }
