@@ -32,6 +32,8 @@ export interface AppStatus {
   authorised: boolean;
   autostart: boolean;
   sync: SyncState | null;
+  /** The outbox counts (null when signed out). */
+  queue: QueueStatus | null;
 }
 export interface ServerCa { pem: string; sha256: string }
 export interface WhoAmI {
@@ -46,7 +48,8 @@ export interface ConsentStatus {
   pending_upload: boolean;
 }
 export interface ConsentHistoryEntry {
-  decision_id: string; purpose: Purpose; decision: Decision; notice_version: string;
+  /** null for a decision made in another app, known from the server's ledger. */
+  decision_id: string | null; purpose: Purpose; decision: Decision; notice_version: string;
   decided_at: string; delivered: boolean;
 }
 export interface FolderSource { folder: string; device_id: string }

@@ -21,9 +21,15 @@ export function errorText(e: unknown): string {
   return t("error.unknown", { message: e instanceof Error ? e.message : String(e) });
 }
 
-export function syncText(s: SyncState | null | undefined): string {
+/** The sync state in words: "up to date" only when nothing waits and nothing was rejected. */
+export function syncText(s: SyncState | null | undefined, queue?: QueueStatus | null): string {
   if (!s) return t("status.sync.needs_sign_in");
   if (s.state === "waiting") return t("status.sync.waiting", { reason: s.reason });
+  if (s.state === "idle" && queue) {
+    if (queue.rejected > 0) return t("status.sync.rejected", { count: queue.rejected });
+    const waiting = queue.queued + queue.in_flight;
+    if (waiting > 0) return t("status.sync.pending", { count: waiting });
+  }
   return t(`status.sync.${s.state}` as MessageKey);
 }
 

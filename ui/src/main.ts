@@ -2,7 +2,7 @@
 // current screen. Core events refresh the status line and the screen that shows what changed.
 import { api, onClientEvent, onFolderEvent, type AppStatus } from "./api";
 import { h, message } from "./dom";
-import { errorText, syncText } from "./format";
+import { errorText, nextQueueStatus, syncText } from "./format";
 import { detectLanguage, language, setLanguage, t, type Language } from "./i18n";
 import type { MessageKey } from "./messages";
 import { computerView } from "./views/computer";
@@ -25,7 +25,7 @@ const main = h("main", { id: "main" });
 function renderStatus(): void {
   if (!status) return;
   const auth = status.authorised ? t("status.authorised") : t("status.deauthorised");
-  statusLine.textContent = status.signed_in ? `${auth} · ${syncText(status.sync)}` : syncText(null);
+  statusLine.textContent = status.signed_in ? `${auth} · ${syncText(status.sync, status.queue)}` : syncText(null);
 }
 
 /** Whether the user is in the middle of a form on the current screen (then it is not redrawn). */
@@ -36,6 +36,9 @@ function busy(): boolean {
 
 async function show(next: Section, focus = true): Promise<void> {
   focus ||= document.activeElement?.tagName === "H1" && main.contains(document.activeElement);
+  // Redrawn for an event (e.g. a decision made in another app), focus stays on its card.
+  const active = document.activeElement;
+  const card = main.contains(active) ? active?.closest<HTMLElement>("[data-purpose]")?.dataset.purpose : undefined;
   section = next;
   for (const b of app.querySelectorAll<HTMLButtonElement>("nav button")) {
     if (b.dataset.section === next) b.setAttribute("aria-current", "page");
@@ -56,6 +59,7 @@ async function show(next: Section, focus = true): Promise<void> {
     main.replaceChildren(message(errorText(e), "error"));
   }
   if (focus) main.querySelector<HTMLElement>("h1")?.focus();
+  else if (card && next === section) main.querySelector<HTMLElement>(`[data-purpose="${card}"] h3`)?.focus();
 }
 
 async function refreshStatus(): Promise<void> {
@@ -106,6 +110,9 @@ async function boot(): Promise<void> {
     if (e.type === "sync_state_changed" && status) {
       status.sync = e.state;
       renderStatus();
+    } else if (e.type === "queue_changed" && status) {
+      status.queue = nextQueueStatus(status.queue, e);
+      renderStatus();
     } else if (e.type === "flush_progress") {
       live.progress = e.progress;
     } else if (e.type === "session_ended") {
@@ -116,7 +123,8 @@ async function boot(): Promise<void> {
     const affects: Partial<Record<Section, string[]>> = {
       queue: ["queue_changed", "delivered", "rejected", "flush_progress"],
       preview: ["queue_changed", "consent_changed"],
-      consent: ["delivered"],
+      // A decision delivered, or one read from the server's ledger (made in another app).
+      consent: ["delivered", "consent_changed"],
     };
     if (status?.signed_in && affects[section]?.includes(e.type) && !busy()) {
       void show(section, false);

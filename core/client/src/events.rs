@@ -43,7 +43,8 @@ pub enum SyncState {
     },
     /// Nobody is signed in (or the session ended): nothing is sent until someone signs in.
     NeedsSignIn,
-    /// Paused by the user (e.g. this computer was deauthorised); captures still queue.
+    /// Paused by the user (e.g. this computer was deauthorised): records still queue and wait;
+    /// consent decisions are still delivered and read back.
     Paused,
     /// Stopped for good.
     Stopped,
@@ -73,7 +74,8 @@ pub enum ClientEvent {
     },
     /// The session ended; the front end shows its sign-in screen.
     SessionEnded { reason: SessionEndReason },
-    /// The signed-in user decided on a purpose (recorded here; queued for the server).
+    /// The decision in force for a purpose changed: the signed-in user decided here (recorded;
+    /// queued for the server), or in another app (read from the server's ledger).
     ConsentChanged {
         purpose: Purpose,
         decision: Decision,

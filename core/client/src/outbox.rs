@@ -404,18 +404,6 @@ pub(crate) fn drop_rejected(conn: &mut Connection, record: Option<Uuid>) -> Resu
     Ok(n)
 }
 
-/// The state of one entry, if it exists.
-pub(crate) fn state_of(conn: &Connection, record: Uuid) -> Result<Option<QueueState>> {
-    let state: Option<String> = conn
-        .query_row(
-            "SELECT state FROM outbox WHERE record_id = ?1",
-            [record.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    state.as_deref().map(QueueState::parse).transpose()
-}
-
 /// Forgets delivered entries sent before `cutoff_ms` (their bodies are already erased).
 pub(crate) fn prune_delivered(conn: &Connection, cutoff_ms: i64) -> Result<usize> {
     Ok(conn.execute(
@@ -501,6 +489,7 @@ pub(crate) fn requeue(conn: &Connection, ids: &[i64]) -> Result<()> {
 pub(crate) struct Claimed {
     pub id: i64,
     pub record_id: Uuid,
+    pub captured_at: DateTime<Utc>,
     pub body: String,
     /// Whether sealed gated parts wait beside the body.
     pub has_gated: bool,
@@ -524,7 +513,8 @@ pub(crate) fn claim(
         let look_ahead = requested.min(ecsp_protocol::limits::RECORDS_PER_UPLOAD) * 4 + 16;
         let mut stmt = tx.prepare_cached(
             "SELECT id, record_id, kind, device_id, next_attempt_at, body,
-                    EXISTS (SELECT 1 FROM outbox_gated g WHERE g.record_id = outbox.record_id)
+                    EXISTS (SELECT 1 FROM outbox_gated g WHERE g.record_id = outbox.record_id),
+                    captured_at
              FROM outbox WHERE user_id = ?1 AND state = 'queued' ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![user.to_string(), look_ahead as i64], |r| {
@@ -536,11 +526,12 @@ pub(crate) fn claim(
                 r.get::<_, i64>(4)?,
                 r.get::<_, Option<String>>(5)?,
                 r.get::<_, bool>(6)?,
+                r.get::<_, i64>(7)?,
             ))
         })?;
         let mut blocked = std::collections::HashSet::new();
         for row in rows {
-            let (id, record_id, kind, device, next, body, has_gated) = row?;
+            let (id, record_id, kind, device, next, body, has_gated, captured_at) = row?;
             let kind = OutboxKind::from_column(&kind)?;
             let device_key = (device, kind);
             if !kinds.contains(&kind) || blocked.contains(&device_key) {
@@ -557,6 +548,7 @@ pub(crate) fn claim(
             picked.push(Claimed {
                 id,
                 record_id: parse_uuid(&record_id)?,
+                captured_at: from_ms(captured_at),
                 body: body.unwrap_or_default(),
                 has_gated,
             });
@@ -693,14 +685,29 @@ impl Core {
         Ok(GatedOpener {
             cipher: self.outbox_cipher(false)?,
             granted,
+            user,
         })
     }
 
-    /// Opens the sealed gated parts of `record_id` that the user still consents to; drops the rest.
+    /// Whether a part of `purpose` captured at `captured_at` may leave: consent now, and in force
+    /// at its capture time (as the server judges it; otherwise it refuses the whole record).
+    fn may_send(
+        &self,
+        opener: &GatedOpener,
+        purpose: Purpose,
+        captured_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(opener.granted.contains(&purpose)
+            && self.was_granted_at(opener.user, purpose, captured_at)?)
+    }
+
+    /// Opens the sealed gated parts of `record_id` that the user consents to, now and at its
+    /// capture time; drops the rest.
     pub(crate) fn gated_parts(
         &self,
         opener: &GatedOpener,
         record_id: Uuid,
+        captured_at: DateTime<Utc>,
     ) -> Result<Vec<(Purpose, serde_json::Value)>> {
         let rows: Vec<(String, Vec<u8>)> = {
             let conn = self.store.conn();
@@ -718,7 +725,7 @@ impl Core {
                         ClientError::Corrupt(e.to_string())
                     })?;
             let opened = match &opener.cipher {
-                Some(c) if opener.granted.contains(&purpose) => {
+                Some(c) if self.may_send(opener, purpose, captured_at)? => {
                     open(c, record_id, purpose, &sealed)
                 }
                 _ => None,
@@ -786,8 +793,9 @@ pub struct PreviewGatedPart {
     pub purpose: Purpose,
     /// The record field it fills when sent (`job`, `gps`, `photos`).
     pub field: &'static str,
-    /// Whether it will be sent: the user consents now. A part without consent is deleted at the
-    /// next send, so it never leaves.
+    /// Whether it will be sent: the user's decisions (here and in the server's ledger) grant it
+    /// now and at the record's capture time. A part without consent is deleted at the next send,
+    /// so it never leaves.
     pub will_send: bool,
     /// The part itself; `None` if it can no longer be opened (its key is gone).
     pub value: Option<serde_json::Value>,
@@ -857,7 +865,8 @@ impl Core {
                 gated.push(PreviewGatedPart {
                     purpose,
                     field: gated_field(purpose),
-                    will_send: value.is_some() && opener.granted.contains(&purpose),
+                    will_send: value.is_some()
+                        && self.may_send(&opener, purpose, from_ms(captured))?,
                     value,
                 });
             }
@@ -879,6 +888,7 @@ impl Core {
 pub(crate) struct GatedOpener {
     cipher: Option<XChaCha20Poly1305>,
     granted: Vec<Purpose>,
+    user: Uuid,
 }
 
 impl EcspClient {

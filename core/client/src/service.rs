@@ -3,8 +3,11 @@
 //!
 //! It flushes, then sleeps until something may have changed: a capture or a consent decision
 //! (the client's wake signal), the earliest backoff deadline, the host's word that the network
-//! is back ([`SyncHandle::network_available`]), or a pause/resume/stop. Pausing (the user
-//! deauthorised this computer) interrupts a flush in progress; captures still queue. Dropping
+//! is back ([`SyncHandle::network_available`]), or a pause/resume/stop; and at least every
+//! [`LEDGER_REFRESH`], since each flush reads the person's consent decisions from the server
+//! (another of their apps may have changed them). Pausing (the user deauthorised this computer)
+//! interrupts a flush in progress; captures still queue, and consent decisions are still
+//! delivered: they are the person's own word, not collected data. Dropping
 //! the handle stops the task (as matrix-rust-sdk's FFI `TaskHandle` does); a flush interrupted
 //! that way puts its claimed rows back in the queue at once.
 
@@ -24,6 +27,9 @@ use crate::sync::FlushOptions;
 /// How long to wait before trying again after a failure that no backoff deadline covers (a TLS
 /// failure, a local error), unless woken earlier.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// How often an idle service reads the consent ledger again.
+pub const LEDGER_REFRESH: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy)]
 pub struct SyncOptions {
@@ -192,7 +198,7 @@ async fn after_flush(
                 },
                 Some(until),
             ),
-            None => (SyncState::Idle, None),
+            None => (SyncState::Idle, Some(now + LEDGER_REFRESH)),
         },
         Some(e) if e.code == ErrorCode::NotSignedIn => (SyncState::NeedsSignIn, None),
         Some(e) if e.code == ErrorCode::Offline => {
@@ -236,8 +242,39 @@ async fn run(
             Control::Stopping => break,
             Control::Paused => {
                 set_state(&client, &state, SyncState::Paused);
-                if control.changed().await.is_err() {
-                    break;
+                let flush = client.flush_internal(FlushOptions {
+                    batch_size: options.batch_size,
+                    ignore_backoff,
+                    consents_only: true,
+                });
+                ignore_backoff = false;
+                let outcome = tokio::select! {
+                    outcome = flush => outcome,
+                    changed = control.changed() => if changed.is_err() { break } else { continue },
+                };
+                let wait = match outcome {
+                    Err(ClientError::NotSignedIn) => None,
+                    Ok(report) if report.stopped.is_none() => Some(LEDGER_REFRESH),
+                    Ok(report) => {
+                        tracing::info!(reason = ?report.stopped, "a consent decision waits");
+                        Some(RETRY_AFTER_FAILURE)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consent decisions were not delivered");
+                        Some(RETRY_AFTER_FAILURE)
+                    }
+                };
+                let sleep = async {
+                    match wait {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = client.core.wake.notified() => {}
+                    _ = sleep => {}
+                    _ = network.notified() => ignore_backoff = true,
+                    changed = control.changed() => if changed.is_err() { break },
                 }
                 continue;
             }

@@ -1,4 +1,5 @@
-//! Sign-in, token refresh, sign-out and whoami. The session (access and refresh tokens, the
+//! Sign-in (which also reads the person's consent decisions from the server), token refresh,
+//! sign-out and whoami. The session (access and refresh tokens, the
 //! user's id) is one secret in the [`SecretStore`](crate::SecretStore), keyed by server origin,
 //! read once per operation. When the server stops accepting it, the session is deleted and a
 //! [`ClientEvent::SessionEnded`] says so: a front end never finds out by accident.
@@ -187,9 +188,15 @@ impl EcspClient {
                 .await?,
         )
         .await?;
-        let session = session_from(&tokens, me.user_id);
-        self.blocking_internal(move |core| core.save_session(&session))
+        let mut session = session_from(&tokens, me.user_id);
+        let saved = session.clone();
+        self.blocking_internal(move |core| core.save_session(&saved))
             .await?;
+        // What this person decided in their other apps. Signing in stands without it: every
+        // sync reads the ledger again before sending a record.
+        if let Err(e) = self.refresh_consents_with(&mut session).await {
+            tracing::warn!(error = %e, "could not read the consent ledger at sign-in");
+        }
         self.core.wake.notify_one();
         Ok(me)
     }

@@ -68,6 +68,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN withheld TEXT;
 "#,
+    // v4: the server's consent ledger as last read (or as last added to by a delivery), per
+    // user: with the decisions made here and not yet delivered it decides what is granted. It
+    // starts as the decisions made here that the server already has.
+    r#"
+    CREATE TABLE server_consents (
+        user_id         TEXT NOT NULL,
+        purpose         TEXT NOT NULL CHECK (purpose IN ('job_info', 'gps', 'photos')),
+        decision        TEXT NOT NULL CHECK (decision IN ('granted', 'refused', 'withdrawn')),
+        notice_version  TEXT NOT NULL,
+        decided_at      INTEGER NOT NULL,
+        UNIQUE (user_id, purpose, decided_at, decision, notice_version)
+    );
+    INSERT OR IGNORE INTO server_consents (user_id, purpose, decision, notice_version, decided_at)
+        SELECT c.user_id, c.purpose, c.decision, c.notice_version, c.decided_at
+        FROM consents c LEFT JOIN outbox o ON o.record_id = c.decision_id
+        WHERE COALESCE(o.state, 'sent') = 'sent';
+"#,
 ];
 
 /// The local database.
@@ -205,6 +222,56 @@ mod tests {
         assert_eq!(
             (state.as_str(), error.as_str(), code, withheld),
             ("rejected", "refused", None, None)
+        );
+    }
+
+    #[test]
+    fn an_upgrade_keeps_delivered_decisions_in_force_as_the_servers() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("v3.sqlite3");
+        {
+            let mut conn = Connection::open(&old).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            let tx = conn.transaction().unwrap();
+            // Delivered long ago (its outbox row pruned), delivered lately, and still queued.
+            for (id, decided_at, outbox_state) in [
+                ("d1", 1, None),
+                ("d2", 2, Some("sent")),
+                ("d3", 3, Some("queued")),
+            ] {
+                tx.execute(
+                    "INSERT INTO consents (decision_id, user_id, purpose, decision, notice_version, decided_at)
+                     VALUES (?1, 'u', 'job_info', 'granted', '2026-11', ?2)",
+                    rusqlite::params![id, decided_at],
+                )
+                .unwrap();
+                if let Some(state) = outbox_state {
+                    tx.execute(
+                        "INSERT INTO outbox (record_id, user_id, kind, captured_at, body, state)
+                         VALUES (?1, 'u', 'consent', ?2, '{}', ?3)",
+                        rusqlite::params![id, decided_at, state],
+                    )
+                    .unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let upgraded = LocalStore::open(&old).unwrap();
+        let known: Vec<i64> = upgraded
+            .conn()
+            .prepare("SELECT decided_at FROM server_consents WHERE user_id = 'u' ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            known,
+            vec![1, 2],
+            "the delivered decisions, not the queued one"
         );
     }
 

@@ -1,10 +1,13 @@
 //! Delivery of the outbox: consent decisions first (the server judges gated parts by them), then
-//! records in batches of one kind, oldest first, capture order kept per device.
+//! the person's decisions read back from the server's ledger (another of their apps may have
+//! decided since), then records in batches of one kind, oldest first, capture order kept per
+//! device. A gated part leaves only if the ledger grants it now and granted it at its capture time.
 //!
 //! * Success: the batch is `sent` and its bodies erased.
 //! * A refusal the server gives for the content (4xx): the batch is split in halves until the
 //!   refused record stands alone; it becomes `rejected` with the server's reason and code; the
-//!   rest go on.
+//!   rest go on. A `consent_required` refusal first reads the ledger again and sends the record
+//!   once more without the parts it does not grant.
 //! * Trouble that may pass (network, 429, 5xx): the batch goes back to `queued` with an
 //!   exponential backoff with jitter, capped at [`MAX_BACKOFF_SECS`], and the flush stops.
 //! * 401: one transparent refresh (in `EcspClient::authed`); if that fails the session has
@@ -17,6 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use ecsp_protocol::PROTOCOL_VERSION;
+use ecsp_protocol::problem::codes;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -44,7 +48,8 @@ pub struct FlushOptions {
     pub batch_size: usize,
     /// Send records that are still backing off (an explicit "flush now").
     pub ignore_backoff: bool,
-    /// Send only consent decisions (e.g. right after the user decided), leaving records queued.
+    /// Send only consent decisions (e.g. right after the user decided) and read the person's
+    /// decisions back from the server's ledger, leaving records queued.
     pub consents_only: bool,
 }
 
@@ -110,7 +115,9 @@ impl Core {
                 out.push(b',');
             }
             let parts = match &opener {
-                Some(opener) if c.has_gated => self.gated_parts(opener, c.record_id)?,
+                Some(opener) if c.has_gated => {
+                    self.gated_parts(opener, c.record_id, c.captured_at)?
+                }
                 _ => Vec::new(),
             };
             if parts.is_empty() {
@@ -148,14 +155,20 @@ impl EcspClient {
             ..FlushProgress::default()
         };
         let mut stop = None;
+        // Read once per flush, after this installation's decisions are delivered and before the
+        // first record leaves (its gated parts are judged by the ledger).
+        let mut ledger_read = false;
         'outer: for phase in [0, 1] {
+            if phase == 1 && options.consents_only {
+                if let Err(e) = self.refresh_consents_with(&mut session).await {
+                    tracing::warn!(error = %e, "could not read the consent ledger");
+                }
+                break;
+            }
             let kinds: Vec<OutboxKind> = OutboxKind::ALL
                 .into_iter()
-                .filter(|k| k.phase() == phase && (!options.consents_only || !k.is_upload()))
+                .filter(|k| k.phase() == phase)
                 .collect();
-            if kinds.is_empty() {
-                continue;
-            }
             loop {
                 let claim_kinds = kinds.clone();
                 let claimed = self
@@ -173,12 +186,39 @@ impl EcspClient {
                     break;
                 };
                 let _guard = InFlightGuard::new(self.core.clone(), &batch);
-                match self.send_batch(&mut session, kind, batch, &mut p).await? {
+                if phase == 1 && !ledger_read {
+                    // After the claim, so a flush dropped while reading puts the rows back.
+                    ledger_read = true;
+                    if let Err(e) = self.refresh_consents_with(&mut session).await {
+                        if e.is_transient() {
+                            // As if the batch had failed: it backs off and says why.
+                            let reason = e.to_string();
+                            self.blocking_internal(move |core| {
+                                outbox::reschedule(&mut core.store.conn(), &batch, &reason)
+                            })
+                            .await?;
+                            self.after_request(p).await?;
+                        }
+                        stop = Some(e);
+                        break 'outer;
+                    }
+                }
+                match self
+                    .send_batch(&mut session, kind, batch, &mut p, false)
+                    .await?
+                {
                     Sent::Done => {}
                     Sent::Stop(e) => {
                         stop = Some(e);
                         break 'outer;
                     }
+                }
+            }
+            if phase == 1 && !ledger_read {
+                // No record to send: the ledger is still read, for what this app shows and
+                // captures next.
+                if let Err(e) = self.refresh_consents_with(&mut session).await {
+                    stop = Some(e);
                 }
             }
         }
@@ -210,6 +250,7 @@ impl EcspClient {
         kind: OutboxKind,
         batch: Vec<Claimed>,
         p: &'a mut FlushProgress,
+        ledger_reread: bool,
     ) -> Pin<Box<dyn Future<Output = Result<Sent>> + Send + 'a>> {
         Box::pin(async move {
             let user = session.user_id;
@@ -237,6 +278,12 @@ impl EcspClient {
                 Ok(()) => {
                     let batch = self
                         .blocking_internal(move |core| {
+                            if kind == OutboxKind::Consent {
+                                // Into the known ledger first: a crash in between leaves the
+                                // decision counted twice, never not at all.
+                                let ids: Vec<Uuid> = batch.iter().map(|c| c.record_id).collect();
+                                core.ledger_received(&ids)?;
+                            }
                             outbox::mark_sent(&mut core.store.conn(), &batch)?;
                             Ok(batch)
                         })
@@ -262,11 +309,26 @@ impl EcspClient {
                     if batch.len() > 1 {
                         let mut first = batch;
                         let second = first.split_off(first.len() / 2);
-                        if let Sent::Stop(e) = self.send_batch(session, kind, first, p).await? {
+                        if let Sent::Stop(e) = self
+                            .send_batch(session, kind, first, p, ledger_reread)
+                            .await?
+                        {
                             // `second` stays claimed until the flush's guard puts it back.
                             return Ok(Sent::Stop(e));
                         }
-                        return self.send_batch(session, kind, second, p).await;
+                        return self
+                            .send_batch(session, kind, second, p, ledger_reread)
+                            .await;
+                    }
+                    if problem.code == codes::CONSENT_REQUIRED && kind.is_upload() && !ledger_reread
+                    {
+                        // Another app of this person withdrew (or never granted) what this
+                        // record carries: read the ledger again, which drops the parts it does
+                        // not grant, and send the rest once more.
+                        if let Err(e) = self.refresh_consents_with(session).await {
+                            return Ok(Sent::Stop(e));
+                        }
+                        return self.send_batch(session, kind, batch, p, true).await;
                     }
                     let reason =
                         format!("{} ({}): {}", problem.title, problem.code, problem.detail);

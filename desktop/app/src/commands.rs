@@ -32,6 +32,8 @@ pub struct AppStatus {
     pub authorised: bool,
     pub autostart: bool,
     pub sync: Option<SyncState>,
+    /// The outbox counts: "up to date" is said only when nothing waits or was rejected.
+    pub queue: Option<QueueStatus>,
 }
 
 #[tauri::command]
@@ -41,6 +43,10 @@ pub async fn app_status(app: AppHandle, state: State<'_, AppState>) -> UiResult<
         Some(c) => c.current_user().await.is_ok(),
         None => false,
     };
+    let queue = match &inner.client {
+        Some(c) if signed_in => c.queue_status().await.ok(),
+        _ => None,
+    };
     Ok(AppStatus {
         version: env!("CARGO_PKG_VERSION"),
         server: inner.settings.server.clone(),
@@ -48,6 +54,7 @@ pub async fn app_status(app: AppHandle, state: State<'_, AppState>) -> UiResult<
         authorised: inner.collector.as_ref().is_some_and(|c| c.is_authorised()),
         autostart: app.autolaunch().is_enabled().unwrap_or(false),
         sync: inner.collector.as_ref().map(|c| c.sync().state()),
+        queue,
     })
 }
 
@@ -120,10 +127,18 @@ pub fn consent_notice(language: String) -> Notice {
     notice(NoticeLanguage::from_locale(&language))
 }
 
+/// Where each purpose stands, read from the server's ledger first (the person may have decided
+/// in another app); offline, as this computer last knew it.
 #[tauri::command]
 pub async fn consent_status(state: State<'_, AppState>) -> UiResult<Vec<ConsentStatus>> {
     let client = state.inner.lock().await.client()?;
-    Ok(client.consent_status().await?)
+    match client.refresh_consents().await {
+        Ok(status) => Ok(status),
+        Err(e) => {
+            tracing::info!(code = %e.code, "consent shown as last known");
+            Ok(client.consent_status().await?)
+        }
+    }
 }
 
 #[tauri::command]
@@ -303,6 +318,10 @@ pub async fn set_authorised(
     let mut inner = state.inner.lock().await;
     inner.settings.authorised = authorised;
     state.dirs.save(&inner.settings)?;
+    let queue = match &inner.client {
+        Some(c) => c.queue_status().await.ok(),
+        None => None,
+    };
     let collector = inner
         .collector
         .as_mut()
@@ -312,7 +331,7 @@ pub async fn set_authorised(
     } else {
         collector.deauthorise();
     }
-    events::sync_state(&app, &collector.sync().state());
+    events::sync_state(&app, &collector.sync().state(), queue.as_ref());
     Ok(collector.is_authorised())
 }
 

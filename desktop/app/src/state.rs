@@ -63,9 +63,11 @@ impl AppState {
         let client = inner.client()?;
         let ledger = Ledger::open(&self.dirs.data.join("dfe-ledger.sqlite3"))
             .map_err(|e| UiError::new(ErrorCode::LocalStorage, format!("the DFE ledger: {e}")))?;
-        inner
-            .forwarders
-            .push(events::forward_client(app.clone(), client.subscribe()));
+        inner.forwarders.push(events::forward_client(
+            app.clone(),
+            client.clone(),
+            client.subscribe(),
+        ));
         let collector = Collector::start(
             &client,
             ledger,
@@ -75,7 +77,7 @@ impl AppState {
         inner
             .forwarders
             .push(events::forward_folder(app.clone(), collector.subscribe()));
-        events::sync_state(app, &collector.sync().state());
+        events::sync_state(app, &collector.sync().state(), None);
         inner.collector = Some(collector);
         Ok(())
     }

@@ -436,6 +436,18 @@ fn consent_line(s: &ConsentStatus) -> String {
     format!("{:<9} {state}{pending}", s.purpose.as_str())
 }
 
+/// Reads the person's decisions from the server's ledger (their other apps decide too); when
+/// that fails, says so and what is shown instead.
+async fn read_ledger(client: &EcspClient) -> Option<String> {
+    match client.refresh_consents().await {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "could not read your decisions from the server ({}): shown as this computer last knew them",
+            e.message
+        )),
+    }
+}
+
 fn notice_language() -> NoticeLanguage {
     ["LC_ALL", "LC_MESSAGES", "LANG"]
         .iter()
@@ -594,10 +606,15 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
             let (purpose, decision) = match action {
                 ConsentAction::Show => {
                     let notice = ecsp_client::consent::notice(notice_language());
+                    let unread = read_ledger(&client).await;
                     let status = client.consent_status().await?;
                     out(
                         json,
-                        &serde_json::json!({ "notice": notice, "status": status }),
+                        &serde_json::json!({
+                            "notice": notice,
+                            "status": status,
+                            "server_unreachable": unread.is_some(),
+                        }),
                         || {
                             let mut s = format!(
                                 "Consent notice, version {}\n{}\n",
@@ -613,18 +630,22 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                                 ));
                             }
                             s.push_str("\nchange with: ecsp consent grant|refuse|withdraw job_info|gps|photos");
+                            if let Some(why) = &unread {
+                                s.push_str(&format!("\n{why}"));
+                            }
                             s
                         },
                     );
                     return Ok(exit::OK);
                 }
                 ConsentAction::History => {
+                    let unread = read_ledger(&client).await;
                     let history = client.consent_history().await?;
                     out(json, &history, || {
                         if history.is_empty() {
                             return "no decisions yet".into();
                         }
-                        history
+                        let mut lines = history
                             .iter()
                             .map(|h| {
                                 format!(
@@ -633,11 +654,16 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                                     h.purpose.as_str(),
                                     format!("{:?}", h.decision).to_lowercase(),
                                     h.notice_version,
-                                    if h.delivered { "" } else { "  (queued)" }
+                                    match (h.delivered, h.decision_id) {
+                                        (false, _) => "  (queued)",
+                                        (true, None) => "  (decided in another app)",
+                                        (true, Some(_)) => "",
+                                    }
                                 )
                             })
-                            .collect::<Vec<_>>()
-                            .join("\n")
+                            .collect::<Vec<_>>();
+                        lines.extend(unread.clone());
+                        lines.join("\n")
                     });
                     return Ok(exit::OK);
                 }

@@ -44,7 +44,8 @@ function render(root: HTMLElement, notice: Notice, statuses: ConsentStatus[], hi
     : table(t("consent.history"),
       [t("consent.col.when"), t("consent.col.purpose"), t("consent.col.decision"), t("consent.col.version"), t("consent.col.server")],
       history.map((e) => [formatTime(e.decided_at), t(`purpose.${e.purpose}` as MessageKey), t(`decision.${e.decision}` as MessageKey),
-        e.notice_version, e.delivered ? t("consent.history.delivered") : t("consent.history.notDelivered")]));
+        e.notice_version, !e.delivered ? t("consent.history.notDelivered")
+          : e.decision_id === null ? t("consent.history.elsewhere") : t("consent.history.delivered")]));
   fill(root, 
     h("h1", { tabindex: -1 }, t("consent.title")),
     h("p", { class: "notice-version" }, t("consent.version", { version: notice.version })),

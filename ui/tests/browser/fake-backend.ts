@@ -41,7 +41,7 @@ export function makeBackend() {
     { record_id: "aa000000-0000-4000-8000-000000000002", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-21T11:00:00Z", stored_at: "2026-11-21T11:00:01Z", record: {} },
   ];
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
-    app_status: () => ({ version: "0.1.0", server: s.server, signed_in: s.signedIn, authorised: s.authorised, autostart: s.autostart, sync: s.signedIn ? { state: s.authorised ? "idle" : "paused" } : null }),
+    app_status: () => ({ version: "0.1.0", server: s.server, signed_in: s.signedIn, authorised: s.authorised, autostart: s.autostart, sync: s.signedIn ? { state: s.authorised ? "idle" : "paused" } : null, queue: s.signedIn ? handlers.queue_status({}) : null }),
     fetch_server_ca: (a) => {
       if (!String(a.server).startsWith("https://")) throw err("configuration", `the server URL must start with https:// (got ${a.server}); this client never uses plain HTTP`);
       return { pem: PEM, sha256: FINGERPRINT };

@@ -181,6 +181,42 @@ test("sources, server records and authorisation", async () => {
   assert(!(await page.evaluate(() => window.__ecsp.backend.state.authorised)), "deauthorised");
 });
 
+test("the header never says up to date over a rejected or waiting record", async () => {
+  const page = await open("en", "?signedIn");
+  await go(page, "Queue");
+  // The fake queue holds one waiting and one rejected record; the sync service is idle.
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "sync_state_changed", state: { state: "idle" } }));
+  await page.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.includes("1 rejected"));
+  assert(!(await page.getByTestId("sync").innerText()).includes("Up to date"), "not up to date over a rejection");
+  await axe(page, "status with a rejection");
+  await shot(page, "en-08-status-rejected");
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 2, in_flight: 0, rejected: 0, sent: 3 } }));
+  await page.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.endsWith("2 waiting to be sent"));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 0, in_flight: 0, rejected: 0, sent: 5 } }));
+  await page.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.endsWith("Up to date"));
+  const ja = await open("ja", "?signedIn");
+  await ja.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "sync_state_changed", state: { state: "idle" } }));
+  await ja.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.includes("1 件が拒否されました"));
+  await shot(ja, "ja-08-status-rejected");
+});
+
+test("a decision read from the server redraws the consent screen and says where it was made", async () => {
+  const page = await open("en", "?signedIn");
+  await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();
+  assert((await page.getByTestId("state-job_info").innerText()).startsWith("Not decided"), "not decided at first");
+  // Granted in the CLI: the core reads it from the server's ledger and says so.
+  await page.evaluate(() => {
+    const s = window.__ecsp.backend.state;
+    s.consents.set("job_info", "granted");
+    s.history.unshift({ decision_id: null, purpose: "job_info", decision: "granted", notice_version: "2026-11", decided_at: "2026-11-22T08:03:00Z", delivered: true });
+    window.__ecsp.emit("ecsp://client", { type: "consent_changed", purpose: "job_info", decision: "granted" });
+  });
+  await page.waitForFunction(() => document.querySelector('[data-testid="state-job_info"]')?.textContent?.startsWith("Allowed"));
+  assert((await page.getByText("On the server (decided in another app)").count()) === 1, "the history says it was decided elsewhere");
+  await axe(page, "consent decided elsewhere");
+  await shot(page, "en-09-consent-elsewhere");
+});
+
 test("keyboard: the sections are reachable with Tab and Enter, and focus moves to the heading", async () => {
   const page = await open("en", "?signedIn");
   await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();

@@ -34,6 +34,21 @@ describe("status", () => {
     expect(syncText(null)).toBe("Not signed in");
   });
 
+  it("says up to date only when nothing waits and nothing was rejected", () => {
+    const empty = { queued: 0, in_flight: 0, rejected: 0, sent: 4 };
+    setLanguage("en");
+    expect(syncText({ state: "idle" }, empty)).toBe("Up to date");
+    expect(syncText({ state: "idle" }, { ...empty, rejected: 1 })).toBe("Not all sent: 1 rejected (see Queue)");
+    expect(syncText({ state: "idle" }, { ...empty, queued: 2, in_flight: 1 })).toBe("3 waiting to be sent");
+    // A rejection is said before what still waits.
+    expect(syncText({ state: "idle" }, { ...empty, queued: 2, rejected: 1 })).toMatch(/1 rejected/);
+    expect(syncText({ state: "paused" }, { ...empty, rejected: 1 })).toBe("Paused");
+    setLanguage("ja");
+    expect(syncText({ state: "idle" }, { ...empty, rejected: 1 })).toBe("未送信あり: 1 件が拒否されました（送信キューを参照）");
+    expect(syncText({ state: "idle" }, empty)).toBe("最新の状態です");
+    setLanguage("en");
+  });
+
   it("takes the queue counts from queue events only", () => {
     const before = { queued: 1, in_flight: 0, rejected: 0, sent: 0 };
     const after = { queued: 0, in_flight: 0, rejected: 1, sent: 0 };

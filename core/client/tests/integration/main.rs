@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod consent_sync;
 mod errors;
 mod events;
 mod first_contact;
