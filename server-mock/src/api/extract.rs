@@ -1,11 +1,12 @@
-//! Request extractors: who is calling (a user or an agent, by bearer token) and a JSON body that
-//! is size-limited, parsed with the path of any type error, and validated.
+//! Request extractors: who is calling (a user or an agent, by bearer token), a JSON body that
+//! is size-limited, parsed with the path of any type error, and validated, and a query string
+//! whose every fault names its parameter.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use ecsp_protocol::Validate;
 use ecsp_protocol::admin::Actor;
+use ecsp_protocol::{FieldError, Validate};
 use http_body_util::LengthLimitError;
 use serde::de::DeserializeOwned;
 
@@ -157,5 +158,91 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             None => e.message,
         }),
         (false, field) => ApiError::field(field.unwrap_or_default(), e.message),
+    })
+}
+
+/// An operation's query parameters: what each must be, in words, and the rules between them.
+pub trait QueryParams: DeserializeOwned + Send + 'static {
+    /// Every parameter the operation takes, with what its value must be ("an integer from 1 to
+    /// 500"): the message of an error naming it. A parameter not listed is refused as unknown.
+    const EXPECTED: &'static [(&'static str, &'static str)];
+
+    /// Rules a value's type does not carry (ranges, parameters that go together): the parameter
+    /// at fault and what it must be.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        Ok(())
+    }
+}
+
+/// A query string that parsed and passed [`QueryParams::check`]. Any fault is a 400
+/// `invalid_query` problem naming the parameter and what it must be, never the body's 422:
+/// unknown and repeated parameters too, and an empty value (`before=`), which is not a value of
+/// any parameter's type.
+#[derive(Debug)]
+pub struct ValidQuery<T>(pub T);
+
+impl<T: QueryParams, S: Send + Sync> FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parse_query::<T>(parts.uri.query().unwrap_or_default())?;
+        value
+            .check()
+            .map_err(|(parameter, expected)| ApiError::query(parameter, expected))?;
+        Ok(ValidQuery(value))
+    }
+}
+
+/// What parameter `name` must be, from `T::EXPECTED`.
+fn expected<T: QueryParams>(name: &str) -> Option<&'static str> {
+    T::EXPECTED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, what)| *what)
+}
+
+/// Parses a query string into `T`. Names are checked first (so an unknown or repeated one is
+/// named as such, whatever serde would say of it), then each value, with the path of the one
+/// that fails (`serde_path_to_error`: axum's own `Query` keeps it only inside its message).
+pub fn parse_query<T: QueryParams>(query: &str) -> Result<T, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut errors = Vec::new();
+    for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+        let message = if expected::<T>(&name).is_none() {
+            let known: Vec<&str> = T::EXPECTED.iter().map(|(n, _)| *n).collect();
+            format!(
+                "is not a parameter of this operation, which takes: {}",
+                known.join(", ")
+            )
+        } else if !seen.insert(name.clone()) {
+            "must be given at most once".to_owned()
+        } else {
+            continue;
+        };
+        // A name is bounded only by the URI's length: keep the answer short.
+        let field: String = name.chars().take(64).collect();
+        if !errors.iter().any(|e: &FieldError| e.field == field) {
+            errors.push(FieldError {
+                field,
+                message,
+                rule: None,
+            });
+        }
+        if errors.len() >= 10 {
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidQuery(errors));
+    }
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let parameter = e.path().to_string();
+        match expected::<T>(&parameter) {
+            Some(what) => ApiError::query(parameter, format!("must be {what}")),
+            // Not one parameter's value (cannot happen after the names' check): say serde's words.
+            None => ApiError::query("query", e.inner().to_string()),
+        }
     })
 }

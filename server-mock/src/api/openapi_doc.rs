@@ -3,7 +3,7 @@
 //! Handlers list the refusals particular to them; the ones every operation of a kind can give
 //! come from the extractors and are added here, so no operation can forget one: a body can be
 //! malformed (400), too large (413), of the wrong media type (415) or invalid (422); a query can be
-//! invalid (422); a token can be missing or bad (401); a path id can name nothing (404). Every
+//! invalid (400, `invalid_query`); a token can be missing or bad (401); a path id can name nothing (404). Every
 //! error is served as `application/problem+json`, so that is the media type documented for them.
 
 use ecsp_protocol::problem::CONTENT_TYPE as PROBLEM;
@@ -53,7 +53,10 @@ fn complete(op: &mut Operation, path_has_ids: bool) {
         ]);
     }
     if has_query {
-        needed.push(("422", "A query parameter is not valid"));
+        needed.push((
+            "400",
+            "A query parameter is unknown, repeated or not valid; `errors[].field` names it",
+        ));
     }
     if op.security.is_some() {
         needed.push(("401", "No valid credential"));

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod ingest;
 mod portal;
+mod records;
 mod remote;
 mod storage;
 mod tls;
