@@ -259,3 +259,93 @@ async fn a_bad_query_value_is_a_query_error_naming_the_parameter() {
     let res = ts.get(&token, "/api/v1/admin/audit?after=0").await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn one_record_over_the_most_per_upload_is_refused_for_its_count_not_its_bytes() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let most = ecsp_protocol::limits::RECORDS_PER_UPLOAD;
+    let records: Vec<Value> = (0..=most).map(|_| dfe_record(ts.device(0), None)).collect();
+    let problem = expect_problem(
+        ts.post(&token, "/api/v1/uploads/dfe", &dfe_upload(records))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "records", "{problem}");
+    // The document says the same maximum for every upload.
+    let doc: Value = ts
+        .client
+        .get(ts.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for upload in ["DfeUpload", "MeasurementUpload", "DeviceDataUpload"] {
+        let records = &doc["components"]["schemas"][upload]["properties"]["records"];
+        assert_eq!(records["maxItems"], most, "{upload}: {records}");
+        assert_eq!(records["minItems"], 1, "{upload}: {records}");
+    }
+}
+
+/// Every string pattern in the document, with where it is.
+fn patterns(at: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(p)) = map.get("pattern") {
+                out.push((at.to_owned(), p.clone()));
+            }
+            for (k, v) in map {
+                patterns(&format!("{at}/{k}"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                patterns(&format!("{at}/{i}"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_document_states_the_text_rules_the_server_applies() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let doc: Value = ts
+        .client
+        .get(ts.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    patterns("", &doc, &mut found);
+    // Text that must say something, and text that may be empty; neither with control
+    // characters other than tab, line feed and carriage return.
+    let required = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+    let optional = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+    assert!(found.len() > 40, "{found:?}");
+    for (at, p) in &found {
+        assert!(p == required || p == optional, "{at}: {p}");
+    }
+    let name = &doc["components"]["schemas"]["NewDeviceGroup"]["properties"]["name"];
+    assert_eq!(name["pattern"], required, "{name}");
+    // What the pattern refuses, the server refuses, and what it allows, the server takes.
+    for (text, status) in [
+        ("Floor 2\u{85}", StatusCode::UNPROCESSABLE_ENTITY),
+        ("Floor\u{7}2", StatusCode::UNPROCESSABLE_ENTITY),
+        (" \t", StatusCode::UNPROCESSABLE_ENTITY),
+        ("Floor 2\tEast", StatusCode::CREATED),
+    ] {
+        let res = ts
+            .post(&token, "/api/v1/admin/groups", &json!({ "name": text }))
+            .await;
+        assert_eq!(res.status(), status, "{text:?}");
+    }
+}
