@@ -153,6 +153,7 @@ pub struct Consumable {
     pub part_number: Option<String>,
     /// Remaining life in percent, 0 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub remaining_percent: Option<f64>,
 }
 
@@ -182,6 +183,7 @@ pub struct InkUsage {
     )]
     pub color: String,
     /// Millilitres, since the device was made.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1e9))]
     pub millilitres: f64,
 }
 
@@ -213,6 +215,7 @@ pub struct DeviceJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1e6))]
     pub printed_area_m2: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -285,6 +288,7 @@ pub struct DeviceData {
     pub region_code: Option<String>,
     /// ISO 3166-1 alpha-2, upper case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Z]{2}$"))]
     pub country_code: Option<String>,
     /// The device's own clock when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,6 +352,7 @@ pub struct DeviceData {
     pub cumulative_printing_time_s: Option<u64>,
     /// Square metres printed since the device was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1e9))]
     pub cumulative_printing_area_m2: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "openapi", schema(max_items = 1000))]

@@ -74,6 +74,7 @@ pub struct PrintSettings {
     pub media_name: Option<String>,
     /// Horizontal and vertical resolution in dots per inch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 2, max_items = 2))]
     pub resolution_dpi: Option<[u32; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -159,6 +160,7 @@ pub struct JobInformation {
     pub media_name: Option<String>,
     /// Printed width and height in millimetres.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 2, max_items = 2))]
     pub size_mm: Option<[f64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ink_used_ml: Option<f64>,

@@ -42,12 +42,14 @@ pub struct MeasurementRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<InstrumentMaintenance>,
     pub settings: MeasurementSettings,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 2000))]
     pub samples: Vec<ColorSample>,
     /// Consent-gated (`gps`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gps: Option<GpsFix>,
     /// Consent-gated (`photos`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 4))]
     pub photos: Vec<Photo>,
 }
 
@@ -99,6 +101,7 @@ pub struct InstrumentMaintenance {
     )]
     pub status: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub errors: Vec<CodeEvent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_calibrated_at: Option<DateTime<Utc>>,

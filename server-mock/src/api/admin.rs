@@ -224,6 +224,7 @@ pub async fn revoke_device(
 #[utoipa::path(post, path = "/api/v1/admin/devices", tag = "admin", security(("user_token" = [])),
     request_body = NewDevice,
     responses((status = 201, body = DeviceView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, description = "`agent_id` names no agent of your organisation", body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn register_device(
     State(state): State<AppState>,

@@ -138,6 +138,11 @@ impl<T: RequestBody> FromRequest<AppState> for ValidJson<T> {
                 }
             })?;
         let value = parse::<T>(&bytes)?;
+        // serde reads a struct from an array of its fields too (`[null, null]` was a valid
+        // user update): every body here is an object, as the document says.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::field("", "the body must be a JSON object"));
+        }
         value.validate(chrono::Utc::now())?;
         Ok(ValidJson(value))
     }
@@ -152,6 +157,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
+    // JSON (and the document's JSON Schema) counts `3600.0` as the integer 3600; serde does not
+    // take it for an integer field. A body refused for that reads again with such numbers as
+    // integers: on the refusal path only, so a good body costs nothing more.
+    if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && integral_floats_as_integers(&mut value)
+        && let Ok(typed) = serde_json::from_value(value)
+    {
+        return Ok(typed);
+    }
     ecsp_protocol::json::from_slice(bytes).map_err(|e| match (e.syntax, e.field) {
         (true, _) => ApiError::Malformed(match e.position {
             Some((line, column)) => format!("{} at line {line} column {column}", e.message),
@@ -159,6 +173,30 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }),
         (false, field) => ApiError::field(field.unwrap_or_default(), e.message),
     })
+}
+
+/// Rewrites every number with no fractional part (`3600.0`) as an integer, where one holds
+/// it exactly; says whether it changed any.
+fn integral_floats_as_integers(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Beyond 2^53 a double no longer holds every integer: leave such numbers alone.
+            if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                *value = serde_json::Value::from(f as i64);
+                true
+            } else {
+                false
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |changed, v| {
+            integral_floats_as_integers(v) || changed
+        }),
+        serde_json::Value::Object(map) => map.values_mut().fold(false, |changed, v| {
+            integral_floats_as_integers(v) || changed
+        }),
+        _ => false,
+    }
 }
 
 /// An operation's query parameters: what each must be, in words, and the rules between them.

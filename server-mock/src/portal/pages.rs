@@ -109,7 +109,7 @@ pub(super) fn message(
 pub fn failure(lang: Lang, err: ApiError) -> Response {
     let t = lang.messages();
     match err {
-        ApiError::NotFound(_) | ApiError::Forbidden(_) => {
+        ApiError::NotFound(_) | ApiError::Forbidden(_) | ApiError::UnknownReference(_) => {
             message(lang, StatusCode::NOT_FOUND, t.not_found, t.not_found_text)
         }
         ApiError::Unauthenticated(_) => {

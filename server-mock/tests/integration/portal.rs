@@ -1157,7 +1157,9 @@ async fn device_groups_filter_the_fleet_and_only_administrators_change_them() {
         json!({"group_id": theirs["group_id"]}),
     )
     .await;
-    crate::common::expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // Another organisation's group names nothing here: not found, like an unknown id.
+    let problem = crate::common::expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(problem["errors"][0]["field"], "group_id", "{problem}");
     let listed = json_with(
         ts.get(&foreign.token, "/api/v1/groups").await,
         StatusCode::OK,
