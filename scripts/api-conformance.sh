@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Checks the reference server against its own OpenAPI document, from outside:
 #  1. the document served at /openapi.json is valid OpenAPI 3.1 (openapi-spec-validator);
-#  2. schemathesis generates requests from it (property-based, a bounded number per operation)
-#     and fails on any 5xx, any status, content type, header or body the document does not
-#     describe.
+#  2. schemathesis generates requests from it (property-based, a bounded number per operation),
+#     valid and invalid ones (--mode all), and runs every check (--checks all): it fails on any
+#     5xx, any status, content type, header or body the document does not describe, any valid
+#     request refused and any invalid one accepted. Rules JSON Schema cannot state are said in
+#     the document in words; scripts/schemathesis_hooks.py keeps valid requests within them.
 # Runs a fresh server (target/debug/ecsp-server, or ECSP_SERVER_BIN) on a free loopback port in
 # a temporary data directory, signed in as the demo admin. Needs scripts/setup-python.sh's venv.
 #   scripts/api-conformance.sh            # ECSP_API_EXAMPLES (default 25) per operation

@@ -92,6 +92,21 @@ fn complete(op: &mut Operation, path_has_ids: bool) {
 /// carry it.
 const REQUIRED_TEXT: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
 
+/// The fields the validator checks with `past_time`.
+const PAST_TIMES: [&str; 11] = [
+    "at",
+    "captured_at",
+    "decided_at",
+    "finished_at",
+    "fixed_at",
+    "last_calibrated_at",
+    "occurred_at",
+    "printed_at",
+    "sent_at",
+    "started_at",
+    "submitted_at",
+];
+
 /// The document as served: `api` with the rules the derived schemas cannot state (one field
 /// that depends on another, the range of an array's items), written in JSON Schema so that
 /// clients and the conformance step see every rule the validator applies.
@@ -205,6 +220,24 @@ pub fn with_cross_field_rules(api: &OpenApi) -> serde_json::Value {
                 "description".into(),
                 json!("An open settings object: keys of 1 to 256 characters, at most 2000 entries over all levels, nested at most 8 levels (objects and arrays)."),
             );
+        }
+    }
+    // Times of things that happened (`Validator::past_time`): the rule is relative to the
+    // server's clock, which JSON Schema cannot state, so it is said in words.
+    if let serde_json::Value::Object(all) = schemas {
+        for schema in all.values_mut() {
+            let Some(serde_json::Value::Object(properties)) = schema.get_mut("properties") else {
+                continue;
+            };
+            for (name, property) in properties.iter_mut() {
+                if PAST_TIMES.contains(&name.as_str())
+                    && property.to_string().contains("\"date-time\"")
+                {
+                    property["description"] = json!(
+                        "A time that has passed: not later than the server's clock plus 10 minutes, not before 2000-01-01T00:00:00Z."
+                    );
+                }
+            }
         }
     }
     // Head-cleaning colours: text of 1 to 64 characters, as other text (remote_ops.rs).
