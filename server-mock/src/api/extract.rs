@@ -189,12 +189,21 @@ fn integral_floats_as_integers(value: &mut serde_json::Value) -> bool {
                 false
             }
         }
-        serde_json::Value::Array(items) => items.iter_mut().fold(false, |changed, v| {
-            integral_floats_as_integers(v) || changed
-        }),
-        serde_json::Value::Object(map) => map.values_mut().fold(false, |changed, v| {
-            integral_floats_as_integers(v) || changed
-        }),
+        // Every number is visited (no short cut at the first change).
+        serde_json::Value::Array(items) => {
+            let mut changed = false;
+            for v in items {
+                changed |= integral_floats_as_integers(v);
+            }
+            changed
+        }
+        serde_json::Value::Object(map) => {
+            let mut changed = false;
+            for v in map.values_mut() {
+                changed |= integral_floats_as_integers(v);
+            }
+            changed
+        }
         _ => false,
     }
 }

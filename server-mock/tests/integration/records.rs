@@ -352,3 +352,114 @@ async fn the_document_states_the_text_rules_the_server_applies() {
         assert_eq!(res.status(), status, "{text:?}");
     }
 }
+
+#[tokio::test]
+async fn bodies_are_read_as_the_document_describes_them() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let users: Vec<Value> = ts
+        .get(&token, "/api/v1/admin/users")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let operator = users.iter().find(|u| u["role"] == "user").expect("a user")["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user_path = format!("/api/v1/admin/users/{operator}");
+    // An array is not an object, though serde would read a struct from one.
+    let problem = expect_problem(
+        ts.call(
+            reqwest::Method::PATCH,
+            Some(&token),
+            &user_path,
+            Some(&json!([null, null])),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("object"),
+        "{problem}"
+    );
+    // An empty merge patch is valid and changes nothing.
+    let res = ts
+        .call(
+            reqwest::Method::PATCH,
+            Some(&token),
+            &user_path,
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let user: Value = res.json().await.unwrap();
+    assert_eq!(
+        (user["role"].as_str(), user["disabled"].as_bool()),
+        (Some("user"), Some(false))
+    );
+
+    // `720.0` is the integer 720 (JSON Schema says so; the document's type is `integer`).
+    let mut record = dfe_record(ts.device(0), None);
+    record["print_settings"]["resolution_dpi"] = json!([720.0, 1440.0]);
+    let id = record["record_id"].as_str().unwrap().to_owned();
+    let res = ts
+        .post(&token, "/api/v1/uploads/dfe", &dfe_upload(vec![record]))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let stored: Value = ts
+        .get(&token, &format!("/api/v1/records/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["record"]["print_settings"]["resolution_dpi"],
+        json!([720, 1440])
+    );
+
+    // An id in a body that names nothing is not found, with its field, like one in a path.
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/admin/devices",
+            &json!({"manufacturer": "Epson", "model": "SC-P9500", "serial_number": "NEW-1",
+                    "agent_id": Uuid::new_v4()}),
+        )
+        .await;
+    let problem = expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(problem["errors"][0]["field"], "agent_id", "{problem}");
+
+    // Rules between fields are in the document too.
+    let doc: Value = ts
+        .client
+        .get(ts.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["OperationRequest"]["anyOf"].is_array(),
+        "{}",
+        schemas["OperationRequest"]
+    );
+    assert!(
+        schemas["ColorSample"]["anyOf"].is_array(),
+        "{}",
+        schemas["ColorSample"]
+    );
+    assert_eq!(
+        schemas["Lab"]["properties"]["observer"]["enum"],
+        json!([2, 10])
+    );
+}
