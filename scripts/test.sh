@@ -37,8 +37,9 @@ echo "== cargo build (binaries the end-to-end tests run) $(elapsed)"
 cargo build --workspace --exclude ecsp-desktop --bins --locked
 
 # ---- API conformance (server-mock) -------------------------------------------------------
-# The served OpenAPI document is valid OpenAPI 3.1, and schemathesis's generated requests get
-# no 5xx and no answer the document does not describe. About a minute; bounded by the number of
+# The served OpenAPI document is valid OpenAPI 3.1, and schemathesis's generated requests, valid
+# and invalid, get no 5xx, no answer the document does not describe, no valid request refused and
+# no invalid one accepted. About a minute; bounded by the number of
 # examples per operation (ECSP_API_EXAMPLES) and, as a backstop, by `timeout`.
 echo "== API conformance (openapi-spec-validator, schemathesis) $(elapsed)"
 timeout 600 scripts/api-conformance.sh

@@ -14,6 +14,10 @@ use crate::db::StoreError;
 pub enum ApiError {
     #[error("the request body is not valid")]
     Validation(Vec<FieldError>),
+    /// A query parameter the operation does not take, or not in the form it takes (400): each
+    /// error names the parameter (`field`) and says what it must be (`message`).
+    #[error("the query is not valid")]
+    InvalidQuery(Vec<FieldError>),
     #[error("the request body is not well-formed JSON: {0}")]
     Malformed(String),
     #[error("the request body is larger than {0} bytes")]
@@ -47,6 +51,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// One query parameter at fault, and what it must be.
+    pub fn query(parameter: impl Into<String>, expected: impl Into<String>) -> Self {
+        ApiError::InvalidQuery(vec![FieldError {
+            field: parameter.into(),
+            message: expected.into(),
+            rule: None,
+        }])
+    }
+
     /// One field at fault, as a validation error.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError {
@@ -61,7 +74,7 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::ConsentRequired(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Malformed(_) | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthenticated(_)
@@ -81,6 +94,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => (codes::VALIDATION_FAILED, "Invalid request"),
             ApiError::Malformed(_) => (codes::MALFORMED_BODY, "Malformed request body"),
+            ApiError::InvalidQuery(_) => (codes::INVALID_QUERY, "Invalid query parameter"),
             ApiError::TooLarge(_) => (codes::BODY_TOO_LARGE, "Request body too large"),
             ApiError::UnsupportedMediaType => {
                 (codes::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
@@ -108,6 +122,7 @@ impl ApiError {
         let (code, title) = self.code_and_title();
         let errors = match self {
             ApiError::Validation(e)
+            | ApiError::InvalidQuery(e)
             | ApiError::ConsentRequired(e)
             | ApiError::RecordConflict(e)
             | ApiError::UnknownReference(e) => e.clone(),
@@ -115,6 +130,7 @@ impl ApiError {
         };
         let detail = match self {
             ApiError::Validation(e)
+            | ApiError::InvalidQuery(e)
             | ApiError::ConsentRequired(e)
             | ApiError::RecordConflict(e)
             | ApiError::UnknownReference(e)

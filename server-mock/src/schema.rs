@@ -377,6 +377,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE agents ADD COLUMN last_seen_at INTEGER;
     ALTER TABLE agents ADD COLUMN deleted_at INTEGER;
     "#,
+    // v14: a device's records are paged by (capture time, record id), a key no two of its records
+    // share: capture time alone skipped the records that shared the time at a page boundary. The
+    // index orders by both, so a page is one seek and a walk, with nothing to sort. It replaces
+    // `records_device` rather than joining it: one index for every upload to write, as before.
+    r#"
+    DROP INDEX records_device;
+    CREATE INDEX records_device ON records(device_id, kind, captured_at, record_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -13,10 +13,25 @@ use crate::error::EcspResult;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecordQuery {
     pub kind: Option<RecordKind>,
-    /// Only records captured before this time (the previous page's last `captured_at`).
+    /// The next page: the previous page's last `captured_at`, with its `record_id` as
+    /// `before_id` (records sharing a capture time are ordered by id, so the pair says where the
+    /// page ended; see [`RecordQuery::after`]). Alone, the records captured before this time.
     pub before: Option<DateTime<Utc>>,
+    /// The previous page's last `record_id` (see `before`).
+    pub before_id: Option<Uuid>,
     /// At most this many (1 to 500; the server's default is 50).
     pub limit: Option<u32>,
+}
+
+impl RecordQuery {
+    /// The same query, for the page after the one that ended with `last`.
+    pub fn after(self, last: &RecordView) -> Self {
+        Self {
+            before: Some(last.captured_at),
+            before_id: Some(last.record_id),
+            ..self
+        }
+    }
 }
 
 impl EcspClient {
@@ -31,7 +46,8 @@ impl EcspClient {
             .await?)
     }
 
-    /// A device's stored records, newest capture first.
+    /// A device's stored records, newest capture first (those of one capture time by record id,
+    /// highest first): a page of `query.limit`; [`RecordQuery::after`] gives the next.
     pub async fn records(
         &self,
         device_id: Uuid,
@@ -50,6 +66,9 @@ impl EcspClient {
                     "before",
                     &before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 );
+            }
+            if let Some(before_id) = query.before_id {
+                params.append_pair("before_id", &before_id.to_string());
             }
             if let Some(limit) = query.limit {
                 params.append_pair("limit", &limit.to_string());

@@ -18,7 +18,11 @@ pub struct NewUser {
     pub email: String,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub name: String,
     pub role: Role,
@@ -28,11 +32,23 @@ pub struct NewUser {
     pub password: Option<String>,
     /// The dealer or partner this user belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub partner_information: Option<String>,
     /// The customer (client) this user works for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub client_information: Option<String>,
 }
 
@@ -97,7 +113,8 @@ pub fn validate_email(v: &mut Validator, name: &str, email: &str) {
     }
 }
 
-/// `PATCH /api/v1/admin/users/{user_id}`.
+/// `PATCH /api/v1/admin/users/{user_id}`: the fields to change; absent or null ones stay as
+/// they are.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -151,17 +168,29 @@ impl std::fmt::Debug for CreatedUser {
 pub struct NewDevice {
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub manufacturer: String,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub model: String,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub serial_number: String,
     /// The agent designated to collect from this device, if any.
@@ -214,7 +243,11 @@ pub struct NewDeviceGroup {
     /// Unique in the organisation, ignoring case.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 128, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub name: String,
 }
@@ -246,7 +279,11 @@ pub struct NewAgent {
     /// A label for people, e.g. the PC's name or the printer's location.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub label: String,
     pub agent_type: AgentType,
@@ -346,10 +383,8 @@ pub struct AuditEntry {
     pub outcome: Outcome,
 }
 
+/// A merge patch (RFC 7396): what is absent (or null) stays as it is, so an empty one is valid
+/// and changes nothing, as its schema says.
 impl Validate for UserUpdate {
-    fn validate_into(&self, v: &mut Validator) {
-        if self.role.is_none() && self.disabled.is_none() {
-            v.error("", "give `role`, `disabled`, or both");
-        }
-    }
+    fn validate_into(&self, _v: &mut Validator) {}
 }

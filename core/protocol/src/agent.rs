@@ -19,7 +19,7 @@ pub struct DeviceDataUpload {
     pub schema_version: u32,
     pub agent: AgentInfo,
     /// One record per device reading, 1 to 500.
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub records: Vec<DeviceDataRecord>,
 }
 
@@ -57,23 +57,51 @@ pub struct AgentInfo {
     pub agent_type: AgentType,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub agent_version: String,
     pub collection_type: CollectionType,
     /// When the agent sent this report.
     pub sent_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 255))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 255,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub pc_hostname: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub os: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub os_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub os_product_type: Option<String>,
 }
 
@@ -116,18 +144,35 @@ pub struct Consumable {
     /// e.g. `ink_cartridge`, `maintenance_box`, `cutter`.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub kind: String,
     /// e.g. `cyan`, `light_magenta`; absent for colourless parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub color: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub part_number: Option<String>,
     /// Remaining life in percent, 0 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub remaining_percent: Option<f64>,
 }
 
@@ -149,10 +194,15 @@ impl Validate for Consumable {
 pub struct InkUsage {
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub color: String,
     /// Millilitres, since the device was made.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1e9))]
     pub millilitres: f64,
 }
 
@@ -174,15 +224,26 @@ pub struct DeviceJob {
     /// e.g. `completed`, `cancelled`, `error`.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1e6))]
     pub printed_area_m2: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub media: Option<String>,
 }
 
@@ -210,36 +271,65 @@ impl Validate for DeviceJob {
 pub struct DeviceData {
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub manufacturer: String,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub model: String,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub serial_number: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 16))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 16,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub region_code: Option<String>,
     /// ISO 3166-1 alpha-2, upper case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Z]{2}$"))]
     pub country_code: Option<String>,
     /// The device's own clock when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_time: Option<DateTime<Utc>>,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub firmware_version: String,
     /// e.g. `idle`, `printing`, `error`, `offline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub printer_status: Option<String>,
     /// Errors and warnings active now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -281,6 +371,7 @@ pub struct DeviceData {
     pub cumulative_printing_time_s: Option<u64>,
     /// Square metres printed since the device was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1e9))]
     pub cumulative_printing_area_m2: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "openapi", schema(max_items = 1000))]

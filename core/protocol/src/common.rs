@@ -16,17 +16,31 @@ pub struct SoftwareVersion {
     /// Product name, e.g. `Fiery XF`.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub name: String,
     /// Version string as the vendor writes it, e.g. `7.3.2 build 104`.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub vendor: Option<String>,
 }
 
@@ -46,31 +60,61 @@ pub struct OperatingEnvironment {
     /// e.g. `Windows`, `macOS`, `Android`, `iOS`, `Linux`.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub os_name: String,
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub os_version: String,
     /// CPU architecture, e.g. `x86_64`, `aarch64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub architecture: Option<String>,
     /// Version of the uploading application itself.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub app_version: String,
     /// Device or computer model, e.g. a phone model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub device_model: Option<String>,
     /// BCP 47 language tag of the user interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 35))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 35,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub locale: Option<String>,
 }
 
@@ -92,11 +136,21 @@ impl Validate for OperatingEnvironment {
 pub struct CodeEvent {
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,

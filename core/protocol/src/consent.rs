@@ -84,7 +84,11 @@ pub struct ConsentDecision {
     /// Version of the notice the user was shown, e.g. `2026-10`.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub notice_version: String,
     /// When the user decided, by the client's clock (decisions made offline arrive later).

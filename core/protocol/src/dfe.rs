@@ -16,7 +16,7 @@ use crate::{Validate, Validator};
 pub struct DfeUpload {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema_version: u32,
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub records: Vec<DfeRecord>,
 }
 
@@ -55,16 +55,35 @@ pub enum RenderingIntent {
 pub struct PrintSettings {
     /// The DFE's name for this settings set (queue, preset, hot folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub preset_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub media_name: Option<String>,
     /// Horizontal and vertical resolution in dots per inch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 2, max_items = 2))]
     pub resolution_dpi: Option<[u32; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub output_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendering_intent: Option<RenderingIntent>,
@@ -84,7 +103,11 @@ pub struct JobInformation {
     /// same `job_id`; which part of the job is in `job_part_id`.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub job_id: String,
     /// The part of the job this record is about (JDF/JMF `JobPartID`), when the DFE names one.
@@ -92,13 +115,27 @@ pub struct JobInformation {
     #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub job_part_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub job_name: Option<String>,
     /// Who submitted the job, as the DFE names them. Personal data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")
+    )]
     pub user_name: Option<String>,
     /// The printed document's file name (no folder). Personal data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")
+    )]
     pub document_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<DateTime<Utc>>,
@@ -106,7 +143,13 @@ pub struct JobInformation {
     pub printed_at: Option<DateTime<Utc>>,
     /// e.g. `completed`, `held`, `cancelled`, `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub status: Option<String>,
     /// When printing (this phase of the job) started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,10 +167,17 @@ pub struct JobInformation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub media_name: Option<String>,
     /// Printed width and height in millimetres.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 2, max_items = 2))]
     pub size_mm: Option<[f64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ink_used_ml: Option<f64>,

@@ -43,8 +43,12 @@ pub mod limits {
     /// Longest long free-text field (descriptions, histories) in characters.
     pub const LONG_TEXT: usize = 4096;
     /// Most records in one upload request: a long offline day flushes in a few requests. The
-    /// body-size limits bound the bytes; this bounds the work of one all-or-nothing write.
-    pub const RECORDS_PER_UPLOAD: usize = 10_000;
+    /// body-size limits bound the bytes; this bounds the work of one all-or-nothing write. It
+    /// fits inside them (a thousand records of 2 KiB fill [`BODY_BYTES`]), so one record more
+    /// than this is refused for its count (422, naming `records`), not for its bytes (413): at
+    /// 10,000, even the smallest records overflowed the body first, and the documented maximum
+    /// could not be reached.
+    pub const RECORDS_PER_UPLOAD: usize = 1000;
     /// Most entries in an open settings object, counted over all nesting levels.
     pub const SETTINGS_ENTRIES: usize = 2000;
     /// Deepest nesting of an open settings object.

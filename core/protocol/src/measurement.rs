@@ -19,7 +19,9 @@ use crate::{Validate, Validator};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MeasurementUpload {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema_version: u32,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub records: Vec<MeasurementRecord>,
 }
 
@@ -40,12 +42,14 @@ pub struct MeasurementRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<InstrumentMaintenance>,
     pub settings: MeasurementSettings,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 2000))]
     pub samples: Vec<ColorSample>,
     /// Consent-gated (`gps`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gps: Option<GpsFix>,
     /// Consent-gated (`photos`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 4))]
     pub photos: Vec<Photo>,
 }
 
@@ -55,9 +59,31 @@ pub struct MeasurementRecord {
 #[serde(deny_unknown_fields)]
 pub struct InstrumentAttributes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")
+    )]
     pub manufacturer: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub model: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub serial_number: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub firmware_version: String,
 }
 
@@ -67,8 +93,15 @@ pub struct InstrumentAttributes {
 #[serde(deny_unknown_fields)]
 pub struct InstrumentMaintenance {
     /// e.g. `ready`, `needs_calibration`, `battery_low`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub status: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub errors: Vec<CodeEvent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_calibrated_at: Option<DateTime<Utc>>,
@@ -80,11 +113,27 @@ pub struct InstrumentMaintenance {
 #[serde(deny_unknown_fields)]
 pub struct MeasurementSettings {
     /// Paper (substrate) name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub paper: String,
     /// Printing condition, e.g. `FOGRA51` or a house condition name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub printing_condition: String,
     /// Print mode or quality setting used on the printer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")
+    )]
     pub print_mode: Option<String>,
 }
 
@@ -94,6 +143,12 @@ pub struct MeasurementSettings {
 #[serde(deny_unknown_fields)]
 pub struct ColorSample {
     /// Patch name or id, e.g. `A1` or `Cyan 100`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub patch: String,
     pub condition: MeasurementCondition,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,6 +245,10 @@ pub struct Photo {
     /// The image file, standard base64 with padding; at most 4 MiB decoded.
     pub data_base64: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")
+    )]
     pub caption: Option<String>,
 }
 

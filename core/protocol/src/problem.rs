@@ -11,6 +11,9 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 pub mod codes {
     pub const VALIDATION_FAILED: &str = "validation_failed";
     pub const MALFORMED_BODY: &str = "malformed_body";
+    /// A query parameter is unknown, repeated, or not what the operation takes (400);
+    /// `errors[].field` names it and `errors[].message` says what it must be.
+    pub const INVALID_QUERY: &str = "invalid_query";
     pub const BODY_TOO_LARGE: &str = "body_too_large";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const UNAUTHENTICATED: &str = "unauthenticated";

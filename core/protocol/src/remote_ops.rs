@@ -531,7 +531,11 @@ pub struct StatusResult {
     /// e.g. `idle`, `printing`, `error`, `offline` (as in device data).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub printer_status: String,
     /// Errors and warnings active now.
@@ -641,16 +645,32 @@ pub enum Verdict {
 pub struct DiagnosisCheck {
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub code: String,
     pub verdict: Verdict,
     /// The device's error code when the check failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub detail: Option<String>,
 }
 

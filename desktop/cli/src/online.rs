@@ -104,9 +104,14 @@ pub enum RecordsAction {
         /// Only records of this kind.
         #[arg(long, value_enum)]
         kind: Option<KindArg>,
-        /// Only records captured before this time (RFC 3339), for the next page.
+        /// The next page: the previous page's last capture time (RFC 3339), with its record id
+        /// as `--before-id` (the command prints both when more may follow). Alone, the records
+        /// captured before this time.
         #[arg(long)]
         before: Option<DateTime<Utc>>,
+        /// The previous page's last record id (see `--before`).
+        #[arg(long)]
+        before_id: Option<Uuid>,
         /// At most this many (1 to 500).
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -118,10 +123,13 @@ pub enum RecordsAction {
     },
 }
 
+/// Record kinds as the API spells them (`device_data`); `device-data`, the spelling of earlier
+/// versions of this command, is still accepted.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum KindArg {
     Dfe,
     Measurement,
+    #[value(name = "device_data", alias = "device-data")]
     DeviceData,
 }
 
@@ -556,6 +564,7 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                 device,
                 kind,
                 before,
+                before_id,
                 limit,
             } => {
                 let records = client
@@ -564,6 +573,7 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                         RecordQuery {
                             kind: kind.map(Into::into),
                             before,
+                            before_id,
                             limit: Some(limit),
                         },
                     )
@@ -587,9 +597,10 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                         && let Some(last) = records.last()
                     {
                         s.push_str(&format!(
-                            "\nmore may follow: --before {}",
+                            "\nmore may follow: --before {} --before-id {}",
                             last.captured_at
-                                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            last.record_id
                         ));
                     }
                     s

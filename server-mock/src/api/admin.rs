@@ -2,8 +2,7 @@
 //! Admin role only; everything is confined to the admin's own organisation.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ecsp_protocol::admin::{
     Actor, AgentCredentials, AgentUpdate, AgentView, AuditEntry, CreatedUser, DeviceGroup,
@@ -16,7 +15,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::devices::path_id;
-use super::extract::{RequestBody, User, ValidJson};
+use super::extract::{QueryParams, RequestBody, User, ValidJson, ValidQuery};
 use crate::agent_admin;
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
@@ -228,6 +227,7 @@ pub async fn revoke_device(
 #[utoipa::path(post, path = "/api/v1/admin/devices", tag = "admin", security(("user_token" = [])),
     request_body = NewDevice,
     responses((status = 201, body = DeviceView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, description = "`agent_id` names no agent of your organisation", body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn register_device(
     State(state): State<AppState>,
@@ -437,31 +437,38 @@ pub struct AuditQuery {
     limit: Option<u32>,
 }
 
+impl QueryParams for AuditQuery {
+    const EXPECTED: &'static [(&'static str, &'static str)] = &[
+        ("after", "a sequence number, an integer from 0"),
+        ("limit", "an integer from 1 to 1000"),
+    ];
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.after.is_some_and(|n| n < 0) {
+            return Err((
+                "after",
+                "must be a sequence number, an integer from 0".into(),
+            ));
+        }
+        if self.limit.is_some_and(|n| !(1..=1000).contains(&n)) {
+            return Err(("limit", "must be an integer from 1 to 1000".into()));
+        }
+        Ok(())
+    }
+}
+
 /// The organisation's audit log, oldest first.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("user_token" = [])),
     params(AuditQuery),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     User(who): User,
-    query: Result<Query<AuditQuery>, QueryRejection>,
+    query: Result<ValidQuery<AuditQuery>, ApiError>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    let query = query.map_err(|e| ApiError::field("query", e.body_text()));
-    let Query(query) = admin_gate(&state, &who, "audit.read", "", query).await?;
+    let ValidQuery(query) = admin_gate(&state, &who, "audit.read", "", query).await?;
     let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        let err = ApiError::field("limit", "must be between 1 and 1000");
-        return Err(state
-            .audit_refusal(
-                Some(who.org_id),
-                Actor::User(who.public_id),
-                "audit.read",
-                String::new(),
-                err,
-            )
-            .await);
-    }
     let org = who.org_id;
     let after = query.after.unwrap_or(0);
     let rows = state

@@ -1,8 +1,7 @@
 //! Devices the caller has rights to, and the records stored for them.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use ecsp_protocol::admin::{Actor, DeviceGroup, DeviceView};
 use ecsp_protocol::problem::Problem;
@@ -11,7 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AppState;
-use super::extract::User;
+use super::extract::{QueryParams, User, ValidQuery};
 use crate::error::ApiError;
 use crate::store::{devices, groups, records};
 
@@ -94,49 +93,77 @@ pub async fn get_device(
 pub struct RecordQuery {
     /// Only records of this kind.
     kind: Option<RecordKind>,
-    /// Only records captured before this time (for paging back).
+    /// The next page: the `captured_at` of the previous page's last record, with its
+    /// `record_id` as `before_id`. Alone (no `before_id`), every record captured before this
+    /// time.
     before: Option<DateTime<Utc>>,
+    /// The `record_id` of the previous page's last record, with its `captured_at` as `before`.
+    /// Records are listed newest capture first, those of one capture time by `record_id`
+    /// descending, so the pair says where the previous page ended even when records share the
+    /// capture time. Alone, the server looks the record's `captured_at` up (404 if the device
+    /// has no such record).
+    before_id: Option<Uuid>,
     /// At most this many (1 to 500, default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
-/// A device's stored records, newest capture first.
+impl QueryParams for RecordQuery {
+    const EXPECTED: &'static [(&'static str, &'static str)] = &[
+        ("kind", "one of `device_data`, `dfe`, `measurement`"),
+        (
+            "before",
+            "an RFC 3339 date-time, e.g. `2026-01-31T09:00:00Z`",
+        ),
+        ("before_id", "a record id (UUID)"),
+        ("limit", "an integer from 1 to 500"),
+    ];
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.limit.is_some_and(|n| !(1..=500).contains(&n)) {
+            return Err(("limit", "must be an integer from 1 to 500".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A device's stored records, newest capture first (those of one capture time by `record_id`,
+/// highest first). To page, pass the last record's `captured_at` and `record_id` as `before`
+/// and `before_id`.
 #[utoipa::path(get, path = "/api/v1/devices/{device_id}/records", tag = "devices", security(("user_token" = [])),
     params(("device_id" = Uuid, Path), RecordQuery),
-    responses((status = 200, body = Vec<RecordView>), (status = 401, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<RecordView>), (status = 400, body = Problem),
+              (status = 401, body = Problem),
+              (status = 404, description = "No such device that you have rights to, or no such `before_id` record of it", body = Problem)))]
 pub async fn list_records(
     State(state): State<AppState>,
     User(who): User,
     Path(device_id): Path<String>,
-    query: Result<Query<RecordQuery>, QueryRejection>,
+    query: Result<ValidQuery<RecordQuery>, ApiError>,
 ) -> Result<Json<Vec<RecordView>>, ApiError> {
     let (object, device) = path_id("device", &device_id);
     let actor = Actor::User(who.public_id);
     let query = match query {
-        Ok(Query(q)) => q,
-        Err(e) => {
-            let err = ApiError::field("query", e.body_text());
+        Ok(ValidQuery(q)) => q,
+        Err(err) => {
             return Err(state
                 .audit_refusal(Some(who.org_id), actor, "record.list", object, err)
                 .await);
         }
     };
     let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        let err = ApiError::field("limit", "must be between 1 and 500");
-        return Err(state
-            .audit_refusal(Some(who.org_id), actor, "record.list", object, err)
-            .await);
-    }
     let key = state.key.clone();
     let me = who.clone();
     let list = state
         .audited_read(Some(who.org_id), actor, "record.list", object, move |c| {
             let device = device?;
             let (internal, _) = devices::visible(c, &me, device)?;
-            records::list_for_device(c, &key, internal, device, query.kind, query.before, limit)
+            let start = match (query.before, query.before_id) {
+                (Some(before), before_id) => Some(records::PageStart { before, before_id }),
+                (None, Some(id)) => Some(records::page_after_record(c, internal, id)?),
+                (None, None) => None,
+            };
+            records::list_for_device(c, &key, internal, device, query.kind, start, limit)
         })
         .await?;
     Ok(Json(list))

@@ -275,7 +275,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let mut api = api;
     openapi_doc::ProblemResponses.modify(&mut api);
-    let api = Arc::new(api);
+    let api = Arc::new(openapi_doc::with_cross_field_rules(&api));
     router
         .route(
             "/openapi.json",

@@ -6,8 +6,7 @@
 //! every other device endpoint).
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use ecsp_protocol::admin::Actor;
@@ -18,7 +17,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::devices::path_id;
-use super::extract::{RequestBody, User, ValidJson};
+use super::extract::{QueryParams, RequestBody, User, ValidJson, ValidQuery};
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
 use crate::store::operations;
@@ -90,39 +89,42 @@ pub struct OperationQuery {
     /// Only operations in this state.
     state: Option<OperationState>,
     /// The `next_before` of the previous page.
-    before: Option<String>,
+    before: Option<Uuid>,
     /// At most this many (1 to 200, default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+}
+
+impl QueryParams for OperationQuery {
+    const EXPECTED: &'static [(&'static str, &'static str)] = &[
+        ("device_id", "a device id (UUID)"),
+        ("state", "an operation state, e.g. `queued` or `succeeded`"),
+        ("before", "the `next_before` of a previous page"),
+        ("limit", "an integer from 1 to 200"),
+    ];
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.limit.is_some_and(|n| !(1..=200).contains(&n)) {
+            return Err(("limit", "must be an integer from 1 to 200".into()));
+        }
+        Ok(())
+    }
 }
 
 /// Operations on the devices the caller has rights to, newest first.
 #[utoipa::path(get, path = "/api/v1/operations", tag = "operations", security(("user_token" = [])),
     params(OperationQuery),
     responses((status = 200, body = OperationPage), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, description = "`before` names no operation that you have rights to", body = Problem)))]
 pub async fn list_operations(
     State(state): State<AppState>,
     User(who): User,
-    query: Result<Query<OperationQuery>, QueryRejection>,
+    query: Result<ValidQuery<OperationQuery>, ApiError>,
 ) -> Result<Json<OperationPage>, ApiError> {
-    let query = query.map_err(|e| ApiError::field("query", e.body_text()));
-    let Query(query) = gate(&state, &who, "operation.list", "", query).await?;
+    let ValidQuery(query) = gate(&state, &who, "operation.list", "", query).await?;
     let limit = query.limit.unwrap_or(50);
-    let before = match query.before.as_deref().map(Uuid::parse_str) {
-        None => Ok(None),
-        Some(Ok(b)) => Ok(Some(b)),
-        Some(Err(_)) => Err(ApiError::field(
-            "before",
-            "must be a `next_before` from a previous page",
-        )),
-    };
-    let checked = if !(1..=200).contains(&limit) {
-        Err(ApiError::field("limit", "must be between 1 and 200"))
-    } else {
-        before
-    };
-    let before = gate(&state, &who, "operation.list", "", checked).await?;
+    let before = query.before;
     let me = who.clone();
     let page = state
         .audited_read(

@@ -22,7 +22,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use ecsp_color::cie::{Illuminant, Observer};
 use ecsp_color::delta_e::DeltaE;
 use ecsp_color::plot;
@@ -43,7 +42,7 @@ use crate::api::AppState;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
-use crate::store::{devices, records, to_ms};
+use crate::store::{devices, records};
 
 /// The most measurements the trend compares with the reference: the device's newest.
 pub const TREND_MEASUREMENTS: u32 = 30;
@@ -80,11 +79,12 @@ struct MeasurementsPage {
     serial: String,
     rows: Vec<MeasurementRow>,
     paged: bool,
-    older: Option<i64>,
+    /// The query of the next (older) page, if there is one.
+    older: Option<String>,
 }
 
-/// A device's measurement records, newest first, a page at a time (keyed by capture time, so
-/// the hundredth page costs what the first does).
+/// A device's measurement records, newest first, a page at a time (keyed by capture time and
+/// record id, so the hundredth page costs what the first does, and none is skipped).
 pub async fn list(
     State(state): State<AppState>,
     browser: Browser,
@@ -95,7 +95,7 @@ pub async fn list(
     let Ok(id) = Uuid::parse_str(&id) else {
         return failure(lang, ApiError::NotFound("device"));
     };
-    let before = page.before.and_then(DateTime::<Utc>::from_timestamp_millis);
+    let start = page.start();
     let (who, key) = (browser.who.clone(), state.key.clone());
     let found = state
         .audited_read(
@@ -111,7 +111,7 @@ pub async fn list(
                     internal,
                     id,
                     Some(RecordKind::Measurement),
-                    before,
+                    start,
                     MEASUREMENTS_PER_PAGE + 1,
                 )?;
                 Ok((view, listed))
@@ -124,9 +124,7 @@ pub async fn list(
     };
     let more = listed.len() > MEASUREMENTS_PER_PAGE as usize;
     listed.truncate(MEASUREMENTS_PER_PAGE as usize);
-    let older = more
-        .then(|| listed.last().map(|r| to_ms(r.captured_at)))
-        .flatten();
+    let older = more.then(|| listed.last().map(Before::after)).flatten();
     let rows = listed
         .iter()
         .map(|v| {
@@ -161,7 +159,7 @@ pub async fn list(
             model: view.model,
             serial: view.serial_number,
             rows,
-            paged: before.is_some(),
+            paged: start.is_some(),
             older,
         },
     )

@@ -109,7 +109,7 @@ pub(super) fn message(
 pub fn failure(lang: Lang, err: ApiError) -> Response {
     let t = lang.messages();
     match err {
-        ApiError::NotFound(_) | ApiError::Forbidden(_) => {
+        ApiError::NotFound(_) | ApiError::Forbidden(_) | ApiError::UnknownReference(_) => {
             message(lang, StatusCode::NOT_FOUND, t.not_found, t.not_found_text)
         }
         ApiError::Unauthenticated(_) => {
@@ -630,15 +630,39 @@ struct DevicePage {
     counters: Vec<(String, String)>,
     uploads: Vec<UploadRow>,
     paged: bool,
-    older: Option<i64>,
+    /// The query of the next (older) page, if there is one.
+    older: Option<String>,
     csrf: String,
     operations: Option<OperationsPanel>,
 }
 
-/// `?before=` (milliseconds since the epoch): a page of a list keyed by time.
+/// `?before=&before_id=`: the page of a device's records after the record captured at `before`
+/// (milliseconds since the epoch) with id `before_id` (see [`records::PageStart`]). A link of an
+/// older portal (`before` alone) still opens: the records captured before that time.
 #[derive(Debug, Deserialize)]
 pub struct Before {
-    pub(super) before: Option<i64>,
+    before: Option<i64>,
+    before_id: Option<Uuid>,
+}
+
+impl Before {
+    /// Where the page starts; `None` for the first page.
+    pub(super) fn start(&self) -> Option<records::PageStart> {
+        let before = DateTime::<Utc>::from_timestamp_millis(self.before?)?;
+        Some(records::PageStart {
+            before,
+            before_id: self.before_id,
+        })
+    }
+
+    /// The query (`before=…&before_id=…`) of the page after the one that ended with `last`.
+    pub(super) fn after(last: &RecordView) -> String {
+        format!(
+            "before={}&before_id={}",
+            to_ms(last.captured_at),
+            last.record_id
+        )
+    }
 }
 
 pub async fn device(
@@ -652,7 +676,7 @@ pub async fn device(
         return failure(lang, ApiError::NotFound("device"));
     };
     let (who, key) = (browser.who.clone(), state.key.clone());
-    let before = page.before.and_then(DateTime::<Utc>::from_timestamp_millis);
+    let start = page.start();
     let found = state
         .audited_read(
             Some(who.org_id),
@@ -679,7 +703,7 @@ pub async fn device(
                     internal,
                     id,
                     None,
-                    before,
+                    start,
                     UPLOADS_PER_PAGE + 1,
                 )?;
                 Ok((view, reports, uploads, panel))
@@ -756,9 +780,7 @@ pub async fn device(
             ));
         }
     }
-    let older = more
-        .then(|| uploads.last().map(|u| to_ms(u.captured_at)))
-        .flatten();
+    let older = more.then(|| uploads.last().map(Before::after)).flatten();
     let uploads = uploads
         .iter()
         .map(|u| UploadRow {
@@ -793,7 +815,7 @@ pub async fn device(
             consumables,
             counters,
             uploads,
-            paged: before.is_some(),
+            paged: start.is_some(),
             older,
             csrf: browser.csrf(),
             operations,

@@ -127,8 +127,13 @@ pub fn register(conn: &Connection, org_id: i64, new: &NewDevice) -> Result<Devic
             conn.prepare_cached("SELECT id FROM agents WHERE public_id = ?1 AND org_id = ?2")?
                 .query_row(params![agent.to_string(), org_id], |r| r.get::<_, i64>(0))
                 .optional()?
+                // Like any id naming nothing the caller has: not found (404), with the field.
                 .ok_or_else(|| {
-                    ApiError::field("agent_id", "no agent with this id in your organisation")
+                    ApiError::UnknownReference(vec![ecsp_protocol::FieldError {
+                        field: "agent_id".into(),
+                        message: "no agent with this id in your organisation".into(),
+                        rule: None,
+                    }])
                 })?,
         ),
         None => None,

@@ -121,15 +121,18 @@ pub fn assign(
     group: Option<Uuid>,
 ) -> Result<(), ApiError> {
     let device_id = device_id_in_org(conn, admin.org_id, device)?;
-    // A group named in the body that is not the organisation's is a bad field, as an unknown
-    // agent is when registering a device.
+    // A group named in the body that is not the organisation's names nothing: not found (404)
+    // with the field, as an unknown agent is when registering a device.
     let group_id = group
         .map(|g| {
             group_id_in_org(conn, admin.org_id, g).map_err(|e| match e {
-                ApiError::NotFound(_) => ApiError::field(
-                    "group_id",
-                    "no device group with this id in your organisation",
-                ),
+                ApiError::NotFound(_) => {
+                    ApiError::UnknownReference(vec![ecsp_protocol::FieldError {
+                        field: "group_id".into(),
+                        message: "no device group with this id in your organisation".into(),
+                        rule: None,
+                    }])
+                }
                 other => other,
             })
         })

@@ -237,10 +237,10 @@ pub fn list_visible(
 ) -> Result<OperationPage, ApiError> {
     let before = match before {
         Some(op) => Some(
+            // A cursor naming no operation the caller may see names nothing: 404, like an id
+            // in a path (the query's form was right, so it is no query error).
             find_visible(conn, who, op)
-                .map_err(|_| {
-                    ApiError::field("before", "must be a `next_before` from a previous page")
-                })?
+                .map_err(|_| ApiError::NotFound("operation named by `before`"))?
                 .id,
         ),
         None => None,

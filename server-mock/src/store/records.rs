@@ -185,52 +185,116 @@ fn to_view(
     })
 }
 
+/// Where a page of a device's records starts, the listing being newest first: after the record
+/// captured at `before` with id `before_id`, i.e. every record older than it, or captured at the
+/// same millisecond with a smaller id. Capture time alone is no key: records share it (a batch
+/// captured together, reports in one millisecond), and a page that ended inside such a group
+/// skipped the rest of it. Without `before_id`, every record captured before `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageStart {
+    pub before: DateTime<Utc>,
+    pub before_id: Option<Uuid>,
+}
+
+impl PageStart {
+    /// The page after the one that ended with `last`.
+    pub fn after(last: &RecordView) -> Self {
+        Self {
+            before: last.captured_at,
+            before_id: Some(last.record_id),
+        }
+    }
+
+    /// The bound as the `(captured_at, record_id) < (?, ?)` comparison takes it. Times are stored
+    /// in whole milliseconds: a time between two of them bounds like the next one up (every
+    /// record of the millisecond below is before it), and a record id compares after `''`.
+    fn bound(self) -> (i64, String) {
+        let ms = to_ms(self.before);
+        if self.before.timestamp_subsec_nanos() % 1_000_000 != 0 {
+            return (ms.saturating_add(1), String::new());
+        }
+        (
+            ms,
+            self.before_id.map(|id| id.to_string()).unwrap_or_default(),
+        )
+    }
+}
+
+/// The page after the device's record `record_id` (a `before_id` given without its
+/// `captured_at`): "not found" if the device has no such record.
+pub fn page_after_record(
+    conn: &Connection,
+    device_id: i64,
+    record_id: Uuid,
+) -> Result<PageStart, ApiError> {
+    let captured_at: i64 = conn
+        .prepare_cached(
+            "SELECT captured_at FROM records
+             WHERE org_id = (SELECT org_id FROM devices WHERE id = ?1) AND record_id = ?2
+               AND device_id = ?1",
+        )?
+        .query_row(params![device_id, record_id.to_string()], |r| r.get(0))
+        .optional()?
+        .ok_or(ApiError::NotFound("record (`before_id`)"))?;
+    Ok(PageStart {
+        before: from_ms(captured_at),
+        before_id: Some(record_id),
+    })
+}
+
 /// A device's newest records whatever their kind (see [`list_for_device`]): one branch per kind
 /// the `records` table allows (a test checks every [`RecordKind`] has its branch).
 const NEWEST_OF_EVERY_KIND: &str =
     "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
          WHERE ?2 IS NULL AND id IN (
              SELECT id FROM (SELECT id FROM records
-                 WHERE device_id = ?1 AND kind = 'device_data' AND captured_at < ?3
-                 ORDER BY captured_at DESC, id DESC LIMIT ?4)
+                 WHERE device_id = ?1 AND kind = 'device_data' AND (captured_at, record_id) < (?3, ?5)
+                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4)
              UNION ALL
              SELECT id FROM (SELECT id FROM records
-                 WHERE device_id = ?1 AND kind = 'dfe' AND captured_at < ?3
-                 ORDER BY captured_at DESC, id DESC LIMIT ?4)
+                 WHERE device_id = ?1 AND kind = 'dfe' AND (captured_at, record_id) < (?3, ?5)
+                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4)
              UNION ALL
              SELECT id FROM (SELECT id FROM records
-                 WHERE device_id = ?1 AND kind = 'measurement' AND captured_at < ?3
-                 ORDER BY captured_at DESC, id DESC LIMIT ?4))
-         ORDER BY captured_at DESC, id DESC LIMIT ?4";
+                 WHERE device_id = ?1 AND kind = 'measurement' AND (captured_at, record_id) < (?3, ?5)
+                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4))
+         ORDER BY captured_at DESC, record_id DESC LIMIT ?4";
 
-/// A device's records, newest capture first, optionally of one kind and before a time.
+/// A device's records of one kind (see [`list_for_device`]).
+const NEWEST_OF_ONE_KIND: &str =
+    "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
+         WHERE device_id = ?1 AND kind = ?2 AND (captured_at, record_id) < (?3, ?5)
+         ORDER BY captured_at DESC, record_id DESC LIMIT ?4";
+
+/// A device's records, newest capture first (ties by record id, highest first), optionally of
+/// one kind and from a [`PageStart`] on.
 pub fn list_for_device(
     conn: &Connection,
     key: &DataKey,
     device_id: i64,
     device: Uuid,
     kind: Option<RecordKind>,
-    before: Option<DateTime<Utc>>,
+    start: Option<PageStart>,
     limit: u32,
 ) -> Result<Vec<RecordView>, ApiError> {
-    // With a kind, one walk down `records_device` (device, kind, time). Without, the newest
+    // With a kind, one walk down `records_device` (device, kind, time, id). Without, the newest
     // `limit` of each kind, each a walk down the same index, merged: at most three times `limit`
     // rows to sort whatever the device holds, and no second index on (device, time) for every
     // upload to write (`(?2 IS NULL OR kind = ?2)` would defeat the index and sort every record
     // the device has).
     let mut stmt = conn.prepare_cached(if kind.is_some() {
-        "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
-         WHERE device_id = ?1 AND kind = ?2 AND captured_at < ?3
-         ORDER BY captured_at DESC, id DESC LIMIT ?4"
+        NEWEST_OF_ONE_KIND
     } else {
         NEWEST_OF_EVERY_KIND
     })?;
+    let (before, before_id) = start.map_or((i64::MAX, String::new()), PageStart::bound);
     let rows = stmt.query_map(
         params![
             device_id,
             kind.map(RecordKind::as_str),
-            before.map_or(i64::MAX, to_ms),
-            limit
+            before,
+            limit,
+            before_id
         ],
         sealed_row,
     )?;
@@ -256,7 +320,7 @@ pub fn latest_of_kind(
             "SELECT r.record_id, r.kind, r.captured_at, r.stored_at, r.body_enc
              FROM devices d JOIN records r ON r.device_id = d.id
              WHERE d.public_id = ?4 AND {VISIBLE} AND r.kind = ?5
-             ORDER BY r.captured_at DESC, r.id DESC LIMIT 1"
+             ORDER BY r.captured_at DESC, r.record_id DESC LIMIT 1"
         ))?
         .query_row(
             params![
@@ -286,7 +350,7 @@ pub fn oldest_of_kind(
         .prepare_cached(
             "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
              WHERE device_id = ?1 AND kind = ?2
-             ORDER BY captured_at ASC, id ASC LIMIT 1",
+             ORDER BY captured_at ASC, record_id ASC LIMIT 1",
         )?
         .query_row(params![device_id, kind.as_str()], sealed_row)
         .optional()?;
@@ -353,18 +417,14 @@ mod tests {
     }
 
     #[test]
-    fn listing_a_device_s_records_never_reads_every_record() {
+    fn listing_a_device_s_records_never_reads_every_record_nor_sorts_them() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut conn).unwrap();
         let mut plan = Vec::new();
-        for sql in [
-            NEWEST_OF_EVERY_KIND,
-            "SELECT record_id FROM records WHERE device_id = ?1 AND kind = ?2 AND captured_at < ?3
-             ORDER BY captured_at DESC, id DESC LIMIT ?4",
-        ] {
+        for sql in [NEWEST_OF_EVERY_KIND, NEWEST_OF_ONE_KIND] {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let rows = stmt
-                .query_map(params![1, Option::<&str>::None, 0, 10], |r| {
+                .query_map(params![1, Option::<&str>::None, 0, 10, ""], |r| {
                     r.get::<_, String>(3)
                 })
                 .unwrap();
@@ -374,9 +434,118 @@ mod tests {
             plan.iter().all(|step| !step.starts_with("SCAN records")),
             "{plan:#?}"
         );
+        // Each kind's walk seeks to the page's start on (time, id) and needs no sort; only the
+        // merge of the kinds' pages (at most three pages) is sorted.
+        let walks: Vec<_> = plan
+            .iter()
+            .filter(|step| step.contains("records_device"))
+            .collect();
+        assert_eq!(walks.len(), 4, "{plan:#?}");
         assert!(
-            plan.iter().any(|step| step.contains("records_device")),
+            walks
+                .iter()
+                .all(|step| step.contains("(captured_at,record_id)<(?,?)")),
             "{plan:#?}"
         );
+        let sorts = plan
+            .iter()
+            .filter(|step| step.contains("TEMP B-TREE"))
+            .count();
+        assert_eq!(sorts, 1, "{plan:#?}");
+    }
+
+    /// Stores `n` records of `kind` for device 1, all captured at `at`; returns their ids.
+    fn store_many(
+        conn: &Connection,
+        key: &DataKey,
+        kind: RecordKind,
+        at: i64,
+        n: usize,
+    ) -> Vec<Uuid> {
+        (0..n)
+            .map(|i| {
+                let record_id = Uuid::new_v4();
+                let body = serde_json::to_vec(&serde_json::json!({ "n": i })).unwrap();
+                let rec = Incoming {
+                    record_id,
+                    kind,
+                    device_id: 1,
+                    captured_at: from_ms(at),
+                    body: SealedBody::new(key, record_id, &body),
+                };
+                store(conn, 1, Uploader::Agent(1), &rec, i).unwrap();
+                record_id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn paging_shows_every_record_once_however_many_share_a_capture_time() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO organizations (id, public_id, name, created_at) VALUES (1, 'o', 'Org', 0);
+             INSERT INTO agents (id, public_id, org_id, label, agent_type, secret_hash, created_at)
+                 VALUES (1, 'a', 1, 'l', 'dc_agent', x'00', 0);
+             INSERT INTO devices (id, public_id, org_id, agent_id, manufacturer, model, serial_number, registered_at)
+                 VALUES (1, 'd', 1, 1, 'Epson', 'M', 'S', 0);",
+        )
+        .unwrap();
+        let key = DataKey::from_master(&[7; 32]);
+        let t = 1_700_000_000_000;
+        let mut stored = store_many(&conn, &key, RecordKind::DeviceData, t + 1, 2);
+        stored.extend(store_many(&conn, &key, RecordKind::DeviceData, t, 17));
+        stored.extend(store_many(&conn, &key, RecordKind::Dfe, t, 9));
+        stored.extend(store_many(&conn, &key, RecordKind::DeviceData, t - 1, 3));
+        let device = Uuid::new_v4();
+        for (kind, expected) in [(None, stored.len()), (Some(RecordKind::DeviceData), 22)] {
+            for limit in [1, 4, 5, 50] {
+                let mut seen: Vec<RecordView> = Vec::new();
+                let mut start = None;
+                loop {
+                    let page = list_for_device(&conn, &key, 1, device, kind, start, limit).unwrap();
+                    assert!(page.len() <= limit as usize);
+                    let Some(last) = page.last() else { break };
+                    start = Some(PageStart::after(last));
+                    seen.extend(page);
+                }
+                let key_of = |v: &RecordView| (v.captured_at, v.record_id);
+                assert!(
+                    seen.windows(2).all(|w| key_of(&w[0]) > key_of(&w[1])),
+                    "newest first, each once ({kind:?}, limit {limit})"
+                );
+                assert_eq!(seen.len(), expected, "{kind:?}, limit {limit}");
+            }
+        }
+        // A time alone (the older clients' `before`) still means "captured before it".
+        let older = list_for_device(
+            &conn,
+            &key,
+            1,
+            device,
+            None,
+            Some(PageStart {
+                before: from_ms(t),
+                before_id: None,
+            }),
+            50,
+        )
+        .unwrap();
+        assert_eq!(older.len(), 3);
+        // Between two milliseconds: every record of the lower one is before it.
+        let between = list_for_device(
+            &conn,
+            &key,
+            1,
+            device,
+            None,
+            Some(PageStart {
+                before: from_ms(t) + chrono::Duration::microseconds(500),
+                before_id: Some(Uuid::nil()),
+            }),
+            50,
+        )
+        .unwrap();
+        assert_eq!(between.len(), 3 + 17 + 9);
     }
 }

@@ -168,14 +168,14 @@ async fn each_kind_of_bad_body_gets_its_own_answer() {
     let res = ts
         .get(&token, &format!("/api/v1/devices/{dev}/records?limit=0"))
         .await;
-    expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
     let res = ts
         .get(
             &token,
             &format!("/api/v1/devices/{dev}/records?kind=photos"),
         )
         .await;
-    expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
 
     // None of it stored anything.
     let records: Vec<Value> = ts

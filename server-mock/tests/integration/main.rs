@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod ingest;
 mod portal;
+mod records;
 mod remote;
 mod storage;
 mod tls;

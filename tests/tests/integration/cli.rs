@@ -215,4 +215,109 @@ async fn dfe_watch_json_prints_one_object_per_line() {
     assert_eq!(quarantined["event"], "quarantined", "{quarantined}");
     assert_eq!(quarantined["file"], "cut.jdf");
     assert_eq!(quarantined["reason"]["kind"], "malformed");
+
+/// Reports `n` device-data records for device 0, all captured at `at`, as the demo agent.
+async fn report_at(h: &Harness, at: chrono::DateTime<chrono::Utc>, n: usize) -> Vec<String> {
+    let device = &h.demo.devices[0];
+    let records: Vec<Value> = (0..n)
+        .map(|_| {
+            json!({
+                "record_id": uuid::Uuid::new_v4(),
+                "captured_at": at,
+                "device": {
+                    "manufacturer": device.manufacturer, "model": device.model,
+                    "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                    "printer_status": "idle", "error_codes": [], "consumables": []
+                }
+            })
+        })
+        .collect();
+    let res = crate::consent::https(h)
+        .post(format!("{}/api/v1/agent/device-data", h.url()))
+        .bearer_auth(&h.demo.agent.secret)
+        .json(&json!({
+            "schema_version": 1,
+            "agent": {"agent_id": h.demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2.0",
+                      "collection_type": "scheduled", "sent_at": chrono::Utc::now()},
+            "records": records
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    records
+        .iter()
+        .map(|r| r["record_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_list_pages_through_records_sharing_a_capture_time() {
+    let h = Harness::start().await;
+    let at = chrono::Utc::now() - chrono::Duration::minutes(3);
+    let mut expected = report_at(&h, at, 45).await;
+    expected.sort_by(|a, b| b.cmp(a));
+    let older = report_at(&h, at - chrono::Duration::seconds(1), 1).await;
+    expected.extend(older);
+    let cli = Cli::new(&h, "operator");
+    cli.login(&h, "operator");
+    let device = h.device(0).to_string();
+
+    // Follow the "more may follow" hint page by page, as a user would.
+    let mut args: Vec<String> = [
+        "records",
+        "list",
+        "--device",
+        &device,
+        "--kind",
+        "device_data",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(["--limit".to_owned(), "20".to_owned()]);
+    let mut shown = Vec::new();
+    let mut next: Vec<String> = Vec::new();
+    for _ in 0..10 {
+        let mut call = args.clone();
+        call.extend(next.iter().cloned());
+        let call: Vec<&str> = call.iter().map(String::as_str).collect();
+        let (code, out, err) = cli.run(&call, "");
+        assert_eq!(code, 0, "{out}{err}");
+        shown.extend(
+            out.lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|w| uuid::Uuid::parse_str(w).is_ok())
+                .map(str::to_owned),
+        );
+        let Some(hint) = out
+            .lines()
+            .find_map(|l| l.strip_prefix("more may follow: "))
+        else {
+            break;
+        };
+        next = hint.split_whitespace().map(str::to_owned).collect();
+        assert_eq!(next[0], "--before", "{hint}");
+        assert_eq!(next[2], "--before-id", "{hint}");
+    }
+    assert_eq!(shown, expected, "all 46, each once, newest first");
+
+    // The kind as the API spells it, and as earlier versions of the command did.
+    for kind in ["device_data", "device-data"] {
+        let (code, out, err) = cli.run(
+            &[
+                "--json", "records", "list", "--device", &device, "--kind", kind, "--limit", "500",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{kind}: {out}{err}");
+        let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(listed.len(), 46, "{kind}");
+        assert!(listed.iter().all(|r| r["kind"] == "device_data"));
+    }
+    let (code, _, err) = cli.run(
+        &["records", "list", "--device", &device, "--kind", "photos"],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("device_data"), "the accepted spellings: {err}");
 }
