@@ -24,6 +24,7 @@ use crate::api::AppState;
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
 use crate::store::{accounts, audit, devices, from_ms, groups};
+use std::collections::HashMap;
 
 /// Audit rows per page, and the most a CSV export holds.
 const AUDIT_PER_PAGE: u32 = 50;
@@ -740,6 +741,8 @@ pub struct AuditFilter {
     action: Option<String>,
     outcome: Option<String>,
     before: Option<i64>,
+    /// `1`: also list successful reads (page views, listings), hidden by default.
+    reads: Option<String>,
 }
 
 impl AuditFilter {
@@ -760,9 +763,16 @@ impl AuditFilter {
         }
     }
 
+    fn show_reads(&self) -> bool {
+        self.reads.as_deref() == Some("1")
+    }
+
     /// The filter as a query string (without the page), to keep it across pages and exports.
     fn query(&self) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if self.show_reads() {
+            q.append_pair("reads", "1");
+        }
         if let Some(a) = self.action() {
             q.append_pair("action", &a);
         }
@@ -770,6 +780,35 @@ impl AuditFilter {
             q.append_pair("outcome", o);
         }
         q.finish()
+    }
+}
+
+/// Who acted, as the audit page names them: a user by name and e-mail address (from the
+/// organisation's accounts), else what the log holds.
+fn actor_words(lang: Lang, actor: &Actor, users: &HashMap<Uuid, (String, String)>) -> String {
+    let terms = lang.terms();
+    match actor {
+        Actor::User(id) => match users.get(id) {
+            Some((name, email)) => format!("{name} <{email}>"),
+            None => format!("{} {id}", terms.actor_former_user),
+        },
+        Actor::Agent(id) => format!("{} {id}", terms.actor_agent),
+        Actor::Anonymous => terms.actor_anonymous.to_owned(),
+        Actor::System => terms.actor_system.to_owned(),
+    }
+}
+
+/// An object as the audit page names it: a user (`user:<id>`, maybe followed by `:<detail>`) by
+/// name and e-mail address; anything else as logged.
+fn object_words(object: &str, users: &HashMap<Uuid, (String, String)>) -> String {
+    let Some(rest) = object.strip_prefix("user:") else {
+        return object.to_owned();
+    };
+    let (id, detail) = rest.split_once(':').unwrap_or((rest, ""));
+    match Uuid::parse_str(id).ok().and_then(|id| users.get(&id)) {
+        Some((name, email)) if detail.is_empty() => format!("{name} <{email}>"),
+        Some((name, email)) => format!("{name} <{email}> ({detail})"),
+        None => object.to_owned(),
     }
 }
 
@@ -788,6 +827,8 @@ struct AuditRow {
     at: String,
     actor: String,
     action: String,
+    /// The action in words; `None` for one the catalogue lacks (shown as logged).
+    action_words: Option<&'static str>,
     object: String,
     outcome: &'static str,
     outcome_key: &'static str,
@@ -804,6 +845,7 @@ struct AuditPage {
     outcome: String,
     outcomes: Vec<(&'static str, &'static str)>,
     query: String,
+    show_reads: bool,
     rows: Vec<AuditRow>,
     older: Option<i64>,
     paged: bool,
@@ -814,16 +856,33 @@ async fn read_audit(
     browser: &Browser,
     filter: &AuditFilter,
     limit: u32,
-) -> Result<Vec<AuditEntry>, ApiError> {
+) -> Result<(Vec<AuditEntry>, HashMap<Uuid, (String, String)>), ApiError> {
     let org = browser.who.org_id;
     let (before, action, outcome) = (filter.before, filter.action(), filter.outcome());
+    let hide_reads = !filter.show_reads();
+    let key = state.key.clone();
     state
         .audited_read(
             Some(org),
             actor(browser),
             "audit.read",
             String::new(),
-            move |c| audit::page_newest(c, org, before, limit, action.as_deref(), outcome),
+            move |c| {
+                let entries = audit::page_newest(
+                    c,
+                    org,
+                    before,
+                    limit,
+                    action.as_deref(),
+                    outcome,
+                    hide_reads,
+                )?;
+                let users = accounts::list_users(c, &key, org)?
+                    .into_iter()
+                    .map(|u| (u.user_id, (u.name, u.email)))
+                    .collect();
+                Ok((entries, users))
+            },
         )
         .await
 }
@@ -836,7 +895,7 @@ pub async fn audit_log(
     if let Some(refused) = admin_only(&state, &browser, "audit.read").await {
         return refused;
     }
-    let mut rows = match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1).await {
+    let (mut rows, users) = match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1).await {
         Ok(r) => r,
         Err(e) => return failure(browser.lang, e),
     };
@@ -866,6 +925,7 @@ pub async fn audit_log(
                 ("failed", t.outcome_failed),
             ],
             query: filter.query(),
+            show_reads: filter.show_reads(),
             older: more.then(|| rows.last().map(|r| r.seq)).flatten(),
             paged: filter.before.is_some(),
             rows: rows
@@ -873,9 +933,10 @@ pub async fn audit_log(
                 .map(|e| AuditRow {
                     seq: e.seq,
                     at: e.at.to_rfc3339(),
-                    actor: actor_text(&e.actor),
+                    actor: actor_words(browser.lang, &e.actor, &users),
                     action: e.action.clone(),
-                    object: e.object.clone(),
+                    action_words: browser.lang.audit_action(&e.action),
+                    object: object_words(&e.object, &users),
                     outcome: t.outcome(e.outcome),
                     outcome_key: match e.outcome {
                         Outcome::Success => "success",
@@ -899,7 +960,7 @@ pub async fn audit_csv(
         return refused;
     }
     filter.before = None;
-    let rows = match read_audit(&state, &browser, &filter, AUDIT_EXPORT_MAX).await {
+    let (rows, _) = match read_audit(&state, &browser, &filter, AUDIT_EXPORT_MAX).await {
         Ok(r) => r,
         Err(e) => return failure(browser.lang, e),
     };

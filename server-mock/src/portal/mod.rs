@@ -15,6 +15,7 @@
 mod admin;
 mod device_events;
 mod i18n;
+mod labels;
 mod measurements;
 mod operations;
 mod pages;

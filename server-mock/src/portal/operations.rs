@@ -23,7 +23,6 @@ use ecsp_protocol::remote_ops::{
     OperationView,
 };
 use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::i18n::{Lang, Messages};
@@ -209,7 +208,7 @@ struct OperationPage {
     requested_at: String,
     expires_at: String,
     history: Vec<(String, &'static str)>,
-    result: Vec<(String, String)>,
+    result: Vec<super::labels::FieldRow>,
     reason: Option<String>,
 }
 
@@ -259,11 +258,7 @@ pub async fn show(
         .result
         .as_ref()
         .and_then(|r| serde_json::to_value(r).ok())
-        .map(|v| {
-            let mut rows = Vec::new();
-            flatten("", &v, &mut rows);
-            rows
-        })
+        .map(|v| super::labels::rows(lang, &v))
         .unwrap_or_default();
     let live = !view.state.is_final();
     let mut response = render(
@@ -314,47 +309,6 @@ pub async fn show(
         );
     }
     response
-}
-
-/// A result as rows of `path: value` (nested fields joined with dots, lists by position).
-pub(super) fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
-    let join = |k: &str| {
-        if prefix.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{prefix}.{k}")
-        }
-    };
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten(&join(k), v, rows);
-            }
-        }
-        // A list of small records (ink used per colour, checks) reads best on one line.
-        Value::Array(items) if items.iter().all(Value::is_object) => {
-            let line = items
-                .iter()
-                .filter_map(Value::as_object)
-                .map(|o| {
-                    o.values()
-                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            rows.push((prefix.to_owned(), line));
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                flatten(&join(&i.to_string()), v, rows);
-            }
-        }
-        Value::String(s) => rows.push((prefix.to_owned(), s.clone())),
-        Value::Null => {}
-        other => rows.push((prefix.to_owned(), other.to_string())),
-    }
 }
 
 /// The operation's state as server-sent events: one `state` event now and one at each change

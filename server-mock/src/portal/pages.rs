@@ -735,8 +735,12 @@ pub async fn device(
             .consumables
             .iter()
             .map(|c| ConsumableRow {
-                kind: c.kind.clone(),
-                colour: c.color.clone().unwrap_or_default(),
+                kind: super::labels::consumable_name(lang, &c.kind, None),
+                colour: c
+                    .color
+                    .as_deref()
+                    .map(|c| super::labels::consumable_name(lang, c, None))
+                    .unwrap_or_default(),
                 percent: c.remaining_percent.map(|p| format!("{p:.0}")),
             })
             .collect();
@@ -751,7 +755,11 @@ pub async fn device(
         }
         for ink in &d.cumulative_ink_usage {
             counters.push((
-                format!("{} — {}", t.ink_used_ml, ink.color),
+                format!(
+                    "{} — {}",
+                    t.ink_used_ml,
+                    super::labels::consumable_name(lang, &ink.color, None)
+                ),
                 format!("{:.1}", ink.millilitres),
             ));
         }

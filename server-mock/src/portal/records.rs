@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::Browser;
 use super::i18n::{Lang, Messages};
+use super::labels::{self, FieldRow};
 use super::measurements::{MeasurementPlots, ReferenceQuery, Related};
-use super::operations::flatten;
 use super::pages::{Nav, failure, nav, render, when};
 use crate::api::AppState;
 use crate::db::StoreError;
@@ -39,8 +39,8 @@ struct RecordPage {
     captured_at: String,
     stored_at: String,
     id: Uuid,
-    /// The record's parts, each as `field: value` rows.
-    sections: Vec<(String, Vec<(String, String)>)>,
+    /// The record's parts, each as labelled `field: value` rows.
+    sections: Vec<(String, Vec<FieldRow>)>,
     /// Measurement samples: patch, L*, a*, b*.
     samples: Vec<(String, String, String, String)>,
     /// Whether some samples' CIELAB was computed from their spectra (D50/2°).
@@ -88,9 +88,8 @@ pub async fn record(
     };
     let (view, plots) = match related {
         Some(related) => {
-            let t = lang.messages();
             match tokio::task::spawn_blocking(move || {
-                let plots = MeasurementPlots::build(t, &view, &related);
+                let plots = MeasurementPlots::build(lang, &view, &related);
                 (view, plots)
             })
             .await
@@ -106,11 +105,7 @@ pub async fn record(
     let mut samples = Vec::new();
     let mut samples_computed = false;
     let mut has_job = false;
-    let part = |value: &Value| {
-        let mut rows = Vec::new();
-        flatten("", value, &mut rows);
-        rows
-    };
+    let part = |value: &Value| labels::rows(lang, value);
     match view.kind {
         RecordKind::Dfe => {
             if let Ok(r) = DfeRecord::deserialize(&view.record) {
@@ -142,7 +137,9 @@ pub async fn record(
             }
         }
         RecordKind::DeviceData => {
-            sections.push((t.device_status.to_owned(), part(&view.record)));
+            // The reading's own fields, without the record's `device` wrapper.
+            let device = view.record.get("device").unwrap_or(&view.record);
+            sections.push((t.device_status.to_owned(), part(device)));
         }
     }
     render(

@@ -655,7 +655,22 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
 
     let page = support.get(&op_path).await;
     assert!(page.body.contains("Succeeded"));
-    assert!(page.body.contains("nozzles_ok") && page.body.contains("95"));
+    assert!(
+        page.body.contains("All nozzles firing</th><td>Yes")
+            && page.body.contains("95 s")
+            && page.body.contains("Strong")
+            && !page.body.contains("nozzles_ok"),
+        "the result in words: {}",
+        page.body
+    );
+    support.accept_language = "ja-JP,ja;q=0.9";
+    let ja = support.get(&op_path).await;
+    assert!(
+        ja.body.contains("全ノズル正常</th><td>はい") && ja.body.contains("95 秒"),
+        "{}",
+        ja.body
+    );
+    support.accept_language = "en-GB,en;q=0.9";
     assert!(
         !page.body.contains("<script"),
         "an ended operation needs no script"
@@ -877,6 +892,11 @@ async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() 
         .await;
     assert_eq!(log.status, StatusCode::OK);
     assert!(log.body.contains("admin.device.grant"), "{}", log.body);
+    assert!(
+        log.body.contains("Granted a device right"),
+        "the action in words: {}",
+        log.body
+    );
     assert!(!log.body.contains("portal.sign_in"), "filtered by action");
     let csv = admin
         .get("/portal/admin/audit.csv?action=portal.sign_in")
@@ -1338,7 +1358,7 @@ fn mean_delta_e00(reference: &Value, sample: &Value) -> String {
 }
 
 #[tokio::test]
-async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
+async fn a_measurement_page_plots_it_against_the_newest_earlier_comparable_measurement() {
     let ts = TestServer::start().await;
     let token = ts.token("admin").await;
     let device = ts.device(0);
@@ -1388,18 +1408,21 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
             && page.body.contains("a* (CIELAB)"),
         "axes with quantities and units"
     );
-    // Against the device's first measurement by default, with the statistics the plots show.
+    // Against the device's newest earlier comparable measurement by default (issue 26 item 8),
+    // with the statistics the plots show.
     assert!(
         page.body
-            .contains(&format!("<dd><a href=\"/portal/records/{}\">", id(&first)))
-            && page.body.contains("(the device&#39;s first measurement)"),
+            .contains(&format!("<dd><a href=\"/portal/records/{}\">", id(&middle)))
+            && page
+                .body
+                .contains("(the device&#39;s newest earlier comparable measurement)"),
         "the default reference is named"
     );
-    let expected = mean_delta_e00(&first, &newest);
+    let expected = mean_delta_e00(&middle, &newest);
     assert!(
         page.body
             .contains(&format!("<dt>Mean ΔE00</dt><dd>{expected}</dd>")),
-        "mean ΔE00 {expected} against the first measurement"
+        "mean ΔE00 {expected} against the measurement before"
     );
     assert!(expected.parse::<f64>().unwrap() > 1.0, "a visible drift");
     // The trend has a row for each of the three measurements, this one marked.
@@ -1408,7 +1431,7 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
             page.body.contains(&format!(
                 "/portal/records/{}?reference={}",
                 id(r),
-                id(&first)
+                id(&middle)
             )),
             "trend row for {}",
             id(r)
@@ -1421,11 +1444,11 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
         .get(&format!(
             "/portal/records/{}?reference={}",
             id(&newest),
-            id(&middle)
+            id(&first)
         ))
         .await;
     assert_eq!(against_middle.status, StatusCode::OK);
-    let expected = mean_delta_e00(&middle, &newest);
+    let expected = mean_delta_e00(&first, &newest);
     assert!(
         against_middle
             .body
@@ -1435,7 +1458,7 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
     assert!(
         against_middle
             .body
-            .contains(&format!("<option value=\"{}\" selected>", id(&middle)))
+            .contains(&format!("<option value=\"{}\" selected>", id(&first)))
     );
 
     // The reference's own page says so instead of drawing zeros.
@@ -1595,4 +1618,219 @@ async fn a_devices_measurements_are_listed_newest_first_a_page_at_a_time() {
     ] {
         assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
+}
+
+/// Item 6 of issue 26: what a device reports is named in words with its unit, in both
+/// languages; a vendor's own key is shown as reported and marked so.
+#[tokio::test]
+async fn reported_fields_consumables_and_counters_are_words_with_units() {
+    let ts = TestServer::start().await;
+    let device = &ts.demo.devices[0];
+    let record_id = Uuid::new_v4();
+    report_device_data(
+        &ts,
+        json!([{
+            "record_id": record_id,
+            "captured_at": chrono::Utc::now() - chrono::Duration::minutes(5),
+            "device": {
+                "manufacturer": device.manufacturer, "model": device.model,
+                "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                "printer_status": "printing",
+                "consumables": [{"kind": "ink_cartridge", "color": "vivid_light_magenta", "remaining_percent": 40.0},
+                                {"kind": "ink_cartridge", "color": "neon_pink", "remaining_percent": 70.0}],
+                "cumulative_ink_usage": [{"color": "cyan", "millilitres": 1234.5}],
+                "cumulative_printing_time_s": 277_929,
+                "printer_settings": {"heater_temp_c": 40}
+            }
+        }]),
+    )
+    .await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert!(page.body.contains("Ink cartridge"), "{}", page.body);
+    assert!(page.body.contains("Vivid light magenta"));
+    assert!(!page.body.contains("vivid_light_magenta") && !page.body.contains("ink_cartridge"));
+    assert!(
+        page.body.contains("neon_pink (as reported)"),
+        "an unknown colour kept, marked"
+    );
+    assert!(page.body.contains("Ink used (ml) — Cyan"));
+
+    let record = b.get(&format!("/portal/records/{record_id}")).await;
+    assert_eq!(record.status, StatusCode::OK);
+    assert!(
+        record
+            .body
+            .contains("Printing time since manufacture</th><td>77.2 h"),
+        "{}",
+        record.body
+    );
+    assert!(
+        record
+            .body
+            .contains("Consumables › Ink cartridge — Vivid light magenta</th><td>40 %")
+    );
+    assert!(record.body.contains("Printer status</th><td>Printing"));
+    assert!(
+        record.body.contains(
+            "Printer settings › heater_temp_c <span class=\"vendor-field\">(vendor field)</span>"
+        ),
+        "a vendor key as reported, marked: {}",
+        record.body
+    );
+    assert!(
+        !record.body.contains("cumulative_printing_time_s") && !record.body.contains("device.")
+    );
+
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert!(
+        page.body.contains("インクカートリッジ") && page.body.contains("ビビッドライトマゼンタ")
+    );
+    assert!(
+        page.body.contains("neon_pink（報告どおり）")
+            || page.body.contains("neon_pink (報告どおり)")
+    );
+    let record = b.get(&format!("/portal/records/{record_id}")).await;
+    assert!(
+        record.body.contains("累計印刷時間</th><td>77.2 時間"),
+        "{}",
+        record.body
+    );
+    assert!(record.body.contains("(ベンダー固有の項目)"));
+}
+
+/// Item 7 of issue 26: the audit log names who acted, hides page views until asked, and keeps
+/// the outcome on one line in Japanese.
+#[tokio::test]
+async fn the_audit_log_names_actors_and_hides_page_views_by_default() {
+    let ts = TestServer::start().await;
+    let mut admin = Browser::new(&ts);
+    admin.sign_in("admin").await;
+    admin.get("/portal/devices").await;
+    admin.get("/portal/admin/audit").await;
+
+    let log = admin.get("/portal/admin/audit").await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(
+        log.body
+            .contains("<td class=\"actor\">Demo Admin &#60;admin@demo.ecsp.example&#62;</td>"),
+        "the actor by name and e-mail: {}",
+        log.body
+    );
+    assert!(
+        !log.body.contains("user:"),
+        "no user:UUID, as actor or object"
+    );
+    assert!(log.body.contains("Signed in to the portal"));
+    assert!(
+        !log.body.contains("portal.devices.read"),
+        "page views hidden by default: {}",
+        log.body
+    );
+    let all = admin.get("/portal/admin/audit?reads=1").await;
+    assert!(
+        all.body.contains("Viewed the device list") && all.body.contains("portal.devices.read")
+    );
+    assert!(all.body.contains("name=\"reads\" value=\"1\" checked"));
+    assert!(
+        all.body.contains("reads=1"),
+        "kept across pages and the export"
+    );
+
+    admin.accept_language = "ja-JP,ja;q=0.9";
+    let ja = admin.get("/portal/admin/audit").await;
+    assert!(
+        ja.body.contains("ポータルへのサインイン")
+            && ja.body.contains("ページの表示と一覧の閲覧も表示")
+    );
+    assert!(
+        ja.body
+            .contains("<td class=\"outcome outcome-success\">成功</td>")
+    );
+    let css = admin.get("/portal/static/portal.css").await;
+    assert!(
+        css.body.contains("table.audit td.outcome") && css.body.contains("white-space: nowrap"),
+        "the outcome column never wraps a character per line"
+    );
+}
+
+/// Item 8 of issue 26: where two charts name their patches differently the page offers to pair
+/// them by position, says why it cannot compare in the page's language, and draws no trend of
+/// one point.
+#[tokio::test]
+async fn a_measurement_with_other_patch_ids_is_offered_pairing_by_position() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let device = ts.device(0);
+    let before = strip_measurement(device, 200, 1.0);
+    let mut renamed = strip_measurement(device, 100, 0.95);
+    for (i, s) in renamed["samples"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        s["patch"] = json!(format!("P{}", i + 1));
+    }
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(vec![before.clone(), renamed.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = |r: &Value| r["record_id"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+
+    let page = b.get(&format!("/portal/records/{}", id(&renamed))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("No patch id is in both measurements"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("name=\"match\" value=\"position\""),
+        "pairing by position offered"
+    );
+    assert!(!page.body.contains("aria-labelledby=\"bars-caption\""));
+    // Only the reference itself compares with the reference: one point is no trend.
+    assert!(!page.body.contains("aria-labelledby=\"trend-caption\""));
+    assert!(page.body.contains("a trend is drawn from two"));
+
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let ja = b.get(&format!("/portal/records/{}", id(&renamed))).await;
+    assert!(
+        ja.body
+            .contains("両方の測定に共通するパッチ ID がありません"),
+        "{}",
+        ja.body
+    );
+    assert!(ja.body.contains("位置でパッチを対応付ける"));
+    assert!(
+        !ja.body.contains("no patch of the sample matches"),
+        "the refusal in Japanese"
+    );
+
+    let paired = b
+        .get(&format!("/portal/records/{}?match=position", id(&renamed)))
+        .await;
+    assert!(paired.body.contains("パッチは位置で対応付けています。"));
+    assert!(
+        paired.body.contains("aria-labelledby=\"bars-caption\""),
+        "compared"
+    );
+    assert!(paired.body.contains("value=\"position\" checked"));
+    assert!(
+        paired.body.contains("aria-labelledby=\"trend-caption\""),
+        "two points, a trend"
+    );
 }
