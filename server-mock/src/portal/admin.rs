@@ -824,7 +824,9 @@ fn actor_text(actor: &Actor) -> String {
 #[derive(Debug)]
 struct AuditRow {
     seq: i64,
+    /// In the viewer's time zone; `at_iso` is the instant for the `<time>` element.
     at: String,
+    at_iso: String,
     actor: String,
     action: String,
     /// The action in words; `None` for one the catalogue lacks (shown as logged).
@@ -890,6 +892,7 @@ async fn read_audit(
 pub async fn audit_log(
     State(state): State<AppState>,
     browser: Browser,
+    zone: super::zone::ViewerZone,
     Query(filter): Query<AuditFilter>,
 ) -> Response {
     if let Some(refused) = admin_only(&state, &browser, "audit.read").await {
@@ -932,7 +935,8 @@ pub async fn audit_log(
                 .iter()
                 .map(|e| AuditRow {
                     seq: e.seq,
-                    at: e.at.to_rfc3339(),
+                    at: super::zone::at(zone.0, e.at),
+                    at_iso: e.at.to_rfc3339(),
                     actor: actor_words(browser.lang, &e.actor, &users),
                     action: e.action.clone(),
                     action_words: browser.lang.audit_action(&e.action),

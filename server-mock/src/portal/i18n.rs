@@ -1534,6 +1534,10 @@ pub struct Terms {
     pub cmp_sizes_differ: &'static str,
     pub cmp_other: &'static str,
     pub trend_single: &'static str,
+    /// The settings page: the viewer's time zone.
+    pub time_zone: &'static str,
+    pub time_zone_hint: &'static str,
+    pub settings_saved: &'static str,
 }
 
 static EN_TERMS: Terms = Terms {
@@ -1558,6 +1562,9 @@ static EN_TERMS: Terms = Terms {
     cmp_sizes_differ: "Pairing by position needs charts of the same size: the reference has {reference} patches and this measurement {sample}.",
     cmp_other: "The comparison failed",
     trend_single: "Only this one measurement can be compared with the reference so far: a trend is drawn from two.",
+    time_zone: "Time zone",
+    time_zone_hint: "The audit log shows its times in this zone. The portal cannot read your computer's zone, so choose it here; until you do, times are in UTC.",
+    settings_saved: "Your settings were saved.",
 };
 
 static JA_TERMS: Terms = Terms {
@@ -1582,6 +1589,9 @@ static JA_TERMS: Terms = Terms {
     cmp_sizes_differ: "位置での対応付けには同じ大きさのチャートが必要です：基準は {reference} パッチ、この測定は {sample} パッチです。",
     cmp_other: "比較できませんでした",
     trend_single: "この基準と比較できる測定はまだこの 1 件だけです。推移は 2 件以上で描きます。",
+    time_zone: "タイムゾーン",
+    time_zone_hint: "監査ログの日時はこのタイムゾーンで表示します。ポータルはお使いのコンピューターのタイムゾーンを読み取れないため、ここで選んでください。選ぶまでは UTC で表示します。",
+    settings_saved: "設定を保存しました。",
 };
 
 impl Lang {

@@ -20,6 +20,7 @@ mod measurements;
 mod operations;
 mod pages;
 mod records;
+mod zone;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
             post(pages::sign_out_everywhere),
         )
         .route("/portal/language", post(pages::set_language))
+        .route("/portal/settings", get(zone::settings).post(zone::set_zone))
         .route("/portal/devices", get(pages::devices))
         .route("/portal/devices/{id}", get(pages::device))
         .route(

@@ -1743,6 +1743,33 @@ async fn the_audit_log_names_actors_and_hides_page_views_by_default() {
         "kept across pages and the export"
     );
 
+    // Times in UTC until the viewer chooses a zone in their settings; then in that zone.
+    assert!(log.body.contains(" UTC</time>"), "{}", log.body);
+    let settings = admin.get("/portal/settings").await;
+    assert_eq!(settings.status, StatusCode::OK);
+    assert!(settings.body.contains("<option value=\"UTC\" selected>"));
+    assert!(settings.body.contains("<option value=\"Asia/Tokyo\">"));
+    let refused = admin
+        .post(
+            "/portal/settings",
+            &[("csrf", &settings.csrf()), ("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_ne!(refused.status, StatusCode::SEE_OTHER, "only real zones");
+    let saved = admin
+        .post(
+            "/portal/settings",
+            &[("csrf", &settings.csrf()), ("time_zone", "Asia/Tokyo")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let tokyo = admin.get("/portal/admin/audit").await;
+    assert!(
+        tokyo.body.contains(" JST</time>") && !tokyo.body.contains(" UTC</time>"),
+        "{}",
+        tokyo.body
+    );
+
     admin.accept_language = "ja-JP,ja;q=0.9";
     let ja = admin.get("/portal/admin/audit").await;
     assert!(
