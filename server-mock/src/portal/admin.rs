@@ -995,7 +995,8 @@ pub(super) fn csv_download(
     filename: &str,
     write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> Result<(), csv::Error>,
 ) -> Response {
-    let mut out = csv::Writer::from_writer(Vec::new());
+    // A byte-order mark first: spreadsheet programs then read the file as UTF-8 (Japanese).
+    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     let written =
         write(&mut out).and_then(|()| out.into_inner().map_err(|e| e.into_error().into()));
     match written {

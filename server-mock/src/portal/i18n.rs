@@ -1538,6 +1538,13 @@ pub struct Terms {
     pub time_zone: &'static str,
     pub time_zone_hint: &'static str,
     pub settings_saved: &'static str,
+    /// The device page's reported job history, and the job export's columns.
+    pub device_jobs: &'static str,
+    pub device_jobs_note: &'static str,
+    pub job_started: &'static str,
+    pub job_pages: &'static str,
+    pub job_area: &'static str,
+    pub job_media: &'static str,
 }
 
 static EN_TERMS: Terms = Terms {
@@ -1565,6 +1572,12 @@ static EN_TERMS: Terms = Terms {
     time_zone: "Time zone",
     time_zone_hint: "The audit log shows its times in this zone. The portal cannot read your computer's zone, so choose it here; until you do, times are in UTC.",
     settings_saved: "Your settings were saved.",
+    device_jobs: "Job history",
+    device_jobs_note: "The jobs the printer reports with its data, newest first (the export has every job, with the DFE jobs).",
+    job_started: "Started",
+    job_pages: "Pages",
+    job_area: "Printed area",
+    job_media: "Media",
 };
 
 static JA_TERMS: Terms = Terms {
@@ -1592,6 +1605,12 @@ static JA_TERMS: Terms = Terms {
     time_zone: "タイムゾーン",
     time_zone_hint: "監査ログの日時はこのタイムゾーンで表示します。ポータルはお使いのコンピューターのタイムゾーンを読み取れないため、ここで選んでください。選ぶまでは UTC で表示します。",
     settings_saved: "設定を保存しました。",
+    device_jobs: "ジョブ履歴",
+    device_jobs_note: "プリンターがデータとともに報告したジョブ（新しい順）。エクスポートには DFE のジョブも含むすべてのジョブが入ります。",
+    job_started: "開始日時",
+    job_pages: "ページ数",
+    job_area: "印刷面積",
+    job_media: "メディア",
 };
 
 impl Lang {

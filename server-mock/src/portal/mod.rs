@@ -14,6 +14,7 @@
 
 mod admin;
 mod device_events;
+mod device_jobs;
 mod i18n;
 mod labels;
 mod measurements;

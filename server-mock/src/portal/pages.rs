@@ -628,7 +628,12 @@ struct DevicePage {
     history: Vec<EventRow>,
     consumables: Vec<ConsumableRow>,
     counters: Vec<(String, String)>,
+    /// The job history agents report: started, result, pages, area, media.
+    jobs: Vec<[String; 5]>,
     uploads: Vec<UploadRow>,
+    /// The kinds the uploads can be filtered by, and the one chosen (`""`: all).
+    upload_kinds: Vec<(&'static str, &'static str)>,
+    upload_kind: &'static str,
     paged: bool,
     older: Option<i64>,
     csrf: String,
@@ -641,12 +646,32 @@ pub struct Before {
     pub(super) before: Option<i64>,
 }
 
+/// `?kind=` on a device page: its uploads of one kind only (device data, two a minute, would
+/// bury the DFE and measurement records).
+#[derive(Debug, Deserialize)]
+pub struct UploadKind {
+    kind: Option<String>,
+}
+
+impl UploadKind {
+    fn kind(&self) -> Option<RecordKind> {
+        match self.kind.as_deref() {
+            Some("device_data") => Some(RecordKind::DeviceData),
+            Some("dfe") => Some(RecordKind::Dfe),
+            Some("measurement") => Some(RecordKind::Measurement),
+            _ => None,
+        }
+    }
+}
+
 pub async fn device(
     State(state): State<AppState>,
     browser: Browser,
     Path(id): Path<String>,
     Query(page): Query<Before>,
+    Query(upload_kind): Query<UploadKind>,
 ) -> Response {
+    let only = upload_kind.kind();
     let lang = browser.lang;
     let Ok(id) = Uuid::parse_str(&id) else {
         return failure(lang, ApiError::NotFound("device"));
@@ -678,7 +703,7 @@ pub async fn device(
                     &key,
                     internal,
                     id,
-                    None,
+                    only,
                     before,
                     UPLOADS_PER_PAGE + 1,
                 )?;
@@ -764,6 +789,21 @@ pub async fn device(
             ));
         }
     }
+    let jobs = super::device_jobs::jobs(&reports)
+        .into_iter()
+        .take(DEVICE_JOBS_SHOWN)
+        .map(|j| {
+            [
+                when(j.started_at),
+                super::labels::value_word(lang, &j.result).0,
+                j.pages.map(|p| p.to_string()).unwrap_or_default(),
+                j.printed_area_m2
+                    .map(|a| format!("{a:.2} m²"))
+                    .unwrap_or_default(),
+                j.media.unwrap_or_default(),
+            ]
+        })
+        .collect();
     let older = more
         .then(|| uploads.last().map(|u| to_ms(u.captured_at)))
         .flatten();
@@ -800,7 +840,18 @@ pub async fn device(
             history,
             consumables,
             counters,
+            jobs,
             uploads,
+            upload_kinds: vec![
+                ("device_data", t.kind_device_data),
+                ("dfe", t.kind_dfe),
+                ("measurement", t.kind_measurement),
+            ],
+            upload_kind: only.map_or("", |k| match k {
+                RecordKind::DeviceData => "device_data",
+                RecordKind::Dfe => "dfe",
+                RecordKind::Measurement => "measurement",
+            }),
             paged: before.is_some(),
             older,
             csrf: browser.csrf(),
@@ -808,6 +859,9 @@ pub async fn device(
         },
     )
 }
+
+/// The most jobs of the reported job history a device page lists (the export has them all).
+const DEVICE_JOBS_SHOWN: usize = 20;
 
 // ---- consent -------------------------------------------------------------------------------
 
@@ -817,6 +871,8 @@ struct PurposeRow {
     title: &'static str,
     text: &'static str,
     granted: bool,
+    /// Where the purpose stands: granted, withdrawn, refused, or never decided.
+    state_word: &'static str,
     actions: Vec<(&'static str, &'static str)>,
 }
 
@@ -866,10 +922,14 @@ pub async fn consent(
         .items
         .iter()
         .map(|item| {
-            let granted = overview
-                .purposes
-                .iter()
-                .any(|p| p.purpose == item.purpose && p.granted);
+            let state = overview.purposes.iter().find(|p| p.purpose == item.purpose);
+            let granted = state.is_some_and(|p| p.granted);
+            // "Withdrawn" is told apart from "never granted" (issue 26 item 9).
+            let state_word = match state.and_then(|p| p.latest.as_ref()) {
+                _ if granted => t.granted,
+                Some(latest) => t.decision_name(&latest.decision),
+                None => t.not_granted,
+            };
             let actions = if granted {
                 vec![("withdraw", t.withdraw)]
             } else {
@@ -880,6 +940,7 @@ pub async fn consent(
                 title: item.title,
                 text: item.text,
                 granted,
+                state_word,
                 actions,
             }
         })

@@ -370,6 +370,19 @@ async fn withdrawing_in_the_portal_is_what_the_api_then_holds() {
     let page = b.get("/portal/consent?recorded=1").await;
     assert!(page.body.contains("Your decision was recorded."));
     assert!(page.body.contains("Withdrawn") && page.body.contains("Granted"));
+    // Where each purpose stands now: withdrawn is told apart from never granted.
+    let current = |body: &str, purpose: &str| {
+        let section = &body[body.find(&format!("id=\"purpose-{purpose}\"")).unwrap()..];
+        let strong = &section[section.find("<strong").unwrap()..];
+        strong[strong.find('>').unwrap() + 1..strong.find("</strong>").unwrap()].to_owned()
+    };
+    assert_eq!(current(&page.body, "gps"), "Withdrawn");
+    assert_eq!(current(&page.body, "photos"), "Not granted");
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let ja = b.get("/portal/consent").await;
+    assert_eq!(current(&ja.body, "gps"), "撤回");
+    assert_eq!(current(&ja.body, "photos"), "未同意");
+    b.accept_language = "en-GB,en;q=0.9";
 
     // An unknown purpose or decision is refused and records nothing.
     let res = b
@@ -908,7 +921,11 @@ async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() 
             .unwrap()
             .starts_with("text/csv")
     );
-    let mut lines = csv.body.lines();
+    let body = csv
+        .body
+        .strip_prefix('\u{feff}')
+        .expect("a byte-order mark, for spreadsheet programs");
+    let mut lines = body.lines();
     assert_eq!(lines.next(), Some("seq,at,actor,action,object,outcome"));
     let rows: Vec<&str> = lines.collect();
     assert!(rows.len() >= 2, "two sign-ins: {rows:?}");
@@ -1860,4 +1877,120 @@ async fn a_measurement_with_other_patch_ids_is_offered_pairing_by_position() {
         paired.body.contains("aria-labelledby=\"trend-caption\""),
         "two points, a trend"
     );
+}
+
+/// Item 9 of issue 26: the job history agents report is shown on the device page and exported
+/// (with the DFE jobs, a byte-order mark and a file name saying the device and the day), and
+/// the uploads can be filtered by kind.
+#[tokio::test]
+async fn a_device_page_shows_and_exports_the_job_history_agents_report() {
+    let ts = TestServer::start().await;
+    let device = &ts.demo.devices[0];
+    let now = chrono::Utc::now();
+    let job = |minutes_ago: i64, pages: u32, media: &str| {
+        json!({"started_at": now - chrono::Duration::minutes(minutes_ago),
+               "finished_at": now - chrono::Duration::minutes(minutes_ago - 1),
+               "result": "completed", "pages": pages, "printed_area_m2": 1.25, "media": media})
+    };
+    let report = |minutes_ago: i64, jobs: Value| {
+        json!({
+            "record_id": Uuid::new_v4(),
+            "captured_at": now - chrono::Duration::minutes(minutes_ago),
+            "device": {"manufacturer": device.manufacturer, "model": device.model,
+                       "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                       "job_history": jobs}
+        })
+    };
+    // Two reports repeating one job: it is listed once.
+    report_device_data(
+        &ts,
+        json!([
+            report(20, json!([job(40, 12, "Glossy Photo Paper 260")])),
+            report(
+                10,
+                json!([job(40, 12, "Glossy Photo Paper 260"), job(15, 3, "光沢紙")])
+            ),
+        ]),
+    )
+    .await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    let jobs = &page.body[page
+        .body
+        .find("id=\"jobs\"")
+        .expect("a job history section")..];
+    let jobs = &jobs[..jobs.find("</table>").expect("a job table")];
+    assert_eq!(jobs.matches("<tr><td>").count(), 2, "each job once: {jobs}");
+    assert!(
+        jobs.contains("<td>Completed</td><td>3</td><td>1.25 m²</td><td>光沢紙</td>"),
+        "{jobs}"
+    );
+    assert!(
+        jobs.find("光沢紙").unwrap() < jobs.find("Glossy").unwrap(),
+        "newest first"
+    );
+
+    let res = b
+        .http
+        .get(ts.url(&format!("/portal/devices/{}/jobs.csv", device.device_id)))
+        .header("cookie", b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(
+        disposition.contains(&device.serial_number.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_"
+        )) && disposition.contains(&today)
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a byte-order mark");
+    let body = std::str::from_utf8(&bytes[3..]).unwrap();
+    let rows: Vec<&str> = body.lines().collect();
+    assert!(rows[0].starts_with("source,") && rows[0].contains("printed_area_m2"));
+    assert_eq!(
+        rows.iter().filter(|r| r.starts_with("device,")).count(),
+        2,
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("光沢紙") && r.contains(",3,"))
+    );
+
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let ja = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert!(ja.body.contains("ジョブ履歴") && ja.body.contains("<td>完了</td>"));
+
+    // Uploads filtered by kind: no DFE upload, so no device data either.
+    let dfe_only = b
+        .get(&format!("/portal/devices/{}?kind=dfe", device.device_id))
+        .await;
+    assert_eq!(dfe_only.status, StatusCode::OK);
+    assert_eq!(
+        dfe_only.body.matches("<code>").count(),
+        0,
+        "{}",
+        dfe_only.body
+    );
+    assert!(dfe_only.body.contains("<option value=\"dfe\" selected>"));
+    let data_only = b
+        .get(&format!(
+            "/portal/devices/{}?kind=device_data",
+            device.device_id
+        ))
+        .await;
+    assert_eq!(data_only.body.matches("<code>").count(), 2);
 }
