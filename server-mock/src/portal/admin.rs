@@ -500,6 +500,39 @@ pub async fn groups(State(state): State<AppState>, browser: Browser) -> Response
     )
 }
 
+/// Deleting a group cannot be undone: the page asks first, naming the group.
+async fn ask_delete_group(state: &AppState, browser: &Browser, group: Uuid) -> Response {
+    let lang = browser.lang;
+    let (key, who) = (state.key.clone(), browser.who.clone());
+    let listed = admin_read(state, browser, "admin.group.list", move |c| {
+        groups::list(c, &key, &who)
+    })
+    .await;
+    let listed = match listed {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(found) = listed.into_iter().find(|g| g.group_id == group) else {
+        return failure(lang, ApiError::NotFound("device group"));
+    };
+    let t = lang.messages();
+    super::confirm::page(
+        browser,
+        "admin",
+        super::confirm::Ask {
+            heading: t.delete_group.to_owned(),
+            question: lang
+                .terms()
+                .confirm_delete_group
+                .replace("{group}", &found.name),
+            action: "/portal/admin/groups".into(),
+            fields: vec![("action", "delete".into()), ("group", group.to_string())],
+            confirm: t.delete_group,
+            cancel_href: "/portal/admin/groups".into(),
+        },
+    )
+}
+
 /// `action=create` with a `name`, or `action=delete` with a `group`.
 #[derive(Debug, Deserialize)]
 pub struct GroupForm {
@@ -509,6 +542,8 @@ pub struct GroupForm {
     name: String,
     #[serde(default)]
     group: String,
+    /// `1` once deleting the group was confirmed.
+    confirmed: Option<String>,
 }
 
 pub async fn change_group(
@@ -550,6 +585,9 @@ pub async fn change_group(
         let Ok(group) = Uuid::parse_str(&form.group) else {
             return failure(lang, ApiError::NotFound("device group"));
         };
+        if form.confirmed.as_deref() != Some("1") {
+            return ask_delete_group(&state, &browser, group).await;
+        }
         state
             .audited_write(
                 Some(admin.org_id),

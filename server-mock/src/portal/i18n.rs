@@ -1545,6 +1545,12 @@ pub struct Terms {
     pub job_pages: &'static str,
     pub job_area: &'static str,
     pub job_media: &'static str,
+    /// Confirmations: a strong cleaning (`{device}` is the printer), deleting a group
+    /// (`{group}`), and the way back.
+    pub confirm_strong_cleaning: &'static str,
+    pub confirm_strong_cleaning_button: &'static str,
+    pub confirm_delete_group: &'static str,
+    pub go_back: &'static str,
 }
 
 static EN_TERMS: Terms = Terms {
@@ -1578,6 +1584,10 @@ static EN_TERMS: Terms = Terms {
     job_pages: "Pages",
     job_area: "Printed area",
     job_media: "Media",
+    confirm_strong_cleaning: "A strong cleaning of {device} uses much more ink than a normal one, and the printer cannot print while it runs. Run it?",
+    confirm_strong_cleaning_button: "Run the strong cleaning",
+    confirm_delete_group: "Delete the group “{group}”? Its devices stay, without a group; this cannot be undone.",
+    go_back: "Go back",
 };
 
 static JA_TERMS: Terms = Terms {
@@ -1611,6 +1621,10 @@ static JA_TERMS: Terms = Terms {
     job_pages: "ページ数",
     job_area: "印刷面積",
     job_media: "メディア",
+    confirm_strong_cleaning: "{device} の強力クリーニングは通常より多くのインクを使い、実行中は印刷できません。実行しますか？",
+    confirm_strong_cleaning_button: "強力クリーニングを実行",
+    confirm_delete_group: "グループ「{group}」を削除しますか？デバイスはグループなしで残ります。元に戻せません。",
+    go_back: "戻る",
 };
 
 impl Lang {

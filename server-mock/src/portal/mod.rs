@@ -13,6 +13,7 @@
 //! session yet, a double-submit cookie).
 
 mod admin;
+mod confirm;
 mod device_events;
 mod device_jobs;
 mod i18n;

@@ -99,6 +99,8 @@ pub struct RequestForm {
     csrf: String,
     kind: String,
     level: Option<String>,
+    /// `1` once a strong cleaning's cost was confirmed.
+    confirmed: Option<String>,
 }
 
 /// Requests an operation on a device, then shows it.
@@ -122,6 +124,12 @@ pub async fn request(
         Some("strong") => CleaningLevel::Strong,
         _ => CleaningLevel::Normal,
     };
+    if kind == OperationKind::HeadCleaning
+        && level == CleaningLevel::Strong
+        && form.confirmed.as_deref() != Some("1")
+    {
+        return ask_strong_cleaning(&state, &browser, device).await;
+    }
     let req = OperationRequest {
         device_id: device,
         kind,
@@ -162,6 +170,42 @@ pub async fn request(
         Err(ApiError::Conflict(why)) => refused_page(lang, lang.messages().refusal(&why)),
         Err(e) => failure(lang, e),
     }
+}
+
+/// A strong cleaning uses ink: the page asks first, naming the printer (issue 26 item 9).
+async fn ask_strong_cleaning(state: &AppState, browser: &Browser, device: Uuid) -> Response {
+    let lang = browser.lang;
+    let who = browser.who.clone();
+    let found = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "portal.device.read",
+            format!("device:{device}"),
+            move |c| crate::store::devices::visible(c, &who, device).map(|(_, v)| v),
+        )
+        .await;
+    let view = match found {
+        Ok(v) => v,
+        Err(e) => return failure(lang, e),
+    };
+    let t = lang.messages();
+    let printer = format!("{} {}", view.model, view.serial_number);
+    super::confirm::page(
+        browser,
+        "devices",
+        super::confirm::Ask {
+            heading: format!("{} — {}", t.op_head_cleaning, t.level_strong),
+            question: lang
+                .terms()
+                .confirm_strong_cleaning
+                .replace("{device}", &printer),
+            action: format!("/portal/devices/{device}/operations"),
+            fields: vec![("kind", "head_cleaning".into()), ("level", "strong".into())],
+            confirm: lang.terms().confirm_strong_cleaning_button,
+            cancel_href: format!("/portal/devices/{device}#operations"),
+        },
+    )
 }
 
 #[derive(Template)]

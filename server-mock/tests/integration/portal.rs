@@ -594,6 +594,28 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
     assert!(page.body.contains("id=\"operations\""), "{}", page.body);
     assert!(page.body.contains("Head cleaning"));
     let csrf = page.csrf();
+    // A strong cleaning uses ink: the page asks first, naming the printer (issue 26 item 9).
+    let asked = support
+        .post(
+            &format!("/portal/devices/{device}/operations"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "head_cleaning"),
+                ("level", "strong"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    let printer = &ts.demo.devices[0];
+    assert!(
+        asked.body.contains(&format!(
+            "A strong cleaning of {} {} uses much more ink",
+            printer.model, printer.serial_number
+        )),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("name=\"confirmed\" value=\"1\""));
     let requested = support
         .post(
             &format!("/portal/devices/{device}/operations"),
@@ -601,6 +623,7 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
                 ("csrf", &csrf),
                 ("kind", "head_cleaning"),
                 ("level", "strong"),
+                ("confirmed", "1"),
             ],
         )
         .await;
@@ -1244,10 +1267,54 @@ async fn device_groups_filter_the_fleet_and_only_administrators_change_them() {
         StatusCode::SEE_OTHER,
         "no change without the form token"
     );
-    let deleted = a
+    // Deleting asks first (issue 26 item 9), naming the group, and changes nothing until then.
+    let asked = a
         .post(
             "/portal/admin/groups",
             &[("csrf", &csrf), ("action", "delete"), ("group", &kyoto)],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked
+            .body
+            .contains("Delete the group “Kyoto &#60;shop&#62;”?"),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("name=\"confirmed\" value=\"1\""));
+    a.accept_language = "ja-JP,ja;q=0.9";
+    let asked_ja = a
+        .post(
+            "/portal/admin/groups",
+            &[("csrf", &csrf), ("action", "delete"), ("group", &kyoto)],
+        )
+        .await;
+    assert!(
+        asked_ja
+            .body
+            .contains("グループ「Kyoto &#60;shop&#62;」を削除しますか？")
+    );
+    a.accept_language = "en-GB,en;q=0.9";
+    let still = json_with(
+        ts.get(&admin, &format!("/api/v1/devices/{device2}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        still["group_id"].as_str(),
+        Some(kyoto.as_str()),
+        "not yet deleted"
+    );
+    let deleted = a
+        .post(
+            "/portal/admin/groups",
+            &[
+                ("csrf", &csrf),
+                ("action", "delete"),
+                ("group", &kyoto),
+                ("confirmed", "1"),
+            ],
         )
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
