@@ -243,6 +243,8 @@ struct OperationPage {
     csrf: String,
     id: Uuid,
     device: Uuid,
+    /// The printer's model and serial number.
+    printer: Option<String>,
     kind: &'static str,
     state: &'static str,
     state_key: &'static str,
@@ -298,6 +300,16 @@ pub async fn show(
     };
     let id = view.operation_id;
     let t = lang.messages();
+    // The printer by name (issue 26 item 9); whoever may see the operation may see its device.
+    let (me, device_id) = (browser.who.clone(), view.device_id);
+    let printer = state
+        .db
+        .read(move |c| {
+            crate::store::devices::visible(c, &me, device_id)
+                .map(|(_, d)| format!("{} {}", d.model, d.serial_number))
+        })
+        .await
+        .ok();
     let result = view
         .result
         .as_ref()
@@ -315,6 +327,7 @@ pub async fn show(
             csrf: browser.csrf(),
             id,
             device: view.device_id,
+            printer,
             kind: t.operation_kind(view.kind),
             state: t.operation_state(view.state),
             state_key: view.state.as_str(),

@@ -639,6 +639,14 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
     let page = support.get(&op_path).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Queued"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "<h1>Head cleaning <span class=\"serial\">{} {}</span></h1>",
+            printer.model, printer.serial_number
+        )),
+        "the operation page names the printer: {}",
+        page.body
+    );
     assert!(page.body.contains("data-operation-events"));
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(
