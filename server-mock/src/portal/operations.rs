@@ -314,7 +314,13 @@ pub async fn show(
         .result
         .as_ref()
         .and_then(|r| serde_json::to_value(r).ok())
-        .map(|v| super::labels::rows(lang, &v))
+        .map(|mut v| {
+            // The result's `kind` tag repeats the operation named in the heading.
+            if let Some(fields) = v.as_object_mut() {
+                fields.remove("kind");
+            }
+            super::labels::rows(lang, &v)
+        })
         .unwrap_or_default();
     let live = !view.state.is_final();
     let mut response = render(

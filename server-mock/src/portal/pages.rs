@@ -833,7 +833,10 @@ pub async fn device(
             manufacturer: view.manufacturer,
             state,
             state_label: state_label(t, state),
-            status: data.as_ref().and_then(|d| d.printer_status.clone()),
+            status: data
+                .as_ref()
+                .and_then(|d| d.printer_status.as_deref())
+                .map(|s| super::labels::value_word(lang, s).0),
             firmware: data.as_ref().map(|d| d.firmware_version.clone()),
             last_report: latest.map(|r| when(r.captured_at)),
             errors,

@@ -703,7 +703,8 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
         page.body.contains("All nozzles firing</th><td>Yes")
             && page.body.contains("95 s")
             && page.body.contains("Strong")
-            && !page.body.contains("nozzles_ok"),
+            && !page.body.contains("nozzles_ok")
+            && !page.body.contains("head_cleaning</td>"),
         "the result in words: {}",
         page.body
     );
@@ -1750,6 +1751,10 @@ async fn reported_fields_consumables_and_counters_are_words_with_units() {
         "an unknown colour kept, marked"
     );
     assert!(page.body.contains("Ink used (ml) — Cyan"));
+    assert!(
+        page.body.contains("<dd>Printing</dd>"),
+        "the printer's status in words"
+    );
 
     let record = b.get(&format!("/portal/records/{record_id}")).await;
     assert_eq!(record.status, StatusCode::OK);
@@ -1784,6 +1789,7 @@ async fn reported_fields_consumables_and_counters_are_words_with_units() {
     assert!(
         page.body.contains("インクカートリッジ") && page.body.contains("ビビッドライトマゼンタ")
     );
+    assert!(page.body.contains("<dd>印刷中</dd>"));
     assert!(
         page.body.contains("neon_pink（報告どおり）")
             || page.body.contains("neon_pink (報告どおり)")
