@@ -339,6 +339,18 @@ test("administrators' pages pass the same checks, and the keyboard reaches the c
     await page.goto(`${base}/portal/admin/${route}`);
     await check(page, name);
   }
+  // The audit log in the zone chosen in the settings, in Japanese too.
+  await page.goto(`${base}/portal/settings`);
+  await check(page, "settings");
+  await page.locator("#time-zone").selectOption("Asia/Tokyo");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/saved=1/);
+  await page.goto(`${base}/portal/admin/audit?reads=1`);
+  assert((await page.locator("main").innerText()).includes(" JST"), "the audit log in the chosen zone");
+  const audit = await signIn("admin", "ja");
+  await audit.goto(`${base}/portal/admin/audit`);
+  await check(audit, "admin-audit-ja");
+  await audit.context().close();
   // Device groups: made on their page, a device filed under one, the fleet filtered by it.
   await page.goto(`${base}/portal/admin/groups`);
   await page.getByLabel("Name").fill("Osaka plant");
