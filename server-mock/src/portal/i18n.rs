@@ -1421,6 +1421,16 @@ pub static AUDIT_ACTION_WORDS: &[(&str, &str, &str)] = &[
         "エージェントの接続（MQTT）",
     ),
     (
+        "mqtt.subscribe",
+        "Agent subscribed (MQTT)",
+        "エージェントの購読（MQTT）",
+    ),
+    (
+        "mqtt.publish",
+        "Agent published (MQTT)",
+        "エージェントの送信（MQTT）",
+    ),
+    (
         "operation.cancel",
         "Cancelled an operation",
         "操作のキャンセル",
@@ -1442,6 +1452,11 @@ pub static AUDIT_ACTION_WORDS: &[(&str, &str, &str)] = &[
         "operation.state",
         "Operation changed state",
         "操作の状態変化",
+    ),
+    (
+        "operation.sent",
+        "Operation sent to the agent",
+        "操作をエージェントへ送信",
     ),
     (
         "organization.create",
