@@ -25,6 +25,7 @@ use crate::api::AppState;
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
 use crate::store::{accounts, audit, devices, groups};
+use std::collections::HashMap;
 
 /// Audit rows per page, and the most a CSV export holds.
 const AUDIT_PER_PAGE: u32 = 50;
@@ -500,6 +501,39 @@ pub async fn groups(State(state): State<AppState>, browser: Browser) -> Response
     )
 }
 
+/// Deleting a group cannot be undone: the page asks first, naming the group.
+async fn ask_delete_group(state: &AppState, browser: &Browser, group: Uuid) -> Response {
+    let lang = browser.lang;
+    let (key, who) = (state.key.clone(), browser.who.clone());
+    let listed = admin_read(state, browser, "admin.group.list", move |c| {
+        groups::list(c, &key, &who)
+    })
+    .await;
+    let listed = match listed {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(found) = listed.into_iter().find(|g| g.group_id == group) else {
+        return failure(lang, ApiError::NotFound("device group"));
+    };
+    let t = lang.messages();
+    super::confirm::page(
+        browser,
+        "admin",
+        super::confirm::Ask {
+            heading: t.delete_group.to_owned(),
+            question: lang
+                .terms()
+                .confirm_delete_group
+                .replace("{group}", &found.name),
+            action: "/portal/admin/groups".into(),
+            fields: vec![("action", "delete".into()), ("group", group.to_string())],
+            confirm: t.delete_group,
+            cancel_href: "/portal/admin/groups".into(),
+        },
+    )
+}
+
 /// `action=create` with a `name`, or `action=delete` with a `group`.
 #[derive(Debug, Deserialize)]
 pub struct GroupForm {
@@ -509,6 +543,8 @@ pub struct GroupForm {
     name: String,
     #[serde(default)]
     group: String,
+    /// `1` once deleting the group was confirmed.
+    confirmed: Option<String>,
 }
 
 pub async fn change_group(
@@ -550,6 +586,9 @@ pub async fn change_group(
         let Ok(group) = Uuid::parse_str(&form.group) else {
             return failure(lang, ApiError::NotFound("device group"));
         };
+        if form.confirmed.as_deref() != Some("1") {
+            return ask_delete_group(&state, &browser, group).await;
+        }
         state
             .audited_write(
                 Some(admin.org_id),
@@ -812,6 +851,8 @@ pub struct AuditFilter {
     action: Option<String>,
     outcome: Option<String>,
     before: Option<i64>,
+    /// `1`: also list successful reads (page views, listings), hidden by default.
+    reads: Option<String>,
 }
 
 impl AuditFilter {
@@ -832,9 +873,16 @@ impl AuditFilter {
         }
     }
 
+    fn show_reads(&self) -> bool {
+        self.reads.as_deref() == Some("1")
+    }
+
     /// The filter as a query string (without the page), to keep it across pages and exports.
     fn query(&self) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if self.show_reads() {
+            q.append_pair("reads", "1");
+        }
         if let Some(a) = self.action() {
             q.append_pair("action", &a);
         }
@@ -842,6 +890,35 @@ impl AuditFilter {
             q.append_pair("outcome", o);
         }
         q.finish()
+    }
+}
+
+/// Who acted, as the audit page names them: a user by name and e-mail address (from the
+/// organisation's accounts), else what the log holds.
+fn actor_words(lang: Lang, actor: &Actor, users: &HashMap<Uuid, (String, String)>) -> String {
+    let terms = lang.terms();
+    match actor {
+        Actor::User(id) => match users.get(id) {
+            Some((name, email)) => format!("{name} <{email}>"),
+            None => format!("{} {id}", terms.actor_former_user),
+        },
+        Actor::Agent(id) => format!("{} {id}", terms.actor_agent),
+        Actor::Anonymous => terms.actor_anonymous.to_owned(),
+        Actor::System => terms.actor_system.to_owned(),
+    }
+}
+
+/// An object as the audit page names it: a user (`user:<id>`, maybe followed by `:<detail>`) by
+/// name and e-mail address; anything else as logged.
+fn object_words(object: &str, users: &HashMap<Uuid, (String, String)>) -> String {
+    let Some(rest) = object.strip_prefix("user:") else {
+        return object.to_owned();
+    };
+    let (id, detail) = rest.split_once(':').unwrap_or((rest, ""));
+    match Uuid::parse_str(id).ok().and_then(|id| users.get(&id)) {
+        Some((name, email)) if detail.is_empty() => format!("{name} <{email}>"),
+        Some((name, email)) => format!("{name} <{email}> ({detail})"),
+        None => object.to_owned(),
     }
 }
 
@@ -857,9 +934,13 @@ fn actor_text(actor: &Actor) -> String {
 #[derive(Debug)]
 struct AuditRow {
     seq: i64,
+    /// In the viewer's time zone; `at_iso` is the instant for the `<time>` element.
     at: String,
+    at_iso: String,
     actor: String,
     action: String,
+    /// The action in words; `None` for one the catalogue lacks (shown as logged).
+    action_words: Option<&'static str>,
     object: String,
     outcome: &'static str,
     outcome_key: &'static str,
@@ -876,6 +957,7 @@ struct AuditPage {
     outcome: String,
     outcomes: Vec<(&'static str, &'static str)>,
     query: String,
+    show_reads: bool,
     rows: Vec<AuditRow>,
     older: Option<i64>,
     paged: bool,
@@ -886,16 +968,33 @@ async fn read_audit(
     browser: &Browser,
     filter: &AuditFilter,
     limit: u32,
-) -> Result<Vec<AuditEntry>, ApiError> {
+) -> Result<(Vec<AuditEntry>, HashMap<Uuid, (String, String)>), ApiError> {
     let org = browser.who.org_id;
     let (before, action, outcome) = (filter.before, filter.action(), filter.outcome());
+    let hide_reads = !filter.show_reads();
+    let key = state.key.clone();
     state
         .audited_read(
             Some(org),
             actor(browser),
             "audit.read",
             String::new(),
-            move |c| audit::page_newest(c, org, before, limit, action.as_deref(), outcome),
+            move |c| {
+                let entries = audit::page_newest(
+                    c,
+                    org,
+                    before,
+                    limit,
+                    action.as_deref(),
+                    outcome,
+                    hide_reads,
+                )?;
+                let users = accounts::list_users(c, &key, org)?
+                    .into_iter()
+                    .map(|u| (u.user_id, (u.name, u.email)))
+                    .collect();
+                Ok((entries, users))
+            },
         )
         .await
 }
@@ -903,12 +1002,13 @@ async fn read_audit(
 pub async fn audit_log(
     State(state): State<AppState>,
     browser: Browser,
+    zone: super::zone::ViewerZone,
     Query(filter): Query<AuditFilter>,
 ) -> Response {
     if let Some(refused) = admin_only(&state, &browser, "audit.read").await {
         return refused;
     }
-    let mut rows = match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1).await {
+    let (mut rows, users) = match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1).await {
         Ok(r) => r,
         Err(e) => return failure(browser.lang, e),
     };
@@ -938,16 +1038,19 @@ pub async fn audit_log(
                 ("failed", t.outcome_failed),
             ],
             query: filter.query(),
+            show_reads: filter.show_reads(),
             older: more.then(|| rows.last().map(|r| r.seq)).flatten(),
             paged: filter.before.is_some(),
             rows: rows
                 .iter()
                 .map(|e| AuditRow {
                     seq: e.seq,
-                    at: e.at.to_rfc3339(),
-                    actor: actor_text(&e.actor),
+                    at: super::zone::at(zone.0, e.at),
+                    at_iso: e.at.to_rfc3339(),
+                    actor: actor_words(browser.lang, &e.actor, &users),
                     action: e.action.clone(),
-                    object: e.object.clone(),
+                    action_words: browser.lang.audit_action(&e.action),
+                    object: object_words(&e.object, &users),
                     outcome: t.outcome(e.outcome),
                     outcome_key: match e.outcome {
                         Outcome::Success => "success",
@@ -971,7 +1074,7 @@ pub async fn audit_csv(
         return refused;
     }
     filter.before = None;
-    let rows = match read_audit(&state, &browser, &filter, AUDIT_EXPORT_MAX).await {
+    let (rows, _) = match read_audit(&state, &browser, &filter, AUDIT_EXPORT_MAX).await {
         Ok(r) => r,
         Err(e) => return failure(browser.lang, e),
     };
@@ -1002,7 +1105,8 @@ pub(super) fn csv_download(
     filename: &str,
     write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> Result<(), csv::Error>,
 ) -> Response {
-    let mut out = csv::Writer::from_writer(Vec::new());
+    // A byte-order mark first: spreadsheet programs then read the file as UTF-8 (Japanese).
+    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     let written =
         write(&mut out).and_then(|()| out.into_inner().map_err(|e| e.into_error().into()));
     match written {

@@ -534,7 +534,7 @@ pub static EN: Messages = Messages {
     this_measurement: "this measurement",
     this_measurement_heading: "This measurement",
     compare: "Compare",
-    reference_note: "A print is judged against how this printer printed before: by default against the device's first stored measurement. Choose another measurement as the reference, after a recalibration for example. Colour differences are CIEDE2000 (ΔE00), patches paired by name.",
+    reference_note: "A print is judged against how this printer printed before: by default against the device's newest earlier measurement of the same printing condition, measurement condition and patches (else its first). Choose another measurement as the reference, after a recalibration for example. Colour differences are CIEDE2000 (ΔE00), patches paired by name.",
     is_reference_note: "This measurement is the reference. Choose another reference to see its colour differences.",
     not_comparable: "This measurement cannot be compared with the reference:",
     colour_difference: "Colour difference from the reference",
@@ -786,7 +786,7 @@ pub static JA: Messages = Messages {
     this_measurement: "この測定",
     this_measurement_heading: "この測定",
     compare: "比較する",
-    reference_note: "印刷の色は、このプリンターの以前の印刷と比べて評価します。既定の基準はこのデバイスで最初に保存された測定です。再キャリブレーションの後などは、別の測定を基準に選んでください。色差は CIEDE2000（ΔE00）で、パッチは名前で対応付けます。",
+    reference_note: "印刷の色は、このプリンターの以前の印刷と比べて評価します。既定の基準は、印刷条件・測定条件・パッチが同じ、このデバイスの直前の測定です（なければ最初の測定）。再キャリブレーションの後などは、別の測定を基準に選んでください。色差は CIEDE2000（ΔE00）で、パッチは名前で対応付けます。",
     is_reference_note: "この測定が基準です。色差を見るには別の基準を選んでください。",
     not_comparable: "この測定は基準と比較できません：",
     colour_difference: "基準との色差",
@@ -960,6 +960,756 @@ static JA_PLOT_WORDS: ecsp_color::plot::Words = ecsp_color::plot::Words {
     percentile95: "95 パーセンタイル",
     measured_axis: "測定日時 (UTC)",
 };
+
+// ---- Words for what devices, DFEs, instruments and operations report (field names, values,
+// units) and for audit actions. Each entry is its API key, English, Japanese: a key not here is
+// shown as the device reported it, marked as a vendor's own.
+
+/// How a field's value is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// As reported (names, identifiers, free text).
+    Plain,
+    /// A key of [`VALUE_WORDS`], said in words where known.
+    Word,
+    /// `true`/`false`, said as yes/no.
+    YesNo,
+    /// An instant, in the portal's time format.
+    Time,
+    /// Seconds, said as hours (cumulative printing time).
+    SecondsAsHours,
+    Seconds,
+    Hours,
+    SquareMetres,
+    Millilitres,
+    Millimetres,
+    Metres,
+    Percent,
+    Dpi,
+    Nanometres,
+}
+
+/// A field the portal knows: its API name, its label in English and Japanese, its unit.
+#[derive(Debug)]
+pub struct FieldWord {
+    pub key: &'static str,
+    pub en: &'static str,
+    pub ja: &'static str,
+    pub unit: Unit,
+}
+
+const fn f(key: &'static str, en: &'static str, ja: &'static str, unit: Unit) -> FieldWord {
+    FieldWord { key, en, ja, unit }
+}
+
+/// Fields of device data, operation results, DFE and measurement records, by API name.
+pub static FIELD_WORDS: &[FieldWord] = &[
+    f("device", "Device", "デバイス", Unit::Plain),
+    f("manufacturer", "Manufacturer", "メーカー", Unit::Plain),
+    f("model", "Model", "モデル", Unit::Plain),
+    f(
+        "serial_number",
+        "Serial number",
+        "シリアル番号",
+        Unit::Plain,
+    ),
+    f("region_code", "Region code", "地域コード", Unit::Plain),
+    f("country_code", "Country", "国", Unit::Plain),
+    f("device_time", "Device clock", "デバイスの時計", Unit::Time),
+    f(
+        "firmware_version",
+        "Firmware",
+        "ファームウェア",
+        Unit::Plain,
+    ),
+    f(
+        "printer_status",
+        "Printer status",
+        "プリンターの状態",
+        Unit::Word,
+    ),
+    f(
+        "error_codes",
+        "Errors and warnings",
+        "エラーと警告",
+        Unit::Plain,
+    ),
+    f(
+        "status_history",
+        "Status history",
+        "状態の履歴",
+        Unit::Plain,
+    ),
+    f(
+        "operation_panel_settings",
+        "Operation panel settings",
+        "操作パネルの設定",
+        Unit::Plain,
+    ),
+    f(
+        "printer_settings",
+        "Printer settings",
+        "プリンターの設定",
+        Unit::Plain,
+    ),
+    f(
+        "maintenance_settings",
+        "Maintenance settings",
+        "メンテナンスの設定",
+        Unit::Plain,
+    ),
+    f(
+        "media_settings",
+        "Media settings",
+        "メディアの設定",
+        Unit::Plain,
+    ),
+    f(
+        "network_settings",
+        "Network settings",
+        "ネットワークの設定",
+        Unit::Plain,
+    ),
+    f("consumables", "Consumables", "消耗品", Unit::Plain),
+    f(
+        "cleaning_history",
+        "Cleaning history",
+        "クリーニング履歴",
+        Unit::Plain,
+    ),
+    f(
+        "maintenance_history",
+        "Maintenance history",
+        "メンテナンス履歴",
+        Unit::Plain,
+    ),
+    f(
+        "cumulative_ink_usage",
+        "Ink used since manufacture",
+        "累計インク使用量",
+        Unit::Plain,
+    ),
+    f(
+        "cumulative_printing_time_s",
+        "Printing time since manufacture",
+        "累計印刷時間",
+        Unit::SecondsAsHours,
+    ),
+    f(
+        "cumulative_printing_area_m2",
+        "Printed area since manufacture",
+        "累計印刷面積",
+        Unit::SquareMetres,
+    ),
+    f("job_history", "Job history", "ジョブ履歴", Unit::Plain),
+    f("kind", "Part", "部品", Unit::Word),
+    f("color", "Colour", "色", Unit::Word),
+    f("part_number", "Part number", "部品番号", Unit::Plain),
+    f("remaining_percent", "Remaining", "残量", Unit::Percent),
+    f("millilitres", "Ink used", "インク使用量", Unit::Millilitres),
+    f("started_at", "Started", "開始日時", Unit::Time),
+    f("finished_at", "Finished", "終了日時", Unit::Time),
+    f("result", "Result", "結果", Unit::Word),
+    f("pages", "Pages", "ページ数", Unit::Plain),
+    f(
+        "printed_area_m2",
+        "Printed area",
+        "印刷面積",
+        Unit::SquareMetres,
+    ),
+    f("media", "Media", "メディア", Unit::Plain),
+    f("code", "Code", "コード", Unit::Plain),
+    f("description", "Description", "説明", Unit::Plain),
+    f("occurred_at", "Occurred", "発生日時", Unit::Time),
+    f("counters", "Counters", "カウンター", Unit::Plain),
+    f(
+        "total_pages",
+        "Pages printed",
+        "総印刷ページ数",
+        Unit::Plain,
+    ),
+    f(
+        "printing_time_s",
+        "Printing time",
+        "印刷時間",
+        Unit::SecondsAsHours,
+    ),
+    f("power_on_hours", "Power-on time", "通電時間", Unit::Hours),
+    f(
+        "head_cleanings",
+        "Head cleanings",
+        "ヘッドクリーニング回数",
+        Unit::Plain,
+    ),
+    f("ink_usage", "Ink used", "インク使用量", Unit::Plain),
+    f("level", "Cleaning level", "クリーニングの強さ", Unit::Word),
+    f(
+        "nozzles_ok",
+        "All nozzles firing",
+        "全ノズル正常",
+        Unit::YesNo,
+    ),
+    f(
+        "missing_nozzles",
+        "Missing nozzles",
+        "不吐出ノズル数",
+        Unit::Plain,
+    ),
+    f("duration_s", "Duration", "所要時間", Unit::Seconds),
+    f("ink_used", "Ink used", "インク使用量", Unit::Plain),
+    f("verdict", "Verdict", "判定", Unit::Word),
+    f("checks", "Checks", "検査項目", Unit::Plain),
+    f("error_code", "Error code", "エラーコード", Unit::Plain),
+    f("detail", "Detail", "詳細", Unit::Plain),
+    f("name", "Name", "名前", Unit::Plain),
+    f("version", "Version", "バージョン", Unit::Plain),
+    f("vendor", "Vendor", "ベンダー", Unit::Plain),
+    f("os_name", "Operating system", "OS", Unit::Plain),
+    f("os_version", "OS version", "OS バージョン", Unit::Plain),
+    f(
+        "architecture",
+        "Architecture",
+        "アーキテクチャ",
+        Unit::Plain,
+    ),
+    f(
+        "app_version",
+        "Application version",
+        "アプリケーションのバージョン",
+        Unit::Plain,
+    ),
+    f("device_model", "Device model", "機種", Unit::Plain),
+    f("locale", "Locale", "ロケール", Unit::Plain),
+    f("preset_name", "Preset", "プリセット", Unit::Plain),
+    f("media_name", "Media", "メディア", Unit::Plain),
+    f("resolution_dpi", "Resolution", "解像度", Unit::Dpi),
+    f(
+        "output_profile",
+        "Output profile",
+        "出力プロファイル",
+        Unit::Plain,
+    ),
+    f(
+        "rendering_intent",
+        "Rendering intent",
+        "レンダリングインテント",
+        Unit::Word,
+    ),
+    f(
+        "values",
+        "Vendor settings",
+        "ベンダー固有の設定",
+        Unit::Plain,
+    ),
+    f("job_id", "Job id", "ジョブ ID", Unit::Plain),
+    f("job_name", "Job name", "ジョブ名", Unit::Plain),
+    f("user_name", "User", "ユーザー", Unit::Plain),
+    f("document_name", "Document", "文書", Unit::Plain),
+    f("submitted_at", "Submitted", "投入日時", Unit::Time),
+    f("printed_at", "Printed", "印刷日時", Unit::Time),
+    f("status", "Status", "状態", Unit::Word),
+    f("copies", "Copies", "部数", Unit::Plain),
+    f("size_mm", "Size", "サイズ", Unit::Millimetres),
+    f("ink_used_ml", "Ink used", "インク使用量", Unit::Millilitres),
+    f("errors", "Errors", "エラー", Unit::Plain),
+    f(
+        "last_calibrated_at",
+        "Last calibrated",
+        "最終キャリブレーション",
+        Unit::Time,
+    ),
+    f("paper", "Paper", "用紙", Unit::Plain),
+    f(
+        "printing_condition",
+        "Printing condition",
+        "印刷条件",
+        Unit::Plain,
+    ),
+    f("print_mode", "Print mode", "印刷モード", Unit::Plain),
+    f(
+        "illumination",
+        "Measurement condition",
+        "測定条件",
+        Unit::Plain,
+    ),
+    f("geometry", "Geometry", "測定ジオメトリ", Unit::Plain),
+    f(
+        "bandpass_corrected",
+        "Bandpass corrected",
+        "バンドパス補正",
+        Unit::YesNo,
+    ),
+    f("aperture_mm", "Aperture", "アパーチャ", Unit::Millimetres),
+    f("backing", "Backing", "裏当て", Unit::Word),
+    f("start_nm", "First wavelength", "開始波長", Unit::Nanometres),
+    f(
+        "interval_nm",
+        "Wavelength interval",
+        "波長間隔",
+        Unit::Nanometres,
+    ),
+    f("accuracy_m", "Accuracy", "精度", Unit::Metres),
+    f("altitude_m", "Altitude", "高度", Unit::Metres),
+];
+
+/// Values the portal says in words: consumable parts, ink colours, printer states, job
+/// results, verdicts, cleaning levels.
+pub static VALUE_WORDS: &[(&str, &str, &str)] = &[
+    ("ink_cartridge", "Ink cartridge", "インクカートリッジ"),
+    ("ink_pack", "Ink pack", "インクパック"),
+    ("maintenance_box", "Maintenance box", "メンテナンスボックス"),
+    ("waste_ink_bottle", "Waste ink bottle", "廃インクボトル"),
+    (
+        "cleaning_cartridge",
+        "Cleaning cartridge",
+        "クリーニングカートリッジ",
+    ),
+    ("cutter", "Cutter", "カッター"),
+    ("print_head", "Print head", "プリントヘッド"),
+    ("wiper", "Wiper", "ワイパー"),
+    ("flushing_pad", "Flushing pad", "フラッシングパッド"),
+    ("toner", "Toner", "トナー"),
+    ("drum", "Drum", "ドラム"),
+    ("fuser", "Fuser", "定着器"),
+    ("cyan", "Cyan", "シアン"),
+    ("magenta", "Magenta", "マゼンタ"),
+    ("yellow", "Yellow", "イエロー"),
+    ("black", "Black", "ブラック"),
+    ("photo_black", "Photo black", "フォトブラック"),
+    ("matte_black", "Matte black", "マットブラック"),
+    ("light_cyan", "Light cyan", "ライトシアン"),
+    ("light_magenta", "Light magenta", "ライトマゼンタ"),
+    ("vivid_magenta", "Vivid magenta", "ビビッドマゼンタ"),
+    (
+        "vivid_light_magenta",
+        "Vivid light magenta",
+        "ビビッドライトマゼンタ",
+    ),
+    ("light_black", "Light black", "ライトブラック"),
+    (
+        "light_light_black",
+        "Light light black",
+        "ライトライトブラック",
+    ),
+    ("gray", "Grey", "グレー"),
+    ("light_gray", "Light grey", "ライトグレー"),
+    ("orange", "Orange", "オレンジ"),
+    ("green", "Green", "グリーン"),
+    ("violet", "Violet", "バイオレット"),
+    ("red", "Red", "レッド"),
+    ("blue", "Blue", "ブルー"),
+    ("white", "White", "ホワイト"),
+    ("metallic_silver", "Metallic silver", "メタリックシルバー"),
+    ("idle", "Idle", "待機中"),
+    ("standby", "Standby", "待機中"),
+    ("printing", "Printing", "印刷中"),
+    ("error", "Error", "エラー"),
+    ("warning", "Warning", "警告"),
+    ("offline", "Offline", "オフライン"),
+    ("sleep", "Sleeping", "スリープ"),
+    ("paused", "Paused", "一時停止"),
+    ("maintenance", "Maintenance", "メンテナンス中"),
+    ("warming_up", "Warming up", "ウォームアップ中"),
+    ("completed", "Completed", "完了"),
+    ("cancelled", "Cancelled", "キャンセル"),
+    ("aborted", "Aborted", "中断"),
+    ("pass", "Pass", "合格"),
+    ("fail", "Fail", "不合格"),
+    ("normal", "Normal", "通常"),
+    ("strong", "Strong", "強力"),
+    ("power", "Power cleaning", "パワークリーニング"),
+    ("perceptual", "Perceptual", "知覚的"),
+    (
+        "relative_colorimetric",
+        "Relative colorimetric",
+        "相対的な色域を維持",
+    ),
+    ("saturation", "Saturation", "彩度"),
+    (
+        "absolute_colorimetric",
+        "Absolute colorimetric",
+        "絶対的な色域を維持",
+    ),
+];
+
+/// Audit actions, by the name the log records.
+pub static AUDIT_ACTION_WORDS: &[(&str, &str, &str)] = &[
+    (
+        "account.export",
+        "Downloaded their personal data",
+        "個人データのダウンロード",
+    ),
+    ("account.read", "Read their account", "アカウントの閲覧"),
+    (
+        "admin.agent.create",
+        "Registered an agent",
+        "エージェントの登録",
+    ),
+    (
+        "admin.agent.list",
+        "Listed agents",
+        "エージェント一覧の閲覧",
+    ),
+    (
+        "admin.device.grant",
+        "Granted a device right",
+        "デバイス権限の付与",
+    ),
+    (
+        "admin.device.revoke",
+        "Revoked a device right",
+        "デバイス権限の取り消し",
+    ),
+    (
+        "admin.grant",
+        "Granted a device right",
+        "デバイス権限の付与",
+    ),
+    (
+        "admin.revoke",
+        "Revoked a device right",
+        "デバイス権限の取り消し",
+    ),
+    (
+        "admin.group.assign",
+        "Moved a device to a group",
+        "デバイスのグループ変更",
+    ),
+    (
+        "admin.group.create",
+        "Created a device group",
+        "デバイスグループの作成",
+    ),
+    (
+        "admin.group.delete",
+        "Deleted a device group",
+        "デバイスグループの削除",
+    ),
+    (
+        "admin.group.list",
+        "Listed device groups",
+        "デバイスグループ一覧の閲覧",
+    ),
+    (
+        "admin.rights.read",
+        "Read device rights",
+        "デバイス権限の閲覧",
+    ),
+    ("admin.user.create", "Added a user", "ユーザーの追加"),
+    ("admin.user.list", "Listed users", "ユーザー一覧の閲覧"),
+    ("admin.user.read", "Read a user", "ユーザーの閲覧"),
+    ("admin.user.update", "Changed a user", "ユーザーの変更"),
+    (
+        "agent.capabilities",
+        "Agent reported capabilities",
+        "エージェントの機能報告",
+    ),
+    (
+        "audit.export",
+        "Exported the audit log",
+        "監査ログのエクスポート",
+    ),
+    ("audit.read", "Read the audit log", "監査ログの閲覧"),
+    ("auth.agent", "Agent signed in", "エージェントの認証"),
+    ("auth.login", "Signed in", "サインイン"),
+    ("auth.logout", "Signed out", "サインアウト"),
+    ("auth.refresh", "Renewed a session", "セッションの更新"),
+    (
+        "auth.refresh_reused",
+        "Reused an old session token",
+        "古いセッショントークンの再使用",
+    ),
+    ("auth.token", "Issued a token", "トークンの発行"),
+    ("consent.read", "Read consent", "同意の閲覧"),
+    (
+        "consent.record",
+        "Recorded a consent decision",
+        "同意の決定を記録",
+    ),
+    (
+        "device.jobs.export",
+        "Exported a job history",
+        "ジョブ履歴のエクスポート",
+    ),
+    ("device.list", "Listed devices", "デバイス一覧の閲覧"),
+    ("device.read", "Read a device", "デバイスの閲覧"),
+    ("device.register", "Registered a device", "デバイスの登録"),
+    (
+        "group.list",
+        "Listed device groups",
+        "デバイスグループ一覧の閲覧",
+    ),
+    (
+        "mqtt.connect",
+        "Agent connected (MQTT)",
+        "エージェントの接続（MQTT）",
+    ),
+    (
+        "mqtt.subscribe",
+        "Agent subscribed (MQTT)",
+        "エージェントの購読（MQTT）",
+    ),
+    (
+        "mqtt.publish",
+        "Agent published (MQTT)",
+        "エージェントの送信（MQTT）",
+    ),
+    (
+        "operation.cancel",
+        "Cancelled an operation",
+        "操作のキャンセル",
+    ),
+    ("operation.list", "Listed operations", "操作一覧の閲覧"),
+    ("operation.read", "Read an operation", "操作の閲覧"),
+    (
+        "operation.report",
+        "Agent reported an operation",
+        "エージェントによる操作の報告",
+    ),
+    ("operation.request", "Requested an operation", "操作の依頼"),
+    (
+        "operation.result",
+        "Agent reported a result",
+        "操作結果の報告",
+    ),
+    (
+        "operation.state",
+        "Operation changed state",
+        "操作の状態変化",
+    ),
+    (
+        "operation.sent",
+        "Operation sent to the agent",
+        "操作をエージェントへ送信",
+    ),
+    (
+        "organization.create",
+        "Created an organisation",
+        "組織の作成",
+    ),
+    (
+        "portal.device.read",
+        "Viewed a device page",
+        "デバイスページの表示",
+    ),
+    (
+        "portal.devices.read",
+        "Viewed the device list",
+        "デバイス一覧ページの表示",
+    ),
+    (
+        "portal.measurements.read",
+        "Viewed measurements",
+        "測定ページの表示",
+    ),
+    (
+        "portal.sign_in",
+        "Signed in to the portal",
+        "ポータルへのサインイン",
+    ),
+    (
+        "portal.sign_out",
+        "Signed out of the portal",
+        "ポータルからのサインアウト",
+    ),
+    (
+        "portal.sign_out_everywhere",
+        "Signed out everywhere",
+        "すべての端末からサインアウト",
+    ),
+    ("record.list", "Listed records", "レコード一覧の閲覧"),
+    ("record.read", "Read a record", "レコードの閲覧"),
+    (
+        "seed.demo",
+        "Created the demo organisation",
+        "デモ組織の作成",
+    ),
+    (
+        "upload.device_data",
+        "Uploaded device data",
+        "デバイスデータのアップロード",
+    ),
+    (
+        "upload.dfe",
+        "Uploaded DFE settings",
+        "DFE 設定のアップロード",
+    ),
+    (
+        "upload.measurement",
+        "Uploaded a measurement",
+        "測定のアップロード",
+    ),
+];
+
+/// Words of issue 26's pages (reported fields, the audit log, measurement comparison) that are
+/// not a field's, a value's or an action's own.
+#[derive(Debug)]
+pub struct Terms {
+    /// Marks a field the portal has no word for: a vendor's own, shown as reported.
+    pub vendor_field: &'static str,
+    /// Marks a value the portal has no word for, shown as reported.
+    pub vendor_value: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub hours: &'static str,
+    pub seconds: &'static str,
+    /// The audit log's actors that are not a current user.
+    pub actor_former_user: &'static str,
+    pub actor_agent: &'static str,
+    pub actor_anonymous: &'static str,
+    pub actor_system: &'static str,
+    /// The audit filter that also lists page views and listings.
+    pub show_reads: &'static str,
+    /// The measurement page's default reference.
+    pub previous_comparable: &'static str,
+    pub match_by_position: &'static str,
+    pub matched_by_position: &'static str,
+    /// Why a measurement cannot be compared with its reference.
+    pub cmp_reference_unreadable: &'static str,
+    pub cmp_unreadable: &'static str,
+    pub cmp_conditions: &'static str,
+    pub cmp_no_common_patch: &'static str,
+    /// `{reference}` and `{sample}` are the two charts' patch counts.
+    pub cmp_sizes_differ: &'static str,
+    pub cmp_other: &'static str,
+    pub trend_single: &'static str,
+    /// The settings page: the viewer's time zone.
+    pub time_zone: &'static str,
+    pub time_zone_hint: &'static str,
+    pub settings_saved: &'static str,
+    /// The device page's reported job history, and the job export's columns.
+    pub device_jobs: &'static str,
+    pub device_jobs_note: &'static str,
+    pub job_started: &'static str,
+    pub job_pages: &'static str,
+    pub job_area: &'static str,
+    pub job_media: &'static str,
+    /// Confirmations: a strong cleaning (`{device}` is the printer), deleting a group
+    /// (`{group}`), and the way back.
+    pub confirm_strong_cleaning: &'static str,
+    pub confirm_strong_cleaning_button: &'static str,
+    pub confirm_delete_group: &'static str,
+    pub go_back: &'static str,
+}
+
+static EN_TERMS: Terms = Terms {
+    vendor_field: "vendor field",
+    vendor_value: "as reported",
+    yes: "Yes",
+    no: "No",
+    hours: "h",
+    seconds: "s",
+    actor_former_user: "Removed user",
+    actor_agent: "Agent",
+    actor_anonymous: "Not signed in",
+    actor_system: "The server",
+    show_reads: "Also show page views and listings",
+    previous_comparable: "the device's newest earlier comparable measurement",
+    match_by_position: "Pair patches by position (the charts name them differently)",
+    matched_by_position: "Patches are paired by position.",
+    cmp_reference_unreadable: "The reference is not a readable measurement.",
+    cmp_unreadable: "This measurement's samples cannot be read",
+    cmp_conditions: "The two were measured under different conditions",
+    cmp_no_common_patch: "No patch id is in both measurements. If the charts are laid out alike, pair the patches by position.",
+    cmp_sizes_differ: "Pairing by position needs charts of the same size: the reference has {reference} patches and this measurement {sample}.",
+    cmp_other: "The comparison failed",
+    trend_single: "Only this one measurement can be compared with the reference so far: a trend is drawn from two.",
+    time_zone: "Time zone",
+    time_zone_hint: "The audit log shows its times in this zone. The portal cannot read your computer's zone, so choose it here; until you do, times are in UTC.",
+    settings_saved: "Your settings were saved.",
+    device_jobs: "Job history",
+    device_jobs_note: "The jobs the printer reports with its data, newest first (the export has every job, with the DFE jobs).",
+    job_started: "Started",
+    job_pages: "Pages",
+    job_area: "Printed area",
+    job_media: "Media",
+    confirm_strong_cleaning: "A strong cleaning of {device} uses much more ink than a normal one, and the printer cannot print while it runs. Run it?",
+    confirm_strong_cleaning_button: "Run the strong cleaning",
+    confirm_delete_group: "Delete the group “{group}”? Its devices stay, without a group; this cannot be undone.",
+    go_back: "Go back",
+};
+
+static JA_TERMS: Terms = Terms {
+    vendor_field: "ベンダー固有の項目",
+    vendor_value: "報告どおり",
+    yes: "はい",
+    no: "いいえ",
+    hours: "時間",
+    seconds: "秒",
+    actor_former_user: "削除されたユーザー",
+    actor_agent: "エージェント",
+    actor_anonymous: "未サインイン",
+    actor_system: "サーバー",
+    show_reads: "ページの表示と一覧の閲覧も表示",
+    previous_comparable: "このデバイスで比較できる直前の測定",
+    match_by_position: "位置でパッチを対応付ける（チャートのパッチ名が異なる場合）",
+    matched_by_position: "パッチは位置で対応付けています。",
+    cmp_reference_unreadable: "基準を測定として読み取れません。",
+    cmp_unreadable: "この測定のサンプルを読み取れません",
+    cmp_conditions: "2 つの測定は測定条件が異なります",
+    cmp_no_common_patch: "両方の測定に共通するパッチ ID がありません。チャートの並びが同じなら、位置でパッチを対応付けてください。",
+    cmp_sizes_differ: "位置での対応付けには同じ大きさのチャートが必要です：基準は {reference} パッチ、この測定は {sample} パッチです。",
+    cmp_other: "比較できませんでした",
+    trend_single: "この基準と比較できる測定はまだこの 1 件だけです。推移は 2 件以上で描きます。",
+    time_zone: "タイムゾーン",
+    time_zone_hint: "監査ログの日時はこのタイムゾーンで表示します。ポータルはお使いのコンピューターのタイムゾーンを読み取れないため、ここで選んでください。選ぶまでは UTC で表示します。",
+    settings_saved: "設定を保存しました。",
+    device_jobs: "ジョブ履歴",
+    device_jobs_note: "プリンターがデータとともに報告したジョブ（新しい順）。エクスポートには DFE のジョブも含むすべてのジョブが入ります。",
+    job_started: "開始日時",
+    job_pages: "ページ数",
+    job_area: "印刷面積",
+    job_media: "メディア",
+    confirm_strong_cleaning: "{device} の強力クリーニングは通常より多くのインクを使い、実行中は印刷できません。実行しますか？",
+    confirm_strong_cleaning_button: "強力クリーニングを実行",
+    confirm_delete_group: "グループ「{group}」を削除しますか？デバイスはグループなしで残ります。元に戻せません。",
+    go_back: "戻る",
+};
+
+impl Lang {
+    /// A field's label and unit, or `None` for a key the portal does not know.
+    pub fn field_word(self, key: &str) -> Option<(&'static str, Unit)> {
+        FIELD_WORDS.iter().find(|w| w.key == key).map(|w| {
+            let label = match self {
+                Lang::En => w.en,
+                Lang::Ja => w.ja,
+            };
+            (label, w.unit)
+        })
+    }
+
+    /// A reported value (part, colour, state…) in words, or `None` when the portal has none.
+    pub fn value_word(self, key: &str) -> Option<&'static str> {
+        pick(self, VALUE_WORDS, key)
+    }
+
+    /// An audit action in words, or `None` for an action the portal has no words for.
+    pub fn audit_action(self, key: &str) -> Option<&'static str> {
+        pick(self, AUDIT_ACTION_WORDS, key)
+    }
+
+    pub fn terms(self) -> &'static Terms {
+        match self {
+            Lang::En => &EN_TERMS,
+            Lang::Ja => &JA_TERMS,
+        }
+    }
+}
+
+fn pick(
+    lang: Lang,
+    table: &[(&str, &'static str, &'static str)],
+    key: &str,
+) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, en, ja)| match lang {
+            Lang::En => *en,
+            Lang::Ja => *ja,
+        })
+}
+// ---- end of the words for reported fields and audit actions.
 
 #[cfg(test)]
 mod tests {

@@ -171,31 +171,74 @@ fn measurement(view: &RecordView) -> Option<MeasurementRecord> {
 
 // ---- a measurement's plots --------------------------------------------------------------------
 
-/// What a measurement's page reads besides the record: its reference, the device's first
-/// measurement (the default reference, always offered) and its newest measurements.
+/// What a measurement's page reads besides the record: its reference, the device's newest
+/// earlier comparable measurement (the default reference), the device's first measurement
+/// (always offered) and its newest measurements.
 #[derive(Debug)]
 pub struct Related {
     reference: RecordView,
+    previous: Option<RecordView>,
     first: RecordView,
     recent: Vec<RecordView>,
+    /// Whether no reference was chosen, so the default is in use.
+    default: bool,
+    by_position: bool,
+}
+
+/// Whether `earlier` can be the default reference of `view`: the same printing condition,
+/// the same measurement condition and the same patches (ids), so the colour difference says
+/// how the printer drifted and nothing else.
+fn comparable(view: &MeasurementRecord, earlier: &MeasurementRecord) -> bool {
+    fn ids(m: &MeasurementRecord) -> Vec<&str> {
+        let mut ids: Vec<&str> = m.samples.iter().map(|s| s.patch.as_str()).collect();
+        ids.sort_unstable();
+        ids
+    }
+    let conditions_agree = match (dataset_of(view), dataset_of(earlier)) {
+        (Ok(a), Ok(b)) => a
+            .meta
+            .conditions
+            .check_comparable(&b.meta.conditions)
+            .is_ok(),
+        _ => false,
+    };
+    view.settings.printing_condition == earlier.settings.printing_condition
+        && conditions_agree
+        && ids(view) == ids(earlier)
 }
 
 impl Related {
     /// Reads the reference (`chosen`, which must be a measurement `who` may see; else the
-    /// device's first measurement) and the device's newest [`TREND_MEASUREMENTS`] measurements.
+    /// device's newest earlier comparable measurement among the [`TREND_MEASUREMENTS`] before
+    /// it, else the device's first) and the device's newest [`TREND_MEASUREMENTS`]
+    /// measurements.
     pub fn read(
         c: &Connection,
         key: &DataKey,
         who: &UserPrincipal,
         view: &RecordView,
-        chosen: Option<Uuid>,
+        chosen: Chosen,
     ) -> Result<Self, ApiError> {
         let (internal, _) = devices::visible(c, who, view.device_id)?;
         let first =
             records::oldest_of_kind(c, key, internal, view.device_id, RecordKind::Measurement)?
                 .unwrap_or_else(|| view.clone());
-        let reference = match chosen {
-            None => first.clone(),
+        let previous = match measurement(view) {
+            Some(this) => records::list_for_device(
+                c,
+                key,
+                internal,
+                view.device_id,
+                Some(RecordKind::Measurement),
+                Some(records::PageStart::after(view)),
+                TREND_MEASUREMENTS,
+            )?
+            .into_iter()
+            .find(|r| measurement(r).is_some_and(|earlier| comparable(&this, &earlier))),
+            None => None,
+        };
+        let reference = match chosen.id {
+            None => previous.clone().unwrap_or_else(|| first.clone()),
             Some(id) if id == view.record_id => view.clone(),
             Some(id) => {
                 let r = records::get_visible(c, key, who, id)?;
@@ -216,26 +259,70 @@ impl Related {
         )?;
         Ok(Self {
             reference,
+            previous,
             first,
             recent,
+            default: chosen.id.is_none(),
+            by_position: chosen.by_position,
         })
     }
 }
 
-/// The reference query of a measurement's page: `?reference=<record id>`.
+/// The reference query of a measurement's page: `?reference=<record id>`, and `match=position`
+/// to pair patches by position where the two charts name them differently.
 #[derive(Debug, Deserialize)]
 pub struct ReferenceQuery {
     reference: Option<String>,
+    #[serde(rename = "match")]
+    matching: Option<String>,
+}
+
+/// The reference a page asked for (`None`: the default) and how to pair patches.
+#[derive(Debug, Clone, Copy)]
+pub struct Chosen {
+    id: Option<Uuid>,
+    by_position: bool,
 }
 
 impl ReferenceQuery {
     /// The chosen reference; `Err` for an id that is not a UUID (answered as not found).
-    pub fn chosen(&self) -> Result<Option<Uuid>, ApiError> {
-        match self.reference.as_deref().filter(|r| !r.is_empty()) {
-            None => Ok(None),
-            Some(r) => Uuid::parse_str(r)
-                .map(Some)
-                .map_err(|_| ApiError::NotFound("measurement")),
+    pub fn chosen(&self) -> Result<Chosen, ApiError> {
+        let id = match self.reference.as_deref().filter(|r| !r.is_empty()) {
+            None => None,
+            Some(r) => Some(Uuid::parse_str(r).map_err(|_| ApiError::NotFound("measurement"))?),
+        };
+        Ok(Chosen {
+            id,
+            by_position: self.matching.as_deref() == Some("position"),
+        })
+    }
+}
+
+/// Why a measurement could not be compared with its reference, said in the page's language
+/// (the colour library's own words are kept beside it as the detail).
+#[derive(Debug)]
+enum NotComparable {
+    ReferenceUnreadable,
+    Unreadable(String),
+    Conditions(String),
+    NoCommonPatch,
+    SizesDiffer(usize, usize),
+    Other(String),
+}
+
+impl NotComparable {
+    fn say(&self, lang: Lang) -> String {
+        let w = lang.terms();
+        match self {
+            NotComparable::ReferenceUnreadable => w.cmp_reference_unreadable.to_owned(),
+            NotComparable::Unreadable(d) => format!("{} ({d})", w.cmp_unreadable),
+            NotComparable::Conditions(d) => format!("{} ({d})", w.cmp_conditions),
+            NotComparable::NoCommonPatch => w.cmp_no_common_patch.to_owned(),
+            NotComparable::SizesDiffer(r, s) => w
+                .cmp_sizes_differ
+                .replace("{reference}", &r.to_string())
+                .replace("{sample}", &s.to_string()),
+            NotComparable::Other(d) => format!("{} ({d})", w.cmp_other),
         }
     }
 }
@@ -311,7 +398,14 @@ pub struct MeasurementPlots {
     pub(super) spectra: Option<SpectraFigure>,
     pub(super) comparison: Option<ComparisonFigures>,
     pub(super) comparison_error: Option<String>,
+    /// Whether pairing by position is offered (ids differ) or in use.
+    pub(super) offer_position: bool,
+    pub(super) by_position: bool,
+    /// What the default reference is, in words, when it is in use.
+    pub(super) default_label: &'static str,
     pub(super) trend: Option<TrendFigure>,
+    /// Only one measurement compares: a table row, no plot of one point.
+    pub(super) trend_single: bool,
     pub(super) window: u32,
 }
 
@@ -323,12 +417,27 @@ fn tolerance() -> (ToleranceSet, Option<f64>) {
     (set, limit)
 }
 
-/// `reference` against `sample`, patches paired by name; an error when no patch is in both.
+/// `reference` against `sample`, patches paired by name (or by position, when asked); an error
+/// when no patch pairs.
 fn compared(
     reference: &ecsp_color::dataset::Dataset,
     sample: &ecsp_color::dataset::Dataset,
     set: &ToleranceSet,
-) -> Result<ComparisonReport, String> {
+    by_position: bool,
+) -> Result<ComparisonReport, NotComparable> {
+    if let Err(e) = reference
+        .meta
+        .conditions
+        .check_comparable(&sample.meta.conditions)
+    {
+        return Err(NotComparable::Conditions(e.to_string()));
+    }
+    if by_position && reference.patches.len() != sample.patches.len() {
+        return Err(NotComparable::SizesDiffer(
+            reference.patches.len(),
+            sample.patches.len(),
+        ));
+    }
     // CIELAB for what the records carry it for, else D50/2° (ISO 13655), said on the page
     // rather than as a note that a file does not declare it: a spectrum has no illuminant.
     let illuminant = reference
@@ -346,15 +455,26 @@ fn compared(
         sample,
         set,
         CompareOptions {
-            matching: Matching::Id,
+            matching: if by_position {
+                Matching::Position
+            } else {
+                Matching::Id
+            },
             illuminant: Some(illuminant),
             observer: Some(observer),
             ..CompareOptions::default()
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| {
+        let detail = e.to_string();
+        if detail.contains("no patch of the sample matches") {
+            NotComparable::NoCommonPatch
+        } else {
+            NotComparable::Other(detail)
+        }
+    })?;
     if report.patches.is_empty() {
-        return Err("no patch name is in both measurements".into());
+        return Err(NotComparable::NoCommonPatch);
     }
     Ok(report)
 }
@@ -377,8 +497,10 @@ impl MeasurementPlots {
     /// Compares, and draws, `view` (a measurement record) against what `related` read. CPU work
     /// (colorimetry of every sample of up to [`TREND_MEASUREMENTS`] records, and the SVGs): run
     /// it off the async threads.
-    pub fn build(t: &Messages, view: &RecordView, related: &Related) -> Option<Self> {
+    pub fn build(lang: Lang, view: &RecordView, related: &Related) -> Option<Self> {
+        let t = lang.messages();
         let record = measurement(view)?;
+        let by_position = related.by_position;
         let (set, limit) = tolerance();
         let method = set.delta_e.name();
         let reference_record = measurement(&related.reference);
@@ -389,12 +511,13 @@ impl MeasurementPlots {
             (None, None)
         } else {
             let outcome = match (&reference_data, dataset_of(&record)) {
-                (None, _) => Err("the reference is not a readable measurement".to_owned()),
-                (Some(Err(e)), _) => Err(format!("reference: {e}")),
-                (_, Err(e)) => Err(e.to_string()),
-                (Some(Ok(r)), Ok(s)) => compared(r, &s, &set),
+                (None | Some(Err(_)), _) => Err(NotComparable::ReferenceUnreadable),
+                (_, Err(e)) => Err(NotComparable::Unreadable(e.to_string())),
+                (Some(Ok(r)), Ok(s)) => compared(r, &s, &set, by_position),
             };
-            match outcome.and_then(|report| comparison_figures(t, &report, limit)) {
+            match outcome.and_then(|report| {
+                comparison_figures(t, &report, limit).map_err(NotComparable::Other)
+            }) {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             }
@@ -419,7 +542,9 @@ impl MeasurementPlots {
                 let report = measurement(r)
                     .ok_or_else(String::new)
                     .and_then(|m| dataset_of(&m).map_err(|e| e.to_string()))
-                    .and_then(|d| compared(reference, &d, &set));
+                    .and_then(|d| {
+                        compared(reference, &d, &set, by_position).map_err(|e| e.say(lang))
+                    });
                 match report {
                     Ok(report) => points.push((*r, report)),
                     Err(_) => left_out += 1,
@@ -427,22 +552,29 @@ impl MeasurementPlots {
             }
         }
         points.sort_by_key(|(r, _)| r.captured_at);
+        // One point on an empty time axis is no trend: its row is in the table alone.
+        let trend_single = points.len() == 1;
         let trend = (!points.is_empty())
             .then(|| {
                 let series: Vec<(i64, f64)> = points
                     .iter()
                     .map(|(r, report)| (r.captured_at.timestamp(), report.mean))
                     .collect();
-                let svg = plot::trend_svg(
-                    t.plot_words,
-                    t.trend_title,
-                    &format!("{} {method}", t.plot_words.mean),
-                    &series,
-                    limit,
-                )
-                .ok()?;
+                let svg = if trend_single {
+                    String::new()
+                } else {
+                    let svg = plot::trend_svg(
+                        t.plot_words,
+                        t.trend_title,
+                        &format!("{} {method}", t.plot_words.mean),
+                        &series,
+                        limit,
+                    )
+                    .ok()?;
+                    embed(svg, "trend-caption")
+                };
                 Some(TrendFigure {
-                    svg: embed(svg, "trend-caption"),
+                    svg,
                     rows: points
                         .iter()
                         .rev()
@@ -468,6 +600,7 @@ impl MeasurementPlots {
             .recent
             .iter()
             .chain([view, &related.reference, &related.first])
+            .chain(related.previous.as_ref())
         {
             if !offered.iter().any(|o| o.record_id == r.record_id) {
                 offered.push(r);
@@ -487,7 +620,9 @@ impl MeasurementPlots {
                     m.as_ref().map_or(0, |m| m.samples.len()),
                     t.patches_unit
                 );
-                if r.record_id == related.first.record_id {
+                if related.previous.as_ref().map(|p| p.record_id) == Some(r.record_id) {
+                    label = format!("{label} ({})", lang.terms().previous_comparable);
+                } else if r.record_id == related.first.record_id {
                     label = format!("{label} ({})", t.reference_default);
                 }
                 if r.record_id == view.record_id {
@@ -505,13 +640,22 @@ impl MeasurementPlots {
             id: view.record_id,
             reference_id: related.reference.record_id,
             reference_at: when(related.reference.captured_at),
-            default_reference: related.reference.record_id == related.first.record_id,
+            default_reference: related.default,
             is_reference,
             choices,
             spectra,
+            offer_position: by_position
+                || matches!(comparison_error, Some(NotComparable::NoCommonPatch)),
+            by_position,
+            default_label: if related.previous.is_some() {
+                lang.terms().previous_comparable
+            } else {
+                t.reference_default
+            },
             comparison,
-            comparison_error,
+            comparison_error: comparison_error.map(|e| e.say(lang)),
             trend,
+            trend_single,
             window: TREND_MEASUREMENTS,
         })
     }

@@ -13,12 +13,16 @@
 //! session yet, a double-submit cookie).
 
 mod admin;
+mod confirm;
 mod device_events;
+mod device_jobs;
 mod i18n;
+mod labels;
 mod measurements;
 mod operations;
 mod pages;
 mod records;
+mod zone;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -65,6 +69,7 @@ pub fn routes() -> Router<AppState> {
             post(pages::sign_out_everywhere),
         )
         .route("/portal/language", post(pages::set_language))
+        .route("/portal/settings", get(zone::settings).post(zone::set_zone))
         .route("/portal/devices", get(pages::devices))
         .route("/portal/devices/{id}", get(pages::device))
         .route(

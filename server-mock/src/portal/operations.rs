@@ -23,7 +23,6 @@ use ecsp_protocol::remote_ops::{
     OperationView,
 };
 use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::i18n::{Lang, Messages};
@@ -100,6 +99,8 @@ pub struct RequestForm {
     csrf: String,
     kind: String,
     level: Option<String>,
+    /// `1` once a strong cleaning's cost was confirmed.
+    confirmed: Option<String>,
 }
 
 /// Requests an operation on a device, then shows it.
@@ -123,6 +124,12 @@ pub async fn request(
         Some("strong") => CleaningLevel::Strong,
         _ => CleaningLevel::Normal,
     };
+    if kind == OperationKind::HeadCleaning
+        && level == CleaningLevel::Strong
+        && form.confirmed.as_deref() != Some("1")
+    {
+        return ask_strong_cleaning(&state, &browser, device).await;
+    }
     let req = OperationRequest {
         device_id: device,
         kind,
@@ -165,6 +172,42 @@ pub async fn request(
     }
 }
 
+/// A strong cleaning uses ink: the page asks first, naming the printer (issue 26 item 9).
+async fn ask_strong_cleaning(state: &AppState, browser: &Browser, device: Uuid) -> Response {
+    let lang = browser.lang;
+    let who = browser.who.clone();
+    let found = state
+        .audited_read(
+            Some(who.org_id),
+            Actor::User(who.public_id),
+            "portal.device.read",
+            format!("device:{device}"),
+            move |c| crate::store::devices::visible(c, &who, device).map(|(_, v)| v),
+        )
+        .await;
+    let view = match found {
+        Ok(v) => v,
+        Err(e) => return failure(lang, e),
+    };
+    let t = lang.messages();
+    let printer = format!("{} {}", view.model, view.serial_number);
+    super::confirm::page(
+        browser,
+        "devices",
+        super::confirm::Ask {
+            heading: format!("{} — {}", t.op_head_cleaning, t.level_strong),
+            question: lang
+                .terms()
+                .confirm_strong_cleaning
+                .replace("{device}", &printer),
+            action: format!("/portal/devices/{device}/operations"),
+            fields: vec![("kind", "head_cleaning".into()), ("level", "strong".into())],
+            confirm: lang.terms().confirm_strong_cleaning_button,
+            cancel_href: format!("/portal/devices/{device}#operations"),
+        },
+    )
+}
+
 #[derive(Template)]
 #[template(path = "portal/refused.html")]
 struct RefusedPage {
@@ -200,6 +243,8 @@ struct OperationPage {
     csrf: String,
     id: Uuid,
     device: Uuid,
+    /// The printer's model and serial number.
+    printer: Option<String>,
     kind: &'static str,
     state: &'static str,
     state_key: &'static str,
@@ -209,7 +254,7 @@ struct OperationPage {
     requested_at: String,
     expires_at: String,
     history: Vec<(String, &'static str)>,
-    result: Vec<(String, String)>,
+    result: Vec<super::labels::FieldRow>,
     reason: Option<String>,
 }
 
@@ -255,14 +300,26 @@ pub async fn show(
     };
     let id = view.operation_id;
     let t = lang.messages();
+    // The printer by name (issue 26 item 9); whoever may see the operation may see its device.
+    let (me, device_id) = (browser.who.clone(), view.device_id);
+    let printer = state
+        .db
+        .read(move |c| {
+            crate::store::devices::visible(c, &me, device_id)
+                .map(|(_, d)| format!("{} {}", d.model, d.serial_number))
+        })
+        .await
+        .ok();
     let result = view
         .result
         .as_ref()
         .and_then(|r| serde_json::to_value(r).ok())
-        .map(|v| {
-            let mut rows = Vec::new();
-            flatten("", &v, &mut rows);
-            rows
+        .map(|mut v| {
+            // The result's `kind` tag repeats the operation named in the heading.
+            if let Some(fields) = v.as_object_mut() {
+                fields.remove("kind");
+            }
+            super::labels::rows(lang, &v)
         })
         .unwrap_or_default();
     let live = !view.state.is_final();
@@ -276,6 +333,7 @@ pub async fn show(
             csrf: browser.csrf(),
             id,
             device: view.device_id,
+            printer,
             kind: t.operation_kind(view.kind),
             state: t.operation_state(view.state),
             state_key: view.state.as_str(),
@@ -314,47 +372,6 @@ pub async fn show(
         );
     }
     response
-}
-
-/// A result as rows of `path: value` (nested fields joined with dots, lists by position).
-pub(super) fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
-    let join = |k: &str| {
-        if prefix.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{prefix}.{k}")
-        }
-    };
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten(&join(k), v, rows);
-            }
-        }
-        // A list of small records (ink used per colour, checks) reads best on one line.
-        Value::Array(items) if items.iter().all(Value::is_object) => {
-            let line = items
-                .iter()
-                .filter_map(Value::as_object)
-                .map(|o| {
-                    o.values()
-                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            rows.push((prefix.to_owned(), line));
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                flatten(&join(&i.to_string()), v, rows);
-            }
-        }
-        Value::String(s) => rows.push((prefix.to_owned(), s.clone())),
-        Value::Null => {}
-        other => rows.push((prefix.to_owned(), other.to_string())),
-    }
 }
 
 /// The operation's state as server-sent events: one `state` event now and one at each change

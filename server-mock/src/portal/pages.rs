@@ -628,7 +628,12 @@ struct DevicePage {
     history: Vec<EventRow>,
     consumables: Vec<ConsumableRow>,
     counters: Vec<(String, String)>,
+    /// The job history agents report: started, result, pages, area, media.
+    jobs: Vec<[String; 5]>,
     uploads: Vec<UploadRow>,
+    /// The kinds the uploads can be filtered by, and the one chosen (`""`: all).
+    upload_kinds: Vec<(&'static str, &'static str)>,
+    upload_kind: &'static str,
     paged: bool,
     /// The query of the next (older) page, if there is one.
     older: Option<String>,
@@ -665,12 +670,32 @@ impl Before {
     }
 }
 
+/// `?kind=` on a device page: its uploads of one kind only (device data, two a minute, would
+/// bury the DFE and measurement records).
+#[derive(Debug, Deserialize)]
+pub struct UploadKind {
+    kind: Option<String>,
+}
+
+impl UploadKind {
+    fn kind(&self) -> Option<RecordKind> {
+        match self.kind.as_deref() {
+            Some("device_data") => Some(RecordKind::DeviceData),
+            Some("dfe") => Some(RecordKind::Dfe),
+            Some("measurement") => Some(RecordKind::Measurement),
+            _ => None,
+        }
+    }
+}
+
 pub async fn device(
     State(state): State<AppState>,
     browser: Browser,
     Path(id): Path<String>,
     Query(page): Query<Before>,
+    Query(upload_kind): Query<UploadKind>,
 ) -> Response {
+    let only = upload_kind.kind();
     let lang = browser.lang;
     let Ok(id) = Uuid::parse_str(&id) else {
         return failure(lang, ApiError::NotFound("device"));
@@ -702,7 +727,7 @@ pub async fn device(
                     &key,
                     internal,
                     id,
-                    None,
+                    only,
                     start,
                     UPLOADS_PER_PAGE + 1,
                 )?;
@@ -759,8 +784,12 @@ pub async fn device(
             .consumables
             .iter()
             .map(|c| ConsumableRow {
-                kind: c.kind.clone(),
-                colour: c.color.clone().unwrap_or_default(),
+                kind: super::labels::consumable_name(lang, &c.kind, None),
+                colour: c
+                    .color
+                    .as_deref()
+                    .map(|c| super::labels::consumable_name(lang, c, None))
+                    .unwrap_or_default(),
                 percent: c.remaining_percent.map(|p| format!("{p:.0}")),
             })
             .collect();
@@ -775,11 +804,30 @@ pub async fn device(
         }
         for ink in &d.cumulative_ink_usage {
             counters.push((
-                format!("{} — {}", t.ink_used_ml, ink.color),
+                format!(
+                    "{} — {}",
+                    t.ink_used_ml,
+                    super::labels::consumable_name(lang, &ink.color, None)
+                ),
                 format!("{:.1}", ink.millilitres),
             ));
         }
     }
+    let jobs = super::device_jobs::jobs(&reports)
+        .into_iter()
+        .take(DEVICE_JOBS_SHOWN)
+        .map(|j| {
+            [
+                when(j.started_at),
+                super::labels::value_word(lang, &j.result).0,
+                j.pages.map(|p| p.to_string()).unwrap_or_default(),
+                j.printed_area_m2
+                    .map(|a| format!("{a:.2} m²"))
+                    .unwrap_or_default(),
+                j.media.unwrap_or_default(),
+            ]
+        })
+        .collect();
     let older = more.then(|| uploads.last().map(Before::after)).flatten();
     let uploads = uploads
         .iter()
@@ -807,14 +855,28 @@ pub async fn device(
             manufacturer: view.manufacturer,
             state,
             state_label: state_label(t, state),
-            status: data.as_ref().and_then(|d| d.printer_status.clone()),
+            status: data
+                .as_ref()
+                .and_then(|d| d.printer_status.as_deref())
+                .map(|s| super::labels::value_word(lang, s).0),
             firmware: data.as_ref().map(|d| d.firmware_version.clone()),
             last_report: latest.map(|r| when(r.captured_at)),
             errors,
             history,
             consumables,
             counters,
+            jobs,
             uploads,
+            upload_kinds: vec![
+                ("device_data", t.kind_device_data),
+                ("dfe", t.kind_dfe),
+                ("measurement", t.kind_measurement),
+            ],
+            upload_kind: only.map_or("", |k| match k {
+                RecordKind::DeviceData => "device_data",
+                RecordKind::Dfe => "dfe",
+                RecordKind::Measurement => "measurement",
+            }),
             paged: start.is_some(),
             older,
             csrf: browser.csrf(),
@@ -822,6 +884,9 @@ pub async fn device(
         },
     )
 }
+
+/// The most jobs of the reported job history a device page lists (the export has them all).
+const DEVICE_JOBS_SHOWN: usize = 20;
 
 // ---- consent -------------------------------------------------------------------------------
 
@@ -831,6 +896,8 @@ struct PurposeRow {
     title: &'static str,
     text: &'static str,
     granted: bool,
+    /// Where the purpose stands: granted, withdrawn, refused, or never decided.
+    state_word: &'static str,
     actions: Vec<(&'static str, &'static str)>,
 }
 
@@ -880,10 +947,14 @@ pub async fn consent(
         .items
         .iter()
         .map(|item| {
-            let granted = overview
-                .purposes
-                .iter()
-                .any(|p| p.purpose == item.purpose && p.granted);
+            let state = overview.purposes.iter().find(|p| p.purpose == item.purpose);
+            let granted = state.is_some_and(|p| p.granted);
+            // "Withdrawn" is told apart from "never granted" (issue 26 item 9).
+            let state_word = match state.and_then(|p| p.latest.as_ref()) {
+                _ if granted => t.granted,
+                Some(latest) => t.decision_name(&latest.decision),
+                None => t.not_granted,
+            };
             let actions = if granted {
                 vec![("withdraw", t.withdraw)]
             } else {
@@ -894,6 +965,7 @@ pub async fn consent(
                 title: item.title,
                 text: item.text,
                 granted,
+                state_word,
                 actions,
             }
         })

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::Browser;
 use super::i18n::{Lang, Messages};
+use super::labels::{self, FieldRow};
 use super::measurements::{MeasurementPlots, ReferenceQuery, Related};
-use super::operations::flatten;
 use super::pages::{Nav, failure, nav, render, when};
 use crate::api::AppState;
 use crate::db::StoreError;
@@ -26,6 +26,9 @@ use crate::store::{accounts, consent, devices, records};
 
 /// The most DFE records one job-history export reads.
 const JOBS_EXPORT_MAX: u32 = 100_000;
+/// The most device reports one job-history export reads for the jobs agents report: each
+/// report repeats the device's recent jobs, so the newest reports hold its recent history.
+const JOB_REPORTS_EXPORT_MAX: u32 = 2_000;
 
 #[derive(Template)]
 #[template(path = "portal/record.html")]
@@ -39,8 +42,8 @@ struct RecordPage {
     captured_at: String,
     stored_at: String,
     id: Uuid,
-    /// The record's parts, each as `field: value` rows.
-    sections: Vec<(String, Vec<(String, String)>)>,
+    /// The record's parts, each as labelled `field: value` rows.
+    sections: Vec<(String, Vec<FieldRow>)>,
     /// Measurement samples: patch, L*, a*, b*.
     samples: Vec<(String, String, String, String)>,
     /// Whether some samples' CIELAB was computed from their spectra (D50/2°).
@@ -88,9 +91,8 @@ pub async fn record(
     };
     let (view, plots) = match related {
         Some(related) => {
-            let t = lang.messages();
             match tokio::task::spawn_blocking(move || {
-                let plots = MeasurementPlots::build(t, &view, &related);
+                let plots = MeasurementPlots::build(lang, &view, &related);
                 (view, plots)
             })
             .await
@@ -106,11 +108,7 @@ pub async fn record(
     let mut samples = Vec::new();
     let mut samples_computed = false;
     let mut has_job = false;
-    let part = |value: &Value| {
-        let mut rows = Vec::new();
-        flatten("", value, &mut rows);
-        rows
-    };
+    let part = |value: &Value| labels::rows(lang, value);
     match view.kind {
         RecordKind::Dfe => {
             if let Ok(r) = DfeRecord::deserialize(&view.record) {
@@ -142,7 +140,9 @@ pub async fn record(
             }
         }
         RecordKind::DeviceData => {
-            sections.push((t.device_status.to_owned(), part(&view.record)));
+            // The reading's own fields, without the record's `device` wrapper.
+            let device = view.record.get("device").unwrap_or(&view.record);
+            sections.push((t.device_status.to_owned(), part(device)));
         }
     }
     render(
@@ -170,7 +170,10 @@ pub async fn record(
     )
 }
 
-/// A device's DFE job history as CSV: one row per DFE record that carries job information.
+/// A device's job history as CSV: one row per DFE record that carries job information, and one
+/// per job in the job history agents report with the device's data (`source` tells which).
+/// UTF-8 with a byte-order mark, so that spreadsheet programs read Japanese names right; named
+/// by the device and the day.
 pub async fn jobs_csv(
     State(state): State<AppState>,
     browser: Browser,
@@ -188,8 +191,8 @@ pub async fn jobs_csv(
             "device.jobs.export",
             format!("device:{id}"),
             move |c| {
-                let (internal, _) = devices::visible(c, &who, id)?;
-                records::list_for_device(
+                let (internal, device) = devices::visible(c, &who, id)?;
+                let dfe = records::list_for_device(
                     c,
                     &key,
                     internal,
@@ -197,16 +200,34 @@ pub async fn jobs_csv(
                     Some(RecordKind::Dfe),
                     None,
                     JOBS_EXPORT_MAX,
-                )
+                )?;
+                let reports = records::list_for_device(
+                    c,
+                    &key,
+                    internal,
+                    id,
+                    Some(RecordKind::DeviceData),
+                    None,
+                    JOB_REPORTS_EXPORT_MAX,
+                )?;
+                Ok((device, dfe, reports))
             },
         )
         .await;
-    let views = match found {
+    let (device, views, reports) = match found {
         Ok(v) => v,
         Err(e) => return failure(lang, e),
     };
-    super::admin::csv_download(lang, "ecsp-jobs.csv", |out| {
+    let filename = format!(
+        "ecsp-jobs-{}-{}-{}.csv",
+        file_part(&device.model),
+        file_part(&device.serial_number),
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    let device_jobs = super::device_jobs::jobs(&reports);
+    super::admin::csv_download(lang, &filename, |out| {
         out.write_record([
+            "source",
             "captured_at",
             "job_id",
             "job_name",
@@ -219,6 +240,8 @@ pub async fn jobs_csv(
             "submitted_at",
             "printed_at",
             "ink_used_ml",
+            "started_at",
+            "printed_area_m2",
         ])?;
         for v in &views {
             let Ok(r) = DfeRecord::deserialize(&v.record) else {
@@ -231,6 +254,7 @@ pub async fn jobs_csv(
                 t.map(|t| t.to_rfc3339()).unwrap_or_default()
             };
             out.write_record([
+                "dfe".to_owned(),
                 v.captured_at.to_rfc3339(),
                 super::admin::csv_safe(&j.job_id),
                 opt(&j.job_name),
@@ -243,10 +267,45 @@ pub async fn jobs_csv(
                 time(j.submitted_at),
                 time(j.printed_at),
                 j.ink_used_ml.map(|m| m.to_string()).unwrap_or_default(),
+                String::new(),
+                String::new(),
+            ])?;
+        }
+        for j in &device_jobs {
+            let safe = super::admin::csv_safe;
+            out.write_record([
+                "device".to_owned(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                safe(&j.result),
+                String::new(),
+                j.pages.map(|p| p.to_string()).unwrap_or_default(),
+                safe(j.media.as_deref().unwrap_or_default()),
+                String::new(),
+                j.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                String::new(),
+                j.started_at.to_rfc3339(),
+                j.printed_area_m2.map(|a| a.to_string()).unwrap_or_default(),
             ])?;
         }
         Ok(())
     })
+}
+
+/// A model or serial number as part of a file name: letters, digits, `-` and `_` only.
+fn file_part(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The signed-in user's own personal data, as the server holds it: their account and every

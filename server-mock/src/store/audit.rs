@@ -129,6 +129,8 @@ pub fn export(conn: &Connection, out: &mut dyn std::io::Write) -> anyhow::Result
 /// The organisation's audit rows after `after_seq`, oldest first.
 /// Newest first, for people reading the log: rows before `before_seq` (all if `None`), of
 /// actions starting with `action_prefix` and of one outcome if given.
+/// The newest entries of an organisation, filtered; `hide_reads` leaves out successful reads
+/// (actions ending `.read` or `.list`: page views and listings), never a refused one.
 pub fn page_newest(
     conn: &Connection,
     org_id: i64,
@@ -136,6 +138,7 @@ pub fn page_newest(
     limit: u32,
     action_prefix: Option<&str>,
     outcome: Option<Outcome>,
+    hide_reads: bool,
 ) -> Result<Vec<AuditEntry>, ApiError> {
     // `LIKE` with the prefix's own wildcards escaped, so `a_b` matches only `a_b…`.
     let pattern = action_prefix.map(|p| {
@@ -149,10 +152,18 @@ pub fn page_newest(
         "SELECT seq, at, actor_kind, actor_id, action, object, outcome FROM audit_log
          WHERE org_id = ?1 AND (?2 IS NULL OR seq < ?2)
            AND (?3 IS NULL OR action LIKE ?3 ESCAPE '\\') AND (?4 IS NULL OR outcome = ?4)
+           AND NOT (?6 AND outcome = 'success' AND (action LIKE '%.read' OR action LIKE '%.list'))
          ORDER BY seq DESC LIMIT ?5",
     )?;
     let rows = stmt.query_map(
-        params![org_id, before_seq, pattern, outcome.map(outcome_str), limit],
+        params![
+            org_id,
+            before_seq,
+            pattern,
+            outcome.map(outcome_str),
+            limit,
+            hide_reads
+        ],
         raw_row,
     )?;
     rows.map(|r| to_entry(r?)).collect()

@@ -370,6 +370,19 @@ async fn withdrawing_in_the_portal_is_what_the_api_then_holds() {
     let page = b.get("/portal/consent?recorded=1").await;
     assert!(page.body.contains("Your decision was recorded."));
     assert!(page.body.contains("Withdrawn") && page.body.contains("Granted"));
+    // Where each purpose stands now: withdrawn is told apart from never granted.
+    let current = |body: &str, purpose: &str| {
+        let section = &body[body.find(&format!("id=\"purpose-{purpose}\"")).unwrap()..];
+        let strong = &section[section.find("<strong").unwrap()..];
+        strong[strong.find('>').unwrap() + 1..strong.find("</strong>").unwrap()].to_owned()
+    };
+    assert_eq!(current(&page.body, "gps"), "Withdrawn");
+    assert_eq!(current(&page.body, "photos"), "Not granted");
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let ja = b.get("/portal/consent").await;
+    assert_eq!(current(&ja.body, "gps"), "撤回");
+    assert_eq!(current(&ja.body, "photos"), "未同意");
+    b.accept_language = "en-GB,en;q=0.9";
 
     // An unknown purpose or decision is refused and records nothing.
     let res = b
@@ -643,6 +656,28 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
     assert!(page.body.contains("id=\"operations\""), "{}", page.body);
     assert!(page.body.contains("Head cleaning"));
     let csrf = page.csrf();
+    // A strong cleaning uses ink: the page asks first, naming the printer (issue 26 item 9).
+    let asked = support
+        .post(
+            &format!("/portal/devices/{device}/operations"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "head_cleaning"),
+                ("level", "strong"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    let printer = &ts.demo.devices[0];
+    assert!(
+        asked.body.contains(&format!(
+            "A strong cleaning of {} {} uses much more ink",
+            printer.model, printer.serial_number
+        )),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("name=\"confirmed\" value=\"1\""));
     let requested = support
         .post(
             &format!("/portal/devices/{device}/operations"),
@@ -650,6 +685,7 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
                 ("csrf", &csrf),
                 ("kind", "head_cleaning"),
                 ("level", "strong"),
+                ("confirmed", "1"),
             ],
         )
         .await;
@@ -665,6 +701,14 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
     let page = support.get(&op_path).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Queued"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "<h1>Head cleaning <span class=\"serial\">{} {}</span></h1>",
+            printer.model, printer.serial_number
+        )),
+        "the operation page names the printer: {}",
+        page.body
+    );
     assert!(page.body.contains("data-operation-events"));
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(
@@ -717,7 +761,23 @@ async fn service_support_runs_head_cleaning_and_watches_it_succeed() {
 
     let page = support.get(&op_path).await;
     assert!(page.body.contains("Succeeded"));
-    assert!(page.body.contains("nozzles_ok") && page.body.contains("95"));
+    assert!(
+        page.body.contains("All nozzles firing</th><td>Yes")
+            && page.body.contains("95 s")
+            && page.body.contains("Strong")
+            && !page.body.contains("nozzles_ok")
+            && !page.body.contains("head_cleaning</td>"),
+        "the result in words: {}",
+        page.body
+    );
+    support.accept_language = "ja-JP,ja;q=0.9";
+    let ja = support.get(&op_path).await;
+    assert!(
+        ja.body.contains("全ノズル正常</th><td>はい") && ja.body.contains("95 秒"),
+        "{}",
+        ja.body
+    );
+    support.accept_language = "en-GB,en;q=0.9";
     assert!(
         !page.body.contains("<script"),
         "an ended operation needs no script"
@@ -939,6 +999,11 @@ async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() 
         .await;
     assert_eq!(log.status, StatusCode::OK);
     assert!(log.body.contains("admin.device.grant"), "{}", log.body);
+    assert!(
+        log.body.contains("Granted a device right"),
+        "the action in words: {}",
+        log.body
+    );
     assert!(!log.body.contains("portal.sign_in"), "filtered by action");
     let csv = admin
         .get("/portal/admin/audit.csv?action=portal.sign_in")
@@ -950,7 +1015,11 @@ async fn an_administrator_adds_a_user_grants_a_device_and_reads_the_audit_log() 
             .unwrap()
             .starts_with("text/csv")
     );
-    let mut lines = csv.body.lines();
+    let body = csv
+        .body
+        .strip_prefix('\u{feff}')
+        .expect("a byte-order mark, for spreadsheet programs");
+    let mut lines = body.lines();
     assert_eq!(lines.next(), Some("seq,at,actor,action,object,outcome"));
     let rows: Vec<&str> = lines.collect();
     assert!(rows.len() >= 2, "two sign-ins: {rows:?}");
@@ -1271,10 +1340,54 @@ async fn device_groups_filter_the_fleet_and_only_administrators_change_them() {
         StatusCode::SEE_OTHER,
         "no change without the form token"
     );
-    let deleted = a
+    // Deleting asks first (issue 26 item 9), naming the group, and changes nothing until then.
+    let asked = a
         .post(
             "/portal/admin/groups",
             &[("csrf", &csrf), ("action", "delete"), ("group", &kyoto)],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked
+            .body
+            .contains("Delete the group “Kyoto &#60;shop&#62;”?"),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("name=\"confirmed\" value=\"1\""));
+    a.accept_language = "ja-JP,ja;q=0.9";
+    let asked_ja = a
+        .post(
+            "/portal/admin/groups",
+            &[("csrf", &csrf), ("action", "delete"), ("group", &kyoto)],
+        )
+        .await;
+    assert!(
+        asked_ja
+            .body
+            .contains("グループ「Kyoto &#60;shop&#62;」を削除しますか？")
+    );
+    a.accept_language = "en-GB,en;q=0.9";
+    let still = json_with(
+        ts.get(&admin, &format!("/api/v1/devices/{device2}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        still["group_id"].as_str(),
+        Some(kyoto.as_str()),
+        "not yet deleted"
+    );
+    let deleted = a
+        .post(
+            "/portal/admin/groups",
+            &[
+                ("csrf", &csrf),
+                ("action", "delete"),
+                ("group", &kyoto),
+                ("confirmed", "1"),
+            ],
         )
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
@@ -1402,7 +1515,7 @@ fn mean_delta_e00(reference: &Value, sample: &Value) -> String {
 }
 
 #[tokio::test]
-async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
+async fn a_measurement_page_plots_it_against_the_newest_earlier_comparable_measurement() {
     let ts = TestServer::start().await;
     let token = ts.token("admin").await;
     let device = ts.device(0);
@@ -1452,18 +1565,21 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
             && page.body.contains("a* (CIELAB)"),
         "axes with quantities and units"
     );
-    // Against the device's first measurement by default, with the statistics the plots show.
+    // Against the device's newest earlier comparable measurement by default (issue 26 item 8),
+    // with the statistics the plots show.
     assert!(
         page.body
-            .contains(&format!("<dd><a href=\"/portal/records/{}\">", id(&first)))
-            && page.body.contains("(the device&#39;s first measurement)"),
+            .contains(&format!("<dd><a href=\"/portal/records/{}\">", id(&middle)))
+            && page
+                .body
+                .contains("(the device&#39;s newest earlier comparable measurement)"),
         "the default reference is named"
     );
-    let expected = mean_delta_e00(&first, &newest);
+    let expected = mean_delta_e00(&middle, &newest);
     assert!(
         page.body
             .contains(&format!("<dt>Mean ΔE00</dt><dd>{expected}</dd>")),
-        "mean ΔE00 {expected} against the first measurement"
+        "mean ΔE00 {expected} against the measurement before"
     );
     assert!(expected.parse::<f64>().unwrap() > 1.0, "a visible drift");
     // The trend has a row for each of the three measurements, this one marked.
@@ -1472,7 +1588,7 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
             page.body.contains(&format!(
                 "/portal/records/{}?reference={}",
                 id(r),
-                id(&first)
+                id(&middle)
             )),
             "trend row for {}",
             id(r)
@@ -1485,11 +1601,11 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
         .get(&format!(
             "/portal/records/{}?reference={}",
             id(&newest),
-            id(&middle)
+            id(&first)
         ))
         .await;
     assert_eq!(against_middle.status, StatusCode::OK);
-    let expected = mean_delta_e00(&middle, &newest);
+    let expected = mean_delta_e00(&first, &newest);
     assert!(
         against_middle
             .body
@@ -1499,7 +1615,7 @@ async fn a_measurement_page_plots_it_against_the_devices_first_measurement() {
     assert!(
         against_middle
             .body
-            .contains(&format!("<option value=\"{}\" selected>", id(&middle)))
+            .contains(&format!("<option value=\"{}\" selected>", id(&first)))
     );
 
     // The reference's own page says so instead of drawing zeros.
@@ -1659,6 +1775,369 @@ async fn a_devices_measurements_are_listed_newest_first_a_page_at_a_time() {
     ] {
         assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
+}
+
+/// Item 6 of issue 26: what a device reports is named in words with its unit, in both
+/// languages; a vendor's own key is shown as reported and marked so.
+#[tokio::test]
+async fn reported_fields_consumables_and_counters_are_words_with_units() {
+    let ts = TestServer::start().await;
+    let device = &ts.demo.devices[0];
+    let record_id = Uuid::new_v4();
+    report_device_data(
+        &ts,
+        json!([{
+            "record_id": record_id,
+            "captured_at": chrono::Utc::now() - chrono::Duration::minutes(5),
+            "device": {
+                "manufacturer": device.manufacturer, "model": device.model,
+                "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                "printer_status": "printing",
+                "consumables": [{"kind": "ink_cartridge", "color": "vivid_light_magenta", "remaining_percent": 40.0},
+                                {"kind": "ink_cartridge", "color": "neon_pink", "remaining_percent": 70.0}],
+                "cumulative_ink_usage": [{"color": "cyan", "millilitres": 1234.5}],
+                "cumulative_printing_time_s": 277_929,
+                "printer_settings": {"heater_temp_c": 40}
+            }
+        }]),
+    )
+    .await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert!(page.body.contains("Ink cartridge"), "{}", page.body);
+    assert!(page.body.contains("Vivid light magenta"));
+    assert!(!page.body.contains("vivid_light_magenta") && !page.body.contains("ink_cartridge"));
+    assert!(
+        page.body.contains("neon_pink (as reported)"),
+        "an unknown colour kept, marked"
+    );
+    assert!(page.body.contains("Ink used (ml) — Cyan"));
+    assert!(
+        page.body.contains("<dd>Printing</dd>"),
+        "the printer's status in words"
+    );
+
+    let record = b.get(&format!("/portal/records/{record_id}")).await;
+    assert_eq!(record.status, StatusCode::OK);
+    assert!(
+        record
+            .body
+            .contains("Printing time since manufacture</th><td>77.2 h"),
+        "{}",
+        record.body
+    );
+    assert!(
+        record
+            .body
+            .contains("Consumables › Ink cartridge — Vivid light magenta</th><td>40 %")
+    );
+    assert!(record.body.contains("Printer status</th><td>Printing"));
+    assert!(
+        record.body.contains(
+            "Printer settings › heater_temp_c <span class=\"vendor-field\">(vendor field)</span>"
+        ),
+        "a vendor key as reported, marked: {}",
+        record.body
+    );
+    assert!(
+        !record.body.contains("cumulative_printing_time_s") && !record.body.contains("device.")
+    );
+
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert!(
+        page.body.contains("インクカートリッジ") && page.body.contains("ビビッドライトマゼンタ")
+    );
+    assert!(page.body.contains("<dd>印刷中</dd>"));
+    assert!(
+        page.body.contains("neon_pink（報告どおり）")
+            || page.body.contains("neon_pink (報告どおり)")
+    );
+    let record = b.get(&format!("/portal/records/{record_id}")).await;
+    assert!(
+        record.body.contains("累計印刷時間</th><td>77.2 時間"),
+        "{}",
+        record.body
+    );
+    assert!(record.body.contains("(ベンダー固有の項目)"));
+}
+
+/// Item 7 of issue 26: the audit log names who acted, hides page views until asked, and keeps
+/// the outcome on one line in Japanese.
+#[tokio::test]
+async fn the_audit_log_names_actors_and_hides_page_views_by_default() {
+    let ts = TestServer::start().await;
+    let mut admin = Browser::new(&ts);
+    admin.sign_in("admin").await;
+    admin.get("/portal/devices").await;
+    admin.get("/portal/admin/audit").await;
+
+    let log = admin.get("/portal/admin/audit").await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(
+        log.body
+            .contains("<td class=\"actor\">Demo Admin &#60;admin@demo.ecsp.example&#62;</td>"),
+        "the actor by name and e-mail: {}",
+        log.body
+    );
+    assert!(
+        !log.body.contains("user:"),
+        "no user:UUID, as actor or object"
+    );
+    assert!(log.body.contains("Signed in to the portal"));
+    assert!(
+        !log.body.contains("portal.devices.read"),
+        "page views hidden by default: {}",
+        log.body
+    );
+    let all = admin.get("/portal/admin/audit?reads=1").await;
+    assert!(
+        all.body.contains("Viewed the device list") && all.body.contains("portal.devices.read")
+    );
+    assert!(all.body.contains("name=\"reads\" value=\"1\" checked"));
+    assert!(
+        all.body.contains("reads=1"),
+        "kept across pages and the export"
+    );
+
+    // Times in UTC until the viewer chooses a zone in their settings; then in that zone.
+    assert!(log.body.contains(" UTC</time>"), "{}", log.body);
+    let settings = admin.get("/portal/settings").await;
+    assert_eq!(settings.status, StatusCode::OK);
+    assert!(settings.body.contains("<option value=\"UTC\" selected>"));
+    assert!(settings.body.contains("<option value=\"Asia/Tokyo\">"));
+    let refused = admin
+        .post(
+            "/portal/settings",
+            &[("csrf", &settings.csrf()), ("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_ne!(refused.status, StatusCode::SEE_OTHER, "only real zones");
+    let saved = admin
+        .post(
+            "/portal/settings",
+            &[("csrf", &settings.csrf()), ("time_zone", "Asia/Tokyo")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let tokyo = admin.get("/portal/admin/audit").await;
+    assert!(
+        tokyo.body.contains(" JST</time>") && !tokyo.body.contains(" UTC</time>"),
+        "{}",
+        tokyo.body
+    );
+
+    admin.accept_language = "ja-JP,ja;q=0.9";
+    let ja = admin.get("/portal/admin/audit").await;
+    assert!(
+        ja.body.contains("ポータルへのサインイン")
+            && ja.body.contains("ページの表示と一覧の閲覧も表示")
+    );
+    assert!(
+        ja.body
+            .contains("<td class=\"outcome outcome-success\">成功</td>")
+    );
+    let css = admin.get("/portal/static/portal.css").await;
+    assert!(
+        css.body.contains("table.audit td.outcome") && css.body.contains("white-space: nowrap"),
+        "the outcome column never wraps a character per line"
+    );
+}
+
+/// Item 8 of issue 26: where two charts name their patches differently the page offers to pair
+/// them by position, says why it cannot compare in the page's language, and draws no trend of
+/// one point.
+#[tokio::test]
+async fn a_measurement_with_other_patch_ids_is_offered_pairing_by_position() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let device = ts.device(0);
+    let before = strip_measurement(device, 200, 1.0);
+    let mut renamed = strip_measurement(device, 100, 0.95);
+    for (i, s) in renamed["samples"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        s["patch"] = json!(format!("P{}", i + 1));
+    }
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(vec![before.clone(), renamed.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = |r: &Value| r["record_id"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+
+    let page = b.get(&format!("/portal/records/{}", id(&renamed))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("No patch id is in both measurements"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("name=\"match\" value=\"position\""),
+        "pairing by position offered"
+    );
+    assert!(!page.body.contains("aria-labelledby=\"bars-caption\""));
+    // Only the reference itself compares with the reference: one point is no trend.
+    assert!(!page.body.contains("aria-labelledby=\"trend-caption\""));
+    assert!(page.body.contains("a trend is drawn from two"));
+
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let ja = b.get(&format!("/portal/records/{}", id(&renamed))).await;
+    assert!(
+        ja.body
+            .contains("両方の測定に共通するパッチ ID がありません"),
+        "{}",
+        ja.body
+    );
+    assert!(ja.body.contains("位置でパッチを対応付ける"));
+    assert!(
+        !ja.body.contains("no patch of the sample matches"),
+        "the refusal in Japanese"
+    );
+
+    let paired = b
+        .get(&format!("/portal/records/{}?match=position", id(&renamed)))
+        .await;
+    assert!(paired.body.contains("パッチは位置で対応付けています。"));
+    assert!(
+        paired.body.contains("aria-labelledby=\"bars-caption\""),
+        "compared"
+    );
+    assert!(paired.body.contains("value=\"position\" checked"));
+    assert!(
+        paired.body.contains("aria-labelledby=\"trend-caption\""),
+        "two points, a trend"
+    );
+}
+
+/// Item 9 of issue 26: the job history agents report is shown on the device page and exported
+/// (with the DFE jobs, a byte-order mark and a file name saying the device and the day), and
+/// the uploads can be filtered by kind.
+#[tokio::test]
+async fn a_device_page_shows_and_exports_the_job_history_agents_report() {
+    let ts = TestServer::start().await;
+    let device = &ts.demo.devices[0];
+    let now = chrono::Utc::now();
+    let job = |minutes_ago: i64, pages: u32, media: &str| {
+        json!({"started_at": now - chrono::Duration::minutes(minutes_ago),
+               "finished_at": now - chrono::Duration::minutes(minutes_ago - 1),
+               "result": "completed", "pages": pages, "printed_area_m2": 1.25, "media": media})
+    };
+    let report = |minutes_ago: i64, jobs: Value| {
+        json!({
+            "record_id": Uuid::new_v4(),
+            "captured_at": now - chrono::Duration::minutes(minutes_ago),
+            "device": {"manufacturer": device.manufacturer, "model": device.model,
+                       "serial_number": device.serial_number, "firmware_version": "AB12C3",
+                       "job_history": jobs}
+        })
+    };
+    // Two reports repeating one job: it is listed once.
+    report_device_data(
+        &ts,
+        json!([
+            report(20, json!([job(40, 12, "Glossy Photo Paper 260")])),
+            report(
+                10,
+                json!([job(40, 12, "Glossy Photo Paper 260"), job(15, 3, "光沢紙")])
+            ),
+        ]),
+    )
+    .await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    let page = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    let jobs = &page.body[page
+        .body
+        .find("id=\"jobs\"")
+        .expect("a job history section")..];
+    let jobs = &jobs[..jobs.find("</table>").expect("a job table")];
+    assert_eq!(jobs.matches("<tr><td>").count(), 2, "each job once: {jobs}");
+    assert!(
+        jobs.contains("<td>Completed</td><td>3</td><td>1.25 m²</td><td>光沢紙</td>"),
+        "{jobs}"
+    );
+    assert!(
+        jobs.find("光沢紙").unwrap() < jobs.find("Glossy").unwrap(),
+        "newest first"
+    );
+
+    let res = b
+        .http
+        .get(ts.url(&format!("/portal/devices/{}/jobs.csv", device.device_id)))
+        .header("cookie", b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(
+        disposition.contains(&device.serial_number.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_"
+        )) && disposition.contains(&today)
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a byte-order mark");
+    let body = std::str::from_utf8(&bytes[3..]).unwrap();
+    let rows: Vec<&str> = body.lines().collect();
+    assert!(rows[0].starts_with("source,") && rows[0].contains("printed_area_m2"));
+    assert_eq!(
+        rows.iter().filter(|r| r.starts_with("device,")).count(),
+        2,
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("光沢紙") && r.contains(",3,"))
+    );
+
+    b.accept_language = "ja-JP,ja;q=0.9";
+    let ja = b
+        .get(&format!("/portal/devices/{}", device.device_id))
+        .await;
+    assert!(ja.body.contains("ジョブ履歴") && ja.body.contains("<td>完了</td>"));
+
+    // Uploads filtered by kind: no DFE upload, so no device data either.
+    let dfe_only = b
+        .get(&format!("/portal/devices/{}?kind=dfe", device.device_id))
+        .await;
+    assert_eq!(dfe_only.status, StatusCode::OK);
+    assert_eq!(
+        dfe_only.body.matches("<code>").count(),
+        0,
+        "{}",
+        dfe_only.body
+    );
+    assert!(dfe_only.body.contains("<option value=\"dfe\" selected>"));
+    let data_only = b
+        .get(&format!(
+            "/portal/devices/{}?kind=device_data",
+            device.device_id
+        ))
+        .await;
+    assert_eq!(data_only.body.matches("<code>").count(), 2);
 }
 
 #[tokio::test]

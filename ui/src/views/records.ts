@@ -4,6 +4,7 @@ import { api, type DeviceView, type RecordView } from "../api";
 import { field, h, message, table, fill } from "../dom";
 import { errorText } from "../format";
 import { formatTime, t } from "../i18n";
+import { en, type MessageKey } from "../messages";
 import { deviceLabel } from "./sources";
 
 export async function recordsView(root: HTMLElement, selected?: string): Promise<void> {
@@ -30,7 +31,7 @@ function render(root: HTMLElement, devices: DeviceView[], deviceId: string | und
   select.addEventListener("change", () => void recordsView(root, select.value));
   const rows = records.map((r) => {
     const job = r.record["job"] as Record<string, unknown> | undefined;
-    return [formatTime(r.captured_at), formatTime(r.stored_at), r.kind,
+    return [formatTime(r.captured_at), formatTime(r.stored_at), recordKindLabel(r.kind),
       job ? h("code", {}, String(job["job_id"] ?? "")) : h("span", { class: "muted" }, t("records.job.none"))];
   });
   fill(root, 
@@ -41,4 +42,11 @@ function render(root: HTMLElement, devices: DeviceView[], deviceId: string | und
     records.length === 0 ? h("p", {}, t("records.empty"))
       : table(t("records.title"), [t("records.col.captured"), t("records.col.stored"), t("records.col.kind"), t("records.col.job")], rows),
   );
+}
+
+/** A stored record's kind in words; a kind this app has no words for is shown as the server
+ * names it. */
+export function recordKindLabel(kind: string): string {
+  const key = `kind.${kind}`;
+  return key in en ? t(key as MessageKey) : kind;
 }

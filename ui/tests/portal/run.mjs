@@ -260,13 +260,16 @@ test("a measurement page shows its plots with their tables, by keyboard, in both
   await page.keyboard.press("Enter");
   assert(await page.locator("details").first().evaluate((d) => d.open), "the spectra table opens with Enter");
   assert(await page.getByRole("cell", { name: "0.030", exact: true }).count() > 0, "black's reflectance in the table");
-  // Another reference, chosen with the keyboard: the middle measurement.
+  // By default against the newest earlier comparable measurement: the middle one.
+  assert(await page.locator(`dd a[href="/portal/records/${measured[1].record_id}"]`).count() === 1, "the middle measurement is the default reference");
+  assert((await page.locator("main").innerText()).includes("newest earlier comparable measurement"), "the default reference is named");
+  // Another reference, chosen with the keyboard: the first measurement.
   await page.locator("#reference").focus();
-  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("ArrowDown");
   await page.keyboard.press("Tab");
   await page.keyboard.press("Enter");
   await page.waitForURL(/reference=/);
-  assert(page.url().includes(`reference=${measured[1].record_id}`), `the chosen reference (${page.url()})`);
+  assert(page.url().includes(`reference=${measured[0].record_id}`), `the chosen reference (${page.url()})`);
   assert(await page.locator("svg.plot").count() === 4, "plots against the chosen reference");
   await check(page, "measurement-plots-chosen-reference");
   await page.context().close();
@@ -291,7 +294,7 @@ test("service support runs head cleaning and watches it succeed", async () => {
   await page.getByText("Succeeded", { exact: true }).first().waitFor({ timeout: 60000 });
   await check(page, "operation-succeeded");
   const text = await page.locator("main").innerText();
-  assert(/nozzles_ok/.test(text), "the result is shown");
+  assert(/All nozzles firing/.test(text) && !/nozzles_ok/.test(text), "the result is shown in words");
   assert(page.cspViolations.length === 0, "the live page's script ran within the CSP");
   await page.context().close();
 });
@@ -336,6 +339,18 @@ test("administrators' pages pass the same checks, and the keyboard reaches the c
     await page.goto(`${base}/portal/admin/${route}`);
     await check(page, name);
   }
+  // The audit log in the zone chosen in the settings, in Japanese too.
+  await page.goto(`${base}/portal/settings`);
+  await check(page, "settings");
+  await page.locator("#time-zone").selectOption("Asia/Tokyo");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/saved=1/);
+  await page.goto(`${base}/portal/admin/audit?reads=1`);
+  assert((await page.locator("main").innerText()).includes(" JST"), "the audit log in the chosen zone");
+  const audit = await signIn("admin", "ja");
+  await audit.goto(`${base}/portal/admin/audit`);
+  await check(audit, "admin-audit-ja");
+  await audit.context().close();
   // Device groups: made on their page, a device filed under one, the fleet filtered by it.
   await page.goto(`${base}/portal/admin/groups`);
   await page.getByLabel("Name").fill("Osaka plant");

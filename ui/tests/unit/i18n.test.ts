@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { en, ja } from "../../src/messages";
 import { detectLanguage, placeholders, setLanguage, t } from "../../src/i18n";
+import { recordKindLabel } from "../../src/views/records";
 
 describe("the message catalogue", () => {
   it("has every English key in Japanese, with the same placeholders", () => {
@@ -35,5 +36,19 @@ describe("the language choice", () => {
     expect(detectLanguage(["ja-JP"], "en")).toBe("en");
     expect(detectLanguage(["fr-FR"], null)).toBe("en");
     expect(detectLanguage([], "bogus")).toBe("en");
+  });
+});
+
+describe("record kinds", () => {
+  it("are words in both languages for every kind the server stores, unknown ones as sent", () => {
+    setLanguage("en");
+    expect(recordKindLabel("device_data")).toBe("Device data");
+    expect(recordKindLabel("dfe")).toBe("DFE settings");
+    expect(recordKindLabel("measurement")).toBe("Measurement");
+    setLanguage("ja");
+    expect(recordKindLabel("device_data")).toBe("デバイスデータ");
+    expect(recordKindLabel("dfe")).toBe("DFE 設定");
+    expect(recordKindLabel("vendor_log")).toBe("vendor_log");
+    setLanguage("en");
   });
 });
