@@ -10,5 +10,6 @@ mod bad_input;
 mod ingest;
 mod portal;
 mod remote;
+mod startup;
 mod storage;
 mod tls;
