@@ -320,6 +320,10 @@ pub struct Messages {
     pub op_expired: &'static str,
     pub op_cancelled: &'static str,
     pub live_updates: &'static str,
+    /// Said where the live updates stopped (session ended, or too many live pages).
+    pub live_updates_stopped: &'static str,
+    /// The refusal of one live page too many in a session.
+    pub live_pages_full: &'static str,
 }
 
 impl Messages {
@@ -665,6 +669,8 @@ pub static EN: Messages = Messages {
     op_expired: "Expired",
     op_cancelled: "Cancelled",
     live_updates: "This page updates itself while the operation runs.",
+    live_updates_stopped: "Live updates have stopped. Reload the page to see the current state.",
+    live_pages_full: "Too many live operation pages are open in this session. Close one, then reload this page.",
 };
 
 pub static JA: Messages = Messages {
@@ -909,6 +915,8 @@ pub static JA: Messages = Messages {
     op_expired: "期限切れ",
     op_cancelled: "キャンセル済み",
     live_updates: "操作の実行中、このページは自動で更新されます。",
+    live_updates_stopped: "自動更新が停止しました。最新の状態を見るにはページを再読み込みしてください。",
+    live_pages_full: "このセッションで開いている操作のライブ表示が多すぎます。いずれかを閉じてから、このページを再読み込みしてください。",
 };
 
 /// The measurement plots' words in Japanese (symbols and units stay as they are). Legend

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod ingest;
 mod portal;
+mod portal_live;
 mod remote;
 mod startup;
 mod storage;
