@@ -259,3 +259,99 @@ async fn guesses_from_elsewhere_do_not_lock_the_owner_out_of_a_known_installatio
     }
     assert_eq!(ts.count("known_installations").await, 1);
 }
+
+/// A refused sign-in answers without waiting for the database writer, for existing accounts as
+/// for unknown addresses, in the API and the portal: waiting for the existing account's own
+/// audit row made it answer 2–3 ms slower, which told which addresses have accounts (the
+/// timing itself is measured by `cargo bench --bench signin`). The rows are still written.
+#[tokio::test]
+async fn refused_sign_ins_do_not_wait_for_the_audit_write_and_unknown_addresses_run_a_dummy_verify()
+{
+    let ts = TestServer::start().await;
+    let (email, _) = ts.password("operator");
+    let failed_rows = || async {
+        let db = ts.db_path();
+        tokio::task::spawn_blocking(move || {
+            let conn = rusqlite::Connection::open(db).unwrap();
+            conn.query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login'
+                 AND actor_kind = 'user' AND outcome = 'failed'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(failed_rows().await, 0);
+
+    // Hold the database writer: nothing can commit until `release` is sent.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (holding, writer_held) = tokio::sync::oneshot::channel::<()>();
+    let db = ts.server.db.clone();
+    let blocker = tokio::spawn(async move {
+        db.write(move |_| {
+            let _ = holding.send(());
+            let _ = held.recv();
+            Ok::<_, ecsp_server_mock::db::StoreError>(())
+        })
+        .await
+    });
+    writer_held.await.unwrap();
+
+    let within = std::time::Duration::from_secs(30);
+    let dummies = ecsp_server_mock::crypto::dummy_verifications();
+    for address in [email.as_str(), "nobody@demo.ecsp.example"] {
+        let answer = tokio::time::timeout(within, ts.login(address, "wrong password 123"))
+            .await
+            .unwrap_or_else(|_| panic!("{address}: the refusal waited for the writer"));
+        expect_problem(answer, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    assert!(
+        ecsp_server_mock::crypto::dummy_verifications() > dummies,
+        "the unknown address was checked against the dummy hash"
+    );
+    // The portal's sign-in form, the same.
+    let http = ts.client.clone();
+    let form = tokio::time::timeout(within, async {
+        let page = http.get(ts.url("/portal/sign-in")).send().await.unwrap();
+        let cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let body = page.text().await.unwrap();
+        let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        let csrf = body[at..at + body[at..].find('"').unwrap()].to_owned();
+        http.post(ts.url("/portal/sign-in"))
+            .header("cookie", cookie)
+            .form(&[
+                ("email", email.as_str()),
+                ("password", "wrong password 123"),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    })
+    .await
+    .expect("the portal's refusal waited for the writer");
+    assert_eq!(form, StatusCode::UNAUTHORIZED);
+
+    // Released, the writer stores the refused sign-ins' rows.
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    let mut rows = 0;
+    for _ in 0..100 {
+        rows = failed_rows().await;
+        if rows == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows, 2, "one row for each refused sign-in of the account");
+}
