@@ -21,6 +21,7 @@ pub mod schema;
 pub mod seed;
 pub mod store;
 pub mod tls;
+pub mod unlock;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -248,9 +249,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     } else {
         None
     };
-    if demo.is_some() {
-        // The external broker's password file was written before the demo agent existed.
-        state.remote.accounts_changed();
+    if let (Some(_), Some(broker)) = (&demo, &config.external_broker) {
+        // The external broker's password file was written before the demo agent existed. Not
+        // a reason to fail the start (the passwords would be lost): said in the log instead.
+        if let Err(e) = remote::external::write_broker_files(&state, &broker.files_dir).await {
+            tracing::error!(error = %e, "could not write the broker's password file");
+        }
     }
 
     let flusher = tokio::spawn(audit_housekeeping(

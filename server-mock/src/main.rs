@@ -97,6 +97,15 @@ enum Command {
         #[arg(long)]
         organization: Option<String>,
     },
+    /// Issue a one-time sign-in unlock code (valid 24 hours) for an account whose owner is
+    /// locked out by someone else's guesses, print it, and exit. Tell it to the owner yourself.
+    UnlockSignIn {
+        #[arg(long)]
+        email: String,
+        /// The organisation's name, when the address has accounts in several.
+        #[arg(long)]
+        organization: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -166,6 +175,10 @@ async fn main() -> anyhow::Result<()> {
             email,
             organization,
         }) => return reset_password(&config, &email, organization.as_deref()).await,
+        Some(Command::UnlockSignIn {
+            email,
+            organization,
+        }) => return unlock_sign_in(&config, &email, organization.as_deref()).await,
         None => {}
     }
 
@@ -243,6 +256,32 @@ async fn reset_password(
     println!(
         "{} session(s) of this account ended; the change is in the audit log.",
         reset.sessions_ended
+    );
+    Ok(())
+}
+
+/// `ecsp-server unlock-sign-in`: a one-time unlock code for one account, shown once.
+async fn unlock_sign_in(
+    config: &Config,
+    email: &str,
+    organization: Option<&str>,
+) -> anyhow::Result<()> {
+    let database = config.data_dir.join(ecsp_server_mock::DATABASE_FILE);
+    anyhow::ensure!(
+        database.exists(),
+        "no server database at {}: give the data directory with --data-dir",
+        database.display()
+    );
+    let (db, key) = ecsp_server_mock::open_storage(config)?;
+    let (issued, organization) = seed::unlock_sign_in(&db, &key, email, organization).await?;
+    println!(
+        "{} (organisation \"{organization}\") sign-in unlock code (shown once, valid until {}): {}",
+        email.trim(),
+        issued.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        issued.code
+    );
+    println!(
+        "Tell it to the owner yourself (in person, by phone); it works only with their password."
     );
     Ok(())
 }

@@ -289,30 +289,7 @@ pub async fn reset_password(
         organization.map(|o| o.trim().to_owned()),
     );
     db.write(move |c| {
-        let mut candidates = Vec::new();
-        for row in accounts::find_login(c, &index)? {
-            let name = organization_name(c, &key, row.org_id)?;
-            candidates.push((row, name));
-        }
-        let chosen = match (&wanted, candidates.len()) {
-            (_, 0) => return Err(ResetError::NoAccount(shown)),
-            (None, 1) => candidates.remove(0),
-            (None, count) => {
-                let names = candidates
-                    .iter()
-                    .map(|(_, n)| format!("\"{n}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(ResetError::Ambiguous { count, names });
-            }
-            (Some(org), _) => {
-                let Some(at) = candidates.iter().position(|(_, n)| n == org) else {
-                    return Err(ResetError::NotInOrganization(org.clone()));
-                };
-                candidates.remove(at)
-            }
-        };
-        let (row, organization_name) = chosen;
+        let (row, organization_name) = find_account(c, &key, &index, shown, wanted.as_deref())?;
         let sessions_ended = accounts::revoke_user(c, row.id).map_err(ApiError::from)?;
         accounts::set_password_hash(c, row.id, &phc).map_err(ApiError::from)?;
         audit::append(
@@ -332,6 +309,72 @@ pub async fn reset_password(
             password,
             sessions_ended,
         })
+    })
+    .await
+}
+
+/// The one account an operator's command names by address (and organisation, when the address
+/// has accounts in several), with its organisation's name.
+fn find_account(
+    c: &rusqlite::Connection,
+    key: &DataKey,
+    index: &[u8; 32],
+    shown: String,
+    wanted: Option<&str>,
+) -> Result<(accounts::LoginRow, String), ResetError> {
+    let mut candidates = Vec::new();
+    for row in accounts::find_login(c, index)? {
+        let name = organization_name(c, key, row.org_id)?;
+        candidates.push((row, name));
+    }
+    match (wanted, candidates.len()) {
+        (_, 0) => Err(ResetError::NoAccount(shown)),
+        (None, 1) => Ok(candidates.remove(0)),
+        (None, count) => {
+            let names = candidates
+                .iter()
+                .map(|(_, n)| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Err(ResetError::Ambiguous { count, names })
+        }
+        (Some(org), _) => match candidates.iter().position(|(_, n)| n == org) {
+            Some(at) => Ok(candidates.remove(at)),
+            None => Err(ResetError::NotInOrganization(org.to_owned())),
+        },
+    }
+}
+
+/// `ecsp-server unlock-sign-in`: a one-time sign-in unlock code for the account (see
+/// `crate::unlock`), audited as issued by the system; returns it with the organisation's name.
+pub async fn unlock_sign_in(
+    db: &Database,
+    key: &std::sync::Arc<DataKey>,
+    email: &str,
+    organization: Option<&str>,
+) -> Result<(crate::unlock::Issued, String), ResetError> {
+    let (index, key, shown, wanted) = (
+        key.email_index(email),
+        key.clone(),
+        email.trim().to_owned(),
+        organization.map(|o| o.trim().to_owned()),
+    );
+    db.write(move |c| {
+        let (row, organization_name) = find_account(c, &key, &index, shown, wanted.as_deref())?;
+        let issued =
+            crate::unlock::issue(c, &key, row.id, row.public_id).map_err(ApiError::from)?;
+        audit::append(
+            c,
+            &Event::new(
+                Some(row.org_id),
+                Actor::System,
+                "admin.user.unlock",
+                format!("user:{}", row.public_id),
+                Outcome::Success,
+            ),
+        )
+        .map_err(ApiError::from)?;
+        Ok((issued, organization_name))
     })
     .await
 }

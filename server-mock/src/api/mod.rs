@@ -255,6 +255,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(uploads::upload_device_data))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::get_user, admin::update_user))
+        .routes(routes!(auth::issue_unlock_code))
         .routes(routes!(admin::grant_device, admin::revoke_device))
         .routes(routes!(admin::register_device))
         .routes(routes!(admin::create_agent))

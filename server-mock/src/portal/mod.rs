@@ -19,6 +19,7 @@ mod measurements;
 mod operations;
 mod pages;
 mod records;
+mod unlock;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -84,6 +85,7 @@ pub fn routes() -> Router<AppState> {
             get(admin::users).post(admin::create_user),
         )
         .route("/portal/admin/users/{id}", post(admin::update_user))
+        .route("/portal/admin/users/{id}/unlock", post(unlock::issue))
         .route(
             "/portal/admin/rights",
             get(admin::rights).post(admin::change_right),

@@ -202,3 +202,53 @@ async fn reset_password_prints_a_new_one_and_ends_the_accounts_sessions() {
     let raw = std::fs::read(data.join(ecsp_server_mock::DATABASE_FILE)).unwrap();
     assert!(!raw.windows(20).any(|w| w == new_password.as_bytes()));
 }
+
+#[tokio::test]
+async fn unlock_sign_in_prints_a_code_that_lets_the_owner_in_during_an_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = server(&data, &["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, password) = first_start_output(&mut child).await;
+    let ca = std::fs::read_to_string(data.join("tls").join("ca.pem")).unwrap();
+    let client = https_client(&ca);
+    for _ in 0..ecsp_server_mock::ratelimit::BURST as usize {
+        login(&client, &addr, "wrong password 123").await;
+    }
+    assert_eq!(
+        login(&client, &addr, &password).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let issued = server(
+        &data,
+        &["unlock-sign-in", "--email", "admin@demo.ecsp.example"],
+    )
+    .output()
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&issued.stdout).into_owned();
+    assert!(issued.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("sign-in unlock code"))
+        .expect("the code is printed");
+    assert!(line.contains("Demo Print Shop"), "{line}");
+    let code = line.split_whitespace().last().unwrap();
+
+    let port = addr.rsplit(':').next().unwrap();
+    let res = client
+        .post(format!("https://localhost:{port}/api/v1/auth/login"))
+        .json(
+            &json!({"email": "admin@demo.ecsp.example", "password": password,
+                      "installation_id": uuid::Uuid::new_v4(), "unlock_code": code}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    drop(child);
+}
