@@ -66,7 +66,10 @@ impl fmt::Debug for LoginRequest {
                 "installation_id",
                 &self.installation_id.map(|_| "<redacted>"),
             )
-            .field("unlock_code", &self.unlock_code.as_ref().map(|_| "<redacted>"))
+            .field(
+                "unlock_code",
+                &self.unlock_code.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
