@@ -226,8 +226,9 @@ pub async fn verify_sign_in(
 /// A refused sign-in of an existing account writes its own audit row, while those for unknown
 /// addresses are folded in memory by the throttle (`throttled`); awaiting that write made
 /// existing accounts answer 2–3 ms slower, which told an attacker which addresses have
-/// accounts. So neither answer waits: the rows go to the writer's queue (in order, ahead of
-/// anything this client does next) and a failure to write them is logged.
+/// accounts. So neither answer waits: a task hands the rows to the writer as the answer leaves
+/// (they are committed within milliseconds; a crash in between loses them, as it loses the
+/// throttle's open windows), and a failure to write them is logged.
 fn audit_refusals_later(state: &AppState, events: Vec<Event>, throttled: bool) {
     let rows = if throttled {
         events
