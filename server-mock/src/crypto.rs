@@ -251,11 +251,19 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
 }
 
 /// Spends the same time as checking a real password, so unknown accounts answer as fast as
-/// known ones.
+/// known ones: a full Argon2 verify, with the same parameters, against a hash made once.
 pub fn verify_against_dummy(password: &str) {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let phc = DUMMY.get_or_init(|| hash_password("dummy password for timing equalisation"));
     let _ = verify_password(phc, password);
+    DUMMY_VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+static DUMMY_VERIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many dummy verifies this process has run (sign-ins for addresses without an account).
+pub fn dummy_verifications() -> u64 {
+    DUMMY_VERIFICATIONS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// SHA-256 of a record's canonical JSON: the idempotency fingerprint.

@@ -22,6 +22,7 @@ pub mod schema;
 pub mod seed;
 pub mod store;
 pub mod tls;
+pub mod unlock;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -166,7 +167,23 @@ impl Server {
 }
 
 /// Starts the server and returns once it is listening.
+///
+/// The ports are bound before anything is written, and the demo organisation is seeded as the
+/// last step that can fail: a start that cannot listen leaves no data directory behind, so the
+/// next start seeds and shows the demo passwords instead of finding them made and never printed.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let mqtt_listener = match config.mqtt_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding the MQTT port {at}"))?,
+        ),
+        None => None,
+    };
     let (db, key) = open_storage(&config)?;
     let material = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(k)) => tls::from_files(cert, k)?,
@@ -187,11 +204,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             "sealed organisation names and agent labels stored in clear"
         );
     }
-    let demo = if config.seed_demo {
-        seed::seed_demo_if_empty(&db, &key).await?
-    } else {
-        None
-    };
     let ca_fingerprint = material.ca_fingerprint();
     let state = AppState::new(api::SharedState {
         db: db.clone(),
@@ -208,41 +220,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         remote: Arc::default(),
     });
     let throttle = state.audit_throttle.clone();
-    let flusher = tokio::spawn(audit_housekeeping(
-        state.clone(),
-        config.audit_retention_days,
-    ));
     let app = api::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
 
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("binding {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(material.config.clone());
-    if config.tls_cert.is_none() {
-        tokio::spawn(renew_local_certificate(
-            config.clone(),
-            rustls_config.clone(),
-        ));
-    }
-    let mut background = vec![tokio::spawn(remote::sweeper(
-        state.clone(),
-        config.operation_sweep,
-    ))];
-    let mqtt_addr = match config.mqtt_listen {
-        Some(at) => {
-            let mqtt = tokio::net::TcpListener::bind(at)
-                .await
-                .with_context(|| format!("binding the MQTT port {at}"))?;
-            let addr = mqtt.local_addr()?;
-            background.push(tokio::spawn(remote::serve_mqtt_port(
-                mqtt,
-                rustls_config.clone(),
-                state.clone(),
-            )));
-            Some(addr)
-        }
+    let mut background = Vec::new();
+    let mqtt_addr = match &mqtt_listener {
+        Some(mqtt) => Some(mqtt.local_addr()?),
         None => None,
     };
     if let Some(broker) = config.external_broker.clone() {
@@ -251,16 +235,51 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         state.remote.set_external(link);
         background.extend(tasks);
     }
-    let remote = state.remote.clone();
     // One port for HTTPS and MQTT: the acceptor reads the ClientHello's ALPN first.
     let acceptor = remote::AlpnAcceptor {
-        https: rustls_config,
-        state,
+        https: rustls_config.clone(),
+        state: state.clone(),
     };
     let server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
         .handle(handle.clone())
         .serve(app.into_make_service());
+    // The last step that can fail: after it, the passwords it made reach the caller.
+    let demo = if config.seed_demo {
+        seed::seed_demo_if_empty(&db, &key).await?
+    } else {
+        None
+    };
+    if let (Some(_), Some(broker)) = (&demo, &config.external_broker) {
+        // The external broker's password file was written before the demo agent existed. Not
+        // a reason to fail the start (the passwords would be lost): said in the log instead.
+        if let Err(e) = remote::external::write_broker_files(&state, &broker.files_dir).await {
+            tracing::error!(error = %e, "could not write the broker's password file");
+        }
+    }
+
+    let flusher = tokio::spawn(audit_housekeeping(
+        state.clone(),
+        config.audit_retention_days,
+    ));
+    if config.tls_cert.is_none() {
+        tokio::spawn(renew_local_certificate(
+            config.clone(),
+            rustls_config.clone(),
+        ));
+    }
+    background.push(tokio::spawn(remote::sweeper(
+        state.clone(),
+        config.operation_sweep,
+    )));
+    if let Some(mqtt) = mqtt_listener {
+        background.push(tokio::spawn(remote::serve_mqtt_port(
+            mqtt,
+            rustls_config,
+            state.clone(),
+        )));
+    }
+    let remote = state.remote.clone();
     let task = tokio::spawn(server);
     Ok(Server {
         addr,

@@ -93,6 +93,24 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Give an account a new random password (printed once), end all its sessions, audit it,
+    /// and exit: the way back in for an admin who lost theirs.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        /// The organisation's name, when the address has accounts in several.
+        #[arg(long)]
+        organization: Option<String>,
+    },
+    /// Issue a one-time sign-in unlock code (valid 24 hours) for an account whose owner is
+    /// locked out by someone else's guesses, print it, and exit. Tell it to the owner yourself.
+    UnlockSignIn {
+        #[arg(long)]
+        email: String,
+        /// The organisation's name, when the address has accounts in several.
+        #[arg(long)]
+        organization: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -164,6 +182,14 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("{rows} audit rows exported");
             return Ok(());
         }
+        Some(Command::ResetPassword {
+            email,
+            organization,
+        }) => return reset_password(&config, &email, organization.as_deref()).await,
+        Some(Command::UnlockSignIn {
+            email,
+            organization,
+        }) => return unlock_sign_in(&config, &email, organization.as_deref()).await,
         None => {}
     }
 
@@ -204,7 +230,10 @@ async fn main() -> anyhow::Result<()> {
                 server.addr
             );
         }
-        None => println!("\nExisting data directory: sign in with the accounts created earlier."),
+        None => {
+            println!("\nExisting data directory: sign in with the accounts created earlier.");
+            println!("  Lost an admin password? ecsp-server reset-password --email ADDRESS");
+        }
     }
     let handle = server.handle();
     tokio::spawn(async move {
@@ -213,6 +242,59 @@ async fn main() -> anyhow::Result<()> {
         handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     server.wait().await
+}
+
+/// `ecsp-server reset-password`: a new password for one account, shown once.
+async fn reset_password(
+    config: &Config,
+    email: &str,
+    organization: Option<&str>,
+) -> anyhow::Result<()> {
+    let database = config.data_dir.join(ecsp_server_mock::DATABASE_FILE);
+    anyhow::ensure!(
+        database.exists(),
+        "no server database at {}: give the data directory with --data-dir",
+        database.display()
+    );
+    let (db, key) = ecsp_server_mock::open_storage(config)?;
+    let reset = seed::reset_password(&db, &key, email, organization).await?;
+    println!(
+        "{} (organisation \"{}\") new password (shown once): {}",
+        email.trim(),
+        reset.organization_name,
+        reset.password
+    );
+    println!(
+        "{} session(s) of this account ended; the change is in the audit log.",
+        reset.sessions_ended
+    );
+    Ok(())
+}
+
+/// `ecsp-server unlock-sign-in`: a one-time unlock code for one account, shown once.
+async fn unlock_sign_in(
+    config: &Config,
+    email: &str,
+    organization: Option<&str>,
+) -> anyhow::Result<()> {
+    let database = config.data_dir.join(ecsp_server_mock::DATABASE_FILE);
+    anyhow::ensure!(
+        database.exists(),
+        "no server database at {}: give the data directory with --data-dir",
+        database.display()
+    );
+    let (db, key) = ecsp_server_mock::open_storage(config)?;
+    let (issued, organization) = seed::unlock_sign_in(&db, &key, email, organization).await?;
+    println!(
+        "{} (organisation \"{organization}\") sign-in unlock code (shown once, valid until {}): {}",
+        email.trim(),
+        issued.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        issued.code
+    );
+    println!(
+        "Tell it to the owner yourself (in person, by phone); it works only with their password."
+    );
+    Ok(())
 }
 
 /// `--external-broker` and its companions as the server's configuration.

@@ -226,3 +226,174 @@ pub async fn add_organization(
         .await?;
     Ok((org, password))
 }
+
+impl From<StoreError> for ResetError {
+    fn from(e: StoreError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+/// An account whose password [`reset_password`] replaced: the new password is shown once.
+pub struct PasswordReset {
+    pub user_id: Uuid,
+    pub organization_name: String,
+    pub password: String,
+    /// Sessions (API token families' tokens and portal sessions) that were ended.
+    pub sessions_ended: usize,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReset")
+            .field("user_id", &self.user_id)
+            .field("sessions_ended", &self.sessions_ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`reset_password`] changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("no account uses the address {0}")]
+    NoAccount(String),
+    #[error(
+        "{count} accounts in different organisations use this address ({names}); \
+         say which with --organization"
+    )]
+    Ambiguous { count: usize, names: String },
+    #[error("no account with this address in an organisation named \"{0}\"")]
+    NotInOrganization(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// The operator's way back in for an account whose password is lost (`ecsp-server
+/// reset-password`): a new random password replaces the old one, every session of the account
+/// ends, and the audit log records it (actor: system). The address may be registered in several
+/// organisations; `organization` picks one by name when it is.
+pub async fn reset_password(
+    db: &Database,
+    key: &std::sync::Arc<DataKey>,
+    email: &str,
+    organization: Option<&str>,
+) -> Result<PasswordReset, ResetError> {
+    let password = new_password();
+    let to_hash = password.clone();
+    let phc = tokio::task::spawn_blocking(move || hash_password(&to_hash))
+        .await
+        .map_err(|e| ApiError::from(StoreError::Task(e.to_string())))?;
+    let (index, key, shown, wanted) = (
+        key.email_index(email),
+        key.clone(),
+        email.trim().to_owned(),
+        organization.map(|o| o.trim().to_owned()),
+    );
+    db.write(move |c| {
+        let (row, organization_name) = find_account(c, &key, &index, shown, wanted.as_deref())?;
+        let sessions_ended = accounts::revoke_user(c, row.id).map_err(ApiError::from)?;
+        accounts::set_password_hash(c, row.id, &phc).map_err(ApiError::from)?;
+        audit::append(
+            c,
+            &Event::new(
+                Some(row.org_id),
+                Actor::System,
+                "user.password_reset",
+                format!("user:{}", row.public_id),
+                Outcome::Success,
+            ),
+        )
+        .map_err(ApiError::from)?;
+        Ok(PasswordReset {
+            user_id: row.public_id,
+            organization_name,
+            password,
+            sessions_ended,
+        })
+    })
+    .await
+}
+
+/// The one account an operator's command names by address (and organisation, when the address
+/// has accounts in several), with its organisation's name.
+fn find_account(
+    c: &rusqlite::Connection,
+    key: &DataKey,
+    index: &[u8; 32],
+    shown: String,
+    wanted: Option<&str>,
+) -> Result<(accounts::LoginRow, String), ResetError> {
+    let mut candidates = Vec::new();
+    for row in accounts::find_login(c, index)? {
+        let name = organization_name(c, key, row.org_id)?;
+        candidates.push((row, name));
+    }
+    match (wanted, candidates.len()) {
+        (_, 0) => Err(ResetError::NoAccount(shown)),
+        (None, 1) => Ok(candidates.remove(0)),
+        (None, count) => {
+            let names = candidates
+                .iter()
+                .map(|(_, n)| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Err(ResetError::Ambiguous { count, names })
+        }
+        (Some(org), _) => match candidates.iter().position(|(_, n)| n == org) {
+            Some(at) => Ok(candidates.remove(at)),
+            None => Err(ResetError::NotInOrganization(org.to_owned())),
+        },
+    }
+}
+
+/// `ecsp-server unlock-sign-in`: a one-time sign-in unlock code for the account (see
+/// `crate::unlock`), audited as issued by the system; returns it with the organisation's name.
+pub async fn unlock_sign_in(
+    db: &Database,
+    key: &std::sync::Arc<DataKey>,
+    email: &str,
+    organization: Option<&str>,
+) -> Result<(crate::unlock::Issued, String), ResetError> {
+    let (index, key, shown, wanted) = (
+        key.email_index(email),
+        key.clone(),
+        email.trim().to_owned(),
+        organization.map(|o| o.trim().to_owned()),
+    );
+    db.write(move |c| {
+        let (row, organization_name) = find_account(c, &key, &index, shown, wanted.as_deref())?;
+        let issued =
+            crate::unlock::issue(c, &key, row.id, row.public_id).map_err(ApiError::from)?;
+        audit::append(
+            c,
+            &Event::new(
+                Some(row.org_id),
+                Actor::System,
+                "admin.user.unlock",
+                format!("user:{}", row.public_id),
+                Outcome::Success,
+            ),
+        )
+        .map_err(ApiError::from)?;
+        Ok((issued, organization_name))
+    })
+    .await
+}
+
+/// An organisation's name, opened from its sealed column.
+fn organization_name(
+    c: &rusqlite::Connection,
+    key: &DataKey,
+    org_id: i64,
+) -> Result<String, ApiError> {
+    let (public_id, sealed): (String, Option<Vec<u8>>) = c
+        .query_row(
+            "SELECT public_id, name_enc FROM organizations WHERE id = ?1",
+            [org_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(StoreError::from)?;
+    let public_id = crate::store::parse_uuid(&public_id)?;
+    Ok(sealed
+        .and_then(|s| key.open_str(&format!("organizations.name:{public_id}"), &s))
+        .unwrap_or_default())
+}

@@ -161,6 +161,7 @@ impl EcspClient {
             email: email.to_owned(),
             password: password.to_owned(),
             installation_id: Some(installation_id),
+            unlock_code: None,
         };
         let response = transport
             .send(

@@ -49,6 +49,12 @@ pub struct LoginRequest {
     /// Treat it like a secret: it is what makes an installation "known".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installation_id: Option<Uuid>,
+    /// A one-time unlock code an administrator issued to the account's owner: with the right
+    /// password it signs in from a new installation while the account's shared attempt budget
+    /// is used up by someone else's guesses. Dashes and spaces do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub unlock_code: Option<String>,
 }
 
 impl fmt::Debug for LoginRequest {
@@ -59,6 +65,10 @@ impl fmt::Debug for LoginRequest {
             .field(
                 "installation_id",
                 &self.installation_id.map(|_| "<redacted>"),
+            )
+            .field(
+                "unlock_code",
+                &self.unlock_code.as_ref().map(|_| "<redacted>"),
             )
             .finish()
     }
@@ -122,6 +132,11 @@ pub struct WhoAmI {
 impl crate::Validate for LoginRequest {
     fn validate_into(&self, v: &mut crate::Validator) {
         validate_credentials(v, &self.email, &self.password);
+        if let Some(code) = &self.unlock_code
+            && (code.trim().is_empty() || code.chars().count() > 64)
+        {
+            v.error("unlock_code", "must be 1 to 64 characters");
+        }
     }
 }
 

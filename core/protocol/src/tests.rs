@@ -140,6 +140,7 @@ fn secrets_do_not_show_in_debug_output() {
         email: "a@b.example".into(),
         password: "hunter2hunter2".into(),
         installation_id: Some(installation),
+        unlock_code: Some("abcd-efgh-jkmn-pqrs".into()),
     };
     let pair = crate::auth::TokenPair {
         access_token: "ecsp_at_secret".into(),
@@ -150,6 +151,7 @@ fn secrets_do_not_show_in_debug_output() {
     };
     let text = format!("{login:?} {pair:?}");
     assert!(!text.contains(&installation.to_string()), "{text}");
+    assert!(!text.contains("abcd-efgh"), "{text}");
     assert!(
         !text.contains("hunter2") && !text.contains("secret") && !text.contains("a@b"),
         "{text}"

@@ -257,6 +257,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(agent_devices::designated_devices))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::get_user, admin::update_user))
+        .routes(routes!(auth::issue_unlock_code))
         .routes(routes!(admin::grant_device, admin::revoke_device))
         .routes(routes!(admin::register_device))
         .routes(routes!(admin::create_agent, admin::list_agents))

@@ -328,6 +328,18 @@ pub struct Messages {
     pub op_expired: &'static str,
     pub op_cancelled: &'static str,
     pub live_updates: &'static str,
+    /// Said where the live updates stopped (session ended, or too many live pages).
+    pub live_updates_stopped: &'static str,
+    /// The refusal of one live page too many in a session.
+    pub live_pages_full: &'static str,
+    /// The administrator's unlock of a user's sign-in (button and page heading).
+    pub unlock_sign_in: &'static str,
+    pub unlock_code: &'static str,
+    pub valid_until: &'static str,
+    pub unlock_hint: &'static str,
+    /// The sign-in form's optional unlock-code field and its explanation.
+    pub unlock_code_optional: &'static str,
+    pub unlock_code_help: &'static str,
 }
 
 impl Messages {
@@ -681,6 +693,14 @@ pub static EN: Messages = Messages {
     op_expired: "Expired",
     op_cancelled: "Cancelled",
     live_updates: "This page updates itself while the operation runs.",
+    live_updates_stopped: "Live updates have stopped. Reload the page to see the current state.",
+    live_pages_full: "Too many live operation pages are open in this session. Close one, then reload this page.",
+    unlock_sign_in: "Unlock sign-in",
+    unlock_code: "Unlock code",
+    valid_until: "Valid until",
+    unlock_hint: "Tell the code to the user yourself (in person or by phone), not by e-mail. With their password it signs them in once from a new browser or device, even while someone else's guesses keep their account's attempts used up. It does not sign anyone in without the password.",
+    unlock_code_optional: "Unlock code (only if your administrator gave you one)",
+    unlock_code_help: "Locked out by too many attempts? Ask your administrator for an unlock code and enter it here with your password.",
 };
 
 pub static JA: Messages = Messages {
@@ -933,6 +953,14 @@ pub static JA: Messages = Messages {
     op_expired: "期限切れ",
     op_cancelled: "キャンセル済み",
     live_updates: "操作の実行中、このページは自動で更新されます。",
+    live_updates_stopped: "自動更新が停止しました。最新の状態を見るにはページを再読み込みしてください。",
+    live_pages_full: "このセッションで開いている操作のライブ表示が多すぎます。いずれかを閉じてから、このページを再読み込みしてください。",
+    unlock_sign_in: "サインインのロック解除",
+    unlock_code: "ロック解除コード",
+    valid_until: "有効期限",
+    unlock_hint: "このコードはメールではなく、対面または電話でご本人に直接伝えてください。パスワードと一緒に使うと、他者の試行でアカウントの試行回数が使い切られている間でも、新しいブラウザーや端末から一度だけサインインできます。パスワードなしではサインインできません。",
+    unlock_code_optional: "ロック解除コード（管理者から受け取った場合のみ）",
+    unlock_code_help: "試行回数の超過でサインインできない場合は、管理者にロック解除コードを依頼し、パスワードと一緒にここへ入力してください。",
 };
 
 /// The measurement plots' words in Japanese (symbols and units stay as they are). Legend

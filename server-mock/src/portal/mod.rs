@@ -23,6 +23,7 @@ mod operations;
 mod pages;
 mod records;
 mod zone;
+mod unlock;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -89,6 +90,7 @@ pub fn routes() -> Router<AppState> {
             get(admin::users).post(admin::create_user),
         )
         .route("/portal/admin/users/{id}", post(admin::update_user))
+        .route("/portal/admin/users/{id}/unlock", post(unlock::issue))
         .route(
             "/portal/admin/rights",
             get(admin::rights).post(admin::change_right),

@@ -30,7 +30,7 @@ use super::pages::{Nav, failure, nav, render, see_other, when};
 use super::{Browser, CONTENT_SECURITY_POLICY};
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::store::operations;
+use crate::store::{operations, web_sessions};
 
 /// How often a watched operation is looked at, and for how long one page's stream lasts (the
 /// browser's EventSource then reconnects by itself).
@@ -376,55 +376,129 @@ pub async fn show(
 
 /// The operation's state as server-sent events: one `state` event now and one at each change
 /// (state or progress), until the operation ends.
+///
+/// A stream lives no longer than its session: every poll checks the session again (with the
+/// operation's visibility, in the same read), and when the session has ended (signed out,
+/// signed out everywhere, the account disabled, timed out) the stream sends `ended` and closes.
+/// A session holds at most [`MAX_STREAMS_PER_SESSION`] streams; one more is refused with 429.
 pub async fn events(
     State(state): State<AppState>,
     browser: Browser,
     Path(id): Path<String>,
 ) -> Response {
     let lang = browser.lang;
+    let t = lang.messages();
+    let Some(slot) = StreamSlot::take(&browser.who.session_family) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::RETRY_AFTER, "5"),
+            ],
+            t.live_pages_full,
+        )
+            .into_response();
+    };
     // Watching is audited once, as a read; the polls behind the stream are not.
     let id = match read_operation(&state, &browser, &id).await {
         Ok(v) => v.operation_id,
         Err(page) => return *page,
     };
-    let who = browser.who.clone();
-    let t = lang.messages();
+    let token = browser.token.clone();
     let started = tokio::time::Instant::now();
     let stream = futures_util::stream::unfold(
-        (state, who, None::<(OperationState, Option<u8>)>, false),
-        move |(state, who, last, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                if started.elapsed() > WATCH_FOR {
+        (state, slot, None::<(OperationState, Option<u8>)>, false),
+        move |(state, slot, last, done)| {
+            let token = token.clone();
+            async move {
+                if done {
                     return None;
                 }
-                let me = who.clone();
-                let view = state
-                    .db
-                    .read(move |c| operations::get_visible(c, &me, id))
-                    .await
-                    .ok()?;
-                let now = (view.state, view.progress_percent);
-                if last != Some(now) {
-                    let data = serde_json::json!({
-                        "state": view.state.as_str(),
-                        "label": t.operation_state(view.state),
-                        "progress": view.progress_percent,
-                        "final": view.state.is_final(),
-                    });
-                    let event = Event::default().event("state").data(data.to_string());
-                    let done = view.state.is_final();
-                    return Some((Ok::<_, Infallible>(event), (state, who, Some(now), done)));
+                loop {
+                    if started.elapsed() > WATCH_FOR {
+                        return None;
+                    }
+                    let session = token.clone();
+                    let polled = state
+                        .db
+                        .read(move |c| {
+                            let who = match web_sessions::authenticate(c, &session) {
+                                Ok((who, _)) => who,
+                                Err(ApiError::Unauthenticated(_)) => return Ok(None),
+                                Err(e) => return Err(e),
+                            };
+                            operations::get_visible(c, &who, id).map(Some)
+                        })
+                        .await
+                        .ok()?;
+                    let Some(view) = polled else {
+                        let event = Event::default().event("ended").data("session");
+                        return Some((Ok::<_, Infallible>(event), (state, slot, last, true)));
+                    };
+                    let now = (view.state, view.progress_percent);
+                    if last != Some(now) {
+                        let data = serde_json::json!({
+                            "state": view.state.as_str(),
+                            "label": t.operation_state(view.state),
+                            "progress": view.progress_percent,
+                            "final": view.state.is_final(),
+                        });
+                        let event = Event::default().event("state").data(data.to_string());
+                        let done = view.state.is_final();
+                        return Some((Ok(event), (state, slot, Some(now), done)));
+                    }
+                    tokio::time::sleep(WATCH_EVERY).await;
                 }
-                tokio::time::sleep(WATCH_EVERY).await;
             }
         },
     );
     Sse::new(stream)
-        .keep_alive(KeepAlive::default())
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
+}
+
+/// Most live operation streams one portal session holds at once. Over HTTP/1.1 a browser opens
+/// at most six connections to a site, and each stream holds one: four leaves two for the pages
+/// themselves. Four tabs watching operations is more than a person follows.
+pub const MAX_STREAMS_PER_SESSION: usize = 4;
+
+/// A comment line this often: a stream whose browser has gone is noticed (and its slot freed)
+/// at the next write, so within this time even when nothing changes.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// The open streams of each session (by session family, a random id per sign-in). Process-wide
+/// rather than per server: the keys are random, so servers in one process (tests) never meet.
+static OPEN_STREAMS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, usize>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// One of a session's stream places, given back when the stream is dropped (ended, or the
+/// browser went away).
+#[derive(Debug)]
+struct StreamSlot(String);
+
+impl StreamSlot {
+    fn take(session: &str) -> Option<Self> {
+        let mut open = OPEN_STREAMS.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(session.to_owned()).or_default();
+        if *count >= MAX_STREAMS_PER_SESSION {
+            return None;
+        }
+        *count += 1;
+        Some(Self(session.to_owned()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = OPEN_STREAMS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.0) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.0);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

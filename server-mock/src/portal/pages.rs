@@ -188,6 +188,9 @@ pub struct SignInForm {
     email: String,
     password: String,
     csrf: String,
+    /// An administrator's unlock code (`crate::unlock`); empty when not given.
+    #[serde(default)]
+    unlock: String,
 }
 
 impl std::fmt::Debug for SignInForm {
@@ -222,7 +225,12 @@ pub async fn sign_in(
         );
     }
     let known_browser = cookie(&headers, DEVICE_COOKIE).and_then(|v| Uuid::parse_str(v).ok());
-    let verified = match verify_sign_in(&state, email.clone(), form.password, known_browser).await {
+    let unlock = form.unlock.trim();
+    let attempt = crate::api::auth::SignInAttempt {
+        installation: known_browser,
+        unlock_code: (!unlock.is_empty() && unlock.len() <= 64).then(|| unlock.to_owned()),
+    };
+    let verified = match verify_sign_in(&state, email.clone(), form.password, attempt).await {
         Ok(v) => v,
         Err(ApiError::InvalidCredentials) => {
             return sign_in_page(

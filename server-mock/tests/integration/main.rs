@@ -11,6 +11,8 @@ mod bad_input;
 mod ingest;
 mod portal;
 mod records;
+mod portal_live;
 mod remote;
+mod startup;
 mod storage;
 mod tls;

@@ -12,23 +12,23 @@ use crate::common::{TestServer, rustls_client_config};
 
 /// A browser: keeps cookies by hand (to check each one's attributes) and never follows
 /// redirects (to check where each answer sends it).
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     ts: &'a TestServer,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     cookies: HashMap<String, String>,
     /// Every `Set-Cookie` value received, newest last.
     set_cookies: Vec<String>,
     accept_language: &'static str,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -36,7 +36,7 @@ impl Page {
     }
 
     /// The value of the hidden `csrf` field of the page's first form that has one.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -47,7 +47,7 @@ impl Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(ts: &'a TestServer) -> Self {
+    pub(crate) fn new(ts: &'a TestServer) -> Self {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(rustls_client_config(
                 ts.server.ca_pem.as_deref().unwrap(),
@@ -65,7 +65,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn cookie_header(&self) -> HeaderValue {
+    pub(crate) fn cookie_header(&self) -> HeaderValue {
         let joined = self
             .cookies
             .iter()
@@ -97,7 +97,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let res = self
             .http
             .get(self.ts.url(path))
@@ -109,7 +109,7 @@ impl<'a> Browser<'a> {
         self.absorb(res).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let res = self
             .http
             .post(self.ts.url(path))
@@ -122,7 +122,7 @@ impl<'a> Browser<'a> {
         self.absorb(res).await
     }
 
-    async fn sign_in(&mut self, who: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, who: &str) -> Page {
         let (email, password) = self.ts.password(who);
         let form = self.get("/portal/sign-in").await;
         assert_eq!(form.status, StatusCode::OK);
