@@ -101,6 +101,19 @@ pub fn open_storage(config: &Config) -> anyhow::Result<(Database, Arc<DataKey>)>
     Ok((db, Arc::new(key)))
 }
 
+/// [`open_storage`] for the server's commands on an installation (`agents`, `export-audit`,
+/// `reset-password`, `unlock-sign-in`): a data directory without a database is refused, never
+/// made anew with a new data key (a mistyped `--data-dir` would otherwise look like success).
+pub fn open_existing_storage(config: &Config) -> anyhow::Result<(Database, Arc<DataKey>)> {
+    let database = config.data_dir.join(DATABASE_FILE);
+    anyhow::ensure!(
+        database.exists(),
+        "no server database at {}: give the data directory with --data-dir",
+        database.display()
+    );
+    open_storage(config)
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {

@@ -159,13 +159,13 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Agents { command }) => {
-            let (db, key) = ecsp_server_mock::open_storage(&config)?;
+            let (db, key) = ecsp_server_mock::open_existing_storage(&config)?;
             let mut out = std::io::stdout().lock();
             ecsp_server_mock::agent_admin::run_command(&db, &key, command, &mut out).await?;
             return Ok(());
         }
         Some(Command::ExportAudit { out }) => {
-            let (db, _) = ecsp_server_mock::open_storage(&config)?;
+            let (db, _) = ecsp_server_mock::open_existing_storage(&config)?;
             let rows = db
                 .read(move |c| {
                     let mut sink: Box<dyn std::io::Write> = match &out {
@@ -250,13 +250,7 @@ async fn reset_password(
     email: &str,
     organization: Option<&str>,
 ) -> anyhow::Result<()> {
-    let database = config.data_dir.join(ecsp_server_mock::DATABASE_FILE);
-    anyhow::ensure!(
-        database.exists(),
-        "no server database at {}: give the data directory with --data-dir",
-        database.display()
-    );
-    let (db, key) = ecsp_server_mock::open_storage(config)?;
+    let (db, key) = ecsp_server_mock::open_existing_storage(config)?;
     let reset = seed::reset_password(&db, &key, email, organization).await?;
     println!(
         "{} (organisation \"{}\") new password (shown once): {}",
@@ -277,13 +271,7 @@ async fn unlock_sign_in(
     email: &str,
     organization: Option<&str>,
 ) -> anyhow::Result<()> {
-    let database = config.data_dir.join(ecsp_server_mock::DATABASE_FILE);
-    anyhow::ensure!(
-        database.exists(),
-        "no server database at {}: give the data directory with --data-dir",
-        database.display()
-    );
-    let (db, key) = ecsp_server_mock::open_storage(config)?;
+    let (db, key) = ecsp_server_mock::open_existing_storage(config)?;
     let (issued, organization) = seed::unlock_sign_in(&db, &key, email, organization).await?;
     println!(
         "{} (organisation \"{organization}\") sign-in unlock code (shown once, valid until {}): {}",

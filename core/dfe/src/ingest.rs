@@ -91,8 +91,10 @@ impl Ingest {
         bytes: &[u8],
         root: &crate::xml::Element,
     ) -> Result<Ingested, IngestError> {
-        self.ingest_with(file, bytes, || crate::read_jmf_root(file, root, &self.options))
-            .await
+        self.ingest_with(file, bytes, || {
+            crate::read_jmf_root(file, root, &self.options)
+        })
+        .await
     }
 
     async fn ingest_with(

@@ -22,8 +22,8 @@ mod measurements;
 mod operations;
 mod pages;
 mod records;
-mod zone;
 mod unlock;
+mod zone;
 
 use axum::Router;
 use axum::extract::FromRequestParts;

@@ -149,73 +149,6 @@ async fn bad_files_name_the_file_the_line_and_the_field() {
     assert_eq!(status["sent"], 0);
 }
 
-/// `ecsp --json dfe watch` prints JSON Lines, as the README says: each event one compact object
-/// on one line (it pretty-printed each over many lines, which no line reader can take).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dfe_watch_json_prints_one_object_per_line() {
-    use std::io::BufRead as _;
-    use std::process::Stdio;
-    use std::time::Duration;
-
-    let h = Harness::start().await;
-    let cli = Cli::new(&h, "operator");
-    cli.login(&h, "operator");
-    let folder = h.dir.path().join("hot");
-    std::fs::create_dir_all(&folder).unwrap();
-    let device = h.device(0).to_string();
-    let mut child = cli
-        .command(&[
-            "--json",
-            "dfe",
-            "watch",
-            "--folder",
-            folder.to_str().unwrap(),
-            "--device",
-            &device,
-            "--settle-ms",
-            "200",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next_line = || {
-        tokio::task::block_in_place(|| lines.recv_timeout(Duration::from_secs(60)))
-            .expect("a line from `dfe watch --json`")
-    };
-    let ticket = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../core/dfe/data/digital-printing-combined.jdf"),
-    )
-    .unwrap();
-    std::fs::write(folder.join("job.jdf"), &ticket).unwrap();
-    let captured = next_line();
-    std::fs::write(folder.join("cut.jdf"), &ticket[..ticket.len() / 2]).unwrap();
-    let quarantined = next_line();
-    let _ = child.kill();
-    let _ = child.wait();
-
-    let captured: Value = serde_json::from_str(&captured)
-        .unwrap_or_else(|e| panic!("one whole object per line: {e}: {captured}"));
-    assert_eq!(captured["event"], "captured", "{captured}");
-    assert_eq!(captured["file"], "job.jdf");
-    assert_eq!(captured["record_ids"].as_array().map(Vec::len), Some(1));
-    let quarantined: Value = serde_json::from_str(&quarantined).expect("one whole object per line");
-    assert_eq!(quarantined["event"], "quarantined", "{quarantined}");
-    assert_eq!(quarantined["file"], "cut.jdf");
-    assert_eq!(quarantined["reason"]["kind"], "malformed");
-
 /// Reports `n` device-data records for device 0, all captured at `at`, as the demo agent.
 async fn report_at(h: &Harness, at: chrono::DateTime<chrono::Utc>, n: usize) -> Vec<String> {
     let device = &h.demo.devices[0];
@@ -320,4 +253,72 @@ async fn records_list_pages_through_records_sharing_a_capture_time() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("device_data"), "the accepted spellings: {err}");
+}
+
+/// `ecsp --json dfe watch` prints JSON Lines, as the README says: each event one compact object
+/// on one line (it pretty-printed each over many lines, which no line reader can take).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dfe_watch_json_prints_one_object_per_line() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let h = Harness::start().await;
+    let cli = Cli::new(&h, "operator");
+    cli.login(&h, "operator");
+    let folder = h.dir.path().join("hot");
+    std::fs::create_dir_all(&folder).unwrap();
+    let device = h.device(0).to_string();
+    let mut child = cli
+        .command(&[
+            "--json",
+            "dfe",
+            "watch",
+            "--folder",
+            folder.to_str().unwrap(),
+            "--device",
+            &device,
+            "--settle-ms",
+            "200",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || {
+        tokio::task::block_in_place(|| lines.recv_timeout(Duration::from_secs(60)))
+            .expect("a line from `dfe watch --json`")
+    };
+    let ticket = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../core/dfe/data/digital-printing-combined.jdf"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("job.jdf"), &ticket).unwrap();
+    let captured = next_line();
+    std::fs::write(folder.join("cut.jdf"), &ticket[..ticket.len() / 2]).unwrap();
+    let quarantined = next_line();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let captured: Value = serde_json::from_str(&captured)
+        .unwrap_or_else(|e| panic!("one whole object per line: {e}: {captured}"));
+    assert_eq!(captured["event"], "captured", "{captured}");
+    assert_eq!(captured["file"], "job.jdf");
+    assert_eq!(captured["record_ids"].as_array().map(Vec::len), Some(1));
+    let quarantined: Value = serde_json::from_str(&quarantined).expect("one whole object per line");
+    assert_eq!(quarantined["event"], "quarantined", "{quarantined}");
+    assert_eq!(quarantined["file"], "cut.jdf");
+    assert_eq!(quarantined["reason"]["kind"], "malformed");
 }
