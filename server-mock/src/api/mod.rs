@@ -252,6 +252,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(devices::get_record))
         .routes(routes!(uploads::upload_dfe))
         .routes(routes!(uploads::upload_measurements))
+        .routes(routes!(uploads::upload_device_status))
         .routes(routes!(uploads::upload_device_data))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::get_user, admin::update_user))
