@@ -214,10 +214,7 @@ impl Core {
         let record = DeviceStatusRecord {
             record_id: Uuid::now_v7(),
             // Milliseconds, as the outbox keeps it.
-            captured_at: input
-                .observed_at
-                .unwrap_or_else(Utc::now)
-                .trunc_subsecs(3),
+            captured_at: input.observed_at.unwrap_or_else(Utc::now).trunc_subsecs(3),
             device_id: input.device_id,
             software: input.software,
             printer_status: input.printer_status,

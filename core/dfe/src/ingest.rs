@@ -94,8 +94,10 @@ impl Ingest {
         bytes: &[u8],
         root: &crate::xml::Element,
     ) -> Result<Ingested, IngestError> {
-        self.ingest_with(file, bytes, || crate::read_jmf_root(file, root, &self.options))
-            .await
+        self.ingest_with(file, bytes, || {
+            crate::read_jmf_root(file, root, &self.options)
+        })
+        .await
     }
 
     async fn ingest_with(
@@ -115,8 +117,11 @@ impl Ingest {
             // The field and where, never the value (it may be a name).
             tracing::warn!(file = tag, field = %w.field, at = ?w.location, "DFE value left out: {}", w.message);
         }
-        let device_data: Vec<DeviceDataCapture> =
-            reading.device_states.into_iter().map(as_device_data).collect();
+        let device_data: Vec<DeviceDataCapture> = reading
+            .device_states
+            .into_iter()
+            .map(as_device_data)
+            .collect();
         let captures = reading.captures;
         if captures.is_empty() && device_data.is_empty() {
             // A JMF signal with nothing to upload (an empty queue): remembered, nothing made.

@@ -386,7 +386,12 @@ async fn device_status_from_the_pc_application_is_device_data_of_an_allowed_devi
     let uploads: Vec<(&str, &str)> = rows
         .iter()
         .filter(|r| r["action"] == "upload.device_data")
-        .map(|r| (r["outcome"].as_str().unwrap(), r["object"].as_str().unwrap_or("")))
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap(),
+                r["object"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     let object = format!("record:{id}");
     assert_eq!(uploads.len(), 3, "{uploads:?}");
