@@ -18,7 +18,7 @@ export interface UiError {
 export type Purpose = "job_info" | "gps" | "photos";
 export type Decision = "granted" | "refused" | "withdrawn";
 export type ConsentState = "granted" | "refused" | "withdrawn" | "never_asked" | "ask_again";
-export type OutboxKind = "consent" | "dfe" | "measurement";
+export type OutboxKind = "consent" | "dfe" | "measurement" | "device_data";
 export type QueueState = "queued" | "in_flight" | "rejected" | "sent";
 
 export type SyncState =

@@ -4,9 +4,11 @@
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use ecsp_protocol::Validate;
-use ecsp_protocol::common::{OperatingEnvironment, SoftwareVersion};
+use ecsp_protocol::common::{CodeEvent, OperatingEnvironment, Settings, SoftwareVersion};
 use ecsp_protocol::consent::Purpose;
-use ecsp_protocol::dfe::{DfeRecord, DfeUpload, JobInformation, PrintSettings};
+use ecsp_protocol::dfe::{
+    DeviceStatusRecord, DeviceStatusUpload, DfeRecord, DfeUpload, JobInformation, PrintSettings,
+};
 use ecsp_protocol::measurement::{
     ColorSample, GpsFix, InstrumentAttributes, InstrumentMaintenance, MeasurementRecord,
     MeasurementSettings, MeasurementUpload, Photo,
@@ -32,6 +34,30 @@ pub struct DfeCapture {
     /// Kept only if the user granted `job_info`.
     #[serde(default)]
     pub job: Option<JobInformation>,
+}
+
+/// A device's state as the PC application read it from its DFE (a device down or stopped, its
+/// errors and counters, no job): uploaded as device data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDataCapture {
+    pub device_id: Uuid,
+    /// The DFE software that reported the state.
+    pub software: SoftwareVersion,
+    /// When the device was in this state, as the DFE said (else now); the record's capture time.
+    #[serde(default)]
+    pub observed_at: Option<DateTime<Utc>>,
+    /// e.g. `down`, `stopped`.
+    pub printer_status: String,
+    /// Errors and warnings active then.
+    #[serde(default)]
+    pub error_codes: Vec<CodeEvent>,
+    /// Other events the device reported.
+    #[serde(default)]
+    pub status_history: Vec<CodeEvent>,
+    /// Counters and the device's identity as the DFE names them.
+    #[serde(default)]
+    pub values: Option<Settings>,
 }
 
 /// A spectrometer measurement as the mobile application read it.
@@ -182,6 +208,27 @@ impl Core {
             gated.push((Purpose::JobInfo, to_value(&job)?));
         }
         Prepared::new(OutboxKind::Dfe, &record, gated, withheld)
+    }
+
+    fn prepare_device_data(&self, input: DeviceDataCapture) -> Result<Prepared> {
+        let record = DeviceStatusRecord {
+            record_id: Uuid::now_v7(),
+            // Milliseconds, as the outbox keeps it.
+            captured_at: input.observed_at.unwrap_or_else(Utc::now).trunc_subsecs(3),
+            device_id: input.device_id,
+            software: input.software,
+            printer_status: input.printer_status,
+            error_codes: input.error_codes,
+            status_history: input.status_history,
+            values: input.values.filter(|v| !v.is_empty()),
+        };
+        DeviceStatusUpload {
+            schema_version: ecsp_protocol::PROTOCOL_VERSION,
+            records: vec![record.clone()],
+        }
+        .validate(Utc::now())
+        .map_err(strip_record_prefix)?;
+        Prepared::new(OutboxKind::DeviceData, &record, Vec::new(), Vec::new())
     }
 
     /// Whether a gated part may be kept: consent now and, when the caller fixed the capture
@@ -349,6 +396,36 @@ impl EcspClient {
                 .into_iter()
                 .map(|input| core.prepare_dfe(user, input))
                 .collect::<Result<Vec<_>>>()?;
+            core.enqueue_prepared(user, prepared)
+        })
+        .await
+    }
+
+    /// Captures device data (a device's state as its DFE reported it) all or none: every record
+    /// is validated before any is written, in one transaction.
+    pub async fn capture_device_data(
+        &self,
+        inputs: Vec<DeviceDataCapture>,
+    ) -> EcspResult<Vec<Captured>> {
+        self.capture_dfe_reading(Vec::new(), inputs).await
+    }
+
+    /// Captures what one DFE file or message held, DFE records and device data, all or none in
+    /// one transaction; the answers in that order (DFE records first).
+    pub async fn capture_dfe_reading(
+        &self,
+        dfes: Vec<DfeCapture>,
+        device_data: Vec<DeviceDataCapture>,
+    ) -> EcspResult<Vec<Captured>> {
+        self.blocking(move |core| {
+            let user = core.current_user()?;
+            let mut prepared = Vec::with_capacity(dfes.len() + device_data.len());
+            for input in dfes {
+                prepared.push(core.prepare_dfe(user, input)?);
+            }
+            for input in device_data {
+                prepared.push(core.prepare_device_data(input)?);
+            }
             core.enqueue_prepared(user, prepared)
         })
         .await

@@ -39,13 +39,16 @@ pub enum OutboxKind {
     Dfe,
     /// A measurement from the mobile application.
     Measurement,
+    /// Device data from the PC application (a device's state as its DFE reported it).
+    DeviceData,
 }
 
 impl OutboxKind {
-    pub const ALL: [OutboxKind; 3] = [
+    pub const ALL: [OutboxKind; 4] = [
         OutboxKind::Consent,
         OutboxKind::Dfe,
         OutboxKind::Measurement,
+        OutboxKind::DeviceData,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl OutboxKind {
             OutboxKind::Consent => "consent",
             OutboxKind::Dfe => "dfe",
             OutboxKind::Measurement => "measurement",
+            OutboxKind::DeviceData => "device_data",
         }
     }
 
@@ -70,6 +74,7 @@ impl OutboxKind {
             OutboxKind::Consent => "/api/v1/consents",
             OutboxKind::Dfe => "/api/v1/uploads/dfe",
             OutboxKind::Measurement => "/api/v1/uploads/measurements",
+            OutboxKind::DeviceData => "/api/v1/uploads/device-data",
         }
     }
 
@@ -78,7 +83,7 @@ impl OutboxKind {
         match self {
             // The consent endpoint takes one decision per request.
             OutboxKind::Consent => 1,
-            OutboxKind::Dfe | OutboxKind::Measurement => {
+            OutboxKind::Dfe | OutboxKind::Measurement | OutboxKind::DeviceData => {
                 requested.clamp(1, ecsp_protocol::limits::RECORDS_PER_UPLOAD)
             }
         }
@@ -89,7 +94,7 @@ impl OutboxKind {
     pub fn phase(self) -> u8 {
         match self {
             OutboxKind::Consent => 0,
-            OutboxKind::Dfe | OutboxKind::Measurement => 1,
+            OutboxKind::Dfe | OutboxKind::Measurement | OutboxKind::DeviceData => 1,
         }
     }
 
@@ -981,6 +986,13 @@ mod tests {
             ecsp_protocol::limits::RECORDS_PER_UPLOAD
         );
         assert!(OutboxKind::Consent.phase() < OutboxKind::Dfe.phase());
-        assert_eq!(OutboxKind::parse("device_data"), None);
+        assert_eq!(
+            OutboxKind::parse("device_data"),
+            Some(OutboxKind::DeviceData)
+        );
+        assert_eq!(OutboxKind::DeviceData.batch_limit(500), 500);
+        assert!(OutboxKind::Consent.phase() < OutboxKind::DeviceData.phase());
+        assert!(OutboxKind::DeviceData.is_upload());
+        assert_eq!(OutboxKind::parse("device-data"), None);
     }
 }

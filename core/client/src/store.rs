@@ -85,6 +85,47 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FROM consents c LEFT JOIN outbox o ON o.record_id = c.decision_id
         WHERE COALESCE(o.state, 'sent') = 'sent';
 "#,
+    // v5: the `device_data` kind. SQLite cannot change a CHECK in place, so both tables are
+    // rebuilt: the sealed parts are set aside first, as dropping `outbox` would cascade to them.
+    r#"
+    CREATE TABLE outbox_v3 AS SELECT * FROM outbox;
+    CREATE TABLE outbox_gated_v3 AS SELECT * FROM outbox_gated;
+    DROP TABLE outbox_gated;
+    DROP TABLE outbox;
+    CREATE TABLE outbox (
+        id               INTEGER PRIMARY KEY,
+        record_id        TEXT NOT NULL UNIQUE,
+        user_id          TEXT NOT NULL,
+        kind             TEXT NOT NULL
+                         CHECK (kind IN ('consent', 'dfe', 'measurement', 'device_data')),
+        device_id        TEXT,
+        captured_at      INTEGER NOT NULL,
+        body             TEXT,
+        state            TEXT NOT NULL CHECK (state IN ('queued', 'in_flight', 'rejected', 'sent')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL DEFAULT 0,
+        last_error       TEXT,
+        sent_at          INTEGER,
+        last_error_code  TEXT,
+        withheld         TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(user_id, state, id);
+    INSERT INTO outbox (id, record_id, user_id, kind, device_id, captured_at, body, state,
+                        attempts, next_attempt_at, last_error, sent_at, last_error_code, withheld)
+        SELECT id, record_id, user_id, kind, device_id, captured_at, body, state,
+               attempts, next_attempt_at, last_error, sent_at, last_error_code, withheld
+        FROM outbox_v3;
+    CREATE TABLE outbox_gated (
+        record_id  TEXT NOT NULL REFERENCES outbox(record_id) ON DELETE CASCADE,
+        purpose    TEXT NOT NULL CHECK (purpose IN ('job_info', 'gps', 'photos')),
+        sealed     BLOB NOT NULL,
+        PRIMARY KEY (record_id, purpose)
+    ) WITHOUT ROWID;
+    INSERT INTO outbox_gated (record_id, purpose, sealed)
+        SELECT record_id, purpose, sealed FROM outbox_gated_v3;
+    DROP TABLE outbox_gated_v3;
+    DROP TABLE outbox_v3;
+"#,
 ];
 
 /// The local database.
@@ -184,6 +225,73 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_v3_database_keeps_its_entries_and_sealed_parts_and_takes_device_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("v3.sqlite3");
+        {
+            let mut conn = Connection::open(&old).unwrap();
+            conn.pragma_update(None, "foreign_keys", true).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..3] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 3).unwrap();
+            tx.execute(
+                "INSERT INTO outbox (id, record_id, user_id, kind, captured_at, body, state, withheld)
+                 VALUES (7, 'r1', 'u', 'dfe', 1, '{}', 'queued', 'gps')",
+                [],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO outbox_gated (record_id, purpose, sealed) VALUES ('r1', 'job_info', x'01')",
+                [],
+            )
+            .unwrap();
+            assert!(
+                tx.execute(
+                    "INSERT INTO outbox (record_id, user_id, kind, captured_at, state)
+                     VALUES ('r2', 'u', 'device_data', 1, 'queued')",
+                    [],
+                )
+                .is_err(),
+                "a v3 database refuses the kind"
+            );
+            tx.commit().unwrap();
+        }
+        let upgraded = LocalStore::open(&old).unwrap();
+        let conn = upgraded.conn();
+        let (id, withheld): (i64, String) = conn
+            .query_row(
+                "SELECT id, withheld FROM outbox WHERE record_id = 'r1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((id, withheld.as_str()), (7, "gps"));
+        let sealed: Vec<u8> = conn
+            .query_row(
+                "SELECT sealed FROM outbox_gated WHERE record_id = 'r1' AND purpose = 'job_info'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(sealed, vec![1u8]);
+        conn.execute(
+            "INSERT INTO outbox (record_id, user_id, kind, captured_at, state)
+             VALUES ('r2', 'u', 'device_data', 1, 'queued')",
+            [],
+        )
+        .unwrap();
+        // The sealed parts still follow their entry.
+        conn.execute("DELETE FROM outbox WHERE record_id = 'r1'", [])
+            .unwrap();
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM outbox_gated", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     #[test]

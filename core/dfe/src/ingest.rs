@@ -1,13 +1,16 @@
-//! From bytes to records in the outbox: read, capture all or nothing, remember the content.
+//! From bytes to records in the outbox: read, capture all or nothing (DFE records and the device
+//! data of a device's jobless status alike), remember the content.
 
 use std::sync::Arc;
 
+use chrono::Utc;
+use ecsp_client::capture::DeviceDataCapture;
 use ecsp_client::{EcspClient, EcspError, ErrorCode};
 use ecsp_protocol::consent::Purpose;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{Ledger, ReadError, ReadErrorKind, ReadOptions};
+use crate::{DeviceState, Ledger, ReadError, ReadErrorKind, ReadOptions};
 
 /// What became of one file or one JMF message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,18 +117,13 @@ impl Ingest {
             // The field and where, never the value (it may be a name).
             tracing::warn!(file = tag, field = %w.field, at = ?w.location, "DFE value left out: {}", w.message);
         }
-        if !reading.device_states.is_empty() {
-            // Device data (a device down, with its errors and counters) is uploaded by agents
-            // with an agent credential (`/api/v1/agent/device-data`); the PC application's
-            // user session has no such path yet, so the states are reported here, not sent.
-            tracing::warn!(
-                file = tag,
-                states = reading.device_states.len(),
-                "JMF device status without a job read; device data is not uploaded from the PC application"
-            );
-        }
+        let device_data: Vec<DeviceDataCapture> = reading
+            .device_states
+            .into_iter()
+            .map(as_device_data)
+            .collect();
         let captures = reading.captures;
-        if captures.is_empty() {
+        if captures.is_empty() && device_data.is_empty() {
             // A JMF signal with nothing to upload (an empty queue): remembered, nothing made.
             self.ledger.remember(&key, &[]).map_err(ledger_error)?;
             return Ok(Ingested::Captured {
@@ -133,9 +131,10 @@ impl Ingest {
                 withheld: Vec::new(),
             });
         }
+        // The file's DFE records and device data together: all of them or none.
         let captured = self
             .client
-            .capture_dfes(captures)
+            .capture_dfe_reading(captures, device_data)
             .await
             .map_err(|e| match e.code {
                 // The content itself failed validation: the file is bad, not the moment.
@@ -157,6 +156,22 @@ impl Ingest {
             record_ids,
             withheld,
         })
+    }
+}
+
+/// A device's state without a job, as the device data the PC application uploads.
+fn as_device_data(state: DeviceState) -> DeviceDataCapture {
+    let now = Utc::now();
+    DeviceDataCapture {
+        device_id: state.device_id,
+        software: state.software,
+        // A DFE clock ahead of this one would make a capture time in the future, which the
+        // server refuses: the state is then dated when it was read here.
+        observed_at: state.observed_at.filter(|at| *at <= now),
+        printer_status: state.printer_status,
+        error_codes: state.error_codes,
+        status_history: state.events,
+        values: Some(state.values),
     }
 }
 

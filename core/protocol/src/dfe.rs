@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::common::{OperatingEnvironment, Settings, SoftwareVersion};
-use crate::limits::{RECORDS_PER_UPLOAD, SHORT_TEXT};
+use crate::common::{CodeEvent, OperatingEnvironment, Settings, SoftwareVersion, opt_settings};
+use crate::limits::{LIST_ENTRIES, RECORDS_PER_UPLOAD, SHORT_TEXT};
 use crate::{Validate, Validator};
 
 /// `POST /api/v1/uploads/dfe`.
@@ -224,6 +224,72 @@ impl Validate for DfeUpload {
         crate::upload::check_schema_version(v, self.schema_version);
         v.each("records", &self.records, 1, RECORDS_PER_UPLOAD);
         crate::upload::unique_record_ids(v, self.records.iter().map(|r| r.record_id));
+    }
+}
+
+/// `POST /api/v1/uploads/device-data`: device data the PC application read from a DFE (a JMF
+/// `Status` of a device that is down or stopped, without a job), stored as the device-data kind.
+/// The agents' [`crate::agent::DeviceDataRecord`] names its device by manufacturer, model and
+/// serial number and requires its firmware version, which a DFE does not report; a user names
+/// the device by its id, as in a DFE upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceStatusUpload {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
+    pub schema_version: u32,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
+    pub records: Vec<DeviceStatusRecord>,
+}
+
+/// A device's state as its DFE reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceStatusRecord {
+    pub record_id: Uuid,
+    /// When the device was in this state (the DFE's message time).
+    pub captured_at: DateTime<Utc>,
+    /// The printer (as registered on the server).
+    pub device_id: Uuid,
+    /// The DFE software that reported the state.
+    pub software: SoftwareVersion,
+    /// e.g. `down`, `stopped`, `idle` (JDF `DeviceStatus` in lower case).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
+    pub printer_status: String,
+    /// Errors and warnings active now (`PaperJam`, `OutputTrayFull`…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
+    pub error_codes: Vec<CodeEvent>,
+    /// Other events the device reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
+    pub status_history: Vec<CodeEvent>,
+    /// Production counters, speed and the device's identity as the DFE names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub values: Option<Settings>,
+}
+
+impl Validate for DeviceStatusUpload {
+    fn validate_into(&self, v: &mut Validator) {
+        crate::upload::check_schema_version(v, self.schema_version);
+        v.each("records", &self.records, 1, RECORDS_PER_UPLOAD);
+        crate::upload::unique_record_ids(v, self.records.iter().map(|r| r.record_id));
+    }
+}
+
+impl Validate for DeviceStatusRecord {
+    fn validate_into(&self, v: &mut Validator) {
+        v.past_time("captured_at", self.captured_at);
+        v.nested("software", |v| self.software.validate_into(v));
+        v.text("printer_status", &self.printer_status, 64);
+        v.each("error_codes", &self.error_codes, 0, LIST_ENTRIES);
+        v.each("status_history", &self.status_history, 0, LIST_ENTRIES);
+        opt_settings(v, "values", self.values.as_ref());
     }
 }
 

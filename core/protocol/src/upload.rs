@@ -64,7 +64,7 @@ pub(crate) fn unique_record_ids(v: &mut Validator, ids: impl Iterator<Item = Uui
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
-    /// From a DC or ES agent.
+    /// From a DC or ES agent, or from the PC application reading a DFE's device status.
     DeviceData,
     /// From the PC application.
     Dfe,
@@ -102,7 +102,8 @@ pub struct RecordView {
     pub device_id: Uuid,
     pub captured_at: DateTime<Utc>,
     pub stored_at: DateTime<Utc>,
-    /// The record exactly as uploaded (a `DeviceDataRecord`, `DfeRecord` or `MeasurementRecord`).
+    /// The record exactly as uploaded (a `DeviceDataRecord` or `DeviceStatusRecord`, a
+    /// `DfeRecord` or a `MeasurementRecord`).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: serde_json::Value,
 }
@@ -115,6 +116,25 @@ pub trait UserRecord: Serialize {
     fn captured_at(&self) -> DateTime<Utc>;
     /// The consent purposes this record needs granted at its capture time.
     fn gated_purposes(&self) -> Vec<Purpose>;
+}
+
+impl UserRecord for crate::dfe::DeviceStatusRecord {
+    fn record_id(&self) -> Uuid {
+        self.record_id
+    }
+
+    fn device_id(&self) -> Uuid {
+        self.device_id
+    }
+
+    fn captured_at(&self) -> DateTime<Utc> {
+        self.captured_at
+    }
+
+    /// Device data holds no job, position or photo.
+    fn gated_purposes(&self) -> Vec<Purpose> {
+        Vec::new()
+    }
 }
 
 impl UserRecord for crate::dfe::DfeRecord {

@@ -253,6 +253,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(devices::get_record))
         .routes(routes!(uploads::upload_dfe))
         .routes(routes!(uploads::upload_measurements))
+        .routes(routes!(uploads::upload_device_status))
         .routes(routes!(uploads::upload_device_data))
         .routes(routes!(agent_devices::designated_devices))
         .routes(routes!(admin::list_users, admin::create_user))

@@ -13,7 +13,7 @@ use ecsp_protocol::FieldError;
 use ecsp_protocol::admin::{Actor, Outcome};
 use ecsp_protocol::agent::DeviceDataUpload;
 use ecsp_protocol::consent::Purpose;
-use ecsp_protocol::dfe::DfeUpload;
+use ecsp_protocol::dfe::{DeviceStatusUpload, DfeUpload};
 use ecsp_protocol::limits::MEASUREMENT_BODY_BYTES;
 use ecsp_protocol::measurement::MeasurementUpload;
 use ecsp_protocol::problem::Problem;
@@ -30,6 +30,7 @@ use crate::store::records::{self, Incoming, SealedBody, Uploader};
 use crate::store::{consent, devices, to_ms};
 
 impl RequestBody for DfeUpload {}
+impl RequestBody for DeviceStatusUpload {}
 impl RequestBody for DeviceDataUpload {}
 impl RequestBody for MeasurementUpload {
     const MAX_BYTES: usize = MEASUREMENT_BODY_BYTES;
@@ -229,6 +230,30 @@ pub async fn upload_dfe(
 ) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
     let records = body.map(|ValidJson(b)| b.records);
     user_upload(state, who, RecordKind::Dfe, "upload.dfe", records).await
+}
+
+/// PC application: a device's state as its DFE reported it (down or stopped, its errors and
+/// counters), stored as device data for a device the user may upload to.
+#[utoipa::path(post, path = "/api/v1/uploads/device-data", tag = "uploads", security(("user_token" = [])),
+    request_body = DeviceStatusUpload,
+    responses((status = 201, body = UploadReceipt, description = "At least one record stored"),
+              (status = 200, body = UploadReceipt, description = "Every record was already stored"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn upload_device_status(
+    State(state): State<AppState>,
+    User(who): User,
+    body: Result<ValidJson<DeviceStatusUpload>, ApiError>,
+) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
+    let records = body.map(|ValidJson(b)| b.records);
+    user_upload(
+        state,
+        who,
+        RecordKind::DeviceData,
+        "upload.device_data",
+        records,
+    )
+    .await
 }
 
 /// Mobile application: spectrometer measurements, with GPS and photos only with `gps` and

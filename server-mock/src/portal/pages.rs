@@ -11,6 +11,7 @@ use ecsp_protocol::admin::{Actor, Outcome};
 use ecsp_protocol::agent::{DeviceData, DeviceDataRecord};
 use ecsp_protocol::consent::{ConsentDecision, Decision, Purpose};
 use ecsp_protocol::consent_notice::{CURRENT_NOTICE_VERSION, notice};
+use ecsp_protocol::dfe::DeviceStatusRecord;
 use ecsp_protocol::upload::{RecordKind, RecordView};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -426,9 +427,36 @@ fn state_label(t: &Messages, state: &str) -> &'static str {
 }
 
 fn device_data(view: &RecordView) -> Option<DeviceData> {
-    DeviceDataRecord::deserialize(&view.record)
-        .ok()
-        .map(|r| r.device)
+    if let Ok(r) = DeviceDataRecord::deserialize(&view.record) {
+        return Some(r.device);
+    }
+    // Device data from the PC application (a DFE's report of a device down or stopped): its
+    // state, errors and events; it names no firmware (left empty, and not shown).
+    let r = DeviceStatusRecord::deserialize(&view.record).ok()?;
+    Some(DeviceData {
+        manufacturer: String::new(),
+        model: String::new(),
+        serial_number: String::new(),
+        region_code: None,
+        country_code: None,
+        device_time: None,
+        firmware_version: String::new(),
+        printer_status: Some(r.printer_status),
+        error_codes: r.error_codes,
+        status_history: r.status_history,
+        operation_panel_settings: None,
+        printer_settings: None,
+        maintenance_settings: None,
+        media_settings: None,
+        network_settings: None,
+        consumables: Vec::new(),
+        cleaning_history: Vec::new(),
+        maintenance_history: Vec::new(),
+        cumulative_ink_usage: Vec::new(),
+        cumulative_printing_time_s: None,
+        cumulative_printing_area_m2: None,
+        job_history: Vec::new(),
+    })
 }
 
 #[derive(Debug)]
@@ -867,7 +895,10 @@ pub async fn device(
                 .as_ref()
                 .and_then(|d| d.printer_status.as_deref())
                 .map(|s| super::labels::value_word(lang, s).0),
-            firmware: data.as_ref().map(|d| d.firmware_version.clone()),
+            firmware: data
+                .as_ref()
+                .map(|d| d.firmware_version.clone())
+                .filter(|f| !f.is_empty()),
             last_report: latest.map(|r| when(r.captured_at)),
             errors,
             history,

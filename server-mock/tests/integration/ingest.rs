@@ -304,3 +304,98 @@ async fn a_consent_decision_sent_twice_is_recorded_once() {
         .unwrap();
     assert_eq!(overview["history"].as_array().unwrap().len(), 1);
 }
+
+/// A device's state as the PC application read it from its DFE (a JMF `Status`, no job).
+fn device_status_record(device: uuid::Uuid) -> Value {
+    json!({
+        "record_id": uuid::Uuid::new_v4(),
+        "captured_at": chrono::Utc::now(),
+        "device_id": device,
+        "software": {"name": "CDMService", "version": "2.0.0"},
+        "printer_status": "down",
+        "error_codes": [{"code": "PaperJam", "description": "Error"}],
+        "values": {"DeviceInfo.ProductionCounter": "1250"}
+    })
+}
+
+#[tokio::test]
+async fn device_status_from_the_pc_application_is_device_data_of_an_allowed_device() {
+    let ts = TestServer::start().await;
+    let token = ts.token("operator").await;
+    let before_audit = ts.count("audit_log").await;
+    let record = device_status_record(ts.device(0));
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/device-data",
+            &dfe_upload(vec![record.clone()]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let receipt: Value = res.json().await.unwrap();
+    assert_eq!(receipt["records"][0]["status"], "created");
+    let id = record["record_id"].as_str().unwrap();
+    let stored: Value = ts
+        .get(&token, &format!("/api/v1/records/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["kind"], "device_data");
+    assert_eq!(stored["record"]["printer_status"], "down");
+    assert_eq!(stored["record"]["error_codes"][0]["code"], "PaperJam");
+
+    // Idempotent by record id.
+    let again = ts
+        .post(
+            &token,
+            "/api/v1/uploads/device-data",
+            &dfe_upload(vec![record.clone()]),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["records"][0]["status"], "already_stored");
+    assert_eq!(ts.count("records").await, 1);
+
+    // A device the operator has no right to: refused as the DFE path refuses it, nothing stored.
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/device-data",
+            &dfe_upload(vec![
+                device_status_record(ts.device(0)),
+                device_status_record(ts.device(2)),
+            ]),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(p["errors"][0]["field"], "records[1].device_id");
+    assert_eq!(ts.count("records").await, 1);
+
+    let admin = ts.token("admin").await;
+    let rows: Vec<Value> = ts
+        .get(
+            &admin,
+            &format!("/api/v1/admin/audit?limit=1000&after={before_audit}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let uploads: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["action"] == "upload.device_data")
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap(),
+                r["object"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let object = format!("record:{id}");
+    assert_eq!(uploads.len(), 3, "{uploads:?}");
+    assert_eq!(uploads[0], ("success", object.as_str()));
+    assert_eq!(uploads[1], ("success", object.as_str()));
+    assert_ne!(uploads[2].0, "success");
+}

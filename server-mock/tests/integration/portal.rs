@@ -1471,6 +1471,39 @@ async fn a_device_page_shows_errors_and_warnings_with_their_history() {
     assert!(rows[2].contains("warning.ink_low.cyan") && rows[2].contains("severity-warning"));
 }
 
+/// Device data from the PC application (a DFE's report of a press down with a paper jam) is
+/// the device's state on its page like an agent's report, without a firmware it does not name.
+#[tokio::test]
+async fn a_device_page_shows_the_state_a_dfe_reported() {
+    let ts = TestServer::start().await;
+    let device = ts.device(0);
+    let token = ts.token("operator").await;
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/device-data",
+            &json!({"schema_version": 1, "records": [{
+                "record_id": Uuid::new_v4(),
+                "captured_at": chrono::Utc::now() - chrono::Duration::minutes(5),
+                "device_id": device,
+                "software": {"name": "CDMService", "version": "2.0.0"},
+                "printer_status": "down",
+                "error_codes": [{"code": "PaperJam", "description": "Error"}]
+            }]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let mut b = Browser::new(&ts);
+    b.sign_in("operator").await;
+    let page = b.get(&format!("/portal/devices/{device}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<dd>down</dd>"), "{}", page.body);
+    let history = &page.body[page.body.find("Event history").expect("a history section")..];
+    assert!(history.contains("PaperJam"), "{history}");
+    assert!(!page.body.contains("<dd></dd>"), "no empty firmware");
+}
+
 /// A measurement of a three-patch strip on `device`, `minutes_ago` minutes back, its spectra
 /// scaled by `scale` (a printer drifting lighter or darker); one patch is named as markup.
 fn strip_measurement(device: Uuid, minutes_ago: i64, scale: f64) -> Value {

@@ -156,6 +156,7 @@ async fn openapi_describes_every_endpoint_with_its_auth() {
         "/api/v1/records/{record_id}",
         "/api/v1/uploads/dfe",
         "/api/v1/uploads/measurements",
+        "/api/v1/uploads/device-data",
         "/api/v1/agent/device-data",
         "/api/v1/admin/users",
         "/api/v1/admin/users/{user_id}",

@@ -368,3 +368,50 @@ async fn a_measurement_captured_again_under_its_record_id_is_one_record() {
     assert_eq!(e.fields[0].field, "record_id");
     assert!(e.message.contains("already in the outbox"), "{e}");
 }
+
+/// A device down with a paper jam, as a DFE reported it.
+fn device_down(device: Uuid) -> ecsp_client::capture::DeviceDataCapture {
+    serde_json::from_value(serde_json::json!({
+        "device_id": device,
+        "software": {"name": "CDMService", "version": "2.0.0"},
+        "observed_at": "2022-10-25T21:13:51Z",
+        "printer_status": "down",
+        "error_codes": [{"code": "PaperJam", "description": "Error"}],
+        "values": {"DeviceInfo.TotalProductionCounter": "2759237"}
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_data_is_captured_all_or_none_and_reaches_the_server_as_device_data() {
+    let s = TestServer::start().await;
+    let (client, _) = s.signed_in("operator").await;
+    let mut bad = device_down(s.device(0));
+    bad.printer_status = " ".into();
+    let e = client
+        .capture_device_data(vec![device_down(s.device(0)), bad])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ecsp_client::ErrorCode::InvalidInput, "{e}");
+    assert!(e.to_string().contains("printer_status"), "{e}");
+    assert_eq!(client.queue_status().await.unwrap().queued, 0);
+
+    let captured = client
+        .capture_device_data(vec![device_down(s.device(0))])
+        .await
+        .unwrap();
+    let id = captured[0].record_id;
+    assert_eq!(
+        captured[0].captured_at,
+        "2022-10-25T21:13:51Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    let queue = client.queue_list(None, 10).await.unwrap();
+    assert_eq!(queue.items[0].kind, OutboxKind::DeviceData);
+    let report = client.flush(FlushOptions::default()).await.unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let stored = client.record(id).await.unwrap();
+    assert_eq!(stored.kind, ecsp_protocol::upload::RecordKind::DeviceData);
+    assert_eq!(stored.device_id, s.device(0));
+    assert_eq!(stored.record["printer_status"], "down");
+    assert_eq!(stored.record["error_codes"][0]["code"], "PaperJam");
+}

@@ -5,6 +5,7 @@
 
 mod collector;
 mod common;
+mod device_data;
 mod hot_folder;
 mod readers;
 mod receiver;
