@@ -112,7 +112,13 @@ pub struct JobInformation {
     pub job_id: String,
     /// The part of the job this record is about (JDF/JMF `JobPartID`), when the DFE names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub job_part_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -195,13 +201,26 @@ pub struct JobInformation {
 pub struct JobMedia {
     /// Which part of the job (e.g. `RunIndex 0`, `Run FrontCover`), as the ticket names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub part: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Width and height in millimetres.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 2, max_items = 2))]
     pub size_mm: Option<[f64; 2]>,
 }
 
@@ -238,7 +257,7 @@ impl Validate for DfeUpload {
 pub struct DeviceStatusUpload {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema_version: u32,
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub records: Vec<DeviceStatusRecord>,
 }
 
@@ -257,7 +276,11 @@ pub struct DeviceStatusRecord {
     /// e.g. `down`, `stopped`, `idle` (JDF `DeviceStatus` in lower case).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = r"\S")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )
     )]
     pub printer_status: String,
     /// Errors and warnings active now (`PaperJam`, `OutputTrayFull`…).
