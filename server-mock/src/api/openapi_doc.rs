@@ -131,17 +131,22 @@ pub fn with_cross_field_rules(api: &OpenApi) -> serde_json::Value {
     if let Some(dpi) = schemas.pointer_mut("/PrintSettings/properties/resolution_dpi") {
         set_items_range(dpi, json!(50), json!(9600));
     }
-    // A job's size: width up to 100 m, length up to 1 km (dfe.rs).
-    if let Some(size) = schemas.pointer_mut("/JobInformation/properties/size_mm") {
-        set_items_range(size, json!(0), json!(1_000_000));
-        set_in_array_branches(
-            size,
-            "prefixItems",
-            &json!([
-                {"type": "number", "minimum": 0, "maximum": 100_000},
-                {"type": "number", "minimum": 0, "maximum": 1_000_000}
-            ]),
-        );
+    // A job's size, and each of its media's: width up to 100 m, length up to 1 km (dfe.rs).
+    for pointer in [
+        "/JobInformation/properties/size_mm",
+        "/JobMedia/properties/size_mm",
+    ] {
+        if let Some(size) = schemas.pointer_mut(pointer) {
+            set_items_range(size, json!(0), json!(1_000_000));
+            set_in_array_branches(
+                size,
+                "prefixItems",
+                &json!([
+                    {"type": "number", "minimum": 0, "maximum": 100_000},
+                    {"type": "number", "minimum": 0, "maximum": 1_000_000}
+                ]),
+            );
+        }
     }
     // Numbers the validator bounds (measurement.rs); the spectral grid's end (at most 830 nm,
     // from `start_nm`, `interval_nm` and the number of values) is arithmetic JSON Schema cannot
