@@ -215,6 +215,7 @@ pub fn with_cross_field_rules(api: &OpenApi) -> serde_json::Value {
         "/DeviceData/properties/maintenance_settings",
         "/DeviceData/properties/media_settings",
         "/DeviceData/properties/network_settings",
+        "/DeviceStatusRecord/properties/values",
     ] {
         if let Some(serde_json::Value::Object(settings)) = schemas.pointer_mut(pointer) {
             settings.insert(
