@@ -113,6 +113,9 @@ async def field_session(server, work, gps):
         await client.grant("gps")
     else:
         await client.refuse("gps")
+        # The same person granted photos in the first round's app: the server's ledger is the
+        # truth and this app follows it from sign-in, so they withdraw it here first.
+        await client.withdraw("photos")
 
     sim = Simulator("SIM-PY-1", True)
     sim.walk_chart_file(CHART)
