@@ -55,7 +55,7 @@ pub enum Changed {
 
 /// Applies a change in the database (of one organisation, or any with `None`).
 fn apply(
-    c: &rusqlite::Connection,
+    c: &crate::sql::Connection,
     key: &DataKey,
     org_id: Option<i64>,
     agent: Uuid,
@@ -164,7 +164,7 @@ async fn change_with<T: Send + 'static>(
     actor: Actor,
     agent: Result<Uuid, ApiError>,
     change: Change,
-    f: impl FnOnce(&rusqlite::Connection, Option<i64>, Uuid) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&crate::sql::Connection, Option<i64>, Uuid) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let (object, id) = match &agent {
         Ok(id) => (format!("agent:{id}"), Some(*id)),

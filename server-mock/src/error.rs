@@ -85,7 +85,7 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::UnknownReference(_) => StatusCode::NOT_FOUND,
             ApiError::RecordConflict(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Store(StoreError::WriterStopped) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,9 +111,7 @@ impl ApiError {
             ApiError::RecordConflict(_) => (codes::RECORD_CONFLICT, "Record conflict"),
             ApiError::Conflict(_) => (codes::CONFLICT, "Conflict"),
             ApiError::TooManyAttempts(_) => (codes::TOO_MANY_ATTEMPTS, "Too many attempts"),
-            ApiError::Store(StoreError::WriterStopped) => {
-                (codes::UNAVAILABLE, "Service unavailable")
-            }
+            ApiError::Store(e) if e.is_unavailable() => (codes::UNAVAILABLE, "Service unavailable"),
             ApiError::Store(_) => (codes::INTERNAL, "Internal error"),
         }
     }
@@ -150,16 +148,20 @@ impl From<ecsp_protocol::ValidationErrors> for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApiError::Store(StoreError::Sqlite(e))
+impl From<crate::sql::Error> for ApiError {
+    fn from(e: crate::sql::Error) -> Self {
+        ApiError::Store(StoreError::Sql(e))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Store(e) = &self {
-            tracing::error!(error = %e, "request failed on storage");
+            if e.is_unavailable() {
+                tracing::warn!(error = %e, "request refused: the database is unavailable");
+            } else {
+                tracing::error!(error = %e, "request failed on storage");
+            }
         }
         let status = self.status();
         let problem = self.to_problem();
@@ -168,6 +170,10 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         match &self {
+            // Long enough for a database to come back from a restart or a fail-over.
+            ApiError::Store(e) if e.is_unavailable() => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
             ApiError::TooManyAttempts(secs) => {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     headers.insert(header::RETRY_AFTER, v);

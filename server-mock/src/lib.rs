@@ -18,8 +18,8 @@ mod fsutil;
 mod portal;
 pub mod ratelimit;
 pub mod remote;
-pub mod schema;
 pub mod seed;
+pub mod sql;
 pub mod store;
 pub mod tls;
 pub mod unlock;
@@ -63,6 +63,8 @@ pub struct Config {
     pub operation_sweep: Duration,
     /// Also route commands and reports through an external MQTT broker (mosquitto).
     pub external_broker: Option<remote::external::ExternalBroker>,
+    /// Keep the data in this PostgreSQL database instead of SQLite in the data directory.
+    pub database: Option<db::PostgresTarget>,
 }
 
 impl Config {
@@ -81,6 +83,7 @@ impl Config {
             mqtt_listen: None,
             operation_sweep: Duration::from_secs(1),
             external_broker: None,
+            database: None,
         }
     }
 
@@ -91,27 +94,44 @@ impl Config {
     }
 }
 
-/// Opens the data directory's database and data key (creating both on first use).
-pub fn open_storage(config: &Config) -> anyhow::Result<(Database, Arc<DataKey>)> {
+/// Opens the database (SQLite in the data directory, or the configured PostgreSQL) and the
+/// data key (creating both on first use).
+pub async fn open_storage(config: &Config) -> anyhow::Result<(Database, Arc<DataKey>)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    // The database first: an unreachable PostgreSQL must not leave a new data key behind.
+    let db = match &config.database {
+        Some(target) => Database::connect(target)
+            .await
+            .with_context(|| format!("opening the PostgreSQL database {}", target.describe()))?,
+        None => Database::open(&config.data_dir.join(DATABASE_FILE))
+            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
+    };
     let key = DataKey::load_or_create(&config.data_key_path())?;
-    let db = Database::open(&config.data_dir.join(DATABASE_FILE))
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
     Ok((db, Arc::new(key)))
 }
 
 /// [`open_storage`] for the server's commands on an installation (`agents`, `export-audit`,
-/// `reset-password`, `unlock-sign-in`): a data directory without a database is refused, never
-/// made anew with a new data key (a mistyped `--data-dir` would otherwise look like success).
-pub fn open_existing_storage(config: &Config) -> anyhow::Result<(Database, Arc<DataKey>)> {
-    let database = config.data_dir.join(DATABASE_FILE);
-    anyhow::ensure!(
-        database.exists(),
-        "no server database at {}: give the data directory with --data-dir",
-        database.display()
-    );
-    open_storage(config)
+/// `reset-password`, `unlock-sign-in`): a data directory without a database (or, with
+/// PostgreSQL, without the data key that opens it) is refused, never made anew with a new data
+/// key (a mistyped `--data-dir` would otherwise look like success).
+pub async fn open_existing_storage(config: &Config) -> anyhow::Result<(Database, Arc<DataKey>)> {
+    if config.database.is_some() {
+        let key = config.data_key_path();
+        anyhow::ensure!(
+            key.exists() || std::env::var_os(crypto::DATA_KEY_ENV).is_some(),
+            "no data key at {}: give the data directory with --data-dir (or --data-key-file)",
+            key.display()
+        );
+    } else {
+        let database = config.data_dir.join(DATABASE_FILE);
+        anyhow::ensure!(
+            database.exists(),
+            "no server database at {}: give the data directory with --data-dir",
+            database.display()
+        );
+    }
+    open_storage(config).await
 }
 
 /// A running server.
@@ -197,7 +217,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ),
         None => None,
     };
-    let (db, key) = open_storage(&config)?;
+    let (db, key) = open_storage(&config).await?;
     let material = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(k)) => tls::from_files(cert, k)?,
         (None, None) => tls::local_ca(

@@ -67,6 +67,20 @@ struct Cli {
     /// Directory for the external broker's password_file and acl_file (default DATA_DIR/broker).
     #[arg(long, requires = "external_broker")]
     broker_files: Option<PathBuf>,
+    /// Keep the data in PostgreSQL instead of SQLite in --data-dir:
+    /// `postgres://USER@HOST:PORT/DATABASE`. The password comes from the URL, `PGPASSWORD` or
+    /// --database-password-file and is never printed. The data key and TLS files stay in
+    /// --data-dir.
+    #[arg(long, env = "ECSP_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// CA certificate (PEM) of PostgreSQL's server certificate: TLS is then required and the
+    /// certificate must name the URL's host.
+    #[arg(long, env = "ECSP_DATABASE_CA", requires = "database")]
+    database_ca: Option<PathBuf>,
+    /// File whose first line is the database password (when neither the URL nor `PGPASSWORD`
+    /// has one).
+    #[arg(long, env = "ECSP_DATABASE_PASSWORD_FILE", requires = "database")]
+    database_password_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -135,6 +149,16 @@ async fn main() -> anyhow::Result<()> {
     config.tokens.access_ttl_secs = cli.access_token_ttl;
     config.audit_retention_days = cli.audit_retention_days;
     config.mqtt_listen = cli.mqtt_listen;
+    if let Some(url) = &cli.database {
+        config.database = Some(
+            ecsp_server_mock::db::PostgresTarget::parse(
+                url,
+                cli.database_password_file.as_deref(),
+                cli.database_ca.clone(),
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+    }
     if let Some(url) = &cli.external_broker {
         config.external_broker = Some(external_broker(
             url,
@@ -151,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
             admin_email,
             admin_name,
         }) => {
-            let (db, key) = ecsp_server_mock::open_storage(&config)?;
+            let (db, key) = ecsp_server_mock::open_storage(&config).await?;
             let (org, password) =
                 seed::add_organization(&db, &key, &name, &admin_email, &admin_name).await?;
             println!("organisation {org} created");
@@ -159,13 +183,13 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Agents { command }) => {
-            let (db, key) = ecsp_server_mock::open_existing_storage(&config)?;
+            let (db, key) = ecsp_server_mock::open_existing_storage(&config).await?;
             let mut out = std::io::stdout().lock();
             ecsp_server_mock::agent_admin::run_command(&db, &key, command, &mut out).await?;
             return Ok(());
         }
         Some(Command::ExportAudit { out }) => {
-            let (db, _) = ecsp_server_mock::open_existing_storage(&config)?;
+            let (db, _) = ecsp_server_mock::open_existing_storage(&config).await?;
             let rows = db
                 .read(move |c| {
                     let mut sink: Box<dyn std::io::Write> = match &out {
@@ -250,7 +274,7 @@ async fn reset_password(
     email: &str,
     organization: Option<&str>,
 ) -> anyhow::Result<()> {
-    let (db, key) = ecsp_server_mock::open_existing_storage(config)?;
+    let (db, key) = ecsp_server_mock::open_existing_storage(config).await?;
     let reset = seed::reset_password(&db, &key, email, organization).await?;
     println!(
         "{} (organisation \"{}\") new password (shown once): {}",
@@ -271,7 +295,7 @@ async fn unlock_sign_in(
     email: &str,
     organization: Option<&str>,
 ) -> anyhow::Result<()> {
-    let (db, key) = ecsp_server_mock::open_existing_storage(config)?;
+    let (db, key) = ecsp_server_mock::open_existing_storage(config).await?;
     let (issued, organization) = seed::unlock_sign_in(&db, &key, email, organization).await?;
     println!(
         "{} (organisation \"{organization}\") sign-in unlock code (shown once, valid until {}): {}",

@@ -3,12 +3,12 @@
 //! The demo organisation gets one user per role, an agent and a few printers, with passwords
 //! generated at random for each data directory (never fixed in code) and shown once.
 
+use crate::sql::OptionalExtension;
 use ecsp_protocol::admin::{
     Actor, AgentCredentials, DeviceView, NewAgent, NewDevice, NewUser, Outcome,
 };
 use ecsp_protocol::agent::AgentType;
 use ecsp_protocol::auth::Role;
-use rusqlite::OptionalExtension;
 use uuid::Uuid;
 
 use crate::crypto::{DataKey, hash_password, new_password};
@@ -316,7 +316,7 @@ pub async fn reset_password(
 /// The one account an operator's command names by address (and organisation, when the address
 /// has accounts in several), with its organisation's name.
 fn find_account(
-    c: &rusqlite::Connection,
+    c: &crate::sql::Connection,
     key: &DataKey,
     index: &[u8; 32],
     shown: String,
@@ -381,7 +381,7 @@ pub async fn unlock_sign_in(
 
 /// An organisation's name, opened from its sealed column.
 fn organization_name(
-    c: &rusqlite::Connection,
+    c: &crate::sql::Connection,
     key: &DataKey,
     org_id: i64,
 ) -> Result<String, ApiError> {

@@ -14,8 +14,8 @@
 //! is still needed, so an administrator cannot use it to act as the user. An invented code
 //! changes nothing: it matches no row, and the sign-in uses the shared budget.
 
+use crate::sql::{Connection, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -70,7 +70,7 @@ pub fn issue(
     key: &DataKey,
     user_id: i64,
     user: Uuid,
-) -> rusqlite::Result<Issued> {
+) -> crate::sql::Result<Issued> {
     let code: String = new_password().chars().take(CODE_LEN).collect();
     let now = now_ms();
     let last_seen = now - INSTALLATION_KNOWN_FOR_MS + VALID_FOR_MS;
@@ -98,7 +98,7 @@ pub fn issue(
 }
 
 /// Spends a code once it has let its owner in.
-pub fn spend(conn: &Connection, user_id: i64, hash: &[u8; 32]) -> rusqlite::Result<()> {
+pub fn spend(conn: &Connection, user_id: i64, hash: &[u8; 32]) -> crate::sql::Result<()> {
     conn.prepare_cached(
         "DELETE FROM known_installations WHERE user_id = ?1 AND installation_hash = ?2",
     )?

@@ -132,7 +132,7 @@ impl AppState {
         actor: Actor,
         action: &'static str,
         object: String,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&crate::sql::Connection) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         match self.db.read(f).await {
             Ok(value) => {
@@ -151,7 +151,7 @@ impl AppState {
         actor: Actor,
         action: &'static str,
         object: String,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&crate::sql::Connection) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let event = Event::new(
             org_id,

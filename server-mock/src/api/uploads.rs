@@ -65,7 +65,7 @@ fn gated_field(purpose: Purpose) -> &'static str {
 /// Stores checked records (or finds them stored) with one audit row each, inside the caller's
 /// write.
 fn store_all(
-    c: &rusqlite::Connection,
+    c: &crate::sql::Connection,
     org_id: i64,
     (uploader, actor): (Uploader, Actor),
     action: &'static str,

@@ -59,7 +59,7 @@ async fn admin_read<T: Send + 'static>(
     state: &AppState,
     browser: &Browser,
     action: &'static str,
-    read: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+    read: impl FnOnce(&crate::sql::Connection) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, Response> {
     if let Some(refused) = admin_only(state, browser, action).await {
         return Err(refused);

@@ -18,6 +18,7 @@
 //! Reads are bounded whatever the device holds: one step up the `records_device` index for the
 //! first measurement, and the newest [`TREND_MEASUREMENTS`] for the trend.
 
+use crate::sql::Connection;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -31,7 +32,6 @@ use ecsp_color::tolerance::{CompareOptions, ComparisonReport, Matching, Toleranc
 use ecsp_protocol::admin::Actor;
 use ecsp_protocol::measurement::MeasurementRecord;
 use ecsp_protocol::upload::{RecordKind, RecordView};
-use rusqlite::Connection;
 use serde::Deserialize;
 use uuid::Uuid;
 

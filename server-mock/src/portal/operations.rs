@@ -63,7 +63,7 @@ impl OperationsPanel {
     /// What `who` may request on the device (internal id `device`, public id `id`) and its
     /// latest operations; `None` for roles that may not operate.
     pub fn read(
-        c: &rusqlite::Connection,
+        c: &crate::sql::Connection,
         who: &crate::store::accounts::UserPrincipal,
         device: i64,
         id: Uuid,

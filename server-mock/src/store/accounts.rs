@@ -2,9 +2,9 @@
 //! (opaque access and refresh tokens, stored only as hashes; refresh tokens rotate, and a reused
 //! one revokes its whole family).
 
+use crate::sql::{Connection, OptionalExtension, params};
 use ecsp_protocol::admin::{NewUser, UserUpdate, UserView};
 use ecsp_protocol::auth::{Role, TokenPair, WhoAmI};
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::{from_ms, now_ms, parse_uuid};
@@ -42,17 +42,19 @@ impl Default for TokenPolicy {
 }
 
 /// Creates an organisation; its name is stored sealed (the clear `name` column stays empty).
-pub fn create_org(conn: &Connection, key: &DataKey, name: &str) -> rusqlite::Result<(i64, Uuid)> {
+pub fn create_org(conn: &Connection, key: &DataKey, name: &str) -> crate::sql::Result<(i64, Uuid)> {
     let public_id = Uuid::new_v4();
-    conn.execute(
-        "INSERT INTO organizations (public_id, name, name_enc, created_at) VALUES (?1, '', ?2, ?3)",
+    let id = conn.query_row(
+        "INSERT INTO organizations (public_id, name, name_enc, created_at) VALUES (?1, '', ?2, ?3)
+         RETURNING id",
         params![
             public_id.to_string(),
             key.seal_str(&org_name_context(public_id), name.trim()),
             now_ms()
         ],
+        |r| r.get(0),
     )?;
-    Ok((conn.last_insert_rowid(), public_id))
+    Ok((id, public_id))
 }
 
 fn org_name_context(org: Uuid) -> String {
@@ -72,7 +74,7 @@ pub fn seal_legacy_names(conn: &Connection, key: &DataKey) -> Result<usize, ApiE
                 "SELECT id, public_id, {column} FROM {table} WHERE {column} != ''"
             ))?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::sql::Result<_>>()?;
         for (id, public_id, clear) in rows {
             let ciphertext = key.seal_str(&format!("{context}:{public_id}"), &clear);
             conn.execute(
@@ -187,7 +189,7 @@ pub fn installation_known(
     conn: &Connection,
     user_id: i64,
     installation_hash: &[u8; 32],
-) -> rusqlite::Result<bool> {
+) -> crate::sql::Result<bool> {
     conn.prepare_cached(
         "SELECT 1 FROM known_installations
          WHERE user_id = ?1 AND installation_hash = ?2 AND last_seen > ?3",
@@ -204,7 +206,7 @@ pub fn remember_installation(
     conn: &Connection,
     user_id: i64,
     installation_hash: &[u8; 32],
-) -> rusqlite::Result<()> {
+) -> crate::sql::Result<()> {
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO known_installations (user_id, installation_hash, first_seen, last_seen)
@@ -221,7 +223,7 @@ pub fn issue_tokens(
     user_id: i64,
     family: Option<&str>,
     policy: TokenPolicy,
-) -> rusqlite::Result<(TokenPair, String)> {
+) -> crate::sql::Result<(TokenPair, String)> {
     let family = family.map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
     let access = new_token(ACCESS_TOKEN_PREFIX);
     let refresh = new_token(REFRESH_TOKEN_PREFIX);
@@ -359,7 +361,7 @@ pub fn refresh(
     })
 }
 
-pub fn revoke_family(conn: &Connection, family: &str) -> rusqlite::Result<usize> {
+pub fn revoke_family(conn: &Connection, family: &str) -> crate::sql::Result<usize> {
     conn.execute(
         "UPDATE sessions SET revoked_at = ?1 WHERE family = ?2 AND revoked_at IS NULL",
         params![now_ms(), family],
@@ -367,7 +369,7 @@ pub fn revoke_family(conn: &Connection, family: &str) -> rusqlite::Result<usize>
 }
 
 /// Ends every session of a user: API token families and portal browser sessions.
-pub fn revoke_user(conn: &Connection, user_id: i64) -> rusqlite::Result<usize> {
+pub fn revoke_user(conn: &Connection, user_id: i64) -> crate::sql::Result<usize> {
     let api = conn.execute(
         "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
         params![now_ms(), user_id],
@@ -406,7 +408,7 @@ type UserTuple = (
     i64,
 );
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserTuple> {
+fn user_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<UserTuple> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -551,7 +553,7 @@ pub fn update_user(
 }
 
 /// Replaces a user's password hash and ends their sessions (used by the operator command).
-pub fn set_password_hash(conn: &Connection, user_id: i64, phc: &str) -> rusqlite::Result<()> {
+pub fn set_password_hash(conn: &Connection, user_id: i64, phc: &str) -> crate::sql::Result<()> {
     conn.execute(
         "UPDATE users SET password_hash = ?1 WHERE id = ?2",
         params![phc, user_id],

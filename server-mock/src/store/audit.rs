@@ -2,8 +2,8 @@
 //! customer data. Rows name the actor and object by id only: never a password, token, name or
 //! e-mail address. The schema's triggers refuse UPDATE and DELETE.
 
+use crate::sql::{Connection, params};
 use ecsp_protocol::admin::{Actor, AuditEntry, Outcome};
-use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use super::{from_ms, now_ms, parse_uuid};
@@ -56,7 +56,7 @@ fn bounded(object: &str) -> &str {
     }
 }
 
-pub fn append(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
+pub fn append(conn: &Connection, e: &Event) -> crate::sql::Result<()> {
     let (kind, id) = match &e.actor {
         Actor::User(id) => ("user", Some(id.to_string())),
         Actor::Agent(id) => ("agent", Some(id.to_string())),
@@ -86,7 +86,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 
 /// Deletes the rows older than `retention_days`; returns how many. The schema's trigger refuses
 /// to delete any younger row, whatever the caller.
-pub fn expire(conn: &Connection, retention_days: u32) -> rusqlite::Result<usize> {
+pub fn expire(conn: &Connection, retention_days: u32) -> crate::sql::Result<usize> {
     let days = retention_days.max(MIN_RETENTION_DAYS);
     conn.execute(
         "INSERT INTO server_meta (key, value) VALUES ('audit_retention_days', ?1)
@@ -171,7 +171,7 @@ pub fn page_newest(
 
 type RawRow = (i64, i64, String, Option<String>, String, String, String);
 
-fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+fn raw_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<RawRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,

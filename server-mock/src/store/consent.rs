@@ -1,10 +1,10 @@
 //! The server's copy of each user's consent decisions: append-only, and the authority on
 //! whether a consent-gated part of an upload may be stored.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use ecsp_protocol::consent::{
     ConsentDecision, ConsentOverview, ConsentRecord, Decision, Purpose, PurposeState,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{from_ms, now_ms, to_ms};
 use crate::db::StoreError;

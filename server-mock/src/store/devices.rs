@@ -4,10 +4,10 @@
 //! are its admin or they were granted a right to it. Anything else is "not found", so another
 //! organisation's ids reveal nothing.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use ecsp_protocol::admin::{AgentCredentials, DeviceView, NewAgent, NewDevice};
 use ecsp_protocol::agent::AgentType;
 use ecsp_protocol::auth::Role;
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::accounts::{UserPrincipal, user_id_in_org};
@@ -42,7 +42,7 @@ type DeviceTuple = (
     Option<String>,
 );
 
-fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceTuple> {
+fn device_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<DeviceTuple> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -175,7 +175,8 @@ pub fn grant(
     let user_id = user_id_in_org(conn, admin.org_id, user)?;
     let device_id = device_id_in_org(conn, admin.org_id, device)?;
     conn.execute(
-        "INSERT OR IGNORE INTO device_access (user_id, device_id, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO device_access (user_id, device_id, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
         params![user_id, device_id, admin.id, now_ms()],
     )?;
     Ok(())
@@ -250,7 +251,7 @@ const AGENT_COLUMNS: &str =
 
 fn agent_summary(
     key: &crate::crypto::DataKey,
-    r: &rusqlite::Row<'_>,
+    r: &crate::sql::Row<'_>,
 ) -> Result<AgentSummary, ApiError> {
     let id: String = r.get(0)?;
     let label = match r.get::<_, Option<Vec<u8>>>(4)? {
@@ -284,7 +285,7 @@ pub fn list_agents(
     let mut rows = stmt.query([org_id])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(agent_summary(key, r)?);
+        out.push(agent_summary(key, &r)?);
     }
     Ok(out)
 }
@@ -302,7 +303,7 @@ pub fn get_agent(
     ))?;
     let mut rows = stmt.query(params![agent.to_string(), org_id])?;
     match rows.next()? {
-        Some(r) => agent_summary(key, r),
+        Some(r) => agent_summary(key, &r),
         None => Err(ApiError::NotFound("agent")),
     }
 }

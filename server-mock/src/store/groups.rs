@@ -6,9 +6,9 @@
 //! organisation has few groups, so uniqueness (ignoring case) is checked here on the opened
 //! names rather than by an index over ciphertext.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use ecsp_protocol::admin::{DeviceGroup, NewDeviceGroup};
 use ecsp_protocol::auth::Role;
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::accounts::UserPrincipal;

@@ -32,15 +32,11 @@ pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, crate::db::StoreError> {
 
 /// The result of an INSERT, with a uniqueness violation turned into a 409 saying `what`.
 pub fn unique_or_conflict(
-    result: rusqlite::Result<usize>,
+    result: crate::sql::Result<usize>,
     what: crate::error::Refusal,
 ) -> Result<usize, crate::error::ApiError> {
     match result {
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(crate::error::ApiError::Conflict(what))
-        }
+        Err(e) if e.is_constraint_violation() => Err(crate::error::ApiError::Conflict(what)),
         other => Ok(other?),
     }
 }

@@ -6,6 +6,7 @@
 //! in (`expires_at` while `queued`/`sent`, the per-state timeouts after), appends a history row
 //! and an audit row with every change, in the same transaction.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use ecsp_protocol::admin::{Actor, Outcome};
 use ecsp_protocol::auth::Role;
@@ -14,7 +15,6 @@ use ecsp_protocol::remote_ops::{
     OperationRequest, OperationResult, OperationState, OperationView, Reason, ReportedState,
     StateChange, timeouts,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::accounts::UserPrincipal;
@@ -50,7 +50,7 @@ fn json_err(what: &str, e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(format!("stored {what} does not parse: {e}"))
 }
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> {
+fn read_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<Result<Row, StoreError>> {
     let id: i64 = r.get(0)?;
     let texts: [String; 4] = [r.get(1)?, r.get(2)?, r.get(3)?, r.get(7)?];
     let kind: String = r.get(4)?;
@@ -118,7 +118,7 @@ fn append_history(
     id: i64,
     state: OperationState,
     at: i64,
-) -> rusqlite::Result<()> {
+) -> crate::sql::Result<()> {
     conn.prepare_cached(
         "INSERT INTO operation_history (operation_id, seq, state, at)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_history WHERE operation_id = ?1), ?2, ?3)",
@@ -170,12 +170,14 @@ pub fn create(
     };
     let at = to_ms(now);
     let expires = to_ms(ecsp_protocol::remote_ops::expiry(now, req.ttl_secs));
-    conn.prepare_cached(
+    let id = conn.prepare_cached(
         "INSERT INTO operations (public_id, org_id, device_id, agent_id, kind, parameters, state,
                                  requested_by, requested_at, expires_at, updated_at, deadline)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?8, ?9)
+         RETURNING id",
     )?
-    .execute(params![
+    .query_row(
+        params![
         public_id.to_string(),
         who.org_id,
         device,
@@ -183,10 +185,11 @@ pub fn create(
         req.kind.as_str(),
         params_json,
         who.id,
-        at,
-        expires
-    ])?;
-    let id = conn.last_insert_rowid();
+            at,
+            expires
+        ],
+        |r| r.get::<_, i64>(0),
+    )?;
     append_history(conn, id, OperationState::Queued, at)?;
     let mut row = by_id(conn, id)?;
     row.view.history = history(conn, id)?;
@@ -480,7 +483,7 @@ pub fn sweep(conn: &Connection, now: DateTime<Utc>) -> Result<usize, ApiError> {
              WHERE deadline IS NOT NULL AND deadline <= ?1 ORDER BY id LIMIT 1000",
         )?
         .query_map([at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::sql::Result<_>>()?;
     for (id, public_id, state, org) in &due {
         let next = match state.as_str() {
             "queued" | "sent" => OperationState::Expired,
@@ -568,7 +571,7 @@ pub fn agents_with_pending(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<
              WHERE o.state IN ('queued', 'sent') AND o.expires_at > ?1",
         )?
         .query_map([to_ms(now)], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::sql::Result<_>>()?;
     Ok(ids
         .iter()
         .map(|s| parse_uuid(s))
@@ -584,7 +587,7 @@ pub fn broker_accounts(conn: &Connection) -> Result<Vec<(Uuid, String)>, ApiErro
              WHERE disabled = 0 AND broker_hash IS NOT NULL ORDER BY id",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::sql::Result<_>>()?;
     rows.into_iter()
         .map(|(id, hash)| Ok((parse_uuid(&id)?, hash)))
         .collect()

@@ -6,10 +6,10 @@
 //! the organisation already used is a conflict. Ids are unique per organisation: another
 //! organisation's record under the same UUID is unknown here, like everything of theirs.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use ecsp_protocol::FieldError;
 use ecsp_protocol::upload::{RecordKind, RecordReceipt, RecordStatus, RecordView};
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::accounts::UserPrincipal;
@@ -137,7 +137,7 @@ struct SealedRow {
     body: Vec<u8>,
 }
 
-fn sealed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRow> {
+fn sealed_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<SealedRow> {
     Ok(SealedRow {
         record_id: r.get(0)?,
         kind: r.get(1)?,
@@ -418,8 +418,9 @@ mod tests {
 
     #[test]
     fn listing_a_device_s_records_never_reads_every_record_nor_sorts_them() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        let mut raw = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::sqlite_schema::migrate(&mut raw).unwrap();
+        let conn = Connection::Sqlite(raw);
         let mut plan = Vec::new();
         for sql in [NEWEST_OF_EVERY_KIND, NEWEST_OF_ONE_KIND] {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -481,8 +482,9 @@ mod tests {
 
     #[test]
     fn paging_shows_every_record_once_however_many_share_a_capture_time() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        let mut raw = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::sqlite_schema::migrate(&mut raw).unwrap();
+        let conn = Connection::Sqlite(raw);
         conn.execute_batch(
             "INSERT INTO organizations (id, public_id, name, created_at) VALUES (1, 'o', 'Org', 0);
              INSERT INTO agents (id, public_id, org_id, label, agent_type, secret_hash, created_at)

@@ -4,8 +4,8 @@
 //! disabled account). The CSRF token of a session is derived from its token, one way, so it
 //! needs no column and does not reveal the cookie.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use ecsp_protocol::auth::Role;
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ pub const ABSOLUTE_TIMEOUT_MS: i64 = 12 * 3600 * 1000;
 const TOUCH_EVERY_MS: i64 = 60 * 1000;
 
 /// Starts a browser session for `user_id`; returns the cookie's token.
-pub fn create(conn: &Connection, user_id: i64) -> rusqlite::Result<String> {
+pub fn create(conn: &Connection, user_id: i64) -> crate::sql::Result<String> {
     let token = new_token(WEB_TOKEN_PREFIX);
     let now = now_ms();
     conn.prepare_cached(
@@ -88,7 +88,7 @@ pub fn authenticate(conn: &Connection, token: &str) -> Result<(UserPrincipal, bo
 }
 
 /// Records activity on a session (keeps it from idling out).
-pub fn touch(conn: &Connection, token: &str) -> rusqlite::Result<()> {
+pub fn touch(conn: &Connection, token: &str) -> crate::sql::Result<()> {
     conn.prepare_cached(
         "UPDATE web_sessions SET last_seen_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
     )?
@@ -97,7 +97,7 @@ pub fn touch(conn: &Connection, token: &str) -> rusqlite::Result<()> {
 }
 
 /// Ends one session.
-pub fn revoke(conn: &Connection, token: &str) -> rusqlite::Result<usize> {
+pub fn revoke(conn: &Connection, token: &str) -> crate::sql::Result<usize> {
     conn.execute(
         "UPDATE web_sessions SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
         params![now_ms(), token_hash(token).as_slice()],

@@ -89,33 +89,21 @@ async fn every_access_is_one_audit_row_without_secrets() {
 
 /// Rows of the audit log after `seq`, as (action, object, outcome), read from the file.
 async fn rows_after(ts: &TestServer, seq: i64) -> Vec<(String, String, String)> {
-    let db = ts.db_path();
-    tokio::task::spawn_blocking(move || {
-        let conn = rusqlite::Connection::open(db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT action, object, outcome FROM audit_log WHERE seq > ?1 ORDER BY seq")
-            .unwrap();
-        stmt.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
+    ts.read_sql(move |c| {
+        c.prepare("SELECT action, object, outcome FROM audit_log WHERE seq > ?1 ORDER BY seq")?
+            .query_map([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
     })
     .await
-    .unwrap()
 }
 
 async fn last_seq(ts: &TestServer) -> i64 {
-    let db = ts.db_path();
-    tokio::task::spawn_blocking(move || {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_log", [], |r| {
-                r.get(0)
-            })
-            .unwrap()
+    ts.read_sql(|c| {
+        c.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_log", [], |r| {
+            r.get(0)
+        })
     })
     .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -194,50 +182,48 @@ async fn audit_rows_expire_only_past_the_retention_period_and_export_first() {
     use ecsp_server_mock::store::audit;
     let ts = TestServer::start().await;
     ts.token("operator").await;
-    let db = ts.db_path();
-    tokio::task::spawn_blocking(move || {
-        let conn = rusqlite::Connection::open(db).unwrap();
-        let day = 86_400_000i64;
-        let now = chrono::Utc::now().timestamp_millis();
+    let day = 86_400_000i64;
+    let now = chrono::Utc::now().timestamp_millis();
+    ts.write_sql(move |c| {
         for (age_days, object) in [(500, "old"), (100, "middle"), (10, "recent")] {
-            conn.execute(
+            c.execute(
                 "INSERT INTO audit_log (at, org_id, actor_kind, action, object, outcome)
                  VALUES (?1, NULL, 'system', 'test', ?2, 'success')",
-                rusqlite::params![now - age_days * day, object],
-            )
-            .unwrap();
+                ecsp_server_mock::params![now - age_days * day, object],
+            )?;
         }
-        let mut export = Vec::new();
-        let exported = audit::export(&conn, &mut export).unwrap();
-        let text = String::from_utf8(export).unwrap();
-        assert_eq!(text.lines().count() as u64, exported);
-        assert!(text.contains("\"object\":\"old\""));
-        assert!(!text.contains("@demo.ecsp.example"), "ids only");
-        // A DELETE of a row younger than the retention is refused, whoever runs it.
-        assert!(
-            conn.execute("DELETE FROM audit_log WHERE object = 'recent'", [])
-                .is_err()
-        );
-        assert_eq!(audit::expire(&conn, 400).unwrap(), 1);
-        let left: Vec<String> = conn
-            .prepare("SELECT object FROM audit_log WHERE action = 'test'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(left, vec!["middle".to_string(), "recent".to_string()]);
-        // Retention cannot be set below the minimum, so recent rows survive a small value.
-        assert_eq!(audit::expire(&conn, 1).unwrap(), 1);
-        assert!(
-            conn.execute("DELETE FROM audit_log WHERE object = 'recent'", [])
-                .is_err()
-        );
-        assert!(
-            conn.execute("UPDATE audit_log SET object = 'x'", [])
-                .is_err()
-        );
+        Ok(())
     })
     .await
     .unwrap();
+    let (exported, text) = ts
+        .read_sql(|c| {
+            let mut export = Vec::new();
+            let n = audit::export(c, &mut export).unwrap();
+            Ok((n, String::from_utf8(export).unwrap()))
+        })
+        .await;
+    assert_eq!(text.lines().count() as u64, exported);
+    assert!(text.contains("\"object\":\"old\""));
+    assert!(!text.contains("@demo.ecsp.example"), "ids only");
+    // A DELETE of a row younger than the retention is refused, whoever runs it.
+    let delete_recent =
+        || ts.write_sql(|c| c.execute("DELETE FROM audit_log WHERE object = 'recent'", []));
+    assert!(delete_recent().await.is_err());
+    assert_eq!(ts.write_sql(|c| audit::expire(c, 400)).await.unwrap(), 1);
+    let left: Vec<String> = ts
+        .read_sql(|c| {
+            c.prepare("SELECT object FROM audit_log WHERE action = 'test' ORDER BY seq")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+        .await;
+    assert_eq!(left, vec!["middle".to_string(), "recent".to_string()]);
+    // Retention cannot be set below the minimum, so recent rows survive a small value.
+    assert_eq!(ts.write_sql(|c| audit::expire(c, 1)).await.unwrap(), 1);
+    assert!(delete_recent().await.is_err());
+    let update = ts
+        .write_sql(|c| c.execute("UPDATE audit_log SET object = 'x'", []))
+        .await;
+    assert!(update.is_err());
 }

@@ -249,14 +249,10 @@ async fn guesses_from_elsewhere_do_not_lock_the_owner_out_of_a_known_installatio
         StatusCode::TOO_MANY_REQUESTS
     );
     // The installation id is stored only as a keyed hash.
-    let db = ts.db_path();
-    let raw = std::fs::read(&db).unwrap();
-    let wal = std::fs::read(db.with_extension("sqlite3-wal")).unwrap_or_default();
-    for bytes in [raw, wal] {
-        assert!(!bytes.windows(16).any(|w| w == installation.as_bytes()));
-        let text = installation.to_string();
-        assert!(!bytes.windows(text.len()).any(|w| w == text.as_bytes()));
-    }
+    let bytes = ts.stored_bytes().await;
+    assert!(!bytes.windows(16).any(|w| w == installation.as_bytes()));
+    let text = installation.to_string();
+    assert!(!bytes.windows(text.len()).any(|w| w == text.as_bytes()));
     assert_eq!(ts.count("known_installations").await, 1);
 }
 
@@ -269,20 +265,15 @@ async fn refused_sign_ins_do_not_wait_for_the_audit_write_and_unknown_addresses_
 {
     let ts = TestServer::start().await;
     let (email, _) = ts.password("operator");
-    let failed_rows = || async {
-        let db = ts.db_path();
-        tokio::task::spawn_blocking(move || {
-            let conn = rusqlite::Connection::open(db).unwrap();
-            conn.query_row(
+    let failed_rows = || {
+        ts.read_sql(|c| {
+            c.query_row(
                 "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login'
                  AND actor_kind = 'user' AND outcome = 'failed'",
                 [],
                 |r| r.get::<_, i64>(0),
             )
-            .unwrap()
         })
-        .await
-        .unwrap()
     };
     assert_eq!(failed_rows().await, 0);
 
@@ -469,13 +460,10 @@ async fn an_admin_unlock_code_lets_the_owner_in_from_a_new_installation_during_a
             "{action} audited"
         );
     }
-    let db = ts.db_path();
-    for file in [db.clone(), db.with_extension("sqlite3-wal")] {
-        let bytes = std::fs::read(file).unwrap_or_default();
-        let plain = code.replace('-', "");
-        assert!(!bytes.windows(plain.len()).any(|w| w == plain.as_bytes()));
-        assert!(!bytes.windows(code.len()).any(|w| w == code.as_bytes()));
-    }
+    let bytes = ts.stored_bytes().await;
+    let plain = code.replace('-', "");
+    assert!(!bytes.windows(plain.len()).any(|w| w == plain.as_bytes()));
+    assert!(!bytes.windows(code.len()).any(|w| w == code.as_bytes()));
 }
 
 #[tokio::test]

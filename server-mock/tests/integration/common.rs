@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use ecsp_protocol::auth::TokenPair;
+use ecsp_server_mock::db::{PostgresTarget, StoreError};
 use ecsp_server_mock::seed::DemoAccounts;
-use ecsp_server_mock::{Config, Server};
+use ecsp_server_mock::{Config, Server, sql};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,6 +15,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub demo: DemoAccounts,
+    /// The PostgreSQL database, when the server runs on PostgreSQL.
+    pub database: Option<PostgresTarget>,
 }
 
 pub fn rustls_client_config(
@@ -49,7 +52,9 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::with_defaults(dir.path().join("data"));
         config.listen = "127.0.0.1:0".parse().unwrap();
+        config.database = test_database().await;
         tweak(&mut config);
+        let database = config.database.clone();
         let server = ecsp_server_mock::start(config).await.unwrap();
         let client = https_client(server.ca_pem.as_deref().unwrap());
         let demo = server.demo.clone().unwrap();
@@ -58,6 +63,7 @@ impl TestServer {
             dir,
             client,
             demo,
+            database,
         }
     }
 
@@ -155,16 +161,69 @@ impl TestServer {
         }
     }
 
-    /// Rows in a table of the server's database, read from the file itself.
+    /// Rows in a table of the server's database.
     pub async fn count(&self, table: &'static str) -> i64 {
-        let db = self.db_path();
-        tokio::task::spawn_blocking(move || {
-            let conn = rusqlite::Connection::open(db).unwrap();
-            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-                .unwrap()
+        self.read_sql(move |c| {
+            c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
         })
         .await
-        .unwrap()
+    }
+
+    /// Reads the server's database directly (whichever engine), as an operator's SQL would.
+    pub async fn read_sql<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&sql::Connection) -> sql::Result<T> + Send + 'static,
+    ) -> T {
+        self.server
+            .db
+            .read(move |c| f(c).map_err(StoreError::from))
+            .await
+            .unwrap()
+    }
+
+    /// Writes to the server's database directly, in one transaction; the error is returned.
+    pub async fn write_sql<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&sql::Connection) -> sql::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.server
+            .db
+            .write(move |c| f(c).map_err(StoreError::from))
+            .await
+    }
+
+    /// Everything the server has stored, as an attacker with the database would read it: the
+    /// SQLite file and its log, or a `pg_dump` of the PostgreSQL database.
+    pub async fn stored_bytes(&self) -> Vec<u8> {
+        match &self.database {
+            None => {
+                let db = self.db_path();
+                let raw = std::fs::read(&db).unwrap();
+                let wal = std::fs::read(db.with_extension("sqlite3-wal")).unwrap_or_default();
+                [raw, wal].concat()
+            }
+            Some(target) => {
+                let mut url =
+                    url::Url::parse(&std::env::var("ECSP_TEST_POSTGRES").unwrap()).unwrap();
+                url.set_path(target.database_name());
+                let out = tokio::process::Command::new(pg_tool("pg_dump"))
+                    .arg("--dbname")
+                    .arg(url.as_str())
+                    .output()
+                    .await
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "pg_dump: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            }
+        }
+    }
+
+    pub fn engine(&self) -> sql::Engine {
+        self.server.db.engine()
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
@@ -282,4 +341,31 @@ pub async fn expect_problem(res: Response, status: StatusCode, code: &str) -> Va
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status.as_u16());
     body
+}
+
+/// The PostgreSQL server the tests run against, if `ECSP_TEST_POSTGRES` names one (an admin URL
+/// such as `postgres://postgres@127.0.0.1:5433/postgres`; `scripts/test.sh` starts a throwaway
+/// cluster and sets it). Without it the tests run on SQLite, and `postgres_half` says so.
+pub fn postgres_admin() -> Option<PostgresTarget> {
+    let url = std::env::var("ECSP_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    Some(PostgresTarget::parse(&url, None, None).expect("ECSP_TEST_POSTGRES is a postgres:// URL"))
+}
+
+/// A new, empty database on the test PostgreSQL server, one per server started.
+pub async fn test_database() -> Option<PostgresTarget> {
+    let admin = postgres_admin()?;
+    let name = format!("ecsp_test_{}", Uuid::new_v4().simple());
+    Some(
+        ecsp_server_mock::db::postgres::create_database(&admin, &name)
+            .await
+            .unwrap(),
+    )
+}
+
+/// A PostgreSQL client tool: from PATH, or Debian's versioned directory.
+pub fn pg_tool(name: &str) -> std::path::PathBuf {
+    let debian = std::path::Path::new("/usr/lib/postgresql/15/bin").join(name);
+    if debian.exists() { debian } else { name.into() }
 }

@@ -187,19 +187,12 @@ pub(crate) async fn audit_rows(
     action: &'static str,
     outcome: &'static str,
 ) -> Vec<String> {
-    let db = ts.db_path();
-    tokio::task::spawn_blocking(move || {
-        let conn = rusqlite::Connection::open(db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT object FROM audit_log WHERE action = ?1 AND outcome = ?2 ORDER BY seq")
-            .unwrap();
-        stmt.query_map([action, outcome], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
+    ts.read_sql(move |c| {
+        c.prepare("SELECT object FROM audit_log WHERE action = ?1 AND outcome = ?2 ORDER BY seq")?
+            .query_map([action, outcome], |r| r.get(0))?
+            .collect()
     })
     .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -1203,21 +1196,17 @@ async fn an_agent_that_goes_quiet_after_delivery_times_the_operation_out() {
         "delivered times out 120 s after: {left}"
     );
     // Two minutes pass: the deadline is moved to now in the database file.
-    let db = ts.db_path();
     let op_text = op.to_string();
-    tokio::task::spawn_blocking(move || {
-        let conn = rusqlite::Connection::open(db).unwrap();
-        conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        let n = conn
-            .execute(
+    let n = ts
+        .write_sql(move |c| {
+            c.execute(
                 "UPDATE operations SET deadline = ?2 WHERE public_id = ?1",
-                rusqlite::params![op_text, chrono::Utc::now().timestamp_millis()],
+                ecsp_server_mock::params![op_text, chrono::Utc::now().timestamp_millis()],
             )
-            .unwrap();
-        assert_eq!(n, 1);
-    })
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
     let v = wait_state(&ts, &support, op, "timed_out").await;
     assert!(v.get("deadline").is_none());
     // A report arriving after that changes nothing.
@@ -1274,12 +1263,17 @@ async fn a_queued_command_survives_a_server_restart() {
     .await;
     let op = op_id(&res.json().await.unwrap());
     let TestServer {
-        server, dir, demo, ..
+        server,
+        dir,
+        demo,
+        database,
+        ..
     } = ts;
     server.shutdown().await.unwrap();
 
     let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
+    config.database = database.clone();
     let server = ecsp_server_mock::start(config).await.unwrap();
     let client = crate::common::https_client(server.ca_pem.as_deref().unwrap());
     let ts = TestServer {
@@ -1287,6 +1281,7 @@ async fn a_queued_command_survives_a_server_restart() {
         dir,
         client,
         demo,
+        database,
     };
     let support = ts.token("support").await;
     assert_eq!(operation(&ts, &support, op).await["state"], "queued");

@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::*;
+use ecsp_server_mock::sql;
 
 #[tokio::test]
 async fn the_database_file_holds_no_personal_data_in_clear() {
@@ -43,14 +44,8 @@ async fn the_database_file_holds_no_personal_data_in_clear() {
             && u["partner_information"] == "Partner Kabushiki Kaisha")
     );
 
-    let dir = ts.dir.path().join("data");
+    let raw = ts.stored_bytes().await;
     ts.server.shutdown().await.unwrap();
-    let mut raw = Vec::new();
-    for name in [ecsp_server_mock::DATABASE_FILE, "ecsp.sqlite3-wal"] {
-        if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            raw.extend(bytes);
-        }
-    }
     assert!(raw.len() > 10_000, "read the database");
     let haystack = String::from_utf8_lossy(&raw).to_lowercase();
     for needle in [
@@ -77,27 +72,19 @@ async fn the_database_file_holds_no_personal_data_in_clear() {
 async fn passwords_are_argon2id_at_owasp_parameters_and_tokens_are_only_hashed() {
     let ts = TestServer::start().await;
     let tokens = ts.tokens("operator").await;
-    let db = ts.db_path();
-    let (hashes, sessions): (Vec<String>, Vec<Vec<u8>>) = tokio::task::spawn_blocking(move || {
-        let c = rusqlite::Connection::open(db).unwrap();
-        let hashes = c
-            .prepare("SELECT password_hash FROM users")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let sessions = c
-            .prepare("SELECT access_hash FROM sessions")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        (hashes, sessions)
-    })
-    .await
-    .unwrap();
+    let (hashes, sessions): (Vec<String>, Vec<Vec<u8>>) = ts
+        .read_sql(|c| {
+            let hashes = c
+                .prepare("SELECT password_hash FROM users")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let sessions = c
+                .prepare("SELECT access_hash FROM sessions")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok((hashes, sessions))
+        })
+        .await;
     assert_eq!(hashes.len(), 4);
     for h in &hashes {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
@@ -105,9 +92,7 @@ async fn passwords_are_argon2id_at_owasp_parameters_and_tokens_are_only_hashed()
     let unique: std::collections::HashSet<_> = hashes.iter().collect();
     assert_eq!(unique.len(), hashes.len(), "salted");
     assert!(sessions.iter().all(|s| s.len() == 32));
-    let raw = std::fs::read(ts.db_path()).unwrap();
-    let wal = std::fs::read(ts.db_path().with_extension("sqlite3-wal")).unwrap_or_default();
-    let all = [raw, wal].concat();
+    let all = ts.stored_bytes().await;
     let token_bytes = tokens.access_token.as_bytes();
     assert!(
         !all.windows(token_bytes.len()).any(|w| w == token_bytes),
@@ -120,28 +105,24 @@ async fn the_audit_log_cannot_be_changed_or_deleted() {
     let ts = TestServer::start().await;
     let token = ts.token("operator").await;
     grant_consent(&ts, &token, "gps", "granted").await;
-    let db = ts.db_path();
-    tokio::task::spawn_blocking(move || {
-        let c = rusqlite::Connection::open(db).unwrap();
-        let n: i64 = c
-            .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
-            .unwrap();
-        assert!(n > 0);
-        let update = c.execute("UPDATE audit_log SET outcome = 'success'", []);
-        assert!(update.unwrap_err().to_string().contains("append-only"));
-        let delete = c.execute("DELETE FROM audit_log", []);
-        assert!(delete.unwrap_err().to_string().contains("append-only"));
-        let update = c.execute("UPDATE consents SET decision = 'refused'", []);
-        assert!(update.unwrap_err().to_string().contains("append-only"));
-        let delete = c.execute("DELETE FROM consents", []);
-        assert!(delete.unwrap_err().to_string().contains("append-only"));
-        let after: i64 = c
-            .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(after, n);
-    })
-    .await
-    .unwrap();
+    let n = ts.count("audit_log").await;
+    assert!(n > 0);
+    for statement in [
+        "UPDATE audit_log SET outcome = 'success'",
+        "DELETE FROM audit_log",
+        "UPDATE consents SET decision = 'refused'",
+        "DELETE FROM consents",
+        "TRUNCATE audit_log",
+        "TRUNCATE consents",
+    ] {
+        if statement.starts_with("TRUNCATE") && ts.engine() == sql::Engine::Sqlite {
+            continue; // SQLite has no TRUNCATE (its DELETE without WHERE is refused above)
+        }
+        let refused = ts.write_sql(move |c| c.execute(statement, [])).await;
+        let e = refused.expect_err(statement).to_string();
+        assert!(e.contains("append-only"), "{statement}: {e}");
+    }
+    assert_eq!(ts.count("audit_log").await, n);
 }
 
 #[tokio::test]
@@ -162,26 +143,27 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
     );
     let ca_before = ts.server.ca_pem.clone().unwrap();
     let data_dir = ts.dir.path().join("data");
+    // As a server before schema v6 left them: organisation name and agent label in clear.
+    ts.write_sql(|c| {
+        c.execute_batch(
+            "UPDATE organizations SET name = 'Demo Print Shop', name_enc = NULL;
+             UPDATE agents SET label = 'Demo DC Agent', label_enc = NULL;",
+        )
+    })
+    .await
+    .unwrap();
     let TestServer {
         server,
         dir,
         client,
+        database,
         ..
     } = ts;
     server.shutdown().await.unwrap();
-    // As a server before schema v6 left them: organisation name and agent label in clear.
-    let db = data_dir.join(ecsp_server_mock::DATABASE_FILE);
-    let legacy = rusqlite::Connection::open(&db).unwrap();
-    legacy
-        .execute_batch(
-            "UPDATE organizations SET name = 'Demo Print Shop', name_enc = NULL;
-             UPDATE agents SET label = 'Demo DC Agent', label_enc = NULL;",
-        )
-        .unwrap();
-    drop(legacy);
 
     let mut config = ecsp_server_mock::Config::with_defaults(data_dir);
     config.listen = "127.0.0.1:0".parse().unwrap();
+    config.database = database;
     let server = ecsp_server_mock::start(config).await.unwrap();
     assert!(server.demo.is_none(), "no second demo seed");
     assert_eq!(
@@ -213,14 +195,18 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
         .await
         .unwrap();
     assert_eq!(me["organization_name"], "Demo Print Shop");
-    let check = rusqlite::Connection::open(&db).unwrap();
-    let clear: i64 = check
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM organizations WHERE name != '' OR name_enc IS NULL)
-                  + (SELECT COUNT(*) FROM agents WHERE label != '' OR label_enc IS NULL)",
-            [],
-            |r| r.get(0),
-        )
+    let clear: i64 = server
+        .db
+        .read(|c| {
+            c.query_row(
+                "SELECT (SELECT COUNT(*) FROM organizations WHERE name != '' OR name_enc IS NULL)
+                      + (SELECT COUNT(*) FROM agents WHERE label != '' OR label_enc IS NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(ecsp_server_mock::db::StoreError::from)
+        })
+        .await
         .unwrap();
     assert_eq!(clear, 0);
     let res = client

@@ -31,33 +31,15 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::schema;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("database connection pool: {0}")]
-    Pool(#[from] r2d2::Error),
-    #[error("the database writer has stopped")]
-    WriterStopped,
-    #[error("a database task failed: {0}")]
-    Task(String),
-    #[error("stored data could not be decrypted (wrong key or damaged row)")]
-    Decrypt,
-    #[error("stored data is damaged: {0}")]
-    Corrupt(String),
-    #[error(
-        "the database has schema version {found}, newer than this server's {supported}; upgrade the server"
-    )]
-    SchemaTooNew { found: usize, supported: usize },
-}
+use super::StoreError;
+use super::sqlite_schema as schema;
+use crate::sql;
 
 /// Most requests' writes committed together in one transaction.
 const MAX_GROUP: usize = 256;
 
 type Delivery = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Delivery) + Send>;
+type Job = Box<dyn FnOnce(&sql::Connection) -> (bool, Delivery) + Send>;
 
 /// Where the writer thread's time goes (wall clock), for the ingest benchmark's profile: a CPU
 /// profile cannot show the time spent waiting for `fsync`.
@@ -97,18 +79,18 @@ impl WriterStats {
     }
 }
 
-/// Handle to the storage; cheap to clone.
+/// Handle to the SQLite storage; cheap to clone.
 #[derive(Clone)]
-pub struct Database {
+pub struct SqliteDatabase {
     writes: mpsc::Sender<Job>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
     stats: Arc<WriterStats>,
 }
 
-impl std::fmt::Debug for Database {
+impl std::fmt::Debug for SqliteDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
+        f.debug_struct("SqliteDatabase")
             .field("path", &self.path)
             .finish()
     }
@@ -123,7 +105,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl Database {
+impl SqliteDatabase {
     /// Opens (creating if needed) and migrates the database file, and starts the writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
@@ -212,7 +194,7 @@ impl Database {
     /// If `f` fails, its changes are rolled back and nothing of them is stored.
     pub async fn write<T, E>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        f: impl FnOnce(&sql::Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
@@ -253,7 +235,7 @@ impl Database {
     /// Runs `f` on a read-only connection on the blocking pool.
     pub async fn read<T, E>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        f: impl FnOnce(&sql::Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
@@ -261,7 +243,7 @@ impl Database {
     {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.get().map_err(StoreError::from)?;
+            let conn = sql::Connection::SqlitePooled(pool.get().map_err(StoreError::from)?);
             f(&conn)
         })
         .await
@@ -456,10 +438,15 @@ fn writer_loop(
     restart_wanted: &AtomicBool,
     syncing: &SyncInFlight,
 ) {
+    // Requests get the connection as the store's; the writer's own statements run on it directly.
+    let store_conn = sql::Connection::Sqlite(conn);
+    let Some(conn) = store_conn.sqlite() else {
+        return;
+    };
     while let Some(first) = rx.blocking_recv() {
-        finish_checkpoint(&conn, restart_wanted, stats);
+        finish_checkpoint(conn, restart_wanted, stats);
         let begun = Instant::now();
-        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "could not begin a write transaction");
             // Dropping a job that never ran drops its answer channel: its caller gets an error.
             drop(first);
@@ -467,10 +454,10 @@ fn writer_loop(
         }
         WriterStats::add(&stats.commit_ns, begun);
         let mut deliveries = Vec::new();
-        run_job(&conn, first, &mut deliveries, stats);
+        run_job(&store_conn, first, &mut deliveries, stats);
         while deliveries.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(job) => run_job(&conn, job, &mut deliveries, stats),
+                Ok(job) => run_job(&store_conn, job, &mut deliveries, stats),
                 // While the group before is still being synced, nothing committed now could be
                 // answered sooner: the transaction stays open and takes what arrives, so one
                 // commit writes the pages its requests share (the tail pages of the records and
@@ -486,7 +473,7 @@ fn writer_loop(
             .jobs
             .fetch_add(deliveries.len() as u64, Ordering::Relaxed);
         let committing = Instant::now();
-        let commit = run_cached(&conn, "COMMIT").map_err(StoreError::from);
+        let commit = run_cached(conn, "COMMIT").map_err(StoreError::from);
         WriterStats::add(&stats.commit_ns, committing);
         match commit {
             Ok(()) => {
@@ -513,13 +500,21 @@ fn writer_loop(
 
 /// Runs one request's writes in its own savepoint inside the open transaction: if they fail,
 /// only they are rolled back.
-fn run_job(conn: &Connection, job: Job, deliveries: &mut Vec<Delivery>, stats: &WriterStats) {
+fn run_job(
+    store_conn: &sql::Connection,
+    job: Job,
+    deliveries: &mut Vec<Delivery>,
+    stats: &WriterStats,
+) {
+    let Some(conn) = store_conn.sqlite() else {
+        return;
+    };
     let running = Instant::now();
     if let Err(e) = run_cached(conn, "SAVEPOINT request") {
         tracing::error!(error = %e, "could not open a savepoint; request refused");
         return;
     }
-    let (ok, deliver) = job(conn);
+    let (ok, deliver) = job(store_conn);
     let end = if ok {
         run_cached(conn, "RELEASE request")
     } else {
@@ -543,7 +538,7 @@ mod tests {
     async fn the_log_starts_over_under_steady_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
-        let db = Database::open(&path).unwrap();
+        let db = SqliteDatabase::open(&path).unwrap();
         db.write(|c| {
             c.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
                 .map_err(StoreError::from)
@@ -589,7 +584,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_is_answered_only_after_the_log_was_synced() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("t.sqlite3")).unwrap();
+        let db = SqliteDatabase::open(&dir.path().join("t.sqlite3")).unwrap();
         let before = db.writer_stats().syncs.load(Ordering::Relaxed);
         let writes: Vec<_> = (0..20)
             .map(|i| {

@@ -1,0 +1,135 @@
+//! The server's storage: one interface, two engines.
+//!
+//! [`Database::write`] runs a closure in a transaction and answers only once it is durably
+//! committed; [`Database::read`] runs one on a read connection. The closures run the store's
+//! statements ([`crate::store`]) through [`crate::sql::Connection`], the same text on both
+//! engines. Which engine is chosen at start: SQLite in the data directory by default
+//! ([`sqlite`], a single writer with group commit), PostgreSQL when a `postgres://` URL is given
+//! ([`postgres`], a pool of sessions, one transaction per write).
+
+pub mod postgres;
+mod postgres_schema;
+pub mod sqlite;
+pub mod sqlite_schema;
+
+use std::path::Path;
+
+pub use self::postgres::PostgresTarget;
+pub use self::sqlite::WriterStats;
+use crate::sql;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sql(#[from] sql::Error),
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// The database cannot be reached now (answered 503 with `Retry-After`).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    #[error("a database task failed: {0}")]
+    Task(String),
+    #[error("stored data could not be decrypted (wrong key or damaged row)")]
+    Decrypt,
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error(
+        "the database has schema version {found}, newer than this server's {supported}; upgrade the server"
+    )]
+    SchemaTooNew { found: usize, supported: usize },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sql(sql::Error::from(e))
+    }
+}
+
+impl StoreError {
+    /// Nothing was committed and the same request may succeed in a moment: the database is
+    /// out of reach or the writer is gone (503, never 500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::WriterStopped => true,
+            StoreError::Sql(e) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
+/// Handle to the storage; cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(sqlite::SqliteDatabase),
+    Postgres(postgres::PostgresDatabase),
+}
+
+impl Database {
+    /// Opens (creating if needed) and migrates a SQLite database file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Database::Sqlite(sqlite::SqliteDatabase::open(path)?))
+    }
+
+    /// Connects to PostgreSQL and migrates the database (one server process at a time).
+    pub async fn connect(target: &PostgresTarget) -> Result<Self, StoreError> {
+        Ok(Database::Postgres(
+            postgres::PostgresDatabase::connect(target).await?,
+        ))
+    }
+
+    pub fn engine(&self) -> sql::Engine {
+        match self {
+            Database::Sqlite(_) => sql::Engine::Sqlite,
+            Database::Postgres(_) => sql::Engine::Postgres,
+        }
+    }
+
+    /// The SQLite writer's time so far (the ingest benchmark's profile).
+    pub fn writer_stats(&self) -> Option<&WriterStats> {
+        match self {
+            Database::Sqlite(db) => Some(db.writer_stats()),
+            Database::Postgres(_) => None,
+        }
+    }
+
+    /// The SQLite file, if that is the engine.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(db) => Some(db.path()),
+            Database::Postgres(_) => None,
+        }
+    }
+
+    /// Runs `f` in a transaction; resolves once its changes are durably committed. If `f`
+    /// fails, its changes are rolled back and nothing of them is stored.
+    pub async fn write<T, E>(
+        &self,
+        f: impl FnOnce(&sql::Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match self {
+            Database::Sqlite(db) => db.write(f).await,
+            Database::Postgres(db) => db.write(f).await,
+        }
+    }
+
+    /// Runs `f` on a read connection.
+    pub async fn read<T, E>(
+        &self,
+        f: impl FnOnce(&sql::Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match self {
+            Database::Sqlite(db) => db.read(f).await,
+            Database::Postgres(db) => db.read(f).await,
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! PostgreSQL storage: a pool of sessions, one transaction per write, answered after `COMMIT`
+//! returns (PostgreSQL's `synchronous_commit` makes that durable; concurrent commits share a log
+//! flush, PostgreSQL's own group commit).
+//!
+//! The sessions are the synchronous `postgres` client (tokio-postgres run on the calling thread),
+//! borrowed on tokio's blocking threads, as SQLite's connections are: the store's statements are
+//! synchronous code shared by both engines (see [`crate::sql`]), and a write is a closure over a
+//! connection. At most as many requests wait for a session as the pool holds; the others wait
+//! on a semaphore, holding no thread.
+//!
+//! When PostgreSQL goes away, the statement in flight fails, its session is dropped, the request
+//! is answered 503 (`StoreError::is_unavailable`) and nothing of it was committed; new sessions
+//! are opened as requests come, so service resumes when the database does, without a restart.
+
+use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::StoreError;
+use super::postgres_schema;
+use crate::sql::{self, PgSession};
+
+/// Sessions kept open to PostgreSQL by one server process.
+const POOL_SIZE: u32 = 32;
+/// How long a request waits for a session before it is answered 503.
+const SESSION_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the database is and how to reach it: the URL's settings, the password (from the URL,
+/// `PGPASSWORD` or a file) and the CA that signs the server's certificate. Printed, it shows the
+/// host and database only.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    config: postgres::Config,
+    ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl PostgresTarget {
+    /// `url` is `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`. Without a password
+    /// in it, `PGPASSWORD`, then `password_file` (its first line) give one. With `ca_file`, TLS
+    /// is required and the server's certificate must chain to it and name the host.
+    pub fn parse(
+        url: &str,
+        password_file: Option<&Path>,
+        ca_file: Option<PathBuf>,
+    ) -> Result<Self, String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("the database must be given as a postgres:// URL".into());
+        }
+        // The parser's message never repeats the URL, which may hold the password.
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| format!("the database URL is not valid: {e}"))?;
+        if config.get_password().is_none() {
+            if let Some(p) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+                config.password(p.as_encoded_bytes());
+            } else if let Some(file) = password_file {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    format!(
+                        "cannot read the database password file {}: {e}",
+                        file.display()
+                    )
+                })?;
+                let password = text.lines().next().unwrap_or_default();
+                if password.is_empty() {
+                    return Err(format!(
+                        "the database password file {} is empty",
+                        file.display()
+                    ));
+                }
+                config.password(password);
+            }
+        }
+        if config.get_dbname().is_none() {
+            return Err(
+                "the database URL names no database (postgres://USER@HOST/DATABASE)".into(),
+            );
+        }
+        if ca_file.is_some() {
+            config.ssl_mode(postgres::config::SslMode::Require);
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        config.application_name("ecsp-server");
+        Ok(Self { config, ca_file })
+    }
+
+    /// `host:port/database`, for messages and logs.
+    pub fn describe(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let db = self.config.get_dbname().unwrap_or_default();
+        format!("{host}:{port}/{db}")
+    }
+
+    pub fn database_name(&self) -> &str {
+        self.config.get_dbname().unwrap_or_default()
+    }
+
+    /// The same server and credentials, another database (tests make one per server).
+    pub fn with_database(&self, name: &str) -> Self {
+        let mut other = self.clone();
+        other.config.dbname(name);
+        other
+    }
+
+    fn tls(&self) -> Result<MakeRustlsConnect, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_file {
+            Some(file) => {
+                let certs = CertificateDer::pem_file_iter(file)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        format!("cannot read the database CA file {}: {e}", file.display())
+                    })?;
+                for cert in certs {
+                    roots.add(cert).map_err(|e| {
+                        format!(
+                            "the database CA file {} holds a bad certificate: {e}",
+                            file.display()
+                        )
+                    })?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(MakeRustlsConnect::new(config))
+    }
+
+    /// Opens one session (blocking: call on a blocking thread).
+    pub fn connect_blocking(&self) -> Result<postgres::Client, StoreError> {
+        let tls = self.tls().map_err(StoreError::Unavailable)?;
+        self.config.connect(tls).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                self.describe()
+            ))
+        })
+    }
+}
+
+/// Opens the pool's sessions.
+pub struct Manager {
+    config: postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Manager")
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgSession;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgSession, postgres::Error> {
+        Ok(PgSession::new(self.config.connect(self.tls.clone())?))
+    }
+
+    fn is_valid(&self, session: &mut PgSession) -> Result<(), postgres::Error> {
+        session.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, session: &mut PgSession) -> bool {
+        session.client.is_closed()
+    }
+}
+
+/// Handle to the PostgreSQL storage; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PostgresDatabase {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Option<r2d2::Pool<Manager>>,
+    waiting: Arc<Semaphore>,
+    target: String,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgreSQL at {}", self.target)
+    }
+}
+
+impl Drop for Inner {
+    /// Each session owns a small runtime of its own, which may not be dropped on a tokio
+    /// worker: the pool is let go on a plain thread.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::Builder::new()
+                .name("ecsp-pg-close".into())
+                .spawn(move || drop(pool));
+        }
+    }
+}
+
+impl PostgresDatabase {
+    /// Connects, migrates under the advisory lock, and opens the pool. An unreachable database
+    /// is an error naming its host and database.
+    pub async fn connect(target: &PostgresTarget) -> Result<Self, StoreError> {
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut first = target.connect_blocking()?;
+            postgres_schema::migrate(&mut first)?;
+            drop(first);
+            let manager = Manager {
+                config: target.config.clone(),
+                tls: target.tls().map_err(StoreError::Unavailable)?,
+            };
+            let pool = r2d2::Pool::builder()
+                .max_size(POOL_SIZE)
+                .min_idle(Some(2))
+                .connection_timeout(SESSION_WAIT)
+                // A broken session shows itself on its first statement (a 503) and is dropped;
+                // testing each on check-out would cost a round trip per request.
+                .test_on_check_out(false)
+                .build_unchecked(manager);
+            Ok(Self {
+                inner: Arc::new(Inner {
+                    pool: Some(pool),
+                    waiting: Arc::new(Semaphore::new(POOL_SIZE as usize)),
+                    target: target.describe(),
+                }),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` on a pooled session on a blocking thread, `transaction` deciding whether inside
+    /// `BEGIN`…`COMMIT`.
+    async fn run<T, E>(
+        &self,
+        transaction: bool,
+        f: impl FnOnce(&sql::Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let permit = self
+            .inner
+            .waiting
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| E::from(StoreError::WriterStopped))?;
+        let Some(pool) = self.inner.pool.clone() else {
+            return Err(E::from(StoreError::WriterStopped));
+        };
+        let target = self.inner.target.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let session = pool.get().map_err(|e| {
+                E::from(StoreError::Unavailable(format!(
+                    "no session to PostgreSQL at {target}: {e}"
+                )))
+            })?;
+            let conn = sql::Connection::Postgres(RefCell::new(session));
+            let store = |e: sql::Error| E::from(StoreError::Sql(e));
+            if transaction {
+                conn.execute_batch("BEGIN").map_err(store)?;
+            }
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(E::from(StoreError::Task("a store task panicked".into()))));
+            if !transaction {
+                return result;
+            }
+            match result {
+                Ok(value) => {
+                    // Answered only once the commit returned: never an acknowledgement without it.
+                    conn.execute_batch("COMMIT").map_err(store)?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    pub async fn write<T, E>(
+        &self,
+        f: impl FnOnce(&sql::Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(true, f).await
+    }
+
+    pub async fn read<T, E>(
+        &self,
+        f: impl FnOnce(&sql::Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(false, f).await
+    }
+}
+
+/// Creates an empty database `name` on `admin`'s server and returns the target naming it
+/// (tests, and `ecsp-server migrate` into a new database). `name` must be a plain identifier.
+pub async fn create_database(
+    admin: &PostgresTarget,
+    name: &str,
+) -> Result<PostgresTarget, StoreError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Task(format!(
+            "`{name}` is not a plain database name (letters, digits, _)"
+        )));
+    }
+    let admin = admin.clone();
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = admin.connect_blocking()?;
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .map_err(sql::Error::from)?;
+        drop(client);
+        Ok(admin.with_database(&name))
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?
+}
