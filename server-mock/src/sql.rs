@@ -46,7 +46,7 @@ impl Engine {
 pub enum Error {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_message(.0))]
     Postgres(#[from] postgres::Error),
     /// `query_row` found no row (`optional()` makes it `None`).
     #[error("the query returned no row")]
@@ -74,6 +74,18 @@ impl Error {
             Error::Postgres(e) => postgres_unavailable(e),
             _ => false,
         }
+    }
+}
+
+/// What PostgreSQL said: its message and SQLSTATE, not the detail, which may quote the row's
+/// values (a duplicate key's, for one).
+fn postgres_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 

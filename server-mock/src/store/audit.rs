@@ -150,8 +150,8 @@ pub fn page_newest(
     });
     let mut stmt = conn.prepare_cached(
         "SELECT seq, at, actor_kind, actor_id, action, object, outcome FROM audit_log
-         WHERE org_id = ?1 AND (?2 IS NULL OR seq < ?2)
-           AND (?3 IS NULL OR action LIKE ?3 ESCAPE '\\') AND (?4 IS NULL OR outcome = ?4)
+         WHERE org_id = ?1 AND (seq < ?2 OR ?2 IS NULL)
+           AND (action LIKE ?3 ESCAPE '\\' OR ?3 IS NULL) AND (outcome = ?4 OR ?4 IS NULL)
            AND NOT (?6 AND outcome = 'success' AND (action LIKE '%.read' OR action LIKE '%.list'))
          ORDER BY seq DESC LIMIT ?5",
     )?;

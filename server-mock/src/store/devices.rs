@@ -280,7 +280,7 @@ pub fn list_agents(
 ) -> Result<Vec<AgentSummary>, ApiError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {AGENT_COLUMNS} FROM agents
-         WHERE deleted_at IS NULL AND (?1 IS NULL OR org_id = ?1) ORDER BY id"
+         WHERE deleted_at IS NULL AND (org_id = ?1 OR ?1 IS NULL) ORDER BY id"
     ))?;
     let mut rows = stmt.query([org_id])?;
     let mut out = Vec::new();
@@ -299,7 +299,7 @@ pub fn get_agent(
 ) -> Result<AgentSummary, ApiError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {AGENT_COLUMNS} FROM agents
-         WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)"
+         WHERE public_id = ?1 AND deleted_at IS NULL AND (org_id = ?2 OR ?2 IS NULL)"
     ))?;
     let mut rows = stmt.query(params![agent.to_string(), org_id])?;
     match rows.next()? {
@@ -318,7 +318,7 @@ pub fn set_agent_disabled(
 ) -> Result<AgentSummary, ApiError> {
     let changed = conn.execute(
         "UPDATE agents SET disabled = ?3
-         WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)",
+         WHERE public_id = ?1 AND deleted_at IS NULL AND (org_id = ?2 OR ?2 IS NULL)",
         params![agent.to_string(), org_id, disabled],
     )?;
     if changed == 0 {
@@ -336,7 +336,7 @@ pub fn rotate_agent_secret(
     let secret = new_token(AGENT_SECRET_PREFIX);
     let changed = conn.execute(
         "UPDATE agents SET secret_hash = ?3, broker_hash = ?4
-         WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)",
+         WHERE public_id = ?1 AND deleted_at IS NULL AND (org_id = ?2 OR ?2 IS NULL)",
         params![
             agent.to_string(),
             org_id,
@@ -361,7 +361,7 @@ pub fn delete_agent(conn: &Connection, org_id: Option<i64>, agent: Uuid) -> Resu
     let id: i64 = conn
         .prepare_cached(
             "UPDATE agents SET disabled = 1, deleted_at = ?3, secret_hash = ?4, broker_hash = NULL
-             WHERE public_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR org_id = ?2)
+             WHERE public_id = ?1 AND deleted_at IS NULL AND (org_id = ?2 OR ?2 IS NULL)
              RETURNING id",
         )?
         .query_row(

@@ -250,8 +250,8 @@ pub fn list_visible(
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE {VISIBLE}
-           AND (?4 IS NULL OR d.public_id = ?4) AND (?5 IS NULL OR o.state = ?5)
-           AND (?6 IS NULL OR o.id < ?6)
+           AND (d.public_id = ?4 OR ?4 IS NULL) AND (o.state = ?5 OR ?5 IS NULL)
+           AND (o.id < ?6 OR ?6 IS NULL)
          ORDER BY o.id DESC LIMIT ?7"
     ))?;
     let rows = stmt.query_map(

@@ -246,18 +246,18 @@ pub fn page_after_record(
 /// the `records` table allows (a test checks every [`RecordKind`] has its branch).
 const NEWEST_OF_EVERY_KIND: &str =
     "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
-         WHERE ?2 IS NULL AND id IN (
+         WHERE CAST(?2 AS TEXT) IS NULL AND id IN (
              SELECT id FROM (SELECT id FROM records
                  WHERE device_id = ?1 AND kind = 'device_data' AND (captured_at, record_id) < (?3, ?5)
-                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4)
+                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4) AS device_data
              UNION ALL
              SELECT id FROM (SELECT id FROM records
                  WHERE device_id = ?1 AND kind = 'dfe' AND (captured_at, record_id) < (?3, ?5)
-                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4)
+                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4) AS dfe
              UNION ALL
              SELECT id FROM (SELECT id FROM records
                  WHERE device_id = ?1 AND kind = 'measurement' AND (captured_at, record_id) < (?3, ?5)
-                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4))
+                 ORDER BY captured_at DESC, record_id DESC LIMIT ?4) AS measurement)
          ORDER BY captured_at DESC, record_id DESC LIMIT ?4";
 
 /// A device's records of one kind (see [`list_for_device`]).

@@ -257,12 +257,14 @@ async fn the_server_command_lists_disables_and_rotates_agents() {
     let ts = TestServer::start().await;
     let agent = ts.demo.agent.agent_id;
     let data_dir = ts.dir.path().join("data");
+    let database = ts.database_url().map(|url| ("ECSP_DATABASE_URL", url));
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecsp-server"))
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("agents")
             .args(args)
+            .envs(database.clone())
             .env_remove("ECSP_DATA_KEY")
             .output()
             .unwrap();

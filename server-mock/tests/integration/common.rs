@@ -202,13 +202,10 @@ impl TestServer {
                 let wal = std::fs::read(db.with_extension("sqlite3-wal")).unwrap_or_default();
                 [raw, wal].concat()
             }
-            Some(target) => {
-                let mut url =
-                    url::Url::parse(&std::env::var("ECSP_TEST_POSTGRES").unwrap()).unwrap();
-                url.set_path(target.database_name());
+            Some(_) => {
                 let out = tokio::process::Command::new(pg_tool("pg_dump"))
                     .arg("--dbname")
-                    .arg(url.as_str())
+                    .arg(self.database_url().unwrap())
                     .output()
                     .await
                     .unwrap();
@@ -220,6 +217,15 @@ impl TestServer {
                 out.stdout
             }
         }
+    }
+
+    /// The URL of the server's PostgreSQL database (with the test cluster's credentials), for
+    /// the server's own commands run beside it (`ECSP_DATABASE_URL`).
+    pub fn database_url(&self) -> Option<String> {
+        let target = self.database.as_ref()?;
+        let mut url = url::Url::parse(&std::env::var("ECSP_TEST_POSTGRES").unwrap()).unwrap();
+        url.set_path(target.database_name());
+        Some(url.into())
     }
 
     pub fn engine(&self) -> sql::Engine {
