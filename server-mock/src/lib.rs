@@ -6,12 +6,13 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub use ecsp_server_store::{db, params, sql};
+
 pub mod agent_admin;
 pub mod agent_cache;
 pub mod api;
 pub mod audit_throttle;
 pub mod crypto;
-pub mod db;
 pub mod device_cache;
 pub mod error;
 mod fsutil;
@@ -19,7 +20,6 @@ mod portal;
 pub mod ratelimit;
 pub mod remote;
 pub mod seed;
-pub mod sql;
 pub mod store;
 pub mod tls;
 pub mod unlock;

@@ -543,6 +543,9 @@ impl PgSession {
 }
 
 /// Where a connection's session lives: owned (the SQLite writer's), borrowed from a pool.
+// One per request or thread, made in place and never moved about: boxing would only add an
+// allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub enum Connection {
     Sqlite(rusqlite::Connection),
     SqlitePooled(r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>),
