@@ -48,7 +48,10 @@ timeout 600 scripts/api-conformance.sh
 echo "== cargo test $(elapsed)"
 ECSP_TEST_LOG="$(mktemp)"
 export ECSP_TEST_LOG
-trap 'rm -f "$ECSP_TEST_LOG"' EXIT
+# A throwaway PostgreSQL for the server's tests on its second engine (the PostgreSQL pass below).
+read -r PG_CLUSTER ECSP_TEST_POSTGRES < <(scripts/postgres-cluster.sh start)
+export ECSP_TEST_POSTGRES
+trap 'rm -f "$ECSP_TEST_LOG"; scripts/postgres-cluster.sh stop "$PG_CLUSTER"' EXIT
 dbus-run-session -- bash -c '
     set -euo pipefail
     # A fresh, unlocked keyring for this session only (never the user'"'"'s own keyring files).
@@ -61,6 +64,14 @@ dbus-run-session -- bash -c '
     cargo test --workspace --exclude ecsp-mobile --exclude ecsp-desktop --locked --no-fail-fast 2>&1 | tee "$ECSP_TEST_LOG"
     exit "${PIPESTATUS[0]}"
 ' 2> >(grep -v "Failed to set fd limit" >&2) || status=$?
+
+# ---- the server's tests again, on PostgreSQL -------------------------------------------------
+# The pass above ran them on SQLite (the embedded default); the same tests, on the throwaway
+# cluster, one database per server they start. Never skipped here: ECSP_TEST_ENGINE=postgres
+# makes a missing cluster a failure.
+echo "== server tests on PostgreSQL $(elapsed)"
+ECSP_TEST_ENGINE=postgres cargo test -p ecsp-server-mock --test integration --locked --no-fail-fast 2>&1 \
+    | tee -a "$ECSP_TEST_LOG" || status=$?
 
 # ---- the parts built and tested outside the default members -----------------------------------
 # Each file in scripts/test.d/ tests one part (phone bindings, desktop app, agents, …) and appends

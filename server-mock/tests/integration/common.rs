@@ -349,9 +349,9 @@ pub async fn expect_problem(res: Response, status: StatusCode, code: &str) -> Va
     body
 }
 
-/// The PostgreSQL server the tests run against, if `ECSP_TEST_POSTGRES` names one (an admin URL
+/// The PostgreSQL server the tests may use, if `ECSP_TEST_POSTGRES` names one (an admin URL
 /// such as `postgres://postgres@127.0.0.1:5433/postgres`; `scripts/test.sh` starts a throwaway
-/// cluster and sets it). Without it the tests run on SQLite, and `postgres_half` says so.
+/// cluster and sets it).
 pub fn postgres_admin() -> Option<PostgresTarget> {
     let url = std::env::var("ECSP_TEST_POSTGRES")
         .ok()
@@ -359,9 +359,20 @@ pub fn postgres_admin() -> Option<PostgresTarget> {
     Some(PostgresTarget::parse(&url, None, None).expect("ECSP_TEST_POSTGRES is a postgres:// URL"))
 }
 
-/// A new, empty database on the test PostgreSQL server, one per server started.
+/// Whether this run's servers keep their data in PostgreSQL (`ECSP_TEST_ENGINE=postgres`);
+/// otherwise SQLite, the embedded default.
+pub fn on_postgres() -> bool {
+    std::env::var("ECSP_TEST_ENGINE").is_ok_and(|e| e == "postgres")
+}
+
+/// A new, empty database on the test PostgreSQL server, one per server started, when the run
+/// is on PostgreSQL.
 pub async fn test_database() -> Option<PostgresTarget> {
-    let admin = postgres_admin()?;
+    if !on_postgres() {
+        return None;
+    }
+    let admin = postgres_admin()
+        .expect("ECSP_TEST_ENGINE=postgres needs ECSP_TEST_POSTGRES (scripts/postgres-cluster.sh)");
     let name = format!("ecsp_test_{}", Uuid::new_v4().simple());
     Some(
         ecsp_server_mock::db::postgres::create_database(&admin, &name)
