@@ -134,6 +134,24 @@ pub async fn open_existing_storage(config: &Config) -> anyhow::Result<(Database,
     open_storage(config).await
 }
 
+/// `ecsp-server migrate`: copies the SQLite database of the data directory `from` into the
+/// empty PostgreSQL database `to` (see [`db::copy`]).
+pub async fn migrate_to_postgres(
+    from: &std::path::Path,
+    to: &db::PostgresTarget,
+) -> anyhow::Result<db::copy::Copied> {
+    let database = from.join(DATABASE_FILE);
+    anyhow::ensure!(
+        database.exists(),
+        "no server database at {}: give the data directory with --from",
+        database.display()
+    );
+    let to = to.clone();
+    let copied =
+        tokio::task::spawn_blocking(move || db::copy::sqlite_to_postgres(&database, &to)).await??;
+    Ok(copied)
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {

@@ -75,11 +75,11 @@ struct Cli {
     database: Option<String>,
     /// CA certificate (PEM) of PostgreSQL's server certificate: TLS is then required and the
     /// certificate must name the URL's host.
-    #[arg(long, env = "ECSP_DATABASE_CA", requires = "database")]
+    #[arg(long, env = "ECSP_DATABASE_CA")]
     database_ca: Option<PathBuf>,
     /// File whose first line is the database password (when neither the URL nor `PGPASSWORD`
     /// has one).
-    #[arg(long, env = "ECSP_DATABASE_PASSWORD_FILE", requires = "database")]
+    #[arg(long, env = "ECSP_DATABASE_PASSWORD_FILE")]
     database_password_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -115,6 +115,18 @@ enum Command {
         /// The organisation's name, when the address has accounts in several.
         #[arg(long)]
         organization: Option<String>,
+    },
+    /// Copy this installation's SQLite database (in --data-dir) into a new, empty PostgreSQL
+    /// database, all or nothing, say what was copied, and exit. Stop the server first; then
+    /// start it with --database and the same data directory (it keeps the data key).
+    Migrate {
+        /// Data directory whose database to copy (default: --data-dir).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The database to fill, `postgres://USER@HOST:PORT/DATABASE`; it must hold no data.
+        /// --database-ca and --database-password-file apply to it.
+        #[arg(long)]
+        to: String,
     },
     /// Issue a one-time sign-in unlock code (valid 24 hours) for an account whose owner is
     /// locked out by someone else's guesses, print it, and exit. Tell it to the owner yourself.
@@ -170,6 +182,29 @@ async fn main() -> anyhow::Result<()> {
     }
 
     match cli.command {
+        Some(Command::Migrate { from, to }) => {
+            let target = ecsp_server_mock::db::PostgresTarget::parse(
+                &to,
+                cli.database_password_file.as_deref(),
+                cli.database_ca.clone(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let from = from.unwrap_or_else(|| config.data_dir.clone());
+            let copied = ecsp_server_mock::migrate_to_postgres(&from, &target).await?;
+            println!(
+                "copied {} into PostgreSQL {}:",
+                from.join(ecsp_server_mock::DATABASE_FILE).display(),
+                target.describe()
+            );
+            for (table, rows) in copied {
+                println!("  {table}: {rows} row(s)");
+            }
+            println!(
+                "Start the server with --database and the same data key (--data-dir {}).",
+                from.display()
+            );
+            return Ok(());
+        }
         Some(Command::AddOrganization {
             name,
             admin_email,

@@ -67,6 +67,23 @@ impl TestServer {
         }
     }
 
+    /// Stops the server; its data directory (and database) stay for [`Stopped::start_with`].
+    pub async fn stop(self) -> Stopped {
+        let TestServer {
+            server,
+            dir,
+            demo,
+            database,
+            ..
+        } = self;
+        server.shutdown().await.unwrap();
+        Stopped {
+            dir,
+            demo,
+            database,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{}", self.server.addr.port(), path)
     }
@@ -222,10 +239,7 @@ impl TestServer {
     /// The URL of the server's PostgreSQL database (with the test cluster's credentials), for
     /// the server's own commands run beside it (`ECSP_DATABASE_URL`).
     pub fn database_url(&self) -> Option<String> {
-        let target = self.database.as_ref()?;
-        let mut url = url::Url::parse(&std::env::var("ECSP_TEST_POSTGRES").unwrap()).unwrap();
-        url.set_path(target.database_name());
-        Some(url.into())
+        self.database.as_ref().map(url_of)
     }
 
     pub fn engine(&self) -> sql::Engine {
@@ -373,12 +387,66 @@ pub async fn test_database() -> Option<PostgresTarget> {
     }
     let admin = postgres_admin()
         .expect("ECSP_TEST_ENGINE=postgres needs ECSP_TEST_POSTGRES (scripts/postgres-cluster.sh)");
+    Some(new_database(&admin).await)
+}
+
+/// A stopped [`TestServer`]: its data directory, the demo accounts it made, its database.
+pub struct Stopped {
+    pub dir: tempfile::TempDir,
+    pub demo: DemoAccounts,
+    pub database: Option<PostgresTarget>,
+}
+
+impl Stopped {
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub async fn start_with(self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::with_defaults(self.data_dir());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.database = self.database;
+        tweak(&mut config);
+        let database = config.database.clone();
+        let server = ecsp_server_mock::start(config).await.unwrap();
+        let client = https_client(server.ca_pem.as_deref().unwrap());
+        TestServer {
+            server,
+            dir: self.dir,
+            client,
+            demo: self.demo,
+            database,
+        }
+    }
+}
+
+/// The test cluster, for a test that needs PostgreSQL whichever engine the run is on: in the
+/// PostgreSQL pass; elsewhere it says in one line that it runs there.
+pub fn postgres_only(test: &str) -> Option<PostgresTarget> {
+    use std::io::Write as _;
+    if on_postgres() {
+        return postgres_admin();
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: PostgreSQL only, SKIPPED in this pass (scripts/test.sh runs it in the PostgreSQL pass)"
+    );
+    None
+}
+
+/// A new, empty database on the test cluster.
+pub async fn new_database(admin: &PostgresTarget) -> PostgresTarget {
     let name = format!("ecsp_test_{}", Uuid::new_v4().simple());
-    Some(
-        ecsp_server_mock::db::postgres::create_database(&admin, &name)
-            .await
-            .unwrap(),
-    )
+    ecsp_server_mock::db::postgres::create_database(admin, &name)
+        .await
+        .unwrap()
+}
+
+/// `target`'s URL with the test cluster's credentials.
+pub fn url_of(target: &PostgresTarget) -> String {
+    let mut url = url::Url::parse(&std::env::var("ECSP_TEST_POSTGRES").unwrap()).unwrap();
+    url.set_path(target.database_name());
+    url.into()
 }
 
 /// A PostgreSQL client tool: from PATH, or Debian's versioned directory.

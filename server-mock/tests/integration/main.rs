@@ -11,6 +11,7 @@ mod bad_input;
 mod ingest;
 mod portal;
 mod portal_live;
+mod postgres;
 mod records;
 mod remote;
 mod startup;

@@ -1,0 +1,279 @@
+//! What only PostgreSQL has: moving an installation onto it, starting against it (unreachable,
+//! newer, several servers at once), and losing it while serving. The tests that hold on both
+//! engines are the rest of this binary, run once per engine by `scripts/test.sh`.
+
+use std::process::{Command, Output};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+use ecsp_server_mock::db::{Database, PostgresTarget, StoreError};
+
+fn server_binary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ecsp-server"));
+    c.env_remove("ECSP_DATABASE_URL")
+        .env_remove("PGPASSWORD")
+        .env_remove("ECSP_DATA_KEY");
+    c
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What a user can read of an installation through the API: every record of the demo devices,
+/// the operator's consent decisions, the operations, the audit log (up to `audit_until`).
+async fn everything(
+    ts: &TestServer,
+    audit_until: Option<i64>,
+) -> (Vec<Value>, Value, Value, Vec<Value>) {
+    let operator = ts.token("operator").await;
+    let support = ts.token("support").await;
+    let admin = ts.token("admin").await;
+    let mut records = Vec::new();
+    for i in 0..2 {
+        let page: Value = ts
+            .get(
+                &operator,
+                &format!("/api/v1/devices/{}/records?limit=500", ts.device(i)),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        records.push(page);
+    }
+    let consents: Value = ts
+        .get(&operator, "/api/v1/consents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let operations: Value = ts
+        .get(&support, "/api/v1/operations?limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let audit: Value = ts
+        .get(&admin, "/api/v1/admin/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut audit: Vec<Value> = audit.as_array().cloned().unwrap();
+    if let Some(until) = audit_until {
+        audit.retain(|e| e["seq"].as_i64().is_some_and(|s| s <= until));
+    }
+    audit.sort_by_key(|e| e["seq"].as_i64());
+    (records, consents, operations, audit)
+}
+
+#[tokio::test]
+async fn migrate_copies_an_installation_and_the_api_reads_every_part_back() {
+    let Some(admin) = postgres_only("migrate_copies_an_installation") else {
+        return;
+    };
+    // An installation on SQLite with records, consent decisions, an operation and audit rows.
+    let ts = TestServer::start_with(|c| c.database = None).await;
+    let operator = ts.token("operator").await;
+    grant_consent(&ts, &operator, "job_info", "granted").await;
+    grant_consent(&ts, &operator, "gps", "granted").await;
+    grant_consent(&ts, &operator, "gps", "withdrawn").await;
+    let job = json!({"job_id": "J-1", "job_name": "Quarterly report"});
+    let records = vec![
+        dfe_record(ts.device(0), Some(job)),
+        dfe_record(ts.device(0), None),
+        dfe_record(ts.device(1), None),
+    ];
+    let res = ts
+        .post(&operator, "/api/v1/uploads/dfe", &dfe_upload(records))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let res = ts
+        .post(
+            &operator,
+            "/api/v1/uploads/measurements",
+            &measurement_upload(vec![measurement_record(ts.device(0), false, false)]),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let support = ts.token("support").await;
+    let res = ts
+        .post(
+            &support,
+            "/api/v1/operations",
+            &json!({"device_id": ts.device(0), "kind": "status"}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    ts.server.flush_audit().await.unwrap();
+    let before = everything(&ts, None).await;
+    let last_seq = before.3.last().and_then(|e| e["seq"].as_i64()).unwrap();
+    assert!(
+        before
+            .0
+            .iter()
+            .map(|p| p.as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+            >= 4
+    );
+    let stopped = ts.stop().await;
+    let data_dir = stopped.data_dir();
+
+    let target = new_database(&admin).await;
+    let url = url_of(&target);
+    let out = server_binary()
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["migrate", "--to", &url])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("records: 4 row(s)"), "{stdout}");
+    assert!(stdout.contains("consents: 3 row(s)"), "{stdout}");
+    assert!(stdout.contains("operations: 1 row(s)"), "{stdout}");
+    // A database that holds data is refused, and keeps what it holds.
+    let again = server_binary()
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["migrate", "--to", &url])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&again);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr.contains("not empty"), "{stderr}");
+
+    // The same installation served from PostgreSQL: everything reads back the same.
+    let ts = stopped.start_with(|c| c.database = Some(target)).await;
+    assert_eq!(ts.engine(), ecsp_server_mock::sql::Engine::Postgres);
+    let after = everything(&ts, Some(last_seq)).await;
+    assert_eq!(after.0, before.0, "records");
+    assert_eq!(after.1, before.1, "consent decisions");
+    assert_eq!(after.2, before.2, "operations");
+    assert_eq!(after.3, before.3, "audit rows");
+    // New rows take new ids, after the copied ones.
+    ts.server.flush_audit().await.unwrap();
+    let newest = ts
+        .read_sql(|c| c.query_row("SELECT MAX(seq) FROM audit_log", [], |r| r.get::<_, i64>(0)))
+        .await;
+    assert!(newest > last_seq);
+    let operator = ts.token("operator").await;
+    let res = ts
+        .post(
+            &operator,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![dfe_record(ts.device(1), None)]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_clear_error_naming_host_and_database_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1; the password must appear nowhere.
+    let out = server_binary()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .args([
+            "--database",
+            "postgres://ecsp:Sup3rSecretPw@127.0.0.1:1/fleet",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("127.0.0.1:1/fleet"), "{stderr}");
+    assert!(!stderr.contains("Sup3rSecretPw") && !stdout.contains("Sup3rSecretPw"));
+    // No data key was made for a database never reached.
+    assert!(!dir.path().join("keys").exists());
+    // A URL that is not a postgres:// URL, and a password file that is missing: said plainly.
+    let out = server_binary()
+        .args(["--database", "mysql://ecsp:Sup3rSecretPw@db/fleet"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("postgres:// URL") && !stderr.contains("Sup3rSecretPw"),
+        "{stderr}"
+    );
+    let out = server_binary()
+        .args(["--database", "postgres://ecsp@db/fleet"])
+        .args(["--database-password-file", "/nonexistent/pw"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("/nonexistent/pw"), "{stderr}");
+}
+
+async fn schema_version(target: &PostgresTarget) -> i64 {
+    let target = target.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = target.connect_blocking().unwrap();
+        let v: i64 = c
+            .query_one("SELECT version FROM ecsp_schema_version", &[])
+            .unwrap()
+            .get(0);
+        v
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn servers_starting_at_once_migrate_once_and_a_newer_database_is_refused_untouched() {
+    let Some(admin) = postgres_only("servers_starting_at_once") else {
+        return;
+    };
+    let target = new_database(&admin).await;
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let t = target.clone();
+            tokio::spawn(async move { Database::connect(&t).await.map(|_| ()) })
+        })
+        .collect();
+    for s in starts {
+        s.await.unwrap().unwrap();
+    }
+    let current = schema_version(&target).await;
+    assert_eq!(
+        current as usize,
+        ecsp_server_mock::db::sqlite_schema::CURRENT_VERSION
+    );
+
+    // As a newer server would leave it.
+    let t = target.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = t.connect_blocking().unwrap();
+        c.batch_execute("UPDATE ecsp_schema_version SET version = version + 1; CREATE TABLE from_the_future (x BIGINT);")
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let refused = Database::connect(&target).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::SchemaTooNew { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("newer"), "{refused}");
+    assert_eq!(schema_version(&target).await, current + 1, "left as it was");
+}
