@@ -277,3 +277,109 @@ async fn servers_starting_at_once_migrate_once_and_a_newer_database_is_refused_u
     assert!(refused.to_string().contains("newer"), "{refused}");
     assert_eq!(schema_version(&target).await, current + 1, "left as it was");
 }
+
+/// A PostgreSQL cluster of the test's own, to stop and start without disturbing other tests.
+pub struct OwnCluster {
+    dir: String,
+    pub admin: PostgresTarget,
+}
+
+impl OwnCluster {
+    const SCRIPT: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/postgres-cluster.sh"
+    );
+
+    pub fn start() -> Self {
+        let out = Command::new(Self::SCRIPT).arg("start").output().unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+        let line = String::from_utf8(out.stdout).unwrap();
+        let (dir, url) = line.trim().split_once(' ').unwrap();
+        Self {
+            dir: dir.to_owned(),
+            admin: PostgresTarget::parse(url, None, None).unwrap(),
+        }
+    }
+
+    fn run(&self, what: &str) {
+        let out = Command::new(Self::SCRIPT)
+            .args([what, &self.dir])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {}", text(&out).1);
+    }
+
+    pub fn pause(&self) {
+        self.run("pause");
+    }
+
+    pub fn resume(&self) {
+        self.run("resume");
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::SCRIPT)
+            .args(["stop", &self.dir])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn losing_the_database_answers_503_and_service_returns_with_it() {
+    if postgres_only("losing_the_database_answers_503").is_none() {
+        return;
+    }
+    let cluster = OwnCluster::start();
+    let target = new_database(&cluster.admin).await;
+    let ts = TestServer::start_with(|c| c.database = Some(target)).await;
+    let token = ts.token("operator").await;
+    let upload = |n: usize| dfe_upload(vec![dfe_record(ts.device(n % 2), None)]);
+    let mut acknowledged = 0;
+    assert_eq!(
+        ts.post(&token, "/api/v1/uploads/dfe", &upload(0))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    acknowledged += 1;
+
+    cluster.pause();
+    for n in 1..4 {
+        let res = ts.post(&token, "/api/v1/uploads/dfe", &upload(n)).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "upload {n}");
+        assert_eq!(res.headers()["retry-after"], "5");
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["code"], "unavailable", "{problem}");
+        // Reads too, and never a 500.
+        let res = ts
+            .get(&token, &format!("/api/v1/devices/{}/records", ts.device(0)))
+            .await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    cluster.resume();
+    // Back without a restart: within seconds every request is served again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut n = 4;
+    loop {
+        let res = ts.post(&token, "/api/v1/uploads/dfe", &upload(n)).await;
+        n += 1;
+        match res.status() {
+            StatusCode::CREATED => {
+                acknowledged += 1;
+                break;
+            }
+            StatusCode::SERVICE_UNAVAILABLE if std::time::Instant::now() < deadline => {}
+            other => panic!("after the database came back: {other}"),
+        }
+    }
+    for m in 0..5 {
+        let res = ts.post(&token, "/api/v1/uploads/dfe", &upload(n + m)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        acknowledged += 1;
+    }
+    // Exactly the acknowledged uploads are stored.
+    assert_eq!(ts.count("records").await, acknowledged);
+}
