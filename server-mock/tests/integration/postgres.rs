@@ -383,3 +383,78 @@ async fn losing_the_database_answers_503_and_service_returns_with_it() {
     // Exactly the acknowledged uploads are stored.
     assert_eq!(ts.count("records").await, acknowledged);
 }
+
+impl OwnCluster {
+    /// Turns TLS on with a certificate for `localhost` from a CA made in `pki`; returns the CA.
+    fn serve_tls(&self, pki: &std::path::Path) -> std::path::PathBuf {
+        use std::os::unix::fs::MetadataExt as _;
+        ecsp_server_mock::tls::local_ca(pki, &["localhost".to_owned()]).unwrap();
+        let data = std::path::Path::new(&self.dir).join("data");
+        let owner = std::fs::metadata(&data).unwrap();
+        for (from, to) in [("server.pem", "server.crt"), ("server.key", "server.key")] {
+            let dest = data.join(to);
+            std::fs::copy(pki.join(from), &dest).unwrap();
+            std::os::unix::fs::chown(&dest, Some(owner.uid()), Some(owner.gid())).unwrap();
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(&mut conf, b"ssl = on\n").unwrap();
+        self.pause();
+        self.resume();
+        pki.join("ca.pem")
+    }
+}
+
+#[tokio::test]
+async fn tls_to_the_database_verifies_the_ca_and_the_host_name() {
+    if postgres_only("tls_to_the_database").is_none() {
+        return;
+    }
+    let cluster = OwnCluster::start();
+    let pki = tempfile::tempdir().unwrap();
+    let ca = cluster.serve_tls(pki.path());
+    let db = new_database(&cluster.admin).await;
+    let port = cluster
+        .admin
+        .describe()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let url = |host: &str| format!("postgres://postgres@{host}:{port}/{}", db.database_name());
+
+    // The right CA and the name on the certificate: connected, over TLS.
+    let target = PostgresTarget::parse(&url("localhost"), None, Some(ca.clone())).unwrap();
+    let database = Database::connect(&target).await.unwrap();
+    let encrypted: bool = database
+        .read(|c| {
+            c.query_row(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert!(encrypted);
+    drop(database);
+
+    // An address the certificate does not name, and a CA that did not sign it: refused.
+    let by_address = PostgresTarget::parse(&url("127.0.0.1"), None, Some(ca)).unwrap();
+    let e = Database::connect(&by_address)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("127.0.0.1"), "{e}");
+    let other = tempfile::tempdir().unwrap();
+    ecsp_server_mock::tls::local_ca(other.path(), &["localhost".to_owned()]).unwrap();
+    let wrong_ca =
+        PostgresTarget::parse(&url("localhost"), None, Some(other.path().join("ca.pem"))).unwrap();
+    assert!(Database::connect(&wrong_ca).await.is_err());
+}

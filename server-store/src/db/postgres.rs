@@ -86,8 +86,15 @@ impl PostgresTarget {
                 "the database URL names no database (postgres://USER@HOST/DATABASE)".into(),
             );
         }
+        // TLS is verified or not used: with a CA file it is required (and the certificate must
+        // chain to the CA and name the host); without one, only when the URL asks for it
+        // (`sslmode=require`, verified against the system's roots). libpq's `prefer`, which
+        // takes any certificate, is not offered.
+        let asked = url.contains("sslmode=");
         if ca_file.is_some() {
             config.ssl_mode(postgres::config::SslMode::Require);
+        } else if !asked || config.get_ssl_mode() == postgres::config::SslMode::Prefer {
+            config.ssl_mode(postgres::config::SslMode::Disable);
         }
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("ecsp-server");
