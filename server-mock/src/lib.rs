@@ -21,6 +21,8 @@ pub mod ratelimit;
 pub mod remote;
 pub mod seed;
 pub mod store;
+#[cfg(feature = "test-harness")]
+pub mod testing;
 pub mod tls;
 pub mod unlock;
 

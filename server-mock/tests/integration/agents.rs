@@ -33,7 +33,7 @@ async fn mqtt(
     secret: &str,
 ) -> Result<(rumqttc::AsyncClient, rumqttc::EventLoop), ConnectReturnCode> {
     let id = agent.to_string();
-    let (client, mut events) = agent_client(ts, ts.server.addr.port(), true, &id, &id, secret);
+    let (client, mut events) = agent_client(ts, ts.server().addr.port(), true, &id, &id, secret);
     let first = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match events.poll().await {
@@ -256,7 +256,7 @@ async fn only_admins_of_the_agents_organisation_manage_it() {
 async fn the_server_command_lists_disables_and_rotates_agents() {
     let ts = TestServer::start().await;
     let agent = ts.demo.agent.agent_id;
-    let data_dir = ts.dir.path().join("data");
+    let data_dir = ts.data_dir();
     let database = ts.database_url().map(|url| ("ECSP_DATABASE_URL", url));
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecsp-server"))

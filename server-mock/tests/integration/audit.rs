@@ -160,7 +160,7 @@ async fn a_flood_of_anonymous_refusals_writes_bounded_rows_and_counts_them_all()
     let immediate = rows_after(&ts, before).await;
     // One row per kind of anonymous refusal, and the real account's 10 failed guesses.
     assert_eq!(immediate.len(), 2 + 10, "{immediate:?}");
-    ts.server.flush_audit().await.unwrap();
+    ts.server().flush_audit().await.unwrap();
     let rows = rows_after(&ts, before).await;
     let count = |action: &str| -> u64 {
         rows.iter()

@@ -280,7 +280,7 @@ async fn refused_sign_ins_do_not_wait_for_the_audit_write_and_unknown_addresses_
     // Hold the database writer: nothing can commit until `release` is sent.
     let (release, held) = std::sync::mpsc::channel::<()>();
     let (holding, writer_held) = tokio::sync::oneshot::channel::<()>();
-    let db = ts.server.db.clone();
+    let db = ts.server().db.clone();
     let blocker = tokio::spawn(async move {
         db.write(move |_| {
             let _ = holding.send(());

@@ -221,12 +221,12 @@ async fn an_early_401_reaches_clients_still_sending_their_body() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let ts = TestServer::start().await;
     let tls = std::sync::Arc::new(rustls_client_config(
-        ts.server.ca_pem.as_deref().unwrap(),
+        ts.server().ca_pem.as_deref().unwrap(),
         rustls::DEFAULT_VERSIONS,
     ));
     let mut tasks = Vec::new();
     for worker in 0..4usize {
-        let (tls, addr) = (tls.clone(), ts.server.addr);
+        let (tls, addr) = (tls.clone(), ts.server().addr);
         tasks.push(tokio::spawn(async move {
             let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();

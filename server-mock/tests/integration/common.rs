@@ -3,20 +3,33 @@
 use std::sync::Arc;
 
 use ecsp_protocol::auth::TokenPair;
-use ecsp_server_mock::db::{PostgresTarget, StoreError};
-use ecsp_server_mock::seed::DemoAccounts;
-use ecsp_server_mock::{Config, Server, sql};
+use ecsp_server_mock::Config;
+pub use ecsp_server_mock::testing::{
+    self, new_database, on_postgres, postgres_admin, postgres_only, url_of,
+};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The workspace's test server ([`testing::TestServer`]: data directory, engine, database) and
+/// an HTTPS client that trusts its CA, with the API calls these tests make.
 pub struct TestServer {
-    pub server: Server,
-    pub dir: tempfile::TempDir,
+    pub harness: testing::TestServer,
     pub client: reqwest::Client,
-    pub demo: DemoAccounts,
-    /// The PostgreSQL database, when the server runs on PostgreSQL.
-    pub database: Option<PostgresTarget>,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = testing::TestServer;
+
+    fn deref(&self) -> &testing::TestServer {
+        &self.harness
+    }
+}
+
+impl std::ops::DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut testing::TestServer {
+        &mut self.harness
+    }
 }
 
 pub fn rustls_client_config(
@@ -49,53 +62,19 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_defaults(dir.path().join("data"));
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.database = test_database().await;
-        tweak(&mut config);
-        let database = config.database.clone();
-        let server = ecsp_server_mock::start(config).await.unwrap();
-        let client = https_client(server.ca_pem.as_deref().unwrap());
-        let demo = server.demo.clone().unwrap();
-        Self {
-            server,
-            dir,
-            client,
-            demo,
-            database,
-        }
+        let harness = testing::TestServer::start_with(tweak).await;
+        let client = https_client(&harness.ca_pem);
+        Self { harness, client }
     }
 
-    /// Stops the server; its data directory (and database) stay for [`Stopped::start_with`].
-    pub async fn stop(self) -> Stopped {
-        let TestServer {
-            server,
-            dir,
-            demo,
-            database,
-            ..
-        } = self;
-        server.shutdown().await.unwrap();
-        Stopped {
-            dir,
-            demo,
-            database,
-        }
+    /// Starts it again with a changed configuration, and a client that trusts it.
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
+        self.harness.restart_with(tweak).await;
+        self.client = https_client(&self.harness.ca_pem);
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{}", self.server.addr.port(), path)
-    }
-
-    pub fn password(&self, role_email_prefix: &str) -> (String, String) {
-        let u = self
-            .demo
-            .users
-            .iter()
-            .find(|u| u.email.starts_with(role_email_prefix))
-            .unwrap();
-        (u.email.clone(), u.password.clone())
+        format!("https://localhost:{}{}", self.addr.port(), path)
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
@@ -144,15 +123,11 @@ impl TestServer {
         self.call(Method::POST, Some(token), path, Some(body)).await
     }
 
-    pub fn device(&self, i: usize) -> Uuid {
-        self.demo.devices[i].device_id
-    }
-
     /// A second organisation with its admin signed in and one registered device.
     pub async fn foreign_org(&self) -> ForeignOrg {
         let (_, password) = ecsp_server_mock::seed::add_organization(
-            &self.server.db,
-            &self.server.key,
+            &self.server().db,
+            &self.server().key,
             "Other Print Shop",
             "admin@other.ecsp.example",
             "Other Admin",
@@ -178,74 +153,6 @@ impl TestServer {
         }
     }
 
-    /// Rows in a table of the server's database.
-    pub async fn count(&self, table: &'static str) -> i64 {
-        self.read_sql(move |c| {
-            c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        })
-        .await
-    }
-
-    /// Reads the server's database directly (whichever engine), as an operator's SQL would.
-    pub async fn read_sql<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&sql::Connection) -> sql::Result<T> + Send + 'static,
-    ) -> T {
-        self.server
-            .db
-            .read(move |c| f(c).map_err(StoreError::from))
-            .await
-            .unwrap()
-    }
-
-    /// Writes to the server's database directly, in one transaction; the error is returned.
-    pub async fn write_sql<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&sql::Connection) -> sql::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.server
-            .db
-            .write(move |c| f(c).map_err(StoreError::from))
-            .await
-    }
-
-    /// Everything the server has stored, as an attacker with the database would read it: the
-    /// SQLite file and its log, or a `pg_dump` of the PostgreSQL database.
-    pub async fn stored_bytes(&self) -> Vec<u8> {
-        match &self.database {
-            None => {
-                let db = self.db_path();
-                let raw = std::fs::read(&db).unwrap();
-                let wal = std::fs::read(db.with_extension("sqlite3-wal")).unwrap_or_default();
-                [raw, wal].concat()
-            }
-            Some(_) => {
-                let out = tokio::process::Command::new(pg_tool("pg_dump"))
-                    .arg("--dbname")
-                    .arg(self.database_url().unwrap())
-                    .output()
-                    .await
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "pg_dump: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                out.stdout
-            }
-        }
-    }
-
-    /// The URL of the server's PostgreSQL database (with the test cluster's credentials), for
-    /// the server's own commands run beside it (`ECSP_DATABASE_URL`).
-    pub fn database_url(&self) -> Option<String> {
-        self.database.as_ref().map(url_of)
-    }
-
-    pub fn engine(&self) -> sql::Engine {
-        self.server.db.engine()
-    }
-
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.client
             .post(self.url("/api/v1/auth/refresh"))
@@ -253,13 +160,6 @@ impl TestServer {
             .send()
             .await
             .unwrap()
-    }
-
-    pub fn db_path(&self) -> std::path::PathBuf {
-        self.dir
-            .path()
-            .join("data")
-            .join(ecsp_server_mock::DATABASE_FILE)
     }
 }
 
@@ -361,96 +261,4 @@ pub async fn expect_problem(res: Response, status: StatusCode, code: &str) -> Va
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status.as_u16());
     body
-}
-
-/// The PostgreSQL server the tests may use, if `ECSP_TEST_POSTGRES` names one (an admin URL
-/// such as `postgres://postgres@127.0.0.1:5433/postgres`; `scripts/test.sh` starts a throwaway
-/// cluster and sets it).
-pub fn postgres_admin() -> Option<PostgresTarget> {
-    let url = std::env::var("ECSP_TEST_POSTGRES")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    Some(PostgresTarget::parse(&url, None, None).expect("ECSP_TEST_POSTGRES is a postgres:// URL"))
-}
-
-/// Whether this run's servers keep their data in PostgreSQL (`ECSP_TEST_ENGINE=postgres`);
-/// otherwise SQLite, the embedded default.
-pub fn on_postgres() -> bool {
-    std::env::var("ECSP_TEST_ENGINE").is_ok_and(|e| e == "postgres")
-}
-
-/// A new, empty database on the test PostgreSQL server, one per server started, when the run
-/// is on PostgreSQL.
-pub async fn test_database() -> Option<PostgresTarget> {
-    if !on_postgres() {
-        return None;
-    }
-    let admin = postgres_admin()
-        .expect("ECSP_TEST_ENGINE=postgres needs ECSP_TEST_POSTGRES (scripts/postgres-cluster.sh)");
-    Some(new_database(&admin).await)
-}
-
-/// A stopped [`TestServer`]: its data directory, the demo accounts it made, its database.
-pub struct Stopped {
-    pub dir: tempfile::TempDir,
-    pub demo: DemoAccounts,
-    pub database: Option<PostgresTarget>,
-}
-
-impl Stopped {
-    pub fn data_dir(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
-    }
-
-    pub async fn start_with(self, tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = Config::with_defaults(self.data_dir());
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.database = self.database;
-        tweak(&mut config);
-        let database = config.database.clone();
-        let server = ecsp_server_mock::start(config).await.unwrap();
-        let client = https_client(server.ca_pem.as_deref().unwrap());
-        TestServer {
-            server,
-            dir: self.dir,
-            client,
-            demo: self.demo,
-            database,
-        }
-    }
-}
-
-/// The test cluster, for a test that needs PostgreSQL whichever engine the run is on: in the
-/// PostgreSQL pass; elsewhere it says in one line that it runs there.
-pub fn postgres_only(test: &str) -> Option<PostgresTarget> {
-    use std::io::Write as _;
-    if on_postgres() {
-        return postgres_admin();
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: PostgreSQL only, SKIPPED in this pass (scripts/test.sh runs it in the PostgreSQL pass)"
-    );
-    None
-}
-
-/// A new, empty database on the test cluster.
-pub async fn new_database(admin: &PostgresTarget) -> PostgresTarget {
-    let name = format!("ecsp_test_{}", Uuid::new_v4().simple());
-    ecsp_server_mock::db::postgres::create_database(admin, &name)
-        .await
-        .unwrap()
-}
-
-/// `target`'s URL with the test cluster's credentials.
-pub fn url_of(target: &PostgresTarget) -> String {
-    let mut url = url::Url::parse(&std::env::var("ECSP_TEST_POSTGRES").unwrap()).unwrap();
-    url.set_path(target.database_name());
-    url.into()
-}
-
-/// A PostgreSQL client tool: from PATH, or Debian's versioned directory.
-pub fn pg_tool(name: &str) -> std::path::PathBuf {
-    let debian = std::path::Path::new("/usr/lib/postgresql/15/bin").join(name);
-    if debian.exists() { debian } else { name.into() }
 }

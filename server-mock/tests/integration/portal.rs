@@ -50,7 +50,7 @@ impl<'a> Browser<'a> {
     pub(crate) fn new(ts: &'a TestServer) -> Self {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(rustls_client_config(
-                ts.server.ca_pem.as_deref().unwrap(),
+                ts.server().ca_pem.as_deref().unwrap(),
                 rustls::DEFAULT_VERSIONS,
             ))
             .redirect(reqwest::redirect::Policy::none())

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 use ecsp_server_mock::db::{Database, PostgresTarget, StoreError};
+use ecsp_server_mock::testing::OwnCluster;
 
 fn server_binary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ecsp-server"));
@@ -121,7 +122,7 @@ async fn migrate_copies_an_installation_and_the_api_reads_every_part_back() {
         )
         .await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-    ts.server.flush_audit().await.unwrap();
+    ts.server().flush_audit().await.unwrap();
     let before = everything(&ts, None).await;
     let last_seq = before.3.last().and_then(|e| e["seq"].as_i64()).unwrap();
     assert!(
@@ -132,8 +133,9 @@ async fn migrate_copies_an_installation_and_the_api_reads_every_part_back() {
             .sum::<usize>()
             >= 4
     );
-    let stopped = ts.stop().await;
-    let data_dir = stopped.data_dir();
+    let mut ts = ts;
+    ts.stop().await;
+    let data_dir = ts.data_dir();
 
     let target = new_database(&admin).await;
     let url = url_of(&target);
@@ -160,7 +162,11 @@ async fn migrate_copies_an_installation_and_the_api_reads_every_part_back() {
     assert!(stderr.contains("not empty"), "{stderr}");
 
     // The same installation served from PostgreSQL: everything reads back the same.
-    let ts = stopped.start_with(|c| c.database = Some(target)).await;
+    ts.restart_with(|c| {
+        c.database = Some(target);
+        c.listen = "127.0.0.1:0".parse().unwrap();
+    })
+    .await;
     assert_eq!(ts.engine(), ecsp_server_mock::sql::Engine::Postgres);
     let after = everything(&ts, Some(last_seq)).await;
     assert_eq!(after.0, before.0, "records");
@@ -168,7 +174,7 @@ async fn migrate_copies_an_installation_and_the_api_reads_every_part_back() {
     assert_eq!(after.2, before.2, "operations");
     assert_eq!(after.3, before.3, "audit rows");
     // New rows take new ids, after the copied ones.
-    ts.server.flush_audit().await.unwrap();
+    ts.server().flush_audit().await.unwrap();
     let newest = ts
         .read_sql(|c| c.query_row("SELECT MAX(seq) FROM audit_log", [], |r| r.get::<_, i64>(0)))
         .await;
@@ -278,54 +284,6 @@ async fn servers_starting_at_once_migrate_once_and_a_newer_database_is_refused_u
     assert_eq!(schema_version(&target).await, current + 1, "left as it was");
 }
 
-/// A PostgreSQL cluster of the test's own, to stop and start without disturbing other tests.
-pub struct OwnCluster {
-    dir: String,
-    pub admin: PostgresTarget,
-}
-
-impl OwnCluster {
-    const SCRIPT: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/postgres-cluster.sh"
-    );
-
-    pub fn start() -> Self {
-        let out = Command::new(Self::SCRIPT).arg("start").output().unwrap();
-        assert!(out.status.success(), "{}", text(&out).1);
-        let line = String::from_utf8(out.stdout).unwrap();
-        let (dir, url) = line.trim().split_once(' ').unwrap();
-        Self {
-            dir: dir.to_owned(),
-            admin: PostgresTarget::parse(url, None, None).unwrap(),
-        }
-    }
-
-    fn run(&self, what: &str) {
-        let out = Command::new(Self::SCRIPT)
-            .args([what, &self.dir])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{what}: {}", text(&out).1);
-    }
-
-    pub fn pause(&self) {
-        self.run("pause");
-    }
-
-    pub fn resume(&self) {
-        self.run("resume");
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = Command::new(Self::SCRIPT)
-            .args(["stop", &self.dir])
-            .output();
-    }
-}
-
 #[tokio::test]
 async fn losing_the_database_answers_503_and_service_returns_with_it() {
     if postgres_only("losing_the_database_answers_503").is_none() {
@@ -384,27 +342,26 @@ async fn losing_the_database_answers_503_and_service_returns_with_it() {
     assert_eq!(ts.count("records").await, acknowledged);
 }
 
-impl OwnCluster {
-    /// Turns TLS on with a certificate for `localhost` from a CA made in `pki`; returns the CA.
-    fn serve_tls(&self, pki: &std::path::Path) -> std::path::PathBuf {
-        use std::os::unix::fs::MetadataExt as _;
-        ecsp_server_mock::tls::local_ca(pki, &["localhost".to_owned()]).unwrap();
-        let data = std::path::Path::new(&self.dir).join("data");
-        let owner = std::fs::metadata(&data).unwrap();
-        for (from, to) in [("server.pem", "server.crt"), ("server.key", "server.key")] {
-            let dest = data.join(to);
-            std::fs::copy(pki.join(from), &dest).unwrap();
-            std::os::unix::fs::chown(&dest, Some(owner.uid()), Some(owner.gid())).unwrap();
-        }
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .unwrap();
-        std::io::Write::write_all(&mut conf, b"ssl = on\n").unwrap();
-        self.pause();
-        self.resume();
-        pki.join("ca.pem")
+/// Turns TLS on in `cluster` with a certificate for `localhost` from a CA made in `pki`;
+/// returns the CA.
+fn serve_tls(cluster: &OwnCluster, pki: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    ecsp_server_mock::tls::local_ca(pki, &["localhost".to_owned()]).unwrap();
+    let data = cluster.data_dir();
+    let owner = std::fs::metadata(&data).unwrap();
+    for (from, to) in [("server.pem", "server.crt"), ("server.key", "server.key")] {
+        let dest = data.join(to);
+        std::fs::copy(pki.join(from), &dest).unwrap();
+        std::os::unix::fs::chown(&dest, Some(owner.uid()), Some(owner.gid())).unwrap();
     }
+    let mut conf = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("postgresql.conf"))
+        .unwrap();
+    std::io::Write::write_all(&mut conf, b"ssl = on\n").unwrap();
+    cluster.pause();
+    cluster.resume();
+    pki.join("ca.pem")
 }
 
 #[tokio::test]
@@ -414,18 +371,9 @@ async fn tls_to_the_database_verifies_the_ca_and_the_host_name() {
     }
     let cluster = OwnCluster::start();
     let pki = tempfile::tempdir().unwrap();
-    let ca = cluster.serve_tls(pki.path());
+    let ca = serve_tls(&cluster, pki.path());
     let db = new_database(&cluster.admin).await;
-    let port = cluster
-        .admin
-        .describe()
-        .rsplit_once(':')
-        .unwrap()
-        .1
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let port = cluster.port();
     let url = |host: &str| format!("postgres://postgres@{host}:{port}/{}", db.database_name());
 
     // The right CA and the name on the certificate: connected, over TLS.

@@ -39,7 +39,7 @@ pub(crate) fn agent_client(
         .set_credentials(user, secret)
         .set_keep_alive(Duration::from_secs(30))
         .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            mqtt_tls(ts.server.ca_pem.as_deref().unwrap(), alpn),
+            mqtt_tls(ts.server().ca_pem.as_deref().unwrap(), alpn),
         )));
     AsyncClient::new(options, 16)
 }
@@ -48,7 +48,7 @@ pub(crate) fn demo_agent(ts: &TestServer) -> (AsyncClient, EventLoop) {
     let id = ts.demo.agent.agent_id.to_string();
     agent_client(
         ts,
-        ts.server.addr.port(),
+        ts.server().addr.port(),
         true,
         &id,
         &id,
@@ -559,7 +559,7 @@ async fn agents_are_held_to_their_own_identity_and_topics() {
     let ts = TestServer::start().await;
     let admin = ts.token("admin").await;
     let support = ts.token("support").await;
-    let port = ts.server.addr.port();
+    let port = ts.server().addr.port();
     let agent = ts.demo.agent.agent_id;
     let id = agent.to_string();
     let res = ts
@@ -668,11 +668,11 @@ async fn agents_are_held_to_their_own_identity_and_topics() {
 
 /// A raw TLS connection with ALPN `mqtt`, for bytes no MQTT client would send.
 async fn raw_mqtt(ts: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let tcp = tokio::net::TcpStream::connect(ts.server.addr)
+    let tcp = tokio::net::TcpStream::connect(ts.server().addr)
         .await
         .unwrap();
     let connector =
-        tokio_rustls::TlsConnector::from(mqtt_tls(ts.server.ca_pem.as_deref().unwrap(), true));
+        tokio_rustls::TlsConnector::from(mqtt_tls(ts.server().ca_pem.as_deref().unwrap(), true));
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = connector.connect(name, tcp).await.unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"mqtt"[..]));
@@ -787,7 +787,7 @@ async fn mqtt_on_its_own_port_without_alpn() {
     let support = ts.token("support").await;
     let agent = ts.demo.agent.agent_id;
     let id = agent.to_string();
-    let port = ts.server.mqtt_addr.unwrap().port();
+    let port = ts.server().mqtt_addr.unwrap().port();
     let (client, mut events) = agent_client(&ts, port, false, &id, &id, &ts.demo.agent.secret);
     connected(&mut events).await;
     subscribe_commands(&client, &mut events, agent).await;
@@ -832,8 +832,8 @@ async fn mosquitto_clients_reach_the_broker_by_alpn() {
     let agent = ts.demo.agent.agent_id;
     let id = agent.to_string();
     let ca = ts.dir.path().join("ca.pem");
-    std::fs::write(&ca, ts.server.ca_pem.as_deref().unwrap()).unwrap();
-    let port = ts.server.addr.port().to_string();
+    std::fs::write(&ca, ts.server().ca_pem.as_deref().unwrap()).unwrap();
+    let port = ts.server().addr.port().to_string();
     let res = request(
         &ts,
         &support,
@@ -911,7 +911,7 @@ impl Mosquitto {
     fn start_on(ts: &TestServer, files: &std::path::Path, port: u16) -> Self {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../scripts/mosquitto-external-broker.sh");
-        let tls = ts.dir.path().join("data").join("tls");
+        let tls = ts.data_dir().join("tls");
         let child = std::process::Command::new(script)
             .arg(port.to_string())
             .arg(files)
@@ -991,12 +991,12 @@ async fn through_an_external_mosquitto_with_per_agent_acls() {
     broker.ready().await;
     // The server retries its broker connection every second.
     for _ in 0..100 {
-        if ts.server.remote.external_connected() == Some(true) {
+        if ts.server().remote.external_connected() == Some(true) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(ts.server.remote.external_connected(), Some(true));
+    assert_eq!(ts.server().remote.external_connected(), Some(true));
     let support = ts.token("support").await;
     let admin = ts.token("admin").await;
 
@@ -1238,7 +1238,7 @@ async fn a_second_connection_with_the_same_client_id_replaces_the_first() {
     let (second, mut second_events) = demo_agent(&ts);
     connected(&mut second_events).await;
     until_closed(&mut first_events).await;
-    assert_eq!(ts.server.remote.connected(), 1);
+    assert_eq!(ts.server().remote.connected(), 1);
     // Commands go to the connection that is left.
     subscribe_commands(&second, &mut second_events, agent).await;
     let res = request(
@@ -1262,27 +1262,9 @@ async fn a_queued_command_survives_a_server_restart() {
     )
     .await;
     let op = op_id(&res.json().await.unwrap());
-    let TestServer {
-        server,
-        dir,
-        demo,
-        database,
-        ..
-    } = ts;
-    server.shutdown().await.unwrap();
-
-    let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.database = database.clone();
-    let server = ecsp_server_mock::start(config).await.unwrap();
-    let client = crate::common::https_client(server.ca_pem.as_deref().unwrap());
-    let ts = TestServer {
-        server,
-        dir,
-        client,
-        demo,
-        database,
-    };
+    let mut ts = ts;
+    ts.restart_with(|c| c.listen = "127.0.0.1:0".parse().unwrap())
+        .await;
     let support = ts.token("support").await;
     assert_eq!(operation(&ts, &support, op).await["state"], "queued");
     let agent = ts.demo.agent.agent_id;
@@ -1683,7 +1665,7 @@ async fn connections_and_failed_connects_are_limited_per_address() {
     use ecsp_server_mock::remote::limits::{FAILED_CONNECT_BURST, MAX_CONNECTIONS_PER_ADDRESS};
     let ts = TestServer::start().await;
     let id = ts.demo.agent.agent_id.to_string();
-    let port = ts.server.addr.port();
+    let port = ts.server().addr.port();
 
     // Connections that have not sent their CONNECT yet hold their place.
     let mut held = Vec::new();

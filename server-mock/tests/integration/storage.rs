@@ -45,7 +45,6 @@ async fn the_database_file_holds_no_personal_data_in_clear() {
     );
 
     let raw = ts.stored_bytes().await;
-    ts.server.shutdown().await.unwrap();
     assert!(raw.len() > 10_000, "read the database");
     let haystack = String::from_utf8_lossy(&raw).to_lowercase();
     for needle in [
@@ -141,8 +140,8 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
         .status(),
         StatusCode::CREATED
     );
-    let ca_before = ts.server.ca_pem.clone().unwrap();
-    let data_dir = ts.dir.path().join("data");
+    let mut ts = ts;
+    let ca_before = ts.ca_pem.clone();
     // As a server before schema v6 left them: organisation name and agent label in clear.
     ts.write_sql(|c| {
         c.execute_batch(
@@ -152,26 +151,16 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
     })
     .await
     .unwrap();
-    let TestServer {
-        server,
-        dir,
-        client,
-        database,
-        ..
-    } = ts;
-    server.shutdown().await.unwrap();
-
-    let mut config = ecsp_server_mock::Config::with_defaults(data_dir);
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.database = database;
-    let server = ecsp_server_mock::start(config).await.unwrap();
-    assert!(server.demo.is_none(), "no second demo seed");
+    ts.restart_with(|c| c.listen = "127.0.0.1:0".parse().unwrap())
+        .await;
+    assert!(ts.server().demo.is_none(), "no second demo seed");
     assert_eq!(
-        server.ca_pem.as_deref(),
+        ts.server().ca_pem.as_deref(),
         Some(ca_before.as_str()),
         "same CA"
     );
-    let url = |p: &str| format!("https://localhost:{}{p}", server.addr.port());
+    let client = ts.client.clone();
+    let url = |p: &str| ts.url(p);
     let res = client
         .post(url("/api/v1/auth/login"))
         .json(&json!({"email": email, "password": password}))
@@ -195,19 +184,16 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
         .await
         .unwrap();
     assert_eq!(me["organization_name"], "Demo Print Shop");
-    let clear: i64 = server
-        .db
-        .read(|c| {
+    let clear: i64 = ts
+        .read_sql(|c| {
             c.query_row(
                 "SELECT (SELECT COUNT(*) FROM organizations WHERE name != '' OR name_enc IS NULL)
                       + (SELECT COUNT(*) FROM agents WHERE label != '' OR label_enc IS NULL)",
                 [],
                 |r| r.get(0),
             )
-            .map_err(ecsp_server_mock::db::StoreError::from)
         })
-        .await
-        .unwrap();
+        .await;
     assert_eq!(clear, 0);
     let res = client
         .get(url(&format!(
@@ -219,6 +205,5 @@ async fn a_restart_keeps_accounts_data_and_certificates() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    server.shutdown().await.unwrap();
-    drop(dir);
+    ts.stop().await;
 }

@@ -28,7 +28,7 @@ fn tls11_client_hello() -> Vec<u8> {
 #[tokio::test]
 async fn tls_1_1_is_refused_and_1_2_and_1_3_are_served() {
     let ts = TestServer::start().await;
-    let addr = ts.server.addr;
+    let addr = ts.server().addr;
     let answer = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -55,7 +55,7 @@ async fn tls_1_1_is_refused_and_1_2_and_1_3_are_served() {
         "{answer:02x?}"
     );
 
-    let ca = ts.server.ca_pem.clone().unwrap();
+    let ca = ts.server().ca_pem.clone().unwrap();
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(rustls_client_config(&ca, &[version]))
@@ -69,7 +69,7 @@ async fn tls_1_1_is_refused_and_1_2_and_1_3_are_served() {
 #[tokio::test]
 async fn plain_http_gets_no_answer() {
     let ts = TestServer::start().await;
-    let addr = ts.server.addr;
+    let addr = ts.server().addr;
     let answer = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -102,7 +102,7 @@ async fn the_downloadable_ca_is_the_one_that_signed_the_server() {
         .await
         .unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
-    assert_eq!(pem, ts.server.ca_pem.clone().unwrap());
+    assert_eq!(pem, ts.server().ca_pem.clone().unwrap());
     // A client trusting only this download reaches the server; one trusting nothing does not.
     assert_eq!(
         https_client(&pem)
@@ -198,7 +198,7 @@ async fn answers_carry_hsts_and_the_certificate_lives_at_most_200_days() {
         );
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     }
-    let expires: i64 = std::fs::read_to_string(ts.dir.path().join("data/tls/server.expires"))
+    let expires: i64 = std::fs::read_to_string(ts.data_dir().join("tls/server.expires"))
         .unwrap()
         .trim()
         .parse()

@@ -108,9 +108,14 @@ impl PostgresTarget {
             Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
             None => "localhost".into(),
         };
-        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let port = self.port();
         let db = self.config.get_dbname().unwrap_or_default();
         format!("{host}:{port}/{db}")
+    }
+
+    /// The port of the first host (5432 unless the URL says otherwise).
+    pub fn port(&self) -> u16 {
+        self.config.get_ports().first().copied().unwrap_or(5432)
     }
 
     pub fn database_name(&self) -> &str {
