@@ -2,25 +2,34 @@
 //! directory, clients with a real OS keyring, and valid capture inputs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ecsp_client::capture::{DfeCapture, MeasurementCapture};
 use ecsp_client::{ClientConfig, EcspClient, SecretStore};
-use ecsp_server_mock::seed::DemoAccounts;
-use ecsp_server_mock::{Config, Server};
+use ecsp_server_mock::Config;
+pub use ecsp_server_mock::testing;
 use serde_json::json;
 use uuid::Uuid;
 
-/// A reference server with its data directory.
+/// The workspace's test server (either engine: see [`testing`]) and this crate's clients of it.
 #[derive(Debug)]
 pub struct Harness {
-    pub server: Option<Server>,
-    pub dir: tempfile::TempDir,
-    pub addr: SocketAddr,
-    pub demo: DemoAccounts,
-    pub ca_file: PathBuf,
+    pub server: testing::TestServer,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = testing::TestServer;
+
+    fn deref(&self) -> &testing::TestServer {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut testing::TestServer {
+        &mut self.server
+    }
 }
 
 impl Harness {
@@ -29,60 +38,9 @@ impl Harness {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_defaults(dir.path().join("server"));
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        tweak(&mut config);
-        let server = ecsp_server_mock::start(config).await.unwrap();
-        // The local CA, when the server made one (not with an operator certificate).
-        let ca_file = dir.path().join("ca.pem");
-        if let Some(pem) = &server.ca_pem {
-            std::fs::write(&ca_file, pem).unwrap();
-        }
         Self {
-            addr: server.addr,
-            demo: server.demo.clone().unwrap(),
-            server: Some(server),
-            dir,
-            ca_file,
+            server: testing::TestServer::start_with(tweak).await,
         }
-    }
-
-    pub fn url(&self) -> String {
-        format!("https://localhost:{}", self.addr.port())
-    }
-
-    pub fn server_config(&self) -> Config {
-        let mut config = Config::with_defaults(self.dir.path().join("server"));
-        config.listen = self.addr;
-        config
-    }
-
-    /// Stops the server (the data directory stays).
-    pub async fn stop(&mut self) {
-        if let Some(s) = self.server.take() {
-            s.shutdown().await.unwrap();
-        }
-    }
-
-    /// Starts the server again on the same address and data directory.
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        self.server = Some(ecsp_server_mock::start(self.server_config()).await.unwrap());
-    }
-
-    pub fn password(&self, who: &str) -> (String, String) {
-        let u = self
-            .demo
-            .users
-            .iter()
-            .find(|u| u.email.starts_with(who))
-            .unwrap();
-        (u.email.clone(), u.password.clone())
-    }
-
-    pub fn device(&self, i: usize) -> Uuid {
-        self.demo.devices[i].device_id
     }
 
     /// A client of this server with its own local data directory under `name`.
@@ -97,29 +55,6 @@ impl Harness {
             data_dir: self.dir.path().join("clients").join(name),
             ..ClientConfig::default()
         }
-    }
-
-    /// Runs a read-only SQL query on the server's database.
-    pub fn server_db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(
-            self.dir
-                .path()
-                .join("server")
-                .join(ecsp_server_mock::DATABASE_FILE),
-        )
-        .unwrap()
-    }
-
-    /// Record ids stored on the server, with how many rows each has.
-    pub fn stored_records(&self) -> Vec<(String, i64)> {
-        let db = self.server_db();
-        let mut stmt = db
-            .prepare("SELECT record_id, COUNT(*) FROM records GROUP BY record_id")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
     }
 }
 

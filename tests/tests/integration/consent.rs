@@ -27,14 +27,16 @@ async fn gated_parts_are_not_captured_without_consent() {
     assert_eq!(captured.withheld, vec![Purpose::Gps, Purpose::Photos]);
     let report = client.flush(FlushOptions::default()).await.unwrap();
     assert_eq!(report.sent, 1);
+    let record_id = captured.record_id.to_string();
     let stored: String = h
-        .server_db()
-        .query_row(
-            "SELECT kind FROM records WHERE record_id = ?1",
-            [captured.record_id.to_string()],
-            |r| r.get(0),
-        )
-        .unwrap();
+        .read_sql(move |c| {
+            c.query_row(
+                "SELECT kind FROM records WHERE record_id = ?1",
+                [record_id],
+                |r| r.get(0),
+            )
+        })
+        .await;
     assert_eq!(stored, "measurement");
     // What the server holds has neither part.
     let record = read_record(

@@ -56,15 +56,14 @@ async fn a_refused_record_is_set_aside_and_the_rest_go_through() {
     );
 
     // Per-device order on the server follows capture order.
-    let db = h.server_db();
-    let mut stmt = db
-        .prepare("SELECT r.captured_at FROM records r JOIN devices d ON d.id = r.device_id WHERE d.public_id = ?1 ORDER BY r.id")
-        .unwrap();
-    let times: Vec<i64> = stmt
-        .query_map([h.device(0).to_string()], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let device = h.device(0).to_string();
+    let times: Vec<i64> = h
+        .read_sql(move |c| {
+            c.prepare("SELECT r.captured_at FROM records r JOIN devices d ON d.id = r.device_id WHERE d.public_id = ?1 ORDER BY r.id")?
+                .query_map([device], |r| r.get(0))?
+                .collect()
+        })
+        .await;
     assert!(
         times.windows(2).all(|w| w[0] <= w[1]),
         "stored out of capture order: {times:?}"

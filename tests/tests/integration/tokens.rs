@@ -15,13 +15,14 @@ async fn an_expired_access_token_is_refreshed_once_transparently() {
     let again = client.whoami().await.unwrap();
     assert_eq!(again.user_id, me.user_id);
     let refreshes: i64 = h
-        .server_db()
-        .query_row(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.refresh' AND outcome = 'success'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+        .read_sql(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.refresh' AND outcome = 'success'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await;
     assert_eq!(refreshes, 1);
     // Nothing secret was written to the client's files.
     let dir = h.client_config("operator").data_dir;
@@ -56,8 +57,9 @@ async fn a_401_from_the_server_is_answered_by_one_refresh_and_a_retry() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     assert_eq!(client.whoami().await.unwrap().email, email);
-    let db = h.server_db();
-    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let count = |sql: &'static str| -> i64 {
+        h.read_sql_blocking(move |c| c.query_row(sql, [], |r| r.get(0)))
+    };
     assert_eq!(
         count("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token' AND outcome = 'failed'"),
         1,

@@ -1,23 +1,33 @@
 //! A reference server in a temporary directory, and clients of it with in-memory secrets.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ecsp_client::capture::DfeCapture;
 use ecsp_client::secrets::MemorySecretStore;
 use ecsp_client::{ClientConfig, ClientEvent, EcspClient};
-use ecsp_server_mock::seed::DemoAccounts;
-use ecsp_server_mock::{Config, Server};
+use ecsp_server_mock::Config;
+use ecsp_server_mock::testing;
 use serde_json::json;
 use uuid::Uuid;
 
+/// The workspace's test server (either engine) and this crate's clients of it.
 pub struct TestServer {
-    pub server: Option<Server>,
-    pub dir: tempfile::TempDir,
-    pub addr: SocketAddr,
-    pub demo: DemoAccounts,
-    pub ca_pem: String,
+    pub harness: testing::TestServer,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = testing::TestServer;
+
+    fn deref(&self) -> &testing::TestServer {
+        &self.harness
+    }
+}
+
+impl std::ops::DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut testing::TestServer {
+        &mut self.harness
+    }
 }
 
 impl TestServer {
@@ -26,40 +36,9 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_defaults(dir.path().join("server"));
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        tweak(&mut config);
-        let server = ecsp_server_mock::start(config).await.unwrap();
         Self {
-            addr: server.addr,
-            demo: server.demo.clone().unwrap(),
-            ca_pem: server.ca_pem.clone().unwrap(),
-            server: Some(server),
-            dir,
+            harness: testing::TestServer::start_with(tweak).await,
         }
-    }
-
-    pub fn url(&self) -> String {
-        format!("https://localhost:{}", self.addr.port())
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(s) = self.server.take() {
-            s.shutdown().await.unwrap();
-        }
-    }
-
-    /// Starts the server again on the same address and data directory.
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        let mut config = Config::with_defaults(self.dir.path().join("server"));
-        config.listen = self.addr;
-        self.server = Some(ecsp_server_mock::start(config).await.unwrap());
-    }
-
-    pub fn device(&self, i: usize) -> Uuid {
-        self.demo.devices[i].device_id
     }
 
     pub fn config(&self, name: &str) -> ClientConfig {
@@ -78,37 +57,12 @@ impl TestServer {
         (client, secrets)
     }
 
-    /// The demo user whose e-mail starts with `who`.
-    pub fn user(&self, who: &str) -> &ecsp_server_mock::seed::DemoUser {
-        self.demo
-            .users
-            .iter()
-            .find(|u| u.email.starts_with(who))
-            .unwrap()
-    }
-
     /// A client signed in as the demo user whose e-mail starts with `who`.
     pub async fn signed_in(&self, who: &str) -> (EcspClient, Arc<MemorySecretStore>) {
         let (client, secrets) = self.client(who);
         let user = self.user(who);
         client.login(&user.email, &user.password).await.unwrap();
         (client, secrets)
-    }
-
-    /// Record ids stored on the server.
-    pub fn stored(&self) -> Vec<String> {
-        let db = rusqlite::Connection::open(
-            self.dir
-                .path()
-                .join("server")
-                .join(ecsp_server_mock::DATABASE_FILE),
-        )
-        .unwrap();
-        let mut stmt = db.prepare("SELECT record_id FROM records").unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
     }
 }
 

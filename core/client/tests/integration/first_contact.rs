@@ -12,7 +12,7 @@ use crate::common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fetched_ca_has_the_fingerprint_the_server_printed_and_lets_a_client_sign_in() {
     let s = TestServer::start().await;
-    let printed = s.server.as_ref().unwrap().ca_fingerprint.clone().unwrap();
+    let printed = s.server().ca_fingerprint.clone().unwrap();
     let offered = fetch_server_ca(&s.url()).await.unwrap();
     assert_eq!(offered.sha256, printed);
     assert!(fingerprints_match(

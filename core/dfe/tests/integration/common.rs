@@ -1,72 +1,52 @@
 //! The reference server in a temporary directory and a signed-in client with in-memory secrets
 //! (as in the client core's integration tests).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ecsp_client::secrets::MemorySecretStore;
 use ecsp_client::sync::FlushOptions;
 use ecsp_client::{ClientConfig, EcspClient};
-use ecsp_server_mock::Config;
+use ecsp_server_mock::testing;
 use uuid::Uuid;
 
+/// The workspace's test server (either engine).
 pub struct TestServer {
-    pub server: ecsp_server_mock::Server,
-    pub dir: tempfile::TempDir,
-    pub addr: SocketAddr,
+    pub harness: testing::TestServer,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = testing::TestServer;
+
+    fn deref(&self) -> &testing::TestServer {
+        &self.harness
+    }
 }
 
 impl TestServer {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_defaults(dir.path().join("server"));
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        let server = ecsp_server_mock::start(config).await.unwrap();
         Self {
-            addr: server.addr,
-            server,
-            dir,
+            harness: testing::TestServer::start().await,
         }
     }
 
+    /// The demo printer the operator may upload for.
     pub fn device(&self) -> Uuid {
-        self.server.demo.as_ref().unwrap().devices[0].device_id
+        self.harness.device(0)
     }
 
     /// A client signed in as the demo print operator.
     pub async fn operator(&self) -> EcspClient {
-        let demo = self.server.demo.as_ref().unwrap();
-        let user = demo
-            .users
-            .iter()
-            .find(|u| u.email.starts_with("operator"))
-            .unwrap();
+        let user = self.user("operator");
         let config = ClientConfig {
-            server: format!("https://localhost:{}", self.addr.port()),
-            ca_pem: Some(self.server.ca_pem.clone().unwrap().into_bytes()),
+            server: self.url(),
+            ca_pem: Some(self.ca_pem.clone().into_bytes()),
             data_dir: self.dir.path().join("client"),
             ..ClientConfig::default()
         };
         let client = EcspClient::open(&config, Arc::new(MemorySecretStore::default())).unwrap();
         client.login(&user.email, &user.password).await.unwrap();
         client
-    }
-
-    /// Record ids stored on the server.
-    pub fn stored(&self) -> Vec<String> {
-        let db = rusqlite::Connection::open(
-            self.dir
-                .path()
-                .join("server")
-                .join(ecsp_server_mock::DATABASE_FILE),
-        )
-        .unwrap();
-        let mut stmt = db.prepare("SELECT record_id FROM records").unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
     }
 }
 

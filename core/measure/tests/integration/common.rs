@@ -16,8 +16,7 @@ use ecsp_instrument_link::sim::{SimConfig, SimulatedSpectrometer, Timing};
 use ecsp_measure::SessionPlan;
 use ecsp_measure::store::SessionStore;
 use ecsp_protocol::colour_model::IlluminationCondition;
-use ecsp_server_mock::seed::DemoAccounts;
-use ecsp_server_mock::{Config, Server};
+use ecsp_server_mock::testing;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -117,27 +116,27 @@ pub fn plan(device_id: Uuid) -> SessionPlan {
     .unwrap()
 }
 
+/// The workspace's test server (either engine).
 pub struct TestServer {
-    /// Kept to keep the server running until the test ends.
-    _server: Server,
-    pub dir: tempfile::TempDir,
-    pub demo: DemoAccounts,
-    pub ca_pem: String,
+    pub harness: testing::TestServer,
+    /// `https://localhost:PORT`.
     pub url: String,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = testing::TestServer;
+
+    fn deref(&self) -> &testing::TestServer {
+        &self.harness
+    }
 }
 
 impl TestServer {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_defaults(dir.path().join("server"));
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        let server = ecsp_server_mock::start(config).await.unwrap();
+        let harness = testing::TestServer::start().await;
         Self {
-            url: format!("https://localhost:{}", server.addr.port()),
-            demo: server.demo.clone().unwrap(),
-            ca_pem: server.ca_pem.clone().unwrap(),
-            _server: server,
-            dir,
+            url: harness.url(),
+            harness,
         }
     }
 
@@ -157,12 +156,7 @@ impl TestServer {
         secrets: Arc<dyn SecretStore>,
     ) -> (EcspClient, Uuid) {
         let client = client_of(&self.url, &self.ca_pem, data_dir, secrets);
-        let user = self
-            .demo
-            .users
-            .iter()
-            .find(|u| u.email.starts_with("technician"))
-            .unwrap();
+        let user = self.user("technician");
         client.login(&user.email, &user.password).await.unwrap();
         let device = client.devices().await.unwrap()[0].device_id;
         (client, device)
