@@ -72,6 +72,9 @@ dbus-run-session -- bash -c '
 echo "== server tests on PostgreSQL $(elapsed)"
 ECSP_TEST_ENGINE=postgres cargo test -p ecsp-server-mock --test integration --locked --no-fail-fast 2>&1 \
     | tee -a "$ECSP_TEST_LOG" || status=$?
+# The client core against a PostgreSQL that stops mid-flush (a cluster of the test's own).
+ECSP_TEST_ENGINE=postgres cargo test -p ecsp-e2e --test integration --locked --no-fail-fast postgres:: 2>&1 \
+    | tee -a "$ECSP_TEST_LOG" || status=$?
 
 # ---- the parts built and tested outside the default members -----------------------------------
 # Each file in scripts/test.d/ tests one part (phone bindings, desktop app, agents, …) and appends

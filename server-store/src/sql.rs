@@ -514,6 +514,8 @@ impl Row<'_> {
 pub struct PgSession {
     pub client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// Set when a statement found the database gone: the pool drops the session.
+    pub broken: bool,
 }
 
 impl std::fmt::Debug for PgSession {
@@ -529,6 +531,7 @@ impl PgSession {
         Self {
             client,
             statements: HashMap::new(),
+            broken: false,
         }
     }
 

@@ -202,8 +202,38 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, session: &mut PgSession) -> bool {
-        session.client.is_closed()
+        session.broken || session.client.is_closed()
     }
+}
+
+/// A session from the pool with `begin` run on it. Sessions the database dropped (a restart, a
+/// fail-over) are only found out on use: such a one fails `begin` at once, is discarded, and the
+/// next is tried, up to the pool's size, so that the first requests after the database comes
+/// back are served rather than answered 503. Nothing has run on a session before its `begin`,
+/// so trying another is always safe.
+fn begin_on_live_session(
+    pool: &r2d2::Pool<Manager>,
+    begin: &str,
+    target: &str,
+) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+    let mut last = None;
+    for _ in 0..=POOL_SIZE {
+        let mut session = pool.get().map_err(|e| {
+            StoreError::Unavailable(format!("no session to PostgreSQL at {target}: {e}"))
+        })?;
+        match session.client.batch_execute(begin) {
+            Ok(()) => return Ok(session),
+            Err(e) if sql::postgres_unavailable(&e) => {
+                session.broken = true;
+                last = Some(e);
+            }
+            Err(e) => return Err(StoreError::Sql(e.into())),
+        }
+    }
+    Err(last.map_or_else(
+        || StoreError::Unavailable(format!("no session to PostgreSQL at {target}")),
+        |e| StoreError::Sql(e.into()),
+    ))
 }
 
 /// Handle to the PostgreSQL storage; cheap to clone.
@@ -269,8 +299,8 @@ impl PostgresDatabase {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs `f` on a pooled session on a blocking thread, `transaction` deciding whether inside
-    /// `BEGIN`…`COMMIT`.
+    /// Runs `f` on a pooled session on a blocking thread, in a transaction (read-only unless
+    /// `transaction`: a read sees one snapshot across its statements).
     async fn run<T, E>(
         &self,
         transaction: bool,
@@ -293,31 +323,31 @@ impl PostgresDatabase {
         let target = self.inner.target.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let session = pool.get().map_err(|e| {
-                E::from(StoreError::Unavailable(format!(
-                    "no session to PostgreSQL at {target}: {e}"
-                )))
-            })?;
+            let begin = if transaction {
+                "BEGIN"
+            } else {
+                "BEGIN READ ONLY"
+            };
+            let session = begin_on_live_session(&pool, begin, &target).map_err(E::from)?;
             let conn = sql::Connection::Postgres(RefCell::new(session));
-            let store = |e: sql::Error| E::from(StoreError::Sql(e));
-            if transaction {
-                conn.execute_batch("BEGIN").map_err(store)?;
-            }
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
                 .unwrap_or_else(|_| Err(E::from(StoreError::Task("a store task panicked".into()))));
-            if !transaction {
-                return result;
+            let ended = match &result {
+                // Answered only once the commit returned: never an acknowledgement without it.
+                Ok(_) => conn.execute_batch("COMMIT"),
+                Err(_) => conn.execute_batch("ROLLBACK"),
+            };
+            if let sql::Connection::Postgres(session) = &conn {
+                let mut session = session.borrow_mut();
+                // A session whose statement or commit found the database gone is not reused.
+                if matches!(&ended, Err(e) if e.is_unavailable()) || session.client.is_closed() {
+                    session.broken = true;
+                }
             }
-            match result {
-                Ok(value) => {
-                    // Answered only once the commit returned: never an acknowledgement without it.
-                    conn.execute_batch("COMMIT").map_err(store)?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Err(e)
-                }
+            match (result, ended) {
+                (Ok(value), Ok(())) => Ok(value),
+                (Ok(_), Err(e)) => Err(E::from(StoreError::Sql(e))),
+                (Err(e), _) => Err(e),
             }
         })
         .await

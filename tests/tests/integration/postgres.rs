@@ -1,0 +1,108 @@
+//! The client core against a server whose PostgreSQL stops mid-flush and comes back.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ecsp_client::secrets::MemorySecretStore;
+use ecsp_client::sync::FlushOptions;
+use ecsp_e2e::testing::{OwnCluster, new_database, postgres_only};
+use ecsp_e2e::*;
+
+const RECORDS: usize = 2000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_mid_flush_loses_and_duplicates_nothing() {
+    if postgres_only("postgres_stopped_mid_flush").is_none() {
+        return;
+    }
+    let cluster = OwnCluster::start();
+    let target = new_database(&cluster.admin).await;
+    let h = Harness::start_with(|c| c.database = Some(target)).await;
+    let client = h.client("operator", Arc::new(MemorySecretStore::default()));
+    let (email, password) = h.password("operator");
+    client.login(&email, &password).await.unwrap();
+    let mut captured = HashSet::new();
+    for i in 0..RECORDS {
+        let c = client
+            .capture_dfe(dfe_capture(h.device(i % 2), false))
+            .await
+            .unwrap();
+        captured.insert(c.record_id.to_string());
+    }
+
+    // Small batches, so that the database stops between two of them or during one.
+    let flusher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .flush(FlushOptions {
+                    batch_size: 20,
+                    ..FlushOptions::default()
+                })
+                .await
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while h.count("records").await < 300 {
+        assert!(Instant::now() < deadline, "the flush never got going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::task::block_in_place(|| cluster.pause());
+    let first = flusher.await.unwrap().unwrap();
+    assert!(
+        first.stopped.is_some(),
+        "the flush did not notice: {first:?}"
+    );
+    assert!(first.sent > 0 && first.remaining > 0, "{first:?}");
+    assert_eq!(
+        first.rejected, 0,
+        "a lost database is no reason to give a record up"
+    );
+
+    // What the client holds as acknowledged: the records its outbox marks sent.
+    let acknowledged: HashSet<String> = client
+        .queue_list(Some(ecsp_client::outbox::QueueState::Sent), RECORDS as u32)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.record_id.to_string())
+        .collect();
+    assert_eq!(acknowledged.len() as u64, first.sent);
+    assert_eq!(client.queue_status().await.unwrap().in_flight, 0);
+
+    tokio::task::block_in_place(|| cluster.resume());
+    // Every acknowledged record was committed before its answer: all are there, once.
+    let stored: HashMap<String, i64> = h.stored_records().into_iter().collect();
+    for id in &acknowledged {
+        assert_eq!(
+            stored.get(id),
+            Some(&1),
+            "acknowledged {id} is not stored once"
+        );
+    }
+
+    // The outbox delivers the rest.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let report = client
+            .flush(FlushOptions {
+                ignore_backoff: true,
+                ..FlushOptions::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.rejected, 0, "{report:?}");
+        if report.remaining == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {report:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored = h.stored_records();
+    assert_eq!(stored.len(), RECORDS, "every record stored");
+    assert!(stored.iter().all(|(_, n)| *n == 1), "no duplicate");
+    let ids: HashSet<String> = stored.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, captured);
+}
