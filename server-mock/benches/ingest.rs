@@ -21,12 +21,17 @@
 //! `ECSP_BENCH_CLIENTS` (default 64) adjust it. `ECSP_BENCH_PROFILE=1` samples the upload phase
 //! (pprof, 997 Hz, CPU time) and prints where the server's threads spent it: the functions
 //! most often on top of the stack (self) and most often on it (total).
+//!
+//! `-- --database postgres://USER@HOST:PORT/DB` (or `ECSP_BENCH_DATABASE`) runs it all again on
+//! PostgreSQL, in a database the benchmark creates on that server, and prints both engines side
+//! by side (`scripts/bench-postgres.sh` starts a durable throwaway cluster for it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ecsp_server_mock::db::PostgresTarget;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::json;
@@ -303,7 +308,69 @@ where
     }
 }
 
+/// The `--database URL` argument (or `ECSP_BENCH_DATABASE`): a PostgreSQL server on which the
+/// benchmark may create a database of its own.
+fn postgres_argument() -> Option<PostgresTarget> {
+    let mut args = std::env::args().skip_while(|a| a != "--database").skip(1);
+    let url = args
+        .next()
+        .or_else(|| std::env::var("ECSP_BENCH_DATABASE").ok())?;
+    Some(PostgresTarget::parse(&url, None, None).expect("--database takes a postgres:// URL"))
+}
+
+/// Each engine's medians, for the comparison at the end.
+struct Figures {
+    engine: &'static str,
+    /// Uploads / health at the usual and the saturating concurrency (medians of the rounds).
+    ratio: f64,
+    saturated_ratio: f64,
+    /// Uploads per second at both (medians).
+    rate: f64,
+    saturated_rate: f64,
+}
+
 fn main() {
+    let mut figures = vec![measure(None)];
+    if let Some(server) = postgres_argument() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let name = format!("ecsp_bench_{}", Uuid::new_v4().simple());
+        let target = rt
+            .block_on(ecsp_server_mock::db::postgres::create_database(
+                &server, &name,
+            ))
+            .unwrap();
+        drop(rt);
+        figures.push(measure(Some(target)));
+    }
+    let n_clients = env_or("ECSP_BENCH_CLIENTS", 64);
+    let n_saturating = env_or("ECSP_BENCH_SATURATING_CLIENTS", 256);
+    println!("engines side by side (medians; each ratio against /health measured just before it):");
+    for f in &figures {
+        println!(
+            "  {:<10} {n_clients:>3} clients {:>6.0} uploads/s, ratio {:.2}; {n_saturating:>3} clients {:>6.0} uploads/s, ratio {:.2}",
+            f.engine, f.rate, f.ratio, f.saturated_rate, f.saturated_ratio
+        );
+    }
+    if let [sqlite, postgres] = &figures[..] {
+        println!(
+            "  PostgreSQL / SQLite uploads per second: {:.2} at {n_clients} clients, {:.2} at {n_saturating}",
+            postgres.rate / sqlite.rate,
+            postgres.saturated_rate / sqlite.saturated_rate
+        );
+    }
+}
+
+/// The whole benchmark on one engine: SQLite in a fresh data directory, or `database`.
+fn measure(database: Option<PostgresTarget>) -> Figures {
+    let engine = if database.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("== {engine}");
     let secs = env_or("ECSP_BENCH_SECS", 3);
     let rounds_wanted = env_or("ECSP_BENCH_ROUNDS", 5).max(1);
     let n_clients = env_or("ECSP_BENCH_CLIENTS", 64) as usize;
@@ -316,6 +383,7 @@ fn main() {
         .unwrap();
     let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
+    config.database = database;
     let server = server_rt.block_on(ecsp_server_mock::start(config)).unwrap();
     let demo = server.demo.clone().unwrap();
     let ca = server.ca_pem.clone().unwrap();
@@ -426,20 +494,16 @@ fn main() {
     let baseline = health(secs, n_clients);
     let random = upload(RecordIds::Random, n_clients, false);
 
-    let db_path = dir
-        .path()
-        .join("data")
-        .join(ecsp_server_mock::DATABASE_FILE);
-    let check = rusqlite::Connection::open(db_path).unwrap();
-    let stored: i64 = check
-        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
-        .unwrap();
-    let audited: i64 = check
-        .query_row(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'upload.device_data' AND outcome = 'success'",
-            [],
-            |r| r.get(0),
-        )
+    let (stored, audited): (i64, i64) = server_rt
+        .block_on(db.read(|c| {
+            let stored = c.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?;
+            let audited = c.query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'upload.device_data' AND outcome = 'success'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok::<_, ecsp_server_mock::db::StoreError>((stored, audited))
+        }))
         .unwrap();
     let acknowledged: u64 = rounds
         .iter()
@@ -530,9 +594,31 @@ fn main() {
             .collect(),
     );
     println!(
-        "  every answer waited for the WAL's fdatasync; time-ordered ids are what this project's clients send"
+        "  every answer waited for a durable commit ({}); time-ordered ids are what this project's clients send",
+        match engine {
+            "SQLite" => "the WAL's fdatasync",
+            _ => "PostgreSQL's COMMIT with synchronous_commit",
+        }
     );
     server_rt.block_on(server.shutdown()).unwrap();
+    let medians = |v: Vec<f64>| median(v).0;
+    Figures {
+        engine,
+        ratio: medians(
+            rounds
+                .iter()
+                .map(|r| r.phase.run.rate / r.baseline.rate)
+                .collect(),
+        ),
+        saturated_ratio: medians(
+            rounds
+                .iter()
+                .map(|r| r.saturated.run.rate / r.saturated_baseline.rate)
+                .collect(),
+        ),
+        rate: medians(rounds.iter().map(|r| r.phase.run.rate).collect()),
+        saturated_rate: medians(rounds.iter().map(|r| r.saturated.run.rate).collect()),
+    }
 }
 
 /// The writer's counters: groups, requests, ns running requests, ns committing, syncs,
