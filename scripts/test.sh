@@ -66,15 +66,29 @@ dbus-run-session -- bash -c '
 ' 2> >(grep -v "Failed to set fd limit" >&2) || status=$?
 
 # ---- the server's tests again, on PostgreSQL -------------------------------------------------
-# The pass above ran them on SQLite (the embedded default); the same tests, on the throwaway
-# cluster, one database per server they start. Never skipped here: ECSP_TEST_ENGINE=postgres
-# makes a missing cluster a failure.
+# The pass above ran them on SQLite (the embedded default); the same test binaries run again on
+# the throwaway cluster, one database per server they start. They are run directly, as cargo
+# built them above: `cargo test -p …` would resolve features for that package alone and build
+# it all again. Never skipped here: ECSP_TEST_ENGINE=postgres makes a missing cluster a failure.
 echo "== server tests on PostgreSQL $(elapsed)"
-ECSP_TEST_ENGINE=postgres cargo test -p ecsp-server-mock --test integration --locked --no-fail-fast 2>&1 \
-    | tee -a "$ECSP_TEST_LOG" || status=$?
+test_binary() { # the integration-test executable of the crate in folder $1, as built above
+    cargo test --workspace --exclude ecsp-mobile --exclude ecsp-desktop --locked --no-run \
+        --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get("reason") == "compiler-artifact" and m.get("executable")
+            and m["target"]["name"] == "integration"
+            and m["manifest_path"].endswith("/" + sys.argv[1] + "/Cargo.toml")):
+        print(m["executable"])' "$1"
+}
+server_tests="$(test_binary server-mock)"
+e2e_tests="$(test_binary tests)"
+(cd server-mock && ECSP_TEST_ENGINE=postgres "$server_tests") 2>&1 | tee -a "$ECSP_TEST_LOG" \
+    || status=$?
 # The client core against a PostgreSQL that stops mid-flush (a cluster of the test's own).
-ECSP_TEST_ENGINE=postgres cargo test -p ecsp-e2e --test integration --locked --no-fail-fast postgres:: 2>&1 \
-    | tee -a "$ECSP_TEST_LOG" || status=$?
+(cd tests && ECSP_TEST_ENGINE=postgres "$e2e_tests" postgres::) 2>&1 | tee -a "$ECSP_TEST_LOG" \
+    || status=$?
 
 # ---- the parts built and tested outside the default members -----------------------------------
 # Each file in scripts/test.d/ tests one part (phone bindings, desktop app, agents, …) and appends

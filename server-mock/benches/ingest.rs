@@ -315,7 +315,15 @@ fn postgres_argument() -> Option<PostgresTarget> {
     let url = args
         .next()
         .or_else(|| std::env::var("ECSP_BENCH_DATABASE").ok())?;
-    Some(PostgresTarget::parse(&url, None, None).expect("--database takes a postgres:// URL"))
+    let pool = env_or(
+        "ECSP_BENCH_POOL_SIZE",
+        u64::from(ecsp_server_mock::db::postgres::DEFAULT_POOL_SIZE),
+    );
+    Some(
+        PostgresTarget::parse(&url, None, None)
+            .expect("--database takes a postgres:// URL")
+            .with_pool_size(pool as u32),
+    )
 }
 
 /// Each engine's medians, for the comparison at the end.
@@ -330,7 +338,12 @@ struct Figures {
 }
 
 fn main() {
-    let mut figures = vec![measure(None)];
+    // `ECSP_BENCH_ENGINES=postgres` skips SQLite (quick runs while tuning PostgreSQL).
+    let only_postgres = std::env::var("ECSP_BENCH_ENGINES").is_ok_and(|e| e == "postgres");
+    let mut figures = Vec::new();
+    if !only_postgres {
+        figures.push(measure(None));
+    }
     if let Some(server) = postgres_argument() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -81,6 +81,11 @@ struct Cli {
     /// has one).
     #[arg(long, env = "ECSP_DATABASE_PASSWORD_FILE")]
     database_password_file: Option<PathBuf>,
+    /// Most sessions this server keeps open to PostgreSQL (each runs one request at a time).
+    #[arg(long, env = "ECSP_DATABASE_POOL_SIZE",
+          default_value_t = ecsp_server_mock::db::postgres::DEFAULT_POOL_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    database_pool_size: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -168,7 +173,8 @@ async fn main() -> anyhow::Result<()> {
                 cli.database_password_file.as_deref(),
                 cli.database_ca.clone(),
             )
-            .map_err(anyhow::Error::msg)?,
+            .map_err(anyhow::Error::msg)?
+            .with_pool_size(cli.database_pool_size),
         );
     }
     if let Some(url) = &cli.external_broker {

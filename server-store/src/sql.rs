@@ -642,17 +642,19 @@ impl std::fmt::Debug for Statement<'_> {
     }
 }
 
-impl Statement<'_> {
-    fn pg_query(&self, values: &[Value<'_>]) -> Result<Vec<postgres::Row>> {
-        let Statement::Postgres { session, statement } = self else {
-            unreachable!("only called on a PostgreSQL statement")
-        };
-        Ok(session
-            .borrow_mut()
-            .client
-            .query(statement, &pg_params(values))?)
-    }
+/// Runs a prepared PostgreSQL statement and reads all its rows.
+fn pg_query(
+    session: &RefCell<r2d2::PooledConnection<crate::db::postgres::Manager>>,
+    statement: &postgres::Statement,
+    values: &[Value<'_>],
+) -> Result<Vec<postgres::Row>> {
+    Ok(session
+        .borrow_mut()
+        .client
+        .query(statement, &pg_params(values))?)
+}
 
+impl Statement<'_> {
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
         let values = params.values();
         match self {
@@ -681,10 +683,13 @@ impl Statement<'_> {
                     None => Err(Error::NoRows),
                 }
             }
-            Statement::Postgres { .. } => match self.pg_query(&values)?.first() {
-                Some(r) => f(&Row::Postgres(r)),
-                None => Err(Error::NoRows),
-            },
+            Statement::Postgres { session, statement } => {
+                let rows = pg_query(session, statement, &values)?;
+                match rows.first() {
+                    Some(r) => f(&Row::Postgres(r)),
+                    None => Err(Error::NoRows),
+                }
+            }
         }
     }
 
@@ -704,8 +709,8 @@ impl Statement<'_> {
                     out.push(f(&Row::Sqlite(r)));
                 }
             }
-            Statement::Postgres { .. } => {
-                for r in &self.pg_query(&values)? {
+            Statement::Postgres { session, statement } => {
+                for r in &pg_query(session, statement, &values)? {
                     out.push(f(&Row::Postgres(r)));
                 }
             }
@@ -718,7 +723,9 @@ impl Statement<'_> {
         let values = params.values();
         match self {
             Statement::Sqlite(s) => Ok(s.exists(rusqlite::params_from_iter(values.iter()))?),
-            Statement::Postgres { .. } => Ok(!self.pg_query(&values)?.is_empty()),
+            Statement::Postgres { session, statement } => {
+                Ok(!pg_query(session, statement, &values)?.is_empty())
+            }
         }
     }
 
@@ -730,8 +737,8 @@ impl Statement<'_> {
                 // rusqlite's rows borrow the values only while binding.
                 Rows::Sqlite(s.query(rusqlite::params_from_iter(values.iter()))?)
             }
-            Statement::Postgres { .. } => Rows::Postgres {
-                rows: self.pg_query(&values)?,
+            Statement::Postgres { session, statement } => Rows::Postgres {
+                rows: pg_query(session, statement, &values)?,
                 next: 0,
             },
         })

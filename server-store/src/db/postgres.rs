@@ -25,8 +25,9 @@ use super::StoreError;
 use super::postgres_schema;
 use crate::sql::{self, PgSession};
 
-/// Sessions kept open to PostgreSQL by one server process.
-const POOL_SIZE: u32 = 32;
+/// Sessions one server process keeps open to PostgreSQL unless told otherwise
+/// (`--database-pool-size`).
+pub const DEFAULT_POOL_SIZE: u32 = 32;
 /// How long a request waits for a session before it is answered 503.
 const SESSION_WAIT: Duration = Duration::from_secs(5);
 
@@ -37,6 +38,7 @@ const SESSION_WAIT: Duration = Duration::from_secs(5);
 pub struct PostgresTarget {
     config: postgres::Config,
     ca_file: Option<PathBuf>,
+    pool_size: u32,
 }
 
 impl std::fmt::Debug for PostgresTarget {
@@ -98,7 +100,17 @@ impl PostgresTarget {
         }
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("ecsp-server");
-        Ok(Self { config, ca_file })
+        Ok(Self {
+            config,
+            ca_file,
+            pool_size: DEFAULT_POOL_SIZE,
+        })
+    }
+
+    /// At most `n` sessions from this process (at least 1).
+    pub fn with_pool_size(mut self, n: u32) -> Self {
+        self.pool_size = n.max(1);
+        self
     }
 
     /// `host:port/database`, for messages and logs.
@@ -217,7 +229,7 @@ fn begin_on_live_session(
     target: &str,
 ) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
     let mut last = None;
-    for _ in 0..=POOL_SIZE {
+    for _ in 0..=pool.max_size() {
         let mut session = pool.get().map_err(|e| {
             StoreError::Unavailable(format!("no session to PostgreSQL at {target}: {e}"))
         })?;
@@ -280,7 +292,7 @@ impl PostgresDatabase {
                 tls: target.tls().map_err(StoreError::Unavailable)?,
             };
             let pool = r2d2::Pool::builder()
-                .max_size(POOL_SIZE)
+                .max_size(target.pool_size)
                 .min_idle(Some(2))
                 .connection_timeout(SESSION_WAIT)
                 // A broken session shows itself on its first statement (a 503) and is dropped;
@@ -290,7 +302,7 @@ impl PostgresDatabase {
             Ok(Self {
                 inner: Arc::new(Inner {
                     pool: Some(pool),
-                    waiting: Arc::new(Semaphore::new(POOL_SIZE as usize)),
+                    waiting: Arc::new(Semaphore::new(target.pool_size as usize)),
                     target: target.describe(),
                 }),
             })
