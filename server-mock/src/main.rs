@@ -265,6 +265,16 @@ async fn main() -> anyhow::Result<()> {
         println!("  MQTT for agents, own port: mqtts://{mqtt}");
     }
     println!("  data directory: {}", config.data_dir.display());
+    match &config.database {
+        Some(target) => println!("  database: PostgreSQL at {}", target.describe()),
+        None => println!(
+            "  database: SQLite, {}",
+            config
+                .data_dir
+                .join(ecsp_server_mock::DATABASE_FILE)
+                .display()
+        ),
+    }
     if let Some(fp) = &server.ca_fingerprint {
         println!("  local CA certificate: https://{}/ca.pem", server.addr);
         println!(

@@ -182,8 +182,9 @@ impl PostgresTarget {
         let tls = self.tls().map_err(StoreError::Unavailable)?;
         self.config.connect(tls).map_err(|e| {
             StoreError::Unavailable(format!(
-                "cannot connect to PostgreSQL at {}: {e}",
-                self.describe()
+                "cannot connect to PostgreSQL at {}: {}",
+                self.describe(),
+                sql::Error::from(e)
             ))
         })
     }
