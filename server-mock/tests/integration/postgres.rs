@@ -260,6 +260,18 @@ async fn servers_starting_at_once_migrate_once_and_a_newer_database_is_refused_u
     for s in starts {
         s.await.unwrap().unwrap();
     }
+    // Every session bounds its statements and idle transactions.
+    let database = Database::connect(&target).await.unwrap();
+    let limits: (String, String) = database
+        .read(|c| {
+            let timeout = c.query_row("SHOW statement_timeout", [], |r| r.get(0))?;
+            let idle = c.query_row("SHOW idle_in_transaction_session_timeout", [], |r| r.get(0))?;
+            Ok::<_, StoreError>((timeout, idle))
+        })
+        .await
+        .unwrap();
+    assert_eq!(limits, ("30s".to_owned(), "1min".to_owned()));
+    drop(database);
     let current = schema_version(&target).await;
     assert_eq!(
         current as usize,

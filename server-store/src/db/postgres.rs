@@ -100,6 +100,14 @@ impl PostgresTarget {
         }
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("ecsp-server");
+        // A statement stuck behind a lock, or a session left inside a transaction, must not hold
+        // one of the pool's few sessions for ever: PostgreSQL ends them (the request fails).
+        let limits = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s";
+        let options = match config.get_options() {
+            Some(own) if !own.is_empty() => format!("{own} {limits}"),
+            _ => limits.to_owned(),
+        };
+        config.options(&options);
         Ok(Self {
             config,
             ca_file,
