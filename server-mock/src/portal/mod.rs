@@ -111,6 +111,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/static/operation.js", get(operations::script))
         .route("/portal/{*rest}", get(pages::not_found))
         .layer(axum::middleware::map_response(page_headers))
+        .layer(axum::middleware::from_fn(zone::scope_viewer_zone))
 }
 
 async fn stylesheet() -> impl IntoResponse {

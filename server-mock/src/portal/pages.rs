@@ -70,8 +70,10 @@ pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
+/// A time as the viewer reads it: in the zone they chose on the settings page (UTC until they
+/// do), with the zone's abbreviation or offset.
 pub(super) fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    super::zone::in_viewer_zone(t)
 }
 
 #[derive(Template)]

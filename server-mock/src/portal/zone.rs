@@ -1,4 +1,4 @@
-//! The viewer's time zone, for the times the audit log shows. The portal runs no script on its
+//! The viewer's time zone, for every time the portal shows. The portal runs no script on its
 //! pages (but the live operation page), so it cannot read the browser's zone: the viewer chooses
 //! it on the settings page, kept as a preference cookie like the language; until then, UTC.
 //! Zones are IANA names with their daylight-saving rules (chrono-tz), not fixed offsets.
@@ -37,6 +37,26 @@ impl<S: Send + Sync> FromRequestParts<S> for ViewerZone {
 
 fn zone_named(name: Option<&str>) -> Tz {
     name.and_then(|n| Tz::from_str(n).ok()).unwrap_or(Tz::UTC)
+}
+
+tokio::task_local! {
+    /// The zone of the request being answered (see [`scope_viewer_zone`]).
+    static VIEWER_ZONE: Tz;
+}
+
+/// Middleware: every portal page is drawn with the viewer's zone at hand, so each time on it is
+/// shown in that zone without every handler passing it down.
+pub async fn scope_viewer_zone(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let zone = zone_named(cookie(request.headers(), TZ_COOKIE));
+    VIEWER_ZONE.scope(zone, next.run(request)).await
+}
+
+/// `t` in the zone of the request being answered; UTC outside one (or off its task).
+pub fn in_viewer_zone(t: DateTime<Utc>) -> String {
+    at(VIEWER_ZONE.try_with(|z| *z).unwrap_or(Tz::UTC), t)
 }
 
 /// `t` in `zone`, with the zone's abbreviation (JST, CEST…) or offset.

@@ -1964,6 +1964,13 @@ async fn the_audit_log_names_actors_and_hides_page_views_by_default() {
         "{}",
         tokyo.body
     );
+    // Every page's times, not the audit log's only (issue 26, item 7): the agents' too.
+    let agents = admin.get("/portal/admin/agents").await;
+    assert!(
+        agents.body.contains(" JST") && !agents.body.contains(" UTC"),
+        "{}",
+        agents.body
+    );
 
     admin.accept_language = "ja-JP,ja;q=0.9";
     let ja = admin.get("/portal/admin/audit").await;
