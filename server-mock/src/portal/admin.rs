@@ -895,29 +895,54 @@ impl AuditFilter {
 
 /// Who acted, as the audit page names them: a user by name and e-mail address (from the
 /// organisation's accounts), else what the log holds.
-fn actor_words(lang: Lang, actor: &Actor, users: &HashMap<Uuid, (String, String)>) -> String {
+/// What the audit page names people and things by: users by name and e-mail address, agents by
+/// label, printers by model and serial number (the log itself keeps ids only).
+#[derive(Debug, Default)]
+struct AuditNames {
+    users: HashMap<Uuid, (String, String)>,
+    agents: HashMap<Uuid, String>,
+    devices: HashMap<Uuid, String>,
+}
+
+fn actor_words(lang: Lang, actor: &Actor, names: &AuditNames) -> String {
     let terms = lang.terms();
     match actor {
-        Actor::User(id) => match users.get(id) {
+        Actor::User(id) => match names.users.get(id) {
             Some((name, email)) => format!("{name} <{email}>"),
             None => format!("{} {id}", terms.actor_former_user),
         },
-        Actor::Agent(id) => format!("{} {id}", terms.actor_agent),
+        Actor::Agent(id) => match names.agents.get(id) {
+            Some(label) => format!("{} {label}", terms.actor_agent),
+            None => format!("{} {id}", terms.actor_agent),
+        },
         Actor::Anonymous => terms.actor_anonymous.to_owned(),
         Actor::System => terms.actor_system.to_owned(),
     }
 }
 
-/// An object as the audit page names it: a user (`user:<id>`, maybe followed by `:<detail>`) by
-/// name and e-mail address; anything else as logged.
-fn object_words(object: &str, users: &HashMap<Uuid, (String, String)>) -> String {
-    let Some(rest) = object.strip_prefix("user:") else {
+/// An object as the audit page names it: a user, an agent or a printer (`user:<id>`,
+/// `agent:<id>`, `device:<id>`, maybe followed by `:<detail>`) by its name; anything else, and
+/// anything since deleted, as logged.
+fn object_words(object: &str, names: &AuditNames) -> String {
+    let Some((kind, rest)) = object.split_once(':') else {
         return object.to_owned();
     };
     let (id, detail) = rest.split_once(':').unwrap_or((rest, ""));
-    match Uuid::parse_str(id).ok().and_then(|id| users.get(&id)) {
-        Some((name, email)) if detail.is_empty() => format!("{name} <{email}>"),
-        Some((name, email)) => format!("{name} <{email}> ({detail})"),
+    let Ok(id) = Uuid::parse_str(id) else {
+        return object.to_owned();
+    };
+    let name = match kind {
+        "user" => names
+            .users
+            .get(&id)
+            .map(|(name, email)| format!("{name} <{email}>")),
+        "agent" => names.agents.get(&id).cloned(),
+        "device" => names.devices.get(&id).cloned(),
+        _ => None,
+    };
+    match name {
+        Some(name) if detail.is_empty() => name,
+        Some(name) => format!("{name} ({detail})"),
         None => object.to_owned(),
     }
 }
@@ -968,8 +993,9 @@ async fn read_audit(
     browser: &Browser,
     filter: &AuditFilter,
     limit: u32,
-) -> Result<(Vec<AuditEntry>, HashMap<Uuid, (String, String)>), ApiError> {
+) -> Result<(Vec<AuditEntry>, AuditNames), ApiError> {
     let org = browser.who.org_id;
+    let who = browser.who.clone();
     let (before, action, outcome) = (filter.before, filter.action(), filter.outcome());
     let hide_reads = !filter.show_reads();
     let key = state.key.clone();
@@ -989,11 +1015,25 @@ async fn read_audit(
                     outcome,
                     hide_reads,
                 )?;
-                let users = accounts::list_users(c, &key, org)?
-                    .into_iter()
-                    .map(|u| (u.user_id, (u.name, u.email)))
-                    .collect();
-                Ok((entries, users))
+                let names = AuditNames {
+                    users: accounts::list_users(c, &key, org)?
+                        .into_iter()
+                        .map(|u| (u.user_id, (u.name, u.email)))
+                        .collect(),
+                    agents: devices::list_agents(c, &key, Some(org))?
+                        .into_iter()
+                        .map(|a| (a.agent_id, a.label))
+                        .collect(),
+                    devices: devices::list_visible(c, &who)?
+                        .into_iter()
+                        .map(|d| {
+                            let name =
+                                format!("{} {} ({})", d.manufacturer, d.model, d.serial_number);
+                            (d.device_id, name)
+                        })
+                        .collect(),
+                };
+                Ok((entries, names))
             },
         )
         .await
@@ -1008,7 +1048,7 @@ pub async fn audit_log(
     if let Some(refused) = admin_only(&state, &browser, "audit.read").await {
         return refused;
     }
-    let (mut rows, users) = match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1).await {
+    let (mut rows, names) = match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1).await {
         Ok(r) => r,
         Err(e) => return failure(browser.lang, e),
     };
@@ -1047,10 +1087,10 @@ pub async fn audit_log(
                     seq: e.seq,
                     at: super::zone::at(zone.0, e.at),
                     at_iso: e.at.to_rfc3339(),
-                    actor: actor_words(browser.lang, &e.actor, &users),
+                    actor: actor_words(browser.lang, &e.actor, &names),
                     action: e.action.clone(),
                     action_words: browser.lang.audit_action(&e.action),
-                    object: object_words(&e.object, &users),
+                    object: object_words(&e.object, &names),
                     outcome: t.outcome(e.outcome),
                     outcome_key: match e.outcome {
                         Outcome::Success => "success",

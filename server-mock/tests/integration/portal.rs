@@ -1938,6 +1938,44 @@ async fn the_audit_log_names_actors_and_hides_page_views_by_default() {
         "kept across pages and the export"
     );
 
+    // Agents by their label and printers by model and serial number, not by id.
+    let d = ts.demo.devices[0].clone();
+    let report = json!({
+        "schema_version": 1,
+        "agent": {"agent_id": ts.demo.agent.agent_id, "agent_type": "dc_agent", "agent_version": "5.2",
+                  "collection_type": "scheduled", "sent_at": chrono::Utc::now(), "pc_hostname": "PRINTROOM-PC",
+                  "os": "Windows", "os_version": "11"},
+        "records": [{"record_id": uuid::Uuid::new_v4(), "captured_at": chrono::Utc::now(),
+                     "device": {"manufacturer": d.manufacturer, "model": d.model, "serial_number": d.serial_number,
+                                "firmware_version": "AB12", "printer_status": "idle"}}]
+    });
+    let res = ts
+        .post(&ts.demo.agent.secret, "/api/v1/agent/device-data", &report)
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    admin.get(&format!("/portal/devices/{}", d.device_id)).await;
+    let named = admin.get("/portal/admin/audit?reads=1").await;
+    assert!(
+        named.body.contains("Agent Demo DC Agent"),
+        "the agent by its label: {}",
+        named.body
+    );
+    assert!(
+        named.body.contains(&format!(
+            "{} {} ({})",
+            d.manufacturer, d.model, d.serial_number
+        )),
+        "the printer by model and serial number: {}",
+        named.body
+    );
+    assert!(
+        !named
+            .body
+            .contains(&format!("agent:{}", ts.demo.agent.agent_id))
+            && !named.body.contains(&format!("device:{}", d.device_id)),
+        "no agent or printer by id"
+    );
+
     // Times in UTC until the viewer chooses a zone in their settings; then in that zone.
     assert!(log.body.contains(" UTC</time>"), "{}", log.body);
     let settings = admin.get("/portal/settings").await;
