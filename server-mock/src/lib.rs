@@ -109,7 +109,29 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(Database, Arc<Data
         None => Database::open(&config.data_dir.join(DATABASE_FILE))
             .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
     };
-    let key = DataKey::load_or_create(&config.data_key_path())?;
+    // A database server outlives data directories: a new key for a database that already holds
+    // data sealed under another would make the server start and then fail to read every row.
+    let key_path = config.data_key_path();
+    if config.database.is_some()
+        && !key_path.exists()
+        && std::env::var_os(crypto::DATA_KEY_ENV).is_none()
+    {
+        let holds_data = db
+            .read(|c| {
+                c.query_row("SELECT EXISTS (SELECT 1 FROM organizations)", [], |r| {
+                    r.get::<_, bool>(0)
+                })
+                .map_err(db::StoreError::from)
+            })
+            .await?;
+        anyhow::ensure!(
+            !holds_data,
+            "the database already holds data, sealed with a data key that is not at {}: start the \
+             server with the data directory (or --data-key-file, or ECSP_DATA_KEY) it was created with",
+            key_path.display()
+        );
+    }
+    let key = DataKey::load_or_create(&key_path)?;
     Ok((db, Arc::new(key)))
 }
 

@@ -418,3 +418,23 @@ async fn tls_to_the_database_verifies_the_ca_and_the_host_name() {
         PostgresTarget::parse(&url("localhost"), None, Some(other.path().join("ca.pem"))).unwrap();
     assert!(Database::connect(&wrong_ca).await.is_err());
 }
+
+#[tokio::test]
+async fn a_database_with_data_is_refused_to_a_data_directory_without_its_key() {
+    if postgres_only("a_database_with_data_is_refused").is_none() {
+        return;
+    }
+    let ts = TestServer::start().await;
+    let target = ts.database.clone().unwrap();
+    // Another data directory, no key in it: the database's rows could not be read with a new one.
+    let other = tempfile::tempdir().unwrap();
+    let mut config = ecsp_server_mock::Config::with_defaults(other.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.database = Some(target);
+    let refused = ecsp_server_mock::start(config).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("data key"), "{refused:#}");
+    assert!(
+        !other.path().join("data/keys/data.key").exists(),
+        "no new key made"
+    );
+}
