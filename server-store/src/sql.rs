@@ -292,12 +292,6 @@ impl Params for [&dyn ToSql; 0] {
     }
 }
 
-impl Params for Vec<Value<'_>> {
-    fn values(&self) -> Vec<Value<'_>> {
-        self.clone()
-    }
-}
-
 macro_rules! array_params {
     ($($n:literal)*) => {$(
         impl<T: ToSql> Params for [T; $n] {

@@ -993,6 +993,7 @@ async fn read_audit(
     browser: &Browser,
     filter: &AuditFilter,
     limit: u32,
+    with_names: bool,
 ) -> Result<(Vec<AuditEntry>, AuditNames), ApiError> {
     let org = browser.who.org_id;
     let who = browser.who.clone();
@@ -1015,6 +1016,10 @@ async fn read_audit(
                     outcome,
                     hide_reads,
                 )?;
+                if !with_names {
+                    // The export keeps ids, as the log does: no names to open.
+                    return Ok((entries, AuditNames::default()));
+                }
                 let names = AuditNames {
                     users: accounts::list_users(c, &key, org)?
                         .into_iter()
@@ -1048,10 +1053,11 @@ pub async fn audit_log(
     if let Some(refused) = admin_only(&state, &browser, "audit.read").await {
         return refused;
     }
-    let (mut rows, names) = match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1).await {
-        Ok(r) => r,
-        Err(e) => return failure(browser.lang, e),
-    };
+    let (mut rows, names) =
+        match read_audit(&state, &browser, &filter, AUDIT_PER_PAGE + 1, true).await {
+            Ok(r) => r,
+            Err(e) => return failure(browser.lang, e),
+        };
     let more = rows.len() > AUDIT_PER_PAGE as usize;
     rows.truncate(AUDIT_PER_PAGE as usize);
     let t = browser.lang.messages();
@@ -1114,7 +1120,7 @@ pub async fn audit_csv(
         return refused;
     }
     filter.before = None;
-    let (rows, _) = match read_audit(&state, &browser, &filter, AUDIT_EXPORT_MAX).await {
+    let (rows, _) = match read_audit(&state, &browser, &filter, AUDIT_EXPORT_MAX, false).await {
         Ok(r) => r,
         Err(e) => return failure(browser.lang, e),
     };

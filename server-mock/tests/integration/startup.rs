@@ -32,6 +32,19 @@ fn server(data_dir: &Path, args: &[&str]) -> tokio::process::Command {
 
 /// What a first start printed up to the demo agent's line: the listening address and the demo
 /// admin's password. The server keeps running (killed when `child` is dropped).
+/// The server started on a new data directory: the process, the address and admin password it
+/// printed, and the local CA it made.
+async fn first_start(data: &Path) -> (tokio::process::Child, String, String, String) {
+    let mut child = server(data, &["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, password) = first_start_output(&mut child).await;
+    let ca = std::fs::read_to_string(data.join("tls").join("ca.pem")).unwrap();
+    (child, addr, password, ca)
+}
+
 async fn first_start_output(child: &mut tokio::process::Child) -> (String, String) {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
@@ -90,13 +103,7 @@ async fn a_first_start_on_a_taken_port_leaves_nothing_and_the_next_start_prints_
     );
     drop(taken);
 
-    let mut child = server(&data, &["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (addr, password) = first_start_output(&mut child).await;
-    let ca = std::fs::read_to_string(data.join("tls").join("ca.pem")).unwrap();
+    let (_server, addr, password, ca) = first_start(&data).await;
     let res = login(&https_client(&ca), &addr, &password).await;
     assert_eq!(res.status(), StatusCode::OK, "the printed password works");
 }
@@ -105,13 +112,7 @@ async fn a_first_start_on_a_taken_port_leaves_nothing_and_the_next_start_prints_
 async fn reset_password_prints_a_new_one_and_ends_the_accounts_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = server(&data, &["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (addr, old_password) = first_start_output(&mut child).await;
-    let ca = std::fs::read_to_string(data.join("tls").join("ca.pem")).unwrap();
+    let (child, addr, old_password, ca) = first_start(&data).await;
     let client = https_client(&ca);
     let tokens: ecsp_protocol::auth::TokenPair = login(&client, &addr, &old_password)
         .await
@@ -207,13 +208,7 @@ async fn reset_password_prints_a_new_one_and_ends_the_accounts_sessions() {
 async fn unlock_sign_in_prints_a_code_that_lets_the_owner_in_during_an_attack() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = server(&data, &["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (addr, password) = first_start_output(&mut child).await;
-    let ca = std::fs::read_to_string(data.join("tls").join("ca.pem")).unwrap();
+    let (child, addr, password, ca) = first_start(&data).await;
     let client = https_client(&ca);
     for _ in 0..ecsp_server_mock::ratelimit::BURST as usize {
         login(&client, &addr, "wrong password 123").await;

@@ -95,14 +95,6 @@ impl Database {
         }
     }
 
-    /// The SQLite file, if that is the engine.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Database::Sqlite(db) => Some(db.path()),
-            Database::Postgres(_) => None,
-        }
-    }
-
     /// Runs `f` in a transaction; resolves once its changes are durably committed. If `f`
     /// fails, its changes are rolled back and nothing of them is stored.
     pub async fn write<T, E>(

@@ -188,6 +188,10 @@ impl PostgresTarget {
     /// Opens one session (blocking: call on a blocking thread).
     pub fn connect_blocking(&self) -> Result<postgres::Client, StoreError> {
         let tls = self.tls().map_err(StoreError::Unavailable)?;
+        self.connect_with(tls)
+    }
+
+    fn connect_with(&self, tls: MakeRustlsConnect) -> Result<postgres::Client, StoreError> {
         self.config.connect(tls).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot connect to PostgreSQL at {}: {}",
@@ -293,12 +297,15 @@ impl PostgresDatabase {
     pub async fn connect(target: &PostgresTarget) -> Result<Self, StoreError> {
         let target = target.clone();
         tokio::task::spawn_blocking(move || {
-            let mut first = target.connect_blocking()?;
+            // The CA file (or the system's roots) is read once, for the first session and the
+            // pool's.
+            let tls = target.tls().map_err(StoreError::Unavailable)?;
+            let mut first = target.connect_with(tls.clone())?;
             postgres_schema::migrate(&mut first)?;
             drop(first);
             let manager = Manager {
                 config: target.config.clone(),
-                tls: target.tls().map_err(StoreError::Unavailable)?,
+                tls,
             };
             let pool = r2d2::Pool::builder()
                 .max_size(target.pool_size)
