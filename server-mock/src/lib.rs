@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod device_cache;
 pub mod error;
 mod fsutil;
+mod ingest_batch;
 mod portal;
 pub mod ratelimit;
 pub mod remote;
@@ -293,6 +294,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         agents: Arc::default(),
         devices: Arc::default(),
         remote: Arc::default(),
+        ingest: ingest_batch::IngestBatches::new(&db),
     });
     let throttle = state.audit_throttle.clone();
     let app = api::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());

@@ -69,6 +69,8 @@ pub struct SharedState {
     pub devices: Arc<crate::device_cache::DesignatedDevices>,
     /// The agents connected over MQTT, to send them commands as they are queued.
     pub remote: Arc<crate::remote::Hub>,
+    /// Where uploads with resolved devices are stored (in batches on PostgreSQL).
+    pub ingest: crate::ingest_batch::IngestBatches,
 }
 
 impl AppState {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ecsp_protocol::FieldError;
-use ecsp_protocol::admin::{Actor, Outcome};
+use ecsp_protocol::admin::Actor;
 use ecsp_protocol::agent::DeviceDataUpload;
 use ecsp_protocol::consent::Purpose;
 use ecsp_protocol::dfe::{DeviceStatusUpload, DfeUpload};
@@ -25,8 +25,7 @@ use super::AppState;
 use super::extract::{Agent, RequestBody, User, ValidJson};
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
-use crate::store::audit::{self, Event};
-use crate::store::records::{self, Incoming, SealedBody, Uploader};
+use crate::store::records::{self, Incoming, SealedBody, Upload, Uploader};
 use crate::store::{consent, devices, to_ms};
 
 impl RequestBody for DfeUpload {}
@@ -60,33 +59,6 @@ fn gated_field(purpose: Purpose) -> &'static str {
         Purpose::Gps => "gps",
         Purpose::Photos => "photos",
     }
-}
-
-/// Stores checked records (or finds them stored) with one audit row each, inside the caller's
-/// write.
-fn store_all(
-    c: &crate::sql::Connection,
-    org_id: i64,
-    (uploader, actor): (Uploader, Actor),
-    action: &'static str,
-    incoming: &[Incoming],
-) -> Result<UploadReceipt, ApiError> {
-    let mut receipts = Vec::with_capacity(incoming.len());
-    for (i, rec) in incoming.iter().enumerate() {
-        receipts.push(records::store(c, org_id, uploader, rec, i)?);
-        let object = format!("record:{}", rec.record_id);
-        audit::append(
-            c,
-            &Event::new(
-                Some(org_id),
-                actor.clone(),
-                action,
-                object,
-                Outcome::Success,
-            ),
-        )?;
-    }
-    Ok(UploadReceipt { records: receipts })
 }
 
 fn answer(receipt: UploadReceipt) -> (StatusCode, Json<UploadReceipt>) {
@@ -159,8 +131,14 @@ async fn ingest_for_user(
                     body: p.body,
                 })
                 .collect();
-            let uploader = (Uploader::User(me.id), Actor::User(me.public_id));
-            store_all(c, me.org_id, uploader, action, &incoming)
+            let upload = Upload {
+                org_id: me.org_id,
+                uploader: Uploader::User(me.id),
+                actor: Actor::User(me.public_id),
+                action,
+                records: incoming,
+            };
+            records::store_upload(c, &upload)
         })
         .await;
     match result {
@@ -325,6 +303,34 @@ pub async fn upload_device_data(
                 .get(agent.id, &d.manufacturer, &d.model, &d.serial_number)
         })
         .collect();
+    // Every device known: nothing to look up, and the upload can join a batch.
+    if let Some(device_ids) = known.iter().copied().collect::<Option<Vec<i64>>>() {
+        let upload = Upload {
+            org_id: agent.org_id,
+            uploader: Uploader::Agent(agent.id),
+            actor: actor.clone(),
+            action: ACTION,
+            records: body
+                .records
+                .iter()
+                .zip(sealed)
+                .zip(device_ids)
+                .map(|((r, body), device_id)| Incoming {
+                    record_id: r.record_id,
+                    kind: RecordKind::DeviceData,
+                    device_id,
+                    captured_at: r.captured_at,
+                    body,
+                })
+                .collect(),
+        };
+        return match state.ingest.store(upload).await {
+            Ok(receipt) => Ok(answer(receipt)),
+            Err(e) => Err(state
+                .audit_refusal(Some(agent.org_id), actor, ACTION, String::new(), e)
+                .await),
+        };
+    }
     let me = agent.clone();
     let result = state
         .db
@@ -368,8 +374,14 @@ pub async fn upload_device_data(
             if !unknown.is_empty() {
                 return Err(ApiError::UnknownReference(unknown));
             }
-            let uploader = (Uploader::Agent(me.id), Actor::Agent(me.public_id));
-            let receipt = store_all(c, me.org_id, uploader, ACTION, &incoming)?;
+            let upload = Upload {
+                org_id: me.org_id,
+                uploader: Uploader::Agent(me.id),
+                actor: Actor::Agent(me.public_id),
+                action: ACTION,
+                records: incoming,
+            };
+            let receipt = records::store_upload(c, &upload)?;
             // Handed back to be remembered once the write is committed.
             let found: Vec<(DeviceNames, i64)> = found
                 .into_iter()

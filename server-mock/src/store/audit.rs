@@ -2,11 +2,11 @@
 //! customer data. Rows name the actor and object by id only: never a password, token, name or
 //! e-mail address. The schema's triggers refuse UPDATE and DELETE.
 
-use crate::sql::{Connection, params};
+use crate::sql::{Connection, Value, params};
 use ecsp_protocol::admin::{Actor, AuditEntry, Outcome};
 use uuid::Uuid;
 
-use super::{from_ms, now_ms, parse_uuid};
+use super::{execute_values, from_ms, now_ms, parse_uuid, placeholder_rows};
 use crate::error::ApiError;
 
 /// One event to record.
@@ -56,13 +56,45 @@ fn bounded(object: &str) -> &str {
     }
 }
 
-pub fn append(conn: &Connection, e: &Event) -> crate::sql::Result<()> {
-    let (kind, id) = match &e.actor {
+fn actor_columns(actor: &Actor) -> (&'static str, Option<String>) {
+    match actor {
         Actor::User(id) => ("user", Some(id.to_string())),
         Actor::Agent(id) => ("agent", Some(id.to_string())),
         Actor::Anonymous => ("anonymous", None),
         Actor::System => ("system", None),
-    };
+    }
+}
+
+/// Appends `events` in one statement (a batch of uploads' rows).
+pub fn append_all(conn: &Connection, events: &[Event]) -> crate::sql::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO audit_log (at, org_id, actor_kind, actor_id, action, object, outcome)
+         VALUES {}",
+        placeholder_rows(events.len(), 7)
+    );
+    let at = now_ms();
+    let actors: Vec<_> = events.iter().map(|e| actor_columns(&e.actor)).collect();
+    let mut values: Vec<Value<'_>> = Vec::with_capacity(events.len() * 7);
+    for (e, (kind, id)) in events.iter().zip(&actors) {
+        values.extend([
+            Value::Integer(at),
+            e.org_id.map_or(Value::Null, Value::Integer),
+            Value::Text(kind),
+            id.as_deref().map_or(Value::Null, Value::Text),
+            Value::Text(e.action),
+            Value::Text(bounded(&e.object)),
+            Value::Text(outcome_str(e.outcome)),
+        ]);
+    }
+    execute_values(conn, &sql, &values)?;
+    Ok(())
+}
+
+pub fn append(conn: &Connection, e: &Event) -> crate::sql::Result<()> {
+    let (kind, id) = actor_columns(&e.actor);
     conn.prepare_cached(
         "INSERT INTO audit_log (at, org_id, actor_kind, actor_id, action, object, outcome)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

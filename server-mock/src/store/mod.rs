@@ -26,6 +26,32 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
 }
 
 /// Parses a UUID stored by this server; a damaged one is a storage error, not a panic.
+/// `(?1, ?2), (?3, ?4)`: `rows` groups of `columns` numbered placeholders, for a multi-row
+/// statement.
+pub fn placeholder_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row = (1..=columns)
+                .map(|c| format!("?{}", r * columns + c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs a statement whose values are a list made at run time (a multi-row statement).
+pub fn execute_values(
+    conn: &crate::sql::Connection,
+    sql: &str,
+    values: &[crate::sql::Value<'_>],
+) -> crate::sql::Result<usize> {
+    let refs: Vec<&dyn crate::sql::ToSql> =
+        values.iter().map(|v| v as &dyn crate::sql::ToSql).collect();
+    conn.prepare_cached(sql)?.execute(&refs[..])
+}
+
 pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, crate::db::StoreError> {
     uuid::Uuid::parse_str(s).map_err(|_| crate::db::StoreError::Corrupt(format!("bad uuid `{s}`")))
 }

@@ -6,15 +6,17 @@
 //! the organisation already used is a conflict. Ids are unique per organisation: another
 //! organisation's record under the same UUID is unknown here, like everything of theirs.
 
-use crate::sql::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, OptionalExtension, ToSql, Value, params};
 use chrono::{DateTime, Utc};
 use ecsp_protocol::FieldError;
-use ecsp_protocol::upload::{RecordKind, RecordReceipt, RecordStatus, RecordView};
+use ecsp_protocol::admin::{Actor, Outcome};
+use ecsp_protocol::upload::{RecordKind, RecordReceipt, RecordStatus, RecordView, UploadReceipt};
 use uuid::Uuid;
 
 use super::accounts::UserPrincipal;
+use super::audit::{self, Event};
 use super::devices::VISIBLE;
-use super::{from_ms, now_ms, parse_uuid, to_ms};
+use super::{execute_values, from_ms, now_ms, parse_uuid, placeholder_rows, to_ms};
 use crate::crypto::{DataKey, body_fingerprint};
 use crate::db::StoreError;
 use crate::error::ApiError;
@@ -104,27 +106,243 @@ pub fn store(
                     r.get::<_, i64>(2)?,
                 ))
             })?;
-        if kind == rec.kind.as_str() && stored_fingerprint == fingerprint.as_slice() {
-            return Ok(RecordReceipt {
-                record_id: rec.record_id,
-                status: RecordStatus::AlreadyStored,
-                stored_at: from_ms(stored_at),
-            });
-        }
-        return Err(ApiError::RecordConflict(vec![FieldError {
-            field: format!("records[{index}].record_id"),
-            message: format!(
-                "record {} was already stored with different content; a record never changes once captured",
-                rec.record_id
-            ),
-            rule: None,
-        }]));
+        return already_stored(rec, index, &kind, &stored_fingerprint, stored_at);
     }
     Ok(RecordReceipt {
         record_id: rec.record_id,
         status: RecordStatus::Created,
         stored_at: from_ms(stored_at),
     })
+}
+
+/// The answer for `rec` when its id is already stored as `kind`, `fingerprint`: "already
+/// stored" when it is the same record, else the conflict that refuses the upload.
+fn already_stored(
+    rec: &Incoming,
+    index: usize,
+    kind: &str,
+    fingerprint: &[u8],
+    stored_at: i64,
+) -> Result<RecordReceipt, ApiError> {
+    if kind == rec.kind.as_str() && fingerprint == rec.body.fingerprint.as_slice() {
+        return Ok(RecordReceipt {
+            record_id: rec.record_id,
+            status: RecordStatus::AlreadyStored,
+            stored_at: from_ms(stored_at),
+        });
+    }
+    Err(ApiError::RecordConflict(vec![FieldError {
+        field: format!("records[{index}].record_id"),
+        message: format!(
+            "record {} was already stored with different content; a record never changes once captured",
+            rec.record_id
+        ),
+        rule: None,
+    }]))
+}
+
+/// One upload whose devices are already resolved, for [`store_uploads`].
+#[derive(Debug)]
+pub struct Upload {
+    pub org_id: i64,
+    pub uploader: Uploader,
+    pub actor: Actor,
+    pub action: &'static str,
+    pub records: Vec<Incoming>,
+}
+
+/// Stores `upload`'s records unless already stored, with one audit row each: all or nothing
+/// (the caller's write rolls back on an error).
+pub fn store_upload(conn: &Connection, upload: &Upload) -> Result<UploadReceipt, ApiError> {
+    let mut receipts = Vec::with_capacity(upload.records.len());
+    for (i, rec) in upload.records.iter().enumerate() {
+        receipts.push(store(conn, upload.org_id, upload.uploader, rec, i)?);
+        audit::append(conn, &upload.audit_event(rec))?;
+    }
+    Ok(UploadReceipt { records: receipts })
+}
+
+impl Upload {
+    fn audit_event(&self, rec: &Incoming) -> Event {
+        Event::new(
+            Some(self.org_id),
+            self.actor.clone(),
+            self.action,
+            format!("record:{}", rec.record_id),
+            Outcome::Success,
+        )
+    }
+
+    fn uploader_columns(&self) -> (&'static str, i64) {
+        match self.uploader {
+            Uploader::User(id) => ("user", id),
+            Uploader::Agent(id) => ("agent", id),
+        }
+    }
+}
+
+/// Rows one multi-row statement of [`store_uploads`] carries: few enough distinct statement
+/// texts (one per length up to this) for the per-session statement cache, and far under both
+/// engines' limits on placeholders.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Stores several uploads in the caller's one transaction, in a few multi-row statements
+/// rather than two per record: each answer as [`store_upload`] would give it, alone. A
+/// refused upload (a record id already used for other content) stores nothing, and neither
+/// hinders nor is hindered by the others.
+///
+/// Which ids are stored already is read first (one statement per organisation and
+/// [`ROWS_PER_STATEMENT`] ids), every answer is decided from that and from the uploads before
+/// it in the batch, and then the new records and the audit rows are inserted. If another
+/// transaction stored one of the new ids meanwhile, the insert finds fewer rows to store than
+/// decided, and the whole batch fails with [`StoreError::Task`]; the caller then stores each
+/// upload on its own.
+pub fn store_uploads(
+    conn: &Connection,
+    uploads: &[Upload],
+) -> Result<Vec<Result<UploadReceipt, ApiError>>, ApiError> {
+    use std::collections::{BTreeSet, HashMap};
+    // (org, record id) → (kind, fingerprint, stored at), stored before or decided in this batch.
+    let mut known: HashMap<(i64, Uuid), (String, Vec<u8>, i64)> = HashMap::new();
+    let orgs: BTreeSet<i64> = uploads.iter().map(|u| u.org_id).collect();
+    for org in orgs {
+        let ids: Vec<String> = uploads
+            .iter()
+            .filter(|u| u.org_id == org)
+            .flat_map(|u| u.records.iter().map(|r| r.record_id.to_string()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let list = (2..chunk.len() + 2)
+                .map(|n| format!("?{n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT record_id, kind, body_sha256, stored_at FROM records
+                 WHERE org_id = ?1 AND record_id IN ({list})"
+            );
+            let mut values = vec![Value::Integer(org)];
+            values.extend(chunk.iter().map(|id| Value::Text(id)));
+            let refs: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
+            let rows = conn.prepare_cached(&sql)?.query_map(&refs[..], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, kind, fingerprint, stored_at) = row?;
+                known.insert((org, parse_uuid(&id)?), (kind, fingerprint, stored_at));
+            }
+        }
+    }
+
+    let stored_at = now_ms();
+    let mut answers = Vec::with_capacity(uploads.len());
+    let mut new_records: Vec<(&Upload, &Incoming)> = Vec::new();
+    let mut audited: Vec<(&Upload, &Incoming)> = Vec::new();
+    for upload in uploads {
+        let mut receipts = Vec::with_capacity(upload.records.len());
+        let mut mine: Vec<&Incoming> = Vec::new();
+        let mut refusal = None;
+        for (i, rec) in upload.records.iter().enumerate() {
+            let key = (upload.org_id, rec.record_id);
+            let first_in_upload = mine.iter().find(|m| m.record_id == rec.record_id).copied();
+            let receipt = if let Some((kind, fingerprint, at)) = known.get(&key) {
+                already_stored(rec, i, kind, fingerprint, *at)
+            } else if let Some(first) = first_in_upload {
+                already_stored(
+                    rec,
+                    i,
+                    first.kind.as_str(),
+                    &first.body.fingerprint,
+                    stored_at,
+                )
+            } else {
+                mine.push(rec);
+                Ok(RecordReceipt {
+                    record_id: rec.record_id,
+                    status: RecordStatus::Created,
+                    stored_at: from_ms(stored_at),
+                })
+            };
+            match receipt {
+                Ok(r) => receipts.push(r),
+                Err(e) => {
+                    refusal = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = refusal {
+            answers.push(Err(e));
+            continue;
+        }
+        for rec in &mine {
+            known.insert(
+                (upload.org_id, rec.record_id),
+                (
+                    rec.kind.as_str().to_owned(),
+                    rec.body.fingerprint.to_vec(),
+                    stored_at,
+                ),
+            );
+            new_records.push((upload, rec));
+        }
+        audited.extend(upload.records.iter().map(|rec| (upload, rec)));
+        answers.push(Ok(UploadReceipt { records: receipts }));
+    }
+
+    let ids: Vec<String> = new_records
+        .iter()
+        .map(|(_, r)| r.record_id.to_string())
+        .collect();
+    let mut inserted = 0;
+    for (chunk, ids) in new_records
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(ids.chunks(ROWS_PER_STATEMENT))
+    {
+        let sql = format!(
+            "INSERT INTO records (record_id, kind, org_id, device_id, uploader_kind, uploader_id,
+                                  captured_at, stored_at, body_sha256, body_enc)
+             VALUES {} ON CONFLICT (org_id, record_id) DO NOTHING",
+            placeholder_rows(chunk.len(), 10)
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 10);
+        for ((upload, rec), id) in chunk.iter().zip(ids) {
+            let (uploader_kind, uploader_id) = upload.uploader_columns();
+            values.extend([
+                Value::Text(id),
+                Value::Text(rec.kind.as_str()),
+                Value::Integer(upload.org_id),
+                Value::Integer(rec.device_id),
+                Value::Text(uploader_kind),
+                Value::Integer(uploader_id),
+                Value::Integer(to_ms(rec.captured_at)),
+                Value::Integer(stored_at),
+                Value::Blob(&rec.body.fingerprint),
+                Value::Blob(&rec.body.ciphertext),
+            ]);
+        }
+        inserted += execute_values(conn, &sql, &values)?;
+    }
+    if inserted != new_records.len() {
+        return Err(ApiError::Store(StoreError::Task(
+            "another writer stored one of the batch's records meanwhile".into(),
+        )));
+    }
+
+    let events: Vec<Event> = audited
+        .iter()
+        .map(|(upload, rec)| upload.audit_event(rec))
+        .collect();
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        audit::append_all(conn, chunk)?;
+    }
+    Ok(answers)
 }
 
 /// A record's columns as the listings read them (`record_id, kind, captured_at, stored_at,

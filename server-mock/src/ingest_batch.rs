@@ -1,0 +1,131 @@
+//! Uploads committed many to a transaction on PostgreSQL.
+//!
+//! On PostgreSQL an upload in a transaction of its own costs four round trips to the database
+//! (BEGIN, the record, its audit row, COMMIT) and as many statements for the database to run;
+//! at the ingest benchmark's load that, not the disk, bounds the rate. So uploads whose devices
+//! are already resolved queue here, and a few workers each take what has queued (up to
+//! [`MAX_BATCH`] uploads) and store it with [`records::store_uploads`]: the same answers, in a
+//! handful of multi-row statements and one commit. A worker takes the next batch while the
+//! others commit theirs, so under load the batches grow by themselves and a lone upload waits
+//! for nobody.
+//!
+//! SQLite's single writer already commits concurrent writes together (`db::sqlite`), so there
+//! each upload is its own write, as before.
+
+use std::sync::Arc;
+
+use ecsp_protocol::upload::UploadReceipt;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::db::{Database, StoreError};
+use crate::error::ApiError;
+use crate::store::records::{self, Upload};
+
+/// Most uploads stored in one transaction.
+const MAX_BATCH: usize = 64;
+/// Batches being stored at once (each holds one database session while it commits).
+const WORKERS: usize = 4;
+
+type Answer = oneshot::Sender<Result<UploadReceipt, ApiError>>;
+
+/// Where an upload with resolved devices is stored: straight through on SQLite, in batches on
+/// PostgreSQL.
+#[derive(Debug)]
+pub struct IngestBatches {
+    db: Database,
+    queue: Option<mpsc::Sender<(Upload, Answer)>>,
+}
+
+impl IngestBatches {
+    /// Starts the workers when `db` is PostgreSQL (call inside the runtime).
+    pub fn new(db: &Database) -> Self {
+        let queue = matches!(db, Database::Postgres(_)).then(|| {
+            let (tx, rx) = mpsc::channel(MAX_BATCH * WORKERS * 4);
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..WORKERS {
+                tokio::spawn(worker(db.clone(), rx.clone()));
+            }
+            tx
+        });
+        Self {
+            db: db.clone(),
+            queue,
+        }
+    }
+
+    /// Stores `upload` (or finds it stored); answers once it is durably committed.
+    pub async fn store(&self, upload: Upload) -> Result<UploadReceipt, ApiError> {
+        let Some(queue) = &self.queue else {
+            return store_alone(&self.db, upload).await;
+        };
+        let (answer, answered) = oneshot::channel();
+        if let Err(mpsc::error::SendError((upload, _))) = queue.send((upload, answer)).await {
+            return store_alone(&self.db, upload).await;
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(ApiError::Store(StoreError::Task(
+                "the upload's batch was dropped unanswered".into(),
+            )))
+        })
+    }
+}
+
+async fn store_alone(db: &Database, upload: Upload) -> Result<UploadReceipt, ApiError> {
+    db.write(move |c| records::store_upload(c, &upload)).await
+}
+
+/// Takes what has queued and stores it, until the queue's sender is gone.
+async fn worker(db: Database, queue: Arc<Mutex<mpsc::Receiver<(Upload, Answer)>>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut queue = queue.lock().await;
+            if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        let (uploads, answers): (Vec<Upload>, Vec<Answer>) = batch.drain(..).unzip();
+        let uploads = Arc::new(uploads);
+        let shared = uploads.clone();
+        let stored = db
+            .write(move |c| records::store_uploads(c, &shared))
+            .await;
+        match stored {
+            Ok(results) => {
+                for (answer, result) in answers.into_iter().zip(results) {
+                    let _ = answer.send(result);
+                }
+            }
+            // Nothing was committed and the database is away: each caller is told so (503).
+            Err(ApiError::Store(e)) if e.is_unavailable() => {
+                let why = match e {
+                    StoreError::Unavailable(why) => why,
+                    other => other.to_string(),
+                };
+                for answer in answers {
+                    let _ = answer.send(Err(ApiError::Store(StoreError::Unavailable(
+                        why.clone(),
+                    ))));
+                }
+            }
+            // Nothing was committed: each upload is stored on its own, for its own answer (a
+            // race with another writer over a record id, or one upload the batch could not
+            // hold).
+            Err(e) => match Arc::try_unwrap(uploads) {
+                Ok(uploads) => {
+                    for (upload, answer) in uploads.into_iter().zip(answers) {
+                        let _ = answer.send(store_alone(&db, upload).await);
+                    }
+                }
+                // The write's closure has returned, so this is not expected; should it happen,
+                // the batch's error is everyone's, and nothing of it was stored.
+                Err(_) => {
+                    let why = e.to_string();
+                    for answer in answers {
+                        let _ = answer.send(Err(ApiError::Store(StoreError::Task(why.clone()))));
+                    }
+                }
+            },
+        }
+    }
+}
