@@ -133,6 +133,11 @@ impl TestServer {
         self.demo.devices[i].device_id
     }
 
+    /// The server's storage, for a test that calls the store's functions directly.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
     pub fn engine(&self) -> sql::Engine {
         self.db.engine()
     }

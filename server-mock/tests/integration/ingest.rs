@@ -399,3 +399,290 @@ async fn device_status_from_the_pc_application_is_device_data_of_an_allowed_devi
     assert_eq!(uploads[1], ("success", object.as_str()));
     assert_ne!(uploads[2].0, "success");
 }
+
+/// An agent's device-data upload of one record with the demo printer.
+fn device_data_upload(agent: uuid::Uuid, record_id: uuid::Uuid, status: &str) -> Value {
+    json!({
+        "schema_version": 1,
+        "agent": {"agent_id": agent, "agent_type": "dc_agent", "agent_version": "5.2", "collection_type": "scheduled",
+                  "sent_at": "2026-12-01T08:00:00Z", "pc_hostname": "PRINTROOM-PC", "os": "Windows", "os_version": "11"},
+        "records": [{"record_id": record_id, "captured_at": "2026-12-01T07:59:00Z",
+                     "device": {"manufacturer": "Epson", "model": "SureColor SC-P9500", "serial_number": "X4DEMO0001",
+                                "firmware_version": "AB12", "printer_status": status}}]
+    })
+}
+
+/// Agents' uploads go into batches on PostgreSQL: many at once, some repeating a record (a
+/// retry) and some reusing its id for other content, must each be answered as if alone.
+#[tokio::test]
+async fn concurrent_agent_uploads_of_the_same_ids_store_each_once() {
+    let ts = TestServer::start().await;
+    let secret = ts.demo.agent.secret.clone();
+    let agent = ts.demo.agent.agent_id;
+    // The first upload names the printer to the server's device cache.
+    let warm = ts
+        .post(
+            &secret,
+            "/api/v1/agent/device-data",
+            &device_data_upload(agent, uuid::Uuid::now_v7(), "idle"),
+        )
+        .await;
+    assert_eq!(warm.status(), StatusCode::CREATED);
+
+    let ids: Vec<uuid::Uuid> = (0..40).map(|_| uuid::Uuid::now_v7()).collect();
+    // Each id three times at once: twice "printing" (the same record) and once "idle".
+    let sends = ids.iter().flat_map(|id| {
+        ["printing", "idle", "printing"].map(|status| {
+            let ts = &ts;
+            let secret = &secret;
+            async move {
+                let res = ts
+                    .post(
+                        secret,
+                        "/api/v1/agent/device-data",
+                        &device_data_upload(agent, *id, status),
+                    )
+                    .await;
+                let code = res.status();
+                let body: Value = res.json().await.unwrap();
+                (*id, status, code, body)
+            }
+        })
+    });
+    let answers = futures_util::future::join_all(sends).await;
+
+    let mut successes = 0;
+    for id in &ids {
+        let mine: Vec<_> = answers.iter().filter(|(i, ..)| i == id).collect();
+        let created = mine
+            .iter()
+            .filter(|(_, _, _, b)| b["records"][0]["status"] == "created")
+            .count();
+        assert_eq!(created, 1, "one `created` for {id}: {mine:?}");
+        let stored: Vec<_> = mine
+            .iter()
+            .filter(|(_, _, code, _)| code.is_success())
+            .map(|(_, status, ..)| *status)
+            .collect();
+        let refused: Vec<_> = mine
+            .iter()
+            .filter(|(_, _, code, _)| *code == StatusCode::CONFLICT)
+            .map(|(_, status, ..)| *status)
+            .collect();
+        assert_eq!(stored.len() + refused.len(), 3, "{mine:?}");
+        assert!(
+            stored.iter().all(|s| *s == stored[0]) && !refused.contains(&stored[0]),
+            "the answers agree on which content is stored under {id}: {mine:?}"
+        );
+        successes += stored.len();
+    }
+    let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let (records, audited) = ts
+        .read_sql(move |c| {
+            let mut records = 0;
+            let mut audited = 0;
+            for id in &listed {
+                records += c.query_row(
+                    "SELECT COUNT(*) FROM records WHERE record_id = ?1",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )?;
+                audited += c.query_row(
+                    "SELECT COUNT(*) FROM audit_log WHERE object = ?1 AND outcome = 'success'",
+                    [format!("record:{id}")],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            }
+            Ok((records, audited))
+        })
+        .await;
+    assert_eq!(records, ids.len() as i64, "each id stored once");
+    assert_eq!(
+        audited, successes as i64,
+        "one audit row per answered record"
+    );
+}
+
+/// The internal ids a direct call of the store needs: the demo organisation, its printer and
+/// its agent.
+async fn demo_ids(ts: &TestServer) -> (i64, i64, i64) {
+    let device = ts.device(0).to_string();
+    let agent = ts.demo.agent.agent_id.to_string();
+    ts.read_sql(move |c| {
+        let (org, device) = c.query_row(
+            "SELECT org_id, id FROM devices WHERE public_id = ?1",
+            [&device],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        let agent = c.query_row(
+            "SELECT id FROM agents WHERE public_id = ?1",
+            [&agent],
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok((org, device, agent))
+    })
+    .await
+}
+
+fn batch_upload(
+    (org, device, agent): (i64, i64, i64),
+    agent_public: uuid::Uuid,
+    records: &[(uuid::Uuid, u8)],
+) -> ecsp_server_mock::store::records::Upload {
+    use ecsp_server_mock::store::records::{Incoming, SealedBody, Upload, Uploader};
+    Upload {
+        org_id: org,
+        uploader: Uploader::Agent(agent),
+        actor: ecsp_protocol::admin::Actor::Agent(agent_public),
+        action: "upload.device_data",
+        records: records
+            .iter()
+            .map(|(id, content)| Incoming {
+                record_id: *id,
+                kind: ecsp_protocol::upload::RecordKind::DeviceData,
+                device_id: device,
+                captured_at: chrono::Utc::now(),
+                body: SealedBody {
+                    fingerprint: [*content; 32],
+                    ciphertext: vec![*content; 48],
+                },
+            })
+            .collect(),
+    }
+}
+
+/// One batch's answers, upload by upload, are those each would get alone: records repeated
+/// within an upload, across uploads of the batch and from before it are "already stored" when
+/// the content is the same and refuse their whole upload when it is not, and a refused upload
+/// stores nothing while the others are stored.
+#[tokio::test]
+async fn a_batch_answers_each_upload_as_if_it_came_alone() {
+    use ecsp_server_mock::error::ApiError;
+    use ecsp_server_mock::store::records;
+    let ts = TestServer::start().await;
+    let ids = demo_ids(&ts).await;
+    let agent = ts.demo.agent.agent_id;
+    let [before, a, b, c, d] = [(); 5].map(|_| uuid::Uuid::now_v7());
+    let earlier = batch_upload(ids, agent, &[(before, 1)]);
+    ts.db()
+        .write(move |conn| records::store_upload(conn, &earlier))
+        .await
+        .unwrap();
+
+    let batch = vec![
+        // New and stored-before (same content).
+        batch_upload(ids, agent, &[(a, 1), (before, 1)]),
+        // New, then stored-before with other content: refused whole, `b` not stored.
+        batch_upload(ids, agent, &[(b, 1), (before, 2)]),
+        // The first upload's new record again, same content.
+        batch_upload(ids, agent, &[(a, 1)]),
+        // One record twice in one upload.
+        batch_upload(ids, agent, &[(c, 3), (c, 3)]),
+        // The first upload's new record with other content.
+        batch_upload(ids, agent, &[(d, 4), (a, 9)]),
+    ];
+    let answers = ts
+        .db()
+        .write(move |conn| records::store_uploads(conn, &batch))
+        .await
+        .unwrap();
+    let statuses: Vec<Result<Vec<String>, String>> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(receipt) => Ok(receipt
+                .records
+                .iter()
+                .map(|r| format!("{:?}", r.status))
+                .collect()),
+            Err(ApiError::RecordConflict(errors)) => Err(errors[0].field.clone()),
+            Err(other) => panic!("unexpected refusal {other:?}"),
+        })
+        .collect();
+    let ok = |s: &[&str]| Ok(s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    assert_eq!(
+        statuses,
+        vec![
+            ok(&["Created", "AlreadyStored"]),
+            Err("records[1].record_id".to_owned()),
+            ok(&["AlreadyStored"]),
+            ok(&["Created", "AlreadyStored"]),
+            Err("records[1].record_id".to_owned()),
+        ]
+    );
+    let wanted: Vec<String> = [before, a, b, c, d]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let stored = ts
+        .read_sql(move |conn| {
+            wanted
+                .iter()
+                .map(|id| {
+                    let records = conn.query_row(
+                        "SELECT COUNT(*) FROM records WHERE record_id = ?1",
+                        [id],
+                        |r| r.get::<_, i64>(0),
+                    )?;
+                    let audited = conn.query_row(
+                        "SELECT COUNT(*) FROM audit_log WHERE object = ?1",
+                        [format!("record:{id}")],
+                        |r| r.get::<_, i64>(0),
+                    )?;
+                    Ok((records, audited))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    // before: stored earlier, audited then and in the first upload; a: stored, audited in the
+    // first and third; b and d: in refused uploads only; c: stored once, audited twice.
+    assert_eq!(stored, vec![(1, 2), (1, 2), (0, 0), (1, 2), (0, 0)]);
+}
+
+/// Another writer storing one of a batch's new ids between the batch's look-up and its insert
+/// (another server node) makes the whole batch fail, storing nothing, rather than answering
+/// "created" for a record someone else stored; the server then stores each upload alone.
+#[tokio::test]
+async fn a_batch_that_races_another_writer_stores_nothing() {
+    use ecsp_server_mock::store::records;
+    if postgres_only("a_batch_that_races_another_writer_stores_nothing").is_none() {
+        return;
+    }
+    let ts = TestServer::start().await;
+    let ids = demo_ids(&ts).await;
+    let agent = ts.demo.agent.agent_id;
+    let [mine, contested] = [(); 2].map(|_| uuid::Uuid::now_v7());
+    // The other writer inserts `contested` and holds its transaction open a while.
+    let other = batch_upload(ids, agent, &[(contested, 1)]);
+    let db = ts.db().clone();
+    let holder = tokio::spawn(async move {
+        db.write(move |conn| {
+            let receipt = records::store_upload(conn, &other);
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            receipt
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The batch does not see the uncommitted row, waits on it at the insert, then finds it taken.
+    let batch = vec![batch_upload(ids, agent, &[(mine, 1), (contested, 1)])];
+    let raced = ts
+        .db()
+        .write(move |conn| records::store_uploads(conn, &batch))
+        .await;
+    assert!(
+        matches!(&raced, Err(ecsp_server_mock::error::ApiError::Store(_))),
+        "{raced:?}"
+    );
+    holder.await.unwrap().unwrap();
+    let mine = mine.to_string();
+    let stored = ts
+        .read_sql(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM records WHERE record_id = ?1",
+                [&mine],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .await;
+    assert_eq!(stored, 0, "nothing of the failed batch is stored");
+}
