@@ -262,3 +262,15 @@ pub async fn expect_problem(res: Response, status: StatusCode, code: &str) -> Va
     assert_eq!(body["status"], status.as_u16());
     body
 }
+
+/// An agent's device-data upload of one record with the demo printer.
+pub fn device_data_upload(agent: Uuid, record_id: Uuid, status: &str) -> Value {
+    json!({
+        "schema_version": 1,
+        "agent": {"agent_id": agent, "agent_type": "dc_agent", "agent_version": "5.2", "collection_type": "scheduled",
+                  "sent_at": "2026-12-01T08:00:00Z", "pc_hostname": "PRINTROOM-PC", "os": "Windows", "os_version": "11"},
+        "records": [{"record_id": record_id, "captured_at": "2026-12-01T07:59:00Z",
+                     "device": {"manufacturer": "Epson", "model": "SureColor SC-P9500", "serial_number": "X4DEMO0001",
+                                "firmware_version": "AB12", "printer_status": status}}]
+    })
+}

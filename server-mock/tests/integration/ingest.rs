@@ -400,18 +400,6 @@ async fn device_status_from_the_pc_application_is_device_data_of_an_allowed_devi
     assert_ne!(uploads[2].0, "success");
 }
 
-/// An agent's device-data upload of one record with the demo printer.
-fn device_data_upload(agent: uuid::Uuid, record_id: uuid::Uuid, status: &str) -> Value {
-    json!({
-        "schema_version": 1,
-        "agent": {"agent_id": agent, "agent_type": "dc_agent", "agent_version": "5.2", "collection_type": "scheduled",
-                  "sent_at": "2026-12-01T08:00:00Z", "pc_hostname": "PRINTROOM-PC", "os": "Windows", "os_version": "11"},
-        "records": [{"record_id": record_id, "captured_at": "2026-12-01T07:59:00Z",
-                     "device": {"manufacturer": "Epson", "model": "SureColor SC-P9500", "serial_number": "X4DEMO0001",
-                                "firmware_version": "AB12", "printer_status": status}}]
-    })
-}
-
 /// Agents' uploads go into batches on PostgreSQL: many at once, some repeating a record (a
 /// retry) and some reusing its id for other content, must each be answered as if alone.
 #[tokio::test]

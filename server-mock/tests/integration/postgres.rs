@@ -314,6 +314,17 @@ async fn losing_the_database_answers_503_and_service_returns_with_it() {
         StatusCode::CREATED
     );
     acknowledged += 1;
+    // An agent's uploads: the first names its printer, the next go through the batches.
+    let secret = ts.demo.agent.secret.clone();
+    let agent_upload =
+        || device_data_upload(ts.demo.agent.agent_id, uuid::Uuid::now_v7(), "printing");
+    for _ in 0..2 {
+        let res = ts
+            .post(&secret, "/api/v1/agent/device-data", &agent_upload())
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        acknowledged += 1;
+    }
 
     cluster.pause();
     for n in 1..4 {
@@ -322,6 +333,15 @@ async fn losing_the_database_answers_503_and_service_returns_with_it() {
         assert_eq!(res.headers()["retry-after"], "5");
         let problem: Value = res.json().await.unwrap();
         assert_eq!(problem["code"], "unavailable", "{problem}");
+        let res = ts
+            .post(&secret, "/api/v1/agent/device-data", &agent_upload())
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "agent upload {n}"
+        );
+        assert_eq!(res.headers()["retry-after"], "5");
         // Reads too, and never a 500.
         let res = ts
             .get(&token, &format!("/api/v1/devices/{}/records", ts.device(0)))
@@ -347,6 +367,11 @@ async fn losing_the_database_answers_503_and_service_returns_with_it() {
     }
     for m in 0..5 {
         let res = ts.post(&token, "/api/v1/uploads/dfe", &upload(n + m)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        acknowledged += 1;
+        let res = ts
+            .post(&secret, "/api/v1/agent/device-data", &agent_upload())
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         acknowledged += 1;
     }
