@@ -67,6 +67,41 @@ impl TestServer {
         }
     }
 
+    /// Another node of the same service: this server's PostgreSQL database, its data key and
+    /// its CA (the node issues its own server certificate from it), a data directory and a
+    /// loopback port of its own.
+    pub async fn start_node(&self) -> Self {
+        let database = self
+            .database
+            .clone()
+            .expect("server nodes share a PostgreSQL database");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("server");
+        for shared in ["keys/data.key", "tls/ca.pem", "tls/ca.key"] {
+            let to = data.join(shared);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(self.data_dir().join(shared), &to).unwrap();
+        }
+        let mut config = Config::with_defaults(data);
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.database = Some(database.clone());
+        let server = crate::start(config).await.unwrap();
+        let ca_pem = server.ca_pem.clone().unwrap_or_default();
+        assert_eq!(ca_pem, self.ca_pem, "one CA for every node");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, &ca_pem).unwrap();
+        Self {
+            addr: server.addr,
+            demo: self.demo.clone(),
+            db: server.db.clone(),
+            server: Some(server),
+            ca_file,
+            dir,
+            ca_pem,
+            database: Some(database),
+        }
+    }
+
     /// The running server.
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("the test server is stopped")

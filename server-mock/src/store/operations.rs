@@ -484,15 +484,25 @@ pub fn sweep(conn: &Connection, now: DateTime<Utc>) -> Result<usize, ApiError> {
         )?
         .query_map([at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<crate::sql::Result<_>>()?;
+    let mut swept = 0;
     for (id, public_id, state, org) in &due {
         let next = match state.as_str() {
             "queued" | "sent" => OperationState::Expired,
             _ => OperationState::TimedOut,
         };
-        conn.prepare_cached(
-            "UPDATE operations SET state = ?2, updated_at = ?3, deadline = NULL WHERE id = ?1",
-        )?
-        .execute(params![id, next.as_str(), at])?;
+        // Only if it is still as read: another server node's sweep, or the agent's report,
+        // may have changed it since (on PostgreSQL this waits for that change to commit, then
+        // finds the row no longer due), so each due deadline is swept once.
+        let changed = conn
+            .prepare_cached(
+                "UPDATE operations SET state = ?2, updated_at = ?3, deadline = NULL
+                 WHERE id = ?1 AND state = ?4 AND deadline IS NOT NULL AND deadline <= ?3",
+            )?
+            .execute(params![id, next.as_str(), at, state])?;
+        if changed == 0 {
+            continue;
+        }
+        swept += 1;
         append_history(conn, *id, next, at)?;
         audit::append(
             conn,
@@ -505,7 +515,7 @@ pub fn sweep(conn: &Connection, now: DateTime<Utc>) -> Result<usize, ApiError> {
             ),
         )?;
     }
-    Ok(due.len())
+    Ok(swept)
 }
 
 /// The earliest deadline still open, for the sweeper to sleep until.

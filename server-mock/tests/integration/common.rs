@@ -67,6 +67,13 @@ impl TestServer {
         Self { harness, client }
     }
 
+    /// Another node of the same service (same PostgreSQL database, data key and CA).
+    pub async fn start_node(&self) -> Self {
+        let harness = self.harness.start_node().await;
+        let client = https_client(&harness.ca_pem);
+        Self { harness, client }
+    }
+
     /// Starts it again with a changed configuration, and a client that trusts it.
     pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
         self.harness.restart_with(tweak).await;

@@ -8,6 +8,7 @@ mod agents;
 mod audit;
 mod auth;
 mod bad_input;
+mod cluster;
 mod ingest;
 mod portal;
 mod portal_live;

@@ -1,0 +1,105 @@
+//! Several server nodes on one PostgreSQL database, one service: what one node does, the others
+//! see, and work due once is done once (PostgreSQL pass only).
+
+use crate::common::*;
+
+/// Three nodes of one service, the first having seeded the demo organisation.
+async fn three_nodes(test: &str) -> Option<[TestServer; 3]> {
+    if postgres_only(test).is_none() {
+        return None;
+    }
+    let first = TestServer::start().await;
+    let second = first.start_node().await;
+    let third = first.start_node().await;
+    Some([first, second, third])
+}
+
+/// The three nodes' sweepers finding the same deadlines due at once end each operation once:
+/// one history row and one audit row per operation.
+#[tokio::test]
+async fn each_due_deadline_is_swept_once_by_three_nodes() {
+    use ecsp_server_mock::store::operations;
+    let Some(nodes) = three_nodes("each_due_deadline_is_swept_once").await else {
+        return;
+    };
+    const OPERATIONS: i64 = 300;
+    let device = nodes[0].device(0).to_string();
+    nodes[0]
+        .write_sql(move |c| {
+            let (org, device, agent) = c.query_row(
+                "SELECT org_id, id, agent_id FROM devices WHERE public_id = ?1",
+                [&device],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )?;
+            let user: i64 =
+                c.query_row("SELECT MIN(id) FROM users WHERE org_id = ?1", [org], |r| {
+                    r.get(0)
+                })?;
+            for _ in 0..OPERATIONS {
+                c.execute(
+                    "INSERT INTO operations (public_id, org_id, device_id, agent_id, kind, state,
+                         requested_by, requested_at, expires_at, updated_at, deadline)
+                     VALUES (?1, ?2, ?3, ?4, 'status', 'queued', ?5, 1, 2, 1, 2)",
+                    ecsp_server_mock::params![
+                        uuid::Uuid::new_v4().to_string(),
+                        org,
+                        device,
+                        agent,
+                        user
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    // The nodes' own sweepers (every second) and three more sweeps at once, one per node.
+    let now = chrono::Utc::now();
+    let sweeps = nodes
+        .iter()
+        .map(|n| n.db().write(move |c| operations::sweep(c, now)));
+    let swept: usize = futures_util::future::join_all(sweeps)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let (history, audited, left) = nodes[1]
+        .read_sql(|c| {
+            let history: Vec<i64> = c
+                .prepare(
+                    "SELECT COUNT(*) FROM operation_history WHERE state = 'expired'
+                     GROUP BY operation_id",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let audited: i64 = c.query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'operation.state'",
+                [],
+                |r| r.get(0),
+            )?;
+            let left: i64 = c.query_row(
+                "SELECT COUNT(*) FROM operations WHERE state <> 'expired'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((history, audited, left))
+        })
+        .await;
+    assert_eq!(left, 0, "every operation ended");
+    assert_eq!(history.len() as i64, OPERATIONS);
+    assert!(
+        history.iter().all(|n| *n == 1),
+        "one expiry each: {history:?}"
+    );
+    assert_eq!(audited, OPERATIONS, "one audit row each");
+    assert!(swept as i64 <= OPERATIONS, "{swept} sweeps counted");
+}
