@@ -284,7 +284,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let state = AppState::new(api::SharedState {
         db: db.clone(),
         key: key.clone(),
-        limiter: Arc::default(),
+        budgets: ratelimit::SigninBudgets::for_database(&db),
         tokens: config.tokens,
         hashing: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -417,6 +417,9 @@ async fn audit_housekeeping(state: AppState, retention_days: u32) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, retention_days, "expired old audit rows"),
                 Err(e) => tracing::error!(error = %e, "could not expire old audit rows"),
+            }
+            if let Err(e) = state.budgets.forget_full().await {
+                tracing::error!(error = %e, "could not forget full sign-in budgets");
             }
         }
     }

@@ -143,7 +143,7 @@ pub async fn verify_sign_in(
         (None, Some(hash)) => installation_bucket(account, hash),
         (None, None) => account,
     };
-    if let Err(wait) = state.limiter.try_acquire(bucket) {
+    if let Err(wait) = state.budgets.take(bucket).await? {
         audit_refusals_later(
             state,
             vec![Event::new(
@@ -196,7 +196,7 @@ pub async fn verify_sign_in(
         }
         return Err(ApiError::InvalidCredentials);
     };
-    state.limiter.succeeded(bucket);
+    state.budgets.refill(bucket).await?;
     if let Some((user_id, code)) = unlock.filter(|(user_id, _)| *user_id == row.id) {
         let event = Event::new(
             Some(row.org_id),

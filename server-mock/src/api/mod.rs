@@ -27,7 +27,6 @@ use crate::audit_throttle::AuditThrottle;
 use crate::crypto::DataKey;
 use crate::db::Database;
 use crate::error::ApiError;
-use crate::ratelimit::LoginLimiter;
 use crate::store::accounts::TokenPolicy;
 use crate::store::audit::{self, Event};
 
@@ -56,7 +55,8 @@ impl std::ops::Deref for AppState {
 pub struct SharedState {
     pub db: Database,
     pub key: Arc<DataKey>,
-    pub limiter: Arc<LoginLimiter>,
+    /// Sign-in attempts left per account (shared by the nodes on PostgreSQL).
+    pub budgets: crate::ratelimit::SigninBudgets,
     pub tokens: TokenPolicy,
     /// Bounds concurrent Argon2 work (19 MiB each) so a burst of sign-ins cannot exhaust memory.
     pub hashing: Arc<Semaphore>,

@@ -5,9 +5,7 @@ use crate::common::*;
 
 /// Three nodes of one service, the first having seeded the demo organisation.
 async fn three_nodes(test: &str) -> Option<[TestServer; 3]> {
-    if postgres_only(test).is_none() {
-        return None;
-    }
+    postgres_only(test)?;
     let first = TestServer::start().await;
     let second = first.start_node().await;
     let third = first.start_node().await;
@@ -102,4 +100,47 @@ async fn each_due_deadline_is_swept_once_by_three_nodes() {
     );
     assert_eq!(audited, OPERATIONS, "one audit row each");
     assert!(swept as i64 <= OPERATIONS, "{swept} sweeps counted");
+}
+
+/// Wrong passwords spread over the three nodes spend the account's one budget, as on one node;
+/// the owner's known installation still signs in through any node.
+#[tokio::test]
+async fn wrong_passwords_on_three_nodes_spend_one_budget() {
+    use reqwest::StatusCode;
+    let Some(nodes) = three_nodes("wrong_passwords_on_three_nodes_spend_one_budget").await else {
+        return;
+    };
+    let (email, password) = nodes[0].password("operator");
+    let installation = uuid::Uuid::new_v4();
+    let login = |node: &TestServer, installation: Option<uuid::Uuid>, password: &str| {
+        let body = serde_json::json!({"email": email, "password": password, "installation_id": installation});
+        let (client, url) = (node.client.clone(), node.url("/api/v1/auth/login"));
+        async move { client.post(url).json(&body).send().await.unwrap().status() }
+    };
+    // The owner's installation becomes known through the first node.
+    assert_eq!(
+        login(&nodes[0], Some(installation), &password).await,
+        StatusCode::OK
+    );
+    let burst = ecsp_server_mock::ratelimit::BURST as usize;
+    for n in 0..burst {
+        let node = &nodes[n % 3];
+        assert_eq!(
+            login(node, None, "wrong password 123").await,
+            StatusCode::UNAUTHORIZED,
+            "guess {n}"
+        );
+    }
+    for node in &nodes {
+        assert_eq!(
+            login(node, None, &password).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the budget is spent on every node"
+        );
+        assert_eq!(
+            login(node, Some(installation), &password).await,
+            StatusCode::OK,
+            "the known installation signs in through every node"
+        );
+    }
 }

@@ -34,6 +34,7 @@ pub const TABLES: &[&str] = &[
     "operation_history",
     "audit_log",
     "server_meta",
+    "signin_budgets",
 ];
 
 /// Rows copied, table by table, in [`TABLES`] order.

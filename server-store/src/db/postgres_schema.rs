@@ -283,6 +283,13 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX records_device;
     CREATE INDEX records_device ON records(device_id, kind, captured_at, record_id);
     "#,
+    // v15: sign-in budgets shared by every server node (see the SQLite migration).
+    r#"
+    CREATE TABLE signin_budgets (
+        bucket  BYTEA PRIMARY KEY,
+        tat     BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

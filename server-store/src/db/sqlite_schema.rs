@@ -385,6 +385,15 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX records_device;
     CREATE INDEX records_device ON records(device_id, kind, captured_at, record_id);
     "#,
+    // v15: sign-in budgets in the database, so that several server nodes spend one budget per
+    // account (and a restart forgets none). `tat` is the generic cell rate algorithm's
+    // theoretical arrival time (Unix ms): a bucket whose `tat` is past is full.
+    r#"
+    CREATE TABLE signin_budgets (
+        bucket  BLOB PRIMARY KEY,
+        tat     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
