@@ -197,6 +197,8 @@ pub struct Server {
     throttle: Arc<audit_throttle::AuditThrottle>,
     flusher: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Hears the other server nodes' kicks (PostgreSQL only); stops when dropped.
+    _kicks: Option<db::postgres::Listener>,
 }
 
 impl Server {
@@ -356,6 +358,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             state.clone(),
         )));
     }
+    let kicks = remote::listen_for_kicks(&state);
     let remote = state.remote.clone();
     let task = tokio::spawn(server);
     Ok(Server {
@@ -372,6 +375,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         throttle,
         flusher,
         background,
+        _kicks: kicks,
     })
 }
 

@@ -76,7 +76,7 @@ pub async fn request_operation(
             move |c| operations::create(c, &me, &req, Utc::now()),
         )
         .await?;
-    state.remote.kick(view.agent_id);
+    crate::remote::kick_anywhere(&state, view.agent_id).await;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

@@ -164,7 +164,7 @@ pub async fn request(
         .await;
     match created {
         Ok(view) => {
-            state.remote.kick(view.agent_id);
+            crate::remote::kick_anywhere(&state, view.agent_id).await;
             see_other(&format!("/portal/operations/{}", view.operation_id))
         }
         Err(ApiError::Conflict(why)) => refused_page(lang, lang.messages().refusal(&why)),

@@ -94,6 +94,25 @@ impl Hub {
         if let Some(link) = self.external.get() {
             link.send(super::external::LinkMessage::Agent(agent));
         }
+        self.kick_local(agent)
+    }
+
+    /// Kicks every agent connected to this node.
+    pub fn kick_all(&self) {
+        let agents: Vec<Uuid> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for agent in agents {
+            self.kick_local(agent);
+        }
+    }
+
+    /// [`kick`](Self::kick) for a connection to this node only.
+    pub fn kick_local(&self, agent: Uuid) -> bool {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         match sessions.get(&agent) {
             // A full channel means a kick is already waiting: the same work.

@@ -144,3 +144,71 @@ async fn wrong_passwords_on_three_nodes_spend_one_budget() {
         );
     }
 }
+
+/// An operation requested through one node reaches its agent connected to another at once
+/// (the database's NOTIFY), and the agent's reports through that node are what the first
+/// node answers.
+#[tokio::test]
+async fn an_operation_requested_on_one_node_reaches_an_agent_connected_to_another() {
+    use crate::remote::{
+        agent_client, agent_report, connected, next_command, op_id, report, request,
+        subscribe_commands, wait_state,
+    };
+    let Some(nodes) = three_nodes("an_operation_requested_on_one_node_reaches_an_agent").await
+    else {
+        return;
+    };
+    let agent = nodes[0].demo.agent.agent_id;
+    let id = agent.to_string();
+    let (client, mut events) = agent_client(
+        &nodes[1],
+        nodes[1].addr.port(),
+        true,
+        &id,
+        &id,
+        &nodes[0].demo.agent.secret,
+    );
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+
+    let support = nodes[0].token("support").await;
+    let res = request(
+        &nodes[0],
+        &support,
+        serde_json::json!({"device_id": nodes[0].device(1), "kind": "status"}),
+    )
+    .await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let op = op_id(&res.json().await.unwrap());
+    let started = std::time::Instant::now();
+    let command = next_command(&mut events).await;
+    assert_eq!(command.operation_id, op);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "delivered in {:?}",
+        started.elapsed()
+    );
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "delivered", serde_json::json!({})),
+    )
+    .await;
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(
+            op,
+            "succeeded",
+            serde_json::json!({"result": {"kind": "status", "printer_status": "idle",
+                "counters": {"total_pages": 120345, "printed_area_m2": 5120.5,
+                             "ink_usage": [{"color": "black", "millilitres": 2210.0}]}}}),
+        ),
+    )
+    .await;
+    // The third node answers what the second stored.
+    let support_c = nodes[2].token("support").await;
+    wait_state(&nodes[2], &support_c, op, "succeeded").await;
+}

@@ -153,17 +153,17 @@ pub(crate) fn agent_report(op: Uuid, state: &str, extra: Value) -> Value {
     body
 }
 
-async fn request(ts: &TestServer, token: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn request(ts: &TestServer, token: &str, body: Value) -> reqwest::Response {
     ts.post(token, "/api/v1/operations", &body).await
 }
 
-async fn operation(ts: &TestServer, token: &str, op: Uuid) -> Value {
+pub(crate) async fn operation(ts: &TestServer, token: &str, op: Uuid) -> Value {
     let res = ts.get(token, &format!("/api/v1/operations/{op}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
 }
 
-async fn wait_state(ts: &TestServer, token: &str, op: Uuid, state: &str) -> Value {
+pub(crate) async fn wait_state(ts: &TestServer, token: &str, op: Uuid, state: &str) -> Value {
     for _ in 0..200 {
         let v = operation(ts, token, op).await;
         if v["state"] == state {
@@ -177,7 +177,7 @@ async fn wait_state(ts: &TestServer, token: &str, op: Uuid, state: &str) -> Valu
     );
 }
 
-fn op_id(v: &Value) -> Uuid {
+pub(crate) fn op_id(v: &Value) -> Uuid {
     Uuid::parse_str(v["operation_id"].as_str().unwrap()).unwrap()
 }
 

@@ -95,6 +95,30 @@ impl Database {
         }
     }
 
+    /// Calls `on_notice` with each notification sent on `channel` by any server process of
+    /// this database (PostgreSQL's LISTEN; see [`postgres::PostgresDatabase::listen`]). `None`
+    /// on SQLite, where this process is the only one.
+    pub fn listen(
+        &self,
+        channel: &'static str,
+        on_listening: impl Fn() + Send + 'static,
+        on_notice: impl Fn(&str) + Send + 'static,
+    ) -> Option<postgres::Listener> {
+        match self {
+            Database::Sqlite(_) => None,
+            Database::Postgres(db) => Some(db.listen(channel, on_listening, on_notice)),
+        }
+    }
+
+    /// Tells the other server processes of this database `payload` on `channel` (nothing to
+    /// do on SQLite).
+    pub async fn notify(&self, channel: &'static str, payload: String) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite(_) => Ok(()),
+            Database::Postgres(db) => db.notify(channel, payload).await,
+        }
+    }
+
     /// Runs `f` in a transaction; resolves once its changes are durably committed. If `f`
     /// fails, its changes are rolled back and nothing of them is stored.
     pub async fn write<T, E>(

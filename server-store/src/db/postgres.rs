@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -261,6 +262,21 @@ fn begin_on_live_session(
     ))
 }
 
+/// How often a listening session looks up from its wait to see whether it should stop.
+const LISTEN_POLL: Duration = Duration::from_millis(500);
+
+/// A listening session ([`PostgresDatabase::listen`]); it ends within a moment of being dropped.
+#[derive(Debug)]
+pub struct Listener {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Handle to the PostgreSQL storage; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct PostgresDatabase {
@@ -271,6 +287,9 @@ struct Inner {
     pool: Option<r2d2::Pool<Manager>>,
     waiting: Arc<Semaphore>,
     target: String,
+    /// For sessions of their own outside the pool ([`PostgresDatabase::listen`]).
+    settings: PostgresTarget,
+    tls: MakeRustlsConnect,
 }
 
 impl std::fmt::Debug for Inner {
@@ -305,7 +324,7 @@ impl PostgresDatabase {
             drop(first);
             let manager = Manager {
                 config: target.config.clone(),
-                tls,
+                tls: tls.clone(),
             };
             let pool = r2d2::Pool::builder()
                 .max_size(target.pool_size)
@@ -320,11 +339,79 @@ impl PostgresDatabase {
                     pool: Some(pool),
                     waiting: Arc::new(Semaphore::new(target.pool_size as usize)),
                     target: target.describe(),
+                    settings: target.clone(),
+                    tls,
                 }),
             })
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Listens on `channel` on a session of its own, on a plain thread, calling `on_notice`
+    /// with each notification's payload, until the returned [`Listener`] is dropped. After
+    /// each (re)connection `on_listening` is called: notifications sent while no session
+    /// listened are lost, so the caller catches up on what it may have missed. A lost session
+    /// is opened again every second until the database answers.
+    pub fn listen(
+        &self,
+        channel: &'static str,
+        on_listening: impl Fn() + Send + 'static,
+        on_notice: impl Fn(&str) + Send + 'static,
+    ) -> Listener {
+        use postgres::fallible_iterator::FallibleIterator as _;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let (settings, tls) = (self.inner.settings.clone(), self.inner.tls.clone());
+        let listening = move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let mut session = match settings.connect_with(tls.clone()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, channel, "cannot listen for notifications");
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
+                if let Err(e) = session.batch_execute(&format!("LISTEN {channel}")) {
+                    tracing::warn!(error = %sql::Error::from(e), channel, "LISTEN failed");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                on_listening();
+                while !stopped.load(Ordering::Relaxed) {
+                    let mut notifications = session.notifications();
+                    match notifications.timeout_iter(LISTEN_POLL).next() {
+                        Ok(Some(n)) => on_notice(n.payload()),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %sql::Error::from(e), channel, "notification session lost");
+                            break;
+                        }
+                    }
+                }
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name(format!("ecsp-listen-{channel}"))
+            .spawn(listening)
+        {
+            tracing::error!(error = %e, channel, "cannot start the notification listener");
+        }
+        Listener { stop }
+    }
+
+    /// Sends `payload` to every session listening on `channel` (once this write commits).
+    pub async fn notify(&self, channel: &'static str, payload: String) -> Result<(), StoreError> {
+        self.run(true, move |c| {
+            c.query_row(
+                "SELECT pg_notify(?1, ?2)",
+                [channel, payload.as_str()],
+                |_| Ok(()),
+            )
+            .map_err(StoreError::from)
+        })
+        .await
     }
 
     /// Runs `f` on a pooled session on a blocking thread, in a transaction (read-only unless
