@@ -23,6 +23,27 @@ pub async fn health() -> axum::Json<Health> {
     })
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    status: &'static str,
+}
+
+/// Readiness, for a load balancer in front of several nodes: the database answers and holds
+/// the schema this node writes. 503 (with `Retry-After`) otherwise.
+#[utoipa::path(get, path = "/ready", tag = "meta",
+    responses((status = 200, body = Readiness),
+              (status = 503, body = ecsp_protocol::problem::Problem)))]
+pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Readiness>, ApiError> {
+    match state.db.ready().await {
+        Ok(()) => Ok(axum::Json(Readiness { status: "ready" })),
+        Err(e) if e.is_unavailable() => Err(ApiError::Store(e)),
+        // Reachable but not this node's schema: not ready either, and said so.
+        Err(e) => Err(ApiError::Store(crate::db::StoreError::Unavailable(
+            e.to_string(),
+        ))),
+    }
+}
+
 /// The local CA certificate (PEM) that signed this server's certificate, for clients to trust.
 /// 404 when the server runs with an operator-supplied certificate.
 #[utoipa::path(get, path = "/ca.pem", tag = "meta",

@@ -242,6 +242,7 @@ impl Modify for SecuritySchemes {
 pub fn router(state: AppState) -> Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
+        .routes(routes!(meta::ready))
         .routes(routes!(meta::ca_certificate))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))

@@ -326,7 +326,17 @@ async fn losing_the_database_answers_503_and_service_returns_with_it() {
         acknowledged += 1;
     }
 
+    let ready = || async {
+        ts.client
+            .get(ts.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(ready().await, StatusCode::OK);
     cluster.pause();
+    assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
     for n in 1..4 {
         let res = ts.post(&token, "/api/v1/uploads/dfe", &upload(n)).await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "upload {n}");
@@ -365,6 +375,7 @@ async fn losing_the_database_answers_503_and_service_returns_with_it() {
             other => panic!("after the database came back: {other}"),
         }
     }
+    assert_eq!(ready().await, StatusCode::OK);
     for m in 0..5 {
         let res = ts.post(&token, "/api/v1/uploads/dfe", &upload(n + m)).await;
         assert_eq!(res.status(), StatusCode::CREATED);

@@ -6,10 +6,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::https_client;
+use crate::common::{TestServer, https_client};
 
 /// The binary cargo built with these tests; `ECSP_SERVER_BIN` names a copy of it instead (to
 /// run these tests from a copied test binary while the build directory changes).
@@ -246,4 +246,36 @@ async fn unlock_sign_in_prints_a_code_that_lets_the_owner_in_during_an_attack() 
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     drop(child);
+}
+
+/// `/ready` (a load balancer's health check) answers 200 while the database serves this node's
+/// schema, and 503 with `Retry-After` once another node has migrated it past this one.
+#[tokio::test]
+async fn ready_says_whether_the_database_serves_this_nodes_schema() {
+    let ts = TestServer::start().await;
+    let ready = || async { ts.client.get(ts.url("/ready")).send().await.unwrap() };
+    let res = ready().await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ready");
+
+    let (read, write) = match ts.engine() {
+        ecsp_server_mock::sql::Engine::Sqlite => ("PRAGMA user_version", "PRAGMA user_version = "),
+        ecsp_server_mock::sql::Engine::Postgres => (
+            "SELECT version FROM ecsp_schema_version",
+            "UPDATE ecsp_schema_version SET version = ",
+        ),
+    };
+    let version: i64 = ts
+        .read_sql(move |c| c.query_row(read, [], |r| r.get(0)))
+        .await;
+    ts.write_sql(move |c| c.execute_batch(&format!("{write}{}", version + 1)))
+        .await
+        .unwrap();
+    let res = ready().await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "5");
+    ts.write_sql(move |c| c.execute_batch(&format!("{write}{version}")))
+        .await
+        .unwrap();
+    assert_eq!(ready().await.status(), StatusCode::OK);
 }

@@ -119,6 +119,30 @@ impl Database {
         }
     }
 
+    /// Whether this process can serve from the database now: it answers, and its schema is the
+    /// version this build writes (another server process may have migrated it further since
+    /// this one started). For a load balancer's health check (`/ready`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        let (sql, supported) = match self {
+            Database::Sqlite(_) => ("PRAGMA user_version", sqlite_schema::CURRENT_VERSION),
+            Database::Postgres(_) => (
+                "SELECT version FROM ecsp_schema_version",
+                postgres_schema::CURRENT_VERSION,
+            ),
+        };
+        let found: i64 = self
+            .read(move |c| c.query_row(sql, [], |r| r.get(0)).map_err(StoreError::from))
+            .await?;
+        let found = usize::try_from(found).unwrap_or(usize::MAX);
+        match found.cmp(&supported) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Greater => Err(StoreError::SchemaTooNew { found, supported }),
+            std::cmp::Ordering::Less => Err(StoreError::Corrupt(format!(
+                "the database has schema version {found}, older than this server's {supported}"
+            ))),
+        }
+    }
+
     /// Runs `f` in a transaction; resolves once its changes are durably committed. If `f`
     /// fails, its changes are rolled back and nothing of them is stored.
     pub async fn write<T, E>(
