@@ -19,8 +19,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use ecsp_protocol::admin::Actor;
 use ecsp_protocol::remote_ops::{
-    CleaningLevel, HeadCleaningParameters, OperationKind, OperationRequest, OperationState,
-    OperationView,
+    CleaningLevel, HeadCleaningParameters, OperationKind, OperationRequest, OperationView,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -375,7 +374,9 @@ pub async fn show(
 }
 
 /// The operation's state as server-sent events: one `state` event now and one at each change
-/// (state or progress), until the operation ends.
+/// (state or progress), until the operation ends. Each state of the operation's history is sent
+/// in order, also those it passed through between two polls: whichever server node made a
+/// change, it is in the database's history, and the page shows every step.
 ///
 /// A stream lives no longer than its session: every poll checks the session again (with the
 /// operation's visibility, in the same read), and when the session has ended (signed out,
@@ -406,8 +407,9 @@ pub async fn events(
     };
     let token = browser.token.clone();
     let started = tokio::time::Instant::now();
+    // What was sent last: how many states of the history, and the progress with the last.
     let stream = futures_util::stream::unfold(
-        (state, slot, None::<(OperationState, Option<u8>)>, false),
+        (state, slot, None::<(usize, Option<u8>)>, false),
         move |(state, slot, last, done)| {
             let token = token.clone();
             async move {
@@ -435,17 +437,31 @@ pub async fn events(
                         let event = Event::default().event("ended").data("session");
                         return Some((Ok::<_, Infallible>(event), (state, slot, last, true)));
                     };
-                    let now = (view.state, view.progress_percent);
-                    if last != Some(now) {
+                    let known = view.history.len().max(1);
+                    // First the current state (the page shows it already); then each state
+                    // not yet sent, in turn, or the current one again if its progress moved.
+                    let next = match last {
+                        None => Some(known),
+                        Some((sent, sent_progress)) => {
+                            next_to_send(sent, sent_progress, known, view.progress_percent)
+                        }
+                    };
+                    if let Some(count) = next {
+                        let latest = count == known;
+                        let shown = match view.history.get(count - 1) {
+                            Some(change) if !latest => change.state,
+                            _ => view.state,
+                        };
+                        let progress = if latest { view.progress_percent } else { None };
                         let data = serde_json::json!({
-                            "state": view.state.as_str(),
-                            "label": t.operation_state(view.state),
-                            "progress": view.progress_percent,
-                            "final": view.state.is_final(),
+                            "state": shown.as_str(),
+                            "label": t.operation_state(shown),
+                            "progress": progress,
+                            "final": latest && view.state.is_final(),
                         });
                         let event = Event::default().event("state").data(data.to_string());
-                        let done = view.state.is_final();
-                        return Some((Ok(event), (state, slot, Some(now), done)));
+                        let done = latest && view.state.is_final();
+                        return Some((Ok(event), (state, slot, Some((count, progress)), done)));
                     }
                     tokio::time::sleep(WATCH_EVERY).await;
                 }
@@ -455,6 +471,24 @@ pub async fn events(
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
+}
+
+/// Which state of the history to send next, counted from 1 (`sent` were sent, the last with
+/// `sent_progress`; the history now holds `known`): the next one, or the current one again when
+/// its progress moved, or none.
+fn next_to_send(
+    sent: usize,
+    sent_progress: Option<u8>,
+    known: usize,
+    progress: Option<u8>,
+) -> Option<usize> {
+    if sent < known {
+        Some(sent + 1)
+    } else if sent_progress != progress {
+        Some(sent)
+    } else {
+        None
+    }
 }
 
 /// Most live operation streams one portal session holds at once. Over HTTP/1.1 a browser opens

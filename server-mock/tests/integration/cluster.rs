@@ -212,3 +212,89 @@ async fn an_operation_requested_on_one_node_reaches_an_agent_connected_to_anothe
     let support_c = nodes[2].token("support").await;
     wait_state(&nodes[2], &support_c, op, "succeeded").await;
 }
+
+/// An operation requested through node A, its agent connected through node B, its live page
+/// open on node C: the page sees every state, also those the agent reports back to back, and
+/// the operation ends with node A gone, once.
+#[tokio::test]
+async fn the_live_page_on_a_third_node_sees_every_state_with_the_first_node_gone() {
+    use crate::portal::{Browser, states_until_final};
+    use crate::remote::{
+        agent_client, agent_report, connected, next_command, op_id, report, request,
+        subscribe_commands,
+    };
+    let Some([mut a, b, c]) = three_nodes("the_live_page_on_a_third_node_sees_every_state").await
+    else {
+        return;
+    };
+    let agent = a.demo.agent.agent_id;
+    let id = agent.to_string();
+    let (client, mut events) =
+        agent_client(&b, b.addr.port(), true, &id, &id, &a.demo.agent.secret);
+    connected(&mut events).await;
+
+    let support = a.token("support").await;
+    let res = request(
+        &a,
+        &support,
+        serde_json::json!({"device_id": a.device(0), "kind": "head_cleaning", "head_cleaning": {"level": "normal"}}),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        reqwest::StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let op = op_id(&res.json().await.unwrap());
+    a.harness.stop().await;
+
+    let mut watcher = Browser::new(&c);
+    watcher.sign_in("support").await;
+    let stream = watcher
+        .http
+        .get(c.url(&format!("/portal/operations/{op}/events")))
+        .header("cookie", watcher.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), reqwest::StatusCode::OK);
+    let seen = tokio::spawn(states_until_final(stream));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    subscribe_commands(&client, &mut events, agent).await;
+    assert_eq!(next_command(&mut events).await.operation_id, op);
+    for (state, extra) in [
+        ("delivered", serde_json::json!({})),
+        ("in_progress", serde_json::json!({"progress_percent": 40})),
+        (
+            "succeeded",
+            serde_json::json!({"result": {"kind": "head_cleaning", "level": "normal", "nozzles_ok": true,
+                              "duration_s": 60, "ink_used": [{"color": "cyan", "millilitres": 0.5}]}}),
+        ),
+    ] {
+        report(&client, &mut events, agent, agent_report(op, state, extra)).await;
+    }
+    let mut seen = seen.await.unwrap();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        ["queued", "sent", "delivered", "in_progress", "succeeded"],
+        "every state, in order"
+    );
+    let history = c
+        .read_sql(move |conn| {
+            conn.prepare(
+                "SELECT h.state FROM operation_history h JOIN operations o ON o.id = h.operation_id
+                 WHERE o.public_id = ?1 ORDER BY h.seq",
+            )?
+            .query_map([op.to_string()], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    assert_eq!(
+        history,
+        ["queued", "sent", "delivered", "in_progress", "succeeded"],
+        "run once"
+    );
+}

@@ -600,7 +600,7 @@ async fn older_pages_show_every_upload_when_many_share_a_capture_time() {
 
 /// Reads server-sent events from `res` until one says the operation ended; returns the states
 /// seen, in order.
-async fn states_until_final(mut res: reqwest::Response) -> Vec<String> {
+pub(crate) async fn states_until_final(mut res: reqwest::Response) -> Vec<String> {
     let mut seen = Vec::new();
     let mut buffer = String::new();
     tokio::time::timeout(std::time::Duration::from_secs(20), async {
