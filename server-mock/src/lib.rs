@@ -12,6 +12,7 @@ pub mod agent_admin;
 pub mod agent_cache;
 pub mod api;
 pub mod audit_throttle;
+pub mod cluster;
 pub mod crypto;
 pub mod device_cache;
 pub mod error;

@@ -133,6 +133,23 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Print the HAProxy configuration for several server nodes behind one address (TLS passed
+    /// through, MQTT told apart by ALPN, nodes checked on /ready), and exit.
+    HaproxyConfig {
+        /// Where HAProxy listens (the one address agents and apps use).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        frontend: SocketAddr,
+        /// A server node's address and port (repeat for each node).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<SocketAddr>,
+        /// The CA certificate the nodes' certificates chain to (the shared local CA's
+        /// DATA_DIR/tls/ca.pem, or the operator's).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The name HAProxy's checks expect on the nodes' certificates.
+        #[arg(long, default_value = "localhost")]
+        check_host: String,
+    },
     /// Issue a one-time sign-in unlock code (valid 24 hours) for an account whose owner is
     /// locked out by someone else's guesses, print it, and exit. Tell it to the owner yourself.
     UnlockSignIn {
@@ -188,6 +205,18 @@ async fn main() -> anyhow::Result<()> {
     }
 
     match cli.command {
+        Some(Command::HaproxyConfig {
+            frontend,
+            nodes,
+            ca,
+            check_host,
+        }) => {
+            print!(
+                "{}",
+                ecsp_server_mock::cluster::haproxy_config(frontend, &nodes, &ca, &check_host)
+            );
+            return Ok(());
+        }
         Some(Command::Migrate { from, to }) => {
             let target = ecsp_server_mock::db::PostgresTarget::parse(
                 &to,

@@ -403,3 +403,234 @@ impl Drop for OwnCluster {
             .output();
     }
 }
+
+/// The `ecsp-server` binary beside the running test's (cargo puts both in the target profile's
+/// folder), or `ECSP_SERVER_BIN`.
+pub fn server_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("ECSP_SERVER_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/PROFILE/deps/TEST → target/PROFILE/ecsp-server
+    let bin = exe.parent().unwrap().parent().unwrap().join("ecsp-server");
+    assert!(
+        bin.exists(),
+        "{} is not built: cargo build -p ecsp-server-mock --bin ecsp-server",
+        bin.display()
+    );
+    bin
+}
+
+/// A free port on 127.0.0.1 (free when asked).
+fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The status of `GET path` over HTTPS to `addr` (as `localhost`, trusting `ca_pem`); `None`
+/// when nothing answers. Blocking, a request of its own: for waiting until a node is ready.
+fn https_status(addr: SocketAddr, path: &str, ca_pem: &str) -> Option<u16> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use std::io::Read as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.ok()?).ok()?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .ok()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    let conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().ok()?)
+            .ok()?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    tls.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Waits (up to 30 s) until `GET /ready` through `addr` answers 200.
+fn wait_ready(addr: SocketAddr, ca_pem: &str, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while https_status(addr, "/ready", ca_pem) != Some(200) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} at {addr} not ready within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// One `ecsp-server` process of a [`ProcessCluster`].
+#[derive(Debug)]
+struct ProcessNode {
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    process: Option<std::process::Child>,
+}
+
+/// Server nodes as processes of their own (the `ecsp-server` binary) on one new database of
+/// the test cluster's PostgreSQL, behind HAProxy as `scripts/run-cluster.sh` runs them (TLS
+/// passed through, MQTT told apart by ALPN, nodes checked on `/ready`): for tests that kill a
+/// node with SIGKILL. The database is seeded by an in-process server first, stopped before the
+/// nodes start: its demo accounts, data key and CA are the cluster's.
+#[derive(Debug)]
+pub struct ProcessCluster {
+    pub seed: TestServer,
+    binary: PathBuf,
+    database_url: String,
+    nodes: Vec<ProcessNode>,
+    haproxy: std::process::Child,
+    /// HAProxy's address: the service's one address.
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl ProcessCluster {
+    /// `nodes` server processes of `binary` (see [`server_binary`]) and HAProxy in front.
+    /// Needs the PostgreSQL of `ECSP_TEST_POSTGRES` and Debian's `haproxy`.
+    pub async fn start(binary: PathBuf, nodes: usize) -> Self {
+        let admin = postgres_admin().expect("a cluster needs ECSP_TEST_POSTGRES");
+        let database = new_database(&admin).await;
+        let database_url = url_of(&database);
+        let mut seed = TestServer::start_with(|c| c.database = Some(database.clone())).await;
+        seed.stop().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cluster_nodes = Vec::with_capacity(nodes);
+        for i in 0..nodes {
+            let data_dir = dir.path().join(format!("node{}", i + 1));
+            for shared in ["keys/data.key", "tls/ca.pem", "tls/ca.key"] {
+                let to = data_dir.join(shared);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(seed.data_dir().join(shared), &to).unwrap();
+            }
+            cluster_nodes.push(ProcessNode {
+                addr: free_address(),
+                data_dir,
+                process: None,
+            });
+        }
+        let addr = free_address();
+        let node_addrs: Vec<SocketAddr> = cluster_nodes.iter().map(|n| n.addr).collect();
+        let config = dir.path().join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            crate::cluster::haproxy_config(addr, &node_addrs, &seed.ca_file, "localhost"),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
+        let haproxy = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("HAProxy (Debian's haproxy; scripts/setup-debian.sh installs it)");
+        let mut cluster = Self {
+            seed,
+            binary,
+            database_url,
+            nodes: cluster_nodes,
+            haproxy,
+            addr,
+            dir,
+        };
+        for i in 0..nodes {
+            cluster.spawn(i);
+        }
+        let ca = cluster.seed.ca_pem.clone();
+        tokio::task::block_in_place(|| {
+            for node in &cluster.nodes {
+                wait_ready(node.addr, &ca, "a server node");
+            }
+            wait_ready(addr, &ca, "HAProxy");
+        });
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.data_dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(&self.binary)
+            .arg("--listen")
+            .arg(node.addr.to_string())
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .arg("--no-demo")
+            .env("ECSP_DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        node.process = Some(child);
+    }
+
+    /// `https://localhost:PORT` of HAProxy.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// A node's own address.
+    pub fn node_addr(&self, i: usize) -> SocketAddr {
+        self.nodes[i].addr
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Kills node `i` with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.nodes[i].process.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    /// Starts node `i` again and waits until it is ready.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+        let ca = self.seed.ca_pem.clone();
+        wait_ready(self.nodes[i].addr, &ca, "a restarted server node");
+    }
+
+    /// The server log of node `i` so far (for a failing test's message).
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].data_dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+        let _ = self.haproxy.kill();
+        let _ = self.haproxy.wait();
+        let _ = &self.dir;
+    }
+}

@@ -1,6 +1,8 @@
 //! Several server nodes on one PostgreSQL database, one service: what one node does, the others
 //! see, and work due once is done once (PostgreSQL pass only).
 
+use reqwest::StatusCode;
+
 use crate::common::*;
 
 /// Three nodes of one service, the first having seeded the demo organisation.
@@ -106,7 +108,6 @@ async fn each_due_deadline_is_swept_once_by_three_nodes() {
 /// the owner's known installation still signs in through any node.
 #[tokio::test]
 async fn wrong_passwords_on_three_nodes_spend_one_budget() {
-    use reqwest::StatusCode;
     let Some(nodes) = three_nodes("wrong_passwords_on_three_nodes_spend_one_budget").await else {
         return;
     };
@@ -297,4 +298,97 @@ async fn the_live_page_on_a_third_node_sees_every_state_with_the_first_node_gone
         ["queued", "sent", "delivered", "in_progress", "succeeded"],
         "run once"
     );
+}
+
+/// A portal user signed in through HAProxy stays signed in whichever node dies: each node in
+/// turn is killed (SIGKILL), and every page asked meanwhile, on whatever node is left, knows
+/// the session; its CSRF token is good on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_session_outlives_any_node() {
+    use ecsp_server_mock::testing::ProcessCluster;
+    if postgres_only("a_portal_session_outlives_any_node").is_none() {
+        return;
+    }
+    let mut cluster = ProcessCluster::start(env!("CARGO_BIN_EXE_ecsp-server").into(), 3).await;
+    // A new connection per request, so that HAProxy spreads them over the nodes.
+    let (ca_pem, base) = (cluster.seed.ca_pem.clone(), cluster.url());
+    let fresh = || {
+        reqwest::Client::builder()
+            .use_preconfigured_tls(rustls_client_config(&ca_pem, rustls::DEFAULT_VERSIONS))
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    let url = |path: &str| format!("{base}{path}");
+    let form = fresh().get(url("/portal/sign-in")).send().await.unwrap();
+    let pre_session = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = form.text().await.unwrap();
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let csrf = body[at..at + body[at..].find('"').unwrap()].to_owned();
+    let (email, password) = cluster.seed.password("operator");
+    let signed_in = fresh()
+        .post(url("/portal/sign-in"))
+        .header("cookie", &pre_session)
+        .form(&[
+            ("email", email.as_str()),
+            ("password", password.as_str()),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    for dead in 0..cluster.len() {
+        tokio::task::block_in_place(|| cluster.kill(dead));
+        for _ in 0..6 {
+            let page = fresh()
+                .get(url("/portal/devices"))
+                .header("cookie", &session)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), StatusCode::OK, "node {} down", dead + 1);
+            let body = page.text().await.unwrap();
+            assert!(
+                body.contains("/portal/sign-out"),
+                "still signed in with node {} down",
+                dead + 1
+            );
+            // The page's CSRF token (derived from the session) is accepted by the other nodes.
+            let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+            let token = &body[at..at + body[at..].find('"').unwrap()];
+            let changed = fresh()
+                .post(url("/portal/settings"))
+                .header("cookie", &session)
+                .form(&[("csrf", token), ("time_zone", "Asia/Tokyo")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                changed
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok()),
+                Some("/portal/settings?saved=1"),
+                "the CSRF token is good with node {} down",
+                dead + 1
+            );
+        }
+        tokio::task::block_in_place(|| cluster.restart(dead));
+    }
 }
