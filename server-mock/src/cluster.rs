@@ -9,6 +9,10 @@
 //! `/ready` half a second apart (the database answers with its schema), and a connection that
 //! finds a node gone is sent to another (`redispatch`).
 //!
+//! HAProxy tells each node the client's address in a PROXY protocol v2 header (`send-proxy-v2`,
+//! checks too), which the nodes read with `--proxy-protocol` (see `proxy_protocol`): without
+//! it every agent would seem to come from HAProxy's address and share one address's limits.
+//!
 //! The same text serves `scripts/run-cluster.sh` (through `ecsp-server haproxy-config`) and the
 //! cluster tests.
 
@@ -31,8 +35,9 @@ pub fn haproxy_config(
     for (i, node) in nodes.iter().enumerate() {
         let _ = writeln!(
             servers,
-            "    server node{n} {node} check check-ssl verify required ca-file {ca} \
-             check-sni {check_host} verifyhost {check_host} inter 500ms fall 2 rise 1",
+            "    server node{n} {node} send-proxy-v2 check check-send-proxy check-ssl \
+             verify required ca-file {ca} check-sni {check_host} verifyhost {check_host} \
+             inter 500ms fall 2 rise 1",
             n = i + 1,
             ca = ca_file.display(),
         );

@@ -19,6 +19,7 @@ pub mod error;
 mod fsutil;
 mod ingest_batch;
 mod portal;
+pub mod proxy_protocol;
 pub mod ratelimit;
 pub mod remote;
 pub mod seed;
@@ -63,6 +64,9 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// MQTT over TLS on a port of its own, besides the HTTPS port (where MQTT is reached by ALPN).
     pub mqtt_listen: Option<SocketAddr>,
+    /// Behind HAProxy with `send-proxy-v2`: read each connection's PROXY protocol header for the
+    /// client's address, and refuse connections without one (see `proxy_protocol`).
+    pub proxy_protocol: bool,
     /// How often operations past their deadline are ended (expired / timed out).
     pub operation_sweep: Duration,
     /// Also route commands and reports through an external MQTT broker (mosquitto).
@@ -85,6 +89,7 @@ impl Config {
             tokens: TokenPolicy::default(),
             audit_retention_days: store::audit::DEFAULT_RETENTION_DAYS,
             mqtt_listen: None,
+            proxy_protocol: false,
             operation_sweep: Duration::from_secs(1),
             external_broker: None,
             database: None,
@@ -319,6 +324,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let acceptor = remote::AlpnAcceptor {
         https: rustls_config.clone(),
         state: state.clone(),
+        proxy_protocol: config.proxy_protocol,
     };
     let server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)

@@ -55,6 +55,10 @@ struct Cli {
     /// always reachable on the HTTPS port with the TLS ALPN protocol `mqtt`.
     #[arg(long, env = "ECSP_MQTT_LISTEN")]
     mqtt_listen: Option<SocketAddr>,
+    /// Behind HAProxy (`ecsp-server haproxy-config`): every connection to the HTTPS port starts
+    /// with a PROXY protocol v2 header giving the client's address; one without it is refused.
+    #[arg(long, env = "ECSP_PROXY_PROTOCOL")]
+    proxy_protocol: bool,
     /// Also send commands and read reports through this external MQTT broker (mosquitto),
     /// `mqtts://HOST:PORT` (TLS) or `mqtt://HOST:PORT` (loopback only). The server writes the
     /// broker's password_file and acl_file into --broker-files; point mosquitto at them.
@@ -183,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
     config.tokens.access_ttl_secs = cli.access_token_ttl;
     config.audit_retention_days = cli.audit_retention_days;
     config.mqtt_listen = cli.mqtt_listen;
+    config.proxy_protocol = cli.proxy_protocol;
     if let Some(url) = &cli.database {
         config.database = Some(
             ecsp_server_mock::db::PostgresTarget::parse(

@@ -429,7 +429,7 @@ fn free_address() -> SocketAddr {
 
 /// The status of `GET path` over HTTPS to `addr` (as `localhost`, trusting `ca_pem`); `None`
 /// when nothing answers. Blocking, a request of its own: for waiting until a node is ready.
-fn https_status(addr: SocketAddr, path: &str, ca_pem: &str) -> Option<u16> {
+fn https_status(addr: SocketAddr, path: &str, ca_pem: &str, proxied: bool) -> Option<u16> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     use std::io::Read as _;
@@ -444,8 +444,13 @@ fn https_status(addr: SocketAddr, path: &str, ca_pem: &str) -> Option<u16> {
     .ok()?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let tcp =
+    let mut tcp =
         std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    if proxied {
+        // As HAProxy opens a connection to a node.
+        let header = crate::proxy_protocol::header_for(tcp.local_addr().ok()?, addr);
+        std::io::Write::write_all(&mut tcp, &header).ok()?;
+    }
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .ok()?;
     let conn =
@@ -462,10 +467,11 @@ fn https_status(addr: SocketAddr, path: &str, ca_pem: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// Waits (up to 30 s) until `GET /ready` through `addr` answers 200.
-fn wait_ready(addr: SocketAddr, ca_pem: &str, what: &str) {
+/// Waits (up to 30 s) until `GET /ready` through `addr` answers 200 (`proxied`: a node behind
+/// HAProxy, which expects its PROXY protocol header).
+fn wait_ready(addr: SocketAddr, ca_pem: &str, proxied: bool, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while https_status(addr, "/ready", ca_pem) != Some(200) {
+    while https_status(addr, "/ready", ca_pem, proxied) != Some(200) {
         assert!(
             std::time::Instant::now() < deadline,
             "{what} at {addr} not ready within 30 s"
@@ -555,9 +561,9 @@ impl ProcessCluster {
         let ca = cluster.seed.ca_pem.clone();
         tokio::task::block_in_place(|| {
             for node in &cluster.nodes {
-                wait_ready(node.addr, &ca, "a server node");
+                wait_ready(node.addr, &ca, true, "a server node");
             }
-            wait_ready(addr, &ca, "HAProxy");
+            wait_ready(addr, &ca, false, "HAProxy");
         });
         cluster
     }
@@ -575,6 +581,7 @@ impl ProcessCluster {
             .arg("--data-dir")
             .arg(&node.data_dir)
             .arg("--no-demo")
+            .arg("--proxy-protocol")
             .env("ECSP_DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn")
             .stdout(log.try_clone().unwrap())
@@ -615,7 +622,7 @@ impl ProcessCluster {
         self.kill(i);
         self.spawn(i);
         let ca = self.seed.ca_pem.clone();
-        wait_ready(self.nodes[i].addr, &ca, "a restarted server node");
+        wait_ready(self.nodes[i].addr, &ca, true, "a restarted server node");
     }
 
     /// The server log of node `i` so far (for a failing test's message).

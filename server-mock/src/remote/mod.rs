@@ -60,6 +60,8 @@ fn mqtt_config(https: &rustls::ServerConfig) -> Arc<rustls::ServerConfig> {
 pub struct AlpnAcceptor {
     pub https: RustlsConfig,
     pub state: AppState,
+    /// Read the client's address from a PROXY protocol header first (behind HAProxy).
+    pub proxy_protocol: bool,
 }
 
 impl<S: Send + 'static> Accept<TcpStream, S> for AlpnAcceptor {
@@ -67,11 +69,14 @@ impl<S: Send + 'static> Accept<TcpStream, S> for AlpnAcceptor {
     type Service = S;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, S)>> + Send>>;
 
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+    fn accept(&self, mut stream: TcpStream, service: S) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let peer = stream.peer_addr()?.ip();
+            let mut peer = stream.peer_addr()?.ip();
             let handshake = async {
+                if this.proxy_protocol {
+                    peer = crate::proxy_protocol::client_address(&mut stream, peer).await?;
+                }
                 let start =
                     LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
                 let https = this.https.get_inner();

@@ -392,3 +392,71 @@ async fn a_portal_session_outlives_any_node() {
         tokio::task::block_in_place(|| cluster.restart(dead));
     }
 }
+
+/// An MQTT connection through HAProxy from `from` (a loopback address of its own), TLS with
+/// ALPN `mqtt`.
+async fn mqtt_through(
+    haproxy: std::net::SocketAddr,
+    from: std::net::Ipv4Addr,
+    ca_pem: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    let tcp = socket.connect(haproxy).await.unwrap();
+    let mut config = rustls_client_config(ca_pem, rustls::DEFAULT_VERSIONS);
+    config.alpn_protocols = vec![b"mqtt".to_vec()];
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Whether the server keeps `stream` open (it waits for a CONNECT) rather than closing it.
+async fn kept_open(stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        stream.read(&mut byte),
+    )
+    .await
+    .is_err()
+}
+
+/// Behind HAProxy every connection comes from HAProxy's address; the node reads each client's
+/// own from the PROXY protocol header, so agents at many addresses are not held to one
+/// address's share of connections, and one address still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_behind_haproxy_are_limited_by_their_own_address() {
+    use ecsp_server_mock::remote::limits::MAX_CONNECTIONS_PER_ADDRESS;
+    use ecsp_server_mock::testing::ProcessCluster;
+    if postgres_only("agents_behind_haproxy_are_limited_by_their_own_address").is_none() {
+        return;
+    }
+    let cluster = ProcessCluster::start(env!("CARGO_BIN_EXE_ecsp-server").into(), 1).await;
+    let ca = cluster.seed.ca_pem.clone();
+    let many = MAX_CONNECTIONS_PER_ADDRESS + 8;
+    let mut sites = Vec::new();
+    for i in 0..many {
+        let from = std::net::Ipv4Addr::new(127, 0, 1, 1 + i as u8);
+        sites.push(mqtt_through(cluster.addr, from, &ca).await);
+    }
+    // All at once: the broker closes a connection that sends no CONNECT for 10 s.
+    let open = futures_util::future::join_all(sites.iter_mut().map(kept_open)).await;
+    assert!(
+        open.iter().all(|o| *o),
+        "connections from addresses of their own were closed: {open:?}"
+    );
+    let one = std::net::Ipv4Addr::new(127, 0, 2, 1);
+    let mut same = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_ADDRESS {
+        same.push(mqtt_through(cluster.addr, one, &ca).await);
+    }
+    let mut extra = mqtt_through(cluster.addr, one, &ca).await;
+    assert!(
+        !kept_open(&mut extra).await,
+        "one address past its limit is closed"
+    );
+    let open = futures_util::future::join_all(same.iter_mut().map(kept_open)).await;
+    assert!(open.iter().all(|o| *o), "{open:?}");
+}
