@@ -45,7 +45,7 @@ wait_listening() {
     local log="$1" pid="$2"
     for _ in $(seq 1 300); do
         if grep -q "listening on" "$log" 2>/dev/null; then return 0; fi
-        if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; return 1; fi
+        if ! kill -0 "$pid" 2>/dev/null; then cat "${log%.out}.log" >&2; return 1; fi
         sleep 0.2
     done
     echo "a node did not start within a minute: $log" >&2
@@ -53,6 +53,7 @@ wait_listening() {
 }
 
 node_args=()
+addresses=()
 for i in $(seq 1 "$nodes"); do
     data="$dir/node$i"
     if [ "$i" -gt 1 ]; then
@@ -62,10 +63,11 @@ for i in $(seq 1 "$nodes"); do
         cp "$dir/node1/tls/ca.pem" "$dir/node1/tls/ca.key" "$data/tls/"
     fi
     ECSP_DATABASE_URL="$database" "$bin" --listen "127.0.0.1$i:8443" --data-dir "$data" \
-        --proxy-protocol >"$dir/node$i.log" 2>&1 &
+        --proxy-protocol >"$dir/node$i.out" 2>"$dir/node$i.log" &
     pids+=("$!")
-    wait_listening "$dir/node$i.log" "$!"
+    wait_listening "$dir/node$i.out" "$!"
     node_args+=(--node "127.0.0.1$i:8443")
+    addresses+=("127.0.0.1$i:8443")
 done
 
 "$bin" haproxy-config --frontend 127.0.0.1:8443 "${node_args[@]}" --ca "$dir/node1/tls/ca.pem" \
@@ -77,9 +79,9 @@ if ! kill -0 "${pids[-1]}" 2>/dev/null; then cat "$dir/haproxy.log" >&2; exit 1;
 
 cp "$dir/node1/tls/ca.pem" "$dir/ca.pem"
 echo "ECSP service: $nodes server nodes behind HAProxy at https://localhost:8443"
-echo "  nodes: ${node_args[*]//--node /}; PostgreSQL: ${database#postgres://}"
+echo "  nodes: ${addresses[*]}; PostgreSQL: ${database#postgres://}"
 echo "  trust the CA in $dir/ca.pem (the same for every node); logs in $dir"
 echo "What the first node printed (its own address; clients use localhost:8443):"
-sed 's/^/  | /' "$dir/node1.log"
+sed 's/^/  | /' "$dir/node1.out"
 echo "Ctrl-C stops the cluster."
 wait
