@@ -499,8 +499,9 @@ pub struct ProcessCluster {
     binary: PathBuf,
     database_url: String,
     nodes: Vec<ProcessNode>,
-    haproxy: std::process::Child,
-    /// HAProxy's address: the service's one address.
+    /// In front of the nodes, unless the cluster is one node reached directly.
+    haproxy: Option<std::process::Child>,
+    /// HAProxy's address (or the lone node's): the service's one address.
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
 }
@@ -509,9 +510,25 @@ impl ProcessCluster {
     /// `nodes` server processes of `binary` (see [`server_binary`]) and HAProxy in front.
     /// Needs the PostgreSQL of `ECSP_TEST_POSTGRES` and Debian's `haproxy`.
     pub async fn start(binary: PathBuf, nodes: usize) -> Self {
-        let admin = postgres_admin().expect("a cluster needs ECSP_TEST_POSTGRES");
+        let admin =
+            std::env::var("ECSP_TEST_POSTGRES").expect("a cluster needs ECSP_TEST_POSTGRES");
+        Self::start_on(&admin, binary, nodes, true).await
+    }
+
+    /// The same on the PostgreSQL server of `admin_url` (a database of its own is made there);
+    /// without `behind_haproxy`, one node reached directly (a benchmark's baseline).
+    pub async fn start_on(
+        admin_url: &str,
+        binary: PathBuf,
+        nodes: usize,
+        behind_haproxy: bool,
+    ) -> Self {
+        let proxied = behind_haproxy;
+        let admin = PostgresTarget::parse(admin_url, None, None).unwrap();
         let database = new_database(&admin).await;
-        let database_url = url_of(&database);
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(database.database_name());
+        let database_url = String::from(url);
         let mut seed = TestServer::start_with(|c| c.database = Some(database.clone())).await;
         seed.stop().await;
         let dir = tempfile::tempdir().unwrap();
@@ -529,23 +546,28 @@ impl ProcessCluster {
                 process: None,
             });
         }
-        let addr = free_address();
-        let node_addrs: Vec<SocketAddr> = cluster_nodes.iter().map(|n| n.addr).collect();
-        let config = dir.path().join("haproxy.cfg");
-        std::fs::write(
-            &config,
-            crate::cluster::haproxy_config(addr, &node_addrs, &seed.ca_file, "localhost"),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
-        let haproxy = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&config)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("HAProxy (Debian's haproxy; scripts/setup-debian.sh installs it)");
+        let (addr, haproxy) = if proxied {
+            let addr = free_address();
+            let node_addrs: Vec<SocketAddr> = cluster_nodes.iter().map(|n| n.addr).collect();
+            let config = dir.path().join("haproxy.cfg");
+            std::fs::write(
+                &config,
+                crate::cluster::haproxy_config(addr, &node_addrs, &seed.ca_file, "localhost"),
+            )
+            .unwrap();
+            let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
+            let haproxy = Command::new("haproxy")
+                .arg("-db")
+                .arg("-f")
+                .arg(&config)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("HAProxy (Debian's haproxy; scripts/setup-debian.sh installs it)");
+            (addr, Some(haproxy))
+        } else {
+            (cluster_nodes[0].addr, None)
+        };
         let mut cluster = Self {
             seed,
             binary,
@@ -561,9 +583,9 @@ impl ProcessCluster {
         let ca = cluster.seed.ca_pem.clone();
         tokio::task::block_in_place(|| {
             for node in &cluster.nodes {
-                wait_ready(node.addr, &ca, true, "a server node");
+                wait_ready(node.addr, &ca, proxied, "a server node");
             }
-            wait_ready(addr, &ca, false, "HAProxy");
+            wait_ready(addr, &ca, false, "the service");
         });
         cluster
     }
@@ -581,7 +603,7 @@ impl ProcessCluster {
             .arg("--data-dir")
             .arg(&node.data_dir)
             .arg("--no-demo")
-            .arg("--proxy-protocol")
+            .args(self.haproxy.is_some().then_some("--proxy-protocol"))
             .env("ECSP_DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn")
             .stdout(log.try_clone().unwrap())
@@ -622,7 +644,8 @@ impl ProcessCluster {
         self.kill(i);
         self.spawn(i);
         let ca = self.seed.ca_pem.clone();
-        wait_ready(self.nodes[i].addr, &ca, true, "a restarted server node");
+        let proxied = self.haproxy.is_some();
+        wait_ready(self.nodes[i].addr, &ca, proxied, "a restarted server node");
     }
 
     /// The server log of node `i` so far (for a failing test's message).
@@ -636,8 +659,10 @@ impl Drop for ProcessCluster {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
-        let _ = self.haproxy.kill();
-        let _ = self.haproxy.wait();
+        if let Some(haproxy) = &mut self.haproxy {
+            let _ = haproxy.kill();
+            let _ = haproxy.wait();
+        }
         let _ = &self.dir;
     }
 }
