@@ -300,6 +300,19 @@ async fn the_live_page_on_a_third_node_sees_every_state_with_the_first_node_gone
     );
 }
 
+/// The `name=value` of the cookie `res` sets.
+fn cookie_set_by(res: &reqwest::Response) -> String {
+    let header = res.headers()["set-cookie"].to_str().unwrap();
+    header.split(';').next().unwrap().to_owned()
+}
+
+/// The value of a portal form's `csrf` field in `body`.
+fn csrf_field(body: &str) -> String {
+    const FIELD: &str = "name=\"csrf\" value=\"";
+    let at = body.find(FIELD).unwrap() + FIELD.len();
+    body[at..at + body[at..].find('"').unwrap()].to_owned()
+}
+
 /// A portal user signed in through HAProxy stays signed in whichever node dies: each node in
 /// turn is killed (SIGKILL), and every page asked meanwhile, on whatever node is left, knows
 /// the session; its CSRF token is good on every node.
@@ -322,16 +335,8 @@ async fn a_portal_session_outlives_any_node() {
     };
     let url = |path: &str| format!("{base}{path}");
     let form = fresh().get(url("/portal/sign-in")).send().await.unwrap();
-    let pre_session = form.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body = form.text().await.unwrap();
-    let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    let csrf = body[at..at + body[at..].find('"').unwrap()].to_owned();
+    let pre_session = cookie_set_by(&form);
+    let csrf = csrf_field(&form.text().await.unwrap());
     let (email, password) = cluster.seed.password("operator");
     let signed_in = fresh()
         .post(url("/portal/sign-in"))
@@ -345,13 +350,7 @@ async fn a_portal_session_outlives_any_node() {
         .await
         .unwrap();
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let session = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = cookie_set_by(&signed_in);
 
     for dead in 0..cluster.len() {
         tokio::task::block_in_place(|| cluster.kill(dead));
@@ -370,12 +369,11 @@ async fn a_portal_session_outlives_any_node() {
                 dead + 1
             );
             // The page's CSRF token (derived from the session) is accepted by the other nodes.
-            let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-            let token = &body[at..at + body[at..].find('"').unwrap()];
+            let token = csrf_field(&body);
             let changed = fresh()
                 .post(url("/portal/settings"))
                 .header("cookie", &session)
-                .form(&[("csrf", token), ("time_zone", "Asia/Tokyo")])
+                .form(&[("csrf", token.as_str()), ("time_zone", "Asia/Tokyo")])
                 .send()
                 .await
                 .unwrap();

@@ -144,6 +144,7 @@ async fn openapi_describes_every_endpoint_with_its_auth() {
     let paths = doc["paths"].as_object().unwrap();
     for p in [
         "/health",
+        "/ready",
         "/ca.pem",
         "/api/v1/auth/login",
         "/api/v1/auth/refresh",
@@ -172,6 +173,7 @@ async fn openapi_describes_every_endpoint_with_its_auth() {
     for (path, ops) in paths {
         for (method, op) in ops.as_object().unwrap() {
             let public = path == "/health"
+                || path == "/ready"
                 || path == "/ca.pem"
                 || path.starts_with("/api/v1/auth/") && path != "/api/v1/auth/logout";
             assert_eq!(
