@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::env_or;
 use ecsp_server_mock::testing::ProcessCluster;
-use load::{RecordIds, UploadBodies, drive};
+use load::{RecordIds, UploadBodies, drive, get_ok, post_upload};
 
 #[derive(Clone, Copy)]
 enum Setup {
@@ -92,18 +92,8 @@ fn main() {
                 .collect();
             let base = format!("https://localhost:{}", cluster.addr.port());
             // Connections made (and each device named to its node's cache) before measuring.
-            let warm = rt.block_on(drive(clients.clone(), 1, {
-                let url = format!("{base}/ready");
-                move |c| {
-                    let url = url.clone();
-                    async move {
-                        c.get(url)
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status().is_success())
-                    }
-                }
-            }));
+            let ready = format!("{base}/ready");
+            let warm = rt.block_on(drive(clients.clone(), 1, move |c| get_ok(c, ready.clone())));
             assert_eq!(warm.failed, 0, "the service was not ready");
             let url = format!("{base}/api/v1/agent/device-data");
             let secret = seed.demo.agent.secret.clone();
@@ -112,15 +102,7 @@ fn main() {
                 let (url, secret) = (url.clone(), secret.clone());
                 let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
                 let body = bodies.next(n, RecordIds::TimeOrdered);
-                async move {
-                    c.post(url)
-                        .bearer_auth(secret)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
-                }
+                post_upload(c, url, secret, body)
             }));
             assert_eq!(run.failed, 0, "uploads failed in {}", setup.describe());
             println!(

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ecsp_server_mock::db::PostgresTarget;
-use load::{RecordIds, Run, UploadBodies, drive};
+use load::{RecordIds, Run, UploadBodies, drive, get_ok, post_upload};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -221,13 +221,7 @@ fn measure(database: Option<PostgresTarget>) -> Figures {
     let health = |secs: u64, n: usize| {
         let url = health_url.clone();
         let run = client_rt.block_on(drive(clients[..n].to_vec(), secs, move |c| {
-            let url = url.clone();
-            async move {
-                c.get(url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
+            get_ok(c, url.clone())
         }));
         assert_eq!(run.failed, 0, "health requests failed");
         run
@@ -265,22 +259,7 @@ fn measure(database: Option<PostgresTarget>) -> Figures {
             let (url, secret) = (url.clone(), secret.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
             let body = bodies.next(n, ids);
-            async move {
-                c.post(url)
-                    .bearer_auth(secret)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| eprintln!("upload failed: {e}"))
-                    .is_ok_and(|r| {
-                        let created = r.status() == reqwest::StatusCode::CREATED;
-                        if !created {
-                            eprintln!("upload answered {}", r.status());
-                        }
-                        created
-                    })
-            }
+            post_upload(c, url, secret, body)
         }));
         assert_eq!(run.failed, 0, "uploads failed");
         let written = bytes_written().saturating_sub(written_before);

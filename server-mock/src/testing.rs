@@ -503,7 +503,8 @@ pub struct ProcessCluster {
     haproxy: Option<std::process::Child>,
     /// HAProxy's address (or the lone node's): the service's one address.
     pub addr: SocketAddr,
-    dir: tempfile::TempDir,
+    /// The nodes' data directories and HAProxy's files, deleted when the cluster is dropped.
+    _dir: tempfile::TempDir,
 }
 
 impl ProcessCluster {
@@ -523,7 +524,6 @@ impl ProcessCluster {
         nodes: usize,
         behind_haproxy: bool,
     ) -> Self {
-        let proxied = behind_haproxy;
         let admin = PostgresTarget::parse(admin_url, None, None).unwrap();
         let database = new_database(&admin).await;
         let mut url = url::Url::parse(admin_url).unwrap();
@@ -546,7 +546,7 @@ impl ProcessCluster {
                 process: None,
             });
         }
-        let (addr, haproxy) = if proxied {
+        let (addr, haproxy) = if behind_haproxy {
             let addr = free_address();
             let node_addrs: Vec<SocketAddr> = cluster_nodes.iter().map(|n| n.addr).collect();
             let config = dir.path().join("haproxy.cfg");
@@ -575,7 +575,7 @@ impl ProcessCluster {
             nodes: cluster_nodes,
             haproxy,
             addr,
-            dir,
+            _dir: dir,
         };
         for i in 0..nodes {
             cluster.spawn(i);
@@ -583,7 +583,7 @@ impl ProcessCluster {
         let ca = cluster.seed.ca_pem.clone();
         tokio::task::block_in_place(|| {
             for node in &cluster.nodes {
-                wait_ready(node.addr, &ca, proxied, "a server node");
+                wait_ready(node.addr, &ca, behind_haproxy, "a server node");
             }
             wait_ready(addr, &ca, false, "the service");
         });
@@ -663,6 +663,5 @@ impl Drop for ProcessCluster {
             let _ = haproxy.kill();
             let _ = haproxy.wait();
         }
-        let _ = &self.dir;
     }
 }

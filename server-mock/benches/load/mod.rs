@@ -210,3 +210,30 @@ where
         cost: Cost::between(ticks, CpuTicks::now(), ok),
     }
 }
+
+/// `GET url` answered with a success (the baseline's request, and a warm-up).
+pub async fn get_ok(c: reqwest::Client, url: String) -> bool {
+    c.get(url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// An agent's upload `body` posted to `url` with `secret`, answered `201 Created`; a failure is
+/// said on standard error.
+pub async fn post_upload(c: reqwest::Client, url: String, secret: String, body: Vec<u8>) -> bool {
+    c.post(url)
+        .bearer_auth(secret)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| eprintln!("upload failed: {e}"))
+        .is_ok_and(|r| {
+            let created = r.status() == reqwest::StatusCode::CREATED;
+            if !created {
+                eprintln!("upload answered {}", r.status());
+            }
+            created
+        })
+}

@@ -152,23 +152,16 @@ async fn wrong_passwords_on_three_nodes_spend_one_budget() {
 #[tokio::test]
 async fn an_operation_requested_on_one_node_reaches_an_agent_connected_to_another() {
     use crate::remote::{
-        agent_client, agent_report, connected, next_command, op_id, report, request,
-        subscribe_commands, wait_state,
+        agent_report, connected, demo_agent, next_command, op_id, report, request,
+        status_succeeded, subscribe_commands, wait_state,
     };
     let Some(nodes) = three_nodes("an_operation_requested_on_one_node_reaches_an_agent").await
     else {
         return;
     };
     let agent = nodes[0].demo.agent.agent_id;
-    let id = agent.to_string();
-    let (client, mut events) = agent_client(
-        &nodes[1],
-        nodes[1].addr.port(),
-        true,
-        &id,
-        &id,
-        &nodes[0].demo.agent.secret,
-    );
+    // The second node shares the first's demo accounts.
+    let (client, mut events) = demo_agent(&nodes[1]);
     connected(&mut events).await;
     subscribe_commands(&client, &mut events, agent).await;
 
@@ -200,13 +193,7 @@ async fn an_operation_requested_on_one_node_reaches_an_agent_connected_to_anothe
         &client,
         &mut events,
         agent,
-        agent_report(
-            op,
-            "succeeded",
-            serde_json::json!({"result": {"kind": "status", "printer_status": "idle",
-                "counters": {"total_pages": 120345, "printed_area_m2": 5120.5,
-                             "ink_usage": [{"color": "black", "millilitres": 2210.0}]}}}),
-        ),
+        agent_report(op, "succeeded", status_succeeded()),
     )
     .await;
     // The third node answers what the second stored.
@@ -221,7 +208,7 @@ async fn an_operation_requested_on_one_node_reaches_an_agent_connected_to_anothe
 async fn the_live_page_on_a_third_node_sees_every_state_with_the_first_node_gone() {
     use crate::portal::{Browser, states_until_final};
     use crate::remote::{
-        agent_client, agent_report, connected, next_command, op_id, report, request,
+        agent_report, connected, demo_agent, next_command, op_id, report, request,
         subscribe_commands,
     };
     let Some([mut a, b, c]) = three_nodes("the_live_page_on_a_third_node_sees_every_state").await
@@ -229,9 +216,7 @@ async fn the_live_page_on_a_third_node_sees_every_state_with_the_first_node_gone
         return;
     };
     let agent = a.demo.agent.agent_id;
-    let id = agent.to_string();
-    let (client, mut events) =
-        agent_client(&b, b.addr.port(), true, &id, &id, &a.demo.agent.secret);
+    let (client, mut events) = demo_agent(&b);
     connected(&mut events).await;
 
     let support = a.token("support").await;

@@ -144,6 +144,13 @@ pub(crate) async fn report(client: &AsyncClient, events: &mut EventLoop, agent: 
     until(events, |p| matches!(p, Packet::PubAck(_)).then_some(())).await;
 }
 
+/// The extra fields of a `status` operation's `succeeded` report.
+pub(crate) fn status_succeeded() -> Value {
+    json!({"result": {"kind": "status", "printer_status": "idle",
+                      "counters": {"total_pages": 120345, "printed_area_m2": 5120.5,
+                                   "ink_usage": [{"color": "black", "millilitres": 2210.0}]}}})
+}
+
 pub(crate) fn agent_report(op: Uuid, state: &str, extra: Value) -> Value {
     let mut body = json!({"schema_version": 1, "operation_id": op, "state": state,
                           "at": chrono::Utc::now()});
@@ -345,13 +352,7 @@ async fn an_online_agent_gets_commands_at_once_and_again_after_a_reconnect_until
         &client,
         &mut events,
         agent,
-        agent_report(
-            op,
-            "succeeded",
-            json!({"result": {"kind": "status", "printer_status": "idle",
-                              "counters": {"total_pages": 120345, "printed_area_m2": 5120.5,
-                                           "ink_usage": [{"color": "black", "millilitres": 2210.0}]}}}),
-        ),
+        agent_report(op, "succeeded", status_succeeded()),
     )
     .await;
     let v = wait_state(&ts, &support, op, "succeeded").await;

@@ -11,6 +11,23 @@ use ecsp_e2e::*;
 
 const RECORDS: usize = 2000;
 
+/// `n` DFE records captured into the client's outbox, alternating between `devices`; their ids.
+async fn capture(
+    client: &ecsp_client::EcspClient,
+    devices: [uuid::Uuid; 2],
+    n: usize,
+) -> HashSet<String> {
+    let mut captured = HashSet::new();
+    for i in 0..n {
+        let c = client
+            .capture_dfe(dfe_capture(devices[i % 2], false))
+            .await
+            .unwrap();
+        captured.insert(c.record_id.to_string());
+    }
+    captured
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_mid_flush_loses_and_duplicates_nothing() {
     if postgres_only("postgres_stopped_mid_flush").is_none() {
@@ -22,14 +39,7 @@ async fn postgres_stopped_mid_flush_loses_and_duplicates_nothing() {
     let client = h.client("operator", Arc::new(MemorySecretStore::default()));
     let (email, password) = h.password("operator");
     client.login(&email, &password).await.unwrap();
-    let mut captured = HashSet::new();
-    for i in 0..RECORDS {
-        let c = client
-            .capture_dfe(dfe_capture(h.device(i % 2), false))
-            .await
-            .unwrap();
-        captured.insert(c.record_id.to_string());
-    }
+    let captured = capture(&client, [h.device(0), h.device(1)], RECORDS).await;
 
     // Small batches, so that the database stops between two of them or during one.
     let flusher = {
@@ -130,14 +140,7 @@ async fn nodes_killed_in_turn_mid_flush_lose_and_duplicate_nothing() {
         ecsp_client::EcspClient::open(&config, Arc::new(MemorySecretStore::default())).unwrap();
     let (email, password) = seed.password("operator");
     client.login(&email, &password).await.unwrap();
-    let mut captured = HashSet::new();
-    for i in 0..CLUSTER_RECORDS {
-        let c = client
-            .capture_dfe(dfe_capture(seed.device(i % 2), false))
-            .await
-            .unwrap();
-        captured.insert(c.record_id.to_string());
-    }
+    let captured = capture(&client, [seed.device(0), seed.device(1)], CLUSTER_RECORDS).await;
 
     let flusher = {
         let client = client.clone();
