@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::env_or;
 use ecsp_server_mock::testing::ProcessCluster;
-use load::{RecordIds, UploadBodies, drive, get_ok, post_upload};
+use load::{PROGRAMS, RecordIds, UploadBodies, drive, get_ok, post_upload};
 
 #[derive(Clone, Copy)]
 enum Setup {
@@ -105,11 +105,18 @@ fn main() {
                 post_upload(c, url, secret, body)
             }));
             assert_eq!(run.failed, 0, "uploads failed in {}", setup.describe());
+            let parts: Vec<String> = PROGRAMS
+                .iter()
+                .zip(run.cost.program_us_per_request)
+                .map(|(p, us)| format!("{p} {us:.0}"))
+                .collect();
             println!(
-                "  round {round} {:<18} {:>6.0} uploads/s, machine CPU {:>5.0} µs per upload, idle {:>3.0} %",
+                "  round {round} {:<18} {:>6.0} uploads/s, machine CPU {:>5.0} µs per upload ({}, load generator {:.0}), idle {:>3.0} %",
                 setup.describe(),
                 run.rate,
                 run.cost.machine_us_per_request,
+                parts.join(", "),
+                run.cost.cpu_us_per_request,
                 run.cost.idle * 100.0
             );
             figures[i].0.push(run.rate);

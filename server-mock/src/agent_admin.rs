@@ -3,11 +3,12 @@
 //!
 //! A change is committed with its audit row, then takes effect at once in this process: the
 //! agent cache forgets the agent's secrets (so HTTPS refuses the old one from the next request),
-//! its MQTT session is closed, and the external broker's password file is written again. The
-//! `ecsp-server agents` command changes the database of a server that may be running in another
-//! process: there the cache forgets within `agent_cache::TTL`, and each MQTT session checks its
-//! agent again as often (see the broker), so the change reaches a running server within a
-//! minute.
+//! its MQTT session is closed, and the external broker's password file is written again. On
+//! PostgreSQL the other server nodes are told, and do the same (`remote::peers`); so are they by
+//! the `ecsp-server agents` command, which changes the database from a process of its own. On
+//! SQLite that command cannot tell the running server: there the cache forgets within
+//! `agent_cache::TTL`, and each MQTT session checks its agent again as often (see the broker),
+//! so the change reaches it within a minute.
 
 use std::io::Write;
 
@@ -18,6 +19,7 @@ use crate::api::AppState;
 use crate::crypto::DataKey;
 use crate::db::Database;
 use crate::error::ApiError;
+use crate::remote::peers;
 use crate::store::audit::{self, Event};
 use crate::store::devices::{self, AgentSummary};
 use crate::store::from_ms;
@@ -182,13 +184,24 @@ async fn change_with<T: Send + 'static>(
     Ok(value)
 }
 
-/// Makes a committed change felt by this process at once.
+/// Makes a committed change felt by this process at once, and by the other server nodes as
+/// soon as they hear of it.
 fn take_effect(state: &AppState, agent: Uuid, change: Change) {
     state.agents.forget(agent);
     if change != Change::Enable {
         state.remote.disconnect(agent);
     }
     state.remote.accounts_changed();
+    let db = state.db.clone();
+    tokio::spawn(async move { peers::tell(&db, changed_message(agent, change)).await });
+}
+
+/// What the server nodes are told of `change`.
+fn changed_message(agent: Uuid, change: Change) -> peers::NodeMessage {
+    peers::NodeMessage::AgentChanged {
+        agent,
+        disconnect: change != Change::Enable,
+    }
 }
 
 /// Notes that an agent authenticated: its last-seen time is written (in the background, off
@@ -292,10 +305,15 @@ pub async fn run_command(
             writeln!(out, "{}", s.secret)?;
         }
     }
-    writeln!(
-        out,
-        "A running server refuses the old credentials within {} s.",
-        crate::agent_cache::TTL.as_secs()
-    )?;
+    if matches!(db, Database::Postgres(_)) {
+        peers::tell(db, changed_message(agent, change)).await;
+        writeln!(out, "Running server nodes are told at once.")?;
+    } else {
+        writeln!(
+            out,
+            "A running server refuses the old credentials within {} s.",
+            crate::agent_cache::TTL.as_secs()
+        )?;
+    }
     Ok(())
 }

@@ -203,8 +203,8 @@ pub struct Server {
     throttle: Arc<audit_throttle::AuditThrottle>,
     flusher: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
-    /// Hears the other server nodes' kicks (PostgreSQL only); stops when dropped.
-    _kicks: Option<db::postgres::Listener>,
+    /// Hears the other server nodes (`remote::peers`; PostgreSQL only); stops when dropped.
+    _peers: Option<db::postgres::Listener>,
 }
 
 impl Server {
@@ -365,7 +365,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             state.clone(),
         )));
     }
-    let kicks = remote::listen_for_kicks(&state);
+    let peers = remote::peers::listen(&state);
     let remote = state.remote.clone();
     let task = tokio::spawn(server);
     Ok(Server {
@@ -382,7 +382,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         throttle,
         flusher,
         background,
-        _kicks: kicks,
+        _peers: peers,
     })
 }
 

@@ -503,6 +503,9 @@ pub struct ProcessCluster {
     haproxy: Option<std::process::Child>,
     /// HAProxy's address (or the lone node's): the service's one address.
     pub addr: SocketAddr,
+    /// Per node, a loopback address that reaches that node alone past HAProxy (see
+    /// [`relay_to`]); the node's own address when there is no HAProxy.
+    entries: Vec<(SocketAddr, Option<tokio::task::JoinHandle<()>>)>,
     /// The nodes' data directories and HAProxy's files, deleted when the cluster is dropped.
     _dir: tempfile::TempDir,
 }
@@ -546,6 +549,15 @@ impl ProcessCluster {
                 process: None,
             });
         }
+        let mut entries = Vec::with_capacity(nodes);
+        for node in &cluster_nodes {
+            entries.push(if behind_haproxy {
+                let (entry, task) = relay_to(node.addr).await;
+                (entry, Some(task))
+            } else {
+                (node.addr, None)
+            });
+        }
         let (addr, haproxy) = if behind_haproxy {
             let addr = free_address();
             let node_addrs: Vec<SocketAddr> = cluster_nodes.iter().map(|n| n.addr).collect();
@@ -575,6 +587,7 @@ impl ProcessCluster {
             nodes: cluster_nodes,
             haproxy,
             addr,
+            entries,
             _dir: dir,
         };
         for i in 0..nodes {
@@ -618,9 +631,14 @@ impl ProcessCluster {
         format!("https://localhost:{}", self.addr.port())
     }
 
-    /// A node's own address.
-    pub fn node_addr(&self, i: usize) -> SocketAddr {
-        self.nodes[i].addr
+    /// An address that reaches node `i` alone (for a client pinned to one node).
+    pub fn node_entry(&self, i: usize) -> SocketAddr {
+        self.entries[i].0
+    }
+
+    /// `https://localhost:PORT` of [`node_entry`](Self::node_entry).
+    pub fn node_url(&self, i: usize) -> String {
+        format!("https://localhost:{}", self.node_entry(i).port())
     }
 
     pub fn len(&self) -> usize {
@@ -663,5 +681,34 @@ impl Drop for ProcessCluster {
             let _ = haproxy.kill();
             let _ = haproxy.wait();
         }
+        for (_, relay) in &self.entries {
+            if let Some(relay) = relay {
+                relay.abort();
+            }
+        }
     }
+}
+
+/// A loopback port whose connections are passed on to the node at `node` with the PROXY
+/// protocol header HAProxy would send first (a node behind HAProxy expects one): how a test
+/// reaches one chosen node of a cluster. Runs until the returned task is aborted.
+async fn relay_to(node: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let entry = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut client, from)) = listener.accept().await {
+            tokio::spawn(async move {
+                // A node that is down: the client sees its connection closed, as via HAProxy.
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(node).await else {
+                    return;
+                };
+                let header = crate::proxy_protocol::header_for(from, node);
+                if upstream.write_all(&header).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (entry, task)
 }

@@ -101,32 +101,48 @@ pub struct Run {
     pub cost: Cost,
 }
 
-/// CPU time so far: this process's (server and load generator together) and the machine's
-/// busy and idle time, all in clock ticks (`/proc/self/stat`, `/proc/stat`; USER_HZ is 100).
+/// The programs whose CPU time [`CpuTicks`] adds up apart, as their process names begin.
+pub const PROGRAMS: [&str; 3] = ["ecsp-server", "postgres", "haproxy"];
+
+/// CPU time so far: this process's (server and load generator together), that of every running
+/// process of each of [`PROGRAMS`], and the machine's busy and idle time, all in clock ticks
+/// (`/proc/*/stat`, `/proc/stat`; USER_HZ is 100).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuTicks {
     pub process: u64,
+    pub programs: [u64; PROGRAMS.len()],
     pub machine_busy: u64,
     pub machine_idle: u64,
 }
 
+/// A process's name and its user plus system CPU ticks, from its `/proc/PID/stat`.
+fn process_ticks(stat_path: &std::path::Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    // Fields after the command name's closing parenthesis: utime and stime are the 12th and
+    // 13th of them.
+    let ticks = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Some((name, ticks))
+}
+
 impl CpuTicks {
     pub fn now() -> Self {
-        let process = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|stat| {
-                // Fields after the command name's closing parenthesis: utime and stime are the
-                // 12th and 13th of them.
-                let rest = stat.rsplit_once(')')?.1;
-                let fields: Vec<u64> = rest
-                    .split_whitespace()
-                    .skip(11)
-                    .take(2)
-                    .filter_map(|f| f.parse().ok())
-                    .collect();
-                Some(fields.iter().sum())
-            })
-            .unwrap_or(0);
+        let process = process_ticks("/proc/self/stat".as_ref()).map_or(0, |(_, t)| t);
+        let mut programs = [0; PROGRAMS.len()];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            if let Some((name, ticks)) = process_ticks(&entry.path().join("stat")) {
+                // The kernel keeps 15 bytes of a name: "ecsp-server" fits whole.
+                if let Some(i) = PROGRAMS.iter().position(|p| name.starts_with(p)) {
+                    programs[i] += ticks;
+                }
+            }
+        }
         let (machine_busy, machine_idle) = std::fs::read_to_string("/proc/stat")
             .ok()
             .and_then(|stat| {
@@ -142,6 +158,7 @@ impl CpuTicks {
             .unwrap_or((0, 0));
         Self {
             process,
+            programs,
             machine_busy,
             machine_idle,
         }
@@ -158,6 +175,8 @@ pub struct Cost {
     /// CPU time of the whole machine (every process: servers, database, proxy, load generator)
     /// per successful request, in µs.
     pub machine_us_per_request: f64,
+    /// The part of it spent by each of [`PROGRAMS`] (processes that ran through the phase), µs.
+    pub program_us_per_request: [f64; PROGRAMS.len()],
 }
 
 impl Cost {
@@ -165,7 +184,13 @@ impl Cost {
         let process_us = after.process.saturating_sub(before.process) as f64 * 10_000.0;
         let busy = after.machine_busy.saturating_sub(before.machine_busy) as f64;
         let idle = after.machine_idle.saturating_sub(before.machine_idle) as f64;
+        let per_request = |ticks: u64| ticks as f64 * 10_000.0 / requests.max(1) as f64;
+        let mut program_us_per_request = [0.0; PROGRAMS.len()];
+        for (i, us) in program_us_per_request.iter_mut().enumerate() {
+            *us = per_request(after.programs[i].saturating_sub(before.programs[i]));
+        }
         Self {
+            program_us_per_request,
             cpu_us_per_request: process_us / requests.max(1) as f64,
             idle: idle / (busy + idle).max(1.0),
             machine_us_per_request: busy * 10_000.0 / requests.max(1) as f64,

@@ -56,6 +56,8 @@ struct Kick;
 #[derive(Debug)]
 struct Session {
     conn: u64,
+    /// When it opened (Unix ms; see `peers::NodeMessage::AgentConnected`).
+    opened_ms: i64,
     tx: mpsc::Sender<Kick>,
     /// Notified when the session must end: another connection took this client id over, or
     /// the agent was disabled, deleted or given a new secret.
@@ -66,6 +68,8 @@ struct Session {
 /// which kick an agent's connection when they queue a command for it.
 #[derive(Debug)]
 pub struct Hub {
+    /// This server process among the nodes of a service (new at every start).
+    node: Uuid,
     sessions: Mutex<HashMap<Uuid, Session>>,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -78,6 +82,7 @@ pub struct Hub {
 impl Default for Hub {
     fn default() -> Self {
         Self {
+            node: Uuid::new_v4(),
             sessions: Mutex::default(),
             next_conn: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
@@ -154,6 +159,20 @@ impl Hub {
         }
     }
 
+    /// Ends the agent's session on this node if it opened before `opened_ms` (Unix ms): the
+    /// agent has connected to another node since.
+    pub fn end_sessions_opened_before(&self, agent: Uuid, opened_ms: i64) {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = sessions.get(&agent).filter(|s| s.opened_ms < opened_ms) {
+            s.ended.notify_one();
+        }
+    }
+
+    /// This process's id among the nodes of a service.
+    pub fn node(&self) -> Uuid {
+        self.node
+    }
+
     /// Whether the agent holds an MQTT connection to this server now.
     pub fn is_connected(&self, agent: Uuid) -> bool {
         self.sessions
@@ -180,18 +199,26 @@ impl Hub {
         self.shutdown.send_replace(true);
     }
 
-    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>, ended: Arc<Notify>) -> u64 {
+    /// Registers the agent's new session; its id and when it opened (Unix ms).
+    fn register(&self, agent: Uuid, tx: mpsc::Sender<Kick>, ended: Arc<Notify>) -> (u64, i64) {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let opened_ms = crate::store::now_ms();
+        let session = Session {
+            conn,
+            opened_ms,
+            tx,
+            ended,
+        };
         let old = self
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(agent, Session { conn, tx, ended });
+            .insert(agent, session);
         if let Some(old) = old {
             // MQTT: a second connection with the same client id replaces the first.
             old.ended.notify_one();
         }
-        conn
+        (conn, opened_ms)
     }
 
     fn unregister(&self, agent: Uuid, conn: u64) {
@@ -295,7 +322,13 @@ where
     let (tx, rx) = mpsc::channel(1);
     let hub = state.remote.clone();
     let ended = Arc::new(Notify::new());
-    let id = hub.register(agent.public_id, tx, ended.clone());
+    let (id, opened_ms) = hub.register(agent.public_id, tx, ended.clone());
+    let connected = super::peers::NodeMessage::AgentConnected {
+        agent: agent.public_id,
+        node: hub.node(),
+        opened_ms,
+    };
+    super::peers::tell(&state.db, connected).await;
     // An agent disabled, deleted or given a new secret while its CONNECT was checked was looked
     // for (by `Hub::disconnect`) before this session was registered: check again now it is.
     let secret_hash = crate::crypto::token_hash(&secret);

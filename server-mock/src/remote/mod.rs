@@ -15,6 +15,7 @@ pub mod broker;
 mod conformance;
 pub mod external;
 pub mod limits;
+pub mod peers;
 
 use std::future::Future;
 use std::io;
@@ -138,35 +139,12 @@ pub async fn serve_mqtt_port(
     }
 }
 
-/// The channel on which server nodes tell each other that an agent has commands waiting.
-const KICKS: &str = "ecsp_agent_commands";
-
 /// Asks the agent's connection to publish its pending commands, on whichever server node it
-/// is connected to: this one directly, the others through the database (PostgreSQL's NOTIFY).
+/// is connected to: this one directly, the others through the database (see [`peers`]).
 pub async fn kick_anywhere(state: &AppState, agent: uuid::Uuid) {
-    if state.remote.kick(agent) {
-        return;
+    if !state.remote.kick(agent) {
+        peers::tell(&state.db, peers::NodeMessage::Commands { agent }).await;
     }
-    // The command is stored whatever happens here: a node that misses this publishes it when
-    // the agent next subscribes, or when its own listener reconnects (`listen_for_kicks`).
-    if let Err(e) = state.db.notify(KICKS, agent.to_string()).await {
-        tracing::warn!(error = %e, "could not tell the other server nodes about a command");
-    }
-}
-
-/// Hears the other nodes' [`kick_anywhere`] (PostgreSQL only). Whenever the listening session
-/// is (re)opened, every connected agent is kicked: kicks sent meanwhile were not heard.
-pub fn listen_for_kicks(state: &AppState) -> Option<crate::db::postgres::Listener> {
-    let (hub, all) = (state.remote.clone(), state.remote.clone());
-    state.db.listen(
-        KICKS,
-        move || all.kick_all(),
-        move |payload| {
-            if let Ok(agent) = uuid::Uuid::parse_str(payload) {
-                hub.kick_local(agent);
-            }
-        },
-    )
 }
 
 /// Ends operations past their deadline (`expired`, `timed_out`), checking every `every`.

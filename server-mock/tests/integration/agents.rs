@@ -33,7 +33,8 @@ async fn mqtt(
     secret: &str,
 ) -> Result<(rumqttc::AsyncClient, rumqttc::EventLoop), ConnectReturnCode> {
     let id = agent.to_string();
-    let (client, mut events) = agent_client(ts, ts.server().addr.port(), true, &id, &id, secret);
+    let (client, mut events) =
+        agent_client(&ts.ca_pem, ts.server().addr.port(), true, &id, &id, secret);
     let first = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match events.poll().await {

@@ -201,74 +201,201 @@ async fn an_operation_requested_on_one_node_reaches_an_agent_connected_to_anothe
     wait_state(&nodes[2], &support_c, op, "succeeded").await;
 }
 
-/// An operation requested through node A, its agent connected through node B, its live page
-/// open on node C: the page sees every state, also those the agent reports back to back, and
-/// the operation ends with node A gone, once.
+/// An agent that connects to another node ends its session on the first, as a second
+/// connection with the same client id does on one node (MQTT); commands then reach the new one.
 #[tokio::test]
-async fn the_live_page_on_a_third_node_sees_every_state_with_the_first_node_gone() {
-    use crate::portal::{Browser, states_until_final};
+async fn an_agent_connecting_to_another_node_ends_its_session_on_the_first() {
     use crate::remote::{
-        agent_report, connected, demo_agent, next_command, op_id, report, request,
-        subscribe_commands,
+        connected, demo_agent, next_command, op_id, request, subscribe_commands, until_closed,
     };
-    let Some([mut a, b, c]) = three_nodes("the_live_page_on_a_third_node_sees_every_state").await
+    let Some(nodes) = three_nodes("an_agent_connecting_to_another_node_ends_its_session").await
     else {
         return;
     };
-    let agent = a.demo.agent.agent_id;
-    let (client, mut events) = demo_agent(&b);
+    let agent = nodes[0].demo.agent.agent_id;
+    let (_first, mut first_events) = demo_agent(&nodes[0]);
+    connected(&mut first_events).await;
+    let (second, mut events) = demo_agent(&nodes[1]);
     connected(&mut events).await;
+    let started = std::time::Instant::now();
+    until_closed(&mut first_events).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the first session ended after {:?}",
+        started.elapsed()
+    );
+    assert!(!nodes[0].server().remote.is_connected(agent));
 
-    let support = a.token("support").await;
+    subscribe_commands(&second, &mut events, agent).await;
+    let support = nodes[2].token("support").await;
     let res = request(
-        &a,
+        &nodes[2],
         &support,
-        serde_json::json!({"device_id": a.device(0), "kind": "head_cleaning", "head_cleaning": {"level": "normal"}}),
+        serde_json::json!({"device_id": nodes[2].device(0), "kind": "status"}),
     )
     .await;
-    assert_eq!(
-        res.status(),
-        reqwest::StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    assert_eq!(res.status(), StatusCode::CREATED);
     let op = op_id(&res.json().await.unwrap());
-    a.harness.stop().await;
+    assert_eq!(next_command(&mut events).await.operation_id, op);
+}
 
-    let mut watcher = Browser::new(&c);
-    watcher.sign_in("support").await;
-    let stream = watcher
-        .http
-        .get(c.url(&format!("/portal/operations/{op}/events")))
-        .header("cookie", watcher.cookie_header())
+/// An agent disabled through one node is cut off by the others at once, not after their agent
+/// cache's minute: its MQTT session on another node ends, and a node that had its secret
+/// cached refuses it over HTTPS.
+#[tokio::test]
+async fn an_agent_disabled_on_one_node_is_cut_off_by_every_node_at_once() {
+    use crate::agents::https_status;
+    use crate::remote::{connected, demo_agent, until_closed};
+    let Some(nodes) = three_nodes("an_agent_disabled_on_one_node_is_cut_off").await else {
+        return;
+    };
+    let (agent, secret) = (
+        nodes[0].demo.agent.agent_id,
+        nodes[0].demo.agent.secret.clone(),
+    );
+    // Accepted (422: the body is empty on purpose), and now cached by the third node.
+    assert_eq!(
+        https_status(&nodes[2], &secret).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (_client, mut events) = demo_agent(&nodes[1]);
+    connected(&mut events).await;
+
+    let admin = nodes[0].token("admin").await;
+    let res = nodes[0]
+        .call(
+            reqwest::Method::PATCH,
+            Some(&admin),
+            &format!("/api/v1/admin/agents/{agent}"),
+            Some(&serde_json::json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let started = std::time::Instant::now();
+    until_closed(&mut events).await;
+    let mut refused = https_status(&nodes[2], &secret).await;
+    while refused != StatusCode::UNAUTHORIZED && started.elapsed().as_secs() < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        refused = https_status(&nodes[2], &secret).await;
+    }
+    assert_eq!(
+        refused,
+        StatusCode::UNAUTHORIZED,
+        "the third node still takes the secret"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+}
+
+/// Test 4 of the several-nodes issue, on processes behind HAProxy: an operation requested
+/// through node A, its agent connected through node B, its live page open on node C. Node A is
+/// killed (SIGKILL) as soon as it answered; the command still reaches the agent when it asks
+/// for its commands, the page sees every state, and when node B dies mid-run the agent reconnects through HAProxy, is not given
+/// the command again, and its result ends the operation: run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_ends_once_with_the_nodes_that_took_it_killed() {
+    use crate::portal::states_until_final;
+    use crate::remote::{
+        agent_client, agent_report, connected, next_command, op_id, report, subscribe_commands,
+    };
+    use ecsp_server_mock::testing::ProcessCluster;
+    if postgres_only("an_operation_ends_once_with_the_nodes_that_took_it_killed").is_none() {
+        return;
+    }
+    let mut cluster = ProcessCluster::start(env!("CARGO_BIN_EXE_ecsp-server").into(), 3).await;
+    let (a, b, c) = (0, 1, 2);
+    let seed = &cluster.seed;
+    let (ca, agent) = (seed.ca_pem.clone(), seed.demo.agent.agent_id);
+    let (id, secret) = (agent.to_string(), seed.demo.agent.secret.clone());
+    let http = fresh_client(&ca);
+
+    let (client, mut events) =
+        agent_client(&ca, cluster.node_entry(b).port(), true, &id, &id, &secret);
+    connected(&mut events).await;
+    let (email, password) = seed.password("support");
+    let device = seed.device(0);
+    let session = portal_sign_in(&http, &cluster.node_url(c), &email, &password).await;
+
+    let login = http
+        .post(format!("{}/api/v1/auth/login", cluster.node_url(a)))
+        .json(&serde_json::json!({"email": email, "password": password}))
         .send()
         .await
         .unwrap();
-    assert_eq!(stream.status(), reqwest::StatusCode::OK);
-    let seen = tokio::spawn(states_until_final(stream));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let token = login.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = http
+        .post(format!("{}/api/v1/operations", cluster.node_url(a)))
+        .bearer_auth(&token)
+        .json(
+            &serde_json::json!({"device_id": device, "kind": "head_cleaning",
+                                  "head_cleaning": {"level": "normal"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let op = op_id(&res.json().await.unwrap());
+    tokio::task::block_in_place(|| cluster.kill(a));
 
+    let stream = http
+        .get(format!(
+            "{}/portal/operations/{op}/events",
+            cluster.node_url(c)
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let seen = tokio::spawn(states_until_final(stream));
+    // The agent asks for its commands once the page shows the operation queued.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     subscribe_commands(&client, &mut events, agent).await;
     assert_eq!(next_command(&mut events).await.operation_id, op);
     for (state, extra) in [
         ("delivered", serde_json::json!({})),
         ("in_progress", serde_json::json!({"progress_percent": 40})),
-        (
-            "succeeded",
-            serde_json::json!({"result": {"kind": "head_cleaning", "level": "normal", "nozzles_ok": true,
-                              "duration_s": 60, "ink_used": [{"color": "cyan", "millilitres": 0.5}]}}),
-        ),
     ] {
         report(&client, &mut events, agent, agent_report(op, state, extra)).await;
     }
-    let mut seen = seen.await.unwrap();
-    seen.dedup();
-    assert_eq!(
-        seen,
-        ["queued", "sent", "delivered", "in_progress", "succeeded"],
-        "every state, in order"
+    tokio::task::block_in_place(|| cluster.kill(b));
+
+    // The agent's next connection goes through the service's address, to the node left.
+    let (client, mut events) = agent_client(&ca, cluster.addr.port(), true, &id, &id, &secret);
+    connected(&mut events).await;
+    subscribe_commands(&client, &mut events, agent).await;
+    let again =
+        tokio::time::timeout(std::time::Duration::from_secs(1), next_command(&mut events)).await;
+    assert!(
+        again.is_err(),
+        "a command in progress was sent again: {again:?}"
     );
-    let history = c
+    let result = serde_json::json!({"result": {"kind": "head_cleaning", "level": "normal",
+        "nozzles_ok": true, "duration_s": 60, "ink_used": [{"color": "cyan", "millilitres": 0.5}]}});
+    report(
+        &client,
+        &mut events,
+        agent,
+        agent_report(op, "succeeded", result),
+    )
+    .await;
+
+    let mut seen = tokio::time::timeout(std::time::Duration::from_secs(10), seen)
+        .await
+        .expect("the live page saw the operation end")
+        .unwrap();
+    seen.dedup();
+    let every_state = ["queued", "sent", "delivered", "in_progress", "succeeded"];
+    assert_eq!(seen, every_state, "every state, in order");
+    let history = cluster
+        .seed
         .read_sql(move |conn| {
             conn.prepare(
                 "SELECT h.state FROM operation_history h JOIN operations o ON o.id = h.operation_id
@@ -278,11 +405,43 @@ async fn the_live_page_on_a_third_node_sees_every_state_with_the_first_node_gone
             .collect::<Result<Vec<_>, _>>()
         })
         .await;
-    assert_eq!(
-        history,
-        ["queued", "sent", "delivered", "in_progress", "succeeded"],
-        "run once"
-    );
+    assert_eq!(history, every_state, "run once");
+}
+
+/// An HTTPS client trusting `ca_pem` that follows no redirects and keeps no connection, so that
+/// HAProxy spreads its requests over the nodes.
+fn fresh_client(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(rustls_client_config(ca_pem, rustls::DEFAULT_VERSIONS))
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in to the portal at `base` (`https://localhost:PORT`); the session cookie
+/// (`name=value`).
+async fn portal_sign_in(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let form = http
+        .get(format!("{base}/portal/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let pre_session = cookie_set_by(&form);
+    let csrf = csrf_field(&form.text().await.unwrap());
+    let signed_in = http
+        .post(format!("{base}/portal/sign-in"))
+        .header("cookie", &pre_session)
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    cookie_set_by(&signed_in)
 }
 
 /// The `name=value` of the cookie `res` sets.
@@ -308,39 +467,15 @@ async fn a_portal_session_outlives_any_node() {
         return;
     }
     let mut cluster = ProcessCluster::start(env!("CARGO_BIN_EXE_ecsp-server").into(), 3).await;
-    // A new connection per request, so that HAProxy spreads them over the nodes.
-    let (ca_pem, base) = (cluster.seed.ca_pem.clone(), cluster.url());
-    let fresh = || {
-        reqwest::Client::builder()
-            .use_preconfigured_tls(rustls_client_config(&ca_pem, rustls::DEFAULT_VERSIONS))
-            .pool_max_idle_per_host(0)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-    };
+    let (base, fresh) = (cluster.url(), fresh_client(&cluster.seed.ca_pem));
     let url = |path: &str| format!("{base}{path}");
-    let form = fresh().get(url("/portal/sign-in")).send().await.unwrap();
-    let pre_session = cookie_set_by(&form);
-    let csrf = csrf_field(&form.text().await.unwrap());
     let (email, password) = cluster.seed.password("operator");
-    let signed_in = fresh()
-        .post(url("/portal/sign-in"))
-        .header("cookie", &pre_session)
-        .form(&[
-            ("email", email.as_str()),
-            ("password", password.as_str()),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let session = cookie_set_by(&signed_in);
+    let session = portal_sign_in(&fresh, &base, &email, &password).await;
 
     for dead in 0..cluster.len() {
         tokio::task::block_in_place(|| cluster.kill(dead));
         for _ in 0..6 {
-            let page = fresh()
+            let page = fresh
                 .get(url("/portal/devices"))
                 .header("cookie", &session)
                 .send()
@@ -355,7 +490,7 @@ async fn a_portal_session_outlives_any_node() {
             );
             // The page's CSRF token (derived from the session) is accepted by the other nodes.
             let token = csrf_field(&body);
-            let changed = fresh()
+            let changed = fresh
                 .post(url("/portal/settings"))
                 .header("cookie", &session)
                 .form(&[("csrf", token.as_str()), ("time_zone", "Asia/Tokyo")])

@@ -25,9 +25,10 @@ fn mqtt_tls(ca_pem: &str, alpn: bool) -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
-/// An MQTT client for `agent` with `secret`, over TLS to `port` (ALPN `mqtt` if `alpn`).
+/// An MQTT client for `agent` with `secret`, over TLS to `port` (ALPN `mqtt` if `alpn`)
+/// trusting `ca_pem`.
 pub(crate) fn agent_client(
-    ts: &TestServer,
+    ca_pem: &str,
     port: u16,
     alpn: bool,
     client_id: &str,
@@ -39,7 +40,7 @@ pub(crate) fn agent_client(
         .set_credentials(user, secret)
         .set_keep_alive(Duration::from_secs(30))
         .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            mqtt_tls(ts.server().ca_pem.as_deref().unwrap(), alpn),
+            mqtt_tls(ca_pem, alpn),
         )));
     AsyncClient::new(options, 16)
 }
@@ -47,7 +48,7 @@ pub(crate) fn agent_client(
 pub(crate) fn demo_agent(ts: &TestServer) -> (AsyncClient, EventLoop) {
     let id = ts.demo.agent.agent_id.to_string();
     agent_client(
-        ts,
+        &ts.ca_pem,
         ts.server().addr.port(),
         true,
         &id,
@@ -586,7 +587,7 @@ async fn agents_are_held_to_their_own_identity_and_topics() {
         ),
         ("not-a-uuid", "not-a-uuid", ts.demo.agent.secret.as_str()),
     ] {
-        let (_c, mut events) = agent_client(&ts, port, true, client_id, user, secret);
+        let (_c, mut events) = agent_client(&ts.ca_pem, port, true, client_id, user, secret);
         match until_closed(&mut events).await {
             rumqttc::ConnectionError::ConnectionRefused(code) => {
                 assert_eq!(code, ConnectReturnCode::BadUserNamePassword)
@@ -597,7 +598,8 @@ async fn agents_are_held_to_their_own_identity_and_topics() {
 
     // The second agent subscribes to the demo agent's commands and to a wildcard: both fail.
     let other_uuid = Uuid::parse_str(&other_id).unwrap();
-    let (client, mut events) = agent_client(&ts, port, true, &other_id, &other_id, &other_secret);
+    let (client, mut events) =
+        agent_client(&ts.ca_pem, port, true, &other_id, &other_id, &other_secret);
     connected(&mut events).await;
     client
         .subscribe_many([
@@ -789,7 +791,8 @@ async fn mqtt_on_its_own_port_without_alpn() {
     let agent = ts.demo.agent.agent_id;
     let id = agent.to_string();
     let port = ts.server().mqtt_addr.unwrap().port();
-    let (client, mut events) = agent_client(&ts, port, false, &id, &id, &ts.demo.agent.secret);
+    let (client, mut events) =
+        agent_client(&ts.ca_pem, port, false, &id, &id, &ts.demo.agent.secret);
     connected(&mut events).await;
     subscribe_commands(&client, &mut events, agent).await;
     let res = request(
@@ -960,7 +963,7 @@ impl Drop for Mosquitto {
 }
 
 fn broker_client(ts: &TestServer, port: u16, id: &str, secret: &str) -> (AsyncClient, EventLoop) {
-    agent_client(ts, port, false, id, id, secret)
+    agent_client(&ts.ca_pem, port, false, id, id, secret)
 }
 
 #[tokio::test]
@@ -1697,7 +1700,7 @@ async fn connections_and_failed_connects_are_limited_per_address() {
     assert!(freed, "places were not freed");
 
     for _ in 0..FAILED_CONNECT_BURST as usize {
-        let (_c, mut events) = agent_client(&ts, port, true, &id, &id, "ecsp_ag_wrong");
+        let (_c, mut events) = agent_client(&ts.ca_pem, port, true, &id, &id, "ecsp_ag_wrong");
         match until_closed(&mut events).await {
             rumqttc::ConnectionError::ConnectionRefused(code) => {
                 assert_eq!(code, ConnectReturnCode::BadUserNamePassword)
