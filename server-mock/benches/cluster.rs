@@ -95,6 +95,7 @@ fn main() {
             let ready = format!("{base}/ready");
             let warm = rt.block_on(drive(clients.clone(), 1, move |c| get_ok(c, ready.clone())));
             assert_eq!(warm.failed, 0, "the service was not ready");
+            cluster.as_admin("CHECKPOINT".into()).unwrap();
             let url = format!("{base}/api/v1/agent/device-data");
             let secret = seed.demo.agent.secret.clone();
             let counter = Arc::new(AtomicU64::new(0));

@@ -289,6 +289,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         );
     }
     let ca_fingerprint = material.ca_fingerprint();
+    let remote: Arc<remote::Hub> = Arc::default();
     let state = AppState::new(api::SharedState {
         db: db.clone(),
         key: key.clone(),
@@ -301,8 +302,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         audit_throttle: Arc::default(),
         agents: Arc::default(),
         devices: Arc::default(),
-        remote: Arc::default(),
-        ingest: ingest_batch::IngestBatches::new(&db),
+        ingest: ingest_batch::IngestBatches::new(&db, remote.clone()),
+        remote,
     });
     let throttle = state.audit_throttle.clone();
     let app = api::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
@@ -363,9 +364,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             mqtt,
             rustls_config,
             state.clone(),
+            config.proxy_protocol,
         )));
     }
     let peers = remote::peers::listen(&state);
+    background.push(tokio::spawn(remote::peers::announce(state.clone())));
     let remote = state.remote.clone();
     let task = tokio::spawn(server);
     Ok(Server {

@@ -498,6 +498,9 @@ pub struct ProcessCluster {
     pub seed: TestServer,
     binary: PathBuf,
     database_url: String,
+    /// The PostgreSQL server and the cluster's database on it, dropped with the cluster.
+    admin: PostgresTarget,
+    database_name: String,
     nodes: Vec<ProcessNode>,
     /// In front of the nodes, unless the cluster is one node reached directly.
     haproxy: Option<std::process::Child>,
@@ -584,6 +587,8 @@ impl ProcessCluster {
             seed,
             binary,
             database_url,
+            database_name: database.database_name().to_owned(),
+            admin,
             nodes: cluster_nodes,
             haproxy,
             addr,
@@ -666,6 +671,17 @@ impl ProcessCluster {
         wait_ready(self.nodes[i].addr, &ca, proxied, "a restarted server node");
     }
 
+    /// Runs `statements` on the PostgreSQL server as its administrator (a benchmark's
+    /// `CHECKPOINT` before it measures, so that writing out what the set-up wrote does not
+    /// count against the phase).
+    pub fn as_admin(&self, statements: String) -> Result<(), StoreError> {
+        // The blocking client runs a runtime of its own: not on a thread of the caller's.
+        let admin = self.admin.clone();
+        std::thread::spawn(move || crate::db::postgres::execute_blocking(&admin, &statements))
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Task("the admin session panicked".into())))
+    }
+
     /// The server log of node `i` so far (for a failing test's message).
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.nodes[i].data_dir.join("server.log")).unwrap_or_default()
@@ -686,13 +702,20 @@ impl Drop for ProcessCluster {
                 relay.abort();
             }
         }
+        let drop = format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.database_name
+        );
+        if let Err(e) = self.as_admin(drop) {
+            eprintln!("the cluster's database was not dropped: {e}");
+        }
     }
 }
 
 /// A loopback port whose connections are passed on to the node at `node` with the PROXY
 /// protocol header HAProxy would send first (a node behind HAProxy expects one): how a test
 /// reaches one chosen node of a cluster. Runs until the returned task is aborted.
-async fn relay_to(node: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+pub async fn relay_to(node: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     use tokio::io::AsyncWriteExt as _;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let entry = listener.local_addr().unwrap();

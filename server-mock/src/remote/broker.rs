@@ -70,6 +70,8 @@ struct Session {
 pub struct Hub {
     /// This server process among the nodes of a service (new at every start).
     node: Uuid,
+    /// The other nodes of the service heard from, and when (see `peers::NodeMessage::Alive`).
+    others: Mutex<HashMap<Uuid, std::time::Instant>>,
     sessions: Mutex<HashMap<Uuid, Session>>,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -83,6 +85,7 @@ impl Default for Hub {
     fn default() -> Self {
         Self {
             node: Uuid::new_v4(),
+            others: Mutex::default(),
             sessions: Mutex::default(),
             next_conn: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
@@ -171,6 +174,22 @@ impl Hub {
     /// This process's id among the nodes of a service.
     pub fn node(&self) -> Uuid {
         self.node
+    }
+
+    /// Another node of the service said it is alive; whether it is new to this one.
+    pub fn heard_from(&self, node: Uuid) -> bool {
+        if node == self.node {
+            return false;
+        }
+        let mut others = self.others.lock().unwrap_or_else(|p| p.into_inner());
+        others.insert(node, std::time::Instant::now()).is_none()
+    }
+
+    /// How many other nodes of the service were heard from lately (none on SQLite).
+    pub fn other_nodes(&self) -> usize {
+        let mut others = self.others.lock().unwrap_or_else(|p| p.into_inner());
+        others.retain(|_, at| at.elapsed() < super::peers::FORGOTTEN_AFTER);
+        others.len()
     }
 
     /// Whether the agent holds an MQTT connection to this server now.

@@ -74,6 +74,9 @@ impl<S: Send + 'static> Accept<TcpStream, S> for AlpnAcceptor {
         let this = self.clone();
         Box::pin(async move {
             let mut peer = stream.peer_addr()?.ip();
+            // Answers and MQTT packets go out as written: Nagle's algorithm would hold a TLS
+            // record's last segment back for the client's delayed ACK.
+            let _ = stream.set_nodelay(true);
             let handshake = async {
                 if this.proxy_protocol {
                     peer = crate::proxy_protocol::client_address(&mut stream, peer).await?;
@@ -94,7 +97,6 @@ impl<S: Send + 'static> Accept<TcpStream, S> for AlpnAcceptor {
                     io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
                 })??;
             if mqtt {
-                let _ = tls.get_ref().0.set_nodelay(true);
                 tokio::spawn(broker::serve(this.state.clone(), tls, peer));
                 // axum-server drops a connection whose accept fails; this one lives on in the
                 // broker's task.
@@ -105,11 +107,13 @@ impl<S: Send + 'static> Accept<TcpStream, S> for AlpnAcceptor {
     }
 }
 
-/// Serves MQTT over TLS on a port of its own (ALPN optional there).
+/// Serves MQTT over TLS on a port of its own (ALPN optional there); with `proxy_protocol`, each
+/// connection starts with a PROXY protocol header, as on the shared port.
 pub async fn serve_mqtt_port(
     listener: tokio::net::TcpListener,
     https: RustlsConfig,
     state: AppState,
+    proxy_protocol: bool,
 ) {
     let mut shutdown = state.remote.subscribe_shutdown();
     loop {
@@ -117,7 +121,7 @@ pub async fn serve_mqtt_port(
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let (stream, peer) = match accepted {
+        let (mut stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "MQTT port: accept failed");
@@ -129,10 +133,16 @@ pub async fn serve_mqtt_port(
         let config = mqtt_config(&https.get_inner());
         let state = state.clone();
         tokio::spawn(async move {
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => broker::serve(state, tls, peer.ip()).await,
-                Ok(Err(e)) => tracing::debug!(error = %e, "MQTT port: TLS handshake failed"),
+            let mut peer = peer.ip();
+            let handshake = async {
+                if proxy_protocol {
+                    peer = crate::proxy_protocol::client_address(&mut stream, peer).await?;
+                }
+                tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                Ok(Ok(tls)) => broker::serve(state, tls, peer).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "MQTT port: connection refused"),
                 Err(_) => tracing::debug!("MQTT port: TLS handshake timed out"),
             }
         });

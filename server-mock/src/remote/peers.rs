@@ -15,7 +15,13 @@
 //!   replaces the old one, across nodes. Otherwise the old session lingers until its keep-alive
 //!   runs out, with commands published to a connection the agent no longer reads.
 //!
+//! - [`NodeMessage::Alive`]: at start and every [`ALIVE_EVERY`], each node says it runs, and
+//!   answers a node new to it. A node that heard of others keeps fewer upload batches in flight
+//!   (`ingest_batch`); one not heard of for [`FORGOTTEN_AFTER`] is no longer counted.
+//!
 //! The payload is JSON of a few ids (PostgreSQL allows 8,000 bytes), never a secret.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,6 +30,10 @@ use crate::api::AppState;
 
 /// The one channel the nodes of a service talk on.
 const CHANNEL: &str = "ecsp_nodes";
+/// How often a node says it runs.
+pub const ALIVE_EVERY: Duration = Duration::from_secs(10);
+/// How long a node not heard from is still counted.
+pub const FORGOTTEN_AFTER: Duration = Duration::from_secs(35);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -43,6 +53,9 @@ pub enum NodeMessage {
         /// When the session opened (Unix ms): sessions on other nodes opened before it end.
         opened_ms: i64,
     },
+    Alive {
+        node: Uuid,
+    },
 }
 
 /// Tells the server nodes of `db` `message` (those of another process too, such as the
@@ -60,12 +73,30 @@ pub async fn tell(db: &crate::db::Database, message: NodeMessage) {
     }
 }
 
+/// Says every [`ALIVE_EVERY`] that this node runs (PostgreSQL only; returns at once on
+/// SQLite).
+pub async fn announce(state: AppState) {
+    if !matches!(state.db, crate::db::Database::Postgres(_)) {
+        return;
+    }
+    let mut every = tokio::time::interval(ALIVE_EVERY);
+    loop {
+        every.tick().await;
+        let node = state.remote.node();
+        tell(&state.db, NodeMessage::Alive { node }).await;
+    }
+}
+
 /// Hears the other nodes (PostgreSQL only) until the returned listener is dropped. Whenever
 /// the listening session is (re)opened, every agent connected here is kicked: commands queued
 /// meanwhile were not heard of.
 pub fn listen(state: &AppState) -> Option<crate::db::postgres::Listener> {
     let (hub, agents) = (state.remote.clone(), state.agents.clone());
-    let all = hub.clone();
+    let (all, db, runtime) = (
+        hub.clone(),
+        state.db.clone(),
+        tokio::runtime::Handle::current(),
+    );
     state.db.listen(
         CHANNEL,
         move || all.kick_all(),
@@ -87,6 +118,15 @@ pub fn listen(state: &AppState) -> Option<crate::db::postgres::Listener> {
                 }) => {
                     if node != hub.node() {
                         hub.end_sessions_opened_before(agent, opened_ms);
+                    }
+                }
+                Ok(NodeMessage::Alive { node }) => {
+                    // A node that just started is answered, so that it counts this one now
+                    // rather than at this one's next announcement.
+                    if hub.heard_from(node) {
+                        let (db, me) = (db.clone(), hub.node());
+                        runtime
+                            .spawn(async move { tell(&db, NodeMessage::Alive { node: me }).await });
                     }
                 }
                 // A node of a newer build may say more; this one acts on what it knows.
@@ -113,6 +153,9 @@ mod tests {
                 agent,
                 node: Uuid::new_v4(),
                 opened_ms: 1_765_000_000_000,
+            },
+            NodeMessage::Alive {
+                node: Uuid::new_v4(),
             },
         ] {
             let text = serde_json::to_string(&message).unwrap();

@@ -784,6 +784,26 @@ async fn a_command_past_its_time_to_live_expires_and_is_never_sent() {
     );
 }
 
+/// Behind HAProxy (`--proxy-protocol`) the MQTT port too takes the client's address from the
+/// PROXY protocol header first, and refuses a connection that sends none.
+#[tokio::test]
+async fn mqtt_on_its_own_port_behind_haproxy_reads_the_proxy_header() {
+    let ts = TestServer::start_with(|c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.proxy_protocol = true;
+    })
+    .await;
+    let mqtt = ts.server().mqtt_addr.unwrap();
+    let id = ts.demo.agent.agent_id.to_string();
+    let secret = ts.demo.agent.secret.clone();
+    let (_direct, mut events) = agent_client(&ts.ca_pem, mqtt.port(), false, &id, &id, &secret);
+    until_closed(&mut events).await;
+    let (relay, relaying) = ecsp_server_mock::testing::relay_to(mqtt).await;
+    let (_proxied, mut events) = agent_client(&ts.ca_pem, relay.port(), false, &id, &id, &secret);
+    connected(&mut events).await;
+    relaying.abort();
+}
+
 #[tokio::test]
 async fn mqtt_on_its_own_port_without_alpn() {
     let ts = TestServer::start_with(|c| c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap())).await;
