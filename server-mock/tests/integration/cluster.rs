@@ -34,57 +34,57 @@ async fn each_node_counts_the_others_at_once() {
     assert_eq!(counts(), [2, 2, 2], "after {:?}", started.elapsed());
 }
 
-/// The three nodes' sweepers finding the same deadlines due at once end each operation once:
-/// one history row and one audit row per operation.
-#[tokio::test]
+/// Three node processes behind HAProxy, whose sweepers (every second) find the same deadlines
+/// due, with three more sweeps at once from outside: each operation is ended once, with one
+/// history row and one audit row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_due_deadline_is_swept_once_by_three_nodes() {
     use ecsp_server_mock::store::operations;
-    let Some(nodes) = three_nodes("each_due_deadline_is_swept_once").await else {
+    use ecsp_server_mock::testing::ProcessCluster;
+    if postgres_only("each_due_deadline_is_swept_once").is_none() {
         return;
-    };
+    }
+    let cluster = ProcessCluster::start(env!("CARGO_BIN_EXE_ecsp-server").into(), 3).await;
+    let db = &cluster.seed;
     const OPERATIONS: i64 = 300;
-    let device = nodes[0].device(0).to_string();
-    nodes[0]
-        .write_sql(move |c| {
-            let (org, device, agent) = c.query_row(
-                "SELECT org_id, id, agent_id FROM devices WHERE public_id = ?1",
-                [&device],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
-            )?;
-            let user: i64 =
-                c.query_row("SELECT MIN(id) FROM users WHERE org_id = ?1", [org], |r| {
-                    r.get(0)
-                })?;
-            for _ in 0..OPERATIONS {
-                c.execute(
-                    "INSERT INTO operations (public_id, org_id, device_id, agent_id, kind, state,
+    let device = db.device(0).to_string();
+    db.write_sql(move |c| {
+        let (org, device, agent) = c.query_row(
+            "SELECT org_id, id, agent_id FROM devices WHERE public_id = ?1",
+            [&device],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )?;
+        let user: i64 = c.query_row("SELECT MIN(id) FROM users WHERE org_id = ?1", [org], |r| {
+            r.get(0)
+        })?;
+        for _ in 0..OPERATIONS {
+            c.execute(
+                "INSERT INTO operations (public_id, org_id, device_id, agent_id, kind, state,
                          requested_by, requested_at, expires_at, updated_at, deadline)
                      VALUES (?1, ?2, ?3, ?4, 'status', 'queued', ?5, 1, 2, 1, 2)",
-                    ecsp_server_mock::params![
-                        uuid::Uuid::new_v4().to_string(),
-                        org,
-                        device,
-                        agent,
-                        user
-                    ],
-                )?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+                ecsp_server_mock::params![
+                    uuid::Uuid::new_v4().to_string(),
+                    org,
+                    device,
+                    agent,
+                    user
+                ],
+            )?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
 
-    // The nodes' own sweepers (every second) and three more sweeps at once, one per node.
+    // Three more sweeps at once, beside the nodes' own.
     let now = chrono::Utc::now();
-    let sweeps = nodes
-        .iter()
-        .map(|n| n.db().write(move |c| operations::sweep(c, now)));
+    let sweeps = (0..3).map(|_| db.db().write(move |c| operations::sweep(c, now)));
     let swept: usize = futures_util::future::join_all(sweeps)
         .await
         .into_iter()
@@ -92,7 +92,7 @@ async fn each_due_deadline_is_swept_once_by_three_nodes() {
         .sum();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
-    let (history, audited, left) = nodes[1]
+    let (history, audited, left) = db
         .read_sql(|c| {
             let history: Vec<i64> = c
                 .prepare(
