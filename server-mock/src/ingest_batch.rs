@@ -13,7 +13,7 @@
 //! writer on the same index pages of the one database the nodes share: in the cluster
 //! benchmark (64 clients over HAProxy to nodes on one 2-core machine), two batches in flight
 //! per node cost 1.51 (2 nodes) and 1.72 (3 nodes) times the CPU per upload of one node reached
-//! directly; one per node 1.21 and 1.39 times.
+//! directly (one round); one per node 1.21 and 1.39 times (medians of three).
 //!
 //! SQLite's single writer already commits concurrent writes together (`db::sqlite`), so there
 //! each upload is its own write, as before.
