@@ -24,7 +24,10 @@ use crate::agent_admin;
 use crate::api::AppState;
 use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
+use crate::store::audit::ObjectTable;
 use crate::store::{accounts, audit, devices, groups};
+use ecsp_protocol::remote_ops::{OperationKind, OperationState};
+use ecsp_protocol::upload::RecordKind;
 use std::collections::HashMap;
 
 /// Audit rows per page, and the most a CSV export holds.
@@ -893,15 +896,17 @@ impl AuditFilter {
     }
 }
 
-/// Who acted, as the audit page names them: a user by name and e-mail address (from the
-/// organisation's accounts), else what the log holds.
 /// What the audit page names people and things by: users by name and e-mail address, agents by
-/// label, printers by model and serial number (the log itself keeps ids only).
+/// label, printers by model and serial number, records and operations by their kind and
+/// printer (the log itself keeps ids only).
 #[derive(Debug, Default)]
 struct AuditNames {
     users: HashMap<Uuid, (String, String)>,
     agents: HashMap<Uuid, String>,
     devices: HashMap<Uuid, String>,
+    /// Record and operation ids of the page: their kind and device.
+    records: HashMap<Uuid, (String, Uuid)>,
+    operations: HashMap<Uuid, (String, Uuid)>,
 }
 
 fn actor_words(lang: Lang, actor: &Actor, names: &AuditNames) -> String {
@@ -909,41 +914,94 @@ fn actor_words(lang: Lang, actor: &Actor, names: &AuditNames) -> String {
     match actor {
         Actor::User(id) => match names.users.get(id) {
             Some((name, email)) => format!("{name} <{email}>"),
-            None => format!("{} {id}", terms.actor_former_user),
+            None => terms.actor_former_user.to_owned(),
         },
         Actor::Agent(id) => match names.agents.get(id) {
             Some(label) => format!("{} {label}", terms.actor_agent),
-            None => format!("{} {id}", terms.actor_agent),
+            None => terms.object_removed_agent.to_owned(),
         },
         Actor::Anonymous => terms.actor_anonymous.to_owned(),
         Actor::System => terms.actor_system.to_owned(),
     }
 }
 
-/// An object as the audit page names it: a user, an agent or a printer (`user:<id>`,
-/// `agent:<id>`, `device:<id>`, maybe followed by `:<detail>`) by its name; anything else, and
-/// anything since deleted, as logged.
-fn object_words(object: &str, names: &AuditNames) -> String {
+/// An object as the audit page names it, never by an id: a user, an agent, a printer by its
+/// name; a record or an operation by its kind and printer (an operation's new state after it,
+/// a requested one's kind after the printer); a device right as user and printer; anything
+/// gone by what it was. What the page has no word
+/// for (a refused MQTT topic, a malformed request) is shown as logged.
+fn object_words(lang: Lang, object: &str, names: &AuditNames) -> String {
+    let (t, terms) = (lang.messages(), lang.terms());
     let Some((kind, rest)) = object.split_once(':') else {
         return object.to_owned();
     };
     let (id, detail) = rest.split_once(':').unwrap_or((rest, ""));
+    if kind == "devices" {
+        return terms.object_printers.replace("{n}", id);
+    }
     let Ok(id) = Uuid::parse_str(id) else {
         return object.to_owned();
     };
-    let name = match kind {
-        "user" => names
-            .users
-            .get(&id)
-            .map(|(name, email)| format!("{name} <{email}>")),
-        "agent" => names.agents.get(&id).cloned(),
-        "device" => names.devices.get(&id).cloned(),
-        _ => None,
+    let printer = |device: &Uuid| {
+        names
+            .devices
+            .get(device)
+            .cloned()
+            .unwrap_or_else(|| terms.object_removed_printer.to_owned())
     };
-    match name {
-        Some(name) if detail.is_empty() => name,
-        Some(name) => format!("{name} ({detail})"),
-        None => object.to_owned(),
+    let name = match kind {
+        "user" => names.users.get(&id).map_or_else(
+            || terms.actor_former_user.to_owned(),
+            |(name, email)| format!("{name} <{email}>"),
+        ),
+        "agent" => names
+            .agents
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| terms.object_removed_agent.to_owned()),
+        "device" => printer(&id),
+        "record" => match names.records.get(&id) {
+            Some((kind, device)) => {
+                let kind = match RecordKind::parse(kind) {
+                    Some(RecordKind::DeviceData) => t.kind_device_data,
+                    Some(RecordKind::Dfe) => t.kind_dfe,
+                    Some(RecordKind::Measurement) => t.kind_measurement,
+                    None => terms.object_record,
+                };
+                format!("{kind}: {}", printer(device))
+            }
+            None => terms.object_record.to_owned(),
+        },
+        "operation" => {
+            let what = match names.operations.get(&id) {
+                Some((kind, device)) => {
+                    let kind = OperationKind::parse(kind)
+                        .map_or(terms.object_operation, |k| t.operation_kind(k));
+                    format!("{kind}: {}", printer(device))
+                }
+                None => terms.object_operation.to_owned(),
+            };
+            return match OperationState::parse(detail) {
+                Some(state) => format!("{what} → {}", t.operation_state(state)),
+                None => what,
+            };
+        }
+        "group" => terms.object_group.to_owned(),
+        "organization" => terms.object_organisation.to_owned(),
+        _ => return object.to_owned(),
+    };
+    // A device right (`user:<id>:device:<id>`) or an operation requested on a printer
+    // (`device:<id>:<kind>`).
+    if let Some(kind) = OperationKind::parse(detail).filter(|_| kind == "device") {
+        return format!("{name} ({})", t.operation_kind(kind));
+    }
+    match detail.split_once(':') {
+        None if detail.is_empty() => name,
+        Some(("device", device)) => match Uuid::parse_str(device) {
+            Ok(device) => format!("{name} → {}", printer(&device)),
+            Err(_) => format!("{name} ({detail})"),
+        },
+        _ => format!("{name} ({detail})"),
     }
 }
 
@@ -1020,7 +1078,26 @@ async fn read_audit(
                     // The export keeps ids, as the log does: no names to open.
                     return Ok((entries, AuditNames::default()));
                 }
+                let ids_of = |kind: &str| -> Vec<Uuid> {
+                    let prefix = format!("{kind}:");
+                    let mut ids: Vec<Uuid> = entries
+                        .iter()
+                        .filter_map(|e| e.object.strip_prefix(prefix.as_str()))
+                        .filter_map(|rest| Uuid::parse_str(rest.split(':').next()?).ok())
+                        .collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                };
+                let (records, operations) = (ids_of("record"), ids_of("operation"));
                 let names = AuditNames {
+                    records: audit::kinds_and_devices(c, org, ObjectTable::Records, &records)?,
+                    operations: audit::kinds_and_devices(
+                        c,
+                        org,
+                        ObjectTable::Operations,
+                        &operations,
+                    )?,
                     users: accounts::list_users(c, &key, org)?
                         .into_iter()
                         .map(|u| (u.user_id, (u.name, u.email)))
@@ -1096,7 +1173,7 @@ pub async fn audit_log(
                     actor: actor_words(browser.lang, &e.actor, &names),
                     action: e.action.clone(),
                     action_words: browser.lang.audit_action(&e.action),
-                    object: object_words(&e.object, &names),
+                    object: object_words(browser.lang, &e.object, &names),
                     outcome: t.outcome(e.outcome),
                     outcome_key: match e.outcome {
                         Outcome::Success => "success",
@@ -1188,6 +1265,51 @@ pub(super) fn csv_safe(cell: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_objects_are_named_in_words_and_never_by_id() {
+        let (op, gone_op, record, device, user, gone) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let names = AuditNames {
+            users: HashMap::from([(user, ("Aiko".into(), "aiko@example.com".into()))]),
+            devices: HashMap::from([(device, "Epson SC-P9500 (X1)".into())]),
+            records: HashMap::from([(record, ("measurement".into(), device))]),
+            operations: HashMap::from([(op, ("head_cleaning".into(), gone))]),
+            ..AuditNames::default()
+        };
+        let en = |object: &str| object_words(Lang::En, object, &names);
+        assert_eq!(
+            en(&format!("operation:{op}:succeeded")),
+            "Head cleaning: Removed printer → Succeeded"
+        );
+        assert_eq!(en(&format!("operation:{gone_op}")), "Operation");
+        assert_eq!(
+            en(&format!("record:{record}")),
+            "Measurement: Epson SC-P9500 (X1)"
+        );
+        assert_eq!(en(&format!("record:{gone}")), "Record");
+        assert_eq!(
+            en(&format!("user:{user}:device:{device}")),
+            "Aiko <aiko@example.com> → Epson SC-P9500 (X1)"
+        );
+        assert_eq!(en(&format!("user:{gone}")), "Removed user");
+        assert_eq!(en(&format!("agent:{gone}")), "Removed agent");
+        assert_eq!(en(&format!("group:{gone}")), "Group");
+        assert_eq!(en("devices:3"), "3 printers");
+        assert_eq!(
+            object_words(Lang::Ja, &format!("operation:{op}:succeeded"), &names),
+            "ヘッドクリーニング: 削除されたプリンター → 成功"
+        );
+        // What the page has no word for is shown as logged.
+        assert_eq!(en("topic:ecsp/other"), "topic:ecsp/other");
+        assert_eq!(en(""), "");
+    }
 
     #[test]
     fn formulas_are_defused_in_csv_cells() {

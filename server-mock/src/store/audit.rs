@@ -255,3 +255,60 @@ pub fn page(
     let rows = stmt.query_map(params![org_id, after_seq, limit], raw_row)?;
     rows.map(|r| to_entry(r?)).collect()
 }
+
+/// What the audit page names records and operations by: for each of `ids` of `table`
+/// (`records` or `operations`) in the organisation, its kind and its device's public id. Ids
+/// not found (another organisation's, or gone) are left out.
+pub fn kinds_and_devices(
+    conn: &Connection,
+    org_id: i64,
+    table: ObjectTable,
+    ids: &[Uuid],
+) -> crate::sql::Result<std::collections::HashMap<Uuid, (String, Uuid)>> {
+    let mut found = std::collections::HashMap::new();
+    let id_column = match table {
+        ObjectTable::Records => "record_id",
+        ObjectTable::Operations => "public_id",
+    };
+    let table = match table {
+        ObjectTable::Records => "records",
+        ObjectTable::Operations => "operations",
+    };
+    for chunk in ids.chunks(256) {
+        let list = (2..chunk.len() + 2)
+            .map(|n| format!("?{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT t.{id_column}, t.kind, d.public_id FROM {table} t
+             JOIN devices d ON d.id = t.device_id
+             WHERE t.org_id = ?1 AND t.{id_column} IN ({list})"
+        );
+        let texts: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+        let mut values = vec![Value::Integer(org_id)];
+        values.extend(texts.iter().map(|t| Value::Text(t)));
+        let refs: Vec<&dyn crate::sql::ToSql> =
+            values.iter().map(|v| v as &dyn crate::sql::ToSql).collect();
+        let rows = conn.prepare(&sql)?.query_map(&refs[..], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, kind, device) = row?;
+            if let (Ok(id), Ok(device)) = (Uuid::parse_str(&id), Uuid::parse_str(&device)) {
+                found.insert(id, (kind, device));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The tables [`kinds_and_devices`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum ObjectTable {
+    Records,
+    Operations,
+}

@@ -1975,6 +1975,42 @@ async fn the_audit_log_names_actors_and_hides_page_views_by_default() {
             && !named.body.contains(&format!("device:{}", d.device_id)),
         "no agent or printer by id"
     );
+    // Records and operations by their kind and printer; nothing in the object and actor
+    // columns by id, also what is gone (a user deleted after acting).
+    let support = ts.token("support").await;
+    let res = ts
+        .post(
+            &support,
+            "/api/v1/operations",
+            &json!({"device_id": d.device_id, "kind": "status"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let objects = admin.get("/portal/admin/audit?reads=1").await;
+    let cells: Vec<&str> = ["<td class=\"object\">", "<td class=\"actor\">"]
+        .iter()
+        .flat_map(|open| objects.body.split(open).skip(1))
+        .map(|rest| rest.split("</td>").next().unwrap())
+        .collect();
+    assert!(cells.len() > 10, "{}", objects.body);
+    for cell in &cells {
+        let has_uuid = (0..cell.len().saturating_sub(35)).any(|i| {
+            cell.get(i..i + 36)
+                .is_some_and(|w| uuid::Uuid::parse_str(w).is_ok())
+        });
+        assert!(!has_uuid, "an id shown: {cell}");
+    }
+    let printer = format!("{} {} ({})", d.manufacturer, d.model, d.serial_number);
+    assert!(
+        cells
+            .iter()
+            .any(|c| c.starts_with("Device data: ") && c.contains(&printer)),
+        "the record by kind and printer: {cells:?}"
+    );
+    assert!(
+        cells.contains(&format!("{printer} (Status and counters)").as_str()),
+        "the operation requested, by printer and kind: {cells:?}"
+    );
 
     // Times in UTC until the viewer chooses a zone in their settings; then in that zone.
     assert!(log.body.contains(" UTC</time>"), "{}", log.body);
