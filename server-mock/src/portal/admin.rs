@@ -1078,19 +1078,31 @@ async fn read_audit(
                     // The export keeps ids, as the log does: no names to open.
                     return Ok((entries, AuditNames::default()));
                 }
+                // Only the names the page refers to are opened (each a decryption), not the
+                // whole organisation's.
                 let ids_of = |kind: &str| -> Vec<Uuid> {
                     let prefix = format!("{kind}:");
                     let mut ids: Vec<Uuid> = entries
                         .iter()
-                        .filter_map(|e| e.object.strip_prefix(prefix.as_str()))
+                        .flat_map(|e| {
+                            // An object, and for a device right its second id.
+                            let second = e.object.split_once(":device:").map(|(_, d)| d);
+                            let object = e.object.strip_prefix(prefix.as_str());
+                            [object, second.filter(|_| kind == "device")]
+                        })
+                        .flatten()
                         .filter_map(|rest| Uuid::parse_str(rest.split(':').next()?).ok())
                         .collect();
+                    ids.extend(entries.iter().filter_map(|e| match (&e.actor, kind) {
+                        (Actor::User(id), "user") | (Actor::Agent(id), "agent") => Some(*id),
+                        _ => None,
+                    }));
                     ids.sort_unstable();
                     ids.dedup();
                     ids
                 };
                 let (records, operations) = (ids_of("record"), ids_of("operation"));
-                let names = AuditNames {
+                let mut names = AuditNames {
                     records: audit::kinds_and_devices(c, org, ObjectTable::Records, &records)?,
                     operations: audit::kinds_and_devices(
                         c,
@@ -1098,23 +1110,42 @@ async fn read_audit(
                         ObjectTable::Operations,
                         &operations,
                     )?,
-                    users: accounts::list_users(c, &key, org)?
-                        .into_iter()
-                        .map(|u| (u.user_id, (u.name, u.email)))
-                        .collect(),
-                    agents: devices::list_agents(c, &key, Some(org))?
-                        .into_iter()
-                        .map(|a| (a.agent_id, a.label))
-                        .collect(),
-                    devices: devices::list_visible(c, &who)?
-                        .into_iter()
-                        .map(|d| {
+                    ..AuditNames::default()
+                };
+                for id in ids_of("user") {
+                    match accounts::get_user(c, &key, org, id) {
+                        Ok(u) => {
+                            names.users.insert(id, (u.name, u.email));
+                        }
+                        Err(ApiError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                for id in ids_of("agent") {
+                    match devices::get_agent(c, &key, Some(org), id) {
+                        Ok(a) => {
+                            names.agents.insert(id, a.label);
+                        }
+                        Err(ApiError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                let mut printers = ids_of("device");
+                printers.extend(names.records.values().map(|(_, d)| *d));
+                printers.extend(names.operations.values().map(|(_, d)| *d));
+                printers.sort_unstable();
+                printers.dedup();
+                for id in printers {
+                    match devices::visible(c, &who, id) {
+                        Ok((_, d)) => {
                             let name =
                                 format!("{} {} ({})", d.manufacturer, d.model, d.serial_number);
-                            (d.device_id, name)
-                        })
-                        .collect(),
-                };
+                            names.devices.insert(id, name);
+                        }
+                        Err(ApiError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 Ok((entries, names))
             },
         )
