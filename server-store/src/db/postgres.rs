@@ -492,8 +492,6 @@ impl PostgresDatabase {
     }
 }
 
-/// Creates an empty database `name` on `admin`'s server and returns the target naming it
-/// (tests, and `ecsp-server migrate` into a new database). `name` must be a plain identifier.
 /// Runs `statements` as `admin` (blocking; for tests and benchmarks: dropping their throwaway
 /// databases, a checkpoint before a measurement).
 pub fn execute_blocking(admin: &PostgresTarget, statements: &str) -> Result<(), StoreError> {
@@ -502,6 +500,8 @@ pub fn execute_blocking(admin: &PostgresTarget, statements: &str) -> Result<(), 
     Ok(())
 }
 
+/// Creates an empty database `name` on `admin`'s server and returns the target naming it
+/// (tests, and `ecsp-server migrate` into a new database). `name` must be a plain identifier.
 pub async fn create_database(
     admin: &PostgresTarget,
     name: &str,
