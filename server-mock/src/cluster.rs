@@ -5,8 +5,9 @@
 //! the client hello without terminating it and routes on its ALPN: `mqtt` (or AWS IoT's name)
 //! to the MQTT backend, anything else to the HTTPS one. Both backends are the same nodes, which
 //! tell MQTT from HTTPS by ALPN themselves; the split lets MQTT's long connections be balanced
-//! by count (`leastconn`) and HTTPS round robin. A node is taken out after two failed checks of
-//! `/ready` half a second apart (the database answers with its schema), and a connection that
+//! by count (`leastconn`) and HTTPS round robin. A node is taken out of both after two failed
+//! checks of `/ready` half a second apart (the database answers with its schema; the MQTT
+//! backend tracks the HTTPS backend's checks rather than making its own), and a connection that
 //! finds a node gone is sent to another (`redispatch`).
 //!
 //! HAProxy tells each node the client's address in a PROXY protocol v2 header (`send-proxy-v2`,
@@ -31,7 +32,7 @@ pub fn haproxy_config(
     ca_file: &Path,
     check_host: &str,
 ) -> String {
-    let mut servers = String::new();
+    let (mut servers, mut tracking) = (String::new(), String::new());
     for (i, node) in nodes.iter().enumerate() {
         let _ = writeln!(
             servers,
@@ -40,6 +41,12 @@ pub fn haproxy_config(
              inter 500ms fall 2 rise 1",
             n = i + 1,
             ca = ca_file.display(),
+        );
+        // The same node: its state is the HTTPS backend's, checked once.
+        let _ = writeln!(
+            tracking,
+            "    server node{n} {node} send-proxy-v2 track ecsp_https/node{n}",
+            n = i + 1,
         );
     }
     format!(
@@ -71,8 +78,7 @@ backend ecsp_https
 {servers}
 backend ecsp_mqtt
     balance leastconn
-    option httpchk GET /ready
-{servers}",
+{tracking}",
         count = nodes.len(),
     )
 }

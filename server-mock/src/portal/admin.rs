@@ -918,7 +918,7 @@ fn actor_words(lang: Lang, actor: &Actor, names: &AuditNames) -> String {
         },
         Actor::Agent(id) => match names.agents.get(id) {
             Some(label) => format!("{} {label}", terms.actor_agent),
-            None => terms.object_removed_agent.to_owned(),
+            None => terms.actor_removed_agent.to_owned(),
         },
         Actor::Anonymous => terms.actor_anonymous.to_owned(),
         Actor::System => terms.actor_system.to_owned(),
@@ -927,8 +927,8 @@ fn actor_words(lang: Lang, actor: &Actor, names: &AuditNames) -> String {
 
 /// An object as the audit page names it, never by an id: a user, an agent, a printer by its
 /// name; a record or an operation by its kind and printer (an operation's new state after it,
-/// a requested one's kind after the printer); a device right as user and printer; anything
-/// gone by what it was. What the page has no word
+/// a requested one's kind after the printer); a device right as user and printer; anything not
+/// found (gone since, or a refused probe's id) by what it is. What the page has no word
 /// for (a refused MQTT topic, a malformed request) is shown as logged.
 fn object_words(lang: Lang, object: &str, names: &AuditNames) -> String {
     let (t, terms) = (lang.messages(), lang.terms());
@@ -947,18 +947,24 @@ fn object_words(lang: Lang, object: &str, names: &AuditNames) -> String {
             .devices
             .get(device)
             .cloned()
-            .unwrap_or_else(|| terms.object_removed_printer.to_owned())
+            .unwrap_or_else(|| terms.object_unknown_printer.to_owned())
+    };
+    let of_printer = |kind: &str, device: &Uuid| {
+        terms
+            .object_of_printer
+            .replace("{kind}", kind)
+            .replace("{printer}", &printer(device))
     };
     let name = match kind {
         "user" => names.users.get(&id).map_or_else(
-            || terms.actor_former_user.to_owned(),
+            || terms.object_unknown_user.to_owned(),
             |(name, email)| format!("{name} <{email}>"),
         ),
         "agent" => names
             .agents
             .get(&id)
             .cloned()
-            .unwrap_or_else(|| terms.object_removed_agent.to_owned()),
+            .unwrap_or_else(|| terms.object_unknown_agent.to_owned()),
         "device" => printer(&id),
         "record" => match names.records.get(&id) {
             Some((kind, device)) => {
@@ -968,7 +974,7 @@ fn object_words(lang: Lang, object: &str, names: &AuditNames) -> String {
                     Some(RecordKind::Measurement) => t.kind_measurement,
                     None => terms.object_record,
                 };
-                format!("{kind}: {}", printer(device))
+                of_printer(kind, device)
             }
             None => terms.object_record.to_owned(),
         },
@@ -977,7 +983,7 @@ fn object_words(lang: Lang, object: &str, names: &AuditNames) -> String {
                 Some((kind, device)) => {
                     let kind = OperationKind::parse(kind)
                         .map_or(terms.object_operation, |k| t.operation_kind(k));
-                    format!("{kind}: {}", printer(device))
+                    of_printer(kind, device)
                 }
                 None => terms.object_operation.to_owned(),
             };
@@ -1317,7 +1323,7 @@ mod tests {
         let en = |object: &str| object_words(Lang::En, object, &names);
         assert_eq!(
             en(&format!("operation:{op}:succeeded")),
-            "Head cleaning: Removed printer → Succeeded"
+            "Head cleaning: Unknown printer → Succeeded"
         );
         assert_eq!(en(&format!("operation:{gone_op}")), "Operation");
         assert_eq!(
@@ -1329,13 +1335,13 @@ mod tests {
             en(&format!("user:{user}:device:{device}")),
             "Aiko <aiko@example.com> → Epson SC-P9500 (X1)"
         );
-        assert_eq!(en(&format!("user:{gone}")), "Removed user");
-        assert_eq!(en(&format!("agent:{gone}")), "Removed agent");
+        assert_eq!(en(&format!("user:{gone}")), "Unknown user");
+        assert_eq!(en(&format!("agent:{gone}")), "Unknown agent");
         assert_eq!(en(&format!("group:{gone}")), "Group");
         assert_eq!(en("devices:3"), "3 printers");
         assert_eq!(
             object_words(Lang::Ja, &format!("operation:{op}:succeeded"), &names),
-            "ヘッドクリーニング: 削除されたプリンター → 成功"
+            "ヘッドクリーニング：不明なプリンター → 成功"
         );
         // What the page has no word for is shown as logged.
         assert_eq!(en("topic:ecsp/other"), "topic:ecsp/other");
