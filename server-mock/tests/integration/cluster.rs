@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::common::*;
 
-/// Three nodes of one service, the first having seeded the demo organisation.
+/// Three nodes of one service in this process, the first having seeded the demo organisation.
 async fn three_nodes(test: &str) -> Option<[TestServer; 3]> {
     postgres_only(test)?;
     let first = TestServer::start().await;
@@ -319,8 +319,9 @@ async fn an_agent_disabled_on_one_node_is_cut_off_by_every_node_at_once() {
 /// Test 4 of the several-nodes issue, on processes behind HAProxy: an operation requested
 /// through node A, its agent connected through node B, its live page open on node C. Node A is
 /// killed (SIGKILL) as soon as it answered; the command still reaches the agent when it asks
-/// for its commands, the page sees every state, and when node B dies mid-run the agent reconnects through HAProxy, is not given
-/// the command again, and its result ends the operation: run once.
+/// for its commands, the page sees every state, and when node B dies mid-run the agent
+/// reconnects through HAProxy, is not given the command again, and its result ends the
+/// operation: run once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_ends_once_with_the_nodes_that_took_it_killed() {
     use crate::portal::states_until_final;
