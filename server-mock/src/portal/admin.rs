@@ -26,6 +26,7 @@ use crate::crypto::{hash_password, new_password};
 use crate::error::ApiError;
 use crate::store::audit::ObjectTable;
 use crate::store::{accounts, audit, devices, groups};
+use ecsp_protocol::consent::Purpose;
 use ecsp_protocol::remote_ops::{OperationKind, OperationState};
 use ecsp_protocol::upload::RecordKind;
 use std::collections::HashMap;
@@ -927,7 +928,8 @@ fn actor_words(lang: Lang, actor: &Actor, names: &AuditNames) -> String {
 
 /// An object as the audit page names it, never by an id: a user, an agent, a printer by its
 /// name; a record or an operation by its kind and printer (an operation's new state after it,
-/// a requested one's kind after the printer); a device right as user and printer; anything not
+/// a requested one's kind after the printer); a device right as user and printer; a consent
+/// decision as the user and the purpose's name; anything not
 /// found (gone since, or a refused probe's id) by what it is. What the page has no word
 /// for (a refused MQTT topic, a malformed request) is shown as logged.
 fn object_words(lang: Lang, object: &str, names: &AuditNames) -> String {
@@ -1000,6 +1002,10 @@ fn object_words(lang: Lang, object: &str, names: &AuditNames) -> String {
     // (`device:<id>:<kind>`).
     if let Some(kind) = OperationKind::parse(detail).filter(|_| kind == "device") {
         return format!("{name} ({})", t.operation_kind(kind));
+    }
+    // A consent decision: `user:<id>:<purpose>`.
+    if let Ok(purpose) = detail.parse::<Purpose>() {
+        return format!("{name} ({})", lang.purpose_name(purpose));
     }
     match detail.split_once(':') {
         None if detail.is_empty() => name,
@@ -1336,6 +1342,14 @@ mod tests {
             "Aiko <aiko@example.com> → Epson SC-P9500 (X1)"
         );
         assert_eq!(en(&format!("user:{gone}")), "Unknown user");
+        assert_eq!(
+            en(&format!("user:{user}:gps")),
+            format!(
+                "Aiko <aiko@example.com> ({})",
+                Lang::En.purpose_name(Purpose::Gps)
+            )
+        );
+        assert_ne!(Lang::En.purpose_name(Purpose::Gps), "gps");
         assert_eq!(en(&format!("agent:{gone}")), "Unknown agent");
         assert_eq!(en(&format!("group:{gone}")), "Group");
         assert_eq!(en("devices:3"), "3 printers");

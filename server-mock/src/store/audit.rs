@@ -6,7 +6,7 @@ use crate::sql::{Connection, Value, params};
 use ecsp_protocol::admin::{Actor, AuditEntry, Outcome};
 use uuid::Uuid;
 
-use super::{execute_values, from_ms, now_ms, parse_uuid, placeholder_rows};
+use super::{execute_values, from_ms, now_ms, parse_uuid, placeholder_list, placeholder_rows};
 use crate::error::ApiError;
 
 /// One event to record.
@@ -275,10 +275,7 @@ pub fn kinds_and_devices(
         ObjectTable::Operations => "operations",
     };
     for chunk in ids.chunks(256) {
-        let list = (2..chunk.len() + 2)
-            .map(|n| format!("?{n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = placeholder_list(2, chunk.len());
         let sql = format!(
             "SELECT t.{id_column}, t.kind, d.public_id FROM {table} t
              JOIN devices d ON d.id = t.device_id

@@ -41,6 +41,14 @@ pub fn placeholder_rows(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// `?first, ?first+1, …` for `n` values: an `IN (…)` list made at run time.
+pub fn placeholder_list(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Runs a statement whose values are a list made at run time (a multi-row statement).
 pub fn execute_values(
     conn: &crate::sql::Connection,

@@ -16,7 +16,9 @@ use uuid::Uuid;
 use super::accounts::UserPrincipal;
 use super::audit::{self, Event};
 use super::devices::VISIBLE;
-use super::{execute_values, from_ms, now_ms, parse_uuid, placeholder_rows, to_ms};
+use super::{
+    execute_values, from_ms, now_ms, parse_uuid, placeholder_list, placeholder_rows, to_ms,
+};
 use crate::crypto::{DataKey, body_fingerprint};
 use crate::db::StoreError;
 use crate::error::ApiError;
@@ -214,10 +216,7 @@ pub fn store_uploads(
             .into_iter()
             .collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let list = (2..chunk.len() + 2)
-                .map(|n| format!("?{n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = placeholder_list(2, chunk.len());
             let sql = format!(
                 "SELECT record_id, kind, body_sha256, stored_at FROM records
                  WHERE org_id = ?1 AND record_id IN ({list})"
