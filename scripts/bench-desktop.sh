@@ -15,4 +15,6 @@ echo "== the release app"
 app="$(scripts/build-desktop.sh --release | tail -n 1)"
 TAURI_DRIVER="$(scripts/setup-tauri-driver.sh)"
 export TAURI_DRIVER ECSP_DESKTOP_BIN="$PWD/$app"
-xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- env NO_AT_BRIDGE=1 node ui/tests/e2e/startup.mjs
+# -noreset: Xvfb would reset after each launch's last client leaves and refuse the next one
+# meanwhile (see scripts/test.d/60-desktop.sh).
+xvfb-run -a -s "-screen 0 1280x900x24 -noreset" dbus-run-session -- env NO_AT_BRIDGE=1 node ui/tests/e2e/startup.mjs

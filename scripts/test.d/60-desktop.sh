@@ -37,7 +37,10 @@ cargo build -p ecsp-desktop --features embed-ui --locked || fail "the app build"
 cargo build --workspace --exclude ecsp-desktop --bins --locked || fail "the server build"
 TAURI_DRIVER="$(scripts/setup-tauri-driver.sh)" || fail "installing tauri-driver"
 export TAURI_DRIVER
-xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- bash -c '
+# -noreset: by default Xvfb resets when its last client disconnects and refuses connections
+# meanwhile, so an app started just after another one quit could not open the display (one
+# launch in six failed so in scripts/bench-desktop.sh's back-to-back launches).
+xvfb-run -a -s "-screen 0 1280x900x24 -noreset" dbus-run-session -- bash -c '
     export XDG_DATA_HOME="$(mktemp -d)"
     trap '"'"'rm -rf "$XDG_DATA_HOME"'"'"' EXIT
     echo -n "ecsp-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null

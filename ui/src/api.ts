@@ -2,6 +2,7 @@
 // the Rust types' serde forms; errors arrive as UiError {code, message}.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { open } from "@tauri-apps/plugin-dialog";
 
 export type ErrorCode =
   | "configuration" | "tls_untrusted" | "tls_failed" | "offline" | "not_signed_in"
@@ -28,6 +29,8 @@ export type SyncState =
 export interface AppStatus {
   version: string;
   server: string | null;
+  /** The SHA-256 fingerprint of the server CA the user accepted (kept after sign-out). */
+  accepted_ca: string | null;
   signed_in: boolean;
   authorised: boolean;
   autostart: boolean;
@@ -53,7 +56,19 @@ export interface ConsentHistoryEntry {
   decided_at: string; delivered: boolean;
 }
 export interface FolderSource { folder: string; device_id: string }
-export interface Sources { source: FolderSource | null; watching: boolean; quarantined: [string, string][] }
+/** The code of a file's read error (`ecsp_dfe::ReadErrorKind`). */
+export type ReadErrorKind = "too_large" | "malformed" | "refused" | "unsupported" | "invalid" | "missing";
+export interface ReadError { file: string; kind: ReadErrorKind; location: unknown; message: string }
+/** A quarantined file: the reason's code (null if its reason file has none) and the parser's words. */
+export interface QuarantinedFile { file: string; kind: ReadErrorKind | null; detail: string }
+export type NotWatching = "signed_out" | "deauthorised" | "no_folder" | "folder_unreadable" | "stopped";
+export interface Sources {
+  source: FolderSource | null; watching: boolean;
+  /** Every reason the folder is not watched (empty while watching). */
+  not_watching: NotWatching[];
+  folder_error?: string;
+  quarantined: QuarantinedFile[];
+}
 export interface PreviewGatedPart { purpose: Purpose; field: string; will_send: boolean; value: unknown }
 export interface PreviewRecord {
   record_id: string; kind: OutboxKind; state: QueueState; captured_at: string;
@@ -88,7 +103,7 @@ export type ClientEvent =
 export type FolderEvent =
   | { event: "captured"; file: string; record_ids: string[]; withheld: Purpose[] }
   | { event: "duplicate"; file: string; record_ids: string[] }
-  | { event: "quarantined"; file: string; reason: unknown }
+  | { event: "quarantined"; file: string; reason: ReadError }
   | { event: "deferred"; file: string; code: string; message: string }
   | { event: "quarantine_pruned"; files: string[]; bytes: number; limits: { max_bytes: number; max_files: number } };
 
@@ -119,6 +134,11 @@ export const api = {
   records: (deviceId: string, limit = 50) => invoke<RecordView[]>("records", { deviceId, limit }),
   setAuthorised: (authorised: boolean) => invoke<boolean>("set_authorised", { authorised }),
   setAutostart: (enabled: boolean) => invoke<boolean>("set_autostart", { enabled }),
+  /** The system's folder picker (the dialog plugin); null if the user cancelled. */
+  pickFolder: async (title: string, current: string | null): Promise<string | null> => {
+    const picked = await open({ directory: true, multiple: false, title, defaultPath: current || undefined });
+    return typeof picked === "string" ? picked : null;
+  },
 };
 
 export const CLIENT_EVENT = "ecsp://client";

@@ -47,11 +47,28 @@ export function message(text: string, kind: "status" | "error" = "status"): HTML
   return h("p", { class: `message ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
 
-export function table(caption: string, headers: string[], rows: Child[][]): HTMLTableElement {
+/**
+ * An error shown in `container` and kept in view: an alert (read out at once), focused and
+ * scrolled to, so an error below the fold of a long form is never missed.
+ */
+export function showError(container: HTMLElement, text: string): HTMLElement {
+  const el = message(text, "error");
+  el.tabIndex = -1;
+  container.replaceChildren(el);
+  el.scrollIntoView({ block: "nearest" });
+  el.focus({ preventScroll: true });
+  return el;
+}
+
+/**
+ * A table named by `name`: a heading already on the screen (`{ labelledBy: its id }`, so the
+ * name is not shown twice), or a caption of its own.
+ */
+export function table(name: string | { labelledBy: string }, headers: string[], rows: Child[][]): HTMLTableElement {
   return h(
     "table",
-    {},
-    h("caption", {}, caption),
+    typeof name === "string" ? {} : { "aria-labelledby": name.labelledBy },
+    typeof name === "string" ? h("caption", {}, name) : null,
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))),
   );

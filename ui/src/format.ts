@@ -2,7 +2,7 @@
 import type { ClientEvent, FolderEvent, PreviewRecord, QueueStatus, SyncState, UiError } from "./api";
 import { isUiError } from "./api";
 import { t } from "./i18n";
-import type { MessageKey } from "./messages";
+import { en, type MessageKey } from "./messages";
 
 /** A fingerprint split in groups of four pairs per line-friendly chunk, for comparing by eye. */
 export function groupFingerprint(fp: string): string[] {
@@ -51,7 +51,7 @@ export function folderEventText(e: FolderEvent): string {
     case "duplicate":
       return t("sources.event.duplicate", { file: e.file });
     case "quarantined":
-      return t("sources.event.quarantined", { file: e.file });
+      return t("sources.event.quarantined", { file: e.file, reason: quarantineReasonText(e.reason?.kind) });
     case "deferred":
       return t("sources.event.deferred", { file: e.file });
     case "quarantine_pruned":
@@ -61,6 +61,13 @@ export function folderEventText(e: FolderEvent): string {
         max_mb: Math.round(e.limits.max_bytes / (1024 * 1024)),
       });
   }
+}
+
+/** Why a file was quarantined, in the page's language by the reason's code (the parser's own
+ * words go beside it); a code this app has no words for is said generally. */
+export function quarantineReasonText(kind: string | null | undefined): string {
+  const key = `quarantine.reason.${kind}`;
+  return t(kind && key in en ? (key as MessageKey) : "quarantine.reason.other");
 }
 
 /** The exact JSON a record leaves with: its body plus the gated parts that will be sent. */

@@ -1,6 +1,6 @@
-// The app's frame: a header (title, sync status, language), the section navigation and the
-// current screen. Core events refresh the status line and the screen that shows what changed.
-import { api, onClientEvent, onFolderEvent, type AppStatus } from "./api";
+// The app's frame: a header (title, sync status, the signed-in user, language), the section
+// navigation and the current screen. Core events refresh the status line and the screen that shows what changed.
+import { api, onClientEvent, onFolderEvent, type AppStatus, type WhoAmI } from "./api";
 import { h, message } from "./dom";
 import { errorText, nextQueueStatus, syncText } from "./format";
 import { detectLanguage, language, setLanguage, t, type Language } from "./i18n";
@@ -18,6 +18,8 @@ const sections: Section[] = ["consent", "sources", "preview", "queue", "records"
 
 const app = document.getElementById("app") as HTMLElement;
 let status: AppStatus | null = null;
+/** Who is signed in (from sign-in, else asked of the server once per start). */
+let who: WhoAmI | null = null;
 let section: Section = "consent";
 const statusLine = h("p", { class: "sync", role: "status", "data-testid": "sync" });
 const main = h("main", { id: "main" });
@@ -78,7 +80,13 @@ function header(): HTMLElement {
     document.documentElement.lang = lang;
     void start(section);
   });
-  return h("header", {}, h("span", { class: "brand" }, t("app.title")), statusLine, select);
+  // The person by name (their e-mail when the account has no name), the e-mail beside it.
+  const user = status?.signed_in && who
+    ? h("p", { class: "user", "data-testid": "user", "aria-label": t("app.signedInAs", { name: who.name || who.email }) },
+      h("span", { class: "name" }, who.name || who.email),
+      who.name ? h("span", { class: "email" }, who.email) : null)
+    : null;
+  return h("header", {}, h("span", { class: "brand" }, t("app.title")), statusLine, user, select);
 }
 
 async function start(keep?: Section): Promise<void> {
@@ -90,12 +98,18 @@ async function start(keep?: Section): Promise<void> {
     return;
   }
   if (!status.signed_in) {
-    const view = signInView(status.server, () => void start());
+    who = null;
+    const accepted = status.server && status.accepted_ca ? { server: status.server, fingerprint: status.accepted_ca } : null;
+    const view = signInView(status.server, accepted, (signedIn) => {
+      who = signedIn;
+      void start();
+    });
     app.replaceChildren(header(), h("main", { id: "main" }, view));
     renderStatus();
     view.querySelector<HTMLElement>("h1")?.focus();
     return;
   }
+  if (!who) who = await api.whoami().catch(() => null);
   const nav = h("nav", { "aria-label": t("nav.label") },
     h("ul", {}, sections.map((s) => h("li", {}, h("button", { type: "button", "data-section": s, onclick: () => void show(s) }, t(`nav.${s}` as MessageKey))))));
   app.replaceChildren(header(), h("div", { class: "body" }, nav, main));

@@ -51,8 +51,13 @@ use crate::transport::Transport;
 /// Name of the local database file in the client's data directory.
 pub const LOCAL_DATABASE_FILE: &str = "client.sqlite3";
 
-/// Service name under which secrets are kept in the OS keyring.
+/// Service name under which secrets are kept in the OS keyring: the command line's (`ecsp`),
+/// unchanged so its existing sessions stay signed in.
 pub const KEYRING_SERVICE: &str = "ecsp-client";
+
+/// The desktop application's own keyring service. Each application keeps its session (and its
+/// installation id) apart, so signing out of one does not sign out the other.
+pub const DESKTOP_KEYRING_SERVICE: &str = "ecsp-desktop";
 
 /// How many events a slow subscriber may fall behind before it loses the oldest.
 const EVENT_BUFFER: usize = 1024;

@@ -28,6 +28,34 @@ pub enum ReadErrorKind {
     Missing,
 }
 
+impl ReadErrorKind {
+    pub const ALL: [ReadErrorKind; 6] = [
+        ReadErrorKind::TooLarge,
+        ReadErrorKind::Malformed,
+        ReadErrorKind::Refused,
+        ReadErrorKind::Unsupported,
+        ReadErrorKind::Invalid,
+        ReadErrorKind::Missing,
+    ];
+
+    /// The stable code (as serialised, and as a quarantine reason file's `kind:` line says it),
+    /// for an application to say the reason in its own language.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadErrorKind::TooLarge => "too_large",
+            ReadErrorKind::Malformed => "malformed",
+            ReadErrorKind::Refused => "refused",
+            ReadErrorKind::Unsupported => "unsupported",
+            ReadErrorKind::Invalid => "invalid",
+            ReadErrorKind::Missing => "missing",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == code)
+    }
+}
+
 /// Where in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -173,6 +173,51 @@ impl HotFolderConfig {
     }
 }
 
+/// A quarantined file and why, as its reason file says: the reason's code (its `kind:` line;
+/// `None` for a reason file that has none) and the parser's words (where in the file, what was
+/// expected), for an application to say the reason in its own language with the detail beside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantinedFile {
+    pub file: String,
+    pub kind: Option<ReadErrorKind>,
+    /// The parser's message without the file name (shown apart) and the code.
+    pub detail: String,
+}
+
+impl QuarantinedFile {
+    /// Reads a reason file's text (`FILE: WHERE: MESSAGE` then `kind: CODE`).
+    pub fn from_reason(file: &str, reason: &str) -> Self {
+        let mut kind = None;
+        let mut lines = Vec::new();
+        for line in reason.lines() {
+            match line.strip_prefix("kind: ").map(ReadErrorKind::parse) {
+                Some(Some(k)) => kind = Some(k),
+                _ => lines.push(line),
+            }
+        }
+        let detail = lines.join("\n");
+        let detail = detail
+            .strip_prefix(file)
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(&detail)
+            .trim()
+            .to_owned();
+        Self {
+            file: file.to_owned(),
+            kind,
+            detail,
+        }
+    }
+}
+
+/// The quarantined files of `folder` with their reasons' codes and details, by file name.
+pub fn quarantined_files(folder: &Path) -> std::io::Result<Vec<QuarantinedFile>> {
+    Ok(quarantined(folder)?
+        .into_iter()
+        .map(|(file, reason)| QuarantinedFile::from_reason(&file, &reason))
+        .collect())
+}
+
 /// What a quarantined file's reason file says, for the app to list at start.
 pub fn quarantined(folder: &Path) -> std::io::Result<Vec<(String, String)>> {
     let dir = folder.join(QUARANTINE);
@@ -467,6 +512,36 @@ mod tests {
         let names: Vec<&str> = listed.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(names, ["job (2).jdf", "job.jdf"]);
         assert!(listed.iter().all(|(_, why)| why == "why"));
+    }
+
+    #[test]
+    fn a_reason_file_gives_its_code_and_the_parser_detail() {
+        let q = QuarantinedFile::from_reason(
+            "broken.jdf",
+            "broken.jdf: line 3, <ResourcePool>: the XML ends inside <ResourcePool>\nkind: malformed\n",
+        );
+        assert_eq!(q.kind, Some(ReadErrorKind::Malformed));
+        assert_eq!(
+            q.detail,
+            "line 3, <ResourcePool>: the XML ends inside <ResourcePool>"
+        );
+        // Every code reads back; a reason file without one keeps its words, with no code.
+        for kind in ReadErrorKind::ALL {
+            let text = format!("x.jdf: why\nkind: {}\n", kind.as_str());
+            assert_eq!(
+                QuarantinedFile::from_reason("x.jdf", &text).kind,
+                Some(kind)
+            );
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.as_str())
+            );
+        }
+        let odd = QuarantinedFile::from_reason("x.jdf", "why\nkind: something_new");
+        assert_eq!(
+            (odd.kind, odd.detail.as_str()),
+            (None, "why\nkind: something_new")
+        );
     }
 
     #[test]

@@ -42,14 +42,7 @@ impl IngestError {
     /// The short key for logs (no names).
     pub fn kind(&self) -> &'static str {
         match self {
-            IngestError::Bad(e) => match e.kind {
-                ReadErrorKind::TooLarge => "too_large",
-                ReadErrorKind::Malformed => "malformed",
-                ReadErrorKind::Refused => "refused",
-                ReadErrorKind::Unsupported => "unsupported",
-                ReadErrorKind::Invalid => "invalid",
-                ReadErrorKind::Missing => "missing",
-            },
+            IngestError::Bad(e) => e.kind.as_str(),
             IngestError::Later(e) => e.code.as_str(),
         }
     }

@@ -10,6 +10,7 @@ use ecsp_client::remote::RecordQuery;
 use ecsp_client::server_ca::{self, ServerCa};
 use ecsp_client::{ErrorCode, SyncState};
 use ecsp_dfe::collector::FolderSource;
+use ecsp_dfe::hot_folder::QuarantinedFile;
 use ecsp_protocol::admin::DeviceView;
 use ecsp_protocol::auth::WhoAmI;
 use ecsp_protocol::consent::{Decision, Purpose};
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 use crate::error::{UiError, UiResult};
 use crate::events;
+use crate::settings::Settings;
 use crate::state::{AppState, open_client, stop_collection};
 
 /// What the first screen needs to know.
@@ -28,6 +30,9 @@ use crate::state::{AppState, open_client, stop_collection};
 pub struct AppStatus {
     pub version: &'static str,
     pub server: Option<String>,
+    /// The SHA-256 fingerprint of the server's CA the user accepted (kept after sign-out, so
+    /// signing in again to the same server does not ask again).
+    pub accepted_ca: Option<String>,
     pub signed_in: bool,
     pub authorised: bool,
     pub autostart: bool,
@@ -50,6 +55,11 @@ pub async fn app_status(app: AppHandle, state: State<'_, AppState>) -> UiResult<
     Ok(AppStatus {
         version: env!("CARGO_PKG_VERSION"),
         server: inner.settings.server.clone(),
+        accepted_ca: inner
+            .settings
+            .ca_pem
+            .as_deref()
+            .and_then(|pem| server_ca::fingerprint(pem.as_bytes()).ok()),
         signed_in,
         authorised: inner.collector.as_ref().is_some_and(|c| c.is_authorised()),
         autostart: app.autolaunch().is_enabled().unwrap_or(false),
@@ -64,8 +74,22 @@ pub async fn fetch_server_ca(server: String) -> UiResult<ServerCa> {
     Ok(server_ca::fetch_server_ca(&server).await?)
 }
 
+/// The CA the user accepted earlier for `server` (the same origin as the saved server), if any.
+fn accepted_ca_for(settings: &Settings, server: &str) -> Option<String> {
+    let origin = |s: &str| {
+        ecsp_client::transport::parse_server_url(s)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+    };
+    let saved = settings.server.as_deref().and_then(origin)?;
+    (origin(server)? == saved)
+        .then(|| settings.ca_pem.clone())
+        .flatten()
+}
+
 /// Signs in. `ca_pem` is the CA fetched in step one, trusted only if the user confirmed its
-/// fingerprint (`confirmed_fingerprint`, compared again here); without it, the system roots.
+/// fingerprint (`confirmed_fingerprint`, compared again here); without it, the CA the user
+/// accepted earlier for this same server (kept after sign-out), else the system roots.
 #[tauri::command]
 pub async fn sign_in(
     app: AppHandle,
@@ -85,6 +109,10 @@ pub async fn sign_in(
             ));
         }
     }
+    let ca_pem = match ca_pem {
+        Some(pem) => Some(pem),
+        None => accepted_ca_for(&state.inner.lock().await.settings, &server),
+    };
     let client = open_client(&state.dirs, &server, ca_pem.as_deref())?;
     let who = client.login(&email, &password).await?;
     let mut inner = state.inner.lock().await;
@@ -159,29 +187,91 @@ pub async fn decide(
     Ok(client.consent_status().await?)
 }
 
-/// The DFE sources: the watched folder and what it quarantined (file, reason).
+/// The DFE sources: the watched folder, why it is not watched, and what it quarantined (file,
+/// the reason's code and the parser's detail).
 #[derive(Debug, Serialize)]
 pub struct Sources {
     pub source: Option<FolderSource>,
     pub watching: bool,
-    pub quarantined: Vec<(String, String)>,
+    /// Every reason the folder is not watched now (empty while watching).
+    pub not_watching: Vec<NotWatching>,
+    /// The system's words for an unreadable folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folder_error: Option<String>,
+    pub quarantined: Vec<QuarantinedFile>,
+}
+
+/// Why the hot folder is not watched, for the UI to say in the user's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotWatching {
+    /// Not signed in: nothing is collected.
+    SignedOut,
+    /// "Deauthorise" was chosen: nothing is collected or sent.
+    Deauthorised,
+    NoFolder,
+    /// The folder is gone or may not be read.
+    FolderUnreadable,
+    /// Authorised with a readable folder, yet the watcher ended (see the log).
+    Stopped,
+}
+
+/// Why a folder is not watched: `collector` is `(authorised, watching)` when signed in;
+/// `readable` says whether the folder can be listed.
+fn not_watching(
+    collector: Option<(bool, bool)>,
+    source: Option<&FolderSource>,
+    readable: Result<(), String>,
+) -> (Vec<NotWatching>, Option<String>) {
+    let mut why = Vec::new();
+    match collector {
+        None => why.push(NotWatching::SignedOut),
+        Some((false, _)) => why.push(NotWatching::Deauthorised),
+        Some(_) => {}
+    }
+    let mut folder_error = None;
+    if source.is_none() {
+        why.push(NotWatching::NoFolder);
+    } else if let Err(e) = readable {
+        why.push(NotWatching::FolderUnreadable);
+        folder_error = Some(e);
+    }
+    if why.is_empty() && collector.is_some_and(|(_, watching)| !watching) {
+        why.push(NotWatching::Stopped);
+    }
+    (why, folder_error)
 }
 
 #[tauri::command]
 pub async fn sources(state: State<'_, AppState>) -> UiResult<Sources> {
     let inner = state.inner.lock().await;
     let source = inner.settings.source.clone();
-    let quarantined = match &source {
-        Some(s) => ecsp_dfe::hot_folder::quarantined(&s.folder).map_err(|e| {
-            UiError::new(
-                ErrorCode::LocalStorage,
-                format!("{}: {e}", s.folder.display()),
-            )
-        })?,
-        None => Vec::new(),
+    let readable = match &source {
+        Some(s) => std::fs::read_dir(&s.folder)
+            .map(drop)
+            .map_err(|e| format!("{}: {e}", s.folder.display())),
+        None => Ok(()),
     };
+    let quarantined = match &source {
+        Some(s) if readable.is_ok() => {
+            ecsp_dfe::hot_folder::quarantined_files(&s.folder).map_err(|e| {
+                UiError::new(
+                    ErrorCode::LocalStorage,
+                    format!("{}: {e}", s.folder.display()),
+                )
+            })?
+        }
+        _ => Vec::new(),
+    };
+    let collector = inner
+        .collector
+        .as_ref()
+        .map(|c| (c.is_authorised(), c.is_watching()));
+    let (not_watching, folder_error) = not_watching(collector, source.as_ref(), readable);
     Ok(Sources {
-        watching: inner.collector.as_ref().is_some_and(|c| c.is_watching()),
+        watching: not_watching.is_empty(),
+        not_watching,
+        folder_error,
         source,
         quarantined,
     })
@@ -348,4 +438,77 @@ pub fn set_autostart(app: AppHandle, enabled: bool) -> UiResult<bool> {
     launcher
         .is_enabled()
         .map_err(|e| UiError::new(ErrorCode::Configuration, format!("start at login: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_watching_says_every_reason() {
+        let source = FolderSource {
+            folder: "/srv/hot".into(),
+            device_id: Uuid::nil(),
+        };
+        let ok = || Ok(());
+        use NotWatching::*;
+        assert_eq!(not_watching(Some((true, true)), Some(&source), ok()).0, []);
+        assert_eq!(
+            not_watching(Some((false, false)), None, ok()).0,
+            [Deauthorised, NoFolder]
+        );
+        assert_eq!(not_watching(None, Some(&source), ok()).0, [SignedOut]);
+        assert_eq!(not_watching(Some((true, false)), None, ok()).0, [NoFolder]);
+        let (why, error) = not_watching(
+            Some((true, false)),
+            Some(&source),
+            Err("/srv/hot: No such file or directory".into()),
+        );
+        assert_eq!(why, [FolderUnreadable]);
+        assert_eq!(
+            error.as_deref(),
+            Some("/srv/hot: No such file or directory")
+        );
+        assert_eq!(
+            not_watching(Some((true, false)), Some(&source), ok()).0,
+            [Stopped]
+        );
+        assert_eq!(
+            serde_json::to_value(FolderUnreadable).unwrap_or_default(),
+            "folder_unreadable"
+        );
+    }
+
+    #[test]
+    fn the_accepted_ca_is_used_again_for_the_same_server_only() {
+        let settings = Settings {
+            server: Some("https://localhost:8443".into()),
+            ca_pem: Some("PEM".into()),
+            ..Settings::default()
+        };
+        for same in [
+            "https://localhost:8443",
+            "https://localhost:8443/",
+            " https://LOCALHOST:8443 ",
+        ] {
+            assert_eq!(
+                accepted_ca_for(&settings, same).as_deref(),
+                Some("PEM"),
+                "{same}"
+            );
+        }
+        for other in [
+            "https://localhost:9443",
+            "https://example.com:8443",
+            "http://localhost:8443",
+            "",
+        ] {
+            assert_eq!(accepted_ca_for(&settings, other), None, "{other}");
+        }
+        let none = Settings {
+            ca_pem: None,
+            ..settings
+        };
+        assert_eq!(accepted_ca_for(&none, "https://localhost:8443"), None);
+    }
 }

@@ -98,6 +98,29 @@ fn restore(app: &AppHandle) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Opens the display before tauri does: tauri's event loop panics when GTK cannot start ("Failed
+/// to initialize GTK"), while no display (none set, or an X server not accepting connections —
+/// Xvfb refuses them for a moment while it resets after its last client leaves) is an error to
+/// report. GTK keeps the opened display; tauri's own `gtk::init` then finds it initialised.
+#[cfg(target_os = "linux")]
+fn open_display() -> Result<(), String> {
+    gtk::init().map_err(|e| {
+        let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "not set".into());
+        format!(
+            "cannot open the display ({e}; DISPLAY {}, WAYLAND_DISPLAY {}): \
+             start it from a desktop session, or check that its X server or Wayland \
+             compositor is running and accepts connections",
+            var("DISPLAY"),
+            var("WAYLAND_DISPLAY"),
+        )
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_display() -> Result<(), String> {
+    Ok(())
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -105,12 +128,18 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Err(e) = open_display() {
+        eprintln!("ecsp-desktop: {e}");
+        std::process::exit(1);
+    }
     let result = tauri::Builder::default()
         // First, so a second start hands over to the running one before doing anything.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             show_main(app)
         }))
         .plugin(tauri_plugin_notification::init())
+        // The hot folder's "Choose…" button (the webview may only open a dialog).
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
@@ -177,8 +206,9 @@ mod tests {
             .unwrap_or_default()
     }
 
-    /// The webview may call exactly the app's commands and listen to events: no plugin, file
-    /// system or shell permission slips into the capability file.
+    /// The webview may call exactly the app's commands, listen to events and open the folder
+    /// picker (the dialog plugin's `open`, nothing else of it): no other plugin, file system or
+    /// shell permission slips into the capability file.
     #[test]
     fn the_capability_grants_the_commands_and_nothing_else() {
         let cap: serde_json::Value =
@@ -195,6 +225,7 @@ mod tests {
             .collect();
         expected.insert("core:event:allow-listen".into());
         expected.insert("core:event:allow-unlisten".into());
+        expected.insert("dialog:allow-open".into());
         assert_eq!(granted, expected);
         assert_eq!(cap["windows"], serde_json::json!(["main"]));
     }

@@ -1,7 +1,7 @@
 // This computer: "Authorise this computer" / "Deauthorise" (background collection and delivery
 // on or off), start at login (off until chosen), the signed-in account and sign-out.
 import { api, type AppStatus, type WhoAmI } from "../api";
-import { h, message, fill } from "../dom";
+import { h, showError, fill } from "../dom";
 import { errorText } from "../format";
 import { t } from "../i18n";
 
@@ -18,7 +18,7 @@ function render(root: HTMLElement, status: AppStatus, who: WhoAmI | null, onChan
       onChange();
       await computerView(root, onChange, onSignOut);
     } catch (e) {
-      feedback.replaceChildren(message(errorText(e), "error"));
+      showError(feedback, errorText(e));
     }
   };
   const autostart = h("input", { type: "checkbox", id: "autostart", checked: status.autostart });

@@ -1,7 +1,7 @@
 // Consent: the notice (text and version) in the chosen language, one card per purpose with
 // three buttons of the same size and weight — allow, don't allow, withdraw — and the history.
 import { api, type ConsentHistoryEntry, type ConsentStatus, type Decision, type Notice } from "../api";
-import { h, message, table, fill } from "../dom";
+import { h, showError, table, fill } from "../dom";
 import { errorText } from "../format";
 import { formatTime, language, t } from "../i18n";
 import type { MessageKey } from "../messages";
@@ -21,7 +21,7 @@ function render(root: HTMLElement, notice: Notice, statuses: ConsentStatus[], hi
       await consentView(root);
       root.querySelector<HTMLElement>(`[data-purpose="${purpose}"] h3`)?.focus();
     } catch (e) {
-      feedback.replaceChildren(message(errorText(e), "error"));
+      showError(feedback, errorText(e));
     }
   };
   const cards = notice.items.map((item) => {
@@ -41,7 +41,7 @@ function render(root: HTMLElement, notice: Notice, statuses: ConsentStatus[], hi
   });
   const historyTable = history.length === 0
     ? h("p", {}, t("consent.history.empty"))
-    : table(t("consent.history"),
+    : table({ labelledBy: "history-title" },
       [t("consent.col.when"), t("consent.col.purpose"), t("consent.col.decision"), t("consent.col.version"), t("consent.col.server")],
       history.map((e) => [formatTime(e.decided_at), t(`purpose.${e.purpose}` as MessageKey), t(`decision.${e.decision}` as MessageKey),
         e.notice_version, !e.delivered ? t("consent.history.notDelivered")
@@ -52,7 +52,7 @@ function render(root: HTMLElement, notice: Notice, statuses: ConsentStatus[], hi
     h("p", { class: "notice" }, notice.introduction),
     feedback,
     h("div", { class: "purposes" }, cards),
-    h("h2", {}, t("consent.history")),
+    h("h2", { id: "history-title" }, t("consent.history")),
     historyTable,
   );
 }

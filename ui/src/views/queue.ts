@@ -1,7 +1,7 @@
 // The outbox: counts, progress of the current delivery, and every entry with the server's
 // reason for a rejection; retry or remove one rejected record, or all.
 import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
-import { h, message, table, fill } from "../dom";
+import { h, showError, table, fill } from "../dom";
 import { errorText, progressText } from "../format";
 import { formatTime, t } from "../i18n";
 import { en, type MessageKey } from "../messages";
@@ -38,7 +38,7 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
       await f();
       await queueView(root);
     } catch (e) {
-      feedback.replaceChildren(message(errorText(e), "error"));
+      showError(feedback, errorText(e));
     }
   };
   const drop = (id: string | null) => act(async () => {
@@ -69,7 +69,7 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
       : "",
   ]);
   fill(root, 
-    h("h1", { tabindex: -1 }, t("queue.title")),
+    h("h1", { id: "queue-title", tabindex: -1 }, t("queue.title")),
     counts, progress,
     h("div", { class: "toolbar" },
       h("button", { type: "button", onclick: () => act(() => api.sendNow()) }, t("queue.sendNow")),
@@ -77,6 +77,6 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
       h("button", { type: "button", disabled: status.rejected === 0, onclick: () => drop(null) }, t("queue.dropAll"))),
     feedback,
     page.items.length === 0 ? h("p", {}, t("queue.empty"))
-      : table(t("queue.title"), [t("queue.col.record"), t("queue.col.captured"), t("queue.col.state"), t("queue.col.reason"), t("queue.col.actions")], rows),
+        : table({ labelledBy: "queue-title" }, [t("queue.col.record"), t("queue.col.captured"), t("queue.col.state"), t("queue.col.reason"), t("queue.col.actions")], rows),
   );
 }

@@ -35,12 +35,12 @@ function render(root: HTMLElement, devices: DeviceView[], deviceId: string | und
       job ? h("code", {}, String(job["job_id"] ?? "")) : h("span", { class: "muted" }, t("records.job.none"))];
   });
   fill(root, 
-    h("h1", { tabindex: -1 }, t("records.title")),
+    h("h1", { id: "records-title", tabindex: -1 }, t("records.title")),
     field(t("records.device"), select),
     h("button", { type: "button", onclick: () => void recordsView(root, select.value) }, t("common.refresh")),
     error,
     records.length === 0 ? h("p", {}, t("records.empty"))
-      : table(t("records.title"), [t("records.col.captured"), t("records.col.stored"), t("records.col.kind"), t("records.col.job")], rows),
+      : table({ labelledBy: "records-title" }, [t("records.col.captured"), t("records.col.stored"), t("records.col.kind"), t("records.col.job")], rows),
   );
 }
 

@@ -13,6 +13,11 @@ const DEVICE: DeviceView = { device_id: "5b1f0a52-7c1e-4d7a-9a55-0d9a3c1f0001", 
 export function makeBackend() {
   const s = {
     server: null as string | null,
+    /** The CA accepted by fingerprint, kept after sign-out (settings.ca_pem). */
+    acceptedCa: null as string | null,
+    /** What the folder picker answers (null: the user cancelled). */
+    picked: "/srv/dfe/picked" as string | null,
+    dialogOptions: null as unknown,
     signedIn: false,
     authorised: false,
     autostart: false,
@@ -23,7 +28,7 @@ export function makeBackend() {
       { record_id: "0f6c1d2e-0000-4000-8000-000000000001", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-22T08:00:00Z", state: "queued", attempts: 0, next_attempt_at: null, last_error: null, last_error_code: null },
       { record_id: "0f6c1d2e-0000-4000-8000-000000000002", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-22T08:01:00Z", state: "rejected", attempts: 1, next_attempt_at: null, last_error: "print_settings.values.ink_limit: must be at most 400", last_error_code: "validation_failed" },
     ] as QueueItem[],
-    jobPart: { job_id: "J-1042", job_name: "Spring brochure", document_name: "brochure.pdf", copies: 2, pages: 16 } as unknown,
+    jobPart: { job_id: "J-1042", job_name: "Spring brochure", document_name: "brochure.pdf", status: "completed", copies: 2, pages: 16, size_mm: [210, 297], ink_used_ml: 12.5 } as unknown,
     calls: [] as string[],
   };
   const err = (code: string, message: string) => ({ code, message });
@@ -33,23 +38,31 @@ export function makeBackend() {
   });
   const preview = (): PreviewRecord[] => s.queue.filter((q) => q.state !== "sent").map((q, i) => ({
     record_id: q.record_id, kind: q.kind, state: q.state, captured_at: q.captured_at,
-    body: { record_id: q.record_id, device_id: DEVICE.device_id, software: { name: "Fiery XF", version: "7.3.2" }, print_settings: { preset_name: "Proof", values: { ink_limit: i === 1 ? 480 : 280 } } },
+    body: {
+      record_id: q.record_id, captured_at: q.captured_at, device_id: DEVICE.device_id, software: { name: "Fiery XF", version: "7.3.2" },
+      environment: { os_name: "Linux", os_version: "6.1", architecture: "x86_64", app_version: "0.1.0" },
+      print_settings: { preset_name: "Proof", media_name: "Epson Proofing Paper White Semimatte", resolution_dpi: [1440, 720], rendering_intent: "relative_colorimetric", values: { ink_limit: i === 1 ? 480 : 280 } },
+    },
     gated: i === 0 && s.jobPart ? [{ purpose: "job_info", field: "job", will_send: s.consents.get("job_info") === "granted", value: s.jobPart }] : [],
   }));
   const records: RecordView[] = [
     { record_id: "aa000000-0000-4000-8000-000000000001", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-21T10:00:00Z", stored_at: "2026-11-21T10:00:02Z", record: { job: { job_id: "J-1000" } } },
     { record_id: "aa000000-0000-4000-8000-000000000002", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-21T11:00:00Z", stored_at: "2026-11-21T11:00:01Z", record: {} },
+    { record_id: "aa000000-0000-4000-8000-000000000003", kind: "device_data", device_id: DEVICE.device_id, captured_at: "2026-11-21T12:00:00Z", stored_at: "2026-11-21T12:00:01Z", record: { printer_status: "idle" } },
   ];
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
-    app_status: () => ({ version: "0.1.0", server: s.server, signed_in: s.signedIn, authorised: s.authorised, autostart: s.autostart, sync: s.signedIn ? { state: s.authorised ? "idle" : "paused" } : null, queue: s.signedIn ? handlers.queue_status({}) : null }),
+    app_status: () => ({ version: "0.1.0", server: s.server, accepted_ca: s.acceptedCa ? FINGERPRINT : null, signed_in: s.signedIn, authorised: s.authorised, autostart: s.autostart, sync: s.signedIn ? { state: s.authorised ? "idle" : "paused" } : null, queue: s.signedIn ? handlers.queue_status({}) : null }),
     fetch_server_ca: (a) => {
       if (!String(a.server).startsWith("https://")) throw err("configuration", `the server URL must start with https:// (got ${a.server}); this client never uses plain HTTP`);
       return { pem: PEM, sha256: FINGERPRINT };
     },
     sign_in: (a) => {
       if (a.caPem && a.confirmedFingerprint !== FINGERPRINT) throw err("invalid_input", "the server's CA fingerprint was not confirmed");
+      // Without a CA, the one accepted earlier for the same server (as the app's sign_in).
+      const ca = a.caPem ? String(a.caPem) : a.server === s.server ? s.acceptedCa : null;
+      if (!ca) throw err("tls_untrusted", "invalid peer certificate: UnknownIssuer");
       if (a.password !== "correct horse") throw err("sign_in_refused", "e-mail or password wrong");
-      s.server = String(a.server); s.signedIn = true;
+      s.server = String(a.server); s.signedIn = true; s.acceptedCa = ca;
       return { user_id: "u1", organization_id: "o1", organization_name: "Demo Print Co.", role: "operator", name: "Pat Operator", email: a.email };
     },
     sign_out: () => { s.signedIn = false; return null; },
@@ -72,7 +85,16 @@ export function makeBackend() {
       if (decision !== "granted" && purpose === "job_info") s.jobPart = null; // the core deletes queued gated parts
       return status();
     },
-    sources: () => ({ source: s.source, watching: s.authorised && s.source !== null, quarantined: [["broken.jdf", "broken.jdf:3:1: the XML ends inside <ResourcePool>\nkind: malformed"]] }),
+    sources: () => {
+      const notWatching = [...(s.authorised ? [] : ["deauthorised"]), ...(s.source ? [] : ["no_folder"])];
+      return {
+        source: s.source, watching: notWatching.length === 0, not_watching: notWatching,
+        quarantined: [
+          { file: "broken.jdf", kind: "malformed", detail: "line 3, <ResourcePool>: the XML ends inside <ResourcePool>" },
+          { file: "old.txt", kind: null, detail: "written by an older version" },
+        ],
+      };
+    },
     set_source: (a) => {
       if (!a.deviceId) throw err("invalid_input", "choose the printer the DFE drives");
       s.source = { folder: String(a.folder), device_id: String(a.deviceId) };
@@ -98,6 +120,11 @@ export function makeBackend() {
       if (!handler) {
         // Event plumbing is mocked by @tauri-apps/api; anything else is a command the app lacks.
         if (cmd.startsWith("plugin:event|")) return null;
+        // The folder picker (the dialog plugin's open): what the user would choose.
+        if (cmd === "plugin:dialog|open") {
+          s.dialogOptions = args.options ?? null;
+          return s.picked;
+        }
         throw err("configuration", `no such command: ${cmd}`);
       }
       return handler(args);

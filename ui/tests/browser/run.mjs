@@ -63,6 +63,23 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 }
 
+/** No heading said twice on a screen (a table's caption under a heading of the same words). */
+async function noHeadingTwice(page, screen) {
+  const names = await page.evaluate(() => [...document.querySelectorAll("h1, h2, h3, caption, legend, [role=heading]")]
+    .filter((el) => el.getClientRects().length > 0)
+    .map((el) => el.textContent.trim()));
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  assert(twice.length === 0, `${screen}: headings shown twice: ${JSON.stringify(twice)} of ${JSON.stringify(names)}`);
+}
+
+/** Whether the element is wholly inside the window (not below the fold). */
+async function inView(locator) {
+  return locator.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;
+  });
+}
+
 async function go(page, label) {
   await page.getByRole("button", { name: label, exact: true }).click();
   await page.waitForFunction((l) => document.querySelector("main h1")?.textContent?.length && document.querySelector("nav [aria-current=page]")?.textContent === l, label);
@@ -86,11 +103,59 @@ test("sign-in shows the CA fingerprint and enables the password only once it is 
   await page.getByLabel("E-mail").fill("operator@example.com");
   await page.getByLabel("Password").fill("wrong");
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
-  await page.getByText("E-mail or password is wrong").waitFor();
+  // The default window (1100×760) with the fingerprint panel shown: the error is an alert,
+  // scrolled into view and focused, not below the fold.
+  const error = page.getByText("E-mail or password is wrong");
+  await error.waitFor();
+  assert((await error.getAttribute("role")) === "alert", "the error is an alert");
+  assert(await inView(error), `the error is in view: ${JSON.stringify(await error.boundingBox())} in ${JSON.stringify(page.viewportSize())}`);
+  assert(await error.evaluate((el) => document.activeElement === el), "focus moved to the error");
+  await shot(page, "en-01b-sign-in-wrong-password");
   await page.getByLabel("Password").fill("correct horse");
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();
   assert(await page.evaluate(() => window.__ecsp.backend.state.signedIn), "signed in");
+  // The signed-in person in the header: name and e-mail.
+  const user = await page.getByTestId("user").innerText();
+  assert(user.includes("Pat Operator") && user.includes("operator@example.com"), `the header names the user: ${user}`);
+  assert(page.errors.length === 0, page.errors.join("; "));
+});
+
+test("signing out keeps the accepted CA: signing in again to the same server does not ask again", async () => {
+  const page = await open();
+  await page.getByLabel("Server address").fill("https://localhost:8443");
+  await page.getByRole("button", { name: "Check the server" }).click();
+  await page.getByLabel("The fingerprint matches the one the server printed").check();
+  await page.getByLabel("E-mail").fill("operator@example.com");
+  await page.getByLabel("Password").fill("correct horse");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();
+  await go(page, "This computer");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+  assert((await page.getByLabel("Server address").inputValue()) === "https://localhost:8443", "the server is kept");
+  await page.getByTestId("ca-accepted").waitFor();
+  assert((await page.getByTestId("fingerprint").innerText()).replace(/\s+/g, ":") === await page.evaluate(() => window.__ecsp.backend.fingerprint), "the accepted fingerprint is shown");
+  assert((await page.getByLabel("The fingerprint matches the one the server printed").count()) === 0, "nothing to confirm again");
+  assert(await page.getByLabel("E-mail").isEnabled(), "the credentials are open at once");
+  await axe(page, "sign-in with an accepted CA");
+  await noHeadingTwice(page, "sign-in with an accepted CA");
+  await shot(page, "en-01c-sign-in-accepted-ca");
+  await page.getByLabel("E-mail").fill("operator@example.com");
+  await page.getByLabel("Password").fill("correct horse");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  // Back where the user was.
+  await page.getByRole("heading", { level: 1, name: "This computer" }).waitFor();
+  assert(await page.evaluate(() => window.__ecsp.backend.state.signedIn), "signed in again");
+  // Checking the server again finds the same CA and says so, with nothing to tick.
+  await go(page, "This computer");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Check the server" }).click();
+  await page.getByTestId("ca-accepted").waitFor();
+  assert(await page.getByLabel("E-mail").isEnabled(), "the same CA needs no new confirmation");
+  // Another server is checked from the start.
+  await page.getByLabel("Server address").fill("https://other.example:8443");
+  assert(await page.getByLabel("E-mail").isDisabled(), "another server waits for its check");
   assert(page.errors.length === 0, page.errors.join("; "));
 });
 
@@ -108,6 +173,7 @@ test("consent: allow, refuse and withdraw are equally easy, the history records 
   const rows = await page.locator("table tbody tr").count();
   assert(rows === 2, `two decisions in the history (${rows})`);
   await axe(page, "consent");
+  await noHeadingTwice(page, "consent");
   await shot(page, "en-02-consent");
 });
 
@@ -119,7 +185,38 @@ test("the preview marks the job part, and a refusal removes it", async () => {
   assert((await gated.count()) === 1, "one gated part");
   assert((await gated.innerText()).includes("Will be sent"), "marked as sent while allowed");
   assert((await gated.innerText()).includes("brochure.pdf"), "the exact job part is shown");
+  // Labelled fields in words with their units; the raw JSON only behind a closed disclosure.
+  const first = page.locator("article.preview-record").first();
+  const field = async (scope, path) => (await scope.locator(`dt[data-field="${path}"]`).innerText()) + " = " + (await scope.locator(`dt[data-field="${path}"] + dd`).innerText());
+  const expected = [
+    [first, "print_settings.preset_name", "Preset = Proof"],
+    [first, "print_settings.resolution_dpi", "Resolution = 1440 × 720 dpi"],
+    [first, "print_settings.rendering_intent", "Rendering intent = Relative colorimetric"],
+    [first, "device_id", "Printer = Epson SC-P9500 (X4Y0012345)"],
+    [first, "software.name", "Product = Fiery XF"],
+    [gated, "job.size_mm", "Size = 210 × 297 mm"],
+    [gated, "job.ink_used_ml", "Ink used = 12.5 ml"],
+    [gated, "job.status", "Status = Completed"],
+    [gated, "job.job_name", "Job name = Spring brochure"],
+  ];
+  for (const [scope, path, want] of expected) {
+    const got = await field(scope, path);
+    assert(got === want, `${path}: ${got} (want ${want})`);
+  }
+  const vendor = await first.locator('dt[data-field="print_settings.values.ink_limit"]').innerText();
+  assert(vendor.includes("ink_limit") && vendor.includes("as the DFE names it"), `a vendor key is kept and marked: ${vendor}`);
+  const shown = await page.locator("main").innerText();
+  for (const key of ["print_settings", "device_id", "record_id", "dfe", "{", "0f6c1d2e-", "5b1f0a52-"]) {
+    assert(!shown.includes(key), `no key, JSON or id in the visible text: ${key}`);
+  }
+  const disclosure = first.locator(":scope > details.raw");
+  assert((await disclosure.count()) === 1 && !(await disclosure.evaluate((d) => d.open)), "the raw JSON is behind a closed disclosure");
+  await disclosure.locator("summary").click();
+  const json = JSON.parse(await disclosure.locator("pre").innerText());
+  assert(json.print_settings.values.ink_limit === 280 && json.record_id.startsWith("0f6c1d2e"), "the disclosure holds the exact JSON");
+  await disclosure.locator("summary").click();
   await axe(page, "preview");
+  await noHeadingTwice(page, "preview");
   await shot(page, "en-03-preview");
   await go(page, "Consent");
   await page.locator('[data-purpose="job_info"]').getByRole("button", { name: "Don't allow" }).click();
@@ -135,6 +232,7 @@ test("queue: rejected records show the server's reason and can be retried or rem
   assert((await page.getByText("The server refused a value in this record.").count()) === 1, "the rejection said by its code");
   assert((await page.getByTestId("count-rejected").innerText()) === "1", "one rejected");
   await axe(page, "queue");
+  await noHeadingTwice(page, "queue");
   // Progress from the core's events.
   await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "flush_progress", progress: { sent: 3, rejected: 0, total: 7 } }));
   await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 1, in_flight: 0, rejected: 1, sent: 3 } }));
@@ -154,7 +252,23 @@ test("queue: rejected records show the server's reason and can be retried or rem
 test("sources, server records and authorisation", async () => {
   const page = await open("en", "?signedIn");
   await go(page, "DFE sources");
-  assert((await page.getByText("the XML ends inside").count()) === 1, "quarantine reason shown");
+  // The quarantine reason in words by its code, the reader's detail beside it; no raw code.
+  const reason = await page.locator('main tbody tr:first-child td:nth-child(2)').innerText();
+  assert(reason.includes("damaged or incomplete") && reason.includes("the XML ends inside <ResourcePool>"), `quarantine reason: ${reason}`);
+  assert(!(await page.locator("main").innerText()).includes("malformed"), "no reason code shown");
+  assert((await page.locator('main tbody tr:last-child td:nth-child(2)').innerText()).startsWith("The file could not be read."), "a reason without a code is said generally");
+  // Not watching, and why: every reason.
+  const why = await page.getByTestId("watching").innerText();
+  assert(why.includes("deauthorised") && why.includes("No folder is set"), `not watching says why: ${why}`);
+  // The folder picker (the dialog plugin) fills the path; typing stays possible.
+  await page.getByRole("button", { name: "Choose…" }).click();
+  await page.waitForFunction(() => document.querySelector('input[name="folder"]').value === "/srv/dfe/picked");
+  const options = await page.evaluate(() => window.__ecsp.backend.state.dialogOptions);
+  assert(options?.directory === true && options?.multiple === false, `a folder is picked: ${JSON.stringify(options)}`);
+  await page.evaluate(() => { window.__ecsp.backend.state.picked = null; });
+  await page.getByRole("button", { name: "Choose…" }).click();
+  await page.waitForFunction(() => window.__ecsp.backend.state.dialogOptions !== null);
+  assert((await page.getByLabel("Hot folder").inputValue()) === "/srv/dfe/picked", "cancelling the picker keeps the path");
   await page.getByLabel("Hot folder").fill("/srv/dfe/hot");
   await page.getByLabel("Printer this DFE drives").selectOption({ index: 1 });
   await page.getByRole("button", { name: "Save" }).click();
@@ -162,11 +276,15 @@ test("sources, server records and authorisation", async () => {
   await page.evaluate(() => window.__ecsp.emit("ecsp://folder", { event: "captured", file: "job-17.jdf", record_ids: ["x"], withheld: ["job_info"] }));
   await page.getByText("job-17.jdf: captured without job information").waitFor();
   await axe(page, "sources");
+  await noHeadingTwice(page, "sources");
   await shot(page, "en-05-sources");
   await go(page, "On the server");
   assert((await page.getByText("J-1000").count()) === 1, "stored job id shown");
-  assert((await page.getByText("none", { exact: true }).count()) === 1, "a record without job part says so");
+  assert((await page.getByText("none", { exact: true }).count()) === 2, "a record without job part says so");
+  const kinds = await page.locator("main tbody td:nth-child(3)").allInnerTexts();
+  assert(JSON.stringify(kinds) === JSON.stringify(["DFE settings", "DFE settings", "Device data"]), `kinds in words: ${kinds}`);
   await axe(page, "records");
+  await noHeadingTwice(page, "records");
   await shot(page, "en-06-records");
   await go(page, "This computer");
   await page.getByRole("button", { name: "Authorise this computer" }).click();
@@ -175,6 +293,7 @@ test("sources, server records and authorisation", async () => {
   assert((await page.getByTestId("sync").innerText()).startsWith("Authorised"), "status line follows");
   assert(!(await page.getByLabel("Start ECSP Desktop when I log in").isChecked()), "start at login is opt-in");
   await axe(page, "computer");
+  await noHeadingTwice(page, "computer");
   await shot(page, "en-07-computer");
   await page.getByRole("button", { name: "Deauthorise" }).click();
   await page.getByRole("button", { name: "Authorise this computer" }).waitFor();
@@ -242,6 +361,15 @@ test("Japanese: every screen in Japanese, accessible", async () => {
   await page.getByTestId("fingerprint").waitFor();
   await axe(page, "ja sign-in");
   await shot(page, "ja-01-sign-in-fingerprint");
+  await page.getByLabel("フィンガープリントはサーバーが表示したものと一致します").check();
+  await page.getByLabel("メールアドレス").fill("operator@example.com");
+  await page.getByLabel("パスワード").fill("wrong");
+  await page.getByRole("button", { name: "サインイン", exact: true }).click();
+  const jaError = page.getByRole("alert");
+  await jaError.waitFor();
+  assert((await jaError.innerText()).includes("パスワードが違う"), "ja sign-in error");
+  assert(await inView(jaError), "ja: the error is in view");
+  await shot(page, "ja-01b-sign-in-wrong-password");
   const signedIn = await open("ja", "?signedIn");
   await signedIn.evaluate(() => window.__ecsp.backend.state.consents.set("job_info", "granted"));
   const screens = [["同意", "02-consent"], ["DFE の取得元", "05-sources"], ["送信される内容", "03-preview"], ["送信キュー", "04-queue"], ["サーバー上のデータ", "06-records"], ["このコンピューター", "07-computer"]];
@@ -251,11 +379,23 @@ test("Japanese: every screen in Japanese, accessible", async () => {
     assert((await signedIn.locator("main h1").innerText()) === label, `${label} heading`);
     assert(await signedIn.evaluate(() => document.documentElement.lang === "ja"), "lang=ja");
     await axe(signedIn, `ja ${label}`);
+    await noHeadingTwice(signedIn, `ja ${label}`);
+    // (The queue quotes the server's own words, which name the field.)
+    const text = label === "送信キュー" ? "" : await signedIn.locator("main").innerText();
+    for (const key of ["print_settings", "device_data", "malformed", "preset_name", "{"]) assert(!text.includes(key), `ja ${label}: no key ${key}`);
     await shot(signedIn, `ja-${name}`);
   }
+  // Japanese words for the fields, the quarantine reason and why the folder is not watched.
+  await go(signedIn, "送信される内容");
+  assert((await signedIn.locator('dt[data-field="print_settings.resolution_dpi"] + dd').first().innerText()) === "1440 × 720 dpi", "ja unit");
+  assert((await signedIn.locator('dt[data-field="print_settings.preset_name"]').first().innerText()) === "プリセット", "ja label");
+  await go(signedIn, "DFE の取得元");
+  assert((await signedIn.locator("main tbody").innerText()).includes("壊れているか"), "ja quarantine reason");
+  assert((await signedIn.getByTestId("watching").innerText()).includes("認可解除中"), "ja not watching why");
+  assert((await signedIn.getByTestId("user").innerText()).includes("Pat Operator"), "ja header names the user");
   // Switching the language on the fly.
   await signedIn.getByLabel("言語").selectOption("en");
-  await signedIn.getByRole("heading", { level: 1, name: "This computer" }).waitFor();
+  await signedIn.getByRole("heading", { level: 1, name: "DFE sources" }).waitFor();
 });
 
 test("Japanese queue in a narrow window: states, buttons and the menu are not broken mid-word, the reason stays readable", async () => {

@@ -171,9 +171,26 @@ try {
     await shot("01-sign-in-fingerprint");
     await (await $("#fingerprint-matches")).click();
     await (await $('input[name="email"]')).setValue(email);
+    // A wrong password first: in the default window (1100×760), with the fingerprint panel
+    // shown, the error is an alert in view (it was below the fold).
+    await (await $('input[name="password"]')).setValue("not the password");
+    await (await button("Sign in")).click();
+    const alert = await $('[role="alert"]');
+    await alert.waitForDisplayed({ timeout: 30000 });
+    const where = await app.execute(() => {
+      const el = document.querySelector('[role="alert"]');
+      const r = el.getBoundingClientRect();
+      return { top: r.top, bottom: r.bottom, height: window.innerHeight, width: window.innerWidth, text: el.textContent };
+    });
+    assert(where.text.includes("E-mail or password is wrong"), `the error says why: ${where.text}`);
+    assert(where.top >= 0 && where.bottom <= where.height, `the error is in view: ${JSON.stringify(where)}`);
+    await shot("01b-sign-in-wrong-password");
     await (await $('input[name="password"]')).setValue(password);
     await (await button("Sign in")).click();
     await app.waitUntil(async () => (await (await $("main h1")).getText()) === "Consent", { timeout: 30000 });
+    // The signed-in person in the header.
+    const user = await (await $('[data-testid="user"]')).getText();
+    assert(user.includes(email), `the header names the user: ${user}`);
   });
 
   await step("refuse job information: the server holds the upload without a job part", async () => {
@@ -181,6 +198,10 @@ try {
     await jobState("Not allowed");
     await shot("02-consent-refused");
     await go("DFE sources");
+    // Not watching, and why; the folder picker's button beside the typed path.
+    const why = await (await $('[data-testid="watching"]')).getText();
+    assert(why.includes("deauthorised") && why.includes("No folder is set"), `not watching says why: ${why}`);
+    assert(await (await button("Choose…")).isDisplayed(), "the folder picker's button");
     await (await $('input[name="folder"]')).setValue(hot);
     const select = await $('select[name="device"]');
     await select.selectByIndex(1);
@@ -202,7 +223,14 @@ try {
     drop("granted.jdf", "J-E2E-GRANTED");
     const rec = await until("the granted upload", async () => byJob(await serverRecords(), "J-E2E-GRANTED"), 60000);
     assert(rec.record.job?.job_id === "J-E2E-GRANTED", "job part stored");
+    // A broken ticket is quarantined, its reason said in words with the reader's detail.
+    writeFileSync(path.join(hot, "broken.jdf"), ticket.slice(0, Math.floor(ticket.length / 2)));
+    await until("the broken ticket quarantined", () => existsSync(path.join(hot, "quarantine", "broken.jdf")), 30000);
     await go("DFE sources");
+    await app.waitUntil(async () => (await (await $("main")).getText()).includes("damaged or incomplete"), { timeout: 20000 });
+    const row = await (await $("//tr[td[1][normalize-space(.)='broken.jdf']]")).getText();
+    assert(row.includes("Reader:") && !row.includes("kind: malformed"), `quarantine reason in words: ${row}`);
+    assert((await (await $('[data-testid="watching"]')).getText()) === "Watching this folder", "watching once authorised");
     await shot("04-sources");
     await go("On the server");
     await app.waitUntil(async () => (await (await $("main")).getText()).includes("J-E2E-GRANTED"), { timeout: 20000 });
@@ -215,6 +243,10 @@ try {
     await until("the offline ticket captured", () => existsSync(path.join(hot, "done", "offline.jdf")), 30000);
     await go("What will be sent");
     await app.waitUntil(async () => (await (await $("main")).getText()).includes("J-E2E-OFFLINE"), { timeout: 20000 });
+    // Labelled fields, the printer by name; the JSON only behind its disclosure.
+    const shown = await (await $("main")).getText();
+    for (const label of ["Job ID", "Print settings", "DFE software", "Printer"]) assert(shown.includes(label), `the preview labels ${label}`);
+    for (const key of ["print_settings", "device_id", "record_id", "\"job_id\""]) assert(!shown.includes(key), `no key ${key} shown`);
     await shot("06-preview-with-job-part");
     await go("Consent");
     await jobCard("Withdraw");
@@ -244,6 +276,20 @@ try {
     assert((await serverRecords()).length === before, "the server received nothing more");
     assert(!readdirSync(path.join(hot, "done")).includes("after.jdf"), "not captured");
   });
+
+  await step("sign out and in again: the accepted CA is kept, nothing to confirm again", async () => {
+    await (await button("Sign out")).click();
+    await app.waitUntil(async () => (await (await $("main h1")).getText()) === "Sign in", { timeout: 20000 });
+    await (await $('[data-testid="ca-accepted"]')).waitForDisplayed({ timeout: 20000 });
+    const hex = (x) => x.replace(/[^0-9A-F]/gi, "").toUpperCase();
+    assert(hex(await (await $('[data-testid="fingerprint"]')).getText()) === hex(fingerprint), "the accepted fingerprint is shown");
+    assert(!(await (await $("#fingerprint-matches")).isExisting()), "nothing to confirm again");
+    await shot("10-sign-in-accepted-ca");
+    await (await $('input[name="email"]')).setValue(email);
+    await (await $('input[name="password"]')).setValue(password);
+    await (await button("Sign in")).click();
+    await app.waitUntil(async () => (await (await $("main h1")).getText()) === "This computer", { timeout: 30000 });
+  });
 } catch {
   // Counted above; the remaining steps depend on the failed one.
 } finally {
@@ -253,4 +299,4 @@ try {
 }
 console.log(`\ntest result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed; 0 ignored; 0 measured; 0 filtered out`);
 console.log(`screenshots: ${artifacts}`);
-process.exit(failed || passed < 5 ? 1 : 0);
+process.exit(failed || passed < 6 ? 1 : 0);
