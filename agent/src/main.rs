@@ -13,7 +13,7 @@ use ecsp_agent::dc::DcAgent;
 use ecsp_agent::session::{self, Executor, MqttSettings};
 use ecsp_agent::sim::Fleet;
 use ecsp_agent::store::AgentStore;
-use ecsp_agent::upload::{Uploader, fetch_ca};
+use ecsp_agent::upload::{Uploader, fetch_ca, read_ca_file};
 use ecsp_client::secrets::KeyringSecretStore;
 use ecsp_client::{Secret, SecretStore};
 use ecsp_protocol::agent::{AgentType, CollectionType};
@@ -48,14 +48,22 @@ enum Cmd {
     Enrol {
         #[arg(long)]
         server: String,
-        /// As the server printed it at start (`AA:BB:…`).
-        #[arg(long)]
-        ca_fingerprint: String,
-        /// The id `POST /api/v1/admin/agents` returned.
-        #[arg(long)]
-        agent_id: Uuid,
+        /// The server's CA fingerprint as the server printed it at start (`AA:BB:…`): the CA is
+        /// downloaded from the server and trusted only if it matches.
+        #[arg(long, required_unless_present = "ca_cert", conflicts_with = "ca_cert")]
+        ca_fingerprint: Option<String>,
+        /// Or the server's CA certificate as a file you hold (`ecsp-data/tls/ca.pem` on the
+        /// server's machine).
+        #[arg(long, value_name = "PEM")]
+        ca_cert: Option<PathBuf>,
+        /// The id the server printed for the demo agent, or `POST /api/v1/admin/agents`
+        /// returned; asked for when not given.
+        #[arg(long, env = "ECSP_AGENT_ID")]
+        agent_id: Option<Uuid>,
+        /// The kind the agent was registered as; read from the server when not given, and
+        /// refused if it differs.
         #[arg(long, value_enum)]
-        kind: Kind,
+        kind: Option<Kind>,
     },
     /// Runs the DC agent: polls the designated printers (`printers` in agent.json) every
     /// `--every` seconds, uploads, and answers status operations.
@@ -81,6 +89,9 @@ enum Cmd {
         /// Upload device data every this many seconds.
         #[arg(long, default_value_t = 300)]
         every: u64,
+        /// Upload one reading of each printer, then exit (non-zero if the server refused any).
+        #[arg(long)]
+        once: bool,
         /// Head cleanings take this share of their real time.
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
@@ -154,6 +165,52 @@ async fn upload(r: &Running, uploader: &Uploader) {
     }
 }
 
+impl Kind {
+    fn agent_type(self) -> AgentType {
+        match self {
+            Kind::Dc => AgentType::DcAgent,
+            Kind::Es => AgentType::EsAgent,
+        }
+    }
+
+    fn of(agent_type: AgentType) -> Self {
+        match agent_type {
+            AgentType::DcAgent => Kind::Dc,
+            AgentType::EsAgent => Kind::Es,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Dc => "dc",
+            Kind::Es => "es",
+        }
+    }
+}
+
+fn kind_words(agent_type: AgentType) -> &'static str {
+    match agent_type {
+        AgentType::DcAgent => "a DC agent",
+        AgentType::EsAgent => "an ES agent",
+    }
+}
+
+/// One line typed at the terminal.
+fn prompt(question: &str) -> Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{} not given, and there is no terminal to ask at: pass it as an option (see --help) or its environment variable",
+            question.trim_end_matches([':', ' '])
+        );
+    }
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line)
+}
+
 /// `manufacturer,model,serial` from `--device`.
 fn parse_device(d: &str) -> Result<(String, String, String)> {
     let parts: Vec<&str> = d.splitn(3, ',').map(str::trim).collect();
@@ -178,10 +235,27 @@ async fn main() -> Result<()> {
         Cmd::Enrol {
             server,
             ca_fingerprint,
+            ca_cert,
             agent_id,
             kind,
         } => {
-            let pem = fetch_ca(&server, &ca_fingerprint).await?;
+            let (pem, ca_fingerprint) = match (ca_cert, ca_fingerprint) {
+                (Some(path), _) => read_ca_file(&path)?,
+                (None, Some(fp)) => (fetch_ca(&server, &fp).await?, fp),
+                (None, None) => bail!("give --ca-fingerprint or --ca-cert"),
+            };
+            let agent_id = match agent_id {
+                Some(id) => id,
+                None => {
+                    let typed = prompt("Agent id: ")?;
+                    Uuid::parse_str(typed.trim()).with_context(|| {
+                        format!(
+                            "`{}` is not an agent id (as the server printed it)",
+                            typed.trim()
+                        )
+                    })?
+                }
+            };
             let secret = match std::env::var("ECSP_AGENT_SECRET") {
                 Ok(s) if !s.trim().is_empty() => s,
                 _ => rpassword::prompt_password("Agent secret: ")?,
@@ -189,9 +263,38 @@ async fn main() -> Result<()> {
             if secret.trim().is_empty() {
                 bail!("no agent secret given");
             }
+            let secret = Secret::new(secret.trim());
+            // Asked before anything is kept: a wrong id, secret or kind is told now, not at the
+            // first upload.
+            let registered = Uploader::new(
+                &server,
+                &pem,
+                agent_id,
+                secret.clone(),
+                AgentType::DcAgent,
+            )?
+            .designated()
+            .await
+            .map_err(|e| match e {
+                ecsp_agent::upload::UploadError::Unauthorized => anyhow::anyhow!(
+                    "the server does not accept agent {agent_id} with this secret: check both against what the server printed (or rotate the secret)"
+                ),
+                e => e.into(),
+            })?;
+            let agent_type = registered.agent_type;
+            if let Some(kind) = kind
+                && kind.agent_type() != agent_type
+            {
+                bail!(
+                    "agent {agent_id} is registered as {} on the server, not as {}: enrol with --kind {}",
+                    kind_words(agent_type),
+                    kind_words(kind.agent_type()),
+                    Kind::of(agent_type).name()
+                );
+            }
             // The keyring first: if it is unavailable, nothing is left half-enrolled on disk.
             store
-                .set(&secret_key(agent_id), &Secret::new(secret.trim()))
+                .set(&secret_key(agent_id), &secret)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             std::fs::create_dir_all(&cli.data_dir)?;
             std::fs::write(ca_path(&cli.data_dir), &pem)?;
@@ -199,15 +302,16 @@ async fn main() -> Result<()> {
             AgentConfig {
                 server,
                 agent_id,
-                agent_type: match kind {
-                    Kind::Dc => AgentType::DcAgent,
-                    Kind::Es => AgentType::EsAgent,
-                },
+                agent_type,
                 ca_fingerprint,
                 printers: previous.map(|p| p.printers).unwrap_or_default(),
             }
             .save(&cli.data_dir)?;
-            println!("enrolled agent {agent_id}; CA pinned; secret stored in the OS keyring");
+            println!(
+                "enrolled agent {agent_id} ({}, {} printer(s) designated); CA pinned; secret stored in the OS keyring",
+                kind_words(agent_type),
+                registered.devices.len()
+            );
         }
         Cmd::Status => {
             let db = AgentStore::open(&database_path(&cli.data_dir))?;
@@ -254,6 +358,7 @@ async fn main() -> Result<()> {
             printers,
             seed,
             every,
+            once,
             time_scale,
         } => {
             let r = open(&cli.data_dir, &store)?;
@@ -263,13 +368,15 @@ async fn main() -> Result<()> {
                 &r.ca_pem,
                 r.config.agent_id,
                 r.secret.clone(),
-                AgentType::EsAgent,
+                // The simulator plays the printers; the agent reports as the kind it was
+                // registered as (the server refuses the other kind).
+                r.config.agent_type,
             )?;
             let fleet = if let Some(n) = printers {
                 Fleet::generate(n, seed, now)
             } else {
                 let parsed: Vec<(String, String, String)> = if devices.is_empty() {
-                    let designated = uploader.designated().await?;
+                    let designated = uploader.designated().await?.devices;
                     if designated.is_empty() {
                         bail!(
                             "no printer is designated to agent {} on the server: designate some (POST /api/v1/admin/devices with this agent), or name them with --device",
@@ -296,6 +403,22 @@ async fn main() -> Result<()> {
                 )
             };
             fleet.set_time_scale(time_scale);
+            if once {
+                r.store.enqueue(&fleet.new_reports())?;
+                let summary = uploader
+                    .flush(&r.store, CollectionType::Scheduled, 200)
+                    .await?;
+                println!(
+                    "sent {} reading(s); {} refused; {} to retry",
+                    summary.sent, summary.rejected, summary.retry_later
+                );
+                if summary.rejected > 0 || summary.retry_later > 0 {
+                    bail!(
+                        "not every reading was accepted: `ecsp-agent status` shows the server's reasons"
+                    );
+                }
+                return Ok(());
+            }
             let session = session::spawn(mqtt(&r)?, r.store.clone(), Arc::new(fleet.clone()));
             loop {
                 fleet.advance(Utc::now());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ecsp_client::Secret;
 use ecsp_protocol::agent::{
-    AgentInfo, AgentType, CollectionType, DesignatedDevice, DesignatedDevices, DeviceDataUpload,
+    AgentInfo, AgentType, CollectionType, DesignatedDevices, DeviceDataUpload,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -25,6 +25,8 @@ pub enum UploadError {
     FingerprintMismatch { expected: String, found: String },
     #[error("the server sent no usable CA certificate at /ca.pem ({0})")]
     BadCa(String),
+    #[error("no CA certificate in {0}")]
+    CaFile(String),
     #[error("the server refused the agent's credentials (401): re-enrol the agent")]
     Unauthorized,
     #[error("the server answered {status}: {detail}")]
@@ -98,6 +100,19 @@ pub async fn fetch_ca(server: &str, expected_fingerprint: &str) -> Result<String
         });
     }
     Ok(pem)
+}
+
+/// A CA certificate from a PEM file the operator holds (copied from the server's data
+/// directory, or on the server's own machine), with its SHA-256 fingerprint.
+pub fn read_ca_file(path: &std::path::Path) -> Result<(String, String), UploadError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| UploadError::CaFile(format!("{} ({e})", path.display())))?;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| UploadError::CaFile(format!("{} ({e})", path.display())))?;
+    let found = fingerprint(der.as_ref());
+    Ok((pem, found))
 }
 
 /// Accepts any server certificate: used only for the one download whose content is then
@@ -206,7 +221,7 @@ impl Uploader {
 
     /// The devices designated to this agent (`GET /api/v1/agent/devices`): the only ones whose
     /// device data the server accepts from it.
-    pub async fn designated(&self) -> Result<Vec<DesignatedDevice>, UploadError> {
+    pub async fn designated(&self) -> Result<DesignatedDevices, UploadError> {
         let url = self
             .base
             .join("/api/v1/agent/devices")
@@ -224,7 +239,7 @@ impl Uploader {
                     .json()
                     .await
                     .map_err(|e| UploadError::Network(e.without_url().to_string()))?;
-                Ok(body.devices)
+                Ok(body)
             }
             reqwest::StatusCode::UNAUTHORIZED => Err(UploadError::Unauthorized),
             s => Err(UploadError::Refused {

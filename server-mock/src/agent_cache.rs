@@ -104,6 +104,7 @@ mod tests {
             id: 1,
             public_id,
             org_id: 1,
+            agent_type: ecsp_protocol::agent::AgentType::DcAgent,
         }
     }
 

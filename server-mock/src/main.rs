@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use ecsp_protocol::agent::AgentType;
 use ecsp_server_mock::{Config, seed};
 
 /// mimalloc rather than glibc's malloc: buffers a request allocates on one thread are freed on
@@ -331,12 +332,14 @@ async fn main() -> anyhow::Result<()> {
                 println!("  {:<32} {:<16} {}", u.email, u.role.as_str(), u.password);
             }
             println!(
-                "  agent {}  secret {}",
-                demo.agent.agent_id, demo.agent.secret
-            );
-            println!(
-                "\nSign in: POST https://{}/api/v1/auth/login {{\"email\": …, \"password\": …}}",
-                server.addr
+                "  agent {}  secret {}  ({}; the {} printers are designated to it)",
+                demo.agent.agent_id,
+                demo.agent.secret,
+                match seed::DEMO_AGENT_TYPE {
+                    AgentType::DcAgent => "a DC agent",
+                    AgentType::EsAgent => "an ES agent",
+                },
+                demo.devices.len()
             );
         }
         None => {
@@ -344,6 +347,7 @@ async fn main() -> anyhow::Result<()> {
             println!("  Lost an admin password? ecsp-server reset-password --email ADDRESS");
         }
     }
+    print!("{}", next_steps(&config, &server));
     let handle = server.handle();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
@@ -351,6 +355,46 @@ async fn main() -> anyhow::Result<()> {
         handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     server.wait().await
+}
+
+/// Where a person goes from here: the portal, the CLI, the desktop app and a simulated printer
+/// agent, with this server's address and CA file filled in.
+fn next_steps(config: &Config, server: &ecsp_server_mock::Server) -> String {
+    // The local CA's certificate names `localhost`; any other listening address is as given.
+    let host = if server.addr.ip().is_loopback() {
+        format!("localhost:{}", server.addr.port())
+    } else {
+        server.addr.to_string()
+    };
+    let url = format!("https://{host}");
+    let ca = server.ca_fingerprint.as_ref().map(|_| {
+        ecsp_server_mock::tls::tls_dir(&config.data_dir)
+            .join("ca.pem")
+            .display()
+            .to_string()
+    });
+    let ca_option = ca
+        .as_ref()
+        .map(|path| format!(" --ca-cert {path}"))
+        .unwrap_or_default();
+    let email = if server.demo.is_some() {
+        "operator@demo.ecsp.example"
+    } else {
+        "ADDRESS"
+    };
+    format!(
+        "\nNext:\n\
+         \x20 portal, in a browser:  {url}/portal/  (sign in with an account above)\n\
+         \x20 command line:          ecsp login --server {url}{ca_option} --email {email}\n\
+         \x20 desktop app:           ecsp-desktop, server {url}{fingerprint}\n\
+         \x20 simulated printers:    ecsp-agent --data-dir agent-data enrol --server {url}{ca_option}\n\
+         \x20                        (asks for the agent id and secret), then: ecsp-agent --data-dir agent-data simulate\n",
+        fingerprint = if ca.is_some() {
+            " (compare the fingerprint above)"
+        } else {
+            ""
+        },
+    )
 }
 
 /// `ecsp-server reset-password`: a new password for one account, shown once.

@@ -43,6 +43,10 @@ pub struct DemoAccounts {
 
 pub const DEMO_ORG: &str = "Demo Print Shop";
 
+/// The demo agent is a DC agent (a PC collecting from the printers designated to it): what
+/// `ecsp-agent dc` runs as, and what `ecsp-agent simulate` reports as once enrolled with it.
+pub const DEMO_AGENT_TYPE: AgentType = AgentType::DcAgent;
+
 const DEMO_USERS: [(&str, &str, Role); 4] = [
     ("admin@demo.ecsp.example", "Demo Admin", Role::Admin),
     (
@@ -121,7 +125,7 @@ pub async fn seed_demo_if_empty(
                 org_id,
                 &NewAgent {
                     label: "Demo DC Agent".into(),
-                    agent_type: AgentType::DcAgent,
+                    agent_type: DEMO_AGENT_TYPE,
                 },
             )?;
             let mut device_views = Vec::new();

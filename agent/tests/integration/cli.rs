@@ -93,3 +93,68 @@ async fn dc_once_fails_when_no_designated_printer_could_be_read_and_status_says_
         "{stdout}"
     );
 }
+
+// Several threads: the server answers on them while this one waits for the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrol_checks_the_id_secret_and_kind_with_the_server_before_keeping_anything() {
+    let rig = Rig::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &rig.ca_pem).expect("ca");
+    let data = dir.path().join("agent");
+    let enrol = |kind: Option<&str>, secret: &str| {
+        let mut c = agent(&data);
+        c.args(["enrol", "--server", &base(&rig.server), "--ca-cert"])
+            .arg(&ca)
+            .env("ECSP_AGENT_ID", rig.agent_id().to_string())
+            .env("ECSP_AGENT_SECRET", secret);
+        if let Some(kind) = kind {
+            c.args(["--kind", kind]);
+        }
+        c.output().expect("enrol")
+    };
+    // The demo agent is a DC agent: enrolling it as an ES agent is refused, with the remedy.
+    let wrong_kind = enrol(Some("es"), rig.secret().expose());
+    let stderr = String::from_utf8_lossy(&wrong_kind.stderr);
+    assert!(!wrong_kind.status.success());
+    assert!(
+        stderr.contains("registered as a DC agent on the server, not as an ES agent")
+            && stderr.contains("--kind dc"),
+        "{stderr}"
+    );
+    assert!(!data.join("agent.json").exists(), "nothing kept");
+    let wrong_secret = enrol(None, "ecsp_ag_not-the-secret");
+    let stderr = String::from_utf8_lossy(&wrong_secret.stderr);
+    assert!(!wrong_secret.status.success());
+    assert!(
+        stderr.contains("does not accept agent") && !stderr.contains("not-the-secret"),
+        "{stderr}"
+    );
+    assert!(!data.join("agent.json").exists(), "nothing kept");
+    // Without --kind the server's answer decides, and the simulator reports as that kind.
+    let ok = enrol(None, rig.secret().expose());
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("(a DC agent, 3 printer(s) designated)"),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let once = agent(&data)
+        .args(["simulate", "--once"])
+        .output()
+        .expect("simulate");
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&once.stdout).contains("sent 3 reading(s); 0 refused"),
+        "{}",
+        String::from_utf8_lossy(&once.stdout)
+    );
+}

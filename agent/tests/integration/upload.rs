@@ -32,7 +32,7 @@ async fn the_simulators_device_data_is_uploaded_once_and_an_undesignated_device_
         &rig.ca_pem,
         rig.agent_id(),
         rig.secret(),
-        AgentType::EsAgent,
+        AgentType::DcAgent,
     )
     .expect("uploader");
     rig.store
@@ -68,7 +68,7 @@ async fn a_wrong_secret_is_an_error_and_the_records_stay_queued() {
         &rig.ca_pem,
         rig.agent_id(),
         ecsp_client::Secret::new("ecsp_ag_not-the-secret"),
-        AgentType::EsAgent,
+        AgentType::DcAgent,
     )
     .expect("uploader");
     rig.store
@@ -90,10 +90,13 @@ async fn the_agent_learns_which_devices_are_designated_to_it_and_those_reports_a
         &rig.ca_pem,
         rig.agent_id(),
         rig.secret(),
-        AgentType::EsAgent,
+        AgentType::DcAgent,
     )
     .expect("uploader");
     let designated = uploader.designated().await.expect("designated");
+    // The demo agent is a DC agent, and the server says so (enrol takes the kind from it).
+    assert_eq!(designated.agent_type, AgentType::DcAgent);
+    let designated = designated.devices;
     let demo = rig.server.demo.as_ref().expect("demo");
     let want: Vec<(String, String, String)> = demo
         .devices
@@ -137,11 +140,38 @@ async fn the_agent_learns_which_devices_are_designated_to_it_and_those_reports_a
         &rig.ca_pem,
         rig.agent_id(),
         ecsp_client::Secret::new("not-the-secret"),
-        AgentType::EsAgent,
+        AgentType::DcAgent,
     )
     .expect("uploader");
     assert!(matches!(
         stranger.designated().await,
         Err(UploadError::Unauthorized)
     ));
+}
+
+#[tokio::test]
+async fn reports_naming_another_kind_of_agent_are_refused_with_the_reason() {
+    let rig = Rig::start().await;
+    // The demo agent is registered as a DC agent; this one reports as an ES agent.
+    let uploader = Uploader::new(
+        &base(&rig.server),
+        &rig.ca_pem,
+        rig.agent_id(),
+        rig.secret(),
+        AgentType::EsAgent,
+    )
+    .expect("uploader");
+    rig.store
+        .enqueue(&rig.fleet.device_data())
+        .expect("enqueue");
+    let summary = uploader
+        .flush(&rig.store, CollectionType::Scheduled, 100)
+        .await
+        .expect("flush");
+    assert_eq!((summary.sent, summary.rejected), (0, 3), "{summary:?}");
+    let status = ecsp_agent::store::status_text(&rig.store).expect("status");
+    assert!(
+        status.contains("registered as a DC agent"),
+        "the reason is in `status`: {status}"
+    );
 }

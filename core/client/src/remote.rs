@@ -7,7 +7,7 @@ use ecsp_protocol::upload::{RecordKind, RecordView};
 use uuid::Uuid;
 
 use crate::EcspClient;
-use crate::error::EcspResult;
+use crate::error::{EcspError, EcspResult};
 
 /// Which of a device's records to list.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,6 +38,41 @@ impl EcspClient {
     /// The devices the signed-in user has rights to (all of the organisation's for an admin).
     pub async fn devices(&self) -> EcspResult<Vec<DeviceView>> {
         Ok(self.get_json("/api/v1/devices").await?)
+    }
+
+    /// The device a person names: by its id, or by its serial number as printed on the printer
+    /// and listed by [`devices`](Self::devices) (letter case and surrounding spaces aside).
+    /// A serial number is looked up on the server, among the devices this user may see.
+    pub async fn find_device(&self, id_or_serial: &str) -> EcspResult<Uuid> {
+        let wanted = id_or_serial.trim();
+        if let Ok(id) = Uuid::parse_str(wanted) {
+            return Ok(id);
+        }
+        if wanted.is_empty() {
+            return Err(EcspError::invalid_input(
+                "no device given: name it by serial number or id (`ecsp devices` lists them)",
+            ));
+        }
+        let devices = self.devices().await.map_err(|mut e| {
+            e.message = format!(
+                "a device named by serial number (`{wanted}`) is looked up on the server: {}",
+                e.message
+            );
+            e
+        })?;
+        let mut matching = devices
+            .iter()
+            .filter(|d| d.serial_number.trim().eq_ignore_ascii_case(wanted));
+        match (matching.next(), matching.next()) {
+            (Some(d), None) => Ok(d.device_id),
+            (None, _) => Err(EcspError::invalid_input(format!(
+                "no device with serial number `{wanted}` among the {} you may see (`ecsp devices` lists them)",
+                devices.len()
+            ))),
+            (Some(_), Some(_)) => Err(EcspError::invalid_input(format!(
+                "serial number `{wanted}` is on printers of more than one maker or model: give the device's id (`ecsp devices` lists them)"
+            ))),
+        }
     }
 
     pub async fn device(&self, device_id: Uuid) -> EcspResult<DeviceView> {

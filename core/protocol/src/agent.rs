@@ -54,6 +54,7 @@ pub enum CollectionType {
 pub struct AgentInfo {
     /// The agent's ID as issued by the server; must match the credential used.
     pub agent_id: Uuid,
+    /// The kind the agent was registered as (refused with 403 otherwise).
     pub agent_type: AgentType,
     #[cfg_attr(
         feature = "openapi",
@@ -133,6 +134,8 @@ pub struct DesignatedDevice {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DesignatedDevices {
+    /// The kind the asking agent was registered as; its reports must name the same.
+    pub agent_type: AgentType,
     pub devices: Vec<DesignatedDevice>,
 }
 

@@ -42,6 +42,23 @@ pub enum DfeCommand {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Capture DFE files (JDF tickets, JMF messages, job-log CSVs) as the hot folder would,
+    /// each once, and send them.
+    Send {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The device (printer) this DFE drives: its serial number or id (see `ecsp devices`).
+        #[arg(long, value_name = "SERIAL|ID")]
+        device: String,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Only capture them; send later with `queue flush`.
+        #[arg(long)]
+        queue_only: bool,
+    },
     /// Watch a hot folder: files are captured and moved to done/, bad ones to quarantine/
     /// with NAME.reason.txt beside them. Runs until Ctrl-C.
     Watch {
@@ -50,9 +67,9 @@ pub enum DfeCommand {
         /// The hot folder.
         #[arg(long)]
         folder: PathBuf,
-        /// The device (printer) this DFE drives (see `ecsp devices`).
-        #[arg(long)]
-        device: Uuid,
+        /// The device (printer) this DFE drives: its serial number or id (see `ecsp devices`).
+        #[arg(long, value_name = "SERIAL|ID")]
+        device: String,
         #[command(flatten)]
         read: ReadArgs,
         /// Milliseconds a file must stay unchanged before it is read.
@@ -66,9 +83,9 @@ pub enum DfeCommand {
         /// Address to listen on; loopback unless another is given here.
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
-        /// The device (printer) this DFE drives (see `ecsp devices`).
-        #[arg(long)]
-        device: Uuid,
+        /// The device (printer) this DFE drives: its serial number or id (see `ecsp devices`).
+        #[arg(long, value_name = "SERIAL|ID")]
+        device: String,
         #[command(flatten)]
         read: ReadArgs,
         /// Where refused messages are kept with their reasons (default: dfe-quarantine in the
@@ -190,6 +207,55 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
             );
             Ok(exit::OK)
         }
+        DfeCommand::Send {
+            server,
+            files,
+            device,
+            read,
+            queue_only,
+        } => {
+            let (client, ..) = open_client(&server, dirs)?;
+            let device = client.find_device(&device).await?;
+            let options = read_options(device, &read)?;
+            let ingest = ingest_for(dirs, &client, options)?;
+            // Every file is read before anything is sent; a bad one is named and the others
+            // are still captured (each file is all or nothing, as in the hot folder).
+            let mut outcomes = Vec::new();
+            let mut bad = 0;
+            for file in &files {
+                let name = display_name(file);
+                let outcome = match read_file(file, ingest.options()) {
+                    Ok(bytes) => ingest
+                        .ingest(&name, &bytes)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.message),
+                };
+                bad += usize::from(outcome.is_err());
+                outcomes.push(SentFile {
+                    file: file.display().to_string(),
+                    outcome: outcome.map_err(|reason| serde_json::json!({"error": reason})),
+                });
+            }
+            let delivery = if queue_only {
+                None
+            } else {
+                Some(crate::online::flush(&client, json, Default::default()).await)
+            };
+            let document = SendDocument {
+                files: outcomes,
+                delivery,
+            };
+            out(json, &document, || document.text());
+            Ok(if bad > 0 {
+                exit::ERROR
+            } else {
+                document
+                    .delivery
+                    .as_ref()
+                    .map_or(exit::OK, crate::online::flush_status)
+            })
+        }
         DfeCommand::Watch {
             server,
             folder,
@@ -197,9 +263,9 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
             read,
             settle_ms,
         } => {
-            let options = read_options(device, &read)?;
             let (client, ..) = open_client(&server, dirs)?;
             client.whoami().await?;
+            let options = read_options(client.find_device(&device).await?, &read)?;
             let ingest = ingest_for(dirs, &client, options)?;
             let sync = client.start_sync(SyncOptions::default());
             let config = HotFolderConfig {
@@ -260,9 +326,9 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
             quarantine,
             allow_hosts,
         } => {
-            let options = read_options(device, &read)?;
             let (client, ..) = open_client(&server, dirs)?;
             client.whoami().await?;
+            let options = read_options(client.find_device(&device).await?, &read)?;
             let ingest = ingest_for(dirs, &client, options)?;
             let sync = client.start_sync(SyncOptions::default());
             let receiver = Receiver::start(
@@ -306,6 +372,55 @@ pub async fn run(command: DfeCommand, dirs: &Dirs, json: bool) -> Result<u8, Ecs
             });
             Ok(exit::OK)
         }
+    }
+}
+
+/// `ecsp dfe send`'s output: what became of each file, then the delivery.
+#[derive(serde::Serialize)]
+struct SendDocument {
+    files: Vec<SentFile>,
+    /// `null` with `--queue-only`.
+    delivery: Option<ecsp_client::sync::FlushReport>,
+}
+
+#[derive(serde::Serialize)]
+struct SentFile {
+    file: String,
+    #[serde(flatten)]
+    outcome: Result<ecsp_dfe::Ingested, serde_json::Value>,
+}
+
+impl SendDocument {
+    fn text(&self) -> String {
+        let mut lines: Vec<String> = self
+            .files
+            .iter()
+            .map(|f| match &f.outcome {
+                Ok(ecsp_dfe::Ingested::Captured {
+                    record_ids,
+                    withheld,
+                }) => {
+                    let mut s = format!("{}: captured {} record(s)", f.file, record_ids.len());
+                    for p in withheld {
+                        s.push_str(&format!(" (left out `{p}`: no consent)"));
+                    }
+                    s
+                }
+                Ok(ecsp_dfe::Ingested::Duplicate { .. }) => {
+                    format!("{}: captured before, nothing new", f.file)
+                }
+                Err(e) => format!(
+                    "{}: not captured: {}",
+                    f.file,
+                    e["error"].as_str().unwrap_or_default()
+                ),
+            })
+            .collect();
+        lines.push(match &self.delivery {
+            Some(report) => crate::online::flush_text(report),
+            None => "queued only; `ecsp queue flush` sends it".into(),
+        });
+        lines.join("\n")
     }
 }
 

@@ -98,9 +98,9 @@ pub enum OnlineCommand {
 pub enum RecordsAction {
     /// A device's stored records, newest first.
     List {
-        /// The device (see `ecsp devices`).
-        #[arg(long)]
-        device: Uuid,
+        /// The device: its serial number or id (see `ecsp devices`).
+        #[arg(long, value_name = "SERIAL|ID")]
+        device: String,
         /// Only records of this kind.
         #[arg(long, value_enum)]
         kind: Option<KindArg>,
@@ -192,9 +192,10 @@ pub enum UploadWhat {
     /// A DFE's software, environment and print settings (JSON; examples/dfe-settings.json), and
     /// job information (examples/dfe-job.json) if `job_info` is granted.
     Dfe {
-        /// The device the settings are for (see `ecsp devices`); overrides the file's.
-        #[arg(long)]
-        device: Option<Uuid>,
+        /// The device the settings are for: its serial number or id (see `ecsp devices`);
+        /// overrides the file's.
+        #[arg(long, value_name = "SERIAL|ID")]
+        device: Option<String>,
         /// The DFE's state as JSON.
         #[arg(long)]
         settings: PathBuf,
@@ -210,9 +211,10 @@ pub enum UploadWhat {
     Measurement {
         /// The measurement file.
         file: PathBuf,
-        /// The device that printed the measured chart (see `ecsp devices`); overrides the file's.
-        #[arg(long)]
-        device: Option<Uuid>,
+        /// The device that printed the measured chart: its serial number or id (see
+        /// `ecsp devices`); overrides the file's.
+        #[arg(long, value_name = "SERIAL|ID")]
+        device: Option<String>,
         #[command(flatten)]
         chart: crate::chart::ChartArgs,
         /// Only queue it; send later with `queue flush`.
@@ -351,7 +353,7 @@ fn read_password(from_stdin: bool) -> Result<String, EcspError> {
 }
 
 /// Flushes with a progress bar on a terminal; a flush that cannot start is reported as stopped.
-async fn flush(client: &EcspClient, json: bool, options: FlushOptions) -> FlushReport {
+pub(crate) async fn flush(client: &EcspClient, json: bool, options: FlushOptions) -> FlushReport {
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -387,7 +389,7 @@ async fn flush(client: &EcspClient, json: bool, options: FlushOptions) -> FlushR
     report
 }
 
-fn flush_text(report: &FlushReport) -> String {
+pub(crate) fn flush_text(report: &FlushReport) -> String {
     let mut s = format!(
         "sent {}, rejected {}, waiting {}",
         report.sent, report.rejected, report.remaining
@@ -401,7 +403,7 @@ fn flush_text(report: &FlushReport) -> String {
     s
 }
 
-fn flush_status(report: &FlushReport) -> u8 {
+pub(crate) fn flush_status(report: &FlushReport) -> u8 {
     if report.rejected > 0 {
         exit::REJECTED
     } else if report.stopped.is_some() {
@@ -567,6 +569,7 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                 before_id,
                 limit,
             } => {
+                let device = client.find_device(&device).await?;
                 let records = client
                     .records(
                         device,
@@ -750,6 +753,7 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                     job,
                     queue_only,
                 } => {
+                    let device = find_device(&client, device.as_deref()).await?;
                     let mut input: DfeCapture = files::read_json_for_device(&file, device)?;
                     if let Some(job_file) = job {
                         input.job = Some(files::read_json(&job_file)?);
@@ -766,13 +770,14 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
                     chart,
                     queue_only,
                 } => {
+                    let device = find_device(&client, device.as_deref()).await?;
                     let bytes = std::fs::read(&file).map_err(|e| {
                         EcspError::bad_file(&file, None, None, &format!("cannot read: {e}"))
                     })?;
                     let inputs: Vec<MeasurementCapture> = if crate::chart::is_chart(&file, &bytes) {
                         let device = device.ok_or_else(|| {
                             EcspError::invalid_input(
-                                "a chart file names no device: give --device ID (`ecsp devices` lists the ids)",
+                                "a chart file names no device: give --device SERIAL (`ecsp devices` lists them)",
                             )
                         })?;
                         crate::chart::captures(&file, &bytes, device, &chart)?
@@ -919,4 +924,15 @@ pub async fn run(command: OnlineCommand, dirs: &Dirs, json: bool) -> Result<u8, 
         },
     }
     Ok(exit::OK)
+}
+
+/// `--device`, when given, as the device's id (a serial number is looked up on the server).
+pub(crate) async fn find_device(
+    client: &EcspClient,
+    device: Option<&str>,
+) -> Result<Option<Uuid>, EcspError> {
+    match device {
+        Some(d) => Ok(Some(client.find_device(d).await?)),
+        None => Ok(None),
+    }
 }

@@ -17,6 +17,7 @@ pub async fn designated_devices(
     State(state): State<AppState>,
     Agent(agent): Agent,
 ) -> Result<Json<DesignatedDevices>, ApiError> {
+    let agent_type = agent.agent_type;
     let devices = state
         .db
         .read(move |c| -> Result<Vec<DesignatedDevice>, ApiError> {
@@ -34,5 +35,8 @@ pub async fn designated_devices(
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await?;
-    Ok(Json(DesignatedDevices { devices }))
+    Ok(Json(DesignatedDevices {
+        agent_type,
+        devices,
+    }))
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ecsp_protocol::FieldError;
 use ecsp_protocol::admin::Actor;
-use ecsp_protocol::agent::DeviceDataUpload;
+use ecsp_protocol::agent::{AgentType, DeviceDataUpload};
 use ecsp_protocol::consent::Purpose;
 use ecsp_protocol::dfe::{DeviceStatusUpload, DfeUpload};
 use ecsp_protocol::limits::MEASUREMENT_BODY_BYTES;
@@ -283,6 +283,21 @@ pub async fn upload_device_data(
     };
     if body.agent.agent_id != agent.public_id {
         let err = ApiError::Forbidden("`agent.agent_id` does not match the agent credential used");
+        return Err(state
+            .audit_refusal(Some(agent.org_id), actor, ACTION, String::new(), err)
+            .await);
+    }
+    // A report names the kind of agent it comes from; a credential registered for the other
+    // kind is a misconfigured agent (enrolled with the wrong `--kind`), told so plainly.
+    if body.agent.agent_type != agent.agent_type {
+        let err = ApiError::Forbidden(match agent.agent_type {
+            AgentType::DcAgent => {
+                "`agent.agent_type` is `es_agent`, but this agent was registered as a DC agent (`dc_agent`)"
+            }
+            AgentType::EsAgent => {
+                "`agent.agent_type` is `dc_agent`, but this agent was registered as an ES agent (`es_agent`)"
+            }
+        });
         return Err(state
             .audit_refusal(Some(agent.org_id), actor, ACTION, String::new(), err)
             .await);

@@ -24,6 +24,17 @@ pub struct AgentPrincipal {
     pub id: i64,
     pub public_id: Uuid,
     pub org_id: i64,
+    /// The kind the agent was registered as; its reports must name the same.
+    pub agent_type: AgentType,
+}
+
+/// An `agents.agent_type` column's value as the protocol's type (`dc_agent` or `es_agent`).
+pub fn agent_type_of(column: &str) -> AgentType {
+    if column == "es_agent" {
+        AgentType::EsAgent
+    } else {
+        AgentType::DcAgent
+    }
 }
 
 const DEVICE_COLUMNS: &str =
@@ -233,11 +244,7 @@ impl AgentSummary {
         ecsp_protocol::admin::AgentView {
             agent_id: self.agent_id,
             label: self.label,
-            agent_type: if self.agent_type == "es_agent" {
-                AgentType::EsAgent
-            } else {
-                AgentType::DcAgent
-            },
+            agent_type: agent_type_of(&self.agent_type),
             disabled: self.disabled,
             created_at: from_ms(self.created_at),
             last_seen_at: self.last_seen_at.map(from_ms),
@@ -438,13 +445,15 @@ pub fn create_agent(
 pub fn authenticate_agent(conn: &Connection, secret: &str) -> Result<AgentPrincipal, ApiError> {
     let row = conn
         .prepare_cached(
-            "SELECT id, public_id, org_id FROM agents WHERE secret_hash = ?1 AND disabled = 0",
+            "SELECT id, public_id, org_id, agent_type FROM agents
+             WHERE secret_hash = ?1 AND disabled = 0",
         )?
         .query_row([token_hash(secret).as_slice()], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
             ))
         })
         .optional()?
@@ -455,6 +464,7 @@ pub fn authenticate_agent(conn: &Connection, secret: &str) -> Result<AgentPrinci
         id: row.0,
         public_id: parse_uuid(&row.1)?,
         org_id: row.2,
+        agent_type: agent_type_of(&row.3),
     })
 }
 

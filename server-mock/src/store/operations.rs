@@ -561,15 +561,22 @@ pub fn agent_by_public_id(
     agent: Uuid,
 ) -> Result<Option<AgentPrincipal>, ApiError> {
     let row = conn
-        .prepare_cached("SELECT id, org_id FROM agents WHERE public_id = ?1 AND disabled = 0")?
+        .prepare_cached(
+            "SELECT id, org_id, agent_type FROM agents WHERE public_id = ?1 AND disabled = 0",
+        )?
         .query_row([agent.to_string()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })
         .optional()?;
-    Ok(row.map(|(id, org_id)| AgentPrincipal {
+    Ok(row.map(|(id, org_id, agent_type)| AgentPrincipal {
         id,
         public_id: agent,
         org_id,
+        agent_type: super::devices::agent_type_of(&agent_type),
     }))
 }
 

@@ -322,3 +322,67 @@ async fn dfe_watch_json_prints_one_object_per_line() {
     assert_eq!(quarantined["file"], "cut.jdf");
     assert_eq!(quarantined["reason"]["kind"], "malformed");
 }
+
+/// `ecsp dfe send`: each file captured once, as the hot folder would; a bad file is named with
+/// its reason and the good ones are still sent; a printer is named by its serial number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dfe_send_captures_good_files_names_bad_ones_and_takes_a_serial_number() {
+    let h = Harness::start().await;
+    let cli = Cli::new(&h, "operator");
+    cli.login(&h, "operator");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/dfe");
+    let ticket = examples.join("job-ticket.jdf");
+    let ticket = ticket.to_str().unwrap();
+    let bad = h.dir.path().join("truncated.jdf");
+    std::fs::write(
+        &bad,
+        "<?xml version=\"1.0\"?><JDF xmlns=\"http://www.CIP4.org/JDFSchema_1_1\"><Resour",
+    )
+    .unwrap();
+    let serial = h.demo.devices[0].serial_number.to_lowercase();
+
+    let (code, out, err) = cli.run(
+        &[
+            "dfe",
+            "send",
+            "--device",
+            &serial,
+            ticket,
+            bad.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "a bad file fails the command: {out}{err}");
+    assert!(
+        out.contains("job-ticket.jdf: captured 1 record(s)"),
+        "{out}"
+    );
+    assert!(out.contains("truncated.jdf: not captured:"), "{out}");
+    assert!(
+        out.contains("sent 1, rejected 0, waiting 0"),
+        "the good file is sent: {out}"
+    );
+    let (_, listed, _) = cli.run(&["records", "list", "--device", &serial], "");
+    assert_eq!(
+        listed.lines().filter(|l| l.contains(" dfe ")).count(),
+        1,
+        "{listed}"
+    );
+
+    // The same bytes again: nothing new.
+    let (code, out, err) = cli.run(&["dfe", "send", "--device", &serial, ticket], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("captured before, nothing new"), "{out}");
+
+    // A serial number the user may not see, or none at all, is said so; nothing is captured.
+    let (code, _, err) = cli.run(&["dfe", "send", "--device", "NO-SUCH-SERIAL", ticket], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no device with serial number `NO-SUCH-SERIAL`"),
+        "{err}"
+    );
+    let invisible = h.demo.devices[2].serial_number.clone();
+    let (code, _, err) = cli.run(&["records", "list", "--device", &invisible], "");
+    assert_eq!(code, 1, "the operator has no right to the third printer");
+    assert!(err.contains("no device with serial number"), "{err}");
+}

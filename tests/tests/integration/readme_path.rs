@@ -355,3 +355,175 @@ fn the_readme_first_session_works_as_written() {
     let (_, out, _) = user.run(&["consent", "show"], "");
     assert!(out.contains("(not yet sent to the server)"), "{out}");
 }
+
+/// The `sh` block that follows the README's `<!-- getting-started: NAME` marker.
+fn getting_started_block(readme: &str, name: &str) -> String {
+    let marker = format!("<!-- getting-started: {name}");
+    let at = readme
+        .find(&marker)
+        .unwrap_or_else(|| panic!("the README has no `{marker}` block"));
+    let open = at + readme[at..].find("```sh\n").expect("a sh block follows") + "```sh\n".len();
+    let close = open + readme[open..].find("```").expect("the block is closed");
+    readme[open..close].to_owned()
+}
+
+/// The last whitespace-separated word of the first line of `text` starting with `first`, and
+/// the word at `index` of it.
+fn word_after(text: &str, first: &str, index: usize) -> String {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.first() == Some(&first))
+        .and_then(|w| w.get(index).map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| panic!("the server printed no `{first}` line: {text}"))
+}
+
+/// A process group killed on drop (the README's block and the server it starts).
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The README's "Getting started", as a newcomer runs it: the build block (all of it but the
+/// `cargo build` line, whose programs this test's own build provides where `--release` would
+/// put them) in one shell, and the session block, word for word, in another, in a fresh
+/// folder holding the repository's `examples/`. What the README says to type at a prompt (the
+/// operator's password, the agent's id and secret) comes from the environment variables each
+/// program documents for use without a terminal.
+#[cfg(unix)]
+#[test]
+fn the_readme_getting_started_runs_as_written() {
+    use std::os::unix::process::CommandExt;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let build = getting_started_block(&readme, "build");
+    let session = getting_started_block(&readme, "session");
+    let (cargo, rest): (Vec<&str>, Vec<&str>) =
+        build.lines().partition(|l| l.starts_with("cargo build"));
+    assert_eq!(cargo.len(), 1, "one build line: {build}");
+    for package in ["ecsp-server-mock", "ecsp-cli", "ecsp-agent"] {
+        assert!(
+            cargo[0].contains(&format!("-p {package}")),
+            "the build line builds {package}: {}",
+            cargo[0]
+        );
+    }
+    assert!(cargo[0].contains("--release"), "{}", cargo[0]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::os::unix::fs::symlink(repo.join("examples"), dir.path().join("examples")).unwrap();
+    std::fs::create_dir(dir.path().join("target")).unwrap();
+    let programs = ecsp_binary().parent().unwrap().to_owned();
+    for program in ["ecsp-server", "ecsp", "ecsp-agent"] {
+        assert!(
+            programs.join(program).exists(),
+            "{program} is not built: `cargo build --workspace --bins`"
+        );
+    }
+    std::os::unix::fs::symlink(&programs, dir.path().join("target/release")).unwrap();
+    // The README's server listens on its default port.
+    drop(
+        std::net::TcpListener::bind("127.0.0.1:8443").expect(
+            "port 8443 is taken: the README's server listens there; stop whatever holds it",
+        ),
+    );
+
+    let server_env = [
+        "ECSP_LISTEN",
+        "ECSP_DATA_DIR",
+        "ECSP_MQTT_LISTEN",
+        "ECSP_DATABASE_URL",
+        "ECSP_EXTERNAL_BROKER",
+    ];
+    let mut server = Command::new("bash");
+    server
+        .args(["-eu", "-o", "pipefail", "-c", &rest.join("\n")])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0);
+    for var in server_env {
+        server.env_remove(var);
+    }
+    let mut server = Group(server.spawn().expect("bash"));
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("ecsp-agent --data-dir agent-data simulate") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert!(
+        printed.contains("portal, in a browser:  https://localhost:8443/portal/"),
+        "the server's closing lines point to the portal: {printed}"
+    );
+    assert!(
+        printed
+            .contains("ecsp login --server https://localhost:8443 --ca-cert ecsp-data/tls/ca.pem"),
+        "and to the CLI: {printed}"
+    );
+    assert!(!printed.contains("/api/v1/auth/login"), "{printed}");
+
+    let output = Command::new("bash")
+        .args(["-eu", "-o", "pipefail", "-c", &session])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .env("ECSP_CONFIG_DIR", dir.path().join("cli-config"))
+        .env("ECSP_DATA_DIR", dir.path().join("cli-data"))
+        .env("LANG", "C.UTF-8")
+        .env(
+            "ECSP_PASSWORD",
+            word_after(&printed, "operator@demo.ecsp.example", 2),
+        )
+        .env("ECSP_AGENT_ID", word_after(&printed, "agent", 1))
+        .env("ECSP_AGENT_SECRET", word_after(&printed, "agent", 3))
+        .env("RUST_LOG", "warn")
+        .env_remove("ECSP_SERVER")
+        .env_remove("ECSP_CA_CERT")
+        .env_remove("ECSP_AGENT_DIR")
+        .output()
+        .expect("bash");
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the session block failed:\n{out}\n{err}"
+    );
+    for expected in [
+        "signed in as Demo Print Operator",
+        "X4DEMO0001",
+        "job_info: granted",
+        "examples/dfe/job-ticket.jdf: captured 1 record(s)",
+        "examples/dfe/status.jmf: captured 1 record(s)",
+        "examples/dfe/job-log.csv: captured 2 record(s)",
+        "sent 4, rejected 0, waiting 0",
+        "sent 1, rejected 0, waiting 0",
+        "a DC agent, 3 printer(s) designated",
+        "sent 3 reading(s); 0 refused; 0 to retry",
+    ] {
+        assert!(out.contains(expected), "`{expected}` not in:\n{out}\n{err}");
+    }
+    // `records list`: the four DFE records and the measurement, on the server.
+    let listed: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|k| k == "dfe" || k == "measurement")
+        })
+        .collect();
+    assert_eq!(listed.len(), 5, "{out}");
+    drop(server);
+}

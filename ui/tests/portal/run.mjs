@@ -90,7 +90,7 @@ function api(method, route, body, token) {
 
 const agentDir = path.join(work, "agent");
 const agentEnv = { ...process.env, ECSP_AGENT_DIR: agentDir, ECSP_AGENT_SECRET: agentSecret, RUST_LOG: "warn" };
-execFileSync(agentBin, ["enrol", "--server", base, "--ca-fingerprint", fingerprint, "--agent-id", agentId, "--kind", "es"], { env: agentEnv, stdio: "inherit" });
+execFileSync(agentBin, ["enrol", "--server", base, "--ca-fingerprint", fingerprint, "--agent-id", agentId, "--kind", "dc"], { env: agentEnv, stdio: "inherit" });
 const simulator = spawn(agentBin, ["simulate", "--every", "5", "--time-scale", "0.02", ...devices.flatMap((d) => ["--device", `${d.manufacturer},${d.model},${d.serial_number}`])], { env: agentEnv, stdio: ["ignore", "inherit", "inherit"] });
 // Wait for its first reports, so the pages show real device state.
 await until("the simulator's first upload", async () => {
