@@ -63,7 +63,7 @@ for i in $(seq 1 "$nodes"); do
         cp "$dir/node1/tls/ca.pem" "$dir/node1/tls/ca.key" "$data/tls/"
     fi
     ECSP_DATABASE_URL="$database" "$bin" --listen "127.0.0.1$i:8443" --data-dir "$data" \
-        --proxy-protocol >"$dir/node$i.out" 2>"$dir/node$i.log" &
+        --metrics-listen "127.0.0.1$i:9464" --proxy-protocol >"$dir/node$i.out" 2>"$dir/node$i.log" &
     pids+=("$!")
     wait_listening "$dir/node$i.out" "$!"
     node_args+=(--node "127.0.0.1$i:8443")

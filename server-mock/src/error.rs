@@ -90,6 +90,11 @@ impl ApiError {
         }
     }
 
+    /// The problem's `code` (a closed set), for logs and metrics.
+    pub fn problem_code(&self) -> &'static str {
+        self.code_and_title().0
+    }
+
     fn code_and_title(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::Validation(_) => (codes::VALIDATION_FAILED, "Invalid request"),
@@ -154,6 +159,11 @@ impl From<crate::sql::Error> for ApiError {
     }
 }
 
+/// The problem code of an answer made from an [`ApiError`], kept with the response for the
+/// request metrics (`telemetry`).
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Store(e) = &self {
@@ -167,6 +177,10 @@ impl IntoResponse for ApiError {
         let problem = self.to_problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
+        // For the metrics: the refusal's reason without reading the body back.
+        response
+            .extensions_mut()
+            .insert(ProblemCode(self.code_and_title().0));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         match &self {

@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod remote;
 pub mod seed;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "test-harness")]
 pub mod testing;
 pub mod tls;
@@ -73,6 +74,11 @@ pub struct Config {
     pub external_broker: Option<remote::external::ExternalBroker>,
     /// Keep the data in this PostgreSQL database instead of SQLite in the data directory.
     pub database: Option<db::PostgresTarget>,
+    /// Serve metrics (Prometheus text format, plain HTTP) at `/metrics` on this address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The metrics address is the default one, not asked for: if it is taken (another server
+    /// on this machine), start without metrics and say so instead of failing.
+    pub metrics_listen_is_default: bool,
 }
 
 impl Config {
@@ -93,6 +99,8 @@ impl Config {
             operation_sweep: Duration::from_secs(1),
             external_broker: None,
             database: None,
+            metrics_listen: None,
+            metrics_listen_is_default: false,
         }
     }
 
@@ -196,6 +204,8 @@ pub struct Server {
     pub key: Arc<DataKey>,
     /// Where MQTT's own port listens, if configured.
     pub mqtt_addr: Option<SocketAddr>,
+    /// Where the metrics are served (`/metrics`), if configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// The agents connected over MQTT.
     pub remote: Arc<remote::Hub>,
     handle: axum_server::Handle<SocketAddr>,
@@ -266,6 +276,17 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
                 .await
                 .with_context(|| format!("binding the MQTT port {at}"))?,
         ),
+        None => None,
+    };
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => match telemetry::bind(at).await {
+            Ok(listener) => Some(listener),
+            Err(e) if config.metrics_listen_is_default => {
+                tracing::warn!(error = %e, "metrics not served: the default address is taken; give --metrics-listen");
+                None
+            }
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     let (db, key) = open_storage(&config).await?;
@@ -367,6 +388,19 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.proxy_protocol,
         )));
     }
+    let metrics_addr = match metrics_listener {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            let handle = telemetry::install()?;
+            background.push(tokio::spawn(telemetry::serve(
+                listener,
+                handle,
+                state.clone(),
+            )));
+            Some(at)
+        }
+        None => None,
+    };
     let peers = remote::peers::listen(&state);
     background.push(tokio::spawn(remote::peers::announce(state.clone())));
     let remote = state.remote.clone();
@@ -379,6 +413,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         db,
         key,
         mqtt_addr,
+        metrics_addr,
         remote,
         handle,
         task,

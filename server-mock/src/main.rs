@@ -16,6 +16,9 @@ use ecsp_server_mock::{Config, seed};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// OpenTelemetry's port for a Prometheus exporter, apart from the usual exporters' (9100, 9090).
+const DEFAULT_METRICS_PORT: u16 = 9464;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ecsp-server",
@@ -56,6 +59,14 @@ struct Cli {
     /// always reachable on the HTTPS port with the TLS ALPN protocol `mqtt`.
     #[arg(long, env = "ECSP_MQTT_LISTEN")]
     mqtt_listen: Option<SocketAddr>,
+    /// Serve the server's metrics (Prometheus text format, plain HTTP) at /metrics on this
+    /// address. Default: 127.0.0.1:9464 (loopback only), skipped with a warning when another
+    /// process holds it.
+    #[arg(long, env = "ECSP_METRICS_LISTEN", conflicts_with = "no_metrics")]
+    metrics_listen: Option<SocketAddr>,
+    /// Serve no metrics.
+    #[arg(long)]
+    no_metrics: bool,
     /// Behind HAProxy (`ecsp-server haproxy-config`): every connection to the HTTPS port starts
     /// with a PROXY protocol v2 header giving the client's address; one without it is refused.
     #[arg(long, env = "ECSP_PROXY_PROTOCOL")]
@@ -188,6 +199,13 @@ async fn main() -> anyhow::Result<()> {
     config.tokens.access_ttl_secs = cli.access_token_ttl;
     config.audit_retention_days = cli.audit_retention_days;
     config.mqtt_listen = cli.mqtt_listen;
+    if !cli.no_metrics {
+        config.metrics_listen_is_default = cli.metrics_listen.is_none();
+        config.metrics_listen = cli.metrics_listen.or(Some(SocketAddr::from((
+            [127, 0, 0, 1],
+            DEFAULT_METRICS_PORT,
+        ))));
+    }
     config.proxy_protocol = cli.proxy_protocol;
     if let Some(url) = &cli.database {
         config.database = Some(
@@ -319,6 +337,9 @@ async fn main() -> anyhow::Result<()> {
                 .display()
         );
         println!("    SHA-256 fingerprint: {fp}");
+    }
+    if let Some(metrics) = server.metrics_addr {
+        println!("  metrics (Prometheus): http://{metrics}/metrics");
     }
     println!("  API description: https://{}/openapi.json", server.addr);
     println!("  portal (browsers): https://{}/portal/", server.addr);

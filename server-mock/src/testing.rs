@@ -621,6 +621,8 @@ impl ProcessCluster {
             .arg("--data-dir")
             .arg(&node.data_dir)
             .arg("--no-demo")
+            // Nodes of a test share the host: the default metrics port would go to one of them.
+            .arg("--no-metrics")
             .args(self.haproxy.is_some().then_some("--proxy-protocol"))
             .env("ECSP_DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn")

@@ -92,6 +92,20 @@ pub async fn verify_sign_in(
     password: String,
     attempt: SignInAttempt,
 ) -> Result<Verified, ApiError> {
+    let verified = check_sign_in(state, email, password, attempt).await;
+    if let Err(e) = &verified {
+        metrics::counter!(crate::telemetry::SIGNIN_REFUSALS, "reason" => e.problem_code())
+            .increment(1);
+    }
+    verified
+}
+
+async fn check_sign_in(
+    state: &AppState,
+    email: String,
+    password: String,
+    attempt: SignInAttempt,
+) -> Result<Verified, ApiError> {
     let SignInAttempt {
         installation,
         unlock_code,

@@ -293,6 +293,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
+        .route_layer(axum::middleware::from_fn(crate::telemetry::track_requests))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

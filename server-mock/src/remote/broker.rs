@@ -661,6 +661,8 @@ where
                         .await?;
                 }
                 Packet::Publish(p) => {
+                    metrics::counter!(crate::telemetry::MQTT_MESSAGES, "direction" => "from_agent")
+                        .increment(1);
                     if !on_publish(state, conn, agent, p).await? {
                         refusals = refusals.saturating_add(1);
                         if refusals > MAX_REFUSALS_PER_CONNECTION {
@@ -736,6 +738,7 @@ where
         let mut publish = Publish::new(topic::commands(agent.public_id), QoS::AtLeastOnce, payload);
         publish.pkid = *next_pkid;
         conn.send(Packet::Publish(publish)).await?;
+        metrics::counter!(crate::telemetry::MQTT_MESSAGES, "direction" => "to_agent").increment(1);
         inflight.insert(*next_pkid, cmd.operation_id);
         published.insert(cmd.operation_id);
         sent.push(cmd.operation_id);

@@ -90,7 +90,16 @@ pub fn append_all(conn: &Connection, events: &[Event]) -> crate::sql::Result<()>
         ]);
     }
     execute_values(conn, &sql, &values)?;
+    for e in events {
+        count_row(e.outcome);
+    }
     Ok(())
+}
+
+/// The audit-rows metric (rows of a transaction that rolls back are counted too: rare, and
+/// the figure is for rates, not accounting).
+fn count_row(outcome: Outcome) {
+    metrics::counter!(crate::telemetry::AUDIT_ROWS, "outcome" => outcome_str(outcome)).increment(1);
 }
 
 pub fn append(conn: &Connection, e: &Event) -> crate::sql::Result<()> {
@@ -108,6 +117,7 @@ pub fn append(conn: &Connection, e: &Event) -> crate::sql::Result<()> {
         bounded(&e.object),
         outcome_str(e.outcome)
     ])?;
+    count_row(e.outcome);
     Ok(())
 }
 

@@ -555,6 +555,23 @@ pub fn set_capabilities(
     Ok(n)
 }
 
+/// How many operations are in each state (every state, zeros included), for the metrics.
+pub fn count_by_state(conn: &Connection) -> Result<Vec<(&'static str, i64)>, ApiError> {
+    let mut counts: Vec<(&'static str, i64)> = OperationState::ALL
+        .into_iter()
+        .map(|s| (s.as_str(), 0))
+        .collect();
+    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM operations GROUP BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (state, n) = row?;
+        if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
+            slot.1 = n;
+        }
+    }
+    Ok(counts)
+}
+
 /// The agent row behind an MQTT identity, if it exists and is enabled.
 pub fn agent_by_public_id(
     conn: &Connection,

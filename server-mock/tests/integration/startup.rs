@@ -17,7 +17,7 @@ fn server_binary() -> std::ffi::OsString {
     std::env::var_os("ECSP_SERVER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_ecsp-server").into())
 }
 
-fn server(data_dir: &Path, args: &[&str]) -> tokio::process::Command {
+pub(crate) fn server(data_dir: &Path, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(server_binary());
     cmd.arg("--data-dir")
         .arg(data_dir)

@@ -19,6 +19,28 @@ pub use self::postgres::PostgresTarget;
 pub use self::sqlite::WriterStats;
 use crate::sql;
 
+/// Metric: time from asking for a write to its durable commit (the wait for SQLite's single
+/// writer, or for a pooled PostgreSQL session, included), in seconds.
+pub const WRITE_SECONDS: &str = "ecsp_db_write_seconds";
+/// Metric: writes asked for and not yet committed (the write queue's depth).
+pub const WRITES_PENDING: &str = "ecsp_db_writes_pending";
+
+/// One write counted in [`WRITES_PENDING`] until dropped (answered, failed or cancelled).
+struct PendingWrite;
+
+impl PendingWrite {
+    fn enter() -> Self {
+        metrics::gauge!(WRITES_PENDING).increment(1.0);
+        PendingWrite
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        metrics::gauge!(WRITES_PENDING).decrement(1.0);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -153,10 +175,14 @@ impl Database {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        match self {
+        let _pending = PendingWrite::enter();
+        let asked = std::time::Instant::now();
+        let result = match self {
             Database::Sqlite(db) => db.write(f).await,
             Database::Postgres(db) => db.write(f).await,
-        }
+        };
+        metrics::histogram!(WRITE_SECONDS).record(asked.elapsed().as_secs_f64());
+        result
     }
 
     /// Runs `f` on a read connection.
