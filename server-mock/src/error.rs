@@ -46,6 +46,9 @@ pub enum ApiError {
     Conflict(Refusal),
     #[error("too many failed sign-in attempts; try again in {0} s")]
     TooManyAttempts(u64),
+    /// A service the node needs (besides its database) is not there: not ready (503).
+    #[error("{0}")]
+    NotReady(&'static str),
     #[error("internal error")]
     Store(#[from] StoreError),
 }
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::RecordConflict(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,6 +121,7 @@ impl ApiError {
             ApiError::Conflict(_) => (codes::CONFLICT, "Conflict"),
             ApiError::TooManyAttempts(_) => (codes::TOO_MANY_ATTEMPTS, "Too many attempts"),
             ApiError::Store(e) if e.is_unavailable() => (codes::UNAVAILABLE, "Service unavailable"),
+            ApiError::NotReady(_) => (codes::UNAVAILABLE, "Service unavailable"),
             ApiError::Store(_) => (codes::INTERNAL, "Internal error"),
         }
     }
@@ -186,6 +191,9 @@ impl IntoResponse for ApiError {
         match &self {
             // Long enough for a database to come back from a restart or a fail-over.
             ApiError::Store(e) if e.is_unavailable() => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::NotReady(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             ApiError::TooManyAttempts(secs) => {

@@ -29,11 +29,17 @@ pub struct Readiness {
 }
 
 /// Readiness, for a load balancer in front of several nodes: the database answers and holds
-/// the schema this node writes. 503 (with `Retry-After`) otherwise.
+/// the schema this node writes, and the external MQTT broker, when one is configured, is
+/// connected. 503 (with `Retry-After`) otherwise.
 #[utoipa::path(get, path = "/ready", tag = "meta",
     responses((status = 200, body = Readiness),
               (status = 503, body = ecsp_protocol::problem::Problem)))]
 pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Readiness>, ApiError> {
+    if state.remote.external_connected() == Some(false) {
+        return Err(ApiError::NotReady(
+            "the external MQTT broker is not connected: remote operations cannot reach agents",
+        ));
+    }
     match state.db.ready().await {
         Ok(()) => Ok(axum::Json(Readiness { status: "ready" })),
         Err(e) if e.is_unavailable() => Err(ApiError::Store(e)),

@@ -1011,6 +1011,19 @@ async fn through_an_external_mosquitto_with_per_agent_acls() {
     let id = agent.to_string();
     assert!(passwords.contains(&format!("{id}:$6$")));
     assert!(!passwords.contains(&ts.demo.agent.secret));
+    // Not ready while the broker it needs is not there (a load balancer keeps users away).
+    let http = crate::common::https_client(&ts.ca_pem);
+    let ready = ts.url("/ready");
+    let res = http.get(&ready).send().await.unwrap();
+    let problem =
+        crate::common::expect_problem(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("external MQTT broker is not connected"),
+        "{problem}"
+    );
     let mut broker = Mosquitto::start_on(&ts, files.path(), port);
     broker.ready().await;
     // The server retries its broker connection every second.
@@ -1021,6 +1034,12 @@ async fn through_an_external_mosquitto_with_per_agent_acls() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(ts.server().remote.external_connected(), Some(true));
+    let res = http.get(&ready).send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "ready once the broker is connected"
+    );
     let support = ts.token("support").await;
     let admin = ts.token("admin").await;
 
