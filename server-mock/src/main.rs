@@ -16,6 +16,12 @@ use ecsp_server_mock::{Config, seed};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// OpenTelemetry's port for a Prometheus exporter, apart from the usual exporters' (9100, 9090).
 const DEFAULT_METRICS_PORT: u16 = 9464;
 
@@ -67,6 +73,9 @@ struct Cli {
     /// Serve no metrics.
     #[arg(long)]
     no_metrics: bool,
+    /// The log on standard error: `text` for people, `json` for one object per line.
+    #[arg(long, env = "ECSP_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// Behind HAProxy (`ecsp-server haproxy-config`): every connection to the HTTPS port starts
     /// with a PROXY protocol v2 header giving the client's address; one without it is refused.
     #[arg(long, env = "ECSP_PROXY_PROTOCOL")]
@@ -179,16 +188,25 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // One JSON object per line: the event's fields and its spans' (a log shipper's input).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
         // Colour codes only on a terminal: a log file or journal gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let mut config = Config::with_defaults(cli.data_dir);
     config.listen = cli.listen;
     config.tls_cert = cli.tls_cert;

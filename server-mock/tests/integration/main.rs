@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod cluster;
 mod ingest;
+mod logs;
 mod metrics;
 mod portal;
 mod portal_live;
