@@ -124,13 +124,11 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(Database, Arc<Data
         None => Database::open(&config.data_dir.join(DATABASE_FILE))
             .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
     };
-    // A database server outlives data directories: a new key for a database that already holds
-    // data sealed under another would make the server start and then fail to read every row.
+    // A database server outlives data directories, and a restored backup holds no key: a new
+    // key for a database that already holds data sealed under another would make the server
+    // start and then fail to read every row.
     let key_path = config.data_key_path();
-    if config.database.is_some()
-        && !key_path.exists()
-        && std::env::var_os(crypto::DATA_KEY_ENV).is_none()
-    {
+    if !key_path.exists() && std::env::var_os(crypto::DATA_KEY_ENV).is_none() {
         let holds_data = db
             .read(|c| {
                 c.query_row("SELECT EXISTS (SELECT 1 FROM organizations)", [], |r| {
@@ -146,8 +144,23 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(Database, Arc<Data
             key_path.display()
         );
     }
-    let key = DataKey::load_or_create(&key_path)?;
-    Ok((db, Arc::new(key)))
+    let key = Arc::new(DataKey::load_or_create(&key_path)?);
+    // Another installation's key (a backup restored with the wrong one) opens nothing: refused
+    // here rather than at every read.
+    let check = key.clone();
+    let opens = db
+        .read(move |c| store::accounts::data_key_opens(c, &check))
+        .await?;
+    anyhow::ensure!(
+        opens,
+        "the data key ({}) does not open this database's data: it was sealed under another key;          start the server with the key it was created with (--data-key-file, or ECSP_DATA_KEY)",
+        if std::env::var_os(crypto::DATA_KEY_ENV).is_some() {
+            "ECSP_DATA_KEY".to_owned()
+        } else {
+            key_path.display().to_string()
+        }
+    );
+    Ok((db, key))
 }
 
 /// [`open_storage`] for the server's commands on an installation (`agents`, `export-audit`,
@@ -171,6 +184,78 @@ pub async fn open_existing_storage(config: &Config) -> anyhow::Result<(Database,
         );
     }
     open_storage(config).await
+}
+
+/// `ecsp-server backup`: the installation's database into the new file `to`, while the server
+/// serves (see [`db::backup`]); what to tell the operator.
+pub async fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<String> {
+    let to = to.to_owned();
+    let key_note = format!(
+        "It holds no data key: keep the key ({}) apart from it; the backup opens only with it.",
+        config.data_key_path().display()
+    );
+    match &config.database {
+        Some(target) => {
+            let target = target.clone();
+            let file = to.clone();
+            tokio::task::spawn_blocking(move || db::backup::postgres_backup(&target, &file))
+                .await??;
+            Ok(format!(
+                "backed up PostgreSQL {} into {} (pg_dump, custom format).\n{key_note}",
+                config.database.as_ref().map(|t| t.describe()).unwrap_or_default(),
+                to.display()
+            ))
+        }
+        None => {
+            let database = config.data_dir.join(DATABASE_FILE);
+            let file = to.clone();
+            let summary =
+                tokio::task::spawn_blocking(move || db::backup::sqlite_backup(&database, &file))
+                    .await??;
+            Ok(format!(
+                "backed up {} record(s) into {} ({} bytes).\n{key_note}",
+                summary.records,
+                to.display(),
+                summary.bytes
+            ))
+        }
+    }
+}
+
+/// `ecsp-server restore`: a backup into a new data directory (SQLite) or an empty PostgreSQL
+/// database; what to tell the operator.
+pub async fn restore(config: &Config, from: &std::path::Path) -> anyhow::Result<String> {
+    let from = from.to_owned();
+    let start_with = format!(
+        "Start the server on it with the data key of the installation the backup came from          (--data-key-file KEY, or the key copied to {}): the backup holds none, and the server          refuses to start on sealed data without it.",
+        config.data_dir.join("keys").join("data.key").display()
+    );
+    match &config.database {
+        Some(target) => {
+            let target = target.clone();
+            let file = from.clone();
+            tokio::task::spawn_blocking(move || db::backup::postgres_restore(&file, &target))
+                .await??;
+            Ok(format!(
+                "restored {} into PostgreSQL {}.\n{start_with}",
+                from.display(),
+                config.database.as_ref().map(|t| t.describe()).unwrap_or_default()
+            ))
+        }
+        None => {
+            let database = config.data_dir.join(DATABASE_FILE);
+            let file = from.clone();
+            let summary =
+                tokio::task::spawn_blocking(move || db::backup::sqlite_restore(&file, &database))
+                    .await??;
+            Ok(format!(
+                "restored {} record(s) from {} into {}.\n{start_with}",
+                summary.records,
+                from.display(),
+                config.data_dir.display()
+            ))
+        }
+    }
 }
 
 /// `ecsp-server migrate`: copies the SQLite database of the data directory `from` into the

@@ -36,7 +36,7 @@ struct Cli {
     #[arg(long, env = "ECSP_LISTEN", default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
     /// Directory for the database, the local CA and (by default) the data key.
-    #[arg(long, env = "ECSP_DATA_DIR", default_value = "ecsp-data")]
+    #[arg(long, env = "ECSP_DATA_DIR", default_value = "ecsp-data", global = true)]
     data_dir: PathBuf,
     /// PEM certificate chain to serve instead of the local CA's (needs --tls-key).
     #[arg(long, requires = "tls_key")]
@@ -49,7 +49,7 @@ struct Cli {
     tls_hosts: Vec<String>,
     /// Data key file (base64 of 32 bytes), kept apart from the database. `ECSP_DATA_KEY`
     /// overrides it. Default: DATA_DIR/keys/data.key, created on first start.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_key_file: Option<PathBuf>,
     /// Do not create the demo organisation in an empty database.
     #[arg(long)]
@@ -96,15 +96,15 @@ struct Cli {
     /// `postgres://USER@HOST:PORT/DATABASE`. The password comes from the URL, `PGPASSWORD` or
     /// --database-password-file and is never printed. The data key and TLS files stay in
     /// --data-dir.
-    #[arg(long, env = "ECSP_DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "ECSP_DATABASE_URL", hide_env_values = true, global = true)]
     database: Option<String>,
     /// CA certificate (PEM) of PostgreSQL's server certificate: TLS is then required and the
     /// certificate must name the URL's host.
-    #[arg(long, env = "ECSP_DATABASE_CA")]
+    #[arg(long, env = "ECSP_DATABASE_CA", global = true)]
     database_ca: Option<PathBuf>,
     /// File whose first line is the database password (when neither the URL nor `PGPASSWORD`
     /// has one).
-    #[arg(long, env = "ECSP_DATABASE_PASSWORD_FILE")]
+    #[arg(long, env = "ECSP_DATABASE_PASSWORD_FILE", global = true)]
     database_password_file: Option<PathBuf>,
     /// Most sessions this server keeps open to PostgreSQL (each runs one request at a time).
     #[arg(long, env = "ECSP_DATABASE_POOL_SIZE",
@@ -157,6 +157,22 @@ enum Command {
         /// --database-ca and --database-password-file apply to it.
         #[arg(long)]
         to: String,
+    },
+    /// Back the database up while the server serves (SQLite: the online backup API, one
+    /// commit's state; PostgreSQL: pg_dump), into a new file, and exit. The backup holds no data
+    /// key: keep the key apart (see --data-key-file).
+    Backup {
+        /// The backup file to write (never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new data directory (SQLite; it must hold no database yet) or an
+    /// empty PostgreSQL database (--database), and exit. Start the server on it with the data
+    /// key of the installation the backup came from.
+    Restore {
+        /// The backup file (`ecsp-server backup --to`).
+        #[arg(long)]
+        from: PathBuf,
     },
     /// Print the HAProxy configuration for several server nodes behind one address (TLS passed
     /// through, MQTT told apart by ALPN, nodes checked on /ready), and exit.
@@ -257,6 +273,16 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 ecsp_server_mock::cluster::haproxy_config(frontend, &nodes, &ca, &check_host)
             );
+            return Ok(());
+        }
+        Some(Command::Backup { to }) => {
+            let summary = ecsp_server_mock::backup(&config, &to).await?;
+            println!("{summary}");
+            return Ok(());
+        }
+        Some(Command::Restore { from }) => {
+            let summary = ecsp_server_mock::restore(&config, &from).await?;
+            println!("{summary}");
             return Ok(());
         }
         Some(Command::Migrate { from, to }) => {

@@ -57,6 +57,23 @@ pub fn create_org(conn: &Connection, key: &DataKey, name: &str) -> crate::sql::R
     Ok((id, public_id))
 }
 
+/// Whether `key` opens the data sealed in this database (checked on one organisation's name;
+/// an empty database is opened by any key).
+pub fn data_key_opens(conn: &Connection, key: &DataKey) -> Result<bool, ApiError> {
+    let row: Option<(String, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT public_id, name_enc FROM organizations WHERE name_enc IS NOT NULL ORDER BY id LIMIT 1",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((org, sealed)) => key
+            .open_str(&org_name_context(parse_uuid(&org)?), &sealed)
+            .is_some(),
+        None => true,
+    })
+}
+
 fn org_name_context(org: Uuid) -> String {
     format!("organizations.name:{org}")
 }

@@ -7,6 +7,7 @@ mod access;
 mod agents;
 mod audit;
 mod auth;
+mod backup;
 mod bad_input;
 mod cluster;
 mod ingest;

@@ -7,6 +7,7 @@
 //! ([`sqlite`], a single writer with group commit), PostgreSQL when a `postgres://` URL is given
 //! ([`postgres`], a pool of sessions, one transaction per write).
 
+pub mod backup;
 pub mod copy;
 pub mod postgres;
 mod postgres_schema;

@@ -143,6 +143,43 @@ impl PostgresTarget {
         self.config.get_dbname().unwrap_or_default()
     }
 
+    /// The connection as libpq's environment (`PGHOST`, `PGUSER`, `PGPASSWORD`, TLS), for
+    /// PostgreSQL's own tools (`pg_dump`, `pg_restore`): a password in an environment variable
+    /// of the child, never on its command line. TLS as this server's connection has it: with a
+    /// CA file, required and verified against it, host name included.
+    pub fn libpq_environment(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut env: Vec<(&'static str, std::ffi::OsString)> = Vec::new();
+        match self.config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => env.push(("PGHOST", h.into())),
+            Some(postgres::config::Host::Unix(p)) => env.push(("PGHOST", p.into())),
+            None => {}
+        }
+        env.push(("PGPORT", self.port().to_string().into()));
+        if let Some(user) = self.config.get_user() {
+            env.push(("PGUSER", user.into()));
+        }
+        if let Some(password) = self.config.get_password() {
+            env.push((
+                "PGPASSWORD",
+                String::from_utf8_lossy(password).into_owned().into(),
+            ));
+        }
+        match (&self.ca_file, self.config.get_ssl_mode()) {
+            (Some(ca), _) => {
+                env.push(("PGSSLMODE", "verify-full".into()));
+                env.push(("PGSSLROOTCERT", ca.into()));
+            }
+            (None, postgres::config::SslMode::Disable) => env.push(("PGSSLMODE", "disable".into())),
+            (None, _) => {
+                env.push(("PGSSLMODE", "verify-full".into()));
+                // The system's roots, as the server's own connection uses (libpq 15 has no
+                // `system` value).
+                env.push(("PGSSLROOTCERT", "/etc/ssl/certs/ca-certificates.crt".into()));
+            }
+        }
+        env
+    }
+
     /// The same server and credentials, another database (tests make one per server).
     pub fn with_database(&self, name: &str) -> Self {
         let mut other = self.clone();
