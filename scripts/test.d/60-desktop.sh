@@ -27,7 +27,14 @@ node ui/tests/browser/run.mjs | tee -a "$log"
 
 echo "== desktop: clippy and the crate's tests"
 cargo clippy -p ecsp-desktop --features embed-ui --all-targets --locked -- -D warnings || fail "clippy"
-cargo test -p ecsp-desktop --features embed-ui --locked 2>&1 | tee -a "$log"
+# In a private D-Bus session with an unlocked GNOME Keyring (never the user's own), as
+# scripts/test.sh runs the other suites: the crate's tests use the OS keyring.
+dbus-run-session -- bash -c '
+    export XDG_DATA_HOME="$(mktemp -d)"
+    trap '"'"'rm -rf "$XDG_DATA_HOME"'"'"' EXIT
+    echo -n "ecsp-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    cargo test -p ecsp-desktop --features embed-ui --locked
+' 2>&1 | grep -v "Failed to set fd limit" | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail "cargo test -p ecsp-desktop"
 
 echo "== desktop: end-to-end in the real app (tauri-driver, Xvfb)"

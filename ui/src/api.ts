@@ -111,6 +111,9 @@ export function isUiError(e: unknown): e is UiError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
 }
 
+/** The user's printers as last read from the server (the preview names them offline too). */
+let lastDevices: DeviceView[] | null = null;
+
 export const api = {
   appStatus: () => invoke<AppStatus>("app_status"),
   fetchServerCa: (server: string) => invoke<ServerCa>("fetch_server_ca", { server }),
@@ -130,7 +133,12 @@ export const api = {
   retryRejected: (recordId: string | null) => invoke<number>("retry_rejected", { recordId }),
   dropRejected: (recordId: string | null) => invoke<number>("drop_rejected", { recordId }),
   sendNow: () => invoke<void>("send_now"),
-  devices: () => invoke<DeviceView[]>("devices"),
+  devices: async () => {
+    lastDevices = await invoke<DeviceView[]>("devices");
+    return lastDevices;
+  },
+  /** The printers, or offline the list last read (null if none was read yet). */
+  devicesOrLastKnown: () => api.devices().catch(() => lastDevices),
   records: (deviceId: string, limit = 50) => invoke<RecordView[]>("records", { deviceId, limit }),
   setAuthorised: (authorised: boolean) => invoke<boolean>("set_authorised", { authorised }),
   setAutostart: (enabled: boolean) => invoke<boolean>("set_autostart", { enabled }),

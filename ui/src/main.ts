@@ -82,7 +82,8 @@ function header(): HTMLElement {
   });
   // The person by name (their e-mail when the account has no name), the e-mail beside it.
   const user = status?.signed_in && who
-    ? h("p", { class: "user", "data-testid": "user", "aria-label": t("app.signedInAs", { name: who.name || who.email }) },
+    ? h("p", { class: "user", "data-testid": "user" },
+      h("span", { class: "visually-hidden" }, t("app.signedIn")),
       h("span", { class: "name" }, who.name || who.email),
       who.name ? h("span", { class: "email" }, who.email) : null)
     : null;

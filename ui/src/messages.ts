@@ -6,7 +6,7 @@
 export const en = {
   "app.title": "ECSP Desktop",
   "app.language": "Language",
-  "app.signedInAs": "Signed in as {name}",
+  "app.signedIn": "Signed in:",
   "nav.label": "Sections",
   "nav.consent": "Consent",
   "nav.sources": "DFE sources",
@@ -178,6 +178,7 @@ export const en = {
   "error.unknown": "Something went wrong: {message}",
   "field.vendorMark": "as the DFE names it",
   "field.device.unknown": "A printer not in your list",
+  "field.device.offline": "The printer's name cannot be read offline",
   "field.captured_at": "Captured",
   "field.device_id": "Printer",
   "field.software": "DFE software",
@@ -264,7 +265,7 @@ export type MessageKey = keyof typeof en;
 export const ja: Record<MessageKey, string> = {
   "app.title": "ECSP デスクトップ",
   "app.language": "言語",
-  "app.signedInAs": "{name} としてサインイン中",
+  "app.signedIn": "サインイン中:",
   "nav.label": "セクション",
   "nav.consent": "同意",
   "nav.sources": "DFE の取得元",
@@ -436,6 +437,7 @@ export const ja: Record<MessageKey, string> = {
   "error.unknown": "問題が発生しました: {message}",
   "field.vendorMark": "DFE での名称",
   "field.device.unknown": "一覧にないプリンター",
+  "field.device.offline": "オフラインのためプリンター名を取得できません",
   "field.captured_at": "取得日時",
   "field.device_id": "プリンター",
   "field.software": "DFE ソフトウェア",

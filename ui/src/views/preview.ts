@@ -1,7 +1,7 @@
 // Exactly what will leave this machine: each waiting record as labelled fields (in the page's
 // language, with units; the printer by name), its exact JSON behind a disclosure, and the
 // consent-gated parts shown apart and marked as sent or not under the current consent.
-import { api, type DeviceView, type PreviewRecord } from "../api";
+import { api, type PreviewRecord } from "../api";
 import { h, fill } from "../dom";
 import { recordFields, type FieldContext } from "../fields";
 import { formatTime, t } from "../i18n";
@@ -10,9 +10,10 @@ import { recordKindLabel } from "./records";
 import { deviceLabel } from "./sources";
 
 export async function previewView(root: HTMLElement): Promise<void> {
-  const [records, devices] = await Promise.all([api.preview(50), api.devices().catch(() => [] as DeviceView[])]);
-  const byId = new Map(devices.map((d) => [d.device_id, deviceLabel(d)]));
-  render(root, records, { deviceName: (id) => byId.get(id) ?? null });
+  const [records, devices] = await Promise.all([api.preview(50), api.devicesOrLastKnown()]);
+  const byId = new Map((devices ?? []).map((d) => [d.device_id, deviceLabel(d)]));
+  // Offline before the list was ever read, a printer cannot be named: say so, not "not yours".
+  render(root, records, { deviceName: (id) => byId.get(id) ?? (devices ? null : t("field.device.offline")) });
 }
 
 /** The fields of `body` as a description list; groups (software, print settings…) as rows. */
