@@ -22,6 +22,7 @@ mod portal;
 pub mod proxy_protocol;
 pub mod ratelimit;
 pub mod remote;
+pub mod rotate;
 pub mod seed;
 pub mod store;
 pub mod telemetry;
@@ -202,7 +203,11 @@ pub async fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<Str
                 .await??;
             Ok(format!(
                 "backed up PostgreSQL {} into {} (pg_dump, custom format).\n{key_note}",
-                config.database.as_ref().map(|t| t.describe()).unwrap_or_default(),
+                config
+                    .database
+                    .as_ref()
+                    .map(|t| t.describe())
+                    .unwrap_or_default(),
                 to.display()
             ))
         }
@@ -239,7 +244,11 @@ pub async fn restore(config: &Config, from: &std::path::Path) -> anyhow::Result<
             Ok(format!(
                 "restored {} into PostgreSQL {}.\n{start_with}",
                 from.display(),
-                config.database.as_ref().map(|t| t.describe()).unwrap_or_default()
+                config
+                    .database
+                    .as_ref()
+                    .map(|t| t.describe())
+                    .unwrap_or_default()
             ))
         }
         None => {
@@ -486,6 +495,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         }
         None => None,
     };
+    if std::env::var_os(crypto::DATA_KEY_ENV).is_none() {
+        background.push(tokio::spawn(follow_data_key(
+            key.clone(),
+            config.data_key_path(),
+        )));
+    }
     let peers = remote::peers::listen(&state);
     background.push(tokio::spawn(remote::peers::announce(state.clone())));
     let remote = state.remote.clone();
@@ -507,6 +522,25 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         background,
         _peers: peers,
     })
+}
+
+/// Re-reads the data key file every [`crypto::KEY_FILE_CHECK`]: `ecsp-server rotate-data-key`
+/// adds a new current key to it and, once nothing is sealed under the old one, removes that; a
+/// running server follows without a restart.
+async fn follow_data_key(key: Arc<DataKey>, path: PathBuf) {
+    let mut tick = tokio::time::interval(crypto::KEY_FILE_CHECK);
+    loop {
+        tick.tick().await;
+        match key.reload(&path) {
+            Ok(true) => {
+                tracing::info!(key_id = %key.key_id_hex(), "data key file changed: keys reloaded")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "data key file unreadable: keeping the keys held")
+            }
+        }
+    }
 }
 
 /// Checks the local CA's server certificate daily and serves a renewed one without a restart

@@ -36,7 +36,12 @@ struct Cli {
     #[arg(long, env = "ECSP_LISTEN", default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
     /// Directory for the database, the local CA and (by default) the data key.
-    #[arg(long, env = "ECSP_DATA_DIR", default_value = "ecsp-data", global = true)]
+    #[arg(
+        long,
+        env = "ECSP_DATA_DIR",
+        default_value = "ecsp-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// PEM certificate chain to serve instead of the local CA's (needs --tls-key).
     #[arg(long, requires = "tls_key")]
@@ -166,6 +171,9 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Move every sealed value and e-mail index to a new data key while the server serves (in
+    /// batches; safe to stop and run again), remove the old key from the key file, and exit.
+    RotateDataKey,
     /// Restore a backup into a new data directory (SQLite; it must hold no database yet) or an
     /// empty PostgreSQL database (--database), and exit. Start the server on it with the data
     /// key of the installation the backup came from.
@@ -278,6 +286,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Backup { to }) => {
             let summary = ecsp_server_mock::backup(&config, &to).await?;
             println!("{summary}");
+            return Ok(());
+        }
+        Some(Command::RotateDataKey) => {
+            let mut out = std::io::stdout();
+            ecsp_server_mock::rotate::rotate_data_key(&config, &mut out).await?;
             return Ok(());
         }
         Some(Command::Restore { from }) => {

@@ -111,13 +111,18 @@ async fn check_sign_in(
         unlock_code,
     } = attempt;
     let account = state.key.email_index(&email);
+    // Every index the address may be under (several only while a key rotation runs).
+    let indexes = state.key.email_indexes(&email);
     let key = state.key.clone();
     // The accounts the address holds (one per organisation that registered it), and the
     // known-installation hash if this sign-in comes from an installation one of them used.
     let (rows, known, unlock) = state
         .db
         .read(move |c| {
-            let rows = accounts::find_login(c, &account)?;
+            let mut rows = Vec::new();
+            for index in &indexes {
+                rows.extend(accounts::find_login(c, index)?);
+            }
             // An unlock code of one of the accounts: (the account's row, the code's hash).
             let mut unlock = None;
             if let Some(code) = &unlock_code {

@@ -18,6 +18,7 @@ mod portal_live;
 mod postgres;
 mod records;
 mod remote;
+mod rotate;
 mod startup;
 mod storage;
 mod tls;

@@ -132,6 +132,24 @@ fn finish(partial: &Path, to: &Path) -> Result<Summary, StoreError> {
     Ok(Summary { records, bytes })
 }
 
+/// Rebuilds the SQLite database (VACUUM: no free page keeps what was deleted or overwritten)
+/// and truncates its write-ahead log (no old page image left in it), while the server may
+/// serve. Returns whether the log could be truncated (readers holding it prevent that; it is
+/// then truncated by a later checkpoint).
+pub fn sqlite_compact(database: &Path) -> Result<bool, StoreError> {
+    let conn = Connection::open(database)?;
+    conn.busy_timeout(Duration::from_secs(60))?;
+    conn.execute_batch("VACUUM")?;
+    for _ in 0..100 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(false)
+}
+
 /// Backs the PostgreSQL database up with `pg_dump` (custom format) into the new file `to`.
 pub fn postgres_backup(target: &PostgresTarget, to: &Path) -> Result<(), StoreError> {
     refuse_existing(to)?;
@@ -142,9 +160,8 @@ pub fn postgres_backup(target: &PostgresTarget, to: &Path) -> Result<(), StoreEr
         .arg("--file")
         .arg(&partial)
         .arg(target.database_name());
-    let result = run(dump, "pg_dump").and_then(|()| {
-        std::fs::rename(&partial, to).map_err(|e| io_error(to, e))
-    });
+    let result = run(dump, "pg_dump")
+        .and_then(|()| std::fs::rename(&partial, to).map_err(|e| io_error(to, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
@@ -177,7 +194,11 @@ fn pg_command(target: &PostgresTarget, tool: &str) -> Command {
 /// Debian keeps the PostgreSQL tools of each version apart; the newest one installed, or PATH.
 fn pg_tool(name: &str) -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dir| dir.flatten().map(|e| e.path().join("bin").join(name)).collect())
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.path().join("bin").join(name))
+                .collect()
+        })
         .unwrap_or_default();
     versions.retain(|p| p.exists());
     versions.sort();
