@@ -6,7 +6,7 @@
 //! sign-ins, the write queue, MQTT, the audit log), so code that records needs no handle; the
 //! Prometheus recorder is installed once per process by [`install`] (a process without one, as
 //! the tests' in-process servers, records into nothing). A few figures are read when scraped
-//! instead of kept up to date (operations by state, connected agents, uploads waiting).
+//! instead of kept up to date (operations by state, connected agents).
 //!
 //! Labels take values from closed sets only — a route's template, a status code, a problem
 //! code, a record kind, an operation state — never an id of a person, an organisation or a
