@@ -287,6 +287,9 @@ test("sources, server records and authorisation", async () => {
   assert(JSON.stringify(kinds) === JSON.stringify(["DFE settings", "DFE settings", "Device data"]), `kinds in words: ${kinds}`);
   await axe(page, "records");
   await noHeadingTwice(page, "records");
+  // A short screen fits the window (the header, taller with the user's name, is not scrolled off).
+  const fit = await page.evaluate(() => ({ scroll: document.documentElement.scrollHeight, height: window.innerHeight }));
+  assert(fit.scroll <= fit.height, `the screen fits the window: ${JSON.stringify(fit)}`);
   await shot(page, "en-06-records");
   await go(page, "This computer");
   await page.getByRole("button", { name: "Authorise this computer" }).click();

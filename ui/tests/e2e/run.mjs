@@ -27,6 +27,12 @@ const hot = path.join(work, "hot");
 mkdirSync(hot);
 const ticket = readFileSync(path.join(repo, "core/dfe/data/digital-printing-combined.jdf"), "utf8");
 const children = [];
+// However this script ends (a set-up step throwing too), the server, the driver and the work
+// folder go with it.
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGTERM");
+  rmSync(work, { recursive: true, force: true });
+});
 
 function freePort() {
   return new Promise((resolve) => {
@@ -236,6 +242,9 @@ try {
     await shot("04-sources");
     await go("On the server");
     await app.waitUntil(async () => (await (await $("main")).getText()).includes("J-E2E-GRANTED"), { timeout: 20000 });
+    // A short screen fits the window: nothing scrolls, the header's top is not cut off.
+    const fit = await app.execute(() => ({ scroll: document.documentElement.scrollHeight, height: window.innerHeight, top: document.querySelector("header").getBoundingClientRect().top }));
+    assert(fit.scroll <= fit.height && fit.top === 0, `the screen fits the window: ${JSON.stringify(fit)}`);
     await shot("05-records");
   });
 
