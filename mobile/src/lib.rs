@@ -29,10 +29,12 @@ use uuid::Uuid;
 uniffi::setup_scaffolding!();
 
 mod host_link;
+mod screens;
 #[cfg(feature = "test-server")]
 mod test_server;
 
 pub use host_link::{HostInstrumentLink, NotificationSink};
+pub use screens::*;
 
 /// What went wrong, to match on: the client core's codes and the session's, one closed set
 /// (mapped exhaustively below, so a new core code cannot be forgotten here).

@@ -2,7 +2,7 @@
 //! Read-only calls with the current session.
 
 use chrono::{DateTime, Utc};
-use ecsp_protocol::admin::DeviceView;
+use ecsp_protocol::admin::{DeviceGroup, DeviceView};
 use ecsp_protocol::upload::{RecordKind, RecordView};
 use uuid::Uuid;
 
@@ -73,6 +73,11 @@ impl EcspClient {
                 "serial number `{wanted}` is on printers of more than one maker or model: give the device's id (`ecsp devices` lists them)"
             ))),
         }
+    }
+
+    /// The organisation's device groups, with how many of the user's devices each holds.
+    pub async fn groups(&self) -> EcspResult<Vec<DeviceGroup>> {
+        Ok(self.get_json("/api/v1/groups").await?)
     }
 
     pub async fn device(&self, device_id: Uuid) -> EcspResult<DeviceView> {

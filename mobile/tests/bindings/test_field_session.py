@@ -12,9 +12,10 @@ import struct
 import threading
 
 from ecsp_mobile import (
-    FieldClient, FieldError, FieldErrorCode, HostInstrumentLink, HostSecrets, LocationSource,
-    Position, Simulator, start_reference_server, start_session, start_session_on_host_link,
-    start_simulator_server,
+    ConsentDecisionKind, ConsentStateKind, FieldClient, FieldError, FieldErrorCode,
+    HostInstrumentLink, HostSecrets, LocationSource, PageCursor, Position, RecordKindName,
+    Simulator, fetch_server_ca, fingerprints_match, start_reference_server, start_session,
+    start_session_on_host_link, start_simulator_server,
 )
 
 MANIFEST = os.environ["CARGO_MANIFEST_DIR"]
@@ -159,6 +160,79 @@ async def field_session(server, work, gps):
     assert len(sent) == len(photo) and (sent == photo) == gps, "location kept only with gps"
 
 
+async def screens(server, work):
+    """First contact, the consent screen and what the server holds, as a field app shows them."""
+    # First contact: the CA and its fingerprint, compared before it is trusted.
+    ca = await fetch_server_ca(server.url)
+    assert ca.pem.strip() == server.ca_pem.strip(), "the CA the server serves"
+    assert len(ca.fingerprint.split(":")) == 32, ca.fingerprint
+    assert fingerprints_match(ca.fingerprint.lower().replace(":", " "), ca.fingerprint)
+    assert not fingerprints_match("00" * 32, ca.fingerprint)
+    try:
+        await fetch_server_ca("http://localhost:1")
+        raise AssertionError("a plain-HTTP first contact")
+    except FieldError.Failed as e:
+        assert e.code == FieldErrorCode.CONFIGURATION, e.code
+
+    keys = Keys()
+    client = FieldClient(server.url, ca.pem, os.path.join(work, "client"), keys)
+    await client.login(server.technician_email, server.technician_password)
+
+    # The consent screen in the device's language, as the server's ledger has it.
+    screen = await client.consent_screen("ja-JP")
+    assert screen.language == "ja" and screen.from_server, screen
+    assert [p.purpose for p in screen.purposes] == ["job_info", "gps", "photos"], screen
+    assert all(not p.title.isascii() for p in screen.purposes), "titles in Japanese"
+    english = await client.consent_screen("en-GB")
+    assert english.purposes[1].title.isascii() and english.notice_version == screen.notice_version
+    await client.grant("gps")
+    await client.refuse("job_info")
+    await client.flush()
+    screen = await client.consent_screen("en")
+    states = {p.purpose: p.state for p in screen.purposes}
+    assert states["gps"] == ConsentStateKind.GRANTED, states
+    assert states["job_info"] == ConsentStateKind.REFUSED, states
+    gps = next(p for p in screen.purposes if p.purpose == "gps")
+    assert gps.decided_under_notice == screen.notice_version and not gps.waiting_to_send
+    await client.withdraw("gps")
+    screen = await client.consent_screen("en")
+    gps = next(p for p in screen.purposes if p.purpose == "gps")
+    assert gps.state == ConsentStateKind.WITHDRAWN, gps
+    history = await client.consent_history()
+    assert [h.decision for h in history if h.purpose == "gps"][:2] == [
+        ConsentDecisionKind.WITHDRAW, ConsentDecisionKind.GRANT], history
+
+    # The printers, with serial numbers, and a device's records paged without a gap.
+    devices = await client.devices()
+    assert devices and all(d.serial_number.startswith("X4DEMO") for d in devices), devices
+    device = devices[0].id
+    sim = Simulator("SIM-PY-PAGES", True)
+    sim.walk_chart_file(CHART)
+    uploaded = []
+    for _ in range(3):
+        session = await start_session(sim, CHART, device, "M1", os.path.join(work, f"s{len(uploaded)}.sqlite3"))
+        await session.calibrate()
+        while (await session.state()).next_patch is not None:
+            await session.measure_next()
+        uploaded.append(await session.upload(client, None))
+        sim.walk_chart_file(CHART)
+    await client.flush()
+    seen, after = [], None
+    while True:
+        page = await client.records(device, RecordKindName.MEASUREMENT, after, 2)
+        seen += [r.id for r in page.records]
+        assert all(r.kind == RecordKindName.MEASUREMENT for r in page.records)
+        if page.next is None:
+            break
+        after = page.next
+    assert set(uploaded) <= set(seen) and len(seen) == len(set(seen)), (uploaded, seen)
+    try:
+        await client.records(device, None, PageCursor(token="not a cursor"), 2)
+        raise AssertionError("a bad cursor accepted")
+    except FieldError.Failed as e:
+        assert e.code == FieldErrorCode.INVALID_INPUT, e.code
+
+
 async def host_link_session(server, work):
     """The phone's own Bluetooth stack (here: Python over TCP), with the link dropped every 9
     frames: the session still completes with every patch measured once."""
@@ -187,6 +261,8 @@ async def main():
         for gps in (True, False):
             await field_session(server, os.path.join(work, f"gps-{gps}"), gps)
         print("python bindings: field session with and without GPS consent: ok")
+        await screens(server, os.path.join(work, "screens"))
+        print("python bindings: first contact, consent screen, devices, records paged: ok")
         await host_link_session(server, os.path.join(work, "host-link"))
         print("python bindings: host Bluetooth link with dropped links: ok")
 
