@@ -345,3 +345,135 @@ impl FieldClient {
         })
     }
 }
+
+/// Why a measurement is shown without a comparison (the host words it in its language).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum NotComparedKind {
+    /// The device has no earlier comparable measurement, and none was chosen.
+    NoReference,
+    ReferenceUnreadable,
+    Unreadable,
+    /// Measured under other conditions (M0–M3, geometry, backing).
+    Conditions,
+    NoCommonPatch,
+    Other,
+}
+
+/// A measurement record as a field app's record screen shows it.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct MeasurementView {
+    pub record_id: String,
+    pub captured_at_unix_ms: i64,
+    pub printing_condition: String,
+    pub patches: u32,
+    /// The measurement compared with: the one asked for, else the device's newest earlier
+    /// comparable one (same printing condition, measurement condition and patches).
+    pub reference_id: Option<String>,
+    pub delta_e00_mean: Option<f64>,
+    pub delta_e00_p95: Option<f64>,
+    pub delta_e00_max: Option<f64>,
+    pub not_compared: Option<NotComparedKind>,
+    /// The colour library's own words on why not (English), beside the code.
+    pub not_compared_detail: Option<String>,
+    /// Plots as SVG documents (for a web view), in the language asked for; at most 100 patches
+    /// drawn (the worst), the figures above cover all.
+    pub spectra_svg: Option<String>,
+    pub ab_svg: Option<String>,
+    pub delta_e_bars_svg: Option<String>,
+}
+
+fn measurement_of(
+    view: &ecsp_protocol::upload::RecordView,
+) -> Option<ecsp_protocol::measurement::MeasurementRecord> {
+    serde_json::from_value(view.record.clone()).ok()
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl FieldClient {
+    /// A measurement record with its colour difference from `reference_id` (or, without one,
+    /// the device's newest earlier comparable measurement among its last 20) and its plots in
+    /// `language_code`'s language.
+    pub async fn measurement(
+        &self,
+        record_id: String,
+        reference_id: Option<String>,
+        language_code: String,
+    ) -> Result<MeasurementView, FieldError> {
+        let view = self.inner.record(uuid(&record_id)?).await?;
+        let record = measurement_of(&view).ok_or_else(|| {
+            FieldError::new(
+                FieldErrorCode::InvalidInput,
+                format!("record {record_id} is not a measurement"),
+            )
+        })?;
+        let (reference_view, reference) = match reference_id {
+            Some(id) => {
+                let r = self.inner.record(uuid(&id)?).await?;
+                let m = measurement_of(&r);
+                (Some(r), m)
+            }
+            None => {
+                let earlier = self
+                    .inner
+                    .records(
+                        view.device_id,
+                        RecordQuery {
+                            kind: Some(RecordKind::Measurement),
+                            before: Some(view.captured_at),
+                            before_id: Some(view.record_id),
+                            limit: Some(20),
+                        },
+                    )
+                    .await?;
+                let parsed: Vec<_> = earlier
+                    .into_iter()
+                    .filter_map(|r| measurement_of(&r).map(|m| (r, m)))
+                    .collect();
+                let chosen =
+                    ecsp_color::summary::default_reference(&record, parsed.iter().map(|(_, m)| m));
+                match chosen.and_then(|i| parsed.into_iter().nth(i)) {
+                    Some((r, m)) => (Some(r), Some(m)),
+                    None => (None, None),
+                }
+            }
+        };
+        let words = match language(&language_code) {
+            NoticeLanguage::Ja => &ecsp_color::plot::Words::JAPANESE,
+            NoticeLanguage::En => &ecsp_color::plot::Words::ENGLISH,
+        };
+        let summary = ecsp_color::summary::summarize(&record, reference.as_ref(), words);
+        let (report, not_compared, detail) = match (&reference_view, summary.comparison) {
+            (None, _) | (_, None) => (None, Some(NotComparedKind::NoReference), None),
+            (Some(_), Some(Ok(report))) => (Some(report), None, None),
+            (Some(_), Some(Err(why))) => {
+                use ecsp_color::tolerance::NotComparable as N;
+                let (kind, detail) = match why {
+                    N::ReferenceUnreadable => (NotComparedKind::ReferenceUnreadable, None),
+                    N::Unreadable(d) => (NotComparedKind::Unreadable, Some(d)),
+                    N::Conditions(d) => (NotComparedKind::Conditions, Some(d)),
+                    N::NoCommonPatch => (NotComparedKind::NoCommonPatch, None),
+                    N::SizesDiffer(r, s) => {
+                        (NotComparedKind::Other, Some(format!("{r} and {s} patches")))
+                    }
+                    N::Other(d) => (NotComparedKind::Other, Some(d)),
+                };
+                (None, Some(kind), detail)
+            }
+        };
+        Ok(MeasurementView {
+            record_id: view.record_id.to_string(),
+            captured_at_unix_ms: view.captured_at.timestamp_millis(),
+            printing_condition: summary.printing_condition,
+            patches: summary.patches as u32,
+            reference_id: reference_view.map(|r| r.record_id.to_string()),
+            delta_e00_mean: report.as_ref().map(|r| r.mean),
+            delta_e00_p95: report.as_ref().map(|r| r.percentile95),
+            delta_e00_max: report.as_ref().map(|r| r.max),
+            not_compared,
+            not_compared_detail: detail,
+            spectra_svg: summary.spectra_svg,
+            ab_svg: summary.ab_svg,
+            delta_e_bars_svg: summary.delta_e_bars_svg,
+        })
+    }
+}

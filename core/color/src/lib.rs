@@ -21,6 +21,7 @@ pub mod error;
 pub mod plot;
 pub mod samples;
 pub mod spectrum;
+pub mod summary;
 pub mod tolerance;
 pub mod weights;
 

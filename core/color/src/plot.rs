@@ -148,6 +148,33 @@ impl Words {
         percentile95: "95th percentile",
         measured_axis: "Measured (UTC)",
     };
+
+    /// The same words in Japanese, for the portal's and the phone apps' plots (symbols and
+    /// units stay as they are). Legend entries are short: plotters sizes a legend's box with the
+    /// bundled DejaVu Sans, which has no Japanese glyphs and so measures them narrower than the
+    /// browser draws them.
+    pub const JAPANESE: Words = Words {
+        wavelength_axis: "波長 (nm)",
+        reflectance_axis: "分光反射率",
+        curves_no_legend: "本の曲線、凡例なし",
+        a_axis: "a* (CIELAB)",
+        b_axis: "b* (CIELAB)",
+        reference_in_its_colour: "基準（その色）",
+        sample: "この測定",
+        at_reference_lightness: "（基準の L*）",
+        patches_no_contours: "パッチ：許容範囲の輪郭なし",
+        per_patch: "パッチごと",
+        patch_axis: "パッチ",
+        limit: "許容値",
+        distribution_over: "の分布、パッチ数",
+        patches: "",
+        patches_per_bin_axis: "区間ごとのパッチ数",
+        cumulative_share_axis: "累積パッチ割合 (%)",
+        cumulative_share: "累積割合（右軸）",
+        mean: "平均",
+        percentile95: "95 パーセンタイル",
+        measured_axis: "測定日時 (UTC)",
+    };
 }
 
 /// Runs a drawing function on an in-memory SVG target and returns the document.

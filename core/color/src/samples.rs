@@ -199,6 +199,28 @@ pub fn dataset_of(record: &MeasurementRecord) -> Result<Dataset> {
     })
 }
 
+/// Whether `earlier` can be the default reference of `record`: the same printing condition, the
+/// same measurement condition and the same patches (ids), so the colour difference says how the
+/// printer drifted and nothing else (the portal's measurement page and the phone apps).
+pub fn comparable_measurements(record: &MeasurementRecord, earlier: &MeasurementRecord) -> bool {
+    fn ids(m: &MeasurementRecord) -> Vec<&str> {
+        let mut ids: Vec<&str> = m.samples.iter().map(|s| s.patch.as_str()).collect();
+        ids.sort_unstable();
+        ids
+    }
+    let conditions_agree = match (dataset_of(record), dataset_of(earlier)) {
+        (Ok(a), Ok(b)) => a
+            .meta
+            .conditions
+            .check_comparable(&b.meta.conditions)
+            .is_ok(),
+        _ => false,
+    };
+    record.settings.printing_condition == earlier.settings.printing_condition
+        && conditions_agree
+        && ids(record) == ids(earlier)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -909,3 +909,89 @@ mod tests {
         );
     }
 }
+
+/// Why two measurements cannot be compared; each front end says it in its own language.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotComparable {
+    /// The reference's samples cannot be read as a dataset.
+    ReferenceUnreadable,
+    /// The measurement's samples cannot be read as a dataset (the reader's words).
+    Unreadable(String),
+    /// Measured under other conditions (M0–M3, backing, aperture…): the library's words.
+    Conditions(String),
+    /// No patch of the one pairs with a patch of the other.
+    NoCommonPatch,
+    /// Paired by position, but the charts have these many patches (reference, sample).
+    SizesDiffer(usize, usize),
+    Other(String),
+}
+
+/// The tolerance set measurements are compared with (the portal's pages and the phone apps):
+/// ΔE00 at its defaults, and the per-patch limit drawn from it (the per-patch criterion if it
+/// has one, else its first, as the CLI draws it).
+pub fn measurement_tolerance() -> (ToleranceSet, Option<f64>) {
+    let set = ToleranceSet::default_for(DeltaE::DE2000);
+    let limit = set.plotted_limit();
+    (set, limit)
+}
+
+/// `reference` against `sample`, patches paired by name (or by position, when asked), CIELAB
+/// for what the records carry it for, else D50/2° (ISO 13655): a spectrum has no illuminant.
+/// An error when the two cannot be compared or no patch pairs.
+pub fn compare_measurements(
+    reference: &Dataset,
+    sample: &Dataset,
+    set: &ToleranceSet,
+    by_position: bool,
+) -> std::result::Result<ComparisonReport, NotComparable> {
+    if let Err(e) = reference
+        .meta
+        .conditions
+        .check_comparable(&sample.meta.conditions)
+    {
+        return Err(NotComparable::Conditions(e.to_string()));
+    }
+    if by_position && reference.patches.len() != sample.patches.len() {
+        return Err(NotComparable::SizesDiffer(
+            reference.patches.len(),
+            sample.patches.len(),
+        ));
+    }
+    let illuminant = reference
+        .meta
+        .lab_illuminant
+        .or(sample.meta.lab_illuminant)
+        .unwrap_or(Illuminant::D50);
+    let observer = reference
+        .meta
+        .lab_observer
+        .or(sample.meta.lab_observer)
+        .unwrap_or(Observer::Cie1931TwoDegree);
+    let report = compare(
+        reference,
+        sample,
+        set,
+        CompareOptions {
+            matching: if by_position {
+                Matching::Position
+            } else {
+                Matching::Id
+            },
+            illuminant: Some(illuminant),
+            observer: Some(observer),
+            ..CompareOptions::default()
+        },
+    )
+    .map_err(|e| {
+        let detail = e.to_string();
+        if detail.contains("no patch of the sample matches") {
+            NotComparable::NoCommonPatch
+        } else {
+            NotComparable::Other(detail)
+        }
+    })?;
+    if report.patches.is_empty() {
+        return Err(NotComparable::NoCommonPatch);
+    }
+    Ok(report)
+}

@@ -226,6 +226,22 @@ async def screens(server, work):
             break
         after = page.next
     assert set(uploaded) <= set(seen) and len(seen) == len(set(seen)), (uploaded, seen)
+    # A measurement's screen: compared with the newest earlier comparable one by default, or
+    # with the one chosen; plots in the language asked for.
+    shown = await client.measurement(uploaded[-1], None, "ja-JP")
+    assert shown.reference_id == uploaded[-2], (shown.reference_id, uploaded)
+    assert shown.patches == 24 and shown.not_compared is None, shown.not_compared_detail
+    assert 0 <= shown.delta_e00_mean <= shown.delta_e00_p95 <= shown.delta_e00_max < 1.0, shown
+    for svg in (shown.spectra_svg, shown.ab_svg, shown.delta_e_bars_svg):
+        assert svg is not None and svg.startswith("<svg"), svg and svg[:80]
+    assert "波長" in shown.spectra_svg, "the axis in Japanese"
+    chosen = await client.measurement(uploaded[-1], uploaded[0], "en")
+    assert chosen.reference_id == uploaded[0] and "Wavelength" in chosen.spectra_svg
+    try:
+        await client.measurement("not an id", None, "en")
+        raise AssertionError("a bad record id accepted")
+    except FieldError.Failed as e:
+        assert e.code == FieldErrorCode.INVALID_INPUT, e.code
     try:
         await client.records(device, None, PageCursor(token="not a cursor"), 2)
         raise AssertionError("a bad cursor accepted")

@@ -829,7 +829,7 @@ pub static JA: Messages = Messages {
     illuminant_observer: "光源/観察者",
     unmatched_patches: "片方にしかないパッチ",
     notes: "注記",
-    plot_words: &JA_PLOT_WORDS,
+    plot_words: &ecsp_color::plot::Words::JAPANESE,
     patches_shown: "大きなチャートのため、基準に対する ΔE00 が大きいパッチ（比較がなければ先頭のパッチ）を表示しています。統計はすべてのパッチが対象です。表示しているパッチ：",
     lab_computed: "L*a*b* 値がないサンプルは、分光データから計算しています（D50、2° 視野）。",
     export_jobs: "ジョブ履歴をエクスポート（CSV）",
@@ -961,32 +961,6 @@ pub static JA: Messages = Messages {
     unlock_hint: "このコードはメールではなく、対面または電話でご本人に直接伝えてください。パスワードと一緒に使うと、他者の試行でアカウントの試行回数が使い切られている間でも、新しいブラウザーや端末から一度だけサインインできます。パスワードなしではサインインできません。",
     unlock_code_optional: "ロック解除コード（管理者から受け取った場合のみ）",
     unlock_code_help: "試行回数の超過でサインインできない場合は、管理者にロック解除コードを依頼し、パスワードと一緒にここへ入力してください。",
-};
-
-/// The measurement plots' words in Japanese (symbols and units stay as they are). Legend
-/// entries are short: plotters sizes a legend's box with the bundled DejaVu Sans, which has no
-/// Japanese glyphs and so measures them narrower than the browser draws them.
-static JA_PLOT_WORDS: ecsp_color::plot::Words = ecsp_color::plot::Words {
-    wavelength_axis: "波長 (nm)",
-    reflectance_axis: "分光反射率",
-    curves_no_legend: "本の曲線、凡例なし",
-    a_axis: "a* (CIELAB)",
-    b_axis: "b* (CIELAB)",
-    reference_in_its_colour: "基準（その色）",
-    sample: "この測定",
-    at_reference_lightness: "（基準の L*）",
-    patches_no_contours: "パッチ：許容範囲の輪郭なし",
-    per_patch: "パッチごと",
-    patch_axis: "パッチ",
-    limit: "許容値",
-    distribution_over: "の分布、パッチ数",
-    patches: "",
-    patches_per_bin_axis: "区間ごとのパッチ数",
-    cumulative_share_axis: "累積パッチ割合 (%)",
-    cumulative_share: "累積割合（右軸）",
-    mean: "平均",
-    percentile95: "95 パーセンタイル",
-    measured_axis: "測定日時 (UTC)",
 };
 
 // ---- Words for what devices, DFEs, instruments and operations report (field names, values,

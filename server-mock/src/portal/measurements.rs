@@ -24,11 +24,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ecsp_color::cie::{Illuminant, Observer};
-use ecsp_color::delta_e::DeltaE;
 use ecsp_color::plot;
-use ecsp_color::samples::dataset_of;
+use ecsp_color::samples::{comparable_measurements, dataset_of};
 use ecsp_color::spectrum::{Spectrum, WavelengthGrid};
-use ecsp_color::tolerance::{CompareOptions, ComparisonReport, Matching, ToleranceSet, compare};
+use ecsp_color::tolerance::{
+    ComparisonReport, NotComparable, compare_measurements, measurement_tolerance,
+};
 use ecsp_protocol::admin::Actor;
 use ecsp_protocol::measurement::MeasurementRecord;
 use ecsp_protocol::upload::{RecordKind, RecordView};
@@ -185,28 +186,6 @@ pub struct Related {
     by_position: bool,
 }
 
-/// Whether `earlier` can be the default reference of `view`: the same printing condition,
-/// the same measurement condition and the same patches (ids), so the colour difference says
-/// how the printer drifted and nothing else.
-fn comparable(view: &MeasurementRecord, earlier: &MeasurementRecord) -> bool {
-    fn ids(m: &MeasurementRecord) -> Vec<&str> {
-        let mut ids: Vec<&str> = m.samples.iter().map(|s| s.patch.as_str()).collect();
-        ids.sort_unstable();
-        ids
-    }
-    let conditions_agree = match (dataset_of(view), dataset_of(earlier)) {
-        (Ok(a), Ok(b)) => a
-            .meta
-            .conditions
-            .check_comparable(&b.meta.conditions)
-            .is_ok(),
-        _ => false,
-    };
-    view.settings.printing_condition == earlier.settings.printing_condition
-        && conditions_agree
-        && ids(view) == ids(earlier)
-}
-
 impl Related {
     /// Reads the reference (`chosen`, which must be a measurement `who` may see; else the
     /// device's newest earlier comparable measurement among the [`TREND_MEASUREMENTS`] before
@@ -234,7 +213,9 @@ impl Related {
                 TREND_MEASUREMENTS,
             )?
             .into_iter()
-            .find(|r| measurement(r).is_some_and(|earlier| comparable(&this, &earlier))),
+            .find(|r| {
+                measurement(r).is_some_and(|earlier| comparable_measurements(&this, &earlier))
+            }),
             None => None,
         };
         let reference = match chosen.id {
@@ -298,32 +279,20 @@ impl ReferenceQuery {
     }
 }
 
-/// Why a measurement could not be compared with its reference, said in the page's language
-/// (the colour library's own words are kept beside it as the detail).
-#[derive(Debug)]
-enum NotComparable {
-    ReferenceUnreadable,
-    Unreadable(String),
-    Conditions(String),
-    NoCommonPatch,
-    SizesDiffer(usize, usize),
-    Other(String),
-}
-
-impl NotComparable {
-    fn say(&self, lang: Lang) -> String {
-        let w = lang.terms();
-        match self {
-            NotComparable::ReferenceUnreadable => w.cmp_reference_unreadable.to_owned(),
-            NotComparable::Unreadable(d) => format!("{} ({d})", w.cmp_unreadable),
-            NotComparable::Conditions(d) => format!("{} ({d})", w.cmp_conditions),
-            NotComparable::NoCommonPatch => w.cmp_no_common_patch.to_owned(),
-            NotComparable::SizesDiffer(r, s) => w
-                .cmp_sizes_differ
-                .replace("{reference}", &r.to_string())
-                .replace("{sample}", &s.to_string()),
-            NotComparable::Other(d) => format!("{} ({d})", w.cmp_other),
-        }
+/// Why a measurement could not be compared with its reference, in the page's language (the
+/// colour library's own words are kept beside it as the detail).
+fn say(why: &NotComparable, lang: Lang) -> String {
+    let w = lang.terms();
+    match why {
+        NotComparable::ReferenceUnreadable => w.cmp_reference_unreadable.to_owned(),
+        NotComparable::Unreadable(d) => format!("{} ({d})", w.cmp_unreadable),
+        NotComparable::Conditions(d) => format!("{} ({d})", w.cmp_conditions),
+        NotComparable::NoCommonPatch => w.cmp_no_common_patch.to_owned(),
+        NotComparable::SizesDiffer(r, s) => w
+            .cmp_sizes_differ
+            .replace("{reference}", &r.to_string())
+            .replace("{sample}", &s.to_string()),
+        NotComparable::Other(d) => format!("{} ({d})", w.cmp_other),
     }
 }
 
@@ -409,76 +378,6 @@ pub struct MeasurementPlots {
     pub(super) window: u32,
 }
 
-/// The tolerance set every comparison here uses, and the per-patch limit drawn from it (the
-/// per-patch criterion if it had one, else its first, as the CLI draws it).
-fn tolerance() -> (ToleranceSet, Option<f64>) {
-    let set = ToleranceSet::default_for(DeltaE::DE2000);
-    let limit = set.plotted_limit();
-    (set, limit)
-}
-
-/// `reference` against `sample`, patches paired by name (or by position, when asked); an error
-/// when no patch pairs.
-fn compared(
-    reference: &ecsp_color::dataset::Dataset,
-    sample: &ecsp_color::dataset::Dataset,
-    set: &ToleranceSet,
-    by_position: bool,
-) -> Result<ComparisonReport, NotComparable> {
-    if let Err(e) = reference
-        .meta
-        .conditions
-        .check_comparable(&sample.meta.conditions)
-    {
-        return Err(NotComparable::Conditions(e.to_string()));
-    }
-    if by_position && reference.patches.len() != sample.patches.len() {
-        return Err(NotComparable::SizesDiffer(
-            reference.patches.len(),
-            sample.patches.len(),
-        ));
-    }
-    // CIELAB for what the records carry it for, else D50/2° (ISO 13655), said on the page
-    // rather than as a note that a file does not declare it: a spectrum has no illuminant.
-    let illuminant = reference
-        .meta
-        .lab_illuminant
-        .or(sample.meta.lab_illuminant)
-        .unwrap_or(Illuminant::D50);
-    let observer = reference
-        .meta
-        .lab_observer
-        .or(sample.meta.lab_observer)
-        .unwrap_or(Observer::Cie1931TwoDegree);
-    let report = compare(
-        reference,
-        sample,
-        set,
-        CompareOptions {
-            matching: if by_position {
-                Matching::Position
-            } else {
-                Matching::Id
-            },
-            illuminant: Some(illuminant),
-            observer: Some(observer),
-            ..CompareOptions::default()
-        },
-    )
-    .map_err(|e| {
-        let detail = e.to_string();
-        if detail.contains("no patch of the sample matches") {
-            NotComparable::NoCommonPatch
-        } else {
-            NotComparable::Other(detail)
-        }
-    })?;
-    if report.patches.is_empty() {
-        return Err(NotComparable::NoCommonPatch);
-    }
-    Ok(report)
-}
-
 /// Gives an SVG document from plotters its accessible name (the caption `caption_id`) and the
 /// class the stylesheet sizes it by. plotters' documents always begin `<svg `.
 fn embed(svg: String, caption_id: &str) -> String {
@@ -501,7 +400,7 @@ impl MeasurementPlots {
         let t = lang.messages();
         let record = measurement(view)?;
         let by_position = related.by_position;
-        let (set, limit) = tolerance();
+        let (set, limit) = measurement_tolerance();
         let method = set.delta_e.name();
         let reference_record = measurement(&related.reference);
         let reference_data = reference_record.as_ref().map(dataset_of);
@@ -513,7 +412,7 @@ impl MeasurementPlots {
             let outcome = match (&reference_data, dataset_of(&record)) {
                 (None | Some(Err(_)), _) => Err(NotComparable::ReferenceUnreadable),
                 (_, Err(e)) => Err(NotComparable::Unreadable(e.to_string())),
-                (Some(Ok(r)), Ok(s)) => compared(r, &s, &set, by_position),
+                (Some(Ok(r)), Ok(s)) => compare_measurements(r, &s, &set, by_position),
             };
             match outcome.and_then(|report| {
                 comparison_figures(t, &report, limit).map_err(NotComparable::Other)
@@ -543,7 +442,8 @@ impl MeasurementPlots {
                     .ok_or_else(String::new)
                     .and_then(|m| dataset_of(&m).map_err(|e| e.to_string()))
                     .and_then(|d| {
-                        compared(reference, &d, &set, by_position).map_err(|e| e.say(lang))
+                        compare_measurements(reference, &d, &set, by_position)
+                            .map_err(|e| say(&e, lang))
                     });
                 match report {
                     Ok(report) => points.push((*r, report)),
@@ -653,7 +553,7 @@ impl MeasurementPlots {
                 t.reference_default
             },
             comparison,
-            comparison_error: comparison_error.map(|e| e.say(lang)),
+            comparison_error: comparison_error.map(|e| say(&e, lang)),
             trend,
             trend_single,
             window: TREND_MEASUREMENTS,
