@@ -28,11 +28,13 @@ use uuid::Uuid;
 
 uniffi::setup_scaffolding!();
 
+mod delivery;
 mod host_link;
 mod screens;
 #[cfg(feature = "test-server")]
 mod test_server;
 
+pub use delivery::*;
 pub use host_link::{HostInstrumentLink, NotificationSink};
 pub use screens::*;
 

@@ -100,6 +100,16 @@ pub enum ConsentDecisionKind {
     Withdraw,
 }
 
+impl From<Decision> for ConsentDecisionKind {
+    fn from(d: Decision) -> Self {
+        match d {
+            Decision::Granted => Self::Grant,
+            Decision::Refused => Self::Refuse,
+            Decision::Withdrawn => Self::Withdraw,
+        }
+    }
+}
+
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ConsentHistoryItem {
     pub purpose: String,
@@ -255,11 +265,7 @@ impl FieldClient {
             .into_iter()
             .map(|h| ConsentHistoryItem {
                 purpose: purpose_name(h.purpose),
-                decision: match h.decision {
-                    Decision::Granted => ConsentDecisionKind::Grant,
-                    Decision::Refused => ConsentDecisionKind::Refuse,
-                    Decision::Withdrawn => ConsentDecisionKind::Withdraw,
-                },
+                decision: h.decision.into(),
                 notice_version: h.notice_version,
                 decided_at_unix: h.decided_at.timestamp(),
                 made_here: h.decision_id.is_some(),

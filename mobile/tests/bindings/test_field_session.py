@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import tempfile
+import time
 
 import base64
 import socket
@@ -12,10 +13,11 @@ import struct
 import threading
 
 from ecsp_mobile import (
-    ConsentDecisionKind, ConsentStateKind, FieldClient, FieldError, FieldErrorCode,
-    HostInstrumentLink, HostSecrets, LocationSource, PageCursor, Position, RecordKindName,
-    Simulator, fetch_server_ca, fingerprints_match, start_reference_server, start_session,
-    start_session_on_host_link, start_simulator_server,
+    ConsentDecisionKind, ConsentStateKind, FieldClient, FieldError, FieldErrorCode, FieldEvent,
+    FieldListener, HostInstrumentLink, HostSecrets, LocationSource, PageCursor, Position,
+    QueuedKind, QueuedState, RecordKindName, Simulator, SyncStatus, fetch_server_ca,
+    fingerprints_match, start_reference_server, start_session, start_session_on_host_link,
+    start_simulator_server,
 )
 
 MANIFEST = os.environ["CARGO_MANIFEST_DIR"]
@@ -249,6 +251,132 @@ async def screens(server, work):
         assert e.code == FieldErrorCode.INVALID_INPUT, e.code
 
 
+class Switch:
+    """The phone's network, between the app and the server: a TCP relay that can be cut (new
+    connections refused, open ones closed) and restored, as losing and regaining coverage."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.connections = []
+        self.listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.open = False
+        for c in self.connections:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.connections = []
+
+    def restore(self):
+        self.open = True
+
+
+class Events(FieldListener):
+    def __init__(self):
+        self.seen = []
+
+    def on_event(self, event):
+        self.seen.append(event)
+
+    def delivered(self):
+        return [i for e in self.seen if isinstance(e, FieldEvent.DELIVERED) for i in e.record_ids]
+
+    def statuses(self):
+        return [e.status for e in self.seen if isinstance(e, FieldEvent.SYNC_STATE_CHANGED)]
+
+
+async def until(check, seconds, what):
+    for _ in range(int(seconds * 20)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+async def background_delivery(server, work):
+    """The sync service in the background, the listener seeing what happens, an upload made
+    while the network is gone delivered once `network_available()` says it is back."""
+    port = int(server.url.rsplit(":", 1)[1])
+    network = Switch(port)
+    keys = Keys()
+    client = FieldClient(f"https://localhost:{network.port}", server.ca_pem,
+                         os.path.join(work, "client"), keys)
+    await client.login(server.technician_email, server.technician_password)
+    device = (await client.device_ids())[0]
+    events = Events()
+    sync = await client.start_sync(events)
+
+    async def measure(serial):
+        sim = Simulator(serial, True)
+        sim.walk_chart_file(CHART)
+        session = await start_session(sim, CHART, device, "M1", os.path.join(work, serial + ".sqlite3"))
+        await session.calibrate()
+        while (await session.state()).next_patch is not None:
+            await session.measure_next()
+        return await session.upload(client, None)
+
+    online = await measure("SIM-BG-1")
+    await until(lambda: online in events.delivered(), 20, "the first upload delivered")
+    assert any(isinstance(e, FieldEvent.QUEUE_CHANGED) for e in events.seen)
+
+    network.cut()
+    offline = await measure("SIM-BG-2")
+    await until(lambda: any(isinstance(s, SyncStatus.OFFLINE) for s in events.statuses()), 20,
+                "the service says it is offline")
+    counts = await client.queue_counts()
+    assert counts.queued + counts.in_flight >= 1, counts
+    waiting = await client.queue_entries(QueuedState.QUEUED, 10)
+    assert any(e.record_id == offline and e.kind == QueuedKind.MEASUREMENT for e in waiting), waiting
+    assert offline not in events.delivered()
+    # Until the service's next try is a few seconds away (its backoff grows with each failure),
+    # so a delivery before then is network_available()'s doing.
+    def next_try():
+        offline_states = [s for s in events.statuses() if isinstance(s, SyncStatus.OFFLINE)]
+        return offline_states[-1].until_unix if offline_states else 0
+    await until(lambda: next_try() - time.time() >= 3, 40, "a backoff of 3 s or more")
+    next_try_at = next_try()
+    network.restore()
+    sync.network_available()
+    await until(lambda: offline in events.delivered(), 10, "delivered after network_available()")
+    assert time.time() < next_try_at, "delivered before the service's own next try"
+    assert (await client.queue_counts()).queued == 0
+    assert await client.retry_rejected(None) == 0 and await client.drop_rejected(None) == 0
+    await sync.stop()
+    assert isinstance(sync.status(), SyncStatus.STOPPED), sync.status()
+
+
 async def host_link_session(server, work):
     """The phone's own Bluetooth stack (here: Python over TCP), with the link dropped every 9
     frames: the session still completes with every patch measured once."""
@@ -279,6 +407,8 @@ async def main():
         print("python bindings: field session with and without GPS consent: ok")
         await screens(server, os.path.join(work, "screens"))
         print("python bindings: first contact, consent screen, devices, records paged: ok")
+        await background_delivery(server, os.path.join(work, "background"))
+        print("python bindings: background delivery, listener, offline then network_available(): ok")
         await host_link_session(server, os.path.join(work, "host-link"))
         print("python bindings: host Bluetooth link with dropped links: ok")
 
