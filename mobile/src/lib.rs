@@ -362,6 +362,63 @@ pub struct SessionState {
     pub flagged: Vec<u32>,
     /// Why a calibration is due, in words; `None` when it is not.
     pub calibration_due: Option<String>,
+    /// The same, as a code with its figures, for the host to say in its own words.
+    pub calibration_reason: Option<CalibrationReason>,
+}
+
+/// Why the instrument must be calibrated before the next reading.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum CalibrationReason {
+    /// Not calibrated since it was switched on.
+    Never,
+    /// The last calibration is too old.
+    Age { age_minutes: u32, limit_minutes: u32 },
+    /// The optics' temperature moved too far since (tenths of a degree Celsius).
+    Temperature {
+        change_tenth_c: u32,
+        limit_tenth_c: u32,
+    },
+    /// Too many readings since.
+    Readings { readings: u32, limit: u32 },
+}
+
+impl From<ecsp_measure::calibration::CalibrationDue> for CalibrationReason {
+    fn from(d: ecsp_measure::calibration::CalibrationDue) -> Self {
+        use ecsp_measure::calibration::CalibrationDue as D;
+        match d {
+            D::Never => Self::Never,
+            D::Age { age_secs, max_secs } => Self::Age {
+                age_minutes: (age_secs / 60) as u32,
+                limit_minutes: (max_secs / 60) as u32,
+            },
+            D::Temperature {
+                change_tenth_c,
+                max_tenth_c,
+            } => Self::Temperature {
+                change_tenth_c: u32::from(change_tenth_c),
+                limit_tenth_c: u32::from(max_tenth_c),
+            },
+            D::Readings { readings, max } => Self::Readings {
+                readings,
+                limit: max,
+            },
+        }
+    }
+}
+
+/// The instrument, as a session screen shows it.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct InstrumentStatus {
+    pub manufacturer: String,
+    pub model: String,
+    pub serial: String,
+    pub firmware: String,
+    pub battery_percent: u8,
+    /// Optics temperature, tenths of a degree Celsius.
+    pub temperature_tenth_c: i16,
+    /// Seconds since its last white calibration; `None` when not calibrated since power-on.
+    pub seconds_since_calibration: Option<u32>,
+    pub readings_since_calibration: u32,
 }
 
 /// A stored reading.
@@ -372,13 +429,21 @@ pub struct PatchReading {
     pub l: f64,
     pub a: f64,
     pub b: f64,
+    /// ΔE00 from what the chart says this patch should read.
     pub delta_e: f64,
-    /// The neighbouring patch this reading matches better, if any (wrong patch measured).
+    /// The chart's reference CIELAB for the patch (D50, 2°).
+    pub expected_l: f64,
+    pub expected_a: f64,
+    pub expected_b: f64,
+    /// The neighbouring patch this reading matches better, if any (wrong patch measured), and
+    /// its ΔE00.
     pub better_match: Option<u32>,
+    pub better_match_delta_e: Option<f64>,
 }
 
-impl From<MeasuredPatch> for PatchReading {
-    fn from(m: MeasuredPatch) -> Self {
+impl PatchReading {
+    fn of(m: MeasuredPatch, chart: &ecsp_measure::chart::Chart) -> Self {
+        let expected = chart.patches.get(m.index).map(|p| p.expected);
         Self {
             index: m.index as u32,
             patch_id: m.patch_id,
@@ -386,7 +451,11 @@ impl From<MeasuredPatch> for PatchReading {
             a: m.lab.a,
             b: m.lab.b,
             delta_e: m.check.delta_e,
+            expected_l: expected.map_or(f64::NAN, |e| e.l),
+            expected_a: expected.map_or(f64::NAN, |e| e.a),
+            expected_b: expected.map_or(f64::NAN, |e| e.b),
             better_match: m.check.better_match.map(|(i, _)| i as u32),
+            better_match_delta_e: m.check.better_match.map(|(_, d)| d),
         }
     }
 }
@@ -484,6 +553,22 @@ impl FieldSession {
             next_patch: s.next_patch.map(|i| i as u32),
             flagged: s.flagged.into_iter().map(|i| i as u32).collect(),
             calibration_due: s.calibration_due.map(|d| d.to_string()),
+            calibration_reason: s.calibration_due.map(Into::into),
+        })
+    }
+
+    /// The instrument's identity and state now (its battery, temperature, calibration age).
+    pub async fn instrument(&self) -> Result<InstrumentStatus, FieldError> {
+        let info = self.inner.lock().await.instrument_info().await?;
+        Ok(InstrumentStatus {
+            manufacturer: info.manufacturer,
+            model: info.model,
+            serial: info.serial,
+            firmware: info.firmware,
+            battery_percent: info.battery_percent,
+            temperature_tenth_c: info.temperature_tenth_c,
+            seconds_since_calibration: info.seconds_since_calibration,
+            readings_since_calibration: info.readings_since_calibration,
         })
     }
 
@@ -493,17 +578,15 @@ impl FieldSession {
     }
 
     pub async fn measure_next(&self) -> Result<PatchReading, FieldError> {
-        Ok(self.inner.lock().await.measure_next().await?.into())
+        let mut session = self.inner.lock().await;
+        let reading = session.measure_next().await?;
+        Ok(PatchReading::of(reading, session.chart()))
     }
 
     pub async fn measure_patch(&self, index: u32) -> Result<PatchReading, FieldError> {
-        Ok(self
-            .inner
-            .lock()
-            .await
-            .measure_patch(index as usize)
-            .await?
-            .into())
+        let mut session = self.inner.lock().await;
+        let reading = session.measure_patch(index as usize).await?;
+        Ok(PatchReading::of(reading, session.chart()))
     }
 
     /// Attaches a photo (JPEG, PNG or WebP; at most 4 of 4 MiB each). Needs `photos` consent;

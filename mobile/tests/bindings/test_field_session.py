@@ -228,6 +228,27 @@ async def screens(server, work):
             break
         after = page.next
     assert set(uploaded) <= set(seen) and len(seen) == len(set(seen)), (uploaded, seen)
+    # The session screen: why calibration is due (as a code), the instrument's state, each
+    # reading against the chart's reference, and a wrong patch caught (the technician is on
+    # patch 0 while the app asks for patch 1).
+    sim = Simulator("SIM-PY-WRONG", True)
+    sim.walk_chart_file(CHART)
+    session = await start_session(sim, CHART, device, "M1", os.path.join(work, "wrong.sqlite3"))
+    state = await session.state()
+    assert state.calibration_reason is not None and state.calibration_due, state
+    instrument = await session.instrument()
+    assert instrument.serial == "SIM-PY-WRONG" and 0 < instrument.battery_percent <= 100, instrument
+    assert instrument.seconds_since_calibration is None, instrument
+    await session.calibrate()
+    assert (await session.state()).calibration_reason is None
+    assert (await session.instrument()).seconds_since_calibration is not None
+    wrong = await session.measure_patch(1)
+    assert wrong.better_match == 0 and wrong.better_match_delta_e < wrong.delta_e, wrong
+    assert 1 in (await session.state()).flagged
+    right = await session.measure_patch(1)
+    assert right.better_match is None and right.delta_e < 0.5, right
+    assert abs(right.l - right.expected_l) < 1.0, right
+
     # A measurement's screen: compared with the newest earlier comparable one by default, or
     # with the one chosen; plots in the language asked for.
     shown = await client.measurement(uploaded[-1], None, "ja-JP")

@@ -27,7 +27,7 @@ fn generate(language: &str, out: &Path) {
 }
 
 #[test]
-fn kotlin_bindings_compile_and_a_kotlin_field_session_runs() {
+fn kotlin_bindings_compile_and_a_kotlin_field_app_runs_from_first_contact_to_the_records_summary() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let compiler = manifest.join("tests/kotlin/node_modules/kotlin-compiler");
     let kotlinc = compiler.join("bin/kotlinc");
@@ -80,7 +80,7 @@ fn kotlin_bindings_compile_and_a_kotlin_field_session_runs() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     println!("{stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "the Kotlin test failed");
-    assert!(stdout.contains("kotlin bindings: field session: ok"));
+    assert!(stdout.contains("kotlin bindings: a field app from first contact to the record's ΔE summary: ok"));
 }
 
 #[test]
