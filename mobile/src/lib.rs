@@ -372,7 +372,10 @@ pub enum CalibrationReason {
     /// Not calibrated since it was switched on.
     Never,
     /// The last calibration is too old.
-    Age { age_minutes: u32, limit_minutes: u32 },
+    Age {
+        age_minutes: u32,
+        limit_minutes: u32,
+    },
     /// The optics' temperature moved too far since (tenths of a degree Celsius).
     Temperature {
         change_tenth_c: u32,

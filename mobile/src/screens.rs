@@ -131,6 +131,29 @@ pub struct Device {
     pub serial_number: String,
     /// The group (a site, a floor, a customer) it is filed under, by name.
     pub group: Option<String>,
+    /// Where it stands by its latest report; `None` when it has reported nothing yet.
+    pub state: Option<DeviceStateName>,
+}
+
+/// Where a printer stands by its latest report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DeviceStateName {
+    Printing,
+    Standby,
+    Error,
+    Other,
+}
+
+impl From<ecsp_protocol::agent::DeviceState> for DeviceStateName {
+    fn from(s: ecsp_protocol::agent::DeviceState) -> Self {
+        use ecsp_protocol::agent::DeviceState as S;
+        match s {
+            S::Printing => Self::Printing,
+            S::Standby => Self::Standby,
+            S::Error => Self::Error,
+            S::Other => Self::Other,
+        }
+    }
 }
 
 /// What a record holds.
@@ -292,6 +315,7 @@ impl FieldClient {
                         .find(|x| x.group_id == g)
                         .map(|x| x.name.clone())
                 }),
+                state: d.state.map(Into::into),
                 manufacturer: d.manufacturer,
                 model: d.model,
                 serial_number: d.serial_number,

@@ -221,6 +221,10 @@ pub struct DeviceView {
     /// The device group it is filed under, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<Uuid>,
+    /// Where it stands by its latest report (`GET /api/v1/devices` and `…/{device_id}`);
+    /// absent when it has reported nothing yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::agent::DeviceState>,
 }
 
 /// A group of an organisation's devices (a site, a floor, a customer), for filtering the fleet.

@@ -458,3 +458,47 @@ impl Validate for DeviceData {
         v.each("job_history", &self.job_history, 0, LIST_ENTRIES);
     }
 }
+
+/// Where a device stands by its latest report, as the fleet is grouped (Epson's own fleet view
+/// groups printers so): any reported error wins; then the printer's own status word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    Printing,
+    Standby,
+    Error,
+    /// A status word that is none of the above (warming up, maintenance, offline …).
+    Other,
+}
+
+impl DeviceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceState::Printing => "printing",
+            DeviceState::Standby => "standby",
+            DeviceState::Error => "error",
+            DeviceState::Other => "other",
+        }
+    }
+}
+
+impl DeviceData {
+    /// Where the device stands by this report.
+    pub fn state(&self) -> DeviceState {
+        let status = self
+            .printer_status
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !self.error_codes.is_empty() || status.contains("error") {
+            DeviceState::Error
+        } else if ["printing", "busy", "processing"].contains(&status.as_str()) {
+            DeviceState::Printing
+        } else if ["standby", "idle", "ready", "sleep", "sleeping"].contains(&status.as_str()) {
+            DeviceState::Standby
+        } else {
+            DeviceState::Other
+        }
+    }
+}

@@ -207,6 +207,8 @@ async def screens(server, work):
     # The printers, with serial numbers, and a device's records paged without a gap.
     devices = await client.devices()
     assert devices and all(d.serial_number.startswith("X4DEMO") for d in devices), devices
+    assert all(d.state is None for d in devices), "no printer has reported yet"
+
     device = devices[0].id
     sim = Simulator("SIM-PY-PAGES", True)
     sim.walk_chart_file(CHART)

@@ -31,17 +31,38 @@ pub async fn list_devices(
     State(state): State<AppState>,
     User(who): User,
 ) -> Result<Json<Vec<DeviceView>>, ApiError> {
-    let me = who.clone();
+    let (me, key) = (who.clone(), state.key.clone());
     let list = state
         .audited_read(
             Some(who.org_id),
             Actor::User(who.public_id),
             "device.list",
             String::new(),
-            move |c| devices::list_visible(c, &me),
+            move |c| {
+                let mut list = devices::list_visible(c, &me)?;
+                for view in &mut list {
+                    view.state = latest_state(c, &key, &me, view.device_id)?;
+                }
+                Ok(list)
+            },
         )
         .await?;
     Ok(Json(list))
+}
+
+/// Where a device stands by its newest device-data record (one index step per device).
+fn latest_state(
+    c: &crate::sql::Connection,
+    key: &crate::crypto::DataKey,
+    who: &crate::store::accounts::UserPrincipal,
+    device: Uuid,
+) -> Result<Option<ecsp_protocol::agent::DeviceState>, ApiError> {
+    Ok(
+        records::latest_of_kind(c, key, who, device, RecordKind::DeviceData)?
+            .as_ref()
+            .and_then(records::device_data_of)
+            .map(|d| d.state()),
+    )
 }
 
 /// The organisation's device groups, by name, each with the number of its devices the caller
@@ -74,14 +95,18 @@ pub async fn get_device(
     Path(device_id): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
     let (object, device) = path_id("device", &device_id);
-    let me = who.clone();
+    let (me, key) = (who.clone(), state.key.clone());
     let view = state
         .audited_read(
             Some(who.org_id),
             Actor::User(who.public_id),
             "device.read",
             object,
-            move |c| Ok(devices::visible(c, &me, device?)?.1),
+            move |c| {
+                let mut view = devices::visible(c, &me, device?)?.1;
+                view.state = latest_state(c, &key, &me, view.device_id)?;
+                Ok(view)
+            },
         )
         .await?;
     Ok(Json(view))

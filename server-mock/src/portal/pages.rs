@@ -8,10 +8,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use ecsp_protocol::admin::{Actor, Outcome};
-use ecsp_protocol::agent::{DeviceData, DeviceDataRecord};
+use ecsp_protocol::agent::DeviceData;
 use ecsp_protocol::consent::{ConsentDecision, Decision, Purpose};
 use ecsp_protocol::consent_notice::{CURRENT_NOTICE_VERSION, notice};
-use ecsp_protocol::dfe::DeviceStatusRecord;
 use ecsp_protocol::upload::{RecordKind, RecordView};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -399,23 +398,9 @@ pub async fn set_language(Form(form): Form<LanguageForm>) -> Response {
 /// The fleet view's groups (as Epson's own fleet view groups printers), in display order.
 const STATES: [&str; 5] = ["printing", "standby", "error", "other", "no_data"];
 
-/// The group a device's latest report puts it in: any reported error wins; then the printer's
-/// own status word.
+/// The group a device's latest report puts it in (see `DeviceData::state`), or none yet.
 fn state_of(device: Option<&DeviceData>) -> &'static str {
-    let Some(d) = device else {
-        return "no_data";
-    };
-    let status = d.printer_status.as_deref().unwrap_or_default();
-    let status = status.to_ascii_lowercase();
-    if !d.error_codes.is_empty() || status.contains("error") {
-        "error"
-    } else if ["printing", "busy", "processing"].contains(&status.as_str()) {
-        "printing"
-    } else if ["standby", "idle", "ready", "sleep", "sleeping"].contains(&status.as_str()) {
-        "standby"
-    } else {
-        "other"
-    }
+    device.map_or("no_data", |d| d.state().as_str())
 }
 
 fn state_label(t: &Messages, state: &str) -> &'static str {
@@ -426,39 +411,6 @@ fn state_label(t: &Messages, state: &str) -> &'static str {
         "other" => t.state_other,
         _ => t.state_no_data,
     }
-}
-
-fn device_data(view: &RecordView) -> Option<DeviceData> {
-    if let Ok(r) = DeviceDataRecord::deserialize(&view.record) {
-        return Some(r.device);
-    }
-    // Device data from the PC application (a DFE's report of a device down or stopped): its
-    // state, errors and events; it names no firmware (left empty, and not shown).
-    let r = DeviceStatusRecord::deserialize(&view.record).ok()?;
-    Some(DeviceData {
-        manufacturer: String::new(),
-        model: String::new(),
-        serial_number: String::new(),
-        region_code: None,
-        country_code: None,
-        device_time: None,
-        firmware_version: String::new(),
-        printer_status: Some(r.printer_status),
-        error_codes: r.error_codes,
-        status_history: r.status_history,
-        operation_panel_settings: None,
-        printer_settings: None,
-        maintenance_settings: None,
-        media_settings: None,
-        network_settings: None,
-        consumables: Vec::new(),
-        cleaning_history: Vec::new(),
-        maintenance_history: Vec::new(),
-        cumulative_ink_usage: Vec::new(),
-        cumulative_printing_time_s: None,
-        cumulative_printing_area_m2: None,
-        job_history: Vec::new(),
-    })
 }
 
 #[derive(Debug)]
@@ -554,7 +506,7 @@ pub async fn devices(
         .filter(|(v, _)| model.as_ref().is_none_or(|m| &v.model == m))
         .filter(|(v, _)| group_id.is_none_or(|g| g.is_some() && v.group_id == g))
         .map(|(v, latest)| {
-            let data = latest.as_ref().and_then(device_data);
+            let data = latest.as_ref().and_then(records::device_data_of);
             let state = state_of(data.as_ref());
             DeviceRow {
                 id: v.device_id,
@@ -781,12 +733,12 @@ pub async fn device(
     let more = uploads.len() > UPLOADS_PER_PAGE as usize;
     uploads.truncate(UPLOADS_PER_PAGE as usize);
     let latest = reports.first();
-    let data = latest.and_then(device_data);
+    let data = latest.and_then(records::device_data_of);
     let state = state_of(data.as_ref());
     let history = device_events::history(
         &reports
             .iter()
-            .filter_map(|r| Some((r.captured_at, device_data(r)?)))
+            .filter_map(|r| Some((r.captured_at, records::device_data_of(r)?)))
             .collect::<Vec<_>>(),
     )
     .into_iter()

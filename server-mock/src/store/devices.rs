@@ -77,6 +77,7 @@ fn to_view(t: DeviceTuple) -> Result<(i64, DeviceView), ApiError> {
             agent_id: t.5.as_deref().map(parse_uuid).transpose()?,
             registered_at: from_ms(t.6),
             group_id: t.7.as_deref().map(parse_uuid).transpose()?,
+            state: None,
         },
     ))
 }
@@ -173,6 +174,7 @@ pub fn register(conn: &Connection, org_id: i64, new: &NewDevice) -> Result<Devic
         agent_id: new.agent_id,
         registered_at: from_ms(now),
         group_id: None,
+        state: None,
     })
 }
 

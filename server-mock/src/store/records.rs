@@ -611,6 +611,42 @@ pub fn get_visible(
     Ok(to_view(key, &row.0, &row.1, device, row.3, row.4, &row.5)?)
 }
 
+/// A device-data record's device part: an agent's report, or the PC application's report of a
+/// device down or stopped (its state, errors and events; it names no firmware, left empty).
+pub fn device_data_of(view: &RecordView) -> Option<ecsp_protocol::agent::DeviceData> {
+    use serde::Deserialize as _;
+    if let Ok(r) = ecsp_protocol::agent::DeviceDataRecord::deserialize(&view.record) {
+        return Some(r.device);
+    }
+    // Device data from the PC application (a DFE's report of a device down or stopped): its
+    // state, errors and events; it names no firmware (left empty, and not shown).
+    let r = ecsp_protocol::dfe::DeviceStatusRecord::deserialize(&view.record).ok()?;
+    Some(ecsp_protocol::agent::DeviceData {
+        manufacturer: String::new(),
+        model: String::new(),
+        serial_number: String::new(),
+        region_code: None,
+        country_code: None,
+        device_time: None,
+        firmware_version: String::new(),
+        printer_status: Some(r.printer_status),
+        error_codes: r.error_codes,
+        status_history: r.status_history,
+        operation_panel_settings: None,
+        printer_settings: None,
+        maintenance_settings: None,
+        media_settings: None,
+        network_settings: None,
+        consumables: Vec::new(),
+        cleaning_history: Vec::new(),
+        maintenance_history: Vec::new(),
+        cumulative_ink_usage: Vec::new(),
+        cumulative_printing_time_s: None,
+        cumulative_printing_area_m2: None,
+        job_history: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -463,3 +463,67 @@ async fn bodies_are_read_as_the_document_describes_them() {
         json!([2, 10])
     );
 }
+
+/// The device list and a device say where each printer stands by its newest report, and say
+/// nothing for one that has not reported.
+#[tokio::test]
+async fn devices_carry_their_state_by_the_latest_report() {
+    let ts = TestServer::start().await;
+    let admin = ts.token("admin").await;
+    let state_of = |list: &Value, id: Uuid| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == id.to_string())
+            .map(|d| d["state"].clone())
+            .unwrap()
+    };
+    let device = ts.demo.devices[0].device_id;
+    let list: Value = ts
+        .get(&admin, "/api/v1/devices")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state_of(&list, device), Value::Null, "{list}");
+    for (status, expected) in [
+        ("printing", "printing"),
+        ("error", "error"),
+        ("idle", "standby"),
+    ] {
+        let res = ts
+            .client
+            .post(ts.url("/api/v1/agent/device-data"))
+            .bearer_auth(&ts.demo.agent.secret)
+            .json(&crate::common::device_data_upload(
+                ts.demo.agent.agent_id,
+                Uuid::now_v7(),
+                status,
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // The records share a capture time: the newest by record id is the latest.
+        let list: Value = ts
+            .get(&admin, "/api/v1/devices")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(state_of(&list, device), expected, "{list}");
+        let one: Value = ts
+            .get(&admin, &format!("/api/v1/devices/{device}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["state"], expected);
+    }
+    let other = ts.demo.devices[1].device_id;
+    assert_eq!(state_of(&list_now(&ts, &admin).await, other), Value::Null);
+}
+
+async fn list_now(ts: &TestServer, token: &str) -> Value {
+    ts.get(token, "/api/v1/devices").await.json().await.unwrap()
+}
