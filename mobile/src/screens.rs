@@ -395,6 +395,8 @@ pub struct MeasurementView {
     pub record_id: String,
     pub captured_at_unix_ms: i64,
     pub printing_condition: String,
+    /// The measurement condition (ISO 13655: `M0`…`M3`) of its readings.
+    pub measurement_condition: Option<String>,
     pub patches: u32,
     /// The measurement compared with: the one asked for, else the device's newest earlier
     /// comparable one (same printing condition, measurement condition and patches).
@@ -494,6 +496,10 @@ impl FieldClient {
             record_id: view.record_id.to_string(),
             captured_at_unix_ms: view.captured_at.timestamp_millis(),
             printing_condition: summary.printing_condition,
+            measurement_condition: record
+                .samples
+                .first()
+                .map(|s| s.condition.illumination.as_str().to_owned()),
             patches: summary.patches as u32,
             reference_id: reference_view.map(|r| r.record_id.to_string()),
             delta_e00_mean: report.as_ref().map(|r| r.mean),

@@ -256,6 +256,7 @@ async def screens(server, work):
     shown = await client.measurement(uploaded[-1], None, "ja-JP")
     assert shown.reference_id == uploaded[-2], (shown.reference_id, uploaded)
     assert shown.patches == 24 and shown.not_compared is None, shown.not_compared_detail
+    assert shown.measurement_condition == "M1", shown.measurement_condition
     assert 0 <= shown.delta_e00_mean <= shown.delta_e00_p95 <= shown.delta_e00_max < 1.0, shown
     for svg in (shown.spectra_svg, shown.ab_svg, shown.delta_e_bars_svg):
         assert svg is not None and svg.startswith("<svg"), svg and svg[:80]
