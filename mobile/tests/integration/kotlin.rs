@@ -80,7 +80,9 @@ fn kotlin_bindings_compile_and_a_kotlin_field_app_runs_from_first_contact_to_the
     let stdout = String::from_utf8_lossy(&run.stdout);
     println!("{stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "the Kotlin test failed");
-    assert!(stdout.contains("kotlin bindings: a field app from first contact to the record's ΔE summary: ok"));
+    assert!(stdout.contains(
+        "kotlin bindings: a field app from first contact to the record's ΔE summary: ok"
+    ));
 }
 
 #[test]
