@@ -69,14 +69,29 @@ pub fn summarize(
     let shown_ids: Option<Vec<&str>> = shown
         .as_ref()
         .map(|r| r.patches.iter().map(|p| p.id.as_str()).collect());
-    let curves: Vec<(String, Spectrum)> = record
+    let curves = spectra_of(record, shown_ids.as_deref());
+    let spectra_svg = (!curves.is_empty())
+        .then(|| plot::spectra_svg(words, &record.settings.printing_condition, &curves).ok())
+        .flatten();
+    MeasurementSummary {
+        patches: record.samples.len(),
+        printing_condition: record.settings.printing_condition.clone(),
+        ab_svg: shown
+            .as_ref()
+            .and_then(|r| plot::ab_diagram_svg(words, r, limit).ok()),
+        delta_e_bars_svg: report.and_then(|r| plot::delta_e_bars_svg(words, r, limit).ok()),
+        comparison,
+        spectra_svg,
+    }
+}
+
+/// The spectra of `record`'s samples to draw: those of the patches `shown` (all without it), at
+/// most [`PLOTTED_PATCHES`], in the record's order; samples without a usable spectrum left out.
+pub fn spectra_of(record: &MeasurementRecord, shown: Option<&[&str]>) -> Vec<(String, Spectrum)> {
+    record
         .samples
         .iter()
-        .filter(|s| {
-            shown_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&s.patch.as_str()))
-        })
+        .filter(|s| shown.is_none_or(|ids| ids.contains(&s.patch.as_str())))
         .take(PLOTTED_PATCHES)
         .filter_map(|s| {
             let sp = s.spectrum.as_ref()?;
@@ -91,18 +106,5 @@ pub fn summarize(
                 Spectrum::new(grid, sp.values.clone()).ok()?,
             ))
         })
-        .collect();
-    let spectra_svg = (!curves.is_empty())
-        .then(|| plot::spectra_svg(words, &record.settings.printing_condition, &curves).ok())
-        .flatten();
-    MeasurementSummary {
-        patches: record.samples.len(),
-        printing_condition: record.settings.printing_condition.clone(),
-        ab_svg: shown
-            .as_ref()
-            .and_then(|r| plot::ab_diagram_svg(words, r, limit).ok()),
-        delta_e_bars_svg: report.and_then(|r| plot::delta_e_bars_svg(words, r, limit).ok()),
-        comparison,
-        spectra_svg,
-    }
+        .collect()
 }

@@ -51,7 +51,7 @@ pub const TREND_MEASUREMENTS: u32 = 30;
 const MEASUREMENTS_PER_PAGE: u32 = 20;
 /// The most patches a page plots and tabulates; a larger chart shows those with the largest ΔE
 /// (see [`comparison_figures`]), and its statistics cover all.
-const PAGE_PATCHES: usize = 100;
+const PAGE_PATCHES: usize = ecsp_color::summary::PLOTTED_PATCHES;
 /// The spectra table's step: every 20 nm keeps a 72-patch strip's page under 200 KB (every
 /// 10 nm, the table alone was 40 KB); the plot draws every band.
 const TABLE_STEP_NM: u32 = 20;
@@ -606,25 +606,7 @@ fn spectra_figure(
     record: &MeasurementRecord,
     shown: Option<&[&str]>,
 ) -> Option<SpectraFigure> {
-    let curves: Vec<(String, Spectrum)> = record
-        .samples
-        .iter()
-        .filter(|s| shown.is_none_or(|ids| ids.contains(&s.patch.as_str())))
-        .take(PAGE_PATCHES)
-        .filter_map(|s| {
-            let sp = s.spectrum.as_ref()?;
-            let grid = WavelengthGrid::new(
-                u32::from(sp.start_nm),
-                u32::from(sp.interval_nm),
-                sp.values.len(),
-            )
-            .ok()?;
-            Some((
-                s.patch.clone(),
-                Spectrum::new(grid, sp.values.clone()).ok()?,
-            ))
-        })
-        .collect();
+    let curves = ecsp_color::summary::spectra_of(record, shown);
     let first = curves.first()?.1.grid();
     let title = format!(
         "{} — {}",
