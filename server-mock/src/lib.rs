@@ -383,6 +383,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         },
         None => None,
     };
+    // Installed before anything is written, so every write's pending count is taken and given
+    // back under the same recorder.
+    let metrics_handle = match &metrics_listener {
+        Some(_) => Some(telemetry::install()?),
+        None => None,
+    };
     let (db, key) = open_storage(&config).await?;
     let material = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(k)) => tls::from_files(cert, k)?,
@@ -482,10 +488,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.proxy_protocol,
         )));
     }
-    let metrics_addr = match metrics_listener {
-        Some(listener) => {
+    let metrics_addr = match (metrics_listener, metrics_handle) {
+        (Some(listener), Some(handle)) => {
             let at = listener.local_addr()?;
-            let handle = telemetry::install()?;
             background.push(tokio::spawn(telemetry::serve(
                 listener,
                 handle,
@@ -493,7 +498,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             )));
             Some(at)
         }
-        None => None,
+        _ => None,
     };
     if std::env::var_os(crypto::DATA_KEY_ENV).is_none() {
         background.push(tokio::spawn(follow_data_key(
