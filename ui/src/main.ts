@@ -41,6 +41,8 @@ async function show(next: Section, focus = true): Promise<void> {
   // Redrawn for an event (e.g. a decision made in another app), focus stays on its card.
   const active = document.activeElement;
   const card = main.contains(active) ? active?.closest<HTMLElement>("[data-purpose]")?.dataset.purpose : undefined;
+  // Redrawing the same screen (an event) keeps how far its list was paged.
+  const same = section === next;
   section = next;
   for (const b of app.querySelectorAll<HTMLButtonElement>("nav button")) {
     if (b.dataset.section === next) b.setAttribute("aria-current", "page");
@@ -52,7 +54,7 @@ async function show(next: Section, focus = true): Promise<void> {
       consent: () => consentView(main),
       sources: () => sourcesView(main),
       preview: () => previewView(main),
-      queue: () => queueView(main),
+      queue: () => queueView(main, same),
       records: () => recordsView(main),
       computer: () => computerView(main, () => void refreshStatus(), () => void start()),
     };

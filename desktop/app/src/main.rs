@@ -128,6 +128,7 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    webview::restart_with_environment();
     if let Err(e) = open_display() {
         eprintln!("ecsp-desktop: {e}");
         std::process::exit(1);

@@ -102,7 +102,10 @@ export function makeBackend() {
     },
     preview: () => preview(),
     queue_status: () => ({ queued: s.queue.filter((q) => q.state === "queued").length, in_flight: 0, rejected: s.queue.filter((q) => q.state === "rejected").length, sent: s.queue.filter((q) => q.state === "sent").length }),
-    queue_list: () => ({ items: s.queue, total: s.queue.length, truncated: false }),
+    queue_list: (a) => {
+      const limit = Number(a.limit ?? 100);
+      return { items: s.queue.slice(0, limit), total: s.queue.length, truncated: s.queue.length > limit };
+    },
     retry_rejected: (a) => { let n = 0; for (const q of s.queue) if (q.state === "rejected" && (!a.recordId || q.record_id === a.recordId)) { q.state = "queued"; n++; } return n; },
     drop_rejected: (a) => { const before = s.queue.length; s.queue = s.queue.filter((q) => !(q.state === "rejected" && (!a.recordId || q.record_id === a.recordId))); return before - s.queue.length; },
     send_now: () => null,

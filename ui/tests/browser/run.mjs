@@ -251,6 +251,29 @@ test("queue: rejected records show the server's reason and can be retried or rem
   assert((await page.evaluate(() => window.__ecsp.backend.state.queue.length)) === 1, "removed");
 });
 
+test("queue: a long backlog is listed 50 at a time, with how many there are and a button for more", async () => {
+  const page = await open("en", "?signedIn");
+  await page.evaluate(() => {
+    const q = window.__ecsp.backend.state.queue;
+    for (let i = 0; i < 118; i++) q.push({ ...q[0], record_id: `1f6c1d2e-0000-4000-8000-${String(i).padStart(12, "0")}` });
+  });
+  await go(page, "Queue");
+  const rows = () => page.evaluate(() => document.querySelectorAll("tbody tr").length);
+  assert((await rows()) === 50, "the first 50 listed");
+  assert((await page.getByTestId("queue-shown").innerText()).includes("The newest 50 of 120 are listed."), "says how many there are");
+  await page.getByRole("button", { name: "Show 50 more" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 100);
+  assert((await page.evaluate(() => document.activeElement?.textContent)) === "Show 20 more", "the keyboard stays on the button");
+  // An event redraws the screen without folding the list back.
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 119, in_flight: 0, rejected: 1, sent: 3 } }));
+  await page.waitForTimeout(300);
+  assert((await rows()) === 100, "still 100 after an event");
+  await page.getByRole("button", { name: "Show 20 more" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 120);
+  assert((await page.getByTestId("queue-shown").count()) === 0, "all listed: no button");
+  await axe(page, "queue-paged");
+});
+
 test("sources, server records and authorisation", async () => {
   const page = await open("en", "?signedIn");
   await go(page, "DFE sources");

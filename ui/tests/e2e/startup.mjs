@@ -16,6 +16,8 @@
 // reads and captures them into its outbox, where they stay queued (delivery fails: no server).
 // With the queue screen shown (the screen that lists them), 10 s idle, then the PSS of the
 // tree. Needs the OS keyring (a private D-Bus session with an unlocked GNOME Keyring).
+// ECSP_QUEUED changes the 1,000; ECSP_SMAPS_DIR, ECSP_APP_ENV and ECSP_IDLE_SCREEN (below) help
+// find where the memory goes.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, rmSync, copyFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -29,7 +31,7 @@ const appBin = path.resolve(repo, process.env.ECSP_DESKTOP_BIN ?? "target/deskto
 const serverBin = path.resolve(repo, process.env.ECSP_SERVER_BIN ?? "target/debug/ecsp-server");
 const runs = Number(process.env.ECSP_STARTUP_RUNS ?? 5);
 const memoryRuns = Number(process.env.ECSP_MEMORY_RUNS ?? 1);
-const QUEUED = 1000;
+const QUEUED = Number(process.env.ECSP_QUEUED ?? 1000);
 const work = mkdtempSync(path.join(os.tmpdir(), "ecsp-desktop-startup-"));
 const children = [];
 process.on("exit", () => {
