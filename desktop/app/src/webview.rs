@@ -40,7 +40,9 @@ pub const PROCESS_ENVIRONMENT: &[(&str, &str)] = &[("MALLOC_ARENA_MAX", "2"), ("
 /// when any of it is missing: glibc reads its settings when a process starts, so setting them
 /// later would reach neither the app's own allocator nor, without unsafe code, its children.
 /// Returns only when nothing was missing or the new start failed (then the app runs as it is).
-#[cfg(unix)]
+// Linux only: these are glibc's and WebKitGTK's; macOS's and Windows's webviews run their
+// processes apart from the app's environment.
+#[cfg(target_os = "linux")]
 pub fn restart_with_environment() {
     use std::os::unix::process::CommandExt;
     let missing: Vec<_> = PROCESS_ENVIRONMENT
@@ -66,7 +68,7 @@ pub fn restart_with_environment() {
     tracing::warn!(%error, "could not restart with the memory settings; running without them");
 }
 
-#[cfg(not(unix))]
+#[cfg(not(target_os = "linux"))]
 pub fn restart_with_environment() {}
 
 /// Applies the settings to the window's webview (a no-op where the webview is not WebKitGTK).
