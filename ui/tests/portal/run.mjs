@@ -62,7 +62,7 @@ const server = spawn(serverBin, ["--listen", `127.0.0.1:${port}`, "--data-dir", 
 let out = "";
 server.stdout.on("data", (d) => { out += d; });
 server.stderr.on("data", () => {});
-await until("the server to start", () => /Sign in:/.test(out), 60000);
+await until("the server to start", () => /simulated printers:/.test(out), 60000);
 const passwords = Object.fromEntries([...out.matchAll(/^\s+(\S+@\S+)\s+\S+\s+(\S+)$/gm)].map((m) => [m[1].split("@")[0], { email: m[1], password: m[2] }]));
 const [, agentId, agentSecret] = out.match(/agent (\S+)\s+secret (\S+)/) ?? [];
 const fingerprint = out.match(/SHA-256 fingerprint: (\S+)/)?.[1];
