@@ -22,7 +22,8 @@ check() { # description, then the command; counts and says each
 
 tools="$PWD/target/tools"
 if [ ! -x "$tools/bin/cargo-deb" ]; then
-    cargo install cargo-deb --version 3.8.0 --locked --root "$tools" --quiet
+    # A debug build of the tool: it only packs files, and compiles in half the time.
+    cargo install cargo-deb --version 3.8.0 --locked --debug --root "$tools" --quiet
 fi
 # The same selection as scripts/test.sh's build (a no-op after it; `-p` alone would resolve
 # features anew and build again).
