@@ -299,7 +299,7 @@ impl FieldClient {
 
     /// The printers the user may upload for, with their group's name.
     pub async fn devices(&self) -> Result<Vec<Device>, FieldError> {
-        let devices = self.inner.devices().await?;
+        let devices = self.inner.devices_with_state().await?;
         let groups = if devices.iter().any(|d| d.group_id.is_some()) {
             self.inner.groups().await?
         } else {

@@ -75,6 +75,12 @@ impl EcspClient {
         }
     }
 
+    /// [`devices`](Self::devices), each with its state by its newest report (the server opens
+    /// one record per device for it: for screens that show the state, not for look-ups).
+    pub async fn devices_with_state(&self) -> EcspResult<Vec<DeviceView>> {
+        Ok(self.get_json("/api/v1/devices?with_state=true").await?)
+    }
+
     /// The organisation's device groups, with how many of the user's devices each holds.
     pub async fn groups(&self) -> EcspResult<Vec<DeviceGroup>> {
         Ok(self.get_json("/api/v1/groups").await?)

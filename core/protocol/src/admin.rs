@@ -221,8 +221,8 @@ pub struct DeviceView {
     /// The device group it is filed under, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<Uuid>,
-    /// Where it stands by its latest report (`GET /api/v1/devices` and `…/{device_id}`);
-    /// absent when it has reported nothing yet.
+    /// Where it stands by its latest report (`GET /api/v1/devices/{device_id}`, and the list
+    /// with `?with_state=true`); absent when it has reported nothing yet, or not asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<crate::agent::DeviceState>,
 }

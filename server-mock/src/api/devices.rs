@@ -24,24 +24,57 @@ pub fn path_id(what: &'static str, raw: &str) -> (String, Result<Uuid, ApiError>
     }
 }
 
+/// What the device list carries beyond the devices themselves.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceListQuery {
+    /// `true`: each device's `state` by its newest report. It opens one record per device, so
+    /// it is asked for by the screens that show it, not by every look-up of the list.
+    with_state: Option<bool>,
+}
+
+impl QueryParams for DeviceListQuery {
+    const EXPECTED: &'static [(&'static str, &'static str)] =
+        &[("with_state", "`true` or `false`")];
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        Ok(())
+    }
+}
+
 /// The devices of the caller's organisation they have rights to (all of them for an admin).
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", security(("user_token" = [])),
-    responses((status = 200, body = Vec<DeviceView>), (status = 401, body = Problem)))]
+    params(DeviceListQuery),
+    responses((status = 200, body = Vec<DeviceView>), (status = 400, body = Problem),
+              (status = 401, body = Problem)))]
 pub async fn list_devices(
     State(state): State<AppState>,
     User(who): User,
+    query: Result<ValidQuery<DeviceListQuery>, ApiError>,
 ) -> Result<Json<Vec<DeviceView>>, ApiError> {
+    let actor = Actor::User(who.public_id);
+    let with_state = match query {
+        Ok(ValidQuery(q)) => q.with_state.unwrap_or(false),
+        Err(err) => {
+            return Err(state
+                .audit_refusal(Some(who.org_id), actor, "device.list", String::new(), err)
+                .await);
+        }
+    };
     let (me, key) = (who.clone(), state.key.clone());
     let list = state
         .audited_read(
             Some(who.org_id),
-            Actor::User(who.public_id),
+            actor,
             "device.list",
             String::new(),
             move |c| {
                 let mut list = devices::list_visible(c, &me)?;
-                for view in &mut list {
-                    view.state = latest_state(c, &key, &me, view.device_id)?;
+                if with_state {
+                    for view in &mut list {
+                        view.state = latest_state(c, &key, &me, view.device_id)?;
+                    }
                 }
                 Ok(list)
             },

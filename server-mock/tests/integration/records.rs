@@ -480,7 +480,7 @@ async fn devices_carry_their_state_by_the_latest_report() {
     };
     let device = ts.demo.devices[0].device_id;
     let list: Value = ts
-        .get(&admin, "/api/v1/devices")
+        .get(&admin, "/api/v1/devices?with_state=true")
         .await
         .json()
         .await
@@ -506,12 +506,20 @@ async fn devices_carry_their_state_by_the_latest_report() {
         assert_eq!(res.status(), StatusCode::CREATED);
         // The records share a capture time: the newest by record id is the latest.
         let list: Value = ts
-            .get(&admin, "/api/v1/devices")
+            .get(&admin, "/api/v1/devices?with_state=true")
             .await
             .json()
             .await
             .unwrap();
         assert_eq!(state_of(&list, device), expected, "{list}");
+        // Without asking, the list opens no record and carries no state.
+        let plain: Value = ts
+            .get(&admin, "/api/v1/devices")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(state_of(&plain, device), Value::Null, "{plain}");
         let one: Value = ts
             .get(&admin, &format!("/api/v1/devices/{device}"))
             .await
@@ -525,5 +533,9 @@ async fn devices_carry_their_state_by_the_latest_report() {
 }
 
 async fn list_now(ts: &TestServer, token: &str) -> Value {
-    ts.get(token, "/api/v1/devices").await.json().await.unwrap()
+    ts.get(token, "/api/v1/devices?with_state=true")
+        .await
+        .json()
+        .await
+        .unwrap()
 }
