@@ -88,8 +88,9 @@ pub async fn announce(state: AppState) {
 }
 
 /// Hears the other nodes (PostgreSQL only) until the returned listener is dropped. Whenever
-/// the listening session is (re)opened, every agent connected here is kicked: commands queued
-/// meanwhile were not heard of.
+/// the listening session is (re)opened, every agent connected here is kicked (commands queued
+/// meanwhile were not heard of) and this node says it runs: the others' answers reach it only
+/// now that it listens, so an announcement made before would leave it counting too few.
 pub fn listen(state: &AppState) -> Option<crate::db::postgres::Listener> {
     let (hub, agents) = (state.remote.clone(), state.agents.clone());
     let (all, db, runtime) = (
@@ -97,9 +98,14 @@ pub fn listen(state: &AppState) -> Option<crate::db::postgres::Listener> {
         state.db.clone(),
         tokio::runtime::Handle::current(),
     );
+    let (opened_db, opened_runtime) = (db.clone(), runtime.clone());
     state.db.listen(
         CHANNEL,
-        move || all.kick_all(),
+        move || {
+            all.kick_all();
+            let (db, me) = (opened_db.clone(), all.node());
+            opened_runtime.spawn(async move { tell(&db, NodeMessage::Alive { node: me }).await });
+        },
         move |payload| {
             match serde_json::from_str::<NodeMessage>(payload) {
                 Ok(NodeMessage::Commands { agent }) => {
