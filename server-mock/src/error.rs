@@ -229,6 +229,8 @@ pub enum Refusal {
     GroupNameTaken,
     #[error("an organisation has at most {0} device groups")]
     TooManyGroups(usize),
+    #[error("a user has at most {0} alert rules")]
+    TooManyRules(usize),
     #[error("no agent is designated to report this device, so nothing can reach it")]
     NoAgent,
     #[error("the device does not report the `{}` capability", .0.as_str())]

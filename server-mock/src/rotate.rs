@@ -41,7 +41,7 @@ struct Sealed {
     context: &'static str,
 }
 
-static SEALED: [Sealed; 8] = [
+static SEALED: [Sealed; 9] = [
     Sealed {
         table: "organizations",
         column: "name_enc",
@@ -83,6 +83,12 @@ static SEALED: [Sealed; 8] = [
         column: "name_enc",
         key_column: "public_id",
         context: "device_groups.name",
+    },
+    Sealed {
+        table: "alert_rules",
+        column: "webhook_enc",
+        key_column: "public_id",
+        context: "alert_rules.webhook",
     },
     Sealed {
         table: "records",

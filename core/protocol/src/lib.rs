@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod alerts;
 pub mod auth;
 pub mod colour_model;
 pub mod common;

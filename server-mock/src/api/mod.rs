@@ -115,6 +115,19 @@ impl AppState {
             _ => Outcome::Failed,
         };
         let throttled = actor == Actor::Anonymous || matches!(err, ApiError::TooManyAttempts(_));
+        // A user's refused upload is news for their `upload_rejected` rules.
+        if let (Actor::User(user), true) = (&actor, action.starts_with("upload.")) {
+            let (user, reason) = (*user, err.problem_code());
+            let noted = self
+                .db
+                .write(move |c| {
+                    crate::store::alerts::upload_rejected(c, user, reason, crate::store::now_ms())
+                })
+                .await;
+            if let Err(e) = noted {
+                return e;
+            }
+        }
         let event = Event::new(org_id, actor, action, object, outcome);
         let rows = if throttled {
             self.audit_throttle.admit(event)

@@ -25,6 +25,7 @@ use super::AppState;
 use super::extract::{Agent, RequestBody, User, ValidJson};
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
+use crate::store::alerts::StatusDigest;
 use crate::store::records::{self, Incoming, SealedBody, Upload, Uploader};
 use crate::store::{consent, devices, to_ms};
 
@@ -129,6 +130,7 @@ async fn ingest_for_user(
                     device_id,
                     captured_at: p.captured_at,
                     body: p.body,
+                    status: None,
                 })
                 .collect();
             let upload = Upload {
@@ -336,6 +338,7 @@ pub async fn upload_device_data(
                     device_id,
                     captured_at: r.captured_at,
                     body,
+                    status: Some(StatusDigest::of(&r.device)),
                 })
                 .collect(),
         };
@@ -377,6 +380,7 @@ pub async fn upload_device_data(
                         device_id,
                         captured_at: r.captured_at,
                         body: sealed,
+                        status: Some(StatusDigest::of(&r.device)),
                     }),
                     None => unknown.push(FieldError {
                         field: format!("records[{i}].device"),

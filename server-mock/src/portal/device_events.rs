@@ -29,7 +29,7 @@ pub enum Severity {
 impl Severity {
     /// By the code's own prefix where it has one (`warning.ink_low.cyan`, `error.prt.jam`);
     /// a code reported as active without a prefix counts as an error.
-    fn of(code: &str, active_error: bool) -> Self {
+    pub(crate) fn of(code: &str, active_error: bool) -> Self {
         let lower = code.to_ascii_lowercase();
         if lower.starts_with("warning") {
             Severity::Warning

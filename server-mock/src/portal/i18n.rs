@@ -268,6 +268,7 @@ pub struct Messages {
     pub rule_too_long: &'static str,
     pub rule_length_between: &'static str,
     pub refused_too_many_groups: &'static str,
+    pub refused_too_many_rules: &'static str,
     pub refused_no_agent: &'static str,
     pub refused_not_capable: &'static str,
     pub refused_not_cancellable: &'static str,
@@ -352,6 +353,7 @@ impl Messages {
             Refusal::DecisionIdReused => self.refused_decision_id.to_owned(),
             Refusal::GroupNameTaken => self.refused_group_name.to_owned(),
             Refusal::TooManyGroups(n) => format!("{} {n}", self.refused_too_many_groups),
+            Refusal::TooManyRules(n) => format!("{} {n}", self.refused_too_many_rules),
             Refusal::NoAgent => self.refused_no_agent.to_owned(),
             Refusal::NotCapable(kind) => {
                 format!(
@@ -633,6 +635,7 @@ pub static EN: Messages = Messages {
     rule_too_long: "must be at most {max} characters (it has {got})",
     rule_length_between: "must be {min} to {max} characters",
     refused_too_many_groups: "An organisation has at most this many device groups:",
+    refused_too_many_rules: "A user has at most this many alert rules:",
     refused_no_agent: "No agent is designated to report this device, so nothing can reach it.",
     refused_not_capable: "The device does not report this capability:",
     refused_not_cancellable: "The operation can be cancelled only while it is queued. It is now:",
@@ -893,6 +896,7 @@ pub static JA: Messages = Messages {
     rule_too_long: "{max} 文字以内にしてください（{got} 文字あります）",
     rule_length_between: "{min}〜{max} 文字にしてください",
     refused_too_many_groups: "1つの組織が持てるデバイスグループの上限数：",
+    refused_too_many_rules: "1人のユーザーが持てる通知ルールの上限数：",
     refused_no_agent: "このデバイスを報告するエージェントが指定されていないため、操作を届けられません。",
     refused_not_capable: "デバイスはこの機能を報告していません：",
     refused_not_cancellable: "操作を取り消せるのは待機中だけです。現在の状態：",

@@ -14,7 +14,7 @@
 
 mod admin;
 mod confirm;
-mod device_events;
+pub(crate) mod device_events;
 mod device_jobs;
 mod i18n;
 mod labels;

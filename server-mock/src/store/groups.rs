@@ -95,7 +95,7 @@ pub fn create(
 }
 
 /// The internal id of a group of `org_id`; "not found" for any other.
-fn group_id_in_org(conn: &Connection, org_id: i64, group: Uuid) -> Result<i64, ApiError> {
+pub fn group_id_in_org(conn: &Connection, org_id: i64, group: Uuid) -> Result<i64, ApiError> {
     conn.prepare_cached("SELECT id FROM device_groups WHERE public_id = ?1 AND org_id = ?2")?
         .query_row(params![group.to_string(), org_id], |r| r.get(0))
         .optional()?

@@ -3,6 +3,7 @@
 //! which is what a refused operation becomes.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod consent;
 pub mod devices;

@@ -455,6 +455,9 @@ pub fn apply_report(
         reason
     ])?;
     append_history(conn, row.id, next, at)?;
+    if matches!(next, OperationState::Failed | OperationState::Rejected) {
+        super::alerts::operation_ended(conn, row.id, next.as_str(), at)?;
+    }
     audit::append(
         conn,
         &Event::new(
@@ -504,6 +507,7 @@ pub fn sweep(conn: &Connection, now: DateTime<Utc>) -> Result<usize, ApiError> {
         }
         swept += 1;
         append_history(conn, *id, next, at)?;
+        super::alerts::operation_ended(conn, *id, next.as_str(), at)?;
         audit::append(
             conn,
             &Event::new(

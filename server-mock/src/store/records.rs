@@ -55,6 +55,18 @@ pub struct Incoming {
     pub device_id: i64,
     pub captured_at: DateTime<Utc>,
     pub body: SealedBody,
+    /// For device data: the report in brief, which alerts compare with the one before.
+    pub status: Option<super::alerts::StatusDigest>,
+}
+
+impl Incoming {
+    fn report(&self) -> Option<super::alerts::Report<'_>> {
+        self.status.as_ref().map(|digest| super::alerts::Report {
+            device_id: self.device_id,
+            captured_at: to_ms(self.captured_at),
+            digest,
+        })
+    }
 }
 
 fn body_context(record_id: Uuid) -> String {
@@ -157,10 +169,16 @@ pub struct Upload {
 /// (the caller's write rolls back on an error).
 pub fn store_upload(conn: &Connection, upload: &Upload) -> Result<UploadReceipt, ApiError> {
     let mut receipts = Vec::with_capacity(upload.records.len());
+    let mut reports = Vec::new();
     for (i, rec) in upload.records.iter().enumerate() {
-        receipts.push(store(conn, upload.org_id, upload.uploader, rec, i)?);
+        let receipt = store(conn, upload.org_id, upload.uploader, rec, i)?;
+        if receipt.status == RecordStatus::Created {
+            reports.extend(rec.report());
+        }
+        receipts.push(receipt);
         audit::append(conn, &upload.audit_event(rec))?;
     }
+    super::alerts::note_reports(conn, upload.org_id, &reports)?;
     Ok(UploadReceipt { records: receipts })
 }
 
@@ -340,6 +358,15 @@ pub fn store_uploads(
         .collect();
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         audit::append_all(conn, chunk)?;
+    }
+    let mut reports: HashMap<i64, Vec<super::alerts::Report<'_>>> = HashMap::new();
+    for (upload, rec) in &new_records {
+        if let Some(report) = rec.report() {
+            reports.entry(upload.org_id).or_default().push(report);
+        }
+    }
+    for (org, reports) in reports {
+        super::alerts::note_reports(conn, org, &reports)?;
     }
     Ok(answers)
 }
@@ -726,6 +753,7 @@ mod tests {
                     device_id: 1,
                     captured_at: from_ms(at),
                     body: SealedBody::new(key, record_id, &body),
+                    status: None,
                 };
                 store(conn, 1, Uploader::Agent(1), &rec, i).unwrap();
                 record_id

@@ -534,6 +534,7 @@ fn batch_upload(
                     fingerprint: [*content; 32],
                     ciphertext: vec![*content; 48],
                 },
+                status: None,
             })
             .collect(),
     }

@@ -35,6 +35,11 @@ pub const TABLES: &[&str] = &[
     "audit_log",
     "server_meta",
     "signin_budgets",
+    "device_status",
+    "alert_rules",
+    "alert_events",
+    "alert_deliveries",
+    "alert_silence",
 ];
 
 /// Rows copied, table by table, in [`TABLES`] order.
@@ -118,6 +123,9 @@ pub fn sqlite_to_postgres(from: &Path, to: &PostgresTarget) -> Result<Copied, St
         ("records", "id"),
         ("consents", "id"),
         ("operations", "id"),
+        ("alert_rules", "id"),
+        ("alert_events", "id"),
+        ("alert_deliveries", "id"),
     ] {
         target
             .execute(

@@ -394,6 +394,75 @@ const MIGRATIONS: &[&str] = &[
         tat     INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // v16: alerts (see `store::alerts`). `device_status` is each device's newest report in
+    // brief, kept at ingest, so a report is compared with the one before it without opening
+    // sealed bodies and the fleet's state is one table read. Rules say who is told what, by
+    // which channel; events are what happened (written in the transaction that stored it);
+    // deliveries are the messages, each claimed by one node at a time and retried until sent.
+    r#"
+    CREATE TABLE device_status (
+        device_id    INTEGER PRIMARY KEY REFERENCES devices(id),
+        captured_at  INTEGER NOT NULL,
+        state        TEXT NOT NULL,
+        codes        TEXT NOT NULL,
+        consumables  TEXT NOT NULL
+    );
+    CREATE TABLE alert_rules (
+        id               INTEGER PRIMARY KEY,
+        public_id        TEXT NOT NULL UNIQUE,
+        org_id           INTEGER NOT NULL REFERENCES organizations(id),
+        recipient_id     INTEGER NOT NULL REFERENCES users(id),
+        created_by       INTEGER NOT NULL REFERENCES users(id),
+        group_id         INTEGER REFERENCES device_groups(id),
+        device_id        INTEGER REFERENCES devices(id),
+        condition        TEXT NOT NULL,
+        codes            TEXT,
+        threshold        INTEGER,
+        channel          TEXT NOT NULL CHECK (channel = 'email' OR channel = 'webhook'),
+        webhook_enc      BLOB,
+        language         TEXT NOT NULL,
+        time_zone        TEXT NOT NULL,
+        quiet_minutes    INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        deleted_at       INTEGER
+    );
+    CREATE INDEX alert_rules_org ON alert_rules(org_id, condition);
+    CREATE TABLE alert_events (
+        id          INTEGER PRIMARY KEY,
+        org_id      INTEGER NOT NULL,
+        device_id   INTEGER,
+        rule_id     INTEGER,
+        user_id     INTEGER,
+        kind        TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        dispatched  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX alert_events_waiting ON alert_events(id) WHERE dispatched = 0;
+    CREATE TABLE alert_deliveries (
+        id               INTEGER PRIMARY KEY,
+        public_id        TEXT NOT NULL UNIQUE,
+        rule_id          INTEGER NOT NULL REFERENCES alert_rules(id),
+        device_id        INTEGER,
+        events           TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        due_at           INTEGER NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        claimed_until    INTEGER,
+        last_attempt_at  INTEGER,
+        last_status      TEXT,
+        sent_at          INTEGER
+    );
+    CREATE INDEX alert_deliveries_due ON alert_deliveries(due_at) WHERE state = 'pending';
+    CREATE INDEX alert_deliveries_rule ON alert_deliveries(rule_id, device_id, id);
+    CREATE TABLE alert_silence (
+        rule_id       INTEGER NOT NULL REFERENCES alert_rules(id),
+        agent_id      INTEGER NOT NULL REFERENCES agents(id),
+        last_seen_at  INTEGER NOT NULL,
+        PRIMARY KEY (rule_id, agent_id)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
