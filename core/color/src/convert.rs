@@ -49,6 +49,26 @@ fn f(t: f64) -> f64 {
     }
 }
 
+/// [`f`] with the branch-free cube root of the batch paths: both sides are computed and one
+/// kept, so that a loop over many values vectorises. Same value as `f` to within 1 ulp, except
+/// that +∞ gives NaN (the caller falls back to `f` for what is not finite).
+#[inline(always)]
+pub(crate) fn lab_f(t: f64) -> f64 {
+    let linear = (KAPPA * t + 16.0) / 116.0;
+    let root = crate::fastmath::cbrt(t.max(EPSILON));
+    if t > EPSILON { root } else { linear }
+}
+
+/// CIELAB from f(X/Xn), f(Y/Yn), f(Z/Zn) (see [`lab_f`]), as [`Xyz::to_lab`] computes it.
+#[inline(always)]
+pub(crate) fn lab_from_f(fx: f64, fy: f64, fz: f64) -> Lab {
+    Lab {
+        l: 116.0 * fy - 16.0,
+        a: 500.0 * (fx - fy),
+        b: 200.0 * (fy - fz),
+    }
+}
+
 #[inline]
 fn f_inv(t: f64) -> f64 {
     let t3 = t * t * t;

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::convert::Lab;
+use crate::error::{ColorError, Result};
+use crate::fastmath::{atan2_deg, exp_neg, sin_small};
 
 /// A colour-difference formula with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -190,6 +192,148 @@ pub fn de2000(lab1: Lab, lab2: Lab, kl: f64, kc: f64, kh: f64) -> f64 {
     let c = dcp / (kc * sc);
     let h = d_hp / (kh * sh);
     (l * l + c * c + h * h + rt * c * h).sqrt()
+}
+
+/// CIEDE2000 (kL = kC = kH = 1) of each of `samples` from `reference`, into `out` (as long as
+/// `samples`): the values of [`de2000`] to within about 10⁻¹², several times faster.
+///
+/// Each sample goes through the same branch-free arithmetic so that the compiler vectorises the
+/// loop, with fewer transcendental functions than the formula as written: the hue difference
+/// ΔH′ = 2√(C′₁C′₂)·sin(Δh′/2) is the chord between the two unit hue vectors scaled by √(C′₁C′₂);
+/// the mean hue h̄′ is the direction of their sum (which is how Sharma's rules for hues more than
+/// 180° apart pick it), so T needs only that direction's cosine and sine and multiple-angle
+/// identities; one `atan2` remains, for Δθ. Samples where these differ from the formula's rules
+/// (hues within 10⁻⁶ rad of opposite, chroma below 10⁻¹⁰⁰ or above 10¹⁰⁰, values that are not
+/// finite) are computed by [`de2000`] itself.
+pub fn de2000_batch(reference: Lab, samples: &[Lab], out: &mut [f64]) -> Result<()> {
+    if samples.len() != out.len() {
+        return Err(ColorError::Batch(format!(
+            "{} colours for {} colour differences",
+            samples.len(),
+            out.len()
+        )));
+    }
+    let r = De2000Reference::new(reference);
+    if r.usable {
+        for (s, d) in samples.iter().zip(out.iter_mut()) {
+            *d = r.de2000(*s);
+        }
+    }
+    // NaN marks the samples left to the formula as written.
+    for (s, d) in samples.iter().zip(out.iter_mut()) {
+        if d.is_nan() || !r.usable {
+            *d = de2000(reference, *s, 1.0, 1.0, 1.0);
+        }
+    }
+    Ok(())
+}
+
+/// 25⁷, the constant of CIEDE2000's chroma terms.
+const POW25_7: f64 = 6_103_515_625.0;
+
+/// What [`de2000_batch`] computes once for its reference.
+struct De2000Reference {
+    l: f64,
+    a: f64,
+    b: f64,
+    c: f64,
+    /// The reference is within the batch path's domain (else every sample takes [`de2000`]).
+    usable: bool,
+    /// cos and sin of 30°, 6° and 63°, the phase shifts in T.
+    cos30: f64,
+    sin30: f64,
+    cos6: f64,
+    sin6: f64,
+    cos63: f64,
+    sin63: f64,
+}
+
+impl De2000Reference {
+    fn new(lab: Lab) -> Self {
+        let q = lab.a * lab.a + lab.b * lab.b;
+        let (s30, c30) = 30f64.to_radians().sin_cos();
+        let (s6, c6) = 6f64.to_radians().sin_cos();
+        let (s63, c63) = 63f64.to_radians().sin_cos();
+        Self {
+            l: lab.l,
+            a: lab.a,
+            b: lab.b,
+            c: lab.a.hypot(lab.b),
+            usable: lab.l.abs() < 1e100 && (q == 0.0 || (1e-200..1e200).contains(&q)),
+            cos30: c30,
+            sin30: s30,
+            cos6: c6,
+            sin6: s6,
+            cos63: c63,
+            sin63: s63,
+        }
+    }
+
+    /// CIEDE2000 of one sample, or NaN where [`de2000`] must decide.
+    #[inline(always)]
+    fn de2000(&self, s: Lab) -> f64 {
+        let q2 = s.a * s.a + s.b * s.b;
+        let c2 = q2.sqrt();
+        let c_bar7 = pow7(0.5 * (self.c + c2));
+        let g1 = 1.5 - 0.5 * (c_bar7 / (c_bar7 + POW25_7)).sqrt(); // 1 + G
+        let (a1p, a2p) = (g1 * self.a, g1 * s.a);
+        let c1p = (a1p * a1p + self.b * self.b).sqrt();
+        let c2p = (a2p * a2p + s.b * s.b).sqrt();
+        // Unit hue vectors (zero for a neutral colour, whose hue the formula takes as 0).
+        let i1 = if c1p == 0.0 { 0.0 } else { 1.0 / c1p };
+        let i2 = if c2p == 0.0 { 0.0 } else { 1.0 / c2p };
+        let (u1x, u1y, u2x, u2y) = (a1p * i1, self.b * i1, a2p * i2, s.b * i2);
+        // 2·sin(Δh′/2) is the chord from u1 to u2, signed as the turn from u1 to u2.
+        let (dx, dy) = (u2x - u1x, u2y - u1y);
+        let cross = u1x * u2y - u1y * u2x;
+        let d_hp = (c1p * c2p * (dx * dx + dy * dy)).sqrt().copysign(cross);
+        // h̄′: the direction of u1 + u2.
+        let (bx, by) = (u1x + u2x, u1y + u2y);
+        let n2 = bx * bx + by * by;
+        let h = atan2_deg(by, bx);
+        let h_bar = if h < 0.0 { h + 360.0 } else { h };
+        let inv_n = if n2 == 0.0 { 0.0 } else { 1.0 / n2.sqrt() };
+        let (ch, sh) = if n2 == 0.0 {
+            (1.0, 0.0)
+        } else {
+            (bx * inv_n, by * inv_n)
+        };
+        // T from cos and sin of h̄′, 2h̄′, 3h̄′ and 4h̄′.
+        let (c2h, s2h) = (2.0 * ch * ch - 1.0, 2.0 * sh * ch);
+        let (c3h, s3h) = (ch * (4.0 * ch * ch - 3.0), sh * (3.0 - 4.0 * sh * sh));
+        let (c4h, s4h) = (2.0 * c2h * c2h - 1.0, 2.0 * s2h * c2h);
+        let t = 1.0 - 0.17 * (ch * self.cos30 + sh * self.sin30)
+            + 0.24 * c2h
+            + 0.32 * (c3h * self.cos6 - s3h * self.sin6)
+            - 0.20 * (c4h * self.cos63 + s4h * self.sin63);
+        let e = (h_bar - 275.0) / 25.0;
+        let d_theta = 30.0 * exp_neg(-(e * e));
+        let c_barp = 0.5 * (c1p + c2p);
+        let c_barp7 = pow7(c_barp);
+        let rc = 2.0 * (c_barp7 / (c_barp7 + POW25_7)).sqrt();
+        let l50 = {
+            let d = 0.5 * (self.l + s.l) - 50.0;
+            d * d
+        };
+        let sl = 1.0 + 0.015 * l50 / (20.0 + l50).sqrt();
+        let sc = 1.0 + 0.045 * c_barp;
+        let sh_ = 1.0 + 0.015 * c_barp * t;
+        let rt = -sin_small((2.0 * d_theta).to_radians()) * rc;
+        let l = (s.l - self.l) / sl;
+        let c = (c2p - c1p) / sc;
+        let h = d_hp / sh_;
+        let de = (l * l + c * c + h * h + rt * c * h).sqrt();
+        // Hues (nearly) opposite: which way the mean hue lies depends on the formula's rules.
+        let opposite = c1p * c2p != 0.0 && n2 < 1e-12;
+        let in_domain = s.l.abs() < 1e100 && (q2 == 0.0 || (q2 > 1e-200 && q2 < 1e200));
+        if opposite || !in_domain { f64::NAN } else { de }
+    }
+}
+
+#[inline(always)]
+fn pow7(x: f64) -> f64 {
+    let x2 = x * x;
+    x2 * x2 * x2 * x
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub enum ColorError {
     Tolerance(String),
     #[error("plot: {0}")]
     Plot(String),
+    /// The slices given to a batch function do not fit together.
+    #[error("{0}")]
+    Batch(String),
 }
 
 pub type Result<T, E = ColorError> = std::result::Result<T, E>;

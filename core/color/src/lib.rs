@@ -18,6 +18,7 @@ pub mod dataset;
 pub mod delta_e;
 pub mod density;
 pub mod error;
+mod fastmath;
 pub mod plot;
 pub mod samples;
 pub mod spectrum;
