@@ -20,6 +20,9 @@ scripts/setup-debian.sh
 # The independent reference (colour-science, colormath) the colorimetry tests compare against.
 ECSP_PYTHON="$(scripts/setup-python.sh)"
 export ECSP_PYTHON
+# aiosmtpd, the SMTP server the alert e-mail tests send to.
+ECSP_PYTHON_SMTP="$(scripts/setup-python.sh smtp)"
+export ECSP_PYTHON_SMTP
 
 echo "== cargo fmt --check $(elapsed)"
 cargo fmt --all -- --check

@@ -10,6 +10,7 @@ pub use ecsp_server_store::{db, params, sql};
 
 pub mod agent_admin;
 pub mod agent_cache;
+pub mod alerts;
 pub mod api;
 pub mod audit_throttle;
 pub mod cluster;
@@ -80,6 +81,8 @@ pub struct Config {
     /// The metrics address is the default one, not asked for: if it is taken (another server
     /// on this machine), start without metrics and say so instead of failing.
     pub metrics_listen_is_default: bool,
+    /// Alert e-mail and webhooks.
+    pub alerts: alerts::AlertSettings,
 }
 
 impl Config {
@@ -102,6 +105,7 @@ impl Config {
             database: None,
             metrics_listen: None,
             metrics_listen_is_default: false,
+            alerts: alerts::AlertSettings::default(),
         }
     }
 
@@ -506,6 +510,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.data_key_path(),
         )));
     }
+    // Links in alerts: the first name the certificate is made for, else the address bound.
+    let default_url = match config.tls_hosts.first() {
+        Some(host) => format!("https://{host}:{}", addr.port()),
+        None => format!("https://{addr}"),
+    };
+    background.push(alerts::start(state.clone(), &config.alerts, default_url)?);
     let peers = remote::peers::listen(&state);
     background.push(tokio::spawn(remote::peers::announce(state.clone())));
     let remote = state.remote.clone();

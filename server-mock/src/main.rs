@@ -78,6 +78,24 @@ struct Cli {
     /// Serve no metrics.
     #[arg(long)]
     no_metrics: bool,
+    /// The SMTP server alert e-mail goes through: `smtp://HOST:587?tls=required` (STARTTLS),
+    /// `smtps://HOST:465` (TLS), with `USER:PASSWORD@` before the host if it asks. Keep it in
+    /// the environment or the service's environment file: it may hold a password.
+    #[arg(long, env = "ECSP_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The alert e-mail's sender, e.g. `ECSP <alerts@example.com>`.
+    #[arg(long, env = "ECSP_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// A CA certificate (PEM) to trust for the SMTP server, besides the system's.
+    #[arg(long, env = "ECSP_SMTP_CA_FILE")]
+    smtp_ca_file: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust for alert webhook receivers, besides the system's.
+    #[arg(long, env = "ECSP_WEBHOOK_CA_FILE")]
+    webhook_ca_file: Option<PathBuf>,
+    /// The portal's address as people reach it (`https://ecsp.example.com`), for the links in
+    /// alerts. Default: the first --tls-host, else the listening address.
+    #[arg(long, env = "ECSP_PUBLIC_URL")]
+    public_url: Option<String>,
     /// The log on standard error: `text` for people, `json` for one object per line.
     #[arg(long, env = "ECSP_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -249,6 +267,11 @@ async fn main() -> anyhow::Result<()> {
         ))));
     }
     config.proxy_protocol = cli.proxy_protocol;
+    config.alerts.smtp_url = cli.smtp_url;
+    config.alerts.smtp_from = cli.smtp_from;
+    config.alerts.smtp_ca_file = cli.smtp_ca_file;
+    config.alerts.webhook_ca_file = cli.webhook_ca_file;
+    config.alerts.public_url = cli.public_url;
     if let Some(url) = &cli.database {
         config.database = Some(
             ecsp_server_mock::db::PostgresTarget::parse(

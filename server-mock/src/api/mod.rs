@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod agent_devices;
+mod alerts;
 pub(crate) mod auth;
 mod devices;
 pub mod drain;
@@ -220,8 +221,10 @@ impl AppState {
         (name = "devices", description = "Devices and their stored records"),
         (name = "uploads", description = "Ingestion"),
         (name = "operations", description = "Remote operations on devices, run by their agents over MQTT (service_support and admin roles)"),
-        (name = "admin", description = "Organisation administration (admin role)")
-    )
+        (name = "admin", description = "Organisation administration (admin role)"),
+        (name = "alerts", description = "Alert rules: who is told of what, by e-mail or by a signed webhook (body: AlertWebhook; header ECSP-Signature: t=<Unix seconds>,v1=<hex HMAC-SHA256 over \"<t>.<body>\"> with the rule's secret)")
+    ),
+    components(schemas(ecsp_protocol::alerts::AlertWebhook))
 )]
 struct ApiDoc;
 
@@ -290,6 +293,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(operations::get_operation))
         .routes(routes!(operations::cancel_operation))
+        .routes(routes!(alerts::create_rule, alerts::list_rules))
+        .routes(routes!(alerts::get_rule, alerts::delete_rule))
+        .routes(routes!(alerts::list_deliveries))
         .split_for_parts();
     let mut api = api;
     openapi_doc::ProblemResponses.modify(&mut api);

@@ -5,6 +5,7 @@ mod common;
 
 mod access;
 mod agents;
+mod alerts;
 mod audit;
 mod auth;
 mod backup;
