@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lanes::F64s;
+
 /// CIE XYZ tristimulus values (Y = 100 for the perfect diffuser).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Xyz {
@@ -49,14 +51,14 @@ fn f(t: f64) -> f64 {
     }
 }
 
-/// [`f`] with the branch-free cube root of the batch paths: both sides are computed and one
-/// kept, so that a loop over many values vectorises. Same value as `f` to within 1 ulp, except
-/// that +∞ gives NaN (the caller falls back to `f` for what is not finite).
+/// [`f`] on lanes, with the branch-free cube root of the batch paths: both sides are computed
+/// and one kept. Same value as `f` to within 1 ulp, except that +∞ gives NaN (the caller falls
+/// back to `f` for what is not finite).
 #[inline(always)]
-pub(crate) fn lab_f(t: f64) -> f64 {
+pub(crate) fn lab_f(t: F64s) -> F64s {
     let linear = (KAPPA * t + 16.0) / 116.0;
-    let root = crate::fastmath::cbrt(t.max(EPSILON));
-    if t > EPSILON { root } else { linear }
+    let root = crate::fastmath::cbrt(t.max(F64s::splat(EPSILON)));
+    t.gt(F64s::splat(EPSILON)).select(root, linear)
 }
 
 /// CIELAB from f(X/Xn), f(Y/Yn), f(Z/Zn) (see [`lab_f`]), as [`Xyz::to_lab`] computes it.

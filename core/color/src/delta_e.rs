@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::convert::Lab;
 use crate::error::{ColorError, Result};
 use crate::fastmath::{atan2_deg, exp_neg, sin_small};
+use crate::lanes::{F64s, LANES};
 
 /// A colour-difference formula with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -215,9 +216,25 @@ pub fn de2000_batch(reference: Lab, samples: &[Lab], out: &mut [f64]) -> Result<
     }
     let r = De2000Reference::new(reference);
     if r.usable {
-        for (s, d) in samples.iter().zip(out.iter_mut()) {
-            *d = r.de2000(*s);
+        let mut samples_left = samples.chunks_exact(LANES);
+        let mut out_left = out.chunks_exact_mut(LANES);
+        for (s, d) in (&mut samples_left).zip(&mut out_left) {
+            let de = r.de2000(
+                F64s::from_fn(|i| s[i].l),
+                F64s::from_fn(|i| s[i].a),
+                F64s::from_fn(|i| s[i].b),
+            );
+            d.copy_from_slice(&de.0);
         }
+        // The last few, padded with the reference.
+        let (s, d) = (samples_left.remainder(), out_left.into_remainder());
+        let get = |i: usize| s.get(i).copied().unwrap_or(reference);
+        let de = r.de2000(
+            F64s::from_fn(|i| get(i).l),
+            F64s::from_fn(|i| get(i).a),
+            F64s::from_fn(|i| get(i).b),
+        );
+        d.copy_from_slice(&de.0[..d.len()]);
     }
     // NaN marks the samples left to the formula as written.
     for (s, d) in samples.iter().zip(out.iter_mut()) {
@@ -269,20 +286,21 @@ impl De2000Reference {
         }
     }
 
-    /// CIEDE2000 of one sample, or NaN where [`de2000`] must decide.
+    /// CIEDE2000 of [`LANES`] samples, NaN for those [`de2000`] must decide.
     #[inline(always)]
-    fn de2000(&self, s: Lab) -> f64 {
-        let q2 = s.a * s.a + s.b * s.b;
+    fn de2000(&self, l2: F64s, a2: F64s, b2: F64s) -> F64s {
+        let (zero, one) = (F64s::splat(0.0), F64s::splat(1.0));
+        let q2 = a2 * a2 + b2 * b2;
         let c2 = q2.sqrt();
-        let c_bar7 = pow7(0.5 * (self.c + c2));
+        let c_bar7 = pow7((self.c + c2) * 0.5);
         let g1 = 1.5 - 0.5 * (c_bar7 / (c_bar7 + POW25_7)).sqrt(); // 1 + G
-        let (a1p, a2p) = (g1 * self.a, g1 * s.a);
+        let (a1p, a2p) = (g1 * self.a, g1 * a2);
         let c1p = (a1p * a1p + self.b * self.b).sqrt();
-        let c2p = (a2p * a2p + s.b * s.b).sqrt();
+        let c2p = (a2p * a2p + b2 * b2).sqrt();
         // Unit hue vectors (zero for a neutral colour, whose hue the formula takes as 0).
-        let i1 = if c1p == 0.0 { 0.0 } else { 1.0 / c1p };
-        let i2 = if c2p == 0.0 { 0.0 } else { 1.0 / c2p };
-        let (u1x, u1y, u2x, u2y) = (a1p * i1, self.b * i1, a2p * i2, s.b * i2);
+        let i1 = c1p.eq(zero).select(zero, 1.0 / c1p);
+        let i2 = c2p.eq(zero).select(zero, 1.0 / c2p);
+        let (u1x, u1y, u2x, u2y) = (a1p * i1, self.b * i1, a2p * i2, b2 * i2);
         // 2·sin(Δh′/2) is the chord from u1 to u2, signed as the turn from u1 to u2.
         let (dx, dy) = (u2x - u1x, u2y - u1y);
         let cross = u1x * u2y - u1y * u2x;
@@ -291,13 +309,10 @@ impl De2000Reference {
         let (bx, by) = (u1x + u2x, u1y + u2y);
         let n2 = bx * bx + by * by;
         let h = atan2_deg(by, bx);
-        let h_bar = if h < 0.0 { h + 360.0 } else { h };
-        let inv_n = if n2 == 0.0 { 0.0 } else { 1.0 / n2.sqrt() };
-        let (ch, sh) = if n2 == 0.0 {
-            (1.0, 0.0)
-        } else {
-            (bx * inv_n, by * inv_n)
-        };
+        let h_bar = h.lt(zero).select(h + 360.0, h);
+        let neutral = n2.eq(zero);
+        let inv_n = neutral.select(zero, 1.0 / n2.sqrt());
+        let (ch, sh) = (neutral.select(one, bx * inv_n), by * inv_n);
         // T from cos and sin of h̄′, 2h̄′, 3h̄′ and 4h̄′.
         let (c2h, s2h) = (2.0 * ch * ch - 1.0, 2.0 * sh * ch);
         let (c3h, s3h) = (ch * (4.0 * ch * ch - 3.0), sh * (3.0 - 4.0 * sh * sh));
@@ -308,33 +323,36 @@ impl De2000Reference {
             - 0.20 * (c4h * self.cos63 + s4h * self.sin63);
         let e = (h_bar - 275.0) / 25.0;
         let d_theta = 30.0 * exp_neg(-(e * e));
-        let c_barp = 0.5 * (c1p + c2p);
+        let c_barp = (c1p + c2p) * 0.5;
         let c_barp7 = pow7(c_barp);
         let rc = 2.0 * (c_barp7 / (c_barp7 + POW25_7)).sqrt();
         let l50 = {
-            let d = 0.5 * (self.l + s.l) - 50.0;
+            let d = (l2 + self.l) * 0.5 - 50.0;
             d * d
         };
-        let sl = 1.0 + 0.015 * l50 / (20.0 + l50).sqrt();
+        let sl = 1.0 + 0.015 * l50 / (l50 + 20.0).sqrt();
         let sc = 1.0 + 0.045 * c_barp;
-        let sh_ = 1.0 + 0.015 * c_barp * t;
-        let rt = -sin_small((2.0 * d_theta).to_radians()) * rc;
-        let l = (s.l - self.l) / sl;
+        let s_h = 1.0 + 0.015 * c_barp * t;
+        // sin 2Δθ, 2Δθ in degrees.
+        let rt = -sin_small(d_theta * (std::f64::consts::PI / 90.0)) * rc;
+        let l = (l2 - self.l) / sl;
         let c = (c2p - c1p) / sc;
-        let h = d_hp / sh_;
+        let h = d_hp / s_h;
         let de = (l * l + c * c + h * h + rt * c * h).sqrt();
         // Hues (nearly) opposite: which way the mean hue lies depends on the formula's rules.
-        let opposite = c1p * c2p != 0.0 && n2 < 1e-12;
-        let in_domain = s.l.abs() < 1e100 && (q2 == 0.0 || (q2 > 1e-200 && q2 < 1e200));
-        if opposite || !in_domain { f64::NAN } else { de }
+        let opposite = (c1p * c2p).gt(zero) & n2.lt(F64s::splat(1e-12));
+        let in_domain = l2.abs().lt(F64s::splat(1e100))
+            & (q2.eq(zero) | (q2.gt(F64s::splat(1e-200)) & q2.lt(F64s::splat(1e200))));
+        (opposite | !in_domain).select(F64s::splat(f64::NAN), de)
     }
 }
 
 #[inline(always)]
-fn pow7(x: f64) -> f64 {
+fn pow7(x: F64s) -> F64s {
     let x2 = x * x;
     x2 * x2 * x2 * x
 }
+
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,7 @@ pub mod delta_e;
 pub mod density;
 pub mod error;
 mod fastmath;
+mod lanes;
 pub mod plot;
 pub mod samples;
 pub mod spectrum;

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::cie::{self, INTEGRATION_END_NM, INTEGRATION_START_NM, Illuminant, Observer};
 use crate::convert::{Lab, Xyz, lab_f, lab_from_f};
+use crate::lanes::{F64s, LANES};
 use crate::error::{ColorError, Result};
 use crate::spectrum::WavelengthGrid;
 
@@ -78,9 +79,9 @@ impl WeightTable {
             )));
         }
         let inv_white = [1.0 / self.white.x, 1.0 / self.white.y, 1.0 / self.white.z];
-        let mut ratios = [[0.0; 3]; BLOCK];
+        let mut all_ratios = [[0.0; 3]; BLOCK];
         for (rows, labs) in spectra.chunks(BLOCK * bands).zip(out.chunks_mut(BLOCK)) {
-            let ratios = &mut ratios[..labs.len()];
+            let ratios = &mut all_ratios[..labs.len()];
             if let (Ok(x), Ok(y), Ok(z)) = (
                 <&[f64; 36]>::try_from(&self.x[..]),
                 <&[f64; 36]>::try_from(&self.y[..]),
@@ -95,11 +96,18 @@ impl WeightTable {
                     *xyz = lane_sums(r, &self.x, &self.y, &self.z, inv_white);
                 }
             }
-            // One flat loop over all the block's ratios, so that it vectorises.
-            for v in ratios.as_flattened_mut() {
-                *v = lab_f(*v);
+            // All the block's ratios, lanes at a time (a partial block's last lanes run on
+            // values left from the previous block or on zeros, and are not used).
+            let used = labs.len() * 3;
+            for v in all_ratios.as_flattened_mut()[..used.div_ceil(LANES) * LANES].chunks_exact_mut(LANES) {
+                let f = lab_f(F64s::from_fn(|i| v[i]));
+                v.copy_from_slice(&f.0);
             }
-            for ((f, lab), r) in ratios.iter().zip(labs.iter_mut()).zip(rows.chunks_exact(bands)) {
+            for ((f, lab), r) in all_ratios
+                .iter()
+                .zip(labs.iter_mut())
+                .zip(rows.chunks_exact(bands))
+            {
                 *lab = lab_from_f(f[0], f[1], f[2]);
                 if !(lab.l.is_finite() && lab.a.is_finite() && lab.b.is_finite()) {
                     // Infinite or NaN values: exactly what the one-spectrum path gives.
@@ -113,35 +121,35 @@ impl WeightTable {
 
 /// Spectra per block of [`WeightTable::lab_batch`]: their tristimulus values stay in L1 cache
 /// between the sums and the cube roots.
-const BLOCK: usize = 64;
+const BLOCK: usize = 64; // 3·BLOCK is a multiple of LANES
 
 /// Independent partial sums per tristimulus value in [`lane_sums`]: enough to hide the latency
 /// of floating-point addition, and a multiple of the two f64 lanes of SSE2.
-const LANES: usize = 4;
+const SUM_LANES: usize = 4;
 
-/// X/Xn, Y/Yn, Z/Zn of one spectrum, each summed in [`LANES`] partial sums.
+/// X/Xn, Y/Yn, Z/Zn of one spectrum, each summed in [`SUM_LANES`] partial sums.
 #[inline(always)]
 fn lane_sums(r: &[f64], wx: &[f64], wy: &[f64], wz: &[f64], inv_white: [f64; 3]) -> [f64; 3] {
-    let (mut x, mut y, mut z) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let (mut x, mut y, mut z) = ([0.0; SUM_LANES], [0.0; SUM_LANES], [0.0; SUM_LANES]);
     let chunks = r
-        .chunks_exact(LANES)
-        .zip(wx.chunks_exact(LANES))
-        .zip(wy.chunks_exact(LANES))
-        .zip(wz.chunks_exact(LANES));
+        .chunks_exact(SUM_LANES)
+        .zip(wx.chunks_exact(SUM_LANES))
+        .zip(wy.chunks_exact(SUM_LANES))
+        .zip(wz.chunks_exact(SUM_LANES));
     for (((r, wx), wy), wz) in chunks {
-        for l in 0..LANES {
+        for l in 0..SUM_LANES {
             x[l] += r[l] * wx[l];
             y[l] += r[l] * wy[l];
             z[l] += r[l] * wz[l];
         }
     }
-    let tail = r.len() - r.len() % LANES;
+    let tail = r.len() - r.len() % SUM_LANES;
     for k in tail..r.len().min(wx.len()).min(wy.len()).min(wz.len()) {
         x[0] += r[k] * wx[k];
         y[0] += r[k] * wy[k];
         z[0] += r[k] * wz[k];
     }
-    let sum = |v: [f64; LANES]| (v[0] + v[2]) + (v[1] + v[3]);
+    let sum = |v: [f64; SUM_LANES]| (v[0] + v[2]) + (v[1] + v[3]);
     [
         sum(x) * inv_white[0],
         sum(y) * inv_white[1],
