@@ -444,7 +444,9 @@ struct StoredEvent {
 /// Turns up to [`DISPATCH_BATCH`] waiting events into deliveries; returns how many events.
 pub fn dispatch(conn: &Connection, now: i64) -> Result<usize, ApiError> {
     // Claimed by the update itself: of two nodes, the second finds the rows no longer waiting.
-    let events: Vec<(i64, Option<i64>, Option<i64>, Option<i64>, String)> = conn
+    // (org, device, rule, user, detail)
+    type EventRow = (i64, Option<i64>, Option<i64>, Option<i64>, String);
+    let events: Vec<EventRow> = conn
         .prepare_cached(
             "UPDATE alert_events SET dispatched = 1
              WHERE dispatched = 0 AND id IN
@@ -466,8 +468,8 @@ pub fn dispatch(conn: &Connection, now: i64) -> Result<usize, ApiError> {
             user,
             detail: from_json(&detail)?,
         };
-        if !rules.contains_key(&org) {
-            rules.insert(org, rules_of(conn, org)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = rules.entry(org) {
+            e.insert(rules_of(conn, org)?);
         }
         let group = match device {
             Some(d) => match groups.get(&d) {
@@ -495,7 +497,8 @@ pub fn dispatch(conn: &Connection, now: i64) -> Result<usize, ApiError> {
 }
 
 fn rules_of(conn: &Connection, org: i64) -> Result<Vec<MatchRule>, ApiError> {
-    let rows: Vec<(
+    // (id, recipient, group, device, condition, codes, threshold, quiet minutes)
+    type RuleRow = (
         i64,
         i64,
         Option<i64>,
@@ -504,7 +507,8 @@ fn rules_of(conn: &Connection, org: i64) -> Result<Vec<MatchRule>, ApiError> {
         Option<String>,
         Option<i64>,
         i64,
-    )> = conn
+    );
+    let rows: Vec<RuleRow> = conn
         .prepare_cached(
             "SELECT id, recipient_id, group_id, device_id, condition, codes, threshold,
                     quiet_minutes
@@ -554,7 +558,9 @@ fn enqueue(
     now: i64,
 ) -> Result<(), ApiError> {
     let device_key = event.device.unwrap_or(0);
-    let last: Option<(i64, String, i64, i64, i64, Option<i64>, String)> = conn
+    // (id, state, attempts, created, due, sent, events)
+    type LastRow = (i64, String, i64, i64, i64, Option<i64>, String);
+    let last: Option<LastRow> = conn
         .prepare_cached(
             "SELECT id, state, attempts, created_at, due_at, sent_at, events FROM alert_deliveries
              WHERE rule_id = ?1 AND COALESCE(device_id, 0) = ?2 ORDER BY id DESC LIMIT 1",
@@ -654,7 +660,7 @@ pub fn claim_due(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<Due>, ApiError> {
-    let claimed: Vec<(i64, String, i64, Option<i64>, String, i64, i64)> = conn
+    let claimed: Vec<ClaimedTuple> = conn
         .prepare_cached(
             "UPDATE alert_deliveries
              SET claimed_until = ?2, attempts = attempts + 1, last_attempt_at = ?1
@@ -689,6 +695,8 @@ pub fn claim_due(
     Ok(out)
 }
 
+/// (id, public id, rule, device, events, created, attempts) of a claimed message.
+type ClaimedTuple = (i64, String, i64, Option<i64>, String, i64, i64);
 type ClaimedRow<'a> = (i64, &'a str, i64, Option<i64>, &'a str, i64, i64);
 
 fn due_message(conn: &Connection, key: &DataKey, row: ClaimedRow<'_>) -> Result<Due, ApiError> {
