@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::cie::{self, INTEGRATION_END_NM, INTEGRATION_START_NM, Illuminant, Observer};
 use crate::convert::{Lab, Xyz, lab_f, lab_from_f};
-use crate::lanes::{F64s, LANES};
 use crate::error::{ColorError, Result};
+use crate::lanes::{F64s, LANES};
 use crate::spectrum::WavelengthGrid;
 
 /// Which weights were used, recorded in every result.
@@ -99,7 +99,9 @@ impl WeightTable {
             // All the block's ratios, lanes at a time (a partial block's last lanes run on
             // values left from the previous block or on zeros, and are not used).
             let used = labs.len() * 3;
-            for v in all_ratios.as_flattened_mut()[..used.div_ceil(LANES) * LANES].chunks_exact_mut(LANES) {
+            for v in all_ratios.as_flattened_mut()[..used.div_ceil(LANES) * LANES]
+                .chunks_exact_mut(LANES)
+            {
                 let f = lab_f(F64s::from_fn(|i| v[i]));
                 v.copy_from_slice(&f.0);
             }
@@ -123,38 +125,35 @@ impl WeightTable {
 /// between the sums and the cube roots.
 const BLOCK: usize = 64; // 3·BLOCK is a multiple of LANES
 
-/// Independent partial sums per tristimulus value in [`lane_sums`]: enough to hide the latency
+/// Independent partial sums in [`dot`]: enough to hide the latency
 /// of floating-point addition, and a multiple of the two f64 lanes of SSE2.
 const SUM_LANES: usize = 4;
 
-/// X/Xn, Y/Yn, Z/Zn of one spectrum, each summed in [`SUM_LANES`] partial sums.
+/// X/Xn, Y/Yn, Z/Zn of one spectrum.
 #[inline(always)]
 fn lane_sums(r: &[f64], wx: &[f64], wy: &[f64], wz: &[f64], inv_white: [f64; 3]) -> [f64; 3] {
-    let (mut x, mut y, mut z) = ([0.0; SUM_LANES], [0.0; SUM_LANES], [0.0; SUM_LANES]);
-    let chunks = r
-        .chunks_exact(SUM_LANES)
-        .zip(wx.chunks_exact(SUM_LANES))
-        .zip(wy.chunks_exact(SUM_LANES))
-        .zip(wz.chunks_exact(SUM_LANES));
-    for (((r, wx), wy), wz) in chunks {
+    [
+        dot(r, wx) * inv_white[0],
+        dot(r, wy) * inv_white[1],
+        dot(r, wz) * inv_white[2],
+    ]
+}
+
+/// Σ r·w in [`SUM_LANES`] partial sums (one sum at a time: computing the three tristimulus sums
+/// together, the compiler pairs X with Y in a register and shuffles every product into place).
+#[inline(always)]
+fn dot(r: &[f64], w: &[f64]) -> f64 {
+    let mut acc = [0.0; SUM_LANES];
+    for (r, w) in r.chunks_exact(SUM_LANES).zip(w.chunks_exact(SUM_LANES)) {
         for l in 0..SUM_LANES {
-            x[l] += r[l] * wx[l];
-            y[l] += r[l] * wy[l];
-            z[l] += r[l] * wz[l];
+            acc[l] += r[l] * w[l];
         }
     }
     let tail = r.len() - r.len() % SUM_LANES;
-    for k in tail..r.len().min(wx.len()).min(wy.len()).min(wz.len()) {
-        x[0] += r[k] * wx[k];
-        y[0] += r[k] * wy[k];
-        z[0] += r[k] * wz[k];
+    for (r, w) in r[tail..].iter().zip(w.get(tail..).unwrap_or_default()) {
+        acc[0] += r * w;
     }
-    let sum = |v: [f64; SUM_LANES]| (v[0] + v[2]) + (v[1] + v[3]);
-    [
-        sum(x) * inv_white[0],
-        sum(y) * inv_white[1],
-        sum(z) * inv_white[2],
-    ]
+    (acc[0] + acc[2]) + (acc[1] + acc[3])
 }
 
 type Key = (Illuminant, Observer, WavelengthGrid, bool);
