@@ -276,7 +276,7 @@ impl De2000Reference {
             a: lab.a,
             b: lab.b,
             c: lab.a.hypot(lab.b),
-            usable: lab.l.abs() < 1e100 && (q == 0.0 || (1e-200..1e200).contains(&q)),
+            usable: in_domain(F64s::splat(lab.l), F64s::splat(q)).0[0],
             cos30: c30,
             sin30: s30,
             cos6: c6,
@@ -287,6 +287,9 @@ impl De2000Reference {
     }
 
     /// CIEDE2000 of [`LANES`] samples, NaN for those [`de2000`] must decide.
+    ///
+    /// Divisions and square roots are what a CPU does slowest (a few per cycle's worth of
+    /// multiplications each), so reciprocals are shared: four divisions, nine square roots.
     #[inline(always)]
     fn de2000(&self, l2: F64s, a2: F64s, b2: F64s) -> F64s {
         let (zero, one) = (F64s::splat(0.0), F64s::splat(1.0));
@@ -297,22 +300,28 @@ impl De2000Reference {
         let (a1p, a2p) = (g1 * self.a, g1 * a2);
         let c1p = (a1p * a1p + self.b * self.b).sqrt();
         let c2p = (a2p * a2p + b2 * b2).sqrt();
-        // Unit hue vectors (zero for a neutral colour, whose hue the formula takes as 0).
-        let i1 = c1p.eq(zero).select(zero, 1.0 / c1p);
-        let i2 = c2p.eq(zero).select(zero, 1.0 / c2p);
-        let (u1x, u1y, u2x, u2y) = (a1p * i1, self.b * i1, a2p * i2, b2 * i2);
-        // 2·sin(Δh′/2) is the chord from u1 to u2, signed as the turn from u1 to u2.
-        let (dx, dy) = (u2x - u1x, u2y - u1y);
-        let cross = u1x * u2y - u1y * u2x;
-        let d_hp = (c1p * c2p * (dx * dx + dy * dy)).sqrt().copysign(cross);
-        // h̄′: the direction of u1 + u2.
-        let (bx, by) = (u1x + u2x, u1y + u2y);
-        let n2 = bx * bx + by * by;
-        let h = atan2_deg(by, bx);
+        // With v = (a′, b) and u = v/C′ the unit hue vectors, scaled by e1·e2 (C′, or 1 for a
+        // neutral colour, whose hue the formula takes as 0):
+        let chromatic = (c1p * c2p).gt(zero);
+        let (e1, e2) = (c1p.eq(zero).select(one, c1p), c2p.eq(zero).select(one, c2p));
+        // h̄′ is the direction of u1 + u2, ∝ v1·e2 + v2·e1;
+        let (bx, by) = (a1p * e2 + a2p * e1, self.b * e2 + b2 * e1);
+        // ΔH′ = 2√(C′₁C′₂)·sin(Δh′/2) = √(C′₁C′₂)·|u2 − u1|, = |v2·e1 − v1·e2| / √(e1·e2),
+        // signed as the turn from v1 to v2.
+        let (wx, wy) = (a2p * e1 - a1p * e2, b2 * e1 - self.b * e2);
+        let cross = a1p * b2 - self.b * a2p;
+        let nb2 = bx * bx + by * by;
+        let nb = nb2.sqrt();
+        let p = e1 * e2;
+        let r = 1.0 / (nb * p); // 1/|b| and 1/(e1·e2) from one division
+        let d_hp = chromatic.select(((wx * wx + wy * wy) * (nb * r)).sqrt().copysign(cross), zero);
+        let neutral = nb2.eq(zero); // both neutral: h̄′ = 0
+        let (ch, sh) = (
+            neutral.select(one, bx * (p * r)),
+            neutral.select(zero, by * (p * r)),
+        );
+        let h = atan2_deg(sh, ch);
         let h_bar = h.lt(zero).select(h + 360.0, h);
-        let neutral = n2.eq(zero);
-        let inv_n = neutral.select(zero, 1.0 / n2.sqrt());
-        let (ch, sh) = (neutral.select(one, bx * inv_n), by * inv_n);
         // T from cos and sin of h̄′, 2h̄′, 3h̄′ and 4h̄′.
         let (c2h, s2h) = (2.0 * ch * ch - 1.0, 2.0 * sh * ch);
         let (c3h, s3h) = (ch * (4.0 * ch * ch - 3.0), sh * (3.0 - 4.0 * sh * sh));
@@ -321,30 +330,44 @@ impl De2000Reference {
             + 0.24 * c2h
             + 0.32 * (c3h * self.cos6 - s3h * self.sin6)
             - 0.20 * (c4h * self.cos63 + s4h * self.sin63);
-        let e = (h_bar - 275.0) / 25.0;
+        let e = (h_bar - 275.0) * (1.0 / 25.0);
         let d_theta = 30.0 * exp_neg(-(e * e));
         let c_barp = (c1p + c2p) * 0.5;
         let c_barp7 = pow7(c_barp);
-        let rc = 2.0 * (c_barp7 / (c_barp7 + POW25_7)).sqrt();
         let l50 = {
             let d = (l2 + self.l) * 0.5 - 50.0;
             d * d
         };
-        let sl = 1.0 + 0.015 * l50 / (l50 + 20.0).sqrt();
+        // S_L = 1 + 0.015·l50/√(20 + l50) = num/root.
+        let root = (l50 + 20.0).sqrt();
+        let sl_num = root + 0.015 * l50;
         let sc = 1.0 + 0.045 * c_barp;
         let s_h = 1.0 + 0.015 * c_barp * t;
+        // One division for R_C's ratio and the three quotients.
+        let (scsh, d_rc) = (sc * s_h, c_barp7 + POW25_7);
+        let inv = 1.0 / (d_rc * sl_num * scsh);
+        let rc = 2.0 * (c_barp7 * (sl_num * scsh) * inv).sqrt();
+        let inv = inv * d_rc;
         // sin 2Δθ, 2Δθ in degrees.
         let rt = -sin_small(d_theta * (std::f64::consts::PI / 90.0)) * rc;
-        let l = (l2 - self.l) / sl;
-        let c = (c2p - c1p) / sc;
-        let h = d_hp / s_h;
+        let l = (l2 - self.l) * root * scsh * inv;
+        let c = (c2p - c1p) * (sl_num * s_h) * inv;
+        let h = d_hp * (sl_num * sc) * inv;
         let de = (l * l + c * c + h * h + rt * c * h).sqrt();
-        // Hues (nearly) opposite: which way the mean hue lies depends on the formula's rules.
-        let opposite = (c1p * c2p).gt(zero) & n2.lt(F64s::splat(1e-12));
-        let in_domain = l2.abs().lt(F64s::splat(1e100))
-            & (q2.eq(zero) | (q2.gt(F64s::splat(1e-200)) & q2.lt(F64s::splat(1e200))));
-        (opposite | !in_domain).select(F64s::splat(f64::NAN), de)
+        // Hues (nearly) opposite, |u1 + u2| < 10⁻⁶: which way the mean hue lies depends on
+        // the formula's rules.
+        let opposite = chromatic & nb2.lt(p * p * 1e-12);
+        (opposite | !in_domain(l2, q2)).select(F64s::splat(f64::NAN), de)
     }
+}
+
+/// Within the batch path's range: |L| < 10¹⁰ and a chroma of 0 or between 10⁻³⁰ and 10¹⁰ (far
+/// beyond any colour; products of four such values neither overflow nor underflow). NaN is not.
+#[inline(always)]
+fn in_domain(l: F64s, q: F64s) -> crate::lanes::Mask {
+    let zero = F64s::splat(0.0);
+    l.abs().lt(F64s::splat(1e10))
+        & (q.eq(zero) | (q.gt(F64s::splat(1e-60)) & q.lt(F64s::splat(1e20))))
 }
 
 #[inline(always)]
@@ -352,7 +375,6 @@ fn pow7(x: F64s) -> F64s {
     let x2 = x * x;
     x2 * x2 * x2 * x
 }
-
 
 #[cfg(test)]
 mod tests {

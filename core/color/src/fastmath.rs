@@ -44,8 +44,10 @@ pub(crate) fn cbrt(x: F64s) -> F64s {
     t + t * r
 }
 
-/// `atan2(y, x)` in degrees, in (−180, 180], and 0 when both are zero (the CIEDE2000 hue rule).
-/// Cephes' `atan` rational approximation after reducing to |u| ≤ 0.66.
+/// `atan2(y, x)` in degrees, in (−180, 180], and 0 when both are zero (the CIEDE2000 hue rule),
+/// for |(x, y)| between 0.01 and 100 or zero. Cephes' `atan` rational approximation after
+/// reducing to |u| ≤ 0.66, u = n/d, its numerator and denominator multiplied through by powers
+/// of d² so that one division does: u(1 + z·P(z)/Q(z)) with z = u² is n(Q̃ + n²P̃)/(d·Q̃).
 #[inline(always)]
 pub(crate) fn atan2_deg(y: F64s, x: F64s) -> F64s {
     use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
@@ -70,13 +72,16 @@ pub(crate) fn atan2_deg(y: F64s, x: F64s) -> F64s {
     let (mn, mx) = (swap.select(ax, ay), swap.select(ay, ax));
     // t = mn / mx ∈ [0, 1]; above 0.66, atan t = π/4 + atan((t − 1)/(t + 1)).
     let big = mn.gt(mx * 0.66);
-    let num = big.select(mn - mx, mn);
-    let den = big.select(mn + mx, mx);
-    let u = num / den.eq(zero).select(F64s::splat(1.0), den);
-    let z = u * u;
-    let p = (((P[0] * z + P[1]) * z + P[2]) * z + P[3]) * z + P[4];
-    let q = ((((z + Q[0]) * z + Q[1]) * z + Q[2]) * z + Q[3]) * z + Q[4];
-    let a = u + u * (z * p / q);
+    let n = big.select(mn - mx, mn);
+    let d = big.select(mn + mx, mx);
+    let d = d.eq(zero).select(F64s::splat(1.0), d);
+    let (w, v) = (n * n, d * d);
+    let v2 = v * v;
+    let (v3, v4) = (v2 * v, v2 * v2);
+    let p = (((P[0] * w + P[1] * v) * w + P[2] * v2) * w + P[3] * v3) * w + P[4] * v4;
+    let q = ((((w + Q[0] * v) * w + Q[1] * v2) * w + Q[2] * v3) * w + Q[3] * v4) * w
+        + Q[4] * (v4 * v);
+    let a = n * (q + w * p) / (d * q);
     let a = big.select(a + (FRAC_PI_4 + 0.5 * MOREBITS), a);
     let a = swap.select((FRAC_PI_2 - a) + MOREBITS, a);
     let a = x.lt(zero).select(PI - a, a);
@@ -203,7 +208,7 @@ mod tests {
         let atan2 = |y: f64, x: f64| atan2_deg(F64s::splat(y), F64s::splat(x)).0[0];
         let mut worst: f64 = 0.0;
         for (i, angle) in spread(-std::f64::consts::PI, std::f64::consts::PI, 100_000).enumerate() {
-            let r = [1e-3, 0.7, 25.0, 130.0][i % 4];
+            let r = [0.011, 0.7, 1.0, 1.9, 25.0, 99.0][i % 6];
             let (y, x) = (r * angle.sin(), r * angle.cos());
             let theirs = y.atan2(x).to_degrees();
             // Relative to the larger of the result and 1° (near zero, absolute).

@@ -2,6 +2,7 @@
 //! implementation (colour-science, python-colormath), file round trips, parser robustness, plots.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod common;
 mod compare;
 mod corpus;
