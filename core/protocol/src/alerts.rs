@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::validate::{Validate, Validator};
+use crate::validate::{Rule, Validate, Validator};
 
 /// What a rule watches for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -145,9 +145,18 @@ pub struct NewAlertRule {
 
 impl Validate for NewAlertRule {
     fn validate_into(&self, v: &mut Validator) {
+        let between = |v: &mut Validator, leaf: &str, value: i64, min: i64, max: i64| {
+            if !(min..=max).contains(&value) {
+                v.broke(
+                    leaf,
+                    Rule::Between { min, max },
+                    format!("must be from {min} to {max}, got {value}"),
+                );
+            }
+        };
         match (self.condition.threshold_range(), self.threshold) {
-            (Some((min, max)), Some(t)) => v.range("threshold", t as f64, min as f64, max as f64),
-            (Some(_), None) => v.error("threshold", "is required for this condition"),
+            (Some((min, max)), Some(t)) => between(v, "threshold", t, min, max),
+            (Some(_), None) => v.broke("threshold", Rule::Empty, "is required for this condition"),
             (None, Some(_)) => v.error(
                 "threshold",
                 "applies only to `consumable_low` and `agent_silent`",
@@ -184,7 +193,11 @@ impl Validate for NewAlertRule {
                             v.error("webhook_url", "must not carry a user name or password");
                         }
                     }
-                    Ok(_) => v.error("webhook_url", "must be an `https://` address"),
+                    Ok(_) => v.broke(
+                        "webhook_url",
+                        Rule::HttpsAddress,
+                        "must be an `https://` address",
+                    ),
                     Err(e) => v.error("webhook_url", format!("is not an address: {e}")),
                 }
             }

@@ -31,8 +31,21 @@ pub enum Rule {
     Empty,
     ControlCharacters,
     Email,
-    TooLong { max: usize, got: usize },
-    LengthBetween { min: usize, max: usize },
+    TooLong {
+        max: usize,
+        got: usize,
+    },
+    LengthBetween {
+        min: usize,
+        max: usize,
+    },
+    /// A whole number from `min` to `max`.
+    Between {
+        min: i64,
+        max: i64,
+    },
+    /// An `https://` address.
+    HttpsAddress,
 }
 
 /// All faults found in one body (never empty).

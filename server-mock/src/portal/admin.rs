@@ -315,7 +315,7 @@ pub async fn update_user(
 }
 
 /// A rule the store applied (409/422) shown with its reason; anything else as usual.
-fn refused_or_failure(lang: Lang, err: ApiError) -> Response {
+pub(super) fn refused_or_failure(lang: Lang, err: ApiError) -> Response {
     match err {
         ApiError::Conflict(why) => {
             super::operations::refused_page(lang, lang.messages().refusal(&why))

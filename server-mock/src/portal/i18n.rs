@@ -267,6 +267,8 @@ pub struct Messages {
     pub rule_email: &'static str,
     pub rule_too_long: &'static str,
     pub rule_length_between: &'static str,
+    pub rule_between: &'static str,
+    pub rule_https: &'static str,
     pub refused_too_many_groups: &'static str,
     pub refused_too_many_rules: &'static str,
     pub refused_no_agent: &'static str,
@@ -392,6 +394,11 @@ impl Messages {
                 .rule_length_between
                 .replace("{min}", &min.to_string())
                 .replace("{max}", &max.to_string()),
+            Some(Rule::Between { min, max }) => self
+                .rule_between
+                .replace("{min}", &min.to_string())
+                .replace("{max}", &max.to_string()),
+            Some(Rule::HttpsAddress) => self.rule_https.to_owned(),
             None => error.message.clone(),
         };
         format!("{label}: {rule}")
@@ -628,12 +635,19 @@ pub static EN: Messages = Messages {
         ("label", "Label"),
         ("partner_information", "Partner information"),
         ("client_information", "Client information"),
+        ("threshold", "Threshold"),
+        ("quiet_minutes", "Minutes between messages"),
+        ("webhook_url", "Webhook address"),
+        ("codes", "Codes"),
+        ("time_zone", "Time zone"),
     ],
     rule_empty: "must not be empty",
     rule_control_chars: "must not contain control characters",
     rule_email: "must be an e-mail address such as name@example.com",
     rule_too_long: "must be at most {max} characters (it has {got})",
     rule_length_between: "must be {min} to {max} characters",
+    rule_between: "must be a whole number from {min} to {max}",
+    rule_https: "must be an address starting with https://",
     refused_too_many_groups: "An organisation has at most this many device groups:",
     refused_too_many_rules: "A user has at most this many alert rules:",
     refused_no_agent: "No agent is designated to report this device, so nothing can reach it.",
@@ -889,12 +903,19 @@ pub static JA: Messages = Messages {
         ("label", "ラベル"),
         ("partner_information", "パートナー情報"),
         ("client_information", "顧客情報"),
+        ("threshold", "しきい値"),
+        ("quiet_minutes", "メッセージの間隔（分）"),
+        ("webhook_url", "Webhook のアドレス"),
+        ("codes", "コード"),
+        ("time_zone", "タイムゾーン"),
     ],
     rule_empty: "入力してください",
     rule_control_chars: "制御文字は使えません",
     rule_email: "name@example.com のような形式のメールアドレスを入力してください",
     rule_too_long: "{max} 文字以内にしてください（{got} 文字あります）",
     rule_length_between: "{min}〜{max} 文字にしてください",
+    rule_between: "{min}〜{max} の整数を入力してください",
+    rule_https: "https:// で始まるアドレスを入力してください",
     refused_too_many_groups: "1つの組織が持てるデバイスグループの上限数：",
     refused_too_many_rules: "1人のユーザーが持てる通知ルールの上限数：",
     refused_no_agent: "このデバイスを報告するエージェントが指定されていないため、操作を届けられません。",
@@ -1387,6 +1408,16 @@ pub static AUDIT_ACTION_WORDS: &[(&str, &str, &str)] = &[
         "デバイスグループの作成",
     ),
     (
+        "alert_rule.create",
+        "Created an alert rule",
+        "通知ルールの作成",
+    ),
+    (
+        "alert_rule.delete",
+        "Deleted an alert rule",
+        "通知ルールの削除",
+    ),
+    (
         "admin.group.delete",
         "Deleted a device group",
         "デバイスグループの削除",
@@ -1727,6 +1758,11 @@ impl Lang {
     /// An audit action in words, or `None` for an action the portal has no words for.
     pub fn audit_action(self, key: &str) -> Option<&'static str> {
         pick(self, AUDIT_ACTION_WORDS, key)
+    }
+
+    /// The navigation's word for the alert rules page.
+    pub fn alert_nav(self) -> &'static str {
+        super::alerts::AlertWords::of(self).nav
     }
 
     pub fn terms(self) -> &'static Terms {

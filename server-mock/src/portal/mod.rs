@@ -13,6 +13,7 @@
 //! session yet, a double-submit cookie).
 
 mod admin;
+mod alerts;
 mod confirm;
 pub(crate) mod device_events;
 mod device_jobs;
@@ -71,6 +72,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/portal/language", post(pages::set_language))
         .route("/portal/settings", get(zone::settings).post(zone::set_zone))
+        .route("/portal/alerts", get(alerts::list).post(alerts::change))
+        .route("/portal/alerts/{id}", get(alerts::show))
         .route("/portal/devices", get(pages::devices))
         .route("/portal/devices/{id}", get(pages::device))
         .route(

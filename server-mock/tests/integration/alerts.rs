@@ -559,3 +559,100 @@ async fn bad_rules_are_refused_naming_the_field() {
         .unwrap();
     assert_eq!(rules, json!([]), "nothing refused was kept");
 }
+
+/// The portal's alert page: a rule made in Japanese shows its secret once, is listed in words
+/// (never an id), refuses a bad field in the page's language, and is deleted.
+#[tokio::test]
+async fn the_portal_makes_lists_and_deletes_rules_in_the_viewers_language() {
+    use crate::portal::Browser;
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.accept_language = "ja-JP,ja;q=0.9";
+    b.sign_in("operator").await;
+    let page = b.get("/portal/alerts").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("通知ルールはまだありません"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let made = b
+        .post(
+            "/portal/alerts",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "create"),
+                ("condition", "consumable_low"),
+                ("threshold", "15"),
+                ("scope", &format!("device:{}", ts.device(0))),
+                ("channel", "webhook"),
+                ("webhook_url", "https://hooks.example.com/ecsp/T0KEN"),
+                ("language", "ja"),
+                ("time_zone", "Asia/Tokyo"),
+                ("quiet_minutes", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert!(made.body.contains("whsec_"), "the secret, this once");
+    assert!(made.body.contains("消耗品の残量がしきい値"));
+    let listed = b.get("/portal/alerts").await;
+    assert!(!listed.body.contains("whsec_"), "never again");
+    assert!(
+        listed.body.contains("SC-P9500 X4DEMO0001"),
+        "the device by name"
+    );
+    assert!(listed.body.contains("hooks.example.com"));
+    assert!(
+        !listed.body.contains("T0KEN"),
+        "the webhook's path is not shown"
+    );
+
+    let refused = b
+        .post(
+            "/portal/alerts",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "create"),
+                ("condition", "agent_silent"),
+                ("threshold", "1"),
+                ("channel", "email"),
+                ("language", "ja"),
+                ("time_zone", "Asia/Tokyo"),
+                ("quiet_minutes", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("しきい値: 5〜10080 の整数を入力してください"),
+        "the field and the rule in Japanese: {}",
+        refused.body
+    );
+
+    let token = ts.token("operator").await;
+    let rules: Value = ts
+        .get(&token, "/api/v1/alert-rules")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = rules[0]["rule_id"].as_str().unwrap();
+    let gone = b
+        .post(
+            "/portal/alerts",
+            &[("csrf", csrf.as_str()), ("action", "delete"), ("rule", id)],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    let rules: Value = ts
+        .get(&token, "/api/v1/alert-rules")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rules, json!([]));
+}

@@ -18,7 +18,7 @@ pub(crate) struct Browser<'a> {
     cookies: HashMap<String, String>,
     /// Every `Set-Cookie` value received, newest last.
     set_cookies: Vec<String>,
-    accept_language: &'static str,
+    pub(crate) accept_language: &'static str,
 }
 
 pub(crate) struct Page {
