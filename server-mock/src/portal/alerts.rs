@@ -63,6 +63,8 @@ pub struct AlertWords {
     pub back: &'static str,
     pub minutes: &'static str,
     pub for_whom: &'static str,
+    /// Brackets around an aside, as each language writes them.
+    pub brackets: (&'static str, &'static str),
 }
 
 static EN: AlertWords = AlertWords {
@@ -113,6 +115,7 @@ static EN: AlertWords = AlertWords {
     back: "Back to the alert rules",
     minutes: "min",
     for_whom: "For",
+    brackets: (" (", ")"),
 };
 
 static JA: AlertWords = AlertWords {
@@ -158,6 +161,7 @@ static JA: AlertWords = AlertWords {
     back: "通知ルールに戻る",
     minutes: "分",
     for_whom: "宛先",
+    brackets: ("（", "）"),
 };
 
 impl AlertWords {
@@ -278,7 +282,8 @@ fn row(rule: &AlertRuleView, w: &AlertWords, names: &Names, me: Uuid) -> RuleRow
     };
     let mut condition = w.condition_words(rule.condition).to_owned();
     if let Some(t) = rule.threshold {
-        condition.push_str(&format!(" ({} {t})", w.threshold));
+        let (open, close) = w.brackets;
+        condition.push_str(&format!("{open}{} {t}{close}", w.threshold));
     }
     if !rule.codes.is_empty() {
         condition.push_str(&format!(": {}", rule.codes.join(", ")));

@@ -313,6 +313,32 @@ test("a user withdraws a consent and the page shows it", async () => {
   await page.context().close();
 });
 
+test("a user sets an alert rule and reads it back, in both languages", async () => {
+  const ja = await signIn("operator", "ja");
+  await ja.goto(`${base}/portal/alerts`);
+  await check(ja, "alerts-empty-ja");
+  await ja.getByLabel("条件").selectOption("consumable_low");
+  await ja.getByLabel("しきい値").fill("15");
+  await ja.getByLabel("対象プリンター").selectOption({ label: `${devices[0].model} ${devices[0].serial_number}` });
+  await ja.getByLabel("送信方法").selectOption("webhook");
+  await ja.getByLabel("Webhook のアドレス（https://…）").fill("https://hooks.example.com/ecsp");
+  await ja.getByRole("button", { name: "ルールを作成" }).click();
+  const made = await ja.locator("main").innerText();
+  assert(made.includes("whsec_"), `the webhook's secret is shown once: ${made}`);
+  await check(ja, "alert-rule-created-ja");
+  await ja.goto(`${base}/portal/alerts`);
+  const listed = await ja.locator("main table").innerText();
+  assert(listed.includes("消耗品の残量") && listed.includes(devices[0].serial_number) && !listed.includes("whsec_"), `listed in words: ${listed}`);
+  await check(ja, "alerts-ja");
+  await ja.context().close();
+  const en = await signIn("operator");
+  await en.goto(`${base}/portal/alerts`);
+  await check(en, "alerts");
+  await en.getByRole("link", { name: /consumable falls/ }).click();
+  await check(en, "alert-rule");
+  await en.context().close();
+});
+
 test("a form without its CSRF token, or a browser without the cookie, is refused", async () => {
   const page = await signIn("technician");
   await page.goto(`${base}/portal/consent`);
