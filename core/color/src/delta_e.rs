@@ -314,7 +314,10 @@ impl De2000Reference {
         let nb = nb2.sqrt();
         let p = e1 * e2;
         let r = 1.0 / (nb * p); // 1/|b| and 1/(e1·e2) from one division
-        let d_hp = chromatic.select(((wx * wx + wy * wy) * (nb * r)).sqrt().copysign(cross), zero);
+        let d_hp = chromatic.select(
+            ((wx * wx + wy * wy) * (nb * r)).sqrt().copysign(cross),
+            zero,
+        );
         let neutral = nb2.eq(zero); // both neutral: h̄′ = 0
         let (ch, sh) = (
             neutral.select(one, bx * (p * r)),

@@ -14,34 +14,24 @@ use crate::lanes::F64s;
 /// that in the low bits of the sum (two's complement).
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
 
-/// Cube root of positive, finite, normal values, to within 1 ulp (FreeBSD's `cbrt`, Bruce Evans:
-/// a 5-bit estimate from the exponent, a polynomial to 23 bits, one rounded Newton step).
+/// Cube root of positive, finite, normal values, to within 4 ulp, without a division: an
+/// estimate of x^(−1/3) from the exponent (3.5 %), two fourth-order Newton steps for
+/// 1/∛x, y ← y(1 + e/3 + 2e²/9 + 14e³/81) with e = 1 − x·y³ (error 10⁻⁵, then below 1 ulp),
+/// and ∛x = x·y².
 #[inline(always)]
 pub(crate) fn cbrt(x: F64s) -> F64s {
-    const B1: u64 = 715_094_163; // (1023 − 1023/3 − 0.03306235651) · 2²⁰
-    const P0: f64 = 1.875_951_824_271_770_1;
-    const P1: f64 = -1.884_979_795_433_771_7;
-    const P2: f64 = 1.621_429_720_105_354_5;
-    const P3: f64 = -0.758_397_934_778_766;
-    const P4: f64 = 0.145_996_192_886_612_45;
+    // (1023 + 1023/3 − 0.066)·2²⁰, the bias tuned for the smallest largest error.
+    const B2: u64 = 1_430_188_284;
     // The high word divided by 3 (rounded) in floating point, the quotient read from the low
-    // bits of a sum with SHIFTER: SSE2 has neither packed integer division nor a packed
-    // saturating conversion. Being one off, 2⁻²⁰ in the estimate, is of no consequence.
+    // bits of a sum with SHIFTER: SSE2 has no packed integer division.
     let third = (x.to_bits().high_word_f64() * (1.0 / 3.0) + SHIFTER).to_bits();
-    let t = F64s::from_bits(third.wrapping_add(B1).shl(32));
-    let r = (t * t) * (t / x);
-    let t = t * ((P0 + r * (P1 + r * P2)) + ((r * r) * r) * (P3 + r * P4));
-    // Round to 22 bits so that t·t is exact.
-    let t = F64s::from_bits(
-        t.to_bits()
-            .wrapping_add(0x8000_0000)
-            .and(0xffff_ffff_c000_0000),
-    );
-    let s = t * t;
-    let r = x / s;
-    let w = t + t;
-    let r = (r - t) / (w + r);
-    t + t * r
+    let mut y = F64s::from_bits(third.wrapping_neg().wrapping_add(B2).shl(32));
+    for _ in 0..2 {
+        // x·y·y·y in this order stays within range for every normal x.
+        let e = 1.0 - ((x * y) * y) * y;
+        y = y + y * (e * ((1.0 / 3.0) + e * ((2.0 / 9.0) + e * (14.0 / 81.0))));
+    }
+    (x * y) * y
 }
 
 /// `atan2(y, x)` in degrees, in (−180, 180], and 0 when both are zero (the CIEDE2000 hue rule),
@@ -79,8 +69,8 @@ pub(crate) fn atan2_deg(y: F64s, x: F64s) -> F64s {
     let v2 = v * v;
     let (v3, v4) = (v2 * v, v2 * v2);
     let p = (((P[0] * w + P[1] * v) * w + P[2] * v2) * w + P[3] * v3) * w + P[4] * v4;
-    let q = ((((w + Q[0] * v) * w + Q[1] * v2) * w + Q[2] * v3) * w + Q[3] * v4) * w
-        + Q[4] * (v4 * v);
+    let q =
+        ((((w + Q[0] * v) * w + Q[1] * v2) * w + Q[2] * v3) * w + Q[3] * v4) * w + Q[4] * (v4 * v);
     let a = n * (q + w * p) / (d * q);
     let a = big.select(a + (FRAC_PI_4 + 0.5 * MOREBITS), a);
     let a = swap.select((FRAC_PI_2 - a) + MOREBITS, a);
@@ -90,7 +80,7 @@ pub(crate) fn atan2_deg(y: F64s, x: F64s) -> F64s {
 }
 
 /// eˣ for −700 ≤ x ≤ 0, to within 2 ulp: x = k·ln 2 + r with |r| ≤ ln2/2, a degree-13 Taylor
-/// polynomial for eʳ, and 2ᵏ built from its bits.
+/// polynomial for eʳ (Horner), and 2ᵏ built from its bits.
 #[inline(always)]
 pub(crate) fn exp_neg(x: F64s) -> F64s {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1; // its low bits are zero: k·LN2_HI is exact
@@ -98,31 +88,31 @@ pub(crate) fn exp_neg(x: F64s) -> F64s {
     let shifted = x * std::f64::consts::LOG2_E + SHIFTER;
     let k = shifted - SHIFTER;
     let r = (x - k * LN2_HI) - k * LN2_LO;
-    let mut p = F64s::splat(1.0);
-    for inv_n in INV_N.iter().rev() {
-        p = 1.0 + r * *inv_n * p;
+    let mut p = F64s::splat(INV_FACTORIAL[13]);
+    for c in INV_FACTORIAL[..13].iter().rev() {
+        p = p * r + *c;
     }
     // The low 12 bits of `shifted` hold k (two's complement); add the exponent bias and shift
     // them into place. Exact for −1022 ≤ k ≤ 0.
     p * F64s::from_bits(shifted.to_bits().wrapping_add(1023).shl(52))
 }
 
-/// 1/n, n = 1…13, for the Horner form of the exponential's Taylor series:
-/// eʳ = 1 + r(1 + r/2(1 + r/3(…(1 + r/13)))).
-const INV_N: [f64; 13] = [
-    1.0 / 1.0,
+/// 1/n!, n = 0…13: the exponential's Taylor coefficients (each n! is exact in f64).
+const INV_FACTORIAL: [f64; 14] = [
+    1.0,
+    1.0,
     1.0 / 2.0,
-    1.0 / 3.0,
-    1.0 / 4.0,
-    1.0 / 5.0,
     1.0 / 6.0,
-    1.0 / 7.0,
-    1.0 / 8.0,
-    1.0 / 9.0,
-    1.0 / 10.0,
-    1.0 / 11.0,
-    1.0 / 12.0,
-    1.0 / 13.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5_040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 6_227_020_800.0,
 ];
 
 /// sin x for |x| ≤ π/3, to within 2 ulp: the Taylor series to x¹⁷ (the next term is below
@@ -193,14 +183,14 @@ mod tests {
     }
 
     #[test]
-    fn cbrt_is_within_one_ulp_of_std() {
+    fn cbrt_is_within_four_ulps_of_std() {
         // The CIELAB range (t > 216/24389) and far beyond, including whole octaves.
         let xs = spread(216.0 / 24389.0, 4.0, 200_000)
             .chain(spread(1.0, 1e6, 50_000))
             .chain((-300..300).map(|e| 2f64.powi(e)))
             .chain([1e-300, 1e300, f64::MIN_POSITIVE, f64::MAX]);
         let e = max_ulps(one(cbrt), f64::cbrt, xs);
-        assert!(e <= 1.0, "{e} ulp");
+        assert!(e <= 4.0, "{e} ulp");
     }
 
     #[test]

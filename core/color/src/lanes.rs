@@ -10,7 +10,7 @@
 use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
 
 /// Lanes per [`F64s`]: four SSE2 registers' worth of independent work per operation.
-pub(crate) const LANES: usize = 8;
+pub(crate) const LANES: usize = 4;
 
 /// [`LANES`] f64 values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +55,20 @@ impl F64s {
     #[inline(always)]
     pub(crate) fn from_fn(f: impl FnMut(usize) -> f64) -> Self {
         Self(std::array::from_fn(f))
+    }
+
+    /// The sum of the lanes, pairwise.
+    #[inline(always)]
+    pub(crate) fn sum(self) -> f64 {
+        let mut v = self.0;
+        let mut n = LANES;
+        while n > 1 {
+            n /= 2;
+            for i in 0..n {
+                v[i] += v[i + n];
+            }
+        }
+        v[0]
     }
 
     #[inline(always)]
@@ -116,19 +130,24 @@ impl U64s {
     }
 
     #[inline(always)]
+    pub(crate) fn wrapping_neg(self) -> Self {
+        Self(map(self.0, u64::wrapping_neg))
+    }
+
+    #[inline(always)]
     pub(crate) fn shl(self, n: u32) -> Self {
         Self(map(self.0, |a| a << n))
     }
 
-    #[inline(always)]
-    pub(crate) fn and(self, v: u64) -> Self {
-        Self(map(self.0, |a| a & v))
-    }
 
-    /// The high 32 bits as a signed integer, converted to f64.
+    /// The high 32 bits as an unsigned integer, converted to f64 (through the bits of 2⁵² + n,
+    /// which SSE2 does two lanes at a time).
     #[inline(always)]
     pub(crate) fn high_word_f64(self) -> F64s {
-        F64s(map(self.0, |a| f64::from((a >> 32) as i32)))
+        const TWO_52: f64 = 4_503_599_627_370_496.0;
+        F64s(map(self.0, |a| {
+            f64::from_bits((a >> 32) | TWO_52.to_bits()) - TWO_52
+        }))
     }
 }
 

@@ -87,7 +87,8 @@ impl WeightTable {
                 <&[f64; 36]>::try_from(&self.y[..]),
                 <&[f64; 36]>::try_from(&self.z[..]),
             ) {
-                // The common 10 nm, 380–730 nm grid, with every length known to the compiler.
+                // The common 10 nm, 380–730 nm grid, with every length known to the compiler
+                // (which then vectorises this loop two spectra to a register).
                 for (r, xyz) in rows.chunks_exact(36).zip(ratios.iter_mut()) {
                     *xyz = lane_sums(r, x, y, z, inv_white);
                 }
@@ -99,21 +100,24 @@ impl WeightTable {
             // All the block's ratios, lanes at a time (a partial block's last lanes run on
             // values left from the previous block or on zeros, and are not used).
             let used = labs.len() * 3;
+            let mut sum = F64s::splat(0.0);
             for v in all_ratios.as_flattened_mut()[..used.div_ceil(LANES) * LANES]
                 .chunks_exact_mut(LANES)
             {
                 let f = lab_f(F64s::from_fn(|i| v[i]));
+                sum = sum + f;
                 v.copy_from_slice(&f.0);
             }
-            for ((f, lab), r) in all_ratios
-                .iter()
-                .zip(labs.iter_mut())
-                .zip(rows.chunks_exact(bands))
-            {
+            for (f, lab) in all_ratios.iter().zip(labs.iter_mut()) {
                 *lab = lab_from_f(f[0], f[1], f[2]);
-                if !(lab.l.is_finite() && lab.a.is_finite() && lab.b.is_finite()) {
-                    // Infinite or NaN values: exactly what the one-spectrum path gives.
-                    *lab = self.xyz(r).to_lab(self.white);
+            }
+            if !sum.sum().is_finite() {
+                // Infinite or NaN values somewhere in the block: for those, exactly what the
+                // one-spectrum path gives.
+                for (lab, r) in labs.iter_mut().zip(rows.chunks_exact(bands)) {
+                    if !(lab.l + lab.a + lab.b).is_finite() {
+                        *lab = self.xyz(r).to_lab(self.white);
+                    }
                 }
             }
         }
@@ -125,35 +129,38 @@ impl WeightTable {
 /// between the sums and the cube roots.
 const BLOCK: usize = 64; // 3·BLOCK is a multiple of LANES
 
-/// Independent partial sums in [`dot`]: enough to hide the latency
+/// Independent partial sums in [`lane_sums`]: enough to hide the latency
 /// of floating-point addition, and a multiple of the two f64 lanes of SSE2.
 const SUM_LANES: usize = 4;
 
-/// X/Xn, Y/Yn, Z/Zn of one spectrum.
+/// X/Xn, Y/Yn, Z/Zn of one spectrum, each summed in [`SUM_LANES`] partial sums.
 #[inline(always)]
 fn lane_sums(r: &[f64], wx: &[f64], wy: &[f64], wz: &[f64], inv_white: [f64; 3]) -> [f64; 3] {
-    [
-        dot(r, wx) * inv_white[0],
-        dot(r, wy) * inv_white[1],
-        dot(r, wz) * inv_white[2],
-    ]
-}
-
-/// Σ r·w in [`SUM_LANES`] partial sums (one sum at a time: computing the three tristimulus sums
-/// together, the compiler pairs X with Y in a register and shuffles every product into place).
-#[inline(always)]
-fn dot(r: &[f64], w: &[f64]) -> f64 {
-    let mut acc = [0.0; SUM_LANES];
-    for (r, w) in r.chunks_exact(SUM_LANES).zip(w.chunks_exact(SUM_LANES)) {
+    let mut acc = [[0.0; SUM_LANES]; 3];
+    let chunks = r
+        .chunks_exact(SUM_LANES)
+        .zip(wx.chunks_exact(SUM_LANES))
+        .zip(wy.chunks_exact(SUM_LANES))
+        .zip(wz.chunks_exact(SUM_LANES));
+    for (((r, wx), wy), wz) in chunks {
         for l in 0..SUM_LANES {
-            acc[l] += r[l] * w[l];
+            acc[0][l] += r[l] * wx[l];
+            acc[1][l] += r[l] * wy[l];
+            acc[2][l] += r[l] * wz[l];
         }
     }
     let tail = r.len() - r.len() % SUM_LANES;
-    for (r, w) in r[tail..].iter().zip(w.get(tail..).unwrap_or_default()) {
-        acc[0] += r * w;
+    for (k, r) in r.iter().enumerate().skip(tail) {
+        for (acc, w) in acc.iter_mut().zip([wx, wy, wz]) {
+            acc[0] += r * w.get(k).copied().unwrap_or_default();
+        }
     }
-    (acc[0] + acc[2]) + (acc[1] + acc[3])
+    let sum = |a: [f64; SUM_LANES]| (a[0] + a[2]) + (a[1] + a[3]);
+    [
+        sum(acc[0]) * inv_white[0],
+        sum(acc[1]) * inv_white[1],
+        sum(acc[2]) * inv_white[2],
+    ]
 }
 
 type Key = (Illuminant, Observer, WavelengthGrid, bool);
