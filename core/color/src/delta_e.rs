@@ -196,16 +196,18 @@ pub fn de2000(lab1: Lab, lab2: Lab, kl: f64, kc: f64, kh: f64) -> f64 {
 }
 
 /// CIEDE2000 (kL = kC = kH = 1) of each of `samples` from `reference`, into `out` (as long as
-/// `samples`): the values of [`de2000`] to within about 10⁻¹², several times faster.
+/// `samples`): the values of [`de2000`] to within about 10⁻¹², several times faster. For
+/// comparing many measurements with one reference (a chart's patch, a press sheet's target).
 ///
-/// Each sample goes through the same branch-free arithmetic so that the compiler vectorises the
-/// loop, with fewer transcendental functions than the formula as written: the hue difference
-/// ΔH′ = 2√(C′₁C′₂)·sin(Δh′/2) is the chord between the two unit hue vectors scaled by √(C′₁C′₂);
-/// the mean hue h̄′ is the direction of their sum (which is how Sharma's rules for hues more than
-/// 180° apart pick it), so T needs only that direction's cosine and sine and multiple-angle
-/// identities; one `atan2` remains, for Δθ. Samples where these differ from the formula's rules
-/// (hues within 10⁻⁶ rad of opposite, chroma below 10⁻¹⁰⁰ or above 10¹⁰⁰, values that are not
-/// finite) are computed by [`de2000`] itself.
+/// The samples go [`LANES`] at a time through the same branch-free arithmetic, so that the
+/// compiler vectorises it, with fewer transcendental functions than the formula as written: the
+/// hue difference ΔH′ = 2√(C′₁C′₂)·sin(Δh′/2) is the chord between the two unit hue vectors
+/// scaled by √(C′₁C′₂); the mean hue h̄′ is the direction of their sum (which is how Sharma's
+/// rules for hues more than 180° apart pick it), so T needs only that direction's cosine and
+/// sine and multiple-angle identities; one `atan2` remains, for Δθ. Samples where these differ
+/// from the formula's rules (hues within 10⁻⁶ rad of opposite), or outside the range that
+/// arithmetic is safe in (chroma below 10⁻³⁰ but not 0, or above 10¹⁰; |L| above 10¹⁰; values
+/// that are not finite), are computed by [`de2000`] itself.
 pub fn de2000_batch(reference: Lab, samples: &[Lab], out: &mut [f64]) -> Result<()> {
     if samples.len() != out.len() {
         return Err(ColorError::Batch(format!(
@@ -288,8 +290,8 @@ impl De2000Reference {
 
     /// CIEDE2000 of [`LANES`] samples, NaN for those [`de2000`] must decide.
     ///
-    /// Divisions and square roots are what a CPU does slowest (a few per cycle's worth of
-    /// multiplications each), so reciprocals are shared: four divisions, nine square roots.
+    /// Divisions and square roots each take the time of several multiplications, so reciprocals
+    /// are shared: five divisions, nine square roots.
     #[inline(always)]
     fn de2000(&self, l2: F64s, a2: F64s, b2: F64s) -> F64s {
         let (zero, one) = (F64s::splat(0.0), F64s::splat(1.0));

@@ -34,10 +34,8 @@ pub(crate) fn cbrt(x: F64s) -> F64s {
     (x * y) * y
 }
 
-/// `atan2(y, x)` in degrees, in (−180, 180], and 0 when both are zero (the CIEDE2000 hue rule),
-/// for |(x, y)| between 0.01 and 100 or zero. Cephes' `atan` rational approximation after
-/// reducing to |u| ≤ 0.66, u = n/d, its numerator and denominator multiplied through by powers
-/// of d² so that one division does: u(1 + z·P(z)/Q(z)) with z = u² is n(Q̃ + n²P̃)/(d·Q̃).
+/// `atan2(y, x)` in degrees, in (−180, 180], and 0 when both are zero (the CIEDE2000 hue rule).
+/// Cephes' `atan` rational approximation after reducing to |u| ≤ 0.66.
 #[inline(always)]
 pub(crate) fn atan2_deg(y: F64s, x: F64s) -> F64s {
     use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
@@ -64,14 +62,11 @@ pub(crate) fn atan2_deg(y: F64s, x: F64s) -> F64s {
     let big = mn.gt(mx * 0.66);
     let n = big.select(mn - mx, mn);
     let d = big.select(mn + mx, mx);
-    let d = d.eq(zero).select(F64s::splat(1.0), d);
-    let (w, v) = (n * n, d * d);
-    let v2 = v * v;
-    let (v3, v4) = (v2 * v, v2 * v2);
-    let p = (((P[0] * w + P[1] * v) * w + P[2] * v2) * w + P[3] * v3) * w + P[4] * v4;
-    let q =
-        ((((w + Q[0] * v) * w + Q[1] * v2) * w + Q[2] * v3) * w + Q[3] * v4) * w + Q[4] * (v4 * v);
-    let a = n * (q + w * p) / (d * q);
+    let u = n / d.eq(zero).select(F64s::splat(1.0), d);
+    let z = u * u;
+    let p = (((P[0] * z + P[1]) * z + P[2]) * z + P[3]) * z + P[4];
+    let q = ((((z + Q[0]) * z + Q[1]) * z + Q[2]) * z + Q[3]) * z + Q[4];
+    let a = u + u * (z * p / q);
     let a = big.select(a + (FRAC_PI_4 + 0.5 * MOREBITS), a);
     let a = swap.select((FRAC_PI_2 - a) + MOREBITS, a);
     let a = x.lt(zero).select(PI - a, a);

@@ -139,7 +139,6 @@ impl U64s {
         Self(map(self.0, |a| a << n))
     }
 
-
     /// The high 32 bits as an unsigned integer, converted to f64 (through the bits of 2⁵² + n,
     /// which SSE2 does two lanes at a time).
     #[inline(always)]
@@ -156,9 +155,9 @@ impl Mask {
     #[inline(always)]
     pub(crate) fn select(self, yes: F64s, no: F64s) -> F64s {
         let mut r = no.0;
-        for i in 0..LANES {
-            if self.0[i] {
-                r[i] = yes.0[i];
+        for ((r, m), y) in r.iter_mut().zip(self.0).zip(yes.0) {
+            if m {
+                *r = y;
             }
         }
         F64s(r)

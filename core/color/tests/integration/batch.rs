@@ -124,7 +124,8 @@ fn a_batch_that_does_not_fit_is_an_error_not_a_panic() {
     let mut out = vec![Lab::default(); 2];
     let e = table.lab_batch(&[0.5; 71], &mut out).unwrap_err();
     assert!(
-        e.to_string().contains("not a whole number of 36-band spectra"),
+        e.to_string()
+            .contains("not a whole number of 36-band spectra"),
         "{e}"
     );
     let e = table.lab_batch(&[0.5; 108], &mut out).unwrap_err();
