@@ -25,7 +25,7 @@ use super::AppState;
 use super::extract::{Agent, RequestBody, User, ValidJson};
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
-use crate::store::alerts::StatusDigest;
+use crate::store::fleet::StatusDigest;
 use crate::store::records::{self, Incoming, SealedBody, Upload, Uploader};
 use crate::store::{consent, devices, to_ms};
 

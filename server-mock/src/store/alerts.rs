@@ -19,7 +19,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::DateTime;
-use ecsp_protocol::agent::DeviceData;
 use ecsp_protocol::alerts::{
     AlertChannel, AlertCondition, AlertDeliveryView, AlertRuleView, DeliveryState, NewAlertRule,
 };
@@ -28,12 +27,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::accounts::UserPrincipal;
-use super::{from_ms, now_ms, parse_uuid, placeholder_list};
+use super::fleet::StatusDigest;
+use super::{from_ms, now_ms, parse_uuid};
 use crate::crypto::DataKey;
 use crate::db::StoreError;
 use crate::error::ApiError;
-use crate::portal::device_events::Severity;
-use crate::sql::{Connection, OptionalExtension, ToSql, Value, params};
+use crate::sql::{Connection, OptionalExtension, params};
 
 /// Most rules one user may have: more than anyone watches, a bound on what one account stores.
 pub const MAX_RULES_PER_USER: i64 = 100;
@@ -41,47 +40,6 @@ pub const MAX_RULES_PER_USER: i64 = 100;
 pub const RETRY_FOR_MS: i64 = 24 * 3600 * 1000;
 /// Events turned into deliveries per transaction.
 const DISPATCH_BATCH: i64 = 200;
-
-/// A device's report in brief: what alerts compare the next report with.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StatusDigest {
-    pub state: String,
-    /// Active errors and warnings: (`error` | `warning`, code, the device's description).
-    pub codes: Vec<(String, String, Option<String>)>,
-    /// Consumables with a level: (name, percent left).
-    pub consumables: Vec<(String, f64)>,
-}
-
-impl StatusDigest {
-    pub fn of(data: &DeviceData) -> Self {
-        let mut codes: Vec<(String, String, Option<String>)> = Vec::new();
-        for c in &data.error_codes {
-            let severity = match Severity::of(&c.code, true) {
-                Severity::Warning => "warning",
-                _ => "error",
-            };
-            if !codes.iter().any(|(_, code, _)| *code == c.code) {
-                codes.push((severity.into(), c.code.clone(), c.description.clone()));
-            }
-        }
-        let consumables = data
-            .consumables
-            .iter()
-            .filter_map(|c| {
-                let name = match &c.color {
-                    Some(color) => format!("{} {color}", c.kind),
-                    None => c.kind.clone(),
-                };
-                c.remaining_percent.map(|p| (name, p))
-            })
-            .collect();
-        Self {
-            state: data.state().as_str().into(),
-            codes,
-            consumables,
-        }
-    }
-}
 
 /// An event as stored in `alert_events.detail` and carried in a delivery's `events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,90 +122,39 @@ fn watched(conn: &Connection, org_id: i64) -> Result<(BTreeSet<String>, Vec<f64>
     Ok((rows.into_iter().map(|(c, _)| c).collect(), thresholds))
 }
 
-/// A report just stored: its device, capture time (Unix ms) and brief.
-#[derive(Debug)]
-pub struct Report<'a> {
-    pub device_id: i64,
-    pub captured_at: i64,
-    pub digest: &'a StatusDigest,
+/// What some live rule of an organisation watches (read once per write that needs it).
+#[derive(Debug, Default)]
+pub struct Watched {
+    conditions: BTreeSet<String>,
+    thresholds: Vec<f64>,
 }
 
-/// Keeps each device's newest report in brief and writes the events the change from the one
-/// before makes (new error and warning codes; consumables crossing a rule's threshold), for the
-/// conditions `org_id`'s rules watch. A report older than the one kept changes nothing.
-pub fn note_reports(
+impl Watched {
+    pub fn of(conn: &Connection, org_id: i64) -> Result<Self, ApiError> {
+        let (conditions, thresholds) = watched(conn, org_id)?;
+        Ok(Self {
+            conditions,
+            thresholds,
+        })
+    }
+}
+
+/// Writes the events of device `device`'s change from report `old` to `new` (captured at
+/// `at`), for what `watched` holds.
+pub fn note_change(
     conn: &Connection,
     org_id: i64,
-    reports: &[Report<'_>],
+    device: i64,
+    old: Option<&StatusDigest>,
+    at: i64,
+    new: &StatusDigest,
+    watched: &Watched,
 ) -> Result<(), ApiError> {
-    let mut newest: HashMap<i64, &Report<'_>> = HashMap::new();
-    for r in reports {
-        let e = newest.entry(r.device_id).or_insert(r);
-        if r.captured_at > e.captured_at {
-            *e = r;
-        }
-    }
-    if newest.is_empty() {
+    if watched.conditions.is_empty() {
         return Ok(());
     }
-    let mut devices: Vec<i64> = newest.keys().copied().collect();
-    devices.sort_unstable();
-    let mut before: HashMap<i64, (i64, StatusDigest)> = HashMap::new();
-    for chunk in devices.chunks(64) {
-        let sql = format!(
-            "SELECT device_id, captured_at, state, codes, consumables FROM device_status
-             WHERE device_id IN ({})",
-            placeholder_list(1, chunk.len())
-        );
-        let values: Vec<Value<'_>> = chunk.iter().map(|d| Value::Integer(*d)).collect();
-        let refs: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
-        let rows: Vec<(i64, i64, String, String, String)> = conn
-            .prepare_cached(&sql)?
-            .query_map(&refs[..], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<crate::sql::Result<_>>()?;
-        for (device, at, state, codes, consumables) in rows {
-            let digest = StatusDigest {
-                state,
-                codes: from_json(&codes)?,
-                consumables: from_json(&consumables)?,
-            };
-            before.insert(device, (at, digest));
-        }
-    }
-    let mut watched_here: Option<(BTreeSet<String>, Vec<f64>)> = None;
-    for device in devices {
-        let report = newest[&device];
-        let old = before.get(&device);
-        if old.is_some_and(|(at, _)| *at >= report.captured_at) {
-            continue;
-        }
-        conn.prepare_cached(
-            "INSERT INTO device_status (device_id, captured_at, state, codes, consumables)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (device_id) DO UPDATE SET captured_at = excluded.captured_at,
-                 state = excluded.state, codes = excluded.codes,
-                 consumables = excluded.consumables
-             WHERE device_status.captured_at < excluded.captured_at",
-        )?
-        .execute(params![
-            device,
-            report.captured_at,
-            report.digest.state,
-            json(&report.digest.codes)?,
-            json(&report.digest.consumables)?
-        ])?;
-        let (conditions, thresholds) = match &watched_here {
-            Some(w) => w,
-            None => watched_here.insert(watched(conn, org_id)?),
-        };
-        if conditions.is_empty() {
-            continue;
-        }
-        for event in changes(old.map(|(_, d)| d), report, conditions, thresholds) {
-            insert_event(conn, org_id, Some(device), None, None, &event)?;
-        }
+    for event in changes(old, at, new, &watched.conditions, &watched.thresholds) {
+        insert_event(conn, org_id, Some(device), None, None, &event)?;
     }
     Ok(())
 }
@@ -255,12 +162,13 @@ pub fn note_reports(
 /// The events from `old` to `new` for the conditions watched.
 fn changes(
     old: Option<&StatusDigest>,
-    new: &Report<'_>,
+    at: i64,
+    new: &StatusDigest,
     conditions: &BTreeSet<String>,
     thresholds: &[f64],
 ) -> Vec<EventDetail> {
     let mut events = Vec::new();
-    for (severity, code, description) in &new.digest.codes {
+    for (severity, code, description) in &new.codes {
         let condition = if severity == "warning" {
             AlertCondition::Warning
         } else {
@@ -270,20 +178,20 @@ fn changes(
         if was_active || !conditions.contains(condition.as_str()) {
             continue;
         }
-        let mut e = EventDetail::new(condition, new.captured_at);
+        let mut e = EventDetail::new(condition, at);
         e.subject = Some(code.clone());
         e.detail = description.clone();
         events.push(e);
     }
     if conditions.contains(AlertCondition::ConsumableLow.as_str()) {
-        for (name, now) in &new.digest.consumables {
+        for (name, now) in &new.consumables {
             // A consumable not in the report before counts as full: a first report already
             // below a threshold is told.
             let was = old
                 .and_then(|o| o.consumables.iter().find(|(n, _)| n == name))
                 .map_or(100.0_f64, |(_, p)| *p);
             if thresholds.iter().any(|t| was > *t && now <= t) {
-                let mut e = EventDetail::new(AlertCondition::ConsumableLow, new.captured_at);
+                let mut e = EventDetail::new(AlertCondition::ConsumableLow, at);
                 e.subject = Some(name.clone());
                 e.value = Some(*now);
                 e.before = Some(was);
@@ -1213,6 +1121,8 @@ mod tests {
     fn digest(codes: &[(&str, &str)], consumables: &[(&str, f64)]) -> StatusDigest {
         StatusDigest {
             state: "error".into(),
+            counters: Default::default(),
+            jobs: Vec::new(),
             codes: codes
                 .iter()
                 .map(|(s, c)| (s.to_string(), c.to_string(), None))
@@ -1237,12 +1147,7 @@ mod tests {
             &[("error", "E-1"), ("warning", "warning.ink_low")],
             &[("ink cyan", 19.0), ("ink black", 8.0), ("ink yellow", 5.0)],
         );
-        let report = Report {
-            device_id: 1,
-            captured_at: 10,
-            digest: &new,
-        };
-        let events = changes(Some(&old), &report, &watched, &[20.0, 10.0]);
+        let events = changes(Some(&old), 10, &new, &watched, &[20.0, 10.0]);
         let said: Vec<(AlertCondition, Option<&str>)> = events
             .iter()
             .map(|e| (e.condition, e.subject.as_deref()))
@@ -1256,7 +1161,7 @@ mod tests {
             ]
         );
         // Nothing is watched: nothing is an event.
-        assert!(changes(Some(&old), &report, &BTreeSet::new(), &[20.0]).is_empty());
+        assert!(changes(Some(&old), 10, &new, &BTreeSet::new(), &[20.0]).is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod consent;
 pub mod devices;
+pub mod fleet;
 pub mod groups;
 pub mod operations;
 pub mod records;

@@ -56,12 +56,12 @@ pub struct Incoming {
     pub captured_at: DateTime<Utc>,
     pub body: SealedBody,
     /// For device data: the report in brief, which alerts compare with the one before.
-    pub status: Option<super::alerts::StatusDigest>,
+    pub status: Option<super::fleet::StatusDigest>,
 }
 
 impl Incoming {
-    fn report(&self) -> Option<super::alerts::Report<'_>> {
-        self.status.as_ref().map(|digest| super::alerts::Report {
+    fn report(&self) -> Option<super::fleet::Report<'_>> {
+        self.status.as_ref().map(|digest| super::fleet::Report {
             device_id: self.device_id,
             captured_at: to_ms(self.captured_at),
             digest,
@@ -178,7 +178,7 @@ pub fn store_upload(conn: &Connection, upload: &Upload) -> Result<UploadReceipt,
         receipts.push(receipt);
         audit::append(conn, &upload.audit_event(rec))?;
     }
-    super::alerts::note_reports(conn, upload.org_id, &reports)?;
+    super::fleet::note_reports(conn, upload.org_id, &reports)?;
     Ok(UploadReceipt { records: receipts })
 }
 
@@ -359,14 +359,14 @@ pub fn store_uploads(
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         audit::append_all(conn, chunk)?;
     }
-    let mut reports: HashMap<i64, Vec<super::alerts::Report<'_>>> = HashMap::new();
+    let mut reports: HashMap<i64, Vec<super::fleet::Report<'_>>> = HashMap::new();
     for (upload, rec) in &new_records {
         if let Some(report) = rec.report() {
             reports.entry(upload.org_id).or_default().push(report);
         }
     }
     for (org, reports) in reports {
-        super::alerts::note_reports(conn, org, &reports)?;
+        super::fleet::note_reports(conn, org, &reports)?;
     }
     Ok(answers)
 }

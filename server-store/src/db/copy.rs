@@ -36,6 +36,8 @@ pub const TABLES: &[&str] = &[
     "server_meta",
     "signin_budgets",
     "device_status",
+    "production_hours",
+    "production_group_hours",
     "alert_rules",
     "alert_events",
     "alert_deliveries",

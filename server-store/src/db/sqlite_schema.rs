@@ -405,8 +405,33 @@ const MIGRATIONS: &[&str] = &[
         captured_at  INTEGER NOT NULL,
         state        TEXT NOT NULL,
         codes        TEXT NOT NULL,
-        consumables  TEXT NOT NULL
+        consumables  TEXT NOT NULL,
+        counters     TEXT NOT NULL DEFAULT '{}',
+        last_job_at  INTEGER,
+        lowest_percent REAL
     );
+    CREATE INDEX device_status_state ON device_status(state);
+    CREATE TABLE production_hours (
+        device_id   INTEGER NOT NULL REFERENCES devices(id),
+        hour        INTEGER NOT NULL,
+        jobs        REAL NOT NULL,
+        sheets      REAL NOT NULL,
+        area_m2     REAL NOT NULL,
+        ink_ml      REAL NOT NULL,
+        printing_s  REAL NOT NULL,
+        PRIMARY KEY (device_id, hour)
+    ) WITHOUT ROWID;
+    CREATE TABLE production_group_hours (
+        org_id      INTEGER NOT NULL REFERENCES organizations(id),
+        group_id    INTEGER NOT NULL,
+        hour        INTEGER NOT NULL,
+        jobs        REAL NOT NULL,
+        sheets      REAL NOT NULL,
+        area_m2     REAL NOT NULL,
+        ink_ml      REAL NOT NULL,
+        printing_s  REAL NOT NULL,
+        PRIMARY KEY (org_id, group_id, hour)
+    ) WITHOUT ROWID;
     CREATE TABLE alert_rules (
         id               INTEGER PRIMARY KEY,
         public_id        TEXT NOT NULL UNIQUE,
