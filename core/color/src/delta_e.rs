@@ -258,13 +258,10 @@ struct De2000Reference {
     c: f64,
     /// The reference is within the batch path's domain (else every sample takes [`de2000`]).
     usable: bool,
-    /// cos and sin of 30°, 6° and 63°, the phase shifts in T.
-    cos30: f64,
-    sin30: f64,
-    cos6: f64,
-    sin6: f64,
-    cos63: f64,
-    sin63: f64,
+    /// T = 1 − 0.17 cos(h − 30°) + 0.24 cos 2h + 0.32 cos(3h + 6°) − 0.20 cos(4h − 63°) written
+    /// with c = cos h, s = sin h (multiple-angle formulas, s² = 1 − c²) as
+    /// A(c²) + c·B(c²) + s·(C(c²) + c·D(c²)): these polynomials' coefficients, A's first.
+    t: [f64; 9],
 }
 
 impl De2000Reference {
@@ -279,12 +276,21 @@ impl De2000Reference {
             b: lab.b,
             c: lab.a.hypot(lab.b),
             usable: in_domain(F64s::splat(lab.l), F64s::splat(q)).0[0],
-            cos30: c30,
-            sin30: s30,
-            cos6: c6,
-            sin6: s6,
-            cos63: c63,
-            sin63: s63,
+            t: [
+                // 1 + 0.24(2c² − 1) − 0.2 cos 63°·(8c⁴ − 8c² + 1)
+                1.0 - 0.24 - 0.2 * c63,
+                0.48 + 1.6 * c63,
+                -1.6 * c63,
+                // −0.17 cos 30° + 0.32 cos 6°·(4c² − 3)
+                -0.17 * c30 - 0.96 * c6,
+                1.28 * c6,
+                // −0.17 sin 30° − 0.32 sin 6°·(4c² − 1)
+                -0.17 * s30 + 0.32 * s6,
+                -1.28 * s6,
+                // −0.2 sin 63°·4(2c² − 1)
+                0.8 * s63,
+                -1.6 * s63,
+            ],
         }
     }
 
@@ -327,14 +333,12 @@ impl De2000Reference {
         );
         let h = atan2_deg(sh, ch);
         let h_bar = h.lt(zero).select(h + 360.0, h);
-        // T from cos and sin of h̄′, 2h̄′, 3h̄′ and 4h̄′.
-        let (c2h, s2h) = (2.0 * ch * ch - 1.0, 2.0 * sh * ch);
-        let (c3h, s3h) = (ch * (4.0 * ch * ch - 3.0), sh * (3.0 - 4.0 * sh * sh));
-        let (c4h, s4h) = (2.0 * c2h * c2h - 1.0, 2.0 * s2h * c2h);
-        let t = 1.0 - 0.17 * (ch * self.cos30 + sh * self.sin30)
-            + 0.24 * c2h
-            + 0.32 * (c3h * self.cos6 - s3h * self.sin6)
-            - 0.20 * (c4h * self.cos63 + s4h * self.sin63);
+        // T as a polynomial in cos h̄′ and sin h̄′ (see `De2000Reference::t`).
+        let c2 = ch * ch;
+        let [a0, a1, a2, b0, b1, c0, c1, d0, d1] = self.t;
+        let t = (a0 + c2 * (a1 + c2 * a2))
+            + ch * (b0 + c2 * b1)
+            + sh * ((c0 + c2 * c1) + ch * (d0 + c2 * d1));
         let e = (h_bar - 275.0) * (1.0 / 25.0);
         let d_theta = 30.0 * exp_neg(-(e * e));
         let c_barp = (c1p + c2p) * 0.5;
