@@ -9,7 +9,9 @@
 
 use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
 
-/// Lanes per [`F64s`]: four SSE2 registers' worth of independent work per operation.
+/// Lanes per [`F64s`]: two SSE2 registers per value. Measured on the ΔE00 batch: 27 ns a colour
+/// with 4 lanes, 36 with 2 (the chains of divisions and square roots exposed), 41 with 8 (the
+/// registers spilled).
 pub(crate) const LANES: usize = 4;
 
 /// [`LANES`] f64 values.

@@ -60,9 +60,11 @@ impl WeightTable {
     /// CIELAB of many spectra on this table's grid, against its white: `spectra` holds them one
     /// after another (`out.len()` spectra of as many values as the grid has bands), `out` gets
     /// one Lab each. The values of [`xyz`](Self::xyz) then [`Xyz::to_lab`] to within a few ulp,
-    /// several times faster: the spectra go in blocks, the tristimulus sums run in independent
-    /// lanes instead of one chain of additions, and the cube roots are branch-free so that the
-    /// compiler vectorises them.
+    /// several times faster, for converting a whole chart or a scan line of measurements: the
+    /// spectra go in blocks, the tristimulus sums run in independent lanes instead of one chain
+    /// of additions, and the cube roots are branch-free and division-free so that the compiler
+    /// vectorises them. A batch that is not a whole number of spectra, or an `out` of another
+    /// length, is an error.
     pub fn lab_batch(&self, spectra: &[f64], out: &mut [Lab]) -> Result<()> {
         let bands = self.x.len();
         if bands == 0 || spectra.len() % bands != 0 {
