@@ -25,6 +25,7 @@ pub mod common;
 pub mod consent;
 pub mod consent_notice;
 pub mod dfe;
+pub mod fleet;
 pub mod json;
 pub mod measurement;
 pub mod problem;

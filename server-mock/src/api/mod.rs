@@ -9,6 +9,7 @@ pub(crate) mod auth;
 mod devices;
 pub mod drain;
 pub mod extract;
+mod fleet;
 mod meta;
 mod openapi_doc;
 mod operations;
@@ -222,6 +223,7 @@ impl AppState {
         (name = "uploads", description = "Ingestion"),
         (name = "operations", description = "Remote operations on devices, run by their agents over MQTT (service_support and admin roles)"),
         (name = "admin", description = "Organisation administration (admin role)"),
+        (name = "fleet", description = "The fleet at a glance: production figures, states, the printers that need attention"),
         (name = "alerts", description = "Alert rules: who is told of what, by e-mail or by a signed webhook (body: AlertWebhook; header ECSP-Signature: t=<Unix seconds>,v1=<hex HMAC-SHA256 over \"<t>.<body>\"> with the rule's secret)")
     ),
     components(schemas(ecsp_protocol::alerts::AlertWebhook))
@@ -296,6 +298,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(alerts::create_rule, alerts::list_rules))
         .routes(routes!(alerts::get_rule, alerts::delete_rule))
         .routes(routes!(alerts::list_deliveries))
+        .routes(routes!(fleet::dashboard))
+        .routes(routes!(fleet::production_csv))
+        .routes(routes!(fleet::attention))
         .split_for_parts();
     let mut api = api;
     openapi_doc::ProblemResponses.modify(&mut api);

@@ -24,11 +24,21 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, NaiveDate, TimeZone as _, Timelike as _, Utc};
+use chrono_tz::Tz;
 use ecsp_protocol::agent::DeviceData;
+use ecsp_protocol::auth::Role;
+use ecsp_protocol::fleet::{
+    AttentionItem, AttentionReason, DayFigure, FT2_PER_M2, FleetDashboard, ProductionUnit,
+    SILENT_AFTER_MINUTES, StateCounts,
+};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
+use super::accounts::UserPrincipal;
 use super::alerts::{self, Watched};
-use super::placeholder_list;
+use super::devices::VISIBLE;
+use super::{from_ms, parse_uuid, placeholder_list};
 use crate::db::StoreError;
 use crate::error::ApiError;
 use crate::portal::device_events::Severity;
@@ -540,4 +550,452 @@ mod tests {
         // A first report counts the log it brings.
         assert_eq!(total(&production(None, 3 * HOUR_MS, &new)).jobs, 2.0);
     }
+}
+
+// ---- the dashboard and the attention list ----------------------------------------------------
+
+/// Which printers a figure covers: those the user may see, narrowed to a group or one device.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter {
+    pub group: Option<Uuid>,
+    pub device: Option<Uuid>,
+}
+
+/// The filter's internal ids, rights checked: a group of the organisation, a device the user
+/// may see (else "not found").
+fn resolve(
+    conn: &Connection,
+    who: &UserPrincipal,
+    filter: Filter,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let group = match filter.group {
+        Some(g) => Some(super::groups::group_id_in_org(conn, who.org_id, g)?),
+        None => None,
+    };
+    let device = match filter.device {
+        Some(d) => Some(super::devices::visible(conn, who, d)?.0),
+        None => None,
+    };
+    Ok((group, device))
+}
+
+fn value_in(unit: ProductionUnit, a: &Amounts) -> f64 {
+    match unit {
+        ProductionUnit::Jobs => a.jobs,
+        ProductionUnit::Sheets => a.sheets,
+        ProductionUnit::M2 => a.area_m2,
+        ProductionUnit::Ft2 => a.area_m2 * FT2_PER_M2,
+    }
+}
+
+/// Local midnight of `day` in `tz`, in Unix ms (the earliest, on a day that starts twice).
+fn midnight(tz: Tz, day: NaiveDate) -> i64 {
+    let naive = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    tz.from_local_datetime(&naive)
+        .earliest()
+        // A zone that skips midnight (a few did, for daylight saving): its first hour.
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+/// Hourly production since `from` (Unix ms) of the printers `who` may see in the filter: from
+/// the organisation's per-group table when that covers exactly them (an admin's whole fleet or
+/// a group), else summed over their devices.
+fn hours_since(
+    conn: &Connection,
+    who: &UserPrincipal,
+    group: Option<i64>,
+    device: Option<i64>,
+    from: i64,
+) -> Result<Vec<(i64, Amounts)>, ApiError> {
+    let amounts = |r: &crate::sql::Row<'_>| -> crate::sql::Result<(i64, Amounts)> {
+        Ok((
+            r.get(0)?,
+            Amounts {
+                jobs: r.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
+                sheets: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                area_m2: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                ink_ml: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+                printing_s: r.get::<_, Option<f64>>(5)?.unwrap_or(0.0),
+            },
+        ))
+    };
+    let sums = "SUM(p.jobs), SUM(p.sheets), SUM(p.area_m2), SUM(p.ink_ml), SUM(p.printing_s)";
+    let rows = if who.role == Role::Admin && device.is_none() {
+        conn.prepare_cached(&format!(
+            "SELECT p.hour, {sums} FROM production_group_hours p
+             WHERE p.org_id = ?1 AND p.hour >= ?2 AND (CAST(?3 AS BIGINT) IS NULL OR p.group_id = ?3)
+             GROUP BY p.hour"
+        ))?
+        .query_map(params![who.org_id, from, group], amounts)?
+        .collect::<crate::sql::Result<Vec<_>>>()?
+    } else {
+        conn.prepare_cached(&format!(
+            "SELECT p.hour, {sums} FROM production_hours p JOIN devices d ON d.id = p.device_id
+             WHERE {VISIBLE} AND p.hour >= ?4 AND (CAST(?5 AS BIGINT) IS NULL OR d.group_id = ?5)
+               AND (CAST(?6 AS BIGINT) IS NULL OR d.id = ?6)
+             GROUP BY p.hour"
+        ))?
+        .query_map(
+            params![
+                who.id,
+                who.org_id,
+                who.role == Role::Admin,
+                from,
+                group,
+                device
+            ],
+            amounts,
+        )?
+        .collect::<crate::sql::Result<Vec<_>>>()?
+    };
+    Ok(rows)
+}
+
+/// The dashboard of the printers `who` may see in `filter`, in `unit`, with hours and days in
+/// `tz`, as of `now`. Hours are kept in UTC: in a zone whose offset is not whole hours (India,
+/// Nepal), an hour's production falls in the local hour it started in.
+pub fn dashboard(
+    conn: &Connection,
+    who: &UserPrincipal,
+    filter: Filter,
+    unit: ProductionUnit,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<FleetDashboard, ApiError> {
+    let (group, device) = resolve(conn, who, filter)?;
+    let today = now.with_timezone(&tz).date_naive();
+    let first = today - chrono::Duration::days(29);
+    let mut today_by_hour = vec![0.0; 24];
+    let mut days: Vec<DayFigure> = (0..30)
+        .map(|i| DayFigure {
+            date: (first + chrono::Duration::days(i)).to_string(),
+            value: 0.0,
+            ink_ml: 0.0,
+        })
+        .collect();
+    for (hour, a) in hours_since(conn, who, group, device, midnight(tz, first))? {
+        let local = from_ms(hour).with_timezone(&tz);
+        let date = local.date_naive();
+        let value = value_in(unit, &a);
+        if date == today {
+            today_by_hour[local.hour() as usize] += value;
+        }
+        if let Some(d) = usize::try_from((date - first).num_days())
+            .ok()
+            .and_then(|i| days.get_mut(i))
+        {
+            d.value += value;
+            d.ink_ml += a.ink_ml;
+        }
+    }
+    let (devices, states) = state_counts(conn, who, group, device, now)?;
+    Ok(FleetDashboard {
+        unit,
+        time_zone: tz.name().to_owned(),
+        today: today.to_string(),
+        today_by_hour,
+        days,
+        devices,
+        states,
+    })
+}
+
+fn state_counts(
+    conn: &Connection,
+    who: &UserPrincipal,
+    group: Option<i64>,
+    device: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(u32, StateCounts), ApiError> {
+    let silent_before = now.timestamp_millis() - SILENT_AFTER_MINUTES * 60_000;
+    let rows: Vec<(String, i64)> = conn
+        .prepare_cached(&format!(
+            "SELECT CASE WHEN s.device_id IS NULL OR s.state = '' THEN 'none'
+                         WHEN a.last_seen_at IS NOT NULL AND a.last_seen_at < ?4 THEN 'silent'
+                         ELSE s.state END AS st, COUNT(*)
+             FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+             LEFT JOIN agents a ON a.id = d.agent_id
+             WHERE {VISIBLE} AND (CAST(?5 AS BIGINT) IS NULL OR d.group_id = ?5) AND (CAST(?6 AS BIGINT) IS NULL OR d.id = ?6)
+             GROUP BY st"
+        ))?
+        .query_map(
+            params![
+                who.id,
+                who.org_id,
+                who.role == Role::Admin,
+                silent_before,
+                group,
+                device
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<crate::sql::Result<_>>()?;
+    let mut counts = StateCounts::default();
+    let mut total = 0;
+    for (state, n) in rows {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        total += n;
+        match state.as_str() {
+            "printing" => counts.printing += n,
+            "standby" => counts.standby += n,
+            "error" => counts.error += n,
+            "silent" => counts.silent += n,
+            "none" => counts.no_report += n,
+            _ => counts.other += n,
+        }
+    }
+    Ok((total, counts))
+}
+
+/// The printers `who` may see that need someone: in error, silent, a consumable at or below
+/// `below` percent, a remote operation that failed in the last 24 hours. Errors first, then
+/// the rest; the newest first within each; at most `limit` of each reason.
+pub fn attention(
+    conn: &Connection,
+    who: &UserPrincipal,
+    below: f64,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<AttentionItem>, ApiError> {
+    let now_ms = now.timestamp_millis();
+    let visible = params![who.id, who.org_id, who.role == Role::Admin];
+    let device_columns = "d.public_id, d.manufacturer, d.model, d.serial_number";
+    let mut items = Vec::new();
+    let mut push = |reason: AttentionReason,
+                    (id, manufacturer, model, serial_number, at, detail): (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        Option<String>,
+    )|
+     -> Result<(), ApiError> {
+        items.push(AttentionItem {
+            reason,
+            device_id: parse_uuid(&id)?,
+            manufacturer,
+            model,
+            serial_number,
+            at: from_ms(at),
+            detail,
+        });
+        Ok(())
+    };
+    type Row = (String, String, String, String, i64, Option<String>);
+    let row = |r: &crate::sql::Row<'_>| -> crate::sql::Result<Row> {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    };
+
+    let errors: Vec<Row> = conn
+        .prepare_cached(&format!(
+            "SELECT {device_columns}, s.captured_at, s.codes FROM device_status s
+             JOIN devices d ON d.id = s.device_id
+             WHERE s.state = 'error' AND {VISIBLE} ORDER BY s.captured_at DESC LIMIT ?4"
+        ))?
+        .query_map(params![visible[0], visible[1], visible[2], limit], row)?
+        .collect::<crate::sql::Result<_>>()?;
+    for (id, m, model, serial, at, codes) in errors {
+        let codes: Vec<(String, String, Option<String>)> =
+            from_json(codes.as_deref().unwrap_or("[]"))?;
+        let detail = codes
+            .iter()
+            .filter(|(severity, _, _)| severity == "error")
+            .map(|(_, code, description)| match description {
+                Some(d) => format!("{code}: {d}"),
+                None => code.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        push(
+            AttentionReason::Error,
+            (
+                id,
+                m,
+                model,
+                serial,
+                at,
+                (!detail.is_empty()).then_some(detail),
+            ),
+        )?;
+    }
+
+    let silent: Vec<Row> = conn
+        .prepare_cached(&format!(
+            "SELECT {device_columns}, a.last_seen_at, NULL FROM devices d
+             JOIN agents a ON a.id = d.agent_id
+             WHERE a.last_seen_at < ?4 AND a.deleted_at IS NULL AND a.disabled = 0 AND {VISIBLE}
+             ORDER BY a.last_seen_at DESC LIMIT ?5"
+        ))?
+        .query_map(
+            params![
+                visible[0],
+                visible[1],
+                visible[2],
+                now_ms - SILENT_AFTER_MINUTES * 60_000,
+                limit
+            ],
+            row,
+        )?
+        .collect::<crate::sql::Result<_>>()?;
+    for r in silent {
+        push(AttentionReason::Silent, r)?;
+    }
+
+    let low: Vec<Row> = conn
+        .prepare_cached(&format!(
+            "SELECT {device_columns}, s.captured_at, s.consumables FROM device_status s
+             JOIN devices d ON d.id = s.device_id
+             WHERE s.lowest_percent <= ?4 AND {VISIBLE} ORDER BY s.lowest_percent LIMIT ?5"
+        ))?
+        .query_map(
+            params![visible[0], visible[1], visible[2], below, limit],
+            row,
+        )?
+        .collect::<crate::sql::Result<_>>()?;
+    for (id, m, model, serial, at, consumables) in low {
+        let levels: Vec<(String, f64)> = from_json(consumables.as_deref().unwrap_or("[]"))?;
+        let detail = levels
+            .iter()
+            .filter(|(_, p)| *p <= below)
+            .map(|(name, p)| format!("{name} {p:.0} %"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        push(
+            AttentionReason::ConsumableLow,
+            (id, m, model, serial, at, Some(detail)),
+        )?;
+    }
+
+    let failed: Vec<Row> = conn
+        .prepare_cached(&format!(
+            "SELECT {device_columns}, o.updated_at, o.kind || ' ' || o.state FROM operations o
+             JOIN devices d ON d.id = o.device_id
+             WHERE o.org_id = ?2 AND o.updated_at >= ?4
+               AND o.state IN ('failed', 'rejected', 'timed_out', 'expired') AND {VISIBLE}
+             ORDER BY o.updated_at DESC LIMIT ?5"
+        ))?
+        .query_map(
+            params![
+                visible[0],
+                visible[1],
+                visible[2],
+                now_ms - 24 * HOUR_MS,
+                limit
+            ],
+            row,
+        )?
+        .collect::<crate::sql::Result<_>>()?;
+    for r in failed {
+        push(AttentionReason::OperationFailed, r)?;
+    }
+    Ok(items)
+}
+
+/// The production of each printer `who` may see in `filter`, by day over the last 30 days in
+/// `tz`, as CSV with a header: only days a printer produced something.
+pub fn production_csv(
+    conn: &Connection,
+    who: &UserPrincipal,
+    filter: Filter,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ApiError> {
+    let (group, device) = resolve(conn, who, filter)?;
+    let first = now.with_timezone(&tz).date_naive() - chrono::Duration::days(29);
+    type Row = (String, String, String, i64, f64, f64, f64, f64, f64);
+    let rows: Vec<Row> = conn
+        .prepare_cached(&format!(
+            "SELECT d.manufacturer, d.model, d.serial_number, p.hour, p.jobs, p.sheets,
+                    p.area_m2, p.ink_ml, p.printing_s
+             FROM production_hours p JOIN devices d ON d.id = p.device_id
+             WHERE {VISIBLE} AND p.hour >= ?4 AND (CAST(?5 AS BIGINT) IS NULL OR d.group_id = ?5)
+               AND (CAST(?6 AS BIGINT) IS NULL OR d.id = ?6)
+             ORDER BY d.serial_number, d.id, p.hour"
+        ))?
+        .query_map(
+            params![
+                who.id,
+                who.org_id,
+                who.role == Role::Admin,
+                midnight(tz, first),
+                group,
+                device
+            ],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            },
+        )?
+        .collect::<crate::sql::Result<_>>()?;
+    // (manufacturer, model, serial, day) → amounts, in the rows' order.
+    let mut days: Vec<((String, String, String, NaiveDate), Amounts)> = Vec::new();
+    for (m, model, serial, hour, jobs, sheets, area_m2, ink_ml, printing_s) in rows {
+        let day = from_ms(hour).with_timezone(&tz).date_naive();
+        let a = Amounts {
+            jobs,
+            sheets,
+            area_m2,
+            ink_ml,
+            printing_s,
+        };
+        match days.last_mut() {
+            Some((key, sum)) if key.0 == m && key.1 == model && key.2 == serial && key.3 == day => {
+                sum.add(&a)
+            }
+            _ => days.push(((m, model, serial, day), a)),
+        }
+    }
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| StoreError::Task(e.to_string());
+    out.write_record([
+        "date",
+        "manufacturer",
+        "model",
+        "serial_number",
+        "jobs",
+        "sheets",
+        "printed_m2",
+        "printed_ft2",
+        "ink_ml",
+        "printing_hours",
+    ])
+    .map_err(io)?;
+    for ((m, model, serial, day), a) in days {
+        out.write_record([
+            day.to_string(),
+            m,
+            model,
+            serial,
+            format!("{:.0}", a.jobs),
+            format!("{:.0}", a.sheets),
+            format!("{:.2}", a.area_m2),
+            format!("{:.2}", a.area_m2 * FT2_PER_M2),
+            format!("{:.1}", a.ink_ml),
+            format!("{:.2}", a.printing_s / 3600.0),
+        ])
+        .map_err(io)?;
+    }
+    out.into_inner()
+        .map_err(|e| StoreError::Task(e.to_string()).into())
 }

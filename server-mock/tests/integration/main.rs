@@ -11,6 +11,7 @@ mod auth;
 mod backup;
 mod bad_input;
 mod cluster;
+mod fleet;
 mod ingest;
 mod logs;
 mod metrics;
