@@ -52,7 +52,7 @@ fn f(t: f64) -> f64 {
 }
 
 /// [`f`] on lanes, with the branch-free cube root of the batch paths: both sides are computed
-/// and one kept. Same value as `f` to within 1 ulp, except that +∞ gives NaN (the caller falls
+/// and one kept. Same value as `f` to within 4 ulp, except that +∞ gives NaN (the caller falls
 /// back to `f` for what is not finite).
 #[inline(always)]
 pub(crate) fn lab_f(t: F64s) -> F64s {
