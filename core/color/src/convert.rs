@@ -56,7 +56,7 @@ fn f(t: f64) -> f64 {
 /// back to `f` for what is not finite).
 #[inline(always)]
 pub(crate) fn lab_f(t: F64s) -> F64s {
-    let linear = (KAPPA * t + 16.0) / 116.0;
+    let linear = (KAPPA * t + 16.0) * (1.0 / 116.0); // within 1 ulp of f's division
     let root = crate::fastmath::cbrt(t.max(F64s::splat(EPSILON)));
     t.gt(F64s::splat(EPSILON)).select(root, linear)
 }
