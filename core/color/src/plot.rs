@@ -962,6 +962,61 @@ fn trend_on(
     })
 }
 
+/// Size of [`bars_svg`]'s charts: wide and low, for a dashboard.
+const BARS_SIZE: (u32, u32) = (1000, 320);
+
+/// A plain bar chart as an SVG document: one bar per label, `x_desc` and `y_desc` on the axes.
+/// Not a colour plot: the portal's production dashboard draws with it so that every chart of
+/// the portal comes from one drawing library, font and frame.
+pub fn bars_svg(x_desc: &str, y_desc: &str, labels: &[String], values: &[f64]) -> Result<String> {
+    to_svg(|target| {
+        let n = labels.len().max(1);
+        let top = values.iter().copied().fold(0.0_f64, f64::max).max(1.0) * 1.15;
+        let counts = values.iter().all(|v| (v - v.round()).abs() < 1e-9);
+        on_backend!(target, BARS_SIZE, |root| {
+            let mut chart = frame(&root, "", -0.5..n as f64 - 0.5, 0.0..top)?;
+            // Label at most every other bar of a long series, so that labels never overlap.
+            let step = n.div_ceil(16);
+            chart
+                .configure_mesh()
+                .max_light_lines(LIGHT_LINES)
+                .disable_x_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .x_labels(n)
+                .x_label_formatter(&|x| {
+                    let i = x.round();
+                    if (x - i).abs() > 1e-6 || i < 0.0 || (i as usize) % step != 0 {
+                        return String::new();
+                    }
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                })
+                // Counts (printers, jobs) get whole-number ticks only.
+                .y_label_formatter(&|y| {
+                    if !counts {
+                        format!("{y}")
+                    } else if (y - y.round()).abs() < 1e-9 {
+                        format!("{y:.0}")
+                    } else {
+                        String::new()
+                    }
+                })
+                .label_style(("sans-serif", 14))
+                .axis_desc_style(("sans-serif", 16))
+                .draw()
+                .map_err(err)?;
+            chart
+                .draw_series(values.iter().enumerate().map(|(i, v)| {
+                    Rectangle::new(
+                        [(i as f64 - 0.4, 0.0), (i as f64 + 0.4, v.max(0.0))],
+                        palette(0).filled(),
+                    )
+                }))
+                .map_err(err)?;
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1760,6 +1760,11 @@ impl Lang {
         pick(self, AUDIT_ACTION_WORDS, key)
     }
 
+    /// The navigation's word for the fleet dashboard.
+    pub fn fleet_nav(self) -> &'static str {
+        super::fleet::FleetWords::of(self).nav
+    }
+
     /// The navigation's word for the alert rules page.
     pub fn alert_nav(self) -> &'static str {
         super::alerts::AlertWords::of(self).nav

@@ -380,7 +380,7 @@ pub struct MeasurementPlots {
 
 /// Gives an SVG document from plotters its accessible name (the caption `caption_id`) and the
 /// class the stylesheet sizes it by. plotters' documents always begin `<svg `.
-fn embed(svg: String, caption_id: &str) -> String {
+pub(super) fn embed(svg: String, caption_id: &str) -> String {
     svg.replacen(
         "<svg ",
         &format!("<svg class=\"plot\" role=\"img\" aria-labelledby=\"{caption_id}\" "),

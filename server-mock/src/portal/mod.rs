@@ -17,6 +17,7 @@ mod alerts;
 mod confirm;
 pub(crate) mod device_events;
 mod device_jobs;
+mod fleet;
 mod i18n;
 mod labels;
 mod measurements;
@@ -73,6 +74,8 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/language", post(pages::set_language))
         .route("/portal/settings", get(zone::settings).post(zone::set_zone))
         .route("/portal/alerts", get(alerts::list).post(alerts::change))
+        .route("/portal/fleet", get(fleet::page))
+        .route("/portal/fleet/production.csv", get(fleet::csv))
         .route("/portal/alerts/{id}", get(alerts::show))
         .route("/portal/devices", get(pages::devices))
         .route("/portal/devices/{id}", get(pages::device))

@@ -257,3 +257,48 @@ async fn a_bad_query_names_its_parameter() {
         .await;
     expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
 }
+
+/// The portal's dashboard: charts with their values, the attention list, in the viewer's
+/// language, small enough for a phone's connection.
+#[tokio::test]
+async fn the_portal_dashboard_shows_the_fleet_in_the_viewers_language() {
+    use crate::portal::Browser;
+    let ts = TestServer::start().await;
+    report(
+        &ts,
+        "X4DEMO0001",
+        3,
+        json!({"error_codes": [{"code": "error.prt.jam", "description": "Paper jam"}],
+               "cumulative_printing_area_m2": 10.0}),
+    )
+    .await;
+    report(
+        &ts,
+        "X4DEMO0001",
+        1,
+        json!({"error_codes": [{"code": "error.prt.jam", "description": "Paper jam"}],
+               "cumulative_printing_area_m2": 12.5}),
+    )
+    .await;
+    let mut b = Browser::new(&ts);
+    b.accept_language = "ja-JP,ja;q=0.9";
+    b.sign_in("admin").await;
+    let page = b.get("/portal/fleet?unit=m2").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("フリートの稼働状況"));
+    assert_eq!(
+        page.body
+            .matches("<svg class=\"plot\" role=\"img\"")
+            .count(),
+        3
+    );
+    assert!(
+        page.body.contains("error.prt.jam: Paper jam"),
+        "the attention list"
+    );
+    assert!(page.body.contains("合計 2.5"), "the month's total in m²");
+    assert!(page.body.len() < 200_000, "{} bytes", page.body.len());
+    let csv = b.get("/portal/fleet/production.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.contains("X4DEMO0001"), "{}", csv.body);
+}

@@ -339,6 +339,24 @@ test("a user sets an alert rule and reads it back, in both languages", async () 
   await en.context().close();
 });
 
+test("the fleet dashboard shows the simulator's printers, its charts and their values, in both languages", async () => {
+  const page = await signIn("admin");
+  await page.goto(`${base}/portal/fleet`);
+  assert((await page.locator("svg.plot").count()) === 3, "three charts");
+  const states = await page.locator("#states-caption").innerText();
+  assert(/3 printers/.test(states), `the simulator's three printers are counted: ${states}`);
+  await check(page, "fleet");
+  await page.getByLabel("Show production in").selectOption("jobs");
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForURL(/unit=jobs/);
+  await page.context().close();
+  const ja = await signIn("admin", "ja");
+  await ja.goto(`${base}/portal/fleet?unit=ft2`);
+  assert((await ja.locator("h1").innerText()) === "フリートの稼働状況");
+  await check(ja, "fleet-ja");
+  await ja.context().close();
+});
+
 test("a form without its CSRF token, or a browser without the cookie, is refused", async () => {
   const page = await signIn("technician");
   await page.goto(`${base}/portal/consent`);
