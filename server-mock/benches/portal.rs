@@ -12,19 +12,13 @@
 //! `cargo bench -p ecsp-server-mock --bench portal`; `ECSP_BENCH_RECORDS` changes the 100,000.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use uuid::Uuid;
 
 mod common;
-use common::{client, env_or};
-
-/// Percentile `p` (0..=100) of sorted durations, in milliseconds.
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
-}
+use common::{client, env_or, portal_session, time_gets};
 
 /// A measurement of `patches` patches (reflectance 380–730 nm at 10 nm, smooth curves of
 /// varied hue and depth), captured at `at`, its inks `drift` lighter than the first print.
@@ -167,40 +161,7 @@ fn main() {
         let newest_strip = strips.last().unwrap()["record_id"].as_str().unwrap().to_owned();
         let newest_big = big[1]["record_id"].as_str().unwrap().to_owned();
 
-        // Sign in through the form, as a browser does.
-        let form = http.get(format!("{base}/portal/sign-in")).send().await.unwrap();
-        let pre = form
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .find_map(|v| {
-                let v = v.to_str().ok()?;
-                v.strip_prefix("__Host-ecsp_signin=")
-                    .map(|r| r.split(';').next().unwrap_or_default().to_owned())
-            })
-            .unwrap();
-        let res = http
-            .post(format!("{base}/portal/sign-in"))
-            .header("cookie", format!("__Host-ecsp_signin={pre}"))
-            .form(&[
-                ("email", admin.email.as_str()),
-                ("password", admin.password.as_str()),
-                ("csrf", pre.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let session = res
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .find_map(|v| {
-                let v = v.to_str().ok()?;
-                v.strip_prefix("__Host-ecsp_session=")
-                    .map(|r| r.split(';').next().unwrap_or_default().to_owned())
-            })
-            .expect("signed in");
-        let cookie = format!("__Host-ecsp_session={session}");
+        let cookie = portal_session(&http, &base, &admin.email, &admin.password).await;
 
         println!(
             "portal page timings: {requests} sequential requests each, keep-alive, loopback round trip"
@@ -243,26 +204,10 @@ fn main() {
             ("stylesheet", "/portal/static/portal.css".to_owned()),
         ];
         for (name, path) in pages {
-            let mut times = Vec::with_capacity(requests);
-            let mut bytes = 0;
-            for _ in 0..requests {
-                let t = Instant::now();
-                let res = http
-                    .get(format!("{base}{path}"))
-                    .header("cookie", &cookie)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), reqwest::StatusCode::OK, "{path}");
-                bytes = res.bytes().await.unwrap().len();
-                times.push(t.elapsed());
-            }
-            times.sort();
+            let t = time_gets(&http, &format!("{base}{path}"), ("cookie", &cookie), requests).await;
             println!(
-                "  {name:<44} {:>8.2} {:>8.2} {:>8.2} {bytes:>10}",
-                percentile(&times, 50.0),
-                percentile(&times, 95.0),
-                percentile(&times, 100.0),
+                "  {name:<44} {:>8.2} {:>8.2} {:>8.2} {:>10}",
+                t.p50, t.p95, t.max, t.bytes
             );
         }
         println!("  aims: p95 < 50 ms and < 200 KB per page");

@@ -1,5 +1,7 @@
-//! What the portal and sign-in benches share: settings from the environment and an HTTPS
-//! client that trusts exactly the server's CA.
+//! What the server's benches share: settings from the environment, an HTTPS client that trusts
+//! exactly the server's CA, a portal session, and timing a page.
+// Each bench uses some of these; the others are not dead code, only unused by that bench.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -32,4 +34,82 @@ pub fn client(ca_pem: &str) -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// Percentile `p` (0..=100) of sorted durations, in milliseconds.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// Signs in through the portal's form as a browser does; the session cookie (`name=value`).
+pub async fn portal_session(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let cookie_of = |res: &reqwest::Response, name: &str| {
+        res.headers().get_all("set-cookie").iter().find_map(|v| {
+            let v = v.to_str().ok()?;
+            v.strip_prefix(&format!("{name}="))
+                .map(|r| r.split(';').next().unwrap_or_default().to_owned())
+        })
+    };
+    let form = http
+        .get(format!("{base}/portal/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_of(&form, "__Host-ecsp_signin").unwrap();
+    let res = http
+        .post(format!("{base}/portal/sign-in"))
+        .header("cookie", format!("__Host-ecsp_signin={pre}"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf", pre.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_of(&res, "__Host-ecsp_session").expect("signed in");
+    format!("__Host-ecsp_session={session}")
+}
+
+/// The round trips of `n` sequential GETs of `url` with one header.
+pub struct Timing {
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+    pub bytes: usize,
+}
+
+pub async fn time_gets(
+    http: &reqwest::Client,
+    url: &str,
+    header: (&str, &str),
+    n: usize,
+) -> Timing {
+    let mut times = Vec::with_capacity(n);
+    let mut bytes = 0;
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        let res = http
+            .get(url)
+            .header(header.0, header.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK, "{url}");
+        bytes = res.bytes().await.unwrap().len();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Timing {
+        p50: percentile(&times, 50.0),
+        p95: percentile(&times, 95.0),
+        max: percentile(&times, 100.0),
+        bytes,
+    }
 }
