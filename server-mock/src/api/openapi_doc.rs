@@ -263,7 +263,76 @@ pub fn with_cross_field_rules(api: &OpenApi) -> serde_json::Value {
     if let Some(values) = schemas.pointer_mut("/Spectrum/properties/values") {
         set_items_range(values, json!(0), json!(2));
     }
+    alert_and_fleet_rules(&mut doc);
     doc
+}
+
+/// Every IANA time zone name the server knows (chrono-tz), for the `time_zone` enums.
+fn time_zone_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
+    names.sort_unstable();
+    names
+}
+
+/// The rules of an alert rule that tie one field to another (alerts.rs), and the values a time
+/// zone and a language may take.
+fn alert_and_fleet_rules(doc: &mut serde_json::Value) {
+    let zones = json!({"type": "string", "enum": time_zone_names()});
+    if let Some(rule) = doc.pointer_mut("/components/schemas/NewAlertRule") {
+        rule["properties"]["time_zone"] = zones.clone();
+        rule["properties"]["language"] = json!({"type": "string", "enum": ["en", "ja"]});
+        rule["properties"]["quiet_minutes"]["minimum"] = json!(0);
+        rule["properties"]["quiet_minutes"]["maximum"] = json!(ecsp_protocol::alerts::MAX_QUIET_MINUTES);
+        rule["properties"]["codes"]["items"] =
+            json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": REQUIRED_TEXT});
+        let none = json!({"type": "null"});
+        let no_codes = json!({"type": "array", "maxItems": 0});
+        rule["allOf"] = json!([
+            // `threshold` only with, and within the range of, the conditions that take one;
+            // `codes` only with `error` and `warning`; `upload_rejected` names no device.
+            {"oneOf": [
+                {"properties": {"condition": {"const": "consumable_low"},
+                                "threshold": {"type": "integer", "minimum": 1, "maximum": 99},
+                                "codes": no_codes},
+                 "required": ["threshold"]},
+                {"properties": {"condition": {"const": "agent_silent"},
+                                "threshold": {"type": "integer", "minimum": 5, "maximum": 10_080},
+                                "codes": no_codes},
+                 "required": ["threshold"]},
+                {"properties": {"condition": {"enum": ["error", "warning"]}, "threshold": none}},
+                {"properties": {"condition": {"const": "operation_failed"}, "threshold": none,
+                                "codes": no_codes}},
+                {"properties": {"condition": {"const": "upload_rejected"}, "threshold": none,
+                                "codes": no_codes, "group_id": none, "device_id": none}}
+            ]},
+            // A webhook has an `https://` address without user or password; e-mail has none.
+            {"oneOf": [
+                {"properties": {"channel": {"const": "email"}, "webhook_url": none}},
+                {"properties": {"channel": {"const": "webhook"},
+                                "webhook_url": {"type": "string", "maxLength": 2048,
+                                                "pattern": "^https://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"}},
+                 "required": ["webhook_url"]}
+            ]},
+            // A group or a device, not both.
+            {"anyOf": [
+                {"properties": {"group_id": none}},
+                {"properties": {"device_id": none}}
+            ]}
+        ]);
+    }
+    for path in ["/api/v1/fleet/dashboard", "/api/v1/fleet/production.csv"] {
+        let Some(params) = doc
+            .pointer_mut(&format!("/paths/{}/get/parameters", path.replace('/', "~1")))
+            .and_then(|p| p.as_array_mut())
+        else {
+            continue;
+        };
+        for p in params.iter_mut() {
+            if p["name"] == "time_zone" {
+                p["schema"] = zones.clone();
+            }
+        }
+    }
 }
 
 /// Sets `key` on every array branch of `schema` (itself, or a `oneOf`/`anyOf` branch).
