@@ -604,7 +604,7 @@ mod tests {
     fn retries_double_up_to_an_hour() {
         let s = Senders {
             mailer: None,
-            http: reqwest::Client::new(),
+            http: http_client(None).unwrap(),
             base_url: String::new(),
             retry_base: Duration::from_secs(30),
         };
