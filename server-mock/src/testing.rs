@@ -71,6 +71,11 @@ impl TestServer {
     /// its CA (the node issues its own server certificate from it), a data directory and a
     /// loopback port of its own.
     pub async fn start_node(&self) -> Self {
+        self.start_node_with(|_| {}).await
+    }
+
+    /// [`start_node`](Self::start_node) with `tweak` applied to the node's configuration.
+    pub async fn start_node_with(&self, tweak: impl FnOnce(&mut Config)) -> Self {
         let database = self
             .database
             .clone()
@@ -85,6 +90,7 @@ impl TestServer {
         let mut config = Config::with_defaults(data);
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.database = Some(database.clone());
+        tweak(&mut config);
         let server = crate::start(config).await.unwrap();
         let ca_pem = server.ca_pem.clone().unwrap_or_default();
         assert_eq!(ca_pem, self.ca_pem, "one CA for every node");

@@ -656,3 +656,86 @@ async fn the_portal_makes_lists_and_deletes_rules_in_the_viewers_language() {
         .unwrap();
     assert_eq!(rules, json!([]));
 }
+
+/// Three nodes of one service on PostgreSQL, each running the alert worker: an error reported
+/// through one is one e-mail, sent by one of them.
+#[tokio::test]
+async fn three_nodes_send_each_message_once() {
+    if postgres_only("three_nodes_send_each_message_once").is_none() {
+        return;
+    }
+    let mut smtp = Smtp::new();
+    smtp.start().await;
+    let first = server(&smtp, None).await;
+    let (url, ca) = (smtp.url(), smtp.ca_file.clone());
+    let second = first
+        .start_node_with(|c| alerting(c, url.clone(), ca.clone(), None))
+        .await;
+    let (url, ca) = (smtp.url(), smtp.ca_file.clone());
+    let _third = first.start_node_with(|c| alerting(c, url, ca, None)).await;
+    // Five rules, each for one code: five messages, each to be sent by one node once.
+    let codes: Vec<String> = (0..5).map(|i| format!("error.c{i}")).collect();
+    for code in &codes {
+        rule(
+            &second,
+            json!({"condition": "error", "codes": [code], "channel": "email", "language": "en",
+                   "time_zone": "UTC", "quiet_minutes": 0}),
+        )
+        .await;
+    }
+    let reported: Vec<&str> = codes.iter().map(String::as_str).collect();
+    report(&first, &reported).await;
+    wait_for("five messages", || smtp.messages().len() >= 5).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut subjects: Vec<String> = smtp.messages().into_iter().map(|(_, s, _)| s).collect();
+    subjects.sort();
+    let mut unique = subjects.clone();
+    unique.dedup();
+    assert_eq!(unique, subjects, "each message once");
+    assert_eq!(subjects.len(), 5, "{subjects:?}");
+    for code in &codes {
+        assert!(
+            subjects.iter().any(|s| s.contains(code.as_str())),
+            "{code}: {subjects:?}"
+        );
+    }
+}
+
+/// An agent not heard from for the rule's minutes is told of once per silence, for each of its
+/// printers the recipient may see.
+#[tokio::test]
+async fn a_silent_agent_is_told_of_once() {
+    let smtp = Smtp::new();
+    let receiver = Receiver::start(Vec::new()).await;
+    let ts = server(&smtp, Some(&receiver)).await;
+    rule(
+        &ts,
+        json!({"condition": "agent_silent", "threshold": 15, "channel": "webhook",
+               "webhook_url": receiver.url(), "language": "en", "time_zone": "UTC",
+               "quiet_minutes": 0}),
+    )
+    .await;
+    let agent = ts.demo.agent.agent_id.to_string();
+    let seen = chrono::Utc::now().timestamp_millis() - 20 * 60_000;
+    ts.db()
+        .write(move |c| {
+            c.execute(
+                "UPDATE agents SET last_seen_at = ?1 WHERE public_id = ?2",
+                ecsp_server_mock::params![seen, agent],
+            )
+            .map_err(ecsp_server_mock::db::StoreError::from)
+        })
+        .await
+        .unwrap();
+    // The operator may see two of the agent's three printers.
+    wait_for("two webhooks", || receiver.hooks().len() == 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let hooks = receiver.hooks();
+    assert_eq!(hooks.len(), 2, "once per silence");
+    let body: Value = serde_json::from_slice(&hooks[0].body).unwrap();
+    assert_eq!(body["events"][0]["condition"], "agent_silent");
+    assert!(
+        body["events"][0]["value"].as_f64().unwrap() >= 20.0,
+        "{body}"
+    );
+}

@@ -74,6 +74,12 @@ impl TestServer {
         Self { harness, client }
     }
 
+    pub async fn start_node_with(&self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let harness = self.harness.start_node_with(tweak).await;
+        let client = https_client(&harness.ca_pem);
+        Self { harness, client }
+    }
+
     /// Starts it again with a changed configuration, and a client that trusts it.
     pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
         self.harness.restart_with(tweak).await;
