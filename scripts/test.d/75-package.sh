@@ -42,6 +42,7 @@ deb="$(ls "$work"/ecsp-server_*.deb)"
 echo "== built $(basename "$deb") ($(du -h "$deb" | cut -f1))"
 check "the package is installed" $SUDO dpkg -i "$deb"
 check "the data key was made, root's alone" test "$($SUDO stat -c '%a %U' /etc/ecsp-server/data.key)" = "600 root"
+check "the settings file (it may hold the SMTP password) is root's alone" test "$($SUDO stat -c '%a %U' /etc/ecsp-server/ecsp-server.env)" = "600 root"
 check "systemd-analyze verify finds nothing" systemd-analyze verify /usr/lib/systemd/system/ecsp-server.service
 security="$(systemd-analyze security --offline=true /usr/lib/systemd/system/ecsp-server.service 2>&1 | tail -n 1)"
 echo "== systemd-analyze security: $security"
