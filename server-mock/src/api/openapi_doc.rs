@@ -282,7 +282,8 @@ fn alert_and_fleet_rules(doc: &mut serde_json::Value) {
         rule["properties"]["time_zone"] = zones.clone();
         rule["properties"]["language"] = json!({"type": "string", "enum": ["en", "ja"]});
         rule["properties"]["quiet_minutes"]["minimum"] = json!(0);
-        rule["properties"]["quiet_minutes"]["maximum"] = json!(ecsp_protocol::alerts::MAX_QUIET_MINUTES);
+        rule["properties"]["quiet_minutes"]["maximum"] =
+            json!(ecsp_protocol::alerts::MAX_QUIET_MINUTES);
         rule["properties"]["codes"]["items"] =
             json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": REQUIRED_TEXT});
         let none = json!({"type": "null"});
@@ -322,7 +323,10 @@ fn alert_and_fleet_rules(doc: &mut serde_json::Value) {
     }
     for path in ["/api/v1/fleet/dashboard", "/api/v1/fleet/production.csv"] {
         let Some(params) = doc
-            .pointer_mut(&format!("/paths/{}/get/parameters", path.replace('/', "~1")))
+            .pointer_mut(&format!(
+                "/paths/{}/get/parameters",
+                path.replace('/', "~1")
+            ))
             .and_then(|p| p.as_array_mut())
         else {
             continue;

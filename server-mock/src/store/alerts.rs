@@ -72,12 +72,14 @@ impl EventDetail {
     }
 }
 
-fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+/// `value` as the JSON text a column holds.
+pub(super) fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Task(e.to_string()))
 }
 
-fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("alert JSON: {e}")))
+/// A JSON column read back; text that does not read is damaged storage, not a panic.
+pub(super) fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("a JSON column: {e}")))
 }
 
 /// Writes one event.

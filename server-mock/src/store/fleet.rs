@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::accounts::UserPrincipal;
-use super::alerts::{self, Watched};
+use super::alerts::{self, Watched, from_json, json};
 use super::devices::VISIBLE;
 use super::{from_ms, parse_uuid, placeholder_list};
 use crate::db::StoreError;
@@ -252,14 +252,6 @@ pub fn production(
     let mut out: Vec<(i64, Amounts)> = by_hour.into_iter().collect();
     out.sort_by_key(|(h, _)| *h);
     out
-}
-
-fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Task(e.to_string()))
-}
-
-fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("device status JSON: {e}")))
 }
 
 /// The stored brief of a device before a report.
