@@ -55,6 +55,10 @@ pub enum NodeMessage {
     },
     Alive {
         node: Uuid,
+        /// Asks each node that hears it to say it runs at once (never set on an answer, so
+        /// answers are not answered).
+        #[serde(default)]
+        answer_me: bool,
     },
 }
 
@@ -79,11 +83,20 @@ pub async fn announce(state: AppState) {
     if !matches!(state.db, crate::db::Database::Postgres(_)) {
         return;
     }
-    let mut every = tokio::time::interval(ALIVE_EVERY);
+    // The first announcement is made when the node listens (see `listen`).
+    let mut every =
+        tokio::time::interval_at(tokio::time::Instant::now() + ALIVE_EVERY, ALIVE_EVERY);
     loop {
         every.tick().await;
         let node = state.remote.node();
-        tell(&state.db, NodeMessage::Alive { node }).await;
+        tell(
+            &state.db,
+            NodeMessage::Alive {
+                node,
+                answer_me: false,
+            },
+        )
+        .await;
     }
 }
 
@@ -104,7 +117,13 @@ pub fn listen(state: &AppState) -> Option<crate::db::postgres::Listener> {
         move || {
             all.kick_all();
             let (db, me) = (opened_db.clone(), all.node());
-            opened_runtime.spawn(async move { tell(&db, NodeMessage::Alive { node: me }).await });
+            opened_runtime.spawn(async move {
+                let hello = NodeMessage::Alive {
+                    node: me,
+                    answer_me: true,
+                };
+                tell(&db, hello).await
+            });
         },
         move |payload| {
             match serde_json::from_str::<NodeMessage>(payload) {
@@ -126,13 +145,19 @@ pub fn listen(state: &AppState) -> Option<crate::db::postgres::Listener> {
                         hub.end_sessions_opened_before(agent, opened_ms);
                     }
                 }
-                Ok(NodeMessage::Alive { node }) => {
-                    // A node that just started is answered, so that it counts this one now
-                    // rather than at this one's next announcement.
-                    if hub.heard_from(node) {
+                Ok(NodeMessage::Alive { node, answer_me }) => {
+                    hub.heard_from(node);
+                    // A node that just began listening is answered, so that it counts this one
+                    // now rather than at this one's next announcement.
+                    if answer_me && node != hub.node() {
                         let (db, me) = (db.clone(), hub.node());
-                        runtime
-                            .spawn(async move { tell(&db, NodeMessage::Alive { node: me }).await });
+                        runtime.spawn(async move {
+                            let answer = NodeMessage::Alive {
+                                node: me,
+                                answer_me: false,
+                            };
+                            tell(&db, answer).await
+                        });
                     }
                 }
                 // A node of a newer build may say more; this one acts on what it knows.
@@ -162,6 +187,7 @@ mod tests {
             },
             NodeMessage::Alive {
                 node: Uuid::new_v4(),
+                answer_me: true,
             },
         ] {
             let text = serde_json::to_string(&message).unwrap();
