@@ -18,7 +18,7 @@ use ecsp_server_mock::params;
 use serde_json::json;
 
 mod common;
-use common::{client, env_or, portal_session, time_gets};
+use common::{LoopbackServer, env_or, portal_session, time_gets};
 
 const GROUPS: usize = 20;
 const DAYS: i64 = 30;
@@ -26,17 +26,10 @@ const DAYS: i64 = 30;
 fn main() {
     let devices = env_or("ECSP_BENCH_DEVICES", 10_000);
     let requests = env_or("ECSP_BENCH_REQUESTS", 100);
-    let dir = tempfile::tempdir().unwrap();
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let server = server_rt.block_on(ecsp_server_mock::start(config)).unwrap();
+    let loopback = LoopbackServer::start();
+    let (server, base, http) = (&loopback.server, loopback.base.clone(), loopback.http.clone());
+    let server_rt = &loopback.runtime;
     let demo = server.demo.clone().unwrap();
-    let base = format!("https://localhost:{}", server.addr.port());
-    let http = client(server.ca_pem.as_deref().unwrap());
 
     let started = Instant::now();
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -224,5 +217,5 @@ fn main() {
             );
         }
     });
-    server_rt.block_on(server.shutdown()).unwrap();
+    loopback.stop();
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod common;
-use common::{client, env_or, portal_session, time_gets};
+use common::{LoopbackServer, env_or, portal_session, time_gets};
 
 /// A measurement of `patches` patches (reflectance 380–730 nm at 10 nm, smooth curves of
 /// varied hue and depth), captured at `at`, its inks `drift` lighter than the first print.
@@ -59,17 +59,9 @@ fn measurement(
 fn main() {
     let records = env_or("ECSP_BENCH_RECORDS", 100_000);
     let requests = env_or("ECSP_BENCH_REQUESTS", 200);
-    let dir = tempfile::tempdir().unwrap();
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let server = server_rt.block_on(ecsp_server_mock::start(config)).unwrap();
+    let loopback = LoopbackServer::start();
+    let (server, base, http) = (&loopback.server, loopback.base.clone(), loopback.http.clone());
     let demo = server.demo.clone().unwrap();
-    let base = format!("https://localhost:{}", server.addr.port());
-    let http = client(server.ca_pem.as_deref().unwrap());
 
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -212,5 +204,5 @@ fn main() {
         }
         println!("  aims: p95 < 50 ms and < 200 KB per page");
     });
-    server_rt.block_on(server.shutdown()).unwrap();
+    loopback.stop();
 }

@@ -113,3 +113,43 @@ pub async fn time_gets(
         bytes,
     }
 }
+
+/// A reference server on loopback with a fresh data directory (SQLite, the demo organisation),
+/// on a runtime of its own, with a client that trusts it.
+pub struct LoopbackServer {
+    pub runtime: tokio::runtime::Runtime,
+    pub server: ecsp_server_mock::Server,
+    pub base: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopbackServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let server = runtime.block_on(ecsp_server_mock::start(config)).unwrap();
+        let base = format!("https://localhost:{}", server.addr.port());
+        let http = client(server.ca_pem.as_deref().unwrap());
+        Self {
+            runtime,
+            server,
+            base,
+            http,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server (requests in flight finish).
+    pub fn stop(self) {
+        let Self {
+            runtime, server, ..
+        } = self;
+        runtime.block_on(server.shutdown()).unwrap();
+    }
+}
