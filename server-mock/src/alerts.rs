@@ -197,13 +197,25 @@ const LEASE_MS: i64 = 120_000;
 /// Messages one node sends at once.
 const SEND_BATCH: i64 = 20;
 
+/// How often old events and finished messages are deleted.
+const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
+
 async fn run(state: AppState, senders: Arc<Senders>, poll: Duration) {
     let mut every = tokio::time::interval(poll);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut expired_at: Option<tokio::time::Instant> = None;
     loop {
         every.tick().await;
         if let Err(e) = round(&state, &senders).await {
             tracing::warn!(error = %e, "alert worker: a round failed; trying again");
+        }
+        if expired_at.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
+            expired_at = Some(tokio::time::Instant::now());
+            match state.db.write(|c| alerts::expire_old(c, now_ms())).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "alert worker: old events and messages deleted"),
+                Err(e) => tracing::warn!(error = %e, "alert worker: old rows not deleted"),
+            }
         }
     }
 }

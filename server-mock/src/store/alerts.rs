@@ -773,6 +773,25 @@ pub fn next_due(conn: &Connection) -> Result<Option<i64>, ApiError> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// How long an event is kept once it became deliveries.
+pub const EVENTS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long a finished message stays in its rule's log.
+pub const DELIVERIES_KEPT_MS: i64 = 90 * 24 * 3600 * 1000;
+
+/// Deletes events dispatched more than [`EVENTS_KEPT_MS`] ago and finished messages (sent,
+/// failed, dropped) older than [`DELIVERIES_KEPT_MS`]; returns how many rows went.
+pub fn expire_old(conn: &Connection, now: i64) -> Result<usize, ApiError> {
+    let events = conn
+        .prepare_cached("DELETE FROM alert_events WHERE dispatched = 1 AND at < ?1")?
+        .execute([now - EVENTS_KEPT_MS])?;
+    let deliveries = conn
+        .prepare_cached(
+            "DELETE FROM alert_deliveries WHERE state <> 'pending' AND created_at < ?1",
+        )?
+        .execute([now - DELIVERIES_KEPT_MS])?;
+    Ok(events + deliveries)
+}
+
 /// Whether events wait to be dispatched.
 pub fn events_waiting(conn: &Connection) -> Result<bool, ApiError> {
     Ok(conn

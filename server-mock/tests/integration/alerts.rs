@@ -739,3 +739,66 @@ async fn a_silent_agent_is_told_of_once() {
         "{body}"
     );
 }
+
+/// Dispatched events are kept a week and finished messages 90 days; a message still waiting is
+/// never deleted, however old.
+#[tokio::test]
+async fn old_events_and_finished_messages_expire() {
+    use ecsp_server_mock::store::alerts;
+    let smtp = Smtp::new();
+    let ts = server(&smtp, None).await;
+    let (rule_id, _) = rule(
+        &ts,
+        json!({"condition": "error", "channel": "email", "language": "en",
+               "time_zone": "UTC", "quiet_minutes": 0}),
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let old = now - alerts::DELIVERIES_KEPT_MS - 1;
+    let rows = ts
+        .db()
+        .write(move |c| {
+            let (org, rule): (i64, i64) = c.query_row(
+                "SELECT org_id, id FROM alert_rules WHERE public_id = ?1",
+                [&rule_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            for (dispatched, at) in [(1, old), (1, now), (0, old)] {
+                c.execute(
+                    "INSERT INTO alert_events (org_id, kind, detail, at, dispatched)
+                     VALUES (?1, 'error', '{\"condition\":\"error\",\"at\":0}', ?2, ?3)",
+                    ecsp_server_mock::params![org, at, dispatched],
+                )?;
+            }
+            for (state, at) in [("sent", old), ("dropped", old), ("sent", now), ("pending", old)] {
+                c.execute(
+                    "INSERT INTO alert_deliveries (public_id, rule_id, events, state, created_at,
+                                                   due_at)
+                     VALUES (?1, ?2, '[]', ?3, ?4, ?5)",
+                    ecsp_server_mock::params![
+                        uuid::Uuid::new_v4().to_string(),
+                        rule,
+                        state,
+                        at,
+                        now + 86_400_000
+                    ],
+                )?;
+            }
+            let gone = alerts::expire_old(c, now).map_err(|e| {
+                ecsp_server_mock::db::StoreError::Task(e.to_string())
+            })?;
+            let left: (i64, i64) = c.query_row(
+                "SELECT (SELECT COUNT(*) FROM alert_events), (SELECT COUNT(*) FROM alert_deliveries)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok::<_, ecsp_server_mock::db::StoreError>((gone, left))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        (3, (2, 2)),
+        "an old dispatched event and two old finished messages go"
+    );
+}
