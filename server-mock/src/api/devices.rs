@@ -72,8 +72,14 @@ pub async fn list_devices(
             move |c| {
                 let mut list = devices::list_visible(c, &me)?;
                 if with_state {
+                    // The fleet's kept status first; a device that has not reported since it
+                    // was kept (before schema v16) by its newest record.
+                    let kept = crate::store::fleet::states(c, &me)?;
                     for view in &mut list {
-                        view.state = latest_state(c, &key, &me, view.device_id)?;
+                        view.state = match kept.get(&view.device_id) {
+                            Some(state) => Some(*state),
+                            None => latest_state(c, &key, &me, view.device_id)?,
+                        };
                     }
                 }
                 Ok(list)

@@ -46,6 +46,25 @@ struct Prepared {
     captured_at: DateTime<Utc>,
     gated: Vec<Purpose>,
     body: SealedBody,
+    status: Option<StatusDigest>,
+}
+
+/// What a user's record says of its device's state, for the fleet's status and alerts: only
+/// the PC application's device-status records say anything.
+trait ReportedStatus {
+    fn status(&self) -> Option<StatusDigest> {
+        None
+    }
+}
+
+impl ReportedStatus for ecsp_protocol::dfe::DfeRecord {}
+impl ReportedStatus for ecsp_protocol::measurement::MeasurementRecord {}
+impl ReportedStatus for ecsp_protocol::dfe::DeviceStatusRecord {
+    fn status(&self) -> Option<StatusDigest> {
+        Some(StatusDigest::of(&records::device_data_of_status(
+            self.clone(),
+        )))
+    }
 }
 
 fn canonical(record: &impl Serialize) -> Result<Vec<u8>, ApiError> {
@@ -130,7 +149,7 @@ async fn ingest_for_user(
                     device_id,
                     captured_at: p.captured_at,
                     body: p.body,
-                    status: None,
+                    status: p.status,
                 })
                 .collect();
             let upload = Upload {
@@ -159,7 +178,7 @@ async fn ingest_for_user(
 
 /// A signed-in user's upload of records of one kind: a refused body is audited; the rest goes
 /// to [`ingest_for_user`].
-async fn user_upload<R: UserRecord>(
+async fn user_upload<R: UserRecord + ReportedStatus>(
     state: AppState,
     who: UserPrincipal,
     kind: RecordKind,
@@ -189,6 +208,7 @@ async fn user_upload<R: UserRecord>(
                 captured_at: r.captured_at(),
                 gated: r.gated_purposes(),
                 body: SealedBody::new(&state.key, r.record_id(), &canonical(r)?),
+                status: r.status(),
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

@@ -128,10 +128,6 @@ impl StatusDigest {
                 .collect(),
         }
     }
-
-    fn lowest_percent(&self) -> Option<f64> {
-        self.consumables.iter().map(|(_, p)| *p).reduce(f64::min)
-    }
 }
 
 /// A report just stored: its device, capture time (Unix ms) and brief.
@@ -263,16 +259,18 @@ struct Before {
 
 /// Keeps each device's newest report in brief, adds what the devices produced since their last
 /// report, and writes the alert events the change makes. A report older than the one kept
-/// changes nothing.
+/// changes nothing; one of the same capture time replaces it.
 pub fn note_reports(
     conn: &Connection,
     org_id: i64,
     reports: &[Report<'_>],
 ) -> Result<(), ApiError> {
+    // The newest report of each device; of two captured at the same time, the later stored
+    // (as the record listings order them by id after time).
     let mut newest: HashMap<i64, &Report<'_>> = HashMap::new();
     for r in reports {
         let e = newest.entry(r.device_id).or_insert(r);
-        if r.captured_at > e.captured_at {
+        if r.captured_at >= e.captured_at {
             *e = r;
         }
     }
@@ -360,7 +358,7 @@ pub fn note_reports(
     for device in devices {
         let report = newest[&device];
         let old = before.get(&device);
-        if old.is_some_and(|b| b.captured_at >= report.captured_at) {
+        if old.is_some_and(|b| b.captured_at > report.captured_at) {
             continue;
         }
         let digest = report.digest;
@@ -371,6 +369,14 @@ pub fn note_reports(
             printing_s: digest.counters.printing_s.or(kept.printing_s),
             ink_ml: digest.counters.ink_ml.or(kept.ink_ml),
         };
+        // A report that names no consumable (the PC application's) keeps the levels known.
+        let consumables = if digest.consumables.is_empty() {
+            old.map(|b| b.digest.consumables.clone())
+                .unwrap_or_default()
+        } else {
+            digest.consumables.clone()
+        };
+        let lowest = consumables.iter().map(|(_, p)| *p).reduce(f64::min);
         let newest_job = digest
             .jobs
             .iter()
@@ -387,10 +393,10 @@ pub fn note_reports(
             report.captured_at,
             digest.state,
             json(&digest.codes)?,
-            json(&digest.consumables)?,
+            json(&consumables)?,
             json(&counters)?,
             newest_job,
-            digest.lowest_percent()
+            lowest
         ])?;
         let made = production(
             old.map(|b| (b.captured_at, &b.digest, b.last_job)),
@@ -542,6 +548,35 @@ mod tests {
         // A first report counts the log it brings.
         assert_eq!(total(&production(None, 3 * HOUR_MS, &new)).jobs, 2.0);
     }
+}
+
+/// The state of each device `who` may see that reported since the fleet's status was kept
+/// (schema v16), by its newest report; one read instead of opening each device's newest record.
+pub fn states(
+    conn: &Connection,
+    who: &UserPrincipal,
+) -> Result<HashMap<Uuid, ecsp_protocol::agent::DeviceState>, ApiError> {
+    use ecsp_protocol::agent::DeviceState;
+    let rows: Vec<(String, String)> = conn
+        .prepare_cached(&format!(
+            "SELECT d.public_id, s.state FROM device_status s JOIN devices d ON d.id = s.device_id
+             WHERE s.state <> '' AND {VISIBLE}"
+        ))?
+        .query_map(params![who.id, who.org_id, who.role == Role::Admin], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<crate::sql::Result<_>>()?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for (id, state) in rows {
+        let state = match state.as_str() {
+            "printing" => DeviceState::Printing,
+            "standby" => DeviceState::Standby,
+            "error" => DeviceState::Error,
+            _ => DeviceState::Other,
+        };
+        out.insert(parse_uuid(&id)?, state);
+    }
+    Ok(out)
 }
 
 // ---- the dashboard and the attention list ----------------------------------------------------

@@ -645,10 +645,16 @@ pub fn device_data_of(view: &RecordView) -> Option<ecsp_protocol::agent::DeviceD
     if let Ok(r) = ecsp_protocol::agent::DeviceDataRecord::deserialize(&view.record) {
         return Some(r.device);
     }
-    // Device data from the PC application (a DFE's report of a device down or stopped): its
-    // state, errors and events; it names no firmware (left empty, and not shown).
     let r = ecsp_protocol::dfe::DeviceStatusRecord::deserialize(&view.record).ok()?;
-    Some(ecsp_protocol::agent::DeviceData {
+    Some(device_data_of_status(r))
+}
+
+/// Device data from the PC application (a DFE's report of a device down or stopped): its
+/// state, errors and events; it names no firmware (left empty, and not shown).
+pub fn device_data_of_status(
+    r: ecsp_protocol::dfe::DeviceStatusRecord,
+) -> ecsp_protocol::agent::DeviceData {
+    ecsp_protocol::agent::DeviceData {
         manufacturer: String::new(),
         model: String::new(),
         serial_number: String::new(),
@@ -671,7 +677,7 @@ pub fn device_data_of(view: &RecordView) -> Option<ecsp_protocol::agent::DeviceD
         cumulative_printing_time_s: None,
         cumulative_printing_area_m2: None,
         job_history: Vec::new(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -302,3 +302,44 @@ async fn the_portal_dashboard_shows_the_fleet_in_the_viewers_language() {
     assert_eq!(csv.status, StatusCode::OK);
     assert!(csv.body.contains("X4DEMO0001"), "{}", csv.body);
 }
+
+/// The PC application's report of a printer down (a DFE's device status) is where the printer
+/// stands too: in error on the dashboard and the attention list, with the levels an agent
+/// reported before kept.
+#[tokio::test]
+async fn a_dfe_reporting_a_printer_down_puts_it_in_error() {
+    let ts = TestServer::start().await;
+    report(
+        &ts,
+        "X4DEMO0001",
+        60 * 24,
+        json!({"consumables": [{"kind": "ink_cartridge", "color": "cyan", "remaining_percent": 5.0}]}),
+    )
+    .await;
+    let token = ts.token("operator").await;
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/device-data",
+            &dfe_upload(vec![crate::ingest::device_status_record(ts.device(0))]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let board = dashboard(&ts, "operator", "").await;
+    assert_eq!(board["states"]["error"], 1, "{board}");
+    let list: Vec<Value> = ts
+        .get(&token, "/api/v1/fleet/attention")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = list.iter().map(|i| i["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["error", "consumable_low"], "{list:?}");
+    let devices: Value = ts
+        .get(&token, "/api/v1/devices?with_state=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(devices[0]["state"], "error", "{devices}");
+}

@@ -306,7 +306,7 @@ async fn a_consent_decision_sent_twice_is_recorded_once() {
 }
 
 /// A device's state as the PC application read it from its DFE (a JMF `Status`, no job).
-fn device_status_record(device: uuid::Uuid) -> Value {
+pub(crate) fn device_status_record(device: uuid::Uuid) -> Value {
     json!({
         "record_id": uuid::Uuid::new_v4(),
         "captured_at": chrono::Utc::now(),
