@@ -27,7 +27,11 @@ fn main() {
     let devices = env_or("ECSP_BENCH_DEVICES", 10_000);
     let requests = env_or("ECSP_BENCH_REQUESTS", 100);
     let loopback = LoopbackServer::start();
-    let (server, base, http) = (&loopback.server, loopback.base.clone(), loopback.http.clone());
+    let (server, base, http) = (
+        &loopback.server,
+        loopback.base.clone(),
+        loopback.http.clone(),
+    );
     let server_rt = &loopback.runtime;
     let demo = server.demo.clone().unwrap();
 

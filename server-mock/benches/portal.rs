@@ -60,7 +60,11 @@ fn main() {
     let records = env_or("ECSP_BENCH_RECORDS", 100_000);
     let requests = env_or("ECSP_BENCH_REQUESTS", 200);
     let loopback = LoopbackServer::start();
-    let (server, base, http) = (&loopback.server, loopback.base.clone(), loopback.http.clone());
+    let (server, base, http) = (
+        &loopback.server,
+        loopback.base.clone(),
+        loopback.http.clone(),
+    );
     let demo = server.demo.clone().unwrap();
 
     let client_rt = tokio::runtime::Builder::new_current_thread()
