@@ -337,7 +337,7 @@ pub async fn page(
                     device: a.device_id,
                     printer: format!("{} {}", a.model, a.serial_number),
                     when: in_viewer_zone(a.at),
-                    detail: a.detail.unwrap_or_default(),
+                    detail: detail_words(lang, a.reason, a.detail.as_deref().unwrap_or_default()),
                 })
                 .collect(),
         },
@@ -376,5 +376,76 @@ pub async fn csv(
         )
             .into_response(),
         Err(e) => failure(lang, e),
+    }
+}
+
+/// An attention entry's detail in the viewer's words: the store says consumables as `kind
+/// colour N %` and operations as `kind state`, by their keys; a printer's own error text stays
+/// as the printer said it.
+fn detail_words(lang: Lang, reason: AttentionReason, detail: &str) -> String {
+    use ecsp_protocol::remote_ops::{OperationKind, OperationState};
+    let key = |k: &str| serde_json::Value::String(k.to_owned());
+    match reason {
+        AttentionReason::ConsumableLow => detail
+            .split(", ")
+            .map(|level| {
+                let (name, percent) = level.rsplit_once(' ').and_then(|(rest, unit)| {
+                    rest.rsplit_once(' ')
+                        .map(|(name, n)| (name, format!("{n} {unit}")))
+                })?;
+                let (kind, colour) = match name.split_once(' ') {
+                    Some((kind, colour)) => (kind, Some(colour)),
+                    None => (name, None),
+                };
+                Some(format!(
+                    "{} {percent}",
+                    super::labels::consumable_name(lang, kind, colour)
+                ))
+            })
+            .map(|said| said.unwrap_or_else(|| detail.to_owned()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        AttentionReason::OperationFailed => detail
+            .split_once(' ')
+            .and_then(|(kind, state)| {
+                let kind: OperationKind = serde_json::from_value(key(kind)).ok()?;
+                let state: OperationState = serde_json::from_value(key(state)).ok()?;
+                let t = lang.messages();
+                Some(format!(
+                    "{}: {}",
+                    t.operation_kind(kind),
+                    t.operation_state(state)
+                ))
+            })
+            .unwrap_or_else(|| detail.to_owned()),
+        AttentionReason::Error | AttentionReason::Silent => detail.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_details_are_words_not_keys() {
+        let said = detail_words(
+            Lang::Ja,
+            AttentionReason::ConsumableLow,
+            "ink_cartridge black 4 %, maintenance_box 8 %",
+        );
+        assert!(
+            !said.contains("ink_cartridge") && !said.contains("maintenance_box"),
+            "{said}"
+        );
+        assert!(
+            said.contains("4 %") && said.contains("メンテナンスボックス 8 %"),
+            "{said}"
+        );
+        let op = detail_words(
+            Lang::En,
+            AttentionReason::OperationFailed,
+            "head_cleaning timed_out",
+        );
+        assert!(!op.contains('_'), "{op}");
     }
 }
