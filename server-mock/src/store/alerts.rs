@@ -762,17 +762,6 @@ pub fn finish(conn: &Connection, due: &Due, outcome: &Outcome, now: i64) -> Resu
     Ok(())
 }
 
-/// The earliest time a message falls due (for the worker to sleep until), if any waits.
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, ApiError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MIN(CASE WHEN claimed_until IS NULL OR claimed_until < due_at THEN due_at
-                             ELSE claimed_until END)
-             FROM alert_deliveries WHERE state = 'pending'",
-        )?
-        .query_row([], |r| r.get(0))?)
-}
-
 /// How long an event is kept once it became deliveries.
 pub const EVENTS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 /// How long a finished message stays in its rule's log.
@@ -790,13 +779,6 @@ pub fn expire_old(conn: &Connection, now: i64) -> Result<usize, ApiError> {
         )?
         .execute([now - DELIVERIES_KEPT_MS])?;
     Ok(events + deliveries)
-}
-
-/// Whether events wait to be dispatched.
-pub fn events_waiting(conn: &Connection) -> Result<bool, ApiError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM alert_events WHERE dispatched = 0 LIMIT 1")?
-        .exists([])?)
 }
 
 // ---- rules ----
