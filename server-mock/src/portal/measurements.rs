@@ -18,6 +18,9 @@
 //! Reads are bounded whatever the device holds: one step up the `records_device` index for the
 //! first measurement, and the newest [`TREND_MEASUREMENTS`] for the trend.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use crate::sql::Connection;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -31,8 +34,9 @@ use ecsp_color::tolerance::{
     ComparisonReport, NotComparable, compare_measurements, measurement_tolerance,
 };
 use ecsp_protocol::admin::Actor;
-use ecsp_protocol::measurement::MeasurementRecord;
-use ecsp_protocol::upload::{RecordKind, RecordView};
+use chrono::{DateTime, Utc};
+use ecsp_protocol::measurement::{InstrumentAttributes, MeasurementRecord, MeasurementSettings};
+use ecsp_protocol::upload::RecordKind;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -43,6 +47,7 @@ use crate::api::AppState;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
+use crate::store::records::StoredRecord;
 use crate::store::{devices, records};
 
 /// The most measurements the trend compares with the reference: the device's newest.
@@ -106,16 +111,20 @@ pub async fn list(
             format!("device:{id}"),
             move |c| {
                 let (internal, view) = devices::visible(c, &who, id)?;
-                let listed = records::list_for_device(
+                let listed = records::sealed_for_device(
                     c,
-                    &key,
                     internal,
                     id,
                     Some(RecordKind::Measurement),
                     start,
                     MEASUREMENTS_PER_PAGE + 1,
                 )?;
-                Ok((view, listed))
+                let mut rows = Vec::with_capacity(listed.len());
+                for r in listed {
+                    let heading = r.open_as::<Heading>(&key).ok();
+                    rows.push((r, heading));
+                }
+                Ok((view, rows))
             },
         )
         .await;
@@ -125,28 +134,27 @@ pub async fn list(
     };
     let more = listed.len() > MEASUREMENTS_PER_PAGE as usize;
     listed.truncate(MEASUREMENTS_PER_PAGE as usize);
-    let older = more.then(|| listed.last().map(Before::after)).flatten();
+    let older = more
+        .then(|| listed.last().map(|(r, _)| Before::after(r)))
+        .flatten();
     let rows = listed
-        .iter()
-        .map(|v| {
-            let r = measurement(v);
-            MeasurementRow {
-                id: v.record_id,
-                captured_at: when(v.captured_at),
-                printing_condition: r
-                    .as_ref()
-                    .map(|r| r.settings.printing_condition.clone())
-                    .unwrap_or_default(),
-                paper: r
-                    .as_ref()
-                    .map(|r| r.settings.paper.clone())
-                    .unwrap_or_default(),
-                patches: r.as_ref().map_or(0, |r| r.samples.len()),
-                instrument: r
-                    .as_ref()
-                    .map(|r| format!("{} {}", r.instrument.model, r.instrument.serial_number))
-                    .unwrap_or_default(),
-            }
+        .into_iter()
+        .map(|(v, r)| MeasurementRow {
+            id: v.record_id,
+            captured_at: when(v.captured_at),
+            printing_condition: r
+                .as_ref()
+                .map(|r| r.settings.printing_condition.clone())
+                .unwrap_or_default(),
+            paper: r
+                .as_ref()
+                .map(|r| r.settings.paper.clone())
+                .unwrap_or_default(),
+            patches: r.as_ref().map_or(0, |r| r.samples.len()),
+            instrument: r
+                .as_ref()
+                .map(|r| format!("{} {}", r.instrument.model, r.instrument.serial_number))
+                .unwrap_or_default(),
         })
         .collect();
     render(
@@ -166,8 +174,33 @@ pub async fn list(
     )
 }
 
-fn measurement(view: &RecordView) -> Option<MeasurementRecord> {
-    MeasurementRecord::deserialize(&view.record).ok()
+/// What a device's list shows of a measurement: its settings, its instrument and how many
+/// samples it has, read without building its samples (`IgnoredAny` skips their values).
+#[derive(Debug, Deserialize)]
+struct Heading {
+    settings: MeasurementSettings,
+    instrument: InstrumentAttributes,
+    samples: Vec<serde::de::IgnoredAny>,
+}
+
+/// A stored measurement, opened once per page however many roles it plays there (this one,
+/// the reference, the previous, the first, a point of the trend). `record` is `None` for a
+/// body that does not read as a measurement record.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub record_id: Uuid,
+    pub captured_at: DateTime<Utc>,
+    pub record: Option<Arc<MeasurementRecord>>,
+}
+
+impl Measured {
+    pub fn open(stored: &StoredRecord, key: &DataKey) -> Self {
+        Self {
+            record_id: stored.record_id,
+            captured_at: stored.captured_at,
+            record: stored.open_as::<MeasurementRecord>(key).ok().map(Arc::new),
+        }
+    }
 }
 
 // ---- a measurement's plots --------------------------------------------------------------------
@@ -177,10 +210,10 @@ fn measurement(view: &RecordView) -> Option<MeasurementRecord> {
 /// (always offered) and its newest measurements.
 #[derive(Debug)]
 pub struct Related {
-    reference: RecordView,
-    previous: Option<RecordView>,
-    first: RecordView,
-    recent: Vec<RecordView>,
+    reference: Measured,
+    previous: Option<Measured>,
+    first: Measured,
+    recent: Vec<Measured>,
     /// Whether no reference was chosen, so the default is in use.
     default: bool,
     by_position: bool,
@@ -190,54 +223,67 @@ impl Related {
     /// Reads the reference (`chosen`, which must be a measurement `who` may see; else the
     /// device's newest earlier comparable measurement among the [`TREND_MEASUREMENTS`] before
     /// it, else the device's first) and the device's newest [`TREND_MEASUREMENTS`]
-    /// measurements.
+    /// measurements. Each body is opened once: the earlier ones only until the previous
+    /// comparable one is found, and not again where they are among the newest.
     pub fn read(
         c: &Connection,
         key: &DataKey,
         who: &UserPrincipal,
-        view: &RecordView,
+        this: &Measured,
+        device: Uuid,
         chosen: Chosen,
     ) -> Result<Self, ApiError> {
-        let (internal, _) = devices::visible(c, who, view.device_id)?;
-        let first =
-            records::oldest_of_kind(c, key, internal, view.device_id, RecordKind::Measurement)?
-                .unwrap_or_else(|| view.clone());
-        let previous = match measurement(view) {
-            Some(this) => records::list_for_device(
-                c,
-                key,
-                internal,
-                view.device_id,
-                Some(RecordKind::Measurement),
-                Some(records::PageStart::after(view)),
-                TREND_MEASUREMENTS,
-            )?
-            .into_iter()
-            .find(|r| {
-                measurement(r).is_some_and(|earlier| comparable_measurements(&this, &earlier))
-            }),
-            None => None,
-        };
-        let reference = match chosen.id {
-            None => previous.clone().unwrap_or_else(|| first.clone()),
-            Some(id) if id == view.record_id => view.clone(),
-            Some(id) => {
-                let r = records::get_visible(c, key, who, id)?;
-                if r.kind != RecordKind::Measurement {
-                    return Err(ApiError::NotFound("measurement"));
-                }
-                r
-            }
-        };
-        let recent = records::list_for_device(
+        let (internal, _) = devices::visible(c, who, device)?;
+        let recent: Vec<Measured> = records::sealed_for_device(
             c,
-            key,
             internal,
-            view.device_id,
+            device,
             Some(RecordKind::Measurement),
             None,
             TREND_MEASUREMENTS,
-        )?;
+        )?
+        .iter()
+        .map(|r| Measured::open(r, key))
+        .collect();
+        let opened = |stored: &StoredRecord| {
+            recent
+                .iter()
+                .chain([this])
+                .find(|m| m.record_id == stored.record_id)
+                .cloned()
+                .unwrap_or_else(|| Measured::open(stored, key))
+        };
+        let first = match records::oldest_of_kind(c, internal, device, RecordKind::Measurement)? {
+            Some(stored) => opened(&stored),
+            None => this.clone(),
+        };
+        let mut previous = None;
+        if let Some(record) = &this.record {
+            let earlier = records::sealed_for_device(
+                c,
+                internal,
+                device,
+                Some(RecordKind::Measurement),
+                Some(records::PageStart::after(&(this.captured_at, this.record_id))),
+                TREND_MEASUREMENTS,
+            )?;
+            previous = earlier.iter().map(opened).find(|m| {
+                m.record
+                    .as_deref()
+                    .is_some_and(|earlier| comparable_measurements(record, earlier))
+            });
+        }
+        let reference = match chosen.id {
+            None => previous.clone().unwrap_or_else(|| first.clone()),
+            Some(id) if id == this.record_id => this.clone(),
+            Some(id) => {
+                let r = records::get_visible_sealed(c, who, id)?;
+                if r.kind != RecordKind::Measurement {
+                    return Err(ApiError::NotFound("measurement"));
+                }
+                opened(&r)
+            }
+        };
         Ok(Self {
             reference,
             previous,
@@ -393,26 +439,27 @@ fn two(v: f64) -> String {
 }
 
 impl MeasurementPlots {
-    /// Compares, and draws, `view` (a measurement record) against what `related` read. CPU work
-    /// (colorimetry of every sample of up to [`TREND_MEASUREMENTS`] records, and the SVGs): run
-    /// it off the async threads.
-    pub fn build(lang: Lang, view: &RecordView, related: &Related) -> Option<Self> {
+    /// Compares, and draws, `this` against what `related` read. CPU work (colorimetry of every
+    /// sample of up to [`TREND_MEASUREMENTS`] records, and the SVGs): run it off the async
+    /// threads.
+    pub fn build(lang: Lang, this: &Measured, related: &Related) -> Option<Self> {
         let t = lang.messages();
-        let record = measurement(view)?;
+        let record = this.record.as_deref()?;
         let by_position = related.by_position;
         let (set, limit) = measurement_tolerance();
         let method = set.delta_e.name();
-        let reference_record = measurement(&related.reference);
-        let reference_data = reference_record.as_ref().map(dataset_of);
-        let is_reference = related.reference.record_id == view.record_id;
+        let reference_data = related.reference.record.as_deref().map(dataset_of);
+        let is_reference = related.reference.record_id == this.record_id;
+        // Each dataset once: this one's serves its comparison and its point of the trend.
+        let this_data = dataset_of(record);
 
         let (comparison, comparison_error) = if is_reference {
             (None, None)
         } else {
-            let outcome = match (&reference_data, dataset_of(&record)) {
+            let outcome = match (&reference_data, &this_data) {
                 (None | Some(Err(_)), _) => Err(NotComparable::ReferenceUnreadable),
                 (_, Err(e)) => Err(NotComparable::Unreadable(e.to_string())),
-                (Some(Ok(r)), Ok(s)) => compare_measurements(r, &s, &set, by_position),
+                (Some(Ok(r)), Ok(s)) => compare_measurements(r, s, &set, by_position),
             };
             match outcome.and_then(|report| {
                 comparison_figures(t, &report, limit).map_err(NotComparable::Other)
@@ -426,25 +473,30 @@ impl MeasurementPlots {
             .as_ref()
             .filter(|c| c.rows.len() < c.patches)
             .map(|c| c.rows.iter().map(|r| r.patch.as_str()).collect());
-        let spectra = spectra_figure(t, &record, shown.as_deref());
+        let spectra = spectra_figure(t, record, shown.as_deref());
 
         // The trend: each of the newest measurements (and this one, if older) against the
         // reference; those that cannot be compared are counted, not drawn.
-        let mut window: Vec<&RecordView> = related.recent.iter().collect();
-        if !window.iter().any(|r| r.record_id == view.record_id) {
-            window.push(view);
+        let mut window: Vec<&Measured> = related.recent.iter().collect();
+        if !window.iter().any(|r| r.record_id == this.record_id) {
+            window.push(this);
         }
         let mut points = Vec::new();
         let mut left_out = 0;
         if let Some(Ok(reference)) = &reference_data {
             for r in &window {
-                let report = measurement(r)
-                    .ok_or_else(String::new)
-                    .and_then(|m| dataset_of(&m).map_err(|e| e.to_string()))
-                    .and_then(|d| {
-                        compare_measurements(reference, &d, &set, by_position)
-                            .map_err(|e| say(&e, lang))
-                    });
+                let data = if r.record_id == this.record_id {
+                    this_data.as_ref().map(Cow::Borrowed).map_err(|e| e.to_string())
+                } else {
+                    r.record
+                        .as_deref()
+                        .ok_or_else(String::new)
+                        .and_then(|m| dataset_of(m).map(Cow::Owned).map_err(|e| e.to_string()))
+                };
+                let report = data.and_then(|d| {
+                    compare_measurements(reference, &d, &set, by_position)
+                        .map_err(|e| say(&e, lang))
+                });
                 match report {
                     Ok(report) => points.push((*r, report)),
                     Err(_) => left_out += 1,
@@ -485,7 +537,7 @@ impl MeasurementPlots {
                             percentile95: two(report.percentile95),
                             max: two(report.max),
                             patches: report.patches.len(),
-                            current: r.record_id == view.record_id,
+                            current: r.record_id == this.record_id,
                         })
                         .collect(),
                     left_out,
@@ -495,11 +547,11 @@ impl MeasurementPlots {
 
         // The reference to choose from, newest first: the device's newest measurements, this
         // one, and the reference in use (the device's first, unless another was chosen).
-        let mut offered: Vec<&RecordView> = Vec::new();
+        let mut offered: Vec<&Measured> = Vec::new();
         for r in related
             .recent
             .iter()
-            .chain([view, &related.reference, &related.first])
+            .chain([this, &related.reference, &related.first])
             .chain(related.previous.as_ref())
         {
             if !offered.iter().any(|o| o.record_id == r.record_id) {
@@ -510,7 +562,7 @@ impl MeasurementPlots {
         let choices = offered
             .into_iter()
             .map(|r| {
-                let m = measurement(r);
+                let m = r.record.as_deref();
                 let mut label = format!(
                     "{} — {}, {} {}",
                     when(r.captured_at),
@@ -525,7 +577,7 @@ impl MeasurementPlots {
                 } else if r.record_id == related.first.record_id {
                     label = format!("{label} ({})", t.reference_default);
                 }
-                if r.record_id == view.record_id {
+                if r.record_id == this.record_id {
                     label = format!("{label} ({})", t.this_measurement);
                 }
                 ReferenceChoice {
@@ -537,7 +589,7 @@ impl MeasurementPlots {
             .collect();
 
         Some(Self {
-            id: view.record_id,
+            id: this.record_id,
             reference_id: related.reference.record_id,
             reference_at: when(related.reference.captured_at),
             default_reference: related.default,

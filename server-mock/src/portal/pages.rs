@@ -11,7 +11,7 @@ use ecsp_protocol::admin::{Actor, Outcome};
 use ecsp_protocol::agent::DeviceData;
 use ecsp_protocol::consent::{ConsentDecision, Decision, Purpose};
 use ecsp_protocol::consent_notice::{CURRENT_NOTICE_VERSION, notice};
-use ecsp_protocol::upload::{RecordKind, RecordView};
+use ecsp_protocol::upload::RecordKind;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -651,12 +651,9 @@ impl Before {
     }
 
     /// The query (`before=…&before_id=…`) of the page after the one that ended with `last`.
-    pub(super) fn after(last: &RecordView) -> String {
-        format!(
-            "before={}&before_id={}",
-            to_ms(last.captured_at),
-            last.record_id
-        )
+    pub(super) fn after(last: &impl records::Listed) -> String {
+        let (at, id) = last.page_key();
+        format!("before={}&before_id={id}", to_ms(at))
     }
 }
 
@@ -712,9 +709,9 @@ pub async fn device(
                     None,
                     REPORTS_FOR_HISTORY,
                 )?;
-                let uploads = records::list_for_device(
+                // Only the uploads' headers are shown: their bodies stay sealed.
+                let uploads = records::sealed_for_device(
                     c,
-                    &key,
                     internal,
                     id,
                     only,

@@ -8,7 +8,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ecsp_protocol::admin::Actor;
 use ecsp_protocol::dfe::DfeRecord;
-use ecsp_protocol::measurement::MeasurementRecord;
 use ecsp_protocol::upload::RecordKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,7 +16,7 @@ use uuid::Uuid;
 use super::Browser;
 use super::i18n::{Lang, Messages};
 use super::labels::{self, FieldRow};
-use super::measurements::{MeasurementPlots, ReferenceQuery, Related};
+use super::measurements::{Measured, MeasurementPlots, ReferenceQuery, Related};
 use super::pages::{Nav, failure, nav, render, when};
 use crate::api::AppState;
 use crate::db::StoreError;
@@ -76,32 +75,39 @@ pub async fn record(
             "record.read",
             format!("record:{id}"),
             move |c| {
-                let view = records::get_visible(c, &key, &who, id)?;
-                let related = match view.kind {
-                    RecordKind::Measurement => Some(Related::read(c, &key, &who, &view, chosen)?),
-                    _ => None,
+                let stored = records::get_visible_sealed(c, &who, id)?;
+                // A measurement is opened once, as its type, for the page and its plots.
+                let opened = match stored.kind {
+                    RecordKind::Measurement => {
+                        let this = Measured::open(&stored, &key);
+                        let related =
+                            Related::read(c, &key, &who, &this, stored.device_id, chosen)?;
+                        Opened::Measurement(this, Box::new(related))
+                    }
+                    _ => Opened::Other(stored.open(&key)?.record),
                 };
-                Ok((view, related))
+                Ok((stored, opened))
             },
         )
         .await;
-    let (view, related) = match found {
+    let (view, opened) = match found {
         Ok(v) => v,
         Err(e) => return failure(lang, e),
     };
-    let (view, plots) = match related {
-        Some(related) => {
+    // A measurement's plots are CPU work: off the async threads.
+    let (opened, plots) = match opened {
+        Opened::Measurement(this, related) => {
             match tokio::task::spawn_blocking(move || {
-                let plots = MeasurementPlots::build(lang, &view, &related);
-                (view, plots)
+                let plots = MeasurementPlots::build(lang, &this, &related);
+                (this, plots)
             })
             .await
             {
-                Ok(done) => done,
+                Ok((this, plots)) => (Body::Measurement(this), plots),
                 Err(e) => return failure(lang, ApiError::Store(StoreError::Task(e.to_string()))),
             }
         }
-        None => (view, None),
+        Opened::Other(record) => (Body::Other(record), None),
     };
     let t = lang.messages();
     let mut sections = Vec::new();
@@ -109,9 +115,9 @@ pub async fn record(
     let mut samples_computed = false;
     let mut has_job = false;
     let part = |value: &Value| labels::rows(lang, value);
-    match view.kind {
-        RecordKind::Dfe => {
-            if let Ok(r) = DfeRecord::deserialize(&view.record) {
+    match (view.kind, &opened) {
+        (RecordKind::Dfe, Body::Other(record)) => {
+            if let Ok(r) = DfeRecord::deserialize(record) {
                 for (name, value) in [
                     (t.software, serde_json::to_value(&r.software)),
                     (t.environment, serde_json::to_value(&r.environment)),
@@ -128,22 +134,23 @@ pub async fn record(
                 }
             }
         }
-        RecordKind::Measurement => {
-            if let Ok(r) = MeasurementRecord::deserialize(&view.record) {
+        (RecordKind::Measurement, Body::Measurement(this)) => {
+            if let Some(r) = this.record.as_deref() {
                 for (name, value) in [
                     (t.instrument, serde_json::to_value(&r.instrument)),
                     (t.settings, serde_json::to_value(&r.settings)),
                 ] {
                     sections.push((name.to_owned(), part(&value.unwrap_or_default())));
                 }
-                (samples, samples_computed) = super::measurements::sample_rows(&r);
+                (samples, samples_computed) = super::measurements::sample_rows(r);
             }
         }
-        RecordKind::DeviceData => {
+        (RecordKind::DeviceData, Body::Other(record)) => {
             // The reading's own fields, without the record's `device` wrapper.
-            let device = view.record.get("device").unwrap_or(&view.record);
+            let device = record.get("device").unwrap_or(record);
             sections.push((t.device_status.to_owned(), part(device)));
         }
+        _ => {}
     }
     render(
         StatusCode::OK,
@@ -168,6 +175,19 @@ pub async fn record(
             plots,
         },
     )
+}
+
+/// A record's body as its page reads it: a measurement as its type, with what its plots
+/// compare it with, any other record as JSON.
+enum Opened {
+    Measurement(Measured, Box<Related>),
+    Other(Value),
+}
+
+/// A record's body as its page shows it, once the plots are drawn.
+enum Body {
+    Measurement(Measured),
+    Other(Value),
 }
 
 /// A device's job history as CSV: one row per DFE record that carries job information, and one

@@ -403,6 +403,54 @@ impl SealedRow {
             &self.body,
         )
     }
+
+    fn stored(self, device: Uuid) -> Result<StoredRecord, StoreError> {
+        Ok(StoredRecord {
+            record_id: parse_uuid(&self.record_id)?,
+            kind: RecordKind::parse(&self.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("record kind `{}`", self.kind)))?,
+            device_id: device,
+            captured_at: from_ms(self.captured_at),
+            stored_at: from_ms(self.stored_at),
+            sealed: self.body,
+        })
+    }
+}
+
+/// A record as a listing reads it: its header, and its body still sealed. Listings that show
+/// only headers (a device's uploads) never open a body; those that need a few bodies open just
+/// those, straight into their type ([`StoredRecord::open_as`]) rather than through a
+/// `serde_json::Value` tree (whose building and dropping were a third of a measurement page).
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub record_id: Uuid,
+    pub kind: RecordKind,
+    pub device_id: Uuid,
+    pub captured_at: DateTime<Utc>,
+    pub stored_at: DateTime<Utc>,
+    sealed: Vec<u8>,
+}
+
+impl StoredRecord {
+    /// The body as uploaded, as a JSON tree.
+    pub fn open(&self, key: &DataKey) -> Result<RecordView, StoreError> {
+        Ok(RecordView {
+            record_id: self.record_id,
+            kind: self.kind,
+            device_id: self.device_id,
+            captured_at: self.captured_at,
+            stored_at: self.stored_at,
+            record: self.open_as(key)?,
+        })
+    }
+
+    /// The body, parsed as `T` (a `MeasurementRecord`, say) from its JSON text directly.
+    pub fn open_as<T: serde::de::DeserializeOwned>(&self, key: &DataKey) -> Result<T, StoreError> {
+        let json = key
+            .open(&body_context(self.record_id), &self.sealed)
+            .ok_or(StoreError::Decrypt)?;
+        serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
 }
 
 fn to_view(
@@ -440,12 +488,36 @@ pub struct PageStart {
     pub before_id: Option<Uuid>,
 }
 
+/// What a listing pages by: a record's capture time and id.
+pub trait Listed {
+    fn page_key(&self) -> (DateTime<Utc>, Uuid);
+}
+
+impl Listed for RecordView {
+    fn page_key(&self) -> (DateTime<Utc>, Uuid) {
+        (self.captured_at, self.record_id)
+    }
+}
+
+impl Listed for (DateTime<Utc>, Uuid) {
+    fn page_key(&self) -> (DateTime<Utc>, Uuid) {
+        *self
+    }
+}
+
+impl Listed for StoredRecord {
+    fn page_key(&self) -> (DateTime<Utc>, Uuid) {
+        (self.captured_at, self.record_id)
+    }
+}
+
 impl PageStart {
     /// The page after the one that ended with `last`.
-    pub fn after(last: &RecordView) -> Self {
+    pub fn after(last: &impl Listed) -> Self {
+        let (before, id) = last.page_key();
         Self {
-            before: last.captured_at,
-            before_id: Some(last.record_id),
+            before,
+            before_id: Some(id),
         }
     }
 
@@ -521,6 +593,22 @@ pub fn list_for_device(
     start: Option<PageStart>,
     limit: u32,
 ) -> Result<Vec<RecordView>, ApiError> {
+    let mut out = Vec::new();
+    for row in sealed_for_device(conn, device_id, device, kind, start, limit)? {
+        out.push(row.open(key)?);
+    }
+    Ok(out)
+}
+
+/// [`list_for_device`] with the bodies left sealed.
+pub fn sealed_for_device(
+    conn: &Connection,
+    device_id: i64,
+    device: Uuid,
+    kind: Option<RecordKind>,
+    start: Option<PageStart>,
+    limit: u32,
+) -> Result<Vec<StoredRecord>, ApiError> {
     // With a kind, one walk down `records_device` (device, kind, time, id). Without, the newest
     // `limit` of each kind, each a walk down the same index, merged: at most three times `limit`
     // rows to sort whatever the device holds, and no second index on (device, time) for every
@@ -544,7 +632,7 @@ pub fn list_for_device(
     )?;
     let mut out = Vec::new();
     for row in rows {
-        out.push(row?.open(key, device)?);
+        out.push(row?.stored(device)?);
     }
     Ok(out)
 }
@@ -585,11 +673,10 @@ pub fn latest_of_kind(
 /// the device is visible (`devices::visible` gives `device_id`).
 pub fn oldest_of_kind(
     conn: &Connection,
-    key: &DataKey,
     device_id: i64,
     device: Uuid,
     kind: RecordKind,
-) -> Result<Option<RecordView>, ApiError> {
+) -> Result<Option<StoredRecord>, ApiError> {
     let row = conn
         .prepare_cached(
             "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
@@ -598,7 +685,7 @@ pub fn oldest_of_kind(
         )?
         .query_row(params![device_id, kind.as_str()], sealed_row)
         .optional()?;
-    Ok(row.map(|row| row.open(key, device)).transpose()?)
+    Ok(row.map(|row| row.stored(device)).transpose()?)
 }
 
 /// One record, if `who` may see its device; else "not found".
@@ -608,9 +695,18 @@ pub fn get_visible(
     who: &UserPrincipal,
     record: Uuid,
 ) -> Result<RecordView, ApiError> {
-    let row = conn
+    Ok(get_visible_sealed(conn, who, record)?.open(key)?)
+}
+
+/// [`get_visible`] with the body left sealed.
+pub fn get_visible_sealed(
+    conn: &Connection,
+    who: &UserPrincipal,
+    record: Uuid,
+) -> Result<StoredRecord, ApiError> {
+    let (row, device) = conn
         .prepare_cached(&format!(
-            "SELECT r.record_id, r.kind, d.public_id, r.captured_at, r.stored_at, r.body_enc
+            "SELECT r.record_id, r.kind, r.captured_at, r.stored_at, r.body_enc, d.public_id
              FROM records r JOIN devices d ON d.id = r.device_id
              WHERE r.record_id = ?4 AND {VISIBLE}"
         ))?
@@ -621,21 +717,11 @@ pub fn get_visible(
                 who.role == ecsp_protocol::auth::Role::Admin,
                 record.to_string()
             ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, Vec<u8>>(5)?,
-                ))
-            },
+            |r| Ok((sealed_row(r)?, r.get::<_, String>(5)?)),
         )
         .optional()?
         .ok_or(ApiError::NotFound("record"))?;
-    let device = parse_uuid(&row.2)?;
-    Ok(to_view(key, &row.0, &row.1, device, row.3, row.4, &row.5)?)
+    Ok(row.stored(parse_uuid(&device)?)?)
 }
 
 /// A device-data record's device part: an agent's report, or the PC application's report of a
