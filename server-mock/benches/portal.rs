@@ -9,7 +9,8 @@
 //! connection. The time printed is the round trip on loopback, which bounds the server's time
 //! from above (TLS, HTTP and the client included). Aims: p95 < 50 ms, < 200 KB per page.
 //!
-//! `cargo bench -p ecsp-server-mock --bench portal`; `ECSP_BENCH_RECORDS` changes the 100,000.
+//! `cargo bench -p ecsp-server-mock --bench portal`; `ECSP_BENCH_RECORDS` changes the 100,000;
+//! `ECSP_BENCH_SAVE=DIR` saves each page there (to open, or to see what its bytes are).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
@@ -199,8 +200,13 @@ fn main() {
             ),
             ("stylesheet", "/portal/static/portal.css".to_owned()),
         ];
-        for (name, path) in pages {
+        let save = std::env::var_os("ECSP_BENCH_SAVE").map(std::path::PathBuf::from);
+        for (i, (name, path)) in pages.into_iter().enumerate() {
             let t = time_gets(&http, &format!("{base}{path}"), ("cookie", &cookie), requests).await;
+            if let Some(dir) = &save {
+                std::fs::create_dir_all(dir).unwrap();
+                std::fs::write(dir.join(format!("{i}.html")), &t.body).unwrap();
+            }
             println!(
                 "  {name:<44} {:>8.2} {:>8.2} {:>8.2} {:>10}",
                 t.p50, t.p95, t.max, t.bytes

@@ -74,9 +74,16 @@ macro_rules! on_backend {
                 .as_deref()
             {
                 Some("svg") => {
-                    let $root = SVGBackend::new(path, $size).into_drawing_area();
-                    $body;
-                    $root.present().map_err(err)?;
+                    // Drawn as text first, so that a file is the same document a page embeds.
+                    let mut document = String::new();
+                    {
+                        let $root =
+                            SVGBackend::with_string(&mut document, $size).into_drawing_area();
+                        $body;
+                        $root.present().map_err(err)?;
+                    }
+                    std::fs::write(path, compact(&document))
+                        .map_err(|e| ColorError::Plot(format!("{}: {e}", path.display())))?;
                     Ok(())
                 }
                 Some("png") => {
@@ -123,6 +130,8 @@ pub struct Words {
     pub mean: &'static str,
     pub percentile95: &'static str,
     pub measured_axis: &'static str,
+    /// The grey band behind the spectra drawn: the range of every patch's spectrum.
+    pub band_of_all: &'static str,
 }
 
 impl Words {
@@ -147,6 +156,7 @@ impl Words {
         mean: "mean",
         percentile95: "95th percentile",
         measured_axis: "Measured (UTC)",
+        band_of_all: "range of all patches",
     };
 
     /// The same words in Japanese, for the portal's and the phone apps' plots (symbols and
@@ -174,6 +184,7 @@ impl Words {
         mean: "平均",
         percentile95: "95 パーセンタイル",
         measured_axis: "測定日時 (UTC)",
+        band_of_all: "全パッチの範囲",
     };
 }
 
@@ -181,7 +192,34 @@ impl Words {
 fn to_svg(draw: impl FnOnce(Target<'_>) -> Result<()>) -> Result<String> {
     let mut document = String::new();
     draw(Target::Svg(&mut document))?;
-    Ok(document)
+    Ok(compact(&document))
+}
+
+/// plotters' SVG without what SVG gives by default (`opacity="1"`, `stroke-width="1"`) and with
+/// font sizes to a tenth of a pixel (`14.516129032258064`): a tenth of a page's plots, drawn
+/// the same. A pass of our own: no crate minifies SVG text without parsing it into a tree.
+fn compact(svg: &str) -> String {
+    let svg = svg
+        .replace(" opacity=\"1\"", "")
+        .replace(" stroke-width=\"1\"", "");
+    let mut out = String::with_capacity(svg.len());
+    let mut rest = svg.as_str();
+    const SIZE: &str = "font-size=\"";
+    while let Some(at) = rest.find(SIZE) {
+        let (before, after) = rest.split_at(at + SIZE.len());
+        out.push_str(before);
+        let end = after.find('"').unwrap_or(after.len());
+        match after[..end].parse::<f64>() {
+            Ok(size) => {
+                let tenth = format!("{size:.1}");
+                out.push_str(tenth.strip_suffix(".0").unwrap_or(&tenth));
+            }
+            Err(_) => out.push_str(&after[..end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A legend entry, padded for the box plotters draws around the legend: plotters sizes the box
@@ -312,12 +350,56 @@ fn own_colour(s: &Spectrum) -> RGBColor {
 /// Spectral reflectance curves of named spectra, every one drawn in its own colour (with a
 /// thin grey edge so that whites stay visible); a legend up to [`LEGEND_LIMIT`] curves.
 pub fn spectra(path: &Path, title: &str, curves: &[(String, Spectrum)]) -> Result<()> {
-    spectra_on(Target::File(path), &Words::ENGLISH, title, curves)
+    spectra_on(Target::File(path), &Words::ENGLISH, title, curves, None)
 }
 
 /// [`spectra`] as an SVG document, in `words`.
 pub fn spectra_svg(words: &Words, title: &str, curves: &[(String, Spectrum)]) -> Result<String> {
-    to_svg(|target| spectra_on(target, words, title, curves))
+    to_svg(|target| spectra_on(target, words, title, curves, None))
+}
+
+/// The range of a chart's spectra, band by band: drawn in grey behind the few spectra a plot of
+/// a large chart shows, so that the plot says where every patch lies at a bounded size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpectralBand {
+    pub wavelengths: Vec<f64>,
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+    /// How many spectra it spans.
+    pub spectra: usize,
+}
+
+impl SpectralBand {
+    /// The band of `spectra` on the first one's grid (others are left out); none without one.
+    pub fn of<'a>(spectra: impl IntoIterator<Item = &'a Spectrum>) -> Option<Self> {
+        let mut spectra = spectra.into_iter();
+        let first = spectra.next()?;
+        let grid = first.grid();
+        let mut band = Self {
+            wavelengths: grid.wavelengths().map(f64::from).collect(),
+            low: first.values().to_vec(),
+            high: first.values().to_vec(),
+            spectra: 1,
+        };
+        for s in spectra.filter(|s| s.grid() == grid) {
+            for (i, v) in s.values().iter().enumerate() {
+                band.low[i] = band.low[i].min(*v);
+                band.high[i] = band.high[i].max(*v);
+            }
+            band.spectra += 1;
+        }
+        Some(band)
+    }
+}
+
+/// [`spectra_svg`] with the `band` of all the chart's spectra behind the curves drawn.
+pub fn spectra_band_svg(
+    words: &Words,
+    title: &str,
+    curves: &[(String, Spectrum)],
+    band: Option<&SpectralBand>,
+) -> Result<String> {
+    to_svg(|target| spectra_on(target, words, title, curves, band))
 }
 
 fn spectra_on(
@@ -325,6 +407,7 @@ fn spectra_on(
     words: &Words,
     title: &str,
     curves: &[(String, Spectrum)],
+    band: Option<&SpectralBand>,
 ) -> Result<()> {
     if curves.is_empty() {
         return Err(ColorError::Plot("no spectra to plot".into()));
@@ -350,12 +433,21 @@ fn spectra_on(
         .map(|(_, s)| s.grid().end_nm())
         .max()
         .unwrap_or(730);
+    let (lo, hi) = match band {
+        Some(b) => (
+            lo.min(b.wavelengths.first().map_or(lo, |w| *w as u32)),
+            hi.max(b.wavelengths.last().map_or(hi, |w| *w as u32)),
+        ),
+        None => (lo, hi),
+    };
     let top = curves
         .iter()
         .flat_map(|(_, s)| s.values().iter().copied())
+        .chain(band.iter().flat_map(|b| b.high.iter().copied()))
         .fold(1.0f64, f64::max)
         .max(1.0)
         * 1.05;
+    let band_colour = RGBColor(190, 190, 190).mix(0.5);
     let legend = curves.len() <= LEGEND_LIMIT;
     on_backend!(target, |root| {
         // The legend has a column of its own right of the plot: reflectance curves fill the
@@ -386,6 +478,22 @@ fn spectra_on(
                     ))
                     .map_err(err)?;
             }
+            if let Some(b) = band {
+                let y = 40 + 26 * i32::try_from(curves.len()).unwrap_or(0);
+                legend_area
+                    .draw(&Rectangle::new(
+                        [(0, y - 7), (24, y + 7)],
+                        band_colour.filled(),
+                    ))
+                    .map_err(err)?;
+                legend_area
+                    .draw(&Text::new(
+                        format!("{} ({})", words.band_of_all, b.spectra),
+                        (32, y - 8),
+                        ("sans-serif", 16),
+                    ))
+                    .map_err(err)?;
+            }
             (plot_area, "")
         } else {
             (root.clone(), title)
@@ -401,6 +509,24 @@ fn spectra_on(
             .axis_desc_style(("sans-serif", 18))
             .draw()
             .map_err(err)?;
+        if let Some(b) = band {
+            let outline: Vec<(f64, f64)> = b
+                .wavelengths
+                .iter()
+                .copied()
+                .zip(b.high.iter().copied())
+                .chain(
+                    b.wavelengths
+                        .iter()
+                        .copied()
+                        .zip(b.low.iter().copied())
+                        .rev(),
+                )
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, band_colour.filled())))
+                .map_err(err)?;
+        }
         let width = if curves.len() > 200 { 1 } else { 2 };
         for (_, s) in curves {
             let color = own_colour(s);

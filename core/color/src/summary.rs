@@ -3,9 +3,10 @@
 //! tolerance set), and the plots, as SVG documents drawn by [`crate::plot`] in the caller's
 //! words.
 //!
-//! The plots' size is bounded whatever the chart: at most [`PLOTTED_PATCHES`] spectra (the
-//! worst patches of the comparison, else the first ones) and a*b* points (the worst); the
-//! statistics cover every patch.
+//! The plots' size is bounded whatever the chart: at most [`SPECTRA_DRAWN`] spectra (the worst
+//! patches of the comparison, else the first ones) in front of a grey band spanning every
+//! patch's spectrum, and at most [`AB_DRAWN`] a*b* points (the worst); the statistics cover
+//! every patch. A 1,617-patch chart's page stays under 200 KB this way.
 
 use ecsp_protocol::measurement::MeasurementRecord;
 
@@ -16,8 +17,52 @@ use crate::tolerance::{
     ComparisonReport, NotComparable, compare_measurements, measurement_tolerance,
 };
 
-/// Most patches drawn in one plot.
-pub const PLOTTED_PATCHES: usize = 100;
+/// Most patches a page tabulates beside its plots (the worst; the statistics cover all).
+pub const LISTED_PATCHES: usize = 100;
+/// Most spectra drawn, each named in the legend ([`plot::LEGEND_LIMIT`]); the band behind them
+/// spans the others.
+pub const SPECTRA_DRAWN: usize = plot::LEGEND_LIMIT;
+/// Most patches drawn on the a*b* diagram, each with its tolerance contour.
+pub const AB_DRAWN: usize = 48;
+
+/// The ids of the `n` patches of `report` with the largest ΔE (ties in the report's order).
+pub fn worst_patches(report: &ComparisonReport, n: usize) -> Vec<&str> {
+    let mut order: Vec<&crate::tolerance::PatchDifference> = report.patches.iter().collect();
+    order.sort_by(|a, b| b.delta_e.total_cmp(&a.delta_e));
+    order.into_iter().take(n).map(|p| p.id.as_str()).collect()
+}
+
+/// `report` with only its `n` worst patches, in the report's order.
+pub fn with_worst(report: &ComparisonReport, n: usize) -> ComparisonReport {
+    let keep = worst_patches(report, n);
+    let mut shown = report.clone();
+    shown.patches.retain(|p| keep.contains(&p.id.as_str()));
+    shown
+}
+
+/// The band of every spectrum `record` carries (see [`plot::SpectralBand`]).
+pub fn spectral_band(record: &MeasurementRecord) -> Option<plot::SpectralBand> {
+    let spectra: Vec<Spectrum> = record
+        .samples
+        .iter()
+        .filter_map(|s| sample_spectrum(s).map(|(_, s)| s))
+        .collect();
+    plot::SpectralBand::of(&spectra)
+}
+
+fn sample_spectrum(s: &ecsp_protocol::measurement::ColorSample) -> Option<(String, Spectrum)> {
+    let sp = s.spectrum.as_ref()?;
+    let grid = WavelengthGrid::new(
+        u32::from(sp.start_nm),
+        u32::from(sp.interval_nm),
+        sp.values.len(),
+    )
+    .ok()?;
+    Some((
+        s.patch.clone(),
+        Spectrum::new(grid, sp.values.clone()).ok()?,
+    ))
+}
 
 /// What a measurement shows.
 #[derive(Debug, Clone)]
@@ -58,27 +103,27 @@ pub fn summarize(
     });
     let report = comparison.as_ref().and_then(|c| c.as_ref().ok());
     // The worst patches of a large chart (a*b* and spectra), all of a small one.
-    let shown = report.map(|r| {
-        let mut worst = r.clone();
-        worst
-            .patches
-            .sort_by(|a, b| b.delta_e.total_cmp(&a.delta_e));
-        worst.patches.truncate(PLOTTED_PATCHES);
-        worst
-    });
-    let shown_ids: Option<Vec<&str>> = shown
-        .as_ref()
-        .map(|r| r.patches.iter().map(|p| p.id.as_str()).collect());
+    let shown_ids: Option<Vec<&str>> = report.map(|r| worst_patches(r, SPECTRA_DRAWN));
     let curves = spectra_of(record, shown_ids.as_deref());
+    let band = (record.samples.len() > curves.len())
+        .then(|| spectral_band(record))
+        .flatten();
     let spectra_svg = (!curves.is_empty())
-        .then(|| plot::spectra_svg(words, &record.settings.printing_condition, &curves).ok())
+        .then(|| {
+            plot::spectra_band_svg(
+                words,
+                &record.settings.printing_condition,
+                &curves,
+                band.as_ref(),
+            )
+            .ok()
+        })
         .flatten();
     MeasurementSummary {
         patches: record.samples.len(),
         printing_condition: record.settings.printing_condition.clone(),
-        ab_svg: shown
-            .as_ref()
-            .and_then(|r| plot::ab_diagram_svg(words, r, limit).ok()),
+        ab_svg: report
+            .and_then(|r| plot::ab_diagram_svg(words, &with_worst(r, AB_DRAWN), limit).ok()),
         delta_e_bars_svg: report.and_then(|r| plot::delta_e_bars_svg(words, r, limit).ok()),
         comparison,
         spectra_svg,
@@ -86,25 +131,13 @@ pub fn summarize(
 }
 
 /// The spectra of `record`'s samples to draw: those of the patches `shown` (all without it), at
-/// most [`PLOTTED_PATCHES`], in the record's order; samples without a usable spectrum left out.
+/// most [`SPECTRA_DRAWN`], in the record's order; samples without a usable spectrum left out.
 pub fn spectra_of(record: &MeasurementRecord, shown: Option<&[&str]>) -> Vec<(String, Spectrum)> {
     record
         .samples
         .iter()
         .filter(|s| shown.is_none_or(|ids| ids.contains(&s.patch.as_str())))
-        .take(PLOTTED_PATCHES)
-        .filter_map(|s| {
-            let sp = s.spectrum.as_ref()?;
-            let grid = WavelengthGrid::new(
-                u32::from(sp.start_nm),
-                u32::from(sp.interval_nm),
-                sp.values.len(),
-            )
-            .ok()?;
-            Some((
-                s.patch.clone(),
-                Spectrum::new(grid, sp.values.clone()).ok()?,
-            ))
-        })
+        .filter_map(sample_spectrum)
+        .take(SPECTRA_DRAWN)
         .collect()
 }

@@ -83,6 +83,8 @@ pub struct Timing {
     pub p95: f64,
     pub max: f64,
     pub bytes: usize,
+    /// The last answer's body.
+    pub body: bytes::Bytes,
 }
 
 pub async fn time_gets(
@@ -92,7 +94,7 @@ pub async fn time_gets(
     n: usize,
 ) -> Timing {
     let mut times = Vec::with_capacity(n);
-    let mut bytes = 0;
+    let mut body = bytes::Bytes::new();
     for _ in 0..n {
         let t = std::time::Instant::now();
         let res = http
@@ -102,7 +104,7 @@ pub async fn time_gets(
             .await
             .unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::OK, "{url}");
-        bytes = res.bytes().await.unwrap().len();
+        body = res.bytes().await.unwrap();
         times.push(t.elapsed());
     }
     times.sort();
@@ -110,7 +112,8 @@ pub async fn time_gets(
         p50: percentile(&times, 50.0),
         p95: percentile(&times, 95.0),
         max: percentile(&times, 100.0),
-        bytes,
+        bytes: body.len(),
+        body,
     }
 }
 

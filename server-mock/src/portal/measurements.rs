@@ -26,15 +26,15 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use ecsp_color::cie::{Illuminant, Observer};
-use ecsp_color::plot;
 use ecsp_color::samples::{comparable_measurements, dataset_of};
 use ecsp_color::spectrum::{Spectrum, WavelengthGrid};
 use ecsp_color::tolerance::{
     ComparisonReport, NotComparable, compare_measurements, measurement_tolerance,
 };
+use ecsp_color::{plot, summary};
 use ecsp_protocol::admin::Actor;
-use chrono::{DateTime, Utc};
 use ecsp_protocol::measurement::{InstrumentAttributes, MeasurementRecord, MeasurementSettings};
 use ecsp_protocol::upload::RecordKind;
 use serde::Deserialize;
@@ -54,9 +54,10 @@ use crate::store::{devices, records};
 pub const TREND_MEASUREMENTS: u32 = 30;
 /// Measurements per page of a device's list.
 const MEASUREMENTS_PER_PAGE: u32 = 20;
-/// The most patches a page plots and tabulates; a larger chart shows those with the largest ΔE
-/// (see [`comparison_figures`]), and its statistics cover all.
-const PAGE_PATCHES: usize = ecsp_color::summary::PLOTTED_PATCHES;
+/// The most patches a page tabulates; a larger chart lists those with the largest ΔE (see
+/// [`comparison_figures`]), and its statistics cover all. Fewer are drawn (see
+/// [`ecsp_color::summary`]).
+const PAGE_PATCHES: usize = ecsp_color::summary::LISTED_PATCHES;
 /// The spectra table's step: every 20 nm keeps a 72-patch strip's page under 200 KB (every
 /// 10 nm, the table alone was 40 KB); the plot draws every band.
 const TABLE_STEP_NM: u32 = 20;
@@ -264,7 +265,10 @@ impl Related {
                 internal,
                 device,
                 Some(RecordKind::Measurement),
-                Some(records::PageStart::after(&(this.captured_at, this.record_id))),
+                Some(records::PageStart::after(&(
+                    this.captured_at,
+                    this.record_id,
+                ))),
                 TREND_MEASUREMENTS,
             )?;
             previous = earlier.iter().map(opened).find(|m| {
@@ -374,6 +378,10 @@ pub struct ComparisonFigures {
     pub(super) unmatched: usize,
     pub(super) notes: Vec<String>,
     pub(super) rows: Vec<PatchRow>,
+    /// The patches whose spectra are drawn: the worst.
+    pub(super) worst: Vec<String>,
+    /// How many patches the a*b* diagram draws.
+    pub(super) ab_drawn: usize,
 }
 
 #[derive(Debug)]
@@ -468,11 +476,10 @@ impl MeasurementPlots {
                 Err(e) => (None, Some(e)),
             }
         };
-        // A large chart's spectra: the patches the comparison shows, else the first ones.
+        // The spectra of the worst patches of the comparison, else the first ones.
         let shown: Option<Vec<&str>> = comparison
             .as_ref()
-            .filter(|c| c.rows.len() < c.patches)
-            .map(|c| c.rows.iter().map(|r| r.patch.as_str()).collect());
+            .map(|c| c.worst.iter().map(String::as_str).collect());
         let spectra = spectra_figure(t, record, shown.as_deref());
 
         // The trend: each of the newest measurements (and this one, if older) against the
@@ -486,7 +493,10 @@ impl MeasurementPlots {
         if let Some(Ok(reference)) = &reference_data {
             for r in &window {
                 let data = if r.record_id == this.record_id {
-                    this_data.as_ref().map(Cow::Borrowed).map_err(|e| e.to_string())
+                    this_data
+                        .as_ref()
+                        .map(Cow::Borrowed)
+                        .map_err(|e| e.to_string())
                 } else {
                     r.record
                         .as_deref()
@@ -651,20 +661,24 @@ pub fn sample_rows(record: &MeasurementRecord) -> (Vec<(String, String, String, 
     (rows, computed)
 }
 
-/// The spectra plot and its table (values every [`TABLE_STEP_NM`] from the first patch's
-/// grid); none when no sample carries a spectrum.
+/// The spectra plot (at most [`summary::SPECTRA_DRAWN`] of them, `shown` or the first, before
+/// the band of all the record's spectra when there are more) and its table (values every
+/// [`TABLE_STEP_NM`] from the first patch's grid); none when no sample carries a spectrum.
 fn spectra_figure(
     t: &Messages,
     record: &MeasurementRecord,
     shown: Option<&[&str]>,
 ) -> Option<SpectraFigure> {
-    let curves = ecsp_color::summary::spectra_of(record, shown);
+    let curves = summary::spectra_of(record, shown);
     let first = curves.first()?.1.grid();
     let title = format!(
         "{} — {}",
         t.spectra_title, record.settings.printing_condition
     );
-    let svg = plot::spectra_svg(t.plot_words, &title, &curves).ok()?;
+    let band = (record.samples.len() > curves.len())
+        .then(|| summary::spectral_band(record))
+        .flatten();
+    let svg = plot::spectra_band_svg(t.plot_words, &title, &curves, band.as_ref()).ok()?;
     let step = TABLE_STEP_NM.max(first.interval_nm);
     let wavelengths: Vec<u32> = (first.start_nm..=first.end_nm())
         .step_by(step as usize)
@@ -689,9 +703,9 @@ fn spectra_figure(
     })
 }
 
-/// The comparison's figures. For a chart of more than [`PAGE_PATCHES`] patches, the a*b*
-/// diagram and the table show the patches with the largest ΔE (statistics and the ΔE
-/// distribution cover every patch): what a technician looks at first, at a page's size.
+/// The comparison's figures. The a*b* diagram draws the [`summary::AB_DRAWN`] patches with the
+/// largest ΔE, the table lists the [`PAGE_PATCHES`] largest: what a technician looks at first, at
+/// a page's size; the statistics and the ΔE distribution cover every patch.
 fn comparison_figures(
     t: &Messages,
     report: &ComparisonReport,
@@ -699,16 +713,18 @@ fn comparison_figures(
 ) -> Result<ComparisonFigures, String> {
     let bars = plot::delta_e_bars_svg(t.plot_words, report, limit).map_err(|e| e.to_string())?;
     let compared_patches = report.patches.len();
-    let mut shown = report.clone();
-    if shown.patches.len() > PAGE_PATCHES {
-        let mut by_delta: Vec<f64> = shown.patches.iter().map(|p| p.delta_e).collect();
-        by_delta.sort_by(|a, b| b.total_cmp(a));
-        let least = by_delta[PAGE_PATCHES - 1];
-        shown.patches.retain(|p| p.delta_e >= least);
-        shown.patches.truncate(PAGE_PATCHES);
-    }
+    let ab = plot::ab_diagram_svg(
+        t.plot_words,
+        &summary::with_worst(report, summary::AB_DRAWN),
+        limit,
+    )
+    .map_err(|e| e.to_string())?;
+    let worst = summary::worst_patches(report, summary::SPECTRA_DRAWN)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let shown = summary::with_worst(report, PAGE_PATCHES);
     let report = &shown;
-    let ab = plot::ab_diagram_svg(t.plot_words, report, limit).map_err(|e| e.to_string())?;
     let lab = |l: &ecsp_color::convert::Lab| [two(l.l), two(l.a), two(l.b)];
     Ok(ComparisonFigures {
         ab_svg: embed(ab, "ab-caption"),
@@ -722,6 +738,8 @@ fn comparison_figures(
         max: two(report.max),
         unmatched: report.unmatched_reference.len() + report.unmatched_sample.len(),
         notes: report.warnings.clone(),
+        worst,
+        ab_drawn: compared_patches.min(summary::AB_DRAWN),
         rows: report
             .patches
             .iter()

@@ -709,15 +709,9 @@ pub async fn device(
                     None,
                     REPORTS_FOR_HISTORY,
                 )?;
-                // Only the uploads' headers are shown: their bodies stay sealed.
-                let uploads = records::sealed_for_device(
-                    c,
-                    internal,
-                    id,
-                    only,
-                    start,
-                    UPLOADS_PER_PAGE + 1,
-                )?;
+                // Only the uploads' headers are shown: no body is read.
+                let uploads =
+                    records::headers_for_device(c, internal, only, start, UPLOADS_PER_PAGE + 1)?;
                 Ok((view, reports, uploads, panel))
             },
         )

@@ -558,10 +558,15 @@ pub fn page_after_record(
     })
 }
 
-/// A device's newest records whatever their kind (see [`list_for_device`]): one branch per kind
-/// the `records` table allows (a test checks every [`RecordKind`] has its branch).
-const NEWEST_OF_EVERY_KIND: &str =
-    "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
+/// A device's newest records whatever their kind (see [`list_for_device`]), with the columns
+/// given: one branch per kind the `records` table allows (a test checks every [`RecordKind`] has
+/// its branch).
+macro_rules! newest_of_every_kind {
+    ($columns:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM records
          WHERE CAST(?2 AS TEXT) IS NULL AND id IN (
              SELECT id FROM (SELECT id FROM records
                  WHERE device_id = ?1 AND kind = 'device_data' AND (captured_at, record_id) < (?3, ?5)
@@ -574,13 +579,33 @@ const NEWEST_OF_EVERY_KIND: &str =
              SELECT id FROM (SELECT id FROM records
                  WHERE device_id = ?1 AND kind = 'measurement' AND (captured_at, record_id) < (?3, ?5)
                  ORDER BY captured_at DESC, record_id DESC LIMIT ?4) AS measurement)
-         ORDER BY captured_at DESC, record_id DESC LIMIT ?4";
+         ORDER BY captured_at DESC, record_id DESC LIMIT ?4"
+        )
+    };
+}
 
-/// A device's records of one kind (see [`list_for_device`]).
-const NEWEST_OF_ONE_KIND: &str =
-    "SELECT record_id, kind, captured_at, stored_at, body_enc FROM records
+/// A device's records of one kind (see [`list_for_device`]), with the columns given.
+macro_rules! newest_of_one_kind {
+    ($columns:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM records
          WHERE device_id = ?1 AND kind = ?2 AND (captured_at, record_id) < (?3, ?5)
-         ORDER BY captured_at DESC, record_id DESC LIMIT ?4";
+         ORDER BY captured_at DESC, record_id DESC LIMIT ?4"
+        )
+    };
+}
+
+const NEWEST_OF_EVERY_KIND: &str =
+    newest_of_every_kind!("record_id, kind, captured_at, stored_at, body_enc");
+const NEWEST_OF_ONE_KIND: &str =
+    newest_of_one_kind!("record_id, kind, captured_at, stored_at, body_enc");
+/// The same without the bodies: a large body is a chain of overflow pages to read.
+const NEWEST_HEADERS_OF_EVERY_KIND: &str =
+    newest_of_every_kind!("record_id, kind, captured_at, stored_at");
+const NEWEST_HEADERS_OF_ONE_KIND: &str =
+    newest_of_one_kind!("record_id, kind, captured_at, stored_at");
 
 /// A device's records, newest capture first (ties by record id, highest first), optionally of
 /// one kind and from a [`PageStart`] on.
@@ -633,6 +658,66 @@ pub fn sealed_for_device(
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.stored(device)?);
+    }
+    Ok(out)
+}
+
+/// A record's header: what a listing of uploads shows.
+#[derive(Debug, Clone)]
+pub struct RecordHeader {
+    pub record_id: Uuid,
+    pub kind: RecordKind,
+    pub captured_at: DateTime<Utc>,
+    pub stored_at: DateTime<Utc>,
+}
+
+impl Listed for RecordHeader {
+    fn page_key(&self) -> (DateTime<Utc>, Uuid) {
+        (self.captured_at, self.record_id)
+    }
+}
+
+/// [`list_for_device`]'s headers alone: no body is read.
+pub fn headers_for_device(
+    conn: &Connection,
+    device_id: i64,
+    kind: Option<RecordKind>,
+    start: Option<PageStart>,
+    limit: u32,
+) -> Result<Vec<RecordHeader>, ApiError> {
+    let mut stmt = conn.prepare_cached(if kind.is_some() {
+        NEWEST_HEADERS_OF_ONE_KIND
+    } else {
+        NEWEST_HEADERS_OF_EVERY_KIND
+    })?;
+    let (before, before_id) = start.map_or((i64::MAX, String::new()), PageStart::bound);
+    let rows = stmt.query_map(
+        params![
+            device_id,
+            kind.map(RecordKind::as_str),
+            before,
+            limit,
+            before_id
+        ],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, kind, captured_at, stored_at) = row?;
+        out.push(RecordHeader {
+            record_id: parse_uuid(&id)?,
+            kind: RecordKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("record kind `{kind}`")))?,
+            captured_at: from_ms(captured_at),
+            stored_at: from_ms(stored_at),
+        });
     }
     Ok(out)
 }
@@ -794,7 +879,12 @@ mod tests {
         crate::db::sqlite_schema::migrate(&mut raw).unwrap();
         let conn = Connection::Sqlite(raw);
         let mut plan = Vec::new();
-        for sql in [NEWEST_OF_EVERY_KIND, NEWEST_OF_ONE_KIND] {
+        for sql in [
+            NEWEST_OF_EVERY_KIND,
+            NEWEST_OF_ONE_KIND,
+            NEWEST_HEADERS_OF_EVERY_KIND,
+            NEWEST_HEADERS_OF_ONE_KIND,
+        ] {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let rows = stmt
                 .query_map(params![1, Option::<&str>::None, 0, 10, ""], |r| {

@@ -1547,6 +1547,97 @@ fn mean_delta_e00(reference: &Value, sample: &Value) -> String {
     format!("{:.2}", report.mean)
 }
 
+/// A 1,617-patch chart (an IT8.7/4-sized one) measured on `device`, `minutes_ago` minutes back,
+/// its inks `drift` lighter.
+fn large_chart(device: Uuid, minutes_ago: i64, drift: f64) -> Value {
+    let mut r = crate::common::measurement_record(device, false, false);
+    r["captured_at"] = json!(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago));
+    let condition = r["samples"][0]["condition"].clone();
+    r["samples"] = (0..1617)
+        .map(|p| {
+            let centre = 420.0 + f64::from(p * 37 % 300);
+            let depth = 0.2 + f64::from(p * 13 % 70) / 100.0;
+            let values: Vec<f64> = (0..36)
+                .map(|i| {
+                    let nm = 380.0 + 10.0 * f64::from(i);
+                    let ink = depth / (1.0 + ((nm - centre) / 25.0).powi(2));
+                    ((0.9 - ink) * (1.0 - drift * f64::from(p % 7)) + drift * 0.5).clamp(0.02, 1.0)
+                })
+                .collect();
+            json!({"patch": format!("P{p:04}"), "condition": condition,
+                   "spectrum": {"start_nm": 380, "interval_nm": 10, "values": values}})
+        })
+        .collect();
+    r
+}
+
+#[tokio::test]
+async fn a_large_chart_page_draws_the_worst_patches_lists_every_sample_and_stays_small() {
+    let ts = TestServer::start().await;
+    let token = ts.token("admin").await;
+    let device = ts.device(0);
+    let (first, newest) = (large_chart(device, 600, 0.0), large_chart(device, 60, 0.01));
+    let res = ts
+        .post(
+            &token,
+            "/api/v1/uploads/measurements",
+            &crate::common::measurement_upload(vec![first, newest.clone()]),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let path = format!("/portal/records/{}", newest["record_id"].as_str().unwrap());
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin").await;
+    for (lang, band) in [
+        ("en-GB,en;q=0.9", "range of all patches (1617)"),
+        ("ja", "全パッチの範囲 (1617)"),
+    ] {
+        b.accept_language = lang;
+        let page = b.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.len() < 200_000,
+            "{lang}: {} bytes",
+            page.body.len()
+        );
+        // Every sample is listed: 1,617 rows of the samples table.
+        let first_row = page
+            .body
+            .find("<tr><td>P0000<td>")
+            .expect("the samples table");
+        let samples = &page.body[page.body[..first_row].rfind("<tbody>").unwrap()..];
+        let samples = &samples[..samples.find("</tbody>").unwrap()];
+        assert_eq!(samples.matches("<tr>").count(), 1617, "{lang}");
+        assert!(samples.contains("<td>P1616<td>"), "{lang}");
+        // The spectra of the worst 16 patches, in front of the band of all of them.
+        let spectra = &page.body[page
+            .body
+            .find("aria-labelledby=\"spectra-caption\"")
+            .unwrap()..];
+        let spectra = &spectra[..spectra.find("</svg>").unwrap()];
+        assert!(spectra.contains(band), "{lang}: the band is in the legend");
+        assert!(spectra.contains("<polygon"), "{lang}: the band is drawn");
+        assert!(
+            !spectra.contains("opacity=\"1\""),
+            "{lang}: SVG defaults left out"
+        );
+        assert!(
+            page.body.contains(" 16 / 1617"),
+            "{lang}: the spectra caption says how many"
+        );
+        // The a*b* diagram draws the 48 worst, and says so.
+        assert!(
+            page.body.contains(" 48 / 1617"),
+            "{lang}: the a*b* caption says how many"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_measurement_page_plots_it_against_the_newest_earlier_comparable_measurement() {
     let ts = TestServer::start().await;
