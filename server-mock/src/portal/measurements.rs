@@ -395,6 +395,26 @@ pub struct TrendRow {
     pub(super) current: bool,
 }
 
+/// What the trend keeps of a comparison.
+#[derive(Debug, Clone, Copy)]
+struct TrendPoint {
+    mean: f64,
+    percentile95: f64,
+    max: f64,
+    patches: usize,
+}
+
+impl TrendPoint {
+    fn of(report: &ComparisonReport) -> Self {
+        Self {
+            mean: report.mean,
+            percentile95: report.percentile95,
+            max: report.max,
+            patches: report.patches.len(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct TrendFigure {
     pub(super) svg: String,
@@ -461,20 +481,22 @@ impl MeasurementPlots {
         // Each dataset once: this one's serves its comparison and its point of the trend.
         let this_data = dataset_of(record);
 
-        let (comparison, comparison_error) = if is_reference {
-            (None, None)
-        } else {
-            let outcome = match (&reference_data, &this_data) {
-                (None | Some(Err(_)), _) => Err(NotComparable::ReferenceUnreadable),
-                (_, Err(e)) => Err(NotComparable::Unreadable(e.to_string())),
-                (Some(Ok(r)), Ok(s)) => compare_measurements(r, s, &set, by_position),
-            };
-            match outcome.and_then(|report| {
-                comparison_figures(t, &report, limit).map_err(NotComparable::Other)
-            }) {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e)),
-            }
+        let outcome = (!is_reference).then(|| match (&reference_data, &this_data) {
+            (None | Some(Err(_)), _) => Err(NotComparable::ReferenceUnreadable),
+            (_, Err(e)) => Err(NotComparable::Unreadable(e.to_string())),
+            (Some(Ok(r)), Ok(s)) => compare_measurements(r, s, &set, by_position),
+        });
+        // This measurement's point of the trend is its comparison's.
+        let this_point = outcome
+            .as_ref()
+            .and_then(|o| o.as_ref().ok())
+            .map(TrendPoint::of);
+        let (comparison, comparison_error) = match outcome.map(|o| {
+            o.and_then(|report| comparison_figures(t, &report, limit).map_err(NotComparable::Other))
+        }) {
+            None => (None, None),
+            Some(Ok(c)) => (Some(c), None),
+            Some(Err(e)) => (None, Some(e)),
         };
         // The spectra of the worst patches of the comparison, else the first ones.
         let shown: Option<Vec<&str>> = comparison
@@ -492,11 +514,20 @@ impl MeasurementPlots {
         let mut left_out = 0;
         if let Some(Ok(reference)) = &reference_data {
             for r in &window {
+                if r.record_id == this.record_id
+                    && let Some(point) = this_point
+                {
+                    points.push((*r, point));
+                    continue;
+                }
+                // Each dataset is made once: this one's and the reference's are at hand.
                 let data = if r.record_id == this.record_id {
                     this_data
                         .as_ref()
                         .map(Cow::Borrowed)
                         .map_err(|e| e.to_string())
+                } else if r.record_id == related.reference.record_id {
+                    Ok(Cow::Borrowed(reference))
                 } else {
                     r.record
                         .as_deref()
@@ -508,7 +539,7 @@ impl MeasurementPlots {
                         .map_err(|e| say(&e, lang))
                 });
                 match report {
-                    Ok(report) => points.push((*r, report)),
+                    Ok(report) => points.push((*r, TrendPoint::of(&report))),
                     Err(_) => left_out += 1,
                 }
             }
@@ -546,7 +577,7 @@ impl MeasurementPlots {
                             mean: two(report.mean),
                             percentile95: two(report.percentile95),
                             max: two(report.max),
-                            patches: report.patches.len(),
+                            patches: report.patches,
                             current: r.record_id == this.record_id,
                         })
                         .collect(),
