@@ -104,21 +104,13 @@ pub fn summarize(
     let report = comparison.as_ref().and_then(|c| c.as_ref().ok());
     // The worst patches of a large chart (a*b* and spectra), all of a small one.
     let shown_ids: Option<Vec<&str>> = report.map(|r| worst_patches(r, SPECTRA_DRAWN));
-    let curves = spectra_of(record, shown_ids.as_deref());
-    let band = (record.samples.len() > curves.len())
-        .then(|| spectral_band(record))
-        .flatten();
-    let spectra_svg = (!curves.is_empty())
-        .then(|| {
-            plot::spectra_band_svg(
-                words,
-                &record.settings.printing_condition,
-                &curves,
-                band.as_ref(),
-            )
-            .ok()
-        })
-        .flatten();
+    let spectra_svg = spectra_plot(
+        words,
+        &record.settings.printing_condition,
+        record,
+        shown_ids.as_deref(),
+    )
+    .map(|(_, svg)| svg);
     MeasurementSummary {
         patches: record.samples.len(),
         printing_condition: record.settings.printing_condition.clone(),
@@ -128,6 +120,26 @@ pub fn summarize(
         comparison,
         spectra_svg,
     }
+}
+
+/// The spectra plot of `record` titled `title`: the curves [`spectra_of`] picks, in front of the
+/// band of all the record's spectra when there are more; the curves drawn come with it. None
+/// when no sample carries a usable spectrum.
+pub fn spectra_plot(
+    words: &Words,
+    title: &str,
+    record: &MeasurementRecord,
+    shown: Option<&[&str]>,
+) -> Option<(Vec<(String, Spectrum)>, String)> {
+    let curves = spectra_of(record, shown);
+    if curves.is_empty() {
+        return None;
+    }
+    let band = (record.samples.len() > curves.len())
+        .then(|| spectral_band(record))
+        .flatten();
+    let svg = plot::spectra_band_svg(words, title, &curves, band.as_ref()).ok()?;
+    Some((curves, svg))
 }
 
 /// The spectra of `record`'s samples to draw: those of the patches `shown` (all without it), at

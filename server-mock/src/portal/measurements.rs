@@ -700,16 +700,12 @@ fn spectra_figure(
     record: &MeasurementRecord,
     shown: Option<&[&str]>,
 ) -> Option<SpectraFigure> {
-    let curves = summary::spectra_of(record, shown);
-    let first = curves.first()?.1.grid();
     let title = format!(
         "{} — {}",
         t.spectra_title, record.settings.printing_condition
     );
-    let band = (record.samples.len() > curves.len())
-        .then(|| summary::spectral_band(record))
-        .flatten();
-    let svg = plot::spectra_band_svg(t.plot_words, &title, &curves, band.as_ref()).ok()?;
+    let (curves, svg) = summary::spectra_plot(t.plot_words, &title, record, shown)?;
+    let first = curves.first()?.1.grid();
     let step = TABLE_STEP_NM.max(first.interval_nm);
     let wavelengths: Vec<u32> = (first.start_nm..=first.end_nm())
         .step_by(step as usize)

@@ -634,30 +634,10 @@ pub fn sealed_for_device(
     start: Option<PageStart>,
     limit: u32,
 ) -> Result<Vec<StoredRecord>, ApiError> {
-    // With a kind, one walk down `records_device` (device, kind, time, id). Without, the newest
-    // `limit` of each kind, each a walk down the same index, merged: at most three times `limit`
-    // rows to sort whatever the device holds, and no second index on (device, time) for every
-    // upload to write (`(?2 IS NULL OR kind = ?2)` would defeat the index and sort every record
-    // the device has).
-    let mut stmt = conn.prepare_cached(if kind.is_some() {
-        NEWEST_OF_ONE_KIND
-    } else {
-        NEWEST_OF_EVERY_KIND
-    })?;
-    let (before, before_id) = start.map_or((i64::MAX, String::new()), PageStart::bound);
-    let rows = stmt.query_map(
-        params![
-            device_id,
-            kind.map(RecordKind::as_str),
-            before,
-            limit,
-            before_id
-        ],
-        sealed_row,
-    )?;
+    let sql = (NEWEST_OF_ONE_KIND, NEWEST_OF_EVERY_KIND);
     let mut out = Vec::new();
-    for row in rows {
-        out.push(row?.stored(device)?);
+    for row in newest(conn, sql, device_id, kind, start, limit, sealed_row)? {
+        out.push(row.stored(device)?);
     }
     Ok(out)
 }
@@ -685,11 +665,44 @@ pub fn headers_for_device(
     start: Option<PageStart>,
     limit: u32,
 ) -> Result<Vec<RecordHeader>, ApiError> {
-    let mut stmt = conn.prepare_cached(if kind.is_some() {
-        NEWEST_HEADERS_OF_ONE_KIND
-    } else {
-        NEWEST_HEADERS_OF_EVERY_KIND
+    let sql = (NEWEST_HEADERS_OF_ONE_KIND, NEWEST_HEADERS_OF_EVERY_KIND);
+    let rows = newest(conn, sql, device_id, kind, start, limit, |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
+    let mut out = Vec::new();
+    for (id, kind, captured_at, stored_at) in rows {
+        out.push(RecordHeader {
+            record_id: parse_uuid(&id)?,
+            kind: RecordKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("record kind `{kind}`")))?,
+            captured_at: from_ms(captured_at),
+            stored_at: from_ms(stored_at),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs one of a listing's statements (`sql`: for one kind, for every kind) and maps its rows.
+/// With a kind, one walk down `records_device` (device, kind, time, id). Without, the newest
+/// `limit` of each kind, each a walk down the same index, merged: at most three times `limit`
+/// rows to sort whatever the device holds, and no second index on (device, time) for every
+/// upload to write (`(?2 IS NULL OR kind = ?2)` would defeat the index and sort every record the
+/// device has).
+fn newest<T>(
+    conn: &Connection,
+    (one_kind, every_kind): (&str, &str),
+    device_id: i64,
+    kind: Option<RecordKind>,
+    start: Option<PageStart>,
+    limit: u32,
+    map: impl FnMut(&crate::sql::Row<'_>) -> crate::sql::Result<T>,
+) -> Result<Vec<T>, ApiError> {
+    let mut stmt = conn.prepare_cached(if kind.is_some() { one_kind } else { every_kind })?;
     let (before, before_id) = start.map_or((i64::MAX, String::new()), PageStart::bound);
     let rows = stmt.query_map(
         params![
@@ -699,25 +712,11 @@ pub fn headers_for_device(
             limit,
             before_id
         ],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        },
+        map,
     )?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, kind, captured_at, stored_at) = row?;
-        out.push(RecordHeader {
-            record_id: parse_uuid(&id)?,
-            kind: RecordKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("record kind `{kind}`")))?,
-            captured_at: from_ms(captured_at),
-            stored_at: from_ms(stored_at),
-        });
+        out.push(row?);
     }
     Ok(out)
 }
@@ -898,12 +897,13 @@ mod tests {
             "{plan:#?}"
         );
         // Each kind's walk seeks to the page's start on (time, id) and needs no sort; only the
-        // merge of the kinds' pages (at most three pages) is sorted.
+        // merge of the kinds' pages (at most three pages) is sorted. Each statement twice: with
+        // the bodies and with the headers alone.
         let walks: Vec<_> = plan
             .iter()
             .filter(|step| step.contains("records_device"))
             .collect();
-        assert_eq!(walks.len(), 4, "{plan:#?}");
+        assert_eq!(walks.len(), 8, "{plan:#?}");
         assert!(
             walks
                 .iter()
@@ -914,7 +914,7 @@ mod tests {
             .iter()
             .filter(|step| step.contains("TEMP B-TREE"))
             .count();
-        assert_eq!(sorts, 1, "{plan:#?}");
+        assert_eq!(sorts, 2, "{plan:#?}");
     }
 
     /// Stores `n` records of `kind` for device 1, all captured at `at`; returns their ids.
