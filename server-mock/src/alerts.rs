@@ -465,8 +465,10 @@ pub fn compose(due: &Due, base_url: &str) -> Words {
     Words { subject, text }
 }
 
-/// One event in words.
+/// One event in words: consumables and operations in the portal's words for them.
 fn event_words(e: &EventDetail, ja: bool) -> String {
+    use crate::portal::words;
+    let language = if ja { "ja" } else { "en" };
     let subject = e.subject.as_deref().unwrap_or_default();
     let detail = e
         .detail
@@ -478,15 +480,16 @@ fn event_words(e: &EventDetail, ja: bool) -> String {
         (AlertCondition::Error, true) => format!("エラー {subject}{detail}"),
         (AlertCondition::Warning, false) => format!("warning {subject}{detail}"),
         (AlertCondition::Warning, true) => format!("警告 {subject}{detail}"),
-        (AlertCondition::ConsumableLow, false) => {
-            format!("{subject} is at {:.0} %", e.value.unwrap_or_default())
-        }
-        (AlertCondition::ConsumableLow, true) => {
-            format!(
-                "{subject} の残量が {:.0}% です",
-                e.value.unwrap_or_default()
-            )
-        }
+        (AlertCondition::ConsumableLow, false) => format!(
+            "{} is at {:.0} %",
+            words::consumable(language, subject),
+            e.value.unwrap_or_default()
+        ),
+        (AlertCondition::ConsumableLow, true) => format!(
+            "{} の残量が {:.0}% です",
+            words::consumable(language, subject),
+            e.value.unwrap_or_default()
+        ),
         (AlertCondition::AgentSilent, false) => format!(
             "not heard from for {:.0} minutes (its agent last reported at {})",
             e.value.unwrap_or_default(),
@@ -498,13 +501,14 @@ fn event_words(e: &EventDetail, ja: bool) -> String {
             e.detail.as_deref().unwrap_or("?")
         ),
         (AlertCondition::OperationFailed, false) => format!(
-            "remote operation `{subject}` ended: {}",
-            e.detail.as_deref().unwrap_or_default().replace('_', " ")
+            "remote operation \"{}\" ended: {}",
+            words::operation_kind(language, subject),
+            words::operation_state(language, e.detail.as_deref().unwrap_or_default())
         ),
         (AlertCondition::OperationFailed, true) => format!(
             "リモート操作「{}」が完了しませんでした（{}）",
-            operation_kind_ja(subject),
-            operation_state_ja(e.detail.as_deref().unwrap_or_default())
+            words::operation_kind(language, subject),
+            words::operation_state(language, e.detail.as_deref().unwrap_or_default())
         ),
         (AlertCondition::UploadRejected, false) => {
             format!("an upload of yours was refused ({subject})")
@@ -512,25 +516,6 @@ fn event_words(e: &EventDetail, ja: bool) -> String {
         (AlertCondition::UploadRejected, true) => {
             format!("あなたのアップロードが拒否されました（{subject}）")
         }
-    }
-}
-
-fn operation_kind_ja(kind: &str) -> &str {
-    match kind {
-        "status" => "状態の取得",
-        "head_cleaning" => "ヘッドクリーニング",
-        "diagnosis" => "診断",
-        other => other,
-    }
-}
-
-fn operation_state_ja(state: &str) -> &str {
-    match state {
-        "failed" => "失敗",
-        "rejected" => "デバイスが拒否",
-        "timed_out" => "タイムアウト",
-        "expired" => "期限切れ",
-        other => other,
     }
 }
 
@@ -601,6 +586,52 @@ mod tests {
             "[ECSP] Epson SC-P9500 (serial number X123): 2 alerts"
         );
         assert_eq!(digest.text.matches("  error E-").count(), 2);
+    }
+
+    #[test]
+    fn consumables_and_operations_are_said_in_words_not_keys() {
+        let event = |condition, subject: &str, detail: Option<&str>, value| EventDetail {
+            condition,
+            at: 0,
+            subject: Some(subject.into()),
+            detail: detail.map(Into::into),
+            value,
+            before: None,
+        };
+        let low = event(
+            AlertCondition::ConsumableLow,
+            "ink_cartridge cyan",
+            None,
+            Some(4.0),
+        );
+        let failed = event(
+            AlertCondition::OperationFailed,
+            "head_cleaning",
+            Some("timed_out"),
+            None,
+        );
+        for (language, ink, operation) in [
+            ("en", "Ink cartridge — Cyan is at 4 %", "Head cleaning"),
+            (
+                "ja",
+                "インクカートリッジ — シアン の残量が 4% です",
+                "ヘッドクリーニング",
+            ),
+        ] {
+            let words = compose(
+                &due(language, vec![low.clone(), failed.clone()]),
+                "https://x",
+            );
+            assert!(words.text.contains(ink), "{language}: {}", words.text);
+            assert!(words.text.contains(operation), "{language}: {}", words.text);
+            for key in ["ink_cartridge", "head_cleaning", "timed_out"] {
+                assert!(
+                    !words.text.contains(key),
+                    "{language}: {key} in {}",
+                    words.text
+                );
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,47 @@ mod records;
 mod unlock;
 mod zone;
 
+/// The portal's words for what other parts of the server tell users (alert e-mail and webhook
+/// text), so that one catalogue says a consumable or an operation in every message.
+pub(crate) mod words {
+    use ecsp_protocol::remote_ops::{OperationKind, OperationState};
+
+    use super::i18n::Lang;
+
+    fn lang(language: &str) -> Lang {
+        if language.starts_with("ja") {
+            Lang::Ja
+        } else {
+            Lang::En
+        }
+    }
+
+    /// A consumable kept as `kind colour` (a kind is one key, without spaces) in words.
+    pub fn consumable(language: &str, kind_and_colour: &str) -> String {
+        let (kind, colour) = match kind_and_colour.split_once(' ') {
+            Some((kind, colour)) => (kind, Some(colour)),
+            None => (kind_and_colour, None),
+        };
+        super::labels::consumable_name(lang(language), kind, colour)
+    }
+
+    /// A remote operation's kind in words; an unknown key as it is.
+    pub fn operation_kind(language: &str, key: &str) -> String {
+        match serde_json::from_value::<OperationKind>(serde_json::Value::from(key)) {
+            Ok(kind) => lang(language).messages().operation_kind(kind).to_owned(),
+            Err(_) => key.to_owned(),
+        }
+    }
+
+    /// A remote operation's state in words; an unknown key as it is.
+    pub fn operation_state(language: &str, key: &str) -> String {
+        match serde_json::from_value::<OperationState>(serde_json::Value::from(key)) {
+            Ok(state) => lang(language).messages().operation_state(state).to_owned(),
+            Err(_) => key.to_owned(),
+        }
+    }
+}
+
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
