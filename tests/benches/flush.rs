@@ -1,5 +1,6 @@
 //! Outbox flush throughput: 10,000 queued measurements flushed to the reference server over
-//! HTTPS, next to the same data sent as one bulk request (the baseline) in the same run.
+//! HTTPS, next to the same data sent in bulk (the baseline) in the same run: requests of
+//! `RECORDS_PER_UPLOAD` (1,000) records, the most the server takes, one after another.
 //!
 //! `cargo bench -p ecsp-e2e --bench flush` (`ECSP_BENCH_RECORDS` to change the count). The
 //! session is kept in the in-memory secret store here (one read per request, off the hot path),
@@ -73,17 +74,24 @@ fn main() {
                 })
             })
             .collect();
-        let body = serde_json::to_vec(&json!({"schema_version": 1, "records": records})).unwrap();
+        // The server takes at most `RECORDS_PER_UPLOAD` records a request: the bulk baseline is
+        // the fewest requests that carry them, one after another.
+        let bodies: Vec<Vec<u8>> = records
+            .chunks(ecsp_protocol::limits::RECORDS_PER_UPLOAD)
+            .map(|chunk| serde_json::to_vec(&json!({"schema_version": 1, "records": chunk})).unwrap())
+            .collect();
         let start = Instant::now();
-        let res = http
-            .post(format!("{}/api/v1/uploads/measurements", h.url()))
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        for body in bodies {
+            let res = http
+                .post(format!("{}/api/v1/uploads/measurements", h.url()))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        }
         let baseline = n as f64 / start.elapsed().as_secs_f64();
 
         // The outbox: capture n measurements, then flush them.
@@ -104,16 +112,20 @@ fn main() {
     assert_eq!(stored, 2 * n, "every record stored");
 
     println!("flush benchmark: {n} measurements, HTTPS to the reference server on loopback");
-    println!("  baseline  one bulk request        {baseline_rate:>9.0} records/s");
+    println!(
+        "  baseline  bulk, {} a request     {baseline_rate:>9.0} records/s",
+        ecsp_protocol::limits::RECORDS_PER_UPLOAD
+    );
     println!("  outbox    flush (batches of 500)  {flush_rate:>9.0} records/s");
     println!(
         "  ratio flush/baseline              {:>9.2}",
         flush_rate / baseline_rate
     );
     println!("  (capture into the outbox, durable, one at a time: {capture_rate:.0} records/s)");
-    let met = flush_rate >= 2000.0 && flush_rate / baseline_rate >= 0.5;
+    // Issue 32's aim.
+    let met = flush_rate / baseline_rate >= 0.8;
     println!(
-        "  target ≥ 2000 records/s and ≥ 0.5 of baseline: {}",
+        "  target ≥ 0.8 of the baseline: {}",
         if met { "met" } else { "NOT met" }
     );
     drop(client_rt);

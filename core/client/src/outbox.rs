@@ -268,9 +268,12 @@ pub(crate) fn existing(conn: &Connection, record: Uuid) -> Result<Option<Existin
 
 /// Deletes the sealed parts of `purpose` from every record of `user` not yet delivered.
 pub(crate) fn drop_gated_parts(conn: &Connection, user: Uuid, purpose: Purpose) -> Result<usize> {
+    // From the sealed parts' side: they are few, the queued records may be many (a flush reads
+    // the ledger with 10,000 queued; the other way round took 8 ms a purpose).
     Ok(conn.execute(
-        "DELETE FROM outbox_gated WHERE purpose = ?1 AND record_id IN
-             (SELECT record_id FROM outbox WHERE user_id = ?2 AND state != 'sent')",
+        "DELETE FROM outbox_gated WHERE purpose = ?1 AND EXISTS
+             (SELECT 1 FROM outbox o WHERE o.record_id = outbox_gated.record_id
+                  AND o.user_id = ?2 AND o.state != 'sent')",
         params![purpose.as_str(), user.to_string()],
     )?)
 }
@@ -419,22 +422,42 @@ pub(crate) fn prune_delivered(conn: &Connection, cutoff_ms: i64) -> Result<usize
 
 pub(crate) fn mark_sent(conn: &mut Connection, batch: &[Claimed]) -> Result<()> {
     let tx = conn.transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "UPDATE outbox SET state = 'sent', body = NULL, sent_at = ?2, last_error = NULL,
-                    last_error_code = NULL
-             WHERE id = ?1",
-        )?;
-        let mut gated = tx.prepare_cached("DELETE FROM outbox_gated WHERE record_id = ?1")?;
-        let now = crate::now_ms();
-        for c in batch {
-            stmt.execute(params![c.id, now])?;
-            if c.has_gated {
-                gated.execute([c.record_id.to_string()])?;
-            }
+    mark_sent_in(&tx, batch)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Marks `sent` delivered (when given) and claims the next batch, in one transaction: a flush
+/// pays one commit per batch instead of two. Answers as [`claim`].
+pub(crate) fn mark_sent_and_claim(
+    conn: &mut Connection,
+    sent: &[Claimed],
+    user: Uuid,
+    kinds: &[OutboxKind],
+    requested: usize,
+    ignore_backoff: bool,
+) -> Result<Option<(OutboxKind, Vec<Claimed>)>> {
+    let tx = conn.transaction()?;
+    mark_sent_in(&tx, sent)?;
+    let claimed = claim_in(&tx, user, kinds, requested, ignore_backoff)?;
+    tx.commit()?;
+    Ok(claimed)
+}
+
+fn mark_sent_in(tx: &Connection, batch: &[Claimed]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE outbox SET state = 'sent', body = NULL, sent_at = ?2, last_error = NULL,
+                last_error_code = NULL
+         WHERE id = ?1",
+    )?;
+    let mut gated = tx.prepare_cached("DELETE FROM outbox_gated WHERE record_id = ?1")?;
+    let now = crate::now_ms();
+    for c in batch {
+        stmt.execute(params![c.id, now])?;
+        if c.has_gated {
+            gated.execute([c.record_id.to_string()])?;
         }
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -478,14 +501,18 @@ pub(crate) fn reschedule(conn: &mut Connection, batch: &[Claimed], error: &str) 
     Ok(())
 }
 
-/// Back to the queue as they were (the attempt did not count against them).
+/// Back to the queue as they were (the attempt did not count against them); one transaction.
 pub(crate) fn requeue(conn: &Connection, ids: &[i64]) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE outbox SET state = 'queued' WHERE id = ?1 AND state = 'in_flight'",
-    )?;
-    for id in ids {
-        stmt.execute([id])?;
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'queued' WHERE id = ?1 AND state = 'in_flight'",
+        )?;
+        for id in ids {
+            stmt.execute([id])?;
+        }
     }
+    tx.commit()?;
     Ok(())
 }
 
@@ -510,8 +537,20 @@ pub(crate) fn claim(
     requested: usize,
     ignore_backoff: bool,
 ) -> Result<Option<(OutboxKind, Vec<Claimed>)>> {
-    let now = crate::now_ms();
     let tx = conn.transaction()?;
+    let claimed = claim_in(&tx, user, kinds, requested, ignore_backoff)?;
+    tx.commit()?;
+    Ok(claimed)
+}
+
+fn claim_in(
+    tx: &Connection,
+    user: Uuid,
+    kinds: &[OutboxKind],
+    requested: usize,
+    ignore_backoff: bool,
+) -> Result<Option<(OutboxKind, Vec<Claimed>)>> {
+    let now = crate::now_ms();
     let mut picked = Vec::new();
     let mut kind_of_batch: Option<OutboxKind> = None;
     {
@@ -568,7 +607,6 @@ pub(crate) fn claim(
             mark.execute([c.id])?;
         }
     }
-    tx.commit()?;
     Ok(kind_of_batch.map(|k| (k, picked)))
 }
 
@@ -590,8 +628,18 @@ impl InFlightGuard {
     }
 }
 
+impl InFlightGuard {
+    /// The rows were all settled (sent, rejected or rescheduled): nothing to put back.
+    pub(crate) fn disarm(&mut self) {
+        self.ids.clear();
+    }
+}
+
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
         // A short write on the dropping thread: this runs once per batch, and putting the rows
         // back at once is the point (a task spawned now might never run if the runtime is
         // shutting down).

@@ -84,6 +84,13 @@ pub struct FlushReport {
     pub stopped: Option<EcspError>,
 }
 
+/// A claimed batch and the guard that puts it back in the queue if the flush ends first.
+struct Batch {
+    kind: OutboxKind,
+    batch: Vec<Claimed>,
+    guard: InFlightGuard,
+}
+
 enum Sent {
     Done,
     /// Stop flushing: the server is unreachable or the session is gone.
@@ -155,9 +162,6 @@ impl EcspClient {
             ..FlushProgress::default()
         };
         let mut stop = None;
-        // Read once per flush, after this installation's decisions are delivered and before the
-        // first record leaves (its gated parts are judged by the ledger).
-        let mut ledger_read = false;
         'outer: for phase in [0, 1] {
             if phase == 1 && options.consents_only {
                 if let Err(e) = self.refresh_consents_with(&mut session).await {
@@ -169,6 +173,12 @@ impl EcspClient {
                 .into_iter()
                 .filter(|k| k.phase() == phase)
                 .collect();
+            if phase == 1 {
+                stop = self
+                    .flush_records(&mut session, user, &kinds, options, &mut p)
+                    .await?;
+                break;
+            }
             loop {
                 let claim_kinds = kinds.clone();
                 let claimed = self
@@ -186,23 +196,6 @@ impl EcspClient {
                     break;
                 };
                 let _guard = InFlightGuard::new(self.core.clone(), &batch);
-                if phase == 1 && !ledger_read {
-                    // After the claim, so a flush dropped while reading puts the rows back.
-                    ledger_read = true;
-                    if let Err(e) = self.refresh_consents_with(&mut session).await {
-                        if e.is_transient() {
-                            // As if the batch had failed: it backs off and says why.
-                            let reason = e.to_string();
-                            self.blocking_internal(move |core| {
-                                outbox::reschedule(&mut core.store.conn(), &batch, &reason)
-                            })
-                            .await?;
-                            self.after_request(p).await?;
-                        }
-                        stop = Some(e);
-                        break 'outer;
-                    }
-                }
                 match self
                     .send_batch(&mut session, kind, batch, &mut p, false)
                     .await?
@@ -212,13 +205,6 @@ impl EcspClient {
                         stop = Some(e);
                         break 'outer;
                     }
-                }
-            }
-            if phase == 1 && !ledger_read {
-                // No record to send: the ledger is still read, for what this app shows and
-                // captures next.
-                if let Err(e) = self.refresh_consents_with(&mut session).await {
-                    stop = Some(e);
                 }
             }
         }
@@ -244,6 +230,165 @@ impl EcspClient {
         })
     }
 
+    /// Records, pipelined: while one batch is on the wire, the batch delivered before it is
+    /// marked sent and the one after it claimed, in one transaction, so the client's commits
+    /// overlap the server's work instead of adding to it. One request at a time: the server
+    /// stores batches in the order they were claimed (capture order per device), and a batch
+    /// that fails stops the flush before anything claimed after it leaves. Answers why the flush
+    /// stopped early, if it did.
+    async fn flush_records(
+        &self,
+        session: &mut StoredSession,
+        user: Uuid,
+        kinds: &[OutboxKind],
+        options: FlushOptions,
+        p: &mut FlushProgress,
+    ) -> Result<Option<ClientError>> {
+        // The person's decisions are read once per flush, after this installation's are
+        // delivered and before the first record leaves (its gated parts are judged by them),
+        // while the first batch is claimed; read even with nothing to send, for what this app
+        // shows and captures next.
+        let (ledger, claimed) = tokio::join!(
+            self.refresh_consents_with(session),
+            self.mark_and_claim(None, user, kinds, options, true),
+        );
+        let (_, mut next) = claimed?;
+        if let Err(e) = ledger {
+            if let Some(first) = next.take().filter(|_| e.is_transient()) {
+                // As if the batch had failed: it backs off and says why.
+                let reason = e.to_string();
+                let Batch {
+                    batch, mut guard, ..
+                } = first;
+                self.blocking_internal(move |core| {
+                    outbox::reschedule(&mut core.store.conn(), &batch, &reason)
+                })
+                .await?;
+                guard.disarm();
+                self.after_request(*p).await?;
+            }
+            return Ok(Some(e));
+        }
+        // Delivered, not yet marked sent. A crash before the mark sends it again at the next
+        // flush, which the server's idempotency on record ids makes harmless.
+        let mut delivered: Option<Batch> = None;
+        while let Some(Batch { kind, batch, guard }) = next.take() {
+            let (batch, body) = self
+                .blocking_internal(move |core| {
+                    let body = core.request_body(user, kind, &batch)?;
+                    Ok((batch, body))
+                })
+                .await?;
+            let (posted, settled) = tokio::join!(
+                self.post(session, kind, body),
+                self.mark_and_claim(delivered.take(), user, kinds, options, true),
+            );
+            let (marked, claimed) = settled?;
+            next = claimed;
+            if let Some((kind, ids)) = marked {
+                self.report_delivered(kind, ids, p).await?;
+            }
+            match posted {
+                Ok(()) => delivered = Some(Batch { kind, batch, guard }),
+                Err(e) => {
+                    // Settled on its own (split on a refusal, backoff on trouble); `next` waits.
+                    let _guard = guard;
+                    if let Sent::Stop(e) = self
+                        .settle_batch(session, kind, batch, Err(e), p, false)
+                        .await?
+                    {
+                        // `next`'s guard puts it back in the queue.
+                        return Ok(Some(e));
+                    }
+                }
+            }
+        }
+        if let Some(last) = delivered {
+            let (marked, _) = self
+                .mark_and_claim(Some(last), user, kinds, options, false)
+                .await?;
+            if let Some((kind, ids)) = marked {
+                self.report_delivered(kind, ids, p).await?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Marks `delivered` sent and (if `claim`) claims the next batch, in one transaction. The
+    /// claimed rows' guard is made on the blocking thread, so a flush dropped meanwhile still
+    /// puts them back.
+    async fn mark_and_claim(
+        &self,
+        delivered: Option<Batch>,
+        user: Uuid,
+        kinds: &[OutboxKind],
+        options: FlushOptions,
+        claim: bool,
+    ) -> Result<(Option<(OutboxKind, Vec<Uuid>)>, Option<Batch>)> {
+        let kinds = if claim { kinds.to_vec() } else { Vec::new() };
+        let arc = self.core.clone();
+        self.blocking_internal(move |core| {
+            let sent = delivered.as_ref().map_or(&[][..], |d| d.batch.as_slice());
+            let claimed = outbox::mark_sent_and_claim(
+                &mut core.store.conn(),
+                sent,
+                user,
+                &kinds,
+                options.batch_size,
+                options.ignore_backoff,
+            )?;
+            let marked = delivered.map(|mut d| {
+                d.guard.disarm();
+                (d.kind, d.batch.iter().map(|c| c.record_id).collect())
+            });
+            let next = claimed.map(|(kind, batch)| Batch {
+                kind,
+                guard: InFlightGuard::new(arc, &batch),
+                batch,
+            });
+            Ok((marked, next))
+        })
+        .await
+    }
+
+    async fn report_delivered(
+        &self,
+        kind: OutboxKind,
+        record_ids: Vec<Uuid>,
+        p: &mut FlushProgress,
+    ) -> Result<()> {
+        p.sent += record_ids.len() as u64;
+        self.core.emit(ClientEvent::Delivered { kind, record_ids });
+        self.after_request(*p).await
+    }
+
+    /// Posts one request body to `kind`'s endpoint; a refusal comes back as the server's
+    /// problem.
+    async fn post(
+        &self,
+        session: &mut StoredSession,
+        kind: OutboxKind,
+        body: Vec<u8>,
+    ) -> Result<()> {
+        let path = kind.endpoint();
+        let response = self
+            .authed(session, |http, url, token| {
+                http.post(url(path))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        if response.status().is_success() {
+            // Read to its end, so the connection goes back to the pool. The upload is stored
+            // whatever becomes of the answer's body.
+            let _ = response.bytes().await;
+            Ok(())
+        } else {
+            Err(crate::session::problem(response).await)
+        }
+    }
+
     fn send_batch<'a>(
         &'a self,
         session: &'a mut StoredSession,
@@ -260,20 +405,25 @@ impl EcspClient {
                     Ok((batch, body))
                 })
                 .await?;
-            let path = kind.endpoint();
-            let result = self
-                .authed(session, |http, url, token| {
-                    http.post(url(path))
-                        .bearer_auth(token)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                })
-                .await;
-            let result = match result {
-                Ok(r) if r.status().is_success() => Ok(()),
-                Ok(r) => Err(crate::session::problem(r).await),
-                Err(e) => Err(e),
-            };
+            let result = self.post(session, kind, body).await;
+            self.settle_batch(session, kind, batch, result, p, ledger_reread)
+                .await
+        })
+    }
+
+    /// Settles a batch by the answer to its request: sent; split in halves on a refusal until
+    /// the refused record stands alone; back to the queue with a backoff on trouble that may
+    /// pass.
+    fn settle_batch<'a>(
+        &'a self,
+        session: &'a mut StoredSession,
+        kind: OutboxKind,
+        batch: Vec<Claimed>,
+        result: Result<()>,
+        p: &'a mut FlushProgress,
+        ledger_reread: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<Sent>> + Send + 'a>> {
+        Box::pin(async move {
             match result {
                 Ok(()) => {
                     let batch = self

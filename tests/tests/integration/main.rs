@@ -9,6 +9,7 @@ mod crash;
 mod keyring;
 mod offline;
 mod outbox;
+mod pipeline;
 mod postgres;
 mod readme_path;
 mod tls;
