@@ -220,17 +220,28 @@ async fn run(state: AppState, senders: Arc<Senders>, poll: Duration) {
     }
 }
 
-/// One round: silent agents, events to messages, due messages sent.
+/// One round: silent agents, events to messages, due messages sent; each step that would find
+/// nothing is skipped after one read.
 async fn round(state: &AppState, senders: &Arc<Senders>) -> Result<(), crate::error::ApiError> {
-    state
-        .db
-        .write(|c| alerts::sweep_silent(c, now_ms()))
-        .await?;
-    loop {
-        let n = state.db.write(|c| alerts::dispatch(c, now_ms())).await?;
-        if n == 0 {
-            break;
+    let waiting = state.db.read(|c| alerts::waiting(c, now_ms())).await?;
+    if waiting.silence_rules {
+        state
+            .db
+            .write(|c| alerts::sweep_silent(c, now_ms()))
+            .await?;
+    }
+    // The sweep may have made events.
+    if waiting.events || waiting.silence_rules {
+        loop {
+            let n = state.db.write(|c| alerts::dispatch(c, now_ms())).await?;
+            if n == 0 {
+                break;
+            }
         }
+    }
+    // Dispatching may have made messages due at once.
+    if !(waiting.due || waiting.events || waiting.silence_rules) {
+        return Ok(());
     }
     loop {
         let key = state.key.clone();

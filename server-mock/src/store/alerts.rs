@@ -253,6 +253,37 @@ pub fn upload_rejected(
     Ok(())
 }
 
+/// What a round of the alert worker would find, read without writing: whether a rule watches
+/// for silent agents, whether events wait to become messages and whether a message is due. An
+/// idle service thus writes nothing every round (each of these is a partial index's first row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub silence_rules: bool,
+    pub events: bool,
+    pub due: bool,
+}
+
+pub fn waiting(conn: &Connection, now: i64) -> Result<Waiting, ApiError> {
+    let (silence_rules, events, due) = conn
+        .prepare_cached(
+            "SELECT
+                 CAST(CASE WHEN EXISTS (SELECT 1 FROM alert_rules
+                     WHERE condition = 'agent_silent' AND deleted_at IS NULL) THEN 1 ELSE 0 END AS BIGINT),
+                 CAST(CASE WHEN EXISTS (SELECT 1 FROM alert_events
+                     WHERE dispatched = 0) THEN 1 ELSE 0 END AS BIGINT),
+                 CAST(CASE WHEN EXISTS (SELECT 1 FROM alert_deliveries
+                     WHERE state = 'pending' AND due_at <= ?1) THEN 1 ELSE 0 END AS BIGINT)",
+        )?
+        .query_row(params![now], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })?;
+    Ok(Waiting {
+        silence_rules: silence_rules == 1,
+        events: events == 1,
+        due: due == 1,
+    })
+}
+
 /// Agents silent for longer than an `agent_silent` rule allows, told once per silence (until
 /// the agent is heard from again): an event per device of the agent, for that rule alone.
 /// Returns how many silences were found.
@@ -1135,6 +1166,34 @@ mod tests {
                 .map(|(n, p)| (n.to_string(), *p))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn an_idle_service_has_nothing_waiting_and_an_event_is_seen() {
+        let mut raw = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::sqlite_schema::migrate(&mut raw).unwrap();
+        let conn = Connection::Sqlite(raw);
+        let idle = Waiting {
+            silence_rules: false,
+            events: false,
+            due: false,
+        };
+        assert_eq!(waiting(&conn, 0).unwrap(), idle);
+        conn.execute(
+            "INSERT INTO alert_events (org_id, kind, detail, at) VALUES (1, 'error', '{}', 0)",
+            params![],
+        )
+        .unwrap();
+        assert_eq!(
+            waiting(&conn, 0).unwrap(),
+            Waiting {
+                events: true,
+                ..idle
+            }
+        );
+        conn.execute("UPDATE alert_events SET dispatched = 1", params![])
+            .unwrap();
+        assert_eq!(waiting(&conn, 0).unwrap(), idle);
     }
 
     #[test]
