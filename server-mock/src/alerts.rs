@@ -37,6 +37,9 @@ pub struct AlertSettings {
     pub smtp_ca_file: Option<PathBuf>,
     /// A CA to trust for webhook receivers, besides the system's.
     pub webhook_ca_file: Option<PathBuf>,
+    /// Whether webhooks may go to private networks (on premises); by default only to public
+    /// addresses (see [`crate::webhook_guard`]).
+    pub webhook_private_networks: bool,
     /// The portal's address as recipients reach it, for the links in messages.
     pub public_url: Option<String>,
     /// The first retry's wait; each next one doubles, up to an hour.
@@ -52,6 +55,7 @@ impl Default for AlertSettings {
             smtp_from: None,
             smtp_ca_file: None,
             webhook_ca_file: None,
+            webhook_private_networks: false,
             public_url: None,
             retry_base: Duration::from_secs(30),
             poll: Duration::from_secs(2),
@@ -73,6 +77,8 @@ impl std::fmt::Debug for AlertSettings {
 struct Senders {
     mailer: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     http: reqwest::Client,
+    /// Whether webhooks may go to private networks.
+    private_networks: bool,
     base_url: String,
     retry_base: Duration,
 }
@@ -96,7 +102,10 @@ fn extra_roots(ca_file: Option<&std::path::Path>) -> anyhow::Result<Vec<Vec<u8>>
     Ok(certs.into_iter().map(|c| c.to_vec()).collect())
 }
 
-fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+fn http_client(
+    ca_file: Option<&std::path::Path>,
+    private_networks: bool,
+) -> anyhow::Result<reqwest::Client> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
@@ -110,7 +119,12 @@ fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Cli
     .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    Ok(reqwest::Client::builder()
+    let builder = if private_networks {
+        reqwest::Client::builder()
+    } else {
+        reqwest::Client::builder().dns_resolver(Arc::new(crate::webhook_guard::PublicOnly))
+    };
+    Ok(builder
         .use_preconfigured_tls(tls)
         .https_only(true)
         // A receiver's redirect is not followed: the rule names where alerts go.
@@ -185,7 +199,11 @@ pub fn start(
         .unwrap_or_else(|| "localhost".into());
     let senders = Arc::new(Senders {
         mailer: mailer(settings, &host)?,
-        http: http_client(settings.webhook_ca_file.as_deref())?,
+        http: http_client(
+            settings.webhook_ca_file.as_deref(),
+            settings.webhook_private_networks,
+        )?,
+        private_networks: settings.webhook_private_networks,
         base_url,
         retry_base: settings.retry_base,
     });
@@ -291,6 +309,11 @@ impl Senders {
         if let Some(reason) = due.drop_reason {
             return Outcome::Dropped(reason);
         }
+        if let (false, Some((url, _))) = (self.private_networks, &due.webhook)
+            && let Some(reason) = crate::webhook_guard::literal_refusal(url)
+        {
+            return Outcome::Dropped(reason);
+        }
         let words = compose(due, &self.base_url);
         let result = match due.channel {
             AlertChannel::Email => self.email(due, &words).await,
@@ -371,8 +394,18 @@ impl Senders {
             .body(body)
             .send()
             .await
-            // The URL may carry a token of the receiver's: not repeated in the status.
-            .map_err(|e| format!("could not deliver: {}", e.without_url()))?;
+            // The URL may carry a token of the receiver's: not repeated in the status. The
+            // causes are (a refused name says why there).
+            .map_err(|e| {
+                let e = e.without_url();
+                let mut said = format!("could not deliver: {e}");
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    said.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                said
+            })?;
         let status = response.status();
         if status.is_success() {
             Ok(format!("HTTP {}", status.as_u16()))
@@ -658,7 +691,8 @@ mod tests {
     fn retries_double_up_to_an_hour() {
         let s = Senders {
             mailer: None,
-            http: http_client(None).unwrap(),
+            http: http_client(None, false).unwrap(),
+            private_networks: false,
             base_url: String::new(),
             retry_base: Duration::from_secs(30),
         };

@@ -31,6 +31,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod tls;
 pub mod unlock;
+pub mod webhook_guard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -92,6 +92,10 @@ struct Cli {
     /// A CA certificate (PEM) to trust for alert webhook receivers, besides the system's.
     #[arg(long, env = "ECSP_WEBHOOK_CA_FILE")]
     webhook_ca_file: Option<PathBuf>,
+    /// Let alert webhooks go to private networks (loopback, RFC 1918, link-local, unique local):
+    /// for receivers on the installation's own network. By default only public addresses.
+    #[arg(long, env = "ECSP_WEBHOOK_ALLOW_PRIVATE_NETWORKS")]
+    webhook_allow_private_networks: bool,
     /// The portal's address as people reach it (`https://ecsp.example.com`), for the links in
     /// alerts. Default: the first --tls-host, else the listening address.
     #[arg(long, env = "ECSP_PUBLIC_URL")]
@@ -271,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
     config.alerts.smtp_from = cli.smtp_from;
     config.alerts.smtp_ca_file = cli.smtp_ca_file;
     config.alerts.webhook_ca_file = cli.webhook_ca_file;
+    config.alerts.webhook_private_networks = cli.webhook_allow_private_networks;
     config.alerts.public_url = cli.public_url;
     if let Some(url) = &cli.database {
         config.database = Some(

@@ -232,6 +232,8 @@ fn alerting(c: &mut ecsp_server_mock::Config, smtp: String, ca: PathBuf, hook_ca
     c.alerts.smtp_ca_file = Some(ca);
     c.alerts.smtp_from = Some("ECSP <alerts@ecsp.example>".into());
     c.alerts.webhook_ca_file = hook_ca;
+    // The test's receiver listens on loopback.
+    c.alerts.webhook_private_networks = true;
     c.alerts.public_url = Some("https://ecsp.example".into());
     c.alerts.retry_base = Duration::from_millis(200);
     c.alerts.poll = Duration::from_millis(100);
@@ -411,6 +413,55 @@ async fn a_receiver_failing_three_times_gets_the_message_once() {
     assert_eq!(log[0]["state"], "sent");
     assert_eq!(log[0]["attempts"], 4);
     assert_eq!(log[0]["last_status"], "HTTP 200");
+}
+
+#[tokio::test]
+async fn webhooks_to_private_networks_are_not_sent_unless_allowed() {
+    let mut smtp = Smtp::new();
+    smtp.start().await;
+    let receiver = Receiver::start(vec![]).await;
+    let (url, ca) = (smtp.url(), smtp.ca_file.clone());
+    let hook_ca = receiver.ca_file.clone();
+    let ts = TestServer::start_with(move |c| {
+        alerting(c, url, ca, Some(hook_ca));
+        c.alerts.webhook_private_networks = false;
+    })
+    .await;
+    let port = receiver.addr.port();
+    let hook = |url: String| {
+        json!({"condition": "error", "channel": "webhook", "webhook_url": url,
+               "language": "en", "time_zone": "UTC", "quiet_minutes": 0})
+    };
+    let (literal, _) = rule(&ts, hook(format!("https://127.0.0.1:{port}/hook"))).await;
+    let (name, _) = rule(&ts, hook(receiver.url())).await;
+    report(&ts, &["error.prt.jam"]).await;
+    let mut logs = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        logs = (
+            deliveries(&ts, &literal).await,
+            deliveries(&ts, &name).await,
+        );
+        if logs.0.first().is_some_and(|d| d["state"] == "dropped")
+            && logs
+                .1
+                .first()
+                .is_some_and(|d| d["attempts"].as_i64() >= Some(1))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An address written as a private IP: dropped at once, saying why.
+    assert_eq!(logs.0.len(), 1, "{logs:?}");
+    assert_eq!(logs.0[0]["state"], "dropped", "{logs:?}");
+    let said = logs.0[0].to_string();
+    assert!(said.contains("private network"), "{said}");
+    // A name that resolves to loopback alone: not connected to, and the status says why.
+    assert_eq!(logs.1.len(), 1, "{logs:?}");
+    assert_ne!(logs.1[0]["state"], "sent", "{logs:?}");
+    let said = logs.1[0]["last_status"].to_string();
+    assert!(said.contains("private networks"), "{said}");
+    assert!(receiver.hooks().is_empty(), "nothing reached the receiver");
 }
 
 #[tokio::test]
