@@ -431,6 +431,50 @@ impl EcspClient {
         .await
     }
 
+    /// Captures what several DFE files or messages held, as [`EcspClient::capture_dfe_reading`]
+    /// does for one, in one transaction: one commit for many files (a hot folder that finds a
+    /// hundred tickets at once). Each reading stays all or none: one that fails validation is
+    /// answered with its error and nothing of it is written; the others are written together.
+    /// The outer error (not signed in, the database) means nothing was written.
+    pub async fn capture_dfe_readings(
+        &self,
+        readings: Vec<(Vec<DfeCapture>, Vec<DeviceDataCapture>)>,
+    ) -> EcspResult<Vec<EcspResult<Vec<Captured>>>> {
+        self.blocking(move |core| {
+            let user = core.current_user()?;
+            let mut answers = Vec::with_capacity(readings.len());
+            let mut prepared = Vec::new();
+            // Per reading: how many of `prepared` are its own, or why it was refused.
+            let mut counts = Vec::with_capacity(readings.len());
+            for (dfes, device_data) in readings {
+                let mut mine = Vec::with_capacity(dfes.len() + device_data.len());
+                let judge = || -> Result<()> {
+                    for input in dfes {
+                        mine.push(core.prepare_dfe(user, input)?);
+                    }
+                    for input in device_data {
+                        mine.push(core.prepare_device_data(input)?);
+                    }
+                    Ok(())
+                };
+                let judged = judge();
+                counts.push(judged.map(|()| mine.len()));
+                if counts.last().is_some_and(|c| c.is_ok()) {
+                    prepared.extend(mine);
+                }
+            }
+            let mut captured = core.enqueue_prepared(user, prepared)?.into_iter();
+            for count in counts {
+                answers.push(match count {
+                    Ok(n) => Ok(captured.by_ref().take(n).collect()),
+                    Err(e) => Err(e.into()),
+                });
+            }
+            Ok(answers)
+        })
+        .await
+    }
+
     /// Captures a measurement into the outbox; GPS and photos only with consent.
     pub async fn capture_measurement(&self, input: MeasurementCapture) -> EcspResult<Captured> {
         let mut captured = self.capture_measurements(vec![input]).await?;

@@ -160,4 +160,10 @@ async fn main() {
         rate(folder_total),
         folder_total.as_secs_f64()
     );
+    // Issue 32's aim: the folder path at ≥ 0.7 of the direct one, both captured + delivered.
+    let ratio = direct.as_secs_f64() / folder_total.as_secs_f64();
+    println!(
+        "  ratio hot folder/direct:           {ratio:>8.2} (target ≥ 0.7: {})",
+        if ratio >= 0.7 { "met" } else { "NOT met" }
+    );
 }

@@ -9,8 +9,13 @@
 //! network shares and while the watcher starts. A file is read only when its size and
 //! modification time have not changed for `settle` — a DFE writing a large ticket over SMB
 //! would otherwise be read half-written and quarantined as truncated.
+//!
+//! The files one scan finds settled are captured together ([`Ingest::ingest_all`]: each all or
+//! none and once, but one outbox commit and one ledger commit for up to [`BATCH_FILES`] of them),
+//! since two fsyncs a file were most of what the folder cost over capturing directly. A burst of
+//! watcher events makes one scan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -271,7 +276,11 @@ pub async fn run(
         scan(&ingest, &config, &events, &mut seen).await?;
         tokio::select! {
             _ = stop.changed() => {}
-            _ = wake.recv() => {}
+            _ = wake.recv() => {
+                // A burst of events (a thousand files dropped at once) makes one scan, not one
+                // scan each.
+                while wake.try_recv().is_ok() {}
+            }
             _ = tokio::time::sleep(tick) => {}
         }
         if *stop.borrow() {
@@ -290,6 +299,11 @@ fn skipped(name: &str) -> bool {
         || name.ends_with(REASON_SUFFIX)
 }
 
+/// At most this many settled files are captured together (one outbox commit, one ledger
+/// commit), and at most this many bytes of them held in memory at once.
+pub const BATCH_FILES: usize = 64;
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+
 async fn scan(
     ingest: &Ingest,
     config: &HotFolderConfig,
@@ -297,7 +311,8 @@ async fn scan(
     seen: &mut HashMap<PathBuf, Seen>,
 ) -> std::io::Result<()> {
     let now = Instant::now();
-    let mut present = Vec::new();
+    let mut present = HashSet::new();
+    let mut ready = Vec::new();
     for entry in std::fs::read_dir(&config.folder)? {
         let Ok(entry) = entry else { continue };
         let Ok(meta) = entry.metadata() else { continue };
@@ -306,7 +321,7 @@ async fn scan(
             continue;
         }
         let path = entry.path();
-        present.push(path.clone());
+        present.insert(path.clone());
         let modified = meta.modified().ok();
         let state = seen.entry(path.clone()).or_insert(Seen {
             len: meta.len(),
@@ -325,70 +340,136 @@ async fn scan(
         {
             continue;
         }
-        match process(ingest, config, &path, &name, meta.len()).await {
-            Some(event) => {
-                let quarantined = matches!(event, FolderEvent::Quarantined { .. });
-                if matches!(event, FolderEvent::Deferred { .. }) {
-                    state.deferred_until = Some(now + config.retry);
-                } else {
-                    seen.remove(&path);
-                }
-                let _ = events.send(event);
-                if quarantined {
-                    match prune_quarantine(&config.folder.join(QUARANTINE), config.quarantine) {
-                        Ok(pruned) if !pruned.files.is_empty() => {
-                            let _ = events.send(FolderEvent::QuarantinePruned {
-                                files: pruned.files,
-                                bytes: pruned.bytes,
-                                limits: config.quarantine,
-                            });
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(error = %e.kind(), "cannot prune the quarantine")
-                        }
-                    }
-                }
-            }
-            None => {
-                seen.remove(&path);
-            }
-        }
+        ready.push(Settled {
+            path,
+            name,
+            len: meta.len(),
+        });
     }
     seen.retain(|p, _| present.contains(p));
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for file in ready {
+        if !batch.is_empty() && (batch.len() >= BATCH_FILES || bytes + file.len > BATCH_BYTES) {
+            process(
+                ingest,
+                config,
+                events,
+                seen,
+                std::mem::take(&mut batch),
+                now,
+            )
+            .await;
+            bytes = 0;
+        }
+        bytes += file.len;
+        batch.push(file);
+    }
+    if !batch.is_empty() {
+        process(ingest, config, events, seen, batch, now).await;
+    }
     Ok(())
 }
 
-/// Reads, captures and moves one settled file; `None` if it vanished meanwhile.
+/// A file that has stopped changing.
+struct Settled {
+    path: PathBuf,
+    name: String,
+    len: u64,
+}
+
+/// Reads, captures (together) and moves settled files, and reports each.
 async fn process(
     ingest: &Ingest,
     config: &HotFolderConfig,
-    path: &Path,
-    name: &str,
-    len: u64,
-) -> Option<FolderEvent> {
+    events: &broadcast::Sender<FolderEvent>,
+    seen: &mut HashMap<PathBuf, Seen>,
+    files: Vec<Settled>,
+    now: Instant,
+) {
     let limits = ingest.options().limits;
-    let result = if len > limits.max_file_bytes {
-        // Not even read: a 200 MB file is refused by its size.
-        Err(IngestError::Bad(crate::too_large(name, len, &limits)))
-    } else {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let tag = short_hash(&bytes);
-                let result = ingest.ingest(name, &bytes).await;
-                log(&tag, &result);
+    // Per file: its bytes, or why it was not read; `None` if it vanished meanwhile.
+    let mut read: Vec<Option<Result<Vec<u8>, IngestError>>> = Vec::with_capacity(files.len());
+    for f in &files {
+        read.push(if f.len > limits.max_file_bytes {
+            // Not even read: a 200 MB file is refused by its size.
+            Some(Err(IngestError::Bad(crate::too_large(
+                &f.name, f.len, &limits,
+            ))))
+        } else {
+            match std::fs::read(&f.path) {
+                Ok(bytes) => Some(Ok(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => Some(Err(IngestError::Bad(ReadError::new(
+                    &f.name,
+                    ReadErrorKind::Malformed,
+                    format!("cannot be read: {e}"),
+                )))),
+            }
+        });
+    }
+    let readable: Vec<(&str, &[u8])> = files
+        .iter()
+        .zip(&read)
+        .filter_map(|(f, r)| match r {
+            Some(Ok(bytes)) => Some((f.name.as_str(), bytes.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let mut ingested = ingest.ingest_all(&readable).await.into_iter();
+    for (f, r) in files.iter().zip(read) {
+        let result = match r {
+            None => {
+                seen.remove(&f.path);
+                continue;
+            }
+            Some(Err(e)) => Err(e),
+            Some(Ok(bytes)) => {
+                let result = ingested
+                    .next()
+                    .unwrap_or_else(|| Err(crate::ingest::unanswered()));
+                log(&short_hash(&bytes), &result);
                 result
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => Err(IngestError::Bad(ReadError::new(
-                name,
-                ReadErrorKind::Malformed,
-                format!("cannot be read: {e}"),
-            ))),
+        };
+        let event = settle(config, &f.path, &f.name, result);
+        let quarantined = matches!(event, FolderEvent::Quarantined { .. });
+        if matches!(event, FolderEvent::Deferred { .. }) {
+            if let Some(state) = seen.get_mut(&f.path) {
+                state.deferred_until = Some(now + config.retry);
+            }
+        } else {
+            seen.remove(&f.path);
         }
-    };
+        let _ = events.send(event);
+        if quarantined {
+            match prune_quarantine(&config.folder.join(QUARANTINE), config.quarantine) {
+                Ok(pruned) if !pruned.files.is_empty() => {
+                    let _ = events.send(FolderEvent::QuarantinePruned {
+                        files: pruned.files,
+                        bytes: pruned.bytes,
+                        limits: config.quarantine,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e.kind(), "cannot prune the quarantine")
+                }
+            }
+        }
+    }
+}
+
+/// Moves a file by what became of it: to `done/`, to `quarantine/` with its reason, or
+/// nowhere (deferred).
+fn settle(
+    config: &HotFolderConfig,
+    path: &Path,
+    name: &str,
+    result: Result<Ingested, IngestError>,
+) -> FolderEvent {
     let file = name.to_owned();
-    Some(match result {
+    match result {
         Ok(Ingested::Captured {
             record_ids,
             withheld,
@@ -417,7 +498,7 @@ async fn process(
             code: e.code.as_str().to_owned(),
             message: e.message.clone(),
         },
-    })
+    }
 }
 
 /// A name for logs that says nothing about the job: the first bytes of the content hash.

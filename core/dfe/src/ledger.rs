@@ -2,8 +2,9 @@
 //! captured for) and the records it made, in a small SQLite table. A file seen twice — dropped
 //! again, re-sent by the DFE, or found again after a restart — makes one record.
 //!
-//! The ledger is written after the capture is durable in the outbox. A crash between the two
-//! would capture the file once more at the next start; the ledger cannot share the outbox's
+//! The ledger is written after the capture is durable in the outbox (for the hot folder, one
+//! commit for the files captured together). A crash between the two would capture those files
+//! once more at the next start; the ledger cannot share the outbox's
 //! transaction (it is the client core's database), and a duplicate is the lesser harm than a
 //! lost record.
 
@@ -68,16 +69,27 @@ impl Ledger {
     }
 
     pub fn remember(&self, key: &str, records: &[Uuid]) -> rusqlite::Result<()> {
-        let ids = records
-            .iter()
-            .map(Uuid::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute(
-            "INSERT OR IGNORE INTO seen (hash, record_ids, seen_at) VALUES (?1, ?2, ?3)",
-            params![key, ids, chrono::Utc::now().to_rfc3339()],
-        )?;
-        Ok(())
+        self.remember_all(&[(key, records)])
+    }
+
+    /// Remembers several files' contents in one transaction (one commit for a batch of files).
+    pub fn remember_all(&self, files: &[(&str, &[Uuid])]) -> rusqlite::Result<()> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO seen (hash, record_ids, seen_at) VALUES (?1, ?2, ?3)",
+            )?;
+            let now = chrono::Utc::now().to_rfc3339();
+            for (key, records) in files {
+                let ids = records
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                insert.execute(params![key, ids, now])?;
+            }
+        }
+        tx.commit()
     }
 }

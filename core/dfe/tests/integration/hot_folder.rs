@@ -250,3 +250,89 @@ async fn a_file_still_being_written_waits_until_it_settles() {
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_found_together_are_captured_together_each_once_across_restarts() {
+    let server = TestServer::start().await;
+    let client = server.operator().await;
+    let work = tempfile::tempdir().unwrap();
+    let folder = temp_dir_path(&work, "hot");
+    std::fs::create_dir_all(&folder).unwrap();
+    let ledger_path = work.path().join("ledger.sqlite3");
+    let ticket = String::from_utf8(data("digital-printing-combined.jdf")).unwrap();
+    let job = |i: usize| ticket.replace("J-2024-0815", &format!("J-TOGETHER-{i}"));
+    // Found by one scan: five tickets, the same new ticket twice, and a truncated one.
+    for i in 0..5 {
+        std::fs::write(folder.join(format!("t{i}.jdf")), job(i)).unwrap();
+    }
+    std::fs::write(folder.join("twice-a.jdf"), job(9)).unwrap();
+    std::fs::write(folder.join("twice-b.jdf"), job(9)).unwrap();
+    std::fs::write(folder.join("cut.jdf"), &ticket[..ticket.len() / 2]).unwrap();
+    let watch_folder = |ledger: Ledger| {
+        let ingest = Ingest::new(client.clone(), ledger, ReadOptions::new(server.device()));
+        let config = HotFolderConfig {
+            settle: Duration::from_millis(300),
+            rescan: Duration::from_millis(100),
+            ..HotFolderConfig::new(&folder)
+        };
+        let (events_tx, events) = broadcast::channel(64);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+        (events, stop, task)
+    };
+    let (mut events, stop, task) = watch_folder(Ledger::open(&ledger_path).unwrap());
+    let mut captured = std::collections::BTreeMap::new();
+    let mut duplicates = Vec::new();
+    let mut quarantined = Vec::new();
+    for _ in 0..8 {
+        match next(&mut events).await {
+            FolderEvent::Captured {
+                file, record_ids, ..
+            } => {
+                assert_eq!(record_ids.len(), 1, "{file}");
+                captured.insert(file, record_ids);
+            }
+            FolderEvent::Duplicate { file, record_ids } => duplicates.push((file, record_ids)),
+            FolderEvent::Quarantined { file, reason } => {
+                assert_eq!(reason.kind, ReadErrorKind::Malformed);
+                quarantined.push(file);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(quarantined, ["cut.jdf"]);
+    assert_eq!(captured.len(), 6, "{captured:?}");
+    // The same bytes twice in one go: one capture, the other file its duplicate.
+    assert_eq!(duplicates.len(), 1);
+    let (dup_file, dup_ids) = &duplicates[0];
+    let twin = if dup_file == "twice-a.jdf" {
+        "twice-b.jdf"
+    } else {
+        "twice-a.jdf"
+    };
+    assert_eq!(captured.get(twin), Some(dup_ids));
+    for name in ["t0.jdf", "t4.jdf", "twice-a.jdf", "twice-b.jdf"] {
+        assert!(folder.join("done").join(name).exists(), "{name}");
+    }
+    assert!(folder.join("quarantine/cut.jdf").exists());
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+
+    // After a restart, a file with content captured before is a duplicate, not a new record.
+    std::fs::write(folder.join("t2 again.jdf"), job(2)).unwrap();
+    let (mut events, stop, task) = watch_folder(Ledger::open(&ledger_path).unwrap());
+    let FolderEvent::Duplicate { file, record_ids } = next(&mut events).await else {
+        panic!("the ticket seen before was captured again");
+    };
+    assert_eq!(file, "t2 again.jdf");
+    assert_eq!(captured.get("t2.jdf"), Some(&record_ids));
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+
+    flush(&client).await;
+    let mut stored = server.stored();
+    stored.sort();
+    let mut expected: Vec<String> = captured.values().map(|ids| ids[0].to_string()).collect();
+    expected.sort();
+    assert_eq!(stored, expected, "six records, each once");
+}
