@@ -119,13 +119,23 @@ impl AppState {
         let throttled = actor == Actor::Anonymous || matches!(err, ApiError::TooManyAttempts(_));
         // A user's refused upload is news for their `upload_rejected` rules.
         if let (Actor::User(user), true) = (&actor, action.starts_with("upload.")) {
+            use crate::store::alerts;
             let (user, reason) = (*user, err.problem_code());
-            let noted = self
+            let noted = match self
                 .db
-                .write(move |c| {
-                    crate::store::alerts::upload_rejected(c, user, reason, crate::store::now_ms())
-                })
-                .await;
+                .read(move |c| alerts::rejection_watcher(c, user))
+                .await
+            {
+                Ok(Some(watcher)) => {
+                    self.db
+                        .write(move |c| {
+                            alerts::upload_rejected(c, watcher, reason, crate::store::now_ms())
+                        })
+                        .await
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
             if let Err(e) = noted {
                 return e;
             }

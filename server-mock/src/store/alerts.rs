@@ -229,28 +229,30 @@ pub fn operation_ended(
     Ok(())
 }
 
-/// An upload of user `user` (public id) was refused for `reason`: an event if one of their
-/// rules watches for it.
-pub fn upload_rejected(
-    conn: &Connection,
-    user: Uuid,
-    reason: &str,
-    at: i64,
-) -> Result<(), ApiError> {
-    let row: Option<(i64, i64)> = conn
+/// Whether one of user `user`'s (public id) rules watches for their refused uploads: their
+/// internal id and organisation if so. Read first, so that a refusal nobody watches costs no
+/// write.
+pub fn rejection_watcher(conn: &Connection, user: Uuid) -> Result<Option<(i64, i64)>, ApiError> {
+    Ok(conn
         .prepare_cached(
             "SELECT u.id, u.org_id FROM users u WHERE u.public_id = ?1
              AND EXISTS (SELECT 1 FROM alert_rules r WHERE r.recipient_id = u.id
                  AND r.condition = 'upload_rejected' AND r.deleted_at IS NULL)",
         )?
         .query_row([user.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((user_id, org)) = row {
-        let mut e = EventDetail::new(AlertCondition::UploadRejected, at);
-        e.subject = Some(reason.to_owned());
-        insert_event(conn, org, None, None, Some(user_id), &e)?;
-    }
-    Ok(())
+        .optional()?)
+}
+
+/// An upload of the user `(user_id, org)` ([`rejection_watcher`]) was refused for `reason`.
+pub fn upload_rejected(
+    conn: &Connection,
+    (user_id, org): (i64, i64),
+    reason: &str,
+    at: i64,
+) -> Result<(), ApiError> {
+    let mut e = EventDetail::new(AlertCondition::UploadRejected, at);
+    e.subject = Some(reason.to_owned());
+    insert_event(conn, org, None, None, Some(user_id), &e)
 }
 
 /// What a round of the alert worker would find, read without writing: whether a rule watches

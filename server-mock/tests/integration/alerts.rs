@@ -416,6 +416,52 @@ async fn a_receiver_failing_three_times_gets_the_message_once() {
 }
 
 #[tokio::test]
+async fn a_users_refused_upload_reaches_their_rule_and_no_one_elses() {
+    let mut smtp = Smtp::new();
+    smtp.start().await;
+    let receiver = Receiver::start(vec![]).await;
+    let ts = server(&smtp, Some(&receiver)).await;
+    let (rule_id, _) = rule(
+        &ts,
+        json!({"condition": "upload_rejected", "channel": "webhook", "webhook_url": receiver.url(),
+               "language": "en", "time_zone": "UTC", "quiet_minutes": 0}),
+    )
+    .await;
+    // A measurement of a device nobody has: refused, for the operator (the rule's owner) and
+    // for the technician (who has no rule).
+    let mut bad = crate::common::measurement_record(uuid::Uuid::new_v4(), false, false);
+    bad["captured_at"] = json!(chrono::Utc::now());
+    for who in ["technician", "operator"] {
+        let token = ts.token(who).await;
+        let res = ts
+            .post(
+                &token,
+                "/api/v1/uploads/measurements",
+                &crate::common::measurement_upload(vec![bad.clone()]),
+            )
+            .await;
+        assert!(res.status().is_client_error(), "{who}: {}", res.status());
+    }
+    wait_for("the operator's refusal as a webhook", || {
+        receiver.hooks().len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hooks = receiver.hooks();
+    assert_eq!(hooks.len(), 1, "the technician's refusal is nobody's alert");
+    let body: Value = serde_json::from_slice(&hooks[0].body).unwrap();
+    assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("an upload of yours was refused"),
+        "{body}"
+    );
+    assert_eq!(deliveries(&ts, &rule_id).await[0]["state"], "sent");
+}
+
+#[tokio::test]
 async fn webhooks_to_private_networks_are_not_sent_unless_allowed() {
     let mut smtp = Smtp::new();
     smtp.start().await;
