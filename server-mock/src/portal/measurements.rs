@@ -45,6 +45,7 @@ use super::i18n::{Lang, Messages};
 use super::pages::{Before, Nav, failure, nav, render, when};
 use crate::api::AppState;
 use crate::crypto::DataKey;
+use crate::db::StoreError;
 use crate::error::ApiError;
 use crate::store::accounts::UserPrincipal;
 use crate::store::records::StoredRecord;
@@ -195,12 +196,19 @@ pub struct Measured {
 }
 
 impl Measured {
-    pub fn open(stored: &StoredRecord, key: &DataKey) -> Self {
-        Self {
+    /// Opens `stored`; a body that does not open under the data key is an error, as anywhere
+    /// else, while one that is no measurement record is kept without its record.
+    pub fn open(stored: &StoredRecord, key: &DataKey) -> Result<Self, StoreError> {
+        let record = match stored.open_as::<MeasurementRecord>(key) {
+            Ok(record) => Some(Arc::new(record)),
+            Err(StoreError::Decrypt) => return Err(StoreError::Decrypt),
+            Err(_) => None,
+        };
+        Ok(Self {
             record_id: stored.record_id,
             captured_at: stored.captured_at,
-            record: stored.open_as::<MeasurementRecord>(key).ok().map(Arc::new),
-        }
+            record,
+        })
     }
 }
 
@@ -245,17 +253,17 @@ impl Related {
         )?
         .iter()
         .map(|r| Measured::open(r, key))
-        .collect();
-        let opened = |stored: &StoredRecord| {
-            recent
-                .iter()
-                .chain([this])
-                .find(|m| m.record_id == stored.record_id)
-                .cloned()
-                .unwrap_or_else(|| Measured::open(stored, key))
+        .collect::<Result<_, _>>()?;
+        let opened = |stored: &StoredRecord| match recent
+            .iter()
+            .chain([this])
+            .find(|m| m.record_id == stored.record_id)
+        {
+            Some(m) => Ok(m.clone()),
+            None => Measured::open(stored, key),
         };
         let first = match records::oldest_of_kind(c, internal, device, RecordKind::Measurement)? {
-            Some(stored) => opened(&stored),
+            Some(stored) => opened(&stored)?,
             None => this.clone(),
         };
         let mut previous = None;
@@ -271,11 +279,16 @@ impl Related {
                 ))),
                 TREND_MEASUREMENTS,
             )?;
-            previous = earlier.iter().map(opened).find(|m| {
-                m.record
+            for stored in &earlier {
+                let m = opened(stored)?;
+                if m.record
                     .as_deref()
                     .is_some_and(|earlier| comparable_measurements(record, earlier))
-            });
+                {
+                    previous = Some(m);
+                    break;
+                }
+            }
         }
         let reference = match chosen.id {
             None => previous.clone().unwrap_or_else(|| first.clone()),
@@ -285,7 +298,7 @@ impl Related {
                 if r.kind != RecordKind::Measurement {
                     return Err(ApiError::NotFound("measurement"));
                 }
-                opened(&r)
+                opened(&r)?
             }
         };
         Ok(Self {

@@ -79,7 +79,7 @@ pub async fn record(
                 // A measurement is opened once, as its type, for the page and its plots.
                 let opened = match stored.kind {
                     RecordKind::Measurement => {
-                        let this = Measured::open(&stored, &key);
+                        let this = Measured::open(&stored, &key)?;
                         let related =
                             Related::read(c, &key, &who, &this, stored.device_id, chosen)?;
                         Opened::Measurement(this, Box::new(related))
