@@ -15,6 +15,11 @@
 //! * Dropped mid-request (cancelled, aborted): the claimed rows go back to the queue at once
 //!   ([`InFlightGuard`]); if the server had already stored them, its idempotency on record ids
 //!   makes the resend harmless.
+//! * Pipelined (records): the client's SQLite commits used to add to every request's time (40 %
+//!   of a flush of 10,000). Now one request is on the wire while the batch before it is marked
+//!   sent and the next one claimed, in one transaction. Never two requests at once: the server
+//!   would store two batches of one device in whichever order it finished them, and a batch that
+//!   fails must stop the flush before a later one of the same device is delivered.
 
 use std::future::Future;
 use std::pin::Pin;
