@@ -278,14 +278,18 @@ impl EcspClient {
         // flush, which the server's idempotency on record ids makes harmless.
         let mut delivered: Option<Batch> = None;
         while let Some(Batch { kind, batch, guard }) = next.take() {
-            let (batch, body) = self
-                .blocking_internal(move |core| {
-                    let body = core.request_body(user, kind, &batch)?;
-                    Ok((batch, body))
-                })
-                .await?;
-            let (posted, settled) = tokio::join!(
-                self.post(session, kind, body),
+            // The body is built beside the commit too (it takes the database only for gated
+            // parts), and after the ledger and the batch before it are settled, as before.
+            let (sent, settled) = tokio::join!(
+                async {
+                    let (batch, body) = self
+                        .blocking_internal(move |core| {
+                            let body = core.request_body(user, kind, &batch)?;
+                            Ok((batch, body))
+                        })
+                        .await?;
+                    Ok::<_, ClientError>((batch, self.post(session, kind, body).await))
+                },
                 self.mark_and_claim(delivered.take(), user, kinds, options, true),
             );
             let (marked, claimed) = settled?;
@@ -293,6 +297,7 @@ impl EcspClient {
             if let Some((kind, ids)) = marked {
                 self.report_delivered(kind, ids, p).await?;
             }
+            let (batch, posted) = sent?;
             match posted {
                 Ok(()) => delivered = Some(Batch { kind, batch, guard }),
                 Err(e) => {
