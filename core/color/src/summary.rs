@@ -50,7 +50,8 @@ pub fn spectral_band(record: &MeasurementRecord) -> Option<plot::SpectralBand> {
     plot::SpectralBand::of(&spectra)
 }
 
-fn sample_spectrum(s: &ecsp_protocol::measurement::ColorSample) -> Option<(String, Spectrum)> {
+/// A sample's patch and spectrum, if it carries a usable one.
+pub fn sample_spectrum(s: &ecsp_protocol::measurement::ColorSample) -> Option<(String, Spectrum)> {
     let sp = s.spectrum.as_ref()?;
     let grid = WavelengthGrid::new(
         u32::from(sp.start_nm),

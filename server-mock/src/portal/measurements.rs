@@ -29,7 +29,6 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use ecsp_color::cie::{Illuminant, Observer};
 use ecsp_color::samples::{comparable_measurements, dataset_of};
-use ecsp_color::spectrum::{Spectrum, WavelengthGrid};
 use ecsp_color::tolerance::{
     ComparisonReport, NotComparable, compare_measurements, measurement_tolerance,
 };
@@ -676,15 +675,9 @@ pub fn sample_rows(record: &MeasurementRecord) -> (Vec<(String, String, String, 
         .iter()
         .map(|s| {
             let lab = s.lab.as_ref().map(|l| (l.l, l.a, l.b)).or_else(|| {
-                let sp = s.spectrum.as_ref()?;
-                let grid = WavelengthGrid::new(
-                    u32::from(sp.start_nm),
-                    u32::from(sp.interval_nm),
-                    sp.values.len(),
-                )
-                .ok()?;
+                let (_, spectrum) = summary::sample_spectrum(s)?;
                 let c = ecsp_color::colorimetry::colorimetry(
-                    &Spectrum::new(grid, sp.values.clone()).ok()?,
+                    &spectrum,
                     s.condition.bandpass_corrected,
                     Illuminant::D50,
                     Observer::Cie1931TwoDegree,
