@@ -537,10 +537,7 @@ pub(crate) fn claim(
     requested: usize,
     ignore_backoff: bool,
 ) -> Result<Option<(OutboxKind, Vec<Claimed>)>> {
-    let tx = conn.transaction()?;
-    let claimed = claim_in(&tx, user, kinds, requested, ignore_backoff)?;
-    tx.commit()?;
-    Ok(claimed)
+    mark_sent_and_claim(conn, &[], user, kinds, requested, ignore_backoff)
 }
 
 fn claim_in(
