@@ -245,6 +245,7 @@ async fn main() {
                 agent_id: *agent_id,
                 secret: Secret::new(secret.clone()),
                 keep_alive: Duration::from_secs(60),
+                credentials: None,
             },
             store,
             Arc::new(fleet),

@@ -134,8 +134,17 @@ fn open(data_dir: &std::path::Path, store: &Arc<dyn SecretStore>) -> Result<Runn
     })
 }
 
-fn mqtt(r: &Running) -> Result<MqttSettings> {
+fn mqtt(r: &Running, agent_type: AgentType) -> Result<MqttSettings> {
     let url = url::Url::parse(&r.config.server)?;
+    // Asked for a broker credential before each connection (a clustered broker's); the service's
+    // own broker answers 404 and the secret is used.
+    let credentials = Uploader::new(
+        &r.config.server,
+        &r.ca_pem,
+        r.config.agent_id,
+        r.secret.clone(),
+        agent_type,
+    )?;
     Ok(MqttSettings {
         host: url
             .host_str()
@@ -147,6 +156,7 @@ fn mqtt(r: &Running) -> Result<MqttSettings> {
         agent_id: r.config.agent_id,
         secret: r.secret.clone(),
         keep_alive: Duration::from_secs(60),
+        credentials: Some(Arc::new(credentials)),
     })
 }
 
@@ -331,7 +341,7 @@ async fn main() -> Result<()> {
                 AgentType::DcAgent,
             )?;
             let session = (!once).then(|| {
-                mqtt(&r)
+                mqtt(&r, AgentType::DcAgent)
                     .map(|s| session::spawn(s, r.store.clone(), dc.clone() as Arc<dyn Executor>))
             });
             let session = session.transpose()?;
@@ -419,7 +429,11 @@ async fn main() -> Result<()> {
                 }
                 return Ok(());
             }
-            let session = session::spawn(mqtt(&r)?, r.store.clone(), Arc::new(fleet.clone()));
+            let session = session::spawn(
+                mqtt(&r, AgentType::EsAgent)?,
+                r.store.clone(),
+                Arc::new(fleet.clone()),
+            );
             loop {
                 fleet.advance(Utc::now());
                 // Only readings not sent yet: with --every under a minute the clock may not

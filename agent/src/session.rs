@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ecsp_client::Secret;
 use ecsp_protocol::Validate;
+use ecsp_protocol::agent::BrokerCredential;
 use ecsp_protocol::remote_ops::{
     self, AgentReport, CapabilityReport, Command, DeviceCapabilities, OperationResult, Reason,
     ReasonCode, ReportedState, topic,
@@ -56,6 +57,23 @@ impl Executor for Fleet {
     }
 }
 
+/// Where the MQTT password comes from when the service's broker is a cluster that trusts
+/// credentials the server signs (`POST /api/v1/agent/broker-credential`).
+pub trait CredentialSource: Send + Sync + 'static {
+    /// A fresh credential; `Ok(None)`: the broker takes the agent's secret.
+    fn fetch(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<BrokerCredential>, String>> + Send + '_>>;
+}
+
+impl CredentialSource for crate::upload::Uploader {
+    fn fetch(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<BrokerCredential>, String>> + Send + '_>> {
+        Box::pin(async move { self.broker_credential().await.map_err(|e| e.to_string()) })
+    }
+}
+
 /// Where and who to connect as.
 pub struct MqttSettings {
     pub host: String,
@@ -65,6 +83,9 @@ pub struct MqttSettings {
     pub agent_id: Uuid,
     pub secret: Secret,
     pub keep_alive: Duration,
+    /// Asked before each connection; without it (or when it answers `None`) the password is
+    /// the agent's secret.
+    pub credentials: Option<Arc<dyn CredentialSource>>,
 }
 
 impl std::fmt::Debug for MqttSettings {
@@ -144,7 +165,12 @@ pub fn spawn(
         executor,
     });
     let subscribed = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(run(runner, events, subscribed.clone()));
+    let password = Password {
+        source: settings.credentials,
+        user: id,
+        held: None,
+    };
+    let task = tokio::spawn(run(runner, events, subscribed.clone(), password));
     SessionHandle {
         client,
         task,
@@ -152,8 +178,47 @@ pub fn spawn(
     }
 }
 
-async fn run(runner: Arc<Runner>, mut events: EventLoop, subscribed: Arc<AtomicBool>) {
+/// The credential the next connection presents, when the broker takes signed ones.
+struct Password {
+    source: Option<Arc<dyn CredentialSource>>,
+    user: String,
+    held: Option<BrokerCredential>,
+}
+
+impl Password {
+    /// How long before its expiry a held credential is replaced.
+    const MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+    /// Puts a credential valid for a while into `options`: the one held, or a fresh one. When
+    /// the server cannot be asked, the one held is tried anyway (the broker decides).
+    async fn prepare(&mut self, options: &mut MqttOptions) {
+        let Some(source) = &self.source else { return };
+        let fresh_enough = self
+            .held
+            .as_ref()
+            .is_some_and(|c| c.expires_at - Utc::now() > Self::MARGIN);
+        if !fresh_enough {
+            match source.fetch().await {
+                Ok(Some(c)) => self.held = Some(c),
+                // The service's own broker: the secret set at the start stays.
+                Ok(None) => self.source = None,
+                Err(e) => tracing::warn!(error = %e, "no new broker credential"),
+            }
+        }
+        if let Some(c) = &self.held {
+            options.set_credentials(&self.user, &c.password);
+        }
+    }
+}
+
+async fn run(
+    runner: Arc<Runner>,
+    mut events: EventLoop,
+    subscribed: Arc<AtomicBool>,
+    mut password: Password,
+) {
     let mut failures = 0u32;
+    password.prepare(&mut events.mqtt_options).await;
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -162,7 +227,11 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, subscribed: Arc<AtomicB
                 let r = runner.clone();
                 tokio::spawn(async move { r.on_connect().await });
             }
-            Ok(Event::Incoming(Packet::SubAck(_))) => subscribed.store(true, Ordering::Relaxed),
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                subscribed.store(true, Ordering::Relaxed);
+                let r = runner.clone();
+                tokio::spawn(async move { r.announce().await });
+            }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let r = runner.clone();
                 tokio::spawn(async move { r.on_command(p).await });
@@ -174,20 +243,16 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, subscribed: Arc<AtomicB
                 failures = failures.saturating_add(1);
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
                 tokio::time::sleep(wait).await;
+                password.prepare(&mut events.mqtt_options).await;
             }
         }
     }
 }
 
 impl Runner {
+    /// Subscribes to the agent's commands; the capabilities follow the subscription's SUBACK
+    /// ([`Runner::announce`]).
     async fn on_connect(&self) {
-        let caps = CapabilityReport {
-            schema_version: ecsp_protocol::PROTOCOL_VERSION,
-            sent_at: Utc::now(),
-            devices: self.executor.capabilities(),
-        };
-        self.publish(&topic::capabilities(self.agent_id), &caps)
-            .await;
         if let Err(e) = self
             .client
             .subscribe(topic::commands(self.agent_id), QoS::AtLeastOnce)
@@ -195,6 +260,18 @@ impl Runner {
         {
             tracing::warn!(error = %e, "subscribe failed");
         }
+    }
+
+    /// Says what the devices can do. Sent once subscribed: on an external broker the server
+    /// answers it with the agent's pending commands, which a subscription made later would miss.
+    async fn announce(&self) {
+        let caps = CapabilityReport {
+            schema_version: ecsp_protocol::PROTOCOL_VERSION,
+            sent_at: Utc::now(),
+            devices: self.executor.capabilities(),
+        };
+        self.publish(&topic::capabilities(self.agent_id), &caps)
+            .await;
     }
 
     async fn publish(&self, topic: &str, body: &impl serde::Serialize) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ecsp_client::Secret;
 use ecsp_protocol::agent::{
-    AgentInfo, AgentType, CollectionType, DesignatedDevices, DeviceDataUpload,
+    AgentInfo, AgentType, BrokerCredential, CollectionType, DesignatedDevices, DeviceDataUpload,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -241,6 +241,42 @@ impl Uploader {
                     .map_err(|e| UploadError::Network(e.without_url().to_string()))?;
                 Ok(body)
             }
+            reqwest::StatusCode::UNAUTHORIZED => Err(UploadError::Unauthorized),
+            s => Err(UploadError::Refused {
+                status: s.as_u16(),
+                detail: res
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(500)
+                    .collect(),
+            }),
+        }
+    }
+
+    /// A credential for the service's clustered MQTT broker
+    /// (`POST /api/v1/agent/broker-credential`); `None` when the service's broker takes the
+    /// agent's secret itself (404).
+    pub async fn broker_credential(&self) -> Result<Option<BrokerCredential>, UploadError> {
+        let url = self
+            .base
+            .join("/api/v1/agent/broker-credential")
+            .map_err(|_| UploadError::Url(self.base.to_string()))?;
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(self.secret.expose())
+            .send()
+            .await
+            .map_err(|e| UploadError::Network(e.without_url().to_string()))?;
+        match res.status() {
+            s if s.is_success() => {
+                Ok(Some(res.json().await.map_err(|e| {
+                    UploadError::Network(e.without_url().to_string())
+                })?))
+            }
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
             reqwest::StatusCode::UNAUTHORIZED => Err(UploadError::Unauthorized),
             s => Err(UploadError::Refused {
                 status: s.as_u16(),

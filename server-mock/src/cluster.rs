@@ -25,10 +25,12 @@ use ecsp_protocol::remote_ops::{MQTT_ALPN, MQTT_ALPN_AWS};
 
 /// The configuration for HAProxy listening on `listen` in front of `nodes`, checking their
 /// certificates against `ca_file` under the name `check_host` (one the nodes' certificates
-/// carry: `localhost` for the local CA's defaults, else a `--tls-host`).
+/// carry: `localhost` for the local CA's defaults, else a `--tls-host`). With `brokers` (the MQTT
+/// addresses of a NATS cluster, see [`nats_config`]) MQTT goes to those instead of the nodes.
 pub fn haproxy_config(
     listen: SocketAddr,
     nodes: &[SocketAddr],
+    brokers: &[SocketAddr],
     ca_file: &Path,
     check_host: &str,
 ) -> String {
@@ -42,10 +44,20 @@ pub fn haproxy_config(
             n = i + 1,
             ca = ca_file.display(),
         );
-        // The same node: its state is the HTTPS backend's, checked once.
+        if brokers.is_empty() {
+            // The same node: its state is the HTTPS backend's, checked once.
+            let _ = writeln!(
+                tracking,
+                "    server node{n} {node} send-proxy-v2 track ecsp_https/node{n}",
+                n = i + 1,
+            );
+        }
+    }
+    for (i, broker) in brokers.iter().enumerate() {
+        // NATS reads no PROXY header; a broker that stops accepting is out after two checks.
         let _ = writeln!(
             tracking,
-            "    server node{n} {node} send-proxy-v2 track ecsp_https/node{n}",
+            "    server broker{n} {broker} check inter 500ms fall 2 rise 1",
             n = i + 1,
         );
     }
@@ -80,5 +92,95 @@ backend ecsp_mqtt
     balance leastconn
 {tracking}",
         count = nodes.len(),
+    )
+}
+
+/// One broker node of a NATS cluster (the clustered MQTT broker, `remote::nats`).
+#[derive(Debug, Clone)]
+pub struct BrokerNode {
+    /// NATS's own protocol (the server's account updates).
+    pub client: SocketAddr,
+    /// MQTT over TLS (what HAProxy's MQTT backend points at).
+    pub mqtt: SocketAddr,
+    /// Routes between the broker nodes.
+    pub route: SocketAddr,
+}
+
+/// The configuration of broker node `index` of `nodes`: clustered by routes, JetStream on
+/// (MQTT keeps sessions and QoS 1 messages there, replicated on up to three nodes), MQTT over
+/// TLS with the service's certificate (HAProxy passes TLS through, so agents see the service's
+/// name), trusting the operator of `auth_conf` (`ecsp-server nats-init`) with a `full`
+/// resolver, which takes the server's account updates and passes them to the other nodes.
+///
+/// Routes are plain TCP without credentials: this is for nodes on one private network or host;
+/// across machines give the `cluster` block `tls` and `authorization` of its own.
+pub fn nats_config(
+    index: usize,
+    nodes: &[BrokerNode],
+    state_dir: &Path,
+    cert: &Path,
+    key: &Path,
+    auth_conf: &str,
+) -> String {
+    let node = &nodes[index];
+    let routes: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .map(|(_, n)| format!("\"nats-route://{}\"", n.route))
+        .collect();
+    format!(
+        "# ECSP broker node {n} of {count} (ecsp-server nats-config)
+server_name: ecsp-broker-{n}
+listen: {client}
+max_payload: 1MB
+
+jetstream {{
+    store_dir: \"{jetstream}\"
+    max_memory_store: 256MB
+    max_file_store: 4GB
+}}
+
+cluster {{
+    name: ecsp-brokers
+    listen: {route}
+    routes: [{routes}]
+}}
+
+mqtt {{
+    listen: {mqtt}
+    tls {{
+        cert_file: \"{cert}\"
+        key_file: \"{key}\"
+        timeout: 5
+    }}
+    # A command not acknowledged is delivered again after this long.
+    ack_wait: \"10s\"
+    # Sessions and messages on three nodes; each subscription's consumer on one, in memory:
+    # agents start clean sessions and subscribe again on every connect.
+    stream_replicas: {replicas}
+    consumer_replicas: 1
+    consumer_memory_storage: true
+}}
+
+resolver {{
+    type: full
+    dir: \"{resolver}\"
+    allow_delete: false
+    interval: \"2m\"
+}}
+
+{auth_conf}",
+        n = index + 1,
+        count = nodes.len(),
+        client = node.client,
+        route = node.route,
+        routes = routes.join(", "),
+        mqtt = node.mqtt,
+        cert = cert.display(),
+        key = key.display(),
+        replicas = nodes.len().min(3),
+        jetstream = state_dir.join("jetstream").display(),
+        resolver = state_dir.join("accounts").display(),
     )
 }

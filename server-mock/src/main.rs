@@ -119,6 +119,20 @@ struct Cli {
     /// Directory for the external broker's password_file and acl_file (default DATA_DIR/broker).
     #[arg(long, requires = "external_broker")]
     broker_files: Option<PathBuf>,
+    /// The external broker is a NATS cluster in operator mode, trusting the keys in this
+    /// directory (`ecsp-server nats-init`; the same files on every node): agents sign in with
+    /// a credential the server signs, and no broker file is written.
+    #[arg(long, env = "ECSP_NATS_KEYS", requires = "external_broker")]
+    nats_keys: Option<PathBuf>,
+    /// The broker nodes' NATS protocol addresses (`nats://HOST:PORT`, comma-separated), through
+    /// which the server tells the brokers of revoked agents.
+    #[arg(
+        long,
+        env = "ECSP_NATS_URLS",
+        requires = "nats_keys",
+        value_delimiter = ','
+    )]
+    nats_url: Vec<String>,
     /// Keep the data in PostgreSQL instead of SQLite in --data-dir:
     /// `postgres://USER@HOST:PORT/DATABASE`. The password comes from the URL, `PGPASSWORD` or
     /// --database-password-file and is never printed. The data key and TLS files stay in
@@ -213,6 +227,9 @@ enum Command {
         /// A server node's address and port (repeat for each node).
         #[arg(long = "node", required = true)]
         nodes: Vec<SocketAddr>,
+        /// A NATS broker node's MQTT address (repeat for each): MQTT goes to these instead.
+        #[arg(long = "broker")]
+        brokers: Vec<SocketAddr>,
         /// The CA certificate the nodes' certificates chain to (the shared local CA's
         /// DATA_DIR/tls/ca.pem, or the operator's).
         #[arg(long)]
@@ -220,6 +237,32 @@ enum Command {
         /// The name HAProxy's checks expect on the nodes' certificates.
         #[arg(long, default_value = "localhost")]
         check_host: String,
+    },
+    /// Make the NATS keys the clustered broker trusts (operator, accounts) in DIR unless they
+    /// are there, write DIR/nats-auth.conf for the broker nodes, and exit.
+    NatsInit {
+        /// The directory of the keys (keep it as secret as the data key).
+        dir: PathBuf,
+    },
+    /// Print the configuration of one NATS broker node of a cluster, and exit.
+    NatsConfig {
+        /// Which node (1-based) this configuration is for.
+        #[arg(long)]
+        index: usize,
+        /// Each broker node as NATS_ADDR,MQTT_ADDR,ROUTE_ADDR (repeat for each node, in order).
+        #[arg(long = "broker", required = true)]
+        brokers: Vec<String>,
+        /// The node's own directory (JetStream's store, its copy of the accounts).
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// The service's certificate and key (what agents see through HAProxy).
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// The keys' directory (`ecsp-server nats-init`).
+        #[arg(long)]
+        nats_keys: PathBuf,
     },
     /// Issue a one-time sign-in unlock code (valid 24 hours) for an account whose owner is
     /// locked out by someone else's guesses, print it, and exit. Tell it to the owner yourself.
@@ -289,25 +332,84 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     if let Some(url) = &cli.external_broker {
-        config.external_broker = Some(external_broker(
+        let mut broker = external_broker(
             url,
             cli.external_broker_ca.as_deref(),
             cli.broker_files
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("broker")),
-        )?);
+        )?;
+        broker.nats =
+            cli.nats_keys
+                .clone()
+                .map(|keys_dir| ecsp_server_mock::remote::nats::NatsSettings {
+                    keys_dir,
+                    urls: cli.nats_url.clone(),
+                });
+        config.external_broker = Some(broker);
     }
 
     match cli.command {
         Some(Command::HaproxyConfig {
             frontend,
             nodes,
+            brokers,
             ca,
             check_host,
         }) => {
             print!(
                 "{}",
-                ecsp_server_mock::cluster::haproxy_config(frontend, &nodes, &ca, &check_host)
+                ecsp_server_mock::cluster::haproxy_config(
+                    frontend,
+                    &nodes,
+                    &brokers,
+                    &ca,
+                    &check_host
+                )
+            );
+            return Ok(());
+        }
+        Some(Command::NatsInit { dir }) => {
+            let keys = ecsp_server_mock::remote::nats::NatsKeys::init(&dir)?;
+            println!(
+                "NATS keys in {dir}; service account {account}. Include {auth} in each broker \
+                 node's configuration (`ecsp-server nats-config` does) and start the server with \
+                 --nats-keys {dir}.",
+                dir = dir.display(),
+                account = keys.account(),
+                auth = dir.join("nats-auth.conf").display(),
+            );
+            return Ok(());
+        }
+        Some(Command::NatsConfig {
+            index,
+            brokers,
+            state_dir,
+            cert,
+            key,
+            nats_keys,
+        }) => {
+            let nodes = brokers
+                .iter()
+                .map(|b| broker_node(b))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if index == 0 || index > nodes.len() {
+                anyhow::bail!("--index must be 1 to {}, got {index}", nodes.len());
+            }
+            let auth =
+                std::fs::read_to_string(nats_keys.join("nats-auth.conf")).with_context(|| {
+                    format!("run `ecsp-server nats-init {}` first", nats_keys.display())
+                })?;
+            print!(
+                "{}",
+                ecsp_server_mock::cluster::nats_config(
+                    index - 1,
+                    &nodes,
+                    &state_dir,
+                    &cert,
+                    &key,
+                    &auth
+                )
             );
             return Ok(());
         }
@@ -544,6 +646,23 @@ async fn unlock_sign_in(
     Ok(())
 }
 
+/// `NATS_ADDR,MQTT_ADDR,ROUTE_ADDR` as a broker node.
+fn broker_node(text: &str) -> anyhow::Result<ecsp_server_mock::cluster::BrokerNode> {
+    let addrs: Vec<SocketAddr> = text
+        .split(',')
+        .map(|a| a.trim().parse::<SocketAddr>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("--broker `{text}`: {e}"))?;
+    match addrs[..] {
+        [client, mqtt, route] => Ok(ecsp_server_mock::cluster::BrokerNode {
+            client,
+            mqtt,
+            route,
+        }),
+        _ => anyhow::bail!("--broker needs NATS_ADDR,MQTT_ADDR,ROUTE_ADDR, got `{text}`"),
+    }
+}
+
 /// `--external-broker` and its companions as the server's configuration.
 fn external_broker(
     url: &str,
@@ -574,5 +693,6 @@ fn external_broker(
         tls,
         ca_pem,
         files_dir,
+        nats: None,
     })
 }

@@ -573,7 +573,7 @@ impl ProcessCluster {
             let config = dir.path().join("haproxy.cfg");
             std::fs::write(
                 &config,
-                crate::cluster::haproxy_config(addr, &node_addrs, &seed.ca_file, "localhost"),
+                crate::cluster::haproxy_config(addr, &node_addrs, &[], &seed.ca_file, "localhost"),
             )
             .unwrap();
             let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();

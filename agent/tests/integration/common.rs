@@ -119,6 +119,7 @@ impl Rig {
                 agent_id: self.agent_id(),
                 secret: self.secret(),
                 keep_alive: Duration::from_secs(30),
+                credentials: None,
             },
             self.store.clone(),
             Arc::new(self.fleet.clone()),

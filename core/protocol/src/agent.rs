@@ -139,6 +139,20 @@ pub struct DesignatedDevices {
     pub devices: Vec<DesignatedDevice>,
 }
 
+/// `POST /api/v1/agent/broker-credential`: what the agent sends as its MQTT password when the
+/// service's broker is a cluster that trusts credentials the server signs (404 when the
+/// server's own broker takes the agent's secret). Renew it before `expires_at`: the broker ends
+/// a connection whose credential expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BrokerCredential {
+    /// The MQTT password (a signed token naming this agent's own topics); the user name is the
+    /// agent id, as with the secret.
+    pub password: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A consumable part and how much of it is left.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use ecsp_protocol::agent::{DesignatedDevice, DesignatedDevices};
+use ecsp_protocol::agent::{BrokerCredential, DesignatedDevice, DesignatedDevices};
 
 use super::AppState;
 use super::extract::Agent;
@@ -38,5 +38,29 @@ pub async fn designated_devices(
     Ok(Json(DesignatedDevices {
         agent_type,
         devices,
+    }))
+}
+
+/// DC/ES agents: a credential for the clustered MQTT broker (`remote::nats`), valid for
+/// `remote::nats::CREDENTIAL_LIFETIME`, naming the asking agent's own topics only.
+#[utoipa::path(post, path = "/api/v1/agent/broker-credential", tag = "uploads", security(("agent_secret" = [])),
+    responses(
+        (status = 200, body = BrokerCredential, description = "The MQTT password to use until it expires"),
+        (status = 404, body = ecsp_protocol::problem::Problem, description = "This service's broker takes the agent's secret itself")))]
+pub async fn broker_credential(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+) -> Result<Json<BrokerCredential>, ApiError> {
+    let keys = state
+        .remote
+        .broker_keys()
+        .ok_or(ApiError::NotFound("broker credential"))?;
+    let now = chrono::Utc::now();
+    let password = keys
+        .agent_credential(agent.public_id, now)
+        .map_err(|e| ApiError::Store(crate::db::StoreError::Task(e.to_string())))?;
+    Ok(Json(BrokerCredential {
+        password,
+        expires_at: now + crate::remote::nats::CREDENTIAL_LIFETIME,
     }))
 }

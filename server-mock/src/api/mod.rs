@@ -287,6 +287,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(uploads::upload_device_status))
         .routes(routes!(uploads::upload_device_data))
         .routes(routes!(agent_devices::designated_devices))
+        .routes(routes!(agent_devices::broker_credential))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::get_user, admin::update_user))
         .routes(routes!(auth::issue_unlock_code))

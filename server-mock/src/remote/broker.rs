@@ -137,6 +137,11 @@ impl Hub {
         let _ = self.external.set(link);
     }
 
+    /// The keys the clustered broker trusts, when the external broker is one (`remote::nats`).
+    pub fn broker_keys(&self) -> Option<Arc<super::nats::NatsKeys>> {
+        self.external.get().and_then(|link| link.keys.clone())
+    }
+
     /// Whether the server is connected to its external broker (`None`: it uses none).
     pub fn external_connected(&self) -> Option<bool> {
         self.external.get().map(super::external::Link::connected)

@@ -53,6 +53,8 @@ pub struct ExternalBroker {
     pub ca_pem: Option<String>,
     /// Where the broker's `password_file`, `acl_file` and the server's broker password live.
     pub files_dir: PathBuf,
+    /// The broker is a NATS cluster trusting the server's keys (`super::nats`): no files.
+    pub nats: Option<super::nats::NatsSettings>,
 }
 
 /// A mosquitto `password_file` entry's hash for `secret`: `$6$salt$SHA-512(secret ‖ salt)`,
@@ -122,6 +124,8 @@ pub enum LinkMessage {
 pub struct Link {
     tx: mpsc::UnboundedSender<LinkMessage>,
     connected: Arc<AtomicBool>,
+    /// The keys agents' broker credentials are signed with (NATS only).
+    pub(crate) keys: Option<Arc<super::nats::NatsKeys>>,
 }
 
 impl Link {
@@ -141,13 +145,35 @@ pub async fn start(
     broker: ExternalBroker,
     local_ca: Option<&str>,
 ) -> anyhow::Result<(Link, Vec<tokio::task::JoinHandle<()>>)> {
-    let password = write_broker_files(&state, &broker.files_dir).await?;
-    let mut options = MqttOptions::new(SERVER_USER, &broker.host, broker.port);
+    let nats = match &broker.nats {
+        Some(settings) => Some(Arc::new(super::nats::NatsKeys::load(&settings.keys_dir)?)),
+        None => None,
+    };
+    let mut options = match &nats {
+        // Each node is a client of its own with a clean session: a node gone for good leaves
+        // no session behind on the brokers, and what reached no node is asked for again (a
+        // command still `sent` is published again, and its agent answers with its latest report).
+        Some(keys) => {
+            let mut o = MqttOptions::new(
+                format!("{SERVER_USER}-{}", state.remote.node()),
+                &broker.host,
+                broker.port,
+            );
+            o.set_credentials(SERVER_USER, keys.server_credential(Utc::now())?)
+                .set_clean_session(true);
+            o
+        }
+        None => {
+            let password = write_broker_files(&state, &broker.files_dir).await?;
+            let mut o = MqttOptions::new(SERVER_USER, &broker.host, broker.port);
+            o.set_credentials(SERVER_USER, password)
+                // The broker keeps reports that arrive while the server is away.
+                .set_clean_session(false);
+            o
+        }
+    };
     options
-        .set_credentials(SERVER_USER, password)
         .set_keep_alive(Duration::from_secs(30))
-        // The broker keeps reports that arrive while the server is away.
-        .set_clean_session(false)
         // Acknowledged once stored, not on receipt.
         .set_manual_acks(true)
         .set_max_packet_size(
@@ -172,6 +198,7 @@ pub async fn start(
     let subscriber = client.clone();
     let connected = Arc::new(AtomicBool::new(false));
     let up = connected.clone();
+    let poller_keys = nats.clone();
     let poller = tokio::spawn(async move {
         loop {
             match events.poll().await {
@@ -196,11 +223,32 @@ pub async fn start(
                     up.store(false, Ordering::Relaxed);
                     tracing::warn!(error = %e, "external MQTT broker: connection lost; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    if let Some(keys) = &poller_keys {
+                        // A credential of its own lifetime again (the broker ends a connection
+                        // whose credential expired).
+                        match keys.server_credential(Utc::now()) {
+                            Ok(jwt) => {
+                                events.mqtt_options.set_credentials(SERVER_USER, jwt);
+                            }
+                            Err(e) => tracing::error!(error = %e, "no broker credential"),
+                        }
+                    }
                 }
             }
         }
     });
 
+    let mut tasks = vec![poller];
+    // With NATS, revoked agents are told to the brokers by account updates.
+    let revocations = match (&nats, &broker.nats) {
+        (Some(keys), Some(settings)) => {
+            let (handle, task) =
+                super::nats::Revocations::start(state.clone(), keys.clone(), settings.urls.clone());
+            tasks.push(task);
+            Some(handle)
+        }
+        _ => None,
+    };
     let worker_state = state.clone();
     let files_dir = broker.files_dir.clone();
     let worker = tokio::spawn(async move {
@@ -226,11 +274,14 @@ pub async fn start(
                     Some(LinkMessage::Agent(agent)) => {
                         publish_pending(&state, &client, agent, &mut published).await;
                     }
-                    Some(LinkMessage::Accounts) => {
-                        if let Err(e) = write_broker_files(&state, &files_dir).await {
-                            tracing::error!(error = %e, "could not write the broker's password file");
+                    Some(LinkMessage::Accounts) => match &revocations {
+                        Some(r) => r.changed(),
+                        None => {
+                            if let Err(e) = write_broker_files(&state, &files_dir).await {
+                                tracing::error!(error = %e, "could not write the broker's password file");
+                            }
                         }
-                    }
+                    },
                     None => return,
                 },
                 _ = republish.tick() => {
@@ -247,7 +298,15 @@ pub async fn start(
             }
         }
     });
-    Ok((Link { tx, connected }, vec![poller, worker]))
+    tasks.push(worker);
+    Ok((
+        Link {
+            tx,
+            connected,
+            keys: nats,
+        },
+        tasks,
+    ))
 }
 
 fn client_tls(ca_pem: &str) -> anyhow::Result<rustls::ClientConfig> {
@@ -257,12 +316,15 @@ fn client_tls(ca_pem: &str) -> anyhow::Result<rustls::ClientConfig> {
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert?)?;
     }
-    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
-    .with_no_client_auth())
+    .with_no_client_auth();
+    // Behind HAProxy the broker shares the service's port, told apart by ALPN.
+    config.alpn_protocols = vec![ecsp_protocol::remote_ops::MQTT_ALPN.as_bytes().to_vec()];
+    Ok(config)
 }
 
 /// Handles one message from an agent topic. Returns the agent when it was a capability report.

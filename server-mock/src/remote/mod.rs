@@ -15,6 +15,7 @@ pub mod broker;
 mod conformance;
 pub mod external;
 pub mod limits;
+pub mod nats;
 pub mod peers;
 
 use std::future::Future;

@@ -333,7 +333,34 @@ pub fn set_agent_disabled(
     if changed == 0 {
         return Err(ApiError::NotFound("agent"));
     }
+    if disabled {
+        revoke_broker_credentials(conn, agent)?;
+    }
     get_agent(conn, key, org_id, agent)
+}
+
+/// Stamps the moment an agent's broker credentials stop counting (in the transaction of the
+/// change that ends them), for the clustered broker's revocations (`remote::nats`).
+fn revoke_broker_credentials(conn: &Connection, agent: Uuid) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE agents SET broker_revoked_at = ?2 WHERE public_id = ?1",
+        params![agent.to_string(), now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Agents whose broker credentials were revoked at or after `since_ms`, with when (Unix ms).
+pub fn broker_revocations(conn: &Connection, since_ms: i64) -> Result<Vec<(Uuid, i64)>, ApiError> {
+    let rows: Vec<(String, i64)> = conn
+        .prepare_cached(
+            "SELECT public_id, broker_revoked_at FROM agents
+             WHERE broker_revoked_at >= ?1 ORDER BY id",
+        )?
+        .query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<crate::sql::Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, at)| Ok((parse_uuid(&id)?, at)))
+        .collect()
 }
 
 /// Gives an agent a new secret (returned, to be shown once); the old one is refused from now.
@@ -356,6 +383,7 @@ pub fn rotate_agent_secret(
     if changed == 0 {
         return Err(ApiError::NotFound("agent"));
     }
+    revoke_broker_credentials(conn, agent)?;
     Ok(AgentCredentials {
         agent_id: agent,
         secret,
@@ -388,7 +416,7 @@ pub fn delete_agent(conn: &Connection, org_id: Option<i64>, agent: Uuid) -> Resu
         "UPDATE devices SET agent_id = NULL WHERE agent_id = ?1",
         [id],
     )?;
-    Ok(())
+    revoke_broker_credentials(conn, agent)
 }
 
 /// Records that an agent authenticated now (callers write this at most once a minute).

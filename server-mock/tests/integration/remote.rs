@@ -1002,6 +1002,7 @@ async fn through_an_external_mosquitto_with_per_agent_acls() {
             tls: true,
             ca_pem: None,
             files_dir,
+            nats: None,
         })
     })
     .await;

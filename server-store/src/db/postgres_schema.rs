@@ -380,6 +380,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rule_id, agent_id)
     );
     "#,
+    // v17: agents' broker revocations (see the SQLite migration).
+    r#"
+    ALTER TABLE agents ADD COLUMN broker_revoked_at BIGINT;
+    "#,
 ];
 
 /// The schema version this build writes.

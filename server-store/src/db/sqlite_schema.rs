@@ -488,6 +488,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rule_id, agent_id)
     );
     "#,
+    // v17: when an agent's broker credentials stopped counting (disabled, deleted, re-keyed):
+    // the clustered broker's account lists these as revocations (`remote::nats`).
+    r#"
+    ALTER TABLE agents ADD COLUMN broker_revoked_at INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.
