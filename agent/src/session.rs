@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -104,12 +104,18 @@ pub struct SessionHandle {
     client: AsyncClient,
     task: JoinHandle<()>,
     subscribed: Arc<AtomicBool>,
+    connections: Arc<AtomicU32>,
 }
 
 impl SessionHandle {
     /// Whether the session is connected and subscribed to its command topic now.
     pub fn is_subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Relaxed)
+    }
+
+    /// How many connections the broker accepted so far (the first, and each reconnection).
+    pub fn connections(&self) -> u32 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Disconnects and stops the session (the ledger keeps what it recorded).
@@ -170,11 +176,21 @@ pub fn spawn(
         user: id,
         held: None,
     };
-    let task = tokio::spawn(run(runner, events, subscribed.clone(), password));
+    let connections = Arc::new(AtomicU32::new(0));
+    let task = tokio::spawn(run(
+        runner,
+        events,
+        Flags {
+            subscribed: subscribed.clone(),
+            connections: connections.clone(),
+        },
+        password,
+    ));
     SessionHandle {
         client,
         task,
         subscribed,
+        connections,
     }
 }
 
@@ -211,18 +227,24 @@ impl Password {
     }
 }
 
-async fn run(
-    runner: Arc<Runner>,
-    mut events: EventLoop,
+/// What a session shows its handle.
+struct Flags {
     subscribed: Arc<AtomicBool>,
-    mut password: Password,
-) {
+    connections: Arc<AtomicU32>,
+}
+
+async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut password: Password) {
+    let Flags {
+        subscribed,
+        connections,
+    } = flags;
     let mut failures = 0u32;
     password.prepare(&mut events.mqtt_options).await;
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 failures = 0;
+                connections.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(agent = %runner.agent_id, "connected");
                 let r = runner.clone();
                 tokio::spawn(async move { r.on_connect().await });

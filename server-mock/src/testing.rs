@@ -12,8 +12,9 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -510,6 +511,8 @@ pub struct ProcessCluster {
     nodes: Vec<ProcessNode>,
     /// In front of the nodes, unless the cluster is one node reached directly.
     haproxy: Option<std::process::Child>,
+    /// The NATS broker cluster the nodes use instead of their own brokers, if any.
+    brokers: Option<BrokerCluster>,
     /// HAProxy's address (or the lone node's): the service's one address.
     pub addr: SocketAddr,
     /// Per node, a loopback address that reaches that node alone past HAProxy (see
@@ -528,6 +531,22 @@ impl ProcessCluster {
         Self::start_on(&admin, binary, nodes, true).await
     }
 
+    /// `nodes` server processes behind HAProxy whose agents use a NATS cluster of `brokers`
+    /// nodes (HAProxy's MQTT backend, serving the seed's certificate), on the PostgreSQL of
+    /// `ECSP_TEST_POSTGRES`.
+    pub async fn start_with_brokers(binary: PathBuf, nodes: usize, brokers: usize) -> Self {
+        let admin =
+            std::env::var("ECSP_TEST_POSTGRES").expect("a cluster needs ECSP_TEST_POSTGRES");
+        Self::start_inner(&admin, binary, nodes, true, brokers).await
+    }
+
+    /// The broker cluster of [`ProcessCluster::start_with_brokers`].
+    pub fn brokers(&mut self) -> &mut BrokerCluster {
+        self.brokers
+            .as_mut()
+            .expect("a cluster started with brokers")
+    }
+
     /// The same on the PostgreSQL server of `admin_url` (a database of its own is made there);
     /// without `behind_haproxy`, one node reached directly (a benchmark's baseline).
     pub async fn start_on(
@@ -536,6 +555,16 @@ impl ProcessCluster {
         nodes: usize,
         behind_haproxy: bool,
     ) -> Self {
+        Self::start_inner(admin_url, binary, nodes, behind_haproxy, 0).await
+    }
+
+    async fn start_inner(
+        admin_url: &str,
+        binary: PathBuf,
+        nodes: usize,
+        behind_haproxy: bool,
+        brokers: usize,
+    ) -> Self {
         let admin = PostgresTarget::parse(admin_url, None, None).unwrap();
         let database = new_database(&admin).await;
         let mut url = url::Url::parse(admin_url).unwrap();
@@ -543,6 +572,10 @@ impl ProcessCluster {
         let database_url = String::from(url);
         let mut seed = TestServer::start_with(|c| c.database = Some(database.clone())).await;
         seed.stop().await;
+        let tls = seed.data_dir().join("tls");
+        let brokers = (brokers > 0).then(|| {
+            BrokerCluster::start(brokers, &tls.join("server.pem"), &tls.join("server.key"))
+        });
         let dir = tempfile::tempdir().unwrap();
         let mut cluster_nodes = Vec::with_capacity(nodes);
         for i in 0..nodes {
@@ -573,7 +606,15 @@ impl ProcessCluster {
             let config = dir.path().join("haproxy.cfg");
             std::fs::write(
                 &config,
-                crate::cluster::haproxy_config(addr, &node_addrs, &[], &seed.ca_file, "localhost"),
+                crate::cluster::haproxy_config(
+                    addr,
+                    &node_addrs,
+                    &brokers
+                        .as_ref()
+                        .map_or(Vec::new(), BrokerCluster::mqtt_addrs),
+                    &seed.ca_file,
+                    "localhost",
+                ),
             )
             .unwrap();
             let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
@@ -597,6 +638,7 @@ impl ProcessCluster {
             admin,
             nodes: cluster_nodes,
             haproxy,
+            brokers,
             addr,
             entries,
             _dir: dir,
@@ -630,6 +672,16 @@ impl ProcessCluster {
             // Nodes of a test share the host: the default metrics port would go to one of them.
             .arg("--no-metrics")
             .args(self.haproxy.is_some().then_some("--proxy-protocol"))
+            .args(self.brokers.as_ref().map_or(Vec::new(), |b| {
+                vec![
+                    "--external-broker".to_owned(),
+                    format!("mqtts://localhost:{}", self.addr.port()),
+                    "--nats-keys".to_owned(),
+                    b.keys_dir().display().to_string(),
+                    "--nats-url".to_owned(),
+                    b.nats_urls().join(","),
+                ]
+            }))
             .env("ECSP_DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn")
             .stdout(log.try_clone().unwrap())
@@ -716,6 +768,163 @@ impl Drop for ProcessCluster {
         );
         if let Err(e) = self.as_admin(drop) {
             eprintln!("the cluster's database was not dropped: {e}");
+        }
+    }
+}
+
+/// Debian's `nats-server` as the clustered MQTT broker (`remote::nats`): `n` nodes on loopback,
+/// each with a folder of its own, trusting keys made here by `NatsKeys::init`, serving MQTT
+/// over TLS with `cert`/`key`. Dropped: every node is killed and the folders deleted.
+#[derive(Debug)]
+pub struct BrokerCluster {
+    nodes: Vec<crate::cluster::BrokerNode>,
+    processes: Vec<Option<std::process::Child>>,
+    dir: tempfile::TempDir,
+}
+
+impl BrokerCluster {
+    pub fn start(n: usize, cert: &Path, key: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys_dir = dir.path().join("keys");
+        crate::remote::nats::NatsKeys::init(&keys_dir).unwrap();
+        let auth = std::fs::read_to_string(keys_dir.join("nats-auth.conf")).unwrap();
+        let nodes: Vec<crate::cluster::BrokerNode> = (0..n)
+            .map(|_| crate::cluster::BrokerNode {
+                client: free_address(),
+                mqtt: free_address(),
+                route: free_address(),
+            })
+            .collect();
+        for i in 0..n {
+            let node_dir = dir.path().join(format!("broker{}", i + 1));
+            std::fs::create_dir_all(&node_dir).unwrap();
+            let config = crate::cluster::nats_config(i, &nodes, &node_dir, cert, key, &auth);
+            std::fs::write(node_dir.join("nats.conf"), config).unwrap();
+        }
+        let mut cluster = Self {
+            processes: (0..n).map(|_| None).collect(),
+            nodes,
+            dir,
+        };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        for i in 0..n {
+            cluster.wait_ready(i);
+        }
+        cluster
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("broker{}", i + 1))
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let dir = self.node_dir(i);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("nats.log"))
+            .unwrap();
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(dir.join("nats.conf"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server (Debian's nats-server; scripts/setup-debian.sh installs it)");
+        self.processes[i] = Some(child);
+    }
+
+    /// Waits until node `i` takes MQTT connections (its JetStream is up: it opens the MQTT
+    /// listener after).
+    fn wait_ready(&self, i: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(self.nodes[i].mqtt).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "broker node {} did not open its MQTT port: {}",
+                i + 1,
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn mqtt_addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|n| n.mqtt).collect()
+    }
+
+    pub fn nats_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://{}", n.client))
+            .collect()
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    pub fn keys(&self) -> crate::remote::nats::NatsKeys {
+        crate::remote::nats::NatsKeys::load(&self.keys_dir()).unwrap()
+    }
+
+    /// The node holding the most MQTT connections now (counted in `/proc/net/tcp`).
+    pub fn busiest(&self) -> usize {
+        let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let established_on = |port: u16| {
+            tcp.lines()
+                .skip(1)
+                .filter(|l| {
+                    let fields: Vec<&str> = l.split_whitespace().collect();
+                    fields.len() > 3
+                        && fields[3] == "01"
+                        && fields[1]
+                            .rsplit_once(':')
+                            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                            == Some(port)
+                })
+                .count()
+        };
+        (0..self.nodes.len())
+            .max_by_key(|&i| established_on(self.nodes[i].mqtt.port()))
+            .unwrap_or(0)
+    }
+
+    /// Kills node `i` with SIGKILL and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.processes[i].take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    /// Starts node `i` again and waits until it takes MQTT connections.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+        self.wait_ready(i);
+    }
+
+    /// Node `i`'s log so far (for a failing test's message).
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.node_dir(i).join("nats.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for BrokerCluster {
+    fn drop(&mut self) {
+        for i in 0..self.processes.len() {
+            self.kill(i);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! ecsp-agent integration tests: one binary, one module per area.
 
+mod broker_cluster;
 mod cli;
 mod remote;
 #[cfg(feature = "snmpsim-tests")]
