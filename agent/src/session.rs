@@ -134,6 +134,9 @@ pub fn reconnect_backoff(attempt: u32) -> Duration {
 }
 
 struct Runner {
+    /// Set while the broker is a cluster that took a signed credential: commands are then
+    /// subscribed at QoS 0 (see [`Runner::on_connect`]).
+    clustered: Arc<AtomicBool>,
     agent_id: Uuid,
     client: AsyncClient,
     store: AgentStore,
@@ -164,7 +167,9 @@ pub fn spawn(
     let mut network = events.network_options();
     network.set_tcp_nodelay(true);
     events.set_network_options(network);
+    let clustered = Arc::new(AtomicBool::new(false));
     let runner = Arc::new(Runner {
+        clustered: clustered.clone(),
         agent_id: settings.agent_id,
         client: client.clone(),
         store,
@@ -175,6 +180,7 @@ pub fn spawn(
         source: settings.credentials,
         user: id,
         held: None,
+        clustered,
     };
     let connections = Arc::new(AtomicU32::new(0));
     let task = tokio::spawn(run(
@@ -199,6 +205,8 @@ struct Password {
     source: Option<Arc<dyn CredentialSource>>,
     user: String,
     held: Option<BrokerCredential>,
+    /// Shared with the runner: whether a signed credential is in use.
+    clustered: Arc<AtomicBool>,
 }
 
 impl Password {
@@ -224,6 +232,7 @@ impl Password {
         if let Some(c) = &self.held {
             options.set_credentials(&self.user, &c.password);
         }
+        self.clustered.store(self.held.is_some(), Ordering::Relaxed);
     }
 }
 
@@ -274,10 +283,20 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
 impl Runner {
     /// Subscribes to the agent's commands; the capabilities follow the subscription's SUBACK
     /// ([`Runner::announce`]).
+    ///
+    /// On the clustered broker (NATS) at QoS 0: there each QoS 1 subscription is a JetStream
+    /// consumer, one per agent, and one left on a broker node that died holds the agent's
+    /// reconnection up for seconds per attempt. Nothing is lost by it: the server publishes a
+    /// command again until the agent reports it `delivered`, and the ledger answers a repeat.
     async fn on_connect(&self) {
+        let qos = if self.clustered.load(Ordering::Relaxed) {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
         if let Err(e) = self
             .client
-            .subscribe(topic::commands(self.agent_id), QoS::AtLeastOnce)
+            .subscribe(topic::commands(self.agent_id), qos)
             .await
         {
             tracing::warn!(error = %e, "subscribe failed");

@@ -154,13 +154,13 @@ mqtt {{
         key_file: \"{key}\"
         timeout: 5
     }}
-    # A command not acknowledged is delivered again after this long.
+    # A report not acknowledged by the server is delivered again after this long.
     ack_wait: \"10s\"
-    # Sessions and messages on three nodes; each subscription's consumer on one, in memory:
-    # agents start clean sessions and subscribe again on every connect.
+    # Sessions, reports and the server nodes' subscriptions on three nodes. Agents subscribe
+    # to their commands at QoS 0 (no consumer of their own); a server node gone for an hour
+    # has its subscriptions dropped (the other nodes got the same reports).
     stream_replicas: {replicas}
-    consumer_replicas: 1
-    consumer_memory_storage: true
+    consumer_inactive_threshold: \"1h\"
 }}
 
 resolver {{

@@ -290,6 +290,7 @@ async fn agents_survive_a_broker_node_killed_and_every_operation_ends_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let reconnected_in = killed_at.elapsed();
+    }
     for e in enrolled.iter().skip(4).step_by(5) {
         ops.push(
             request_status(&base, &http, &admin, e.device)

@@ -41,6 +41,9 @@ use crate::store::operations;
 pub const SERVER_USER: &str = "ecsp-server";
 /// How often commands still `sent` are published again.
 pub const REPUBLISH: Duration = Duration::from_secs(30);
+/// The same with the clustered broker, where agents subscribe at QoS 0 (`remote::nats`): a
+/// command lost to a broker node's death goes out again this soon.
+pub const REPUBLISH_CLUSTERED: Duration = Duration::from_secs(3);
 
 /// Where the external broker is and how the server reaches it.
 #[derive(Debug, Clone)]
@@ -117,6 +120,8 @@ pub enum LinkMessage {
     Agent(Uuid),
     /// An agent was added: write the broker's files again.
     Accounts,
+    /// The link (re)connected: publish every pending command now.
+    Connected,
 }
 
 /// The handle the hub keeps to publish through the external broker.
@@ -155,12 +160,14 @@ pub async fn start(
         // command still `sent` is published again, and its agent answers with its latest report).
         Some(keys) => {
             let mut o = MqttOptions::new(
-                format!("{SERVER_USER}-{}", state.remote.node()),
+                format!("{SERVER_USER}-{}", node_name(&broker.files_dir)?),
                 &broker.host,
                 broker.port,
             );
             o.set_credentials(SERVER_USER, keys.server_credential(Utc::now())?)
-                .set_clean_session(true);
+                // Reports that arrive while this node is away wait for it (in JetStream,
+                // replicated), under a client id that is this node's across restarts.
+                .set_clean_session(false);
             o
         }
         None => {
@@ -199,6 +206,7 @@ pub async fn start(
     let connected = Arc::new(AtomicBool::new(false));
     let up = connected.clone();
     let poller_keys = nats.clone();
+    let poller_tx = tx.clone();
     let poller = tokio::spawn(async move {
         loop {
             match events.poll().await {
@@ -212,7 +220,10 @@ pub async fn start(
                     });
                     let _ = subscriber.subscribe_many(filters).await;
                 }
-                Ok(Event::Incoming(Packet::SubAck(_))) => up.store(true, Ordering::Relaxed),
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    up.store(true, Ordering::Relaxed);
+                    let _ = poller_tx.send(LinkMessage::Connected);
+                }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     if incoming_tx.send(p).await.is_err() {
                         return;
@@ -251,12 +262,19 @@ pub async fn start(
     };
     let worker_state = state.clone();
     let files_dir = broker.files_dir.clone();
+    let (every, qos) = if nats.is_some() {
+        (REPUBLISH_CLUSTERED, QoS::AtMostOnce)
+    } else {
+        (REPUBLISH, QoS::AtLeastOnce)
+    };
     let worker = tokio::spawn(async move {
         let state = worker_state;
+        let publisher = Publisher { client, qos };
+        let client = &publisher.client;
         // Commands published per agent since its last announcement, not to repeat them.
         let mut published: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         // The first tick is at once: what waited while the server was down goes out now.
-        let mut republish = tokio::time::interval(REPUBLISH);
+        let mut republish = tokio::time::interval(every);
         loop {
             tokio::select! {
                 p = incoming.recv() => {
@@ -264,7 +282,7 @@ pub async fn start(
                     if let Some(agent) = on_incoming(&state, &p).await {
                         // A capability report: the agent (re)connected and subscribed.
                         published.remove(&agent);
-                        publish_pending(&state, &client, agent, &mut published).await;
+                        publish_pending(&state, &publisher, agent, &mut published).await;
                     }
                     if let Err(e) = client.ack(&p).await {
                         tracing::warn!(error = %e, "external MQTT broker: PUBACK not sent");
@@ -272,8 +290,10 @@ pub async fn start(
                 }
                 m = rx.recv() => match m {
                     Some(LinkMessage::Agent(agent)) => {
-                        publish_pending(&state, &client, agent, &mut published).await;
+                        publish_pending(&state, &publisher, agent, &mut published).await;
                     }
+                    // Published again at once by the tick, which a new connection resets.
+                    Some(LinkMessage::Connected) => republish.reset_immediately(),
                     Some(LinkMessage::Accounts) => match &revocations {
                         Some(r) => r.changed(),
                         None => {
@@ -289,7 +309,7 @@ pub async fn start(
                     match state.db.read(|c| operations::agents_with_pending(c, Utc::now())).await {
                         Ok(agents) => {
                             for agent in agents {
-                                publish_pending(&state, &client, agent, &mut published).await;
+                                publish_pending(&state, &publisher, agent, &mut published).await;
                             }
                         }
                         Err(e) => tracing::error!(error = %e, "pending commands not read"),
@@ -369,9 +389,29 @@ async fn on_incoming(state: &AppState, p: &rumqttc::Publish) -> Option<Uuid> {
     }
 }
 
+/// Where commands go, and at which QoS: 1 on mosquitto; 0 on the clustered broker, whose
+/// agents subscribe at 0 anyway (QoS 1 would only cost a replicated JetStream write per command).
+struct Publisher {
+    client: AsyncClient,
+    qos: QoS,
+}
+
+/// This node's name among the server's clients of the broker: made once, kept in `dir`.
+fn node_name(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("node-name");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => {
+            let name = Uuid::new_v4().simple().to_string();
+            crate::fsutil::write_private(&path, name.as_bytes())?;
+            Ok(name)
+        }
+    }
+}
+
 async fn publish_pending(
     state: &AppState,
-    client: &AsyncClient,
+    publisher: &Publisher,
     agent_id: Uuid,
     published: &mut HashMap<Uuid, Vec<Uuid>>,
 ) {
@@ -404,8 +444,9 @@ async fn publish_pending(
         let Ok(payload) = serde_json::to_vec(&cmd) else {
             continue;
         };
-        match client
-            .publish(topic::commands(agent_id), QoS::AtLeastOnce, false, payload)
+        match publisher
+            .client
+            .publish(topic::commands(agent_id), publisher.qos, false, payload)
             .await
         {
             Ok(()) => {
