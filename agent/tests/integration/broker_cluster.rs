@@ -290,7 +290,6 @@ async fn agents_survive_a_broker_node_killed_and_every_operation_ends_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let reconnected_in = killed_at.elapsed();
-    }
     for e in enrolled.iter().skip(4).step_by(5) {
         ops.push(
             request_status(&base, &http, &admin, e.device)
@@ -530,7 +529,10 @@ async fn the_broker_holds_each_agent_to_its_own_topics_and_cuts_off_revoked_ones
 
     // A is disabled through the service: its live connection is closed within a minute and
     // its credential, not expired, no longer connects.
-    assert!(!a_task.is_finished(), "A's connection is open before A is disabled");
+    assert!(
+        !a_task.is_finished(),
+        "A's connection is open before A is disabled"
+    );
     let disabled_at = Instant::now();
     let res = http
         .patch(format!("{base}/api/v1/admin/agents/{}", a.agent))
