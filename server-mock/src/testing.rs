@@ -540,6 +540,23 @@ impl ProcessCluster {
         Self::start_inner(&admin, binary, nodes, true, brokers).await
     }
 
+    /// The same on the PostgreSQL server of `admin_url`.
+    pub async fn start_with_brokers_on(
+        admin_url: &str,
+        binary: PathBuf,
+        nodes: usize,
+        brokers: usize,
+    ) -> Self {
+        Self::start_inner(admin_url, binary, nodes, true, brokers).await
+    }
+
+    /// The broker cluster of [`ProcessCluster::start_with_brokers`], to read.
+    pub fn brokers_ref(&self) -> &BrokerCluster {
+        self.brokers
+            .as_ref()
+            .expect("a cluster started with brokers")
+    }
+
     /// The broker cluster of [`ProcessCluster::start_with_brokers`].
     pub fn brokers(&mut self) -> &mut BrokerCluster {
         self.brokers
