@@ -2,21 +2,30 @@
 # The reference server as one service of several nodes, on this machine: PostgreSQL 15, three
 # `ecsp-server` nodes on loopback addresses of their own (127.0.0.11–13:8443) and HAProxy on
 # 127.0.0.1:8443 in front of them (TLS passed through, MQTT told apart by ALPN, nodes checked on
-# /ready). Clients use https://localhost:8443 as with the single server. Prints what the single
+# /ready), with three NATS broker nodes (127.0.0.21–23: MQTT over TLS on 8883, NATS on 4222,
+# routes on 6222) that HAProxy sends MQTT to. Clients use https://localhost:8443 as with the
+# single server; agents ask the server for their broker credential. Prints what the single
 # server prints (the demo passwords, the CA's fingerprint); Ctrl-C stops everything and deletes
 # the cluster's folder (a throwaway, like the demo).
 #
-#   scripts/run-cluster.sh            ECSP_CLUSTER_NODES=N for another number of nodes (1–9)
+#   scripts/run-cluster.sh     ECSP_CLUSTER_NODES=N for another number of server nodes (1–9),
+#                              ECSP_CLUSTER_BROKERS=0 for the nodes' own brokers instead of NATS
 #
 # On several machines the pieces are the same: PostgreSQL on its own host; each node started with
 # --database postgres://…, the same data key (--data-key-file or ECSP_DATA_KEY) and the same CA
 # (the first node's DATA_DIR/tls/ca.pem and ca.key copied into each node's DATA_DIR/tls/, or one
 # operator certificate with --tls-cert/--tls-key); HAProxy's configuration from
-# `ecsp-server haproxy-config --frontend ADDR --node ADDR … --ca CA`.
+# `ecsp-server haproxy-config --frontend ADDR --node ADDR … [--broker MQTT_ADDR …] --ca CA`. The
+# broker nodes: `ecsp-server nats-init DIR` once (the keys, kept like the data key, given to
+# every server node with --nats-keys), then `ecsp-server nats-config` for each broker node; each
+# server node gets --external-broker mqtts://SERVICE_HOST:PORT --nats-keys DIR --nats-url
+# nats://BROKER:4222,…; across machines give the brokers' routes TLS and credentials.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nodes="${ECSP_CLUSTER_NODES:-3}"
 case "$nodes" in [1-9]) ;; *) echo "ECSP_CLUSTER_NODES must be 1 to 9" >&2; exit 2 ;; esac
+brokers="${ECSP_CLUSTER_BROKERS:-3}"
+case "$brokers" in [0-9]) ;; *) echo "ECSP_CLUSTER_BROKERS must be 0 to 9" >&2; exit 2 ;; esac
 
 scripts/setup-debian.sh
 cargo build --release --locked -p ecsp-server-mock --bin ecsp-server
@@ -52,6 +61,33 @@ wait_listening() {
     return 1
 }
 
+broker_args=()    # for nats-config: NATS,MQTT,ROUTE per broker node
+haproxy_brokers=() # for haproxy-config: each broker's MQTT address
+nats_urls=""
+server_broker=()  # what each server node is given to use the brokers
+if [ "$brokers" -gt 0 ]; then
+    "$bin" nats-init "$dir/nats-keys" >/dev/null
+    for b in $(seq 1 "$brokers"); do
+        broker_args+=(--broker "127.0.0.2$b:4222,127.0.0.2$b:8883,127.0.0.2$b:6222")
+        haproxy_brokers+=(--broker "127.0.0.2$b:8883")
+        nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.2$b:4222"
+    done
+    server_broker=(--external-broker mqtts://localhost:8443 --nats-keys "$dir/nats-keys"
+        --nats-url "$nats_urls")
+fi
+
+# The broker nodes serve the first server node's certificate (the name agents connect to).
+start_brokers() {
+    for b in $(seq 1 "$brokers"); do
+        mkdir -p "$dir/broker$b"
+        "$bin" nats-config --index "$b" "${broker_args[@]}" --state-dir "$dir/broker$b" \
+            --cert "$dir/node1/tls/server.pem" --key "$dir/node1/tls/server.key" \
+            --nats-keys "$dir/nats-keys" >"$dir/broker$b/nats.conf"
+        nats-server -c "$dir/broker$b/nats.conf" >"$dir/broker$b.log" 2>&1 &
+        pids+=("$!")
+    done
+}
+
 node_args=()
 addresses=()
 for i in $(seq 1 "$nodes"); do
@@ -63,15 +99,17 @@ for i in $(seq 1 "$nodes"); do
         cp "$dir/node1/tls/ca.pem" "$dir/node1/tls/ca.key" "$data/tls/"
     fi
     ECSP_DATABASE_URL="$database" "$bin" --listen "127.0.0.1$i:8443" --data-dir "$data" \
-        --metrics-listen "127.0.0.1$i:9464" --proxy-protocol >"$dir/node$i.out" 2>"$dir/node$i.log" &
+        --metrics-listen "127.0.0.1$i:9464" --proxy-protocol "${server_broker[@]}" \
+        >"$dir/node$i.out" 2>"$dir/node$i.log" &
     pids+=("$!")
     wait_listening "$dir/node$i.out" "$!"
+    if [ "$i" -eq 1 ] && [ "$brokers" -gt 0 ]; then start_brokers; fi
     node_args+=(--node "127.0.0.1$i:8443")
     addresses+=("127.0.0.1$i:8443")
 done
 
-"$bin" haproxy-config --frontend 127.0.0.1:8443 "${node_args[@]}" --ca "$dir/node1/tls/ca.pem" \
-    >"$dir/haproxy.cfg"
+"$bin" haproxy-config --frontend 127.0.0.1:8443 "${node_args[@]}" "${haproxy_brokers[@]}" \
+    --ca "$dir/node1/tls/ca.pem" >"$dir/haproxy.cfg"
 haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
 pids+=("$!")
 sleep 1
@@ -80,6 +118,9 @@ if ! kill -0 "${pids[-1]}" 2>/dev/null; then cat "$dir/haproxy.log" >&2; exit 1;
 cp "$dir/node1/tls/ca.pem" "$dir/ca.pem"
 echo "ECSP service: $nodes server nodes behind HAProxy at https://localhost:8443"
 echo "  nodes: ${addresses[*]}; PostgreSQL: ${database#postgres://}"
+if [ "$brokers" -gt 0 ]; then
+    echo "  MQTT: $brokers NATS broker nodes (${nats_urls}); agents fetch their broker credential"
+fi
 echo "  trust the CA in $dir/ca.pem (the same for every node); logs in $dir"
 echo "What the first node printed (its own address; clients use localhost:8443):"
 sed 's/^/  | /' "$dir/node1.out"
