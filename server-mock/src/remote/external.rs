@@ -1,8 +1,8 @@
-//! The scale-out option: agents connect to an external MQTT broker (mosquitto; later a
-//! mosquitto or EMQX cluster) instead of the server's own, and the server is one more client
-//! of that broker: it publishes commands and reads acks, results and capabilities.
+//! The scale-out option: agents connect to an external MQTT broker (mosquitto, or a NATS
+//! cluster: `super::nats`) instead of the server's own, and the server is one more client of
+//! that broker: it publishes commands and reads acks, results and capabilities.
 //!
-//! The broker enforces the same rules as the server's broker, from files the server writes
+//! Mosquitto enforces the same rules as the server's broker, from files the server writes
 //! (mosquitto's `password_file` and `acl_file`, see [`write_broker_files`]): each agent signs in
 //! with its id and secret, its client id is forced to its user name
 //! (`use_username_as_clientid`), and `pattern` ACLs on `%u` give it its own command topic to
@@ -13,8 +13,9 @@
 //! The server cannot see who is connected to the broker, so a command is published when it is
 //! requested (`sent` then means "handed to the broker"), again when its agent announces itself
 //! (its capability report, which agents send after each connect, once subscribed), and again
-//! every [`REPUBLISH`] while it is `sent`. Agents run an operation id once, so repeats are
-//! harmless.
+//! every [`REPUBLISH`] while it is `sent` ([`REPUBLISH_CLUSTERED`] on NATS, where agents
+//! subscribe at QoS 0), and at once when the server's own connection comes back. Agents run an
+//! operation id once, so repeats are harmless.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
