@@ -400,6 +400,8 @@ async fn main() {
     let dir = tempfile::tempdir().expect("dir");
     let mut config = ecsp_server_mock::Config::with_defaults(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().expect("addr");
+    // Every simulated agent connects from 127.0.0.1: one address holds them all.
+    config.mqtt_connections_per_address = agents + 10;
     let server = ecsp_server_mock::start(config).await.expect("server");
     let base = format!("https://localhost:{}", server.addr.port());
     let ca_pem = server.ca_pem.clone().expect("ca");

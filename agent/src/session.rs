@@ -465,3 +465,84 @@ pub async fn handle<F, Fut>(
     };
     send(final_report).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// Answers with `answer` (lifetime in minutes, or none: the service's own broker), counting.
+    struct Source {
+        answer: Option<i64>,
+        asked: AtomicUsize,
+    }
+
+    impl CredentialSource for Source {
+        fn fetch(
+            &self,
+        ) -> Pin<Box<dyn Future<Output = Result<Option<BrokerCredential>, String>> + Send + '_>>
+        {
+            let n = self.asked.fetch_add(1, Ordering::Relaxed);
+            let answer = self.answer.map(|minutes| BrokerCredential {
+                password: format!("jwt-{n}"),
+                expires_at: Utc::now() + chrono::TimeDelta::minutes(minutes),
+            });
+            Box::pin(async move { Ok(answer) })
+        }
+    }
+
+    fn password(answer: Option<i64>) -> (Password, Arc<Source>) {
+        let source = Arc::new(Source {
+            answer,
+            asked: AtomicUsize::new(0),
+        });
+        let password = Password {
+            source: Some(source.clone() as Arc<dyn CredentialSource>),
+            user: "agent".into(),
+            held: None,
+            clustered: Arc::new(AtomicBool::new(false)),
+        };
+        (password, source)
+    }
+
+    fn options() -> MqttOptions {
+        let mut o = MqttOptions::new("agent", "localhost", 8443);
+        o.set_credentials("agent", "the-secret");
+        o
+    }
+
+    #[tokio::test]
+    async fn a_signed_credential_replaces_the_secret_and_is_kept_until_near_its_end() {
+        let (mut password, source) = password(Some(60));
+        let mut o = options();
+        password.prepare(&mut o).await;
+        assert_eq!(o.credentials().unwrap().password, "jwt-0");
+        assert!(password.clustered.load(Ordering::Relaxed));
+        // Fresh enough: a reconnection reuses it without asking.
+        password.prepare(&mut o).await;
+        assert_eq!(source.asked.load(Ordering::Relaxed), 1);
+        assert_eq!(o.credentials().unwrap().password, "jwt-0");
+    }
+
+    #[tokio::test]
+    async fn a_credential_about_to_end_is_replaced() {
+        let (mut password, source) = password(Some(1));
+        let mut o = options();
+        password.prepare(&mut o).await;
+        password.prepare(&mut o).await;
+        assert_eq!(source.asked.load(Ordering::Relaxed), 2);
+        assert_eq!(o.credentials().unwrap().password, "jwt-1");
+    }
+
+    #[tokio::test]
+    async fn the_services_own_broker_keeps_the_secret_and_is_not_asked_again() {
+        let (mut password, source) = password(None);
+        let mut o = options();
+        password.prepare(&mut o).await;
+        password.prepare(&mut o).await;
+        assert_eq!(source.asked.load(Ordering::Relaxed), 1);
+        assert_eq!(o.credentials().unwrap().password, "the-secret");
+        assert!(!password.clustered.load(Ordering::Relaxed));
+    }
+}

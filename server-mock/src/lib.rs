@@ -68,6 +68,9 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// MQTT over TLS on a port of its own, besides the HTTPS port (where MQTT is reached by ALPN).
     pub mqtt_listen: Option<SocketAddr>,
+    /// Most MQTT connections one address may hold at once (agents of a site behind one NAT
+    /// share it): `remote::limits`.
+    pub mqtt_connections_per_address: usize,
     /// Behind HAProxy with `send-proxy-v2`: read each connection's PROXY protocol header for the
     /// client's address, and refuse connections without one (see `proxy_protocol`).
     pub proxy_protocol: bool,
@@ -100,6 +103,7 @@ impl Config {
             tokens: TokenPolicy::default(),
             audit_retention_days: store::audit::DEFAULT_RETENTION_DAYS,
             mqtt_listen: None,
+            mqtt_connections_per_address: remote::limits::MAX_CONNECTIONS_PER_ADDRESS,
             proxy_protocol: false,
             operation_sweep: Duration::from_secs(1),
             external_broker: None,
@@ -415,7 +419,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         );
     }
     let ca_fingerprint = material.ca_fingerprint();
-    let remote: Arc<remote::Hub> = Arc::default();
+    let remote = Arc::new(remote::Hub::with_connections_per_address(
+        config.mqtt_connections_per_address,
+    ));
     let state = AppState::new(api::SharedState {
         db: db.clone(),
         key: key.clone(),

@@ -70,6 +70,12 @@ struct Cli {
     /// always reachable on the HTTPS port with the TLS ALPN protocol `mqtt`.
     #[arg(long, env = "ECSP_MQTT_LISTEN")]
     mqtt_listen: Option<SocketAddr>,
+    /// Most MQTT connections one network address may hold at once (the agents of a site behind
+    /// one NAT share an address).
+    #[arg(long, env = "ECSP_MQTT_CONNECTIONS_PER_ADDRESS",
+          default_value_t = ecsp_server_mock::remote::limits::MAX_CONNECTIONS_PER_ADDRESS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    mqtt_connections_per_address: u32,
     /// Serve the server's metrics (Prometheus text format, plain HTTP) at /metrics on this
     /// address. Default: 127.0.0.1:9464 (loopback only), skipped with a warning when another
     /// process holds it.
@@ -306,6 +312,7 @@ async fn main() -> anyhow::Result<()> {
     config.tokens.access_ttl_secs = cli.access_token_ttl;
     config.audit_retention_days = cli.audit_retention_days;
     config.mqtt_listen = cli.mqtt_listen;
+    config.mqtt_connections_per_address = cli.mqtt_connections_per_address as usize;
     if !cli.no_metrics {
         config.metrics_listen_is_default = cli.metrics_listen.is_none();
         config.metrics_listen = cli.metrics_listen.or(Some(SocketAddr::from((

@@ -24,6 +24,10 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Tr
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// One cluster at a time: each is nine processes, and the failover test's 10 s bound is about
+/// the brokers, not about two clusters sharing two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The cluster, or `None` (said on stderr) without the PostgreSQL the cluster needs.
 async fn cluster(test: &str, brokers: usize) -> Option<ProcessCluster> {
     if std::env::var_os("ECSP_TEST_POSTGRES").is_none() {
@@ -222,6 +226,7 @@ const FINAL: [&str; 6] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_survive_a_broker_node_killed_and_every_operation_ends_once() {
     const AGENTS: usize = 100;
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(mut cluster) = cluster(
         "agents_survive_a_broker_node_killed_and_every_operation_ends_once",
         3,
@@ -406,6 +411,7 @@ async fn broker_credential(
 /// longer connect, and the disabled agent's live connection is closed within a minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_holds_each_agent_to_its_own_topics_and_cuts_off_revoked_ones() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(mut cluster) = cluster(
         "the_broker_holds_each_agent_to_its_own_topics_and_cuts_off_revoked_ones",
         3,

@@ -96,6 +96,14 @@ impl Default for Hub {
 }
 
 impl Hub {
+    /// A hub whose broker lets one address hold `per_address` connections at once.
+    pub fn with_connections_per_address(per_address: usize) -> Self {
+        Self {
+            limits: Arc::new(AddressLimits::new(per_address)),
+            ..Self::default()
+        }
+    }
+
     /// Asks the agent's connection, if any, to publish its pending commands. Returns whether
     /// the agent is connected (its commands stay queued otherwise, until it subscribes).
     pub fn kick(&self, agent: Uuid) -> bool {

@@ -44,10 +44,18 @@ impl Budget {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AddressLimits {
+    /// Most connections one address may hold open (`Config::mqtt_connections_per_address`).
+    max_open: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
     failures: Mutex<HashMap<IpAddr, Budget>>,
+}
+
+impl Default for AddressLimits {
+    fn default() -> Self {
+        Self::new(MAX_CONNECTIONS_PER_ADDRESS)
+    }
 }
 
 /// One open connection of an address; dropping it frees the place.
@@ -70,11 +78,20 @@ impl Drop for Slot {
 }
 
 impl AddressLimits {
+    /// At most `max_open` connections per address.
+    pub fn new(max_open: usize) -> Self {
+        Self {
+            max_open,
+            open: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
     /// A place for one more connection from `addr`, if it has fewer than the limit open.
     pub fn connection(self: &Arc<Self>, addr: IpAddr) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(addr).or_insert(0);
-        if *n >= MAX_CONNECTIONS_PER_ADDRESS {
+        if *n >= self.max_open {
             return None;
         }
         *n += 1;
