@@ -475,7 +475,7 @@ async fn main() {
 async fn cluster_phase(agents: usize, samples: usize) -> (Vec<f64>, Vec<f64>, f64) {
     use ecsp_server_mock::testing::{OwnCluster, ProcessCluster, server_binary};
     let postgres = OwnCluster::start();
-    let admin_url = ecsp_server_mock::testing::url_of(&postgres.admin);
+    let admin_url = postgres.url.clone();
     let cluster = ProcessCluster::start_with_brokers_on(&admin_url, server_binary(), 2, 3).await;
     let base = cluster.url();
     let ca_pem = cluster.seed.ca_pem.clone();

@@ -347,6 +347,8 @@ pub fn pg_tool(name: &str) -> PathBuf {
 pub struct OwnCluster {
     dir: String,
     pub admin: PostgresTarget,
+    /// The administrator's URL (as `ECSP_TEST_POSTGRES` would be).
+    pub url: String,
 }
 
 impl OwnCluster {
@@ -367,6 +369,7 @@ impl OwnCluster {
         Self {
             dir: dir.to_owned(),
             admin: PostgresTarget::parse(url, None, None).unwrap(),
+            url: url.to_owned(),
         }
     }
 

@@ -199,6 +199,11 @@ pub async fn start(
         )));
     }
     let (client, mut events) = AsyncClient::new(options, 256);
+    // Commands and PUBACKs are small and latency-bound: no Nagle delay (it met the broker's
+    // delayed ACK: 40 ms a round trip).
+    let mut network = events.network_options();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (incoming_tx, mut incoming) = mpsc::channel::<rumqttc::Publish>(256);
 
