@@ -517,12 +517,12 @@ mod tests {
         let (mut password, source) = password(Some(60));
         let mut o = options();
         password.prepare(&mut o).await;
-        assert_eq!(o.credentials().unwrap().password, "jwt-0");
+        assert_eq!(o.credentials().expect("credentials set").password, "jwt-0");
         assert!(password.clustered.load(Ordering::Relaxed));
         // Fresh enough: a reconnection reuses it without asking.
         password.prepare(&mut o).await;
         assert_eq!(source.asked.load(Ordering::Relaxed), 1);
-        assert_eq!(o.credentials().unwrap().password, "jwt-0");
+        assert_eq!(o.credentials().expect("credentials set").password, "jwt-0");
     }
 
     #[tokio::test]
@@ -532,7 +532,7 @@ mod tests {
         password.prepare(&mut o).await;
         password.prepare(&mut o).await;
         assert_eq!(source.asked.load(Ordering::Relaxed), 2);
-        assert_eq!(o.credentials().unwrap().password, "jwt-1");
+        assert_eq!(o.credentials().expect("credentials set").password, "jwt-1");
     }
 
     #[tokio::test]
@@ -542,7 +542,10 @@ mod tests {
         password.prepare(&mut o).await;
         password.prepare(&mut o).await;
         assert_eq!(source.asked.load(Ordering::Relaxed), 1);
-        assert_eq!(o.credentials().unwrap().password, "the-secret");
+        assert_eq!(
+            o.credentials().expect("credentials set").password,
+            "the-secret"
+        );
         assert!(!password.clustered.load(Ordering::Relaxed));
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! Needs `ECSP_TEST_POSTGRES` (scripts/test.sh starts a PostgreSQL and sets it), `haproxy` and
 //! `nats-server` (scripts/setup-debian.sh installs both).
+// A failed unwrap here is the test failing, at its line.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -481,9 +483,8 @@ async fn the_broker_holds_each_agent_to_its_own_topics_and_cuts_off_revoked_ones
         .await
         .unwrap();
     let granted = loop {
-        match events_b.poll().await.unwrap() {
-            Event::Incoming(Packet::SubAck(ack)) => break ack.return_codes,
-            _ => {}
+        if let Event::Incoming(Packet::SubAck(ack)) = events_b.poll().await.unwrap() {
+            break ack.return_codes;
         }
     };
     assert_eq!(
