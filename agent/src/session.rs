@@ -127,6 +127,12 @@ impl SessionHandle {
     }
 }
 
+/// How long a connection attempt (TCP, TLS, CONNECT to CONNACK) may take: rumqttc's default.
+const CONNECT_TIMEOUT_S: u64 = 5;
+/// The same on the clustered broker, where a node waiting for a new JetStream leader holds a
+/// CONNECT for 4 s and then fails it; a fresh attempt after the election is answered at once.
+const CLUSTERED_CONNECT_TIMEOUT_S: u64 = 2;
+
 /// The delay before reconnect attempt `n`: 0.5 s doubling to 30 s, with jitter in [½, 1].
 pub fn reconnect_backoff(attempt: u32) -> Duration {
     let ms = (500u64 << attempt.min(6)).min(30_000);
@@ -249,6 +255,11 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
     } = flags;
     let mut failures = 0u32;
     password.prepare(&mut events.mqtt_options).await;
+    if password.clustered.load(Ordering::Relaxed) {
+        let mut network = events.network_options();
+        network.set_connection_timeout(CLUSTERED_CONNECT_TIMEOUT_S);
+        events.set_network_options(network);
+    }
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -270,11 +281,25 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
             Ok(_) => {}
             Err(e) => {
                 subscribed.store(false, Ordering::Relaxed);
-                let wait = reconnect_backoff(failures);
-                failures = failures.saturating_add(1);
+                // A broker node that answers nothing within the connect timeout is waiting for
+                // its cluster (a new stream leader, after a node died): ask again soon, anew,
+                // rather than back off as from a broker that refused.
+                let slow = matches!(e, rumqttc::ConnectionError::NetworkTimeout)
+                    && password.clustered.load(Ordering::Relaxed);
+                let wait = reconnect_backoff(if slow { 0 } else { failures });
+                if !slow {
+                    failures = failures.saturating_add(1);
+                }
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
                 tokio::time::sleep(wait).await;
                 password.prepare(&mut events.mqtt_options).await;
+                let mut network = events.network_options();
+                network.set_connection_timeout(if password.clustered.load(Ordering::Relaxed) {
+                    CLUSTERED_CONNECT_TIMEOUT_S
+                } else {
+                    CONNECT_TIMEOUT_S
+                });
+                events.set_network_options(network);
             }
         }
     }
@@ -364,6 +389,15 @@ impl Runner {
     }
 }
 
+/// Tells the store an operation begun here ended, when dropped.
+struct Finished<'a>(&'a AgentStore, Uuid);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finished(self.1);
+    }
+}
+
 fn report(id: Uuid, state: ReportedState) -> AgentReport {
     AgentReport {
         schema_version: ecsp_protocol::PROTOCOL_VERSION,
@@ -397,6 +431,10 @@ pub async fn handle<F, Fut>(
     let id = command.operation_id;
     match store.begin(id, Utc::now()) {
         Ok(Begin::New) => {}
+        Ok(Begin::Running) => {
+            tracing::debug!(operation = %id, "delivered again while running; it reports when done");
+            return;
+        }
         Ok(Begin::Seen(Some(last))) => {
             tracing::info!(operation = %id, "redelivered; resending the latest report");
             publish(*last).await;
@@ -418,6 +456,8 @@ pub async fn handle<F, Fut>(
             return;
         }
     }
+    // However this run ends (a refusal, a result, a panic), it is no longer this process's.
+    let _running = Finished(store, id);
     send(report(id, ReportedState::Delivered)).await;
     if !command.is_live(Utc::now()) {
         let mut r = report(id, ReportedState::Rejected);

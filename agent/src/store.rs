@@ -33,6 +33,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Debug, Clone)]
 pub struct AgentStore {
     conn: Arc<Mutex<Connection>>,
+    /// Operations this process is running now: a repeat delivered meanwhile (the clustered
+    /// broker's server nodes each publish, and republish until `delivered`) is not mistaken for
+    /// one cut short by a restart.
+    running: Arc<Mutex<std::collections::HashSet<Uuid>>>,
 }
 
 /// What the ledger knew of an operation when it was offered.
@@ -42,6 +46,8 @@ pub enum Begin {
     New,
     /// Seen before (a redelivery): do not run again; re-send the latest report, if any.
     Seen(Option<Box<AgentReport>>),
+    /// Being run by this process now: it reports when it is done; do nothing.
+    Running,
 }
 
 const SCHEMA: &str = "
@@ -123,6 +129,7 @@ impl AgentStore {
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         Ok(AgentStore {
             conn: Arc::new(Mutex::new(conn)),
+            running: Arc::default(),
         })
     }
 
@@ -140,9 +147,15 @@ impl AgentStore {
             "INSERT OR IGNORE INTO operations (operation_id, started_at) VALUES (?1, ?2)",
             params![operation_id.to_string(), ms(now)],
         )?;
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if inserted == 1 {
+            running.insert(operation_id);
             return Ok(Begin::New);
         }
+        if running.contains(&operation_id) {
+            return Ok(Begin::Running);
+        }
+        drop(running);
         let last: Option<String> = conn
             .query_row(
                 "SELECT last_report FROM operations WHERE operation_id = ?1",
@@ -159,6 +172,14 @@ impl AgentStore {
     }
 
     /// Keeps the latest report of an operation, to answer a redelivery with it.
+    /// `operation_id`, begun by this process, has ended (reported, or given up).
+    pub fn finished(&self, operation_id: Uuid) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&operation_id);
+    }
+
     pub fn record_report(&self, report: &AgentReport) -> Result<()> {
         let json = serde_json::to_string(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.conn().execute(
@@ -372,6 +393,23 @@ pub fn status_text(store: &AgentStore) -> Result<String> {
 mod tests {
     use super::*;
     use ecsp_protocol::remote_ops::{Reason, ReasonCode, ReportedState};
+
+    #[test]
+    fn a_repeat_while_running_here_is_told_apart_from_a_run_cut_short() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = AgentStore::open(&dir.path().join("agent.db")).expect("open");
+        let id = Uuid::new_v4();
+        assert_eq!(store.begin(id, Utc::now()).expect("begin"), Begin::New);
+        // A clone (another session task of the same process) sees it running.
+        let other = store.clone();
+        assert_eq!(other.begin(id, Utc::now()).expect("repeat"), Begin::Running);
+        store.finished(id);
+        // Ended without a report (given up): a repeat now is one cut short.
+        assert_eq!(
+            other.begin(id, Utc::now()).expect("after"),
+            Begin::Seen(None)
+        );
+    }
 
     #[test]
     fn an_operation_begins_once_even_after_the_database_is_reopened() {
