@@ -193,6 +193,20 @@ impl std::fmt::Debug for Uploader {
     }
 }
 
+/// A refusal with its status and the start of the server's explanation.
+async fn refusal(res: reqwest::Response) -> UploadError {
+    UploadError::Refused {
+        status: res.status().as_u16(),
+        detail: res
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(500)
+            .collect(),
+    }
+}
+
 impl Uploader {
     /// `ca_pem`: the server's CA as enrolment pinned it.
     pub fn new(
@@ -242,16 +256,7 @@ impl Uploader {
                 Ok(body)
             }
             reqwest::StatusCode::UNAUTHORIZED => Err(UploadError::Unauthorized),
-            s => Err(UploadError::Refused {
-                status: s.as_u16(),
-                detail: res
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(500)
-                    .collect(),
-            }),
+            _ => Err(refusal(res).await),
         }
     }
 
@@ -278,16 +283,7 @@ impl Uploader {
             }
             reqwest::StatusCode::NOT_FOUND => Ok(None),
             reqwest::StatusCode::UNAUTHORIZED => Err(UploadError::Unauthorized),
-            s => Err(UploadError::Refused {
-                status: s.as_u16(),
-                detail: res
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(500)
-                    .collect(),
-            }),
+            _ => Err(refusal(res).await),
         }
     }
 
