@@ -156,9 +156,8 @@ pub async fn start(
         None => None,
     };
     let mut options = match &nats {
-        // Each node is a client of its own with a clean session: a node gone for good leaves
-        // no session behind on the brokers, and what reached no node is asked for again (a
-        // command still `sent` is published again, and its agent answers with its latest report).
+        // Each node is a client of its own (every node reads every report; each is stored once),
+        // under a name kept in its data directory.
         Some(keys) => {
             let mut o = MqttOptions::new(
                 format!("{SERVER_USER}-{}", node_name(&broker.files_dir)?),
