@@ -223,6 +223,13 @@ async fn authorisation_matrix() {
             allowed: &[],
         },
         Case {
+            name: "device data: broker credential as a user",
+            method: Method::POST,
+            path: "/api/v1/agent/broker-credential".into(),
+            body: |_| None,
+            allowed: &[],
+        },
+        Case {
             name: "list users",
             method: Method::GET,
             path: "/api/v1/admin/users".into(),
@@ -396,6 +403,30 @@ async fn authorisation_matrix() {
             .all(|a| a["actor"]["id"] != foreign_user.as_str()),
         "another organisation's activity is not in this admin's audit log"
     );
+}
+
+#[tokio::test]
+async fn a_broker_credential_is_only_for_agents_and_only_with_a_clustered_broker() {
+    let ts = TestServer::start().await;
+    // The server's own broker takes the agent's secret: there is no credential to give (the
+    // agent then connects with its secret).
+    let res = ts
+        .post(
+            &ts.demo.agent.secret,
+            "/api/v1/agent/broker-credential",
+            &json!({}),
+        )
+        .await;
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    // A wrong secret is told apart from that.
+    let res = ts
+        .post(
+            "ecsp_ag_not-a-real-secret",
+            "/api/v1/agent/broker-credential",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
