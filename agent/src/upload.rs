@@ -233,20 +233,30 @@ impl Uploader {
         })
     }
 
-    /// The devices designated to this agent (`GET /api/v1/agent/devices`): the only ones whose
-    /// device data the server accepts from it.
-    pub async fn designated(&self) -> Result<DesignatedDevices, UploadError> {
+    /// A bodiless request to `path` with the agent's secret.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::Response, UploadError> {
         let url = self
             .base
-            .join("/api/v1/agent/devices")
+            .join(path)
             .map_err(|_| UploadError::Url(self.base.to_string()))?;
-        let res = self
-            .http
-            .get(url)
+        self.http
+            .request(method, url)
             .bearer_auth(self.secret.expose())
             .send()
             .await
-            .map_err(|e| UploadError::Network(e.without_url().to_string()))?;
+            .map_err(|e| UploadError::Network(e.without_url().to_string()))
+    }
+
+    /// The devices designated to this agent (`GET /api/v1/agent/devices`): the only ones whose
+    /// device data the server accepts from it.
+    pub async fn designated(&self) -> Result<DesignatedDevices, UploadError> {
+        let res = self
+            .send(reqwest::Method::GET, "/api/v1/agent/devices")
+            .await?;
         match res.status() {
             s if s.is_success() => {
                 let body: DesignatedDevices = res
@@ -264,17 +274,9 @@ impl Uploader {
     /// (`POST /api/v1/agent/broker-credential`); `None` when the service's broker takes the
     /// agent's secret itself (404).
     pub async fn broker_credential(&self) -> Result<Option<BrokerCredential>, UploadError> {
-        let url = self
-            .base
-            .join("/api/v1/agent/broker-credential")
-            .map_err(|_| UploadError::Url(self.base.to_string()))?;
         let res = self
-            .http
-            .post(url)
-            .bearer_auth(self.secret.expose())
-            .send()
-            .await
-            .map_err(|e| UploadError::Network(e.without_url().to_string()))?;
+            .send(reqwest::Method::POST, "/api/v1/agent/broker-credential")
+            .await?;
         match res.status() {
             s if s.is_success() => {
                 Ok(Some(res.json().await.map_err(|e| {

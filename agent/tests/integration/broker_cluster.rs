@@ -41,6 +41,33 @@ async fn cluster(test: &str, brokers: usize) -> Option<ProcessCluster> {
     Some(ProcessCluster::start_with_brokers(server_binary(), 2, brokers).await)
 }
 
+/// A cluster with `agents` agents enrolled through it, and an admin's token.
+struct Rig {
+    _one: tokio::sync::MutexGuard<'static, ()>,
+    cluster: ProcessCluster,
+    http: reqwest::Client,
+    base: String,
+    admin: String,
+    enrolled: Vec<Enrolled>,
+}
+
+async fn rig(test: &str, agents: usize) -> Option<Rig> {
+    let one = ONE_AT_A_TIME.lock().await;
+    let cluster = cluster(test, 3).await?;
+    let http = http_client(&cluster.seed.ca_pem);
+    let base = cluster.url();
+    let admin = admin_token(&cluster, &http).await;
+    let enrolled = enrol(&base, &http, &admin, agents).await;
+    Some(Rig {
+        _one: one,
+        cluster,
+        http,
+        base,
+        admin,
+        enrolled,
+    })
+}
+
 fn http_client(ca_pem: &str) -> reqwest::Client {
     let tls = ecsp_client::transport::tls_config(None, Some(ca_pem.as_bytes())).unwrap();
     reqwest::Client::builder()
@@ -237,19 +264,21 @@ const FINAL: [&str; 6] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_survive_a_broker_node_killed_and_every_operation_ends_once() {
     const AGENTS: usize = 100;
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(mut cluster) = cluster(
+    let Some(Rig {
+        _one,
+        mut cluster,
+        http,
+        base,
+        admin,
+        enrolled,
+    }) = rig(
         "agents_survive_a_broker_node_killed_and_every_operation_ends_once",
-        3,
+        AGENTS,
     )
     .await
     else {
         return;
     };
-    let http = http_client(&cluster.seed.ca_pem);
-    let base = cluster.url();
-    let admin = admin_token(&cluster, &http).await;
-    let enrolled = enrol(&base, &http, &admin, AGENTS).await;
     let stores = tempfile::tempdir().unwrap();
     let runs = Arc::new(Mutex::new(HashMap::new()));
     let sessions: Vec<SessionHandle> = enrolled
@@ -440,19 +469,21 @@ async fn broker_credential(
 /// longer connect, and the disabled agent's live connection is closed within a minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_holds_each_agent_to_its_own_topics_and_cuts_off_revoked_ones() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(mut cluster) = cluster(
+    let Some(Rig {
+        _one,
+        mut cluster,
+        http,
+        base,
+        admin,
+        enrolled: agents,
+    }) = rig(
         "the_broker_holds_each_agent_to_its_own_topics_and_cuts_off_revoked_ones",
-        3,
+        2,
     )
     .await
     else {
         return;
     };
-    let http = http_client(&cluster.seed.ca_pem);
-    let base = cluster.url();
-    let admin = admin_token(&cluster, &http).await;
-    let agents = enrol(&base, &http, &admin, 2).await;
     let (a, b) = (&agents[0], &agents[1]);
     let password_a = broker_credential(&cluster, &http, &a.secret).await;
     let password_b = broker_credential(&cluster, &http, &b.secret).await;
