@@ -8,23 +8,23 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use ecsp_agent::session::{self, Executor, MqttSettings, SessionHandle};
+use ecsp_agent::session::{self, MqttSettings, SessionHandle};
 use ecsp_agent::sim::Fleet;
 use ecsp_agent::store::AgentStore;
 use ecsp_agent::upload::Uploader;
 use ecsp_client::Secret;
 use ecsp_protocol::agent::AgentType;
-use ecsp_protocol::remote_ops::{Command, DeviceCapabilities, OperationResult, Reason, topic};
+use ecsp_protocol::remote_ops::topic;
 use ecsp_server_mock::testing::{ProcessCluster, server_binary};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::common::Counting;
 
 /// One cluster at a time: each is nine processes, and the failover test's 10 s bound is about
 /// the brokers, not about two clusters sharing two cores.
@@ -134,35 +134,6 @@ async fn enrol(base: &str, http: &reqwest::Client, admin: &str, n: usize) -> Vec
         });
     }
     out
-}
-
-/// The simulator, counting how often each operation really ran.
-struct Counting {
-    fleet: Fleet,
-    runs: Arc<Mutex<HashMap<Uuid, u32>>>,
-}
-
-impl Executor for Counting {
-    fn capabilities(&self) -> Vec<DeviceCapabilities> {
-        self.fleet.capabilities()
-    }
-
-    fn check(&self, command: &Command) -> Result<(), Reason> {
-        self.fleet.check(command)
-    }
-
-    fn execute<'a>(
-        &'a self,
-        command: &'a Command,
-    ) -> Pin<Box<dyn Future<Output = Result<OperationResult, Reason>> + Send + 'a>> {
-        *self
-            .runs
-            .lock()
-            .unwrap()
-            .entry(command.operation_id)
-            .or_default() += 1;
-        Box::pin(self.fleet.execute(command))
-    }
 }
 
 fn spawn_agent(

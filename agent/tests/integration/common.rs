@@ -2,16 +2,20 @@
 //! agent simulator enrolled with it the way a real one is: CA pinned by fingerprint, the demo
 //! agent's id and secret.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use ecsp_agent::session::{self, MqttSettings, SessionHandle};
+use ecsp_agent::session::{self, Executor, MqttSettings, SessionHandle};
 use ecsp_agent::sim::Fleet;
 use ecsp_agent::store::AgentStore;
 use ecsp_agent::upload::fetch_ca;
 use ecsp_client::Secret;
-use ecsp_protocol::remote_ops::{OperationState, OperationView};
+use ecsp_protocol::remote_ops::{
+    Command, DeviceCapabilities, OperationResult, OperationState, OperationView, Reason,
+};
 use ecsp_server_mock::{Config, Server};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -178,5 +182,52 @@ impl Rig {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// How often each operation ran, shared by the executors that count into it.
+pub type Runs = Arc<std::sync::Mutex<std::collections::HashMap<Uuid, u32>>>;
+
+/// The simulator, counting how often each operation really ran.
+#[derive(Debug)]
+pub struct Counting {
+    pub fleet: Fleet,
+    pub runs: Runs,
+}
+
+impl Counting {
+    pub fn new(fleet: Fleet) -> Self {
+        Self {
+            fleet,
+            runs: Runs::default(),
+        }
+    }
+
+    /// Runs of every operation, added up.
+    pub fn total(&self) -> u32 {
+        self.runs.lock().expect("runs").values().sum()
+    }
+}
+
+impl Executor for Counting {
+    fn capabilities(&self) -> Vec<DeviceCapabilities> {
+        self.fleet.capabilities()
+    }
+
+    fn check(&self, command: &Command) -> Result<(), Reason> {
+        self.fleet.check(command)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> Pin<Box<dyn Future<Output = Result<OperationResult, Reason>> + Send + 'a>> {
+        *self
+            .runs
+            .lock()
+            .expect("runs")
+            .entry(command.operation_id)
+            .or_default() += 1;
+        Box::pin(self.fleet.execute(command))
     }
 }

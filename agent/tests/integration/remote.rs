@@ -1,21 +1,19 @@
 //! Remote operations end to end: a service-support user asks over REST, the ES agent simulator
 //! receives the command over MQTT/TLS from the server's broker, runs it and reports.
 
+use crate::common::Counting;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use ecsp_agent::session::{Executor, handle};
+use ecsp_agent::session::handle;
 use ecsp_agent::sim::Fleet;
 use ecsp_agent::store::AgentStore;
 use ecsp_protocol::remote_ops::{
-    CleaningLevel, Command, DeviceCapabilities, OperationKind, OperationResult, OperationState,
-    Reason, ReasonCode, ReportedState, Verdict,
+    CleaningLevel, Command, OperationKind, OperationResult, OperationState, ReasonCode,
+    ReportedState, Verdict,
 };
 use serde_json::json;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use uuid::Uuid;
 
@@ -138,28 +136,6 @@ async fn a_command_past_its_time_to_live_expires_and_is_never_run() {
     session.stop().await;
 }
 
-/// Counts executions; otherwise the simulator.
-struct Counting {
-    fleet: Fleet,
-    runs: AtomicUsize,
-}
-
-impl Executor for Counting {
-    fn capabilities(&self) -> Vec<DeviceCapabilities> {
-        self.fleet.capabilities()
-    }
-    fn check(&self, command: &Command) -> Result<(), Reason> {
-        self.fleet.check(command)
-    }
-    fn execute<'a>(
-        &'a self,
-        command: &'a Command,
-    ) -> Pin<Box<dyn Future<Output = Result<OperationResult, Reason>> + Send + 'a>> {
-        self.runs.fetch_add(1, Ordering::SeqCst);
-        Box::pin(self.fleet.execute(command))
-    }
-}
-
 fn command(fleet: &Fleet, kind: OperationKind, ttl: chrono::Duration) -> Command {
     let p = fleet.printers()[0].lock().expect("lock");
     Command {
@@ -182,10 +158,7 @@ async fn a_redelivered_command_is_answered_not_run_again_even_after_a_restart() 
     let path = dir.path().join("agent.db");
     let fleet = Fleet::generate(1, 5, Utc::now());
     fleet.set_time_scale(0.001);
-    let exec = Counting {
-        fleet: fleet.clone(),
-        runs: AtomicUsize::new(0),
-    };
+    let exec = Counting::new(fleet.clone());
     let cmd = command(
         &fleet,
         OperationKind::HeadCleaning,
@@ -215,7 +188,7 @@ async fn a_redelivered_command_is_answered_not_run_again_even_after_a_restart() 
     let store = AgentStore::open(&path).expect("reopen");
     sent.lock().expect("lock").clear();
     handle(&store, &exec, &cmd, collect(sent.clone())).await;
-    assert_eq!(exec.runs.load(Ordering::SeqCst), 1, "run twice");
+    assert_eq!(exec.total(), 1, "run twice");
     let again = sent.lock().expect("lock").clone();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].state, ReportedState::Succeeded);
@@ -235,10 +208,7 @@ async fn an_expired_or_unsupported_command_is_rejected_without_running() {
     let store = AgentStore::open(&dir.path().join("agent.db")).expect("store");
     // Generated printer 0 is an SC-P9500: no diagnosis.
     let fleet = Fleet::generate(1, 5, Utc::now());
-    let exec = Counting {
-        fleet: fleet.clone(),
-        runs: AtomicUsize::new(0),
-    };
+    let exec = Counting::new(fleet.clone());
     let sent = Arc::new(Mutex::new(Vec::new()));
     let s = sent.clone();
     let mut late = command(&fleet, OperationKind::Status, chrono::Duration::minutes(5));
@@ -270,5 +240,5 @@ async fn an_expired_or_unsupported_command_is_rejected_without_running() {
         last_reasons,
         [ReasonCode::Expired, ReasonCode::NotSupported]
     );
-    assert_eq!(exec.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(exec.total(), 0);
 }
