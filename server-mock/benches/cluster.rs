@@ -42,6 +42,60 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The printers the uploads report on: the demo's three, and more registered through the API
+/// (by the demo admin) up to `n` in all, each reported on by the uploads in turn.
+async fn printers(
+    http: &reqwest::Client,
+    base: &str,
+    seed: &ecsp_server_mock::testing::TestServer,
+    n: usize,
+) -> Vec<(String, String)> {
+    let mut devices: Vec<(String, String)> = seed
+        .demo
+        .devices
+        .iter()
+        .map(|d| (d.model.clone(), d.serial_number.clone()))
+        .collect();
+    if devices.len() >= n {
+        devices.truncate(n.max(1));
+        return devices;
+    }
+    let admin = seed
+        .demo
+        .users
+        .iter()
+        .find(|u| u.email.starts_with("admin"))
+        .unwrap();
+    let token: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": admin.email, "password": admin.password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    for i in devices.len()..n {
+        let (model, serial) = ("SureColor SC-F10000".to_owned(), format!("BENCH{i:05}"));
+        let answer = http
+            .post(format!("{base}/api/v1/admin/devices"))
+            .header("authorization", &bearer)
+            .json(&serde_json::json!({"manufacturer": "Epson", "model": model,
+                "serial_number": serial, "agent_id": seed.demo.agent.agent_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            reqwest::StatusCode::CREATED,
+            "registering a printer"
+        );
+        devices.push((model, serial));
+    }
+    devices
+}
+
 fn main() {
     let url = std::env::args()
         .skip_while(|a| a != "--database")
@@ -51,6 +105,7 @@ fn main() {
     let secs = env_or("ECSP_BENCH_SECS", 5) as u64;
     let rounds = env_or("ECSP_BENCH_ROUNDS", 3).max(1);
     let n_clients = env_or("ECSP_BENCH_CLIENTS", 64);
+    let n_printers = env_or("ECSP_BENCH_PRINTERS", n_clients);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,17 +135,12 @@ fn main() {
                 }))
                 .unwrap();
             let seed = &cluster.seed;
-            let devices: Vec<(String, String)> = seed
-                .demo
-                .devices
-                .iter()
-                .map(|d| (d.model.clone(), d.serial_number.clone()))
-                .collect();
-            let bodies = Arc::new(UploadBodies::new(seed.demo.agent.agent_id, &devices));
             let clients: Vec<_> = (0..n_clients)
                 .map(|_| common::client(&seed.ca_pem))
                 .collect();
             let base = format!("https://localhost:{}", cluster.addr.port());
+            let devices = rt.block_on(printers(&clients[0], &base, seed, n_printers));
+            let bodies = Arc::new(UploadBodies::new(seed.demo.agent.agent_id, &devices));
             // Connections made (and each device named to its node's cache) before measuring.
             let ready = format!("{base}/ready");
             let warm = rt.block_on(drive(clients.clone(), 1, move |c| get_ok(c, ready.clone())));
