@@ -42,7 +42,7 @@ use super::{from_ms, parse_uuid, placeholder_list};
 use crate::db::StoreError;
 use crate::error::ApiError;
 use crate::portal::device_events::Severity;
-use crate::sql::{Connection, Engine, ToSql, Value, params};
+use crate::sql::{Connection, ToSql, Value, params};
 
 /// The device's lifetime counters in a report (absent: the device does not report it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -285,9 +285,9 @@ pub fn note_reports(
         let list = placeholder_list(1, chunk.len());
         let values: Vec<Value<'_>> = chunk.iter().map(|d| Value::Integer(*d)).collect();
         let refs: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
-        // Each device's row exists and is locked as it is read (ids in order, so two writers
-        // cannot wait on each other): on PostgreSQL a second node's batch for the same device
-        // waits here and then reads what the first wrote, so nothing is counted twice.
+        // Each device's row exists and is locked before it is read (ids in order, so two
+        // writers cannot wait on each other): on PostgreSQL a second node's batch for the same
+        // device waits here and then reads what the first wrote, so nothing is counted twice.
         let rows = placeholder_list(1, chunk.len())
             .split(", ")
             .map(|p| format!("({p}, 0, '', '[]', '[]', '{{}}')"))
@@ -298,11 +298,10 @@ pub fn note_reports(
              VALUES {rows} ON CONFLICT (device_id) DO NOTHING"
         ))?
         .execute(&refs[..])?;
-        // PostgreSQL locks the rows as it reads them; SQLite's one writer needs no lock.
-        let lock = match conn.engine() {
-            Engine::Postgres => " FOR UPDATE OF s",
-            Engine::Sqlite => "",
-        };
+        conn.prepare_cached(&format!(
+            "UPDATE device_status SET captured_at = captured_at WHERE device_id IN ({list})"
+        ))?
+        .execute(&refs[..])?;
         #[allow(clippy::type_complexity)]
         let read: Vec<(
             i64,
@@ -318,7 +317,7 @@ pub fn note_reports(
                 "SELECT d.id, d.group_id, s.captured_at, s.state, s.codes, s.consumables,
                         s.counters, s.last_job_at
                  FROM devices d JOIN device_status s ON s.device_id = d.id
-                 WHERE d.id IN ({list}) ORDER BY d.id{lock}"
+                 WHERE d.id IN ({list})"
             ))?
             .query_map(&refs[..], |r| {
                 Ok((
