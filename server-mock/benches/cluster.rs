@@ -5,8 +5,9 @@
 //! `-- --database postgres://…` (or `ECSP_BENCH_DATABASE`; `scripts/bench-cluster.sh` starts a
 //! durable throwaway cluster for it), and for the HAProxy setups Debian's HAProxy in front, as
 //! `scripts/run-cluster.sh` lays them out (TLS passed through, PROXY protocol to the nodes).
-//! 64 keep-alive clients (`ECSP_BENCH_CLIENTS`) post agent device data for `ECSP_BENCH_SECS`
-//! (default 5) per setup, `ECSP_BENCH_ROUNDS` (default 3) times; the medians are printed: uploads
+//! 64 keep-alive clients (`ECSP_BENCH_CLIENTS`) post agent device data, each on a printer of its
+//! own (`ECSP_BENCH_PRINTERS` in all), for `ECSP_BENCH_SECS` (default 5) per setup after a warm-up
+//! of the same load, `ECSP_BENCH_ROUNDS` (default 3) times; the medians are printed: uploads
 //! per second and the machine's CPU time per upload (every process: nodes, PostgreSQL, HAProxy
 //! and the load generator, from `/proc/stat`). On this 2-core machine the rate cannot grow with
 //! nodes; the CPU per upload against the direct node's is the figure (aim: at most 1.25).
