@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { en, ja } from "../../src/messages";
-import { detectLanguage, placeholders, setLanguage, t } from "../../src/i18n";
+import { detectLanguage, formatTime, placeholders, setLanguage, t } from "../../src/i18n";
 import { recordKindLabel } from "../../src/views/records";
 
 describe("the message catalogue", () => {
@@ -49,6 +49,21 @@ describe("record kinds", () => {
     expect(recordKindLabel("device_data")).toBe("デバイスデータ");
     expect(recordKindLabel("dfe")).toBe("DFE 設定");
     expect(recordKindLabel("vendor_log")).toBe("vendor_log");
+    setLanguage("en");
+  });
+});
+
+describe("timestamps", () => {
+  it("read as Intl's medium date and time in each language, in local time", () => {
+    const times = ["2026-12-07T05:03:21Z", "2024-02-29T23:59:59.999Z", "2027-01-01T00:00:00+09:00"];
+    for (const [lang, locale] of [["en", "en-GB"], ["ja", "ja-JP"]] as const) {
+      setLanguage(lang);
+      for (const iso of times) {
+        const intl = new Date(iso).toLocaleString(locale, { dateStyle: "medium", timeStyle: "medium" });
+        expect(formatTime(iso), `${lang} ${iso}`).toBe(intl);
+      }
+    }
+    expect(formatTime("not a time")).toBe("not a time");
     setLanguage("en");
   });
 });
