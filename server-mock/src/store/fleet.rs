@@ -282,26 +282,19 @@ pub fn note_reports(
     let mut before: HashMap<i64, Before> = HashMap::new();
     let mut groups: HashMap<i64, i64> = HashMap::new();
     for chunk in devices.chunks(64) {
-        let list = placeholder_list(1, chunk.len());
         let values: Vec<Value<'_>> = chunk.iter().map(|d| Value::Integer(*d)).collect();
         let refs: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
-        // Each device's row exists and is locked before it is read (ids in order, so two
-        // writers cannot wait on each other): on PostgreSQL a second node's batch for the same
-        // device waits here and then reads what the first wrote, so nothing is counted twice.
+        // Each device's row is made if missing, locked and read in one statement (ids in
+        // order, so two writers cannot wait on each other): on PostgreSQL a second node's
+        // batch for the same device waits here and then reads what the first wrote, so nothing
+        // is counted twice. The no-op update is the lock; `SELECT … FOR UPDATE` cost PostgreSQL
+        // more with many writers on few devices (measured), and one statement instead of three
+        // (insert, lock, read) is two round trips less per batch.
         let rows = placeholder_list(1, chunk.len())
             .split(", ")
             .map(|p| format!("({p}, 0, '', '[]', '[]', '{{}}')"))
             .collect::<Vec<_>>()
             .join(", ");
-        conn.prepare_cached(&format!(
-            "INSERT INTO device_status (device_id, captured_at, state, codes, consumables, counters)
-             VALUES {rows} ON CONFLICT (device_id) DO NOTHING"
-        ))?
-        .execute(&refs[..])?;
-        conn.prepare_cached(&format!(
-            "UPDATE device_status SET captured_at = captured_at WHERE device_id IN ({list})"
-        ))?
-        .execute(&refs[..])?;
         #[allow(clippy::type_complexity)]
         let read: Vec<(
             i64,
@@ -314,10 +307,12 @@ pub fn note_reports(
             Option<i64>,
         )> = conn
             .prepare_cached(&format!(
-                "SELECT d.id, d.group_id, s.captured_at, s.state, s.codes, s.consumables,
-                        s.counters, s.last_job_at
-                 FROM devices d JOIN device_status s ON s.device_id = d.id
-                 WHERE d.id IN ({list})"
+                "INSERT INTO device_status (device_id, captured_at, state, codes, consumables, counters)
+                 VALUES {rows}
+                 ON CONFLICT (device_id) DO UPDATE SET captured_at = device_status.captured_at
+                 RETURNING device_id,
+                     (SELECT group_id FROM devices WHERE devices.id = device_status.device_id),
+                     captured_at, state, codes, consumables, counters, last_job_at"
             ))?
             .query_map(&refs[..], |r| {
                 Ok((

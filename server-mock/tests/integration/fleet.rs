@@ -162,6 +162,37 @@ async fn production_comes_from_counters_and_job_logs_counted_once() {
     assert!((area - 13.5).abs() < 0.02, "{csv}");
 }
 
+/// Reports on one printer arriving all at once, in no order (several of them in one batch, and
+/// batches in flight together on PostgreSQL): each is compared with the one kept before it under
+/// the device's lock, so the counter's gain is counted once, whatever the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_on_one_printer_at_once_count_its_production_once() {
+    let ts = TestServer::start().await;
+    report(
+        &ts,
+        "X4DEMO0002",
+        50,
+        json!({"cumulative_printing_area_m2": 1000.0}),
+    )
+    .await;
+    // 40 reports, one a minute, 1 m² apart, sent together and latest first.
+    let reports = (1..=40i64).rev().map(|minutes_ago| {
+        let area = 1000.0 + (41 - minutes_ago) as f64;
+        report(
+            &ts,
+            "X4DEMO0002",
+            minutes_ago,
+            json!({"cumulative_printing_area_m2": area}),
+        )
+    });
+    futures_util::future::join_all(reports).await;
+    let m2 = dashboard(&ts, "admin", "unit=m2&time_zone=UTC").await;
+    assert!(
+        (month_total(&m2) - 40.0).abs() < 1e-6,
+        "the counter gained 40 m² in all: {m2}"
+    );
+}
+
 #[tokio::test]
 async fn states_and_attention_cover_only_the_printers_one_may_see() {
     let ts = TestServer::start().await;
