@@ -120,6 +120,36 @@ async function start(keep?: Section): Promise<void> {
   await show(keep ?? section, false);
 }
 
+/** How long events gather before the open screen is redrawn for them. */
+const REDRAW_AFTER_MS = 150;
+/** The redraw pending or running: for which screen, whether it has started, and whether events
+ *  came once it had (then one more follows it). */
+let redraw: { section: Section; started: boolean; again: boolean } | null = null;
+
+/** Redraws `which` for an event if it is still the open screen: once for a burst of events
+ *  (1,000 files dropped into a watched folder are 1,000 `queue_changed`), one redraw at a time
+ *  and one more after it if events came meanwhile, not one overlapping redraw per event. */
+function refresh(which: Section): void {
+  if (redraw) {
+    redraw.section = which;
+    redraw.again ||= redraw.started;
+    return;
+  }
+  const pending = { section: which, started: false, again: false };
+  redraw = pending;
+  setTimeout(() => {
+    pending.started = true;
+    const target = pending.section;
+    const run = async () => {
+      if (status?.signed_in && section === target && !busy()) await show(target, false);
+    };
+    void run().finally(() => {
+      redraw = null;
+      if (pending.again) refresh(pending.section);
+    });
+  }, REDRAW_AFTER_MS);
+}
+
 async function boot(): Promise<void> {
   setLanguage(detectLanguage(navigator.languages ?? [navigator.language], localStorage.getItem("ecsp.language")));
   document.documentElement.lang = language();
@@ -143,14 +173,12 @@ async function boot(): Promise<void> {
       // A decision delivered, or one read from the server's ledger (made in another app).
       consent: ["delivered", "consent_changed"],
     };
-    if (status?.signed_in && affects[section]?.includes(e.type) && !busy()) {
-      void show(section, false);
-    }
+    if (affects[section]?.includes(e.type)) refresh(section);
   });
   await onFolderEvent((e) => {
     recentFolderEvents.unshift(e);
     recentFolderEvents.length = Math.min(recentFolderEvents.length, 50);
-    if (section === "sources" && status?.signed_in && !busy()) void show("sources", false);
+    if (section === "sources") refresh("sources");
   });
   await start();
 }

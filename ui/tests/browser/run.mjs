@@ -268,8 +268,23 @@ test("queue: a long backlog is listed 50 at a time, with how many there are and 
   await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 119, in_flight: 0, rejected: 1, sent: 3 } }));
   await page.waitForTimeout(300);
   assert((await rows()) === 100, "still 100 after an event");
-  await page.getByRole("button", { name: "Show 20 more" }).click();
-  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 120);
+  // A burst of events (files dropped into a watched folder) redraws the screen a few times, not
+  // once per event, and ends showing what the last one changed.
+  const listed = () => page.evaluate(() => window.__ecsp.backend.state.calls.filter((c) => c === "queue_list").length);
+  const before = await listed();
+  await page.evaluate(() => {
+    const s = window.__ecsp.backend.state;
+    for (let i = 0; i < 200; i++) {
+      if (i === 199) s.queue.push({ ...s.queue[0], record_id: "1f6c1d2e-0000-4000-8000-999999999999" });
+      window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 119, in_flight: 0, rejected: 1, sent: 3 } });
+    }
+  });
+  await page.waitForFunction(() => document.querySelector('[data-testid="queue-shown"]')?.textContent?.includes("of 121"));
+  await page.waitForTimeout(400);
+  const redraws = (await listed()) - before;
+  assert(redraws >= 1 && redraws <= 3, `200 events redrew the queue ${redraws} times`);
+  await page.getByRole("button", { name: "Show 21 more" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 121);
   assert((await page.getByTestId("queue-shown").count()) === 0, "all listed: no button");
   await axe(page, "queue-paged");
 });
