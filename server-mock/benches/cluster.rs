@@ -70,16 +70,10 @@ async fn printers(
         .iter()
         .find(|u| u.email.starts_with("admin"))
         .unwrap();
-    let token: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": admin.email, "password": admin.password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let bearer = format!(
+        "Bearer {}",
+        common::access_token(http, base, &admin.email, &admin.password).await
+    );
     for i in devices.len()..n {
         let (model, serial) = ("SureColor SC-F10000".to_owned(), format!("BENCH{i:05}"));
         let answer = http

@@ -18,7 +18,7 @@ use ecsp_server_mock::params;
 use serde_json::json;
 
 mod common;
-use common::{LoopbackServer, env_or, portal_session, time_gets};
+use common::{LoopbackServer, access_token, env_or, portal_session, time_gets};
 
 const GROUPS: usize = 20;
 const DAYS: i64 = 30;
@@ -159,16 +159,10 @@ fn main() {
             .find(|u| u.email.starts_with("admin"))
             .unwrap();
         let cookie = portal_session(&http, &base, &admin.email, &admin.password).await;
-        let token: serde_json::Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"email": admin.email, "password": admin.password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+        let bearer = format!(
+            "Bearer {}",
+            access_token(&http, &base, &admin.email, &admin.password).await
+        );
         let groups: serde_json::Value = http
             .get(format!("{base}/api/v1/groups"))
             .header("authorization", &bearer)

@@ -20,7 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod common;
-use common::{LoopbackServer, env_or, portal_session, time_gets};
+use common::{LoopbackServer, access_token, env_or, portal_session, time_gets};
 
 /// A measurement of `patches` patches (reflectance 380–730 nm at 10 nm, smooth curves of
 /// varied hue and depth), captured at `at`, its inks `drift` lighter than the first print.
@@ -126,16 +126,7 @@ fn main() {
 
         // Measurements: a 72-patch strip on the busy device every half day for 100 days, and a
         // 1,617-patch chart measured twice on the quiet one.
-        let token: serde_json::Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"email": admin.email, "password": admin.password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = token["access_token"].as_str().unwrap().to_owned();
+        let token = access_token(&http, &base, &admin.email, &admin.password).await;
         let strips: Vec<_> = (0..200)
             .map(|i| {
                 let at = now - chrono::Duration::hours(12 * (200 - i as i64));

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 mod common;
-use common::{client, env_or};
+use common::{access_token, client, env_or};
 
 /// Percentile `p` (0..=100) of sorted milliseconds.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -120,16 +120,7 @@ async fn main() {
     let base = format!("https://localhost:{}", server.addr.port());
     let demo = server.demo.clone().unwrap();
     let admin = &demo.users[0];
-    let tokens: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": admin.email, "password": admin.password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let admin_token = access_token(&http, &base, &admin.email, &admin.password).await;
     let mut known = Vec::new();
     for i in 0..accounts {
         let email = format!("bench{i}@demo.ecsp.example");
