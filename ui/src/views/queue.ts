@@ -1,10 +1,11 @@
 // The outbox: counts, progress of the current delivery, and every entry with the server's
 // reason for a rejection; retry or remove one rejected record, or all.
-import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
+import { api, type DeviceView, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
 import { h, showError, table, fill } from "../dom";
 import { errorText, progressText } from "../format";
 import { formatTime, t } from "../i18n";
 import { en, type MessageKey } from "../messages";
+import { deviceLabel } from "./sources";
 
 export const live: { progress: FlushProgress | null } = { progress: null };
 
@@ -34,9 +35,21 @@ export const QUEUE_PAGE = 50;
 /** How many rows the screen lists now (grows with "Show more"; back to a page on a new visit). */
 let shown = QUEUE_PAGE;
 
+/** The printers' names by id, asked of the server once and again only for an id not known. */
+const printers = new Map<string, string>();
+
+/** What a row is about in words: its printer by name (not an id), once the server has named it. */
+async function namePrinters(items: QueueItem[]): Promise<void> {
+  if (items.every((i) => i.device_id === null || printers.has(i.device_id))) return;
+  // Offline, the rows go without the names; they come with the next redraw that reaches the server.
+  const devices = await api.devices().catch(() => [] as DeviceView[]);
+  for (const d of devices) printers.set(d.device_id, deviceLabel(d));
+}
+
 export async function queueView(root: HTMLElement, keep = false): Promise<void> {
   if (!keep) shown = QUEUE_PAGE;
   const [status, page] = await Promise.all([api.queueStatus(), api.queueList(null, shown)]);
+  await namePrinters(page.items);
   render(root, status, page);
 }
 
@@ -66,8 +79,13 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
   const progress = p && p.total > 0
     ? h("div", { class: "progress" }, h("progress", { max: p.total, value: p.sent + p.rejected, "aria-label": progressText(p.sent, p.total) }), h("span", {}, progressText(p.sent, p.total)))
     : null;
-  const rows = page.items.map((i) => [
-    h("span", {}, `${t(`kind.${i.kind}` as MessageKey)} `, h("code", {}, i.record_id.slice(0, 8))),
+  const rows = page.items.map((i) => {
+    const kind = t(`kind.${i.kind}` as MessageKey);
+    const printer = i.device_id === null ? undefined : printers.get(i.device_id);
+    // The buttons say which row they act on as a person would: what, of which printer, when.
+    const which = [kind, printer, formatTime(i.captured_at)].filter(Boolean).join(", ");
+    return [
+    h("span", {}, kind, printer ? h("small", { class: "printer" }, printer) : null),
     // The state and the buttons stay on one line: Japanese may break between any two
     // characters, and a narrow column split 送信待ち and 再試行 mid-word. The reason keeps a
     // readable width and wraps anywhere (the server's reasons hold long dotted field paths).
@@ -77,10 +95,11 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
     h("span", { class: "wrap-anywhere" }, ...reason(i)),
     i.state === "rejected"
       ? h("span", { class: "row-actions" },
-        h("button", { type: "button", "aria-label": `${t("queue.retry")} ${i.record_id.slice(0, 8)}`, onclick: () => act(() => api.retryRejected(i.record_id)) }, t("queue.retry")),
-        h("button", { type: "button", "aria-label": `${t("queue.drop")} ${i.record_id.slice(0, 8)}`, onclick: () => drop(i.record_id) }, t("queue.drop")))
+        h("button", { type: "button", "aria-label": `${t("queue.retry")}: ${which}`, onclick: () => act(() => api.retryRejected(i.record_id)) }, t("queue.retry")),
+        h("button", { type: "button", "aria-label": `${t("queue.drop")}: ${which}`, onclick: () => drop(i.record_id) }, t("queue.drop")))
       : "",
-  ]);
+    ];
+  });
   fill(root, 
     h("h1", { id: "queue-title", tabindex: -1 }, t("queue.title")),
     counts, progress,

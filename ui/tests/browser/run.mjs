@@ -240,13 +240,16 @@ test("queue: rejected records show the server's reason and can be retried or rem
   await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 1, in_flight: 0, rejected: 1, sent: 3 } }));
   await page.getByText("Sent 3 of 7").first().waitFor();
   await shot(page, "en-04-queue");
-  await page.getByRole("button", { name: /^Retry 0f6c1d2e/ }).click();
+  // Each row names its printer in words; no record id shows, and the buttons say which row.
+  assert((await page.locator("main tbody tr:first-child td:first-child").innerText()).includes("Epson SC-P9500 (X4Y0012345)"), "the printer by name");
+  assert(!(await page.locator("main").innerText()).includes("0f6c1d2e"), "no record id on the screen");
+  await page.getByRole("button", { name: /^Retry: DFE settings, Epson SC-P9500 \(X4Y0012345\), / }).click();
   await page.waitForFunction(() => document.querySelector('[data-testid="count-rejected"]')?.textContent === "0");
   await page.evaluate(() => { window.__ecsp.backend.state.queue[1].state = "rejected"; });
   await go(page, "DFE sources");
   await go(page, "Queue");
   page.once("dialog", (d) => d.accept());
-  await page.getByRole("button", { name: /^Remove 0f6c1d2e/ }).click();
+  await page.getByRole("button", { name: /^Remove: DFE settings, / }).click();
   await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 1);
   assert((await page.evaluate(() => window.__ecsp.backend.state.queue.length)) === 1, "removed");
 });
