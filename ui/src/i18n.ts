@@ -36,9 +36,9 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 /** A timestamp in the current language's conventions, local time: what `toLocaleString` with
  *  `dateStyle`/`timeStyle` "medium" gives for en-GB ("7 Dec 2026, 14:03:21") and ja-JP
- *  ("2026/12/07 14:03:21", the hour unpadded), written out here because `Intl`'s date formatting wakes ICU's locale
- *  data in the web process: 6 MiB more for a page of 50 rows in WebKitGTK (MiniBrowser, same
- *  page with and without it), on a screen the app keeps open. */
+ *  ("2026/12/07 9:03:21", the hour unpadded), written out here because `Intl`'s date formatting
+ *  wakes ICU's locale data in the web process: 6 MiB more for a page of 50 rows in WebKitGTK
+ *  (MiniBrowser, the same page with and without it), on a screen the app keeps open. */
 export function formatTime(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;

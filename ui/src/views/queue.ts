@@ -1,6 +1,6 @@
 // The outbox: counts, progress of the current delivery, and every entry with the server's
 // reason for a rejection; retry or remove one rejected record, or all.
-import { api, type DeviceView, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
+import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
 import { h, showError, table, fill } from "../dom";
 import { errorText, progressText } from "../format";
 import { formatTime, t } from "../i18n";
@@ -42,8 +42,11 @@ const printers = new Map<string, string>();
 async function namePrinters(items: QueueItem[]): Promise<void> {
   if (items.every((i) => i.device_id === null || printers.has(i.device_id))) return;
   // Offline, the rows go without the names; they come with the next redraw that reaches the server.
-  const devices = await api.devices().catch(() => [] as DeviceView[]);
+  const devices = await api.devices().catch(() => null);
+  if (devices === null) return;
   for (const d of devices) printers.set(d.device_id, deviceLabel(d));
+  // A printer the server no longer lists goes without a name, and is not asked for again.
+  for (const i of items) if (i.device_id !== null && !printers.has(i.device_id)) printers.set(i.device_id, "");
 }
 
 export async function queueView(root: HTMLElement, keep = false): Promise<void> {
@@ -85,19 +88,19 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
     // The buttons say which row they act on as a person would: what, of which printer, when.
     const which = [kind, printer, formatTime(i.captured_at)].filter(Boolean).join(", ");
     return [
-    h("span", {}, kind, printer ? h("small", { class: "printer" }, printer) : null),
-    // The state and the buttons stay on one line: Japanese may break between any two
-    // characters, and a narrow column split 送信待ち and 再試行 mid-word. The reason keeps a
-    // readable width and wraps anywhere (the server's reasons hold long dotted field paths).
-    // In the narrowest window the date may break at its space and the buttons stack.
-    h("span", { class: "nowrap-wide" }, formatTime(i.captured_at)),
-    h("span", { class: "nowrap" }, t(stateKey[i.state])),
-    h("span", { class: "wrap-anywhere" }, ...reason(i)),
-    i.state === "rejected"
-      ? h("span", { class: "row-actions" },
-        h("button", { type: "button", "aria-label": `${t("queue.retry")}: ${which}`, onclick: () => act(() => api.retryRejected(i.record_id)) }, t("queue.retry")),
-        h("button", { type: "button", "aria-label": `${t("queue.drop")}: ${which}`, onclick: () => drop(i.record_id) }, t("queue.drop")))
-      : "",
+      h("span", {}, kind, printer ? h("small", { class: "printer" }, printer) : null),
+      // The state and the buttons stay on one line: Japanese may break between any two
+      // characters, and a narrow column split 送信待ち and 再試行 mid-word. The reason keeps a
+      // readable width and wraps anywhere (the server's reasons hold long dotted field paths).
+      // In the narrowest window the date may break at its space and the buttons stack.
+      h("span", { class: "nowrap-wide" }, formatTime(i.captured_at)),
+      h("span", { class: "nowrap" }, t(stateKey[i.state])),
+      h("span", { class: "wrap-anywhere" }, ...reason(i)),
+      i.state === "rejected"
+        ? h("span", { class: "row-actions" },
+          h("button", { type: "button", "aria-label": `${t("queue.retry")}: ${which}`, onclick: () => act(() => api.retryRejected(i.record_id)) }, t("queue.retry")),
+          h("button", { type: "button", "aria-label": `${t("queue.drop")}: ${which}`, onclick: () => drop(i.record_id) }, t("queue.drop")))
+        : "",
     ];
   });
   fill(root, 
