@@ -64,15 +64,10 @@ async fn printers(
         devices.truncate(n.max(1));
         return devices;
     }
-    let admin = seed
-        .demo
-        .users
-        .iter()
-        .find(|u| u.email.starts_with("admin"))
-        .unwrap();
+    let (email, password) = seed.password("admin");
     let bearer = format!(
         "Bearer {}",
-        common::access_token(http, base, &admin.email, &admin.password).await
+        ecsp_server_mock::testing::access_token(http, base, &email, &password).await
     );
     for i in devices.len()..n {
         let (model, serial) = ("SureColor SC-F10000".to_owned(), format!("BENCH{i:05}"));

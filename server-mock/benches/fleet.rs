@@ -18,7 +18,8 @@ use ecsp_server_mock::params;
 use serde_json::json;
 
 mod common;
-use common::{LoopbackServer, access_token, env_or, portal_session, time_gets};
+use common::{LoopbackServer, env_or, portal_session, time_gets};
+use ecsp_server_mock::testing::access_token;
 
 const GROUPS: usize = 20;
 const DAYS: i64 = 30;

@@ -20,7 +20,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod common;
-use common::{LoopbackServer, access_token, env_or, portal_session, time_gets};
+use common::{LoopbackServer, env_or, portal_session, time_gets};
+use ecsp_server_mock::testing::access_token;
 
 /// A measurement of `patches` patches (reflectance 380–730 nm at 10 nm, smooth curves of
 /// varied hue and depth), captured at `at`, its inks `drift` lighter than the first print.

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 mod common;
-use common::{access_token, client, env_or};
+use common::{client, env_or};
+use ecsp_server_mock::testing::access_token;
 
 /// Percentile `p` (0..=100) of sorted milliseconds.
 fn percentile(sorted: &[f64], p: f64) -> f64 {

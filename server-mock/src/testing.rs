@@ -328,6 +328,29 @@ pub async fn new_database(admin: &PostgresTarget) -> PostgresTarget {
         .unwrap()
 }
 
+/// Signs in through the API at `base` as `email`: its access token (`POST /api/v1/auth/login`),
+/// for a test or benchmark that drives the service as that user.
+pub async fn access_token(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let res = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        reqwest::StatusCode::OK,
+        "signing in as {email}"
+    );
+    let tokens: serde_json::Value = res.json().await.unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
 /// `target`'s URL with the test cluster's credentials.
 pub fn url_of(target: &PostgresTarget) -> String {
     let mut url = url::Url::parse(&std::env::var("ECSP_TEST_POSTGRES").unwrap()).unwrap();

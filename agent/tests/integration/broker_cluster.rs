@@ -19,7 +19,7 @@ use ecsp_agent::upload::Uploader;
 use ecsp_client::Secret;
 use ecsp_protocol::agent::AgentType;
 use ecsp_protocol::remote_ops::topic;
-use ecsp_server_mock::testing::{ProcessCluster, server_binary};
+use ecsp_server_mock::testing::{ProcessCluster, access_token, server_binary};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -78,16 +78,7 @@ fn http_client(ca_pem: &str) -> reqwest::Client {
 
 async fn admin_token(cluster: &ProcessCluster, http: &reqwest::Client) -> String {
     let (email, password) = cluster.seed.password("admin");
-    let v: Value = http
-        .post(format!("{}/api/v1/auth/login", cluster.url()))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
+    access_token(http, &cluster.url(), &email, &password).await
 }
 
 /// An agent with one printer of its own.

@@ -43,25 +43,6 @@ pub fn percentile(sorted: &[std::time::Duration], p: f64) -> f64 {
 }
 
 /// Signs in through the portal's form as a browser does; the session cookie (`name=value`).
-/// An API access token for `email` (a demo account), from `POST /api/v1/auth/login`.
-pub async fn access_token(
-    http: &reqwest::Client,
-    base: &str,
-    email: &str,
-    password: &str,
-) -> String {
-    let tokens: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
-}
-
 pub async fn portal_session(
     http: &reqwest::Client,
     base: &str,

@@ -160,16 +160,7 @@ pub fn https(h: &Harness) -> reqwest::Client {
 
 pub async fn client_token(h: &Harness, who: &str) -> String {
     let (email, password) = h.password(who);
-    let res: serde_json::Value = https(h)
-        .post(format!("{}/api/v1/auth/login", h.url()))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    res["access_token"].as_str().unwrap().to_owned()
+    ecsp_server_mock::testing::access_token(&https(h), &h.url(), &email, &password).await
 }
 
 pub async fn read_record(h: &Harness, token: &str, id: uuid::Uuid) -> serde_json::Value {
