@@ -133,6 +133,17 @@ const CONNECT_TIMEOUT_S: u64 = 5;
 /// CONNECT for 4 s and then fails it; a fresh attempt after the election is answered at once.
 const CLUSTERED_CONNECT_TIMEOUT_S: u64 = 2;
 
+/// The connect timeout for the broker the credential is for (it may change at a renewal).
+fn set_connect_timeout(events: &mut EventLoop, clustered: bool) {
+    let mut network = events.network_options();
+    network.set_connection_timeout(if clustered {
+        CLUSTERED_CONNECT_TIMEOUT_S
+    } else {
+        CONNECT_TIMEOUT_S
+    });
+    events.set_network_options(network);
+}
+
 /// The delay before reconnect attempt `n`: 0.5 s doubling to 30 s, with jitter in [½, 1].
 pub fn reconnect_backoff(attempt: u32) -> Duration {
     let ms = (500u64 << attempt.min(6)).min(30_000);
@@ -255,11 +266,7 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
     } = flags;
     let mut failures = 0u32;
     password.prepare(&mut events.mqtt_options).await;
-    if password.clustered.load(Ordering::Relaxed) {
-        let mut network = events.network_options();
-        network.set_connection_timeout(CLUSTERED_CONNECT_TIMEOUT_S);
-        events.set_network_options(network);
-    }
+    set_connect_timeout(&mut events, password.clustered.load(Ordering::Relaxed));
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -293,13 +300,7 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
                 tokio::time::sleep(wait).await;
                 password.prepare(&mut events.mqtt_options).await;
-                let mut network = events.network_options();
-                network.set_connection_timeout(if password.clustered.load(Ordering::Relaxed) {
-                    CLUSTERED_CONNECT_TIMEOUT_S
-                } else {
-                    CONNECT_TIMEOUT_S
-                });
-                events.set_network_options(network);
+                set_connect_timeout(&mut events, password.clustered.load(Ordering::Relaxed));
             }
         }
     }

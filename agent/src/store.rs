@@ -171,7 +171,6 @@ impl AgentStore {
         Ok(Begin::Seen(last))
     }
 
-    /// Keeps the latest report of an operation, to answer a redelivery with it.
     /// `operation_id`, begun by this process, has ended (reported, or given up).
     pub fn finished(&self, operation_id: Uuid) {
         self.running
@@ -180,6 +179,7 @@ impl AgentStore {
             .remove(&operation_id);
     }
 
+    /// Keeps the latest report of an operation, to answer a redelivery with it.
     pub fn record_report(&self, report: &AgentReport) -> Result<()> {
         let json = serde_json::to_string(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.conn().execute(

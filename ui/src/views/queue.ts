@@ -3,7 +3,7 @@
 import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
 import { h, showError, table, fill } from "../dom";
 import { errorText, progressText } from "../format";
-import { formatTime, t } from "../i18n";
+import { formatTime, language, t } from "../i18n";
 import { en, type MessageKey } from "../messages";
 import { deviceLabel } from "./sources";
 
@@ -86,7 +86,7 @@ function render(root: HTMLElement, status: QueueStatus, page: QueuePage): void {
     const kind = t(`kind.${i.kind}` as MessageKey);
     const printer = i.device_id === null ? undefined : printers.get(i.device_id);
     // The buttons say which row they act on as a person would: what, of which printer, when.
-    const which = [kind, printer, formatTime(i.captured_at)].filter(Boolean).join(", ");
+    const which = [kind, printer, formatTime(i.captured_at)].filter(Boolean).join(language() === "ja" ? "、" : ", ");
     return [
       h("span", {}, kind, printer ? h("small", { class: "printer" }, printer) : null),
       // The state and the buttons stay on one line: Japanese may break between any two
