@@ -384,6 +384,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE agents ADD COLUMN broker_revoked_at BIGINT;
     "#,
+    // v18: a record's device and organisation are checked together, against the device's row
+    // (`devices (id, org_id)`): a record of another organisation's device is refused, and a
+    // write locks the rows of its devices only. With `records.org_id` referencing
+    // `organizations`, every record's check took a share lock on its organisation's one row,
+    // which every node's batch of that organisation's uploads shared and re-locked.
+    r#"
+    ALTER TABLE devices ADD CONSTRAINT devices_id_org_key UNIQUE (id, org_id);
+    ALTER TABLE records ADD CONSTRAINT records_device_org_fkey
+        FOREIGN KEY (device_id, org_id) REFERENCES devices (id, org_id) NOT VALID;
+    ALTER TABLE records VALIDATE CONSTRAINT records_device_org_fkey;
+    ALTER TABLE records DROP CONSTRAINT records_org_id_fkey;
+    ALTER TABLE records DROP CONSTRAINT records_device_id_fkey;
+    "#,
 ];
 
 /// The schema version this build writes.

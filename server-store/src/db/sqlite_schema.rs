@@ -493,6 +493,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE agents ADD COLUMN broker_revoked_at INTEGER;
     "#,
+    // v18: on PostgreSQL a record's device and organisation are checked together against the
+    // device's row, so that writers do not all share-lock their organisation's row. SQLite's
+    // single writer takes no row locks, and changing a reference here means rebuilding the
+    // records table: its two references stay.
+    "",
 ];
 
 /// The schema version this build writes.
