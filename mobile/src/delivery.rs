@@ -39,7 +39,7 @@ impl From<SyncState> for SyncStatus {
         match s {
             SyncState::Idle => Self::Idle,
             SyncState::Sending => Self::Sending,
-            SyncState::Waiting { until, reason } => Self::Waiting {
+            SyncState::Waiting { until, reason, .. } => Self::Waiting {
                 until_unix: until.timestamp(),
                 reason,
             },

@@ -24,7 +24,10 @@ export type QueueState = "queued" | "in_flight" | "rejected" | "sent";
 
 export type SyncState =
   | { state: "idle" | "sending" | "needs_sign_in" | "paused" | "stopped" }
-  | { state: "waiting" | "offline"; until: string; reason: string };
+  | { state: "offline"; until: string; reason: string }
+  /** `reason` is English (logs, support); `code` the kind of trouble (an ErrorCode), null when
+   * records wait out an earlier attempt's backoff. */
+  | { state: "waiting"; until: string; reason: string; code?: string | null };
 
 export interface AppStatus {
   version: string;

@@ -24,13 +24,35 @@ export function errorText(e: unknown): string {
 /** The sync state in words: "up to date" only when nothing waits and nothing was rejected. */
 export function syncText(s: SyncState | null | undefined, queue?: QueueStatus | null): string {
   if (!s) return t("status.sync.needs_sign_in");
-  if (s.state === "waiting") return t("status.sync.waiting", { reason: s.reason });
+  if (s.state === "waiting") return t("status.sync.waiting", { reason: waitingReason(s.code, s.reason) });
   if (s.state === "idle" && queue) {
     if (queue.rejected > 0) return t("status.sync.rejected", { count: queue.rejected });
     const waiting = queue.queued + queue.in_flight;
     if (waiting > 0) return t("status.sync.pending", { count: waiting });
   }
   return t(`status.sync.${s.state}` as MessageKey);
+}
+
+/**
+ * Why the sync service waits, in the page's language by the trouble's code (the core's English
+ * words only inside the general error texts that quote them).
+ */
+function waitingReason(code: string | null | undefined, reason: string): string {
+  if (!code) return t("status.sync.reason.backing_off");
+  const own = `status.sync.reason.${code}`;
+  if (own in en) return t(own as MessageKey);
+  const general = `error.${code}`;
+  return general in en ? t(general as MessageKey, { message: reason }) : t("status.sync.reason.other");
+}
+
+/**
+ * Why a queued record's last attempt failed, in the page's language by its code (the English
+ * words stay for the row's tooltip); null when it has not failed.
+ */
+export function retryReasonText(code: string | null, detail: string | null): string | null {
+  if (!detail) return null;
+  const key = `queue.retryReason.${code}`;
+  return t(key in en ? (key as MessageKey) : "queue.retryReason.other");
 }
 
 /** Applies a core event to the queue counts shown (events carry the whole state). */

@@ -299,55 +299,57 @@ fn problem_code(p: &Problem) -> ErrorCode {
     }
 }
 
-impl From<ClientError> for EcspError {
-    fn from(e: ClientError) -> Self {
-        let message = e.to_string();
-        match e {
+impl ClientError {
+    /// The public code of this error: what a caller acts on (see [`ErrorCode`]).
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
             ClientError::PlainHttpRefused(_)
             | ClientError::BadUrl(_)
             | ClientError::CaFile { .. }
-            | ClientError::CaPem(_) => EcspError::new(ErrorCode::Configuration, message),
-            ClientError::Tls(TlsFailure::UnknownCa) => {
-                EcspError::new(ErrorCode::TlsUntrusted, message)
-            }
-            ClientError::Tls(_) => EcspError::new(ErrorCode::TlsFailed, message),
-            ClientError::Unreachable(_) => EcspError::new(ErrorCode::Offline, message),
-            ClientError::NotSignedIn => EcspError::new(ErrorCode::NotSignedIn, message),
-            ClientError::Server(p) => {
-                let code = problem_code(&p);
-                EcspError {
-                    code,
-                    message,
-                    reason_code: Some(p.code.clone()),
-                    fields: p.errors.clone(),
-                    retry_after_secs: None,
-                }
-            }
+            | ClientError::CaPem(_) => ErrorCode::Configuration,
+            ClientError::Tls(TlsFailure::UnknownCa) => ErrorCode::TlsUntrusted,
+            ClientError::Tls(_) => ErrorCode::TlsFailed,
+            ClientError::Unreachable(_) => ErrorCode::Offline,
+            ClientError::NotSignedIn => ErrorCode::NotSignedIn,
+            ClientError::Server(p) => problem_code(p),
+            ClientError::RateLimited { .. } => ErrorCode::RateLimited,
+            ClientError::UnexpectedStatus { status } => match status {
+                401 => ErrorCode::NotSignedIn,
+                403 => ErrorCode::Forbidden,
+                404 => ErrorCode::NotFound,
+                429 => ErrorCode::RateLimited,
+                _ => ErrorCode::ServerError,
+            },
+            ClientError::SecretStore(_) => ErrorCode::KeyringUnavailable,
+            ClientError::Local(_)
+            | ClientError::Corrupt(_)
+            | ClientError::SchemaTooNew { .. }
+            | ClientError::Task(_) => ErrorCode::LocalStorage,
+            ClientError::Invalid(_) => ErrorCode::InvalidInput,
+        }
+    }
+}
+
+impl From<ClientError> for EcspError {
+    fn from(e: ClientError) -> Self {
+        let plain = EcspError::new(e.code(), e.to_string());
+        match e {
+            ClientError::Server(p) => EcspError {
+                reason_code: Some(p.code),
+                fields: p.errors,
+                ..plain
+            },
             ClientError::RateLimited {
                 retry_after_secs, ..
             } => EcspError {
                 retry_after_secs,
-                ..EcspError::new(ErrorCode::RateLimited, message)
+                ..plain
             },
-            ClientError::UnexpectedStatus { status } => EcspError::new(
-                match status {
-                    401 => ErrorCode::NotSignedIn,
-                    403 => ErrorCode::Forbidden,
-                    404 => ErrorCode::NotFound,
-                    429 => ErrorCode::RateLimited,
-                    _ => ErrorCode::ServerError,
-                },
-                message,
-            ),
-            ClientError::SecretStore(_) => EcspError::new(ErrorCode::KeyringUnavailable, message),
-            ClientError::Local(_)
-            | ClientError::Corrupt(_)
-            | ClientError::SchemaTooNew { .. }
-            | ClientError::Task(_) => EcspError::new(ErrorCode::LocalStorage, message),
             ClientError::Invalid(errors) => EcspError {
                 fields: errors.0,
-                ..EcspError::new(ErrorCode::InvalidInput, message)
+                ..plain
             },
+            _ => plain,
         }
     }
 }

@@ -9,6 +9,7 @@ use ecsp_protocol::consent::{Decision, Purpose};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::error::ErrorCode;
 use crate::outbox::{OutboxKind, QueueStatus};
 use crate::sync::FlushProgress;
 
@@ -35,6 +36,9 @@ pub enum SyncState {
     Waiting {
         until: DateTime<Utc>,
         reason: String,
+        /// The kind of trouble, for saying it in the user's language (`reason` is English, for
+        /// logs and support); none when the records wait out an earlier attempt's backoff.
+        code: Option<ErrorCode>,
     },
     /// The server cannot be reached; trying again at `until` or when the network returns.
     Offline {

@@ -144,9 +144,12 @@ pub struct QueueItem {
     pub state: QueueState,
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
-    /// Why the server refused it, or why the last attempt failed.
+    /// Why the server refused it, or why the last attempt failed (English, for logs and
+    /// support).
     pub last_error: Option<String>,
-    /// The server's stable code for a refusal (e.g. `validation_failed`, `consent_required`).
+    /// For a rejected entry, the server's stable code for the refusal (e.g.
+    /// `validation_failed`, `consent_required`); for one waiting to be sent again, the
+    /// [`ErrorCode`](crate::ErrorCode) of the last attempt's failure (e.g. `offline`).
     pub last_error_code: Option<String>,
 }
 
@@ -480,13 +483,19 @@ pub(crate) fn reject(
     Ok(())
 }
 
-/// Back to the queue after trouble that may pass, due again after a backoff.
-pub(crate) fn reschedule(conn: &mut Connection, batch: &[Claimed], error: &str) -> Result<()> {
+/// Back to the queue after trouble that may pass (`code` says its kind), due again after a
+/// backoff.
+pub(crate) fn reschedule(
+    conn: &mut Connection,
+    batch: &[Claimed],
+    error: &str,
+    code: crate::ErrorCode,
+) -> Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
             "UPDATE outbox SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?2,
-                    last_error = ?3
+                    last_error = ?3, last_error_code = ?4
              WHERE id = ?1",
         )?;
         let mut attempts_of = tx.prepare_cached("SELECT attempts FROM outbox WHERE id = ?1")?;
@@ -494,7 +503,7 @@ pub(crate) fn reschedule(conn: &mut Connection, batch: &[Claimed], error: &str) 
             let attempts: i64 = attempts_of.query_row([c.id], |r| r.get(0))?;
             let next =
                 crate::now_ms() + crate::sync::backoff_ms(attempts.clamp(0, 30) as u32) as i64;
-            stmt.execute(params![c.id, next, error])?;
+            stmt.execute(params![c.id, next, error, code.as_str()])?;
         }
     }
     tx.commit()?;

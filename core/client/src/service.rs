@@ -174,6 +174,7 @@ async fn after_flush(
                 SyncState::Waiting {
                     until: retry,
                     reason: e.to_string(),
+                    code: Some(e.code()),
                 },
                 Some(retry),
             );
@@ -195,6 +196,7 @@ async fn after_flush(
                 SyncState::Waiting {
                     until,
                     reason: "records are backing off".into(),
+                    code: None,
                 },
                 Some(until),
             ),
@@ -221,6 +223,7 @@ async fn after_flush(
                 SyncState::Waiting {
                     until,
                     reason: e.message,
+                    code: Some(e.code),
                 },
                 Some(until),
             )

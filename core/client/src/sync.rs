@@ -261,12 +261,12 @@ impl EcspClient {
         if let Err(e) = ledger {
             if let Some(first) = next.take().filter(|_| e.is_transient()) {
                 // As if the batch had failed: it backs off and says why.
-                let reason = e.to_string();
+                let (reason, code) = (e.to_string(), e.code());
                 let Batch {
                     batch, mut guard, ..
                 } = first;
                 self.blocking_internal(move |core| {
-                    outbox::reschedule(&mut core.store.conn(), &batch, &reason)
+                    outbox::reschedule(&mut core.store.conn(), &batch, &reason, code)
                 })
                 .await?;
                 guard.disarm();
@@ -457,9 +457,9 @@ impl EcspClient {
                     Ok(Sent::Done)
                 }
                 Err(e) if e.is_transient() => {
-                    let reason = e.to_string();
+                    let (reason, code) = (e.to_string(), e.code());
                     self.blocking_internal(move |core| {
-                        outbox::reschedule(&mut core.store.conn(), &batch, &reason)
+                        outbox::reschedule(&mut core.store.conn(), &batch, &reason, code)
                     })
                     .await?;
                     self.after_request(*p).await?;

@@ -2,7 +2,7 @@
 // reason for a rejection; retry or remove one rejected record, or all.
 import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
 import { h, showError, table, fill } from "../dom";
-import { errorText, progressText } from "../format";
+import { errorText, progressText, retryReasonText } from "../format";
 import { formatTime, language, t } from "../i18n";
 import { en, type MessageKey } from "../messages";
 import { deviceLabel } from "./sources";
@@ -11,10 +11,14 @@ export const live: { progress: FlushProgress | null } = { progress: null };
 
 /**
  * A rejection said in the page's language by its code, then the server's own (English) words,
- * which name the field; any other reason (a network error before a retry) as it came.
+ * which name the field; a failed attempt before a retry said by its kind (offline, server
+ * failure…), the core's English words in the tooltip.
  */
 function reason(item: QueueItem): (HTMLElement | string)[] {
-  if (item.state !== "rejected") return [item.last_error ?? ""];
+  if (item.state !== "rejected") {
+    const words = retryReasonText(item.last_error_code, item.last_error);
+    return words ? [h("span", { class: "retry-reason", title: item.last_error ?? "" }, words)] : [];
+  }
   // The catalogue's `reject.*` keys are the problem codes it can say (`ecsp_protocol::problem::codes`).
   const key = `reject.${item.last_error_code}`;
   const lead = h("span", { class: "rejection" }, t(key in en ? (key as MessageKey) : "reject.other"));

@@ -25,7 +25,7 @@ export function makeBackend() {
     history: [] as ConsentHistoryEntry[],
     source: null as { folder: string; device_id: string } | null,
     queue: [
-      { record_id: "0f6c1d2e-0000-4000-8000-000000000001", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-22T08:00:00Z", state: "queued", attempts: 0, next_attempt_at: null, last_error: null, last_error_code: null },
+      { record_id: "0f6c1d2e-0000-4000-8000-000000000001", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-22T08:00:00Z", state: "queued", attempts: 1, next_attempt_at: "2026-11-22T08:05:00Z", last_error: "cannot reach the server: Connection refused (os error 111)", last_error_code: "offline" },
       { record_id: "0f6c1d2e-0000-4000-8000-000000000002", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-22T08:01:00Z", state: "rejected", attempts: 1, next_attempt_at: null, last_error: "print_settings.values.ink_limit: must be at most 400", last_error_code: "validation_failed" },
     ] as QueueItem[],
     jobPart: { job_id: "J-1042", job_name: "Spring brochure", document_name: "brochure.pdf", status: "completed", copies: 2, pages: 16, size_mm: [210, 297], ink_used_ml: 12.5 } as unknown,

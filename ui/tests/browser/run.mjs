@@ -232,6 +232,10 @@ test("queue: rejected records show the server's reason and can be retried or rem
   await go(page, "Queue");
   assert((await page.getByText("must be at most 400").count()) === 1, "server reason shown");
   assert((await page.getByText("The server refused a value in this record.").count()) === 1, "the rejection said by its code");
+  // A failed attempt before a retry is said by its kind; the core's words only in the tooltip.
+  const retryReason = page.locator("main tbody tr:first-child td:nth-child(4)");
+  assert((await retryReason.innerText()) === "The server could not be reached; it will be sent again by itself.", "the network failure in words");
+  assert((await retryReason.locator(".retry-reason").getAttribute("title")).includes("Connection refused"), "the detail kept in the tooltip");
   assert((await page.getByTestId("count-rejected").innerText()) === "1", "one rejected");
   await axe(page, "queue");
   await noHeadingTwice(page, "queue");
@@ -464,6 +468,8 @@ test("Japanese queue in a narrow window: states, buttons and the menu are not br
   const reasonText = await page.locator("main tbody tr:last-child td:nth-child(4)").innerText();
   assert(reasonText.includes("サーバーがこのレコードの値を受け付けませんでした"), `rejection in Japanese: ${reasonText}`);
   assert(reasonText.includes("サーバーの説明（英語）") && reasonText.includes("must be at most 400"), `server's words kept: ${reasonText}`);
+  const retryText = await page.locator("main tbody tr:first-child td:nth-child(4)").innerText();
+  assert(retryText === "サーバーに接続できませんでした。自動的に再送します。", `the network failure in Japanese: ${retryText}`);
   const checked = await page.locator("main tbody td:nth-child(3), main .row-actions button, nav button").count();
   assert(checked >= 4, `queue cells checked (${checked})`);
   assert(broken.length === 0, `broken across lines: ${JSON.stringify(broken)}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PreviewRecord } from "../../src/api";
-import { errorText, folderEventText, groupFingerprint, nextQueueStatus, outgoingJson, syncText } from "../../src/format";
+import { errorText, folderEventText, groupFingerprint, nextQueueStatus, outgoingJson, retryReasonText, syncText } from "../../src/format";
 import { setLanguage } from "../../src/i18n";
 
 describe("fingerprints", () => {
@@ -26,10 +26,36 @@ describe("errors", () => {
   });
 });
 
+describe("queue", () => {
+  it("says why a record waits by the kind of trouble, never the core's English words", () => {
+    setLanguage("ja");
+    const detail = "cannot reach the server: Connection refused (os error 111)";
+    expect(retryReasonText("offline", detail)).toBe("サーバーに接続できませんでした。自動的に再送します。");
+    // Rows from before the code was kept, and codes with no words of their own.
+    expect(retryReasonText(null, detail)).toBe("前回の送信に失敗しました。自動的に再送します。");
+    expect(retryReasonText("local_storage", detail)).toBe("前回の送信に失敗しました。自動的に再送します。");
+    expect(retryReasonText(null, null)).toBeNull();
+    setLanguage("en");
+    expect(retryReasonText("server_error", "the server answered 503")).toBe("The server failed; it will be sent again by itself.");
+  });
+});
+
 describe("status", () => {
   it("shows the sync state with its reason", () => {
     setLanguage("en");
-    expect(syncText({ state: "waiting", until: "2026-01-01T00:00:00Z", reason: "server busy" })).toBe("Waiting to retry: server busy");
+    const until = "2026-01-01T00:00:00Z";
+    const reason = "cannot reach the server: Connection refused (os error 111)";
+    expect(syncText({ state: "waiting", until, reason, code: "offline" })).toBe("Waiting to retry: the server cannot be reached");
+    expect(syncText({ state: "waiting", until, reason: "records are backing off", code: null })).toBe(
+      "Waiting to retry: records wait after a failed attempt",
+    );
+    // A code with no words of its own is said by the general error text.
+    expect(syncText({ state: "waiting", until, reason: "keyring locked", code: "keyring_unavailable" })).toMatch(
+      /keyring is locked or unavailable: keyring locked/,
+    );
+    setLanguage("ja");
+    expect(syncText({ state: "waiting", until, reason, code: "offline" })).toBe("再試行を待っています: サーバーに接続できません");
+    setLanguage("en");
     expect(syncText({ state: "paused" })).toBe("Paused");
     expect(syncText(null)).toBe("Not signed in");
   });

@@ -116,6 +116,17 @@ async fn offline_captures_go_out_when_the_network_returns() {
     assert!(until > chrono::Utc::now(), "a retry time ahead");
     assert!(reason.contains("cannot reach the server"), "{reason}");
     assert_eq!(client.queue_status().await.unwrap().queued, 1);
+    // The record keeps the kind of trouble, for the front ends to say in the user's language.
+    let page = client.queue_list(None, 10).await.unwrap();
+    assert_eq!(page.items[0].last_error_code.as_deref(), Some("offline"));
+    assert!(
+        page.items[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot reach the server")),
+        "{:?}",
+        page.items[0].last_error
+    );
 
     s.restart().await;
     let mut events = client.subscribe();
