@@ -2,8 +2,9 @@
 # The reference server as one service of several nodes, on this machine: PostgreSQL 15, three
 # `ecsp-server` nodes on loopback addresses of their own (127.0.0.11–13:8443) and HAProxy on
 # 127.0.0.1:8443 in front of them (TLS passed through, MQTT told apart by ALPN, nodes checked on
-# /ready), with three NATS broker nodes (127.0.0.21–23: MQTT over TLS on 8883, NATS on 4222,
-# routes on 6222) that HAProxy sends MQTT to. Clients use https://localhost:8443 as with the
+# /ready), with three NATS broker nodes (127.0.0.21–23, each an MQTT process with MQTT over TLS
+# on 8883 and NATS on 4222, and a routing process with routes on 6222 and leaf nodes on 7422)
+# that HAProxy sends MQTT to. Clients use https://localhost:8443 as with the
 # single server; agents ask the server for their broker credential. Prints what the single
 # server prints (the demo passwords, the CA's fingerprint); Ctrl-C stops everything and deletes
 # the cluster's folder (a throwaway, like the demo).
@@ -17,9 +18,11 @@
 # operator certificate with --tls-cert/--tls-key); HAProxy's configuration from
 # `ecsp-server haproxy-config --frontend ADDR --node ADDR … [--broker MQTT_ADDR …] --ca CA`. The
 # broker nodes: `ecsp-server nats-init DIR` once (the keys, kept like the data key, given to
-# every server node with --nats-keys), then `ecsp-server nats-config` for each broker node; each
-# server node gets --external-broker mqtts://SERVICE_HOST:PORT --nats-keys DIR --nats-url
-# nats://BROKER:4222,…; across machines give the brokers' routes TLS and credentials.
+# every server node with --nats-keys), then for each broker node `ecsp-server nats-config
+# --router` (its routing process) and `ecsp-server nats-config` (its MQTT process); each server
+# node gets --external-broker mqtts://SERVICE_HOST:PORT --nats-keys DIR --nats-url
+# nats://BROKER:4222,… (every MQTT process); across machines give the brokers' routes and leaf
+# nodes TLS and credentials.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nodes="${ECSP_CLUSTER_NODES:-3}"
@@ -61,14 +64,14 @@ wait_listening() {
     return 1
 }
 
-broker_args=()    # for nats-config: NATS,MQTT,ROUTE per broker node
+broker_args=()    # for nats-config: NATS,MQTT,ROUTE,LEAF per broker node
 haproxy_brokers=() # for haproxy-config: each broker's MQTT address
 nats_urls=""
 server_broker=()  # what each server node is given to use the brokers
 if [ "$brokers" -gt 0 ]; then
     "$bin" nats-init "$dir/nats-keys" >/dev/null
     for b in $(seq 1 "$brokers"); do
-        broker_args+=(--broker "127.0.0.2$b:4222,127.0.0.2$b:8883,127.0.0.2$b:6222")
+        broker_args+=(--broker "127.0.0.2$b:4222,127.0.0.2$b:8883,127.0.0.2$b:6222,127.0.0.2$b:7422")
         haproxy_brokers+=(--broker "127.0.0.2$b:8883")
         nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.2$b:4222"
     done
@@ -80,6 +83,9 @@ fi
 start_brokers() {
     for b in $(seq 1 "$brokers"); do
         mkdir -p "$dir/broker$b"
+        "$bin" nats-config --index "$b" "${broker_args[@]}" --router >"$dir/broker$b/router.conf"
+        nats-server -c "$dir/broker$b/router.conf" >"$dir/broker$b-router.log" 2>&1 &
+        pids+=("$!")
         "$bin" nats-config --index "$b" "${broker_args[@]}" --state-dir "$dir/broker$b" \
             --cert "$dir/node1/tls/server.pem" --key "$dir/node1/tls/server.key" \
             --nats-keys "$dir/nats-keys" >"$dir/broker$b/nats.conf"

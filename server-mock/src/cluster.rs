@@ -95,33 +95,40 @@ backend ecsp_mqtt
     )
 }
 
-/// One broker node of a NATS cluster (the clustered MQTT broker, `remote::nats`).
+/// One broker node of the clustered MQTT broker (`remote::nats`): two `nats-server` processes.
+/// The routing process is clustered with the other nodes' routing processes (routes) and carries
+/// messages between nodes; it has no clients of its own and keeps nothing. The MQTT process
+/// serves the agents and the server nodes over MQTT with a JetStream of its own (MQTT sessions
+/// and QoS 1 messages on this node only) and joins the routing processes as a leaf node.
+///
+/// Why not one clustered JetStream: its MQTT sessions live in a replicated stream, and every
+/// MQTT `CONNECT` reads and writes it through the stream's leader. When the killed node led
+/// it, every agent's reconnection waited for a new leader, which NATS elects 4 to 9 s after the
+/// last heartbeat (compiled in; 2.9 and 2.15 alike): reconnections took 9.5 s, once in six
+/// runs more than 10. Here a `CONNECT` needs only the node it reaches. What that costs: a
+/// session does not move with its client to another node (agents connect with a clean session
+/// and the server republishes what is pending; a server node resubscribes), and a QoS 1
+/// message held for a client on a node that dies dies with it (the server republishes a
+/// command until it is delivered, an agent answers a command again from its ledger).
 #[derive(Debug, Clone)]
 pub struct BrokerNode {
-    /// NATS's own protocol (the server's account updates).
+    /// The MQTT process's NATS port (the server's account updates).
     pub client: SocketAddr,
-    /// MQTT over TLS (what HAProxy's MQTT backend points at).
+    /// The MQTT process's MQTT over TLS (what HAProxy's MQTT backend points at).
     pub mqtt: SocketAddr,
-    /// Routes between the broker nodes.
+    /// The routing process's port for the other routing processes.
     pub route: SocketAddr,
+    /// The routing process's port for leaf-node connections (the MQTT processes').
+    pub leaf: SocketAddr,
 }
 
-/// The configuration of broker node `index` of `nodes`: clustered by routes, JetStream on
-/// (MQTT keeps sessions and QoS 1 messages there, replicated on up to three nodes), MQTT over
-/// TLS with the service's certificate (HAProxy passes TLS through, so agents see the service's
-/// name), trusting the operator of `auth_conf` (`ecsp-server nats-init`) with a `full`
-/// resolver, which takes the server's account updates and passes them to the other nodes.
+/// The configuration of broker node `index`'s routing process (see [`BrokerNode`]): clustered
+/// with the others by routes, taking the MQTT processes as leaf nodes.
 ///
-/// Routes are plain TCP without credentials: this is for nodes on one private network or host;
-/// across machines give the `cluster` block `tls` and `authorization` of its own.
-pub fn nats_config(
-    index: usize,
-    nodes: &[BrokerNode],
-    state_dir: &Path,
-    cert: &Path,
-    key: &Path,
-    auth_conf: &str,
-) -> String {
+/// Routes and leaf-node connections are plain TCP without credentials: this is for nodes on one
+/// private network or host; across machines give the `cluster` and `leafnodes` blocks `tls` and
+/// `authorization` of their own.
+pub fn nats_router_config(index: usize, nodes: &[BrokerNode]) -> String {
     let node = &nodes[index];
     let routes: Vec<String> = nodes
         .iter()
@@ -130,21 +137,78 @@ pub fn nats_config(
         .map(|(_, n)| format!("\"nats-route://{}\"", n.route))
         .collect();
     format!(
-        "# ECSP broker node {n} of {count} (ecsp-server nats-config)
+        "# ECSP broker node {n} of {count}, routing process (ecsp-server nats-router-config)
+server_name: ecsp-router-{n}
+# No clients of its own: a port the system picks.
+listen: \"{host}:-1\"
+max_payload: 1MB
+
+cluster {{
+    name: ecsp-brokers
+    listen: {route}
+    routes: [{routes}]
+}}
+
+leafnodes {{
+    listen: {leaf}
+}}
+",
+        n = index + 1,
+        count = nodes.len(),
+        host = node.route.ip(),
+        route = node.route,
+        routes = routes.join(", "),
+        leaf = node.leaf,
+    )
+}
+
+/// The configuration of broker node `index`'s MQTT process (see [`BrokerNode`]): MQTT over TLS
+/// with the service's certificate (HAProxy passes TLS through, so agents see the service's
+/// name), a JetStream of its own (its domain named after the node), a leaf node of its own
+/// node's routing process first and of the others' when that one is gone, trusting the
+/// operator of `auth_conf` (`ecsp-server nats-init`) with a `full` resolver, which takes the
+/// server's account updates (the server sends them to every MQTT process). `account` is the
+/// service account's public key: its messages are what the leaf-node connection carries.
+pub fn nats_config(
+    index: usize,
+    nodes: &[BrokerNode],
+    state_dir: &Path,
+    cert: &Path,
+    key: &Path,
+    auth_conf: &str,
+    account: &str,
+) -> String {
+    let node = &nodes[index];
+    let routers: Vec<String> = std::iter::once(node)
+        .chain(
+            nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != index)
+                .map(|(_, n)| n),
+        )
+        .map(|n| format!("\"nats-leaf://{}\"", n.leaf))
+        .collect();
+    format!(
+        "# ECSP broker node {n} of {count}, MQTT process (ecsp-server nats-config)
 server_name: ecsp-broker-{n}
 listen: {client}
 max_payload: 1MB
 
 jetstream {{
     store_dir: \"{jetstream}\"
+    domain: ecsp-broker-{n}
     max_memory_store: 256MB
     max_file_store: 4GB
 }}
 
-cluster {{
-    name: ecsp-brokers
-    listen: {route}
-    routes: [{routes}]
+leafnodes {{
+    remotes: [{{
+        urls: [{routers}]
+        # Its own node's routing process first.
+        dont_randomize: true
+        account: \"{account}\"
+    }}]
 }}
 
 mqtt {{
@@ -156,10 +220,9 @@ mqtt {{
     }}
     # A report not acknowledged by the server is delivered again after this long.
     ack_wait: \"10s\"
-    # Sessions, reports and the server nodes' subscriptions on three nodes. Agents subscribe
-    # to their commands at QoS 0 (no consumer of their own); a server node gone for an hour
-    # has its subscriptions dropped (the other nodes got the same reports).
-    stream_replicas: {replicas}
+    # Agents subscribe to their commands at QoS 0 (no consumer of their own); a server node
+    # gone for an hour has its subscriptions dropped (the other nodes got the same reports).
+    stream_replicas: 1
     consumer_inactive_threshold: \"1h\"
 }}
 
@@ -174,12 +237,10 @@ resolver {{
         n = index + 1,
         count = nodes.len(),
         client = node.client,
-        route = node.route,
-        routes = routes.join(", "),
+        routers = routers.join(", "),
         mqtt = node.mqtt,
         cert = cert.display(),
         key = key.display(),
-        replicas = nodes.len().min(3),
         jetstream = state_dir.join("jetstream").display(),
         resolver = state_dir.join("accounts").display(),
     )

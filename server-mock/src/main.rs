@@ -250,25 +250,31 @@ enum Command {
         /// The directory of the keys (keep it as secret as the data key).
         dir: PathBuf,
     },
-    /// Print the configuration of one NATS broker node of a cluster, and exit.
+    /// Print the configuration of one process of a NATS broker node, and exit: the MQTT
+    /// process's, or with --router the routing process's (each node runs both).
     NatsConfig {
         /// Which node (1-based) this configuration is for.
         #[arg(long)]
         index: usize,
-        /// Each broker node as NATS_ADDR,MQTT_ADDR,ROUTE_ADDR (repeat for each node, in order).
+        /// Each broker node as NATS_ADDR,MQTT_ADDR,ROUTE_ADDR,LEAF_ADDR (repeat for each node,
+        /// in order): the MQTT process's NATS and MQTT ports, the routing process's route and
+        /// leaf-node ports.
         #[arg(long = "broker", required = true)]
         brokers: Vec<String>,
+        /// The routing process's configuration (needs only --index and --broker).
+        #[arg(long)]
+        router: bool,
         /// The node's own directory (JetStream's store, its copy of the accounts).
-        #[arg(long)]
-        state_dir: PathBuf,
+        #[arg(long, required_unless_present = "router")]
+        state_dir: Option<PathBuf>,
         /// The service's certificate and key (what agents see through HAProxy).
-        #[arg(long)]
-        cert: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
+        #[arg(long, required_unless_present = "router")]
+        cert: Option<PathBuf>,
+        #[arg(long, required_unless_present = "router")]
+        key: Option<PathBuf>,
         /// The keys' directory (`ecsp-server nats-init`).
-        #[arg(long)]
-        nats_keys: PathBuf,
+        #[arg(long, required_unless_present = "router")]
+        nats_keys: Option<PathBuf>,
     },
     /// Issue a one-time sign-in unlock code (valid 24 hours) for an account whose owner is
     /// locked out by someone else's guesses, print it, and exit. Tell it to the owner yourself.
@@ -391,6 +397,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::NatsConfig {
             index,
             brokers,
+            router,
             state_dir,
             cert,
             key,
@@ -403,10 +410,24 @@ async fn main() -> anyhow::Result<()> {
             if index == 0 || index > nodes.len() {
                 anyhow::bail!("--index must be 1 to {}, got {index}", nodes.len());
             }
+            if router {
+                print!(
+                    "{}",
+                    ecsp_server_mock::cluster::nats_router_config(index - 1, &nodes)
+                );
+                return Ok(());
+            }
+            // clap requires these without --router.
+            let (Some(state_dir), Some(cert), Some(key), Some(nats_keys)) =
+                (state_dir, cert, key, nats_keys)
+            else {
+                anyhow::bail!("--state-dir, --cert, --key and --nats-keys are needed");
+            };
             let auth =
                 std::fs::read_to_string(nats_keys.join("nats-auth.conf")).with_context(|| {
                     format!("run `ecsp-server nats-init {}` first", nats_keys.display())
                 })?;
+            let account = ecsp_server_mock::remote::nats::NatsKeys::load(&nats_keys)?.account();
             print!(
                 "{}",
                 ecsp_server_mock::cluster::nats_config(
@@ -415,7 +436,8 @@ async fn main() -> anyhow::Result<()> {
                     &state_dir,
                     &cert,
                     &key,
-                    &auth
+                    &auth,
+                    &account,
                 )
             );
             return Ok(());
@@ -653,7 +675,7 @@ async fn unlock_sign_in(
     Ok(())
 }
 
-/// `NATS_ADDR,MQTT_ADDR,ROUTE_ADDR` as a broker node.
+/// `NATS_ADDR,MQTT_ADDR,ROUTE_ADDR,LEAF_ADDR` as a broker node.
 fn broker_node(text: &str) -> anyhow::Result<ecsp_server_mock::cluster::BrokerNode> {
     let addrs: Vec<SocketAddr> = text
         .split(',')
@@ -661,12 +683,13 @@ fn broker_node(text: &str) -> anyhow::Result<ecsp_server_mock::cluster::BrokerNo
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("--broker `{text}`: {e}"))?;
     match addrs[..] {
-        [client, mqtt, route] => Ok(ecsp_server_mock::cluster::BrokerNode {
+        [client, mqtt, route, leaf] => Ok(ecsp_server_mock::cluster::BrokerNode {
             client,
             mqtt,
             route,
+            leaf,
         }),
-        _ => anyhow::bail!("--broker needs NATS_ADDR,MQTT_ADDR,ROUTE_ADDR, got `{text}`"),
+        _ => anyhow::bail!("--broker needs NATS_ADDR,MQTT_ADDR,ROUTE_ADDR,LEAF_ADDR, got `{text}`"),
     }
 }
 

@@ -816,44 +816,58 @@ impl Drop for ProcessCluster {
 }
 
 /// Debian's `nats-server` as the clustered MQTT broker (`remote::nats`): `n` nodes on loopback,
-/// each with a folder of its own, trusting keys made here by `NatsKeys::init`, serving MQTT
-/// over TLS with `cert`/`key`. Dropped: every node is killed and the folders deleted.
+/// each a routing and an MQTT process (`cluster::BrokerNode`) with a folder of its own, trusting
+/// keys made here by `NatsKeys::init`, serving MQTT over TLS with `cert`/`key`. Dropped: every
+/// process is killed and the folders deleted.
 #[derive(Debug)]
 pub struct BrokerCluster {
     nodes: Vec<crate::cluster::BrokerNode>,
-    processes: Vec<Option<std::process::Child>>,
+    /// Each node's (routing, MQTT) processes.
+    processes: Vec<[Option<std::process::Child>; 2]>,
     dir: tempfile::TempDir,
 }
+
+/// The names of a broker node's two processes' configuration and log files.
+const BROKER_PROCESSES: [&str; 2] = ["router", "nats"];
 
 impl BrokerCluster {
     pub fn start(n: usize, cert: &Path, key: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys_dir = dir.path().join("keys");
-        crate::remote::nats::NatsKeys::init(&keys_dir).unwrap();
+        let keys = crate::remote::nats::NatsKeys::init(&keys_dir).unwrap();
         let auth = std::fs::read_to_string(keys_dir.join("nats-auth.conf")).unwrap();
         let nodes: Vec<crate::cluster::BrokerNode> = (0..n)
             .map(|_| crate::cluster::BrokerNode {
                 client: free_address(),
                 mqtt: free_address(),
                 route: free_address(),
+                leaf: free_address(),
             })
             .collect();
         for i in 0..n {
             let node_dir = dir.path().join(format!("broker{}", i + 1));
             std::fs::create_dir_all(&node_dir).unwrap();
-            let config = crate::cluster::nats_config(i, &nodes, &node_dir, cert, key, &auth);
+            let router = crate::cluster::nats_router_config(i, &nodes);
+            std::fs::write(node_dir.join("router.conf"), router).unwrap();
+            let config = crate::cluster::nats_config(
+                i,
+                &nodes,
+                &node_dir,
+                cert,
+                key,
+                &auth,
+                &keys.account(),
+            );
             std::fs::write(node_dir.join("nats.conf"), config).unwrap();
         }
         let mut cluster = Self {
-            processes: (0..n).map(|_| None).collect(),
+            processes: (0..n).map(|_| [None, None]).collect(),
             nodes,
             dir,
         };
-        for i in 0..n {
-            cluster.spawn(i);
-        }
-        for i in 0..n {
-            cluster.wait_ready(i);
+        let logged: Vec<u64> = (0..n).map(|i| cluster.spawn(i)).collect();
+        for (i, from) in logged.into_iter().enumerate() {
+            cluster.wait_ready(i, from);
         }
         cluster
     }
@@ -862,31 +876,45 @@ impl BrokerCluster {
         self.dir.path().join(format!("broker{}", i + 1))
     }
 
-    fn spawn(&mut self, i: usize) {
+    /// Starts node `i`'s processes; the length of its MQTT process's log before (see
+    /// [`wait_ready`](Self::wait_ready)).
+    fn spawn(&mut self, i: usize) -> u64 {
         let dir = self.node_dir(i);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("nats.log"))
-            .unwrap();
-        let child = Command::new("nats-server")
-            .arg("-c")
-            .arg(dir.join("nats.conf"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("nats-server (Debian's nats-server; scripts/setup-debian.sh installs it)");
-        self.processes[i] = Some(child);
+        let mut logged = 0;
+        for (p, name) in BROKER_PROCESSES.iter().enumerate() {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{name}.log")))
+                .unwrap();
+            logged = log.metadata().map_or(0, |m| m.len());
+            let child = Command::new("nats-server")
+                .arg("-c")
+                .arg(dir.join(format!("{name}.conf")))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("nats-server (Debian's nats-server; scripts/setup-debian.sh installs it)");
+            self.processes[i][p] = Some(child);
+        }
+        logged
     }
 
     /// Waits until node `i` takes MQTT connections (its JetStream is up: it opens the MQTT
-    /// listener after).
-    fn wait_ready(&self, i: usize) {
+    /// listener after) and its MQTT process has joined a routing process (its log says so after
+    /// byte `from`), so that what it takes reaches the other nodes.
+    fn wait_ready(&self, i: usize, from: u64) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(self.nodes[i].mqtt).is_err() {
+        let joined = || {
+            std::fs::read(self.node_dir(i).join("nats.log")).is_ok_and(|log| {
+                String::from_utf8_lossy(log.get(from as usize..).unwrap_or_default())
+                    .contains("Leafnode connection created")
+            })
+        };
+        while std::net::TcpStream::connect(self.nodes[i].mqtt).is_err() || !joined() {
             assert!(
                 std::time::Instant::now() < deadline,
-                "broker node {} did not open its MQTT port: {}",
+                "broker node {} did not open its MQTT port and join the others: {}",
                 i + 1,
                 self.log(i)
             );
@@ -943,24 +971,32 @@ impl BrokerCluster {
             .unwrap_or(0)
     }
 
-    /// Kills node `i` with SIGKILL and reaps it.
+    /// Kills node `i`'s processes with SIGKILL and reaps them.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut p) = self.processes[i].take() {
-            let _ = p.kill();
-            let _ = p.wait();
+        for process in &mut self.processes[i] {
+            if let Some(mut p) = process.take() {
+                let _ = p.kill();
+                let _ = p.wait();
+            }
         }
     }
 
     /// Starts node `i` again and waits until it takes MQTT connections.
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
-        self.spawn(i);
-        self.wait_ready(i);
+        let from = self.spawn(i);
+        self.wait_ready(i, from);
     }
 
-    /// Node `i`'s log so far (for a failing test's message).
+    /// Node `i`'s logs so far (for a failing test's message).
     pub fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.node_dir(i).join("nats.log")).unwrap_or_default()
+        BROKER_PROCESSES
+            .iter()
+            .map(|name| {
+                let log = std::fs::read_to_string(self.node_dir(i).join(format!("{name}.log")));
+                format!("--- {name}.log\n{}", log.unwrap_or_default())
+            })
+            .collect()
     }
 }
 

@@ -1,12 +1,15 @@
-//! The clustered broker: agents connect to a NATS server cluster's MQTT side (through HAProxy,
-//! ALPN `mqtt` on the service's one port), and the server signs who may do what there.
+//! The clustered broker: agents connect to the MQTT side of NATS broker nodes (through HAProxy,
+//! ALPN `mqtt` on the service's one port), and the server signs who may do what there. Each
+//! node is a routing process clustered with the others and an MQTT process with a JetStream of
+//! its own, a leaf node of the routing processes (`cluster::BrokerNode` says why).
 //!
 //! NATS runs in operator mode (decentralised JWT auth): the server holds four nkeys, made once
 //! by `ecsp-server nats-init` and given to every node as files (like the data key):
 //!
 //! - the **operator**, which the broker nodes trust and which signs the account JWTs;
 //! - the **system account** and a **system user** in it, through which the server pushes a
-//!   re-signed service account to the brokers' `full` resolver (`$SYS.REQ.CLAIMS.UPDATE`);
+//!   re-signed service account to each broker node's `full` resolver
+//!   (`$SYS.REQ.CLAIMS.UPDATE`);
 //! - the **service account**, in which agents and the server meet; it signs user JWTs.
 //!
 //! An agent asks for its broker credential over HTTPS (`POST /api/v1/agent/broker-credential`
@@ -356,56 +359,72 @@ const RECHECK: std::time::Duration = std::time::Duration::from_secs(20);
 /// How often the account is pushed again unchanged (a broker node that came back empty).
 const REPUSH: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Keeps the brokers' copy of the service account's revocations in step with the database:
-/// pushed at start, after each change made by this node ([`Revocations::changed`]), and when a
-/// periodic check finds the database's differ from what was pushed.
+/// Keeps each broker node's copy of the service account's revocations in step with the
+/// database: pushed at start, after each change made by this node ([`Revocations::changed`]),
+/// and when a periodic check finds the database's differ from what was pushed. Each broker node
+/// (its MQTT process, `cluster::BrokerNode`) is sent its own copy: the nodes share no
+/// resolver.
 #[derive(Debug, Clone)]
 pub struct Revocations {
-    tx: tokio::sync::mpsc::Sender<()>,
+    tx: Vec<tokio::sync::mpsc::Sender<()>>,
 }
 
 impl Revocations {
+    /// A task per URL of `urls` (one per broker node), and one that ends when they all have.
     pub fn start(
         state: crate::api::AppState,
         keys: std::sync::Arc<NatsKeys>,
         urls: Vec<String>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let task = tokio::spawn(push_revocations(state, keys, urls, rx));
+        if urls.is_empty() {
+            tracing::warn!(
+                "no --nats-url: disabled agents keep their broker connection until their credential expires"
+            );
+        }
+        let (tx, tasks): (Vec<_>, Vec<_>) = urls
+            .into_iter()
+            .map(|url| {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let task = tokio::spawn(push_revocations(state.clone(), keys.clone(), url, rx));
+                (tx, task)
+            })
+            .unzip();
+        let task = tokio::spawn(async move {
+            for task in tasks {
+                let _ = task.await;
+            }
+        });
         (Self { tx }, task)
     }
 
     /// An agent was disabled, deleted or re-keyed here: push now.
     pub fn changed(&self) {
-        // A full channel already asks for a push.
-        let _ = self.tx.try_send(());
+        for tx in &self.tx {
+            // A full channel already asks for a push.
+            let _ = tx.try_send(());
+        }
     }
 }
 
+/// Keeps the broker node at `url` in step (see [`Revocations`]).
 async fn push_revocations(
     state: crate::api::AppState,
     keys: std::sync::Arc<NatsKeys>,
-    urls: Vec<String>,
+    url: String,
     mut changed: tokio::sync::mpsc::Receiver<()>,
 ) {
-    if urls.is_empty() {
-        tracing::warn!(
-            "no --nats-url: disabled agents keep their broker connection until their credential expires"
-        );
-        return;
-    }
     let client = loop {
         let connect = async {
             let creds = keys.system_creds(chrono::Utc::now())?;
             let options = async_nats::ConnectOptions::with_credentials(&creds)?
                 .name("ecsp-server")
                 .request_timeout(Some(std::time::Duration::from_secs(5)));
-            anyhow::Ok(options.connect(urls.as_slice()).await?)
+            anyhow::Ok(options.connect(url.as_str()).await?)
         };
         match connect.await {
             Ok(c) => break c,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot reach the brokers' NATS side; retrying");
+                tracing::warn!(error = %e, broker = %url, "cannot reach a broker node's NATS side; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         }
@@ -447,10 +466,12 @@ async fn push_revocations(
         }
         match push_account(&client, &keys, now, &map).await {
             Ok(()) => {
-                tracing::info!(revoked = map.len(), "broker account updated");
+                tracing::info!(revoked = map.len(), broker = %url, "broker account updated");
                 pushed = Some((map, std::time::Instant::now()));
             }
-            Err(e) => tracing::warn!(error = %e, "broker account not updated; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, broker = %url, "broker account not updated; retrying")
+            }
         }
     }
 }
