@@ -4,7 +4,7 @@
 //! as p50/p99, next to mosquitto's own round trip measured in the same run (request published
 //! on one topic, answered on another by a second client: the same two broker hops, no server);
 //! and memory per connected agent. Then the same through HAProxy to two server nodes on a
-//! PostgreSQL of its own and a three-node NATS broker cluster (agents sign in with the
+//! PostgreSQL of its own and three NATS broker nodes (agents sign in with the
 //! credential the server signs), next to NATS's own MQTT round trip through HAProxy.
 //!
 //!     cargo build --release -p ecsp-server-mock --bin ecsp-server
