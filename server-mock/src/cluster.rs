@@ -137,7 +137,7 @@ pub fn nats_router_config(index: usize, nodes: &[BrokerNode]) -> String {
         .map(|(_, n)| format!("\"nats-route://{}\"", n.route))
         .collect();
     format!(
-        "# ECSP broker node {n} of {count}, routing process (ecsp-server nats-router-config)
+        "# ECSP broker node {n} of {count}, routing process (ecsp-server nats-config --router)
 server_name: ecsp-router-{n}
 # No clients of its own: a port the system picks.
 listen: \"{host}:-1\"

@@ -127,9 +127,10 @@ fn paced_until(nodes: usize, done: Instant, took: Duration) -> Instant {
 }
 
 impl Queue {
-    /// The next batch into `batch`: what has queued, taken once there is something and fewer
-    /// batches are being stored than this node keeps in flight (see the module's doc); while it
-    /// waits for that, more joins. `false` when the senders are gone and nothing is left.
+    /// The next batch into `batch`: what has queued, taken once there is something, fewer
+    /// batches are being stored than this node keeps in flight and its pacing allows (see the
+    /// module's doc); while it waits for that, more joins. `false` when the senders are gone and
+    /// nothing is left.
     async fn take(&self, batch: &mut Vec<(Upload, Answer)>) -> bool {
         let mut uploads = self.uploads.lock().await;
         if uploads.recv_many(batch, MAX_BATCH).await == 0 {
