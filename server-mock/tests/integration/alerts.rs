@@ -568,9 +568,11 @@ async fn a_message_outlives_a_server_stopped_before_sending_it() {
     let mut log = Vec::new();
     for _ in 0..200 {
         log = deliveries(&ts, &rule_id).await;
+        // An attempt is counted when the message is leased and its status written when the
+        // attempt ends: wait for both.
         if log
             .first()
-            .is_some_and(|d| d["attempts"].as_u64() >= Some(1))
+            .is_some_and(|d| d["attempts"].as_u64() >= Some(1) && d["last_status"].is_string())
         {
             break;
         }
