@@ -356,8 +356,11 @@ const CLAIMS_UPDATE: &str = "$SYS.REQ.CLAIMS.UPDATE";
 /// How often the revocations in the database are compared with those last pushed: a change
 /// whose push was lost (its node died after the commit) reaches the brokers within this.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(20);
-/// How often the account is pushed again unchanged (a broker node that came back empty).
-const REPUSH: std::time::Duration = std::time::Duration::from_secs(600);
+/// How often the account is pushed again unchanged: a broker node that came back without its
+/// copy (a new machine, its folder lost) has only the account it was configured with, and the
+/// nodes share no resolver, so within this it holds the revocations again (a disabled agent is
+/// cut off within a minute).
+const REPUSH: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Keeps each broker node's copy of the service account's revocations in step with the
 /// database: pushed at start, after each change made by this node ([`Revocations::changed`]),
