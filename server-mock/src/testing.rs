@@ -880,14 +880,14 @@ impl BrokerCluster {
     /// [`wait_ready`](Self::wait_ready)).
     fn spawn(&mut self, i: usize) -> u64 {
         let dir = self.node_dir(i);
-        let mut logged = 0;
+        // Where the MQTT process's log (`wait_ready` reads it) ends before this start.
+        let logged = std::fs::metadata(dir.join("nats.log")).map_or(0, |m| m.len());
         for (p, name) in BROKER_PROCESSES.iter().enumerate() {
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(dir.join(format!("{name}.log")))
                 .unwrap();
-            logged = log.metadata().map_or(0, |m| m.len());
             let child = Command::new("nats-server")
                 .arg("-c")
                 .arg(dir.join(format!("{name}.conf")))
