@@ -454,8 +454,28 @@ pub fn server_binary() -> PathBuf {
     bin
 }
 
-/// A free port on 127.0.0.1 (free when asked).
+/// A free port on 127.0.0.1 (free when asked) for a process started later to listen on.
+///
+/// It is taken below the kernel's ephemeral range: a port from `bind(":0")` is free only until
+/// the listener is dropped, and the tests' many outgoing connections (PostgreSQL, HTTPS, MQTT)
+/// draw their local ports from that same range, so one of them could take it before the
+/// process binds it (HAProxy once found its port taken that way, in CI).
 fn free_address() -> SocketAddr {
+    use rand::Rng as _;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let range = ephemeral_low.saturating_sub(12_000).max(1024)..ephemeral_low;
+    if !range.is_empty() {
+        let mut rng = rand::thread_rng();
+        for _ in 0..200 {
+            let port = rng.gen_range(range.clone());
+            if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                return listener.local_addr().unwrap();
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
@@ -501,14 +521,18 @@ fn https_status(addr: SocketAddr, path: &str, ca_pem: &str, proxied: bool) -> Op
 }
 
 /// Waits (up to 30 s) until `GET /ready` through `addr` answers 200 (`proxied`: a node behind
-/// HAProxy, which expects its PROXY protocol header).
-fn wait_ready(addr: SocketAddr, ca_pem: &str, proxied: bool, what: &str) {
+/// HAProxy, which expects its PROXY protocol header); the panic quotes the end of `log`.
+fn wait_ready(addr: SocketAddr, ca_pem: &str, proxied: bool, what: &str, log: &Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while https_status(addr, "/ready", ca_pem, proxied) != Some(200) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} at {addr} not ready within 30 s"
-        );
+        if std::time::Instant::now() >= deadline {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let tail = &text[text.floor_char_boundary(text.len().saturating_sub(4000))..];
+            panic!(
+                "{what} at {addr} not ready within 30 s; the end of {}:\n{tail}",
+                log.display()
+            );
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
@@ -545,7 +569,7 @@ pub struct ProcessCluster {
     /// [`relay_to`]); the node's own address when there is no HAProxy.
     entries: Vec<(SocketAddr, Option<tokio::task::JoinHandle<()>>)>,
     /// The nodes' data directories and HAProxy's files, deleted when the cluster is dropped.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl ProcessCluster {
@@ -684,7 +708,7 @@ impl ProcessCluster {
             brokers,
             addr,
             entries,
-            _dir: dir,
+            dir,
         };
         for i in 0..nodes {
             cluster.spawn(i);
@@ -692,9 +716,11 @@ impl ProcessCluster {
         let ca = cluster.seed.ca_pem.clone();
         tokio::task::block_in_place(|| {
             for node in &cluster.nodes {
-                wait_ready(node.addr, &ca, behind_haproxy, "a server node");
+                let log = node.data_dir.join("server.log");
+                wait_ready(node.addr, &ca, behind_haproxy, "a server node", &log);
             }
-            wait_ready(addr, &ca, false, "the service");
+            let log = cluster.dir.path().join("haproxy.log");
+            wait_ready(addr, &ca, false, "the service", &log);
         });
         cluster
     }
@@ -771,7 +797,14 @@ impl ProcessCluster {
         self.spawn(i);
         let ca = self.seed.ca_pem.clone();
         let proxied = self.haproxy.is_some();
-        wait_ready(self.nodes[i].addr, &ca, proxied, "a restarted server node");
+        let log = self.nodes[i].data_dir.join("server.log");
+        wait_ready(
+            self.nodes[i].addr,
+            &ca,
+            proxied,
+            "a restarted server node",
+            &log,
+        );
     }
 
     /// Runs `statements` on the PostgreSQL server as its administrator (a benchmark's
