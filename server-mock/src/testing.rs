@@ -527,7 +527,8 @@ fn wait_ready(addr: SocketAddr, ca_pem: &str, proxied: bool, what: &str, log: &P
     while https_status(addr, "/ready", ca_pem, proxied) != Some(200) {
         if std::time::Instant::now() >= deadline {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            let tail = &text[text.floor_char_boundary(text.len().saturating_sub(4000))..];
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
             panic!(
                 "{what} at {addr} not ready within 30 s; the end of {}:\n{tail}",
                 log.display()
