@@ -152,12 +152,14 @@ export const api = {
   },
 };
 
+/** The shell sends the core's events in lists, those of a short while together (see
+ *  desktop/app/src/events.rs); each handler below still sees one event at a time, in order. */
 export const CLIENT_EVENT = "ecsp://client";
 export const FOLDER_EVENT = "ecsp://folder";
 
 export function onClientEvent(f: (e: ClientEvent) => void): Promise<UnlistenFn> {
-  return listen<ClientEvent>(CLIENT_EVENT, (e) => f(e.payload));
+  return listen<ClientEvent[]>(CLIENT_EVENT, (e) => e.payload.forEach(f));
 }
 export function onFolderEvent(f: (e: FolderEvent) => void): Promise<UnlistenFn> {
-  return listen<FolderEvent>(FOLDER_EVENT, (e) => f(e.payload));
+  return listen<FolderEvent[]>(FOLDER_EVENT, (e) => e.payload.forEach(f));
 }

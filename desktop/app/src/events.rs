@@ -1,8 +1,11 @@
 //! The core's events, forwarded to the webview as Tauri events (as gitbutler forwards its
-//! operation progress): `ecsp://client` carries every `ClientEvent` as the core serialises it,
-//! `ecsp://folder` every hot-folder `FolderEvent`. The shell itself reacts to a few: the tray's
-//! status line, and a desktop notification when a record is rejected, a file is quarantined,
-//! consent is needed, or the session ends.
+//! operation progress): `ecsp://client` carries `ClientEvent`s as the core serialises them,
+//! `ecsp://folder` hot-folder `FolderEvent`s, each as a list of the events of a short while
+//! ([`GATHER`]). Each Tauri event is a script evaluated in the web process; 1,000 files dropped
+//! into a watched folder were 2,000 of them, now a few dozen, and a state the next event of the
+//! list replaces (the queue's counts, the sync state, a flush's progress) is not sent at all.
+//! The shell itself reacts to a few: the tray's status line, and a desktop notification when a
+//! record is rejected, a file is quarantined, consent is needed, or the session ends.
 
 use ecsp_client::outbox::QueueStatus;
 use ecsp_client::{ClientEvent, EcspClient, SyncState};
@@ -106,6 +109,57 @@ pub fn signed_out(app: &AppHandle) {
     sync_state(app, &SyncState::NeedsSignIn, None);
 }
 
+/// How long events gather after the first of a batch before the batch goes to the webview: well
+/// under what a person notices, and the screens wait longer than this before redrawing.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+/// The most events of one batch (a Tauri event's payload stays small).
+const MAX_BATCH: usize = 500;
+
+/// Waits for the next event, then gathers those that follow within [`GATHER`]; `None` once the
+/// sender is gone and nothing is left.
+async fn next_batch<T: Clone>(events: &mut Receiver<T>) -> Option<Vec<T>> {
+    let first = loop {
+        match events.recv().await {
+            Ok(e) => break e,
+            // Every state-carrying event carries all of it: the next one catches up.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return None,
+        }
+    };
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + GATHER;
+    while batch.len() < MAX_BATCH {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(e)) => batch.push(e),
+            Ok(Err(RecvError::Lagged(_))) => continue,
+            Ok(Err(RecvError::Closed)) | Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// The batch without the events a later one of the same batch replaces: of the queue's counts,
+/// the sync state and a flush's progress, each of which carries the whole state, only the last
+/// is kept; every other event stays, in order.
+fn without_replaced(batch: Vec<ClientEvent>) -> Vec<ClientEvent> {
+    let mut seen = [false; 3];
+    let mut kept: Vec<ClientEvent> = batch
+        .into_iter()
+        .rev()
+        .filter(|event| {
+            let kind = match event {
+                ClientEvent::QueueChanged { .. } => 0,
+                ClientEvent::SyncStateChanged { .. } => 1,
+                ClientEvent::FlushProgress { .. } => 2,
+                _ => return true,
+            };
+            !std::mem::replace(&mut seen[kind], true)
+        })
+        .collect();
+    kept.reverse();
+    kept
+}
+
 pub fn forward_client(
     app: AppHandle,
     client: EcspClient,
@@ -115,47 +169,36 @@ pub fn forward_client(
         // The tray line needs both: the last of each (the queue as it is now, to begin with).
         let mut sync = None;
         let mut queue = client.queue_status().await.ok();
-        loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                // Every state-carrying event carries all of it: the next one catches up.
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
-            };
-            match &event {
-                // The server's reason is about the record's content, never a person's name.
-                ClientEvent::Rejected { reason, .. } => notify(&app, "rejected", reason),
-                ClientEvent::SessionEnded { .. } => notify(&app, "session", ""),
-                ClientEvent::SyncStateChanged { state } => {
-                    sync = Some(state.clone());
-                    sync_state(&app, state, queue.as_ref());
+        while let Some(batch) = next_batch(&mut events).await {
+            let batch = without_replaced(batch);
+            for event in &batch {
+                match event {
+                    // The server's reason is about the record's content, never a person's name.
+                    ClientEvent::Rejected { reason, .. } => notify(&app, "rejected", reason),
+                    ClientEvent::SessionEnded { .. } => notify(&app, "session", ""),
+                    ClientEvent::SyncStateChanged { state } => sync = Some(state.clone()),
+                    ClientEvent::QueueChanged { status } => queue = Some(status.clone()),
+                    _ => {}
                 }
-                ClientEvent::QueueChanged { status } => {
-                    queue = Some(status.clone());
-                    if let Some(state) = &sync {
-                        sync_state(&app, state, queue.as_ref());
-                    }
-                }
-                _ => {}
             }
-            let _ = app.emit(CLIENT_EVENT, &event);
+            if let Some(state) = &sync {
+                sync_state(&app, state, queue.as_ref());
+            }
+            let _ = app.emit(CLIENT_EVENT, &batch);
         }
     })
 }
 
 pub fn forward_folder(app: AppHandle, mut events: Receiver<FolderEvent>) -> JoinHandle<()> {
     tauri::async_runtime::spawn(async move {
-        loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
-            };
-            if let FolderEvent::Quarantined { file, .. } = &event {
-                // The file name is the user's own, shown on their own desktop only.
-                notify(&app, "quarantined", file);
+        while let Some(batch) = next_batch(&mut events).await {
+            for event in &batch {
+                if let FolderEvent::Quarantined { file, .. } = event {
+                    // The file name is the user's own, shown on their own desktop only.
+                    notify(&app, "quarantined", file);
+                }
             }
-            let _ = app.emit(FOLDER_EVENT, &event);
+            let _ = app.emit(FOLDER_EVENT, &batch);
         }
     })
 }
@@ -163,6 +206,86 @@ pub fn forward_folder(app: AppHandle, mut events: Receiver<FolderEvent>) -> Join
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ecsp_client::outbox::OutboxKind;
+    use ecsp_client::sync::FlushProgress;
+
+    fn queue(queued: u64) -> ClientEvent {
+        ClientEvent::QueueChanged {
+            status: QueueStatus {
+                queued,
+                ..QueueStatus::default()
+            },
+        }
+    }
+
+    fn progress(sent: u64) -> ClientEvent {
+        ClientEvent::FlushProgress {
+            progress: FlushProgress {
+                sent,
+                rejected: 0,
+                total: 9,
+            },
+        }
+    }
+
+    fn delivered(n: u8) -> ClientEvent {
+        ClientEvent::Delivered {
+            kind: OutboxKind::Dfe,
+            record_ids: vec![uuid::Uuid::from_bytes([n; 16])],
+        }
+    }
+
+    fn json(events: &[ClientEvent]) -> String {
+        serde_json::to_string(events).expect("events serialise")
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_of_each_state_and_every_other_event_in_order() {
+        let batch = vec![
+            queue(1),
+            ClientEvent::SyncStateChanged {
+                state: SyncState::Sending,
+            },
+            progress(1),
+            delivered(1),
+            queue(2),
+            progress(2),
+            delivered(2),
+            ClientEvent::SyncStateChanged {
+                state: SyncState::Idle,
+            },
+            queue(3),
+        ];
+        let expected = vec![
+            delivered(1),
+            progress(2),
+            delivered(2),
+            ClientEvent::SyncStateChanged {
+                state: SyncState::Idle,
+            },
+            queue(3),
+        ];
+        assert_eq!(json(&without_replaced(batch)), json(&expected));
+        assert_eq!(json(&without_replaced(vec![queue(7)])), json(&[queue(7)]));
+    }
+
+    #[tokio::test]
+    async fn events_sent_together_go_as_one_batch_and_the_end_is_seen() {
+        let (sender, mut receiver) = tokio::sync::broadcast::channel(16);
+        for n in 0..5 {
+            sender.send(n).expect("a receiver");
+        }
+        assert_eq!(next_batch(&mut receiver).await, Some(vec![0, 1, 2, 3, 4]));
+        let later = tokio::spawn(async move {
+            sender.send(5).expect("a receiver");
+            tokio::time::sleep(GATHER * 4).await;
+            sender.send(6).expect("a receiver");
+        });
+        assert_eq!(next_batch(&mut receiver).await, Some(vec![5]));
+        later.await.expect("the sender task");
+        assert_eq!(next_batch(&mut receiver).await, Some(vec![6]));
+        assert_eq!(next_batch(&mut receiver).await, None);
+    }
 
     #[test]
     fn the_tray_says_up_to_date_only_over_an_empty_queue() {

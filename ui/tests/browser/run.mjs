@@ -240,8 +240,8 @@ test("queue: rejected records show the server's reason and can be retried or rem
   await axe(page, "queue");
   await noHeadingTwice(page, "queue");
   // Progress from the core's events.
-  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "flush_progress", progress: { sent: 3, rejected: 0, total: 7 } }));
-  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 1, in_flight: 0, rejected: 1, sent: 3 } }));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", [{ type: "flush_progress", progress: { sent: 3, rejected: 0, total: 7 } }]));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", [{ type: "queue_changed", status: { queued: 1, in_flight: 0, rejected: 1, sent: 3 } }]));
   await page.getByText("Sent 3 of 7").first().waitFor();
   await shot(page, "en-04-queue");
   // Each row names its printer in words; no record id shows, and the buttons say which row.
@@ -272,7 +272,7 @@ test("queue: a long backlog is listed 50 at a time, with how many there are and 
   await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 100);
   assert((await page.evaluate(() => document.activeElement?.textContent)) === "Show 20 more", "the keyboard stays on the button");
   // An event redraws the screen without folding the list back.
-  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 119, in_flight: 0, rejected: 1, sent: 3 } }));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", [{ type: "queue_changed", status: { queued: 119, in_flight: 0, rejected: 1, sent: 3 } }]));
   await page.waitForTimeout(300);
   assert((await rows()) === 100, "still 100 after an event");
   // A burst of events (files dropped into a watched folder) redraws the screen a few times, not
@@ -283,7 +283,7 @@ test("queue: a long backlog is listed 50 at a time, with how many there are and 
     const s = window.__ecsp.backend.state;
     for (let i = 0; i < 200; i++) {
       if (i === 199) s.queue.push({ ...s.queue[0], record_id: "1f6c1d2e-0000-4000-8000-999999999999" });
-      window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 119, in_flight: 0, rejected: 1, sent: 3 } });
+      window.__ecsp.emit("ecsp://client", [{ type: "queue_changed", status: { queued: 119, in_flight: 0, rejected: 1, sent: 3 } }]);
     }
   });
   await page.waitForFunction(() => document.querySelector('[data-testid="queue-shown"]')?.textContent?.includes("of 121"));
@@ -320,7 +320,7 @@ test("sources, server records and authorisation", async () => {
   await page.getByLabel("Printer this DFE drives").selectOption({ index: 1 });
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByText("Saved.").waitFor();
-  await page.evaluate(() => window.__ecsp.emit("ecsp://folder", { event: "captured", file: "job-17.jdf", record_ids: ["x"], withheld: ["job_info"] }));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://folder", [{ event: "captured", file: "job-17.jdf", record_ids: ["x"], withheld: ["job_info"] }]));
   await page.getByText("job-17.jdf: captured without job information").waitFor();
   await axe(page, "sources");
   await noHeadingTwice(page, "sources");
@@ -354,17 +354,17 @@ test("the header never says up to date over a rejected or waiting record", async
   const page = await open("en", "?signedIn");
   await go(page, "Queue");
   // The fake queue holds one waiting and one rejected record; the sync service is idle.
-  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "sync_state_changed", state: { state: "idle" } }));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", [{ type: "sync_state_changed", state: { state: "idle" } }]));
   await page.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.includes("1 rejected"));
   assert(!(await page.getByTestId("sync").innerText()).includes("Up to date"), "not up to date over a rejection");
   await axe(page, "status with a rejection");
   await shot(page, "en-08-status-rejected");
-  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 2, in_flight: 0, rejected: 0, sent: 3 } }));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", [{ type: "queue_changed", status: { queued: 2, in_flight: 0, rejected: 0, sent: 3 } }]));
   await page.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.endsWith("2 waiting to be sent"));
-  await page.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "queue_changed", status: { queued: 0, in_flight: 0, rejected: 0, sent: 5 } }));
+  await page.evaluate(() => window.__ecsp.emit("ecsp://client", [{ type: "queue_changed", status: { queued: 0, in_flight: 0, rejected: 0, sent: 5 } }]));
   await page.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.endsWith("Up to date"));
   const ja = await open("ja", "?signedIn");
-  await ja.evaluate(() => window.__ecsp.emit("ecsp://client", { type: "sync_state_changed", state: { state: "idle" } }));
+  await ja.evaluate(() => window.__ecsp.emit("ecsp://client", [{ type: "sync_state_changed", state: { state: "idle" } }]));
   await ja.waitForFunction(() => document.querySelector('[data-testid="sync"]')?.textContent?.includes("1 件が拒否されました"));
   await shot(ja, "ja-08-status-rejected");
 });
@@ -378,7 +378,7 @@ test("a decision read from the server redraws the consent screen and says where 
     const s = window.__ecsp.backend.state;
     s.consents.set("job_info", "granted");
     s.history.unshift({ decision_id: null, purpose: "job_info", decision: "granted", notice_version: "2026-11", decided_at: "2026-11-22T08:03:00Z", delivered: true });
-    window.__ecsp.emit("ecsp://client", { type: "consent_changed", purpose: "job_info", decision: "granted" });
+    window.__ecsp.emit("ecsp://client", [{ type: "consent_changed", purpose: "job_info", decision: "granted" }]);
   });
   await page.waitForFunction(() => document.querySelector('[data-testid="state-job_info"]')?.textContent?.startsWith("Allowed"));
   assert((await page.getByText("On the server (decided in another app)").count()) === 1, "the history says it was decided elsewhere");
