@@ -1,8 +1,8 @@
 // Pure helpers the screens use (unit-tested without a DOM).
 import type { ClientEvent, FolderEvent, PreviewRecord, QueueStatus, SyncState, UiError } from "./api";
 import { isUiError } from "./api";
-import { t } from "./i18n";
-import { en, type MessageKey } from "./messages";
+import { messageKey, t } from "./i18n";
+import type { MessageKey } from "./messages";
 
 /** A fingerprint split in groups of four pairs per line-friendly chunk, for comparing by eye. */
 export function groupFingerprint(fp: string): string[] {
@@ -39,10 +39,10 @@ export function syncText(s: SyncState | null | undefined, queue?: QueueStatus | 
  */
 function waitingReason(code: string | null | undefined, reason: string): string {
   if (!code) return t("status.sync.reason.backing_off");
-  const own = `status.sync.reason.${code}`;
-  if (own in en) return t(own as MessageKey);
-  const general = `error.${code}`;
-  return general in en ? t(general as MessageKey, { message: reason }) : t("status.sync.reason.other");
+  const own = messageKey(`status.sync.reason.${code}`);
+  if (own) return t(own);
+  const general = messageKey(`error.${code}`);
+  return general ? t(general, { message: reason }) : t("status.sync.reason.other");
 }
 
 /**
@@ -51,8 +51,7 @@ function waitingReason(code: string | null | undefined, reason: string): string 
  */
 export function retryReasonText(code: string | null, detail: string | null): string | null {
   if (!detail) return null;
-  const key = `queue.retryReason.${code}`;
-  return t(key in en ? (key as MessageKey) : "queue.retryReason.other");
+  return t(messageKey(`queue.retryReason.${code}`) ?? "queue.retryReason.other");
 }
 
 /** Applies a core event to the queue counts shown (events carry the whole state). */
@@ -88,8 +87,7 @@ export function folderEventText(e: FolderEvent): string {
 /** Why a file was quarantined, in the page's language by the reason's code (the parser's own
  * words go beside it); a code this app has no words for is said generally. */
 export function quarantineReasonText(kind: string | null | undefined): string {
-  const key = `quarantine.reason.${kind}`;
-  return t(kind && key in en ? (key as MessageKey) : "quarantine.reason.other");
+  return t((kind && messageKey(`quarantine.reason.${kind}`)) || "quarantine.reason.other");
 }
 
 /** The exact JSON a record leaves with: its body plus the gated parts that will be sent. */

@@ -28,6 +28,12 @@ export function t(key: MessageKey, params: Record<string, string | number> = {})
   );
 }
 
+/** `key` when the catalogue has words for it (a key built from a code the core or the server
+ *  sent), else null: the caller falls back to its general words. */
+export function messageKey(key: string): MessageKey | null {
+  return Object.hasOwn(en, key) ? (key as MessageKey) : null;
+}
+
 export function placeholders(text: string): string[] {
   return [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
 }

@@ -3,8 +3,8 @@
 import { api, type FlushProgress, type QueueItem, type QueuePage, type QueueStatus } from "../api";
 import { h, showError, table, fill } from "../dom";
 import { errorText, progressText, retryReasonText } from "../format";
-import { formatTime, language, t } from "../i18n";
-import { en, type MessageKey } from "../messages";
+import { formatTime, language, messageKey, t } from "../i18n";
+import type { MessageKey } from "../messages";
 import { deviceLabel } from "./sources";
 
 export const live: { progress: FlushProgress | null } = { progress: null };
@@ -20,8 +20,7 @@ function reason(item: QueueItem): (HTMLElement | string)[] {
     return words ? [h("span", { class: "retry-reason", title: item.last_error ?? "" }, words)] : [];
   }
   // The catalogue's `reject.*` keys are the problem codes it can say (`ecsp_protocol::problem::codes`).
-  const key = `reject.${item.last_error_code}`;
-  const lead = h("span", { class: "rejection" }, t(key in en ? (key as MessageKey) : "reject.other"));
+  const lead = h("span", { class: "rejection" }, t(messageKey(`reject.${item.last_error_code}`) ?? "reject.other"));
   return item.last_error
     ? [lead, h("small", { class: "server-detail" }, t("queue.serverDetail", { detail: item.last_error }))]
     : [lead];

@@ -3,8 +3,7 @@
 import { api, type DeviceView, type RecordView } from "../api";
 import { field, h, message, table, fill } from "../dom";
 import { errorText } from "../format";
-import { formatTime, t } from "../i18n";
-import { en, type MessageKey } from "../messages";
+import { formatTime, messageKey, t } from "../i18n";
 import { deviceLabel } from "./sources";
 
 export async function recordsView(root: HTMLElement, selected?: string): Promise<void> {
@@ -47,6 +46,6 @@ function render(root: HTMLElement, devices: DeviceView[], deviceId: string | und
 /** A stored record's kind in words; a kind this app has no words for is shown as the server
  * names it. */
 export function recordKindLabel(kind: string): string {
-  const key = `kind.${kind}`;
-  return key in en ? t(key as MessageKey) : kind;
+  const key = messageKey(`kind.${kind}`);
+  return key ? t(key) : kind;
 }
