@@ -474,3 +474,49 @@ async fn a_database_with_data_is_refused_to_a_data_directory_without_its_key() {
         "no new key made"
     );
 }
+
+#[tokio::test]
+async fn a_record_cannot_name_another_organisations_device() {
+    if postgres_only("a_record_cannot_name_another_organisations_device").is_none() {
+        return;
+    }
+    let ts = TestServer::start().await;
+    assert_eq!(
+        ts.server().db.engine(),
+        ecsp_server_mock::sql::Engine::Postgres
+    );
+    let operator = ts.token("operator").await;
+    let res = ts
+        .post(
+            &operator,
+            "/api/v1/uploads/dfe",
+            &dfe_upload(vec![dfe_record(ts.device(0), None)]),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let foreign = ts.foreign_org().await;
+
+    // The schema (v18: `records (device_id, org_id)` → `devices (id, org_id)`) refuses a record
+    // of this organisation naming the other one's device, which exists; its own device is fine.
+    let move_last_record_to = |device: uuid::Uuid| {
+        ts.server().db.write(move |c| {
+            c.execute(
+                "UPDATE records SET device_id = (SELECT id FROM devices WHERE public_id = ?1)
+                 WHERE id = (SELECT max(id) FROM records)",
+                [device.to_string()],
+            )
+            .map_err(StoreError::from)
+        })
+    };
+    assert_eq!(move_last_record_to(ts.device(1)).await.unwrap(), 1);
+    let refused = move_last_record_to(foreign.device)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("records_device_org_fkey"), "{refused}");
+}
