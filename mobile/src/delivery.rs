@@ -12,17 +12,20 @@ use ecsp_client::service::{SyncHandle, SyncOptions};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::screens::ConsentDecisionKind;
-use crate::{FieldClient, FieldError, uuid};
+use crate::{FieldClient, FieldError, FieldErrorCode, uuid};
 
 /// What the sync service is doing.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum SyncStatus {
     Idle,
     Sending,
-    /// Records back off after trouble that may pass; tried again at `until_unix`.
+    /// Records back off after trouble that may pass; tried again at `until_unix`. `code` says
+    /// which trouble, for the app's own words (`reason` is the core's, in English); none while
+    /// only backing off.
     Waiting {
         until_unix: i64,
         reason: String,
+        code: Option<FieldErrorCode>,
     },
     /// The server cannot be reached; tried again at `until_unix` or at `network_available()`.
     Offline {
@@ -39,9 +42,14 @@ impl From<SyncState> for SyncStatus {
         match s {
             SyncState::Idle => Self::Idle,
             SyncState::Sending => Self::Sending,
-            SyncState::Waiting { until, reason, .. } => Self::Waiting {
+            SyncState::Waiting {
+                until,
+                reason,
+                code,
+            } => Self::Waiting {
                 until_unix: until.timestamp(),
                 reason,
+                code: code.map(FieldErrorCode::from),
             },
             SyncState::Offline { until, reason } => Self::Offline {
                 until_unix: until.timestamp(),
@@ -347,5 +355,33 @@ impl FieldClient {
     pub async fn drop_rejected(&self, record_id: Option<String>) -> Result<u32, FieldError> {
         let record = record_id.as_deref().map(uuid).transpose()?;
         Ok(self.inner.drop_rejected(record).await? as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecsp_client::ErrorCode;
+
+    #[test]
+    fn a_waiting_state_keeps_its_code_for_the_apps_own_words() {
+        let until = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        let waiting = |code| SyncState::Waiting {
+            until,
+            reason: "the server answered 503".to_owned(),
+            code,
+        };
+        assert_eq!(
+            SyncStatus::from(waiting(Some(ErrorCode::RateLimited))),
+            SyncStatus::Waiting {
+                until_unix: 1_800_000_000,
+                reason: "the server answered 503".to_owned(),
+                code: Some(FieldErrorCode::RateLimited),
+            }
+        );
+        assert!(matches!(
+            SyncStatus::from(waiting(None)),
+            SyncStatus::Waiting { code: None, .. }
+        ));
     }
 }
