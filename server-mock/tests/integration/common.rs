@@ -246,6 +246,19 @@ pub fn measurement_upload(records: Vec<Value>) -> Value {
     json!({"schema_version": 1, "records": records})
 }
 
+/// Uploads DFE `records` as `token`'s user and asserts they were stored.
+pub async fn upload_dfe(ts: &TestServer, token: &str, records: Vec<Value>) {
+    let res = ts
+        .post(token, "/api/v1/uploads/dfe", &dfe_upload(records))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+}
+
 pub async fn grant_consent(ts: &TestServer, token: &str, purpose: &str, decision: &str) {
     let res = ts
         .post(

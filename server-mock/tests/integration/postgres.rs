@@ -91,15 +91,7 @@ async fn migrate_copies_an_installation_and_the_api_reads_every_part_back() {
         dfe_record(ts.device(0), None),
         dfe_record(ts.device(1), None),
     ];
-    let res = ts
-        .post(&operator, "/api/v1/uploads/dfe", &dfe_upload(records))
-        .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    upload_dfe(&ts, &operator, records).await;
     let res = ts
         .post(
             &operator,
@@ -486,19 +478,7 @@ async fn a_record_cannot_name_another_organisations_device() {
         ecsp_server_mock::sql::Engine::Postgres
     );
     let operator = ts.token("operator").await;
-    let res = ts
-        .post(
-            &operator,
-            "/api/v1/uploads/dfe",
-            &dfe_upload(vec![dfe_record(ts.device(0), None)]),
-        )
-        .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    upload_dfe(&ts, &operator, vec![dfe_record(ts.device(0), None)]).await;
     let foreign = ts.foreign_org().await;
 
     // The schema (v18: `records (device_id, org_id)` → `devices (id, org_id)`) refuses a record
