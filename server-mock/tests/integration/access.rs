@@ -451,12 +451,7 @@ async fn agents_report_only_their_designated_devices() {
             &upload("X4DEMO0001", agent_id),
         )
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
     let res = ts
         .post(
             &secret,

@@ -251,12 +251,7 @@ async fn report(ts: &TestServer, codes: &[&str]) {
     let res = ts
         .post(&ts.demo.agent.secret, "/api/v1/agent/device-data", &body)
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
 }
 
 /// A rule for the operator (who may see the first demo printer); returns (rule id, secret).

@@ -251,12 +251,7 @@ pub async fn upload_dfe(ts: &TestServer, token: &str, records: Vec<Value>) {
     let res = ts
         .post(token, "/api/v1/uploads/dfe", &dfe_upload(records))
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
 }
 
 pub async fn grant_consent(ts: &TestServer, token: &str, purpose: &str, decision: &str) {
@@ -267,6 +262,11 @@ pub async fn grant_consent(ts: &TestServer, token: &str, purpose: &str, decision
             &json!({"decision_id": uuid::Uuid::new_v4(), "purpose": purpose, "decision": decision, "notice_version": "2026-11", "decided_at": chrono::Utc::now()}),
         )
         .await;
+    expect_created(res).await;
+}
+
+/// Asserts a `201 Created` answer, quoting the body when it is not one.
+pub async fn expect_created(res: Response) {
     assert_eq!(
         res.status(),
         StatusCode::CREATED,

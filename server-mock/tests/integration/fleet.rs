@@ -28,12 +28,7 @@ async fn report(ts: &TestServer, serial: &str, minutes_ago: i64, extra: Value) {
     let res = ts
         .post(&ts.demo.agent.secret, "/api/v1/agent/device-data", &body)
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
 }
 
 fn job(started_minutes_ago: i64, pages: u32) -> Value {

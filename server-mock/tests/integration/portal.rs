@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{TestServer, rustls_client_config};
+use crate::common::{TestServer, expect_created, rustls_client_config};
 
 /// A browser: keeps cookies by hand (to check each one's attributes) and never follows
 /// redirects (to check where each answer sends it).
@@ -1074,12 +1074,7 @@ async fn dfe_uploads_show_job_information_only_where_given_and_export_it() {
             &dfe_upload(vec![with.clone()]),
         )
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
 
     let mut b = Browser::new(&ts);
     b.sign_in("admin").await;
@@ -1584,12 +1579,7 @@ async fn a_large_chart_page_draws_the_worst_patches_lists_every_sample_and_stays
             &crate::common::measurement_upload(vec![first, newest.clone()]),
         )
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
     let path = format!("/portal/records/{}", newest["record_id"].as_str().unwrap());
     let mut b = Browser::new(&ts);
     b.sign_in("admin").await;
@@ -1653,12 +1643,7 @@ async fn a_measurement_page_plots_it_against_the_newest_earlier_comparable_measu
             &crate::common::measurement_upload(vec![newest.clone(), first.clone(), middle.clone()]),
         )
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
     let id = |r: &Value| r["record_id"].as_str().unwrap().to_owned();
 
     let mut b = Browser::new(&ts);

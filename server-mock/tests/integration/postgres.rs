@@ -99,12 +99,7 @@ async fn migrate_copies_an_installation_and_the_api_reads_every_part_back() {
             &measurement_upload(vec![measurement_record(ts.device(0), false, false)]),
         )
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
     let support = ts.token("support").await;
     let res = ts
         .post(

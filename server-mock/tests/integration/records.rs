@@ -411,12 +411,7 @@ async fn bodies_are_read_as_the_document_describes_them() {
     let res = ts
         .post(&token, "/api/v1/uploads/dfe", &dfe_upload(vec![record]))
         .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+    expect_created(res).await;
     let stored: Value = ts
         .get(&token, &format!("/api/v1/records/{id}"))
         .await
