@@ -171,17 +171,24 @@ pub fn forward_client(
         let mut queue = client.queue_status().await.ok();
         while let Some(batch) = next_batch(&mut events).await {
             let batch = without_replaced(batch);
+            let mut tray_changed = false;
             for event in &batch {
                 match event {
                     // The server's reason is about the record's content, never a person's name.
                     ClientEvent::Rejected { reason, .. } => notify(&app, "rejected", reason),
                     ClientEvent::SessionEnded { .. } => notify(&app, "session", ""),
-                    ClientEvent::SyncStateChanged { state } => sync = Some(state.clone()),
-                    ClientEvent::QueueChanged { status } => queue = Some(status.clone()),
+                    ClientEvent::SyncStateChanged { state } => {
+                        sync = Some(state.clone());
+                        tray_changed = true;
+                    }
+                    ClientEvent::QueueChanged { status } => {
+                        queue = Some(status.clone());
+                        tray_changed = true;
+                    }
                     _ => {}
                 }
             }
-            if let Some(state) = &sync {
+            if let Some(state) = sync.as_ref().filter(|_| tray_changed) {
                 sync_state(&app, state, queue.as_ref());
             }
             let _ = app.emit(CLIENT_EVENT, &batch);

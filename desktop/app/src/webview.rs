@@ -105,7 +105,10 @@ mod linux {
         if let Some(settings) = WebViewExt::settings(webview) {
             // No GPU compositing: the screens are static text and tables, and accelerated
             // compositing keeps GL surfaces and tile buffers in the web process (≈ 75 MiB
-            // under Mesa's software renderer).
+            // under Mesa's software renderer). On WebKitGTK 2.50 this alone still left the web
+            // process compositing; `WEBKIT_DISABLE_COMPOSITING_MODE` in `super::PROCESS_ENVIRONMENT`
+            // turns it off from the start. The policy stays for a user who set that variable
+            // otherwise.
             settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
             // Single-page app: navigating never leaves the page, so a back/forward page cache
             // only holds memory.
