@@ -15,8 +15,7 @@ export function groupFingerprint(fp: string): string[] {
 /** The user-facing text of an error, by its stable code. */
 export function errorText(e: unknown): string {
   if (isUiError(e)) {
-    const key = `error.${e.code}` as MessageKey;
-    return t(key, { message: e.message });
+    return t(messageKey(`error.${e.code}`) ?? "error.unknown", { message: e.message });
   }
   return t("error.unknown", { message: e instanceof Error ? e.message : String(e) });
 }

@@ -22,6 +22,8 @@ describe("errors", () => {
     setLanguage("ja");
     expect(errorText({ code: "sign_in_refused", message: "x" })).toMatch(/パスワード/);
     expect(errorText(new Error("boom"))).toBe("問題が発生しました: boom");
+    // A code this build has no words for is said generally, never as the code.
+    expect(errorText({ code: "from_a_newer_shell", message: "boom" })).toBe("問題が発生しました: boom");
     setLanguage("en");
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { en, ja } from "../../src/messages";
-import { detectLanguage, formatTime, placeholders, setLanguage, t } from "../../src/i18n";
+import { detectLanguage, formatTime, messageKey, placeholders, setLanguage, t } from "../../src/i18n";
 import { recordKindLabel } from "../../src/views/records";
 
 describe("the message catalogue", () => {
@@ -36,6 +36,16 @@ describe("the language choice", () => {
     expect(detectLanguage(["ja-JP"], "en")).toBe("en");
     expect(detectLanguage(["fr-FR"], null)).toBe("en");
     expect(detectLanguage([], "bogus")).toBe("en");
+  });
+});
+
+describe("keys built from codes", () => {
+  it("are the catalogue's own keys only", () => {
+    expect(messageKey("reject.other")).toBe("reject.other");
+    expect(messageKey("reject.no_such_code")).toBeNull();
+    // Not what every object has: `"constructor" in en` is true.
+    expect(messageKey("constructor")).toBeNull();
+    expect(messageKey("toString")).toBeNull();
   });
 });
 
