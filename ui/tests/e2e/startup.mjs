@@ -51,19 +51,19 @@ async function until(what, f, ms = 60000) {
 const freePort = () => new Promise((resolve) => {
   const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
 });
+/** Whether something accepts connections on the loopback `port`. */
+const listening = (port) => new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); r(true); }); s.on("error", () => r(false)); });
+/** `NAME=value` strings as an object. */
+const keyValues = (list) => Object.fromEntries(list.filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
 const port = await freePort();
 // ECSP_APP_ENV="NAME=value …": set for the app (and its WebKit processes) only, not for the
 // engine floor, to try a setting without a rebuild.
-const appEnv = Object.fromEntries((process.env.ECSP_APP_ENV ?? "").split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+const appEnv = keyValues((process.env.ECSP_APP_ENV ?? "").split(/\s+/));
 const driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", ["--port", String(port)], {
   stdio: "ignore", env: { ...process.env, ...appEnv, ECSP_CONFIG_DIR: path.join(work, "config"), ECSP_DATA_DIR: path.join(work, "data"), LANG: "C.UTF-8" },
 });
 children.push(driver);
-for (let i = 0; i < 100; i++) {
-  const up = await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); r(true); }); s.on("error", () => r(false)); });
-  if (up) break;
-  await sleep(100);
-}
+for (let i = 0; i < 100 && !(await listening(port)); i++) await sleep(100);
 
 function children_(pid) {
   const out = [];
@@ -240,7 +240,7 @@ async function queuedRun(runNo) {
     const pid = appPid();
     // What the floor below is started with: the app's environment (the engine settings it
     // restarts itself with) and its window's size.
-    const environment = Object.fromEntries(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+    const environment = keyValues(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0"));
     const { width, height } = await app.getWindowRect();
     return { ...measureTree(pid, `queued-${runNo}`), queued, rows, captureS, environment, window: { width, height } };
   } finally {
@@ -265,7 +265,13 @@ driver.kill();
 const miniBrowser = process.env.ECSP_MINIBROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 async function floorThroughWebDriver() {
   const driverPort = await freePort();
-  const webDriver = spawn("WebKitWebDriver", [`--port=${driverPort}`], { stdio: "ignore", env: queuedMemory.environment });
+  // The app's environment without what ECSP_APP_ENV tried on the app alone.
+  const env = { ...queuedMemory.environment };
+  for (const name of Object.keys(appEnv)) {
+    if (name in process.env) env[name] = process.env[name];
+    else delete env[name];
+  }
+  const webDriver = spawn("WebKitWebDriver", [`--port=${driverPort}`], { stdio: "ignore", env });
   children.push(webDriver);
   const base = `http://127.0.0.1:${driverPort}`;
   const call = async (method, url, body) => {
@@ -274,7 +280,7 @@ async function floorThroughWebDriver() {
     if (!response.ok) throw new Error(`WebKitWebDriver ${method} ${url}: ${JSON.stringify(json.value)}`);
     return json.value;
   };
-  await until("WebKitWebDriver", () => new Promise((r) => { const c = net.connect(driverPort, "127.0.0.1", () => { c.end(); r(true); }); c.on("error", () => r(false)); }), 10000);
+  await until("WebKitWebDriver", () => listening(driverPort), 10000);
   const { sessionId } = await call("POST", "/session", { capabilities: { alwaysMatch: { "webkitgtk:browserOptions": { binary: miniBrowser, args: ["--automation"] } } } });
   try {
     await call("POST", `/session/${sessionId}/window/rect`, queuedMemory.window);
@@ -298,15 +304,18 @@ async function floorAlone() {
   browser.kill();
   return m;
 }
-let floor = null;
-let floorAloneM = null;
-try {
-  statSync(miniBrowser);
-  floor = await floorThroughWebDriver();
-  floorAloneM = await floorAlone();
-} catch (e) {
-  console.error(`no engine floor measured (${miniBrowser}): ${e.message}`);
+/** `measure()`, or null (said on stderr) when it fails. */
+async function floorOrNull(what, measure) {
+  try {
+    statSync(miniBrowser);
+    return await measure();
+  } catch (e) {
+    console.error(`no engine floor measured ${what} (${miniBrowser}): ${e.message}`);
+    return null;
+  }
 }
+const floor = await floorOrNull("through WebKitWebDriver", floorThroughWebDriver);
+const floorAloneM = await floorOrNull("alone", floorAlone);
 
 const warm = starts.slice(1).sort((a, b) => a - b);
 const median = warm.length ? warm[Math.floor(warm.length / 2)] : starts[0];
@@ -331,11 +340,13 @@ if (firstScreen) {
 const m = queuedMemory;
 console.log(`  idle after sign-in with ${m.queued} records queued (${m.rows} rows on the queue screen; captured in ${m.captureS.toFixed(1)} s), process tree of ${m.each.length}: PSS ${mib(m.pssKiB)} MiB (RSS sum ${mib(m.rssKiB)} MiB)${memory.length > 1 ? `, median of ${memory.length} runs (${memory.map((r) => mib(r.pssKiB)).join(", ")})` : ""}`);
 printTree(m);
+if (floorAloneM) {
+  console.log(`  MiniBrowser alone on about:blank, process tree of ${floorAloneM.each.length}: PSS ${mib(floorAloneM.pssKiB)} MiB (the app is ${mib(m.pssKiB - floorAloneM.pssKiB)} MiB over it)`);
+  printTree(floorAloneM);
+}
 if (floor) {
   console.log(`  engine floor, MiniBrowser on about:blank through WebKitWebDriver with the app's environment, process tree of ${floor.each.length}: PSS ${mib(floor.pssKiB)} MiB`);
   printTree(floor);
-  console.log(`  MiniBrowser alone on about:blank, process tree of ${floorAloneM.each.length}: PSS ${mib(floorAloneM.pssKiB)} MiB (the app is ${mib(m.pssKiB - floorAloneM.pssKiB)} MiB over it)`);
-  printTree(floorAloneM);
   console.log(`  the app over the engine floor: ${mib(m.pssKiB - floor.pssKiB)} MiB   (aim ≤ 25 MiB: ${m.pssKiB - floor.pssKiB <= 25 * 1024 ? "met" : "not met"})`);
 }
 console.log(`  binary size: ${mib(size / 1024)} MiB as built, ${mib(strippedSize / 1024)} MiB stripped   (aim < 15 MB)`);
