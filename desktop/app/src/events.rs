@@ -4,8 +4,9 @@
 //! ([`GATHER`]). Each Tauri event is a script evaluated in the web process; 1,000 files dropped
 //! into a watched folder were 2,000 of them, now a few dozen, and a state the next event of the
 //! list replaces (the queue's counts, the sync state, a flush's progress) is not sent at all.
-//! The shell itself reacts to a few: the tray's status line, and a desktop notification when a
-//! record is rejected, a file is quarantined, consent is needed, or the session ends.
+//! The shell itself reacts to a few: the tray's status line, and a desktop notification when
+//! records are rejected, files are quarantined, consent is needed, or the session ends; one per
+//! kind and list, saying how many, so a folder of bad files is one notification, not one each.
 
 use ecsp_client::outbox::QueueStatus;
 use ecsp_client::{ClientEvent, EcspClient, SyncState};
@@ -33,10 +34,6 @@ fn japanese() -> bool {
 fn text(key: &str) -> &'static str {
     let ja = japanese();
     match (key, ja) {
-        ("rejected", false) => "A record was rejected by the server",
-        ("rejected", true) => "サーバーがレコードを拒否しました",
-        ("quarantined", false) => "A DFE file was quarantined",
-        ("quarantined", true) => "DFE ファイルを隔離しました",
         ("consent", false) => "Your consent is needed",
         ("consent", true) => "同意の確認が必要です",
         ("consent_body", false) => "Open ECSP Desktop to decide what may be sent.",
@@ -67,14 +64,70 @@ fn text(key: &str) -> &'static str {
 
 /// Shows a desktop notification; a desktop without a notification service only logs it.
 pub fn notify(app: &AppHandle, title_key: &str, body: &str) {
-    if let Err(e) = app
-        .notification()
-        .builder()
-        .title(text(title_key))
-        .body(body)
-        .show()
-    {
+    show(app, text(title_key), body);
+}
+
+fn show(app: &AppHandle, title: &str, body: &str) {
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
         tracing::info!(error = %e, "no notification service");
+    }
+}
+
+/// What one list's events of a kind are worth a notification for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Burst {
+    /// Records the server rejected; the details are the server's reasons.
+    Rejected,
+    /// Files quarantined; the details are the files' names.
+    Quarantined,
+}
+
+/// The most details a notification lists.
+const DETAILS_SHOWN: usize = 3;
+
+/// The title and body of the one notification for `details` (one per event, in order; `None`
+/// for none): one event says its detail as before; several say how many, and the first few
+/// different details, then how many more there were.
+fn burst_notice(burst: Burst, details: &[&str], ja: bool) -> Option<(String, String)> {
+    let n = details.len();
+    let title = match (burst, n, ja) {
+        (_, 0, _) => return None,
+        (Burst::Rejected, 1, false) => "A record was rejected by the server".to_owned(),
+        (Burst::Rejected, 1, true) => "サーバーがレコードを拒否しました".to_owned(),
+        (Burst::Rejected, _, false) => format!("{n} records were rejected by the server"),
+        (Burst::Rejected, _, true) => format!("サーバーが {n} 件のレコードを拒否しました"),
+        (Burst::Quarantined, 1, false) => "A DFE file was quarantined".to_owned(),
+        (Burst::Quarantined, 1, true) => "DFE ファイルを隔離しました".to_owned(),
+        (Burst::Quarantined, _, false) => format!("{n} DFE files were quarantined"),
+        (Burst::Quarantined, _, true) => format!("DFE ファイル {n} 件を隔離しました"),
+    };
+    let mut distinct: Vec<&str> = Vec::new();
+    for detail in details {
+        if !distinct.contains(detail) {
+            distinct.push(detail);
+        }
+    }
+    let mut body = distinct
+        .iter()
+        .take(DETAILS_SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let more = distinct.len().saturating_sub(DETAILS_SHOWN);
+    if more > 0 {
+        body.push('\n');
+        body.push_str(&match ja {
+            false => format!("and {more} more"),
+            true => format!("ほか {more} 件"),
+        });
+    }
+    Some((title, body))
+}
+
+/// Shows the one notification for a list's events of a kind, if any.
+fn notify_burst(app: &AppHandle, burst: Burst, details: &[&str]) {
+    if let Some((title, body)) = burst_notice(burst, details, japanese()) {
+        show(app, &title, &body);
     }
 }
 
@@ -172,10 +225,11 @@ pub fn forward_client(
         while let Some(batch) = next_batch(&mut events).await {
             let batch = without_replaced(batch);
             let mut tray_changed = false;
+            // The server's reasons are about the records' content, never a person's name.
+            let mut rejected = Vec::new();
             for event in &batch {
                 match event {
-                    // The server's reason is about the record's content, never a person's name.
-                    ClientEvent::Rejected { reason, .. } => notify(&app, "rejected", reason),
+                    ClientEvent::Rejected { reason, .. } => rejected.push(reason.as_str()),
                     ClientEvent::SessionEnded { .. } => notify(&app, "session", ""),
                     ClientEvent::SyncStateChanged { state } => {
                         sync = Some(state.clone());
@@ -188,6 +242,7 @@ pub fn forward_client(
                     _ => {}
                 }
             }
+            notify_burst(&app, Burst::Rejected, &rejected);
             if let Some(state) = sync.as_ref().filter(|_| tray_changed) {
                 sync_state(&app, state, queue.as_ref());
             }
@@ -199,12 +254,15 @@ pub fn forward_client(
 pub fn forward_folder(app: AppHandle, mut events: Receiver<FolderEvent>) -> JoinHandle<()> {
     tauri::async_runtime::spawn(async move {
         while let Some(batch) = next_batch(&mut events).await {
-            for event in &batch {
-                if let FolderEvent::Quarantined { file, .. } = event {
-                    // The file name is the user's own, shown on their own desktop only.
-                    notify(&app, "quarantined", file);
-                }
-            }
+            // The file names are the user's own, shown on their own desktop only.
+            let quarantined: Vec<&str> = batch
+                .iter()
+                .filter_map(|event| match event {
+                    FolderEvent::Quarantined { file, .. } => Some(file.as_str()),
+                    _ => None,
+                })
+                .collect();
+            notify_burst(&app, Burst::Quarantined, &quarantined);
             let _ = app.emit(FOLDER_EVENT, &batch);
         }
     })
@@ -292,6 +350,43 @@ mod tests {
         later.await.expect("the sender task");
         assert_eq!(next_batch(&mut receiver).await, Some(vec![6]));
         assert_eq!(next_batch(&mut receiver).await, None);
+    }
+
+    #[test]
+    fn a_burst_is_one_notification_saying_how_many() {
+        assert_eq!(burst_notice(Burst::Rejected, &[], false), None);
+        assert_eq!(
+            burst_notice(Burst::Rejected, &["no such device"], false),
+            Some((
+                "A record was rejected by the server".into(),
+                "no such device".into()
+            ))
+        );
+        let files: Vec<String> = (1..=5).map(|n| format!("job-{n}.jdf")).collect();
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        assert_eq!(
+            burst_notice(Burst::Quarantined, &files, false),
+            Some((
+                "5 DFE files were quarantined".into(),
+                "job-1.jdf\njob-2.jdf\njob-3.jdf\nand 2 more".into()
+            ))
+        );
+        assert_eq!(
+            burst_notice(Burst::Quarantined, &files, true),
+            Some((
+                "DFE ファイル 5 件を隔離しました".into(),
+                "job-1.jdf\njob-2.jdf\njob-3.jdf\nほか 2 件".into()
+            ))
+        );
+        // The same reason for a whole backlog is said once.
+        let reasons = ["consent withdrawn"; 40];
+        assert_eq!(
+            burst_notice(Burst::Rejected, &reasons, true),
+            Some((
+                "サーバーが 40 件のレコードを拒否しました".into(),
+                "consent withdrawn".into()
+            ))
+        );
     }
 
     #[test]
