@@ -72,6 +72,28 @@ pub fn data(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// A real CIP4 file (`tests/fixtures/cip4`, see its SOURCES.md).
+pub fn cip4(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cip4")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Every real CIP4 JDF ticket and JMF message there, `(name, bytes)`, by name.
+pub fn cip4_files() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cip4");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jdf") || n.ends_with(".jmf"))
+        .collect();
+    names.sort();
+    names.into_iter().map(|n| (n.clone(), cip4(&n))).collect()
+}
+
 pub fn temp_dir_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     let p = dir.path().join(name);
     std::fs::create_dir_all(&p).unwrap();

@@ -10,15 +10,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
 
-fn cip4(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/cip4")
-            .join(name),
-    )
-    .unwrap()
-}
-
 /// One JMF POST over a plain socket: the answer's status code.
 async fn post_jmf(addr: std::net::SocketAddr, body: &[u8]) -> u16 {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -211,6 +211,76 @@ async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
     }
 }
 
+/// The real CIP4 tickets and messages, dropped into the folder together, each end as reading
+/// it says: captured into `done/` with a record per ticket, job and device state, or quarantined
+/// with the reader's reason; and the server stores each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cip4_files_dropped_together_end_as_their_reading_says() {
+    let server = TestServer::start().await;
+    let client = server.operator().await;
+    client.grant(Purpose::JobInfo).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let folder = temp_dir_path(&work, "hot");
+    let files = cip4_files();
+    assert!(files.len() >= 10, "the CIP4 samples are there");
+    for (name, bytes) in &files {
+        std::fs::write(folder.join(name), bytes).unwrap();
+    }
+    let options = ReadOptions::new(server.device());
+    let ledger = Ledger::open(&work.path().join("ledger.sqlite3")).unwrap();
+    let ingest = Ingest::new(client.clone(), ledger, options.clone());
+    let config = HotFolderConfig {
+        settle: Duration::from_millis(300),
+        rescan: Duration::from_millis(100),
+        ..HotFolderConfig::new(&folder)
+    };
+    let (events_tx, mut events) = broadcast::channel(64);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+
+    let mut ended = std::collections::BTreeMap::new();
+    let mut sent = Vec::new();
+    for _ in 0..files.len() {
+        match next(&mut events).await {
+            FolderEvent::Captured {
+                file, record_ids, ..
+            } => {
+                ended.insert(file, Ok(record_ids.len()));
+                sent.extend(record_ids);
+            }
+            FolderEvent::Quarantined { file, reason } => {
+                ended.insert(file, Err(reason.kind));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+
+    for (name, bytes) in &files {
+        let expected = ecsp_dfe::read_all(name, bytes, &options)
+            .map(|reading| reading.captures.len() + reading.device_states.len())
+            .map_err(|e| e.kind);
+        assert_eq!(ended.get(name), Some(&expected), "{name}");
+        let moved_to = if expected.is_ok() {
+            "done"
+        } else {
+            "quarantine"
+        };
+        assert!(
+            folder.join(moved_to).join(name).exists(),
+            "{name} in {moved_to}/"
+        );
+    }
+    assert!(sent.len() >= 5, "the real files make records: {ended:?}");
+    flush(&client).await;
+    let mut stored = server.stored();
+    stored.sort();
+    let mut expected: Vec<String> = sent.iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_still_being_written_waits_until_it_settles() {
     let server = TestServer::start().await;

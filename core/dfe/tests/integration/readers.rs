@@ -7,15 +7,6 @@ use ecsp_protocol::consent::Purpose;
 
 use crate::common::*;
 
-fn cip4(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/cip4")
-            .join(name),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_from_cip4_files_are_stored_by_the_server() {
     let server = TestServer::start().await;

@@ -42,15 +42,6 @@ async fn answer(stream: &mut tokio::net::TcpStream) -> (u16, String) {
     (status, body)
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/cip4")
-            .join(name),
-    )
-    .unwrap()
-}
-
 /// Files in the quarantine folder (bodies and reasons).
 fn quarantined(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -215,7 +206,7 @@ async fn foreign_hosts_and_malformed_bodies_upload_nothing() {
         );
         exchange(addr, &head, &body).await
     };
-    let real = fixture("JMF1.jmf");
+    let real = cip4("JMF1.jmf");
     let signal = data("status-signal.jmf");
 
     // DNS rebinding: a page at attacker.example resolved to 127.0.0.1 sends its own name.
@@ -331,7 +322,7 @@ async fn a_body_of_many_attributes_is_refused_by_the_bound() {
     let server = TestServer::start().await;
     let client = server.operator().await;
     let receiver = start(&server, &client, ReceiverConfig::default()).await;
-    let mut body = String::from_utf8(fixture("JMF1.jmf")).unwrap();
+    let mut body = String::from_utf8(cip4("JMF1.jmf")).unwrap();
     let attrs: String = (0..42_000).map(|i| format!(" a{i}=\"\"")).collect();
     body = body.replacen("<DeviceInfo ", &format!("<DeviceInfo{attrs} "), 1);
     assert!(body.len() > 400_000);
@@ -425,8 +416,7 @@ async fn slow_large_and_many_requests_are_bounded() {
     // up, and a DFE's signal is answered after that, not beside it.
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let signal =
-        tokio::spawn(async move { post(addr, JMF_CONTENT_TYPE, &fixture("JMF1.jmf")).await });
+    let signal = tokio::spawn(async move { post(addr, JMF_CONTENT_TYPE, &cip4("JMF1.jmf")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !signal.is_finished(),
