@@ -8,17 +8,14 @@
 //!
 //! Idle after sign-in with 1,000 records queued (the queue screen shown), the tree measured
 //! 283.6 MiB against 183.6 MiB for WebKitGTK's MiniBrowser on `about:blank` in the same run:
-//! 100 MiB over. [`PROCESS_ENVIRONMENT`] and the queue screen listing 50 rows, not 200
-//! (`ui/src/views/queue.ts`), brought it to 241.8 MiB against 183.3 MiB: 58.5 MiB over (median
-//! of three runs each), short of the aim of at most 25 MiB over. On the sign-in screen the app
-//! went from 32.7 to 27.9 MiB over. What is left is the cost of a live page: in the web process
-//! the page's DOM, style and script heaps (about 26 MiB anonymous over MiniBrowser's blank page)
-//! and the WebKit, JavaScriptCore and ICU code and data it touches (about 19 MiB file-backed);
-//! in the app's own process its binary (about 11 MiB) and the client core. The backlog itself no
-//! longer shows: 100 records queued measured the same as 1,000. Tried and not kept (no
-//! difference beyond the noise of ±3 MiB): a 512 KiB SQLite page cache on the client core's
-//! connection, one tokio worker thread, glibc's dynamic mmap threshold fixed, JavaScriptCore's
-//! heap growth limit at 4 MiB.
+//! 100 MiB over. These settings, the queue screen listing 50 rows, events sent in lists and a
+//! smaller binary brought it to 36.6 MiB over MiniBrowser started the same way (README, "Figures"),
+//! short of the aim of at most 25 MiB over. What is left is the cost of a live page (the web
+//! process's script, style and DOM heaps and the WebKit, ICU and font files it touches) and the
+//! app's own binary, resident nearly whole. Tried and not kept (no difference beyond the noise of
+//! ±3 MiB): a 512 KiB SQLite page cache on the client core's connection, one tokio worker thread,
+//! glibc's dynamic mmap threshold fixed, JavaScriptCore's heap growth limit at 4 MiB, WebKit on
+//! the system allocator (`Malloc=1`).
 
 use tauri::{Runtime, WebviewWindow};
 
