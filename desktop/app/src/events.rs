@@ -124,6 +124,37 @@ fn burst_notice(burst: Burst, details: &[&str], ja: bool) -> Option<(String, Str
     Some((title, body))
 }
 
+/// A rejection said by its problem code, in the user's language (the queue screen says more);
+/// `None` for a code this build has no words for, whose server's reason is shown instead.
+fn rejection_words(code: &str, ja: bool) -> Option<&'static str> {
+    use ecsp_protocol::problem::codes;
+    Some(match (code, ja) {
+        (codes::VALIDATION_FAILED, false) => "The server refused a value in a record.",
+        (codes::VALIDATION_FAILED, true) => "サーバーがレコードの値を受け付けませんでした。",
+        (codes::MALFORMED_BODY, false) => "The server could not read a record.",
+        (codes::MALFORMED_BODY, true) => "サーバーがレコードを読み取れませんでした。",
+        (codes::BODY_TOO_LARGE, false) => "A record is larger than the server accepts.",
+        (codes::BODY_TOO_LARGE, true) => "レコードがサーバーの受け付ける大きさを超えています。",
+        (codes::FORBIDDEN, false) => "Your account may not send this kind of record.",
+        (codes::FORBIDDEN, true) => {
+            "このアカウントにはこの種類のレコードを送信する権限がありません。"
+        }
+        (codes::NOT_FOUND, false) => "The server does not know the device, or you may not use it.",
+        (codes::NOT_FOUND, true) => {
+            "サーバーにデバイスが登録されていないか、使用する権限がありません。"
+        }
+        (codes::CONSENT_REQUIRED, false) => "Part of a record needs a consent not granted.",
+        (codes::CONSENT_REQUIRED, true) => "レコードの一部に、許可されていない同意が必要です。",
+        (codes::RECORD_CONFLICT, false) => "A record with its id is stored with other content.",
+        (codes::RECORD_CONFLICT, true) => {
+            "同じ ID のレコードが、異なる内容ですでに保存されています。"
+        }
+        (codes::CONFLICT, false) => "A record conflicts with what the server stores.",
+        (codes::CONFLICT, true) => "保存済みのデータと矛盾するレコードがあります。",
+        _ => return None,
+    })
+}
+
 /// Shows the one notification for a list's events of a kind, if any.
 fn notify_burst(app: &AppHandle, burst: Burst, details: &[&str]) {
     if let Some((title, body)) = burst_notice(burst, details, japanese()) {
@@ -226,10 +257,13 @@ pub fn forward_client(
             let batch = without_replaced(batch);
             let mut tray_changed = false;
             // The server's reasons are about the records' content, never a person's name.
+            let ja = japanese();
             let mut rejected = Vec::new();
             for event in &batch {
                 match event {
-                    ClientEvent::Rejected { reason, .. } => rejected.push(reason.as_str()),
+                    ClientEvent::Rejected { code, reason, .. } => {
+                        rejected.push(rejection_words(code, ja).unwrap_or(reason));
+                    }
                     ClientEvent::SessionEnded { .. } => notify(&app, "session", ""),
                     ClientEvent::SyncStateChanged { state } => {
                         sync = Some(state.clone());
@@ -378,15 +412,30 @@ mod tests {
                 "job-1.jdf\njob-2.jdf\njob-3.jdf\nほか 2 件".into()
             ))
         );
-        // The same reason for a whole backlog is said once.
-        let reasons = ["consent withdrawn"; 40];
+        // The same reason for a whole backlog is said once, in the user's words.
+        let words = rejection_words("consent_required", true).expect("words");
         assert_eq!(
-            burst_notice(Burst::Rejected, &reasons, true),
+            burst_notice(Burst::Rejected, &[words; 40], true),
             Some((
                 "サーバーが 40 件のレコードを拒否しました".into(),
-                "consent withdrawn".into()
+                words.into()
             ))
         );
+        assert_eq!(rejection_words("a_code_of_later_servers", false), None);
+        use ecsp_protocol::problem::codes;
+        for code in [
+            codes::VALIDATION_FAILED,
+            codes::MALFORMED_BODY,
+            codes::BODY_TOO_LARGE,
+            codes::FORBIDDEN,
+            codes::NOT_FOUND,
+            codes::CONSENT_REQUIRED,
+            codes::RECORD_CONFLICT,
+            codes::CONFLICT,
+        ] {
+            let (en, ja) = (rejection_words(code, false), rejection_words(code, true));
+            assert!(en.is_some() && ja.is_some() && en != ja, "{code}");
+        }
     }
 
     #[test]
