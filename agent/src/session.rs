@@ -127,20 +127,31 @@ impl SessionHandle {
     }
 }
 
-/// How long a connection attempt (TCP, TLS, CONNECT to CONNACK) may take: rumqttc's default.
+/// How long a connection attempt (TCP, TLS, CONNECT to CONNACK) may take at first: rumqttc's
+/// default.
 const CONNECT_TIMEOUT_S: u64 = 5;
 /// The same on the clustered broker, where a node waiting for a new JetStream leader holds a
 /// CONNECT for 4 s and then fails it; a fresh attempt after the election is answered at once.
 const CLUSTERED_CONNECT_TIMEOUT_S: u64 = 2;
+/// The longest connect timeout, reached after attempts timed out in a row.
+const MAX_CONNECT_TIMEOUT_S: u64 = 30;
 
-/// The connect timeout for the broker the credential is for (it may change at a renewal).
-fn set_connect_timeout(events: &mut EventLoop, clustered: bool) {
-    let mut network = events.network_options();
-    network.set_connection_timeout(if clustered {
+/// The connect timeout for the broker the credential is for (it may change at a renewal), after
+/// `timeouts_in_a_row` attempts that timed out: doubled every second one, so a link slower than
+/// the first timeout (a satellite link, a congested VPN) still gets through, while the first two
+/// attempts stay short for a cluster's election.
+fn connect_timeout_s(clustered: bool, timeouts_in_a_row: u32) -> u64 {
+    let first = if clustered {
         CLUSTERED_CONNECT_TIMEOUT_S
     } else {
         CONNECT_TIMEOUT_S
-    });
+    };
+    (first << (timeouts_in_a_row / 2).min(5)).min(MAX_CONNECT_TIMEOUT_S)
+}
+
+fn set_connect_timeout(events: &mut EventLoop, clustered: bool, timeouts_in_a_row: u32) {
+    let mut network = events.network_options();
+    network.set_connection_timeout(connect_timeout_s(clustered, timeouts_in_a_row));
     events.set_network_options(network);
 }
 
@@ -265,12 +276,14 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
         connections,
     } = flags;
     let mut failures = 0u32;
+    let mut timeouts = 0u32;
     password.prepare(&mut events.mqtt_options).await;
-    set_connect_timeout(&mut events, password.clustered.load(Ordering::Relaxed));
+    set_connect_timeout(&mut events, password.clustered.load(Ordering::Relaxed), 0);
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 failures = 0;
+                timeouts = 0;
                 connections.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(agent = %runner.agent_id, "connected");
                 let r = runner.clone();
@@ -289,10 +302,16 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
             Err(e) => {
                 subscribed.store(false, Ordering::Relaxed);
                 // A broker node that answers nothing within the connect timeout is waiting for
-                // its cluster (a new stream leader, after a node died): ask again soon, anew,
-                // rather than back off as from a broker that refused.
-                let slow = matches!(e, rumqttc::ConnectionError::NetworkTimeout)
-                    && password.clustered.load(Ordering::Relaxed);
+                // its cluster (a new stream leader, after a node died), or the link is slow: ask
+                // again soon, anew, rather than back off as from a broker that refused, and wait
+                // longer every second time (`connect_timeout_s`).
+                let timed_out = matches!(e, rumqttc::ConnectionError::NetworkTimeout);
+                timeouts = if timed_out {
+                    timeouts.saturating_add(1)
+                } else {
+                    0
+                };
+                let slow = timed_out && password.clustered.load(Ordering::Relaxed);
                 let wait = reconnect_backoff(if slow { 0 } else { failures });
                 if !slow {
                     failures = failures.saturating_add(1);
@@ -300,7 +319,8 @@ async fn run(runner: Arc<Runner>, mut events: EventLoop, flags: Flags, mut passw
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
                 tokio::time::sleep(wait).await;
                 password.prepare(&mut events.mqtt_options).await;
-                set_connect_timeout(&mut events, password.clustered.load(Ordering::Relaxed));
+                let clustered = password.clustered.load(Ordering::Relaxed);
+                set_connect_timeout(&mut events, clustered, timeouts);
             }
         }
     }
@@ -512,6 +532,15 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    #[test]
+    fn the_connect_timeout_grows_after_timeouts_in_a_row_up_to_a_bound() {
+        let clustered: Vec<u64> = (0..12).map(|n| connect_timeout_s(true, n)).collect();
+        assert_eq!(clustered, [2, 2, 4, 4, 8, 8, 16, 16, 30, 30, 30, 30]);
+        let plain: Vec<u64> = (0..8).map(|n| connect_timeout_s(false, n)).collect();
+        assert_eq!(plain, [5, 5, 10, 10, 20, 20, 30, 30]);
+        assert_eq!(connect_timeout_s(true, u32::MAX), MAX_CONNECT_TIMEOUT_S);
+    }
 
     /// Answers with `answer` (lifetime in minutes, or none: the service's own broker), counting.
     struct Source {
