@@ -113,12 +113,17 @@ impl Rig {
 
     /// Connects the simulator's agent over MQTT/TLS (ALPN `mqtt` on the HTTPS port).
     pub fn connect(&self) -> SessionHandle {
+        self.connect_through(self.server.addr.port())
+    }
+
+    /// As [`Rig::connect`], to a loopback `port` that leads to the server (a proxy).
+    pub fn connect_through(&self, port: u16) -> SessionHandle {
         let tls =
             ecsp_client::transport::tls_config(None, Some(self.ca_pem.as_bytes())).expect("tls");
         session::spawn(
             MqttSettings {
                 host: "localhost".into(),
-                port: self.server.addr.port(),
+                port,
                 tls,
                 agent_id: self.agent_id(),
                 secret: self.secret(),
@@ -230,4 +235,50 @@ impl Executor for Counting {
             .or_default() += 1;
         Box::pin(self.fleet.execute(command))
     }
+}
+
+/// A TCP proxy on loopback to `target` that delivers every byte `delay` after it arrived, each
+/// way: a link with a round trip of twice `delay` (a satellite link, a congested VPN).
+pub async fn slow_link(target: std::net::SocketAddr, delay: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn one_way(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        delay: Duration,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            while let Ok(n @ 1..) = from.read(&mut buf).await {
+                if tx
+                    .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(one_way(client_read, server_write, delay));
+            tokio::spawn(one_way(server_read, client_write, delay));
+        }
+    });
+    port
 }

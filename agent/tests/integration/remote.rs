@@ -111,6 +111,36 @@ async fn an_offline_agent_gets_the_command_when_it_reconnects() {
     session.stop().await;
 }
 
+/// Over a link whose connection set-up (TCP, TLS, CONNECT to CONNACK: four one-way trips) takes
+/// longer than the first connect timeout (5 s), the agent still connects: the timeout grows
+/// after attempts that timed out, and a command is answered over that link.
+#[tokio::test]
+async fn an_agent_on_a_link_slower_than_the_first_timeout_still_connects() {
+    let rig = Rig::start().await;
+    let port = crate::common::slow_link(rig.server.addr, Duration::from_millis(1600)).await;
+    let session = rig.connect_through(port);
+    let started = std::time::Instant::now();
+    while session.connections() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "not connected over the slow link within 40 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first attempts timed out: the connection took more than one timeout to make.
+    assert!(
+        started.elapsed() > Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let op = rig
+        .request(json!({"device_id": rig.device(1), "kind": "status"}))
+        .await;
+    let done = rig.until_final(op.operation_id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    session.stop().await;
+}
+
 #[tokio::test]
 async fn a_command_past_its_time_to_live_expires_and_is_never_run() {
     let rig = Rig::start().await;
