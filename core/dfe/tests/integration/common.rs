@@ -63,23 +63,19 @@ pub async fn flush(client: &EcspClient) {
     assert!(report.stopped.is_none(), "{report:?}");
 }
 
+/// A file of the crate, by its path from the crate's folder.
+fn crate_file(path: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+/// A look-alike file of `data/` (see its SOURCES.md).
 pub fn data(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("data")
-            .join(name),
-    )
-    .unwrap()
+    crate_file(&format!("data/{name}"))
 }
 
 /// A real CIP4 file (`tests/fixtures/cip4`, see its SOURCES.md).
 pub fn cip4(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/cip4")
-            .join(name),
-    )
-    .unwrap()
+    crate_file(&format!("tests/fixtures/cip4/{name}"))
 }
 
 /// Every real CIP4 JDF ticket and JMF message there, `(name, bytes)`, by name.

@@ -15,6 +15,21 @@ async fn next(events: &mut broadcast::Receiver<FolderEvent>) -> FolderEvent {
         .unwrap()
 }
 
+/// The folder watched in the background: its events, the switch that stops it, and the task.
+fn watch_folder(
+    ingest: Ingest,
+    config: HotFolderConfig,
+) -> (
+    broadcast::Receiver<FolderEvent>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (events_tx, events) = broadcast::channel(64);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+    (events, stop, task)
+}
+
 /// Everything logged, at every level, by every crate, while this binary runs.
 fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     #[derive(Clone)]
@@ -57,9 +72,7 @@ async fn dropped_files_are_captured_once_or_quarantined_with_their_reason() {
         },
         ..HotFolderConfig::new(&folder)
     };
-    let (events_tx, mut events) = broadcast::channel(64);
-    let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+    let (mut events, stop, task) = watch_folder(ingest, config);
 
     // A ticket: captured, moved to done/, on the server with its job part.
     let ticket = data("digital-printing-combined.jdf");
@@ -234,9 +247,7 @@ async fn real_cip4_files_dropped_together_end_as_their_reading_says() {
         rescan: Duration::from_millis(100),
         ..HotFolderConfig::new(&folder)
     };
-    let (events_tx, mut events) = broadcast::channel(64);
-    let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+    let (mut events, stop, task) = watch_folder(ingest, config);
 
     let mut ended = std::collections::BTreeMap::new();
     let mut sent = Vec::new();
@@ -297,9 +308,7 @@ async fn a_file_still_being_written_waits_until_it_settles() {
         rescan: Duration::from_millis(100),
         ..HotFolderConfig::new(&folder)
     };
-    let (events_tx, mut events) = broadcast::channel(8);
-    let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
+    let (mut events, stop, task) = watch_folder(ingest, config);
 
     // Written in two halves 300 ms apart: the first half alone would be a truncated ticket.
     let ticket = data("digital-printing-combined.jdf");
@@ -338,19 +347,16 @@ async fn files_found_together_are_captured_together_each_once_across_restarts() 
     std::fs::write(folder.join("twice-a.jdf"), job(9)).unwrap();
     std::fs::write(folder.join("twice-b.jdf"), job(9)).unwrap();
     std::fs::write(folder.join("cut.jdf"), &ticket[..ticket.len() / 2]).unwrap();
-    let watch_folder = |ledger: Ledger| {
+    let watch_with = |ledger: Ledger| {
         let ingest = Ingest::new(client.clone(), ledger, ReadOptions::new(server.device()));
         let config = HotFolderConfig {
             settle: Duration::from_millis(300),
             rescan: Duration::from_millis(100),
             ..HotFolderConfig::new(&folder)
         };
-        let (events_tx, events) = broadcast::channel(64);
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(hot_folder::run(ingest, config, events_tx, stop_rx));
-        (events, stop, task)
+        watch_folder(ingest, config)
     };
-    let (mut events, stop, task) = watch_folder(Ledger::open(&ledger_path).unwrap());
+    let (mut events, stop, task) = watch_with(Ledger::open(&ledger_path).unwrap());
     let mut captured = std::collections::BTreeMap::new();
     let mut duplicates = Vec::new();
     let mut quarantined = Vec::new();
@@ -390,7 +396,7 @@ async fn files_found_together_are_captured_together_each_once_across_restarts() 
 
     // After a restart, a file with content captured before is a duplicate, not a new record.
     std::fs::write(folder.join("t2 again.jdf"), job(2)).unwrap();
-    let (mut events, stop, task) = watch_folder(Ledger::open(&ledger_path).unwrap());
+    let (mut events, stop, task) = watch_with(Ledger::open(&ledger_path).unwrap());
     let FolderEvent::Duplicate { file, record_ids } = next(&mut events).await else {
         panic!("the ticket seen before was captured again");
     };
