@@ -1,8 +1,8 @@
 // The typed face of the Tauri commands (desktop/app/src/commands.rs) and events. Shapes follow
 // the Rust types' serde forms; errors arrive as UiError {code, message}.
 import { invoke } from "@tauri-apps/api/core";
-import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { open } from "@tauri-apps/plugin-dialog";
+import type { UtcOffsets } from "./i18n";
 
 export type ErrorCode =
   | "configuration" | "tls_untrusted" | "tls_failed" | "offline" | "not_signed_in"
@@ -40,6 +40,8 @@ export interface AppStatus {
   sync: SyncState | null;
   /** The outbox counts (null when signed out). */
   queue: QueueStatus | null;
+  /** The language the user chose in the app; null: not chosen (the system's). */
+  language: string | null;
 }
 export interface ServerCa { pem: string; sha256: string }
 export interface WhoAmI {
@@ -145,6 +147,8 @@ export const api = {
   records: (deviceId: string, limit = 50) => invoke<RecordView[]>("records", { deviceId, limit }),
   setAuthorised: (authorised: boolean) => invoke<boolean>("set_authorised", { authorised }),
   setAutostart: (enabled: boolean) => invoke<boolean>("set_autostart", { enabled }),
+  timeZone: () => invoke<UtcOffsets>("time_zone"),
+  saveLanguage: (language: "en" | "ja") => invoke<void>("set_language", { language }),
   /** The system's folder picker (the dialog plugin); null if the user cancelled. */
   pickFolder: async (title: string, current: string | null): Promise<string | null> => {
     const picked = await open({ directory: true, multiple: false, title, defaultPath: current || undefined });
@@ -152,14 +156,47 @@ export const api = {
   },
 };
 
-/** The shell sends the core's events in lists, those of a short while together (see
- *  desktop/app/src/events.rs); each handler below still sees one event at a time, in order. */
+/** The shell keeps the core's events in lists, those of a short while together, for the webview
+ *  to fetch (desktop/app/src/mailbox.rs says why they are not pushed as Tauri events). */
 export const CLIENT_EVENT = "ecsp://client";
 export const FOLDER_EVENT = "ecsp://folder";
 
-export function onClientEvent(f: (e: ClientEvent) => void): Promise<UnlistenFn> {
-  return listen<ClientEvent[]>(CLIENT_EVENT, (e) => e.payload.forEach(f));
+interface EventLists {
+  /** The number to ask after next. */
+  last: number;
+  lists: { seq: number; event: string; payload: unknown[] }[];
 }
-export function onFolderEvent(f: (e: FolderEvent) => void): Promise<UnlistenFn> {
-  return listen<FolderEvent[]>(FOLDER_EVENT, (e) => e.payload.forEach(f));
+
+/** Hands each event to `f`; one that throws is logged and the next still comes. */
+function deliver<T>(f: (e: T) => void, events: T[]): void {
+  for (const e of events) {
+    try {
+      f(e);
+    } catch (error) {
+      console.error(error);
+    }
+  }
+}
+
+/** Follows the shell's events: each handler sees one event at a time, in order, from the moment
+ *  this resolves (what came before is the state the screens read anyway). One fetch is always
+ *  waiting; the shell answers it when a list comes, or empty after a while, and it is asked again. */
+export async function followEvents(onClient: (e: ClientEvent) => void, onFolder: (e: FolderEvent) => void): Promise<void> {
+  let seen = (await invoke<EventLists>("next_events", { seen: null })).last;
+  void (async () => {
+    for (;;) {
+      let answer: EventLists;
+      try {
+        answer = await invoke<EventLists>("next_events", { seen });
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        continue;
+      }
+      seen = answer.last;
+      for (const list of answer.lists) {
+        if (list.event === CLIENT_EVENT) deliver(onClient, list.payload as ClientEvent[]);
+        else if (list.event === FOLDER_EVENT) deliver(onFolder, list.payload as FolderEvent[]);
+      }
+    }
+  })();
 }

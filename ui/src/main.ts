@@ -1,9 +1,9 @@
 // The app's frame: a header (title, sync status, the signed-in user, language), the section
 // navigation and the current screen. Core events refresh the status line and the screen that shows what changed.
-import { api, onClientEvent, onFolderEvent, type AppStatus, type WhoAmI } from "./api";
+import { api, followEvents, type AppStatus, type ClientEvent, type FolderEvent, type WhoAmI } from "./api";
 import { h, message } from "./dom";
 import { errorText, nextQueueStatus, syncText } from "./format";
-import { detectLanguage, language, setLanguage, t, type Language } from "./i18n";
+import { detectLanguage, language, setLanguage, setUtcOffsets, t, type Language } from "./i18n";
 import type { MessageKey } from "./messages";
 import { computerView } from "./views/computer";
 import { consentView } from "./views/consent";
@@ -17,6 +17,9 @@ type Section = "consent" | "sources" | "preview" | "queue" | "records" | "comput
 const sections: Section[] = ["consent", "sources", "preview", "queue", "records", "computer"];
 
 const app = document.getElementById("app") as HTMLElement;
+/** The system time zone, asked of the shell once; without it times are said in the webview's
+ *  own local time. */
+const zoneKnown = api.timeZone().then(setUtcOffsets, () => {});
 let status: AppStatus | null = null;
 /** Who is signed in (from sign-in, else asked of the server once per start). */
 let who: WhoAmI | null = null;
@@ -77,7 +80,8 @@ function header(): HTMLElement {
     h("option", { value: "ja", selected: language() === "ja" }, "日本語"));
   select.addEventListener("change", () => {
     const lang = select.value as Language;
-    localStorage.setItem("ecsp.language", lang);
+    // Saved by the shell, whose notifications follow it; the choice shows at once either way.
+    void api.saveLanguage(lang).catch(() => {});
     setLanguage(lang);
     document.documentElement.lang = lang;
     void start(section);
@@ -94,6 +98,7 @@ function header(): HTMLElement {
 
 async function start(keep?: Section): Promise<void> {
   document.title = t("app.title");
+  await zoneKnown;
   try {
     status = await api.appStatus();
   } catch (e) {
@@ -150,36 +155,40 @@ function refresh(which: Section): void {
   }, REDRAW_AFTER_MS);
 }
 
+function clientEvent(e: ClientEvent): void {
+  if (e.type === "sync_state_changed" && status) {
+    status.sync = e.state;
+    renderStatus();
+  } else if (e.type === "queue_changed" && status) {
+    status.queue = nextQueueStatus(status.queue, e);
+    renderStatus();
+  } else if (e.type === "flush_progress") {
+    live.progress = e.progress;
+  } else if (e.type === "session_ended") {
+    void start();
+    return;
+  }
+  // Refresh the open screen when what it shows changed (without moving the focus).
+  const affects: Partial<Record<Section, string[]>> = {
+    queue: ["queue_changed", "delivered", "rejected", "flush_progress"],
+    preview: ["queue_changed", "consent_changed"],
+    // A decision delivered, or one read from the server's ledger (made in another app).
+    consent: ["delivered", "consent_changed"],
+  };
+  if (affects[section]?.includes(e.type)) refresh(section);
+}
+
+function folderEvent(e: FolderEvent): void {
+  recentFolderEvents.unshift(e);
+  recentFolderEvents.length = Math.min(recentFolderEvents.length, 50);
+  if (section === "sources") refresh("sources");
+}
+
 async function boot(): Promise<void> {
-  setLanguage(detectLanguage(navigator.languages ?? [navigator.language], localStorage.getItem("ecsp.language")));
+  const saved = await api.appStatus().then((s) => s.language, () => null);
+  setLanguage(detectLanguage(navigator.languages ?? [navigator.language], saved));
   document.documentElement.lang = language();
-  await onClientEvent((e) => {
-    if (e.type === "sync_state_changed" && status) {
-      status.sync = e.state;
-      renderStatus();
-    } else if (e.type === "queue_changed" && status) {
-      status.queue = nextQueueStatus(status.queue, e);
-      renderStatus();
-    } else if (e.type === "flush_progress") {
-      live.progress = e.progress;
-    } else if (e.type === "session_ended") {
-      void start();
-      return;
-    }
-    // Refresh the open screen when what it shows changed (without moving the focus).
-    const affects: Partial<Record<Section, string[]>> = {
-      queue: ["queue_changed", "delivered", "rejected", "flush_progress"],
-      preview: ["queue_changed", "consent_changed"],
-      // A decision delivered, or one read from the server's ledger (made in another app).
-      consent: ["delivered", "consent_changed"],
-    };
-    if (affects[section]?.includes(e.type)) refresh(section);
-  });
-  await onFolderEvent((e) => {
-    recentFolderEvents.unshift(e);
-    recentFolderEvents.length = Math.min(recentFolderEvents.length, 50);
-    if (section === "sources") refresh("sources");
-  });
+  await followEvents(clientEvent, folderEvent);
   await start();
 }
 

@@ -23,4 +23,7 @@ pub const COMMANDS: &[&str] = &[
     "records",
     "set_authorised",
     "set_autostart",
+    "time_zone",
+    "next_events",
+    "set_language",
 ];

@@ -1,20 +1,24 @@
-//! The core's events, forwarded to the webview as Tauri events (as gitbutler forwards its
-//! operation progress): `ecsp://client` carries `ClientEvent`s as the core serialises them,
-//! `ecsp://folder` hot-folder `FolderEvent`s, each as a list of the events of a short while
-//! ([`GATHER`]). Each Tauri event is a script evaluated in the web process; 1,000 files dropped
-//! into a watched folder were 2,000 of them, now a few dozen, and a state the next event of the
-//! list replaces (the queue's counts, the sync state, a flush's progress) is not sent at all.
+//! The core's events, forwarded to the webview (as gitbutler forwards its operation progress):
+//! `ecsp://client` carries `ClientEvent`s as the core serialises them, `ecsp://folder` hot-folder
+//! `FolderEvent`s, each as a list of the events of a short while ([`GATHER`]) left in the
+//! [`EventMailbox`] for the webview to fetch. 1,000 files dropped into a watched folder were
+//! 2,000 events, now a few dozen lists, and a state the next event of the list replaces (the
+//! queue's counts, the sync state, a flush's progress) is not sent at all.
 //! The shell itself reacts to a few: the tray's status line, and a desktop notification when
 //! records are rejected, files are quarantined, consent is needed, or the session ends; one per
 //! kind and list, saying how many, so a folder of bad files is one notification, not one each.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use ecsp_client::outbox::QueueStatus;
 use ecsp_client::{ClientEvent, EcspClient, SyncState};
 use ecsp_dfe::hot_folder::FolderEvent;
 use tauri::async_runtime::JoinHandle;
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+use crate::mailbox::EventMailbox;
 
 pub const CLIENT_EVENT: &str = "ecsp://client";
 pub const FOLDER_EVENT: &str = "ecsp://folder";
@@ -22,7 +26,29 @@ pub const FOLDER_EVENT: &str = "ecsp://folder";
 /// The tray's status line.
 pub struct TrayStatus(pub tauri::menu::MenuItem<tauri::Wry>);
 
+/// The language the user chose in the app: 0 none (the system's), 1 English, 2 Japanese.
+static CHOSEN_LANGUAGE: AtomicU8 = AtomicU8::new(0);
+
+/// The shell's own texts follow the language chosen in the app (`Settings::language`); `None`
+/// or an unknown one: the system's.
+pub fn choose_language(language: Option<&str>) {
+    let chosen = match language {
+        Some("en") => 1,
+        Some("ja") => 2,
+        _ => 0,
+    };
+    CHOSEN_LANGUAGE.store(chosen, Ordering::Relaxed);
+}
+
 fn japanese() -> bool {
+    match CHOSEN_LANGUAGE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => system_japanese(),
+    }
+}
+
+fn system_japanese() -> bool {
     ["LC_ALL", "LC_MESSAGES", "LANG"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
@@ -196,7 +222,7 @@ pub fn signed_out(app: &AppHandle) {
 /// How long events gather after the first of a batch before the batch goes to the webview: well
 /// under what a person notices, and the screens wait longer than this before redrawing.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
-/// The most events of one batch (a Tauri event's payload stays small).
+/// The most events of one list (a fetch's answer stays small).
 const MAX_BATCH: usize = 500;
 
 /// Waits for the next event, then gathers those that follow within [`GATHER`]; `None` once the
@@ -280,7 +306,7 @@ pub fn forward_client(
             if let Some(state) = sync.as_ref().filter(|_| tray_changed) {
                 sync_state(&app, state, queue.as_ref());
             }
-            let _ = app.emit(CLIENT_EVENT, &batch);
+            app.state::<EventMailbox>().post(CLIENT_EVENT, &batch);
         }
     })
 }
@@ -297,7 +323,7 @@ pub fn forward_folder(app: AppHandle, mut events: Receiver<FolderEvent>) -> Join
                 })
                 .collect();
             notify_burst(&app, Burst::Quarantined, &quarantined);
-            let _ = app.emit(FOLDER_EVENT, &batch);
+            app.state::<EventMailbox>().post(FOLDER_EVENT, &batch);
         }
     })
 }
@@ -463,5 +489,18 @@ mod tests {
         for key in ["idle", "idle_rejected", "idle_waiting", "paused"] {
             assert!(!text(key).is_empty(), "{key} has a text");
         }
+    }
+
+    #[test]
+    fn the_shell_speaks_the_language_chosen_in_the_app() {
+        choose_language(Some("ja"));
+        assert_eq!(text("stopped"), "停止しました");
+        choose_language(Some("en"));
+        assert_eq!(text("stopped"), "Stopped");
+        // Unknown or none: the system's.
+        choose_language(Some("fr"));
+        assert_eq!(japanese(), system_japanese());
+        choose_language(None);
+        assert_eq!(japanese(), system_japanese());
     }
 }

@@ -6,8 +6,10 @@
 mod commands;
 mod error;
 mod events;
+mod mailbox;
 mod settings;
 mod state;
+mod time_zone;
 mod webview;
 
 use tauri::menu::{Menu, MenuItem};
@@ -52,6 +54,7 @@ fn tray(app: &AppHandle) -> tauri::Result<()> {
 fn restore(app: &AppHandle) -> Result<(), Box<dyn std::error::Error>> {
     let dirs = Dirs::resolve()?;
     let settings = dirs.load()?;
+    crate::events::choose_language(settings.language.as_deref());
     let client = match &settings.server {
         Some(server) => match open_client(&dirs, server, settings.ca_pem.as_deref()) {
             Ok(c) => Some(c),
@@ -145,6 +148,8 @@ fn main() {
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
         ))
+        // The events the webview fetches (`next_events`), there before any is posted.
+        .manage(mailbox::EventMailbox::default())
         .setup(|app| {
             if let Err(e) = tray(app.handle()) {
                 // A desktop without a status area still runs the app (the window stays).
@@ -188,6 +193,9 @@ fn main() {
             commands::records,
             commands::set_authorised,
             commands::set_autostart,
+            commands::time_zone,
+            commands::next_events,
+            commands::set_language,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
@@ -207,7 +215,7 @@ mod tests {
             .unwrap_or_default()
     }
 
-    /// The webview may call exactly the app's commands, listen to events and open the folder
+    /// The webview may call exactly the app's commands (events come through one) and open the folder
     /// picker (the dialog plugin's `open`, nothing else of it): no other plugin, file system or
     /// shell permission slips into the capability file.
     #[test]
@@ -224,8 +232,6 @@ mod tests {
             .iter()
             .map(|c| format!("allow-{}", c.replace('_', "-")))
             .collect();
-        expected.insert("core:event:allow-listen".into());
-        expected.insert("core:event:allow-unlisten".into());
         expected.insert("dialog:allow-open".into());
         assert_eq!(granted, expected);
         assert_eq!(cap["windows"], serde_json::json!(["main"]));

@@ -21,6 +21,8 @@ export function makeBackend() {
     signedIn: false,
     authorised: false,
     autostart: false,
+    /** The language chosen in the app (the shell's settings). */
+    language: null as string | null,
     consents: new Map<Purpose, Decision>(),
     history: [] as ConsentHistoryEntry[],
     source: null as { folder: string; device_id: string } | null,
@@ -50,8 +52,29 @@ export function makeBackend() {
     { record_id: "aa000000-0000-4000-8000-000000000002", kind: "dfe", device_id: DEVICE.device_id, captured_at: "2026-11-21T11:00:00Z", stored_at: "2026-11-21T11:00:01Z", record: {} },
     { record_id: "aa000000-0000-4000-8000-000000000003", kind: "device_data", device_id: DEVICE.device_id, captured_at: "2026-11-21T12:00:00Z", stored_at: "2026-11-21T12:00:01Z", record: { printer_status: "idle" } },
   ];
+  // The shell's event lists (desktop/app/src/mailbox.rs): numbered, kept until asked past, a
+  // fetch with nothing new waits for the next `post`.
+  const mailbox = { lists: [] as { seq: number; event: string; payload: unknown[] }[], newest: 0, waiting: [] as (() => void)[] };
+  const post = (event: string, payload: unknown[]) => {
+    mailbox.lists.push({ seq: ++mailbox.newest, event, payload });
+    for (const wake of mailbox.waiting.splice(0)) wake();
+  };
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
-    app_status: () => ({ version: "0.1.0", server: s.server, accepted_ca: s.acceptedCa ? FINGERPRINT : null, signed_in: s.signedIn, authorised: s.authorised, autostart: s.autostart, sync: s.signedIn ? { state: s.authorised ? "idle" : "paused" } : null, queue: s.signedIn ? handlers.queue_status({}) : null }),
+    set_language: (a) => {
+      if (a.language !== "en" && a.language !== "ja") throw err("invalid_input", `no such language: ${a.language} (en or ja)`);
+      s.language = a.language;
+      return null;
+    },
+    next_events: async (a) => {
+      if (a.seen === null || a.seen === undefined) return { last: mailbox.newest, lists: [] };
+      const seen = Number(a.seen);
+      if (mailbox.newest <= seen) await new Promise<void>((wake) => mailbox.waiting.push(wake));
+      mailbox.lists = mailbox.lists.filter((l) => l.seq > seen);
+      return { last: mailbox.newest, lists: mailbox.lists };
+    },
+    // The shell's table for Asia/Tokyo (no change since 1970), whatever the browser's own zone.
+    time_zone: () => ({ changes: [[0, 9 * 3600]], until: 4_102_444_800_000 }),
+    app_status: () => ({ version: "0.1.0", server: s.server, accepted_ca: s.acceptedCa ? FINGERPRINT : null, signed_in: s.signedIn, authorised: s.authorised, autostart: s.autostart, language: s.language, sync: s.signedIn ? { state: s.authorised ? "idle" : "paused" } : null, queue: s.signedIn ? handlers.queue_status({}) : null }),
     fetch_server_ca: (a) => {
       if (!String(a.server).startsWith("https://")) throw err("configuration", `the server URL must start with https:// (got ${a.server}); this client never uses plain HTTP`);
       return { pem: PEM, sha256: FINGERPRINT };
@@ -117,12 +140,12 @@ export function makeBackend() {
   return {
     state: s,
     fingerprint: FINGERPRINT,
+    /** A list of events as the shell posts it (what `window.__ecsp.emit` sends). */
+    post,
     invoke(cmd: string, args: Record<string, unknown> = {}): unknown {
       s.calls.push(cmd);
       const handler = handlers[cmd];
       if (!handler) {
-        // Event plumbing is mocked by @tauri-apps/api; anything else is a command the app lacks.
-        if (cmd.startsWith("plugin:event|")) return null;
         // The folder picker (the dialog plugin's open): what the user would choose.
         if (cmd === "plugin:dialog|open") {
           s.dialogOptions = args.options ?? null;

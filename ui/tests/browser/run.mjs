@@ -330,6 +330,9 @@ test("sources, server records and authorisation", async () => {
   assert((await page.getByText("none", { exact: true }).count()) === 2, "a record without job part says so");
   const kinds = await page.locator("main tbody td:nth-child(3)").allInnerTexts();
   assert(JSON.stringify(kinds) === JSON.stringify(["DFE settings", "DFE settings", "Device data"]), `kinds in words: ${kinds}`);
+  // Times in the shell's time zone (the fake's is Tokyo, UTC+9), not the browser's.
+  const captured = await page.locator("main tbody td:nth-child(1)").allInnerTexts();
+  assert(captured[0] === "21 Nov 2026, 19:00:00", `captured at in the shell's zone: ${captured}`);
   await axe(page, "records");
   await noHeadingTwice(page, "records");
   // A short screen fits the window (the header, taller with the user's name, is not scrolled off).
@@ -447,6 +450,9 @@ test("Japanese: every screen in Japanese, accessible", async () => {
   // Switching the language on the fly.
   await signedIn.getByLabel("言語").selectOption("en");
   await signedIn.getByRole("heading", { level: 1, name: "DFE sources" }).waitFor();
+  // Saved by the shell (its notifications follow it), not in the webview's storage.
+  await signedIn.waitForFunction(() => window.__ecsp.backend.state.language === "en");
+  assert(await signedIn.evaluate(() => localStorage.length === 0), "nothing kept in the webview's storage");
 });
 
 test("Japanese queue in a narrow window: states, buttons and the menu are not broken mid-word, the reason stays readable", async () => {

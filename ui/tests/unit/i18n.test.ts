@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { en, ja } from "../../src/messages";
-import { detectLanguage, formatTime, messageKey, placeholders, setLanguage, t } from "../../src/i18n";
+import { detectLanguage, formatTime, messageKey, placeholders, setLanguage, setUtcOffsets, t } from "../../src/i18n";
 import { recordKindLabel } from "../../src/views/records";
 
 describe("the message catalogue", () => {
@@ -75,5 +75,32 @@ describe("timestamps", () => {
     }
     expect(formatTime("not a time")).toBe("not a time");
     setLanguage("en");
+  });
+});
+
+describe("timestamps in the shell's time zone", () => {
+  // Europe/Berlin as the shell would give it for 1970 to 2027 (only 2026's changes written out,
+  // the rest of the table is not reached): summer time from 29 March 01:00Z to 25 October 01:00Z.
+  const berlin = { changes: [[0, 3600], [1_774_746_000_000, 7200], [1_792_890_000_000, 3600]] as [number, number][], until: 1_798_761_600_000 };
+  const intl = (iso: string, locale: string, timeZone?: string) =>
+    new Date(iso).toLocaleString(locale, { dateStyle: "medium", timeStyle: "medium", timeZone });
+
+  it("read as Intl does in that zone, on both sides of each change", () => {
+    setUtcOffsets(berlin);
+    const times = ["2026-03-29T00:59:59Z", "2026-03-29T01:00:00Z", "2026-07-01T12:00:00Z", "2026-10-25T00:59:59Z", "2026-10-25T01:00:00Z", "2026-12-31T23:30:00+09:00"];
+    for (const [lang, locale] of [["en", "en-GB"], ["ja", "ja-JP"]] as const) {
+      setLanguage(lang);
+      for (const iso of times) expect(formatTime(iso), `${lang} ${iso}`).toBe(intl(iso, locale, "Europe/Berlin"));
+    }
+    setLanguage("en");
+  });
+
+  it("fall back to the webview's own local time outside the table", () => {
+    setUtcOffsets(berlin);
+    for (const iso of ["1969-12-31T23:00:00Z", "2027-01-01T00:00:00Z", "2030-06-01T12:00:00Z"]) {
+      expect(formatTime(iso), iso).toBe(intl(iso, "en-GB"));
+    }
+    setUtcOffsets({ changes: [], until: 0 });
+    expect(formatTime("2026-07-01T12:00:00Z")).toBe(intl("2026-07-01T12:00:00Z", "en-GB"));
   });
 });
