@@ -23,8 +23,7 @@ pub struct Settings {
     #[serde(default)]
     pub authorised: bool,
     /// The language the user chose in the app ("en" or "ja"); absent: the system's. Kept here,
-    /// not in the webview's local storage, so the shell's notifications and tray speak it too
-    /// (and WebKit's storage, a database in its network process, is never opened).
+    /// not in the webview's local storage, so the shell's notifications and tray speak it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
 }

@@ -8,14 +8,14 @@
 //!
 //! Idle after sign-in with 1,000 records queued (the queue screen shown), the tree measured
 //! 283.6 MiB against 183.6 MiB for WebKitGTK's MiniBrowser on `about:blank` in the same run:
-//! 100 MiB over. These settings, the queue screen listing 50 rows, events sent in lists and a
-//! smaller binary brought it to 36.6 MiB over MiniBrowser started the same way (README, "Figures"),
-//! short of the aim of at most 25 MiB over. What is left is the cost of a live page (the web
-//! process's script, style and DOM heaps and the WebKit, ICU and font files it touches) and the
-//! app's own binary, resident nearly whole. Tried and not kept (no difference beyond the noise of
-//! ±3 MiB): a 512 KiB SQLite page cache on the client core's connection, one tokio worker thread,
-//! glibc's dynamic mmap threshold fixed, JavaScriptCore's heap growth limit at 4 MiB, WebKit on
-//! the system allocator (`Malloc=1`).
+//! 100 MiB over. These settings, the queue screen listing 50 rows, events fetched in lists,
+//! times in local time from the shell's zone table and a smaller binary brought it to about
+//! 31 MiB over MiniBrowser started the same way (README, "Figures"), short of the aim of at most
+//! 25 MiB over. What is left is the cost of a live page (the web process's script, style and DOM
+//! heaps and the WebKit, ICU and font files it touches) and the app's own binary, resident nearly
+//! whole. Tried and not kept (no difference beyond the noise of ±3 MiB): a 512 KiB SQLite page
+//! cache on the client core's connection, one tokio worker thread, one glibc arena,
+//! JavaScriptCore's heap growth limit at 4 MiB, WebKit on the system allocator (`Malloc=1`).
 
 use tauri::{Runtime, WebviewWindow};
 
