@@ -444,6 +444,48 @@ pub fn set_autostart(app: AppHandle, enabled: bool) -> UiResult<bool> {
         .map_err(|e| UiError::new(ErrorCode::Configuration, format!("start at login: {e}")))
 }
 
+/// The system time zone's UTC offsets from 1970 to 2100: the screens say times in local time
+/// with them (`time_zone.rs` says why not with JavaScript's own).
+#[tauri::command]
+pub fn time_zone() -> crate::time_zone::UtcOffsets {
+    crate::time_zone::local_offsets()
+}
+
+/// The event lists after `seen` (the last list's number the webview has), waiting a while for
+/// one; `seen` absent: where the lists stand, without any (`mailbox.rs`).
+#[tauri::command]
+pub async fn next_events(
+    mailbox: State<'_, EventMailbox>,
+    seen: Option<u64>,
+) -> UiResult<EventLists> {
+    Ok(mailbox.after(seen, crate::mailbox::WAIT).await)
+}
+
+/// Saves the language the user chose ("en" or "ja"); the shell's notifications and tray follow.
+#[tauri::command]
+pub async fn set_language(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    language: String,
+) -> UiResult<()> {
+    if !["en", "ja"].contains(&language.as_str()) {
+        return Err(UiError::new(
+            ErrorCode::InvalidInput,
+            format!("no such language: {language} (en or ja)"),
+        ));
+    }
+    let mut inner = state.inner.lock().await;
+    inner.settings.language = Some(language);
+    state.dirs.save(&inner.settings)?;
+    events::choose_language(inner.settings.language.as_deref());
+    // The tray's line in the new language.
+    if let (Some(collector), Some(client)) = (&inner.collector, &inner.client) {
+        let queue = client.queue_status().await.ok();
+        events::sync_state(&app, &collector.sync().state(), queue.as_ref());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,46 +557,4 @@ mod tests {
         };
         assert_eq!(accepted_ca_for(&none, "https://localhost:8443"), None);
     }
-}
-
-/// The system time zone's UTC offsets from 1970 to 2100: the screens say times in local time
-/// with them (`time_zone.rs` says why not with JavaScript's own).
-#[tauri::command]
-pub fn time_zone() -> crate::time_zone::UtcOffsets {
-    crate::time_zone::local_offsets()
-}
-
-/// The event lists after `seen` (the last list's number the webview has), waiting a while for
-/// one; `seen` absent: where the lists stand, without any (`mailbox.rs`).
-#[tauri::command]
-pub async fn next_events(
-    mailbox: State<'_, EventMailbox>,
-    seen: Option<u64>,
-) -> UiResult<EventLists> {
-    Ok(mailbox.after(seen, crate::mailbox::WAIT).await)
-}
-
-/// Saves the language the user chose ("en" or "ja"); the shell's notifications and tray follow.
-#[tauri::command]
-pub async fn set_language(
-    app: AppHandle,
-    state: State<'_, AppState>,
-    language: String,
-) -> UiResult<()> {
-    if !["en", "ja"].contains(&language.as_str()) {
-        return Err(UiError::new(
-            ErrorCode::InvalidInput,
-            format!("no such language: {language} (en or ja)"),
-        ));
-    }
-    let mut inner = state.inner.lock().await;
-    inner.settings.language = Some(language);
-    state.dirs.save(&inner.settings)?;
-    events::choose_language(inner.settings.language.as_deref());
-    // The tray's line in the new language.
-    if let (Some(collector), Some(client)) = (&inner.collector, &inner.client) {
-        let queue = client.queue_status().await.ok();
-        events::sync_state(&app, &collector.sync().state(), queue.as_ref());
-    }
-    Ok(())
 }

@@ -117,7 +117,8 @@ const byJob = (records, jobId) => records.find((r) => JSON.stringify(r.record).i
 const driverPort = await freePort();
 const driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", ["--port", String(driverPort)], {
   stdio: ["ignore", "inherit", "inherit"],
-  env: { ...process.env, ECSP_CONFIG_DIR: path.join(work, "config"), ECSP_DATA_DIR: path.join(work, "data"), LANG: "C.UTF-8" },
+  // A zone other than the machine's UTC, so times said in UTC would show.
+  env: { ...process.env, ECSP_CONFIG_DIR: path.join(work, "config"), ECSP_DATA_DIR: path.join(work, "data"), LANG: "C.UTF-8", TZ: "Asia/Tokyo" },
 });
 children.push(driver);
 await until("tauri-driver", () => new Promise((r) => { const s = net.connect(driverPort, "127.0.0.1", () => { s.end(); r(true); }); s.on("error", () => r(false)); }), 20000);
@@ -242,6 +243,10 @@ try {
     await shot("04-sources");
     await go("On the server");
     await app.waitUntil(async () => (await (await $("main")).getText()).includes("J-E2E-GRANTED"), { timeout: 20000 });
+    // Times in the app's time zone (Tokyo, from the shell's table of its offsets), not UTC.
+    const captured = await app.execute(() => [...document.querySelectorAll("main tbody td:first-child")].map((td) => td.textContent));
+    const inTokyo = (await serverRecords()).map((r) => new Date(r.captured_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "medium", timeZone: "Asia/Tokyo" }));
+    assert(captured.length > 0 && captured.every((c) => inTokyo.includes(c)), `captured times in Tokyo time: ${captured} (server: ${inTokyo})`);
     // A short screen fits the window: nothing scrolls, the header's top is not cut off.
     const fit = await app.execute(() => ({ scroll: document.documentElement.scrollHeight, height: window.innerHeight, top: document.querySelector("header").getBoundingClientRect().top }));
     assert(fit.scroll <= fit.height && fit.top === 0, `the screen fits the window: ${JSON.stringify(fit)}`);
