@@ -96,11 +96,12 @@ function header(): HTMLElement {
   return h("header", {}, h("span", { class: "brand" }, t("app.title")), statusLine, user, select);
 }
 
-async function start(keep?: Section): Promise<void> {
+/** Draws the frame for the app's state (`known`: just asked, else asked now) on `keep`'s screen. */
+async function start(keep?: Section, known?: AppStatus): Promise<void> {
   document.title = t("app.title");
   await zoneKnown;
   try {
-    status = await api.appStatus();
+    status = known ?? await api.appStatus();
   } catch (e) {
     app.replaceChildren(message(errorText(e), "error"));
     return;
@@ -185,11 +186,12 @@ function folderEvent(e: FolderEvent): void {
 }
 
 async function boot(): Promise<void> {
-  const saved = await api.appStatus().then((s) => s.language, () => null);
-  setLanguage(detectLanguage(navigator.languages ?? [navigator.language], saved));
+  // Asked once at start-up: the language chosen, and then the first screen's state.
+  const first = await api.appStatus().catch(() => undefined);
+  setLanguage(detectLanguage(navigator.languages ?? [navigator.language], first?.language ?? null));
   document.documentElement.lang = language();
   await followEvents(clientEvent, folderEvent);
-  await start();
+  await start(undefined, first);
 }
 
 void boot();

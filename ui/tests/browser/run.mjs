@@ -87,6 +87,9 @@ async function go(page, label) {
 
 test("sign-in shows the CA fingerprint and enables the password only once it is confirmed", async () => {
   const page = await open();
+  // Start-up asks the shell for the app's state once (the language chosen and the first screen).
+  const asked = await page.evaluate(() => window.__ecsp.backend.state.calls.filter((c) => c === "app_status").length);
+  assert(asked === 1, `app_status asked ${asked} times at start-up`);
   await axe(page, "sign-in");
   await page.getByLabel("Server address").fill("http://localhost:8443");
   await page.getByRole("button", { name: "Check the server" }).click();
